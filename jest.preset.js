@@ -1,0 +1,21 @@
+// Shared jest setup: TypeScript through SWC (fast, no type check: `nx run-many -t typecheck` does that),
+// workspace path aliases mapped like tsconfig.base.json.
+const path = require('node:path');
+
+const root = __dirname;
+
+module.exports = {
+  testEnvironment: 'node',
+  transform: {
+    '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }],
+  },
+  moduleFileExtensions: ['ts', 'js', 'json'],
+  moduleNameMapper: {
+    '^@tessera/contracts$': path.join(root, 'libs/contracts/src/index.ts'),
+    '^@tessera/contracts/(.*)$': path.join(root, 'libs/contracts/src/$1'),
+    '^@tessera/kit$': path.join(root, 'libs/kit/src/index.ts'),
+    '^@tessera/kit/(.*)$': path.join(root, 'libs/kit/src/$1'),
+  },
+  testMatch: ['**/?(*.)+(spec|test).ts'],
+  testTimeout: 30000,
+};

@@ -1,0 +1,24 @@
+import { z } from 'zod';
+import { WorkflowName } from '../common/ids';
+import { ChatSession, RecentSessionReply } from '../runtime/http';
+
+/** `POST /api/mozaiks/session`: the user comes from the verified token, never from the body. */
+export const CreateSessionBody = z
+  .object({
+    workflow_name: WorkflowName,
+    client_request_id: z.string().min(1).max(128).optional(),
+    /** Optional client context; reaches agents only with the `ui_` prefix. */
+    context: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict()
+  .meta({ id: 'CreateSessionBody' });
+export const CreateSessionReply = z
+  .object({ chat_id: z.string(), websocket_url: z.string(), workflow_name: z.string(), reused: z.boolean() })
+  .meta({ id: 'CreateSessionReply' });
+
+export const BrokerSessionsReply = z.array(ChatSession).meta({ id: 'BrokerSessionsReply' });
+export const BrokerRecentReply = RecentSessionReply;
+
+/** What the host application's context source returns for a user (document 000 §3). */
+export const BackendContext = z.record(z.string(), z.unknown());
+export type BackendContext = z.infer<typeof BackendContext>;

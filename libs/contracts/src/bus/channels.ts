@@ -1,0 +1,34 @@
+import { z } from 'zod';
+
+/**
+ * Redis pub/sub channels with their message schemas. A channel is either a fixed name or a
+ * function of an id; `Channel.x.name(id)` gives the concrete channel.
+ */
+
+/** A timeline event as stored and delivered: the chat's increasing index is the order. */
+export const TimelineEvent = z.object({
+  index: z.number().int().positive(),
+  type: z.string(),
+  data: z.record(z.string(), z.unknown()),
+  timestamp: z.string(),
+});
+export type TimelineEvent = z.infer<typeof TimelineEvent>;
+
+/** Events appended in one write, published as one message, in index order. */
+export const ChatEventBatch = z.object({ chat_id: z.string(), events: z.array(TimelineEvent).min(1) });
+export type ChatEventBatch = z.infer<typeof ChatEventBatch>;
+
+export const SessionControl = z.discriminatedUnion('action', [
+  z.object({
+    action: z.literal('stop'),
+    session_id: z.string().describe('chat id / bridge session id'),
+    reason: z.string().optional(),
+    requested_by: z.string().optional(),
+  }),
+]);
+export type SessionControl = z.infer<typeof SessionControl>;
+
+export const Channel = {
+  chatEvents: { name: (chatId: string) => `tessera:chat:${chatId}:events`, schema: ChatEventBatch },
+  sessionControl: { name: () => 'tessera:control:sessions', schema: SessionControl },
+} as const;

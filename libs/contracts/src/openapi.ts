@@ -1,0 +1,89 @@
+import { z } from 'zod';
+import { ErrorBody } from './common/errors';
+
+/**
+ * Routes described with their contract schemas, turned into an OpenAPI 3.1 document with zod 4's
+ * `toJSONSchema` (JSON Schema 2020-12 is OpenAPI 3.1's schema dialect).
+ */
+export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+export interface RouteSpec {
+  method: HttpMethod;
+  /** OpenAPI path template, e.g. `/api/chats/{app_id}/{workflow_name}/start`. */
+  path: string;
+  summary: string;
+  tags?: string[];
+  /** Needs a bearer token (default true). */
+  auth?: boolean;
+  params?: z.ZodObject;
+  query?: z.ZodObject;
+  body?: z.ZodType;
+  /** Media type of the body when not JSON, e.g. multipart/form-data. */
+  bodyMediaType?: string;
+  responses: Record<number, { description: string; schema?: z.ZodType }>;
+}
+
+type JsonSchema = Record<string, unknown>;
+
+function toSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
+  const json = z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'draft-2020-12' }) as JsonSchema;
+  delete json.$schema;
+  return json;
+}
+
+function parameters(where: 'path' | 'query', obj?: z.ZodObject): JsonSchema[] {
+  if (!obj) return [];
+  const json = toSchema(obj, 'input') as { properties?: Record<string, JsonSchema>; required?: string[] };
+  return Object.entries(json.properties ?? {}).map(([name, schema]) => ({
+    name,
+    in: where,
+    required: where === 'path' || (json.required ?? []).includes(name),
+    schema,
+  }));
+}
+
+export function buildOpenApi(opts: { title: string; version: string; description?: string; routes: RouteSpec[] }): JsonSchema {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const r of opts.routes) {
+    const responses: Record<string, unknown> = {};
+    for (const [status, res] of Object.entries(r.responses)) {
+      responses[status] = res.schema
+        ? { description: res.description, content: { 'application/json': { schema: toSchema(res.schema, 'output') } } }
+        : { description: res.description };
+    }
+    responses.default ??= { description: 'Error', content: { 'application/json': { schema: toSchema(ErrorBody, 'output') } } };
+    (paths[r.path] ??= {})[r.method] = {
+      summary: r.summary,
+      tags: r.tags,
+      security: r.auth === false ? [] : [{ bearer: [] }],
+      parameters: [...parameters('path', r.params), ...parameters('query', r.query)],
+      ...(r.body && {
+        requestBody: {
+          required: true,
+          content: { [r.bodyMediaType ?? 'application/json']: { schema: toSchema(r.body, 'input') } },
+        },
+      }),
+      responses,
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: opts.title, version: opts.version, description: opts.description },
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    paths,
+  };
+}
+
+/** Merge several services' documents into one (the gateway's `/openapi.json`). */
+export function mergeOpenApi(title: string, version: string, docs: { prefix?: string; doc: JsonSchema }[]): JsonSchema {
+  const paths: Record<string, unknown> = {};
+  for (const { prefix = '', doc } of docs) {
+    for (const [p, item] of Object.entries((doc.paths ?? {}) as Record<string, unknown>)) paths[prefix + p] = item;
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title, version },
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    paths,
+  };
+}

@@ -1,0 +1,3 @@
+export * from './http';
+export * from './ws';
+export * from './workflow';

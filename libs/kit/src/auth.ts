@@ -1,0 +1,176 @@
+import { createRemoteJWKSet, jwtVerify, SignJWT, errors as joseErrors, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { IncomingMessage } from 'node:http';
+import type { RequestHandler } from 'express';
+import { Forbidden, Unauthorized } from './errors';
+
+export interface AuthSettings {
+  enabled: boolean;
+  /** HS256 shared secret (local use). */
+  secret?: string;
+  /** Or: a JWKS URL with issuer and audience (Firebase session cookies, Keycloak, Auth0). */
+  jwksUrl?: string;
+  issuer?: string;
+  audience?: string;
+  /** Claim that lists the app ids the token may use; absent claim = any app. */
+  appsClaim?: string;
+}
+
+export interface Principal {
+  sub: string;
+  /** App ids this principal may use; `'*'` means any. */
+  apps: string[] | '*';
+  claims: JWTPayload & Record<string, unknown>;
+  /** True when auth is disabled and the principal is the development stand-in. */
+  anonymous: boolean;
+}
+
+export type TokenSource = 'header' | 'cookie' | 'query';
+
+export interface TokenLookup {
+  sources?: TokenSource[];
+  cookieName?: string;
+  queryParam?: string;
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    principal?: Principal;
+  }
+}
+
+export interface Auth {
+  readonly enabled: boolean;
+  verify(token: string): Promise<Principal>;
+  /** Reads the token from the enabled sources of an HTTP request or WebSocket upgrade. */
+  tokenFrom(req: IncomingMessage, lookup?: TokenLookup): string | undefined;
+  /** Verifies the request's token; with auth disabled, a development principal. */
+  authenticate(req: IncomingMessage, lookup?: TokenLookup): Promise<Principal>;
+  /** Express middleware: sets `req.principal` or answers 401. */
+  middleware(lookup?: TokenLookup): RequestHandler;
+}
+
+const DEV_PRINCIPAL: Principal = { sub: 'dev-user', apps: '*', claims: { sub: 'dev-user' }, anonymous: true };
+
+export function createAuth(s: AuthSettings): Auth {
+  const appsClaim = s.appsClaim ?? 'apps';
+  let key: Uint8Array | JWTVerifyGetKey | undefined;
+  if (s.jwksUrl) key = createRemoteJWKSet(new URL(s.jwksUrl), { cooldownDuration: 30_000, timeoutDuration: 5_000 });
+  else if (s.secret) key = new TextEncoder().encode(s.secret);
+  if (s.enabled && !key) throw new Error('auth is enabled but neither a secret nor a JWKS URL is configured');
+
+  async function verify(token: string): Promise<Principal> {
+    if (!key) throw new Unauthorized('auth is not configured');
+    try {
+      const { payload } = await jwtVerify(token, key as Uint8Array, {
+        issuer: s.issuer,
+        audience: s.audience,
+        algorithms: s.jwksUrl ? ['RS256', 'ES256', 'RS384', 'RS512', 'ES384', 'PS256'] : ['HS256'],
+        clockTolerance: 5,
+      });
+      if (!payload.sub) throw new Unauthorized('token has no subject');
+      return { sub: payload.sub, apps: appsOf(payload[appsClaim]), claims: payload as Principal['claims'], anonymous: false };
+    } catch (e) {
+      if (e instanceof Unauthorized) throw e;
+      throw new Unauthorized(describeJoseError(e));
+    }
+  }
+
+  function tokenFrom(req: IncomingMessage, lookup: TokenLookup = {}): string | undefined {
+    const sources = lookup.sources ?? ['header'];
+    for (const source of sources) {
+      if (source === 'header') {
+        const h = req.headers.authorization;
+        if (h && /^Bearer\s+/i.test(h)) return h.replace(/^Bearer\s+/i, '').trim() || undefined;
+      } else if (source === 'cookie') {
+        const c = parseCookies(req.headers.cookie)[lookup.cookieName ?? 'session'];
+        if (c) return c;
+      } else if (source === 'query') {
+        const q = new URL(req.url ?? '/', 'http://x').searchParams.get(lookup.queryParam ?? 'access_token');
+        if (q) return q;
+      }
+    }
+    return undefined;
+  }
+
+  async function authenticate(req: IncomingMessage, lookup?: TokenLookup): Promise<Principal> {
+    const token = tokenFrom(req, lookup);
+    if (!s.enabled) {
+      // Local development: a token, when sent, still names the user; none means the dev user.
+      if (token && key) return verify(token).catch(() => DEV_PRINCIPAL);
+      return DEV_PRINCIPAL;
+    }
+    if (!token) throw new Unauthorized('missing token');
+    return verify(token);
+  }
+
+  return {
+    enabled: s.enabled,
+    verify,
+    tokenFrom,
+    authenticate,
+    middleware: (lookup) => async (req, _res, next) => {
+      try {
+        req.principal = await authenticate(req, lookup);
+        next();
+      } catch (e) {
+        next(e);
+      }
+    },
+  };
+}
+
+function appsOf(claim: unknown): string[] | '*' {
+  if (claim === undefined || claim === null) return '*';
+  if (Array.isArray(claim)) return claim.map(String);
+  if (typeof claim === 'string') return claim === '*' ? '*' : claim.split(/[\s,]+/).filter(Boolean);
+  return [];
+}
+
+function describeJoseError(e: unknown): string {
+  if (e instanceof joseErrors.JWTExpired) return 'token expired';
+  if (e instanceof joseErrors.JWTClaimValidationFailed) return `token claim "${e.claim}" is invalid`;
+  if (e instanceof joseErrors.JWSSignatureVerificationFailed) return 'token signature is invalid';
+  if (e instanceof joseErrors.JOSEAlgNotAllowed) return 'token algorithm is not allowed';
+  if (e instanceof joseErrors.JWKSNoMatchingKey) return 'no key matches the token';
+  if (e instanceof joseErrors.JWSInvalid || e instanceof joseErrors.JWTInvalid) return 'token is malformed';
+  return 'token is invalid';
+}
+
+export function parseCookies(header: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (header ?? '').split(';')) {
+    const i = part.indexOf('=');
+    if (i < 0) continue;
+    const k = part.slice(0, i).trim();
+    try {
+      out[k] = decodeURIComponent(part.slice(i + 1).trim());
+    } catch {
+      out[k] = part.slice(i + 1).trim();
+    }
+  }
+  return out;
+}
+
+/** The principal must be the user named in a path or body, and may use the app. */
+export function assertOwner(p: Principal | undefined, userId: string, appId?: string): void {
+  if (!p) throw new Unauthorized();
+  if (p.anonymous) return;
+  if (p.sub !== userId) throw new Forbidden('user_id does not match the token subject');
+  if (appId !== undefined && !canUseApp(p, appId)) throw new Forbidden(`token does not allow app "${appId}"`);
+}
+
+export function canUseApp(p: Principal, appId: string): boolean {
+  return p.apps === '*' || p.apps.includes(appId);
+}
+
+/** Mint an HS256 token (development tokens, tests). */
+export async function signToken(
+  secret: string,
+  claims: { sub: string; apps?: string[] | string; [k: string]: unknown },
+  opts: { expiresIn?: string | number; issuer?: string; audience?: string } = {},
+): Promise<string> {
+  let jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setIssuedAt().setExpirationTime(opts.expiresIn ?? '1h');
+  if (opts.issuer) jwt = jwt.setIssuer(opts.issuer);
+  if (opts.audience) jwt = jwt.setAudience(opts.audience);
+  return jwt.sign(new TextEncoder().encode(secret));
+}

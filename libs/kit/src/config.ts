@@ -1,0 +1,86 @@
+import { z } from 'zod';
+
+/**
+ * Service configuration from the environment: one zod schema per service, read once in main.ts.
+ * A bad or missing variable stops the start with its name and the reason.
+ */
+export class ConfigError extends Error {
+  constructor(readonly problems: { variable: string; reason: string }[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  ${p.variable}: ${p.reason}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadConfig<S extends z.ZodType>(schema: S, env: Record<string, string | undefined> = process.env): z.infer<S> {
+  // Empty strings mean "unset" so that `FOO= npm start` falls back to the default.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const r = schema.safeParse(cleaned);
+  if (r.success) return r.data;
+  throw new ConfigError(
+    r.error.issues.map((i) => ({
+      variable: i.path.length ? i.path.map(String).join('.') : '(config)',
+      reason: i.code === 'invalid_type' && i.input === undefined ? 'is required' : i.message,
+    })),
+  );
+}
+
+/** Reusable env field types. */
+export const env = {
+  port: (def: number) => z.coerce.number().int().min(0).max(65535).default(def),
+  bool: (def: boolean) =>
+    z
+      .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+      .default(def ? 'true' : 'false')
+      .transform((v) => v === 'true' || v === '1' || v === 'yes'),
+  url: (def?: string) => (def === undefined ? z.url() : z.url().default(def)),
+  list: (def: string[] = []) =>
+    z
+      .string()
+      .default(def.join(','))
+      .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)),
+  int: (def: number, min = 0) => z.coerce.number().int().min(min).default(def),
+};
+
+export const DEV_JWT_SECRET = 'tessera-dev-secret-change-me-0123456789';
+
+/** What every service reads: environment, logging, auth, CORS. Extend it with `.extend({...})`. */
+export const BaseEnv = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'debug', 'silent']).default('info'),
+  HOST: z.string().default('0.0.0.0'),
+  REDIS_URL: env.url('redis://127.0.0.1:6379'),
+  AUTH_ENABLED: env.bool(true),
+  JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  JWKS_URL: z.url().optional(),
+  JWT_ISSUER: z.string().optional(),
+  JWT_AUDIENCE: z.string().optional(),
+  /** Claim listing the app ids a token may use (array or space-separated string). */
+  JWT_APPS_CLAIM: z.string().default('apps'),
+  CORS_ORIGINS: env.list(['http://localhost:3000', 'http://localhost:5173', 'http://localhost:8080']),
+  BODY_LIMIT: z.string().default('1mb'),
+  SHUTDOWN_TIMEOUT_MS: env.int(10_000, 100),
+});
+export type BaseEnv = z.infer<typeof BaseEnv>;
+
+/** Cross-field rules of BaseEnv, applied with `.superRefine(checkBaseEnv)` on a service schema. */
+export function checkBaseEnv(c: BaseEnv, ctx: z.RefinementCtx): void {
+  if (c.NODE_ENV === 'production') {
+    if (!c.AUTH_ENABLED) ctx.addIssue({ code: 'custom', path: ['AUTH_ENABLED'], message: 'AUTH_ENABLED=false is refused when NODE_ENV=production' });
+    if (!c.JWKS_URL && (!c.JWT_SECRET || c.JWT_SECRET === DEV_JWT_SECRET))
+      ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'set JWT_SECRET (not the development default) or JWKS_URL in production' });
+  }
+  if (c.JWKS_URL && (!c.JWT_ISSUER || !c.JWT_AUDIENCE))
+    ctx.addIssue({ code: 'custom', path: [c.JWT_ISSUER ? 'JWT_AUDIENCE' : 'JWT_ISSUER'], message: 'is required with JWKS_URL' });
+}
+
+/** The auth settings of a parsed config, as `createAuth` takes them. */
+export function authSettings(c: BaseEnv) {
+  return {
+    enabled: c.AUTH_ENABLED,
+    secret: c.JWKS_URL ? undefined : (c.JWT_SECRET ?? DEV_JWT_SECRET),
+    jwksUrl: c.JWKS_URL,
+    issuer: c.JWT_ISSUER,
+    audience: c.JWT_AUDIENCE,
+    appsClaim: c.JWT_APPS_CLAIM,
+  };
+}

@@ -1,0 +1,81 @@
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Logger } from './logger';
+
+type Closer = { name: string; close: () => Promise<unknown> | unknown };
+
+/**
+ * Graceful shutdown on SIGTERM/SIGINT: stop accepting, drain in-flight requests and sockets,
+ * then close workers and connections in the order they were registered, within a bounded time.
+ */
+export class GracefulShutdown {
+  private readonly closers: Closer[] = [];
+  private stopping: Promise<void> | null = null;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly timeoutMs = 10_000,
+  ) {}
+
+  get shuttingDown(): boolean {
+    return this.stopping !== null;
+  }
+
+  /** Register a resource; resources close in registration order. */
+  add(name: string, close: () => Promise<unknown> | unknown): this {
+    this.closers.push({ name, close });
+    return this;
+  }
+
+  /** Track an HTTP server: on shutdown it stops accepting, idle keep-alive sockets close, busy ones finish. */
+  addServer(name: string, server: Server): this {
+    const sockets = new Map<Socket, { busy: number }>();
+    server.on('connection', (s: Socket) => {
+      sockets.set(s, { busy: 0 });
+      s.once('close', () => sockets.delete(s));
+    });
+    server.on('request', (req, res) => {
+      const st = sockets.get(req.socket);
+      if (st) st.busy++;
+      res.once('finish', () => {
+        if (st) st.busy--;
+        if (this.shuttingDown && st && st.busy === 0 && !req.socket.destroyed) req.socket.end();
+      });
+      if (this.shuttingDown) res.setHeader('Connection', 'close');
+    });
+    return this.add(name, () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const [s, st] of sockets) if (st.busy === 0) s.end();
+      return closed;
+    });
+  }
+
+  listen(signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT']): this {
+    for (const sig of signals) {
+      process.once(sig, () => {
+        this.logger.info('shutdown requested', { signal: sig });
+        void this.run().then(() => process.exit(0));
+      });
+    }
+    return this;
+  }
+
+  run(): Promise<void> {
+    this.stopping ??= (async () => {
+      const deadline = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), this.timeoutMs).unref());
+      const work = (async () => {
+        for (const c of this.closers) {
+          try {
+            await c.close();
+          } catch (e) {
+            this.logger.warn('error while closing', { resource: c.name, error: (e as Error).message });
+          }
+        }
+      })();
+      const r = await Promise.race([work.then(() => 'done' as const), deadline]);
+      if (r === 'timeout') this.logger.warn('shutdown timed out; exiting anyway', { timeout_ms: this.timeoutMs });
+      else this.logger.info('shutdown complete');
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,140 @@
+# Shared by the README's commands: dependencies, Redis and PostgreSQL, Prisma.
+# Sourced, not run. Everything is idempotent: a second run on the same machine is fast.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+DATA="$ROOT/.data"
+mkdir -p "$DATA"
+
+export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
+export DATABASE_URL="${DATABASE_URL:-postgresql://tessera:tessera@127.0.0.1:5432/tessera}"
+
+say() { printf '\033[1;34m[tessera]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31m[tessera]\033[0m %s\n' "$*" >&2; exit 1; }
+
+can_install() {
+  [ "${TESSERA_NO_INSTALL:-}" != "1" ] && command -v apt-get >/dev/null 2>&1 &&
+    { [ "$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }
+}
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }
+APT_UPDATED=0
+apt_install() {
+  if [ "$APT_UPDATED" = 0 ]; then as_root apt-get update -qq >/dev/null; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+ensure_deps() {
+  cd "$ROOT"
+  local stamp="node_modules/.package-lock.json"
+  if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt "$stamp" ]; then
+    say "installing npm dependencies"
+    if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
+  fi
+}
+
+url_part() { node -e "const u=new URL(process.argv[1]);console.log(process.argv[2]==='port'?(u.port||process.argv[3]):u[process.argv[2]])" "$1" "$2" "${3:-}"; }
+
+redis_up() {
+  node -e "
+    const net=require('net');const u=new URL(process.argv[1]);
+    const s=net.connect(+(u.port||6379),u.hostname,()=>{s.write('PING\r\n')});
+    s.on('data',d=>{process.exit(/PONG|NOAUTH/.test(String(d))?0:1)});s.on('error',()=>process.exit(1));
+    setTimeout(()=>process.exit(1),1000);" "$REDIS_URL"
+}
+
+ensure_redis() {
+  redis_up && return 0
+  local host port; host=$(url_part "$REDIS_URL" hostname); port=$(url_part "$REDIS_URL" port 6379)
+  case "$host" in 127.0.0.1|localhost) ;; *) die "Redis at $REDIS_URL is not reachable";; esac
+  if ! command -v redis-server >/dev/null 2>&1; then
+    can_install || die "Redis is missing. Install it (Debian/Ubuntu: sudo apt-get install -y redis-server) or set REDIS_URL."
+    say "installing redis-server with apt-get"; apt_install redis-server
+  fi
+  mkdir -p "$DATA/redis"
+  say "starting redis-server on port $port"
+  redis-server --port "$port" --bind 127.0.0.1 --daemonize yes --dir "$DATA/redis" \
+    --appendonly yes --appendfsync everysec --save "" --logfile "$DATA/redis/redis.log" --pidfile "$DATA/redis/redis.pid"
+  for _ in $(seq 1 50); do redis_up && return 0; sleep 0.1; done
+  die "redis-server did not start; see $DATA/redis/redis.log"
+}
+
+pg_up() {
+  node -e "
+    const {Client}=require('pg');const u=new URL(process.argv[1]);u.searchParams.delete('schema');
+    const c=new Client({connectionString:u.toString(),connectionTimeoutMillis:1500});
+    c.connect().then(()=>c.end()).then(()=>process.exit(0),()=>process.exit(1));" "$DATABASE_URL" 2>/dev/null
+}
+
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
+
+ensure_postgres() {
+  pg_up && return 0
+  local host port; host=$(url_part "$DATABASE_URL" hostname); port=$(url_part "$DATABASE_URL" port 5432)
+  case "$host" in 127.0.0.1|localhost) ;; *) die "PostgreSQL at $(url_part "$DATABASE_URL" host) is not reachable";; esac
+  if [ -z "$(pg_bin)" ]; then
+    can_install || die "PostgreSQL is missing. Install it (Debian/Ubuntu: sudo apt-get install -y postgresql) or set DATABASE_URL."
+    say "installing postgresql with apt-get"; apt_install postgresql
+  fi
+  local bin user pass db; bin=$(pg_bin)
+  user=$(url_part "$DATABASE_URL" username); pass=$(url_part "$DATABASE_URL" password)
+  db=$(url_part "$DATABASE_URL" pathname | sed 's#^/##')
+  # A cluster of the project's own under .data/postgres, owned by the postgres system user when
+  # we are root (PostgreSQL refuses to run as root), by the current user otherwise.
+  local pgdata="$DATA/postgres" run=()
+  if [ "$(id -u)" = 0 ]; then
+    id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+    pgdata="/var/lib/postgresql/tessera-$(echo "$ROOT" | md5sum | cut -c1-8)"
+    mkdir -p "$pgdata"; chown postgres:postgres "$pgdata"; chmod 700 "$pgdata"
+    run=(runuser -u postgres --)
+  fi
+  if [ ! -f "$pgdata/PG_VERSION" ]; then
+    say "creating a PostgreSQL cluster in $pgdata"
+    "${run[@]}" "$bin/initdb" -D "$pgdata" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+  fi
+  local sock="/tmp"
+  say "starting PostgreSQL on port $port"
+  "${run[@]}" "$bin/pg_ctl" -D "$pgdata" -l "$pgdata/server.log" -w -t 30 \
+    -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$sock -c max_connections=300 -c fsync=${PG_FSYNC:-on} -c synchronous_commit=${PG_SYNC_COMMIT:-on}" start >/dev/null \
+    || die "PostgreSQL did not start; see $pgdata/server.log"
+  "${run[@]}" "$bin/psql" -h "$sock" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 -q >/dev/null <<SQL
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$user') THEN CREATE ROLE "$user" LOGIN CREATEDB PASSWORD '$pass'; END IF;
+END \$\$;
+SELECT 'CREATE DATABASE "$db" OWNER "$user"' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$db')\gexec
+SQL
+  pg_up || die "PostgreSQL runs but $DATABASE_URL does not connect"
+}
+
+# Apps that own data, each with prisma/schema.prisma and its own PostgreSQL schema.
+prisma_apps() { for d in "$ROOT"/apps/*/prisma/schema.prisma; do [ -f "$d" ] && basename "$(dirname "$(dirname "$d")")"; done; }
+
+prisma_generate() {
+  local app
+  for app in $(prisma_apps); do
+    local dir="$ROOT/apps/$app"
+    if [ ! -d "$dir/prisma/generated/client" ] || [ "$dir/prisma/schema.prisma" -nt "$dir/prisma/generated/client/index.js" ]; then
+      say "prisma generate ($app)"
+      (cd "$dir" && "$ROOT/node_modules/.bin/prisma" generate >/dev/null)
+    fi
+  done
+}
+
+prisma_migrate() {
+  local app
+  for app in $(prisma_apps); do
+    say "applying migrations ($app)"
+    (cd "$ROOT/apps/$app" && DATABASE_URL="$(app_database_url "$app")" "$ROOT/node_modules/.bin/prisma" migrate deploy >/dev/null)
+  done
+}
+
+# Each service's tables live in a PostgreSQL schema named after it.
+app_database_url() { node -e "const u=new URL(process.argv[1]);u.searchParams.set('schema',process.argv[2].replace(/-/g,'_'));console.log(u.toString())" "$DATABASE_URL" "$1"; }
+
+pg_stop() {
+  local d
+  for d in "$DATA/postgres" /var/lib/postgresql/tessera-"$(echo "$ROOT" | md5sum | cut -c1-8)"; do
+    [ -f "$d/postmaster.pid" ] || continue
+    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$d" -m fast stop >/dev/null 2>&1 || true
+    else "$(pg_bin)/pg_ctl" -D "$d" -m fast stop >/dev/null 2>&1 || true; fi
+  done
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# npm test: dependencies, Redis and PostgreSQL, generated Prisma clients, then every project's
+# type check, lint and tests (real Redis and PostgreSQL; each test file owns its keys and schema).
+source "$(dirname "$0")/lib.sh"
+ensure_deps
+ensure_redis
+ensure_postgres
+prisma_generate
+prisma_migrate
+cd "$ROOT"
+export NX_DAEMON=false NX_NO_CLOUD=true NX_TUI=false
+node_modules/.bin/nx run-many -t typecheck lint --outputStyle=stream "$@"
+node_modules/.bin/nx run-many -t test --outputStyle=stream "$@"
