@@ -23,6 +23,8 @@ export const ModelRef = z.object({
   model: z.string().optional().describe('Model id for a real provider; defaults to the runtime config'),
   temperature: z.number().min(0).max(2).optional(),
   max_tokens: z.number().int().positive().optional(),
+  /** Scripted provider: pause between streamed words (demos, and tests of streaming). */
+  token_delay_ms: z.number().int().min(0).max(5_000).optional(),
   /** Scripted replies, tried in order; the first whose `when` matches is used. */
   script: z.array(ScriptedReply).optional(),
 });

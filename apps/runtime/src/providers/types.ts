@@ -1,0 +1,42 @@
+/**
+ * One interface for every model provider: streamed text, tool calls, usage, finish reason, abort.
+ */
+import type { ScriptedReply, Usage } from '@tessera/contracts';
+
+export type ModelMessage =
+  | { role: 'user'; content: string }
+  | { role: 'assistant'; content: string; tool_calls?: { id: string; name: string; args: Record<string, unknown> }[] }
+  | { role: 'tool'; tool_call_id: string; tool_name: string; content: string };
+
+export interface ToolSpec {
+  name: string;
+  description: string;
+  /** JSON Schema of the arguments. */
+  parameters: Record<string, unknown>;
+}
+
+export interface ModelRequest {
+  model: string;
+  system: string;
+  messages: ModelMessage[];
+  tools: ToolSpec[];
+  temperature?: number;
+  maxTokens?: number;
+  /** Scripted provider only: the agent's declared replies and pacing. */
+  script?: ScriptedReply[];
+  tokenDelayMs?: number;
+  /** Scripted provider only: values for {{context.x}} in scripted text. */
+  context?: Record<string, unknown>;
+}
+
+export type ModelChunk =
+  | { type: 'text-delta'; text: string }
+  | { type: 'tool-call'; id: string; name: string; args: Record<string, unknown> }
+  | { type: 'finish'; reason: 'stop' | 'tool-calls' | 'length' | 'error' | 'other'; usage: Usage };
+
+export interface ModelProvider {
+  readonly name: string;
+  /** Same request, same chunks: a turn re-run after a worker died reproduces what was sent. */
+  readonly deterministic: boolean;
+  stream(req: ModelRequest, signal: AbortSignal): AsyncIterable<ModelChunk>;
+}
