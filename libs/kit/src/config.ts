@@ -42,6 +42,9 @@ export const env = {
 };
 
 export const DEV_JWT_SECRET = 'tessera-dev-secret-change-me-0123456789';
+export const DEV_SERVICE_KEY = 'tessera-dev-service-key-change-me';
+/** Header by which one Tessera service proves itself to another (the gateway strips it from clients). */
+export const SERVICE_KEY_HEADER = 'x-tessera-service-key';
 
 /** What every service reads: environment, logging, auth, CORS. Extend it with `.extend({...})`. */
 export const BaseEnv = z.object({
@@ -56,6 +59,8 @@ export const BaseEnv = z.object({
   JWT_AUDIENCE: z.string().optional(),
   /** Claim listing the app ids a token may use (array or space-separated string). */
   JWT_APPS_CLAIM: z.string().default('apps'),
+  /** Shared key of trusted service-to-service calls (e.g. broker → runtime backend context). */
+  SERVICE_KEY: z.string().min(16, 'must be at least 16 characters').default(DEV_SERVICE_KEY),
   CORS_ORIGINS: env.list(['http://localhost:3000', 'http://localhost:5173', 'http://localhost:8080']),
   BODY_LIMIT: z.string().default('1mb'),
   SHUTDOWN_TIMEOUT_MS: env.int(10_000, 100),
@@ -69,6 +74,8 @@ export function checkBaseEnv(c: BaseEnv, ctx: z.RefinementCtx): void {
     if (!c.JWKS_URL && (!c.JWT_SECRET || c.JWT_SECRET === DEV_JWT_SECRET))
       ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'set JWT_SECRET (not the development default) or JWKS_URL in production' });
   }
+  if (c.NODE_ENV === 'production' && c.SERVICE_KEY === DEV_SERVICE_KEY)
+    ctx.addIssue({ code: 'custom', path: ['SERVICE_KEY'], message: 'set SERVICE_KEY (not the development default) in production' });
   if (c.JWKS_URL && (!c.JWT_ISSUER || !c.JWT_AUDIENCE))
     ctx.addIssue({ code: 'custom', path: [c.JWT_ISSUER ? 'JWT_AUDIENCE' : 'JWT_ISSUER'], message: 'is required with JWKS_URL' });
 }
