@@ -14,8 +14,15 @@ export const TimelineEvent = z.object({
 });
 export type TimelineEvent = z.infer<typeof TimelineEvent>;
 
-/** Events appended in one write, published as one message, in index order. */
-export const ChatEventBatch = z.object({ chat_id: z.string(), events: z.array(TimelineEvent).min(1) });
+/**
+ * Events appended in one write, published as one message, in index order. Each carries its
+ * client envelope already serialised (`wire`), so a socket server parses a batch once and
+ * writes each envelope to its sockets as is.
+ */
+export const ChatEventBatch = z.object({
+  chat_id: z.string(),
+  events: z.array(z.object({ index: z.number().int().positive(), type: z.string(), wire: z.string() })).min(1),
+});
 export type ChatEventBatch = z.infer<typeof ChatEventBatch>;
 
 export const SessionControl = z.discriminatedUnion('action', [

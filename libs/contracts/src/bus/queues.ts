@@ -36,9 +36,13 @@ export const ObservedEvent = z.object({
 });
 export type ObservedEvent = z.infer<typeof ObservedEvent>;
 
+/** Events travel in batches (one job per write of the chat's log) to keep Redis work per event small. */
+export const ObservedEventBatch = z.object({ events: z.array(ObservedEvent).min(1).max(1000) });
+export type ObservedEventBatch = z.infer<typeof ObservedEventBatch>;
+
 export const QueueJobs = {
   [Queue.RuntimeTurns]: { name: 'turn', data: TurnJob },
-  [Queue.ObservabilityEvents]: { name: 'event', data: ObservedEvent },
+  [Queue.ObservabilityEvents]: { name: 'events', data: ObservedEventBatch },
 } as const satisfies Record<QueueName, { name: string; data: z.ZodType }>;
 
 export type QueueJobName<Q extends QueueName> = (typeof QueueJobs)[Q]['name'];

@@ -92,6 +92,9 @@ CREATE UNIQUE INDEX "chat_events_chat_id_key_key" ON "chat_events"("chat_id", "k
 CREATE INDEX "chat_inputs_chat_id_status_seq_idx" ON "chat_inputs"("chat_id", "status", "seq");
 
 -- CreateIndex
+CREATE UNIQUE INDEX "chat_inputs_chat_id_client_message_id_key" ON "chat_inputs"("chat_id", "client_message_id");
+
+-- CreateIndex
 CREATE INDEX "tool_calls_chat_id_status_idx" ON "tool_calls"("chat_id", "status");
 
 -- CreateIndex

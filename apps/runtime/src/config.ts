@@ -1,0 +1,34 @@
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { BaseEnv, checkBaseEnv, env, loadConfig, withSchema } from '@tessera/kit';
+
+/** The runtime's environment. Local defaults make `npm start` work with no .env. */
+export const RuntimeEnv = BaseEnv.extend({
+  PORT: env.port(8000),
+  DATABASE_URL: z
+    .url()
+    .default('postgresql://tessera:tessera@127.0.0.1:5432/tessera')
+    .transform((u) => withSchema(u, 'runtime')),
+  /** Prefix of BullMQ keys (a test or a second deployment on one Redis uses its own). */
+  BULL_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]+$/).default('tessera'),
+  WORKFLOWS_DIR: z.string().default(resolve(__dirname, '../workflows')),
+  /** Concurrent turns per worker process. */
+  WORKER_CONCURRENCY: env.int(200, 1),
+  /** Run the turn worker inside the HTTP process too (single-process deployments). */
+  EMBEDDED_WORKER: env.bool(false),
+  UPLOAD_MAX_BYTES: env.int(10 * 1024 * 1024, 1),
+  WS_MAX_PAYLOAD: env.int(256 * 1024, 1024),
+  WS_HEARTBEAT_MS: env.int(30_000, 50),
+  /** Put every timeline event on the observability queue. */
+  OBSERVABILITY_EVENTS: env.bool(true),
+  DB_POOL_SIZE: env.int(10, 1),
+  OPENAI_BASE_URL: z.url().optional(),
+  OPENAI_API_KEY: z.string().optional(),
+  OPENAI_MODEL: z.string().default('gpt-4o-mini'),
+  ANTHROPIC_API_KEY: z.string().optional(),
+  ANTHROPIC_BASE_URL: z.url().optional(),
+  ANTHROPIC_MODEL: z.string().default('claude-sonnet-4-5'),
+}).superRefine(checkBaseEnv);
+export type RuntimeConfig = z.infer<typeof RuntimeEnv>;
+
+export const loadRuntimeConfig = (e?: Record<string, string | undefined>) => loadConfig(RuntimeEnv, e);

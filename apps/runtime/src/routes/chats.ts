@@ -1,0 +1,118 @@
+import { Router } from 'express';
+import { timingSafeEqual } from 'node:crypto';
+import {
+  BackendStartBody,
+  BackendStartReply,
+  ChatMetaParams,
+  ChatMetaReply,
+  StartChatBody,
+  StartChatParams,
+  StartChatReply,
+  type ChatStatus,
+  type RouteSpec,
+} from '@tessera/contracts';
+import { assertOwner, parseOr400, SERVICE_KEY_HEADER } from '@tessera/kit';
+import type { z } from 'zod';
+import type { RuntimeServices } from '../services';
+import { ownedChat, wsPath } from './access';
+
+export const chatRoutes: RouteSpec[] = [
+  {
+    method: 'post',
+    path: '/api/chats/{app_id}/{workflow_name}/start',
+    summary: 'Start a chat (idempotent by client_request_id)',
+    tags: ['chats'],
+    params: StartChatParams,
+    body: StartChatBody,
+    responses: { 200: { description: 'an existing chat, reused', schema: StartChatReply }, 201: { description: 'a new chat', schema: StartChatReply } },
+  },
+  {
+    method: 'post',
+    path: '/api/chat/start',
+    summary: 'Start a chat from a trusted backend (document 000); initial_context is backend context only with the service key',
+    tags: ['chats'],
+    body: BackendStartBody,
+    responses: { 200: { description: 'an existing chat, reused', schema: BackendStartReply }, 201: { description: 'a new chat', schema: BackendStartReply } },
+  },
+  {
+    method: 'get',
+    path: '/api/chats/meta/{app_id}/{workflow_name}/{chat_id}',
+    summary: 'Chat metadata for restore/rejoin',
+    tags: ['chats'],
+    params: ChatMetaParams,
+    responses: { 200: { description: 'meta', schema: ChatMetaReply } },
+  },
+];
+
+export function chatsRouter(s: RuntimeServices): Router {
+  const r = Router();
+
+  r.post('/api/chats/:app_id/:workflow_name/start', async (req, res) => {
+    const params = parseOr400(StartChatParams, req.params, 'path');
+    const body = parseOr400(StartChatBody, req.body ?? {}, 'body');
+    assertOwner(req.principal, body.user_id, params.app_id);
+    const { chat, reused } = await s.starter.start({
+      appId: params.app_id,
+      userId: body.user_id,
+      workflowName: params.workflow_name,
+      backendContext: null,
+      uiContext: body.context,
+      clientRequestId: body.client_request_id,
+      forceNew: body.force_new,
+    });
+    const reply: z.infer<typeof StartChatReply> = {
+      chat_id: chat.id,
+      websocket_url: wsPath(chat.workflowName, chat.appId, chat.id, chat.userId),
+      cache_seed: chat.cacheSeed,
+      reused,
+    };
+    res.status(reused ? 200 : 201).json(reply);
+  });
+
+  r.post('/api/chat/start', async (req, res) => {
+    const body = parseOr400(BackendStartBody, req.body ?? {}, 'body');
+    assertOwner(req.principal, body.user_id, body.app_id);
+    const trusted = isService(req.header(SERVICE_KEY_HEADER), s.config.SERVICE_KEY);
+    const { chat, reused } = await s.starter.start({
+      appId: body.app_id,
+      userId: body.user_id,
+      workflowName: body.workflow_name,
+      // Only a caller holding the service key speaks for the backend; anyone else is a client.
+      backendContext: trusted ? body.initial_context : null,
+      uiContext: trusted ? body.ui_context : { ...body.initial_context, ...body.ui_context },
+      clientRequestId: body.client_request_id,
+    });
+    const reply: z.infer<typeof BackendStartReply> = {
+      chat_id: chat.id,
+      status: chat.status as ChatStatus,
+      reused,
+      websocket_url: wsPath(chat.workflowName, chat.appId, chat.id, chat.userId),
+    };
+    res.status(reused ? 200 : 201).json(reply);
+  });
+
+  r.get('/api/chats/meta/:app_id/:workflow_name/:chat_id', async (req, res) => {
+    const params = parseOr400(ChatMetaParams, req.params, 'path');
+    const chat = await ownedChat(s.chats, req.principal, params.chat_id, params.app_id);
+    const reply: z.infer<typeof ChatMetaReply> = {
+      chat_id: chat.id,
+      workflow_name: chat.workflowName,
+      cache_seed: chat.cacheSeed,
+      status: chat.status as ChatStatus,
+      last_index: chat.lastIndex,
+      last_artifact: (chat.lastArtifact as Record<string, unknown> | null) ?? null,
+      artifact_restore: { event_index: chat.artifactIndex ?? null, available: chat.lastArtifact !== null },
+      pending_tool_calls: await s.toolCalls.awaitingIds(chat.id),
+    };
+    res.json(reply);
+  });
+
+  return r;
+}
+
+function isService(given: string | undefined, expected: string): boolean {
+  if (!given) return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}

@@ -1,0 +1,149 @@
+import { Router } from 'express';
+import { randomUUID } from 'node:crypto';
+import multer from 'multer';
+import {
+  InputBody,
+  InputParams,
+  InputReply,
+  ToolRespondBody,
+  ToolRespondReply,
+  UploadFields,
+  UploadReply,
+  ChatId,
+  AppId,
+  type RouteSpec,
+} from '@tessera/contracts';
+import { assertOwner, BadRequest, HttpError, NotFound, parseOr400, TooLarge, type Principal } from '@tessera/kit';
+import { z } from 'zod';
+import type { RuntimeServices } from '../services';
+import { InputRefused } from '../turns/chat-inputs';
+import { ownedChat } from './access';
+
+export const inputRoutes: RouteSpec[] = [
+  {
+    method: 'post',
+    path: '/chat/{app_id}/{chat_id}/{user_id}/input',
+    summary: 'Send a user message over HTTP (fallback for the socket)',
+    tags: ['input'],
+    params: InputParams,
+    body: InputBody,
+    responses: { 202: { description: 'accepted; the turn streams on the socket', schema: InputReply } },
+  },
+  {
+    method: 'post',
+    path: '/api/tool-call/respond',
+    summary: 'Answer a UI tool call that awaits a response',
+    tags: ['input'],
+    body: ToolRespondBody,
+    responses: { 202: { description: 'accepted', schema: ToolRespondReply } },
+  },
+  {
+    method: 'post',
+    path: '/api/chat/upload',
+    summary: 'Upload an attachment to a chat (multipart: file, appId, userId, chatId, intent?, bundle_path?)',
+    tags: ['input'],
+    body: UploadFields.extend({ file: z.string().describe('the file (binary)') }),
+    bodyMediaType: 'multipart/form-data',
+    responses: { 201: { description: 'stored; chat.attachment_uploaded is emitted', schema: UploadReply } },
+  },
+  {
+    method: 'post',
+    path: '/api/chats/{app_id}/{chat_id}/stop',
+    summary: "Stop the chat's running turn (publishes the session stop control message)",
+    tags: ['chats'],
+    params: z.object({ app_id: AppId, chat_id: ChatId }),
+    responses: { 202: { description: 'stop requested' } },
+  },
+];
+
+function refusedToHttp(e: unknown): never {
+  if (e instanceof InputRefused) throw new HttpError(e.httpStatus, e.code, e.message);
+  throw e;
+}
+
+export function inputRouter(s: RuntimeServices): Router {
+  const r = Router();
+  const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: s.config.UPLOAD_MAX_BYTES, files: 1, fields: 10 } });
+
+  r.post('/chat/:app_id/:chat_id/:user_id/input', async (req, res) => {
+    const p = parseOr400(InputParams, req.params, 'path');
+    const body = parseOr400(InputBody, req.body ?? {}, 'body');
+    assertOwner(req.principal, p.user_id, p.app_id);
+    const chat = await ownedChat(s.chats, req.principal, p.chat_id, p.app_id);
+    if (chat.userId !== p.user_id) throw new NotFound(`no chat "${p.chat_id}"`);
+    if (body.workflow_name !== chat.workflowName) throw new BadRequest(`chat "${chat.id}" runs workflow "${chat.workflowName}", not "${body.workflow_name}"`);
+    const { input } = await s.chatInputs.submitMessage(chat, body.message, body.client_message_id).catch(refusedToHttp);
+    const reply: z.infer<typeof InputReply> = { accepted: true, input_id: input.id, chat_id: chat.id };
+    res.status(202).json(reply);
+  });
+
+  r.post('/api/tool-call/respond', async (req, res) => {
+    const body = parseOr400(ToolRespondBody, req.body ?? {}, 'body');
+    const principal = req.principal as Principal;
+    const { chat, toolCall } = await s.chatInputs
+      .respondToolCall(null, body.event_id, body.response_data, (c) => {
+        if (!principal.anonymous && principal.sub !== c.userId) throw new InputRefused('TOOL_CALL_NOT_FOUND', `no tool call "${body.event_id}"`, 404);
+        assertOwner(principal, c.userId, c.appId);
+      })
+      .catch(refusedToHttp);
+    const reply: z.infer<typeof ToolRespondReply> = { accepted: true, event_id: toolCall.eventId, chat_id: chat.id };
+    res.status(202).json(reply);
+  });
+
+  r.post(
+    '/api/chat/upload',
+    (req, res, next) =>
+      upload.single('file')(req, res, (err: unknown) => {
+        if (err instanceof multer.MulterError) {
+          if (err.code === 'LIMIT_FILE_SIZE') return next(new TooLarge(`file is larger than ${s.config.UPLOAD_MAX_BYTES} bytes`));
+          return next(new BadRequest(`invalid upload: ${err.message}${err.field ? ` (${err.field})` : ''}`));
+        }
+        next(err);
+      }),
+    async (req, res) => {
+      const fields = parseOr400(UploadFields, req.body ?? {}, 'form');
+      if (!req.file) throw new BadRequest('invalid form: file: a file is required', { issues: [{ path: 'form.file', message: 'required' }] });
+      assertOwner(req.principal, fields.userId, fields.appId);
+      const chat = await ownedChat(s.chats, req.principal, fields.chatId, fields.appId);
+      const id = randomUUID();
+      const filename = req.file.originalname.slice(0, 255) || 'upload';
+      await s.db.prisma.attachment.create({
+        data: {
+          id,
+          chatId: chat.id,
+          filename,
+          contentType: req.file.mimetype || 'application/octet-stream',
+          size: req.file.size,
+          intent: fields.intent ?? null,
+          bundlePath: fields.bundle_path ?? null,
+          uploadedBy: fields.userId,
+          data: new Uint8Array(req.file.buffer),
+        },
+      });
+      const reply: z.infer<typeof UploadReply> = {
+        attachment_id: id,
+        chat_id: chat.id,
+        filename,
+        size: req.file.size,
+        content_type: req.file.mimetype || 'application/octet-stream',
+        intent: fields.intent ?? null,
+        bundle_path: fields.bundle_path ?? null,
+      };
+      const stored = await s.timeline.append(chat.id, [
+        { key: `attachment:${id}`, type: 'chat.attachment_uploaded', data: { ...reply, chat_id: undefined, uploaded_by: fields.userId } },
+      ]);
+      await s.feed.publish(chat.id, stored);
+      s.observe(chat, stored);
+      res.status(201).json(reply);
+    },
+  );
+
+  r.post('/api/chats/:app_id/:chat_id/stop', async (req, res) => {
+    const p = parseOr400(z.object({ app_id: AppId, chat_id: ChatId }), req.params, 'path');
+    const chat = await ownedChat(s.chats, req.principal, p.chat_id, p.app_id);
+    await s.feed.publishControl({ action: 'stop', session_id: chat.id, requested_by: req.principal?.sub });
+    res.status(202).json({ accepted: true, chat_id: chat.id });
+  });
+
+  return r;
+}

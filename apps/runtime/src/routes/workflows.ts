@@ -1,0 +1,41 @@
+import { Router } from 'express';
+import { PathId, TransportReply, WorkflowsReply, type RouteSpec } from '@tessera/contracts';
+import { NotFound } from '@tessera/kit';
+import { z } from 'zod';
+import { summarizeWorkflow } from '../engine/workflows';
+import type { RuntimeServices } from '../services';
+
+export const workflowRoutes: RouteSpec[] = [
+  { method: 'get', path: '/api/workflows', summary: 'Workflow config map keyed by workflow_name', tags: ['workflows'], auth: false, responses: { 200: { description: 'workflows', schema: WorkflowsReply } } },
+  {
+    method: 'get',
+    path: '/api/workflows/{workflow_name}/transport',
+    summary: 'WebSocket and input route patterns of a workflow',
+    tags: ['workflows'],
+    auth: false,
+    params: z.object({ workflow_name: PathId }),
+    responses: { 200: { description: 'transport', schema: TransportReply } },
+  },
+];
+
+export function workflowsRouter(s: RuntimeServices): Router {
+  const r = Router();
+  r.get('/api/workflows', (_req, res) => {
+    res.json(Object.fromEntries([...s.workflows.values()].map((w) => [w.name, summarizeWorkflow(w)])));
+  });
+  r.get('/api/workflows/:workflow_name/transport', (req, res) => {
+    const wf = s.workflows.get(req.params.workflow_name);
+    if (!wf) throw new NotFound(`no workflow named "${req.params.workflow_name}"`);
+    const body: z.infer<typeof TransportReply> = {
+      workflow_name: wf.name,
+      transport: 'websocket',
+      websocket_path: `/ws/${wf.name}/{app_id}/{chat_id}/{user_id}`,
+      input_path: '/chat/{app_id}/{chat_id}/{user_id}/input',
+      tool_response_path: '/api/tool-call/respond',
+      upload_path: '/api/chat/upload',
+      auth: { http: 'bearer', websocket: 'access_token query parameter' },
+    };
+    res.json(body);
+  });
+  return r;
+}

@@ -1,0 +1,100 @@
+import type { Redis } from 'ioredis';
+import { Queue } from '@tessera/contracts';
+import { bullConnection, createRedis, Metrics, TypedQueue, type Logger } from '@tessera/kit';
+import { ChatFeed } from './bus/feed';
+import type { RuntimeConfig } from './config';
+import { loadWorkflows } from './engine/workflows';
+import type { LoadedWorkflow, ProviderRegistry } from './engine/types';
+import { createProviderRegistry } from './providers/registry';
+import { ChatStore } from './store/chats';
+import { createDb, type Db } from './store/db';
+import { InputStore } from './store/inputs';
+import { Timeline } from './store/timeline';
+import { ToolCallStore } from './store/tool-calls';
+import { ChatInputs } from './turns/chat-inputs';
+import { ChatLease } from './turns/chat-lease';
+import { ChatStarter } from './turns/chat-starter';
+import { observer } from './turns/observe';
+
+/**
+ * The runtime's composition root, shared by the HTTP/WS process (main.ts) and the turn worker
+ * (worker.ts): connections, stores and services, with one close() for all of them.
+ */
+export interface RuntimeServices {
+  config: RuntimeConfig;
+  logger: Logger;
+  metrics: Metrics;
+  db: Db;
+  redis: Redis;
+  sub: Redis;
+  feed: ChatFeed;
+  chats: ChatStore;
+  inputs: InputStore;
+  toolCalls: ToolCallStore;
+  timeline: Timeline;
+  lease: ChatLease;
+  turnQueue: TypedQueue<typeof Queue.RuntimeTurns>;
+  observabilityQueue: TypedQueue<typeof Queue.ObservabilityEvents> | null;
+  observe: ReturnType<typeof observer>;
+  workflows: Map<string, LoadedWorkflow>;
+  providers: ProviderRegistry;
+  starter: ChatStarter;
+  chatInputs: ChatInputs;
+  close(): Promise<void>;
+}
+
+export function createRuntimeServices(config: RuntimeConfig, logger: Logger, role: 'api' | 'worker'): RuntimeServices {
+  // Loaded first: an invalid workflow stops the start with the file and field named.
+  const workflows = loadWorkflows(config.WORKFLOWS_DIR);
+  const providers = createProviderRegistry({
+    openai: config.OPENAI_BASE_URL ? { baseURL: config.OPENAI_BASE_URL, apiKey: config.OPENAI_API_KEY, model: config.OPENAI_MODEL } : undefined,
+    anthropic: config.ANTHROPIC_API_KEY ? { apiKey: config.ANTHROPIC_API_KEY, model: config.ANTHROPIC_MODEL, baseURL: config.ANTHROPIC_BASE_URL } : undefined,
+  });
+  const metrics = new Metrics(role === 'api' ? 'runtime' : 'runtime-worker');
+  const db = createDb(config.DATABASE_URL, config.DB_POOL_SIZE);
+  const redis = createRedis(config.REDIS_URL, logger, `runtime-${role}`);
+  const sub = createRedis(config.REDIS_URL, logger, `runtime-${role}-sub`, { maxRetriesPerRequest: null });
+  const feed = new ChatFeed(redis, sub, logger);
+  const connection = bullConnection(config.REDIS_URL);
+  const turnQueue = new TypedQueue(Queue.RuntimeTurns, connection, logger, { prefix: config.BULL_PREFIX });
+  const observabilityQueue = config.OBSERVABILITY_EVENTS
+    ? new TypedQueue(Queue.ObservabilityEvents, connection, logger, {
+        prefix: config.BULL_PREFIX,
+        defaultJobOptions: { attempts: 3, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: true, removeOnFail: { count: 10_000 } },
+      })
+    : null;
+  metrics.watchQueue(Queue.RuntimeTurns, () => turnQueue.depth());
+  const chats = new ChatStore(db.prisma);
+  const inputs = new InputStore(db.prisma);
+  const toolCalls = new ToolCallStore(db.prisma);
+  const timeline = new Timeline(db.pool);
+  const lease = new ChatLease(redis, config.BULL_PREFIX);
+  const starter = new ChatStarter(chats, workflows);
+  const chatInputs = new ChatInputs(chats, inputs, toolCalls, turnQueue);
+  return {
+    config,
+    logger,
+    metrics,
+    db,
+    redis,
+    sub,
+    feed,
+    chats,
+    inputs,
+    toolCalls,
+    timeline,
+    lease,
+    turnQueue,
+    observabilityQueue,
+    observe: observer(observabilityQueue, logger),
+    workflows,
+    providers,
+    starter,
+    chatInputs,
+    async close() {
+      await Promise.allSettled([turnQueue.close(), observabilityQueue?.close()]);
+      await Promise.allSettled([redis.quit(), sub.quit()]);
+      await db.close();
+    },
+  };
+}

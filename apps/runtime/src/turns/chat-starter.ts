@@ -1,0 +1,51 @@
+import type { Prisma } from '../../prisma/generated/client';
+import { mergeContext } from '../domain/context';
+import { emptyState, type LoadedWorkflow } from '../engine/types';
+import type { ChatRow, ChatStore } from '../store/chats';
+import { NotFound } from '@tessera/kit';
+
+export interface StartRequest {
+  appId: string;
+  userId: string;
+  workflowName: string;
+  /** Trusted backend context (service-authenticated callers only): kept as is. */
+  backendContext: Record<string, unknown> | null | undefined;
+  /** Client context: stored under `ui_` keys. */
+  uiContext: Record<string, unknown> | null | undefined;
+  clientRequestId?: string;
+  forceNew?: boolean;
+  /** A chat started from another chat's socket keeps that chat's backend context. */
+  inheritContextFrom?: ChatRow;
+  mode?: 'workflow' | 'general';
+}
+
+/** Starting a chat: workflow lookup, context variables (defaults, backend, ui_), idempotency. */
+export class ChatStarter {
+  constructor(
+    private readonly chats: ChatStore,
+    private readonly workflows: Map<string, LoadedWorkflow>,
+  ) {}
+
+  async start(r: StartRequest): Promise<{ chat: ChatRow; reused: boolean }> {
+    const wf = this.workflows.get(r.workflowName);
+    if (!wf) throw new NotFound(`no workflow named "${r.workflowName}"`, { available: [...this.workflows.keys()] });
+    const defaults = Object.fromEntries(
+      Object.entries(wf.context_variables)
+        .filter(([, v]) => v.default !== undefined)
+        .map(([k, v]) => [k, v.default]),
+    );
+    const inherited = r.inheritContextFrom ? ((r.inheritContextFrom.context ?? {}) as Record<string, unknown>) : {};
+    const context = mergeContext({ ...defaults, ...r.backendContext }, r.uiContext, inherited);
+    const result = await this.chats.start({
+      appId: r.appId,
+      userId: r.userId,
+      workflowName: wf.name,
+      clientRequestId: r.clientRequestId,
+      forceNew: r.forceNew,
+      context,
+      state: emptyState(wf.starting_agent) as unknown as Record<string, unknown>,
+    });
+    if (!result.reused && r.mode === 'general') result.chat = await this.chats.update(result.chat.id, { mode: 'general' } satisfies Prisma.ChatUpdateInput);
+    return result;
+  }
+}
