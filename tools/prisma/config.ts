@@ -37,7 +37,8 @@ function factory(databaseUrl: string) {
   const { connectionString, schema } = split(databaseUrl);
   // search_path puts the migration table and the service's tables in its own schema.
   const options = `-c search_path="${schema}"`;
-  const base = new PrismaPg({ connectionString, options }, { schema });
+  // allowExitOnIdle: the CLI exits as soon as its work is done instead of waiting on idle clients.
+  const base = new PrismaPg({ connectionString, options, allowExitOnIdle: true }, { schema });
   return {
     provider: base.provider,
     adapterName: base.adapterName,

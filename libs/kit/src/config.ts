@@ -19,7 +19,8 @@ export function loadConfig<S extends z.ZodType>(schema: S, env: Record<string, s
   throw new ConfigError(
     r.error.issues.map((i) => ({
       variable: i.path.length ? i.path.map(String).join('.') : '(config)',
-      reason: i.code === 'invalid_type' && i.input === undefined ? 'is required' : i.message,
+      // zod 4 leaves `input` off issues, so whether the variable was set is read from the env itself.
+      reason: i.code === 'invalid_type' && cleaned[String(i.path[0])] === undefined ? 'is required' : i.message,
     })),
   );
 }
@@ -76,8 +77,9 @@ export function checkBaseEnv(c: BaseEnv, ctx: z.RefinementCtx): void {
   }
   if (c.NODE_ENV === 'production' && c.SERVICE_KEY === DEV_SERVICE_KEY)
     ctx.addIssue({ code: 'custom', path: ['SERVICE_KEY'], message: 'set SERVICE_KEY (not the development default) in production' });
-  if (c.JWKS_URL && (!c.JWT_ISSUER || !c.JWT_AUDIENCE))
-    ctx.addIssue({ code: 'custom', path: [c.JWT_ISSUER ? 'JWT_AUDIENCE' : 'JWT_ISSUER'], message: 'is required with JWKS_URL' });
+  if (c.JWKS_URL) {
+    for (const v of ['JWT_ISSUER', 'JWT_AUDIENCE'] as const) if (!c[v]) ctx.addIssue({ code: 'custom', path: [v], message: 'is required with JWKS_URL' });
+  }
 }
 
 /** The auth settings of a parsed config, as `createAuth` takes them. */

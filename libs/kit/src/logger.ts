@@ -7,15 +7,17 @@ const SECRET_IN_TEXT = [
   /((?:access_token|token|api_key|apikey|password|secret)=)[^&\s"']+/gi,
   /(Bearer\s+)[A-Za-z0-9._~+/=-]+/g,
   /\b(eyJ[A-Za-z0-9_-]{5,})\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/g,
+  /(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^@/\s]+@/gi,
 ];
 export const REDACTED = '[REDACTED]';
 
-/** Hide secrets in a string: tokens in URLs, Bearer credentials, bare JWTs. */
+/** Hide secrets in a string: tokens in URLs, Bearer credentials, bare JWTs, URL passwords. */
 export function redactText(s: string): string {
   let out = s;
   out = out.replace(SECRET_IN_TEXT[0], `$1${REDACTED}`);
   out = out.replace(SECRET_IN_TEXT[1], `$1${REDACTED}`);
   out = out.replace(SECRET_IN_TEXT[2], REDACTED);
+  out = out.replace(SECRET_IN_TEXT[3], `$1${REDACTED}@`);
   return out;
 }
 

@@ -27,12 +27,24 @@ export class GracefulShutdown {
     return this;
   }
 
-  /** Track an HTTP server: on shutdown it stops accepting, idle keep-alive sockets close, busy ones finish. */
+  /**
+   * Track an HTTP server: on shutdown it stops accepting, idle keep-alive sockets close, busy ones
+   * finish their response. Upgraded sockets (WebSockets) are left to their hub, which closes them
+   * with 1001; ending them here would reach clients as an abnormal 1006, and waiting for them
+   * would stall the closers registered after the server.
+   */
   addServer(name: string, server: Server): this {
     const sockets = new Map<Socket, { busy: number }>();
+    let drained: (() => void) | undefined;
+    const settle = () => {
+      if (drained && ![...sockets.values()].some((st) => st.busy > 0)) drained();
+    };
     server.on('connection', (s: Socket) => {
       sockets.set(s, { busy: 0 });
-      s.once('close', () => sockets.delete(s));
+      s.once('close', () => {
+        sockets.delete(s);
+        settle();
+      });
     });
     server.on('request', (req, res) => {
       const st = sockets.get(req.socket);
@@ -40,14 +52,21 @@ export class GracefulShutdown {
       res.once('finish', () => {
         if (st) st.busy--;
         if (this.shuttingDown && st && st.busy === 0 && !req.socket.destroyed) req.socket.end();
+        settle();
       });
       if (this.shuttingDown) res.setHeader('Connection', 'close');
     });
-    return this.add(name, () => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const [s, st] of sockets) if (st.busy === 0) s.end();
-      return closed;
-    });
+    return this.add(
+      name,
+      () =>
+        new Promise<void>((resolve) => {
+          drained = resolve;
+          server.close();
+          // Only sockets idle between HTTP requests; upgraded ones are not touched.
+          server.closeIdleConnections();
+          settle();
+        }),
+    );
   }
 
   listen(signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT']): this {

@@ -1,0 +1,196 @@
+import { z } from 'zod';
+import { ErrorBody, ErrorCode, UserId } from '@tessera/contracts';
+import { Conflict, createHttpApp, finalizeHttpApp, parseOr400, TooManyRequests } from '../src';
+import { capturedLogger, serve } from './support';
+
+const ALLOWED = 'https://app.example';
+const INTERNAL_DETAIL = 'relation "runtime.chats" does not exist (/srv/tessera/internal/store.ts)';
+const NewUser = z.object({ user_id: UserId, age: z.number().int().min(0) });
+
+const { logger, lines } = capturedLogger('http-test');
+let url: string;
+let close: () => Promise<void>;
+
+beforeAll(async () => {
+  const app = createHttpApp({ logger, corsOrigins: [ALLOWED], bodyLimit: '1kb' });
+  app.post('/users', (req, res) => {
+    const user = parseOr400(NewUser, req.body, 'body');
+    res.status(201).json(user);
+  });
+  app.get('/boom', () => {
+    throw new Error(INTERNAL_DETAIL);
+  });
+  app.get('/async-boom', async () => {
+    await Promise.resolve();
+    throw new TypeError(INTERNAL_DETAIL);
+  });
+  app.get('/conflict', () => {
+    throw new Conflict('chat already exists', { chat_id: 'c1' });
+  });
+  app.get('/limited', () => {
+    throw new TooManyRequests(7);
+  });
+  app.get('/unvalidated', (req, res) => {
+    // A zod error thrown without parseOr400 is still the client's mistake.
+    res.json(z.object({ limit: z.coerce.number().int().max(100) }).parse(req.query));
+  });
+  finalizeHttpApp(app, logger);
+  ({ url, close } = await serve(app));
+});
+afterAll(() => close());
+
+async function call(path: string, init?: RequestInit) {
+  const res = await fetch(url + path, init);
+  const text = await res.text();
+  return { res, text, body: text ? JSON.parse(text) : undefined };
+}
+const postJson = (path: string, body: string, headers: Record<string, string> = {}) =>
+  call(path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+
+describe('the one error shape', () => {
+  it('a valid body passes through', async () => {
+    const { res, body } = await postJson('/users', JSON.stringify({ user_id: 'u-1', age: 30 }));
+    expect(res.status).toBe(201);
+    expect(body).toEqual({ user_id: 'u-1', age: 30 });
+  });
+
+  it('400 for a zod failure names each failing path', async () => {
+    const { res, body } = await postJson('/users', JSON.stringify({ user_id: 'has spaces/and slash', age: -1 }));
+    expect(res.status).toBe(400);
+    expect(ErrorBody.parse(body)).toEqual(body);
+    expect(body.error.code).toBe(ErrorCode.ValidationFailed);
+    const paths = body.error.details.issues.map((i: { path: string }) => i.path);
+    expect(paths.sort()).toEqual(['body.age', 'body.user_id']);
+    expect(body.error.message).toContain('body.user_id');
+  });
+
+  it('400 names a missing field and a body that is not an object', async () => {
+    const missing = await postJson('/users', JSON.stringify({ age: 1 }));
+    expect(missing.res.status).toBe(400);
+    expect(missing.body.error.details.issues).toEqual([{ path: 'body.user_id', message: expect.any(String) }]);
+    const notObject = await postJson('/users', JSON.stringify([1, 2]));
+    expect(notObject.res.status).toBe(400);
+    expect(notObject.body.error.details.issues[0].path).toBe('body');
+  });
+
+  it('400 for a zod error thrown directly by a route', async () => {
+    const { res, body } = await call('/unvalidated?limit=500');
+    expect(res.status).toBe(400);
+    expect(body.error.code).toBe(ErrorCode.ValidationFailed);
+    expect(body.error.details.issues[0].path).toBe('limit');
+  });
+
+  it('400 for malformed JSON', async () => {
+    const { res, body } = await postJson('/users', '{"user_id": "u-1", ');
+    expect(res.status).toBe(400);
+    expect(body).toEqual({ error: { code: ErrorCode.BadRequest, message: 'request body is not valid JSON' } });
+  });
+
+  it('404 for an unknown route, in the same shape', async () => {
+    const { res, body } = await call('/nope/123');
+    expect(res.status).toBe(404);
+    expect(ErrorBody.parse(body)).toEqual(body);
+    expect(body.error).toEqual({ code: ErrorCode.NotFound, message: 'no route for GET /nope/123' });
+    expect(res.headers.get('content-type')).toMatch(/application\/json/);
+  });
+
+  it('413 for a body over the limit', async () => {
+    const { res, body } = await postJson('/users', JSON.stringify({ user_id: 'u-1', age: 1, pad: 'x'.repeat(4096) }));
+    expect(res.status).toBe(413);
+    expect(body).toEqual({ error: { code: ErrorCode.TooLarge, message: 'request body is too large' } });
+  });
+
+  it('domain errors keep their status, code, details and headers', async () => {
+    const conflict = await call('/conflict');
+    expect(conflict.res.status).toBe(409);
+    expect(conflict.body).toEqual({ error: { code: ErrorCode.Conflict, message: 'chat already exists', details: { chat_id: 'c1' } } });
+    const limited = await call('/limited');
+    expect(limited.res.status).toBe(429);
+    expect(limited.res.headers.get('retry-after')).toBe('7');
+    expect(limited.body.error).toMatchObject({ code: ErrorCode.RateLimited, details: { retry_after_s: 7 } });
+  });
+
+  it.each(['/boom', '/async-boom'])('500 for a thrown error on %s, with no stack or internal message in the body', async (path) => {
+    const before = lines.length;
+    const { res, text, body } = await call(path, { headers: { 'x-request-id': `req-500${path.replace('/', '-')}` } });
+    expect(res.status).toBe(500);
+    expect(body).toEqual({ error: { code: ErrorCode.Internal, message: 'internal error' } });
+    expect(text).not.toMatch(/runtime\.chats|\/srv\/|store\.ts|Error|\bat /);
+    // The details go to the log instead, with the request id to find them.
+    const logged = lines.slice(before).map((l) => JSON.parse(l)).find((l) => l.message === 'request failed');
+    expect(logged).toMatchObject({ level: 'error', request_id: `req-500${path.replace('/', '-')}`, url: path });
+    expect(logged.err).toMatchObject({ message: INTERNAL_DETAIL, stack: expect.stringContaining('http.test.ts') });
+  });
+});
+
+describe('request ids', () => {
+  it('echoes a well-formed x-request-id', async () => {
+    const { res } = await call('/nope', { headers: { 'x-request-id': 'client-req.42:a_b' } });
+    expect(res.headers.get('x-request-id')).toBe('client-req.42:a_b');
+  });
+
+  it('generates one when absent or malformed', async () => {
+    const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+    const none = await call('/nope');
+    expect(none.res.headers.get('x-request-id')).toMatch(uuid);
+    const bad = await call('/nope', { headers: { 'x-request-id': 'has spaces and <html>' } });
+    expect(bad.res.headers.get('x-request-id')).toMatch(uuid);
+    const other = await call('/nope');
+    expect(other.res.headers.get('x-request-id')).not.toBe(none.res.headers.get('x-request-id'));
+  });
+});
+
+describe('CORS allow-list', () => {
+  it('an allowed origin gets Access-Control-Allow-Origin with credentials', async () => {
+    const { res } = await call('/nope', { headers: { origin: ALLOWED } });
+    expect(res.headers.get('access-control-allow-origin')).toBe(ALLOWED);
+    expect(res.headers.get('access-control-allow-credentials')).toBe('true');
+    expect(res.headers.get('vary')).toMatch(/Origin/);
+  });
+
+  it('an allowed preflight answers 204 with the methods and requested headers', async () => {
+    const res = await fetch(url + '/users', {
+      method: 'OPTIONS',
+      headers: { origin: ALLOWED, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+    });
+    expect(res.status).toBe(204);
+    expect(res.headers.get('access-control-allow-origin')).toBe(ALLOWED);
+    expect(res.headers.get('access-control-allow-methods')).toContain('POST');
+    expect(res.headers.get('access-control-allow-headers')).toBe('authorization,content-type');
+  });
+
+  it('a disallowed preflight is refused with 403 in the error shape', async () => {
+    const { res, body } = await call('/users', { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+    expect(res.status).toBe(403);
+    expect(res.headers.get('access-control-allow-origin')).toBeNull();
+    expect(body.error).toEqual({ code: ErrorCode.Forbidden, message: 'origin https://evil.example is not allowed' });
+  });
+
+  it('a disallowed origin gets no CORS headers on a simple request', async () => {
+    const { res } = await call('/nope', { headers: { origin: 'https://evil.example' } });
+    expect(res.headers.get('access-control-allow-origin')).toBeNull();
+    expect(res.headers.get('access-control-allow-credentials')).toBeNull();
+  });
+});
+
+it('every response carries the security headers and no x-powered-by', async () => {
+  for (const path of ['/nope', '/boom']) {
+    const { res } = await call(path);
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('x-frame-options')).toBe('DENY');
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(res.headers.get('strict-transport-security')).toMatch(/max-age=\d+/);
+    expect(res.headers.get('x-powered-by')).toBeNull();
+  }
+});
+
+it('access log lines name the request without its secrets', async () => {
+  const before = lines.length;
+  await call('/nope?access_token=query-secret-1', { headers: { 'x-request-id': 'log-check-1' } });
+  const entry = lines
+    .slice(before)
+    .map((l) => JSON.parse(l))
+    .find((l) => l.request_id === 'log-check-1');
+  expect(entry).toMatchObject({ level: 'http', method: 'GET', status: 404 });
+  expect(entry.url).toBe('/nope?access_token=[REDACTED]');
+});
