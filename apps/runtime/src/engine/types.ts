@@ -6,10 +6,18 @@
 import type { TimelineDataOf, TimelineType, Usage, WorkflowFile } from '@tessera/contracts';
 import type { ModelProvider } from '../providers/types';
 
+export interface ConversationToolCall {
+  id: string;
+  name: string;
+  args: Record<string, unknown>;
+  /** The `chat.tool_call` event's id, for UI tool calls (the awaited ones are answered by it). */
+  event_id?: string;
+}
+
 /** A message of the conversation as the engine keeps it between turns (stored in chats.state). */
 export type ConversationMessage =
   | { role: 'user'; content: string }
-  | { role: 'assistant'; agent: string; content: string; tool_calls?: { id: string; name: string; args: Record<string, unknown> }[] }
+  | { role: 'assistant'; agent: string; content: string; tool_calls?: ConversationToolCall[] }
   | { role: 'tool'; tool_call_id: string; tool_name: string; content: string };
 
 export interface ConversationState {

@@ -38,5 +38,10 @@ export interface ModelProvider {
   readonly name: string;
   /** Same request, same chunks: a turn re-run after a worker died reproduces what was sent. */
   readonly deterministic: boolean;
+  /**
+   * Text deltas and tool calls as they arrive, then one `finish`. When `signal` aborts, the
+   * iterator stops promptly and throws an Error named `AbortError` (`isAbortError` in ./errors);
+   * any other failure throws a `ModelProviderError` whose message is safe to show (no keys).
+   */
   stream(req: ModelRequest, signal: AbortSignal): AsyncIterable<ModelChunk>;
 }

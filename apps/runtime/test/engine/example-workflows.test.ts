@@ -1,5 +1,7 @@
 /** The shipped example workflows, run turn by turn on the scripted provider. */
-import { deepFreeze, messagesOf, shapeOf, turn, workflow } from './harness';
+import { runTurn } from '../../src/engine/run-turn';
+import { emptyState } from '../../src/engine/types';
+import { collector, deepFreeze, messagesOf, registry, shapeOf, turn, workflow } from './harness';
 
 const words = (s: string) => s.match(/\S+\s*/g) ?? [];
 
@@ -135,16 +137,26 @@ describe('ask_user workflow', () => {
     ]);
     expect(second.status).toBe('completed');
     expect(second.state.turns).toBe(2);
-    expect(second.state.messages[3]).toEqual({ role: 'tool', tool_call_id: call.tool_call_id, tool_name: 'ask_user', content: '{"answer":"Ada"}' });
+    expect(second.state.messages[2]).toEqual({ role: 'tool', tool_call_id: call.tool_call_id, tool_name: 'ask_user', content: '{"answer":"Ada"}' });
   });
 
   it('a message sent instead of the answer dismisses the pending call and starts over', async () => {
     const first = await turn(w, { kind: 'message', text: 'help' }, { turnId: 'q1' });
     const second = await turn(w, { kind: 'message', text: 'never mind, help again' }, { turnId: 'q2', state: first.state });
-    const tool = second.state.messages[3];
+    const tool = second.state.messages[2];
     expect(tool).toMatchObject({ role: 'tool', tool_name: 'ask_user', content: expect.stringContaining('dismissed') });
     expect(second.status).toBe('awaiting_input');
     expect(second.awaiting[0].event_id).toBe('q2:tc1');
+  });
+
+  it('is deterministic across both turns, tool call ids included', async () => {
+    const once = async () => {
+      const a = await turn(w, { kind: 'message', text: 'help' }, { turnId: 'd1' });
+      const [p] = a.awaiting;
+      const b = await turn(w, { kind: 'tool_response', ...p, response: { answer: 'Bo' } }, { turnId: 'd2', state: a.state });
+      return [a.events, b.events, b.state];
+    };
+    expect(await once()).toEqual(await once());
   });
 
   it('a response to no awaiting call fails without changing the state', async () => {
@@ -182,11 +194,7 @@ describe('greeter workflow', () => {
     const ac = new AbortController();
     const started = Date.now();
     let deltas = 0;
-    const { collector } = await import('./harness');
     const { events, emit } = collector();
-    const { runTurn } = await import('../../src/engine/run-turn');
-    const { emptyState } = await import('../../src/engine/types');
-    const { registry } = await import('./harness');
     const r = await runTurn({
       workflow: w,
       state: emptyState(w.starting_agent),
@@ -207,9 +215,9 @@ describe('greeter workflow', () => {
     const last = events[events.length - 1];
     expect(last).toEqual({
       type: 'chat.text',
-      data: { message_id: 's:m1', agent: 'host', role: 'assistant', delta: '', done: true, content: 'Hello and welcome! I ' },
+      data: { message_id: 's:m1', agent: 'host', role: 'assistant', delta: '', done: true, content: 'Hello and welcome! ' },
     });
-    expect(r.state.messages[1]).toEqual({ role: 'assistant', agent: 'host', content: 'Hello and welcome! I ' });
+    expect(r.state.messages[1]).toEqual({ role: 'assistant', agent: 'host', content: 'Hello and welcome! ' });
     expect(r.state.turns).toBe(1);
   });
 });

@@ -1,0 +1,162 @@
+/**
+ * The scripted provider: deterministic replies declared in the workflow file, no network. It is the
+ * default provider, the one demos and tests run on, and the one the turn benchmark measures, so the
+ * path with `tokenDelayMs = 0` sets no timers and allocates little.
+ *
+ * Choice of reply (`req.script`, tried in order):
+ * - after a tool result, an entry `when: "@tool:<tool_name>"` naming that tool wins;
+ * - otherwise the first entry whose `when` is a case-insensitive substring of the last user message
+ *   (an entry without `when` matches anything); `@tool:` entries never match a user message, and
+ *   after a tool result entries with tool calls are skipped, so an agent cannot loop on its own call;
+ * - no script at all: `You said: <last user message>`; a script with no match after a tool result:
+ *   an empty reply (the turn ends).
+ */
+import type { ScriptedReply } from '@tessera/contracts';
+import { abortError } from './errors';
+import { getPath, renderDeep, renderTemplate, type TemplateLookup } from './template';
+import type { ModelChunk, ModelMessage, ModelProvider, ModelRequest } from './types';
+
+const TOOL_WHEN = '@tool:';
+
+export function createScriptedProvider(): ModelProvider {
+  return { name: 'scripted', deterministic: true, stream: streamScripted };
+}
+
+async function* streamScripted(req: ModelRequest, signal: AbortSignal): AsyncGenerator<ModelChunk> {
+  if (signal.aborted) throw abortError();
+  const { messages } = req;
+  const last = messages[messages.length - 1];
+  const afterTool = last?.role === 'tool';
+  const reply = pickReply(req.script, messages, afterTool ? last.tool_name : undefined);
+  const lookup = scopeOf(req);
+
+  let text: string;
+  if (reply) text = reply.text === undefined ? '' : renderTemplate(reply.text, lookup);
+  else if (!req.script?.length) text = `You said: ${lastUserMessage(messages)}`;
+  else text = '';
+
+  const delay = req.tokenDelayMs ?? 0;
+  let words = 0;
+  const re = /\S+\s*/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text)) !== null) {
+    // Leading whitespace of the text belongs to the first word.
+    const word = words === 0 && m.index > 0 ? text.slice(0, re.lastIndex) : m[0];
+    if (delay > 0 && words > 0) await sleep(delay, signal);
+    else if (signal.aborted) throw abortError();
+    words++;
+    yield { type: 'text-delta', text: word };
+  }
+
+  const calls = reply?.tool_calls ?? [];
+  for (let i = 0; i < calls.length; i++) {
+    if (signal.aborted) throw abortError();
+    // Unique in the conversation (every model call adds a message) and the same on a re-run.
+    const args = renderDeep(calls[i].args ?? {}, lookup) as Record<string, unknown>;
+    yield { type: 'tool-call', id: `call_${messages.length}_${i + 1}`, name: calls[i].tool, args };
+  }
+
+  if (signal.aborted) throw abortError();
+  const prompt = promptWords(req);
+  yield {
+    type: 'finish',
+    reason: calls.length > 0 ? 'tool-calls' : 'stop',
+    usage: { prompt_tokens: prompt, completion_tokens: words, total_tokens: prompt + words },
+  };
+}
+
+export function pickReply(
+  script: readonly ScriptedReply[] | undefined,
+  messages: readonly ModelMessage[],
+  afterToolName?: string,
+): ScriptedReply | undefined {
+  if (!script || script.length === 0) return undefined;
+  if (afterToolName !== undefined) {
+    const want = `${TOOL_WHEN}${afterToolName}`.toLowerCase();
+    const hit = script.find((r) => r.when !== undefined && r.when.toLowerCase() === want);
+    if (hit) return hit;
+  }
+  const user = lastUserMessage(messages).toLowerCase();
+  for (const r of script) {
+    if (afterToolName !== undefined && r.tool_calls && r.tool_calls.length > 0) continue;
+    if (r.when === undefined) return r;
+    const when = r.when.toLowerCase();
+    if (when.startsWith(TOOL_WHEN)) continue;
+    if (user.includes(when)) return r;
+  }
+  return undefined;
+}
+
+function lastUserMessage(messages: readonly ModelMessage[]): string {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i];
+    if (m.role === 'user') return m.content;
+  }
+  return '';
+}
+
+function lastToolResponse(messages: readonly ModelMessage[]): string | undefined {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i];
+    if (m.role === 'tool') return m.content;
+  }
+  return undefined;
+}
+
+function scopeOf(req: ModelRequest): TemplateLookup {
+  let parsed: { value: unknown } | undefined;
+  return (name) => {
+    if (name === 'last_user_message') return lastUserMessage(req.messages);
+    if (name === 'last_tool_response') return lastToolResponse(req.messages);
+    if (name.startsWith('last_tool_response.')) {
+      if (!parsed) {
+        const raw = lastToolResponse(req.messages);
+        try {
+          parsed = { value: raw === undefined ? undefined : JSON.parse(raw) };
+        } catch {
+          parsed = { value: undefined };
+        }
+      }
+      return getPath(parsed.value, name.slice('last_tool_response.'.length));
+    }
+    if (name.startsWith('context.')) return req.context ? getPath(req.context, name.slice(8)) : undefined;
+    return undefined;
+  };
+}
+
+function promptWords(req: ModelRequest): number {
+  let n = countWords(req.system);
+  for (const m of req.messages) n += countWords(m.content);
+  return n;
+}
+
+/** Whitespace-separated words, counted without allocating. */
+export function countWords(s: string): number {
+  let n = 0;
+  let inWord = false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const space = c === 32 || (c >= 9 && c <= 13) || c === 160;
+    if (space) inWord = false;
+    else if (!inWord) {
+      inWord = true;
+      n++;
+    }
+  }
+  return n;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(abortError());
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortError());
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
