@@ -63,6 +63,10 @@ export function createRuntimeApp(s: RuntimeServices, opts: { isShuttingDown?: ()
     }
     const [workflowName, appId, chatId, userId] = m.slice(1).map(decodeURIComponent);
     hub.wss.handleUpgrade(req, socket, head, (ws) => {
+      // A client may send right after the handshake, before it is authorised: keep those messages.
+      const early: [Buffer, boolean][] = [];
+      const collect = (d: Buffer, isBinary: boolean) => early.length < 100 && early.push([d, isBinary]);
+      ws.on('message', collect);
       void (async () => {
         // Refusals close with 1008 and a reason a client can show; nothing of the chat is sent.
         const refuse = (reason: string) => ws.close(CloseCode.PolicyViolation, reason);
@@ -82,7 +86,8 @@ export function createRuntimeApp(s: RuntimeServices, opts: { isShuttingDown?: ()
           chat,
           principal,
         );
-        await session.open();
+        ws.off('message', collect);
+        await session.open(early);
       })().catch((err: Error) => {
         s.logger.error('socket open failed', { error: err.message });
         ws.close(CloseCode.InternalError, 'could not open the chat; try again');

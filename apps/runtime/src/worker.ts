@@ -27,8 +27,8 @@ export async function startTurnWorker(s: RuntimeServices) {
   const worker = createTypedWorker(Queue.RuntimeTurns, bullConnection(s.config.REDIS_URL), s.logger, (data, job, token) => runner.process(data, job, token), {
     prefix: s.config.BULL_PREFIX,
     concurrency: s.config.WORKER_CONCURRENCY,
-    lockDuration: 10_000,
-    stalledInterval: 3_000,
+    lockDuration: 5_000,
+    stalledInterval: 2_000,
     maxStalledCount: 5,
   });
   await worker.waitUntilReady();

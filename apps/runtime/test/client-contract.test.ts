@@ -161,7 +161,7 @@ test('an attachment is stored and announced on the timeline', async () => {
   form.set('intent', 'context');
   const res = await fetch(`${rt.url}/api/chat/upload`, { method: 'POST', body: form, headers: { authorization: `Bearer ${tok}` } });
   expect(res.status).toBe(201);
-  const body = await res.json();
+  const body = (await res.json()) as any;
   expect(body).toMatchObject({ chat_id: chat.chat_id, filename: 'notes.txt', size: 16, content_type: 'text/plain', intent: 'context', bundle_path: null });
   const ev = await c.waitType('chat.attachment_uploaded');
   expect(ev.index).toBe(1);
@@ -176,7 +176,7 @@ test('an attachment is stored and announced on the timeline', async () => {
   noFile.set('chatId', chat.chat_id);
   const r2 = await fetch(`${rt.url}/api/chat/upload`, { method: 'POST', body: noFile, headers: { authorization: `Bearer ${tok}` } });
   expect(r2.status).toBe(400);
-  expect((await r2.json()).error.message).toContain('file');
+  expect(((await r2.json()) as any).error.message).toContain('file');
   const big = new FormData();
   big.set('file', new Blob([Buffer.alloc(rt.s.config.UPLOAD_MAX_BYTES + 1)]), 'big.bin');
   big.set('appId', 'app1');

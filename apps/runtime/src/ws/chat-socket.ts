@@ -26,6 +26,8 @@ export interface ChatSocketDeps {
 }
 
 const REPLAY_PAGE = 2000;
+/** Without a client message, live delivery starts this long after chat_meta. */
+const LIVE_GRACE_MS = 1000;
 
 /**
  * One client socket on one chat. Delivery keeps a cursor (the highest index sent): live events
@@ -40,6 +42,13 @@ export class ChatSocket implements FeedListener {
   private delivery: Promise<void> = Promise.resolve();
   private unsubscribe: (() => Promise<void>) | null = null;
   private closed = false;
+  /** Lowest index this socket has sent (with `cursor`, the range it sent). */
+  private sentLow = Number.POSITIVE_INFINITY;
+  private started = false;
+  private graceTimer: NodeJS.Timeout | null = null;
+  private markReady!: () => void;
+  /** Client messages wait for the socket to be set up (meta sent, cursor known), in order. */
+  private readonly ready = new Promise<void>((r) => (this.markReady = r));
 
   constructor(
     private readonly d: ChatSocketDeps,
@@ -48,8 +57,12 @@ export class ChatSocket implements FeedListener {
     private readonly principal: Principal,
   ) {}
 
-  async open(): Promise<void> {
-    this.ws.on('message', (raw, isBinary) => void this.onMessage(raw as Buffer, isBinary));
+  /** `early`: messages the client sent while its upgrade was being authorised. */
+  /** `early`: messages the client sent while its upgrade was being authorised. */
+  async open(early: [Buffer, boolean][] = []): Promise<void> {
+    const receive = (raw: Buffer, isBinary: boolean) => void this.ready.then(() => this.onMessage(raw, isBinary));
+    for (const [raw, isBinary] of early) receive(raw, isBinary);
+    this.ws.on('message', (raw, isBinary) => receive(raw as Buffer, isBinary));
     this.ws.on('close', () => void this.close());
     // Subscribe first, then read where the log is: anything published after the read is buffered.
     this.unsubscribe = await this.d.feed.subscribe(this.chat.id, this);
@@ -70,7 +83,12 @@ export class ChatSocket implements FeedListener {
         pending_tool_calls: await this.d.toolCalls.awaitingIds(fresh.id),
       }),
     );
-    this.goLive();
+    // Live delivery starts with the client's first message (client.resume says from where; any
+    // other message means "from chat_meta.last_index"), or after a grace period: a reconnecting
+    // client's resume then comes before any live event, and its timeline arrives in order.
+    this.graceTimer = setTimeout(() => this.startLive(), LIVE_GRACE_MS);
+    this.graceTimer.unref();
+    this.markReady();
     const workflow = this.d.workflows.get(fresh.workflowName);
     if (workflow) await this.d.chatInputs.startGreetingOnce(fresh, workflow);
   }
@@ -78,6 +96,7 @@ export class ChatSocket implements FeedListener {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.graceTimer) clearTimeout(this.graceTimer);
     const u = this.unsubscribe;
     this.unsubscribe = null;
     await u?.();
@@ -98,13 +117,19 @@ export class ChatSocket implements FeedListener {
         this.catchUp();
         return;
       }
-      this.cursor = e.index;
-      this.send(e.wire);
+      this.deliver(e.index, e.wire);
     }
   }
 
   onResync(): void {
-    this.catchUp();
+    if (this.started) this.catchUp();
+  }
+
+  private startLive(): void {
+    if (this.started) return;
+    this.started = true;
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.serial(async () => this.goLive());
   }
 
   /** Read what is missing from the log, then flush what arrived meanwhile. */
@@ -123,34 +148,47 @@ export class ChatSocket implements FeedListener {
     if (pending.length) this.onEvents(pending);
   }
 
-  /** Send every stored event after `from` (up to the current end); returns how many. */
-  private async replay(from: number, upTo?: number): Promise<number> {
+  private deliver(index: number, wire: string): void {
+    if (index < this.sentLow) this.sentLow = index;
+    if (index > this.cursor) this.cursor = index;
+    this.send(wire);
+  }
+
+  /**
+   * Send the stored events after `from` (up to `upTo`), skipping those this socket already sent
+   * (`skip`); returns how many were sent.
+   */
+  private async replay(from: number, upTo?: number, skip?: { lo: number; hi: number }): Promise<number> {
     let sent = 0;
     let after = from;
     for (;;) {
       const page = await this.d.timeline.after(this.chat.id, after, REPLAY_PAGE, upTo);
-      for (const e of page) this.send(e.wire);
-      sent += page.length;
+      for (const e of page) {
+        if (skip && e.index >= skip.lo && e.index <= skip.hi) continue;
+        this.deliver(e.index, e.wire);
+        sent++;
+      }
       if (page.length) after = page[page.length - 1].index;
-      if (after > this.cursor) this.cursor = after;
       if (page.length < REPLAY_PAGE || this.closed) return sent;
     }
   }
 
-  private async resume(lastClientIndex: number): Promise<void> {
+  private resume(lastClientIndex: number): void {
     this.live = false;
+    this.started = true;
+    if (this.graceTimer) clearTimeout(this.graceTimer);
     this.serial(async () => {
       const total = await this.d.timeline.lastIndex(this.chat.id);
+      const alreadySent = this.sentLow <= this.cursor ? { lo: this.sentLow, hi: this.cursor } : undefined;
       let state: 'up_to_date' | 'replayed' | 'diverged';
-      let replayed = 0;
+      let replayed: number;
       if (lastClientIndex > total) {
         // The client claims events the server never stored: its local timeline must be replaced.
         state = 'diverged';
-        this.cursor = 0;
         replayed = await this.replay(0, total);
       } else {
-        this.cursor = lastClientIndex;
-        replayed = await this.replay(lastClientIndex, total);
+        if (!alreadySent) this.cursor = lastClientIndex;
+        replayed = await this.replay(lastClientIndex, total, alreadySent);
         state = replayed === 0 ? 'up_to_date' : 'replayed';
       }
       this.send(
@@ -204,6 +242,7 @@ export class ChatSocket implements FeedListener {
   }
 
   private async handle(m: ClientMessage): Promise<void> {
+    if (m.type !== 'client.resume') this.startLive();
     if ('chat_id' in m && m.chat_id !== undefined && m.chat_id !== this.chat.id)
       throw new InputRefused(WsErrorCode.ChatMismatch, `chat_id ${m.chat_id} is not this socket's chat`, 400);
     switch (m.type) {
