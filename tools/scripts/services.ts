@@ -10,5 +10,6 @@ export interface ServiceProcess {
 }
 
 export const SERVICES: ServiceProcess[] = [
+  { name: 'broker', app: 'broker', entry: 'apps/broker/src/main.ts', port: 8001 },
   { name: 'gateway', app: 'gateway', entry: 'apps/gateway/src/main.ts', port: 8080 },
 ];

@@ -1,9 +1,77 @@
 import { z } from 'zod';
 import { BaseEnv, checkBaseEnv, env, loadConfig } from '@tessera/kit';
 
+/**
+ * The gateway's environment. Besides BaseEnv (auth, CORS, BODY_LIMIT, REDIS_URL, ...):
+ *
+ *   PORT                        8080
+ *   RUNTIME_URL                 http://127.0.0.1:8000   runtime: workflows, chats, sessions, /ws, mission ally
+ *   BROKER_URL                  http://127.0.0.1:8001   session broker: /api/mozaiks/*
+ *   OBSERVABILITY_URL           http://127.0.0.1:8765   /api/observability/*
+ *   AGENTS_URL                  http://127.0.0.1:8767   agent manager: /api/agents/*
+ *   DOCUMENTS_URL               http://127.0.0.1:8766   document server: /api/documents/*
+ *   BRIDGE_URL                  http://127.0.0.1:3000   backend bridge: /api/bridge/*
+ *                               A service URL set to `off` means "not deployed": its routes answer 503 at once
+ *                               and /ready leaves it out.
+ *   UPLOAD_BODY_LIMIT           25mb    body limit of upload routes (BODY_LIMIT applies to the rest)
+ *   RATE_LIMIT_PER_MIN          600     requests per client per window (0 disables), counted in Redis
+ *   RATE_LIMIT_WINDOW_MS        60000   sliding window length
+ *   RATE_LIMIT_PREFIX           tessera:gateway:rl   Redis key prefix of the counters
+ *   UPSTREAM_CONNECT_TIMEOUT_MS 2000    a service that does not accept the connection within this is 503
+ *   UPSTREAM_TIMEOUT_MS         60000   a service that sends no response headers within this is 504
+ *   HEALTH_TIMEOUT_MS           1500    per-service budget of /ready and of each /openapi.json fetch
+ *   OPENAPI_CACHE_MS            10000   how long the merged /openapi.json is reused
+ *   TRUST_PROXY_HOPS            0       load balancers in front of the gateway whose X-Forwarded-For is trusted;
+ *                                       0 = the gateway is the edge: the peer address is the client
+ *   PUBLIC_WORKFLOWS            true    GET /api/workflows… passes without a token (discovery before sign-in)
+ */
+const serviceUrl = (def: string) => z.union([z.literal('off'), z.url()]).default(def);
+
+const byteSize = (def: string) =>
+  z
+    .string()
+    .default(def)
+    .transform((s, ctx) => {
+      const n = parseBytes(s);
+      if (n === null) {
+        ctx.addIssue({ code: 'custom', message: 'must be a size like 512kb, 1mb or 1048576' });
+        return z.NEVER;
+      }
+      return n;
+    });
+
 export const GatewayEnv = BaseEnv.extend({
   PORT: env.port(8080),
-}).superRefine(checkBaseEnv);
+  RUNTIME_URL: serviceUrl('http://127.0.0.1:8000'),
+  BROKER_URL: serviceUrl('http://127.0.0.1:8001'),
+  OBSERVABILITY_URL: serviceUrl('http://127.0.0.1:8765'),
+  AGENTS_URL: serviceUrl('http://127.0.0.1:8767'),
+  DOCUMENTS_URL: serviceUrl('http://127.0.0.1:8766'),
+  BRIDGE_URL: serviceUrl('http://127.0.0.1:3000'),
+  UPLOAD_BODY_LIMIT: byteSize('25mb'),
+  RATE_LIMIT_PER_MIN: env.int(600, 0),
+  RATE_LIMIT_WINDOW_MS: env.int(60_000, 1_000),
+  RATE_LIMIT_PREFIX: z.string().default('tessera:gateway:rl'),
+  UPSTREAM_CONNECT_TIMEOUT_MS: env.int(2_000, 50),
+  UPSTREAM_TIMEOUT_MS: env.int(60_000, 100),
+  HEALTH_TIMEOUT_MS: env.int(1_500, 50),
+  OPENAPI_CACHE_MS: env.int(10_000, 0),
+  TRUST_PROXY_HOPS: env.int(0, 0),
+  PUBLIC_WORKFLOWS: env.bool(true),
+})
+  .superRefine(checkBaseEnv)
+  .superRefine((c, ctx) => {
+    if (parseBytes(c.BODY_LIMIT) === null) ctx.addIssue({ code: 'custom', path: ['BODY_LIMIT'], message: 'must be a size like 512kb, 1mb or 1048576' });
+  });
 export type GatewayConfig = z.infer<typeof GatewayEnv>;
 
 export const loadGatewayConfig = (e?: Record<string, string | undefined>) => loadConfig(GatewayEnv, e);
+
+const UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+
+/** `1mb` → 1048576 (the units express's body parser understands); null when unreadable. */
+export function parseBytes(s: string): number | null {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$/i.exec(s);
+  if (!m) return null;
+  return Math.floor(Number(m[1]) * UNITS[(m[2] ?? 'b').toLowerCase()]);
+}

@@ -1,16 +1,15 @@
-import { createLogger, createRedis, GracefulShutdown, listen } from '@tessera/kit';
+import { createLogger, createRedis } from '@tessera/kit';
 import { loadGatewayConfig } from './config';
-import { createGatewayApp } from './app';
+import { startGateway } from './app';
 
 async function main() {
   const config = loadGatewayConfig();
   const logger = createLogger('gateway', config.LOG_LEVEL);
-  const shutdown = new GracefulShutdown(logger, config.SHUTDOWN_TIMEOUT_MS);
-  const redis = createRedis(config.REDIS_URL, logger, 'gateway');
-  const { app } = createGatewayApp({ config, logger, redis, isShuttingDown: () => shutdown.shuttingDown });
-  const { server, port } = await listen(app, config.PORT, config.HOST);
-  shutdown.addServer('http', server).add('redis', () => redis.quit()).listen();
-  logger.info('gateway listening', { port });
+  // Rate limiting must not wait on a Redis that is away: a command fails fast and the limiter lets the request through.
+  const redis = createRedis(config.REDIS_URL, logger, 'gateway', { maxRetriesPerRequest: 1, enableOfflineQueue: false, enableAutoPipelining: true });
+  const gw = await startGateway({ config, logger, redis }, config.PORT, config.HOST);
+  gw.shutdown.add('redis', () => redis.quit()).listen();
+  logger.info('gateway listening', { port: gw.port });
 }
 
 main().catch((err) => {

@@ -1,0 +1,98 @@
+import { Router, type Request } from 'express';
+import type { z } from 'zod';
+import { BrokerRecentReply, BrokerSessionsReply, CreateSessionBody, CreateSessionReply, type RouteSpec } from '@tessera/contracts';
+import { canUseApp, Forbidden, parseOr400, Unauthorized, type Auth, type Principal } from '@tessera/kit';
+import { buildBackendContext } from '../domain/backend-context';
+import type { ContextSource } from '../upstream/context-source';
+import type { CallContext, RuntimeClient } from '../upstream/runtime-client';
+
+export const sessionRoutes: RouteSpec[] = [
+  {
+    method: 'post',
+    path: '/api/mozaiks/session',
+    summary: 'Start (or reuse, by client_request_id) a chat for the signed-in user; backend-only context is added here',
+    tags: ['broker'],
+    body: CreateSessionBody,
+    responses: {
+      200: { description: 'the chat and the WebSocket URL to open (with ?access_token=)', schema: CreateSessionReply },
+      403: { description: 'the token does not allow this app' },
+      503: { description: 'AI service unavailable' },
+    },
+  },
+  { method: 'get', path: '/api/mozaiks/sessions', summary: "The signed-in user's chats", tags: ['broker'], responses: { 200: { description: 'chats', schema: BrokerSessionsReply } } },
+  {
+    method: 'get',
+    path: '/api/mozaiks/sessions/recent',
+    summary: 'The most recently updated in-progress chat, to offer "resume" (found: false when none)',
+    tags: ['broker'],
+    responses: { 200: { description: 'recent chat', schema: BrokerRecentReply } },
+  },
+];
+
+export interface SessionsDeps {
+  auth: Auth;
+  runtime: RuntimeClient;
+  contextSource: ContextSource | null;
+  appId: string;
+  publicWsUrl: string;
+}
+
+/**
+ * Document 000's broker: the user is the token's subject, never a field of the body; the app is
+ * the configured one, and the token must allow it.
+ */
+export function sessionsRouter(d: SessionsDeps): Router {
+  const r = Router();
+  r.use('/api/mozaiks', d.auth.middleware());
+
+  const caller = (req: Request): { principal: Principal; call: CallContext } => {
+    const principal = req.principal;
+    if (!principal) throw new Unauthorized();
+    if (!canUseApp(principal, d.appId)) throw new Forbidden(`token does not allow app "${d.appId}"`);
+    return { principal, call: { token: d.auth.tokenFrom(req), requestId: req.id } };
+  };
+
+  r.post('/api/mozaiks/session', async (req, res) => {
+    const { principal, call } = caller(req);
+    const body = parseOr400(CreateSessionBody, req.body ?? {}, 'body');
+    const sourced = d.contextSource ? await d.contextSource.forUser(principal.sub, d.appId, req.id) : {};
+    const initialContext = buildBackendContext({ defaults: sourced.defaults, claims: principal.claims, user: sourced.user });
+    const started = await d.runtime.startChat(
+      {
+        app_id: d.appId,
+        user_id: principal.sub,
+        workflow_name: body.workflow_name,
+        initial_context: initialContext,
+        client_request_id: body.client_request_id,
+        ...(body.context && { ui_context: body.context }),
+      },
+      call,
+    );
+    const reply: z.infer<typeof CreateSessionReply> = {
+      chat_id: started.chat_id,
+      websocket_url: publicSocketUrl(d.publicWsUrl, started.websocket_url),
+      workflow_name: body.workflow_name,
+      reused: started.reused,
+    };
+    res.json(reply);
+  });
+
+  r.get('/api/mozaiks/sessions', async (req, res) => {
+    const { principal, call } = caller(req);
+    res.json(await d.runtime.sessions(d.appId, principal.sub, call));
+  });
+
+  r.get('/api/mozaiks/sessions/recent', async (req, res) => {
+    const { principal, call } = caller(req);
+    res.json(await d.runtime.recent(d.appId, principal.sub, call));
+  });
+
+  return r;
+}
+
+/** The runtime answers with the path form (`/ws/{workflow}/{app}/{chat}/{user}`); clients connect through the gateway. */
+export function publicSocketUrl(publicWsUrl: string, runtimeUrl: string): string {
+  if (runtimeUrl.startsWith('/')) return publicWsUrl + runtimeUrl;
+  const u = new URL(runtimeUrl);
+  return publicWsUrl + u.pathname + u.search;
+}

@@ -1,0 +1,109 @@
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Express } from 'express';
+import { Redis } from 'ioredis';
+import { createLogger, DEV_JWT_SECRET, signToken } from '@tessera/kit';
+import { TEST_REDIS_URL } from '@tessera/kit/testing';
+import { loadBrokerConfig } from '../src/config';
+import { startBroker, type RunningBroker } from '../src/app';
+
+export const SECRET = DEV_JWT_SECRET;
+export const SERVICE_KEY = 'broker-test-service-key-0123456789';
+export const logger = createLogger('broker-test', process.env.TEST_LOG_LEVEL ?? 'silent');
+
+export async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+export async function serve(app: Express): Promise<{ url: string; server: Server; close: () => Promise<void> }> {
+  const server = createServer(app);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    server,
+    close: async () => {
+      if (!server.listening) return;
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+export interface TestBroker extends RunningBroker {
+  stop: () => Promise<void>;
+}
+
+export async function startTestBroker(env: Record<string, string>): Promise<TestBroker> {
+  const config = loadBrokerConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    REDIS_URL: TEST_REDIS_URL,
+    JWT_SECRET: SECRET,
+    SERVICE_KEY,
+    PUBLIC_WS_URL: 'ws://gateway.test:8080',
+    ...env,
+  });
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
+  const broker = await startBroker({ config, logger, redis }, 0, '127.0.0.1');
+  return {
+    ...broker,
+    stop: async () => {
+      await broker.shutdown.run();
+      await redis.quit();
+    },
+  };
+}
+
+export const token = (sub: string, claims: Record<string, unknown> = {}, expiresIn: string | number = '1h') =>
+  signToken(SECRET, { sub, apps: ['demo-app'], ...claims }, { expiresIn });
+
+export interface Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  json: any;
+  text: string;
+  ms: number;
+}
+
+/** One request on a fresh connection. */
+export function call(base: string, method: string, path: string, opts: { token?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Reply> {
+  const t0 = performance.now();
+  const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
+  return new Promise((resolve, reject) => {
+    const u = new URL(base);
+    const req = httpRequest(
+      {
+        hostname: u.hostname,
+        port: u.port,
+        path,
+        method,
+        agent: false,
+        headers: {
+          ...(payload && { 'content-type': 'application/json', 'content-length': String(payload.length) }),
+          ...(opts.token && { authorization: `Bearer ${opts.token}` }),
+          ...opts.headers,
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: any;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, json, text, ms: performance.now() - t0 });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}

@@ -1,0 +1,70 @@
+import { isPublic, isUpload, matchRoute, publicPath } from './routing';
+
+const target = (url: string) => {
+  const m = matchRoute(url);
+  return m.ok ? `${m.match.route.service} ${m.match.upstreamPath}` : m.reason;
+};
+
+describe('routing table', () => {
+  it('keeps the runtime’s documented paths as they are', () => {
+    expect(target('/api/workflows')).toBe('runtime /api/workflows');
+    expect(target('/api/workflows/assistant/transport')).toBe('runtime /api/workflows/assistant/transport');
+    expect(target('/api/chats/demo-app/assistant/start')).toBe('runtime /api/chats/demo-app/assistant/start');
+    expect(target('/api/chat/upload')).toBe('runtime /api/chat/upload');
+    expect(target('/api/sessions/recent/demo-app/alice')).toBe('runtime /api/sessions/recent/demo-app/alice');
+    expect(target('/api/tool-call/respond')).toBe('runtime /api/tool-call/respond');
+    expect(target('/chat/demo-app/c1/alice/input')).toBe('runtime /chat/demo-app/c1/alice/input');
+    expect(target('/ws/assistant/demo-app/c1/alice?access_token=t')).toBe('runtime /ws/assistant/demo-app/c1/alice?access_token=t');
+    expect(target('/api/v1/mission-ally/ws?mission_id=m&token=t')).toBe('runtime /api/v1/mission-ally/ws?mission_id=m&token=t');
+  });
+
+  it('sends the broker its paths and gives every other service a prefix of its own', () => {
+    expect(target('/api/mozaiks/session')).toBe('broker /api/mozaiks/session');
+    expect(target('/api/observability/sessions?limit=5')).toBe('observability /sessions?limit=5');
+    expect(target('/api/observability/ws')).toBe('observability /ws');
+    expect(target('/api/observability')).toBe('observability /');
+    expect(target('/api/agents')).toBe('agents /agents');
+    expect(target('/api/agents/planner/status')).toBe('agents /agents/planner/status');
+    expect(target('/api/documents/tags')).toBe('documents /documents/tags');
+    expect(target('/api/bridge/session/bootstrap')).toBe('bridge /api/session/bootstrap');
+  });
+
+  it('matches whole segments only, and refuses paths that could mean something else behind it', () => {
+    expect(target('/api/chatsx/1')).toBe('no_route');
+    expect(target('/api/workflowsecret')).toBe('no_route');
+    expect(target('/health')).toBe('no_route');
+    expect(target('/api/workflows/../chats/x')).toBe('bad_path');
+    expect(target('/api/workflows/%2E%2E/chats')).toBe('bad_path');
+    expect(target('/api/workflows/a%2Fb')).toBe('bad_path');
+    expect(target('/api/workflows/./x')).toBe('bad_path');
+    expect(target('/api//workflows')).toBe('bad_path');
+    expect(target('/api/chats/a\\b')).toBe('bad_path');
+  });
+
+  it('names the public path of a service path, or none when the gateway does not route it', () => {
+    expect(publicPath('agents', '/agents/{name}')).toBe('/api/agents/{name}');
+    expect(publicPath('bridge', '/api/session/{sessionId}/ws')).toBe('/api/bridge/session/{sessionId}/ws');
+    expect(publicPath('observability', '/sessions/{session_id}/stop')).toBe('/api/observability/sessions/{session_id}/stop');
+    expect(publicPath('runtime', '/api/chats/{app_id}/{workflow_name}/start')).toBe('/api/chats/{app_id}/{workflow_name}/start');
+    expect(publicPath('runtime', '/health')).toBeNull();
+    expect(publicPath('agents', '/health')).toBeNull();
+    expect(publicPath('broker', '/api/mozaiks/session')).toBe('/api/mozaiks/session');
+    expect(publicPath('broker', '/openapi.json')).toBeNull();
+  });
+
+  it('lets preflight and (when configured) workflow discovery through without a token', () => {
+    expect(isPublic('OPTIONS', '/api/chats/x', { publicWorkflows: true })).toBe(true);
+    expect(isPublic('GET', '/api/workflows', { publicWorkflows: true })).toBe(true);
+    expect(isPublic('GET', '/api/workflows/assistant/transport', { publicWorkflows: true })).toBe(true);
+    expect(isPublic('POST', '/api/workflows', { publicWorkflows: true })).toBe(false);
+    expect(isPublic('GET', '/api/workflows', { publicWorkflows: false })).toBe(false);
+    expect(isPublic('GET', '/api/sessions/demo-app/alice', { publicWorkflows: true })).toBe(false);
+  });
+
+  it('knows the upload routes', () => {
+    expect(isUpload('POST', '/api/chat/upload')).toBe(true);
+    expect(isUpload('POST', '/api/documents')).toBe(true);
+    expect(isUpload('POST', '/api/chat/start')).toBe(false);
+    expect(isUpload('GET', '/api/chat/upload')).toBe(false);
+  });
+});
