@@ -1,0 +1,300 @@
+/**
+ * Gateway overhead: the same loads straight to the runtime and through the gateway, in one run.
+ *
+ *   npx tsx tools/bench/gateway.ts
+ *
+ * Starts real processes: the runtime (HTTP+WS and its turn worker, scripted provider), the broker
+ * and the gateway, on a fresh PostgreSQL schema and BullMQ prefix; needs Redis and PostgreSQL
+ * (`npm run infra`). Loads:
+ *   - GET /api/workflows (the proxy path alone)
+ *   - session creations: runtime `POST /api/chat/start` directly, the same start through the
+ *     gateway, and `POST /api/mozaiks/session` through gateway → broker → runtime
+ *   - WebSocket events: chats each running turns of a 200-word reply streamed with no delay,
+ *     sockets straight to the runtime vs relayed by the gateway
+ * Knobs (env): BENCH_CONCURRENCY (32), BENCH_REQUESTS (2000), BENCH_CHATS (40), BENCH_TURNS (3).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import WebSocket from 'ws';
+import { signToken } from '@tessera/kit';
+// The kit's test helpers (not part of its package entry).
+import { freshSchema, TEST_REDIS_URL } from '../../libs/kit/src/testing';
+
+const ROOT = resolve(__dirname, '../..');
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 2000);
+const CHATS = Number(process.env.BENCH_CHATS ?? 40);
+const TURNS = Number(process.env.BENCH_TURNS ?? 3);
+const SECRET = `bench-secret-${randomBytes(16).toString('hex')}`;
+const SERVICE_KEY = `bench-service-key-${randomBytes(8).toString('hex')}`;
+const APP = 'demo-app';
+
+const children: ChildProcess[] = [];
+
+function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => res(p));
+    });
+  });
+}
+
+async function spawnService(name: string, entry: string, env: Record<string, string>, ready: { port?: number; log?: string }): Promise<ChildProcess> {
+  const child = spawn(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, entry)], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  const collect = (d: Buffer) => (out = (out + d.toString()).slice(-10_000));
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
+  const until = Date.now() + 60_000;
+  while (Date.now() < until) {
+    if (child.exitCode !== null) throw new Error(`${name} exited:\n${out}`);
+    if (ready.log && out.includes(ready.log)) return child;
+    if (ready.port && (await get(`http://127.0.0.1:${ready.port}/health`).then((r) => r.status === 200, () => false))) return child;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${name} did not start:\n${out}`);
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY * 2 });
+
+function httpCall(url: string, method: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
+  const u = new URL(url);
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  return new Promise((res, rej) => {
+    const req = http.request(
+      {
+        hostname: u.hostname,
+        port: u.port,
+        path: u.pathname + u.search,
+        method,
+        agent,
+        headers: { ...(payload && { 'content-type': 'application/json', 'content-length': String(payload.length) }), ...headers },
+      },
+      (r) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        r.on('end', () => {
+          const text = Buffer.concat(chunks).toString();
+          let json: any;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = text;
+          }
+          res({ status: r.statusCode ?? 0, json });
+        });
+      },
+    );
+    req.on('error', rej);
+    req.end(payload);
+  });
+}
+const get = (url: string) => httpCall(url, 'GET');
+
+function pct(values: number[], p: number): number {
+  if (!values.length) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
+
+interface Result {
+  load: string;
+  path: string;
+  rate: number;
+  unit: string;
+  p50: number;
+  p99: number;
+  latency: string;
+  errors: number;
+}
+
+/** `n` calls of `op` with `CONCURRENCY` in flight; rate in calls/s, latency in ms. */
+async function closedLoop(n: number, op: (i: number) => Promise<boolean>): Promise<{ rate: number; lat: number[]; errors: number }> {
+  const lat: number[] = [];
+  let next = 0;
+  let errors = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < n) {
+        const i = next++;
+        const s = performance.now();
+        const ok = await op(i).catch(() => false);
+        lat.push(performance.now() - s);
+        if (!ok) errors++;
+      }
+    }),
+  );
+  return { rate: n / ((performance.now() - t0) / 1000), lat, errors };
+}
+
+async function httpLoad(load: string, path: string, n: number, op: (i: number) => Promise<boolean>): Promise<Result> {
+  await closedLoop(Math.min(200, n), (i) => op(n + i)); // warm-up (JIT, pools), on ids of its own
+  const r = await closedLoop(n, op);
+  return { load, path, rate: r.rate, unit: 'req/s', p50: pct(r.lat, 50), p99: pct(r.lat, 99), latency: 'request', errors: r.errors };
+}
+
+/** Chats each running TURNS turns; events/s over all sockets, latency of input → first text event. */
+async function wsLoad(path: string, sockets: string[]): Promise<Result> {
+  const firstEvent: number[] = [];
+  let events = 0;
+  let errors = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    sockets.map(
+      (url) =>
+        new Promise<void>((done) => {
+          const ws = new WebSocket(url);
+          let turn = 0;
+          let sentAt = 0;
+          let first = true;
+          const send = () => {
+            sentAt = performance.now();
+            first = true;
+            ws.send(JSON.stringify({ type: 'user.input.submit', text: `turn ${turn}` }));
+          };
+          ws.on('message', (d) => {
+            const m = JSON.parse(d.toString());
+            if (m.type === 'chat_meta') return send();
+            if (m.index !== undefined) events++;
+            if (m.type === 'chat.text' && m.data.role === 'assistant' && first) {
+              first = false;
+              firstEvent.push(performance.now() - sentAt);
+            }
+            if (m.type === 'chat.run_complete') {
+              if (++turn < TURNS) send();
+              else ws.close();
+            }
+          });
+          ws.on('error', () => errors++);
+          ws.on('close', () => done());
+        }),
+    ),
+  );
+  const secs = (performance.now() - t0) / 1000;
+  return { load: 'ws events', path, rate: events / secs, unit: 'events/s', p50: pct(firstEvent, 50), p99: pct(firstEvent, 99), latency: 'input→first text', errors };
+}
+
+async function main() {
+  const [rtPort, brPort, gwPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  const schema = await freshSchema(join(ROOT, 'apps/runtime/prisma/migrations'), 'bench');
+  const workflows = mkdtempSync(join(tmpdir(), 'tessera-bench-'));
+  cpSync(join(ROOT, 'apps/runtime/workflows'), workflows, { recursive: true });
+  mkdirSync(join(workflows, 'bench'));
+  const words = Array.from({ length: 200 }, (_, i) => `w${i}`).join(' ');
+  writeFileSync(
+    join(workflows, 'bench', 'workflow.json'),
+    JSON.stringify({ name: 'bench', starting_agent: 'a', agents: [{ name: 'a', system_prompt: 'bench', model: { provider: 'scripted', script: [{ text: words }] } }] }),
+  );
+  const common = { NODE_ENV: 'production', LOG_LEVEL: 'warn', REDIS_URL: TEST_REDIS_URL, JWT_SECRET: SECRET, SERVICE_KEY, HOST: '127.0.0.1' };
+  const runtimeEnv = { ...common, DATABASE_URL: schema.url, BULL_PREFIX: `bench-${randomBytes(4).toString('hex')}`, OBSERVABILITY_EVENTS: 'false', WORKFLOWS_DIR: workflows };
+  const rt = `http://127.0.0.1:${rtPort}`;
+  const gw = `http://127.0.0.1:${gwPort}`;
+  try {
+    process.stdout.write('starting runtime, worker, broker, gateway...\n');
+    await Promise.all([
+      spawnService('runtime', 'apps/runtime/src/main.ts', { ...runtimeEnv, PORT: String(rtPort) }, { port: rtPort }),
+      spawnService('worker', 'apps/runtime/src/worker.ts', { ...runtimeEnv, LOG_LEVEL: 'info' }, { log: 'runtime worker ready' }),
+      spawnService('broker', 'apps/broker/src/main.ts', { ...common, PORT: String(brPort), RUNTIME_URL: rt, PUBLIC_WS_URL: `ws://127.0.0.1:${gwPort}`, APP_ID: APP }, { port: brPort }),
+      spawnService(
+        'gateway',
+        'apps/gateway/src/main.ts',
+        // The limit stays on (its Redis round trip is part of the cost) but out of reach.
+        { ...common, PORT: String(gwPort), RUNTIME_URL: rt, BROKER_URL: `http://127.0.0.1:${brPort}`, RATE_LIMIT_PER_MIN: '1000000000', OBSERVABILITY_URL: 'off', AGENTS_URL: 'off', DOCUMENTS_URL: 'off', BRIDGE_URL: 'off' },
+        { port: gwPort },
+      ),
+    ]);
+    const users = await Promise.all(Array.from({ length: 100 }, (_, i) => signToken(SECRET, { sub: `bench-${i}`, apps: [APP], tier: 'pro' }, { expiresIn: '2h' })));
+    const auth = (i: number) => ({ authorization: `Bearer ${users[i % users.length]}` });
+    const results: Result[] = [];
+    const run = randomBytes(3).toString('hex');
+
+    process.stdout.write('GET /api/workflows...\n');
+    for (const [path, base] of [['runtime', rt], ['gateway → runtime', gw]] as const) {
+      results.push(await httpLoad('GET /api/workflows', path, REQUESTS * 2, async (i) => (await httpCall(`${base}/api/workflows`, 'GET', undefined, auth(i))).status === 200));
+    }
+
+    process.stdout.write('session creations...\n');
+    const startBody = (i: number, tag: string) => ({ app_id: APP, user_id: `bench-${i % users.length}`, workflow_name: 'assistant', client_request_id: `${run}-${tag}-${i}`, initial_context: { user_tier: 'pro' } });
+    results.push(
+      await httpLoad('session create', 'runtime (POST /api/chat/start)', REQUESTS, async (i) => {
+        const r = await httpCall(`${rt}/api/chat/start`, 'POST', startBody(i, 'd'), { ...auth(i), 'x-tessera-service-key': SERVICE_KEY });
+        return r.status === 201;
+      }),
+    );
+    results.push(
+      await httpLoad('session create', 'gateway → runtime (same call)', REQUESTS, async (i) => {
+        const r = await httpCall(`${gw}/api/chat/start`, 'POST', startBody(i, 'g'), auth(i));
+        return r.status === 201;
+      }),
+    );
+    results.push(
+      await httpLoad('session create', 'gateway → broker → runtime', REQUESTS, async (i) => {
+        const r = await httpCall(`${gw}/api/mozaiks/session`, 'POST', { workflow_name: 'assistant', client_request_id: `${run}-b-${i}` }, auth(i));
+        return r.status === 200;
+      }),
+    );
+
+    process.stdout.write('WebSocket events...\n');
+    const chatsFor = async (tag: string) =>
+      Promise.all(
+        Array.from({ length: CHATS }, async (_, i) => {
+          const r = await httpCall(`${rt}/api/chats/${APP}/bench/start`, 'POST', { user_id: `bench-${i}`, client_request_id: `${run}-ws-${tag}-${i}` }, auth(i));
+          return `${r.json.websocket_url}?access_token=${users[i]}`;
+        }),
+      );
+    // Two rounds, alternating; the second round of each counts (the first warms both paths up).
+    for (let round = 0; round < 2; round++) {
+      const [direct, relayed] = await Promise.all([chatsFor(`d${round}`), chatsFor(`g${round}`)]);
+      const a = await wsLoad('runtime', direct.map((p) => `ws://127.0.0.1:${rtPort}${p}`));
+      const b = await wsLoad('gateway → runtime', relayed.map((p) => `ws://127.0.0.1:${gwPort}${p}`));
+      if (round === 1) results.push(a, b);
+    }
+
+    print(results);
+  } finally {
+    agent.destroy();
+    for (const c of children) c.kill('SIGTERM');
+    await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
+    rmSync(workflows, { recursive: true, force: true });
+    await schema.drop();
+  }
+}
+
+function print(results: Result[]) {
+  const f = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '-');
+  const rows = results.map((r) => [r.load, r.path, `${f(r.rate, 0)} ${r.unit}`, `${f(r.p50)} ms`, `${f(r.p99)} ms`, r.latency, String(r.errors)]);
+  const head = ['load', 'path', 'throughput', 'p50', 'p99', 'latency of', 'errors'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ');
+  const out = [`\nconcurrency ${CONCURRENCY}, ${REQUESTS} requests per HTTP load, ${CHATS} chats × ${TURNS} turns of 200 words`, line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line), ''];
+  // Overhead: how much slower the gateway path is than the direct one, as a ratio.
+  const pairs: [string, string, string][] = [
+    ['GET /api/workflows', 'runtime', 'gateway → runtime'],
+    ['session create', 'runtime (POST /api/chat/start)', 'gateway → runtime (same call)'],
+    ['session create', 'runtime (POST /api/chat/start)', 'gateway → broker → runtime'],
+    ['ws events', 'runtime', 'gateway → runtime'],
+  ];
+  out.push('gateway overhead (direct ÷ gateway throughput; gateway ÷ direct p50):');
+  for (const [load, a, b] of pairs) {
+    const x = results.find((r) => r.load === load && r.path === a);
+    const y = results.find((r) => r.load === load && r.path === b);
+    if (!x || !y) continue;
+    out.push(`  ${load.padEnd(20)} ${b.padEnd(30)} throughput ×${f(x.rate / y.rate, 2)}  p50 ×${f(y.p50 / x.p50, 2)}  p99 ×${f(y.p99 / x.p99, 2)}`);
+  }
+  process.stdout.write(out.join('\n') + '\n');
+}
+
+main().catch((e) => {
+  console.error(e);
+  for (const c of children) c.kill('SIGKILL');
+  process.exit(1);
+});
