@@ -10,6 +10,9 @@ export interface ServiceProcess {
 }
 
 export const SERVICES: ServiceProcess[] = [
+  { name: 'runtime', app: 'runtime', entry: 'apps/runtime/src/main.ts', port: 8000 },
+  // The turn worker: a second process of the runtime, so sockets and turns scale apart.
+  { name: 'runtime-worker', app: 'runtime', entry: 'apps/runtime/src/worker.ts' },
   { name: 'broker', app: 'broker', entry: 'apps/broker/src/main.ts', port: 8001 },
   { name: 'gateway', app: 'gateway', entry: 'apps/gateway/src/main.ts', port: 8080 },
 ];

@@ -48,7 +48,9 @@ function stopAll(code: number) {
 async function main() {
   const tsx = resolve(root, 'node_modules/.bin/tsx');
   SERVICES.forEach((s, i) => {
-    const proc = spawn(tsx, [s.entry], { cwd: root, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Development stand-in for the host application's user context (document 000 §3).
+    const env = { ...process.env, ...(s.app === 'broker' && !process.env.CONTEXT_FILE && { CONTEXT_FILE: resolve(__dirname, 'dev-context.json') }) };
+    const proc = spawn(tsx, [s.entry], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
     const color = colors[i % colors.length];
     proc.stdout!.on('data', (d) => prefixLines(s.name, color, d, process.stdout));
     proc.stderr!.on('data', (d) => prefixLines(s.name, color, d, process.stderr));
@@ -71,7 +73,7 @@ async function main() {
     process.stderr.write(`[tessera] not healthy after 30 s: ${bad.join(', ')}\n`);
     return stopAll(1);
   }
-  const token = await signToken(process.env.JWT_SECRET ?? DEV_JWT_SECRET, { sub: 'dev-user', apps: ['demo-app'], name: 'Developer' }, { expiresIn: '12h' });
+  const token = await signToken(process.env.JWT_SECRET ?? DEV_JWT_SECRET, { sub: 'dev-user', apps: ['demo-app'], name: 'Developer', tier: 'pro', permissions: ['read', 'write'] }, { expiresIn: '12h' });
   const lines = [
     '',
     'Tessera is running.',
@@ -79,10 +81,13 @@ async function main() {
     '',
     '  API (everything goes through the gateway): http://localhost:8080  (OpenAPI: /openapi.json)',
     '',
-    '  Development token (user dev-user, app demo-app, valid 12 h):',
-    `  ${token}`,
+    '  Development token (user dev-user, app demo-app, tier pro, valid 12 h):',
+    `  export TOKEN=${token}`,
     '',
-    '  Try: curl -H "Authorization: Bearer $TOKEN" http://localhost:8080/api/workflows',
+    '  curl http://localhost:8080/api/workflows',
+    '  curl -X POST -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\',
+    "       -d '{\"workflow_name\":\"assistant\"}' http://localhost:8080/api/mozaiks/session",
+    '  then open the returned websocket_url with ?access_token=$TOKEN and send {"type":"user.input.submit","text":"hi"}',
     '  Ctrl-C stops everything `npm start` started.',
     '',
   ];

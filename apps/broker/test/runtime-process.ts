@@ -11,7 +11,8 @@ import { call, closedPort } from './support';
 const ROOT = resolve(__dirname, '../../..');
 
 function start(entry: string, env: Record<string, string>, ready: () => Promise<boolean> | boolean, log: { out: string }): Promise<ChildProcess> {
-  const child = spawn(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, entry)], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // node + tsx's loader, not the tsx CLI: a signal reaches the service itself, not a wrapper.
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, entry)], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const collect = (d: Buffer) => (log.out = (log.out + d.toString()).slice(-20_000));
   child.stdout!.on('data', collect);
   child.stderr!.on('data', collect);

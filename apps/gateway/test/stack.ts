@@ -12,7 +12,6 @@ import { freshSchema, TEST_REDIS_URL } from '@tessera/kit/testing';
 import { closedPort, request } from './support';
 
 export const ROOT = resolve(__dirname, '../../..');
-const TSX = join(ROOT, 'node_modules/.bin/tsx');
 
 export interface ServiceProcess {
   name: string;
@@ -25,7 +24,8 @@ export interface ServiceProcess {
 }
 
 export async function spawnService(name: string, entry: string, env: Record<string, string>, opts: { port?: number; readyLog?: string; timeoutMs?: number } = {}): Promise<ServiceProcess> {
-  const child = spawn(TSX, [join(ROOT, entry)], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // node + tsx's loader, not the tsx CLI: a signal reaches the service itself, not a wrapper.
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, entry)], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const onData = (d: Buffer) => {
     out = (out + d.toString()).slice(-20_000);

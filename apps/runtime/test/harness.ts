@@ -76,7 +76,9 @@ export async function startRuntime(env: Env, opts: { worker?: boolean; extra?: R
 
 /** A turn worker in its own process (`tsx apps/runtime/src/worker.ts`), as deployed. */
 export function spawnWorker(env: Env, extra: Record<string, string> = {}): Promise<ChildProcess> {
-  const child = spawn(resolve(ROOT, 'node_modules/.bin/tsx'), [resolve(ROOT, 'apps/runtime/src/worker.ts')], {
+  // node with tsx's loader (not the tsx CLI, which runs the script in a grandchild): a SIGKILL
+  // then kills the worker itself, as a crash would.
+  const child = spawn(process.execPath, ['--import', 'tsx', resolve(ROOT, 'apps/runtime/src/worker.ts')], {
     cwd: ROOT,
     env: {
       ...process.env,
