@@ -25,15 +25,35 @@ export interface RouteSpec {
 
 type JsonSchema = Record<string, unknown>;
 
-function toSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
-  const json = z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'draft-2020-12' }) as JsonSchema;
-  delete json.$schema;
-  return json;
+/**
+ * Named schemas (`.meta({ id })`) come out of zod as `$defs` with `#/$defs/X` references; in an
+ * OpenAPI document they belong in `components.schemas`, where references resolve from the root.
+ */
+function hoist(json: JsonSchema, components: Record<string, unknown>): JsonSchema {
+  const defs = (json.$defs ?? {}) as Record<string, JsonSchema>;
+  delete json.$defs;
+  const rewrite = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(rewrite);
+    if (node && typeof node === 'object') {
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(node)) out[k] = k === '$ref' && typeof v === 'string' ? v.replace('#/$defs/', '#/components/schemas/') : rewrite(v);
+      return out;
+    }
+    return node;
+  };
+  for (const [name, def] of Object.entries(defs)) components[name] ??= rewrite(def);
+  return rewrite(json) as JsonSchema;
 }
 
-function parameters(where: 'path' | 'query', obj?: z.ZodObject): JsonSchema[] {
+function toSchema(schema: z.ZodType, io: 'input' | 'output', components: Record<string, unknown>): JsonSchema {
+  const json = z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'draft-2020-12' }) as JsonSchema;
+  delete json.$schema;
+  return hoist(json, components);
+}
+
+function parameters(where: 'path' | 'query', components: Record<string, unknown>, obj?: z.ZodObject): JsonSchema[] {
   if (!obj) return [];
-  const json = toSchema(obj, 'input') as { properties?: Record<string, JsonSchema>; required?: string[] };
+  const json = toSchema(obj, 'input', components) as { properties?: Record<string, JsonSchema>; required?: string[] };
   return Object.entries(json.properties ?? {}).map(([name, schema]) => ({
     name,
     in: where,
@@ -44,23 +64,24 @@ function parameters(where: 'path' | 'query', obj?: z.ZodObject): JsonSchema[] {
 
 export function buildOpenApi(opts: { title: string; version: string; description?: string; routes: RouteSpec[] }): JsonSchema {
   const paths: Record<string, Record<string, unknown>> = {};
+  const schemas: Record<string, unknown> = {};
   for (const r of opts.routes) {
     const responses: Record<string, unknown> = {};
     for (const [status, res] of Object.entries(r.responses)) {
       responses[status] = res.schema
-        ? { description: res.description, content: { 'application/json': { schema: toSchema(res.schema, 'output') } } }
+        ? { description: res.description, content: { 'application/json': { schema: toSchema(res.schema, 'output', schemas) } } }
         : { description: res.description };
     }
-    responses.default ??= { description: 'Error', content: { 'application/json': { schema: toSchema(ErrorBody, 'output') } } };
+    responses.default ??= { description: 'Error', content: { 'application/json': { schema: toSchema(ErrorBody, 'output', schemas) } } };
     (paths[r.path] ??= {})[r.method] = {
       summary: r.summary,
       tags: r.tags,
       security: r.auth === false ? [] : [{ bearer: [] }],
-      parameters: [...parameters('path', r.params), ...parameters('query', r.query)],
+      parameters: [...parameters('path', schemas, r.params), ...parameters('query', schemas, r.query)],
       ...(r.body && {
         requestBody: {
           required: true,
-          content: { [r.bodyMediaType ?? 'application/json']: { schema: toSchema(r.body, 'input') } },
+          content: { [r.bodyMediaType ?? 'application/json']: { schema: toSchema(r.body, 'input', schemas) } },
         },
       }),
       responses,
@@ -69,7 +90,7 @@ export function buildOpenApi(opts: { title: string; version: string; description
   return {
     openapi: '3.1.0',
     info: { title: opts.title, version: opts.version, description: opts.description },
-    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    components: { schemas, securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     paths,
   };
 }
@@ -77,13 +98,17 @@ export function buildOpenApi(opts: { title: string; version: string; description
 /** Merge several services' documents into one (the gateway's `/openapi.json`). */
 export function mergeOpenApi(title: string, version: string, docs: { prefix?: string; doc: JsonSchema }[]): JsonSchema {
   const paths: Record<string, unknown> = {};
+  const schemas: Record<string, unknown> = {};
   for (const { prefix = '', doc } of docs) {
     for (const [p, item] of Object.entries((doc.paths ?? {}) as Record<string, unknown>)) paths[prefix + p] = item;
+    // Services share their named schemas through the contracts, so one name is one schema.
+    const own = ((doc.components as Record<string, unknown> | undefined)?.schemas ?? {}) as Record<string, unknown>;
+    for (const [name, schema] of Object.entries(own)) schemas[name] ??= schema;
   }
   return {
     openapi: '3.1.0',
     info: { title, version },
-    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    components: { schemas, securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     paths,
   };
 }

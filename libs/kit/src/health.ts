@@ -1,7 +1,8 @@
 import express, { type Router } from 'express';
 import type { CheckStatus, HealthReply } from '@tessera/contracts';
 
-export type Check = () => Promise<CheckStatus | void>;
+/** A check resolves (ok), returns a status, or a status with the reason; throwing means down. */
+export type Check = () => Promise<CheckStatus | { status: CheckStatus; error?: string } | void>;
 
 const started = Date.now();
 
@@ -16,7 +17,8 @@ export async function runChecks(checks: Record<string, Check>, timeoutMs = 2_000
           check(),
           new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs).unref()),
         ]);
-        out[name] = { status: status ?? 'ok', latency_ms: Date.now() - t0 };
+        const r = typeof status === 'object' ? status : { status: status ?? 'ok' };
+        out[name] = { status: r.status, latency_ms: Date.now() - t0, ...('error' in r && r.error && { error: r.error }) };
       } catch (e) {
         out[name] = { status: 'down', latency_ms: Date.now() - t0, error: (e as Error).message };
       }

@@ -74,7 +74,7 @@ export function cors(allowed: string[]): RequestHandler {
       res.setHeader('Access-Control-Allow-Origin', origin);
       res.setHeader('Vary', 'Origin');
       res.setHeader('Access-Control-Allow-Credentials', 'true');
-      res.setHeader('Access-Control-Expose-Headers', 'X-Request-Id, Retry-After');
+      res.setHeader('Access-Control-Expose-Headers', 'X-Request-Id, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining');
       if (req.method === 'OPTIONS') {
         res.setHeader('Access-Control-Allow-Methods', 'GET,POST,PUT,PATCH,DELETE,OPTIONS');
         res.setHeader('Access-Control-Allow-Headers', req.header('access-control-request-headers') ?? 'Authorization, Content-Type');
@@ -90,8 +90,10 @@ export function cors(allowed: string[]): RequestHandler {
   };
 }
 
-function accessLog(logger: Logger): RequestHandler {
+export function accessLog(logger: Logger): RequestHandler {
   return (req, res, next) => {
+    // winston formats before it filters by level: skip the work when access logs are off.
+    if (!logger.isLevelEnabled('http')) return next();
     const start = process.hrtime.bigint();
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - start) / 1e6;

@@ -1,5 +1,6 @@
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import { BadGateway, HttpError, TooLarge, Unavailable } from '@tessera/kit';
+import { ErrorCode } from '@tessera/contracts';
 import { connectTimeout, isUnreachable, transportOf, type Upstream } from './upstreams';
 import { forwardResponseHeaders } from './headers';
 
@@ -20,7 +21,7 @@ export interface ForwardOptions {
 
 export class GatewayTimeout extends HttpError {
   constructor(service: string, ms: number) {
-    super(504, 'GATEWAY_TIMEOUT', `${service} did not answer within ${ms} ms`, { service });
+    super(504, ErrorCode.GatewayTimeout, `${service} did not answer within ${ms} ms`, { service });
   }
 }
 

@@ -23,6 +23,7 @@ export const ErrorCode = {
   RateLimited: 'RATE_LIMITED',
   Unavailable: 'SERVICE_UNAVAILABLE',
   BadGateway: 'BAD_GATEWAY',
+  GatewayTimeout: 'GATEWAY_TIMEOUT',
   Internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
