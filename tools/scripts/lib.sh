@@ -67,6 +67,22 @@ pg_up() {
 
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
 
+port_open() { node -e "const s=require('net').connect(+process.argv[2],process.argv[1],()=>process.exit(0));s.on('error',()=>process.exit(1));setTimeout(()=>process.exit(1),1000)" "$1" "$2"; }
+
+# Create the URL's role and database through a superuser session on a local socket.
+pg_create_role_db() {
+  local sock="$1" port="$2"; shift 2
+  local user pass db
+  user=$(url_part "$DATABASE_URL" username); pass=$(url_part "$DATABASE_URL" password)
+  db=$(url_part "$DATABASE_URL" pathname | sed 's#^/##')
+  "$@" "$(pg_bin)/psql" -h "$sock" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 -q >/dev/null <<SQL
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$user') THEN CREATE ROLE "$user" LOGIN CREATEDB PASSWORD '$pass'; END IF;
+END \$\$;
+SELECT 'CREATE DATABASE "$db" OWNER "$user"' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$db')\gexec
+SQL
+}
+
 ensure_postgres() {
   pg_up && return 0
   local host port; host=$(url_part "$DATABASE_URL" hostname); port=$(url_part "$DATABASE_URL" port 5432)
@@ -75,33 +91,37 @@ ensure_postgres() {
     can_install || die "PostgreSQL is missing. Install it (Debian/Ubuntu: sudo apt-get install -y postgresql) or set DATABASE_URL."
     say "installing postgresql with apt-get"; apt_install postgresql
   fi
-  local bin user pass db; bin=$(pg_bin)
-  user=$(url_part "$DATABASE_URL" username); pass=$(url_part "$DATABASE_URL" password)
-  db=$(url_part "$DATABASE_URL" pathname | sed 's#^/##')
-  # A cluster of the project's own under .data/postgres, owned by the postgres system user when
-  # we are root (PostgreSQL refuses to run as root), by the current user otherwise.
-  local pgdata="$DATA/postgres" run=()
+  local run=()
+  [ "$(id -u)" = 0 ] && run=(runuser -u postgres --)
+  if port_open 127.0.0.1 "$port"; then
+    # A server already runs there (the distribution's cluster, say) without our role: add it.
+    local sock
+    for sock in /var/run/postgresql /tmp; do
+      [ -S "$sock/.s.PGSQL.$port" ] || continue
+      say "creating role and database of DATABASE_URL in the PostgreSQL server on port $port"
+      pg_create_role_db "$sock" "$port" "${run[@]}" 2>/dev/null && pg_up && return 0
+    done
+    die "PostgreSQL on port $port does not accept $DATABASE_URL. Create its role and database, e.g.:
+  sudo -u postgres psql -c \"CREATE ROLE $(url_part "$DATABASE_URL" username) LOGIN CREATEDB PASSWORD '…'\" && sudo -u postgres createdb -O $(url_part "$DATABASE_URL" username) $(url_part "$DATABASE_URL" pathname | sed 's#^/##')
+or set DATABASE_URL to a server you can use."
+  fi
+  # A cluster of the project's own, owned by the postgres system user when we are root
+  # (PostgreSQL refuses to run as root), by the current user otherwise.
+  local bin pgdata="$DATA/postgres"; bin=$(pg_bin)
   if [ "$(id -u)" = 0 ]; then
     id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
     pgdata="/var/lib/postgresql/tessera-$(echo "$ROOT" | md5sum | cut -c1-8)"
     mkdir -p "$pgdata"; chown postgres:postgres "$pgdata"; chmod 700 "$pgdata"
-    run=(runuser -u postgres --)
   fi
   if [ ! -f "$pgdata/PG_VERSION" ]; then
     say "creating a PostgreSQL cluster in $pgdata"
     "${run[@]}" "$bin/initdb" -D "$pgdata" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
   fi
-  local sock="/tmp"
   say "starting PostgreSQL on port $port"
   "${run[@]}" "$bin/pg_ctl" -D "$pgdata" -l "$pgdata/server.log" -w -t 30 \
-    -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$sock -c max_connections=300 -c fsync=${PG_FSYNC:-on} -c synchronous_commit=${PG_SYNC_COMMIT:-on}" start >/dev/null \
+    -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=/tmp -c max_connections=300" start >/dev/null \
     || die "PostgreSQL did not start; see $pgdata/server.log"
-  "${run[@]}" "$bin/psql" -h "$sock" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 -q >/dev/null <<SQL
-DO \$\$ BEGIN
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$user') THEN CREATE ROLE "$user" LOGIN CREATEDB PASSWORD '$pass'; END IF;
-END \$\$;
-SELECT 'CREATE DATABASE "$db" OWNER "$user"' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$db')\gexec
-SQL
+  pg_create_role_db /tmp "$port" "${run[@]}"
   pg_up || die "PostgreSQL runs but $DATABASE_URL does not connect"
 }
 
