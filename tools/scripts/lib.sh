@@ -28,7 +28,9 @@ ensure_deps() {
   local stamp="node_modules/.package-lock.json"
   if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt "$stamp" ]; then
     say "installing npm dependencies"
-    if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
+    # `npm install` follows package-lock.json as `npm ci` would; `npm ci` itself refuses this lock
+    # file with npm 11, which leaves out other platforms' optional packages (npm/cli#8805).
+    npm install --no-audit --no-fund --loglevel=error
   fi
 }
 
