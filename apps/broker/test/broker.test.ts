@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import express from 'express';
-import { call, closedPort, logger, serve, SERVICE_KEY, startTestBroker, token, type TestBroker } from './support';
+import { call, closedPort } from '@tessera/kit/testing';
+import { logger, serve, SERVICE_KEY, startTestBroker, token, type TestBroker } from './support';
 
 /**
  * The broker against a stand-in runtime that records what it is asked and answers as told:

@@ -1,7 +1,8 @@
 import express from 'express';
 import pg from 'pg';
 import { pgConnectionString } from '@tessera/kit';
-import { call, SECRET, serve, SERVICE_KEY, startTestBroker, token, type TestBroker } from './support';
+import { call } from '@tessera/kit/testing';
+import { SECRET, serve, SERVICE_KEY, startTestBroker, token, type TestBroker } from './support';
 import { startRuntime, type RuntimeProcesses } from './runtime-process';
 
 /** The broker against the real runtime (child processes), with the host application's context endpoint. */

@@ -1,4 +1,4 @@
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import { Redis } from 'ioredis';
@@ -10,14 +10,6 @@ import { startBroker, type RunningBroker } from '../src/app';
 export const SECRET = DEV_JWT_SECRET;
 export const SERVICE_KEY = 'broker-test-service-key-0123456789';
 export const logger = createLogger('broker-test', process.env.TEST_LOG_LEVEL ?? 'silent');
-
-export async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 export async function serve(app: Express): Promise<{ url: string; server: Server; close: () => Promise<void> }> {
   const server = createServer(app);
@@ -60,50 +52,3 @@ export async function startTestBroker(env: Record<string, string>): Promise<Test
 
 export const token = (sub: string, claims: Record<string, unknown> = {}, expiresIn: string | number = '1h') =>
   signToken(SECRET, { sub, apps: ['demo-app'], ...claims }, { expiresIn });
-
-export interface Reply {
-  status: number;
-  headers: IncomingHttpHeaders;
-  json: any;
-  text: string;
-  ms: number;
-}
-
-/** One request on a fresh connection. */
-export function call(base: string, method: string, path: string, opts: { token?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Reply> {
-  const t0 = performance.now();
-  const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
-  return new Promise((resolve, reject) => {
-    const u = new URL(base);
-    const req = httpRequest(
-      {
-        hostname: u.hostname,
-        port: u.port,
-        path,
-        method,
-        agent: false,
-        headers: {
-          ...(payload && { 'content-type': 'application/json', 'content-length': String(payload.length) }),
-          ...(opts.token && { authorization: `Bearer ${opts.token}` }),
-          ...opts.headers,
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let json: any;
-          try {
-            json = JSON.parse(text);
-          } catch {
-            json = undefined;
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, json, text, ms: performance.now() - t0 });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}

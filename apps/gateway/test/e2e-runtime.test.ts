@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { pgConnectionString } from '@tessera/kit';
-import { ChatClient, closedPort, request, SECRET, startTestGateway, token, type Envelope, type TestGateway } from './support';
-import { startBrokerProcess, startRuntime, type RuntimeStack, type ServiceProcess } from './stack';
+import { call, closedPort, TestSocket, type Envelope } from '@tessera/kit/testing';
+import { SECRET, startTestGateway, token, type TestGateway } from './support';
+import { startBrokerProcess, startRuntime, type HttpService, type RuntimeStack } from './stack';
 
 /**
  * The whole path a frontend takes, with real processes: gateway (in this process) → broker
@@ -15,29 +16,24 @@ const SERVICE_KEY = 'e2e-service-key-0123456789abcdef';
 
 describe('end to end through the gateway, with the real broker and runtime', () => {
   let runtime: RuntimeStack;
-  let broker: ServiceProcess;
+  let broker: HttpService;
   let gw: TestGateway;
   let dir: string;
   let alice: string;
   let bob: string;
   let aliceChat: { chat_id: string; websocket_url: string };
-  const clients: ChatClient[] = [];
+  const clients: TestSocket[] = [];
 
   const wsBase = () => gw.url.replace('http', 'ws');
-  const post = (path: string, tok: string | undefined, body: unknown, headers: Record<string, string> = {}) =>
-    request(gw.url, path, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(tok && { authorization: `Bearer ${tok}` }), ...headers },
-      body: JSON.stringify(body),
-    });
-  const get = (path: string, tok?: string) => request(gw.url, path, { headers: tok ? { authorization: `Bearer ${tok}` } : {} });
+  const post = (path: string, tok: string | undefined, body: unknown, headers: Record<string, string> = {}) => call(gw.url, 'POST', path, { token: tok, body, headers });
+  const get = (path: string, tok?: string) => call(gw.url, 'GET', path, { token: tok });
   const open = async (url: string) => {
-    const c = await ChatClient.connect(url);
+    const c = await TestSocket.connect(url);
     clients.push(c);
     return c;
   };
   /** Send a message and collect the turn's events up to chat.run_complete. */
-  const turn = async (c: ChatClient, text: string, timeoutMs = 10_000) => {
+  const turn = async (c: TestSocket, text: string, timeoutMs = 10_000) => {
     const from = c.messages.length;
     c.send({ type: 'user.input.submit', text });
     await c.waitFor((m) => m.type === 'chat.run_complete' && c.messages.indexOf(m) >= from, timeoutMs);
@@ -156,7 +152,7 @@ describe('end to end through the gateway, with the real broker and runtime', () 
       expect((await post('/api/mozaiks/session', t, { workflow_name: 'assistant' })).status).toBe(401);
       expect((await get('/api/sessions/demo-app/alice', t)).status).toBe(401);
       const url = `${aliceChat.websocket_url}${t ? `?access_token=${t}` : ''}`;
-      await expect(ChatClient.connect(url)).rejects.toMatchObject({ status: 401 });
+      await expect(TestSocket.connect(url)).rejects.toMatchObject({ status: 401 });
     }
   });
 
@@ -175,7 +171,7 @@ describe('end to end through the gateway, with the real broker and runtime', () 
 
     for (const path of [`/ws/assistant/demo-app/${id}/alice`, `/ws/assistant/demo-app/${id}/bob`]) {
       const c = await open(`${wsBase()}${path}?access_token=${bob}`);
-      expect((await c.closed).code).toBe(1008);
+      expect(await c.closed).toBe(1008);
       expect(c.messages).toEqual([]);
     }
   });
@@ -183,11 +179,7 @@ describe('end to end through the gateway, with the real broker and runtime', () 
   it('a relayed socket survives a long streamed turn, and closes cleanly (1001) when the gateway shuts down', async () => {
     const own = await startTestGateway({ RUNTIME_URL: runtime.url, BROKER_URL: 'off' });
     try {
-      const started = await request(own.url, '/api/chats/demo-app/long/start', {
-        method: 'POST',
-        headers: { authorization: `Bearer ${alice}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ user_id: 'alice' }),
-      });
+      const started = await call(own.url, 'POST', '/api/chats/demo-app/long/start', { token: alice, body: { user_id: 'alice' } });
       expect(started.status).toBe(201);
       const c = await open(`${own.url.replace('http', 'ws')}${started.json.websocket_url}?access_token=${alice}`);
       await c.waitFor((m) => m.type === 'chat_meta');
@@ -203,7 +195,8 @@ describe('end to end through the gateway, with the real broker and runtime', () 
       const before = c.messages.length;
       await c.waitFor((m) => m.type === 'chat.text' && c.messages.indexOf(m) >= before + 20);
       await own.stop();
-      expect(await c.closed).toEqual({ code: 1001, reason: 'gateway shutting down' });
+      await c.closed;
+      expect({ code: c.closeCode, reason: c.closeReason }).toEqual({ code: 1001, reason: 'gateway shutting down' });
     } finally {
       await own.stop();
     }
@@ -215,13 +208,13 @@ describe('end to end through the gateway, with the real broker and runtime', () 
     expect(r.status).toBe(503);
     expect(r.json).toEqual({ error: { code: 'SERVICE_UNAVAILABLE', message: 'AI service unavailable' } });
     expect(r.ms).toBeLessThan(3_000);
-    const health = await request(broker.url, '/health');
+    const health = await call(broker.url, 'GET', '/health');
     expect(health.status).toBe(200);
     expect(health.json).toMatchObject({ status: 'degraded', checks: { runtime: { status: 'degraded' } } });
     // Routes straight to the runtime fail fast in the error shape too; the gateway stays up, degraded.
     const direct = await get('/api/sessions/demo-app/alice', alice);
     expect(direct.status).toBe(503);
-    const ready = await request(gw.url, '/ready');
+    const ready = await call(gw.url, 'GET', '/ready');
     expect(ready.status).toBe(200);
     expect(ready.json.status).toBe('degraded');
     expect(ready.json.services.runtime.status).toBe('down');

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import express from 'express';
-import { closedPort, request, sleep, startStandIn, startTestGateway, token, type StandIn, type TestGateway } from './support';
+import { call, closedPort } from '@tessera/kit/testing';
+import { sleep, startStandIn, startTestGateway, token, type StandIn, type TestGateway } from './support';
 
 /** A promise with its resolve function, to make one side wait for the other. */
 function deferred<T = void>() {
@@ -77,7 +78,7 @@ describe('gateway HTTP proxy', () => {
   });
 
   it('passes status, headers and body, keeps Authorization, owns CORS', async () => {
-    const r = await request(gw.url, '/api/chats/teapot', { headers: { authorization: auth, origin: 'http://localhost:5173' } });
+    const r = await call(gw.url, 'GET', '/api/chats/teapot', { headers: { authorization: auth, origin: 'http://localhost:5173' } });
     expect(r.status).toBe(418);
     expect(r.json).toEqual({ error: { code: 'TEAPOT', message: 'short and stout' } });
     expect(r.headers['x-custom']).toBe('kept');
@@ -87,7 +88,7 @@ describe('gateway HTTP proxy', () => {
   });
 
   it('sets a request id and X-Forwarded-*, drops spoofed ones and the service key', async () => {
-    const r = await request(gw.url, '/api/chats/headers', {
+    const r = await call(gw.url, 'GET', '/api/chats/headers', {
       headers: { authorization: auth, 'x-tessera-service-key': 'i-am-a-service', 'x-forwarded-for': '6.6.6.6', 'x-request-id': 'req-abc.123' },
     });
     expect(r.status).toBe(200);
@@ -99,7 +100,7 @@ describe('gateway HTTP proxy', () => {
     expect(h['x-forwarded-proto']).toBe('http');
     expect(h['x-forwarded-host']).toBe(new URL(gw.url).host);
 
-    const generated = await request(gw.url, '/api/chats/headers', { headers: { authorization: auth } });
+    const generated = await call(gw.url, 'GET', '/api/chats/headers', { headers: { authorization: auth } });
     expect(generated.json.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
     expect(generated.headers['x-request-id']).toBe(generated.json.headers['x-request-id']);
   });
@@ -151,7 +152,7 @@ describe('gateway HTTP proxy', () => {
 
   it('answers 413 before proxying a declared oversized body, and while streaming a chunked one', async () => {
     const before = seen.length;
-    const big = await request(gw.url, '/api/chats/echo', { method: 'POST', headers: { authorization: auth, 'content-type': 'text/plain' }, body: 'x'.repeat(2048) });
+    const big = await call(gw.url, 'POST', '/api/chats/echo', { headers: { authorization: auth, 'content-type': 'text/plain' }, raw: 'x'.repeat(2048) });
     expect(big.status).toBe(413);
     expect(big.json.error.code).toBe('PAYLOAD_TOO_LARGE');
     expect(seen.length).toBe(before);
@@ -174,10 +175,10 @@ describe('gateway HTTP proxy', () => {
   });
 
   it('gives the upload route its larger limit', async () => {
-    const ok = await request(gw.url, '/api/chat/upload', { method: 'POST', headers: { authorization: auth }, body: Buffer.alloc(6000) });
+    const ok = await call(gw.url, 'POST', '/api/chat/upload', { headers: { authorization: auth }, raw: Buffer.alloc(6000) });
     expect(ok.status).toBe(200);
     expect(ok.json).toEqual({ bytes: 6000 });
-    const tooBig = await request(gw.url, '/api/chat/upload', { method: 'POST', headers: { authorization: auth }, body: Buffer.alloc(9000) });
+    const tooBig = await call(gw.url, 'POST', '/api/chat/upload', { headers: { authorization: auth }, raw: Buffer.alloc(9000) });
     expect(tooBig.status).toBe(413);
   });
 
@@ -194,7 +195,7 @@ describe('gateway HTTP proxy', () => {
       ['garbage', { authorization: 'Bearer not-a-jwt' }],
     ];
     for (const [name, headers] of cases) {
-      const r = await request(gw.url, '/api/chats/headers', { headers });
+      const r = await call(gw.url, 'GET', '/api/chats/headers', { headers });
       expect({ name, status: r.status, code: r.json?.error?.code }).toEqual({ name, status: 401, code: 'UNAUTHORIZED' });
       expect(r.headers['www-authenticate']).toBe('Bearer');
     }
@@ -202,42 +203,41 @@ describe('gateway HTTP proxy', () => {
   });
 
   it('lets workflow discovery and CORS preflight through without a token', async () => {
-    const r = await request(gw.url, '/api/workflows');
+    const r = await call(gw.url, 'GET', '/api/workflows');
     expect(r.status).toBe(200);
     expect(r.json.assistant.name).toBe('assistant');
-    const pre = await request(gw.url, '/api/chats/x/y/start', {
-      method: 'OPTIONS',
+    const pre = await call(gw.url, 'OPTIONS', '/api/chats/x/y/start', {
       headers: { origin: 'http://localhost:5173', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
     });
     expect(pre.status).toBe(204);
     expect(pre.headers['access-control-allow-origin']).toBe('http://localhost:5173');
-    const denied = await request(gw.url, '/api/chats/x/y/start', { method: 'OPTIONS', headers: { origin: 'http://evil.example', 'access-control-request-method': 'POST' } });
+    const denied = await call(gw.url, 'OPTIONS', '/api/chats/x/y/start', { headers: { origin: 'http://evil.example', 'access-control-request-method': 'POST' } });
     expect(denied.status).toBe(403);
   });
 
   it('answers 503 at once for a service that is down or not deployed, 504 for one that does not answer', async () => {
-    const down = await request(gw.url, '/api/mozaiks/sessions', { headers: { authorization: auth } });
+    const down = await call(gw.url, 'GET', '/api/mozaiks/sessions', { headers: { authorization: auth } });
     expect(down.status).toBe(503);
     expect(down.json.error).toMatchObject({ code: 'SERVICE_UNAVAILABLE', message: 'broker is unavailable' });
     expect(down.ms).toBeLessThan(3000);
 
-    const off = await request(gw.url, '/api/agents', { headers: { authorization: auth } });
+    const off = await call(gw.url, 'GET', '/api/agents', { headers: { authorization: auth } });
     expect(off.status).toBe(503);
     expect(off.json.error.message).toBe('agents is not deployed');
 
-    const hang = await request(gw.url, '/api/chats/hang', { headers: { authorization: auth } });
+    const hang = await call(gw.url, 'GET', '/api/chats/hang', { headers: { authorization: auth } });
     expect(hang.status).toBe(504);
     expect(hang.json.error.code).toBe('GATEWAY_TIMEOUT');
     expect(hang.ms).toBeLessThan(3000);
   });
 
   it('answers 404 for unknown paths and 400 for dot segments, in the error shape', async () => {
-    const unknown = await request(gw.url, '/nowhere', { headers: { authorization: auth } });
+    const unknown = await call(gw.url, 'GET', '/nowhere', { headers: { authorization: auth } });
     expect(unknown.status).toBe(404);
     expect(unknown.json.error.code).toBe('NOT_FOUND');
-    const traversal = await request(gw.url, '/api/workflows/../chats/headers');
+    const traversal = await call(gw.url, 'GET', '/api/workflows/../chats/headers');
     expect(traversal.status).toBe(400);
-    const encoded = await request(gw.url, '/api/workflows/%2e%2e/chats/headers');
+    const encoded = await call(gw.url, 'GET', '/api/workflows/%2e%2e/chats/headers');
     expect(encoded.status).toBe(400);
   });
 
@@ -262,7 +262,7 @@ describe('gateway HTTP proxy', () => {
     await firstSeen.promise;
     const stopped = own.stop();
     await sleep(100);
-    await expect(request(own.url, '/api/workflows')).rejects.toThrow(/ECONNREFUSED/);
+    await expect(call(own.url, 'GET', '/api/workflows')).rejects.toThrow(/ECONNREFUSED/);
     secondChunk.resolve();
     expect(await body).toBe('first;second');
     await stopped;
@@ -270,7 +270,7 @@ describe('gateway HTTP proxy', () => {
 
   it('reports proxied latency by upstream on /metrics', async () => {
     await sleep(10);
-    const m = await request(gw.url, '/metrics');
+    const m = await call(gw.url, 'GET', '/metrics');
     expect(m.text).toMatch(/gateway_upstream_duration_seconds_count\{service="gateway",upstream="runtime",method="GET",status="200"\} \d+/);
     expect(m.text).toMatch(/gateway_upstream_duration_seconds_count\{service="gateway",upstream="broker",method="GET",status="503"\} 1/);
   });

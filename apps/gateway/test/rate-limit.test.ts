@@ -1,8 +1,8 @@
 import express from 'express';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
-import { testPrefix, TEST_REDIS_URL } from '@tessera/kit/testing';
-import { request, startStandIn, startTestGateway, token, type StandIn, type TestGateway } from './support';
+import { call, testPrefix, TEST_REDIS_URL, type Reply } from '@tessera/kit/testing';
+import { startStandIn, startTestGateway, token, type StandIn, type TestGateway } from './support';
 
 describe('gateway rate limit shared through Redis', () => {
   let upstream: StandIn;
@@ -37,9 +37,9 @@ describe('gateway rate limit shared through Redis', () => {
   it('holds one budget per user across two gateway instances, with 429 and Retry-After', async () => {
     const alice = { authorization: `Bearer ${await token('alice')}` };
     const statuses: number[] = [];
-    let refused: Awaited<ReturnType<typeof request>> | undefined;
+    let refused: Reply | undefined;
     for (let i = 0; i < 12; i++) {
-      const r = await request(i % 2 ? b.url : a.url, '/api/chats/ping', { headers: alice });
+      const r = await call(i % 2 ? b.url : a.url, 'GET', '/api/chats/ping', { headers: alice });
       statuses.push(r.status);
       if (r.status === 429) refused = r;
     }
@@ -49,16 +49,16 @@ describe('gateway rate limit shared through Redis', () => {
     expect(Number(refused!.headers['retry-after'])).toBeGreaterThanOrEqual(1);
 
     // Another user has a budget of their own; so does an anonymous client (by address).
-    const bob = await request(b.url, '/api/chats/ping', { headers: { authorization: `Bearer ${await token('bob')}` } });
+    const bob = await call(b.url, 'GET', '/api/chats/ping', { token: await token('bob') });
     expect(bob.status).toBe(200);
     expect(bob.headers['x-ratelimit-remaining']).toBe('9');
-    const anon = await request(a.url, '/api/workflows');
+    const anon = await call(a.url, 'GET', '/api/workflows');
     expect(anon.status).toBe(200);
   });
 
   it('counts WebSocket upgrades and refused tokens too', async () => {
     const carol = await token('carol');
-    for (let i = 0; i < 10; i++) expect((await request(a.url, '/api/chats/ping', { headers: { authorization: `Bearer ${carol}` } })).status).toBe(200);
+    for (let i = 0; i < 10; i++) expect((await call(a.url, 'GET', '/api/chats/ping', { token: carol })).status).toBe(200);
     const status = await new Promise<number>((resolve) => {
       const ws = new WebSocket(b.url.replace('http', 'ws') + `/ws/a/demo-app/c/carol?access_token=${carol}`);
       ws.on('unexpected-response', (_req, res) => {
@@ -74,7 +74,7 @@ describe('gateway rate limit shared through Redis', () => {
     expect(status).toBe(429);
 
     // Bad tokens are counted against the address: guessing is limited too.
-    const ip = await Promise.all(Array.from({ length: 12 }, () => request(a.url, '/api/chats/ping', { headers: { authorization: 'Bearer guess' } })));
+    const ip = await Promise.all(Array.from({ length: 12 }, () => call(a.url, 'GET', '/api/chats/ping', { token: 'guess' })));
     const codes = ip.map((r) => r.status);
     expect(codes).toContain(429);
     expect(codes.filter((c) => c === 401).length).toBeLessThanOrEqual(10);

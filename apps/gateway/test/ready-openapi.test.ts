@@ -1,7 +1,8 @@
 import express from 'express';
 import { Redis } from 'ioredis';
 import { buildOpenApi } from '@tessera/contracts';
-import { closedPort, request, startStandIn, startTestGateway, token, type StandIn, type TestGateway } from './support';
+import { call, closedPort } from '@tessera/kit/testing';
+import { startStandIn, startTestGateway, token, type StandIn, type TestGateway } from './support';
 
 /** A stand-in service with a /health and an /openapi.json of its own. */
 async function service(paths: string[], health: 'ok' | 'degraded' = 'ok'): Promise<StandIn> {
@@ -44,13 +45,13 @@ describe('gateway /ready and merged /openapi.json', () => {
   });
 
   it('/health is the gateway alone', async () => {
-    const r = await request(gw.url, '/health');
+    const r = await call(gw.url, 'GET', '/health');
     expect(r.status).toBe(200);
     expect(r.json).toMatchObject({ status: 'ok', service: 'gateway' });
   });
 
   it('/ready reports each service, degraded (200) when one is down or degraded', async () => {
-    const r = await request(gw.url, '/ready');
+    const r = await call(gw.url, 'GET', '/ready');
     expect(r.status).toBe(200);
     expect(r.json.status).toBe('degraded');
     expect(r.json.checks.redis.status).toBe('ok');
@@ -67,11 +68,11 @@ describe('gateway /ready and merged /openapi.json', () => {
     deadRedis.on('error', () => undefined);
     const lonely = await startTestGateway({ RUNTIME_URL: runtime.url, BROKER_URL: 'off' }, deadRedis);
     try {
-      const r = await request(lonely.url, '/ready');
+      const r = await call(lonely.url, 'GET', '/ready');
       expect(r.status).toBe(503);
       expect(r.json.status).toBe('down');
       expect(r.json.checks.redis.status).toBe('down');
-      const proxied = await request(lonely.url, '/api/workflows', { headers: { authorization: `Bearer ${await token('alice')}` } });
+      const proxied = await call(lonely.url, 'GET', '/api/workflows', { token: await token('alice') });
       expect(proxied.status).toBe(200);
     } finally {
       await lonely.shutdown.run();
@@ -80,7 +81,7 @@ describe('gateway /ready and merged /openapi.json', () => {
   });
 
   it('/openapi.json merges every service under its public paths and lists the missing ones', async () => {
-    const r = await request(gw.url, '/openapi.json');
+    const r = await call(gw.url, 'GET', '/openapi.json');
     expect(r.status).toBe(200);
     const paths = Object.keys(r.json.paths).sort();
     expect(paths).toEqual(
@@ -103,13 +104,13 @@ describe('gateway /ready and merged /openapi.json', () => {
   });
 
   it('serves the merged document from its cache', async () => {
-    await request(gw.url, '/openapi.json');
+    await call(gw.url, 'GET', '/openapi.json');
     await agents.close();
-    const r = await request(gw.url, '/openapi.json');
+    const r = await call(gw.url, 'GET', '/openapi.json');
     // Cached briefly (a shorter while because documents was missing), then rebuilt.
     expect(Object.keys(r.json.paths)).toContain('/api/agents/{name}');
     await new Promise((res) => setTimeout(res, 2_100));
-    const later = await request(gw.url, '/openapi.json');
+    const later = await call(gw.url, 'GET', '/openapi.json');
     expect(Object.keys(later.json.paths)).not.toContain('/api/agents/{name}');
     expect(later.json['x-unavailable'].map((u: { service: string }) => u.service).sort()).toEqual(['agents', 'documents']);
   });

@@ -3,63 +3,25 @@
  * fresh PostgreSQL schema and its own BullMQ prefix, and the broker, each started the way
  * `npm start` does (`tsx apps/<app>/src/<entry>.ts`).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { freshSchema, TEST_REDIS_URL } from '@tessera/kit/testing';
-import { closedPort, request } from './support';
+import { closedPort, freshSchema, spawnService, TEST_REDIS_URL, type ServiceProcess } from '@tessera/kit/testing';
 
 export const ROOT = resolve(__dirname, '../../..');
 
-export interface ServiceProcess {
-  name: string;
-  child: ChildProcess;
+/** A service process listening on a port of its own. */
+export interface HttpService extends ServiceProcess {
   url: string;
   port: number;
-  /** What the process printed (for failure messages). */
-  output: () => string;
-  stop: () => Promise<void>;
 }
 
-export async function spawnService(name: string, entry: string, env: Record<string, string>, opts: { port?: number; readyLog?: string; timeoutMs?: number } = {}): Promise<ServiceProcess> {
-  // node + tsx's loader, not the tsx CLI: a signal reaches the service itself, not a wrapper.
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, entry)], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const onData = (d: Buffer) => {
-    out = (out + d.toString()).slice(-20_000);
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const port = opts.port ?? 0;
-  const proc: ServiceProcess = {
-    name,
-    child,
-    port,
-    url: `http://127.0.0.1:${port}`,
-    output: () => out,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 8_000);
-      await exited;
-      clearTimeout(t);
-    },
-  };
-  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}):\n${out}`);
-    if (opts.readyLog && out.includes(opts.readyLog)) return proc;
-    if (!opts.readyLog && port) {
-      const ok = await request(proc.url, '/health').then((r) => r.status === 200, () => false);
-      if (ok) return proc;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  await proc.stop();
-  throw new Error(`${name} did not start in time:\n${out}`);
+/** Starts a service entry (relative to the repository root) and waits until its /health answers. */
+export async function spawnHttpService(name: string, entry: string, env: Record<string, string>, port: number): Promise<HttpService> {
+  const url = `http://127.0.0.1:${port}`;
+  const proc = await spawnService({ name, entry: join(ROOT, entry), cwd: ROOT, env, ready: { url: `${url}/health` } });
+  return { ...proc, url, port };
 }
 
 export interface RuntimeStack {
@@ -67,7 +29,7 @@ export interface RuntimeStack {
   port: number;
   databaseUrl: string;
   schema: string;
-  api: ServiceProcess;
+  api: HttpService;
   worker: ServiceProcess;
   /** Stops both processes and drops the schema. */
   stop: () => Promise<void>;
@@ -97,8 +59,8 @@ export async function startRuntime(env: { JWT_SECRET: string; SERVICE_KEY: strin
     SHUTDOWN_TIMEOUT_MS: '3000',
   };
   const started = await Promise.allSettled([
-    spawnService('runtime', 'apps/runtime/src/main.ts', { ...common, PORT: String(port) }, { port }),
-    spawnService('runtime-worker', 'apps/runtime/src/worker.ts', { ...common, LOG_LEVEL: 'info' }, { readyLog: 'runtime worker ready' }),
+    spawnHttpService('runtime', 'apps/runtime/src/main.ts', { ...common, PORT: String(port) }, port),
+    spawnService({ name: 'runtime-worker', entry: join(ROOT, 'apps/runtime/src/worker.ts'), cwd: ROOT, env: { ...common, LOG_LEVEL: 'info' }, ready: { log: 'runtime worker ready' } }),
   ]);
   if (started.some((s) => s.status === 'rejected')) {
     await Promise.all(started.map((s) => (s.status === 'fulfilled' ? s.value.stop() : undefined)));
@@ -106,7 +68,7 @@ export async function startRuntime(env: { JWT_SECRET: string; SERVICE_KEY: strin
     await drop();
     throw (started.find((s) => s.status === 'rejected') as PromiseRejectedResult).reason;
   }
-  const [api, worker] = started.map((s) => (s as PromiseFulfilledResult<ServiceProcess>).value);
+  const [api, worker] = started.map((s) => (s as PromiseFulfilledResult<ServiceProcess>).value) as [HttpService, ServiceProcess];
   return {
     url: api.url,
     port,
@@ -122,6 +84,6 @@ export async function startRuntime(env: { JWT_SECRET: string; SERVICE_KEY: strin
   };
 }
 
-export async function startBrokerProcess(env: Record<string, string>, port: number): Promise<ServiceProcess> {
-  return spawnService('broker', 'apps/broker/src/main.ts', { NODE_ENV: 'test', LOG_LEVEL: 'warn', REDIS_URL: TEST_REDIS_URL, HOST: '127.0.0.1', PORT: String(port), ...env }, { port });
+export async function startBrokerProcess(env: Record<string, string>, port: number): Promise<HttpService> {
+  return spawnHttpService('broker', 'apps/broker/src/main.ts', { NODE_ENV: 'test', LOG_LEVEL: 'warn', REDIS_URL: TEST_REDIS_URL, HOST: '127.0.0.1', PORT: String(port), ...env }, port);
 }

@@ -1,6 +1,7 @@
 import express from 'express';
 import WebSocket from 'ws';
-import { closedPort, startStandIn, startTestGateway, token, type StandIn, type TestGateway } from './support';
+import { closedPort } from '@tessera/kit/testing';
+import { startStandIn, startTestGateway, token, type StandIn, type TestGateway } from './support';
 
 type Opened = { ws: WebSocket; messages: string[] };
 

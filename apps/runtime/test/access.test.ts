@@ -2,7 +2,8 @@
  * Tenant keying: a chat of another user or app is never reachable, on any route, and tokens are
  * checked on every one.
  */
-import { http, startRuntime, testEnv, TestClient, token, wsUrl, SERVICE_KEY, SECRET, type Env, type RuntimeInstance } from './harness';
+import { TestSocket as TestClient } from '@tessera/kit/testing';
+import { http, startRuntime, testEnv, token, wsUrl, SERVICE_KEY, SECRET, type Env, type RuntimeInstance } from './harness';
 import { signToken } from '@tessera/kit';
 
 let env: Env;

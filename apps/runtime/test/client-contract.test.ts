@@ -2,7 +2,8 @@
  * Document 003 from a plain WebSocket client: the mobile startup flow, idempotent start, UI tool
  * calls answered over the socket and over HTTP, attachments, malformed messages.
  */
-import { http, startRuntime, testEnv, TestClient, token, transcript, wsUrl, type Env, type RuntimeInstance } from './harness';
+import { TestSocket as TestClient } from '@tessera/kit/testing';
+import { http, startRuntime, testEnv, token, transcript, wsUrl, type Env, type RuntimeInstance } from './harness';
 
 let env: Env;
 let rt: RuntimeInstance;

@@ -5,7 +5,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
-import { http, spawnWorker, startRuntime, testEnv, TestClient, token, transcript, wsUrl, type Env, type Envelope, type RuntimeInstance } from './harness';
+import { TestSocket as TestClient, type Envelope } from '@tessera/kit/testing';
+import { http, spawnWorker, startRuntime, testEnv, token, transcript, wsUrl, type Env, type RuntimeInstance } from './harness';
 
 const SLOW = { WORKFLOWS_DIR: resolve(__dirname, 'fixtures/workflows') };
 let env: Env;

@@ -1,7 +1,16 @@
+/**
+ * Test plumbing shared by the services' integration tests: real Redis and PostgreSQL, free
+ * ports, an HTTP client, service child processes, a chat socket client. Imported as
+ * `@tessera/kit/testing` and kept out of the kit's index, so production code never loads it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { createServer, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
+import WebSocket from 'ws';
 import { pgConnectionString } from './db';
 
 /** Where tests find Redis and PostgreSQL (`npm test` makes sure both run). */
@@ -43,4 +52,232 @@ export async function freshSchema(migrationsDir: string, prefix = 't'): Promise<
 /** A Redis key prefix unique to one test file, so parallel test files never share keys. */
 export function testPrefix(name: string): string {
   return `test:${name}:${randomBytes(4).toString('hex')}`;
+}
+
+/** A port nothing listens on (bound, then released): a service that is down. */
+export async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- tests index the JSON they get back freely */
+export interface Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  text: string;
+  /** The body parsed as JSON, undefined when it is not JSON. */
+  json: any;
+  ms: number;
+}
+
+export interface CallOptions {
+  /** Sent as `Authorization: Bearer <token>`. */
+  token?: string;
+  /** A value sent as JSON, with its content-type and length. */
+  body?: unknown;
+  /** Bytes sent exactly as given, no content-type added (for limits, uploads, malformed bodies). */
+  raw?: string | Buffer;
+  /** Added last, so they override the ones above. */
+  headers?: Record<string, string>;
+}
+
+/** One HTTP request on a fresh connection, so no pooled socket outlives the test. */
+export function call(base: string, method: string, path: string, opts: CallOptions = {}): Promise<Reply> {
+  const t0 = performance.now();
+  const payload = opts.raw ?? (opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body)));
+  return new Promise((resolve, reject) => {
+    const u = new URL(base);
+    const req = httpRequest(
+      {
+        hostname: u.hostname,
+        port: u.port,
+        path,
+        method,
+        agent: false,
+        headers: {
+          ...(opts.raw === undefined && payload && { 'content-type': 'application/json', 'content-length': String(payload.length) }),
+          ...(opts.token && { authorization: `Bearer ${opts.token}` }),
+          ...opts.headers,
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: any;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json, ms: performance.now() - t0 });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/** A chat envelope as a socket client receives it. */
+export interface Envelope {
+  type: string;
+  data: any;
+  timestamp: string;
+  index?: number;
+}
+/* eslint-enable @typescript-eslint/no-explicit-any */
+
+/** A service running as a child process. */
+export interface ServiceProcess {
+  name: string;
+  child: ChildProcess;
+  /** The last of what the process printed, for failure messages. */
+  output: () => string;
+  /** Sends the signal and waits for the exit; SIGKILL follows if it takes more than 8 s. */
+  stop: (signal?: NodeJS.Signals) => Promise<void>;
+}
+
+export interface SpawnOptions {
+  name: string;
+  /** The TypeScript entry, absolute or relative to `cwd`. */
+  entry: string;
+  /** Added to this process's environment. */
+  env?: Record<string, string>;
+  /** Where `tsx` and the workspace resolve from; the current directory by default. */
+  cwd?: string;
+  /** Started once this URL answers 200, or once the output holds this line. */
+  ready: { url: string } | { log: string };
+  timeoutMs?: number;
+}
+
+/**
+ * Starts `node --import tsx <entry>` and resolves once it is ready. Node with tsx's loader, not
+ * the tsx CLI: the CLI runs the script in a grandchild, so a signal (a crash test's SIGKILL)
+ * would reach the wrapper and leave the service running.
+ */
+export async function spawnService(opts: SpawnOptions): Promise<ServiceProcess> {
+  const { name, ready } = opts;
+  const child = spawn(process.execPath, ['--import', 'tsx', opts.entry], { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const collect = (d: Buffer) => (out = (out + d.toString()).slice(-20_000));
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  // 'close' comes after the exit once the output is read to its end: the last lines explain a crash.
+  const drained = new Promise<void>((r) => child.once('close', () => r()));
+  const proc: ServiceProcess = {
+    name,
+    child,
+    output: () => out,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill(signal);
+      const t = setTimeout(() => child.kill('SIGKILL'), 8_000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+  const answers = async (url: string) => {
+    const u = new URL(url);
+    return call(u.origin, 'GET', u.pathname + u.search).then((r) => r.status === 200, () => false);
+  };
+  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      await drained;
+      throw new Error(`${name} exited (${child.exitCode ?? child.signalCode}):\n${out}`);
+    }
+    if ('log' in ready ? out.includes(ready.log) : await answers(ready.url)) return proc;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await proc.stop();
+  throw new Error(`${name} did not start in time:\n${out}`);
+}
+
+/** A chat socket client that records every envelope and lets a test wait for one. */
+export class TestSocket {
+  readonly ws: WebSocket;
+  readonly messages: Envelope[] = [];
+  /** Resolves once open; a refused handshake rejects with its HTTP `status`. */
+  readonly opened: Promise<void>;
+  /** Resolves with the close code; the reason is then in `closeReason`. */
+  readonly closed: Promise<number>;
+  closeCode: number | null = null;
+  closeReason = '';
+  private waiters: { pred: (m: Envelope) => boolean; resolve: (m: Envelope) => void }[] = [];
+
+  /** Starts connecting; `connect` also waits for the open. */
+  constructor(url: string, opts: WebSocket.ClientOptions = {}) {
+    const ws = (this.ws = new WebSocket(url, opts));
+    this.opened = new Promise((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+      ws.once('unexpected-response', (_req, res) => {
+        res.resume();
+        reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode }));
+        ws.terminate(); // so that `closed` settles too
+      });
+    });
+    // A test that only awaits `closed` has no use for the open's failure.
+    this.opened.catch(() => undefined);
+    this.closed = new Promise((resolve) =>
+      ws.once('close', (code, reason) => {
+        this.closeCode = code;
+        this.closeReason = reason.toString();
+        resolve(code);
+      }),
+    );
+    ws.on('message', (d) => {
+      const m = JSON.parse(d.toString()) as Envelope;
+      this.messages.push(m);
+      this.waiters = this.waiters.filter((w) => (w.pred(m) ? (w.resolve(m), false) : true));
+    });
+  }
+
+  static async connect(url: string, opts: WebSocket.ClientOptions = {}): Promise<TestSocket> {
+    const s = new TestSocket(url, opts);
+    await s.opened;
+    return s;
+  }
+
+  /** Sends a string as is, anything else as JSON. */
+  send(m: unknown): void {
+    this.ws.send(typeof m === 'string' ? m : JSON.stringify(m));
+  }
+
+  /** The first message matching `pred` received since index `from`, or the next one to arrive. */
+  waitFor(pred: (m: Envelope) => boolean, timeoutMs = 10_000, from = 0): Promise<Envelope> {
+    const seen = this.messages.slice(from).find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`timed out waiting; got: ${this.messages.map((m) => m.type).join(', ')}`)), timeoutMs);
+      this.waiters.push({
+        pred,
+        resolve: (m) => {
+          clearTimeout(t);
+          resolve(m);
+        },
+      });
+    });
+  }
+
+  waitType(type: string, timeoutMs?: number, from?: number): Promise<Envelope> {
+    return this.waitFor((m) => m.type === type, timeoutMs, from);
+  }
+
+  /** The envelopes that are timeline events (they carry an index). */
+  timeline(): Envelope[] {
+    return this.messages.filter((m) => m.index !== undefined);
+  }
+
+  close(): Promise<number> {
+    this.ws.close();
+    return this.closed;
+  }
 }
