@@ -1,0 +1,64 @@
+/**
+ * The example workflows as a client meets them: the agent that speaks first, a handoff between
+ * agents within one turn, and backend context reaching the agent's words.
+ */
+import { TestSocket } from '@tessera/kit/testing';
+import { http, SERVICE_KEY, startRuntime, testEnv, token, transcript, wsUrl, type Env, type RuntimeInstance } from './harness';
+
+let env: Env;
+let rt: RuntimeInstance;
+
+beforeAll(async () => {
+  env = await testEnv('wf');
+  rt = await startRuntime(env);
+});
+afterAll(async () => {
+  await rt?.close();
+  await env?.dropSchema();
+});
+
+test('the greeter speaks first when the first socket connects, and only once', async () => {
+  const tok = await token('gina');
+  const { body } = await http(rt.url, 'POST', '/api/chats/app1/greeter/start', { user_id: 'gina' }, tok);
+  const c = await TestSocket.connect(wsUrl(rt.wsUrl, 'greeter', 'app1', body.chat_id, 'gina', tok));
+  c.send({ type: 'client.resume', lastClientIndex: 0 });
+  const done = await c.waitType('chat.run_complete', 15_000);
+  expect(done.data.status).toBe('completed');
+  const lines = transcript(c.timeline());
+  expect(lines[0]).toMatch(/^assistant:/); // no user message before it
+  await c.close();
+  const again = await TestSocket.connect(wsUrl(rt.wsUrl, 'greeter', 'app1', body.chat_id, 'gina', tok));
+  again.send({ type: 'client.resume', lastClientIndex: 0 });
+  await again.waitType('chat.resume_boundary');
+  await new Promise((r) => setTimeout(r, 300));
+  expect(again.timeline().filter((e) => e.type === 'chat.run_complete')).toHaveLength(1);
+  await again.close();
+});
+
+test('a handoff moves the conversation to the specialist within the turn', async () => {
+  const tok = await token('hank');
+  const { body } = await http(rt.url, 'POST', '/api/chats/app1/handoff/start', { user_id: 'hank' }, tok);
+  const c = await TestSocket.connect(wsUrl(rt.wsUrl, 'handoff', 'app1', body.chat_id, 'hank', tok));
+  c.send({ type: 'user.input.submit', text: 'I have a billing question' });
+  await c.waitType('chat.run_complete');
+  const handoff = c.timeline().find((e) => e.type === 'chat.custom_event');
+  expect(handoff?.data).toEqual({ kind: 'handoff', payload: { from: 'triage', to: 'specialist' } });
+  const agents = c.timeline().filter((e) => e.type === 'chat.text' && e.data.done && e.data.role === 'assistant').map((e) => e.data.agent);
+  expect(agents).toEqual(['triage', 'specialist']);
+  await c.close();
+});
+
+test("backend context reaches the agent's words; client context cannot pose as it", async () => {
+  const tok = await token('ivy');
+  const start = await http(rt.url, 'POST', '/api/chat/start', { app_id: 'app1', user_id: 'ivy', workflow_name: 'assistant', initial_context: { user_tier: 'enterprise' } }, tok, {
+    'x-tessera-service-key': SERVICE_KEY,
+  });
+  const c = await TestSocket.connect(wsUrl(rt.wsUrl, 'assistant', 'app1', start.body.chat_id, 'ivy', tok));
+  c.send({ type: 'user.input.submit', text: 'what plan am I on?', context: { user_tier: 'free' } });
+  await c.waitType('chat.run_complete');
+  const reply = transcript(c.timeline()).find((l) => l.startsWith('assistant:'))!;
+  expect(reply).toContain('enterprise');
+  expect(reply).not.toContain('free');
+  expect((await rt.s.chats.get(start.body.chat_id))!.context).toMatchObject({ user_tier: 'enterprise', ui_user_tier: 'free' });
+  await c.close();
+});
