@@ -13,19 +13,19 @@
  *     sockets straight to the runtime vs relayed by the gateway
  * Knobs (env): BENCH_CONCURRENCY (32), BENCH_REQUESTS (2000), BENCH_CHATS (40), BENCH_TURNS (3).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import WebSocket from 'ws';
 import { signToken } from '@tessera/kit';
 // The kit's test helpers (not part of its package entry).
 import { freshSchema, TEST_REDIS_URL } from '../../libs/kit/src/testing';
+import { agent, httpCall } from './lib/http';
+import { freePort, onCleanup, ROOT, runMain, spawnService } from './lib/proc';
+import { deleteKeys } from './lib/redis-keys';
+import { pct } from './lib/stats';
 
-const ROOT = resolve(__dirname, '../..');
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 2000);
 const CHATS = Number(process.env.BENCH_CHATS ?? 40);
@@ -33,77 +33,6 @@ const TURNS = Number(process.env.BENCH_TURNS ?? 3);
 const SECRET = `bench-secret-${randomBytes(16).toString('hex')}`;
 const SERVICE_KEY = `bench-service-key-${randomBytes(8).toString('hex')}`;
 const APP = 'demo-app';
-
-const children: ChildProcess[] = [];
-
-function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-}
-
-async function spawnService(name: string, entry: string, env: Record<string, string>, ready: { port?: number; log?: string }): Promise<ChildProcess> {
-  const child = spawn(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, entry)], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  const collect = (d: Buffer) => (out = (out + d.toString()).slice(-10_000));
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
-  const until = Date.now() + 60_000;
-  while (Date.now() < until) {
-    if (child.exitCode !== null) throw new Error(`${name} exited:\n${out}`);
-    if (ready.log && out.includes(ready.log)) return child;
-    if (ready.port && (await get(`http://127.0.0.1:${ready.port}/health`).then((r) => r.status === 200, () => false))) return child;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${name} did not start:\n${out}`);
-}
-
-const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY * 2 });
-
-function httpCall(url: string, method: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
-  const u = new URL(url);
-  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  return new Promise((res, rej) => {
-    const req = http.request(
-      {
-        hostname: u.hostname,
-        port: u.port,
-        path: u.pathname + u.search,
-        method,
-        agent,
-        headers: { ...(payload && { 'content-type': 'application/json', 'content-length': String(payload.length) }), ...headers },
-      },
-      (r) => {
-        const chunks: Buffer[] = [];
-        r.on('data', (c: Buffer) => chunks.push(c));
-        r.on('end', () => {
-          const text = Buffer.concat(chunks).toString();
-          let json: any;
-          try {
-            json = JSON.parse(text);
-          } catch {
-            json = text;
-          }
-          res({ status: r.statusCode ?? 0, json });
-        });
-      },
-    );
-    req.on('error', rej);
-    req.end(payload);
-  });
-}
-const get = (url: string) => httpCall(url, 'GET');
-
-function pct(values: number[], p: number): number {
-  if (!values.length) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-}
 
 interface Result {
   load: string;
@@ -186,7 +115,10 @@ async function wsLoad(path: string, sockets: string[]): Promise<Result> {
 async function main() {
   const [rtPort, brPort, gwPort] = await Promise.all([freePort(), freePort(), freePort()]);
   const schema = await freshSchema(join(ROOT, 'apps/runtime/prisma/migrations'), 'bench');
+  onCleanup(() => schema.drop());
+  onCleanup(() => agent.destroy());
   const workflows = mkdtempSync(join(tmpdir(), 'tessera-bench-'));
+  onCleanup(() => rmSync(workflows, { recursive: true, force: true }));
   cpSync(join(ROOT, 'apps/runtime/workflows'), workflows, { recursive: true });
   mkdirSync(join(workflows, 'bench'));
   const words = Array.from({ length: 200 }, (_, i) => `w${i}`).join(' ');
@@ -195,10 +127,12 @@ async function main() {
     JSON.stringify({ name: 'bench', starting_agent: 'a', agents: [{ name: 'a', system_prompt: 'bench', model: { provider: 'scripted', script: [{ text: words }] } }] }),
   );
   const common = { NODE_ENV: 'production', LOG_LEVEL: 'warn', REDIS_URL: TEST_REDIS_URL, JWT_SECRET: SECRET, SERVICE_KEY, HOST: '127.0.0.1' };
-  const runtimeEnv = { ...common, DATABASE_URL: schema.url, BULL_PREFIX: `bench-${randomBytes(4).toString('hex')}`, OBSERVABILITY_EVENTS: 'false', WORKFLOWS_DIR: workflows };
+  const bullPrefix = `bench-${randomBytes(4).toString('hex')}`;
+  onCleanup(() => deleteKeys(TEST_REDIS_URL, `${bullPrefix}:`));
+  const runtimeEnv = { ...common, DATABASE_URL: schema.url, BULL_PREFIX: bullPrefix, OBSERVABILITY_EVENTS: 'false', WORKFLOWS_DIR: workflows };
   const rt = `http://127.0.0.1:${rtPort}`;
   const gw = `http://127.0.0.1:${gwPort}`;
-  try {
+  {
     process.stdout.write('starting runtime, worker, broker, gateway...\n');
     await Promise.all([
       spawnService('runtime', 'apps/runtime/src/main.ts', { ...runtimeEnv, PORT: String(rtPort) }, { port: rtPort }),
@@ -260,12 +194,6 @@ async function main() {
     }
 
     print(results);
-  } finally {
-    agent.destroy();
-    for (const c of children) c.kill('SIGTERM');
-    await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
-    rmSync(workflows, { recursive: true, force: true });
-    await schema.drop();
   }
 }
 
@@ -293,8 +221,5 @@ function print(results: Result[]) {
   process.stdout.write(out.join('\n') + '\n');
 }
 
-main().catch((e) => {
-  console.error(e);
-  for (const c of children) c.kill('SIGKILL');
-  process.exit(1);
-});
+// Every process started is stopped, the schema, temp dir and Redis keys removed, also on errors and Ctrl-C.
+runMain(main, { deadlineMs: 10 * 60_000 });

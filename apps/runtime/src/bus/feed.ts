@@ -37,11 +37,38 @@ export class ChatFeed {
     });
   }
 
-  async publish(chatId: string, events: StoredEvent[]): Promise<void> {
-    if (events.length === 0) return;
+  /**
+   * Publishes made in the same turn of the event loop (e.g. the chats of one group commit) go to
+   * Redis together, as one pipeline: one write instead of one per chat. Each still resolves or
+   * fails on its own, and one caller's publishes stay in the order it made them.
+   */
+  publish(chatId: string, events: StoredEvent[]): Promise<void> {
+    if (events.length === 0) return Promise.resolve();
     const batch: ChatEventBatch = { chat_id: chatId, events: events.map((e) => ({ index: e.index, type: e.type, wire: e.wire })) };
-    await this.pub.publish(Channel.chatEvents.name(chatId), JSON.stringify(batch));
+    const message = JSON.stringify(batch);
+    return new Promise<void>((resolve, reject) => {
+      this.outbox.push({ channel: Channel.chatEvents.name(chatId), message, resolve, reject });
+      if (this.outbox.length === 1) setImmediate(this.flushOutbox);
+    });
   }
+
+  private outbox: { channel: string; message: string; resolve: () => void; reject: (e: unknown) => void }[] = [];
+
+  private readonly flushOutbox = (): void => {
+    const out = this.outbox;
+    this.outbox = [];
+    if (out.length === 1) {
+      const o = out[0];
+      this.pub.publish(o.channel, o.message).then(() => o.resolve(), o.reject);
+      return;
+    }
+    const pipeline = this.pub.pipeline();
+    for (const o of out) pipeline.publish(o.channel, o.message);
+    pipeline.exec().then(
+      (results) => out.forEach((o, i) => (results?.[i]?.[0] ? o.reject(results[i][0]) : o.resolve())),
+      (err: unknown) => out.forEach((o) => o.reject(err)),
+    );
+  };
 
   /** Resolves once Redis confirmed the subscription: from then on nothing published is missed. */
   async subscribe(chatId: string, listener: FeedListener): Promise<() => Promise<void>> {

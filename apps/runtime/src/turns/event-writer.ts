@@ -9,6 +9,11 @@ const MAX_BUFFERED = 512;
  * while a write is in flight are written together by the next one (group commit), so a fast
  * model costs one statement per batch while a slow one still gets each token out at once.
  * Every event is stored before it is published: what a client sees is always in the log.
+ *
+ * A write starts on the event loop's next check phase (setImmediate) rather than on the first
+ * emit, so that what a turn emits in one go (its input's event and a fast reply's tokens, or
+ * the usage summary and run_complete) goes in one write instead of two; a slow model's token
+ * still leaves at once, one loop iteration later.
  */
 export class EventWriter {
   private buffer: NewEvent[] = [];
@@ -28,7 +33,7 @@ export class EventWriter {
   emit = async <T extends TimelineType>(type: T, data: TimelineDataOf<T>, key?: string): Promise<void> => {
     if (this.failure) throw this.failure;
     this.buffer.push({ key: key ?? `${this.keyPrefix}:${this.seq++}`, type, data: data as Record<string, unknown> });
-    this.flushing ??= this.loop();
+    this.flushing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.loop());
     if (this.buffer.length >= MAX_BUFFERED) await this.flushing;
   };
 

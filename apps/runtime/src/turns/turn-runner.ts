@@ -59,38 +59,57 @@ export class TurnRunner {
   }
 
   async process(job: TurnJob, bullJob?: Job, token?: string): Promise<void> {
-    for (;;) {
+    // A job taken up again (it waited for the chat's lease, or is retried): most often the lease
+    // holder has run its input meanwhile, and one read says there is nothing left to do.
+    const again = !!bullJob && (bullJob.attemptsStarted ?? 0) > 1;
+    if (again && (await this.inputSettled(job.input_id))) return;
+    for (let first = true; ; first = false) {
       const lease = await this.d.lease.acquire(job.chat_id);
       if (!lease) {
-        const input = await this.d.inputs.get(job.input_id);
-        if (!input || input.status === 'done' || input.status === 'cancelled' || !bullJob) return;
+        if (!bullJob) return;
+        // On the first look the input was just read (a job taken up again), or the holder is most
+        // often running the turn before this one and will take this input too (it looks for
+        // more before it lets go): wait without reading it; later looks read it.
+        if (!first && (await this.inputSettled(job.input_id))) return;
         await bullJob.moveToDelayed(Date.now() + RECHECK_MS, token);
         throw new DelayedError();
       }
       try {
-        for (;;) {
-          if (lease.lost.aborted) throw new Error('chat lease lost');
-          const input = await this.d.inputs.next(job.chat_id);
-          if (!input) break;
-          await this.runOne(input, lease);
-        }
+        if (lease.lost.aborted) throw new Error('chat lease lost');
+        const input = await this.d.inputs.next(job.chat_id);
+        if (input) await this.runOne(input, lease);
       } finally {
         await lease.release();
       }
-      // Input may have arrived between our last look and the release: look once more.
+      // More input (queued behind this one, or arrived before the release): take the lease again
+      // for it. One look after the release answers both, instead of one before and one after.
       if (!(await this.d.inputs.hasPending(job.chat_id))) return;
     }
   }
 
+  /** The input is gone, done or cancelled: its job has nothing to do. */
+  private async inputSettled(inputId: string): Promise<boolean> {
+    const input = await this.d.inputs.get(inputId);
+    return !input || input.status === 'done' || input.status === 'cancelled';
+  }
+
   private async runOne(input: InputRow, lease: HeldLease): Promise<void> {
-    const chat = await this.d.chats.get(input.chatId);
+    const [chat] = await Promise.all([this.d.chats.get(input.chatId), input.status === 'pending' ? this.d.inputs.markProcessing(input.id) : null]);
     if (!chat) {
       await this.d.inputs.markDone(input.id, 'cancelled');
       return;
     }
-    if (input.status === 'pending') await this.d.inputs.markProcessing(input.id);
+    const observed = new ObserveBuffer((s) => this.d.observe(chat, s));
+    try {
+      await this.runTurnOf(chat, input, lease, observed);
+    } finally {
+      observed.flush();
+    }
+  }
+
+  private async runTurnOf(chat: ChatRow, input: InputRow, lease: HeldLease, observed: ObserveBuffer): Promise<void> {
     const turnId = input.id;
-    const writer = new EventWriter(chat.id, turnId, this.d.timeline, this.d.feed, (s) => this.d.observe(chat, s));
+    const writer = new EventWriter(chat.id, turnId, this.d.timeline, this.d.feed, observed.add);
     const turnInput = turnInputOf(input);
     const workflow = this.d.workflows.get(chat.workflowName);
     if (!workflow) {
@@ -133,13 +152,15 @@ export class TurnRunner {
       await writer.drain();
       if (lease.lost.aborted && result.status === 'stopped') throw new Error('chat lease lost');
       const status: ChatStatus = result.status === 'completed' ? 'in_progress' : result.status;
+      // The status goes with the state in one update (finish() then does not set it again).
       await this.d.chats.update(chat.id, {
         state: result.state as unknown as Prisma.InputJsonValue,
         usage: result.state.usage as unknown as Prisma.InputJsonValue,
         ...(artifact ? { lastArtifact: artifact as Prisma.InputJsonValue } : {}),
+        status,
       });
       await writer.emit('chat.usage_summary', { ...result.state.usage, turns: result.state.turns });
-      await this.finish(chat, input, writer, status, turnId, result.error ?? (result.status === 'stopped' ? 'stopped by request' : undefined));
+      await this.finish(chat, input, writer, status, turnId, result.error ?? (result.status === 'stopped' ? 'stopped by request' : undefined), true);
     } finally {
       this.running.delete(chat.id);
       lease.lost.removeEventListener('abort', onLost);
@@ -159,8 +180,8 @@ export class TurnRunner {
     }
   }
 
-  private async finish(chat: ChatRow, input: InputRow, writer: EventWriter, status: ChatStatus, turnId: string, reason?: string): Promise<void> {
-    await this.d.chats.setStatus(chat.id, status);
+  private async finish(chat: ChatRow, input: InputRow, writer: EventWriter, status: ChatStatus, turnId: string, reason?: string, statusSet = false): Promise<void> {
+    if (!statusSet) await this.d.chats.setStatus(chat.id, status);
     if (status === 'stopped') {
       await this.d.inputs.cancelPending(chat.id);
       for (const tc of await this.d.toolCalls.dismissAwaiting(chat.id))
@@ -170,6 +191,37 @@ export class TurnRunner {
     await writer.emit('chat.run_complete', { turn_id: turnId, status: runStatus, ...(reason && { reason }) }, `${turnId}:complete_run`);
     await writer.drain();
     await this.d.inputs.markDone(input.id);
+  }
+}
+
+/** How long stored events may wait to go to observability together (one job per window). */
+const OBSERVE_WINDOW_MS = 250;
+const OBSERVE_MAX_EVENTS = 500;
+
+/**
+ * A turn's stored events on their way to observability: gathered for up to OBSERVE_WINDOW_MS
+ * (or OBSERVE_MAX_EVENTS) and sent as one job, and whatever is left when the turn ends, so that a
+ * fast turn costs one queue job instead of one per write. Every event still goes, in order.
+ */
+class ObserveBuffer {
+  private pending: StoredEvent[] = [];
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly send: (stored: StoredEvent[]) => void) {}
+
+  readonly add = (stored: StoredEvent[]): void => {
+    for (const e of stored) this.pending.push(e);
+    if (this.pending.length >= OBSERVE_MAX_EVENTS) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), OBSERVE_WINDOW_MS);
+  };
+
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.pending.length === 0) return;
+    const out = this.pending;
+    this.pending = [];
+    this.send(out);
   }
 }
 

@@ -1,0 +1,170 @@
+/**
+ * Load generator of the fan-out benchmarks (tools/bench/runtime.ts), a child process driven over
+ * IPC so that it does not share a core with the clients that measure delivery.
+ *
+ * - `tessera` mode writes the way a runtime worker does: one `EventWriter` per chat (the runtime's
+ *   own class: group commit into the PostgreSQL `Timeline`, then publish on the `ChatFeed`), so
+ *   every event is stored, indexed and published exactly as a turn's events are.
+ * - `raw` mode publishes the same envelopes straight to Redis pub/sub (pipelined), for the bare
+ *   ws server: the ceiling with no storage at all.
+ *
+ * Each event carries `sent_at` (ms since the epoch, sub-ms precision) so clients measure latency.
+ * The load is open loop: events are emitted at the target rate whatever the system does.
+ */
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { createLogger, pgPool } from '@tessera/kit';
+import { ChatFeed } from '../../apps/runtime/src/bus/feed';
+import type { StoredEvent } from '../../apps/runtime/src/store/timeline';
+import { Timeline } from '../../apps/runtime/src/store/timeline';
+import { EventWriter } from '../../apps/runtime/src/turns/event-writer';
+
+export type WriterCommand =
+  | { cmd: 'init'; mode: 'tessera' | 'raw'; chats: string[]; databaseUrl: string; redisUrl: string; poolSize: number; eventBytes: number; channelPrefix?: string }
+  | { cmd: 'step'; rate: number; durationMs: number }
+  | { cmd: 'flush' }
+  | { cmd: 'stop' };
+
+export type WriterReply =
+  | { cmd: 'ready' }
+  | { cmd: 'step'; sent: number; elapsedMs: number; stored: number; failures: number; lastIndex: Record<string, number> }
+  | { cmd: 'flush'; lastIndex: Record<string, number>; stored: number; failures: number }
+  | { cmd: 'error'; message: string };
+
+const now = () => performance.timeOrigin + performance.now();
+const reply = (m: WriterReply) => process.send!(m);
+
+let emitOne: (chatIdx: number) => void = () => undefined;
+let drainAll: () => Promise<void> = async () => undefined;
+let chats: string[] = [];
+const lastIndex: Record<string, number> = {};
+let stored = 0;
+let failures = 0;
+let closeAll: () => Promise<void> = async () => undefined;
+let padding = '';
+
+/** The envelope's data: ~`bytes` bytes on the wire once the runtime wraps it. */
+function dataOf(): Record<string, unknown> {
+  return { message_id: 'fanout', agent: 'bench', role: 'assistant', delta: padding, done: false, sent_at: now() };
+}
+
+function init(c: Extract<WriterCommand, { cmd: 'init' }>): void {
+  chats = c.chats;
+  // Size the padding once so that the wire envelope is about eventBytes long.
+  const sample = `{"type":"chat.text","data":${JSON.stringify({ ...dataOf(), delta: '' })},"timestamp":"2026-01-01T00:00:00.000Z","index":12345}`;
+  padding = 'x'.repeat(Math.max(0, c.eventBytes - sample.length));
+  if (c.mode === 'tessera') {
+    const logger = createLogger('bench-writer', 'warn');
+    const pool = pgPool(c.databaseUrl, c.poolSize);
+    pool.on('error', () => undefined);
+    const timeline = new Timeline(pool);
+    if (process.env.BENCH_INFLIGHT) (timeline as unknown as { maxInFlight: number }).maxInFlight = Number(process.env.BENCH_INFLIGHT);
+    const pub = new Redis(c.redisUrl);
+    const sub = new Redis(c.redisUrl, { maxRetriesPerRequest: null });
+    const feed = new ChatFeed(pub, sub, logger);
+    const run = randomBytes(4).toString('hex');
+    const onStored = (chat: string) => (events: StoredEvent[]) => {
+      stored += events.length;
+      const last = events[events.length - 1].index;
+      if (last > (lastIndex[chat] ?? 0)) lastIndex[chat] = last;
+    };
+    const writers = chats.map((chat) => new EventWriter(chat, `fanout-${run}`, timeline, feed, onStored(chat)));
+    let gen = 0;
+    emitOne = (i) => {
+      const w = writers[i];
+      // A writer whose write failed stays failed (as a turn would): count it, start a new one.
+      w.emit('chat.text', dataOf() as never).catch(() => {
+        failures++;
+        if (writers[i] === w) writers[i] = new EventWriter(chats[i], `fanout-${run}-${++gen}`, timeline, feed, onStored(chats[i]));
+      });
+    };
+    drainAll = async () => {
+      await Promise.all(writers.map((w) => w.drain().catch(() => undefined)));
+    };
+    closeAll = async () => {
+      await drainAll();
+      pub.disconnect();
+      sub.disconnect();
+      await pool.end();
+    };
+  } else {
+    const pub = new Redis(c.redisUrl);
+    const prefix = c.channelPrefix ?? 'bare';
+    const channels = chats.map((chat) => `${prefix}:chat:${chat}:events`);
+    const next = chats.map(() => 0);
+    let pipe = pub.pipeline();
+    let queued = 0;
+    emitOne = (i) => {
+      const index = ++next[i];
+      const wire = `{"type":"chat.text","data":${JSON.stringify(dataOf())},"timestamp":"${new Date().toISOString()}","index":${index}}`;
+      pipe.publish(channels[i], wire);
+      lastIndex[chats[i]] = index;
+      stored++;
+      if (++queued >= 256) flushPipe();
+    };
+    const flushPipe = () => {
+      if (!queued) return Promise.resolve();
+      const p = pipe;
+      pipe = pub.pipeline();
+      queued = 0;
+      return p.exec().then(
+        () => undefined,
+        () => void failures++,
+      );
+    };
+    // Flushed at the end of every tick too (see step()).
+    drainAll = async () => void (await flushPipe());
+    (globalThis as { __flushTick?: () => void }).__flushTick = () => void flushPipe();
+    closeAll = async () => {
+      await flushPipe();
+      pub.disconnect();
+    };
+  }
+}
+
+/** Emit at `rate` ev/s for `durationMs`, round-robin over the chats, in ticks of ~2 ms. */
+function step(rate: number, durationMs: number): Promise<{ sent: number; elapsedMs: number }> {
+  return new Promise((res) => {
+    const t0 = performance.now();
+    let sent = 0;
+    let cursor = 0;
+    const tick = () => {
+      const elapsed = performance.now() - t0;
+      const due = Math.min(Math.floor((rate * Math.min(elapsed, durationMs)) / 1000), Math.ceil((rate * durationMs) / 1000));
+      while (sent < due) {
+        emitOne(cursor);
+        cursor = (cursor + 1) % chats.length;
+        sent++;
+      }
+      (globalThis as { __flushTick?: () => void }).__flushTick?.();
+      if (elapsed >= durationMs) return res({ sent, elapsedMs: elapsed });
+      setTimeout(tick, 2);
+    };
+    tick();
+  });
+}
+
+process.on('message', (m: WriterCommand) => {
+  void (async () => {
+    try {
+      if (m.cmd === 'init') {
+        init(m);
+        reply({ cmd: 'ready' });
+      } else if (m.cmd === 'step') {
+        const s = await step(m.rate, m.durationMs);
+        reply({ cmd: 'step', ...s, stored, failures, lastIndex });
+      } else if (m.cmd === 'flush') {
+        await drainAll();
+        reply({ cmd: 'flush', lastIndex, stored, failures });
+      } else if (m.cmd === 'stop') {
+        await closeAll();
+        process.exit(0);
+      }
+    } catch (e) {
+      reply({ cmd: 'error', message: (e as Error).stack ?? String(e) });
+    }
+  })();
+});
+process.once('disconnect', () => process.exit(0));
+process.once('SIGTERM', () => void closeAll().finally(() => process.exit(0)));
+console.log('fanout writer ready');

@@ -1,0 +1,952 @@
+/**
+ * Runtime benchmark: the loads of /work/shared/TARGETS.md against the real runtime, each next to a
+ * baseline measured in the same run. Figures are printed, never asserted.
+ *
+ *   npx tsx tools/bench/runtime.ts [--quick] [--cpu-prof] [scenario...]
+ *
+ * Scenarios (default: all but `sweep`, in this order):
+ *   turns    100 (then 1,000) concurrent chats, each running turns of a 20-word scripted reply;
+ *            baseline: the same clients against a bare ws server that answers each input at once
+ *   resume   a 10,000-event chat, `client.resume {lastClientIndex: 0}` → `chat.resume_boundary`;
+ *            baseline: reading the same 10,000 events from PostgreSQL in the benchmark process
+ *   fanout   1,000 clients, one chat each, on two API instances; a writer process appends ~200 B
+ *            events the way a worker does (EventWriter → Timeline → ChatFeed) at rising rates
+ *   churn    the same while 10% of the clients are dropped every 3 s and reconnect (half to the
+ *            other instance) and resume; baseline: the same rates without churn
+ *   ceiling  the same clients on two bare ws servers relaying Redis pub/sub, rising rates
+ *   memory   1,000 idle sockets on a fresh API instance, RSS before/after; baseline: bare ws
+ *   sweep    (only when named) the turn load of 100 chats over worker settings
+ *
+ * Processes, as deployed: two API instances (`apps/runtime/src/main.ts`) and turn worker(s)
+ * (`apps/runtime/src/worker.ts`), TypeScript loaded by tsx in each node process (the esbuild
+ * bundle is not used: its main.js also runs the worker's main(), see tools/bench/README.md), a
+ * fresh PostgreSQL schema (dropped at the end), a unique BullMQ prefix, auth on (JWTs from
+ * signToken), OBSERVABILITY_EVENTS at its default (on), LOG_LEVEL=warn, the workflow of
+ * tools/bench/workflows. Needs Redis and PostgreSQL (`npm run infra`); talks to 127.0.0.1 only.
+ *
+ * Knobs (env): BENCH_WORKERS (worker processes, 1), BENCH_WORKER_CONCURRENCY (runtime default),
+ * BENCH_DB_POOL_SIZE (runtime default), BENCH_TURN_LOADS ("100x5,1000x3": chats x turns), BENCH_STEP_MS (fan-out step length), BENCH_ENV ("K=V,…" added
+ * to every runtime process's environment, for experiments).
+ * --cpu-prof writes CPU profiles of the API and worker processes to tmp/bench-prof/.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import WebSocket from 'ws';
+import { pgPool, signToken } from '@tessera/kit';
+// The kit's test helpers (not part of its package entry).
+import { freshSchema, TEST_REDIS_URL } from '../../libs/kit/src/testing';
+import { Timeline, type NewEvent } from '../../apps/runtime/src/store/timeline';
+import { FeedClient, type Envelope } from './lib/clients';
+import { cpuPer, cpuReport, cpuSample, discoverServers } from './lib/cpu';
+import { agent, httpCall, pooled } from './lib/http';
+import { cleanup, freePort, onCleanup, ROOT, rssOf, runMain, sleep, spawnService, type Service } from './lib/proc';
+import { deleteKeys } from './lib/redis-keys';
+import { fmt, int, markdown, pct, table } from './lib/stats';
+import type { WriterCommand, WriterReply } from './fanout-writer';
+
+const argv = process.argv.slice(2);
+const QUICK = argv.includes('--quick');
+const CPU_PROF = argv.includes('--cpu-prof');
+const DEFAULT_SCENARIOS = ['turns', 'resume', 'fanout', 'churn', 'ceiling', 'memory'];
+const KNOWN = [...DEFAULT_SCENARIOS, 'sweep'];
+const named = argv.filter((a) => !a.startsWith('--'));
+for (const n of named) if (!KNOWN.includes(n)) throw new Error(`unknown scenario "${n}"; known: ${KNOWN.join(', ')}`);
+const SCENARIOS = named.length ? KNOWN.filter((s) => named.includes(s)) : DEFAULT_SCENARIOS;
+
+const APP = 'app1';
+const WORKFLOW = 'bench';
+const SECRET = `bench-secret-${randomBytes(16).toString('hex')}`;
+const SERVICE_KEY = `bench-service-key-${randomBytes(8).toString('hex')}`;
+const RUN = randomBytes(3).toString('hex');
+const MIGRATIONS = join(ROOT, 'apps/runtime/prisma/migrations');
+const WORKFLOWS = join(ROOT, 'tools/bench/workflows');
+const PROF_DIR = join(ROOT, 'tmp/bench-prof');
+const EVENT_BYTES = 200;
+const STEP_MS = Number(process.env.BENCH_STEP_MS ?? (QUICK ? 2_000 : 3_000));
+
+const workerSettings = {
+  workers: Number(process.env.BENCH_WORKERS ?? 1),
+  concurrency: process.env.BENCH_WORKER_CONCURRENCY,
+  pool: process.env.BENCH_DB_POOL_SIZE,
+};
+
+/* ------------------------------------------------------------------------------------------------
+ * processes
+ * ---------------------------------------------------------------------------------------------- */
+
+interface Api {
+  name: string;
+  port: number;
+  svc: Service;
+}
+
+let baseEnv: Record<string, string> = {};
+const apis: Api[] = [];
+let workers: Service[] = [];
+let databaseUrl = '';
+
+function nodeArgs(): string[] {
+  return CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF_DIR}`] : [];
+}
+
+async function startApi(name: string, extra: Record<string, string> = {}, args: string[] = nodeArgs()): Promise<Api> {
+  const port = await freePort();
+  const svc = await spawnService(name, 'apps/runtime/src/main.ts', { ...baseEnv, ...extra, PORT: String(port) }, { port, nodeArgs: args });
+  return { name, port, svc };
+}
+
+async function startWorkers(n: number, extra: Record<string, string>): Promise<Service[]> {
+  return Promise.all(
+    Array.from({ length: n }, (_, i) =>
+      spawnService(`worker-${i + 1}`, 'apps/runtime/src/worker.ts', { ...baseEnv, ...extra, LOG_LEVEL: 'info' }, { log: 'runtime worker ready', nodeArgs: nodeArgs() }),
+    ),
+  );
+}
+
+function workerEnv(s: { concurrency?: string; pool?: string }): Record<string, string> {
+  return { ...(s.concurrency && { WORKER_CONCURRENCY: s.concurrency }), ...(s.pool && { DB_POOL_SIZE: s.pool }) };
+}
+
+function pidsOf(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const a of apis) out[a.name] = a.svc.pid;
+  for (const w of workers) out[w.name] = w.pid;
+  return out;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * chats and tokens
+ * ---------------------------------------------------------------------------------------------- */
+
+const tokens = new Map<string, Promise<string>>();
+const tokenOf = (user: string) => {
+  let t = tokens.get(user);
+  if (!t) tokens.set(user, (t = signToken(SECRET, { sub: user, apps: [APP] }, { expiresIn: '2h' })));
+  return t;
+};
+
+interface Chat {
+  id: string;
+  user: string;
+  /** ws URL on each API instance, token included. */
+  urls: string[];
+}
+
+/** Start `n` chats over HTTP (`POST /api/chats/app1/bench/start`), users `{tag}-{i}`. */
+async function startChats(tag: string, n: number): Promise<Chat[]> {
+  return pooled(n, 32, async (i) => {
+    const user = `${tag}-${i}`;
+    const tok = await tokenOf(user);
+    const api = apis[i % 2];
+    const r = await httpCall(`http://127.0.0.1:${api.port}/api/chats/${APP}/${WORKFLOW}/start`, 'POST', { user_id: user, client_request_id: `${RUN}-${tag}-${i}` }, { authorization: `Bearer ${tok}` });
+    if (r.status !== 201 && r.status !== 200) throw new Error(`chat start failed: ${r.status} ${JSON.stringify(r.json)}`);
+    const path = `${r.json.websocket_url}?access_token=${encodeURIComponent(tok)}`;
+    return { id: r.json.chat_id as string, user, urls: apis.slice(0, 2).map((a) => `ws://127.0.0.1:${a.port}${path}`) };
+  });
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * summary
+ * ---------------------------------------------------------------------------------------------- */
+
+interface SummaryRow {
+  scenario: string;
+  tessera: string;
+  baseline: string;
+  target: string;
+  peer: string;
+  /** What limits the figure (printed under the table). */
+  limit?: string;
+}
+const summary: SummaryRow[] = [];
+const notes: string[] = [];
+const say = (s: string) => process.stdout.write(s + '\n');
+
+/* ------------------------------------------------------------------------------------------------
+ * 1. turns
+ * ---------------------------------------------------------------------------------------------- */
+
+interface TurnStats {
+  chats: number;
+  turnsWanted: number;
+  turns: number;
+  secs: number;
+  firstText: number[];
+  complete: number[];
+  events: number;
+  errors: number;
+  timedOut: boolean;
+  cpu: string;
+  /** CPU ms per turn by process. */
+  cpuPerTurn: string;
+}
+
+/**
+ * Every URL a chat: open all sockets (each waits for chat_meta), then at once every chat runs
+ * `turns` turns in sequence: `user.input.submit`, wait for `chat.run_complete`. Timed from the
+ * first input to the last completion.
+ */
+async function turnLoad(urls: string[], turns: number, timeoutMs: number, pids: Record<string, number>): Promise<TurnStats> {
+  const firstText: number[] = [];
+  const complete: number[] = [];
+  let events = 0;
+  let errors = 0;
+  let done = 0;
+  const sockets: WebSocket[] = [];
+  const go: (() => void)[] = [];
+  const finished: Promise<void>[] = [];
+  await pooled(urls.length, 100, async (i) => {
+    const ws = new WebSocket(urls[i], { perMessageDeflate: false });
+    sockets.push(ws);
+    let turn = 0;
+    let sentAt = 0;
+    let first = true;
+    const send = () => {
+      sentAt = performance.now();
+      first = true;
+      ws.send(JSON.stringify({ type: 'user.input.submit', text: `turn ${turn}` }));
+    };
+    let metaSeen!: () => void;
+    const meta = new Promise<void>((r) => (metaSeen = r));
+    finished.push(
+      new Promise<void>((fin) => {
+        ws.on('message', (d) => {
+          const m = JSON.parse(d.toString()) as Envelope;
+          if (m.type === 'chat_meta') return metaSeen();
+          if (m.index !== undefined) events++;
+          if (m.type === 'chat.error') errors++;
+          if (m.type === 'chat.text' && first && m.data.role === 'assistant') {
+            first = false;
+            firstText.push(performance.now() - sentAt);
+          } else if (m.type === 'chat.run_complete') {
+            complete.push(performance.now() - sentAt);
+            done++;
+            if (++turn < turns) send();
+            else fin();
+          }
+        });
+        ws.on('error', () => errors++);
+        ws.on('close', () => fin());
+      }),
+    );
+    await Promise.race([meta, sleep(20_000).then(() => Promise.reject(new Error('no chat_meta within 20 s')))]);
+    go.push(send);
+  });
+  const c0 = cpuSample(pids);
+  const t0 = performance.now();
+  const eventsBefore = events;
+  for (const send of go) send();
+  const timedOut = await Promise.race([Promise.all(finished).then(() => false), sleep(timeoutMs).then(() => true)]);
+  const secs = (performance.now() - t0) / 1000;
+  const c1 = cpuSample(pids);
+  const cpu = cpuReport(c0, c1);
+  const cpuPerTurn = cpuPer(c0, c1, Math.max(1, done));
+  await Promise.all(
+    sockets.map(
+      (ws) =>
+        new Promise<void>((r) => {
+          if (ws.readyState === WebSocket.CLOSED) return r();
+          ws.once('close', () => r());
+          ws.terminate();
+        }),
+    ),
+  );
+  return { chats: urls.length, turnsWanted: urls.length * turns, turns: done, secs, firstText, complete, events: events - eventsBefore, errors, timedOut, cpu, cpuPerTurn };
+}
+
+function turnRow(label: string, s: TurnStats): string[] {
+  return [
+    label,
+    `${s.chats} × ${s.turnsWanted / s.chats}`,
+    `${s.turns}${s.timedOut ? ' (timed out)' : ''}`,
+    fmt(s.turns / s.secs, 0),
+    `${fmt(pct(s.firstText, 50))} / ${fmt(pct(s.firstText, 99))}`,
+    `${fmt(pct(s.complete, 50))} / ${fmt(pct(s.complete, 99))}`,
+    int(s.events / s.secs),
+    String(s.errors),
+  ];
+}
+const TURN_HEAD = ['path', 'chats × turns', 'turns done', 'turns/s', 'input→first text p50/p99 ms', 'input→run_complete p50/p99 ms', 'events/s', 'errors'];
+
+async function bareServers(n: number, extra: Record<string, string> = {}, args: string[] = []): Promise<Api[]> {
+  return Promise.all(
+    Array.from({ length: n }, async (_, i) => {
+      const port = await freePort();
+      const svc = await spawnService(`bare-ws-${i + 1}`, 'tools/bench/bare-ws-server.ts', { REDIS_URL: TEST_REDIS_URL, BARE_PORT: String(port), BARE_CHANNEL_PREFIX: `bare-${RUN}`, ...extra }, { port, nodeArgs: args });
+      return { name: `bare-${i + 1}`, port, svc };
+    }),
+  );
+}
+
+async function scenarioTurns(): Promise<void> {
+  // BENCH_TURN_LOADS="100x5,1000x3" picks the loads.
+  const picked = process.env.BENCH_TURN_LOADS?.split(',').map((l) => {
+    const [chats, turns] = l.split('x').map(Number);
+    return { chats, turns };
+  });
+  const loads = picked ?? (QUICK
+    ? [
+        { chats: 100, turns: 3 },
+        { chats: 1000, turns: 1 },
+      ]
+    : [
+        { chats: 100, turns: 5 },
+        { chats: 1000, turns: 3 },
+      ]);
+  say(`\n## turns — ${workers.length} worker process(es), ${describeWorkers(workerSettings)}`);
+  // Warm-up (JIT, pools, BullMQ scripts) on chats of its own; not counted.
+  const warm = await startChats(`warm-${RUN}`, 50);
+  await turnLoad(warm.map((c, i) => c.urls[i % 2]), 2, 30_000, pidsOf());
+  const bare = await bareServers(2);
+  const rows: string[][] = [];
+  const results: { load: (typeof loads)[number]; t: TurnStats; b: TurnStats }[] = [];
+  try {
+    for (const load of loads) {
+      const chats = await startChats(`t${load.chats}-${RUN}`, load.chats);
+      const t = await turnLoad(chats.map((c, i) => c.urls[i % 2]), load.turns, 60_000, pidsOf());
+      say(`  tessera ${load.chats} chats: cpu ${t.cpu}\n    CPU ms per turn: ${t.cpuPerTurn}`);
+      const bpids = Object.fromEntries(bare.map((b) => [b.name, b.svc.pid]));
+      const b = await turnLoad(
+        Array.from({ length: load.chats }, (_, i) => `ws://127.0.0.1:${bare[i % 2].port}/ws/${WORKFLOW}/${APP}/bare-${i}/u${i}`),
+        load.turns,
+        60_000,
+        bpids,
+      );
+      say(`  bare ws ${load.chats} chats: cpu ${b.cpu}`);
+      rows.push(turnRow('tessera (2 API + workers)', t), turnRow('bare ws (no storage, no queue)', b));
+      results.push({ load, t, b });
+    }
+  } finally {
+    await Promise.all(bare.map((b) => b.svc.stop()));
+  }
+  say(table(TURN_HEAD, rows));
+  for (const { load, t, b } of results) {
+    summary.push({
+      scenario: `turns: ${load.chats} chats × ${load.turns} turns (20-word replies)`,
+      tessera: `${fmt(t.turns / t.secs, 0)} turns/s; first text p50 ${fmt(pct(t.firstText, 50))} / p99 ${fmt(pct(t.firstText, 99))} ms; run_complete p99 ${fmt(pct(t.complete, 99))} ms; ${int(t.events / t.secs)} ev/s${t.timedOut ? ' (timed out)' : ''}${t.errors ? `; ${t.errors} errors` : ''}`,
+      baseline: `bare ws echo: ${fmt(b.turns / b.secs, 0)} turns/s; first text p99 ${fmt(pct(b.firstText, 99))} ms`,
+      limit: `CPU ms per turn: ${t.cpuPerTurn}`,
+      target: load.chats === 100 ? '≥ 670 turns/s; first text p99 ≤ 50 ms' : '—',
+      peer: load.chats === 100 ? 'LangGraph 67 runs/s; first token p50 708 / p99 1,721 ms' : '—',
+    });
+  }
+}
+
+function describeWorkers(s: { concurrency?: string; pool?: string }): string {
+  return `WORKER_CONCURRENCY ${s.concurrency ?? '200 (default)'}, DB_POOL_SIZE ${s.pool ?? '10 (default)'}`;
+}
+
+/** The turn load of 100 chats over worker settings (each set restarts the workers). */
+async function scenarioSweep(): Promise<void> {
+  const sets: { workers: number; concurrency?: string; pool?: string }[] = [
+    { workers: 1 },
+    { workers: 1, concurrency: '50' },
+    { workers: 1, concurrency: '100', pool: '20' },
+    { workers: 2 },
+    { workers: 2, concurrency: '50', pool: '5' },
+    { workers: 2, pool: '20' },
+  ];
+  const turns = QUICK ? 2 : 5;
+  say(`\n## sweep — 100 chats × ${turns} turns per worker setting`);
+  const rows: string[][] = [];
+  for (const set of sets) {
+    await Promise.all(workers.map((w) => w.stop()));
+    workers = await startWorkers(set.workers, workerEnv(set));
+    const warm = await startChats(`sw-warm-${rows.length}-${RUN}`, 30);
+    await turnLoad(warm.map((c, i) => c.urls[i % 2]), 2, 30_000, pidsOf());
+    const chats = await startChats(`sw-${rows.length}-${RUN}`, 100);
+    const t = await turnLoad(chats.map((c, i) => c.urls[i % 2]), turns, 60_000, pidsOf());
+    rows.push(turnRow(`${set.workers} worker(s), ${describeWorkers(set)}`, t));
+    say(`  ${rows[rows.length - 1][0]}: ${rows[rows.length - 1][3]} turns/s; cpu ${t.cpu}; CPU ms per turn: ${t.cpuPerTurn}`);
+  }
+  say(table(TURN_HEAD, rows));
+  await Promise.all(workers.map((w) => w.stop()));
+  workers = await startWorkers(workerSettings.workers, workerEnv(workerSettings));
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * 2–4. fan-out, churn, ceiling
+ * ---------------------------------------------------------------------------------------------- */
+
+class Writer {
+  private constructor(private readonly svc: Service) {}
+
+  static async start(init: Extract<WriterCommand, { cmd: 'init' }>): Promise<Writer> {
+    const svc = await spawnService('fanout-writer', 'tools/bench/fanout-writer.ts', { LOG_LEVEL: 'warn', ...(process.env.BENCH_INFLIGHT && { BENCH_INFLIGHT: process.env.BENCH_INFLIGHT }) }, { log: 'fanout writer ready', ipc: true, nodeArgs: nodeArgs() });
+    const w = new Writer(svc);
+    await w.ask(init);
+    return w;
+  }
+
+  ask<T extends WriterReply['cmd']>(m: WriterCommand): Promise<Extract<WriterReply, { cmd: T }>> {
+    return new Promise((res, rej) => {
+      const onMessage = (r: WriterReply) => {
+        this.svc.child.off('exit', onExit);
+        if (r.cmd === 'error') rej(new Error(`writer: ${r.message}`));
+        else res(r as Extract<WriterReply, { cmd: T }>);
+      };
+      const onExit = () => {
+        this.svc.child.off('message', onMessage);
+        rej(new Error(`writer exited:\n${this.svc.output()}`));
+      };
+      this.svc.child.once('message', onMessage);
+      this.svc.child.once('exit', onExit);
+      this.svc.child.send(m);
+    });
+  }
+
+  get pid(): number {
+    return this.svc.pid;
+  }
+
+  async stop(): Promise<void> {
+    if (this.svc.child.connected) this.svc.child.send({ cmd: 'stop' } satisfies WriterCommand);
+    await this.svc.stop();
+  }
+}
+
+interface StepResult {
+  target: number;
+  sentRate: number;
+  delivered: number;
+  p50: number;
+  p99: number;
+  max: number;
+  lost: number;
+  duplicates: number;
+  outOfOrder: number;
+  undelivered: number;
+  drops: number;
+  cpu: string;
+  /** Per client: (from, to] expected in this step. */
+  ranges: [number, number][];
+}
+
+/** Clients for `chats`, half homed on each of the two `urls(chat)` instances; all opened. */
+async function openClients(chats: { id: string; urls: string[] }[], sink: { event(l: number | undefined): void }): Promise<FeedClient[]> {
+  const clients = chats.map((c, i) => new FeedClient(c.id, c.urls, i % 2, sink));
+  await pooled(clients.length, 100, (i) => clients[i].open());
+  return clients;
+}
+
+/**
+ * Rising rates, `STEP_MS` each, open loop; after each step the writer drains and the clients get
+ * up to `settleMs` to receive everything. With `churn`, every 3 s 10% of the connected clients are
+ * dropped and reconnect at once, half of them to the other instance, resuming from their last
+ * applied index. Stops rising once delivery falls far behind.
+ */
+async function rateSteps(
+  label: string,
+  clients: FeedClient[],
+  writer: Writer,
+  rates: number[],
+  pids: Record<string, number>,
+  opts: { churn?: boolean; stepMs?: number } = {},
+): Promise<StepResult[]> {
+  const stepMs = opts.stepMs ?? STEP_MS;
+  let latencies: number[] = [];
+  let received = 0;
+  sinkOf.current = {
+    event(l) {
+      received++;
+      if (l !== undefined) latencies.push(l);
+    },
+  };
+  const results: StepResult[] = [];
+  let from = clients.map((c) => c.last);
+  let lastIndex: Record<string, number> = {};
+  for (const rate of rates) {
+    latencies = [];
+    const dup0 = sum(clients, (c) => c.duplicates);
+    const ooo0 = sum(clients, (c) => c.outOfOrder);
+    const c0 = cpuSample({ ...pids, writer: writer.pid });
+    const r0 = received;
+    const t0 = performance.now();
+    let drops = 0;
+    const reconnects: Promise<void>[] = [];
+    const churnTimer = opts.churn
+      ? setInterval(() => {
+          const live = clients.filter((c) => c.live);
+          shuffle(live);
+          const victims = live.slice(0, Math.round(clients.length * 0.1));
+          victims.forEach((c, k) => {
+            c.drop();
+            drops++;
+            const to = k % 2 === 0 ? 1 - c.at : c.at;
+            reconnects.push(sleep(Math.random() * 50).then(() => c.reconnect(to).catch(() => undefined)));
+          });
+        }, 3_000)
+      : null;
+    const step = await writer.ask<'step'>({ cmd: 'step', rate, durationMs: stepMs });
+    if (churnTimer) clearInterval(churnTimer);
+    const windowSecs = (performance.now() - t0) / 1000;
+    const inWindow = received - r0;
+    const flushed = await writer.ask<'flush'>({ cmd: 'flush' });
+    const cpu = cpuReport(c0, cpuSample({ ...pids, writer: writer.pid }));
+    lastIndex = flushed.lastIndex;
+    await Promise.all(reconnects);
+    // Give delivery time to catch up with everything stored.
+    const until = performance.now() + 10_000;
+    while (performance.now() < until && clients.some((c) => c.last < (lastIndex[c.chat] ?? 0))) await sleep(20);
+    const undelivered = sum(clients, (c) => Math.max(0, (lastIndex[c.chat] ?? 0) - c.last));
+    const to = clients.map((c) => lastIndex[c.chat] ?? c.last);
+    const lat = latencies;
+    results.push({
+      target: rate,
+      sentRate: step.sent / (step.elapsedMs / 1000),
+      delivered: inWindow / windowSecs,
+      p50: pct(lat, 50),
+      p99: pct(lat, 99),
+      max: lat.reduce((m, x) => (x > m ? x : m), 0),
+      lost: 0,
+      duplicates: sum(clients, (c) => c.duplicates) - dup0,
+      outOfOrder: sum(clients, (c) => c.outOfOrder) - ooo0,
+      undelivered,
+      drops,
+      cpu,
+      ranges: clients.map((_, i) => [from[i], to[i]]),
+    });
+    from = to;
+    const r = results[results.length - 1];
+    say(`  ${label} ${int(rate)} ev/s: delivered ${int(r.delivered)} ev/s, p50 ${fmt(r.p50)} ms, p99 ${fmt(r.p99)} ms${opts.churn ? `, ${drops} drops` : ''}; cpu ${cpu}`);
+    if (r.delivered < rate * 0.8 || r.p99 > 2_000 || undelivered > 0) break;
+  }
+  // Lost: what each client never applied, counted once every step is over (late arrivals count).
+  await sleep(300);
+  for (const r of results) r.lost = clients.reduce((n, c, i) => n + c.missing(r.ranges[i][0], r.ranges[i][1]), 0);
+  return results;
+}
+
+const sinkOf: { current: { event(l: number | undefined): void } } = { current: { event: () => undefined } };
+const sink = { event: (l: number | undefined) => sinkOf.current.event(l) };
+
+function sum<T>(xs: T[], f: (x: T) => number): number {
+  let n = 0;
+  for (const x of xs) n += f(x);
+  return n;
+}
+
+function shuffle<T>(xs: T[]): void {
+  for (let i = xs.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [xs[i], xs[j]] = [xs[j], xs[i]];
+  }
+}
+
+const STEP_HEAD = ['target ev/s', 'sent ev/s', 'delivered ev/s', 'p50 ms', 'p99 ms', 'max ms', 'lost', 'duplicated', 'out of order', 'drops'];
+function stepRows(rs: StepResult[]): string[][] {
+  return rs.map((r) => [int(r.target), int(r.sentRate), int(r.delivered), fmt(r.p50), fmt(r.p99), fmt(r.max, 0), int(r.lost), int(r.duplicates), int(r.outOfOrder), int(r.drops)]);
+}
+
+/** Highest delivered rate of a step that kept up (≥ 95% of its target) with p99 under `p99Ms`. */
+function sustained(rs: StepResult[], p99Ms = 50): StepResult | undefined {
+  return rs.filter((r) => r.delivered >= r.target * 0.95 && r.p99 < p99Ms && r.lost === 0).sort((a, b) => b.delivered - a.delivered)[0];
+}
+const maxDelivered = (rs: StepResult[]) => rs.reduce((m, r) => Math.max(m, r.delivered), 0);
+
+let fanoutChats: Chat[] | null = null;
+async function theFanoutChats(): Promise<Chat[]> {
+  fanoutChats ??= await startChats(`f-${RUN}`, QUICK ? 500 : 1000);
+  return fanoutChats;
+}
+
+let fanoutResults: StepResult[] | null = null;
+let ceilingResults: StepResult[] | null = null;
+
+async function withTesseraWriter<T>(fn: (w: Writer, chats: Chat[]) => Promise<T>): Promise<T> {
+  const chats = await theFanoutChats();
+  const writer = await Writer.start({
+    cmd: 'init',
+    mode: 'tessera',
+    chats: chats.map((c) => c.id),
+    databaseUrl,
+    redisUrl: TEST_REDIS_URL,
+    poolSize: Number(workerSettings.pool ?? 10),
+    eventBytes: EVENT_BYTES,
+  });
+  try {
+    return await fn(writer, chats);
+  } finally {
+    await writer.stop();
+  }
+}
+
+function apiPids(): Record<string, number> {
+  return Object.fromEntries(apis.slice(0, 2).map((a) => [a.name, a.svc.pid]));
+}
+
+/** Autovacuum runs on the timeline tables so far (they show as "other processes" CPU: its workers exit). */
+async function vacuumNote(): Promise<string> {
+  const pool = pgPool(databaseUrl, 1);
+  try {
+    const r = await pool.query<{ relname: string; autovacuum_count: string; n_dead_tup: string }>(
+      "SELECT relname, autovacuum_count, n_dead_tup FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname IN ('chats', 'chat_events') ORDER BY relname",
+    );
+    return r.rows.map((x) => `${x.relname}: ${x.autovacuum_count} autovacuum(s), ${int(Number(x.n_dead_tup))} dead rows`).join('; ');
+  } catch (e) {
+    return `(no vacuum figures: ${(e as Error).message})`;
+  } finally {
+    await pool.end();
+  }
+}
+
+async function scenarioFanout(): Promise<void> {
+  const rates = QUICK ? [5_000, 20_000] : [5_000, 10_000, 20_000, 30_000, 40_000];
+  await withTesseraWriter(async (writer, chats) => {
+    say(`\n## fanout — ${chats.length} clients (one chat each) on 2 API instances, ~${EVENT_BYTES} B events stored then published by a writer process, ${STEP_MS / 1000} s per rate`);
+    const clients = await openClients(chats, sink);
+    // Warm-up: a short low-rate step, not counted.
+    await rateSteps('warm-up', clients, writer, [2_000], apiPids(), { stepMs: 1_000 });
+    fanoutResults = await rateSteps('tessera', clients, writer, rates, apiPids());
+    await Promise.all(clients.map((c) => c.close()));
+  });
+  say(table(STEP_HEAD, stepRows(fanoutResults!)));
+  say(`  PostgreSQL: ${await vacuumNote()}`);
+}
+
+async function scenarioChurn(): Promise<void> {
+  const rates = [1_000, 2_000, 5_000];
+  const stepMs = QUICK ? 6_500 : 9_500;
+  let churn: StepResult[] = [];
+  let calm: StepResult[] = [];
+  await withTesseraWriter(async (writer, chats) => {
+    say(`\n## churn — ${chats.length} clients; every 3 s 10% dropped and reconnected (half to the other instance) with client.resume; ${stepMs / 1000} s per rate`);
+    const clients = await openClients(chats, sink);
+    calm = await rateSteps('no churn', clients, writer, rates, apiPids(), { stepMs: Math.min(stepMs, STEP_MS) });
+    churn = await rateSteps('churn', clients, writer, rates, apiPids(), { churn: true, stepMs });
+    const unexpected = sum(clients, (c) => c.unexpectedCloses);
+    if (unexpected) notes.push(`churn: ${unexpected} connections closed by the server (clients reconnected and resumed)`);
+    await Promise.all(clients.map((c) => c.close()));
+  });
+  say(table(STEP_HEAD, stepRows(churn)));
+  const at = (r: number, rs: StepResult[]) => rs.find((x) => x.target === r);
+  summary.push({
+    scenario: `churn: ${(await theFanoutChats()).length} clients, 10% dropped every 3 s, resume`,
+    tessera: rates
+      .map((r) => at(r, churn))
+      .filter((x): x is StepResult => !!x)
+      .map((x) => `${int(x.target)}: ${int(x.delivered)} ev/s, p99 ${fmt(x.p99, 0)} ms, lost ${x.lost}, dup ${x.duplicates}`)
+      .join('; '),
+    baseline: `no churn: ${calm.map((x) => `${int(x.target)}: p99 ${fmt(x.p99, 0)} ms, lost ${x.lost}`).join('; ')}`,
+    target: '≥ 5,000 ev/s, 0 lost, 0 duplicated',
+    peer: 'socket.io + recovery: clean only to ~750 ev/s; 32% lost at 1–2k',
+    limit: churn.length ? `CPU at the ${int(churn[churn.length - 1].target)} ev/s step: ${churn[churn.length - 1].cpu}; p99 under churn is the reconnect + replay time of the dropped 10%` : undefined,
+  });
+}
+
+async function scenarioCeiling(): Promise<void> {
+  const rates = QUICK ? [20_000, 60_000] : [20_000, 40_000, 60_000, 80_000, 100_000, 120_000];
+  const n = QUICK ? 500 : 1000;
+  const bare = await bareServers(2);
+  say(`\n## ceiling — ${n} clients on 2 bare ws servers relaying Redis pub/sub (no storage), ${STEP_MS / 1000} s per rate`);
+  const chats = Array.from({ length: n }, (_, i) => ({ id: `c${i}`, urls: bare.map((b) => `ws://127.0.0.1:${b.port}/ws/${WORKFLOW}/${APP}/c${i}/u${i}`) }));
+  const writer = await Writer.start({ cmd: 'init', mode: 'raw', chats: chats.map((c) => c.id), databaseUrl, redisUrl: TEST_REDIS_URL, poolSize: 1, eventBytes: EVENT_BYTES, channelPrefix: `bare-${RUN}` });
+  try {
+    const clients = await openClients(chats, sink);
+    const pids = Object.fromEntries(bare.map((b) => [b.name, b.svc.pid]));
+    await rateSteps('warm-up', clients, writer, [5_000], pids, { stepMs: 1_000 });
+    ceilingResults = await rateSteps('bare ws', clients, writer, rates, pids);
+    await Promise.all(clients.map((c) => c.close()));
+  } finally {
+    await writer.stop();
+    await Promise.all(bare.map((b) => b.svc.stop()));
+  }
+  say(table(STEP_HEAD, stepRows(ceilingResults)));
+}
+
+function fanoutSummary(): void {
+  if (!fanoutResults) return;
+  const best = sustained(fanoutResults);
+  const top = maxDelivered(fanoutResults);
+  const topStep = fanoutResults.find((r) => r.delivered === top);
+  const ceil = ceilingResults ? maxDelivered(ceilingResults) : NaN;
+  const n = fanoutChats?.length ?? 0;
+  summary.push({
+    scenario: `fanout: ${n} clients, 2 instances, ~${EVENT_BYTES} B events`,
+    tessera: `${best ? `${int(best.delivered)} ev/s at p99 ${fmt(best.p99)} ms (highest rate kept up with p99 < 50 ms)` : 'no rate kept up with p99 < 50 ms'}; max delivered ${int(top)} ev/s; lost ${sum(fanoutResults, (r) => r.lost)}, dup ${sum(fanoutResults, (r) => r.duplicates)}`,
+    baseline: ceilingResults ? `bare ws ceiling: max ${int(ceil)} ev/s` : 'ceiling not run',
+    target: '≥ 20k ev/s at p99 < 50 ms',
+    peer: 'socket.io ~12k ev/s at p99 < 40 ms',
+    limit: topStep ? `CPU at the ${int(topStep.target)} ev/s step: ${topStep.cpu}` : undefined,
+  });
+  if (ceilingResults) {
+    const cb = sustained(ceilingResults);
+    summary.push({
+      scenario: 'ceiling: Tessera fan-out ÷ bare ws broadcast of Redis pub/sub',
+      tessera: `${fmt((top / ceil) * 100, 0)}% (max delivered ${int(top)} ÷ ${int(ceil)} ev/s)${best && cb ? `; at p99 < 50 ms: ${fmt((best.delivered / cb.delivered) * 100, 0)}%` : ''}`,
+      baseline: `bare ws: max ${int(ceil)} ev/s${cb ? `, ${int(cb.delivered)} ev/s at p99 ${fmt(cb.p99)} ms` : ''}`,
+      target: '≥ 50%',
+      peer: 'raw ceiling ~100k msgs/s',
+      limit: (() => {
+        const c = ceilingResults.find((r) => r.delivered === ceil);
+        return c ? `bare ws CPU at the ${int(c.target)} ev/s step: ${c.cpu}` : undefined;
+      })(),
+    });
+  }
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * 5. resume
+ * ---------------------------------------------------------------------------------------------- */
+
+async function scenarioResume(): Promise<void> {
+  const total = 10_000;
+  const tries = QUICK ? 6 : 20;
+  say(`\n## resume — a ${int(total)}-event chat, client.resume {lastClientIndex: 0} → chat.resume_boundary, ${tries} tries`);
+  const [chat] = await startChats(`r-${RUN}`, 1);
+  const pool = pgPool(databaseUrl, 4);
+  pool.on('error', () => undefined);
+  const timeline = new Timeline(pool);
+  try {
+    const pad = 'x'.repeat(80);
+    for (let b = 0; b < total / 500; b++) {
+      const batch: NewEvent[] = Array.from({ length: 500 }, (_, i) => ({
+        key: `seed:${b}:${i}`,
+        type: 'chat.text',
+        data: { message_id: `m${b}`, agent: 'bench', role: 'assistant', delta: `word ${b * 500 + i} ${pad}`, done: false },
+      }));
+      await timeline.append(chat.id, batch);
+    }
+    // Baseline: the same 10k events read from PostgreSQL here, in pages of 2,000 as a replay does.
+    const base: number[] = [];
+    for (let t = 0; t < tries + 2; t++) {
+      const s = performance.now();
+      let after = 0;
+      let n = 0;
+      for (;;) {
+        const page = await timeline.after(chat.id, after, 2000);
+        n += page.length;
+        for (const e of page) void e.wire;
+        if (page.length) after = page[page.length - 1].index;
+        if (page.length < 2000) break;
+      }
+      if (n !== total) throw new Error(`seeded ${n} events, expected ${total}`);
+      if (t >= 2) base.push(performance.now() - s);
+    }
+    const times: number[] = [];
+    const open: number[] = [];
+    let bad = 0;
+    for (let t = 0; t < tries + 2; t++) {
+      const url = chat.urls[t % 2];
+      const r = await resumeOnce(url, total);
+      if (r.count !== total || !r.ordered) bad++;
+      if (t >= 2) {
+        times.push(r.ms);
+        open.push(r.openMs);
+      }
+    }
+    say(
+      table(
+        ['path', 'p50 ms', 'p99 ms', 'max ms'],
+        [
+          ['tessera: resume → boundary (10k events replayed)', fmt(pct(times, 50)), fmt(pct(times, 99)), fmt(Math.max(...times))],
+          ['tessera: connect → chat_meta', fmt(pct(open, 50)), fmt(pct(open, 99)), fmt(Math.max(...open))],
+          ['baseline: Timeline.after × 5 pages in-process', fmt(pct(base, 50)), fmt(pct(base, 99)), fmt(Math.max(...base))],
+        ],
+      ),
+    );
+    if (bad) notes.push(`resume: ${bad} tries did not receive all ${total} events in order`);
+    summary.push({
+      scenario: `resume: replay of a ${int(total)}-event chat`,
+      tessera: `p50 ${fmt(pct(times, 50))} / p99 ${fmt(pct(times, 99))} ms to the boundary${bad ? ` (${bad} incomplete)` : ''}`,
+      baseline: `read from PostgreSQL in-process: p50 ${fmt(pct(base, 50))} / p99 ${fmt(pct(base, 99))} ms`,
+      target: '< 250 ms',
+      peer: '—',
+    });
+  } finally {
+    await pool.end();
+  }
+}
+
+function resumeOnce(url: string, expect: number): Promise<{ ms: number; openMs: number; count: number; ordered: boolean }> {
+  return new Promise((res, rej) => {
+    const t0 = performance.now();
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    let sentAt = 0;
+    let openMs = 0;
+    let count = 0;
+    let prev = 0;
+    let ordered = true;
+    const timer = setTimeout(() => {
+      ws.terminate();
+      rej(new Error('resume timed out'));
+    }, 30_000);
+    ws.on('message', (d) => {
+      const s = d.toString();
+      // Timeline events are counted by index without a full parse; control messages are parsed.
+      const at = s.lastIndexOf('"index":');
+      if (at > 0 && s.startsWith('{"type":"chat.text"')) {
+        const idx = Number(s.slice(at + 8, -1));
+        if (idx !== prev + 1) ordered = false;
+        prev = idx;
+        count++;
+        return;
+      }
+      const m = JSON.parse(s) as Envelope;
+      if (m.type === 'chat_meta') {
+        openMs = performance.now() - t0;
+        sentAt = performance.now();
+        ws.send(JSON.stringify({ type: 'client.resume', lastClientIndex: 0 }));
+      } else if (m.type === 'chat.resume_boundary') {
+        const ms = performance.now() - sentAt;
+        clearTimeout(timer);
+        ws.once('close', () => res({ ms, openMs, count, ordered: ordered && count === expect }));
+        ws.close();
+      }
+    });
+    ws.on('error', (e) => {
+      clearTimeout(timer);
+      rej(e);
+    });
+  });
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * 6. memory
+ * ---------------------------------------------------------------------------------------------- */
+
+const MEM_PROBE = join(ROOT, 'tools/bench/lib/mem-probe.cjs');
+
+/** GC in the process (via the probe; twice, a second apart, so that the heap has settled), then its RSS and heap figures. */
+async function memoryOf(pid: number, file: string): Promise<{ rss: number; heap: number; external: number }> {
+  let m = { heapUsed: NaN, external: NaN };
+  for (let round = 0; round < 2; round++) {
+    const before = existsSync(file) ? readFileSync(file, 'utf8') : '';
+    process.kill(pid, 'SIGUSR2');
+    const until = Date.now() + 5_000;
+    while (Date.now() < until && (!existsSync(file) || readFileSync(file, 'utf8') === before)) await sleep(50);
+    await sleep(round === 0 ? 1_000 : 300);
+    m = JSON.parse(readFileSync(file, 'utf8')) as typeof m;
+  }
+  return { rss: rssOf(pid), heap: m.heapUsed, external: m.external };
+}
+
+async function scenarioMemory(): Promise<void> {
+  const n = QUICK ? 500 : 1000;
+  say(`\n## memory — ${n} idle WebSockets on one fresh process, after GC`);
+  const dir = join(ROOT, 'tmp', `bench-mem-${RUN}`);
+  mkdirSync(dir, { recursive: true });
+  onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  const probeArgs = ['--expose-gc', '--require', MEM_PROBE];
+  const chats = await theFanoutChats();
+
+  const measure = async (label: string, pid: number, file: string, urlOf: (i: number) => string, chatOf: (i: number) => string) => {
+    // Warm-up: open and close 50 sockets (JIT, pools), then settle.
+    const warm = Array.from({ length: 50 }, (_, i) => new FeedClient(chatOf(i), [urlOf(i)], 0, sink));
+    await pooled(warm.length, 50, (i) => warm[i].open());
+    await Promise.all(warm.map((c) => c.close()));
+    await sleep(1_000);
+    const before = await memoryOf(pid, file);
+    const clients = Array.from({ length: n }, (_, i) => new FeedClient(chatOf(i), [urlOf(i)], 0, sink));
+    await pooled(clients.length, 100, (i) => clients[i].open());
+    await sleep(2_000);
+    const after = await memoryOf(pid, file);
+    await Promise.all(clients.map((c) => c.close()));
+    const per = (k: 'rss' | 'heap' | 'external') => (after[k] - before[k]) / n;
+    return { label, before, after, rss: per('rss'), heap: per('heap'), external: per('external') };
+  };
+
+  const api = await startApi('api-mem', { BENCH_MEM_FILE: join(dir, 'api.json') }, probeArgs);
+  let t;
+  try {
+    const path = (c: Chat) => c.urls[0].replace(/^ws:\/\/[^/]+/, `ws://127.0.0.1:${api.port}`);
+    t = await measure('tessera API instance', api.svc.pid, join(dir, 'api.json'), (i) => path(chats[i]), (i) => chats[i].id);
+  } finally {
+    await api.svc.stop();
+  }
+  const [bare] = await bareServers(1, { BENCH_MEM_FILE: join(dir, 'bare.json') }, probeArgs);
+  let b;
+  try {
+    b = await measure('bare ws (+ Redis SUBSCRIBE per chat)', bare.svc.pid, join(dir, 'bare.json'), (i) => `ws://127.0.0.1:${bare.port}/ws/${WORKFLOW}/${APP}/m${i}/u${i}`, (i) => `m${i}`);
+  } finally {
+    await bare.svc.stop();
+  }
+  const kb = (x: number) => fmt(x / 1024, 1);
+  const mb = (x: number) => fmt(x / 1024 / 1024, 1);
+  say(
+    table(
+      ['process', 'RSS before MB', 'RSS after MB', 'RSS / socket KB', 'heap / socket KB', 'external / socket KB'],
+      [t, b].map((r) => [r.label, mb(r.before.rss), mb(r.after.rss), kb(r.rss), kb(r.heap), kb(r.external)]),
+    ),
+  );
+  summary.push({
+    scenario: `memory: ${n} idle WebSockets on one instance`,
+    tessera: `RSS +${kb(t.rss)} KB, JS heap +${kb(t.heap)} KB per socket`,
+    baseline: `bare ws: RSS +${kb(b.rss)} KB, JS heap +${kb(b.heap)} KB per socket`,
+    target: '< 20 KB',
+    peer: 'Centrifugo ~30 KB',
+    limit:
+      'RSS grows less than the JS heap when the heap grows into pages the process already holds (a ' +
+      'runtime instance starts with ~170 MB RSS); the larger of the two is the fairer per-socket figure. ' +
+      "Kernel socket buffers and Redis's per-channel memory are in neither",
+  });
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * main
+ * ---------------------------------------------------------------------------------------------- */
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  if (CPU_PROF) mkdirSync(PROF_DIR, { recursive: true });
+  const schema = await freshSchema(MIGRATIONS, 'bench_rt');
+  onCleanup(() => schema.drop());
+  onCleanup(() => agent.destroy());
+  onCleanup(() => deleteKeys(TEST_REDIS_URL, `bench-${RUN}:`));
+  databaseUrl = schema.url;
+  await discoverServers(schema.url, TEST_REDIS_URL).catch((e: Error) => notes.push(`CPU of PostgreSQL/Redis: servers not identified (${e.message}); every process of those names counts`));
+  baseEnv = {
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    REDIS_URL: TEST_REDIS_URL,
+    DATABASE_URL: schema.url,
+    BULL_PREFIX: `bench-${RUN}`,
+    JWT_SECRET: SECRET,
+    AUTH_ENABLED: 'true',
+    SERVICE_KEY,
+    HOST: '127.0.0.1',
+    WORKFLOWS_DIR: WORKFLOWS,
+    ...(workerSettings.pool && { DB_POOL_SIZE: workerSettings.pool }),
+    // Experiments: BENCH_ENV="K=V,K=V" is added to every runtime process's environment.
+    ...Object.fromEntries((process.env.BENCH_ENV ?? '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string])),
+  };
+  say(`runtime benchmark${QUICK ? ' (quick)' : ''}: ${SCENARIOS.join(', ')}; schema ${schema.schema}, BullMQ prefix bench-${RUN}`);
+  const needWorkers = SCENARIOS.includes('turns') || SCENARIOS.includes('sweep');
+  const [a, b, w] = await Promise.all([startApi('api-a'), startApi('api-b'), needWorkers ? startWorkers(workerSettings.workers, workerEnv(workerSettings)) : Promise.resolve([])]);
+  apis.push(a, b);
+  workers = w;
+  say(`started 2 API instances${workers.length ? ` and ${workers.length} worker process(es)` : ''} in ${fmt((performance.now() - t0) / 1000)} s`);
+
+  const run: Record<string, () => Promise<void>> = {
+    turns: scenarioTurns,
+    sweep: scenarioSweep,
+    resume: scenarioResume,
+    fanout: scenarioFanout,
+    churn: scenarioChurn,
+    ceiling: scenarioCeiling,
+    memory: scenarioMemory,
+  };
+  for (const s of SCENARIOS) {
+    const ts = performance.now();
+    try {
+      await run[s]();
+    } catch (e) {
+      notes.push(`${s}: failed: ${(e as Error).message}`);
+      say(`  ${s} failed: ${(e as Error).stack}`);
+    }
+    say(`  (${s}: ${fmt((performance.now() - ts) / 1000)} s)`);
+    if (s === 'ceiling' || (s === 'fanout' && !SCENARIOS.includes('ceiling'))) fanoutSummary();
+  }
+  // Keep the summary in scenario order: fanout/ceiling rows go after churn when both ran.
+  const order = ['turns', 'resume', 'fanout', 'ceiling', 'churn', 'memory'];
+  summary.sort((x, y) => order.findIndex((o) => x.scenario.startsWith(o)) - order.findIndex((o) => y.scenario.startsWith(o)));
+  say(`\n## summary (${QUICK ? 'quick; ' : ''}${fmt((performance.now() - t0) / 1000, 0)} s; 2 API instances, ${workerSettings.workers} worker process(es), ${describeWorkers(workerSettings)}; this machine: ${cpus().length} cores)\n`);
+  say(markdown(['scenario', 'Tessera', 'baseline (same run)', 'target', 'peer (TARGETS.md)'], summary.map((r) => [r.scenario, r.tessera, r.baseline, r.target, r.peer])));
+  for (const r of summary) if (r.limit) say(`\n${r.scenario}: ${r.limit}`);
+  for (const n of notes) say(`\nnote: ${n}`);
+  await cleanup();
+}
+
+runMain(main, { deadlineMs: 15 * 60_000 });
