@@ -3,7 +3,7 @@ import { createRuntimeApp } from './app';
 import { loadRuntimeConfig } from './config';
 import { createRuntimeServices } from './services';
 import { stopIdleChat } from './turns/stop';
-import { startTurnWorker } from './worker';
+import { startTurnWorker } from './turns/turn-worker';
 
 async function main() {
   const config = loadRuntimeConfig();
@@ -26,9 +26,7 @@ async function main() {
   logger.info('runtime listening', { port, workflows: [...s.workflows.keys()], embedded_worker: config.EMBEDDED_WORKER });
 }
 
-if (require.main === module) {
-  main().catch((err) => {
-    console.error(err instanceof Error ? err.message : err);
-    process.exit(1);
-  });
-}
+main().catch((err) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

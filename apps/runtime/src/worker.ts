@@ -1,47 +1,9 @@
-import { Queue } from '@tessera/contracts';
-import { bullConnection, createLogger, createTypedWorker, GracefulShutdown } from '@tessera/kit';
+import { createLogger, GracefulShutdown } from '@tessera/kit';
 import { loadRuntimeConfig } from './config';
-import { createRuntimeServices, type RuntimeServices } from './services';
-import { TurnRunner } from './turns/turn-runner';
+import { createRuntimeServices } from './services';
+import { startTurnWorker } from './turns/turn-worker';
 
-/**
- * The turn worker: a separate process entry of the runtime, so that sockets and workers scale
- * apart. BullMQ's stalled-job check gives a dead worker's turn to another within seconds.
- */
-export async function startTurnWorker(s: RuntimeServices) {
-  const runner = new TurnRunner({
-    chats: s.chats,
-    inputs: s.inputs,
-    toolCalls: s.toolCalls,
-    timeline: s.timeline,
-    feed: s.feed,
-    lease: s.lease,
-    workflows: s.workflows,
-    providers: s.providers,
-    logger: s.logger,
-    observe: s.observe,
-  });
-  await s.feed.onControl((m) => {
-    if (m.action === 'stop') runner.stop(m.session_id, m.reason ?? 'stopped by request');
-  });
-  const worker = createTypedWorker(Queue.RuntimeTurns, bullConnection(s.config.REDIS_URL), s.logger, (data, job, token) => runner.process(data, job, token), {
-    prefix: s.config.BULL_PREFIX,
-    concurrency: s.config.WORKER_CONCURRENCY,
-    lockDuration: 5_000,
-    stalledInterval: 2_000,
-    maxStalledCount: 5,
-  });
-  await worker.waitUntilReady();
-  return {
-    runner,
-    worker,
-    async close() {
-      runner.abortAll();
-      await worker.close();
-    },
-  };
-}
-
+/** Process entry of the turn worker (`node dist/apps/runtime/worker.js`). */
 async function main() {
   const config = loadRuntimeConfig();
   const logger = createLogger('runtime-worker', config.LOG_LEVEL);
@@ -55,9 +17,7 @@ async function main() {
   logger.info('runtime worker ready', { concurrency: config.WORKER_CONCURRENCY, workflows: [...s.workflows.keys()] });
 }
 
-if (require.main === module) {
-  main().catch((err) => {
-    console.error(err instanceof Error ? err.message : err);
-    process.exit(1);
-  });
-}
+main().catch((err) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

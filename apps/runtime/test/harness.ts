@@ -10,7 +10,7 @@ import { call, freshSchema, spawnService, TEST_REDIS_URL, type Envelope } from '
 import { createRuntimeApp } from '../src/app';
 import { loadRuntimeConfig, type RuntimeConfig } from '../src/config';
 import { createRuntimeServices, type RuntimeServices } from '../src/services';
-import { startTurnWorker } from '../src/worker';
+import { startTurnWorker } from '../src/turns/turn-worker';
 import { stopIdleChat } from '../src/turns/stop';
 
 export const ROOT = resolve(__dirname, '../../..');

@@ -1,0 +1,42 @@
+import { Queue } from '@tessera/contracts';
+import { bullConnection, createTypedWorker } from '@tessera/kit';
+import type { RuntimeServices } from '../services';
+import { TurnRunner } from './turn-runner';
+
+/**
+ * The turn worker (worker.ts runs it as its own process; EMBEDDED_WORKER runs it in main.ts), so that sockets and workers scale
+ * apart. BullMQ's stalled-job check gives a dead worker's turn to another within seconds.
+ */
+export async function startTurnWorker(s: RuntimeServices) {
+  const runner = new TurnRunner({
+    chats: s.chats,
+    inputs: s.inputs,
+    toolCalls: s.toolCalls,
+    timeline: s.timeline,
+    feed: s.feed,
+    lease: s.lease,
+    workflows: s.workflows,
+    providers: s.providers,
+    logger: s.logger,
+    observe: s.observe,
+  });
+  await s.feed.onControl((m) => {
+    if (m.action === 'stop') runner.stop(m.session_id, m.reason ?? 'stopped by request');
+  });
+  const worker = createTypedWorker(Queue.RuntimeTurns, bullConnection(s.config.REDIS_URL), s.logger, (data, job, token) => runner.process(data, job, token), {
+    prefix: s.config.BULL_PREFIX,
+    concurrency: s.config.WORKER_CONCURRENCY,
+    lockDuration: 5_000,
+    stalledInterval: 2_000,
+    maxStalledCount: 5,
+  });
+  await worker.waitUntilReady();
+  return {
+    runner,
+    worker,
+    async close() {
+      runner.abortAll();
+      await worker.close();
+    },
+  };
+}
