@@ -11,7 +11,7 @@ import pg from 'pg';
 // adapter-pg cannot decode (prisma/orm#27403): present them as text / text[].
 const AS_TEXT = new Set([18, 19, 22, 24, 30, 194, 2205, 2206, 1033]);
 const AS_TEXT_ARRAY = new Set([1002, 1003, 1006, 1008, 1013, 1023]);
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+ 
 const Result = (pg as any).Result;
 if (!Result.prototype.__tesseraPatched) {
   const addFields = Result.prototype.addFields;
@@ -78,7 +78,7 @@ export function serviceConfig(defaultSchema: string) {
     experimental: { adapter: true },
     schema: 'prisma/schema.prisma',
     engine: 'js',
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+     
     async adapter() {
       return factory(databaseUrl) as any;
     },
