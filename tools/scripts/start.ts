@@ -8,6 +8,7 @@ import { DEV_JWT_SECRET, signToken } from '@tessera/kit';
 import { SERVICES } from './services';
 
 const root = resolve(__dirname, '../..');
+const NOT_YET_DEPLOYED = ['OBSERVABILITY_URL', 'AGENTS_URL', 'DOCUMENTS_URL', 'BRIDGE_URL'];
 const colors = [36, 35, 33, 32, 34, 31, 96, 95];
 const children: { name: string; proc: ChildProcess }[] = [];
 let stopping = false;
@@ -50,6 +51,8 @@ async function main() {
   SERVICES.forEach((s, i) => {
     // Development stand-in for the host application's user context (document 000 §3).
     const env = { ...process.env, ...(s.app === 'broker' && !process.env.CONTEXT_FILE && { CONTEXT_FILE: resolve(__dirname, 'dev-context.json') }) };
+    // Services that do not exist yet are "not deployed" for the gateway: 503 at once, left out of /ready.
+    if (s.app === 'gateway') for (const v of NOT_YET_DEPLOYED) env[v] ??= 'off';
     const proc = spawn(tsx, [s.entry], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
     const color = colors[i % colors.length];
     proc.stdout!.on('data', (d) => prefixLines(s.name, color, d, process.stdout));
