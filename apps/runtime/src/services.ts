@@ -64,8 +64,8 @@ export function createRuntimeServices(config: RuntimeConfig, logger: Logger, rol
       })
     : null;
   metrics.watchQueue(Queue.RuntimeTurns, () => turnQueue.depth());
-  const chats = new ChatStore(db.prisma);
-  const inputs = new InputStore(db.prisma);
+  const chats = new ChatStore(db.prisma, db.pool);
+  const inputs = new InputStore(db.prisma, db.pool);
   const toolCalls = new ToolCallStore(db.prisma);
   const timeline = new Timeline(db.pool);
   const lease = new ChatLease(redis, config.BULL_PREFIX);

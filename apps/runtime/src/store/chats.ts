@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Pool } from 'pg';
 import type { ChatSession, ChatStatus } from '@tessera/contracts';
 import { Prisma, type PrismaClient } from '../../prisma/generated/client';
 import { cacheSeedOf } from '../domain/context';
@@ -18,8 +19,16 @@ export interface StartChat {
 }
 
 /** Chats: idempotent creation by client_request_id, ownership-scoped reads. */
+const COLUMNS = `id, app_id AS "appId", user_id AS "userId", workflow_name AS "workflowName", status, mode, cache_seed AS "cacheSeed",
+  client_request_id AS "clientRequestId", context, state, last_index AS "lastIndex", last_artifact AS "lastArtifact",
+  artifact_index AS "artifactIndex", usage, created_at AS "createdAt", updated_at AS "updatedAt"`;
+
 export class ChatStore {
-  constructor(private readonly prisma: PrismaClient) {}
+  /** Reads and writes of every turn run as prepared pg statements on `pool` (see InputStore). */
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly pool: Pool,
+  ) {}
 
   /**
    * The same (app, user, workflow, client_request_id) gives the same chat, also under concurrent
@@ -62,8 +71,9 @@ export class ChatStore {
     });
   }
 
-  get(id: string): Promise<ChatRow | null> {
-    return this.prisma.chat.findUnique({ where: { id } });
+  async get(id: string): Promise<ChatRow | null> {
+    const r = await this.pool.query({ name: 'chats-get', text: `SELECT ${COLUMNS} FROM chats WHERE id = $1`, values: [id] });
+    return (r.rows[0] as ChatRow | undefined) ?? null;
   }
 
   async listForUser(appId: string, userId: string, limit = 100): Promise<ChatSession[]> {
@@ -76,8 +86,17 @@ export class ChatStore {
     return this.prisma.chat.findFirst({ where: { appId, userId, status: { in: OPEN_STATUSES } }, orderBy: { updatedAt: 'desc' } });
   }
 
-  setStatus(id: string, status: ChatStatus) {
-    return this.prisma.chat.update({ where: { id }, data: { status } });
+  async setStatus(id: string, status: ChatStatus): Promise<void> {
+    await this.pool.query({ name: 'chats-status', text: 'UPDATE chats SET status = $2, updated_at = now() WHERE id = $1', values: [id, status] });
+  }
+
+  /** What a finished turn leaves: the conversation state, usage, status and last artifact. */
+  async saveTurn(id: string, t: { state: unknown; usage: unknown; status: ChatStatus; lastArtifact?: Record<string, unknown> | null }): Promise<void> {
+    await this.pool.query({
+      name: 'chats-save-turn',
+      text: 'UPDATE chats SET state = $2, usage = $3, status = $4, last_artifact = COALESCE($5, last_artifact), updated_at = now() WHERE id = $1',
+      values: [id, JSON.stringify(t.state), JSON.stringify(t.usage), t.status, t.lastArtifact ? JSON.stringify(t.lastArtifact) : null],
+    });
   }
 
   /** Move to `to` only from one of `from` (a conditional update; false when it did not apply). */

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Pool } from 'pg';
 import { Prisma, type PrismaClient } from '../../prisma/generated/client';
 import type { TurnInput } from '../engine/types';
 
@@ -9,8 +10,22 @@ export type InputKind = TurnInput['kind'];
  * Input waiting for a turn, in arrival order. A turn takes the oldest input that is not done;
  * one still `processing` belongs to a worker that died and is taken up again.
  */
+const COLUMNS = `id, seq, chat_id AS "chatId", kind, payload, status, client_message_id AS "clientMessageId", created_at AS "createdAt", done_at AS "doneAt"`;
+
+/** Rows as Prisma returns them (pg gives bigint as text). */
+function toRow(r: Record<string, unknown>): InputRow {
+  return { ...r, seq: BigInt(r.seq as string) } as InputRow;
+}
+
 export class InputStore {
-  constructor(private readonly prisma: PrismaClient) {}
+  /**
+   * What a turn does to its inputs runs as prepared pg statements on `pool`: one turn makes
+   * several of these calls, and Prisma's per-query compilation cost most of a turn's CPU.
+   */
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly pool: Pool,
+  ) {}
 
   /** Adds an input; the same client_message_id on a chat gives back the first one (duplicate: true). */
   async add(chatId: string, input: TurnInput, clientMessageId?: string): Promise<{ input: InputRow; duplicate: boolean }> {
@@ -28,20 +43,26 @@ export class InputStore {
     }
   }
 
-  next(chatId: string): Promise<InputRow | null> {
-    return this.prisma.chatInput.findFirst({ where: { chatId, status: { in: ['pending', 'processing'] } }, orderBy: { seq: 'asc' } });
+  async next(chatId: string): Promise<InputRow | null> {
+    const r = await this.pool.query({
+      name: 'inputs-next',
+      text: `SELECT ${COLUMNS} FROM chat_inputs WHERE chat_id = $1 AND status IN ('pending', 'processing') ORDER BY seq LIMIT 1`,
+      values: [chatId],
+    });
+    return r.rows[0] ? toRow(r.rows[0]) : null;
   }
 
-  get(id: string): Promise<InputRow | null> {
-    return this.prisma.chatInput.findUnique({ where: { id } });
+  async get(id: string): Promise<InputRow | null> {
+    const r = await this.pool.query({ name: 'inputs-get', text: `SELECT ${COLUMNS} FROM chat_inputs WHERE id = $1`, values: [id] });
+    return r.rows[0] ? toRow(r.rows[0]) : null;
   }
 
-  markProcessing(id: string) {
-    return this.prisma.chatInput.update({ where: { id }, data: { status: 'processing' } });
+  async markProcessing(id: string): Promise<void> {
+    await this.pool.query({ name: 'inputs-processing', text: "UPDATE chat_inputs SET status = 'processing' WHERE id = $1", values: [id] });
   }
 
-  markDone(id: string, status: 'done' | 'cancelled' = 'done') {
-    return this.prisma.chatInput.update({ where: { id }, data: { status, doneAt: new Date() } });
+  async markDone(id: string, status: 'done' | 'cancelled' = 'done'): Promise<void> {
+    await this.pool.query({ name: 'inputs-done', text: 'UPDATE chat_inputs SET status = $2, done_at = now() WHERE id = $1', values: [id, status] });
   }
 
   /** After a stop: what was waiting is dropped, so the chat stays stopped. */
@@ -50,7 +71,12 @@ export class InputStore {
   }
 
   async hasPending(chatId: string): Promise<boolean> {
-    return (await this.prisma.chatInput.count({ where: { chatId, status: { in: ['pending', 'processing'] } } })) > 0;
+    const r = await this.pool.query({
+      name: 'inputs-has-pending',
+      text: "SELECT EXISTS (SELECT 1 FROM chat_inputs WHERE chat_id = $1 AND status IN ('pending', 'processing')) AS pending",
+      values: [chatId],
+    });
+    return r.rows[0].pending === true;
   }
 }
 

@@ -8,7 +8,6 @@ import type { ChatRow, ChatStore } from '../store/chats';
 import { turnInputOf, type InputRow, type InputStore } from '../store/inputs';
 import type { Timeline, StoredEvent } from '../store/timeline';
 import type { ToolCallStore } from '../store/tool-calls';
-import type { Prisma } from '../../prisma/generated/client';
 import type { ChatLease, HeldLease } from './chat-lease';
 import { EventWriter } from './event-writer';
 
@@ -153,12 +152,7 @@ export class TurnRunner {
       if (lease.lost.aborted && result.status === 'stopped') throw new Error('chat lease lost');
       const status: ChatStatus = result.status === 'completed' ? 'in_progress' : result.status;
       // The status goes with the state in one update (finish() then does not set it again).
-      await this.d.chats.update(chat.id, {
-        state: result.state as unknown as Prisma.InputJsonValue,
-        usage: result.state.usage as unknown as Prisma.InputJsonValue,
-        ...(artifact ? { lastArtifact: artifact as Prisma.InputJsonValue } : {}),
-        status,
-      });
+      await this.d.chats.saveTurn(chat.id, { state: result.state, usage: result.state.usage, status, lastArtifact: artifact });
       await writer.emit('chat.usage_summary', { ...result.state.usage, turns: result.state.turns });
       await this.finish(chat, input, writer, status, turnId, result.error ?? (result.status === 'stopped' ? 'stopped by request' : undefined), true);
     } finally {
