@@ -29,19 +29,22 @@ export class InputStore {
 
   /** Adds an input; the same client_message_id on a chat gives back the first one (duplicate: true). */
   async add(chatId: string, input: TurnInput, clientMessageId?: string): Promise<{ input: InputRow; duplicate: boolean }> {
-    try {
-      const row = await this.prisma.chatInput.create({
-        data: { id: randomUUID(), chatId, kind: input.kind, payload: input as unknown as Prisma.InputJsonValue, clientMessageId: clientMessageId ?? null },
-      });
-      return { input: row, duplicate: false };
-    } catch (e) {
-      if (clientMessageId && e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002') {
-        const row = await this.prisma.chatInput.findUnique({ where: { chatId_clientMessageId: { chatId, clientMessageId } } });
-        if (row) return { input: row, duplicate: true };
-      }
-      throw e;
-    }
+    // A client_message_id already used on the chat inserts nothing; the first input is returned.
+    const r = await this.pool.query({
+      name: 'inputs-add',
+      text: `INSERT INTO chat_inputs (id, chat_id, kind, payload, client_message_id) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (chat_id, client_message_id) DO NOTHING RETURNING ${COLUMNS}`,
+      values: [randomUUID(), chatId, input.kind, JSON.stringify(input), clientMessageId ?? null],
+    });
+    if (r.rows[0]) return { input: toRow(r.rows[0]), duplicate: false };
+    const first = await this.pool.query({
+      name: 'inputs-by-client-id',
+      text: `SELECT ${COLUMNS} FROM chat_inputs WHERE chat_id = $1 AND client_message_id = $2`,
+      values: [chatId, clientMessageId],
+    });
+    return { input: toRow(first.rows[0]), duplicate: true };
   }
+
 
   async next(chatId: string): Promise<InputRow | null> {
     const r = await this.pool.query({
