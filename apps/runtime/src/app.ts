@@ -84,7 +84,6 @@ export function createRuntimeApp(s: RuntimeServices, opts: { isShuttingDown?: ()
           { hub, feed: s.feed, timeline: s.timeline, chats: s.chats, toolCalls: s.toolCalls, chatInputs: s.chatInputs, starter: s.starter, workflows: s.workflows, logger: s.logger, metrics: s.metrics },
           ws,
           chat,
-          principal,
         );
         ws.off('message', collect);
         await session.open(early);

@@ -133,12 +133,6 @@ export class Timeline {
     return r.rows[0]?.last_index ?? 0;
   }
 
-  /** Keys of this turn already stored (a re-run after a worker died). */
-  async keysWithPrefix(chatId: string, prefix: string): Promise<Set<string>> {
-    const r = await this.pool.query<{ key: string }>("SELECT key FROM chat_events WHERE chat_id = $1 AND key LIKE $2 || '%'", [chatId, prefix]);
-    return new Set(r.rows.map((x) => x.key));
-  }
-
   /* ---------------------------------------------------------------- group commit */
 
   private pump(): void {

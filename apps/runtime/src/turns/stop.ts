@@ -1,4 +1,5 @@
 import type { RuntimeServices } from '../services';
+import type { NewEvent } from '../store/timeline';
 
 /**
  * A stop for a chat that no worker is running right now (idle, or awaiting a tool answer):
@@ -14,12 +15,12 @@ export async function stopIdleChat(s: RuntimeServices, chatId: string, reason = 
   if (!chat || !(await s.chats.transition(chatId, ['created', 'in_progress', 'awaiting_input'], 'stopped'))) return false;
   await s.inputs.cancelPending(chatId);
   const stopId = `stop:${Date.now()}`;
-  const events = (await s.toolCalls.dismissAwaiting(chatId)).map((tc) => ({
+  const events: NewEvent[] = (await s.toolCalls.dismissAwaiting(chatId)).map((tc) => ({
     key: `${stopId}:dismiss:${tc.eventId}`,
     type: 'chat.tool_call_dismiss',
     data: { event_id: tc.eventId, tool_call_id: tc.toolCallId, reason: 'chat stopped' },
   }));
-  events.push({ key: `${stopId}:run_complete`, type: 'chat.run_complete', data: { turn_id: stopId, status: 'stopped', reason } as never });
+  events.push({ key: `${stopId}:run_complete`, type: 'chat.run_complete', data: { turn_id: stopId, status: 'stopped', reason } });
   const stored = await s.timeline.append(chatId, events);
   await s.feed.publish(chatId, stored);
   s.observe(chat, stored);

@@ -1,6 +1,6 @@
 import type { WebSocket } from 'ws';
 import { ClientMessage, CLIENT_MESSAGE_TYPES, CloseCode, WsErrorCode, type ChatStatus } from '@tessera/contracts';
-import { zodIssues, type Logger, type Principal, type SocketHub, type Metrics } from '@tessera/kit';
+import { zodIssues, type Logger, type SocketHub, type Metrics } from '@tessera/kit';
 import type { ChatFeed, FeedListener, LiveEvent } from '../bus/feed';
 import { mergeContext } from '../domain/context';
 import type { LoadedWorkflow } from '../engine/types';
@@ -54,7 +54,6 @@ export class ChatSocket implements FeedListener {
     private readonly d: ChatSocketDeps,
     private readonly ws: WebSocket,
     private chat: ChatRow,
-    private readonly principal: Principal,
   ) {}
 
   /** `early`: messages the client sent while its upgrade was being authorised. */
@@ -342,9 +341,5 @@ export class ChatSocket implements FeedListener {
       mode,
     });
     return chat;
-  }
-
-  get principalSub(): string {
-    return this.principal.sub;
   }
 }
