@@ -13,7 +13,7 @@ import {
   AppId,
   type RouteSpec,
 } from '@tessera/contracts';
-import { assertOwner, BadRequest, HttpError, NotFound, parseOr400, TooLarge, type Principal } from '@tessera/kit';
+import { assertOwner, BadRequest, NotFound, parseOr400, TooLarge, type Principal } from '@tessera/kit';
 import { z } from 'zod';
 import type { RuntimeServices } from '../services';
 import { InputRefused } from '../turns/chat-inputs';
@@ -56,11 +56,6 @@ export const inputRoutes: RouteSpec[] = [
   },
 ];
 
-function refusedToHttp(e: unknown): never {
-  if (e instanceof InputRefused) throw new HttpError(e.httpStatus, e.code, e.message);
-  throw e;
-}
-
 export function inputRouter(s: RuntimeServices): Router {
   const r = Router();
   const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: s.config.UPLOAD_MAX_BYTES, files: 1, fields: 10 } });
@@ -72,7 +67,7 @@ export function inputRouter(s: RuntimeServices): Router {
     const chat = await ownedChat(s.chats, req.principal, p.chat_id, p.app_id);
     if (chat.userId !== p.user_id) throw new NotFound(`no chat "${p.chat_id}"`);
     if (body.workflow_name !== chat.workflowName) throw new BadRequest(`chat "${chat.id}" runs workflow "${chat.workflowName}", not "${body.workflow_name}"`);
-    const { input } = await s.chatInputs.submitMessage(chat, body.message, body.client_message_id).catch(refusedToHttp);
+    const { input } = await s.chatInputs.submitMessage(chat, body.message, body.client_message_id);
     const reply: z.infer<typeof InputReply> = { accepted: true, input_id: input.id, chat_id: chat.id };
     res.status(202).json(reply);
   });
@@ -80,12 +75,10 @@ export function inputRouter(s: RuntimeServices): Router {
   r.post('/api/tool-call/respond', async (req, res) => {
     const body = parseOr400(ToolRespondBody, req.body ?? {}, 'body');
     const principal = req.principal as Principal;
-    const { chat, toolCall } = await s.chatInputs
-      .respondToolCall(null, body.event_id, body.response_data, (c) => {
-        if (!principal.anonymous && principal.sub !== c.userId) throw new InputRefused('TOOL_CALL_NOT_FOUND', `no tool call "${body.event_id}"`, 404);
-        assertOwner(principal, c.userId, c.appId);
-      })
-      .catch(refusedToHttp);
+    const { chat, toolCall } = await s.chatInputs.respondToolCall(null, body.event_id, body.response_data, (c) => {
+      if (!principal.anonymous && principal.sub !== c.userId) throw new InputRefused('TOOL_CALL_NOT_FOUND', `no tool call "${body.event_id}"`, 404);
+      assertOwner(principal, c.userId, c.appId);
+    });
     const reply: z.infer<typeof ToolRespondReply> = { accepted: true, event_id: toolCall.eventId, chat_id: chat.id };
     res.status(202).json(reply);
   });

@@ -1,18 +1,17 @@
 import { Queue, WsErrorCode } from '@tessera/contracts';
-import type { TypedQueue } from '@tessera/kit';
+import { HttpError, type TypedQueue } from '@tessera/kit';
 import type { LoadedWorkflow } from '../engine/types';
 import type { ChatRow, ChatStore } from '../store/chats';
 import type { InputRow, InputStore } from '../store/inputs';
 import type { ToolCallStore } from '../store/tool-calls';
 
-/** A client-caused refusal with the code sent as `chat.error` (socket) or mapped to a 4xx (HTTP). */
-export class InputRefused extends Error {
-  constructor(
-    readonly code: (typeof WsErrorCode)[keyof typeof WsErrorCode],
-    message: string,
-    readonly httpStatus: 400 | 404 | 409,
-  ) {
-    super(message);
+/**
+ * A client-caused refusal: a kit HttpError, so the HTTP error mapper answers its status and code,
+ * and the socket sends it as `chat.error` with the same code.
+ */
+export class InputRefused extends HttpError {
+  constructor(code: (typeof WsErrorCode)[keyof typeof WsErrorCode], message: string, status: 400 | 404 | 409 | 429) {
+    super(status, code, message);
   }
 }
 
