@@ -1,6 +1,7 @@
 export * from './common/errors';
 export * from './common/health';
 export * from './common/ids';
+export * from './common/safe';
 export * from './bus';
 export * from './runtime';
 export * from './broker';

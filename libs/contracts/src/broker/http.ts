@@ -1,14 +1,15 @@
 import { z } from 'zod';
 import { WorkflowName } from '../common/ids';
+import { SafeJsonRecord, SafeText } from '../common/safe';
 import { ChatSession, RecentSessionReply } from '../runtime/http';
 
 /** `POST /api/mozaiks/session`: the user comes from the verified token, never from the body. */
 export const CreateSessionBody = z
   .object({
     workflow_name: WorkflowName,
-    client_request_id: z.string().min(1).max(128).optional(),
+    client_request_id: SafeText.min(1).max(128).optional(),
     /** Optional client context; reaches agents only with the `ui_` prefix. */
-    context: z.record(z.string(), z.unknown()).optional(),
+    context: SafeJsonRecord.optional(),
   })
   .strict()
   .meta({ id: 'CreateSessionBody' });
@@ -20,5 +21,5 @@ export const BrokerSessionsReply = z.array(ChatSession).meta({ id: 'BrokerSessio
 export const BrokerRecentReply = RecentSessionReply;
 
 /** What the host application's context source returns for a user (document 000 §3). */
-export const BackendContext = z.record(z.string(), z.unknown());
+export const BackendContext = SafeJsonRecord;
 export type BackendContext = z.infer<typeof BackendContext>;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AppId, ChatId, UserId, WorkflowName } from '../common/ids';
+import { SafeJsonRecord, SafeText } from '../common/safe';
 
 export const ChatStatus = z.enum(['created', 'in_progress', 'awaiting_input', 'completed', 'stopped', 'failed']);
 export type ChatStatus = z.infer<typeof ChatStatus>;
@@ -38,10 +39,10 @@ export const StartChatParams = z.object({ app_id: AppId, workflow_name: Workflow
 export const StartChatBody = z
   .object({
     user_id: UserId,
-    client_request_id: z.string().min(1).max(128).optional(),
+    client_request_id: SafeText.min(1).max(128).optional(),
     force_new: z.boolean().optional(),
     /** Client-supplied context: stored with the `ui_` prefix, never overwriting backend values. */
-    context: z.record(z.string(), z.unknown()).optional(),
+    context: SafeJsonRecord.optional(),
   })
   .meta({ id: 'StartChatBody' });
 export const StartChatReply = z
@@ -54,10 +55,10 @@ export const BackendStartBody = z
     app_id: AppId,
     user_id: UserId,
     workflow_name: WorkflowName,
-    initial_context: z.record(z.string(), z.unknown()).nullish(),
-    client_request_id: z.string().min(1).max(128).optional(),
+    initial_context: SafeJsonRecord.nullish(),
+    client_request_id: SafeText.min(1).max(128).optional(),
     /** Context the end user supplied through the broker; stored with the `ui_` prefix. */
-    ui_context: z.record(z.string(), z.unknown()).optional(),
+    ui_context: SafeJsonRecord.optional(),
   })
   .meta({ id: 'BackendStartBody' });
 export const BackendStartReply = z
@@ -86,13 +87,13 @@ export const RecentSessionReply = z
 /** `POST /chat/{app_id}/{chat_id}/{user_id}/input` (HTTP fallback for a user message). */
 export const InputParams = z.object({ app_id: AppId, chat_id: ChatId, user_id: UserId });
 export const InputBody = z
-  .object({ message: z.string().min(1).max(32_000), workflow_name: WorkflowName, client_message_id: z.string().max(128).optional() })
+  .object({ message: SafeText.min(1).max(32_000), workflow_name: WorkflowName, client_message_id: SafeText.max(128).optional() })
   .meta({ id: 'InputBody' });
 export const InputReply = z.object({ accepted: z.literal(true), input_id: z.string(), chat_id: z.string() }).meta({ id: 'InputReply' });
 
 /** `POST /api/tool-call/respond` */
 export const ToolRespondBody = z
-  .object({ event_id: z.string().min(1), response_data: z.record(z.string(), z.unknown()) })
+  .object({ event_id: SafeText.min(1).max(256), response_data: SafeJsonRecord })
   .meta({ id: 'ToolRespondBody' });
 export const ToolRespondReply = z.object({ accepted: z.literal(true), event_id: z.string(), chat_id: z.string() }).meta({ id: 'ToolRespondReply' });
 
@@ -101,8 +102,8 @@ export const UploadFields = z.object({
   appId: AppId,
   userId: UserId,
   chatId: ChatId,
-  intent: z.string().max(64).optional(),
-  bundle_path: z.string().max(512).optional(),
+  intent: SafeText.max(64).optional(),
+  bundle_path: SafeText.max(512).optional(),
 });
 export const UploadReply = z
   .object({

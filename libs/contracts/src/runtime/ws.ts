@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { WorkflowName } from '../common/ids';
+import { SafeJsonRecord, SafeText } from '../common/safe';
 import { ChatStatus } from './http';
 
 /* ------------------------------------------------------------------------------------------------
@@ -8,20 +9,26 @@ import { ChatStatus } from './http';
 
 export const UserInputSubmit = z.object({
   type: z.literal('user.input.submit'),
-  chat_id: z.string().optional(),
-  text: z.string().min(1).max(32_000),
-  context: z.record(z.string(), z.unknown()).optional(),
-  client_message_id: z.string().max(128).optional(),
+  chat_id: SafeText.max(128).optional(),
+  text: SafeText.min(1).max(32_000),
+  context: SafeJsonRecord.optional(),
+  client_message_id: SafeText.max(128).optional(),
 });
 export const ToolCallResponse = z.object({
   type: z.literal('tool_call_response'),
-  tool_call_id: z.string().min(1).describe('The event_id (or tool_call_id) of the chat.tool_call'),
-  response: z.record(z.string(), z.unknown()),
+  tool_call_id: SafeText.min(1).max(256).describe('The event_id (or tool_call_id) of the chat.tool_call'),
+  response: SafeJsonRecord,
 });
 export const ClientResume = z.object({
   type: z.literal('client.resume'),
-  chat_id: z.string().optional(),
-  lastClientIndex: z.number().int().min(0),
+  chat_id: SafeText.max(128).optional(),
+  /** The highest index the client has applied; -1 (or 0) when it has applied nothing. */
+  lastClientIndex: z
+    .number()
+    .int()
+    .min(-1)
+    .transform((n) => Math.max(n, 0))
+    .describe('highest index applied; -1 or 0 = nothing applied, everything is replayed'),
 });
 export const SwitchWorkflow = z.object({ type: z.literal('chat.switch_workflow'), workflow_name: WorkflowName });
 export const EnterGeneralMode = z.object({ type: z.literal('chat.enter_general_mode') });
