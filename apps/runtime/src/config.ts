@@ -22,6 +22,8 @@ export const RuntimeEnv = BaseEnv.extend({
   /** Put every timeline event on the observability queue. */
   OBSERVABILITY_EVENTS: env.bool(true),
   DB_POOL_SIZE: env.int(10, 1),
+  /** Inputs a chat may have waiting for a turn; one more is refused with RATE_LIMITED (429). */
+  MAX_PENDING_INPUTS: env.int(20, 1),
   OPENAI_BASE_URL: z.url().optional(),
   OPENAI_API_KEY: z.string().optional(),
   OPENAI_MODEL: z.string().default('gpt-4o-mini'),

@@ -70,7 +70,7 @@ export function createRuntimeServices(config: RuntimeConfig, logger: Logger, rol
   const timeline = new Timeline(db.pool);
   const lease = new ChatLease(redis, config.BULL_PREFIX);
   const starter = new ChatStarter(chats, workflows);
-  const chatInputs = new ChatInputs(chats, inputs, toolCalls, turnQueue);
+  const chatInputs = new ChatInputs(chats, inputs, toolCalls, turnQueue, { maxPending: config.MAX_PENDING_INPUTS });
   return {
     config,
     logger,

@@ -17,6 +17,25 @@ function toRow(r: Record<string, unknown>): InputRow {
   return { ...r, seq: BigInt(r.seq as string) } as InputRow;
 }
 
+/**
+ * One statement: room for one more pending input ($7, null = no cap), the client context merged
+ * into the chat row (a backend key, one without the `ui_` prefix, is never replaced), then the
+ * insert; a client_message_id already used on the chat inserts nothing.
+ */
+const ADD_SQL = `
+WITH room AS (
+  SELECT $7::int IS NULL OR (SELECT count(*) FROM chat_inputs WHERE chat_id = $2 AND status = 'pending') < $7::int AS ok
+), merged AS (
+  UPDATE chats SET context = chats.context || COALESCE(
+      (SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each($6::jsonb) e
+       WHERE left(e.key, 3) = 'ui_' OR NOT chats.context ? e.key), '{}'::jsonb), updated_at = now()
+  WHERE id = $2 AND $6::jsonb IS NOT NULL AND (SELECT ok FROM room)
+  RETURNING id
+)
+INSERT INTO chat_inputs (id, chat_id, kind, payload, client_message_id)
+SELECT $1::text, $2::text, $3::text, $4::jsonb, $5::text WHERE (SELECT ok FROM room)
+ON CONFLICT (chat_id, client_message_id) DO NOTHING RETURNING ${COLUMNS}`;
+
 export class InputStore {
   /**
    * What a turn does to its inputs runs as prepared pg statements on `pool`: one turn makes
@@ -27,24 +46,62 @@ export class InputStore {
     private readonly pool: Pool,
   ) {}
 
-  /** Adds an input; the same client_message_id on a chat gives back the first one (duplicate: true). */
-  async add(chatId: string, input: TurnInput, clientMessageId?: string): Promise<{ input: InputRow; duplicate: boolean }> {
-    // A client_message_id already used on the chat inserts nothing; the first input is returned.
+  /**
+   * Adds an input; the same client_message_id on a chat gives back the first one (duplicate: true).
+   * `uiContext` (client context, already under `ui_` keys) is merged into the chat's context by the
+   * same statement, so two submits never lose each other's keys and the context is in place
+   * before the input can be taken. With `maxPending`, an input that would make more than that many
+   * pending inputs is not added (`refused: true`, nothing merged); a duplicate still answers.
+   */
+  async add(
+    chatId: string,
+    input: TurnInput,
+    clientMessageId?: string,
+    opts: { uiContext?: Record<string, unknown>; maxPending?: number } = {},
+  ): Promise<{ input: InputRow; duplicate: boolean; refused?: false } | { input: null; duplicate: false; refused: true }> {
     const r = await this.pool.query({
       name: 'inputs-add',
-      text: `INSERT INTO chat_inputs (id, chat_id, kind, payload, client_message_id) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (chat_id, client_message_id) DO NOTHING RETURNING ${COLUMNS}`,
-      values: [randomUUID(), chatId, input.kind, JSON.stringify(input), clientMessageId ?? null],
+      text: ADD_SQL,
+      values: [
+        randomUUID(),
+        chatId,
+        input.kind,
+        JSON.stringify(input),
+        clientMessageId ?? null,
+        opts.uiContext && Object.keys(opts.uiContext).length ? JSON.stringify(opts.uiContext) : null,
+        opts.maxPending ?? null,
+      ],
     });
     if (r.rows[0]) return { input: toRow(r.rows[0]), duplicate: false };
-    const first = await this.pool.query({
-      name: 'inputs-by-client-id',
-      text: `SELECT ${COLUMNS} FROM chat_inputs WHERE chat_id = $1 AND client_message_id = $2`,
-      values: [chatId, clientMessageId],
-    });
-    return { input: toRow(first.rows[0]), duplicate: true };
+    if (clientMessageId !== undefined) {
+      const first = await this.pool.query({
+        name: 'inputs-by-client-id',
+        text: `SELECT ${COLUMNS} FROM chat_inputs WHERE chat_id = $1 AND client_message_id = $2`,
+        values: [chatId, clientMessageId],
+      });
+      if (first.rows[0]) return { input: toRow(first.rows[0]), duplicate: true };
+    }
+    return { input: null, duplicate: false, refused: true };
   }
 
+  /**
+   * Answers an awaiting UI tool call and adds its input in one statement: a call is never
+   * answered without its input (nor an input added for a call answered twice). Null when the
+   * call was not awaiting anymore.
+   */
+  async addToolResponse(eventId: string, input: Extract<TurnInput, { kind: 'tool_response' }>): Promise<InputRow | null> {
+    const r = await this.pool.query({
+      name: 'inputs-add-tool-response',
+      text: `WITH answered AS (
+               UPDATE tool_calls SET status = 'answered', response = $3::jsonb, answered_at = now()
+               WHERE event_id = $2 AND status = 'awaiting' RETURNING chat_id
+             )
+             INSERT INTO chat_inputs (id, chat_id, kind, payload) SELECT $1::text, chat_id, 'tool_response', $4::jsonb FROM answered
+             RETURNING ${COLUMNS}`,
+      values: [randomUUID(), eventId, JSON.stringify(input.response), JSON.stringify(input)],
+    });
+    return r.rows[0] ? toRow(r.rows[0]) : null;
+  }
 
   async next(chatId: string): Promise<InputRow | null> {
     const r = await this.pool.query({

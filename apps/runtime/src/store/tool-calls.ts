@@ -22,15 +22,6 @@ export class ToolCallStore {
     return this.prisma.toolCall.findFirst({ where: { chatId, toolCallId: id }, orderBy: { createdAt: 'desc' } });
   }
 
-  /** Awaiting → answered, exactly once; false when it was not awaiting anymore. */
-  async answer(eventId: string, response: Record<string, unknown>): Promise<boolean> {
-    const r = await this.prisma.toolCall.updateMany({
-      where: { eventId, status: 'awaiting' },
-      data: { status: 'answered', response: response as Prisma.InputJsonValue, answeredAt: new Date() },
-    });
-    return r.count === 1;
-  }
-
   /** Awaiting calls of a chat are dismissed (stop, or a new message that supersedes them). */
   async dismissAwaiting(chatId: string): Promise<ToolCallRow[]> {
     const rows = await this.prisma.toolCall.findMany({ where: { chatId, status: 'awaiting' } });
