@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import corsMiddleware from 'cors';
 import express, { type ErrorRequestHandler, type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { ErrorCode, type ErrorBody } from '@tessera/contracts';
+import helmet from 'helmet';
+import { ErrorCode, JSON_LIMITS, jsonProblems, type ErrorBody } from '@tessera/contracts';
 import { z } from 'zod';
-import { HttpError, NotFound, zodIssues } from './errors';
-import type { Logger } from './logger';
+import { BadRequest, HttpError, NotFound, zodIssues } from './errors';
+import { errorSummary, type Logger } from './logger';
 import type { Metrics } from './metrics';
 
 declare module 'express-serve-static-core' {
@@ -36,7 +38,26 @@ export function createHttpApp(opts: HttpAppOptions): Express {
   if (opts.metrics) app.use(opts.metrics.httpMiddleware());
   app.use(accessLog(opts.logger));
   app.use(express.json({ limit: opts.bodyLimit ?? '1mb' }));
+  app.use(jsonDepthLimit());
   return app;
+}
+
+/**
+ * Nesting a JSON body may have: twice the contracts' bound for one field, so a field at that bound
+ * always fits and its schema names what is wrong; anything deeper is refused before a route (or
+ * recursive code such as JSON.stringify) sees it.
+ */
+export const BODY_DEPTH = JSON_LIMITS.depth * 2;
+
+export function jsonDepthLimit(depth = BODY_DEPTH): RequestHandler {
+  return (req, _res, next) => {
+    if (req.body === null || typeof req.body !== 'object') return next();
+    const [p] = jsonProblems(req.body, { depth, values: Number.POSITIVE_INFINITY, text: false }, 1);
+    if (!p) return next();
+    // The first segments name the field; the whole path would be `depth` segments long.
+    const path = ['body', ...p.path.slice(0, 2).map(String)].join('.');
+    next(new BadRequest(`invalid body: ${path}: ${p.message}`, { issues: [{ path, message: p.message }] }, ErrorCode.ValidationFailed));
+  };
 }
 
 /** Unknown routes → 404, then errors → the one error shape. Call after all routes are mounted. */
@@ -55,38 +76,44 @@ export function requestId(): RequestHandler {
   };
 }
 
+/** Headers for a JSON API: no framing, no sniffing, no referrer, HTTPS only, nothing to execute. */
 export function securityHeaders(): RequestHandler {
-  return (_req, res, next) => {
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    res.setHeader('X-Frame-Options', 'DENY');
-    res.setHeader('Referrer-Policy', 'no-referrer');
-    res.setHeader('Cross-Origin-Resource-Policy', 'same-site');
-    res.setHeader('Strict-Transport-Security', 'max-age=15552000; includeSubDomains');
-    next();
-  };
+  return helmet({
+    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+    frameguard: { action: 'deny' },
+    referrerPolicy: { policy: 'no-referrer' },
+    crossOriginResourcePolicy: { policy: 'same-site' },
+    strictTransportSecurity: { maxAge: 15_552_000, includeSubDomains: true },
+  });
 }
 
+export const CORS_EXPOSED_HEADERS = ['X-Request-Id', 'Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining'];
+
+/**
+ * CORS for an allow-list of origins (`*`: any), with credentials. A preflight from an origin not
+ * on the list is refused with 403 in the error shape (the `cors` package would answer 204 without
+ * CORS headers, which browsers report as an opaque network error).
+ */
 export function cors(allowed: string[]): RequestHandler {
   const any = allowed.includes('*');
+  const isAllowed = (origin: string | undefined) => !!origin && (any || allowed.includes(origin));
+  const allow = corsMiddleware({
+    origin: (origin, cb) => cb(null, isAllowed(origin)),
+    credentials: true,
+    exposedHeaders: CORS_EXPOSED_HEADERS,
+    methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+    maxAge: 600,
+    optionsSuccessStatus: 204,
+  });
   return (req, res, next) => {
     const origin = req.header('origin');
-    if (origin && (any || allowed.includes(origin))) {
-      res.setHeader('Access-Control-Allow-Origin', origin);
-      res.setHeader('Vary', 'Origin');
-      res.setHeader('Access-Control-Allow-Credentials', 'true');
-      res.setHeader('Access-Control-Expose-Headers', 'X-Request-Id, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining');
-      if (req.method === 'OPTIONS') {
-        res.setHeader('Access-Control-Allow-Methods', 'GET,POST,PUT,PATCH,DELETE,OPTIONS');
-        res.setHeader('Access-Control-Allow-Headers', req.header('access-control-request-headers') ?? 'Authorization, Content-Type');
-        res.setHeader('Access-Control-Max-Age', '600');
-        res.status(204).end();
-        return;
-      }
-    } else if (origin && req.method === 'OPTIONS') {
+    if (origin && !isAllowed(origin) && req.method === 'OPTIONS') {
       res.status(403).json(errorBody(ErrorCode.Forbidden, `origin ${origin} is not allowed`));
       return;
     }
-    next();
+    // Without an allowed origin, a preflight is a plain OPTIONS request for the routes to answer.
+    if (!isAllowed(origin)) return next();
+    allow(req, res, next);
   };
 }
 
@@ -112,7 +139,8 @@ export function errorBody(code: string, message: string, details?: unknown): Err
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const { status, body, headers } = toErrorResponse(err);
-    if (status >= 500) logger.error('request failed', { request_id: req.id, method: req.method, url: req.originalUrl, err });
+    // One bounded line: a database error's message can carry kilobytes of query and source.
+    if (status >= 500) logger.error('request failed', { request_id: req.id, method: req.method, url: req.originalUrl, status, err: errorSummary(err) });
     if (res.headersSent) {
       res.destroy();
       return;
@@ -136,7 +164,20 @@ export function toErrorResponse(err: unknown): { status: number; body: ErrorBody
     if (e.type === 'entity.parse.failed') return { status: 400, body: errorBody(ErrorCode.BadRequest, 'request body is not valid JSON') };
     return { status, body: errorBody(ErrorCode.BadRequest, e.expose && e.message ? e.message : 'bad request') };
   }
+  if (isStorageUnreachable(err)) return { status: 503, body: errorBody(ErrorCode.Unavailable, 'storage unavailable; try again') };
   return { status: 500, body: errorBody(ErrorCode.Internal, 'internal error') };
+}
+
+// Prisma's "cannot reach the database" codes; PostgreSQL's connection class 08, shutdown 57P0x,
+// too many connections 53300; socket errors of pg and ioredis.
+const UNREACHABLE = /^(P1001|P1002|P1008|P1017|08[0-9A-Z]{3}|57P0[1-3]|53300|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE)$/;
+
+/** PostgreSQL or Redis out of reach is a 503 the client may retry; any other storage error is ours (500). */
+function isStorageUnreachable(err: unknown): boolean {
+  if (!err || typeof err !== 'object') return false;
+  const e = err as { name?: string; code?: unknown; errorCode?: unknown; cause?: { code?: unknown } };
+  if (e.name === 'PrismaClientInitializationError') return true;
+  return [e.code, e.errorCode, e.cause?.code].some((c) => typeof c === 'string' && UNREACHABLE.test(c));
 }
 
 /** Wrap an async handler so its rejection reaches the error middleware (express 5 does this too). */

@@ -1,6 +1,8 @@
+import pg from 'pg';
 import { z } from 'zod';
 import { ErrorBody, ErrorCode, UserId } from '@tessera/contracts';
-import { Conflict, createHttpApp, finalizeHttpApp, parseOr400, TooManyRequests } from '../src';
+import { BODY_DEPTH, Conflict, createHttpApp, finalizeHttpApp, parseOr400, pgConnectionString, TooManyRequests } from '../src';
+import { closedPort, TEST_DATABASE_URL } from '../src/testing';
 import { capturedLogger, serve } from './support';
 
 const ALLOWED = 'https://app.example';
@@ -193,4 +195,88 @@ it('access log lines name the request without its secrets', async () => {
     .find((l) => l.request_id === 'log-check-1');
   expect(entry).toMatchObject({ level: 'http', method: 'GET', status: 404 });
   expect(entry.url).toBe('/nope?access_token=[REDACTED]');
+});
+
+it('an allowed origin may read the request id, rate-limit and Retry-After headers; the API allows no framing or scripts', async () => {
+  const { res } = await call('/nope', { headers: { origin: ALLOWED } });
+  expect(res.headers.get('access-control-expose-headers')).toBe('X-Request-Id,Retry-After,X-RateLimit-Limit,X-RateLimit-Remaining');
+  expect(res.headers.get('content-security-policy')).toBe("default-src 'none';frame-ancestors 'none'");
+  expect(res.headers.get('cross-origin-resource-policy')).toBe('same-site');
+});
+
+describe('hostile bodies and failing dependencies', () => {
+  const { logger: log, lines: logLines } = capturedLogger('http-hostile', 'info');
+  const PRISMA_LIKE = `Invalid \`prisma.chat.update()\` invocation:\n\n${'function(e){return e&&e.__esModule?e:{default:e}};'.repeat(1_400)}`;
+  let base: string;
+  let stop: () => Promise<void>;
+  let pool: pg.Pool;
+
+  beforeAll(async () => {
+    pool = new pg.Pool({ connectionString: pgConnectionString(TEST_DATABASE_URL), max: 2 });
+    const down = new pg.Pool({ connectionString: `postgresql://x:y@127.0.0.1:${await closedPort()}/x`, connectionTimeoutMillis: 2_000 });
+    const app = createHttpApp({ logger: log });
+    app.post('/echo', (req, res) => res.json({ keys: Object.keys(req.body ?? {}) }));
+    app.get('/prisma-like', () => {
+      throw Object.assign(new Error(PRISMA_LIKE), { name: 'PrismaClientUnknownRequestError', clientVersion: '6.19.3' });
+    });
+    app.get('/pg-nul', async () => void (await pool.query('SELECT $1::text', ['a\u0000b'])));
+    app.get('/pg-down', async () => void (await down.query('SELECT 1')));
+    finalizeHttpApp(app, log);
+    ({ url: base, close: stop } = await serve(app));
+  });
+  afterAll(async () => {
+    await stop();
+    await pool.end();
+  });
+
+  const nestedBody = (levels: number) => '{"x":'.repeat(levels) + '1' + '}'.repeat(levels);
+
+  it.each([BODY_DEPTH + 1, 500, 10_000, 100_000])('a JSON body nested %i deep is a 400 naming the field, before any route runs', async (levels) => {
+    const r = await fetch(`${base}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: nestedBody(levels) });
+    const body = (await r.json()) as any;
+    expect(r.status).toBe(400);
+    expect(body.error).toEqual({
+      code: ErrorCode.ValidationFailed,
+      message: `invalid body: body.x.x: nests deeper than ${BODY_DEPTH} levels`,
+      details: { issues: [{ path: 'body.x.x', message: `nests deeper than ${BODY_DEPTH} levels` }] },
+    });
+  });
+
+  it('a body at the bound passes', async () => {
+    const r = await fetch(`${base}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: nestedBody(BODY_DEPTH) });
+    expect(r.status).toBe(200);
+  });
+
+  it('40 failing requests whose errors carry 68 KB each grow the log by a bounded amount, each line naming the error', async () => {
+    expect(PRISMA_LIKE.length).toBeGreaterThan(68_000);
+    const before = logLines.slice();
+    for (let i = 0; i < 40; i++) {
+      const r = await fetch(`${base}/prisma-like`);
+      expect(r.status).toBe(500);
+      expect(await r.json()).toEqual({ error: { code: ErrorCode.Internal, message: 'internal error' } });
+    }
+    const added = logLines.slice(before.length);
+    const bytes = added.reduce((n, l) => n + l.length, 0);
+    expect(bytes).toBeLessThan(40 * 2_000);
+    const failed = added.map((l) => JSON.parse(l)).filter((l) => l.message === 'request failed');
+    expect(failed).toHaveLength(40);
+    expect(failed[0]).toMatchObject({ status: 500, err: { name: 'PrismaClientUnknownRequestError', message: expect.stringContaining('Invalid `prisma.chat.update()` invocation') } });
+    expect(failed[0].err.message.length).toBeLessThan(400);
+  });
+
+  it('a PostgreSQL error is a 500 without its text; an unreachable database a 503 to retry; each logged short', async () => {
+    const before = logLines.length;
+    const nul = await fetch(`${base}/pg-nul`);
+    expect(nul.status).toBe(500);
+    expect(await nul.text()).not.toMatch(/0x00|UTF8|byte sequence/i);
+    const down = await fetch(`${base}/pg-down`);
+    expect(down.status).toBe(503);
+    expect(((await down.json()) as any).error).toEqual({ code: ErrorCode.Unavailable, message: 'storage unavailable; try again' });
+    const logged = logLines.slice(before).map((l) => JSON.parse(l)).filter((l) => l.message === 'request failed');
+    expect(logged.map((l) => [l.status, l.err.code])).toEqual([
+      [500, '22021'],
+      [503, 'ECONNREFUSED'],
+    ]);
+    for (const l of logged) expect(JSON.stringify(l).length).toBeLessThan(2_000);
+  });
 });
