@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { BackendStartBody, InputBody, StartChatBody, ToolRespondBody, UploadFields } from '../runtime/http';
 import { ClientMessage } from '../runtime/ws';
 import { CreateSessionBody } from '../broker/http';
-import { JSON_LIMITS, jsonProblems, SafeJsonRecord, SafeText, unstorableText } from './safe';
+import { JSON_LIMITS, jsonProblems, SafeJsonRecord, SafeText, toStorableText, unstorableText } from './safe';
 import { UserId } from './ids';
 
 const nested = (levels: number): Record<string, unknown> => {
@@ -28,6 +28,11 @@ describe('SafeText', () => {
   it.each(['plain', 'émoji 😀 and 漢字', '', '\u2028'])('accepts %j, pairs of surrogates included', (s) => {
     expect(SafeText.safeParse(s).success).toBe(true);
     expect(unstorableText(s)).toBeNull();
+  });
+
+  it('toStorableText replaces NUL and lone surrogates, and keeps pairs', () => {
+    expect(toStorableText('a\u0000b\ud800c\udc00😀')).toBe('a\ufffdb\ufffdc\ufffd😀');
+    expect(unstorableText(toStorableText('\udc00\ud800\u0000'))).toBeNull();
   });
 
   it('keeps its length checks when chained', () => {

@@ -24,6 +24,11 @@ export function unstorableText(s: string): string | null {
   return null;
 }
 
+/** The text with each NUL and lone surrogate replaced by U+FFFD: for names a client cannot easily fix (an upload's filename). */
+export function toStorableText(s: string): string {
+  return s.replace(/\u0000/g, '\uFFFD').replace(new RegExp(LONE_SURROGATE.source, 'g'), '\uFFFD');
+}
+
 export interface JsonProblem {
   path: (string | number)[];
   message: string;
