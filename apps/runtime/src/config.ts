@@ -21,6 +21,12 @@ export const RuntimeEnv = BaseEnv.extend({
   WS_HEARTBEAT_MS: env.int(30_000, 50),
   /** Put every timeline event on the observability queue. */
   OBSERVABILITY_EVENTS: env.bool(true),
+  /** Observability jobs that may wait (its consumer may not run yet); above it, events are dropped with a warning. */
+  OBSERVABILITY_QUEUE_MAX: env.int(10_000, 1),
+  /** Conversation kept between turns and sent to the model: the newest messages, at most this many… */
+  CONVERSATION_MAX_MESSAGES: env.int(200, 2),
+  /** …and about this many characters (roughly 4 a token). */
+  CONVERSATION_MAX_CHARS: env.int(400_000, 1_000),
   DB_POOL_SIZE: env.int(10, 1),
   /** Inputs a chat may have waiting for a turn; one more is refused with RATE_LIMITED (429). */
   MAX_PENDING_INPUTS: env.int(20, 1),

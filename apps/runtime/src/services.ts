@@ -86,7 +86,7 @@ export function createRuntimeServices(config: RuntimeConfig, logger: Logger, rol
     lease,
     turnQueue,
     observabilityQueue,
-    observe: observer(observabilityQueue, logger),
+    observe: observer(observabilityQueue, logger, { maxWaiting: config.OBSERVABILITY_QUEUE_MAX, metrics }),
     workflows,
     providers,
     starter,

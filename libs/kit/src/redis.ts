@@ -62,13 +62,17 @@ export class TypedQueue<Q extends QueueName> {
     this.queue = new BullQueue(name, { connection, defaultJobOptions: DEFAULT_JOB_OPTIONS, ...opts });
     this.queue.on('error', (err) => logger.warn('queue error', { queue: name, error: err.message }));
   }
-  /** Validates the payload with the contract before it leaves the process. */
-  add(data: QueueJobData<Q>, opts?: JobsOptions) {
+  /**
+   * Validates the payload with the contract before it leaves the process. An invalid payload
+   * rejects (a ZodError) like any other failure to add, rather than throwing where a caller
+   * that only handles the promise's rejection does not expect it.
+   */
+  async add(data: QueueJobData<Q>, opts?: JobsOptions) {
     const spec = QueueJobs[this.name];
     const parsed = spec.data.parse(data);
     return this.queue.add(spec.name as QueueJobName<Q>, parsed, opts);
   }
-  addBulk(items: { data: QueueJobData<Q>; opts?: JobsOptions }[]) {
+  async addBulk(items: { data: QueueJobData<Q>; opts?: JobsOptions }[]) {
     const spec = QueueJobs[this.name];
     return this.queue.addBulk(items.map((i) => ({ name: spec.name, data: spec.data.parse(i.data), opts: i.opts })));
   }

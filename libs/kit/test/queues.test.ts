@@ -71,16 +71,23 @@ describe('a BullMQ job round trip typed by the contracts', () => {
     }
   });
 
-  it('an invalid payload throws a ZodError before anything reaches Redis', async () => {
+  it('an invalid payload rejects with a ZodError (never throws synchronously) before anything reaches Redis', async () => {
     const before = await queue.queue.getJobCounts();
     const invalid = [
       { events: [] },
       { events: [{ ...event(3), index: 'three' }] },
       { events: [{ ...event(4), user_id: undefined }] },
       { nope: true },
+      { events: Array.from({ length: 1001 }, (_, i) => event(i)) },
     ];
-    for (const bad of invalid) expect(() => queue.add(bad as unknown as Batch)).toThrow(ZodError);
-    expect(() => queue.addBulk([{ data: { events: [event(5)] } }, { data: { events: [] } }])).toThrow(ZodError);
+    for (const bad of invalid) {
+      let added: Promise<unknown> | undefined;
+      expect(() => (added = queue.add(bad as unknown as Batch))).not.toThrow();
+      await expect(added).rejects.toThrow(ZodError);
+    }
+    let bulk: Promise<unknown> | undefined;
+    expect(() => (bulk = queue.addBulk([{ data: { events: [event(5)] } }, { data: { events: [] } }]))).not.toThrow();
+    await expect(bulk).rejects.toThrow(ZodError);
     expect(await queue.queue.getJobCounts()).toEqual(before);
     expect(received).toHaveLength(1);
   });

@@ -12,6 +12,7 @@ import { isAbortError, safeErrorMessage } from '../providers/errors';
 import { contextLookup, renderTemplate } from '../providers/template';
 import type { ModelChunk, ModelRequest } from '../providers/types';
 import { agentView, type AgentView } from './agents';
+import { boundHistory } from './history';
 import type { ConversationMessage, ConversationToolCall, LoadedWorkflow, RunTurnInput, RunTurnResult } from './types';
 
 /** `chat.error` codes the engine emits. */
@@ -32,13 +33,15 @@ type Awaiting = RunTurnResult['awaiting'];
 export async function runTurn(input: RunTurnInput): Promise<RunTurnResult> {
   const { workflow, state, turnId, signal, emit, providers } = input;
   const context = withDefaults(workflow, input.context);
-  const messages: ConversationMessage[] = state.messages.slice();
+  const bound = (m: ConversationMessage[]) => (input.history ? boundHistory(m, input.history) : m);
+  // The state a turn saves is bounded, so that a long chat's row (rewritten every turn) is too.
+  const messages: ConversationMessage[] = bound(state.messages).slice();
   const usage: Usage = { ...state.usage };
   let agentName = state.current_agent;
   const ids = turnIds(turnId);
 
   const end = (status: RunTurnResult['status'], awaiting: Awaiting = [], error?: string): RunTurnResult => ({
-    state: { current_agent: agentName, messages, turns: state.turns + 1, usage },
+    state: { current_agent: agentName, messages: bound(messages), turns: state.turns + 1, usage },
     status,
     awaiting,
     ...(error === undefined ? {} : { error }),

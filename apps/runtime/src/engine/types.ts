@@ -5,6 +5,7 @@
  */
 import type { TimelineDataOf, TimelineType, Usage, WorkflowFile } from '@tessera/contracts';
 import type { ModelProvider } from '../providers/types';
+import type { HistoryLimits } from './history';
 
 export interface ConversationToolCall {
   id: string;
@@ -57,6 +58,8 @@ export interface RunTurnInput {
   providers: ProviderRegistry;
   /** System prompt of an agent-manager blueprint, for agents declared with `blueprint`. */
   resolveBlueprint?: (name: string) => Promise<string>;
+  /** How much of the conversation is kept (and sent to the model); all of it when absent. */
+  history?: HistoryLimits;
 }
 
 export interface RunTurnResult {

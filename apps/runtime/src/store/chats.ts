@@ -21,7 +21,7 @@ export interface StartChat {
 /** Chats: idempotent creation by client_request_id, ownership-scoped reads. */
 const COLUMNS = `id, app_id AS "appId", user_id AS "userId", workflow_name AS "workflowName", status, mode, cache_seed AS "cacheSeed",
   client_request_id AS "clientRequestId", context, state, last_index AS "lastIndex", last_artifact AS "lastArtifact",
-  artifact_index AS "artifactIndex", usage, created_at AS "createdAt", updated_at AS "updatedAt"`;
+  artifact_index AS "artifactIndex", usage, stop_reason AS "stopReason", created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 export class ChatStore {
   /** Reads and writes of every turn run as prepared pg statements on `pool` (see InputStore). */
@@ -90,13 +90,67 @@ export class ChatStore {
     await this.pool.query({ name: 'chats-status', text: 'UPDATE chats SET status = $2, updated_at = now() WHERE id = $1', values: [id, status] });
   }
 
-  /** What a finished turn leaves: the conversation state, usage, status and last artifact. */
-  async saveTurn(id: string, t: { state: unknown; usage: unknown; status: ChatStatus; lastArtifact?: Record<string, unknown> | null }): Promise<void> {
-    await this.pool.query({
+  /**
+   * What a finished turn leaves: the conversation state, usage, status and last artifact. A chat
+   * stopped meanwhile stays stopped, and a stop requested meanwhile is carried out here (the
+   * chat becomes stopped, the request is cleared): the answer is the status the chat has now and
+   * whether this call carried out a stop.
+   */
+  async saveTurn(
+    id: string,
+    t: { state: unknown; usage: unknown; status: ChatStatus; lastArtifact?: Record<string, unknown> | null },
+  ): Promise<{ status: ChatStatus; stopReason: string | null }> {
+    const r = await this.pool.query({
       name: 'chats-save-turn',
-      text: 'UPDATE chats SET state = $2, usage = $3, status = $4, last_artifact = COALESCE($5, last_artifact), updated_at = now() WHERE id = $1',
+      text: `WITH old AS (SELECT id, status, stop_reason FROM chats WHERE id = $1 FOR UPDATE)
+             UPDATE chats c SET state = $2, usage = $3,
+               status = CASE WHEN old.status = 'stopped' OR old.stop_reason IS NOT NULL THEN 'stopped' ELSE $4 END,
+               stop_reason = NULL, last_artifact = COALESCE($5, c.last_artifact), updated_at = now()
+             FROM old WHERE c.id = old.id RETURNING c.status, old.stop_reason AS "stopReason"`,
       values: [id, JSON.stringify(t.state), JSON.stringify(t.usage), t.status, t.lastArtifact ? JSON.stringify(t.lastArtifact) : null],
     });
+    const row = r.rows[0] as { status: ChatStatus; stopReason: string | null } | undefined;
+    return row ?? { status: t.status, stopReason: null };
+  }
+
+  /**
+   * A stop, made durable before anyone acts on it: the chat's waiting and running inputs are
+   * cancelled (no turn starts for them, a running one finds its input cancelled) and the request
+   * is recorded, for whoever holds the chat's lease to carry out. False when there is no chat.
+   */
+  async requestStop(id: string, reason: string): Promise<boolean> {
+    const r = await this.pool.query({
+      name: 'chats-request-stop',
+      text: `WITH cancelled AS (
+               UPDATE chat_inputs SET status = 'cancelled', done_at = now() WHERE chat_id = $1 AND status IN ('pending', 'processing')
+             )
+             UPDATE chats SET stop_reason = $2 WHERE id = $1 RETURNING id`,
+      values: [id, reason],
+    });
+    return r.rowCount === 1;
+  }
+
+  /**
+   * Carries out a requested stop (the caller holds the chat's lease): an open chat becomes
+   * stopped. Answers the reason when the chat was open (the stop is to be announced), null when
+   * there was no request or the chat was not open (stopped, failed) anymore.
+   */
+  async takeStop(id: string): Promise<string | null> {
+    const r = await this.pool.query({
+      name: 'chats-take-stop',
+      text: `WITH old AS (SELECT id, status, stop_reason FROM chats WHERE id = $1 AND stop_reason IS NOT NULL FOR UPDATE)
+             UPDATE chats c SET stop_reason = NULL, updated_at = now(),
+               status = CASE WHEN old.status IN ('created', 'in_progress', 'awaiting_input') THEN 'stopped' ELSE old.status END
+             FROM old WHERE c.id = old.id
+             RETURNING CASE WHEN old.status IN ('created', 'in_progress', 'awaiting_input') THEN old.stop_reason END AS reason`,
+      values: [id],
+    });
+    return (r.rows[0]?.reason as string | null | undefined) ?? null;
+  }
+
+  async stopRequested(id: string): Promise<boolean> {
+    const r = await this.pool.query({ name: 'chats-stop-requested', text: 'SELECT stop_reason FROM chats WHERE id = $1', values: [id] });
+    return r.rows[0]?.stop_reason != null;
   }
 
   /** Move to `to` only from one of `from` (a conditional update; false when it did not apply). */

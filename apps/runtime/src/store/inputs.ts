@@ -10,7 +10,7 @@ export type InputKind = TurnInput['kind'];
  * Input waiting for a turn, in arrival order. A turn takes the oldest input that is not done;
  * one still `processing` belongs to a worker that died and is taken up again.
  */
-const COLUMNS = `id, seq, chat_id AS "chatId", kind, payload, status, client_message_id AS "clientMessageId", created_at AS "createdAt", done_at AS "doneAt"`;
+const COLUMNS = `id, seq, chat_id AS "chatId", kind, payload, status, attempt, client_message_id AS "clientMessageId", created_at AS "createdAt", done_at AS "doneAt"`;
 
 /** Rows as Prisma returns them (pg gives bigint as text). */
 function toRow(r: Record<string, unknown>): InputRow {
@@ -117,17 +117,35 @@ export class InputStore {
     return r.rows[0] ? toRow(r.rows[0]) : null;
   }
 
-  async markProcessing(id: string): Promise<void> {
-    await this.pool.query({ name: 'inputs-processing', text: "UPDATE chat_inputs SET status = 'processing' WHERE id = $1", values: [id] });
+  /**
+   * A turn takes its input: pending (or processing, a re-run) becomes processing and its attempt
+   * is counted. Null when the input was cancelled (a stop) or done meanwhile: the turn must not run.
+   */
+  async markProcessing(id: string): Promise<number | null> {
+    const r = await this.pool.query({
+      name: 'inputs-processing',
+      text: "UPDATE chat_inputs SET status = 'processing', attempt = attempt + 1 WHERE id = $1 AND status IN ('pending', 'processing') RETURNING attempt",
+      values: [id],
+    });
+    return (r.rows[0]?.attempt as number | undefined) ?? null;
   }
 
+  /** Only a running input ends: one a stop cancelled stays cancelled. */
   async markDone(id: string, status: 'done' | 'cancelled' = 'done'): Promise<void> {
-    await this.pool.query({ name: 'inputs-done', text: 'UPDATE chat_inputs SET status = $2, done_at = now() WHERE id = $1', values: [id, status] });
+    await this.pool.query({
+      name: 'inputs-done',
+      text: "UPDATE chat_inputs SET status = $2, done_at = now() WHERE id = $1 AND status IN ('pending', 'processing')",
+      values: [id, status],
+    });
   }
 
   /** After a stop: what was waiting is dropped, so the chat stays stopped. */
-  cancelPending(chatId: string) {
-    return this.prisma.chatInput.updateMany({ where: { chatId, status: 'pending' }, data: { status: 'cancelled', doneAt: new Date() } });
+  async cancelPending(chatId: string): Promise<void> {
+    await this.pool.query({
+      name: 'inputs-cancel-pending',
+      text: "UPDATE chat_inputs SET status = 'cancelled', done_at = now() WHERE chat_id = $1 AND status = 'pending'",
+      values: [chatId],
+    });
   }
 
   async hasPending(chatId: string): Promise<boolean> {

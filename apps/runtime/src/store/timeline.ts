@@ -128,6 +128,20 @@ export class Timeline {
     return out;
   }
 
+  /**
+   * Messages that runs of a turn (event keys starting with `keyPrefix`) began and never closed
+   * (a worker died mid-message), with what they said so far. Read on a re-run only.
+   */
+  async openMessages(chatId: string, keyPrefix: string): Promise<{ messageId: string; agent: string; content: string }[]> {
+    const r = await this.pool.query<{ message_id: string; agent: string; content: string }>({
+      text: `SELECT data->>'message_id' AS message_id, min(data->>'agent') AS agent, string_agg(data->>'delta', '' ORDER BY idx) AS content
+             FROM chat_events WHERE chat_id = $1 AND type = 'chat.text' AND left(key, length($2)) = $2
+             GROUP BY data->>'message_id' HAVING NOT bool_or((data->>'done')::boolean) ORDER BY min(idx)`,
+      values: [chatId, keyPrefix],
+    });
+    return r.rows.map((m) => ({ messageId: m.message_id, agent: m.agent, content: m.content }));
+  }
+
   async lastIndex(chatId: string): Promise<number> {
     const r = await this.pool.query<{ last_index: number }>({ name: 'timeline-last-index', text: 'SELECT last_index FROM chats WHERE id = $1', values: [chatId] });
     return r.rows[0]?.last_index ?? 0;

@@ -29,6 +29,14 @@ export class ToolCallStore {
     return rows;
   }
 
+  /** Awaiting calls made by earlier runs of a turn (event ids starting with `prefix`), dismissed. */
+  async dismissAwaitingFrom(chatId: string, prefix: string): Promise<ToolCallRow[]> {
+    const where = { chatId, status: 'awaiting', eventId: { startsWith: prefix } };
+    const rows = await this.prisma.toolCall.findMany({ where });
+    if (rows.length) await this.prisma.toolCall.updateMany({ where, data: { status: 'dismissed' } });
+    return rows;
+  }
+
   async awaitingIds(chatId: string): Promise<string[]> {
     const rows = await this.prisma.toolCall.findMany({ where: { chatId, status: 'awaiting' }, select: { eventId: true }, orderBy: { createdAt: 'asc' } });
     return rows.map((r) => r.eventId);

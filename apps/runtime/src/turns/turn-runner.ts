@@ -1,6 +1,7 @@
 import { DelayedError, type Job } from 'bullmq';
-import type { ChatStatus, TurnJob } from '@tessera/contracts';
+import type { ChatStatus, TimelineDataOf, TurnJob } from '@tessera/contracts';
 import type { Logger } from '@tessera/kit';
+import type { HistoryLimits } from '../engine/history';
 import { runTurn } from '../engine/run-turn';
 import { emptyState, type ConversationState, type Emit, type LoadedWorkflow, type ProviderRegistry, type TurnInput } from '../engine/types';
 import type { ChatFeed } from '../bus/feed';
@@ -10,6 +11,8 @@ import type { Timeline, StoredEvent } from '../store/timeline';
 import type { ToolCallStore } from '../store/tool-calls';
 import type { ChatLease, HeldLease } from './chat-lease';
 import { EventWriter } from './event-writer';
+import { ObserveBuffer } from './observe';
+import { carryOutStop } from './stop';
 
 export interface TurnRunnerDeps {
   chats: ChatStore;
@@ -23,20 +26,29 @@ export interface TurnRunnerDeps {
   logger: Logger;
   observe: (chat: ChatRow, stored: StoredEvent[]) => void;
   resolveBlueprint?: (name: string) => Promise<string>;
+  history?: HistoryLimits;
 }
 
 /** How long a job whose chat is leased elsewhere waits before looking again. */
 const RECHECK_MS = 300;
 
+/** Why a turn was cut off when it is not a stop: its input stays `processing` and the turn runs again elsewhere. */
+class HandBack extends Error {}
+
+type Outcome = 'ran' | 'handed_back';
+
 /**
  * Runs a chat's turns: takes the chat's lease, then every pending input in order, one turn at a
  * time. A job whose chat is leased by another worker waits (delayed, not failed) until its input
- * has been taken; a worker that dies mid-turn leaves the input `processing` and its job stalled,
- * and the next worker re-runs the turn: event keys derive from the input id, so what was already
- * stored is not stored or sent again.
+ * has been taken. A worker that dies mid-turn leaves the input `processing` and its job stalled;
+ * one that shuts down hands its turns back the same way at once. The next worker runs such a
+ * turn again as a new attempt: it closes what the earlier attempt left open (a message cut off,
+ * a tool call nobody can answer), then answers afresh under ids of its own, so that a model that
+ * answers differently the second time never splices two replies into one message.
  */
 export class TurnRunner {
   private readonly running = new Map<string, AbortController>();
+  private closing = false;
 
   constructor(private readonly d: TurnRunnerDeps) {}
 
@@ -45,19 +57,21 @@ export class TurnRunner {
   }
 
   /** Abort the chat's running turn (a stop); false when no turn of it runs here. */
-  stop(chatId: string, reason = 'stopped'): boolean {
+  stop(chatId: string, reason = 'stopped by request'): boolean {
     const c = this.running.get(chatId);
     if (!c) return false;
     c.abort(new Error(reason));
     return true;
   }
 
-  /** Abort every running turn (shutdown): the inputs stay `processing` and are re-run elsewhere. */
+  /** Shutdown: running turns are cut off and handed back (inputs stay `processing`, jobs go back to the queue); the chats are left as they are. */
   abortAll(): void {
-    for (const c of this.running.values()) c.abort(new Error('worker shutting down'));
+    this.closing = true;
+    for (const c of this.running.values()) c.abort(new HandBack('worker shutting down'));
   }
 
   async process(job: TurnJob, bullJob?: Job, token?: string): Promise<void> {
+    if (this.closing) return handBack(bullJob, token);
     // A job taken up again (it waited for the chat's lease, or is retried): most often the lease
     // holder has run its input meanwhile, and one read says there is nothing left to do.
     const again = !!bullJob && (bullJob.attemptsStarted ?? 0) > 1;
@@ -73,16 +87,19 @@ export class TurnRunner {
         await bullJob.moveToDelayed(Date.now() + RECHECK_MS, token);
         throw new DelayedError();
       }
+      let outcome: Outcome = 'ran';
       try {
         if (lease.lost.aborted) throw new Error('chat lease lost');
         const input = await this.d.inputs.next(job.chat_id);
-        if (input) await this.runOne(input, lease);
+        if (input) outcome = await this.runOne(input, lease);
       } finally {
         await lease.release();
       }
+      if (outcome === 'handed_back') return handBack(bullJob, token);
       // More input (queued behind this one, or arrived before the release): take the lease again
       // for it. One look after the release answers both, instead of one before and one after.
       if (!(await this.d.inputs.hasPending(job.chat_id))) return;
+      if (this.closing) return handBack(bullJob, token);
     }
   }
 
@@ -92,50 +109,66 @@ export class TurnRunner {
     return !input || input.status === 'done' || input.status === 'cancelled';
   }
 
-  private async runOne(input: InputRow, lease: HeldLease): Promise<void> {
-    const [chat] = await Promise.all([this.d.chats.get(input.chatId), input.status === 'pending' ? this.d.inputs.markProcessing(input.id) : null]);
-    if (!chat) {
-      await this.d.inputs.markDone(input.id, 'cancelled');
-      return;
-    }
-    const observed = new ObserveBuffer((s) => this.d.observe(chat, s));
+  private async runOne(input: InputRow, lease: HeldLease): Promise<Outcome> {
+    const chatId = input.chatId;
+    const abort = new AbortController();
+    const onLost = () => abort.abort(new HandBack('chat lease lost'));
+    lease.lost.addEventListener('abort', onLost);
+    // Registered before the input is taken: a stop made durable after that finds the turn here
+    // (its control message aborts it); one made before cancelled the input, which is not taken.
+    this.running.set(chatId, abort);
     try {
-      await this.runTurnOf(chat, input, lease, observed);
+      if (this.closing) return 'handed_back';
+      let [chat, attempt] = await Promise.all([this.d.chats.get(chatId), this.d.inputs.markProcessing(input.id)]);
+      if (!chat) {
+        await this.d.inputs.markDone(input.id, 'cancelled');
+        return 'ran';
+      }
+      if (chat.stopReason !== null) {
+        // A stop waits for this lease: carry it out before anything newer runs. It may have come
+        // between the two reads above, and then it cancelled this input too.
+        await carryOutStop(this.d, chatId);
+        if (attempt !== null && (await this.d.inputs.get(input.id))?.status !== 'processing') attempt = null;
+        chat = await this.d.chats.get(chatId);
+      }
+      if (attempt === null || !chat) return 'ran';
+      return await this.runTurnOf(chat, input, attempt, abort.signal);
     } finally {
-      observed.flush();
+      this.running.delete(chatId);
+      lease.lost.removeEventListener('abort', onLost);
     }
   }
 
-  private async runTurnOf(chat: ChatRow, input: InputRow, lease: HeldLease, observed: ObserveBuffer): Promise<void> {
-    const turnId = input.id;
+  private async runTurnOf(chat: ChatRow, input: InputRow, attempt: number, signal: AbortSignal): Promise<Outcome> {
+    // The first attempt keeps the input id as its turn id; a re-run gets ids (event keys, message
+    // and tool call ids) of its own, so nothing it says lands on what the first one stored.
+    const turnId = attempt > 1 ? `${input.id}:a${attempt}` : input.id;
+    const observed = new ObserveBuffer((s) => this.d.observe(chat, s));
     const writer = new EventWriter(chat.id, turnId, this.d.timeline, this.d.feed, observed.add);
-    const turnInput = turnInputOf(input);
-    const workflow = this.d.workflows.get(chat.workflowName);
-    if (!workflow) {
-      await writer.emit('chat.error', { message: `workflow "${chat.workflowName}" is not available`, error_code: 'WORKFLOW_NOT_FOUND' });
-      await this.finish(chat, input, writer, 'failed', turnId, 'workflow not available');
-      return;
-    }
-
-    await this.openTurn(turnInput, turnId, writer);
-    if (chat.status !== 'in_progress') await this.d.chats.setStatus(chat.id, 'in_progress');
-
-    const abort = new AbortController();
-    const onLost = () => abort.abort(new Error('chat lease lost'));
-    lease.lost.addEventListener('abort', onLost);
-    this.running.set(chat.id, abort);
-    let artifact = null as Record<string, unknown> | null;
-    const emit: Emit = async (type, data) => {
-      if (type === 'chat.tool_call') {
-        const tc = data as import('@tessera/contracts').TimelineDataOf<'chat.tool_call'>;
-        // Recorded before the event is visible, so an immediate answer finds it.
-        await this.d.toolCalls.record({ eventId: tc.event_id, chatId: chat.id, toolCallId: tc.tool_call_id, toolName: tc.tool_name, agent: tc.agent, awaiting: tc.awaiting_response });
-        if (tc.display === 'artifact') artifact = { tool_name: tc.tool_name, component: tc.component, payload: tc.payload };
-      }
-      await writer.emit(type, data);
-    };
-
     try {
+      const turnInput = turnInputOf(input);
+      const workflow = this.d.workflows.get(chat.workflowName);
+      if (!workflow) {
+        await writer.emit('chat.error', { message: `workflow "${chat.workflowName}" is not available`, error_code: 'WORKFLOW_NOT_FOUND' });
+        await this.finish(chat, input, writer, 'failed', turnId, 'workflow not available');
+        return 'ran';
+      }
+
+      await this.openTurn(turnInput, input.id, writer);
+      if (attempt > 1) await this.closeEarlierAttempts(chat.id, input.id, writer);
+      if (chat.status !== 'in_progress') await this.d.chats.setStatus(chat.id, 'in_progress');
+
+      let artifact = null as Record<string, unknown> | null;
+      const emit: Emit = async (type, data) => {
+        if (type === 'chat.tool_call') {
+          const tc = data as TimelineDataOf<'chat.tool_call'>;
+          // Recorded before the event is visible, so an immediate answer finds it.
+          await this.d.toolCalls.record({ eventId: tc.event_id, chatId: chat.id, toolCallId: tc.tool_call_id, toolName: tc.tool_name, agent: tc.agent, awaiting: tc.awaiting_response });
+          if (tc.display === 'artifact') artifact = { tool_name: tc.tool_name, component: tc.component, payload: tc.payload };
+        }
+        await writer.emit(type, data);
+      };
+
       const state = (isState(chat.state) ? chat.state : emptyState(workflow.starting_agent)) as ConversationState;
       const result = await runTurn({
         workflow,
@@ -143,35 +176,48 @@ export class TurnRunner {
         context: (chat.context ?? {}) as Record<string, unknown>,
         input: turnInput,
         turnId,
-        signal: abort.signal,
+        signal,
         emit,
         providers: this.d.providers,
         resolveBlueprint: this.d.resolveBlueprint,
+        history: this.d.history,
       });
       await writer.drain();
-      if (lease.lost.aborted && result.status === 'stopped') throw new Error('chat lease lost');
+      // Cut off by a shutdown or a lost lease: what was said is stored and closed; the chat is
+      // left as it is for the next attempt.
+      if (result.status === 'stopped' && signal.reason instanceof HandBack) return 'handed_back';
       const status: ChatStatus = result.status === 'completed' ? 'in_progress' : result.status;
-      // The status goes with the state in one update (finish() then does not set it again).
-      await this.d.chats.saveTurn(chat.id, { state: result.state, usage: result.state.usage, status, lastArtifact: artifact });
+      // The status goes with the state in one update (finish() then does not set it again); a
+      // stop requested meanwhile wins over what the turn reached.
+      const saved = await this.d.chats.saveTurn(chat.id, { state: result.state, usage: result.state.usage, status, lastArtifact: artifact });
       await writer.emit('chat.usage_summary', { ...result.state.usage, turns: result.state.turns });
-      await this.finish(chat, input, writer, status, turnId, result.error ?? (result.status === 'stopped' ? 'stopped by request' : undefined), true);
+      const stopReason = saved.stopReason ?? (result.status === 'stopped' ? reasonOf(signal) : 'stopped by request');
+      await this.finish(chat, input, writer, saved.status, turnId, saved.status === 'stopped' ? stopReason : result.error, true);
+      return 'ran';
     } finally {
-      this.running.delete(chat.id);
-      lease.lost.removeEventListener('abort', onLost);
+      observed.flush();
     }
   }
 
-  /** The input's own event opens the turn: the user's message, or the tool call's completion. */
-  private async openTurn(input: TurnInput, turnId: string, writer: EventWriter): Promise<void> {
+  /** The input's own event opens the turn (once, whatever the attempt): the user's message, or the tool call's completion. */
+  private async openTurn(input: TurnInput, inputId: string, writer: EventWriter): Promise<void> {
     if (input.kind === 'message') {
-      await writer.emit('chat.text', { message_id: `${turnId}:user`, agent: 'user', role: 'user', delta: input.text, done: true, content: input.text }, `${turnId}:user`);
+      await writer.emit('chat.text', { message_id: `${inputId}:user`, agent: 'user', role: 'user', delta: input.text, done: true, content: input.text }, `${inputId}:user`);
     } else if (input.kind === 'tool_response') {
       await writer.emit(
         'chat.tool_call_complete',
         { event_id: input.event_id, tool_call_id: input.tool_call_id, tool_name: input.tool_name, response: input.response },
-        `${turnId}:complete`,
+        `${inputId}:complete`,
       );
     }
+  }
+
+  /** A re-run: messages an earlier attempt left open are closed with what they said; its awaiting tool calls are dismissed. */
+  private async closeEarlierAttempts(chatId: string, inputId: string, writer: EventWriter): Promise<void> {
+    for (const m of await this.d.timeline.openMessages(chatId, `${inputId}:`))
+      await writer.emit('chat.text', { message_id: m.messageId, agent: m.agent, role: 'assistant', delta: '', done: true, content: m.content }, `${inputId}:close:${m.messageId}`);
+    for (const tc of await this.d.toolCalls.dismissAwaitingFrom(chatId, `${inputId}:`))
+      await writer.emit('chat.tool_call_dismiss', { event_id: tc.eventId, tool_call_id: tc.toolCallId, reason: 'interrupted' }, `${inputId}:dismiss:${tc.eventId}`);
   }
 
   private async finish(chat: ChatRow, input: InputRow, writer: EventWriter, status: ChatStatus, turnId: string, reason?: string, statusSet = false): Promise<void> {
@@ -182,41 +228,21 @@ export class TurnRunner {
         await writer.emit('chat.tool_call_dismiss', { event_id: tc.eventId, tool_call_id: tc.toolCallId, reason: 'chat stopped' }, `${turnId}:dismiss:${tc.eventId}`);
     }
     const runStatus = status === 'in_progress' ? 'completed' : (status as 'awaiting_input' | 'stopped' | 'failed');
-    await writer.emit('chat.run_complete', { turn_id: turnId, status: runStatus, ...(reason && { reason }) }, `${turnId}:complete_run`);
+    await writer.emit('chat.run_complete', { turn_id: input.id, status: runStatus, ...(reason && { reason }) }, `${turnId}:complete_run`);
     await writer.drain();
     await this.d.inputs.markDone(input.id);
   }
 }
 
-/** How long stored events may wait to go to observability together (one job per window). */
-const OBSERVE_WINDOW_MS = 250;
-const OBSERVE_MAX_EVENTS = 500;
+/** The job goes back to the queue (delayed, not failed: no attempt is used up) for any worker to take. */
+async function handBack(bullJob: Job | undefined, token: string | undefined): Promise<void> {
+  if (!bullJob) return;
+  await bullJob.moveToDelayed(Date.now(), token);
+  throw new DelayedError();
+}
 
-/**
- * A turn's stored events on their way to observability: gathered for up to OBSERVE_WINDOW_MS
- * (or OBSERVE_MAX_EVENTS) and sent as one job, and whatever is left when the turn ends, so that a
- * fast turn costs one queue job instead of one per write. Every event still goes, in order.
- */
-class ObserveBuffer {
-  private pending: StoredEvent[] = [];
-  private timer: NodeJS.Timeout | null = null;
-
-  constructor(private readonly send: (stored: StoredEvent[]) => void) {}
-
-  readonly add = (stored: StoredEvent[]): void => {
-    for (const e of stored) this.pending.push(e);
-    if (this.pending.length >= OBSERVE_MAX_EVENTS) this.flush();
-    else this.timer ??= setTimeout(() => this.flush(), OBSERVE_WINDOW_MS);
-  };
-
-  flush(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    if (this.pending.length === 0) return;
-    const out = this.pending;
-    this.pending = [];
-    this.send(out);
-  }
+function reasonOf(signal: AbortSignal): string {
+  return signal.reason instanceof Error && signal.reason.message ? signal.reason.message : 'stopped by request';
 }
 
 function isState(v: unknown): v is ConversationState {

@@ -19,6 +19,7 @@ export async function startTurnWorker(s: RuntimeServices) {
     providers: s.providers,
     logger: s.logger,
     observe: s.observe,
+    history: { maxMessages: s.config.CONVERSATION_MAX_MESSAGES, maxChars: s.config.CONVERSATION_MAX_CHARS },
   });
   await s.feed.onControl((m) => {
     if (m.action === 'stop') runner.stop(m.session_id, m.reason ?? 'stopped by request');
@@ -34,6 +35,7 @@ export async function startTurnWorker(s: RuntimeServices) {
   return {
     runner,
     worker,
+    /** Running turns are handed back to the queue for another worker; chats are left as they are. */
     async close() {
       runner.abortAll();
       await worker.close();
