@@ -11,6 +11,7 @@ import {
   UploadReply,
   ChatId,
   AppId,
+  toStorableText,
   type RouteSpec,
 } from '@tessera/contracts';
 import { assertOwner, BadRequest, NotFound, parseOr400, TooLarge, type Principal } from '@tessera/kit';
@@ -58,7 +59,8 @@ export const inputRoutes: RouteSpec[] = [
 
 export function inputRouter(s: RuntimeServices): Router {
   const r = Router();
-  const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: s.config.UPLOAD_MAX_BYTES, files: 1, fields: 10 } });
+  // Browsers send a filename as raw UTF-8; multer's default (latin1) would garble every non-ASCII name.
+  const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: s.config.UPLOAD_MAX_BYTES, files: 1, fields: 10 }, defParamCharset: 'utf8' });
 
   r.post('/chat/:app_id/:chat_id/:user_id/input', async (req, res) => {
     const p = parseOr400(InputParams, req.params, 'path');
@@ -87,11 +89,14 @@ export function inputRouter(s: RuntimeServices): Router {
     '/api/chat/upload',
     (req, res, next) =>
       upload.single('file')(req, res, (err: unknown) => {
+        if (!err) return next();
         if (err instanceof multer.MulterError) {
           if (err.code === 'LIMIT_FILE_SIZE') return next(new TooLarge(`file is larger than ${s.config.UPLOAD_MAX_BYTES} bytes`));
           return next(new BadRequest(`invalid upload: ${err.message}${err.field ? ` (${err.field})` : ''}`));
         }
-        next(err);
+        // busboy's parse errors (no boundary, a malformed part header, the body ending mid-part)
+        // and an aborted request: all are about the body the client sent.
+        next(new BadRequest(`invalid multipart body: ${String((err as Error).message ?? err).slice(0, 200)}`));
       }),
     async (req, res) => {
       const fields = parseOr400(UploadFields, req.body ?? {}, 'form');
@@ -99,7 +104,8 @@ export function inputRouter(s: RuntimeServices): Router {
       assertOwner(req.principal, fields.userId, fields.appId);
       const chat = await ownedChat(s.chats, req.principal, fields.chatId, fields.appId);
       const id = randomUUID();
-      const filename = req.file.originalname.slice(0, 255) || 'upload';
+      // A name is the client's label, not an identifier: keep it, with what PostgreSQL cannot store replaced.
+      const filename = toStorableText(req.file.originalname.slice(0, 255)) || 'upload';
       await s.db.prisma.attachment.create({
         data: {
           id,
