@@ -1,6 +1,6 @@
 import { Router, type Request } from 'express';
 import type { z } from 'zod';
-import { BrokerRecentReply, BrokerSessionsReply, CreateSessionBody, CreateSessionReply, type RouteSpec } from '@tessera/contracts';
+import { BrokerRecentReply, BrokerSessionsReply, CreateSessionBody, CreateSessionReply, UserId, type RouteSpec } from '@tessera/contracts';
 import { canUseApp, Forbidden, parseOr400, Unauthorized, type Auth, type Principal } from '@tessera/kit';
 import { buildBackendContext } from '../domain/backend-context';
 import type { ContextSource } from '../upstream/context-source';
@@ -49,6 +49,9 @@ export function sessionsRouter(d: SessionsDeps): Router {
     const principal = req.principal;
     if (!principal) throw new Unauthorized();
     if (!canUseApp(principal, d.appId)) throw new Forbidden(`token does not allow app "${d.appId}"`);
+    // The subject becomes the runtime's user id, in its paths too: one no path can hold is refused here.
+    const sub = UserId.safeParse(principal.sub);
+    if (!sub.success) throw new Forbidden(`token subject cannot be a user id: ${sub.error.issues[0].message}`);
     return { principal, call: { token: d.auth.tokenFrom(req), requestId: req.id } };
   };
 
