@@ -15,8 +15,8 @@ import { BaseEnv, checkBaseEnv, env, loadConfig } from '@tessera/kit';
  *                               and /ready leaves it out.
  *   UPLOAD_BODY_LIMIT           25mb    body limit of upload routes (BODY_LIMIT applies to the rest)
  *   RATE_LIMIT_PER_MIN          600     requests per client per window (0 disables), counted in Redis
- *   RATE_LIMIT_WINDOW_MS        60000   sliding window length
- *   RATE_LIMIT_PREFIX           tessera:gateway:rl   Redis key prefix of the counters
+ *   RATE_LIMIT_WINDOW_MS        60000   window length, counted in whole seconds (fixed windows, rate-limiter-flexible)
+ *   RATE_LIMIT_PREFIX           tessera:gateway:rl   Redis key prefix of the counters (one key per client)
  *   UPSTREAM_CONNECT_TIMEOUT_MS 2000    a service that does not accept the connection within this is 503
  *   UPSTREAM_TIMEOUT_MS         60000   a service that sends no response headers within this is 504
  *   HEALTH_TIMEOUT_MS           1500    per-service budget of /ready and of each /openapi.json fetch

@@ -19,7 +19,7 @@ describe('gateway rate limit shared through Redis', () => {
     redis = new Redis(TEST_REDIS_URL);
     await redis.ping(); // ready: before that the limiter lets requests through uncounted
     // Two gateway instances, one Redis: the budget is per client across both. A long window
-    // keeps the count from straddling a window boundary during the test.
+    // keeps a client's window from ending during the test.
     const env = { RUNTIME_URL: upstream.url, RATE_LIMIT_PER_MIN: '10', RATE_LIMIT_WINDOW_MS: '3600000', RATE_LIMIT_PREFIX: prefix };
     a = await startTestGateway(env, redis);
     b = await startTestGateway(env, redis);
