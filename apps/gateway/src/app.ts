@@ -15,6 +15,7 @@ import {
   listen,
   Metrics,
   NotFound,
+  refuseUpgrade,
   REQUEST_ID_HEADER,
   requestId,
   securityHeaders,
@@ -28,7 +29,7 @@ import { RateLimiter } from './edge/rate-limit';
 import { forwardRequestHeaders } from './proxy/headers';
 import { forwardHttp } from './proxy/http-forward';
 import { createUpstreams, destroyUpstreams } from './proxy/upstreams';
-import { forwardUpgrade, refuseUpgrade } from './proxy/ws-upgrade';
+import { forwardUpgrade } from './proxy/ws-upgrade';
 import { TunnelSet } from './proxy/ws-tunnel';
 import { healthRoutes } from './routes/health';
 import { openApiRoute } from './routes/openapi';

@@ -2,6 +2,7 @@ import { createRemoteJWKSet, jwtVerify, SignJWT, errors as joseErrors, type JWTP
 import type { IncomingMessage } from 'node:http';
 import type { RequestHandler } from 'express';
 import { Forbidden, Unauthorized } from './errors';
+import { findToken, TOKEN_PLACES, type TokenPlace } from './token';
 
 export interface AuthSettings {
   enabled: boolean;
@@ -24,13 +25,11 @@ export interface Principal {
   anonymous: boolean;
 }
 
-export type TokenSource = 'header' | 'cookie' | 'query';
-
-export interface TokenLookup {
-  sources?: TokenSource[];
-  cookieName?: string;
-  queryParam?: string;
-}
+/**
+ * Where to look for a token: `'http'` or `'ws'` for the places every Tessera service uses
+ * (TOKEN_PLACES), or a list of places of one's own.
+ */
+export type TokenLookup = 'http' | 'ws' | TokenPlace[];
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -65,8 +64,12 @@ export function createAuth(s: AuthSettings): Auth {
         issuer: s.issuer,
         audience: s.audience,
         algorithms: s.jwksUrl ? ['RS256', 'ES256', 'RS384', 'RS512', 'ES384', 'PS256'] : ['HS256'],
-        clockTolerance: 5,
+        clockTolerance: CLOCK_TOLERANCE_S,
+        // A token without an expiry would be valid forever once leaked.
+        requiredClaims: ['exp'],
       });
+      // jose checks `iat` only with maxTokenAge; a token "issued" in the future is forged or from a broken clock.
+      if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + CLOCK_TOLERANCE_S) throw new Unauthorized('token is issued in the future');
       if (!payload.sub) throw new Unauthorized('token has no subject');
       return { sub: payload.sub, apps: appsOf(payload[appsClaim]), claims: payload as Principal['claims'], anonymous: false };
     } catch (e) {
@@ -75,21 +78,8 @@ export function createAuth(s: AuthSettings): Auth {
     }
   }
 
-  function tokenFrom(req: IncomingMessage, lookup: TokenLookup = {}): string | undefined {
-    const sources = lookup.sources ?? ['header'];
-    for (const source of sources) {
-      if (source === 'header') {
-        const h = req.headers.authorization;
-        if (h && /^Bearer\s+/i.test(h)) return h.replace(/^Bearer\s+/i, '').trim() || undefined;
-      } else if (source === 'cookie') {
-        const c = parseCookies(req.headers.cookie)[lookup.cookieName ?? 'session'];
-        if (c) return c;
-      } else if (source === 'query') {
-        const q = new URL(req.url ?? '/', 'http://x').searchParams.get(lookup.queryParam ?? 'access_token');
-        if (q) return q;
-      }
-    }
-    return undefined;
+  function tokenFrom(req: IncomingMessage, lookup: TokenLookup = 'http'): string | undefined {
+    return findToken(req, typeof lookup === 'string' ? TOKEN_PLACES[lookup] : lookup);
   }
 
   async function authenticate(req: IncomingMessage, lookup?: TokenLookup): Promise<Principal> {
@@ -126,29 +116,19 @@ function appsOf(claim: unknown): string[] | '*' {
   return [];
 }
 
+/** Seconds of clock difference between the token's issuer and this machine that are forgiven. */
+const CLOCK_TOLERANCE_S = 5;
+
 function describeJoseError(e: unknown): string {
   if (e instanceof joseErrors.JWTExpired) return 'token expired';
+  if (e instanceof joseErrors.JWTClaimValidationFailed && e.claim === 'exp' && e.reason === 'missing') return 'token has no expiry (exp)';
+  if (e instanceof joseErrors.JWTClaimValidationFailed && e.claim === 'nbf') return 'token is not valid yet (nbf)';
   if (e instanceof joseErrors.JWTClaimValidationFailed) return `token claim "${e.claim}" is invalid`;
   if (e instanceof joseErrors.JWSSignatureVerificationFailed) return 'token signature is invalid';
   if (e instanceof joseErrors.JOSEAlgNotAllowed) return 'token algorithm is not allowed';
   if (e instanceof joseErrors.JWKSNoMatchingKey) return 'no key matches the token';
   if (e instanceof joseErrors.JWSInvalid || e instanceof joseErrors.JWTInvalid) return 'token is malformed';
   return 'token is invalid';
-}
-
-export function parseCookies(header: string | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const part of (header ?? '').split(';')) {
-    const i = part.indexOf('=');
-    if (i < 0) continue;
-    const k = part.slice(0, i).trim();
-    try {
-      out[k] = decodeURIComponent(part.slice(i + 1).trim());
-    } catch {
-      out[k] = part.slice(i + 1).trim();
-    }
-  }
-  return out;
 }
 
 /** The principal must be the user named in a path or body, and may use the app. */

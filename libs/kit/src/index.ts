@@ -10,3 +10,4 @@ export * from './health';
 export * from './shutdown';
 export * from './db';
 export * from './service';
+export * from './token';

@@ -15,9 +15,9 @@ async function serveWith(auth: Auth) {
   const app = createHttpApp({ logger });
   const me = (lookup?: TokenLookup) => [auth.middleware(lookup), (req: any, res: any) => res.json(req.principal)];
   app.get('/me', ...me());
-  app.get('/cookie-only', ...me({ sources: ['cookie'], cookieName: 'tessera_session' }));
-  app.get('/query-only', ...me({ sources: ['query'] }));
-  app.get('/any-source', ...me({ sources: ['header', 'cookie', 'query'], cookieName: 'tessera_session' }));
+  app.get('/cookie-only', ...me([{ source: 'cookie', name: 'tessera_session' }]));
+  app.get('/query-only', ...me([{ source: 'query', name: 'access_token' }]));
+  app.get('/any-source', ...me([{ source: 'header' }, { source: 'cookie', name: 'tessera_session' }, { source: 'query', name: 'access_token' }]));
   app.get('/users/:user_id/apps/:app_id/chats', auth.middleware(), (req, res) => {
     assertOwner(req.principal, String(req.params.user_id), String(req.params.app_id));
     res.json({ ok: true });
@@ -237,3 +237,42 @@ async function tamper(token: string): Promise<string> {
   claims.sub = 'admin';
   return [h, Buffer.from(JSON.stringify(claims)).toString('base64url'), s].join('.');
 }
+
+describe('token lifetime', () => {
+  let url: string;
+  let close: () => Promise<void>;
+  beforeAll(async () => {
+    ({ url, close } = await serveWith(createAuth({ enabled: true, secret: SECRET, issuer: ISSUER, audience: AUDIENCE })));
+  });
+  afterAll(() => close());
+
+  const now = () => Math.floor(Date.now() / 1000);
+  /** An HS256 token with exactly these time claims (signToken always sets iat and exp). */
+  const hs256 = (times: { iat?: number; exp?: number; nbf?: number }) => {
+    const jwt = new SignJWT({ sub: 'user-1', ...times }).setProtectedHeader({ alg: 'HS256' }).setIssuer(ISSUER).setAudience(AUDIENCE);
+    return jwt.sign(new TextEncoder().encode(SECRET));
+  };
+
+  it.each([
+    ['no exp (it would never expire)', () => hs256({ iat: now() }), 'token has no expiry (exp)'],
+    ['no exp and no iat', () => hs256({}), 'token has no expiry (exp)'],
+    ['an iat ten years ahead', () => hs256({ iat: now() + 10 * 365 * 86_400, exp: now() + 11 * 365 * 86_400 }), 'token is issued in the future'],
+    ['an iat a minute ahead', () => hs256({ iat: now() + 60, exp: now() + 3_600 }), 'token is issued in the future'],
+    ['an nbf a minute ahead', () => hs256({ iat: now(), nbf: now() + 60, exp: now() + 3_600 }), 'token is not valid yet (nbf)'],
+  ])('401 for a token with %s', async (_name, token, message) => {
+    const { status, body } = await get(`${url}/me`, bearer(await token()));
+    expect(status).toBe(401);
+    expect(body).toEqual({ error: { code: ErrorCode.Unauthorized, message } });
+  });
+
+  it('forgives a few seconds of clock difference in iat and nbf', async () => {
+    const { status } = await get(`${url}/me`, bearer(await hs256({ iat: now() + 3, nbf: now() + 3, exp: now() + 3_600 })));
+    expect(status).toBe(200);
+  });
+
+  it('signToken always sets exp (one hour unless told) and iat', async () => {
+    const claims = JSON.parse(Buffer.from((await signToken(SECRET, { sub: 'u' })).split('.')[1], 'base64url').toString());
+    expect(claims.exp - claims.iat).toBe(3_600);
+    expect(Math.abs(claims.iat - now())).toBeLessThanOrEqual(2);
+  });
+});

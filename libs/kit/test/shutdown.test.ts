@@ -22,7 +22,7 @@ async function startService(logger: Logger) {
   finalizeHttpApp(app, logger);
   const { server, port, url } = await listen(app, 0, '127.0.0.1');
   const hub = new SocketHub({ logger });
-  server.on('upgrade', (req, socket, head) => hub.wss.handleUpgrade(req, socket, head, (ws) => hub.wss.emit('connection', ws, req)));
+  hub.attach(server, [{ path: /^\/live$/, open: async () => ({ onMessage: () => undefined }) }]);
   const redis = createRedis(TEST_REDIS_URL, logger, 'shutdown-test');
   await redis.ping();
   // The order main.ts uses: stop taking requests first, then sockets, then connections.

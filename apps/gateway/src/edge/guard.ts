@@ -1,22 +1,8 @@
 import type { IncomingMessage } from 'node:http';
-import { Forbidden, TooManyRequests, type Auth, type Principal, type TokenLookup } from '@tessera/kit';
+import { Forbidden, originAllowed, TooManyRequests, type Auth, type Principal } from '@tessera/kit';
 import { isPublic } from '../domain/routing';
 import { clientIpOf } from '../proxy/headers';
 import type { RateLimiter, RateVerdict } from './rate-limit';
-
-/**
- * Where the gateway finds a token. HTTP: the Authorization header (document 003 §2). WebSocket
- * upgrades, which browsers cannot give headers: `access_token` query parameter (document 003),
- * `token` query parameter and cookie (document 002, mission ally), then the header.
- */
-const HTTP_LOOKUPS: TokenLookup[] = [{ sources: ['header'] }];
-const WS_LOOKUPS: TokenLookup[] = [
-  { sources: ['query'], queryParam: 'access_token' },
-  { sources: ['query'], queryParam: 'token' },
-  { sources: ['header'] },
-  { sources: ['cookie'], cookieName: 'access_token' },
-  { sources: ['cookie'], cookieName: 'token' },
-];
 
 export interface Admission {
   principal?: Principal;
@@ -46,7 +32,7 @@ export class EdgeGuard {
     const clientIp = clientIpOf(req, this.o.trustHops);
     let principal: Principal | undefined;
     let refusal: unknown;
-    if (kind === 'ws' && !this.originAllowed(req.headers.origin)) refusal = new Forbidden(`origin ${req.headers.origin} is not allowed`);
+    if (kind === 'ws' && !originAllowed(req.headers.origin, this.o.corsOrigins)) refusal = new Forbidden(`origin ${req.headers.origin} is not allowed`);
     else if (kind === 'ws' || !isPublic(req.method ?? 'GET', path, { publicWorkflows: this.o.publicWorkflows })) {
       try {
         principal = await this.authenticate(req, kind);
@@ -62,14 +48,7 @@ export class EdgeGuard {
   }
 
   private async authenticate(req: IncomingMessage, kind: 'http' | 'ws'): Promise<Principal> {
-    const lookups = kind === 'ws' ? WS_LOOKUPS : HTTP_LOOKUPS;
-    const found = lookups.find((l) => this.o.auth.tokenFrom(req, l) !== undefined);
-    return this.o.auth.authenticate(req, found ?? lookups[0]);
-  }
-
-  /** Browsers send Origin on upgrades; CORS does not cover WebSockets, so the allow-list is checked here. */
-  private originAllowed(origin: string | undefined): boolean {
-    if (!origin) return true;
-    return this.o.corsOrigins.includes('*') || this.o.corsOrigins.includes(origin);
+    // The kit's places (TOKEN_PLACES), the same the services behind the gateway read.
+    return this.o.auth.authenticate(req, kind);
   }
 }

@@ -1,16 +1,9 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { BadGateway, toErrorResponse, Unavailable } from '@tessera/kit';
+import { BadGateway, refuseUpgrade, toErrorResponse, Unavailable } from '@tessera/kit';
 import { connectTimeout, isUnreachable, transportOf, type Upstream } from './upstreams';
 import { Tunnel } from './ws-tunnel';
-
-/** Answer an upgrade request with an HTTP error in the shared error shape, then close. */
-export function refuseUpgrade(socket: Duplex, err: unknown): number {
-  const { status, body, headers } = toErrorResponse(err);
-  writeRawResponse(socket, status, { 'content-type': 'application/json; charset=utf-8', ...headers }, Buffer.from(JSON.stringify(body)));
-  return status;
-}
 
 function writeRawResponse(socket: Duplex, status: number, headers: OutgoingHttpHeaders, body: Buffer): void {
   if (socket.destroyed) return;
