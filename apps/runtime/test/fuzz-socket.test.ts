@@ -18,7 +18,8 @@ const onUnhandled = (e: unknown) => unhandled.push(e);
 beforeAll(async () => {
   process.on('unhandledRejection', onUnhandled);
   env = await testEnv('fuzzws');
-  rt = await startRuntime(env, { worker: false });
+  // Every frame here is answered before the next is sent; the rate limit has its own tests.
+  rt = await startRuntime(env, { worker: false, extra: { WS_MESSAGES_PER_SECOND: '100000', WS_MESSAGE_BURST: '100000' } });
   tok = await token('wsfuzz');
 });
 afterAll(async () => {

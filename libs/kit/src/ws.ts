@@ -59,8 +59,9 @@ export interface SocketHubOptions {
   /** Messages per second a socket may send, with bursts up to `messageBurst`. */
   messagesPerSecond?: number;
   messageBurst?: number;
-  /** Messages waiting to be handled (also while `open` runs); past it they count as too fast. */
+  /** Messages (and their bytes) waiting to be handled, also while `open` runs; past either they count as too fast. */
   maxQueued?: number;
+  maxQueuedBytes?: number;
   /** True while the process shuts down: new upgrades get 503. */
   isShuttingDown?: () => boolean;
   onCountChange?: (open: number) => void;
@@ -144,6 +145,8 @@ export class SocketHub {
     const queue: [RawData, boolean][] = [];
     const rate = new TokenBucket(this.opts.messagesPerSecond ?? 20, this.opts.messageBurst ?? 40);
     const maxQueued = this.opts.maxQueued ?? 32;
+    const maxQueuedBytes = this.opts.maxQueuedBytes ?? 1024 * 1024;
+    let queuedBytes = 0;
     let handler: SocketHandler | null = null;
     let draining = false;
     let drops = 0;
@@ -154,6 +157,7 @@ export class SocketHub {
       try {
         while (queue.length && !closed.signal.aborted) {
           const [data, isBinary] = queue.shift()!;
+          queuedBytes -= byteLength(data);
           try {
             await handler.onMessage(data, isBinary);
           } catch (err) {
@@ -168,12 +172,14 @@ export class SocketHub {
     };
 
     ws.on('message', (data, isBinary) => {
-      if (!rate.take() || queue.length >= maxQueued) {
+      const size = byteLength(data);
+      if (!rate.take() || queue.length >= maxQueued || queuedBytes + size > maxQueuedBytes) {
         if (++drops >= DROPS_BEFORE_CLOSE) return ws.close(CloseCode.PolicyViolation, 'too many messages; slow down');
         if (handler?.onRateLimited) safely(() => handler!.onRateLimited!(), log);
         return;
       }
       drops = 0;
+      queuedBytes += size;
       queue.push([data, isBinary]);
       void drain();
     });
@@ -314,6 +320,11 @@ function safely<T>(fn: () => T, log: Logger): T | undefined {
     log.error('socket callback failed', { error: errorText(err) });
     return undefined;
   }
+}
+
+function byteLength(data: RawData): number {
+  if (Array.isArray(data)) return data.reduce((n, b) => n + b.length, 0);
+  return (data as Buffer | ArrayBuffer).byteLength;
 }
 
 /** A budget of `rate` messages per second with bursts up to `burst`. */
