@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Logger } from './logger';
+import { errorSummary, type Logger } from './logger';
 
 type Closer = { name: string; close: () => Promise<unknown> | unknown };
 
@@ -69,6 +69,12 @@ export class GracefulShutdown {
     );
   }
 
+  /**
+   * Shut down on the signals, and as the last resort on an error nothing caught: every handler of
+   * a request, socket or message catches its own, so one that escapes is a defect. It is logged
+   * (bounded) and the process drains and exits 1, instead of dying mid-write or running on in
+   * an unknown state.
+   */
   listen(signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT']): this {
     for (const sig of signals) {
       process.once(sig, () => {
@@ -76,7 +82,15 @@ export class GracefulShutdown {
         void this.run().then(() => process.exit(0));
       });
     }
+    process.on('unhandledRejection', (reason) => this.fatal('unhandled promise rejection', reason));
+    process.on('uncaughtException', (err) => this.fatal('uncaught exception', err));
     return this;
+  }
+
+  private fatal(what: string, err: unknown): void {
+    this.logger.error(`${what}: shutting down`, { error: errorSummary(err) });
+    if (this.stopping) return;
+    void this.run().finally(() => process.exit(1));
   }
 
   run(): Promise<void> {

@@ -4,7 +4,7 @@ import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { CloseCode } from '@tessera/contracts';
 import { BadRequest, Forbidden, NotFound, Unavailable } from './errors';
 import { toErrorResponse } from './http';
-import type { Logger } from './logger';
+import { errorSummary, type Logger } from './logger';
 
 /**
  * What an app gives the hub for one kind of socket: which paths it serves and what to do once a
@@ -110,8 +110,8 @@ export class SocketHub {
         this.upgrade(req, socket, head, endpoints);
       } catch (err) {
         const status = refuseUpgrade(socket, err);
-        if (status >= 500) this.opts.logger.error('upgrade failed', { error: errorText(err) });
-        else this.opts.logger.debug('upgrade refused', { status, error: errorText(err) });
+        if (status >= 500) this.opts.logger.error('upgrade failed', { error: errorSummary(err) });
+        else this.opts.logger.debug('upgrade refused', { status, error: errorSummary(err) });
       }
     });
   }
@@ -161,7 +161,7 @@ export class SocketHub {
           try {
             await handler.onMessage(data, isBinary);
           } catch (err) {
-            log.error('socket message failed', { error: errorText(err) });
+            log.error('socket message failed', { error: errorSummary(err) });
             if (handler.onError) safely(() => handler!.onError!(err), log);
             else ws.close(CloseCode.InternalError, 'the message could not be processed');
           }
@@ -186,7 +186,7 @@ export class SocketHub {
     ws.on('close', () => {
       closed.abort();
       queue.length = 0;
-      if (handler?.onClose) void Promise.resolve(safely(() => handler!.onClose!(), log)).catch((err) => log.warn('socket close failed', { error: errorText(err) }));
+      if (handler?.onClose) void Promise.resolve(safely(() => handler!.onClose!(), log)).catch((err) => log.warn('socket close failed', { error: errorSummary(err) }));
     });
 
     endpoint.open({ req, params, ws, closed: closed.signal }).then(
@@ -198,7 +198,7 @@ export class SocketHub {
       },
       (err) => {
         if (err instanceof SocketRefusal) return ws.close(CloseCode.PolicyViolation, truncateReason(err.message));
-        log.error('socket open failed', { error: errorText(err) });
+        log.error('socket open failed', { error: errorSummary(err) });
         ws.close(CloseCode.InternalError, 'could not open the session; try again');
       },
     );
@@ -317,7 +317,7 @@ function safely<T>(fn: () => T, log: Logger): T | undefined {
   try {
     return fn();
   } catch (err) {
-    log.error('socket callback failed', { error: errorText(err) });
+    log.error('socket callback failed', { error: errorSummary(err) });
     return undefined;
   }
 }
@@ -349,9 +349,3 @@ class TokenBucket {
   }
 }
 
-/** An error as one short log field: a thrown value can carry megabytes (Prisma's does). */
-function errorText(err: unknown): string {
-  const e = err as { name?: string; message?: string } | null;
-  const text = e && typeof e.message === 'string' ? `${e.name ?? 'Error'}: ${e.message}` : String(err);
-  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
-}

@@ -138,3 +138,18 @@ describe('GracefulShutdown', () => {
     expect(order).toEqual(['http', 'ws', 'worker', 'redis']);
   });
 });
+
+describe('an error that escapes every handler', () => {
+  it.each(['rejection', 'exception'])('an unhandled %s is logged, the closers run, and the process exits 1', async (kind) => {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, ['--import', 'tsx', require.resolve('./fixtures/escaped-error.ts'), kind], { cwd: __dirname, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    expect(code).toBe(1);
+    expect(out).toContain(`escaped ${kind}`);
+    expect(out).toContain('shutting down');
+    expect(out).toContain('closer ran');
+  });
+});
