@@ -1,9 +1,20 @@
 #!/usr/bin/env bash
-# Make sure dependencies, Redis and PostgreSQL are there, and migrations applied.
+# npm run infra: make sure dependencies, Redis and PostgreSQL are there, and migrations applied.
+# npm run infra -- stop: stop the Redis (of REDIS_URL's port) and PostgreSQL that this checkout
+# started (under .data/); servers it did not start are left alone.
 source "$(dirname "$0")/lib.sh"
-ensure_deps
-ensure_redis
-ensure_postgres
-prisma_generate
-prisma_migrate
-say "Redis $REDIS_URL and PostgreSQL ready"
+case "${1:-up}" in
+  up)
+    ensure_deps
+    ensure_redis
+    ensure_postgres
+    prisma_generate
+    prisma_migrate
+    say "Redis $REDIS_URL and PostgreSQL ready"
+    ;;
+  stop)
+    redis_stop
+    pg_stop
+    ;;
+  *) die "usage: npm run infra [-- up|stop]" ;;
+esac

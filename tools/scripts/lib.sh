@@ -52,12 +52,33 @@ ensure_redis() {
     can_install || die "Redis is missing. Install it (Debian/Ubuntu: sudo apt-get install -y redis-server) or set REDIS_URL."
     say "installing redis-server with apt-get"; apt_install redis-server
   fi
-  mkdir -p "$DATA/redis"
+  local dir; dir=$(redis_dir)
+  mkdir -p "$dir"
   say "starting redis-server on port $port"
-  redis-server --port "$port" --bind 127.0.0.1 --daemonize yes --dir "$DATA/redis" \
-    --appendonly yes --appendfsync everysec --save "" --logfile "$DATA/redis/redis.log" --pidfile "$DATA/redis/redis.pid"
+  redis-server --port "$port" --bind 127.0.0.1 --daemonize yes --dir "$dir" \
+    --appendonly yes --appendfsync everysec --save "" --logfile "$dir/redis.log" --pidfile "$dir/redis.pid"
   for _ in $(seq 1 50); do redis_up && return 0; sleep 0.1; done
-  die "redis-server did not start; see $DATA/redis/redis.log"
+  die "redis-server did not start; see $dir/redis.log"
+}
+
+# The files (and pid) of the Redis this checkout starts, one directory per port: a second Redis
+# (a test's, say) never takes over the first one's pid file.
+redis_dir() { local port; port=$(url_part "$REDIS_URL" port 6379); if [ "$port" = 6379 ]; then echo "$DATA/redis"; else echo "$DATA/redis-$port"; fi; }
+
+# Pid of the Redis this checkout started for REDIS_URL, when it still runs (and is a Redis:
+# a stale pid file may name a process that reused the number).
+redis_own_pid() {
+  local f pid; f="$(redis_dir)/redis.pid"
+  [ -f "$f" ] && pid=$(cat "$f") && [ "$(ps -o comm= -p "$pid" 2>/dev/null)" = redis-server ] && echo "$pid"
+}
+
+redis_stop() {
+  local pid
+  pid=$(redis_own_pid) || { say "no redis-server of this checkout runs for $REDIS_URL"; return 0; }
+  say "stopping redis-server (pid $pid)"
+  kill "$pid"
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  die "redis-server $pid did not stop"
 }
 
 pg_up() {
@@ -152,11 +173,34 @@ prisma_migrate() {
 # Each service's tables live in a PostgreSQL schema named after it.
 app_database_url() { node -e "const u=new URL(process.argv[1]);u.searchParams.set('schema',process.argv[2].replace(/-/g,'_'));console.log(u.toString())" "$DATABASE_URL" "$1"; }
 
-pg_stop() {
+# Data directories of the PostgreSQL clusters this checkout started that still run.
+pg_own_dirs() {
   local d
   for d in "$DATA/postgres" /var/lib/postgresql/tessera-"$(echo "$ROOT" | md5sum | cut -c1-8)"; do
-    [ -f "$d/postmaster.pid" ] || continue
+    [ -f "$d/postmaster.pid" ] && kill -0 "$(head -1 "$d/postmaster.pid")" 2>/dev/null && echo "$d"
+  done
+  return 0
+}
+
+pg_stop() {
+  local d dirs; dirs=$(pg_own_dirs)
+  [ -n "$dirs" ] || { say "no PostgreSQL cluster of this checkout runs"; return 0; }
+  for d in $dirs; do
+    say "stopping PostgreSQL ($d)"
     if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$d" -m fast stop >/dev/null 2>&1 || true
     else "$(pg_bin)/pg_ctl" -D "$d" -m fast stop >/dev/null 2>&1 || true; fi
   done
+}
+
+# What `npm start` says when it stops: the servers of this checkout it leaves running.
+infra_note() {
+  local names=() where=" under .data/" pg
+  redis_own_pid >/dev/null && names+=(Redis)
+  pg=$(pg_own_dirs)
+  if [ -n "$pg" ]; then names+=(PostgreSQL); case "$pg" in "$DATA"/*) ;; *) where="";; esac; fi
+  case ${#names[@]} in
+    0) return 0 ;;
+    1) echo "${names[0]} keeps running$where; \`npm run infra -- stop\` stops it" ;;
+    *) echo "Redis and PostgreSQL keep running$where; \`npm run infra -- stop\` stops them" ;;
+  esac
 }

@@ -7,12 +7,14 @@ export interface ServiceProcess {
   app: string;
   entry: string;
   port?: number;
+  /** Environment variable of `npm start` that moves the service to another port. */
+  portVar?: string;
 }
 
 export const SERVICES: ServiceProcess[] = [
-  { name: 'runtime', app: 'runtime', entry: 'apps/runtime/src/main.ts', port: 8000 },
+  { name: 'runtime', app: 'runtime', entry: 'apps/runtime/src/main.ts', port: 8000, portVar: 'RUNTIME_PORT' },
   // The turn worker: a second process of the runtime, so sockets and turns scale apart.
   { name: 'runtime-worker', app: 'runtime', entry: 'apps/runtime/src/worker.ts' },
-  { name: 'broker', app: 'broker', entry: 'apps/broker/src/main.ts', port: 8001 },
-  { name: 'gateway', app: 'gateway', entry: 'apps/gateway/src/main.ts', port: 8080 },
+  { name: 'broker', app: 'broker', entry: 'apps/broker/src/main.ts', port: 8001, portVar: 'BROKER_PORT' },
+  { name: 'gateway', app: 'gateway', entry: 'apps/gateway/src/main.ts', port: 8080, portVar: 'GATEWAY_PORT' },
 ];

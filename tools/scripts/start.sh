@@ -1,18 +1,17 @@
 #!/usr/bin/env bash
 # npm start: dependencies, Redis and PostgreSQL (installed and started when missing), migrations,
-# then every service. Ctrl-C stops what this command started.
+# then every service (start.ts). Ctrl-C, or SIGINT/SIGTERM/SIGHUP to npm, stops the services.
+# Redis and PostgreSQL keep running, since another command (`npm test`) may be using them:
+# `npm run infra -- stop` stops the ones this checkout started.
+# RUNTIME_PORT, BROKER_PORT and GATEWAY_PORT move the services off 8000, 8001 and 8080.
 source "$(dirname "$0")/lib.sh"
 ensure_deps
-REDIS_WAS_UP=0; redis_up && REDIS_WAS_UP=1
-PG_WAS_UP=0; pg_up && PG_WAS_UP=1
 ensure_redis
 ensure_postgres
 prisma_generate
 prisma_migrate
-cleanup() {
-  [ "$REDIS_WAS_UP" = 1 ] || { [ -f "$DATA/redis/redis.pid" ] && kill "$(cat "$DATA/redis/redis.pid")" 2>/dev/null || true; }
-  [ "$PG_WAS_UP" = 1 ] || pg_stop
-}
-trap cleanup EXIT
 cd "$ROOT"
-node_modules/.bin/tsx tools/scripts/start.ts
+TESSERA_INFRA_NOTE="$(infra_note)"
+export TESSERA_INFRA_NOTE
+# exec, so that nothing stands between npm (and its shell) and the process that stops the services.
+exec node --import tsx tools/scripts/start.ts

@@ -1,100 +1,203 @@
 /**
- * `npm start`: runs every service of the platform on this machine (infra is prepared by
- * start.sh), prints the URLs and a development token, and stops everything on Ctrl-C.
+ * `npm start`: runs every service of the platform on this machine (start.sh prepares the infra,
+ * then execs this), prints the URLs and a development token. SIGINT, SIGTERM or SIGHUP (Ctrl-C,
+ * a process manager, `kill`), or the end of the npm process that ran it, stops every service
+ * with whatever it started, waits until they are gone, then exits. Redis and PostgreSQL are left
+ * running: another command (`npm test`) may be using them.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEV_JWT_SECRET, signToken } from '@tessera/kit';
-import { SERVICES } from './services';
+import { SERVICES, type ServiceProcess } from './services';
 
 const root = resolve(__dirname, '../..');
 const NOT_YET_DEPLOYED = ['OBSERVABILITY_URL', 'AGENTS_URL', 'DOCUMENTS_URL', 'BRIDGE_URL'];
 const colors = [36, 35, 33, 32, 34, 31, 96, 95];
-const children: { name: string; proc: ChildProcess }[] = [];
+// A service's own graceful shutdown is bounded by SHUTDOWN_TIMEOUT_MS; past that and a margin, it is killed.
+const KILL_AFTER_MS = (Number(process.env.SHUTDOWN_TIMEOUT_MS) || 10_000) + 2_000;
+
+interface Running {
+  svc: ServiceProcess;
+  proc: ChildProcess;
+  exited: Promise<void>;
+}
+const running: Running[] = [];
 let stopping = false;
+
+const say = (msg: string) => process.stderr.write(`[tessera] ${msg}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function prefixLines(name: string, color: number, chunk: Buffer, out: NodeJS.WriteStream) {
   for (const line of chunk.toString().split('\n')) if (line) out.write(`\x1b[${color}m${name.padEnd(16)}\x1b[0m ${line}\n`);
 }
 
+function portOf(s: ServiceProcess): number {
+  const raw = s.portVar ? process.env[s.portVar] : undefined;
+  const port = raw ? Number(raw) : s.port!;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    say(`${s.portVar}=${raw} is not a port`);
+    process.exit(1);
+  }
+  return port;
+}
+const ports = Object.fromEntries(SERVICES.filter((s) => s.port).map((s) => [s.name, portOf(s)]));
+
+function envFor(s: ServiceProcess): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.TESSERA_INFRA_NOTE;
+  if (s.port) env.PORT = String(ports[s.name]);
+  const runtimeUrl = `http://127.0.0.1:${ports.runtime}`;
+  if (s.app === 'broker') {
+    env.RUNTIME_URL ||= runtimeUrl;
+    env.PUBLIC_WS_URL ||= `ws://localhost:${ports.gateway}`;
+    // Development stand-in for the host application's user context (document 000 §3).
+    env.CONTEXT_FILE ||= resolve(__dirname, 'dev-context.json');
+  }
+  if (s.app === 'gateway') {
+    env.RUNTIME_URL ||= runtimeUrl;
+    env.BROKER_URL ||= `http://127.0.0.1:${ports.broker}`;
+    // Services that do not exist yet are "not deployed" for the gateway: 503 at once, left out of /ready.
+    for (const v of NOT_YET_DEPLOYED) env[v] ||= 'off';
+  }
+  return env;
+}
+
+/**
+ * Each service runs in a process group of its own (spawned detached), so that one signal reaches
+ * it and everything it started (tsx's esbuild, say), and a terminal's Ctrl-C reaches only this
+ * process, which then stops the services in order.
+ */
+function signalGroup(r: Running, sig: NodeJS.Signals) {
+  try {
+    process.kill(-r.proc.pid!, sig);
+  } catch {
+    /* the group is gone */
+  }
+}
+
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function stopAll(code: number, why: string) {
+  if (stopping) return;
+  stopping = true;
+  say(`${why}: stopping services...`);
+  for (const r of running) signalGroup(r, 'SIGTERM');
+  const kill = setTimeout(() => {
+    say(`still running after ${KILL_AFTER_MS} ms: killing`);
+    for (const r of running) signalGroup(r, 'SIGKILL');
+  }, KILL_AFTER_MS);
+  await Promise.all(
+    running.map(async (r) => {
+      await r.exited;
+      while (groupAlive(r.proc.pid!)) await sleep(50);
+    }),
+  );
+  clearTimeout(kill);
+  say(`services stopped.${process.env.TESSERA_INFRA_NOTE ? ' ' + process.env.TESSERA_INFRA_NOTE : ''}`);
+  process.exit(code);
+}
+
+/** Parent of a process, undefined once it is gone. */
+function parentOf(pid: number): number | undefined {
+  try {
+    if (process.platform === 'linux') {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    }
+    return Number(execFileSync('ps', ['-o', 'ppid=', '-p', String(pid)], { encoding: 'utf8' }).trim()) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Stop when the npm process that ran `npm start` is gone, however it ended: npm runs this
+ * through `sh -c`, which dies on the SIGTERM npm passes on without passing it further, and npm
+ * passes on only SIGINT and SIGTERM (SIGHUP or SIGKILL end npm alone). Either way a process
+ * between npm and this one gets a new parent. Run without npm, signals reach this process itself.
+ */
+function watchLaunchers() {
+  if (!process.env.npm_lifecycle_event) return;
+  const links = [{ pid: process.pid, parent: process.ppid }];
+  const comm = execFileSync('ps', ['-o', 'comm=', '-p', String(process.ppid)], { encoding: 'utf8' }).trim();
+  if (/^(sh|dash|bash|zsh)$/.test(comm)) links.push({ pid: process.ppid, parent: parentOf(process.ppid)! });
+  setInterval(() => {
+    if (links.some((l) => parentOf(l.pid) !== l.parent)) void stopAll(0, 'npm start ended');
+  }, 500).unref();
+}
+
 async function waitHealthy(port: number, timeoutMs = 30_000): Promise<boolean> {
   const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
+  while (Date.now() < until && !stopping) {
     try {
       const r = await fetch(`http://127.0.0.1:${port}/health`);
       if (r.ok) return true;
     } catch {
       /* not yet */
     }
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
   return false;
 }
 
-function stopAll(code: number) {
-  if (stopping) return;
-  stopping = true;
-  process.stderr.write('\n[tessera] stopping services...\n');
-  for (const c of children) c.proc.kill('SIGTERM');
-  const force = setTimeout(() => children.forEach((c) => c.proc.kill('SIGKILL')), 12_000);
-  force.unref();
-  let left = children.filter((c) => c.proc.exitCode === null).length;
-  if (left === 0) process.exit(code);
-  for (const c of children)
-    c.proc.once('exit', () => {
-      if (--left === 0) process.exit(code);
-    });
-}
-
 async function main() {
-  const tsx = resolve(root, 'node_modules/.bin/tsx');
-  SERVICES.forEach((s, i) => {
-    // Development stand-in for the host application's user context (document 000 §3).
-    const env = { ...process.env, ...(s.app === 'broker' && !process.env.CONTEXT_FILE && { CONTEXT_FILE: resolve(__dirname, 'dev-context.json') }) };
-    // Services that do not exist yet are "not deployed" for the gateway: 503 at once, left out of /ready.
-    if (s.app === 'gateway') for (const v of NOT_YET_DEPLOYED) env[v] ??= 'off';
-    const proc = spawn(tsx, [s.entry], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => void stopAll(0, sig));
+  watchLaunchers();
+  SERVICES.forEach((svc, i) => {
+    // Node with tsx's loader, not the tsx CLI, whose wrapper process would stand between the signal and the service.
+    const proc = spawn(process.execPath, ['--import', 'tsx', svc.entry], { cwd: root, env: envFor(svc), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const color = colors[i % colors.length];
-    proc.stdout!.on('data', (d) => prefixLines(s.name, color, d, process.stdout));
-    proc.stderr!.on('data', (d) => prefixLines(s.name, color, d, process.stderr));
-    proc.on('exit', (code, signal) => {
-      if (!stopping) {
-        process.stderr.write(`[tessera] ${s.name} exited (${signal ?? code}); stopping the rest\n`);
-        stopAll(1);
-      }
+    proc.stdout!.on('data', (d) => prefixLines(svc.name, color, d, process.stdout));
+    proc.stderr!.on('data', (d) => prefixLines(svc.name, color, d, process.stderr));
+    const exited = new Promise<void>((r) => {
+      proc.once('exit', (code, signal) => {
+        r();
+        if (!stopping) void stopAll(1, `${svc.name} exited (${signal ?? code})`);
+      });
+      proc.once('error', (err) => {
+        r();
+        void stopAll(1, `${svc.name} did not start (${err.message})`);
+      });
     });
-    children.push({ name: s.name, proc });
+    running.push({ svc, proc, exited });
   });
-  process.on('SIGINT', () => stopAll(0));
-  process.on('SIGTERM', () => stopAll(0));
 
-  const ports = SERVICES.filter((s) => s.port);
-  const ok = await Promise.all(ports.map((s) => waitHealthy(s.port!)));
+  const listening = SERVICES.filter((s) => s.port);
+  const ok = await Promise.all(listening.map((s) => waitHealthy(ports[s.name])));
   if (stopping) return;
-  const bad = ports.filter((_, i) => !ok[i]).map((s) => s.name);
-  if (bad.length) {
-    process.stderr.write(`[tessera] not healthy after 30 s: ${bad.join(', ')}\n`);
-    return stopAll(1);
-  }
-  const token = await signToken(process.env.JWT_SECRET ?? DEV_JWT_SECRET, { sub: 'dev-user', apps: ['demo-app'], name: 'Developer', tier: 'pro', permissions: ['read', 'write'] }, { expiresIn: '12h' });
+  const bad = listening.filter((_, i) => !ok[i]).map((s) => s.name);
+  if (bad.length) return stopAll(1, `not healthy after 30 s: ${bad.join(', ')}`);
+  const token = await signToken(process.env.JWT_SECRET || DEV_JWT_SECRET, { sub: 'dev-user', apps: ['demo-app'], name: 'Developer', tier: 'pro', permissions: ['read', 'write'] }, { expiresIn: '12h' });
+  const api = `http://localhost:${ports.gateway}`;
   const lines = [
     '',
     'Tessera is running.',
-    ...ports.map((s) => `  ${s.name.padEnd(16)} http://localhost:${s.port}`),
+    ...listening.map((s) => `  ${s.name.padEnd(16)} http://localhost:${ports[s.name]}`),
     '',
-    '  API (everything goes through the gateway): http://localhost:8080  (OpenAPI: /openapi.json)',
+    `  API (everything goes through the gateway): ${api}  (OpenAPI: /openapi.json)`,
     '',
     '  Development token (user dev-user, app demo-app, tier pro, valid 12 h):',
     `  export TOKEN=${token}`,
     '',
-    '  curl http://localhost:8080/api/workflows',
+    `  curl ${api}/api/workflows`,
     '  curl -X POST -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\',
-    "       -d '{\"workflow_name\":\"assistant\"}' http://localhost:8080/api/mozaiks/session",
+    `       -d '{"workflow_name":"assistant"}' ${api}/api/mozaiks/session`,
     '  then open the returned websocket_url with ?access_token=$TOKEN and send {"type":"user.input.submit","text":"hi"}',
-    '  Ctrl-C stops everything `npm start` started.',
+    '  Ctrl-C stops the services.',
     '',
   ];
   process.stdout.write(lines.join('\n') + '\n');
 }
 
-void main();
+main().catch((err) => {
+  say(`npm start failed: ${err instanceof Error ? err.stack : String(err)}`);
+  void stopAll(1, 'error');
+});

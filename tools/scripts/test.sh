@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # npm test: dependencies, Redis and PostgreSQL, generated Prisma clients, then every project's
-# type check, lint and tests (real Redis and PostgreSQL; each test file owns its keys and schema).
+# type check, lint and tests (real Redis and PostgreSQL; each test file owns its keys and schema),
+# then the scripts' own test (the real `npm start`, stopped by a signal) when no project is chosen.
 source "$(dirname "$0")/lib.sh"
 ensure_deps
 ensure_redis
@@ -11,3 +12,8 @@ cd "$ROOT"
 export NX_DAEMON=false NX_NO_CLOUD=true NX_TUI=false
 node_modules/.bin/nx run-many -t typecheck lint --outputStyle=stream "$@"
 node_modules/.bin/nx run-many -t test --outputStyle=stream "$@"
+if [ $# -eq 0 ]; then
+  node_modules/.bin/tsc -p tools/scripts/tsconfig.json
+  node_modules/.bin/eslint tools/scripts
+  node_modules/.bin/jest -c tools/scripts/jest.config.js
+fi

@@ -1,0 +1,113 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { connect, createServer, type AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import { Redis } from 'ioredis';
+
+/**
+ * The real `npm start`, on free ports and a Redis of its own (which it starts under .data/, as
+ * on a fresh machine), stopped by a signal to the npm process as a process manager or `kill`
+ * sends it: every service process is gone, their ports are free, and the Redis that `npm start`
+ * started still answers (a concurrent `npm test` may be using it). Linux: processes are found
+ * through /proc.
+ */
+const ROOT = resolve(__dirname, '../../..');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+const answers = (port: number) =>
+  new Promise<boolean>((r) => {
+    const s = connect(port, '127.0.0.1', () => (s.destroy(), r(true)));
+    s.on('error', () => r(false));
+  });
+
+/** Every live process whose environment holds the mark: what one `npm start` ran, however deep. */
+function marked(mark: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`TESSERA_TEST_MARK=${mark}`)) continue;
+      found.push(`${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim()}`);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return found;
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, ms: number, output: () => string) {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what} within ${ms} ms; npm start printed:\n${output().slice(-4_000)}`);
+    await sleep(100);
+  }
+}
+
+describe('npm start stopped by a signal to npm', () => {
+  const mark = randomBytes(6).toString('hex');
+  let redisPort: number;
+
+  beforeAll(async () => {
+    redisPort = await freePort();
+  });
+
+  afterAll(async () => {
+    for (const p of marked(mark)) process.kill(Number(p.split(' ')[0]), 'SIGKILL');
+    // The Redis npm start started for this test: stopped and removed here (never `infra stop`,
+    // which would stop the PostgreSQL other tests use).
+    const dir = resolve(ROOT, `.data/redis-${redisPort}`);
+    try {
+      const pid = Number(readFileSync(`${dir}/redis.pid`, 'utf8'));
+      process.kill(pid, 'SIGTERM');
+      await until('test redis stopped', () => !readdirSync('/proc').includes(String(pid)), 10_000, () => '');
+    } catch {
+      /* never started */
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it.each(['SIGTERM', 'SIGHUP'] as const)('%s stops every service process, frees the ports and leaves Redis running', async (signal) => {
+    const ports = { RUNTIME_PORT: await freePort(), BROKER_PORT: await freePort(), GATEWAY_PORT: await freePort() };
+    const env = {
+      ...process.env,
+      ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
+      TESSERA_TEST_MARK: mark,
+      TESSERA_NO_INSTALL: '1',
+      REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+      NODE_ENV: 'development',
+      LOG_LEVEL: 'warn',
+    };
+    // Its own process group, as a process manager starts it: the signal reaches npm alone.
+    const npm: ChildProcess = spawn('npm', ['start'], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    npm.stdout!.on('data', (d) => (out += d));
+    npm.stderr!.on('data', (d) => (out += d));
+    let npmExited = false;
+    npm.once('exit', () => (npmExited = true));
+    const output = () => out;
+
+    await until('npm start ready', () => out.includes('Tessera is running.'), 45_000, output);
+    const services = marked(mark).filter((p) => /apps\/(runtime|broker|gateway)\/src\//.test(p));
+    expect(services).toHaveLength(4); // runtime, runtime-worker, broker, gateway
+    for (const port of Object.values(ports)) expect(await answers(port)).toBe(true);
+
+    process.kill(npm.pid!, signal);
+    await until('npm exited', () => npmExited, 15_000, output);
+    await until('every process of npm start gone', () => marked(mark).length === 0, 15_000, () => `${out}\nstill running:\n${marked(mark).join('\n')}`);
+    for (const port of Object.values(ports)) expect(await answers(port)).toBe(false);
+
+    const redis = new Redis(env.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    await redis.connect();
+    expect(await redis.ping()).toBe('PONG');
+    redis.disconnect();
+    expect(out).toMatch(/keeps? running( under \.data\/)?; `npm run infra -- stop` stops/);
+  });
+});
