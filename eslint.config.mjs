@@ -33,6 +33,19 @@ export default [
     rules: { '@typescript-eslint/no-explicit-any': 'off', 'no-console': 'off' },
   },
   {
+    // The kit's SocketHub owns a socket's whole life (error, pong, close, rate, order): an app that
+    // accepts upgrades itself skips all of it (a socket without an error listener dies on a bad frame).
+    files: ['apps/*/src/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        { selector: "NewExpression[callee.name='WebSocketServer']", message: 'Accept sockets through the kit: hub.attach(server, endpoints).' },
+        { selector: "CallExpression[callee.property.name='handleUpgrade']", message: 'Accept sockets through the kit: hub.attach(server, endpoints).' },
+        { selector: "CallExpression[callee.object.name='server'][callee.property.name='on'][arguments.0.value='upgrade']", message: 'Accept sockets through the kit: hub.attach(server, endpoints).' },
+      ],
+    },
+  },
+  {
     // Loaded by the Prisma CLI (not by the app): it shares tools/prisma/config.ts by path.
     files: ['**/prisma.config.ts'],
     rules: { '@nx/enforce-module-boundaries': 'off' },
