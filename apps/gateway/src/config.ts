@@ -1,3 +1,4 @@
+import bytes from 'bytes';
 import { z } from 'zod';
 import { BaseEnv, checkBaseEnv, env, loadConfig } from '@tessera/kit';
 
@@ -67,11 +68,10 @@ export type GatewayConfig = z.infer<typeof GatewayEnv>;
 
 export const loadGatewayConfig = (e?: Record<string, string | undefined>) => loadConfig(GatewayEnv, e);
 
-const UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
-
-/** `1mb` → 1048576 (the units express's body parser understands); null when unreadable. */
+/**
+ * `1mb` → 1048576, read by `bytes` as express's body parser reads it; null when it is not a size
+ * (where `bytes` alone would take `12abc` for 12 bytes).
+ */
 export function parseBytes(s: string): number | null {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$/i.exec(s);
-  if (!m) return null;
-  return Math.floor(Number(m[1]) * UNITS[(m[2] ?? 'b').toLowerCase()]);
+  return /^ *\d+(?:\.\d+)? *(?:[kmgtp]?b)? *$/i.test(s) ? bytes.parse(s.trim()) : null;
 }
