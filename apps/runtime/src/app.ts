@@ -18,6 +18,7 @@ import { sessionRoutes, sessionsRouter } from './routes/sessions';
 import { workflowRoutes, workflowsRouter } from './routes/workflows';
 import type { RuntimeServices } from './services';
 import { ChatSocket } from './ws/chat-socket';
+import { UserMessageLimit } from './ws/user-message-limit';
 
 export const openapi = buildOpenApi({
   title: 'Tessera runtime',
@@ -66,7 +67,7 @@ export function createRuntimeApp(s: RuntimeServices, opts: { isShuttingDown?: ()
   app.use(inputRouter(s));
   finalizeHttpApp(app, s.logger);
 
-  const socketDeps = { ...s, hub };
+  const socketDeps = { ...s, hub, userLimit: new UserMessageLimit(s.redis, s.config.BULL_PREFIX, s.config.WS_USER_MESSAGES_PER_MINUTE) };
   /** Document 003's chat socket: the token and the path must name the chat's own user and app. */
   const chatSocket: SocketEndpoint = {
     path: /^\/ws\/([^/]+)\/([^/]+)\/([^/]+)\/([^/]+)\/?$/,

@@ -19,7 +19,7 @@ beforeAll(async () => {
   process.on('unhandledRejection', onUnhandled);
   env = await testEnv('fuzzws');
   // Every frame here is answered before the next is sent; the rate limit has its own tests.
-  rt = await startRuntime(env, { worker: false, extra: { WS_MESSAGES_PER_SECOND: '100000', WS_MESSAGE_BURST: '100000' } });
+  rt = await startRuntime(env, { worker: false, extra: { WS_MESSAGES_PER_SECOND: '100000', WS_MESSAGE_BURST: '100000', WS_USER_MESSAGES_PER_MINUTE: '0' } });
   tok = await token('wsfuzz');
 });
 afterAll(async () => {

@@ -5,13 +5,12 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
-import { createLogger, DEV_JWT_SECRET, GracefulShutdown, listen, signToken } from '@tessera/kit';
+import { createLogger, DEV_JWT_SECRET, signToken } from '@tessera/kit';
 import { call, freshSchema, spawnService, TEST_REDIS_URL, type Envelope } from '@tessera/kit/testing';
-import { createRuntimeApp } from '../src/app';
 import { loadRuntimeConfig, type RuntimeConfig } from '../src/config';
-import { createRuntimeServices, type RuntimeServices } from '../src/services';
+import type { RuntimeServices } from '../src/services';
+import { startRuntimeServer } from '../src/server';
 import { startTurnWorker } from '../src/turns/turn-worker';
-import { stopIdleChat } from '../src/turns/stop';
 
 export const ROOT = resolve(__dirname, '../../..');
 export const MIGRATIONS = resolve(__dirname, '../prisma/migrations');
@@ -57,21 +56,9 @@ export interface RuntimeInstance {
 
 /** An HTTP/WS runtime instance; with `worker: true` it also runs turns in-process. */
 export async function startRuntime(env: Env, opts: { worker?: boolean; extra?: Record<string, string> } = {}): Promise<RuntimeInstance> {
-  const config = configFor(env, opts.extra);
-  const logger = createLogger('runtime-test', config.LOG_LEVEL);
-  const s = createRuntimeServices(config, logger, 'api');
-  const shutdown = new GracefulShutdown(logger, 5_000);
-  const { app, hub, attach } = createRuntimeApp(s, { isShuttingDown: () => shutdown.shuttingDown });
-  const { server, url } = await listen(app, 0, '127.0.0.1');
-  attach(server);
-  await s.feed.onControl((m) => void stopIdleChat(s, m.session_id, m.reason).catch(() => undefined));
-  const worker = opts.worker === false ? null : await startTurnWorker(s);
-  shutdown
-    .addServer('http', server)
-    .add('ws', () => hub.close())
-    .add('worker', () => worker?.close())
-    .add('services', () => s.close());
-  return { url, wsUrl: url.replace('http', 'ws'), s, worker, close: () => shutdown.run() };
+  const config = configFor(env, { SHUTDOWN_TIMEOUT_MS: '5000', ...opts.extra });
+  const rt = await startRuntimeServer(config, createLogger('runtime-test', config.LOG_LEVEL), { worker: opts.worker !== false });
+  return { url: rt.url, wsUrl: rt.url.replace('http', 'ws'), s: rt.s, worker: rt.worker, close: () => rt.shutdown.run() };
 }
 
 /** A turn worker in its own process (`apps/runtime/src/worker.ts`), as deployed; SIGKILL it to crash it. */

@@ -1,0 +1,83 @@
+import { Redis } from 'ioredis';
+import { Channel } from '@tessera/contracts';
+import { TestSocket } from '@tessera/kit/testing';
+import { http, startRuntime, testEnv, token, wsUrl, type Env, type RuntimeInstance } from './harness';
+
+/** What one client or one user can hold of a runtime: subscriptions, messages per user. */
+let env: Env;
+let rt: RuntimeInstance;
+let redis: Redis;
+
+beforeAll(async () => {
+  env = await testEnv('limits');
+  rt = await startRuntime(env, { extra: { WS_USER_MESSAGES_PER_MINUTE: '6' } });
+  redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+});
+afterAll(async () => {
+  await rt?.close();
+  await redis?.quit();
+  await env?.dropSchema();
+});
+
+async function chatOf(user: string, tok: string) {
+  const r = await http(rt.url, 'POST', '/api/chats/app1/assistant/start', { user_id: user }, tok);
+  expect(r.status).toBe(201);
+  return r.body.chat_id as string;
+}
+
+const subscribers = async (chatId: string) => {
+  const [, n] = (await redis.pubsub('NUMSUB', Channel.chatEvents.name(chatId))) as [string, number];
+  return Number(n);
+};
+
+it('sockets that close while they are being opened leave no Redis subscription behind', async () => {
+  const tok = await token('leaky');
+  const chat = await chatOf('leaky', tok);
+  const url = wsUrl(rt.wsUrl, 'assistant', 'app1', chat, 'leaky', tok);
+  // Each is dropped at a different point of its opening (handshake, auth, subscribe, meta).
+  await Promise.all(
+    Array.from({ length: 40 }, async (_, i) => {
+      const s = new TestSocket(url);
+      await s.opened.catch(() => undefined);
+      await new Promise((r) => setTimeout(r, i % 8));
+      s.ws.terminate();
+      await s.closed;
+    }),
+  );
+  const deadline = Date.now() + 5_000;
+  while ((await subscribers(chat)) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  expect(await subscribers(chat)).toBe(0);
+  // A socket that stays is subscribed, and unsubscribed once it leaves.
+  const stays = await TestSocket.connect(url);
+  await stays.waitType('chat_meta');
+  expect(await subscribers(chat)).toBe(1);
+  await stays.close();
+  while ((await subscribers(chat)) > 0 && Date.now() < deadline + 5_000) await new Promise((r) => setTimeout(r, 50));
+  expect(await subscribers(chat)).toBe(0);
+});
+
+it('a user has one budget of messages across all their sockets: past it, chat.error RATE_LIMITED', async () => {
+  const tok = await token('busy');
+  const [a, b] = [await chatOf('busy', tok), await chatOf('busy', tok)];
+  const sa = await TestSocket.connect(wsUrl(rt.wsUrl, 'assistant', 'app1', a, 'busy', tok));
+  const sb = await TestSocket.connect(wsUrl(rt.wsUrl, 'assistant', 'app1', b, 'busy', tok));
+  await Promise.all([sa.waitType('chat_meta'), sb.waitType('chat_meta')]);
+  for (let i = 0; i < 4; i++) {
+    sa.send({ type: 'user.input.submit', text: `a${i}`, client_message_id: `a${i}` });
+    sb.send({ type: 'user.input.submit', text: `b${i}`, client_message_id: `b${i}` });
+  }
+  await Promise.all([sa.waitFor((m) => m.type === 'chat.error' || sa.messages.filter((x) => x.type === 'ack.input').length === 4), sb.waitType('chat.error')]);
+  await new Promise((r) => setTimeout(r, 300));
+  const acks = [...sa.messages, ...sb.messages].filter((m) => m.type === 'ack.input').length;
+  const limited = [...sa.messages, ...sb.messages].filter((m) => m.type === 'chat.error' && m.data.error_code === 'RATE_LIMITED');
+  expect(acks).toBe(6);
+  expect(limited).toHaveLength(2);
+  expect(limited[0].data.message).toMatch(/too many messages from this user; try again in \d+ s/);
+  // Another user is not affected, and the limited sockets stay open.
+  const other = await token('calm');
+  const so = await TestSocket.connect(wsUrl(rt.wsUrl, 'assistant', 'app1', await chatOf('calm', other), 'calm', other));
+  so.send({ type: 'user.input.submit', text: 'hi' });
+  await so.waitType('ack.input');
+  expect([sa.closeCode, sb.closeCode]).toEqual([null, null]);
+  await Promise.all([sa.close(), sb.close(), so.close()]);
+});
