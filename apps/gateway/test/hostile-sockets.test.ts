@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { call, closedPort, TestSocket } from '@tessera/kit/testing';
 import { SECRET, token } from './support';
 import { spawnHttpService, startRuntime, type HttpService, type RuntimeStack } from './stack';
@@ -163,5 +164,40 @@ describe.each(['runtime', 'gateway'])('hostile input to the %s socket', (name) =
     expect(acks).toBeLessThanOrEqual(40);
     expect(c.closeCode).toBe(1008);
     await stillServing(target().url, target().proc);
+  });
+});
+
+/** Bytes of one raw HTTP request, and the status line of the answer (or 'closed'). */
+function rawRequest(base: string, head: string): Promise<string> {
+  const u = new URL(base);
+  return new Promise((resolve) => {
+    const sock = connect(Number(u.port), u.hostname);
+    let answer = '';
+    sock.on('data', (d) => (answer += d));
+    sock.on('error', () => undefined);
+    sock.on('close', () => resolve(answer.split('\r\n')[0] || 'closed'));
+    sock.write(head);
+    setTimeout(() => sock.end(), 500);
+  });
+}
+
+describe.each(['runtime', 'gateway'])('request targets no URL parser expects, to the %s', (name) => {
+  const target = () => targets().find((t) => t.name === name)!;
+  it.each([
+    'GET http://[bad HTTP/1.1',
+    'GET * HTTP/1.1',
+    'GET //%ZZ HTTP/1.1',
+    'GET /ws/%ZZ/demo-app/c/u HTTP/1.1',
+    'GET /api/chats/meta/%ZZ/%E0%A4%A/x HTTP/1.1',
+    'POST /chat/demo-app/%00/alice/input HTTP/1.1',
+    'GET /ws/a/b/c/d/../../../../health HTTP/1.1',
+  ])('%s gets a 4xx (HTTP and upgrade), and the process serves on', async (line) => {
+    for (const upgrade of [false, true]) {
+      const extra = upgrade ? 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n' : 'Connection: close\r\n';
+      const status = await rawRequest(target().url, `${line}\r\nHost: x\r\nAuthorization: Bearer ${alice}\r\nContent-Length: 0\r\n${extra}\r\n`);
+      expect(status).toMatch(/^HTTP\/1\.1 4\d\d /);
+    }
+    expect((await call(target().url, 'GET', '/health')).status).toBe(200);
+    expect(target().proc.child.exitCode).toBeNull();
   });
 });
