@@ -86,7 +86,7 @@ describe('npm start stopped by a signal to npm', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it.each(['SIGTERM', 'SIGHUP'] as const)('%s stops every service process, frees the ports and leaves Redis running', async (signal) => {
+  it.each(['SIGTERM', 'SIGINT', 'SIGHUP'] as const)('%s stops every service process, frees the ports and leaves Redis running', async (signal) => {
     const ports = { RUNTIME_PORT: await freePort(), BROKER_PORT: await freePort(), GATEWAY_PORT: await freePort() };
     const env = {
       ...process.env,
