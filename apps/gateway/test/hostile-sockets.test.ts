@@ -1,6 +1,5 @@
-import { request } from 'node:http';
 import { connect } from 'node:net';
-import { call, closedPort, TestSocket } from '@tessera/kit/testing';
+import { call, closedPort, maskedTextFrame, rawUpgrade, TestSocket, writeUnder } from '@tessera/kit/testing';
 import { SECRET, token } from './support';
 import { spawnHttpService, startRuntime, type HttpService, type RuntimeStack } from './stack';
 
@@ -70,42 +69,6 @@ async function stillServing(base: string, proc: HttpService) {
   await c.close();
 }
 
-/** A masked text frame carrying bytes a conforming client would never send. */
-function rawFrame(payload: Buffer): Buffer {
-  const mask = Buffer.from([9, 8, 7, 6]);
-  const len = payload.length;
-  const head =
-    len < 126
-      ? Buffer.from([0x81, 0x80 | len])
-      : len < 65536
-        ? Buffer.from([0x81, 0x80 | 126, len >> 8, len & 0xff])
-        : Buffer.concat([Buffer.from([0x81, 0x80 | 127, 0, 0, 0, 0]), Buffer.from([(len >>> 24) & 0xff, (len >> 16) & 0xff, (len >> 8) & 0xff, len & 0xff])]);
-  return Buffer.concat([head, mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]))]);
-}
-
-function upgradeStatus(base: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(base);
-    const req = request({
-      host: u.hostname,
-      port: u.port,
-      path,
-      headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', ...headers },
-    });
-    req.on('upgrade', (res, socket) => {
-      socket.destroy();
-      resolve({ status: res.statusCode ?? 0, body: '' });
-    });
-    req.on('response', (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
 describe.each(['runtime', 'gateway'])('hostile input to the %s socket', (name) => {
   const target = () => targets().find((t) => t.name === name)!;
   const socketUrl = () => `${target().url.replace('http', 'ws')}${chatPath}?access_token=${alice}`;
@@ -121,20 +84,20 @@ describe.each(['runtime', 'gateway'])('hostile input to the %s socket', (name) =
   it('a text frame with invalid UTF-8 closes that socket with 1007', async () => {
     const c = await TestSocket.connect(socketUrl());
     await c.waitType('chat_meta');
-    (c.ws as unknown as { _socket: { write(b: Buffer): void } })._socket.write(rawFrame(Buffer.from([0x7b, 0xc3, 0x28, 0x7d])));
+    writeUnder(c.ws, maskedTextFrame(Buffer.from([0x7b, 0xc3, 0x28, 0x7d])));
     expect(await c.closed).toBe(1007);
     await stillServing(target().url, target().proc);
   });
 
   it.each(['/ws/%ZZ/demo-app/c/u', '/ws/assistant/demo-app/c1/%E0%A4%A'])('the path %s is a 400 naming the encoding, before any handshake', async (path) => {
-    const r = await upgradeStatus(target().url, `${path}?access_token=${alice}`);
+    const r = await rawUpgrade(target().url, `${path}?access_token=${alice}`);
     expect(r.status).toBe(400);
     expect(JSON.parse(r.body).error.message).toMatch(/percent-encoding/);
     await stillServing(target().url, target().proc);
   });
 
   it('an Origin outside the allow-list is a 403, even with a valid token in a cookie', async () => {
-    const r = await upgradeStatus(target().url, chatPath, { origin: 'http://evil.example', cookie: `access_token=${alice}` });
+    const r = await rawUpgrade(target().url, chatPath, { origin: 'http://evil.example', cookie: `access_token=${alice}` });
     expect(r.status).toBe(403);
     const ok = await TestSocket.connect(`${target().url.replace('http', 'ws')}${chatPath}`, { headers: { origin: ORIGIN, cookie: `access_token=${alice}` } });
     await ok.waitType('chat_meta');

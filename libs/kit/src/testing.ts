@@ -281,3 +281,48 @@ export class TestSocket {
     return this.closed;
   }
 }
+
+/**
+ * The HTTP answer to a WebSocket upgrade request for `target` (sent as is, so any path or
+ * encoding a client could send): `status` 101 when the handshake was accepted, else the refusal.
+ */
+export function rawUpgrade(base: string, target: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  const u = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({
+      host: u.hostname,
+      port: u.port,
+      path: target,
+      headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', ...headers },
+    });
+    req.on('upgrade', (res, socket) => {
+      socket.destroy();
+      resolve({ status: res.statusCode ?? 0, body: '' });
+    });
+    req.on('response', (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** A masked client text frame carrying any bytes (invalid UTF-8 included), to write under a ws client. */
+export function maskedTextFrame(payload: Buffer): Buffer {
+  const mask = Buffer.from([9, 8, 7, 6]);
+  const len = payload.length;
+  const head =
+    len < 126
+      ? Buffer.from([0x81, 0x80 | len])
+      : len < 65536
+        ? Buffer.from([0x81, 0x80 | 126, len >> 8, len & 0xff])
+        : Buffer.concat([Buffer.from([0x81, 0x80 | 127, 0, 0, 0, 0]), Buffer.from([(len >>> 24) & 0xff, (len >> 16) & 0xff, (len >> 8) & 0xff, len & 0xff])]);
+  return Buffer.concat([head, mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]))]);
+}
+
+/** Write raw bytes under a ws client (for frames a conforming client refuses to send). */
+export function writeUnder(ws: WebSocket, bytes: Buffer): void {
+  (ws as unknown as { _socket: { write(b: Buffer): void } })._socket.write(bytes);
+}

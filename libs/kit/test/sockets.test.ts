@@ -1,9 +1,10 @@
-import { createServer, request, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect as tcpConnect } from 'node:net';
 import { WebSocket, type ClientOptions } from 'ws';
 import { CloseCode } from '@tessera/contracts';
 import { createLogger, sendJson, SocketHub, SocketRefusal, type SocketEndpoint, type SocketHubOptions, type SocketContext } from '../src';
+import { maskedTextFrame, rawUpgrade, writeUnder } from '../src/testing';
 import { capturedLogger, closeServer, sleep, until } from './support';
 
 const logger = createLogger('sockets-test', 'silent');
@@ -52,6 +53,7 @@ async function hubServer(opts: Omit<SocketHubOptions, 'logger'> & { logger?: Soc
     hub,
     sessions,
     port,
+    base: `http://127.0.0.1:${port}`,
     connect: (path = '/live/a', o: ClientOptions = {}) => open(`${base}${path}`, o),
     close: async () => {
       await hub.close(CloseCode.GoingAway, 'test over', 200);
@@ -71,38 +73,6 @@ function open(url: string, o: ClientOptions): Promise<Client> {
     ws.once('open', () => resolve({ ws, closed, messages }));
     ws.once('error', reject);
   });
-}
-
-/** The raw HTTP answer to an upgrade request (status and body), sent over a plain TCP socket. */
-function rawUpgrade(port: number, target: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({
-      host: '127.0.0.1',
-      port,
-      path: target,
-      headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', ...headers },
-    });
-    req.on('upgrade', (res, socket) => {
-      socket.destroy();
-      resolve({ status: res.statusCode ?? 0, body: '' });
-    });
-    req.on('response', (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-/** A masked client text frame with an arbitrary payload (for bytes a real client would never send). */
-function maskedFrame(payload: Buffer, opcode = 0x1): Buffer {
-  const mask = Buffer.from([1, 2, 3, 4]);
-  const masked = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]));
-  const len = payload.length;
-  const head = len < 126 ? Buffer.from([0x80 | opcode, 0x80 | len]) : Buffer.from([0x80 | opcode, 0x80 | 126, len >> 8, len & 0xff]);
-  return Buffer.concat([head, mask, masked]);
 }
 
 describe('SocketHub heartbeat', () => {
@@ -156,7 +126,7 @@ describe('hostile input never escapes the hub', () => {
     try {
       const c = await srv.connect();
       // ws clients validate what they send; write the frame underneath it.
-      (c.ws as unknown as { _socket: { write(b: Buffer): void } })._socket.write(maskedFrame(Buffer.from([0x68, 0xff, 0xfe, 0x69])));
+      writeUnder(c.ws, maskedTextFrame(Buffer.from([0x68, 0xff, 0xfe, 0x69])));
       expect((await c.closed).code).toBe(1007);
       const again = await srv.connect();
       again.ws.send('fine');
@@ -176,7 +146,7 @@ describe('hostile input never escapes the hub', () => {
   ])('the request target %s is a %i in the error shape', async (target, status, message) => {
     const srv = await hubServer({ heartbeatMs: 60_000 });
     try {
-      const r = await rawUpgrade(srv.port, target);
+      const r = await rawUpgrade(srv.base, target);
       expect(r.status).toBe(status);
       expect(JSON.parse(r.body).error.message).toContain(message);
       // Still serving.
@@ -210,7 +180,7 @@ describe('hostile input never escapes the hub', () => {
   it('refuses an Origin outside the allow-list with 403 and takes one inside it', async () => {
     const srv = await hubServer({ heartbeatMs: 60_000, origins: ['http://app.example'] });
     try {
-      const evil = await rawUpgrade(srv.port, '/live/a', { origin: 'http://evil.example', cookie: 'access_token=x' });
+      const evil = await rawUpgrade(srv.base, '/live/a', { origin: 'http://evil.example', cookie: 'access_token=x' });
       expect(evil.status).toBe(403);
       expect(JSON.parse(evil.body).error).toMatchObject({ code: 'FORBIDDEN', message: 'origin http://evil.example is not allowed' });
       const good = await srv.connect('/live/a', { headers: { origin: 'http://app.example' } });
@@ -355,7 +325,7 @@ it('hub.close() closes every socket with 1001, and new upgrades while shutting d
   const a = await srv.connect();
   const b = await srv.connect();
   stopping = true;
-  expect((await rawUpgrade(srv.port, '/live/a')).status).toBe(503);
+  expect((await rawUpgrade(srv.base, '/live/a')).status).toBe(503);
   await srv.close();
   expect(await a.closed).toEqual({ code: 1001, reason: 'test over' });
   expect(await b.closed).toEqual({ code: 1001, reason: 'test over' });
