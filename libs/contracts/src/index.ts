@@ -5,5 +5,6 @@ export * from './common/safe';
 export * from './bus';
 export * from './runtime';
 export * from './broker';
+export * as observability from './observability';
 export * from './gateway';
 export * from './openapi';

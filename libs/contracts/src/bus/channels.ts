@@ -35,7 +35,26 @@ export const SessionControl = z.discriminatedUnion('action', [
 ]);
 export type SessionControl = z.infer<typeof SessionControl>;
 
+/**
+ * What observability instances tell each other's live sockets, after it is stored: one message per
+ * ingested batch (its events by session, with the sessions as they now are), or a deletion.
+ * Payloads are the service's reply shapes (contracts/observability), kept loose here so the bus
+ * does not depend on them.
+ */
+export const ObservabilityLive = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('ingested'),
+    app_ids: z.array(z.string().nullable()),
+    sessions: z.array(z.record(z.string(), z.unknown())),
+    events: z.array(z.object({ session_id: z.string(), seq: z.number().int(), wire: z.string() })),
+  }),
+  z.object({ kind: z.literal('session_updated'), app_id: z.string().nullable(), session: z.record(z.string(), z.unknown()) }),
+  z.object({ kind: z.literal('session_deleted'), app_id: z.string().nullable(), session_id: z.string() }),
+]);
+export type ObservabilityLive = z.infer<typeof ObservabilityLive>;
+
 export const Channel = {
   chatEvents: { name: (chatId: string) => `tessera:chat:${chatId}:events`, schema: ChatEventBatch },
   sessionControl: { name: () => 'tessera:control:sessions', schema: SessionControl },
+  observabilityLive: { name: () => 'tessera:observability:live', schema: ObservabilityLive },
 } as const;

@@ -1,0 +1,39 @@
+import type { observability } from '@tessera/contracts';
+
+type SessionSource = observability.SessionSource;
+
+/**
+ * One event on its way into storage, whatever it came from (a runtime chat on the queue, an
+ * outside agent's `POST /events`, an OpenTelemetry span): every ingest path produces these and
+ * hands them to the one Ingestor, so sessions, rollups, idempotency and live delivery have one
+ * implementation.
+ */
+export interface NormalizedEvent {
+  sessionId: string;
+  /** `session_start`, `pre_tool`, `post_tool`, `session_stop`, `message`, `chat.text`, … kept as given. */
+  eventType: string;
+  /** Idempotency key within the session (the client's event_id, `rt:<index>` for runtime events, the span id); null: always stored. */
+  eventId: string | null;
+  timestamp: Date;
+  source: SessionSource;
+  appId: string | null;
+  userId: string | null;
+  agentName: string | null;
+  workflow: string | null;
+  projectDir: string | null;
+  sessionName: string | null;
+  toolName: string | null;
+  toolInput?: unknown;
+  toolOutput?: unknown;
+  error: string | null;
+  exitCode: number | null;
+  reason: string | null;
+  role: string | null;
+  content: Record<string, unknown>[] | null;
+  /** Tokens this event reports (added to the session's rollup once, however often it is delivered). */
+  usage: { input: number; output: number } | null;
+  /** OpenTelemetry GenAI attributes (gen_ai.conversation.id, gen_ai.agent.name, gen_ai.operation.name, gen_ai.usage.*) and anything else worth keeping. */
+  attributes: Record<string, unknown>;
+  /** What the event does to the session's status, if anything (session_start → running, session_stop → finished, …). */
+  status?: observability.SessionStatus;
+}

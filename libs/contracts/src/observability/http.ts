@@ -1,0 +1,148 @@
+import { z } from 'zod';
+import { SafeJsonRecord, SafeText } from '../common/safe';
+
+/**
+ * Observability (document 001 §1, §4.1, §5): agent sessions and their events, from runtime chats
+ * (the `observability-events` queue), outside agents (`POST /events`) and OpenTelemetry
+ * (`POST /v1/traces`). Reached through the gateway at `/api/observability/*`.
+ */
+
+export const SessionStatus = z.enum(['running', 'finished', 'stopped']);
+export type SessionStatus = z.infer<typeof SessionStatus>;
+export const SessionSource = z.enum(['runtime', 'bridge', 'external', 'otel']);
+export type SessionSource = z.infer<typeof SessionSource>;
+
+/** Session ids come from agents we do not control: any storable text, bounded. */
+export const SessionId = SafeText.pipe(z.string().min(1).max(256));
+
+const Text = (max: number) => SafeText.pipe(z.string().max(max));
+/** Free JSON an agent reports (a tool's input or output): any storable JSON value. */
+const AnyJson = z.union([SafeJsonRecord, z.array(z.unknown()), SafeText, z.number(), z.boolean(), z.null()]);
+
+/** `POST /events`: one event, as document 001 and the Claude Code hooks send it. */
+export const IncomingEvent = z
+  .object({
+    event_type: Text(128).pipe(z.string().min(1)).describe('session_start, pre_tool, post_tool, session_stop, message, or any other name (kept as is)'),
+    session_id: SessionId,
+    session_name: Text(512).optional(),
+    timestamp: z.union([z.iso.datetime({ offset: true }), z.number()]).optional().describe('ISO 8601, or epoch milliseconds; the time of receipt when absent'),
+    tool_name: Text(256).optional(),
+    tool_input: AnyJson.optional(),
+    tool_output: AnyJson.optional(),
+    error: Text(16_000).nullish(),
+    exit_code: z.number().int().nullish(),
+    reason: Text(4_000).nullish(),
+    role: Text(64).optional(),
+    content: z
+      .array(z.object({ type: Text(64), text: Text(200_000).optional() }).catchall(z.unknown()))
+      .max(200)
+      .optional(),
+    event_id: Text(256).pipe(z.string().min(1)).optional().describe('Idempotency: the same id in a session is stored once'),
+    /** Attribution an operator filters by. */
+    app_id: Text(128).optional(),
+    user_id: Text(256).optional(),
+    agent_name: Text(256).optional(),
+    project_dir: Text(1_024).optional(),
+    workflow: Text(128).optional(),
+    source: SessionSource.optional(),
+    usage: z.object({ input_tokens: z.number().int().min(0), output_tokens: z.number().int().min(0) }).partial().optional(),
+  })
+  .meta({ id: 'IncomingEvent' });
+export type IncomingEvent = z.infer<typeof IncomingEvent>;
+
+/** A batch: up to 1,000 events; each is checked on its own, so one bad event never drops the rest. */
+export const EventBatchBody = z.object({ events: z.array(z.unknown()).min(1).max(1000) }).meta({ id: 'EventBatchBody' });
+
+export const EventVerdict = z.object({
+  index: z.number().int(),
+  status: z.enum(['accepted', 'duplicate', 'rejected']),
+  event_id: z.string().optional(),
+  reason: z.string().optional(),
+});
+export const IngestReply = z
+  .object({ accepted: z.number().int(), duplicates: z.number().int(), rejected: z.number().int(), results: z.array(EventVerdict) })
+  .meta({ id: 'IngestReply' });
+export type IngestReply = z.infer<typeof IngestReply>;
+
+export const Usage = z.object({ input_tokens: z.number().int(), output_tokens: z.number().int(), total_tokens: z.number().int() });
+
+export const Session = z
+  .object({
+    session_id: z.string(),
+    session_name: z.string(),
+    status: SessionStatus,
+    created_at: z.string(),
+    modified_at: z.string(),
+    project_dir: z.string().nullable(),
+    agent_name: z.string().nullable(),
+    app_id: z.string().nullable(),
+    user_id: z.string().nullable(),
+    workflow: z.string().nullable(),
+    source: SessionSource,
+    event_count: z.number().int(),
+    usage: Usage,
+    error_count: z.number().int(),
+    /** From the first event to the last, in milliseconds. */
+    duration_ms: z.number().int(),
+    last_event_type: z.string().nullable(),
+    last_event_at: z.string().nullable(),
+  })
+  .meta({ id: 'ObservedSession' });
+export type Session = z.infer<typeof Session>;
+
+/** An event as stored: `seq` is its order in the session (1, 2, …), what live clients resume from. */
+export const StoredEvent = z
+  .object({
+    seq: z.number().int().positive(),
+    session_id: z.string(),
+    event_type: z.string(),
+    event_id: z.string().nullable(),
+    timestamp: z.string(),
+    received_at: z.string(),
+    agent_name: z.string().nullable(),
+    tool_name: z.string().nullable(),
+    tool_input: z.unknown().optional(),
+    tool_output: z.unknown().optional(),
+    error: z.string().nullable(),
+    exit_code: z.number().int().nullable(),
+    reason: z.string().nullable(),
+    role: z.string().nullable(),
+    content: z.array(z.record(z.string(), z.unknown())).nullable(),
+    /** OpenTelemetry GenAI attributes: gen_ai.operation.name, gen_ai.usage.*, … */
+    attributes: z.record(z.string(), z.unknown()),
+  })
+  .meta({ id: 'ObservedEvent' });
+export type StoredEvent = z.infer<typeof StoredEvent>;
+
+export const SessionParams = z.object({ session_id: SessionId });
+
+/** `GET /sessions`: newest `modified_at` first; `cursor` from the previous page's `next_cursor`. */
+export const SessionsQuery = z.object({
+  status: SessionStatus.optional(),
+  agent_name: Text(256).optional(),
+  app_id: Text(128).optional(),
+  user_id: Text(256).optional(),
+  source: SessionSource.optional(),
+  q: Text(256).optional().describe('Text in the session name (case-insensitive)'),
+  from: z.iso.datetime({ offset: true }).optional().describe('modified_at at or after'),
+  to: z.iso.datetime({ offset: true }).optional().describe('modified_at before'),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: Text(512).optional(),
+});
+export const SessionsReply = z.object({ sessions: z.array(Session), next_cursor: z.string().nullable() }).meta({ id: 'ObservedSessionsReply' });
+
+/** `GET /events/{session_id}`: in order; `after` a seq (exclusive), as a live client resumes. */
+export const EventsQuery = z.object({
+  after: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce.number().int().min(1).max(1000).default(200),
+  event_type: Text(128).optional(),
+});
+export const EventsReply = z.object({ events: z.array(StoredEvent), next_after: z.number().int().nullable() }).meta({ id: 'ObservedEventsReply' });
+
+export const MetadataBody = z
+  .object({ session_name: Text(512).optional(), project_dir: Text(1_024).nullable().optional(), agent_name: Text(256).nullable().optional() })
+  .strict()
+  .meta({ id: 'SessionMetadataBody' });
+export const MetadataReply = z.object({ ok: z.literal(true), session: Session }).meta({ id: 'SessionMetadataReply' });
+export const DeleteReply = z.object({ ok: z.literal(true), session_id: z.string(), deleted: z.object({ events: z.number().int() }) }).meta({ id: 'SessionDeleteReply' });
+export const StopReply = z.object({ success: z.literal(true), session_id: z.string(), message: z.string() }).meta({ id: 'SessionStopReply' });

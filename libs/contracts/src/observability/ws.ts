@@ -1,0 +1,28 @@
+import { z } from 'zod';
+import { Session, SessionId, StoredEvent } from './http';
+
+/**
+ * `WS /ws` (document 001 §5). On connect: `init` with the newest page of sessions the operator may
+ * see. Then, from every instance: `session_updated`, `session_deleted`, and `event` for sessions
+ * the client subscribed to (or every event with `{"type":"subscribe","all":true}`).
+ * A client that subscribes with `after` gets the stored events after that seq first, then
+ * `subscribed`, then live ones: nothing lost, nothing twice across a reconnect.
+ */
+export const ObsClientMessage = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('subscribe'), session_id: SessionId, after: z.number().int().min(-1).optional() }),
+  z.object({ type: z.literal('subscribe'), all: z.literal(true) }),
+  z.object({ type: z.literal('unsubscribe'), session_id: SessionId }),
+  z.object({ type: z.literal('ping') }),
+]);
+export type ObsClientMessage = z.infer<typeof ObsClientMessage>;
+
+export const ObsServerMessage = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('init'), sessions: z.array(Session) }),
+  z.object({ type: z.literal('event'), session_id: z.string(), event: StoredEvent }),
+  z.object({ type: z.literal('session_updated'), session: Session }),
+  z.object({ type: z.literal('session_deleted'), session_id: z.string() }),
+  z.object({ type: z.literal('subscribed'), session_id: z.string().nullable(), last_seq: z.number().int() }),
+  z.object({ type: z.literal('pong') }),
+  z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
+]);
+export type ObsServerMessage = z.infer<typeof ObsServerMessage>;
