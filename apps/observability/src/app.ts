@@ -1,0 +1,63 @@
+import type { Server } from 'node:http';
+import { buildOpenApi, HealthReply } from '@tessera/contracts';
+import { authSettings, createAuth, createHttpApp, finalizeHttpApp, healthRouter, SocketHub } from '@tessera/kit';
+import { eventRoutes, eventsReadRouter, ingestRouter } from './routes/events';
+import { sessionRoutes, sessionsRouter } from './routes/sessions';
+import type { ObservabilityServices } from './services';
+import { liveEndpoint } from './ws/live';
+
+export const openapi = buildOpenApi({
+  title: 'Tessera observability',
+  version: '0.1.0',
+  description:
+    'Agent sessions and their events (document 001 §1, §4.1, §5): ingest from runtime chats (queue), outside agents (POST /events) and OpenTelemetry; reads, stop and delete for operators; live updates on WS /ws.',
+  routes: [
+    { method: 'get', path: '/health', summary: 'Liveness', auth: false, responses: { 200: { description: 'alive', schema: HealthReply } } },
+    { method: 'get', path: '/ready', summary: 'Redis and PostgreSQL reachable', auth: false, responses: { 200: { description: 'ready', schema: HealthReply } } },
+    ...eventRoutes,
+    ...sessionRoutes,
+  ],
+});
+
+/** Observability's HTTP app and live socket, built from its services (tests call this through server.ts). */
+export function createObservabilityApp(s: ObservabilityServices, opts: { isShuttingDown?: () => boolean } = {}) {
+  const auth = createAuth(authSettings(s.config));
+  const hub = new SocketHub({
+    logger: s.logger,
+    maxPayload: s.config.WS_MAX_PAYLOAD,
+    heartbeatMs: s.config.WS_HEARTBEAT_MS,
+    messagesPerSecond: s.config.WS_MESSAGES_PER_SECOND,
+    messageBurst: s.config.WS_MESSAGE_BURST,
+    origins: s.config.CORS_ORIGINS,
+    isShuttingDown: opts.isShuttingDown,
+    onCountChange: (n) => s.metrics.openSockets.set({ kind: 'live' }, n),
+  });
+  // Batches of up to 1,000 events: the one body limit of the app is the ingest one.
+  const app = createHttpApp({ logger: s.logger, metrics: s.metrics, corsOrigins: s.config.CORS_ORIGINS, bodyLimit: s.config.INGEST_BODY_LIMIT });
+  app.use(
+    healthRouter({
+      service: 'observability',
+      ready: {
+        redis: async () => void (await s.redis.ping()),
+        database: async () => void (await s.db.pool.query('SELECT 1')),
+      },
+      isShuttingDown: opts.isShuttingDown,
+    }),
+  );
+  app.use(s.metrics.router());
+  app.get('/openapi.json', (_req, res) => res.json(openapi));
+  // Ingest takes keys, not tokens; the operator routes take tokens route by route, so an unknown path stays a 404.
+  app.use(ingestRouter(s));
+  const authn = auth.middleware('http');
+  app.use(sessionsRouter(s, authn));
+  app.use(eventsReadRouter(s, authn));
+  finalizeHttpApp(app, s.logger);
+
+  return {
+    app,
+    hub,
+    attach(server: Server) {
+      hub.attach(server, [liveEndpoint(s, hub)]);
+    },
+  };
+}

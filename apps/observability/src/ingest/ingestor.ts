@@ -1,0 +1,293 @@
+import type { Redis } from 'ioredis';
+import type { Pool, PoolClient } from 'pg';
+import type { observability } from '@tessera/contracts';
+import type { Logger, Metrics } from '@tessera/kit';
+import { publishLive } from '../bus/live';
+import type { NormalizedEvent } from '../domain/event';
+import { nextStatus } from '../domain/session-status';
+import { toSession, type SessionRow } from '../store/sessions';
+
+type StoredEvent = observability.StoredEvent;
+
+export type IngestResult =
+  | { status: 'accepted'; seq: number }
+  | { status: 'duplicate' }
+  /** Not stored: the session was deleted (tombstoned), or it belongs to another app. */
+  | { status: 'dropped'; reason: string };
+
+/** Session rows of a batch, created when new; attribution is filled in where still empty. */
+const UPSERT_SQL = `
+INSERT INTO sessions AS s (id, source, app_id, user_id, workflow, agent_name, project_dir, session_name)
+SELECT x.id, x.source, x.app_id, x.user_id, x.workflow, x.agent_name, x.project_dir, COALESCE(x.session_name, '')
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+  AS x(id, source, app_id, user_id, workflow, agent_name, project_dir, session_name)
+WHERE NOT EXISTS (SELECT 1 FROM tombstones t WHERE t.session_id = x.id)
+ORDER BY x.id
+ON CONFLICT (id) DO UPDATE SET
+  user_id = COALESCE(s.user_id, EXCLUDED.user_id),
+  workflow = COALESCE(s.workflow, EXCLUDED.workflow),
+  agent_name = COALESCE(s.agent_name, EXCLUDED.agent_name),
+  project_dir = COALESCE(s.project_dir, EXCLUDED.project_dir),
+  session_name = CASE WHEN s.session_name = '' THEN EXCLUDED.session_name ELSE s.session_name END
+RETURNING s.id, s.app_id, s.status, s.last_seq`;
+
+/**
+ * Read after the upsert, so under the session rows' locks: a deletion that committed meanwhile
+ * shows its tombstone, and the event ids already stored are exactly those (every writer of a
+ * session's events holds its row lock until it commits).
+ */
+const KNOWN_SQL = `
+SELECT session_id, NULL::text AS event_id FROM tombstones WHERE session_id = ANY($1::text[])
+UNION ALL
+SELECT e.session_id, e.event_id FROM events e
+JOIN unnest($2::text[], $3::text[]) AS k(s, id) ON e.session_id = k.s AND e.event_id = k.id`;
+
+/**
+ * The fresh events and the sessions' new rollups in one statement: the rows, their seqs and
+ * the sessions' last_seq move together. Each event's JSON fields travel in one JSON array
+ * ($12), parsed once by the database.
+ */
+const INSERT_SQL = `
+WITH ins AS (
+  INSERT INTO events (session_id, seq, event_id, event_type, timestamp, received_at, agent_name, tool_name, tool_input, tool_output, error, exit_code, reason, role, content, attributes)
+  SELECT x.s, x.seq, x.eid, x.t, x.ts, $13, x.agent, x.tool, d.v -> 'i', d.v -> 'o', x.err, x.code, x.reason, x.role, d.v -> 'c', COALESCE(d.v -> 'a', '{}'::jsonb)
+  FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[], $8::text[], $9::int[], $10::text[], $11::text[])
+    WITH ORDINALITY AS x(s, seq, eid, t, ts, agent, tool, err, code, reason, role, ord)
+  CROSS JOIN LATERAL (SELECT $12::jsonb -> (x.ord::int - 1) AS v) d
+  ON CONFLICT (session_id, event_id) DO NOTHING
+  RETURNING 1
+), upd AS (
+  UPDATE sessions s SET
+    last_seq = u.last_seq, event_count = s.event_count + u.n,
+    input_tokens = s.input_tokens + u.inp, output_tokens = s.output_tokens + u.outp, error_count = s.error_count + u.errs,
+    first_event_at = LEAST(s.first_event_at, u.first_at), last_event_at = GREATEST(s.last_event_at, u.last_at),
+    last_event_type = u.last_type, status = u.status, modified_at = $13
+  FROM unnest($14::text[], $15::int[], $16::int[], $17::int8[], $18::int8[], $19::int[], $20::timestamptz[], $21::timestamptz[], $22::text[], $23::text[])
+    AS u(id, last_seq, n, inp, outp, errs, first_at, last_at, last_type, status)
+  WHERE s.id = u.id
+  RETURNING s.*
+)
+SELECT upd.*, (SELECT count(*) FROM ins)::int AS inserted FROM upd`;
+
+const RETRYABLE = new Set(['40P01', '40001', '23505']);
+
+interface Fresh {
+  at: number;
+  seq: number;
+  e: NormalizedEvent;
+}
+
+interface Rollup {
+  id: string;
+  lastSeq: number;
+  n: number;
+  input: number;
+  output: number;
+  errors: number;
+  firstAt: Date;
+  lastAt: Date;
+  lastType: string;
+  status: observability.SessionStatus;
+}
+
+/**
+ * The one way events are stored, whatever path they came by. A batch is one transaction: its
+ * sessions are upserted (and locked, in id order), the events not stored before get the next
+ * seqs of their session, and the rollups grow by exactly the rows inserted, so a batch delivered
+ * twice (a retried job, a client's retry) stores and counts nothing twice. Once committed, one
+ * `ingested` message goes to every instance's live sockets.
+ */
+export class Ingestor {
+  constructor(
+    private readonly pool: Pool,
+    private readonly redis: Redis,
+    private readonly logger: Logger,
+    private readonly metrics?: Metrics,
+  ) {}
+
+  async accept(events: NormalizedEvent[]): Promise<IngestResult[]> {
+    if (events.length === 0) return [];
+    for (let attempt = 0; ; attempt++) {
+      const client = await this.pool.connect();
+      try {
+        const out = await this.write(client, events);
+        client.release();
+        return out;
+      } catch (e) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        client.release();
+        // Two batches locking sessions in different orders, or racing to create the same one: once more.
+        if (RETRYABLE.has((e as { code?: string }).code ?? '') && attempt < 4) continue;
+        throw e;
+      }
+    }
+  }
+
+  private async write(client: PoolClient, events: NormalizedEvent[]): Promise<IngestResult[]> {
+    const bySession = new Map<string, number[]>();
+    events.forEach((e, i) => {
+      const list = bySession.get(e.sessionId);
+      if (list) list.push(i);
+      else bySession.set(e.sessionId, [i]);
+    });
+    const ids = [...bySession.keys()].sort();
+    const cols: (string | null)[][] = [[], [], [], [], [], [], [], []];
+    for (const id of ids) {
+      const of = bySession.get(id)!.map((i) => events[i]);
+      const first = <K extends keyof NormalizedEvent>(k: K) => (of.find((e) => e[k] !== null && e[k] !== undefined)?.[k] ?? null) as string | null;
+      // A session's app is fixed by its first event: later events of other apps are refused below.
+      [id, of[0].source, of[0].appId, first('userId'), first('workflow'), first('agentName'), first('projectDir'), first('sessionName')].forEach((v, c) => cols[c].push(v));
+    }
+
+    await client.query('BEGIN');
+    const upserted = await client.query<{ id: string; app_id: string | null; status: observability.SessionStatus; last_seq: number }>({ name: 'obs-upsert', text: UPSERT_SQL, values: cols });
+    const sessions = new Map(upserted.rows.map((r) => [r.id, r]));
+    const keyS: string[] = [];
+    const keyE: string[] = [];
+    for (const e of events) {
+      if (e.eventId === null) continue;
+      keyS.push(e.sessionId);
+      keyE.push(e.eventId);
+    }
+    const known = await client.query<{ session_id: string; event_id: string | null }>({ name: 'obs-known', text: KNOWN_SQL, values: [ids, keyS, keyE] });
+    const tombstoned = new Set<string>();
+    const stored = new Set<string>();
+    for (const r of known.rows) {
+      if (r.event_id === null) tombstoned.add(r.session_id);
+      else stored.add(`${r.session_id}\u0000${r.event_id}`);
+    }
+    // A deletion that committed between the upsert's snapshot and its lock: the row is a resurrection.
+    const resurrected = [...tombstoned].filter((id) => sessions.has(id));
+    if (resurrected.length > 0) await client.query('DELETE FROM sessions WHERE id = ANY($1::text[])', [resurrected]);
+
+    const results = new Array<IngestResult>(events.length);
+    const fresh: Fresh[] = [];
+    const rollups: Rollup[] = [];
+    for (const id of ids) {
+      const row = sessions.get(id);
+      const at = bySession.get(id)!;
+      if (!row || tombstoned.has(id)) {
+        for (const i of at) results[i] = { status: 'dropped', reason: 'the session was deleted' };
+        continue;
+      }
+      let r: Rollup | null = null;
+      let seq = row.last_seq;
+      for (const i of at) {
+        const e = events[i];
+        if (e.appId !== null && e.appId !== row.app_id) {
+          results[i] = { status: 'dropped', reason: 'the session belongs to another app' };
+          continue;
+        }
+        if (e.eventId !== null) {
+          const k = `${id}\u0000${e.eventId}`;
+          if (stored.has(k)) {
+            results[i] = { status: 'duplicate' };
+            continue;
+          }
+          stored.add(k);
+        }
+        seq++;
+        results[i] = { status: 'accepted', seq };
+        fresh.push({ at: i, seq, e });
+        r ??= { id, lastSeq: 0, n: 0, input: 0, output: 0, errors: 0, firstAt: e.timestamp, lastAt: e.timestamp, lastType: e.eventType, status: row.status };
+        r.lastSeq = seq;
+        r.n++;
+        r.input += e.usage?.input ?? 0;
+        r.output += e.usage?.output ?? 0;
+        if (e.error !== null) r.errors++;
+        if (e.timestamp < r.firstAt) r.firstAt = e.timestamp;
+        if (e.timestamp > r.lastAt) r.lastAt = e.timestamp;
+        r.lastType = e.eventType;
+        r.status = nextStatus(r.status, e.status);
+      }
+      if (r) rollups.push(r);
+    }
+    if (fresh.length === 0) {
+      await client.query('COMMIT');
+      return results;
+    }
+
+    const receivedAt = new Date();
+    const updated = await client.query<SessionRow & { inserted: number }>({ name: 'obs-insert', text: INSERT_SQL, values: insertValues(fresh, rollups, receivedAt) });
+    // Under the locks every id was checked; anything else means the rules above are wrong: undo.
+    if ((updated.rows[0]?.inserted ?? 0) !== fresh.length) throw new Error(`ingest inserted ${updated.rows[0]?.inserted ?? 0} of ${fresh.length} events`);
+    await client.query('COMMIT');
+    this.metrics?.events.inc({ kind: 'observability_ingested' }, fresh.length);
+    this.announce(updated.rows, fresh, receivedAt);
+    return results;
+  }
+
+  /** Best effort after the commit: a live socket that misses it resumes from the store. */
+  private announce(rows: SessionRow[], fresh: Fresh[], receivedAt: Date): void {
+    const received = receivedAt.toISOString();
+    const appIds = [...new Set(rows.map((r) => r.app_id))];
+    publishLive(this.redis, {
+      kind: 'ingested',
+      app_ids: appIds,
+      sessions: rows.map(toSession),
+      events: fresh.map((f) => ({ session_id: f.e.sessionId, seq: f.seq, wire: JSON.stringify({ type: 'event', session_id: f.e.sessionId, event: storedOf(f, received) }) })),
+    }).catch((e: Error) => this.logger.warn('could not publish ingested events', { error: e.message }));
+  }
+}
+
+export function storedOf(f: { seq: number; e: NormalizedEvent }, receivedAt: string): StoredEvent {
+  const e = f.e;
+  return {
+    seq: f.seq,
+    session_id: e.sessionId,
+    event_type: e.eventType,
+    event_id: e.eventId,
+    timestamp: e.timestamp.toISOString(),
+    received_at: receivedAt,
+    agent_name: e.agentName,
+    tool_name: e.toolName,
+    ...(e.toolInput !== undefined && e.toolInput !== null && { tool_input: e.toolInput }),
+    ...(e.toolOutput !== undefined && e.toolOutput !== null && { tool_output: e.toolOutput }),
+    error: e.error,
+    exit_code: e.exitCode,
+    reason: e.reason,
+    role: e.role,
+    content: e.content,
+    attributes: e.attributes,
+  };
+}
+
+function insertValues(fresh: Fresh[], rollups: Rollup[], receivedAt: Date): unknown[] {
+  const n = fresh.length;
+  const cols = Array.from({ length: 11 }, () => new Array<unknown>(n));
+  const json = new Array<Record<string, unknown>>(n);
+  for (let i = 0; i < n; i++) {
+    const { seq, e } = fresh[i];
+    cols[0][i] = e.sessionId;
+    cols[1][i] = seq;
+    cols[2][i] = e.eventId;
+    cols[3][i] = e.eventType;
+    cols[4][i] = e.timestamp;
+    cols[5][i] = e.agentName;
+    cols[6][i] = e.toolName;
+    cols[7][i] = e.error;
+    cols[8][i] = e.exitCode;
+    cols[9][i] = e.reason;
+    cols[10][i] = e.role;
+    const d: Record<string, unknown> = { a: e.attributes };
+    if (e.toolInput !== undefined && e.toolInput !== null) d.i = e.toolInput;
+    if (e.toolOutput !== undefined && e.toolOutput !== null) d.o = e.toolOutput;
+    if (e.content !== null) d.c = e.content;
+    json[i] = d;
+  }
+  return [
+    ...cols,
+    JSON.stringify(json),
+    receivedAt,
+    rollups.map((r) => r.id),
+    rollups.map((r) => r.lastSeq),
+    rollups.map((r) => r.n),
+    rollups.map((r) => r.input),
+    rollups.map((r) => r.output),
+    rollups.map((r) => r.errors),
+    rollups.map((r) => r.firstAt),
+    rollups.map((r) => r.lastAt),
+    rollups.map((r) => r.lastType),
+    rollups.map((r) => r.status),
+  ];
+}

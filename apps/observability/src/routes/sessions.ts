@@ -1,0 +1,116 @@
+import { Router, type RequestHandler } from 'express';
+import { Channel, observability, SessionControl, type RouteSpec } from '@tessera/contracts';
+import { Conflict, NotFound, parseOr400, Unavailable } from '@tessera/kit';
+import type { z } from 'zod';
+import { publishLive } from '../bus/live';
+import type { ObservabilityServices } from '../services';
+import { toSession } from '../store/sessions';
+
+const Params = observability.SessionParams;
+const forbidden = { 403: { description: 'not an operator' } };
+const missing = { 404: { description: 'no such session in your apps' } };
+
+export const sessionRoutes: RouteSpec[] = [
+  {
+    method: 'get',
+    path: '/sessions',
+    summary: 'Sessions of your apps, most recently modified first (operator token)',
+    tags: ['sessions'],
+    query: observability.SessionsQuery,
+    responses: { 200: { description: 'a page of sessions', schema: observability.SessionsReply }, ...forbidden },
+  },
+  { method: 'get', path: '/sessions/{session_id}', summary: 'One session', tags: ['sessions'], params: Params, responses: { 200: { description: 'the session', schema: observability.Session }, ...forbidden, ...missing } },
+  {
+    method: 'patch',
+    path: '/sessions/{session_id}/metadata',
+    summary: "Correct a session's name, project folder or agent",
+    tags: ['sessions'],
+    params: Params,
+    body: observability.MetadataBody,
+    responses: { 200: { description: 'the session as it now is', schema: observability.MetadataReply }, ...forbidden, ...missing },
+  },
+  {
+    method: 'delete',
+    path: '/sessions/{session_id}',
+    summary: 'Delete a session and its events: gone from every read at once; late events are dropped',
+    tags: ['sessions'],
+    params: Params,
+    responses: { 200: { description: 'deleted', schema: observability.DeleteReply }, ...forbidden, ...missing },
+  },
+  {
+    method: 'post',
+    path: '/sessions/{session_id}/stop',
+    summary: "Stop a running session: the runtime aborts the chat's turn, the bridge closes its agent server",
+    tags: ['sessions'],
+    params: Params,
+    responses: { 200: { description: 'stop sent; the session is stopped', schema: observability.StopReply }, ...forbidden, ...missing, 409: { description: 'the session is finished or already stopped' } },
+  },
+];
+
+const notFound = (id: string) => new NotFound(`no session "${id}"`);
+
+/** An operator's view of sessions: every route takes the token's apps as its scope. */
+export function sessionsRouter(s: ObservabilityServices, authn: RequestHandler): Router {
+  const r = Router();
+  const live = (m: Parameters<typeof publishLive>[1]) =>
+    publishLive(s.redis, m).catch((e: Error) => s.logger.warn('could not publish a session change', { kind: m.kind, error: e.message }));
+
+  r.get('/sessions', authn, async (req, res) => {
+    const scope = s.access.operatorScope(req.principal);
+    const q = parseOr400(observability.SessionsQuery, req.query, 'query');
+    const reply: z.infer<typeof observability.SessionsReply> = await s.sessions.list(scope, q);
+    res.json(reply);
+  });
+
+  r.get('/sessions/:session_id', authn, async (req, res) => {
+    const scope = s.access.operatorScope(req.principal);
+    const { session_id } = parseOr400(Params, req.params, 'path');
+    const session = await s.sessions.get(scope, session_id);
+    if (!session) throw notFound(session_id);
+    res.json(session);
+  });
+
+  r.patch('/sessions/:session_id/metadata', authn, async (req, res) => {
+    const scope = s.access.operatorScope(req.principal);
+    const { session_id } = parseOr400(Params, req.params, 'path');
+    const body = parseOr400(observability.MetadataBody, req.body ?? {}, 'body');
+    const row = await s.sessions.patchMetadata(scope, session_id, body);
+    if (!row) throw notFound(session_id);
+    const session = toSession(row);
+    await live({ kind: 'session_updated', app_id: session.app_id, session });
+    const reply: z.infer<typeof observability.MetadataReply> = { ok: true, session };
+    res.json(reply);
+  });
+
+  r.delete('/sessions/:session_id', authn, async (req, res) => {
+    const scope = s.access.operatorScope(req.principal);
+    const { session_id } = parseOr400(Params, req.params, 'path');
+    const deleted = await s.sessions.delete(scope, session_id);
+    if (!deleted) throw notFound(session_id);
+    await live({ kind: 'session_deleted', app_id: deleted.appId, session_id });
+    const reply: z.infer<typeof observability.DeleteReply> = { ok: true, session_id, deleted: { events: deleted.events } };
+    res.json(reply);
+  });
+
+  r.post('/sessions/:session_id/stop', authn, async (req, res) => {
+    const scope = s.access.operatorScope(req.principal);
+    const { session_id } = parseOr400(Params, req.params, 'path');
+    // The status moves first, in one conditional statement: of two stops at once, one wins.
+    const change = await s.sessions.setStatus(scope, session_id, 'stopped', ['running']);
+    if ('missing' in change) throw notFound(session_id);
+    if ('conflict' in change) throw new Conflict(`session "${session_id}" is already ${change.conflict}`, { status: change.conflict });
+    const control: SessionControl = { action: 'stop', session_id, requested_by: req.principal?.sub, reason: 'stopped by an operator' };
+    try {
+      await s.redis.publish(Channel.sessionControl.name(), JSON.stringify(control));
+    } catch (e) {
+      // Nobody was told to stop: the session is not stopped either.
+      await s.sessions.setStatus('*', session_id, 'running', ['stopped']).catch(() => undefined);
+      throw new Unavailable('could not send the stop; try again', { error: (e as Error).message });
+    }
+    const session = toSession(change.session);
+    await live({ kind: 'session_updated', app_id: session.app_id, session });
+    const reply: z.infer<typeof observability.StopReply> = { success: true, session_id, message: 'stop requested; the session is stopped' };
+    res.json(reply);
+  });
+  return r;
+}

@@ -1,0 +1,38 @@
+import { GracefulShutdown, listen, type Logger } from '@tessera/kit';
+import { createObservabilityApp } from './app';
+import type { ObservabilityConfig } from './config';
+import { startIngestWorker } from './ingest/queue-worker';
+import { Retention } from './ingest/retention';
+import { createObservabilityServices, type ObservabilityServices } from './services';
+
+export interface RunningObservability {
+  s: ObservabilityServices;
+  url: string;
+  port: number;
+  worker: Awaited<ReturnType<typeof startIngestWorker>> | null;
+  retention: Retention;
+  /** Drains in order: HTTP, live sockets (1001), the queue worker's batches, retention, connections. */
+  shutdown: GracefulShutdown;
+}
+
+/**
+ * The observability service as deployed: HTTP and the live socket on one server, the consumer
+ * of the runtime's event queue (INGEST_WORKER) and retention. main.ts and the integration tests
+ * both start it here, so the tests run what production runs.
+ */
+export async function startObservabilityServer(config: ObservabilityConfig, logger: Logger): Promise<RunningObservability> {
+  const shutdown = new GracefulShutdown(logger, config.SHUTDOWN_TIMEOUT_MS);
+  const s = createObservabilityServices(config, logger, 'api');
+  const { app, hub, attach } = createObservabilityApp(s, { isShuttingDown: () => shutdown.shuttingDown });
+  const { server, port, url } = await listen(app, config.PORT, config.HOST);
+  attach(server);
+  const worker = config.INGEST_WORKER ? await startIngestWorker(s) : null;
+  const retention = new Retention(s).start();
+  shutdown
+    .addServer('http', server)
+    .add('websockets', () => hub.close())
+    .add('ingest worker', () => worker?.close())
+    .add('retention', () => retention.close())
+    .add('services', () => s.close());
+  return { s, url, port, worker, retention, shutdown };
+}

@@ -1,0 +1,50 @@
+import type { Redis } from 'ioredis';
+import { createRedis, Metrics, type Logger } from '@tessera/kit';
+import type { ObservabilityConfig } from './config';
+import { createAccess, type Access } from './domain/access';
+import { Ingestor } from './ingest/ingestor';
+import { createDb, type Db } from './store/db';
+import { EventStore } from './store/events';
+import { SessionStore } from './store/sessions';
+
+/**
+ * Observability's composition root, shared by the HTTP/WS process (server.ts) and the queue
+ * consumer process (worker.ts): connections, stores and the ingestor, with one close() for all.
+ */
+export interface ObservabilityServices {
+  config: ObservabilityConfig;
+  logger: Logger;
+  metrics: Metrics;
+  db: Db;
+  redis: Redis;
+  /** For subscriptions only (a subscribed ioredis connection can do nothing else). */
+  sub: Redis;
+  sessions: SessionStore;
+  events: EventStore;
+  ingestor: Ingestor;
+  access: Access;
+  close(): Promise<void>;
+}
+
+export function createObservabilityServices(config: ObservabilityConfig, logger: Logger, role: 'api' | 'worker' = 'api'): ObservabilityServices {
+  const metrics = new Metrics(role === 'api' ? 'observability' : 'observability-worker');
+  const db = createDb(config.DATABASE_URL, config.DB_POOL_SIZE);
+  const redis = createRedis(config.REDIS_URL, logger, `observability-${role}`);
+  const sub = createRedis(config.REDIS_URL, logger, `observability-${role}-sub`, { maxRetriesPerRequest: null });
+  return {
+    config,
+    logger,
+    metrics,
+    db,
+    redis,
+    sub,
+    sessions: new SessionStore(db.pool),
+    events: new EventStore(db.pool),
+    ingestor: new Ingestor(db.pool, redis, logger, metrics),
+    access: createAccess(config),
+    async close() {
+      await Promise.allSettled([redis.quit(), sub.quit()]);
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,190 @@
+import type { Pool } from 'pg';
+import { BadRequest } from '@tessera/kit';
+import type { observability } from '@tessera/contracts';
+import type { z } from 'zod';
+import type { AppScope } from '../domain/access';
+
+type Session = observability.Session;
+type SessionStatus = observability.SessionStatus;
+export type SessionsQuery = z.infer<typeof observability.SessionsQuery>;
+
+/** A `sessions` row as pg returns it (int8 token counts come back as strings). */
+export interface SessionRow {
+  id: string;
+  session_name: string;
+  status: SessionStatus;
+  source: observability.SessionSource;
+  app_id: string | null;
+  user_id: string | null;
+  workflow: string | null;
+  agent_name: string | null;
+  project_dir: string | null;
+  last_seq: number;
+  event_count: number;
+  input_tokens: string | number;
+  output_tokens: string | number;
+  error_count: number;
+  first_event_at: Date | null;
+  last_event_at: Date | null;
+  last_event_type: string | null;
+  created_at: Date;
+  modified_at: Date;
+}
+
+export function toSession(r: SessionRow): Session {
+  const input = Number(r.input_tokens);
+  const output = Number(r.output_tokens);
+  return {
+    session_id: r.id,
+    session_name: r.session_name,
+    status: r.status,
+    created_at: r.created_at.toISOString(),
+    modified_at: r.modified_at.toISOString(),
+    project_dir: r.project_dir,
+    agent_name: r.agent_name,
+    app_id: r.app_id,
+    user_id: r.user_id,
+    workflow: r.workflow,
+    source: r.source,
+    event_count: r.event_count,
+    usage: { input_tokens: input, output_tokens: output, total_tokens: input + output },
+    error_count: r.error_count,
+    duration_ms: r.first_event_at && r.last_event_at ? r.last_event_at.getTime() - r.first_event_at.getTime() : 0,
+    last_event_type: r.last_event_type,
+    last_event_at: r.last_event_at?.toISOString() ?? null,
+  };
+}
+
+/** The SQL condition that keeps a query inside an app scope; sessions without an app only for '*'. */
+function scopeClause(scope: AppScope, params: unknown[], column = 'app_id'): string {
+  if (scope === '*') return 'TRUE';
+  params.push(scope);
+  return `${column} = ANY($${params.length}::text[])`;
+}
+
+/** Opaque keyset cursor: the last session's modified_at and id. */
+function encodeCursor(s: SessionRow): string {
+  return Buffer.from(JSON.stringify([s.modified_at.getTime(), s.id])).toString('base64url');
+}
+
+function decodeCursor(c: string): [Date, string] {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(c, 'base64url').toString('utf8'));
+    if (Array.isArray(v) && v.length === 2 && Number.isInteger(v[0]) && typeof v[1] === 'string') return [new Date(v[0] as number), v[1]];
+  } catch {
+    /* answered below */
+  }
+  throw new BadRequest('invalid query: cursor: not a cursor from a previous page', { issues: [{ path: 'query.cursor', message: 'not a cursor from a previous page' }] });
+}
+
+export type StatusChange = { session: SessionRow } | { missing: true } | { conflict: SessionStatus };
+
+/**
+ * Sessions and their rollups. Every read and write takes the caller's app scope: a session of
+ * another app is as absent as one that never existed. Ingest writes rows through the Ingestor;
+ * this is what operators read and change.
+ */
+export class SessionStore {
+  constructor(private readonly pool: Pool) {}
+
+  async list(scope: AppScope, q: SessionsQuery): Promise<{ sessions: Session[]; next_cursor: string | null }> {
+    const params: unknown[] = [];
+    const where = [scopeClause(scope, params)];
+    const eq = (column: string, v: string | undefined) => {
+      if (v === undefined) return;
+      params.push(v);
+      where.push(`${column} = $${params.length}`);
+    };
+    eq('status', q.status);
+    eq('agent_name', q.agent_name);
+    eq('app_id', q.app_id);
+    eq('user_id', q.user_id);
+    eq('source', q.source);
+    if (q.q !== undefined) {
+      params.push(`%${q.q.replace(/[\\%_]/g, (m) => `\\${m}`)}%`);
+      where.push(`session_name ILIKE $${params.length}`);
+    }
+    if (q.from !== undefined) {
+      params.push(new Date(q.from));
+      where.push(`modified_at >= $${params.length}`);
+    }
+    if (q.to !== undefined) {
+      params.push(new Date(q.to));
+      where.push(`modified_at < $${params.length}`);
+    }
+    if (q.cursor !== undefined) {
+      const [at, id] = decodeCursor(q.cursor);
+      params.push(at, id);
+      where.push(`(modified_at, id) < ($${params.length - 1}, $${params.length})`);
+    }
+    params.push(q.limit + 1);
+    const r = await this.pool.query<SessionRow>(`SELECT * FROM sessions WHERE ${where.join(' AND ')} ORDER BY modified_at DESC, id DESC LIMIT $${params.length}`, params);
+    const rows = r.rows.slice(0, q.limit);
+    return { sessions: rows.map(toSession), next_cursor: r.rows.length > q.limit ? encodeCursor(rows[rows.length - 1]) : null };
+  }
+
+  async getRow(scope: AppScope, id: string): Promise<SessionRow | null> {
+    const params: unknown[] = [id];
+    const r = await this.pool.query<SessionRow>(`SELECT * FROM sessions WHERE id = $1 AND ${scopeClause(scope, params)}`, params);
+    return r.rows[0] ?? null;
+  }
+
+  async get(scope: AppScope, id: string): Promise<Session | null> {
+    const row = await this.getRow(scope, id);
+    return row && toSession(row);
+  }
+
+  /** Name, project folder, agent as an operator corrects them; null when not in scope. */
+  async patchMetadata(scope: AppScope, id: string, patch: { session_name?: string; project_dir?: string | null; agent_name?: string | null }): Promise<SessionRow | null> {
+    const params: unknown[] = [id, patch.session_name ?? null, patch.project_dir !== undefined, patch.project_dir ?? null, patch.agent_name !== undefined, patch.agent_name ?? null];
+    const r = await this.pool.query<SessionRow>(
+      `UPDATE sessions SET session_name = COALESCE($2, session_name),
+         project_dir = CASE WHEN $3 THEN $4 ELSE project_dir END,
+         agent_name = CASE WHEN $5 THEN $6 ELSE agent_name END,
+         modified_at = now()
+       WHERE id = $1 AND ${scopeClause(scope, params)} RETURNING *`,
+      params,
+    );
+    return r.rows[0] ?? null;
+  }
+
+  /**
+   * Deletes the session with its events and leaves a tombstone, in one transaction under the
+   * session row's lock (which every ingest of the session takes too): late events are dropped,
+   * a retried batch never brings the session back. Null when not in scope.
+   */
+  async delete(scope: AppScope, id: string): Promise<{ events: number; appId: string | null } | null> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const params: unknown[] = [id];
+      const found = await client.query<{ app_id: string | null }>(`SELECT app_id FROM sessions WHERE id = $1 AND ${scopeClause(scope, params)} FOR UPDATE`, params);
+      if (found.rows.length === 0) {
+        await client.query('ROLLBACK');
+        return null;
+      }
+      await client.query('INSERT INTO tombstones (session_id) VALUES ($1) ON CONFLICT (session_id) DO UPDATE SET deleted_at = now()', [id]);
+      const events = await client.query('DELETE FROM events WHERE session_id = $1', [id]);
+      await client.query('DELETE FROM sessions WHERE id = $1', [id]);
+      await client.query('COMMIT');
+      return { events: events.rowCount ?? 0, appId: found.rows[0].app_id };
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Moves the session to `to` if its status is one of `from` (one conditional statement, so two stops cannot both succeed). */
+  async setStatus(scope: AppScope, id: string, to: SessionStatus, from: SessionStatus[]): Promise<StatusChange> {
+    const params: unknown[] = [id, to, from];
+    const r = await this.pool.query<SessionRow>(
+      `UPDATE sessions SET status = $2, modified_at = now() WHERE id = $1 AND status = ANY($3::text[]) AND ${scopeClause(scope, params)} RETURNING *`,
+      params,
+    );
+    if (r.rows[0]) return { session: r.rows[0] };
+    const now = await this.getRow(scope, id);
+    return now ? { conflict: now.status } : { missing: true };
+  }
+}
