@@ -14,6 +14,9 @@ export interface LiveSocketDeps {
   logger: Logger;
 }
 
+/** Sessions on the bus are the service's own `toSession` output (the bus schema keeps them loose). */
+type Session = observability.Session;
+
 const PAGE = 1000;
 const INIT_SESSIONS = 100;
 const MAX_SUBSCRIPTIONS = 100;
@@ -113,14 +116,14 @@ export class LiveSocket implements SocketHandler, LiveListener {
       return this.send({ type: 'session_deleted', session_id: m.session_id });
     }
     if (m.kind === 'session_updated') {
-      if (inScope(this.scope, m.app_id)) this.send({ type: 'session_updated', session: m.session });
+      if (inScope(this.scope, m.app_id)) this.send({ type: 'session_updated', session: m.session as Session });
       return;
     }
     const appOf = new Map<string, string | null>();
     for (const s of m.sessions) {
       const appId = (s.app_id as string | null | undefined) ?? null;
       appOf.set(String(s.session_id), appId);
-      if (inScope(this.scope, appId)) this.send({ type: 'session_updated', session: s });
+      if (inScope(this.scope, appId)) this.send({ type: 'session_updated', session: s as Session });
     }
     for (const e of m.events) {
       const sub = this.subs.get(e.session_id);
