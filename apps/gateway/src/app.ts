@@ -23,7 +23,7 @@ import {
   type Logger,
 } from '@tessera/kit';
 import { parseBytes, type GatewayConfig } from './config';
-import { isUpload, matchRoute, type RouteMatch } from './domain/routing';
+import { isIngest, isUpload, matchRoute, type RouteMatch } from './domain/routing';
 import { EdgeGuard } from './edge/guard';
 import { RateLimiter } from './edge/rate-limit';
 import { forwardRequestHeaders } from './proxy/headers';
@@ -91,6 +91,11 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     corsOrigins: config.CORS_ORIGINS,
   });
   const bodyLimit = parseBytes(config.BODY_LIMIT)!;
+  const bodyLimitOf = (method: string, path: string) => {
+    if (isUpload(method, path)) return config.UPLOAD_BODY_LIMIT;
+    if (isIngest(method, path)) return config.OBSERVABILITY_BODY_LIMIT;
+    return bodyLimit;
+  };
 
   // Not the kit's createHttpApp: its JSON body parser would read the bodies the gateway streams.
   const app = express();
@@ -113,13 +118,13 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
       res.setHeader('X-RateLimit-Remaining', String(admission.rate.remaining));
     }
     const upstream = upstreams[route.service];
-    if (!upstream.base) throw new Unavailable(`${route.service} is not deployed`, { service: route.service });
+    if (!upstream.deployed) throw new Unavailable(`${route.service} is not deployed`, { service: route.service });
     res.locals.upstream = route.service;
     forwardHttp(req, res, {
       upstream,
       path: upstreamPath,
-      headers: forwardRequestHeaders(req, { requestId: req.id, clientIp: admission.clientIp, trustHops: config.TRUST_PROXY_HOPS, upstreamHost: upstream.host }),
-      bodyLimit: isUpload(req.method, path) ? config.UPLOAD_BODY_LIMIT : bodyLimit,
+      headers: forwardRequestHeaders(req, { requestId: req.id, clientIp: admission.clientIp, trustHops: config.TRUST_PROXY_HOPS }),
+      bodyLimit: bodyLimitOf(req.method, path),
       connectTimeoutMs: config.UPSTREAM_CONNECT_TIMEOUT_MS,
       responseTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
       fail: (err) => next(err),
@@ -150,11 +155,11 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     const upstream = upstreams[route.service];
     guard.admit(req, path, 'ws').then(
       (admission) => {
-        if (!upstream.base) return refuse(new Unavailable(`${route.service} is not deployed`, { service: route.service }), m.match);
+        if (!upstream.deployed) return refuse(new Unavailable(`${route.service} is not deployed`, { service: route.service }), m.match);
         forwardUpgrade(req, socket, head, {
           upstream,
           path: upstreamPath,
-          headers: forwardRequestHeaders(req, { requestId: id, clientIp: admission.clientIp, trustHops: config.TRUST_PROXY_HOPS, upstreamHost: upstream.host }, true),
+          headers: forwardRequestHeaders(req, { requestId: id, clientIp: admission.clientIp, trustHops: config.TRUST_PROXY_HOPS }, true),
           connectTimeoutMs: config.UPSTREAM_CONNECT_TIMEOUT_MS,
           responseTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
           onTunnel: (t) => {

@@ -13,8 +13,11 @@ import { BaseEnv, checkBaseEnv, env, loadConfig } from '@tessera/kit';
  *   DOCUMENTS_URL               http://127.0.0.1:8766   document server: /api/documents/*
  *   BRIDGE_URL                  http://127.0.0.1:3000   backend bridge: /api/bridge/*
  *                               A service URL set to `off` means "not deployed": its routes answer 503 at once
- *                               and /ready leaves it out.
+ *                               and /ready leaves it out. Several instances of a service: their base URLs
+ *                               separated by commas (`http://obs-1:8765,http://obs-2:8765`); requests and
+ *                               upgrades are spread over them, and one that refuses the connection is skipped.
  *   UPLOAD_BODY_LIMIT           25mb    body limit of upload routes (BODY_LIMIT applies to the rest)
+ *   OBSERVABILITY_BODY_LIMIT    8mb     body limit of observability's ingest (POST /events, OTLP POST /v1/traces)
  *   RATE_LIMIT_PER_MIN          600     requests per client per window (0 disables), counted in Redis
  *   RATE_LIMIT_WINDOW_MS        60000   window length, counted in whole seconds (fixed windows, rate-limiter-flexible)
  *   RATE_LIMIT_PREFIX           tessera:gateway:rl   Redis key prefix of the counters (one key per client)
@@ -26,7 +29,24 @@ import { BaseEnv, checkBaseEnv, env, loadConfig } from '@tessera/kit';
  *                                       0 = the gateway is the edge: the peer address is the client
  *   PUBLIC_WORKFLOWS            true    GET /api/workflows… passes without a token (discovery before sign-in)
  */
-const serviceUrl = (def: string) => z.union([z.literal('off'), z.url()]).default(def);
+/** `off`, or one or more http(s) base URLs separated by commas (the instances of one service). */
+const serviceUrl = (def: string) =>
+  z
+    .string()
+    .default(def)
+    .refine((s) => s === 'off' || serviceInstances(s).length > 0, { message: 'must be `off` or http(s) URLs separated by commas' });
+
+/** The instances' base URLs of a service's `*_URL` value; [] for `off` or when one of them is not an http(s) URL. */
+export function serviceInstances(value: string): URL[] {
+  if (value === 'off') return [];
+  const urls: URL[] = [];
+  for (const part of value.split(',').map((p) => p.trim())) {
+    const url = URL.canParse(part) ? new URL(part) : null;
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname) return [];
+    urls.push(url);
+  }
+  return urls;
+}
 
 const byteSize = (def: string) =>
   z
@@ -50,6 +70,7 @@ export const GatewayEnv = BaseEnv.extend({
   DOCUMENTS_URL: serviceUrl('http://127.0.0.1:8766'),
   BRIDGE_URL: serviceUrl('http://127.0.0.1:3000'),
   UPLOAD_BODY_LIMIT: byteSize('25mb'),
+  OBSERVABILITY_BODY_LIMIT: byteSize('8mb'),
   RATE_LIMIT_PER_MIN: env.int(600, 0),
   RATE_LIMIT_WINDOW_MS: env.int(60_000, 1_000),
   RATE_LIMIT_PREFIX: z.string().default('tessera:gateway:rl'),

@@ -20,15 +20,16 @@ export interface StandIn {
   close: () => Promise<void>;
 }
 
-export async function startStandIn(app: Express, onWs?: (wss: WebSocketServer) => void): Promise<StandIn> {
+/** `port`: a given one (an instance that comes back where it was), else any free port. */
+export async function startStandIn(app: Express, onWs?: (wss: WebSocketServer) => void, port = 0): Promise<StandIn> {
   const server = createServer(app);
   const wss = new WebSocketServer({ server });
   onWs?.(wss);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
+  const bound = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`,
-    port,
+    url: `http://127.0.0.1:${bound}`,
+    port: bound,
     server,
     wss,
     close: async () => {

@@ -1,4 +1,4 @@
-import { isPublic, isUpload, matchRoute, publicPath } from './routing';
+import { isIngest, isPublic, isUpload, matchRoute, publicPath } from './routing';
 
 const target = (url: string) => {
   const m = matchRoute(url);
@@ -59,6 +59,18 @@ describe('routing table', () => {
     expect(isPublic('POST', '/api/workflows', { publicWorkflows: true })).toBe(false);
     expect(isPublic('GET', '/api/workflows', { publicWorkflows: false })).toBe(false);
     expect(isPublic('GET', '/api/sessions/demo-app/alice', { publicWorkflows: true })).toBe(false);
+  });
+
+  it('lets observability ingest through without a token, and nothing else of observability', () => {
+    expect(isPublic('POST', '/api/observability/events', { publicWorkflows: false })).toBe(true);
+    expect(isPublic('POST', '/api/observability/v1/traces', { publicWorkflows: false })).toBe(true);
+    expect(isPublic('GET', '/api/observability/events/s1', { publicWorkflows: true })).toBe(false);
+    expect(isPublic('GET', '/api/observability/events', { publicWorkflows: true })).toBe(false);
+    expect(isPublic('POST', '/api/observability/events/s1', { publicWorkflows: true })).toBe(false);
+    expect(isPublic('GET', '/api/observability/sessions', { publicWorkflows: true })).toBe(false);
+    expect(isPublic('POST', '/api/observability/sessions/s1/stop', { publicWorkflows: true })).toBe(false);
+    expect(isIngest('POST', '/api/observability/v1/traces')).toBe(true);
+    expect(isIngest('POST', '/api/observability/v1/traces/')).toBe(false);
   });
 
   it('knows the upload routes', () => {

@@ -25,6 +25,7 @@
  * `/documents/tags` (§3), `/api/observability/sessions` → `/sessions` and `/api/observability/ws`
  * → `/ws` (§1), `/api/bridge/session/bootstrap` → `/api/session/bootstrap` (document 004).
  * Each service's /health and /openapi.json stay internal: the gateway answers its own.
+ * A service may run as several instances (a comma-separated `*_URL`): see proxy/upstreams.ts.
  */
 export type ServiceName = 'runtime' | 'broker' | 'observability' | 'agents' | 'documents' | 'bridge';
 export const SERVICE_NAMES: ServiceName[] = ['runtime', 'broker', 'observability', 'agents', 'documents', 'bridge'];
@@ -108,16 +109,32 @@ export function publicPath(service: ServiceName, upstreamPath: string, routes: r
 }
 
 /**
- * Routes that pass without a token: CORS preflight, and workflow discovery when configured
+ * Observability's ingest: outside agents and OpenTelemetry exporters post events with an ingest
+ * key (`x-ingest-key`), not a user token, and the service checks it. Bodies are batches and OTLP
+ * exports, larger than ordinary requests (OBSERVABILITY_BODY_LIMIT). Every read of observability needs a token.
+ */
+const INGEST: readonly { method: string; path: string }[] = [
+  { method: 'POST', path: '/api/observability/events' },
+  { method: 'POST', path: '/api/observability/v1/traces' },
+];
+
+/**
+ * Routes that pass without a token (still rate limited, by address): CORS preflight,
+ * observability's ingest (the service authenticates it), and workflow discovery when configured
  * (a sign-in screen may list the workflows). The gateway's own /health, /ready, /metrics and
  * /openapi.json are answered before routing and are public too.
  */
 export function isPublic(method: string, path: string, opts: { publicWorkflows: boolean }): boolean {
   if (method === 'OPTIONS') return true;
+  if (isIngest(method, path)) return true;
   if (opts.publicWorkflows && (method === 'GET' || method === 'HEAD')) return path === '/api/workflows' || path.startsWith('/api/workflows/');
   return false;
 }
 
 export function isUpload(method: string, path: string): boolean {
   return UPLOADS.some((u) => u.method === method && u.path === path);
+}
+
+export function isIngest(method: string, path: string): boolean {
+  return INGEST.some((u) => u.method === method && u.path === path);
 }

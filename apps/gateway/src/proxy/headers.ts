@@ -40,13 +40,12 @@ export interface ForwardContext {
   clientIp: string;
   /** Number of proxies in front of the gateway whose X-Forwarded-* headers are trusted. */
   trustHops: number;
-  /** `host:port` of the service. */
-  upstreamHost: string;
 }
 
 /**
  * Request headers for the service: the client's, minus hop-by-hop headers and the service key,
- * plus the request id and X-Forwarded-For/Proto/Host. Authorization passes unchanged.
+ * plus the request id and X-Forwarded-For/Proto/Host. Authorization passes unchanged. Host is
+ * the instance's, set when one is chosen.
  */
 export function forwardRequestHeaders(req: IncomingMessage, ctx: ForwardContext, upgrade = false): OutgoingHttpHeaders {
   const h = req.headers;
@@ -63,7 +62,6 @@ export function forwardRequestHeaders(req: IncomingMessage, ctx: ForwardContext,
   out['x-forwarded-proto'] = (trusted && header(h, 'x-forwarded-proto')) || (encrypted ? 'https' : 'http');
   out['x-forwarded-host'] = (trusted && header(h, 'x-forwarded-host')) || h.host || '';
   out[REQUEST_ID_HEADER] = ctx.requestId;
-  out.host = ctx.upstreamHost;
   if (upgrade) {
     out.connection = 'Upgrade';
     out.upgrade = 'websocket';

@@ -1,13 +1,14 @@
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import { BadGateway, HttpError, TooLarge, Unavailable } from '@tessera/kit';
 import { ErrorCode } from '@tessera/contracts';
-import { connectTimeout, isUnreachable, transportOf, type Upstream } from './upstreams';
+import { connectTimeout, isUnreachable, transportOf, type Instance, type ServerPool } from './upstreams';
 import { forwardResponseHeaders } from './headers';
 
 export interface ForwardOptions {
-  upstream: Upstream;
+  upstream: ServerPool;
   /** Path and query at the service. */
   path: string;
+  /** Request headers for the service; `host` is set per instance. */
   headers: Record<string, string | string[] | number | undefined>;
   bodyLimit: number;
   connectTimeoutMs: number;
@@ -28,7 +29,9 @@ export class GatewayTimeout extends HttpError {
 /**
  * Forward one HTTP request and stream the reply back. Nothing is buffered: the request body is
  * written to the service as it arrives (counted against the limit), the service's body is piped
- * to the client chunk by chunk, and backpressure holds the faster side.
+ * to the client chunk by chunk, and backpressure holds the faster side. The body is read only
+ * once a connection to an instance stands, so that an instance that refuses the connection (or
+ * does not accept it in time) is skipped for the next one with nothing lost.
  */
 export function forwardHttp(req: IncomingMessage, res: ServerResponse, opts: ForwardOptions): void {
   const declared = req.headers['content-length'];
@@ -36,15 +39,35 @@ export function forwardHttp(req: IncomingMessage, res: ServerResponse, opts: For
     return opts.fail(tooLarge(opts.bodyLimit));
   }
   const hasBody = declared !== undefined ? Number(declared) > 0 : req.headers['transfer-encoding'] !== undefined;
-  attempt(req, res, opts, hasBody, true);
+  const started = performance.now();
+  const instances = opts.upstream.order();
+  let retriedReset = false;
+  const next = (i: number) => {
+    attempt(req, res, opts, instances[i], hasBody, started, (err) => {
+      // Nothing reached this instance: the next one gets the request.
+      if (isUnreachable(err) && i + 1 < instances.length) return next(i + 1);
+      // A keep-alive socket the service had just closed: once, the same instance on a new connection.
+      if (err.code === 'ECONNRESET' && !retriedReset) {
+        retriedReset = true;
+        return next(i);
+      }
+      return false;
+    });
+  };
+  next(0);
 }
 
-function attempt(req: IncomingMessage, res: ServerResponse, opts: ForwardOptions, hasBody: boolean, mayRetry: boolean): void {
-  const up = opts.upstream;
-  const base = up.base!;
-  const started = performance.now();
+/** Returns false when it did not retry: the failure is the client's answer. */
+type Retry = (err: NodeJS.ErrnoException) => false | void;
+
+function attempt(req: IncomingMessage, res: ServerResponse, opts: ForwardOptions, inst: Instance, hasBody: boolean, started: number, retry: Retry): void {
+  const pool = opts.upstream;
+  const base = inst.base;
+  // The client left while an earlier instance refused.
+  if (res.destroyed) return;
   let settled = false;
   let upReq: ClientRequest;
+  let bodyStarted = false;
 
   const settle = (err: HttpError | null, status: number) => {
     if (settled) return false;
@@ -56,17 +79,17 @@ function attempt(req: IncomingMessage, res: ServerResponse, opts: ForwardOptions
   };
 
   try {
-    upReq = transportOf(up).request({
+    upReq = transportOf(inst).request({
       protocol: base.protocol,
       hostname: base.hostname,
       port: base.port,
       method: req.method,
       path: opts.path,
-      headers: opts.headers,
-      agent: up.agent,
+      headers: { ...opts.headers, host: inst.host },
+      agent: inst.agent,
     });
   } catch (e) {
-    settle(new BadGateway(`cannot reach ${up.name}: ${(e as Error).message}`), 502);
+    settle(new BadGateway(`cannot reach ${pool.name}: ${(e as Error).message}`), 502);
     return;
   }
   connectTimeout(upReq, opts.connectTimeoutMs);
@@ -90,48 +113,62 @@ function attempt(req: IncomingMessage, res: ServerResponse, opts: ForwardOptions
       if (!res.writableEnded) res.destroy();
       return;
     }
-    // A keep-alive socket the service had just closed: retry once when nothing was sent yet.
-    if (mayRetry && !hasBody && upReq.reusedSocket && err.code === 'ECONNRESET') {
+    if (isUnreachable(err)) pool.markDown(inst);
+    const mayRetry = !bodyStarted && !res.headersSent && (isUnreachable(err) || (upReq.reusedSocket && err.code === 'ECONNRESET' && !hasBody));
+    if (mayRetry) {
       settled = true;
       clearTimeout(responseTimer);
-      return attempt(req, res, opts, hasBody, false);
+      res.off('close', onClientGone);
+      if (retry(err) !== false) return;
+      settled = false;
     }
-    if (err.code === 'RESPONSE_TIMEOUT') settle(new GatewayTimeout(up.name, opts.responseTimeoutMs), 504);
+    if (err.code === 'RESPONSE_TIMEOUT') settle(new GatewayTimeout(pool.name, opts.responseTimeoutMs), 504);
     else if (err.code === 'BODY_TOO_LARGE') settle(tooLarge(opts.bodyLimit), 413);
-    else if (isUnreachable(err)) settle(new Unavailable(`${up.name} is unavailable`, { service: up.name, reason: err.code }), 503);
-    else settle(new BadGateway(`${up.name} failed to answer`, { service: up.name, reason: err.code ?? err.message }), 502);
+    else if (isUnreachable(err)) settle(new Unavailable(`${pool.name} is unavailable`, { service: pool.name, reason: err.code }), 503);
+    else settle(new BadGateway(`${pool.name} failed to answer`, { service: pool.name, reason: err.code ?? err.message }), 502);
   });
 
   // The client went away: stop the work at the service too.
-  res.once('close', () => {
+  const onClientGone = () => {
     if (!res.writableFinished) upReq.destroy();
-  });
+  };
+  res.once('close', onClientGone);
 
   if (!hasBody) {
     upReq.end();
     return;
   }
-  let seen = 0;
-  const onData = (chunk: Buffer) => {
-    seen += chunk.length;
-    if (seen > opts.bodyLimit) {
-      req.off('data', onData);
-      req.pause();
-      // The rest of the body will not be read: close the connection after the 413.
-      res.setHeader('Connection', 'close');
-      upReq.destroy(Object.assign(new Error('body too large'), { code: 'BODY_TOO_LARGE' }));
-      return;
-    }
-    if (!upReq.write(chunk)) {
-      req.pause();
-      upReq.once('drain', () => req.resume());
-    }
-  };
-  req.on('data', onData);
-  req.on('end', () => {
-    if (seen <= opts.bodyLimit) upReq.end();
+  // The body waits in the client's socket until this instance has taken the connection.
+  upReq.once('socket', (socket) => {
+    if (socket.connecting) socket.once('connect', () => sendBody());
+    else sendBody();
   });
-  req.on('error', () => upReq.destroy());
+
+  const sendBody = () => {
+    if (settled || upReq.destroyed) return;
+    bodyStarted = true;
+    let seen = 0;
+    const onData = (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen > opts.bodyLimit) {
+        req.off('data', onData);
+        req.pause();
+        // The rest of the body will not be read: close the connection after the 413.
+        res.setHeader('Connection', 'close');
+        upReq.destroy(Object.assign(new Error('body too large'), { code: 'BODY_TOO_LARGE' }));
+        return;
+      }
+      if (!upReq.write(chunk)) {
+        req.pause();
+        upReq.once('drain', () => req.resume());
+      }
+    };
+    req.on('data', onData);
+    req.on('end', () => {
+      if (seen <= opts.bodyLimit) upReq.end();
+    });
+    req.on('error', () => upReq.destroy());
+  };
 }
 
 function tooLarge(limit: number): TooLarge {

@@ -2,7 +2,7 @@ import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { BadGateway, refuseUpgrade, toErrorResponse, Unavailable } from '@tessera/kit';
-import { connectTimeout, isUnreachable, transportOf, type Upstream } from './upstreams';
+import { connectTimeout, isUnreachable, transportOf, type Instance, type ServerPool } from './upstreams';
 import { Tunnel } from './ws-tunnel';
 
 function writeRawResponse(socket: Duplex, status: number, headers: OutgoingHttpHeaders, body: Buffer): void {
@@ -16,8 +16,9 @@ function writeRawResponse(socket: Duplex, status: number, headers: OutgoingHttpH
 }
 
 export interface UpgradeOptions {
-  upstream: Upstream;
+  upstream: ServerPool;
   path: string;
+  /** Request headers for the service; `host` is set per instance. */
   headers: OutgoingHttpHeaders;
   connectTimeoutMs: number;
   responseTimeoutMs: number;
@@ -30,12 +31,24 @@ export interface UpgradeOptions {
 /**
  * Pass a WebSocket upgrade to the service. When the service switches protocols, its 101 goes to
  * the client and the two sockets are joined byte for byte; a refusal (4xx/5xx before the
- * upgrade) is passed back as is; a service that cannot be reached is a 503/502 in the error shape.
+ * upgrade) is passed back as is; a service none of whose instances can be reached is a 503/502
+ * in the error shape. An instance that refuses the connection is skipped for the next one.
  */
 export function forwardUpgrade(req: IncomingMessage, client: Duplex, head: Buffer, opts: UpgradeOptions): void {
-  const up = opts.upstream;
-  const base = up.base!;
+  const instances = opts.upstream.order();
   const started = performance.now();
+  const next = (i: number): boolean => {
+    if (i >= instances.length) return false;
+    upgradeTo(instances[i], client, head, opts, started, () => next(i + 1));
+    return true;
+  };
+  next(0);
+}
+
+function upgradeTo(inst: Instance, client: Duplex, head: Buffer, opts: UpgradeOptions, started: number, tryNext: () => boolean): void {
+  const up = opts.upstream;
+  const base = inst.base;
+  if (client.destroyed) return;
   let finished = false;
   const done = (status: number) => {
     if (finished) return false;
@@ -45,13 +58,13 @@ export function forwardUpgrade(req: IncomingMessage, client: Duplex, head: Buffe
     return true;
   };
 
-  const upReq = transportOf(up).request({
+  const upReq = transportOf(inst).request({
     protocol: base.protocol,
     hostname: base.hostname,
     port: base.port,
     method: 'GET',
     path: opts.path,
-    headers: opts.headers,
+    headers: { ...opts.headers, host: inst.host },
     // Upgraded sockets leave the pool anyway; a fresh connection keeps the pool's sockets for HTTP.
     agent: false,
   });
@@ -101,6 +114,13 @@ export function forwardUpgrade(req: IncomingMessage, client: Duplex, head: Buffe
   upReq.on('error', (err: NodeJS.ErrnoException) => {
     client.off('close', onClientGone);
     if (finished) return;
+    if (isUnreachable(err)) {
+      up.markDown(inst);
+      finished = true;
+      clearTimeout(timer);
+      if (tryNext()) return;
+      finished = false;
+    }
     let e: unknown;
     if (err.code === 'RESPONSE_TIMEOUT') e = new Unavailable(`${up.name} did not answer the upgrade within ${opts.responseTimeoutMs} ms`, { service: up.name });
     else if (isUnreachable(err)) e = new Unavailable(`${up.name} is unavailable`, { service: up.name, reason: err.code });

@@ -3,15 +3,22 @@ import type { Redis } from 'ioredis';
 import type { CheckStatus, GatewayReadyReply, HealthReply } from '@tessera/contracts';
 import { runChecks } from '@tessera/kit';
 import { SERVICE_NAMES } from '../domain/routing';
-import { getJson, type Upstreams } from '../proxy/upstreams';
+import { getJson, type Instance, type ServerPool, type Upstreams } from '../proxy/upstreams';
 
 const started = Date.now();
 const uptime = () => Math.round((Date.now() - started) / 1000);
 
+type ServiceCheck = GatewayReadyReply['services'][string];
+/** One instance's /health as /ready reports it. */
+type InstanceCheck = ServiceCheck;
+/** A service on /ready: the whole (ok while every instance is, down when none answers) and each instance. */
+type ServiceReady = ServiceCheck & { instances: InstanceCheck[] };
+
 /**
  * `/health`: the gateway process serves. `/ready`: 503 only when the gateway cannot serve
- * (Redis down, or shutting down); each service's /health is reported, and one that is down or
- * degraded makes the whole `degraded`, still 200: the gateway keeps routing to the others.
+ * (Redis down, or shutting down); each instance of each service is asked for its /health, and
+ * one that is down or degraded makes its service and the whole `degraded`, still 200: the gateway
+ * keeps routing to the other instances and services.
  */
 export function healthRoutes(opts: { redis: Redis; upstreams: Upstreams; timeoutMs: number; isShuttingDown?: () => boolean }): Router {
   const r = express.Router();
@@ -20,34 +27,44 @@ export function healthRoutes(opts: { redis: Redis; upstreams: Upstreams; timeout
     res.json(body);
   });
   r.get('/ready', async (_req, res) => {
-    const deployed = SERVICE_NAMES.filter((n) => opts.upstreams[n].base);
+    const deployed = SERVICE_NAMES.filter((n) => opts.upstreams[n].deployed);
     const [checks, services] = await Promise.all([
       runChecks({ redis: async () => void (await opts.redis.ping()) }, opts.timeoutMs),
-      Promise.all(deployed.map(async (name) => [name, await serviceHealth(opts.upstreams, name, opts.timeoutMs)] as const)),
+      Promise.all(deployed.map(async (name) => [name, await serviceReady(opts.upstreams[name], opts.timeoutMs)] as const)),
     ]);
     let status: CheckStatus = 'ok';
     if (services.some(([, s]) => s.status !== 'ok')) status = 'degraded';
     if (checks.redis.status === 'down' || opts.isShuttingDown?.()) status = 'down';
-    const body: GatewayReadyReply = {
+    const body: GatewayReadyReply & { services: Record<string, ServiceReady> } = {
       status,
       service: 'gateway',
       uptime_s: uptime(),
       checks,
       services: Object.fromEntries(services),
-      disabled: SERVICE_NAMES.filter((n) => !opts.upstreams[n].base),
+      disabled: SERVICE_NAMES.filter((n) => !opts.upstreams[n].deployed),
     };
     res.status(status === 'down' ? 503 : 200).json(body);
   });
   return r;
 }
 
-async function serviceHealth(upstreams: Upstreams, name: keyof Upstreams, timeoutMs: number): Promise<GatewayReadyReply['services'][string]> {
-  const up = upstreams[name];
-  const url = up.base!.origin;
+async function serviceReady(pool: ServerPool, timeoutMs: number): Promise<ServiceReady> {
+  const instances = await Promise.all(pool.instances.map((inst) => instanceHealth(inst, timeoutMs)));
+  const url = instances.map((i) => i.url).join(',');
+  const latency_ms = Math.max(...instances.map((i) => i.latency_ms ?? 0));
+  if (instances.length === 1) return { ...instances[0], instances };
+  const down = instances.filter((i) => i.status === 'down').length;
+  if (down === instances.length) return { status: 'down', url, latency_ms, error: 'every instance is down', instances };
+  if (down > 0) return { status: 'degraded', url, latency_ms, error: `${down} of ${instances.length} instances down`, instances };
+  return { status: instances.every((i) => i.status === 'ok') ? 'ok' : 'degraded', url, latency_ms, instances };
+}
+
+async function instanceHealth(inst: Instance, timeoutMs: number): Promise<InstanceCheck> {
+  const url = inst.base.origin;
   const t0 = performance.now();
   const ms = () => Math.round((performance.now() - t0) * 10) / 10;
   try {
-    const { status, body } = await getJson(up, '/health', timeoutMs);
+    const { status, body } = await getJson(inst, '/health', timeoutMs);
     const reported = (body as { status?: string })?.status;
     if (status >= 400) return { status: 'down', url, latency_ms: ms(), error: `HTTP ${status}` };
     return { status: reported === 'degraded' || reported === 'down' ? 'degraded' : 'ok', url, latency_ms: ms() };

@@ -1,7 +1,7 @@
 import express, { type Router } from 'express';
 import { mergeOpenApi, type UnavailableService } from '@tessera/contracts';
 import { publicPath, SERVICE_NAMES, type ServiceName } from '../domain/routing';
-import { getJson, type Upstreams } from '../proxy/upstreams';
+import { getJson, type Instance, type Upstreams } from '../proxy/upstreams';
 
 type Doc = Record<string, unknown>;
 
@@ -13,6 +13,12 @@ export function toPublicPaths(service: ServiceName, doc: Doc): Doc {
     if (pub) paths[pub] = item;
   }
   return { ...doc, paths };
+}
+
+async function documentOf(inst: Instance, timeoutMs: number): Promise<Doc> {
+  const { status, body } = await getJson(inst, '/openapi.json', timeoutMs);
+  if (status !== 200 || !body || typeof body !== 'object') throw new Error(`HTTP ${status}`);
+  return body as Doc;
 }
 
 /**
@@ -29,15 +35,15 @@ export function openApiRoute(opts: { own: Doc; upstreams: Upstreams; timeoutMs: 
     const unavailable: UnavailableService[] = [];
     const docs: { doc: Doc }[] = [{ doc: opts.own }];
     const results = await Promise.all(
-      SERVICE_NAMES.filter((n) => opts.upstreams[n].base).map(async (name) => {
-        const up = opts.upstreams[name];
+      SERVICE_NAMES.filter((n) => opts.upstreams[n].deployed).map(async (name) => {
+        const pool = opts.upstreams[name];
         try {
-          const { status, body } = await getJson(up, '/openapi.json', opts.timeoutMs);
-          if (status !== 200 || !body || typeof body !== 'object') throw new Error(`HTTP ${status}`);
-          return { name, doc: toPublicPaths(name, body as Doc) };
+          // Every instance serves the same document: the first that answers gives it.
+          const doc = await Promise.any(pool.instances.map((inst) => documentOf(inst, opts.timeoutMs)));
+          return { name, doc: toPublicPaths(name, doc) };
         } catch (e) {
-          const err = e as NodeJS.ErrnoException;
-          unavailable.push({ service: name, url: up.base!.origin, error: err.code ?? err.message });
+          const first = ((e as AggregateError).errors?.[0] ?? e) as NodeJS.ErrnoException;
+          unavailable.push({ service: name, url: pool.instances.map((i) => i.base.origin).join(','), error: first.code ?? first.message });
           return null;
         }
       }),
