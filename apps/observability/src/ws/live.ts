@@ -1,14 +1,29 @@
-import { SocketRefusal, type SocketEndpoint, type SocketHub } from '@tessera/kit';
+import { authSettings, createAuth, HttpError, SocketRefusal, type SocketEndpoint, type SocketHub } from '@tessera/kit';
 import type { ObservabilityServices } from '../services';
+import { LiveFeed } from './live-feed';
+import { LiveSocket } from './live-socket';
 
-/** Placeholder until the live socket lands (another engineer's file). */
+/**
+ * `WS /ws`: the operator's live view. The token (the kit's socket token places) must carry the
+ * operator role; what the socket shows is limited to the token's apps.
+ */
 export function liveEndpoint(s: ObservabilityServices, hub: SocketHub): SocketEndpoint {
-  void s;
-  void hub;
+  const auth = createAuth(authSettings(s.config));
+  const feed = new LiveFeed(s.sub, s.logger);
+  const deps = { hub, feed, sessions: s.sessions, events: s.events, logger: s.logger };
   return {
     path: /^\/ws\/?$/,
-    open() {
-      return Promise.reject(new SocketRefusal('live socket not ready'));
+    async open({ req, ws }) {
+      let scope;
+      try {
+        scope = s.access.operatorScope(await auth.authenticate(req, 'ws'));
+      } catch (e) {
+        if (e instanceof HttpError) throw new SocketRefusal(e.message);
+        throw e;
+      }
+      const socket = new LiveSocket(deps, ws, scope);
+      await socket.open();
+      return socket;
     },
   };
 }

@@ -1,0 +1,194 @@
+import type { RawData, WebSocket } from 'ws';
+import { observability, type ObservabilityLive } from '@tessera/contracts';
+import { zodIssues, type Logger, type SocketHandler, type SocketHub } from '@tessera/kit';
+import { inScope, type AppScope } from '../domain/access';
+import type { EventStore } from '../store/events';
+import type { SessionStore } from '../store/sessions';
+import type { LiveFeed, LiveListener } from './live-feed';
+
+export interface LiveSocketDeps {
+  hub: SocketHub;
+  feed: LiveFeed;
+  sessions: SessionStore;
+  events: EventStore;
+  logger: Logger;
+}
+
+/** Sessions on the bus are the service's own `toSession` output (the bus schema keeps them loose). */
+type Session = observability.Session;
+
+const PAGE = 1000;
+const INIT_SESSIONS = 100;
+const MAX_SUBSCRIPTIONS = 100;
+
+/** Where one subscribed session stands on this socket: the last seq sent, and what waits while the log is read. */
+interface Subscription {
+  cursor: number;
+  /** Reading the log (initial replay or a gap): live events wait here. */
+  reading: boolean;
+  waiting: { seq: number; wire: string }[];
+}
+
+/**
+ * One operator's live view (document 001 §5): `init` with the newest sessions of their apps, then
+ * `session_updated` / `session_deleted` for those apps, and `event` for the sessions they
+ * subscribed to. A subscription with `after` first sends the stored events after that seq, then
+ * `subscribed`, then live ones: each session's events arrive once, in seq order, across reconnects
+ * and across instances (a gap in the live seqs is read from the log).
+ */
+export class LiveSocket implements SocketHandler, LiveListener {
+  private readonly subs = new Map<string, Subscription>();
+  private all = false;
+  private ready = false;
+  private early: ObservabilityLive[] = [];
+  private removeListener: (() => void) | null = null;
+  private work: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly d: LiveSocketDeps,
+    private readonly ws: WebSocket,
+    private readonly scope: AppScope,
+  ) {}
+
+  /** Listen first, then read the sessions: a change committed after the read is not missed. */
+  async open(): Promise<void> {
+    this.removeListener = await this.d.feed.add(this);
+    const { sessions } = await this.d.sessions.list(this.scope, observability.SessionsQuery.parse({ limit: INIT_SESSIONS }));
+    this.send({ type: 'init', sessions });
+    this.ready = true;
+    for (const m of this.early.splice(0)) this.onLive(m);
+  }
+
+  onClose(): void {
+    this.removeListener?.();
+    this.subs.clear();
+  }
+
+  onRateLimited(): void {
+    this.send({ type: 'error', code: 'RATE_LIMITED', message: 'too many messages; slow down' });
+  }
+
+  onError(): void {
+    this.send({ type: 'error', code: 'INTERNAL', message: 'the message could not be processed; try again' });
+  }
+
+  onResync(): void {
+    // Messages may have been lost while Redis was away: every subscription catches up from the log.
+    for (const [id, sub] of this.subs) this.catchUp(id, sub);
+  }
+
+  async onMessage(raw: RawData, isBinary: boolean): Promise<void> {
+    if (isBinary) return this.fail('BAD_MESSAGE', 'binary frames are not supported; send JSON text');
+    let json: unknown;
+    try {
+      json = JSON.parse(raw.toString());
+    } catch {
+      return this.fail('INVALID_JSON', 'message is not valid JSON');
+    }
+    const parsed = observability.ObsClientMessage.safeParse(json);
+    if (!parsed.success) return this.fail('SCHEMA_VALIDATION_FAILED', zodIssues(parsed.error).map((i) => `${i.path}: ${i.message}`).join('; '));
+    const m = parsed.data;
+    if (m.type === 'ping') return this.send({ type: 'pong' });
+    if (m.type === 'unsubscribe') return void this.subs.delete(m.session_id);
+    if ('all' in m) {
+      this.all = true;
+      return this.send({ type: 'subscribed', session_id: null, last_seq: 0 });
+    }
+    if (!this.subs.has(m.session_id) && this.subs.size >= MAX_SUBSCRIPTIONS) return this.fail('TOO_MANY_SUBSCRIPTIONS', `at most ${MAX_SUBSCRIPTIONS} sessions per socket`);
+    const row = await this.d.sessions.getRow(this.scope, m.session_id);
+    if (!row) return this.fail('NOT_FOUND', `no session "${m.session_id}"`);
+    // Without `after`, from now on; with it, the stored events after it first.
+    const from = m.after === undefined ? row.last_seq : Math.max(0, m.after);
+    const sub: Subscription = { cursor: from, reading: true, waiting: [] };
+    this.subs.set(m.session_id, sub);
+    this.serial(async () => {
+      await this.replay(m.session_id, sub);
+      this.send({ type: 'subscribed', session_id: m.session_id, last_seq: sub.cursor });
+      this.release(m.session_id, sub);
+    });
+  }
+
+  onLive(m: ObservabilityLive): void {
+    if (!this.ready) return void this.early.push(m);
+    if (m.kind === 'session_deleted') {
+      if (!inScope(this.scope, m.app_id)) return;
+      this.subs.delete(m.session_id);
+      return this.send({ type: 'session_deleted', session_id: m.session_id });
+    }
+    if (m.kind === 'session_updated') {
+      if (inScope(this.scope, m.app_id)) this.send({ type: 'session_updated', session: m.session as Session });
+      return;
+    }
+    const appOf = new Map<string, string | null>();
+    for (const s of m.sessions) {
+      const appId = (s.app_id as string | null | undefined) ?? null;
+      appOf.set(String(s.session_id), appId);
+      if (inScope(this.scope, appId)) this.send({ type: 'session_updated', session: s as Session });
+    }
+    for (const e of m.events) {
+      const sub = this.subs.get(e.session_id);
+      if (sub) this.admit(e.session_id, sub, e);
+      else if (this.all && appOf.has(e.session_id) && inScope(this.scope, appOf.get(e.session_id) ?? null)) this.sendRaw(e.wire);
+    }
+  }
+
+  /** A live event of a subscribed session: the next seq goes out, an old one is dropped, a jump reads the log. */
+  private admit(sessionId: string, sub: Subscription, e: { seq: number; wire: string }): void {
+    if (sub.reading) return void sub.waiting.push(e);
+    if (e.seq <= sub.cursor) return;
+    if (e.seq !== sub.cursor + 1) {
+      sub.waiting.push(e);
+      return this.catchUp(sessionId, sub);
+    }
+    sub.cursor = e.seq;
+    this.sendRaw(e.wire);
+  }
+
+  private catchUp(sessionId: string, sub: Subscription): void {
+    if (sub.reading) return;
+    sub.reading = true;
+    this.serial(async () => {
+      await this.replay(sessionId, sub);
+      this.release(sessionId, sub);
+    });
+  }
+
+  /** Send the stored events after the cursor. */
+  private async replay(sessionId: string, sub: Subscription): Promise<void> {
+    for (;;) {
+      const page = await this.d.events.after(sessionId, sub.cursor, PAGE);
+      for (const event of page) {
+        sub.cursor = event.seq;
+        this.send({ type: 'event', session_id: sessionId, event });
+      }
+      if (page.length < PAGE || this.subs.get(sessionId) !== sub) return;
+    }
+  }
+
+  /** Back to live: what arrived meanwhile, in order, past the cursor. */
+  private release(sessionId: string, sub: Subscription): void {
+    sub.reading = false;
+    const waiting = sub.waiting.sort((a, b) => a.seq - b.seq);
+    sub.waiting = [];
+    for (const e of waiting) this.admit(sessionId, sub, e);
+  }
+
+  private serial(task: () => Promise<void>): void {
+    this.work = this.work.then(task).catch((err: Error) => {
+      this.d.logger.error('live delivery failed', { error: err.message.slice(0, 300) });
+      this.ws.close(1011, 'delivery failed; reconnect and subscribe with after');
+    });
+  }
+
+  private fail(code: string, message: string): void {
+    this.send({ type: 'error', code, message });
+  }
+
+  private send(m: observability.ObsServerMessage): void {
+    this.d.hub.send(this.ws, m);
+  }
+
+  private sendRaw(wire: string): void {
+    this.d.hub.send(this.ws, wire);
+  }
+}
