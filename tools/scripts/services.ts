@@ -16,5 +16,7 @@ export const SERVICES: ServiceProcess[] = [
   // The turn worker: a second process of the runtime, so sockets and turns scale apart.
   { name: 'runtime-worker', app: 'runtime', entry: 'apps/runtime/src/worker.ts' },
   { name: 'broker', app: 'broker', entry: 'apps/broker/src/main.ts', port: 8001, portVar: 'BROKER_PORT' },
+  // Sessions recorded, live and stoppable; consumes the runtime's observability-events queue.
+  { name: 'observability', app: 'observability', entry: 'apps/observability/src/main.ts', port: 8765, portVar: 'OBSERVABILITY_PORT' },
   { name: 'gateway', app: 'gateway', entry: 'apps/gateway/src/main.ts', port: 8080, portVar: 'GATEWAY_PORT' },
 ];

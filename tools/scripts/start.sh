@@ -3,7 +3,8 @@
 # then every service (start.ts). Ctrl-C, or SIGINT/SIGTERM/SIGHUP to npm, stops the services.
 # Redis and PostgreSQL keep running, since another command (`npm test`) may be using them:
 # `npm run infra -- stop` stops the ones this checkout started.
-# RUNTIME_PORT, BROKER_PORT and GATEWAY_PORT move the services off 8000, 8001 and 8080.
+# RUNTIME_PORT, BROKER_PORT, OBSERVABILITY_PORT and GATEWAY_PORT move the services off 8000, 8001,
+# 8765 and 8080.
 source "$(dirname "$0")/lib.sh"
 ensure_deps
 ensure_redis

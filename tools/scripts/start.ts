@@ -12,7 +12,7 @@ import { DEV_JWT_SECRET, signToken } from '@tessera/kit';
 import { SERVICES, type ServiceProcess } from './services';
 
 const root = resolve(__dirname, '../..');
-const NOT_YET_DEPLOYED = ['OBSERVABILITY_URL', 'AGENTS_URL', 'DOCUMENTS_URL', 'BRIDGE_URL'];
+const NOT_YET_DEPLOYED = ['AGENTS_URL', 'DOCUMENTS_URL', 'BRIDGE_URL'];
 const colors = [36, 35, 33, 32, 34, 31, 96, 95];
 // A service's own graceful shutdown is bounded by SHUTDOWN_TIMEOUT_MS; past that and a margin, it is killed.
 const KILL_AFTER_MS = (Number(process.env.SHUTDOWN_TIMEOUT_MS) || 10_000) + 2_000;
@@ -57,6 +57,7 @@ function envFor(s: ServiceProcess): NodeJS.ProcessEnv {
   if (s.app === 'gateway') {
     env.RUNTIME_URL ||= runtimeUrl;
     env.BROKER_URL ||= `http://127.0.0.1:${ports.broker}`;
+    env.OBSERVABILITY_URL ||= `http://127.0.0.1:${ports.observability}`;
     // Services that do not exist yet are "not deployed" for the gateway: 503 at once, left out of /ready.
     for (const v of NOT_YET_DEPLOYED) env[v] ||= 'off';
   }
@@ -175,7 +176,12 @@ async function main() {
   if (stopping) return;
   const bad = listening.filter((_, i) => !ok[i]).map((s) => s.name);
   if (bad.length) return stopAll(1, `not healthy after 30 s: ${bad.join(', ')}`);
-  const token = await signToken(process.env.JWT_SECRET || DEV_JWT_SECRET, { sub: 'dev-user', apps: ['demo-app'], name: 'Developer', tier: 'pro', permissions: ['read', 'write'] }, { expiresIn: '12h' });
+  // Also an operator (the role claim observability's reads, stop and live socket need), so that one token tries everything.
+  const token = await signToken(
+    process.env.JWT_SECRET || DEV_JWT_SECRET,
+    { sub: 'dev-user', apps: ['demo-app'], name: 'Developer', tier: 'pro', permissions: ['read', 'write'], roles: ['operator'] },
+    { expiresIn: '12h' },
+  );
   const api = `http://localhost:${ports.gateway}`;
   const lines = [
     '',
@@ -184,13 +190,14 @@ async function main() {
     '',
     `  API (everything goes through the gateway): ${api}  (OpenAPI: /openapi.json)`,
     '',
-    '  Development token (user dev-user, app demo-app, tier pro, valid 12 h):',
+    '  Development token (user dev-user, app demo-app, tier pro, operator, valid 12 h):',
     `  export TOKEN=${token}`,
     '',
     `  curl ${api}/api/workflows`,
     '  curl -X POST -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\',
     `       -d '{"workflow_name":"assistant"}' ${api}/api/mozaiks/session`,
     '  then open the returned websocket_url with ?access_token=$TOKEN and send {"type":"user.input.submit","text":"hi"}',
+    `  curl -H "Authorization: Bearer $TOKEN" ${api}/api/observability/sessions    # every session, as an operator sees it`,
     '  Ctrl-C stops the services.',
     '',
   ];

@@ -87,7 +87,7 @@ describe('npm start stopped by a signal to npm', () => {
   });
 
   it.each(['SIGTERM', 'SIGINT', 'SIGHUP'] as const)('%s stops every service process, frees the ports and leaves Redis running', async (signal) => {
-    const ports = { RUNTIME_PORT: await freePort(), BROKER_PORT: await freePort(), GATEWAY_PORT: await freePort() };
+    const ports = { RUNTIME_PORT: await freePort(), BROKER_PORT: await freePort(), OBSERVABILITY_PORT: await freePort(), GATEWAY_PORT: await freePort() };
     const env = {
       ...process.env,
       ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
@@ -107,9 +107,13 @@ describe('npm start stopped by a signal to npm', () => {
     const output = () => out;
 
     await until('npm start ready', () => out.includes('Tessera is running.'), 45_000, output);
-    const services = marked(mark).filter((p) => /apps\/(runtime|broker|gateway)\/src\//.test(p));
-    expect(services).toHaveLength(4); // runtime, runtime-worker, broker, gateway
+    const services = marked(mark).filter((p) => /apps\/(runtime|broker|observability|gateway)\/src\//.test(p));
+    expect(services).toHaveLength(5); // runtime, runtime-worker, broker, observability, gateway
     for (const port of Object.values(ports)) expect(await answers(port)).toBe(true);
+    // The gateway routes to observability, and the printed token is an operator's.
+    const token = /export TOKEN=(\S+)/.exec(out)?.[1];
+    const sessions = await fetch(`http://127.0.0.1:${ports.GATEWAY_PORT}/api/observability/sessions`, { headers: { authorization: `Bearer ${token}` } });
+    expect([sessions.status, await sessions.text()]).toEqual([200, expect.stringContaining('"sessions"')]);
 
     process.kill(npm.pid!, signal);
     await until('npm exited', () => npmExited, 15_000, output);
