@@ -34,6 +34,8 @@ export const ObservabilityEnv = BaseEnv.extend({
   INGEST_WORKER: env.bool(true),
   /** Queue jobs (batches of up to 1,000 events) stored at once per process. */
   INGEST_CONCURRENCY: env.int(4, 1),
+  /** How long a queue job may wait for an earlier job of its chat before it is stored out of order. */
+  INGEST_ORDER_WAIT_MS: env.int(5_000, 0),
   /** Largest `POST /events` body (a batch of up to 1,000 events). */
   INGEST_BODY_LIMIT: z.string().default('3.5mb'),
   INGEST_KEYS: IngestKeys,

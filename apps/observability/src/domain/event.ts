@@ -34,6 +34,8 @@ export interface NormalizedEvent {
   usage: { input: number; output: number } | null;
   /** OpenTelemetry GenAI attributes (gen_ai.conversation.id, gen_ai.agent.name, gen_ai.operation.name, gen_ai.usage.*) and anything else worth keeping. */
   attributes: Record<string, unknown>;
+  /** The producer's own order of the event in the session (a runtime chat's timeline index, 1, 2, …), when it has one. */
+  sourceIndex?: number;
   /** What the event does to the session's status, if anything (session_start → running, session_stop → finished, …). */
   status?: observability.SessionStatus;
 }

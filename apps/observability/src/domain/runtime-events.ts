@@ -67,6 +67,7 @@ export function normalizeRuntime(o: ObservedEvent): NormalizedEvent {
     content: text === null ? null : [{ type: 'text', text }],
     usage,
     attributes: { ...attributes, 'tessera.payload': d },
+    sourceIndex: o.index,
     status: statusOf(o.type, d),
   };
 }

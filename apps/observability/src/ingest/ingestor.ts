@@ -29,7 +29,7 @@ ON CONFLICT (id) DO UPDATE SET
   agent_name = COALESCE(s.agent_name, EXCLUDED.agent_name),
   project_dir = COALESCE(s.project_dir, EXCLUDED.project_dir),
   session_name = CASE WHEN s.session_name = '' THEN EXCLUDED.session_name ELSE s.session_name END
-RETURNING s.id, s.app_id, s.status, s.last_seq`;
+RETURNING s.id, s.app_id, s.status, s.last_seq, s.source_index`;
 
 /**
  * Read after the upsert, so under the session rows' locks: a deletion that committed meanwhile
@@ -61,9 +61,9 @@ WITH ins AS (
     last_seq = u.last_seq, event_count = s.event_count + u.n,
     input_tokens = s.input_tokens + u.inp, output_tokens = s.output_tokens + u.outp, error_count = s.error_count + u.errs,
     first_event_at = LEAST(s.first_event_at, u.first_at), last_event_at = GREATEST(s.last_event_at, u.last_at),
-    last_event_type = u.last_type, status = u.status, modified_at = $13
-  FROM unnest($14::text[], $15::int[], $16::int[], $17::int8[], $18::int8[], $19::int[], $20::timestamptz[], $21::timestamptz[], $22::text[], $23::text[])
-    AS u(id, last_seq, n, inp, outp, errs, first_at, last_at, last_type, status)
+    last_event_type = u.last_type, status = u.status, modified_at = $13, source_index = GREATEST(s.source_index, u.max_index)
+  FROM unnest($14::text[], $15::int[], $16::int[], $17::int8[], $18::int8[], $19::int[], $20::timestamptz[], $21::timestamptz[], $22::text[], $23::text[], $24::int[])
+    AS u(id, last_seq, n, inp, outp, errs, first_at, last_at, last_type, status, max_index)
   WHERE s.id = u.id
   RETURNING s.*
 )
@@ -88,6 +88,17 @@ interface Rollup {
   lastAt: Date;
   lastType: string;
   status: observability.SessionStatus;
+  maxIndex: number;
+}
+
+/**
+ * A batch of a session starts past the next `sourceIndex`: an earlier batch of the same chat is
+ * still on its way (another worker holds it). Nothing was stored; try again shortly.
+ */
+export class OutOfOrder extends Error {
+  constructor(readonly sessionId: string) {
+    super(`events of session "${sessionId}" arrived before their predecessors`);
+  }
 }
 
 /**
@@ -105,12 +116,16 @@ export class Ingestor {
     private readonly metrics?: Metrics,
   ) {}
 
-  async accept(events: NormalizedEvent[]): Promise<IngestResult[]> {
+  /**
+   * `inOrder`: refuse (OutOfOrder, nothing stored) a batch whose events have a `sourceIndex`
+   * starting past the session's next one; without it, such a batch is stored as it comes.
+   */
+  async accept(events: NormalizedEvent[], opts: { inOrder?: boolean } = {}): Promise<IngestResult[]> {
     if (events.length === 0) return [];
     for (let attempt = 0; ; attempt++) {
       const client = await this.pool.connect();
       try {
-        const out = await this.write(client, events);
+        const out = await this.write(client, events, opts.inOrder === true);
         client.release();
         return out;
       } catch (e) {
@@ -123,7 +138,7 @@ export class Ingestor {
     }
   }
 
-  private async write(client: PoolClient, events: NormalizedEvent[]): Promise<IngestResult[]> {
+  private async write(client: PoolClient, events: NormalizedEvent[], inOrder: boolean): Promise<IngestResult[]> {
     const bySession = new Map<string, number[]>();
     events.forEach((e, i) => {
       const list = bySession.get(e.sessionId);
@@ -140,7 +155,7 @@ export class Ingestor {
     }
 
     await client.query('BEGIN');
-    const upserted = await client.query<{ id: string; app_id: string | null; status: observability.SessionStatus; last_seq: number }>({ name: 'obs-upsert', text: UPSERT_SQL, values: cols });
+    const upserted = await client.query<{ id: string; app_id: string | null; status: observability.SessionStatus; last_seq: number; source_index: number }>({ name: 'obs-upsert', text: UPSERT_SQL, values: cols });
     const sessions = new Map(upserted.rows.map((r) => [r.id, r]));
     const keyS: string[] = [];
     const keyE: string[] = [];
@@ -170,6 +185,14 @@ export class Ingestor {
         for (const i of at) results[i] = { status: 'dropped', reason: 'the session was deleted' };
         continue;
       }
+      if (inOrder) {
+        let first = Infinity;
+        for (const i of at) {
+          const e = events[i];
+          if (e.sourceIndex !== undefined && !(e.eventId !== null && stored.has(`${id}\u0000${e.eventId}`))) first = Math.min(first, e.sourceIndex);
+        }
+        if (first !== Infinity && first > row.source_index + 1) throw new OutOfOrder(id);
+      }
       let r: Rollup | null = null;
       let seq = row.last_seq;
       for (const i of at) {
@@ -189,7 +212,8 @@ export class Ingestor {
         seq++;
         results[i] = { status: 'accepted', seq };
         fresh.push({ at: i, seq, e });
-        r ??= { id, lastSeq: 0, n: 0, input: 0, output: 0, errors: 0, firstAt: e.timestamp, lastAt: e.timestamp, lastType: e.eventType, status: row.status };
+        r ??= { id, lastSeq: 0, n: 0, input: 0, output: 0, errors: 0, firstAt: e.timestamp, lastAt: e.timestamp, lastType: e.eventType, status: row.status, maxIndex: 0 };
+        if (e.sourceIndex !== undefined && e.sourceIndex > r.maxIndex) r.maxIndex = e.sourceIndex;
         r.lastSeq = seq;
         r.n++;
         r.input += e.usage?.input ?? 0;
@@ -289,5 +313,6 @@ function insertValues(fresh: Fresh[], rollups: Rollup[], receivedAt: Date): unkn
     rollups.map((r) => r.lastAt),
     rollups.map((r) => r.lastType),
     rollups.map((r) => r.status),
+    rollups.map((r) => r.maxIndex),
   ];
 }

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "sessions" ADD COLUMN     "source_index" INTEGER NOT NULL DEFAULT 0;
