@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import { buildOpenApi, HealthReply } from '@tessera/contracts';
 import { authSettings, createAuth, createHttpApp, finalizeHttpApp, healthRouter, SocketHub } from '@tessera/kit';
 import { eventRoutes, eventsReadRouter, ingestRouter } from './routes/events';
+import { otlpRouter, otlpRoutes } from './routes/otlp';
 import { sessionRoutes, sessionsRouter } from './routes/sessions';
 import type { ObservabilityServices } from './services';
 import { liveEndpoint } from './ws/live';
@@ -15,6 +16,7 @@ export const openapi = buildOpenApi({
     { method: 'get', path: '/health', summary: 'Liveness', auth: false, responses: { 200: { description: 'alive', schema: HealthReply } } },
     { method: 'get', path: '/ready', summary: 'Redis and PostgreSQL reachable', auth: false, responses: { 200: { description: 'ready', schema: HealthReply } } },
     ...eventRoutes,
+    ...otlpRoutes,
     ...sessionRoutes,
   ],
 });
@@ -48,6 +50,7 @@ export function createObservabilityApp(s: ObservabilityServices, opts: { isShutt
   app.get('/openapi.json', (_req, res) => res.json(openapi));
   // Ingest takes keys, not tokens; the operator routes take tokens route by route, so an unknown path stays a 404.
   app.use(ingestRouter(s));
+  app.use(otlpRouter(s));
   const authn = auth.middleware('http');
   app.use(sessionsRouter(s, authn));
   app.use(eventsReadRouter(s, authn));
