@@ -28,6 +28,16 @@ export function createRedis(url: string, logger: Logger, name: string, extra: Re
   return client;
 }
 
+/**
+ * Resolves once the client is ready. A SUBSCRIBE sent while ioredis is still in its ready check
+ * (status `connect`, right after start or a reconnect) is lost when the check completes: the
+ * connection silently leaves subscriber mode. Every subscription waits for this first.
+ */
+export function whenReady(client: Redis): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => client.once('ready', () => resolve()));
+}
+
 /** Connection settings for BullMQ (it needs maxRetriesPerRequest: null on workers). */
 export function bullConnection(url: string): ConnectionOptions {
   const u = new URL(url);

@@ -130,6 +130,8 @@ export interface Envelope {
   data: any;
   timestamp: string;
   index?: number;
+  /** Other protocols' messages (observability's `session`, `event`, …). */
+  [field: string]: any;
 }
 /* eslint-enable @typescript-eslint/no-explicit-any */
 

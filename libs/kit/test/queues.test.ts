@@ -114,3 +114,22 @@ describe('a BullMQ job round trip typed by the contracts', () => {
     expect(await queue.depth()).toMatchObject({ delayed: 1 });
   });
 });
+
+describe('whenReady', () => {
+  it('a subscription made right after connecting still receives messages (ioredis drops one made during its ready check)', async () => {
+    const { createLogger, createRedis, whenReady } = await import('../src');
+    const log = createLogger('when-ready', 'silent');
+    const sub = createRedis(TEST_REDIS_URL, log, 'when-ready-sub', { maxRetriesPerRequest: null });
+    const pub = createRedis(TEST_REDIS_URL, log, 'when-ready-pub');
+    const channel = `test:when-ready:${Date.now()}`;
+    const got: string[] = [];
+    sub.on('message', (_c: string, m: string) => got.push(m));
+    await new Promise((r) => sub.once('connect', r)); // the ready check is in flight now
+    await whenReady(sub);
+    await sub.subscribe(channel);
+    expect(await pub.publish(channel, 'hello')).toBe(1);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(got).toEqual(['hello']);
+    await Promise.all([sub.quit(), pub.quit()]);
+  });
+});

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { Channel, ObservabilityLive } from '@tessera/contracts';
-import { errorSummary, type Logger } from '@tessera/kit';
+import { errorSummary, whenReady, type Logger } from '@tessera/kit';
 
 export interface LiveListener {
   onLive(message: ObservabilityLive): void;
@@ -40,10 +40,15 @@ export class LiveFeed {
   }
 
   async add(listener: LiveListener): Promise<() => void> {
-    this.subscribed ??= this.sub.subscribe(Channel.observabilityLive.name());
+    this.subscribed ??= this.subscribe();
     await this.subscribed;
     this.listeners.add(listener);
     return () => void this.listeners.delete(listener);
+  }
+
+  private async subscribe(): Promise<void> {
+    await whenReady(this.sub); // a SUBSCRIBE during ioredis's ready check is lost
+    await this.sub.subscribe(Channel.observabilityLive.name());
   }
 
   get size(): number {

@@ -90,21 +90,22 @@ export class LiveSocket implements SocketHandler, LiveListener {
     const m = parsed.data;
     if (m.type === 'ping') return this.send({ type: 'pong' });
     if (m.type === 'unsubscribe') return void this.subs.delete(m.session_id);
-    if ('all' in m) {
+    if (m.all || m.session_id === undefined) {
       this.all = true;
       return this.send({ type: 'subscribed', session_id: null, last_seq: 0 });
     }
     if (!this.subs.has(m.session_id) && this.subs.size >= MAX_SUBSCRIPTIONS) return this.fail('TOO_MANY_SUBSCRIPTIONS', `at most ${MAX_SUBSCRIPTIONS} sessions per socket`);
-    const row = await this.d.sessions.getRow(this.scope, m.session_id);
-    if (!row) return this.fail('NOT_FOUND', `no session "${m.session_id}"`);
+    const id = m.session_id;
+    const row = await this.d.sessions.getRow(this.scope, id);
+    if (!row) return this.fail('NOT_FOUND', `no session "${id}"`);
     // Without `after`, from now on; with it, the stored events after it first.
     const from = m.after === undefined ? row.last_seq : Math.max(0, m.after);
     const sub: Subscription = { cursor: from, reading: true, waiting: [] };
-    this.subs.set(m.session_id, sub);
+    this.subs.set(id, sub);
     this.serial(async () => {
-      await this.replay(m.session_id, sub);
-      this.send({ type: 'subscribed', session_id: m.session_id, last_seq: sub.cursor });
-      this.release(m.session_id, sub);
+      await this.replay(id, sub);
+      this.send({ type: 'subscribed', session_id: id, last_seq: sub.cursor });
+      this.release(id, sub);
     });
   }
 

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { Channel, ChatEventBatch, SessionControl } from '@tessera/contracts';
-import type { Logger } from '@tessera/kit';
+import { whenReady, type Logger } from '@tessera/kit';
 import type { StoredEvent } from '../store/timeline';
 
 export type LiveEvent = ChatEventBatch['events'][number];
@@ -77,7 +77,7 @@ export class ChatFeed {
     if (!set) {
       set = new Set();
       this.listeners.set(chatId, set);
-      this.pending.set(chatId, this.sub.subscribe(channel));
+      this.pending.set(chatId, whenReady(this.sub).then(() => this.sub.subscribe(channel)));
     }
     set.add(listener);
     await this.pending.get(chatId);
@@ -98,7 +98,10 @@ export class ChatFeed {
   }
 
   async onControl(handler: (m: SessionControl) => void): Promise<void> {
-    if (this.controlHandlers.size === 0) await this.sub.subscribe(Channel.sessionControl.name());
+    if (this.controlHandlers.size === 0) {
+      await whenReady(this.sub);
+      await this.sub.subscribe(Channel.sessionControl.name());
+    }
     this.controlHandlers.add(handler);
   }
 

@@ -9,8 +9,16 @@ import { Session, SessionId, StoredEvent } from './http';
  * `subscribed`, then live ones: nothing lost, nothing twice across a reconnect.
  */
 export const ObsClientMessage = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('subscribe'), session_id: SessionId, after: z.number().int().min(-1).optional() }),
-  z.object({ type: z.literal('subscribe'), all: z.literal(true) }),
+  z
+    .object({
+      type: z.literal('subscribe'),
+      /** One session's events (with `after`: the stored ones after that seq first)… */
+      session_id: SessionId.optional(),
+      after: z.number().int().min(-1).optional(),
+      /** …or every event of the token's apps, live only. */
+      all: z.literal(true).optional(),
+    })
+    .refine((m) => (m.session_id === undefined) !== (m.all === undefined), { message: 'give either session_id or all: true' }),
   z.object({ type: z.literal('unsubscribe'), session_id: SessionId }),
   z.object({ type: z.literal('ping') }),
 ]);
