@@ -1,6 +1,7 @@
 /**
- * `npm run bench`: the runtime benchmark, then the gateway benchmark, one after the other (each
- * starts and stops its own processes). Arguments go to runtime.ts (e.g. `npm run bench -- --quick`).
+ * `npm run bench`: the runtime benchmark, then the gateway's, then observability's, one after the
+ * other (each starts and stops its own processes). Arguments go to runtime.ts (e.g.
+ * `npm run bench -- --quick`); `--quick` also shortens observability's.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
@@ -33,5 +34,6 @@ void (async () => {
   const codes: number[] = [];
   codes.push(await run('runtime.ts', process.argv.slice(2)));
   if (!interrupted) codes.push(await run('gateway.ts', []));
+  if (!interrupted) codes.push(await run('observability.ts', process.argv.includes('--quick') ? ['--quick'] : []));
   process.exit(codes.find((c) => c !== 0) ?? 0);
 })();

@@ -116,12 +116,13 @@ export function cpuDelta(a: CpuSample, b: CpuSample): Map<string, number> {
     const before = a.by.get(name);
     if (before !== undefined && Number.isFinite(v)) out.set(name, v - before);
   }
-  // PostgreSQL and Redis: processes alive at both samples (a backend or autovacuum worker that
-  // came and went in between is counted with "other/exited").
+  // PostgreSQL and Redis: processes alive at the second sample; one that started in between (a
+  // backend a pool opened under load) counts whole. A backend or autovacuum worker that came and
+  // went in between is counted with "other/exited".
   for (const name of new Set(Object.values(EXTERNAL))) out.set(name, 0);
   for (const [pid, [name, v]] of b.external) {
     const before = a.external.get(pid);
-    if (before) out.set(name, out.get(name)! + Math.max(0, v - before[1]));
+    out.set(name, out.get(name)! + Math.max(0, v - (before?.[1] ?? 0)));
   }
   return out;
 }
