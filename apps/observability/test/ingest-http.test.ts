@@ -153,6 +153,13 @@ describe('POST /events', () => {
       [{ event_type: 'x', session_id: 'a\u0000b' }, /session_id/],
       [{ event_type: 'x', session_id: id, tool_name: 'bad \ud800 surrogate' }, /tool_name/],
       [{ event_type: 'x', session_id: id, tool_input: deep }, /tool_input/],
+      [{ event_type: 'x', session_id: id, tool_input: ['fine', { k: 'nul \u0000' }] }, /tool_input\.1\.k/],
+      [{ event_type: 'x', session_id: id, tool_output: [['\udc00']] }, /tool_output\.0\.0/],
+      [{ event_type: 'x', session_id: id, content: [{ type: 'text', text: 'ok', meta: { 'bad\u0000key': 1 } }] }, /content\.0\.meta/],
+      [{ event_type: 'x', session_id: id, timestamp: 1e20 }, /timestamp/],
+      [{ event_type: 'x', session_id: id, timestamp: '-271821-04-20T00:00:00Z' }, /timestamp/],
+      [{ event_type: 'x', session_id: id, timestamp: -1e15 }, /timestamp/],
+      [{ event_type: 'x', session_id: id, exit_code: 2 ** 40 }, /exit_code/],
       [{ event_type: 42, session_id: id }, /event_type/],
       [{ event_type: 'x', session_id: id, timestamp: 'yesterday' }, /timestamp/],
       [{ event_type: 'x', session_id: id, usage: { input_tokens: -1 } }, /usage\.input_tokens/],
@@ -161,7 +168,7 @@ describe('POST /events', () => {
     ];
     for (const [body, field] of cases) {
       const r = await ingest(obs.url, body);
-      expect(r.status).toBe(400);
+      expect([JSON.stringify(body).slice(0, 80), r.status]).toEqual([JSON.stringify(body).slice(0, 80), 400]);
       expect(r.body.error.message).toMatch(field);
     }
     let deeper: unknown = 1;
@@ -170,9 +177,9 @@ describe('POST /events', () => {
     const raw = await http(obs.url, 'POST', '/events', { raw: '{"event_type": "x", "session_id":', headers: { 'content-type': 'application/json', 'x-ingest-key': 'ingest-key-app1-0123456789' } });
     expect(raw.status).toBe(400);
     // In a batch the same events are rejected one by one, and nothing was stored.
-    const batch = await ingest(obs.url, { events: cases.slice(0, 6).map(([b]) => b) });
+    const batch = await ingest(obs.url, { events: cases.slice(0, 13).map(([b]) => b) });
     expect(batch.status).toBe(200);
-    expect(batch.body).toMatchObject({ accepted: 0, rejected: 6 });
+    expect(batch.body).toMatchObject({ accepted: 0, rejected: 13 });
     expect((await http(obs.url, 'GET', `/sessions/${id}`, { token: op })).status).toBe(404);
     expect((await http(obs.url, 'GET', '/health')).status).toBe(200);
   });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SafeJsonRecord, SafeText } from '../common/safe';
+import { JSON_LIMITS, jsonProblems, SafeJsonRecord, SafeText } from '../common/safe';
 
 /**
  * Observability (document 001 §1, §4.1, §5): agent sessions and their events, from runtime chats
@@ -16,8 +16,17 @@ export type SessionSource = z.infer<typeof SessionSource>;
 export const SessionId = SafeText.pipe(z.string().min(1).max(256));
 
 const Text = (max: number) => SafeText.pipe(z.string().max(max));
+/** Storable at every level (no NUL or lone surrogates, bounded depth and size), as SafeJsonRecord is for objects. */
+const storable = <T extends z.ZodType>(schema: T) =>
+  schema.superRefine((v, ctx) => {
+    for (const p of jsonProblems(v, JSON_LIMITS)) ctx.addIssue({ code: 'custom', message: p.message, path: p.path });
+  });
 /** Free JSON an agent reports (a tool's input or output): any storable JSON value. */
-const AnyJson = z.union([SafeJsonRecord, z.array(z.unknown()), SafeText, z.number(), z.boolean(), z.null()]);
+const AnyJson = z.union([SafeJsonRecord, storable(z.array(z.unknown())), SafeText, z.number(), z.boolean(), z.null()]);
+/** Years PostgreSQL and every client can store and show: 0001 to 9999. */
+const MIN_TIME = -62135596800000;
+const MAX_TIME = 253402300799999;
+const inRange = (ms: number) => Number.isFinite(ms) && ms >= MIN_TIME && ms <= MAX_TIME;
 
 /** `POST /events`: one event, as document 001 and the Claude Code hooks send it. */
 export const IncomingEvent = z
@@ -25,16 +34,20 @@ export const IncomingEvent = z
     event_type: Text(128).pipe(z.string().min(1)).describe('session_start, pre_tool, post_tool, session_stop, message, or any other name (kept as is)'),
     session_id: SessionId,
     session_name: Text(512).optional(),
-    timestamp: z.union([z.iso.datetime({ offset: true }), z.number()]).optional().describe('ISO 8601, or epoch milliseconds; the time of receipt when absent'),
+    timestamp: z
+      .union([z.iso.datetime({ offset: true }), z.number()])
+      .refine((t) => inRange(typeof t === 'number' ? t : Date.parse(t)), 'must be between the years 1 and 9999')
+      .optional()
+      .describe('ISO 8601, or epoch milliseconds; the time of receipt when absent'),
     tool_name: Text(256).optional(),
     tool_input: AnyJson.optional(),
     tool_output: AnyJson.optional(),
     error: Text(16_000).nullish(),
-    exit_code: z.number().int().nullish(),
+    exit_code: z.number().int().min(-2147483648).max(2147483647).nullish(),
     reason: Text(4_000).nullish(),
     role: Text(64).optional(),
     content: z
-      .array(z.object({ type: Text(64), text: Text(200_000).optional() }).catchall(z.unknown()))
+      .array(storable(z.object({ type: Text(64), text: Text(200_000).optional() }).catchall(z.unknown())))
       .max(200)
       .optional(),
     event_id: Text(256).pipe(z.string().min(1)).optional().describe('Idempotency: the same id in a session is stored once'),
