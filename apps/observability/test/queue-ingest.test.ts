@@ -77,6 +77,20 @@ describe('queue ingest', () => {
     await until(async () => (await http(obs.url, 'GET', `/sessions/${chat}`, { token: op })).body.status === 'running', 10_000, 'running again');
   });
 
+  it('drops only the event PostgreSQL cannot store; the rest of its job is stored in order', async () => {
+    const chat = sid('poison');
+    const events = turn(chat, 1);
+    events[3] = runtimeEvent(chat, 4, 'chat.custom_event', { kind: 'x', payload: { text: 'nul \u0000 inside' } });
+    await queue.add({ events });
+    const s = await until(async () => {
+      const r = await http(obs.url, 'GET', `/sessions/${chat}`, { token: op });
+      return r.status === 200 && r.body.event_count === 7 && r.body;
+    }, 10_000, 'seven events');
+    expect(s).toMatchObject({ status: 'finished', usage: { input_tokens: 30 } });
+    const ev = (await http(obs.url, 'GET', `/events/${chat}`, { token: op })).body.events;
+    expect(ev.map((e: { event_id: string }) => e.event_id)).toEqual(['rt:1', 'rt:2', 'rt:3', 'rt:5', 'rt:6', 'rt:7', 'rt:8']);
+  });
+
   it('a worker process SIGKILLed mid-batch loses and doubles nothing', async () => {
     const chats = Array.from({ length: 40 }, (_, i) => `${sid('kill')}-${i}`);
     const perChat = 2000;

@@ -131,11 +131,24 @@ export class Ingestor {
       } catch (e) {
         await client.query('ROLLBACK').catch(() => undefined);
         client.release();
+        const code = (e as { code?: string }).code ?? '';
         // Two batches locking sessions in different orders, or racing to create the same one: once more.
-        if (RETRYABLE.has((e as { code?: string }).code ?? '') && attempt < 4) continue;
+        if (RETRYABLE.has(code) && attempt < 4) continue;
+        // Something PostgreSQL cannot store (class 22, data exception) that got past validation:
+        // halves until it is found, so it alone is dropped. The order was checked before the insert.
+        if (code.startsWith('22')) return this.split(events, (e as Error).message);
         throw e;
       }
     }
+  }
+
+  private async split(events: NormalizedEvent[], why: string): Promise<IngestResult[]> {
+    if (events.length === 1) {
+      this.logger.warn('event not storable; dropped', { session_id: events[0].sessionId, event_type: events[0].eventType, error: why.slice(0, 200) });
+      return [{ status: 'dropped', reason: `not storable: ${why.slice(0, 200)}` }];
+    }
+    const mid = events.length >> 1;
+    return [...(await this.accept(events.slice(0, mid))), ...(await this.accept(events.slice(mid)))];
   }
 
   private async write(client: PoolClient, events: NormalizedEvent[], inOrder: boolean): Promise<IngestResult[]> {
