@@ -33,9 +33,7 @@ export const ObservabilityEnv = BaseEnv.extend({
   /** Consume the queue in this process (a deployment may run the consumer apart: `src/worker.ts`). */
   INGEST_WORKER: env.bool(true),
   /** Queue jobs (batches of up to 1,000 events) stored at once per process. */
-  INGEST_CONCURRENCY: env.int(8, 1),
-  /** How long a queue job may wait for an earlier job of its chat before it is stored out of order. */
-  INGEST_ORDER_WAIT_MS: env.int(5_000, 0),
+  INGEST_CONCURRENCY: env.int(4, 1),
   /** Largest `POST /events` body (a batch of up to 1,000 events). */
   INGEST_BODY_LIMIT: z.string().default('3.5mb'),
   INGEST_KEYS: IngestKeys,

@@ -5,8 +5,10 @@ import { normalizeRuntime } from '../domain/runtime-events';
 import type { ObservabilityServices } from '../services';
 import { OutOfOrder } from './ingestor';
 
-/** How long a job waits before it is tried again when an earlier job of its chat is still on its way. */
+/** How long a job waits before it is tried again when an earlier job of its chat is still on its way… */
 const ORDER_RETRY_MS = 100;
+/** …and how long in all, before it is stored out of order. */
+const ORDER_WAIT_MS = 5_000;
 
 /**
  * The consumer of the runtime's `observability-events` queue: each job (a batch of a chat's
@@ -16,11 +18,11 @@ const ORDER_RETRY_MS = 100;
  *
  * Jobs of one chat taken by two workers at once would store its events out of the timeline's
  * order; a job that starts past the chat's next index is put back for ORDER_RETRY_MS, up to
- * INGEST_ORDER_WAIT_MS in all, after which it is stored anyway (its predecessor was dropped by
+ * ORDER_WAIT_MS in all, after which it is stored anyway (its predecessor was dropped by
  * the runtime's queue cap, or the chat's first events were never observed).
  */
 export async function startIngestWorker(s: ObservabilityServices) {
-  const maxWaits = Math.ceil(s.config.INGEST_ORDER_WAIT_MS / ORDER_RETRY_MS);
+  const maxWaits = Math.ceil(ORDER_WAIT_MS / ORDER_RETRY_MS);
   const worker = createTypedWorker(
     Queue.ObservabilityEvents,
     bullConnection(s.config.REDIS_URL),
