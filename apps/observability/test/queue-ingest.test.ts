@@ -91,7 +91,7 @@ describe('queue ingest', () => {
     expect(ev.map((e: { event_id: string }) => e.event_id)).toEqual(['rt:1', 'rt:2', 'rt:3', 'rt:5', 'rt:6', 'rt:7', 'rt:8']);
   });
 
-  it('a worker process SIGKILLed mid-batch loses and doubles nothing', async () => {
+  it('of two worker processes, one SIGKILLed mid-batch: nothing lost, nothing doubled, every chat in order', async () => {
     const chats = Array.from({ length: 40 }, (_, i) => `${sid('kill')}-${i}`);
     const perChat = 2000;
     const jobs: { data: { events: ObservedEvent[] } }[] = [];
@@ -111,9 +111,11 @@ describe('queue ingest', () => {
       spawnService({ name: 'obs-worker', entry: resolve(ROOT, 'apps/observability/src/worker.ts'), cwd: ROOT, env: workerEnv, ready: { log: 'observability worker ready' }, timeoutMs: 20_000 });
     // The in-process instance's own worker stops taking jobs: the child process does the work.
     await obs.o.worker!.worker.pause(true);
+    // Two worker processes share the queue; one of them is killed.
     let child: ServiceProcess | null = null;
+    let other: ServiceProcess | null = null;
     try {
-      child = await spawnWorker();
+      [child, other] = await Promise.all([spawnWorker(), spawnWorker()]);
       await queue.addBulk(jobs);
       const count = async () => (await obs.o.s.db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM events WHERE session_id = ANY($1)', [chats])).rows[0].n;
       await until(async () => (await count()) > 20_000, 30_000, 'the worker to be busy');
@@ -121,28 +123,29 @@ describe('queue ingest', () => {
       await new Promise<void>((r) => (child!.child.exitCode !== null || child!.child.signalCode !== null ? r() : child!.child.once('exit', () => r())));
       const atKill = await count();
       expect(atKill).toBeLessThan(chats.length * perChat);
-      child = await spawnWorker();
-      // BullMQ hands the killed worker's jobs on once their locks expire (lockDuration 10 s).
+      // BullMQ hands the killed worker's jobs to the other once their locks expire (lockDuration 10 s).
       await until(async () => (await count()) === chats.length * perChat, 60_000, 'every event stored');
       await until(async () => (await queue.depth()).active === 0 && (await queue.depth()).waiting === 0, 20_000, 'the queue drained');
     } finally {
-      await child?.stop();
+      await Promise.all([child?.stop(), other?.stop()]);
       obs.o.worker!.worker.resume();
     }
-    const per = await obs.o.s.db.pool.query<{ id: string; event_count: number; last_seq: number; input_tokens: string; n: number; max: number; distinct_ids: number }>(
-      `SELECT s.id, s.event_count, s.last_seq, s.input_tokens, count(e.*)::int AS n, max(e.seq) AS max, count(DISTINCT e.event_id)::int AS distinct_ids
+    const per = await obs.o.s.db.pool.query<{ id: string; event_count: number; last_seq: number; input_tokens: string; n: number; max: number; distinct_ids: number; misplaced: number }>(
+      `SELECT s.id, s.event_count, s.last_seq, s.input_tokens, count(e.*)::int AS n, max(e.seq) AS max, count(DISTINCT e.event_id)::int AS distinct_ids,
+              count(*) FILTER (WHERE (e.attributes->>'tessera.index')::int <> e.seq)::int AS misplaced
        FROM sessions s JOIN events e ON e.session_id = s.id WHERE s.id = ANY($1) GROUP BY s.id`,
       [chats],
     );
     expect(per.rows).toHaveLength(chats.length);
     for (const r of per.rows) {
-      expect({ id: r.id, count: r.event_count, seq: r.last_seq, rows: r.n, max: r.max, ids: r.distinct_ids, tokens: Number(r.input_tokens) }).toEqual({
+      expect({ id: r.id, count: r.event_count, seq: r.last_seq, rows: r.n, max: r.max, ids: r.distinct_ids, misplaced: r.misplaced, tokens: Number(r.input_tokens) }).toEqual({
         id: r.id,
         count: perChat,
         seq: perChat,
         rows: perChat,
         max: perChat,
         ids: perChat,
+        misplaced: 0,
         tokens: (perChat / 10) * 3,
       });
     }

@@ -5,10 +5,20 @@ import { normalizeRuntime } from '../domain/runtime-events';
 import type { ObservabilityServices } from '../services';
 import { OutOfOrder } from './ingestor';
 
-/** How long a job waits before it is tried again when an earlier job of its chat is still on its way… */
-const ORDER_RETRY_MS = 100;
-/** …and how long in all, before it is stored out of order. */
-const ORDER_WAIT_MS = 5_000;
+/**
+ * A job that starts past its chat's next index is put back for a while (100 ms, doubling to 1 s)
+ * and in all for up to ORDER_WAIT_MS: longer than BullMQ takes to hand on the job of a worker
+ * that died holding the predecessor (its lock expires after LOCK_MS, found within STALLED_MS).
+ */
+const LOCK_MS = 10_000;
+const STALLED_MS = 5_000;
+const ORDER_WAIT_MS = 30_000;
+const orderDelay = (n: number) => Math.min(100 * 2 ** (n - 1), 1_000);
+const MAX_ORDER_WAITS = (() => {
+  let n = 0;
+  for (let waited = 0; waited < ORDER_WAIT_MS; waited += orderDelay(++n));
+  return n;
+})();
 
 /**
  * The consumer of the runtime's `observability-events` queue: each job (a batch of a chat's
@@ -17,12 +27,11 @@ const ORDER_WAIT_MS = 5_000;
  * retry stores only what the first attempt did not commit (events are keyed `rt:<index>`).
  *
  * Jobs of one chat taken by two workers at once would store its events out of the timeline's
- * order; a job that starts past the chat's next index is put back for ORDER_RETRY_MS, up to
- * ORDER_WAIT_MS in all, after which it is stored anyway (its predecessor was dropped by
- * the runtime's queue cap, or the chat's first events were never observed).
+ * order, so a job that starts past the chat's next index waits for its predecessor; after
+ * ORDER_WAIT_MS it is stored anyway (the predecessor was dropped by the runtime's queue cap, or
+ * the chat's first events were never observed).
  */
 export async function startIngestWorker(s: ObservabilityServices) {
-  const maxWaits = Math.ceil(ORDER_WAIT_MS / ORDER_RETRY_MS);
   const worker = createTypedWorker(
     Queue.ObservabilityEvents,
     bullConnection(s.config.REDIS_URL),
@@ -30,18 +39,18 @@ export async function startIngestWorker(s: ObservabilityServices) {
     async (data, job, token) => {
       const events = data.events.map(normalizeRuntime);
       try {
-        const results = await s.ingestor.accept(events, { inOrder: job.attemptsStarted <= maxWaits });
+        const results = await s.ingestor.accept(events, { inOrder: job.attemptsStarted <= MAX_ORDER_WAITS });
         let accepted = 0;
         for (const r of results) if (r.status === 'accepted') accepted++;
         return { accepted };
       } catch (e) {
         if (!(e instanceof OutOfOrder) || !token) throw e;
         s.metrics.events.inc({ kind: 'observability_out_of_order' });
-        await job.moveToDelayed(Date.now() + ORDER_RETRY_MS, token);
+        await job.moveToDelayed(Date.now() + orderDelay(job.attemptsStarted), token);
         throw new DelayedError();
       }
     },
-    { prefix: s.config.BULL_PREFIX, concurrency: s.config.INGEST_CONCURRENCY, stalledInterval: 5_000, lockDuration: 10_000 },
+    { prefix: s.config.BULL_PREFIX, concurrency: s.config.INGEST_CONCURRENCY, stalledInterval: STALLED_MS, lockDuration: LOCK_MS },
   );
   await worker.waitUntilReady();
   return {
