@@ -6,5 +6,6 @@ export * from './bus';
 export * from './runtime';
 export * from './broker';
 export * as observability from './observability';
+export * as agents from './agents';
 export * from './gateway';
 export * from './openapi';

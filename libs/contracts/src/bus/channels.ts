@@ -53,8 +53,24 @@ export const ObservabilityLive = z.discriminatedUnion('kind', [
 ]);
 export type ObservabilityLive = z.infer<typeof ObservabilityLive>;
 
+/**
+ * An agent blueprint changed in the agent manager, through its API or by hand in its files:
+ * whoever caches blueprints (the runtime) drops its copy of `name`.
+ */
+export const AgentChange = z.object({
+  kind: z.enum(['created', 'updated', 'deleted']),
+  name: z.string(),
+  /** The agent's version after the change (its history: `GET /agents/{name}/versions`). */
+  version: z.number().int(),
+  source: z.enum(['api', 'files']),
+  status: z.enum(['active', 'inactive']).nullable(),
+  at: z.string(),
+});
+export type AgentChange = z.infer<typeof AgentChange>;
+
 export const Channel = {
   chatEvents: { name: (chatId: string) => `tessera:chat:${chatId}:events`, schema: ChatEventBatch },
   sessionControl: { name: () => 'tessera:control:sessions', schema: SessionControl },
   observabilityLive: { name: () => 'tessera:observability:live', schema: ObservabilityLive },
+  agentChanges: { name: () => 'tessera:agents:changes', schema: AgentChange },
 } as const;
