@@ -14,7 +14,8 @@ export const GatewayReadyReply = z
     service: z.string(),
     uptime_s: z.number(),
     checks: z.record(z.string(), Check),
-    services: z.record(z.string(), Check.extend({ url: z.string() })),
+    /** Each service, with each of its instances when it has several (`*_URL` lists them). */
+    services: z.record(z.string(), Check.extend({ url: z.string(), instances: z.array(Check.extend({ url: z.string() })).optional() })),
     disabled: z.array(z.string()),
   })
   .meta({ id: 'GatewayReadyReply' });
