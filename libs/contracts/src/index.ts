@@ -7,5 +7,6 @@ export * from './runtime';
 export * from './broker';
 export * as observability from './observability';
 export * as agents from './agents';
+export * as documents from './documents';
 export * from './gateway';
 export * from './openapi';

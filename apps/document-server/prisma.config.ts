@@ -1,0 +1,3 @@
+import { serviceConfig } from '../../tools/prisma/config';
+
+export default serviceConfig('documents');

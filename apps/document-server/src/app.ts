@@ -1,0 +1,39 @@
+import { buildOpenApi, HealthReply } from '@tessera/contracts';
+import { createHttpApp, finalizeHttpApp, healthRouter } from '@tessera/kit';
+import { documentRoutes, documentsRouter } from './routes/documents';
+import { uploadRouter, uploadRoutes } from './routes/upload';
+import type { DocumentServices } from './services';
+
+export const openapi = buildOpenApi({
+  title: 'Tessera document server',
+  version: '0.1.0',
+  description:
+    "Documents of an app (document 001 §3, §4.2): uploads streamed into a content-addressed blob store (a directory or S3), tags and a description, filtered pages, ranged downloads. A bearer token reaches its apps' documents (an operator's: all of them; anyone else's: their own uploads); Tessera services use the service key.",
+  routes: [
+    { method: 'get', path: '/health', summary: 'Liveness', auth: false, responses: { 200: { description: 'alive', schema: HealthReply } } },
+    { method: 'get', path: '/ready', summary: 'PostgreSQL and the blob store reachable', auth: false, responses: { 200: { description: 'ready', schema: HealthReply } } },
+    ...uploadRoutes,
+    ...documentRoutes,
+  ],
+});
+
+/** The document server's HTTP app, built from its services (tests call this through server.ts). */
+export function createDocumentApp(s: DocumentServices, opts: { isShuttingDown?: () => boolean } = {}) {
+  const app = createHttpApp({ logger: s.logger, metrics: s.metrics, corsOrigins: s.config.CORS_ORIGINS, bodyLimit: s.config.BODY_LIMIT });
+  app.use(
+    healthRouter({
+      service: 'document-server',
+      ready: {
+        database: async () => void (await s.db.pool.query('SELECT 1')),
+        blobs: () => s.blobs.check(),
+      },
+      isShuttingDown: opts.isShuttingDown,
+    }),
+  );
+  app.use(s.metrics.router());
+  app.get('/openapi.json', (_req, res) => res.json(openapi));
+  app.use(uploadRouter(s));
+  app.use(documentsRouter(s));
+  finalizeHttpApp(app, s.logger);
+  return app;
+}

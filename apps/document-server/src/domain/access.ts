@@ -1,0 +1,47 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { Forbidden, SERVICE_KEY_HEADER, Unauthorized, type Auth } from '@tessera/kit';
+import type { DocumentServerConfig } from '../config';
+
+/**
+ * Whose documents a caller reaches: those of `apps` (`'*'`: any), and of those only the ones it
+ * uploaded unless `uploader` is null (an operator, or a Tessera service such as the runtime).
+ * Anything outside is as absent as a document that never existed.
+ */
+export interface Scope {
+  apps: '*' | string[];
+  uploader: string | null;
+  /** The caller's name: a document it uploads is `uploaded_by` it (a service names the user instead). */
+  sub: string;
+  service: boolean;
+}
+
+export const inApps = (scope: Scope, appId: string) => scope.apps === '*' || scope.apps.includes(appId);
+
+export function assertApp(scope: Scope, appId: string): void {
+  if (!inApps(scope, appId)) throw new Forbidden(`this token may not use app "${appId}"`);
+}
+
+/**
+ * A request's scope: the service key (`x-tessera-service-key`) is every app's service; a bearer
+ * token reaches the apps it lists, everything in them with the operator role (OPERATOR_CLAIM
+ * holding OPERATOR_ROLE), else the caller's own uploads. End users of an app therefore never
+ * read each other's files.
+ */
+export function createAccess(config: Pick<DocumentServerConfig, 'SERVICE_KEY' | 'OPERATOR_CLAIM' | 'OPERATOR_ROLE'>, auth: Auth) {
+  const serviceKey = Buffer.from(config.SERVICE_KEY);
+  return async function scopeOf(req: IncomingMessage): Promise<Scope> {
+    const given = req.headers[SERVICE_KEY_HEADER];
+    if (given !== undefined) {
+      const key = Buffer.from(Array.isArray(given) ? given[0] : given);
+      if (key.length === serviceKey.length && timingSafeEqual(key, serviceKey)) return { apps: '*', uploader: null, sub: 'service', service: true };
+      throw new Unauthorized('invalid service key');
+    }
+    const p = await auth.authenticate(req, 'http');
+    if (p.anonymous) return { apps: '*', uploader: null, sub: p.sub, service: false };
+    const claim = p.claims[config.OPERATOR_CLAIM];
+    const roles = Array.isArray(claim) ? claim.map(String) : typeof claim === 'string' ? claim.split(/[\s,]+/) : [];
+    return { apps: p.apps, uploader: roles.includes(config.OPERATOR_ROLE) ? null : p.sub, sub: p.sub, service: false };
+  };
+}
+export type ScopeOf = ReturnType<typeof createAccess>;

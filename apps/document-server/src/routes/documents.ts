@@ -1,0 +1,156 @@
+import { pipeline } from 'node:stream/promises';
+import { Router, type Request, type Response } from 'express';
+import rangeParser from 'range-parser';
+import { documents, type RouteSpec } from '@tessera/contracts';
+import { HttpError, NotFound, parseOr400 } from '@tessera/kit';
+import { z } from 'zod';
+import { assertApp } from '../domain/access';
+import { dispositionHeader, inlineSafe } from '../domain/filename';
+import type { DocumentServices } from '../services';
+
+const Params = documents.DocumentParams;
+const missing = { 404: { description: 'no such document among those the token reaches' } };
+const DownloadQuery = z.object({ disposition: z.enum(['attachment', 'inline']).default('attachment') });
+
+export const documentRoutes: RouteSpec[] = [
+  {
+    method: 'get',
+    path: '/documents',
+    summary: 'Documents of your apps, newest first, filtered by tags, content type, text and uploader',
+    tags: ['documents'],
+    query: documents.DocumentsQuery,
+    responses: { 200: { description: 'a page of documents', schema: documents.DocumentsReply } },
+  },
+  { method: 'get', path: '/documents/tags', summary: 'Every tag with its number of documents, most used first, then by name', tags: ['documents'], query: documents.TagsQuery, responses: { 200: { description: 'tags', schema: documents.TagsReply } } },
+  {
+    method: 'get',
+    path: '/documents/{id}',
+    summary: 'The file, streamed (ETag, If-None-Match → 304, Range → 206); `?disposition=inline` for types safe to show',
+    tags: ['documents'],
+    params: Params,
+    query: DownloadQuery,
+    responses: { 200: { description: 'the bytes' }, 206: { description: 'the range asked for' }, 304: { description: 'unchanged (If-None-Match)' }, 416: { description: 'the range lies outside the file' }, ...missing },
+  },
+  { method: 'get', path: '/documents/{id}/metadata', summary: "The document's metadata", tags: ['documents'], params: Params, responses: { 200: { description: 'the document', schema: documents.Document }, ...missing } },
+  {
+    method: 'patch',
+    path: '/documents/{id}',
+    summary: 'Change tags and/or description; only the fields given change',
+    tags: ['documents'],
+    params: Params,
+    body: documents.PatchBody,
+    responses: { 200: { description: 'the document as it now is', schema: documents.Document }, ...missing },
+  },
+  { method: 'delete', path: '/documents/{id}', summary: 'Delete a document (its bytes go with the last document holding them)', tags: ['documents'], params: Params, responses: { 200: { description: 'deleted', schema: documents.DeleteReply }, ...missing } },
+];
+
+const notFound = (id: string) => new NotFound(`no document "${id}"`);
+
+/** `tag=a&tag=b`, `tags=a,b`: every tag a listed document must hold, each checked by the tag rule. */
+function allTags(q: documents.DocumentsQuery): string[] {
+  const given = [...(q.tag === undefined ? [] : Array.isArray(q.tag) ? q.tag : [q.tag]), ...(q.tags ?? '').split(',').map((t) => t.trim()).filter(Boolean)];
+  return parseOr400(z.object({ tags: documents.Tags }), { tags: given }, 'query').tags;
+}
+
+/** `"<sha256>"` matches an If-None-Match / If-Range list (weak comparison, as RFC 9110 says for If-None-Match). */
+function matches(header: string, etag: string): boolean {
+  if (header.trim() === '*') return true;
+  return header.split(',').some((t) => t.trim().replace(/^W\//, '') === etag);
+}
+
+export function documentsRouter(s: DocumentServices): Router {
+  const r = Router();
+
+  r.get('/documents', async (req, res) => {
+    const scope = await s.scopeOf(req);
+    const q = parseOr400(documents.DocumentsQuery, req.query, 'query');
+    if (q.app_id !== undefined) assertApp(scope, q.app_id);
+    const reply: z.infer<typeof documents.DocumentsReply> = await s.documents.list(scope, { ...q, allTags: allTags(q) });
+    res.json(reply);
+  });
+
+  r.get('/documents/tags', async (req, res) => {
+    const scope = await s.scopeOf(req);
+    const q = parseOr400(documents.TagsQuery, req.query, 'query');
+    if (q.app_id !== undefined) assertApp(scope, q.app_id);
+    const reply: z.infer<typeof documents.TagsReply> = { tags: await s.documents.tags(scope, q.app_id) };
+    res.json(reply);
+  });
+
+  r.get('/documents/:id/metadata', async (req, res) => {
+    const scope = await s.scopeOf(req);
+    const { id } = parseOr400(Params, req.params, 'path');
+    const doc = await s.documents.get(scope, id);
+    if (!doc) throw notFound(id);
+    res.json(doc);
+  });
+
+  r.get('/documents/:id', async (req, res) => {
+    const scope = await s.scopeOf(req);
+    const { id } = parseOr400(Params, req.params, 'path');
+    const { disposition } = parseOr400(DownloadQuery, req.query, 'query');
+    const doc = await s.documents.get(scope, id);
+    if (!doc) throw notFound(id);
+    await download(s, req, res, doc, disposition === 'inline' && inlineSafe(doc.content_type));
+  });
+
+  r.patch('/documents/:id', async (req, res) => {
+    const scope = await s.scopeOf(req);
+    const { id } = parseOr400(Params, req.params, 'path');
+    const body = parseOr400(documents.PatchBody, req.body ?? {}, 'body');
+    const doc = await s.documents.patch(scope, id, body);
+    if (!doc) throw notFound(id);
+    res.json(doc);
+  });
+
+  r.delete('/documents/:id', async (req, res) => {
+    const scope = await s.scopeOf(req);
+    const { id } = parseOr400(Params, req.params, 'path');
+    if (!(await s.documents.delete(scope, id, (sha) => s.blobs.remove(sha)))) throw notFound(id);
+    const reply: z.infer<typeof documents.DeleteReply> = { success: true, id, message: `document "${id}" deleted` };
+    res.json(reply);
+  });
+
+  return r;
+}
+
+async function download(s: DocumentServices, req: Request, res: Response, doc: documents.Document, inline: boolean) {
+  const etag = `"${doc.sha256}"`;
+  res.setHeader('ETag', etag);
+  res.setHeader('Cache-Control', 'private, no-cache');
+  res.setHeader('Accept-Ranges', 'bytes');
+  const ifNoneMatch = req.headers['if-none-match'];
+  if (ifNoneMatch !== undefined && matches(ifNoneMatch, etag)) return void res.status(304).end();
+
+  let range: { start: number; end: number } | undefined;
+  const ifRange = req.headers['if-range'];
+  if (req.headers.range !== undefined && (ifRange === undefined || ifRange === etag)) {
+    const ranges = rangeParser(doc.size, req.headers.range, { combine: true });
+    if (ranges === -1) {
+      res.setHeader('Content-Range', `bytes */${doc.size}`);
+      throw new HttpError(416, 'RANGE_NOT_SATISFIABLE', `the range lies outside the document's ${doc.size} bytes`);
+    }
+    // A malformed header is ignored (RFC 9110 §14.2); several ranges get the whole file.
+    if (ranges !== -2 && ranges.type === 'bytes' && ranges.length === 1) range = ranges[0];
+  }
+
+  res.setHeader('Content-Type', doc.content_type.startsWith('text/') ? `${doc.content_type}; charset=utf-8` : doc.content_type);
+  res.setHeader('Content-Disposition', dispositionHeader(doc.filename, inline));
+  // Whatever the bytes are, a browser opening them runs nothing and reaches nothing.
+  res.setHeader('Content-Security-Policy', "default-src 'none'; sandbox");
+  if (range) {
+    res.status(206).setHeader('Content-Range', `bytes ${range.start}-${range.end}/${doc.size}`);
+    res.setHeader('Content-Length', String(range.end - range.start + 1));
+  } else {
+    res.setHeader('Content-Length', String(doc.size));
+  }
+  if (req.method === 'HEAD' || doc.size === 0) return void res.end();
+  const body = await s.blobs.read(doc.sha256, range);
+  try {
+    await pipeline(body, res);
+  } catch (e) {
+    // The client left mid-download, or the store failed after the headers went: the connection closes.
+    if (!res.writableFinished) s.logger.debug('download ended early', { document_id: doc.id, error: (e as Error).message });
+  }
+}
+
