@@ -32,8 +32,11 @@ export const ObservabilityEnv = BaseEnv.extend({
   BULL_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]+$/).default('tessera'),
   /** Consume the queue in this process (a deployment may run the consumer apart: `src/worker.ts`). */
   INGEST_WORKER: env.bool(true),
-  /** Queue jobs (batches of up to 1,000 events) stored at once per process. */
-  INGEST_CONCURRENCY: env.int(4, 1),
+  /**
+   * Queue jobs (batches of up to 1,000 events) a process holds at once; those that arrive while
+   * a transaction is in flight are written together in the next (src/ingest/group-commit.ts).
+   */
+  INGEST_CONCURRENCY: env.int(32, 1),
   /** Largest `POST /events` body (a batch of up to 1,000 events). */
   INGEST_BODY_LIMIT: z.string().default('3.5mb'),
   INGEST_KEYS: IngestKeys,

@@ -13,7 +13,9 @@ export type IngestResult =
   | { status: 'accepted'; seq: number }
   | { status: 'duplicate' }
   /** Not stored: the session was deleted (tombstoned), or it belongs to another app. */
-  | { status: 'dropped'; reason: string };
+  | { status: 'dropped'; reason: string }
+  /** Not stored yet (`inOrder`): the session's earlier events are still on their way. */
+  | { status: 'early' };
 
 /** Session rows of a batch, created when new; attribution is filled in where still empty. */
 const UPSERT_SQL = `
@@ -92,16 +94,6 @@ interface Rollup {
 }
 
 /**
- * A batch of a session starts past the next `sourceIndex`: an earlier batch of the same chat is
- * still on its way (another worker holds it). Nothing was stored; try again shortly.
- */
-export class OutOfOrder extends Error {
-  constructor(readonly sessionId: string) {
-    super(`events of session "${sessionId}" arrived before their predecessors`);
-  }
-}
-
-/**
  * The one way events are stored, whatever path they came by. A batch is one transaction: its
  * sessions are upserted (and locked, in id order), the events not stored before get the next
  * seqs of their session, and the rollups grow by exactly the rows inserted, so a batch delivered
@@ -117,8 +109,9 @@ export class Ingestor {
   ) {}
 
   /**
-   * `inOrder`: refuse (OutOfOrder, nothing stored) a batch whose events have a `sourceIndex`
-   * starting past the session's next one; without it, such a batch is stored as it comes.
+   * `inOrder`: the events of a session whose `sourceIndex` starts past the session's next one
+   * are not stored but answered `early` (the rest of the batch is stored); without it, they are
+   * stored as they come.
    */
   async accept(events: NormalizedEvent[], opts: { inOrder?: boolean } = {}): Promise<IngestResult[]> {
     if (events.length === 0) return [];
@@ -204,7 +197,10 @@ export class Ingestor {
           const e = events[i];
           if (e.sourceIndex !== undefined && !(e.eventId !== null && stored.has(`${id}\u0000${e.eventId}`))) first = Math.min(first, e.sourceIndex);
         }
-        if (first !== Infinity && first > row.source_index + 1) throw new OutOfOrder(id);
+        if (first !== Infinity && first > row.source_index + 1) {
+          for (const i of at) results[i] = { status: 'early' };
+          continue;
+        }
       }
       let r: Rollup | null = null;
       let seq = row.last_seq;

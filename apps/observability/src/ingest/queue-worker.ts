@@ -3,7 +3,7 @@ import { Queue } from '@tessera/contracts';
 import { bullConnection, createTypedWorker } from '@tessera/kit';
 import { normalizeRuntime } from '../domain/runtime-events';
 import type { ObservabilityServices } from '../services';
-import { OutOfOrder } from './ingestor';
+import { GroupCommit } from './group-commit';
 
 /**
  * A job that starts past its chat's next index is put back for a while (100 ms, doubling to 1 s)
@@ -32,23 +32,24 @@ const MAX_ORDER_WAITS = (() => {
  * the chat's first events were never observed).
  */
 export async function startIngestWorker(s: ObservabilityServices) {
+  const groups = new GroupCommit(s.ingestor);
   const worker = createTypedWorker(
     Queue.ObservabilityEvents,
     bullConnection(s.config.REDIS_URL),
     s.logger,
     async (data, job, token) => {
-      const events = data.events.map(normalizeRuntime);
-      try {
-        const results = await s.ingestor.accept(events, { inOrder: job.attemptsStarted <= MAX_ORDER_WAITS });
-        let accepted = 0;
-        for (const r of results) if (r.status === 'accepted') accepted++;
-        return { accepted };
-      } catch (e) {
-        if (!(e instanceof OutOfOrder) || !token) throw e;
-        s.metrics.events.inc({ kind: 'observability_out_of_order' });
-        await job.moveToDelayed(Date.now() + orderDelay(job.attemptsStarted), token);
-        throw new DelayedError();
+      const results = await groups.accept(data.events.map(normalizeRuntime), { inOrder: job.attemptsStarted <= MAX_ORDER_WAITS });
+      let accepted = 0;
+      let early = false;
+      for (const r of results) {
+        if (r.status === 'accepted') accepted++;
+        else if (r.status === 'early') early = true;
       }
+      if (!early || !token) return { accepted };
+      // Stored what could be; the rest waits for its predecessor (what was stored is a duplicate then).
+      s.metrics.events.inc({ kind: 'observability_out_of_order' });
+      await job.moveToDelayed(Date.now() + orderDelay(job.attemptsStarted), token);
+      throw new DelayedError();
     },
     { prefix: s.config.BULL_PREFIX, concurrency: s.config.INGEST_CONCURRENCY, stalledInterval: STALLED_MS, lockDuration: LOCK_MS },
   );

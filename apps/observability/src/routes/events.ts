@@ -76,8 +76,8 @@ export function ingestRouter(s: ObservabilityServices): Router {
     results.forEach((result, k) => {
       const index = at[k];
       const eventId = valid[k].eventId ?? undefined;
-      verdicts[index] =
-        result.status === 'dropped' ? { index, status: 'rejected', event_id: eventId, reason: result.reason } : { index, status: result.status, event_id: eventId };
+      if (result.status === 'accepted' || result.status === 'duplicate') verdicts[index] = { index, status: result.status, event_id: eventId };
+      else verdicts[index] = { index, status: 'rejected', event_id: eventId, reason: result.status === 'dropped' ? result.reason : 'out of order' };
     });
     const reply: observability.IngestReply = { accepted: 0, duplicates: 0, rejected: 0, results: verdicts };
     for (const v of verdicts) {
