@@ -1,0 +1,39 @@
+import { GracefulShutdown, listen, type Logger } from '@tessera/kit';
+import { createAgentManagerApp } from './app';
+import type { AgentManagerConfig } from './config';
+import { createAgentManagerServices, type AgentManagerServices } from './services';
+import { AgentWatcher } from './watch/agent-watcher';
+
+export interface RunningAgentManager {
+  s: AgentManagerServices;
+  url: string;
+  port: number;
+  watcher: AgentWatcher;
+  /** Drains in order: HTTP, the file watcher (looks in progress finish), Redis. */
+  shutdown: GracefulShutdown;
+}
+
+/**
+ * The agent manager as deployed: the agents folder made and looked over (hand edits made while
+ * no instance ran are recorded), the file watcher, HTTP. main.ts and the integration tests both
+ * start it here, so the tests run what production runs.
+ */
+export async function startAgentManagerServer(config: AgentManagerConfig, logger: Logger): Promise<RunningAgentManager> {
+  const shutdown = new GracefulShutdown(logger, config.SHUTDOWN_TIMEOUT_MS);
+  const s = createAgentManagerServices(config, logger);
+  try {
+    await s.store.init();
+  } catch (e) {
+    await s.close();
+    throw new Error(`cannot use AGENT_MANAGER_PROJECT_DIR (${config.AGENT_MANAGER_PROJECT_DIR}): ${(e as Error).message}`);
+  }
+  const watcher = new AgentWatcher(s.layout, s.store, logger, { pollMs: config.WATCH_POLL_MS, reconcileIntervalMs: config.RECONCILE_INTERVAL_MS });
+  await watcher.start();
+  const { app } = createAgentManagerApp(s, { isShuttingDown: () => shutdown.shuttingDown });
+  const { server, port, url } = await listen(app, config.PORT, config.HOST);
+  shutdown
+    .addServer('http', server)
+    .add('file watcher', () => watcher.close())
+    .add('services', () => s.close());
+  return { s, url, port, watcher, shutdown };
+}

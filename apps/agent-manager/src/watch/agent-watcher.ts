@@ -1,0 +1,89 @@
+import { readdir } from 'node:fs/promises';
+import { relative, sep } from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import { agents } from '@tessera/contracts';
+import type { Logger } from '@tessera/kit';
+import type { AgentStore } from '../store/agent-store';
+import type { Layout } from '../store/layout';
+
+/** File events of one agent come in bursts (an editor's save, a tool writing four files): one look after the burst. */
+const SETTLE_MS = 60;
+
+/**
+ * Picks up the files edited by hand or by the command-line tools while the service runs: a file
+ * event schedules a look at its agent (AgentStore.reconcile records and announces a change, once
+ * across instances); a periodic pass catches what events missed (overflowing queues, network
+ * file systems), and a first pass at start catches what changed while no instance ran.
+ */
+export class AgentWatcher {
+  private watcher: FSWatcher | null = null;
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly running = new Set<Promise<unknown>>();
+  private sweep: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly layout: Layout,
+    private readonly store: AgentStore,
+    private readonly logger: Logger,
+    private readonly opts: { pollMs: number; reconcileIntervalMs: number },
+  ) {}
+
+  async start(): Promise<void> {
+    await this.reconcileAll();
+    const w = watch(this.layout.agents, {
+      ignoreInitial: true,
+      depth: 1,
+      // Temporary files of atomic writes (ours and editors') start with a dot.
+      ignored: (path) => path.split(sep).pop()!.startsWith('.'),
+      usePolling: this.opts.pollMs > 0,
+      interval: this.opts.pollMs || undefined,
+    });
+    w.on('all', (_event, path) => this.schedule(path));
+    w.on('error', (e) => this.logger.warn('file watcher error', { error: (e as Error).message }));
+    await new Promise<void>((resolve) => w.once('ready', () => resolve()));
+    this.watcher = w;
+    if (this.opts.reconcileIntervalMs > 0) {
+      this.sweep = setInterval(() => void this.track(this.reconcileAll()), this.opts.reconcileIntervalMs);
+      this.sweep.unref();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.sweep) clearInterval(this.sweep);
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+    await this.watcher?.close();
+    await Promise.allSettled([...this.running]);
+  }
+
+  /** Agents on disk and agents whose history says they exist: a folder removed by hand is a deletion. */
+  async reconcileAll(): Promise<void> {
+    const known = await readdir(this.layout.versions).catch(() => [] as string[]);
+    const names = new Set([...(await this.store.names()), ...known.filter((n) => agents.AgentName.safeParse(n).success)]);
+    for (const name of names) {
+      if (this.closed) return;
+      await this.store.reconcile(name).catch((e: Error) => this.logger.warn('could not look at an agent', { agent: name, error: e.message }));
+    }
+  }
+
+  private schedule(path: string): void {
+    const name = relative(this.layout.agents, path).split(sep)[0];
+    if (!name || this.closed || !agents.AgentName.safeParse(name).success) return;
+    clearTimeout(this.timers.get(name));
+    this.timers.set(
+      name,
+      setTimeout(() => {
+        this.timers.delete(name);
+        void this.track(this.store.reconcile(name).catch((e: Error) => this.logger.warn('could not look at an edited agent', { agent: name, error: e.message })));
+      }, SETTLE_MS),
+    );
+  }
+
+  private track(p: Promise<unknown>): Promise<unknown> {
+    this.running.add(p);
+    void p.finally(() => this.running.delete(p));
+    return p;
+  }
+}

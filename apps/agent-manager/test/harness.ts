@@ -1,0 +1,99 @@
+/**
+ * Test harness: real agent-manager instances on a real project directory (a fresh temp dir per
+ * test file) and real Redis, started by the same function main.ts uses, or as processes.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Redis } from 'ioredis';
+import { AgentChange, Channel } from '@tessera/contracts';
+import { createLogger, DEV_JWT_SECRET, signToken } from '@tessera/kit';
+import { call, closedPort, spawnService, TEST_REDIS_URL, type ServiceProcess } from '@tessera/kit/testing';
+import { loadAgentManagerConfig, type AgentManagerConfig } from '../src/config';
+import { startAgentManagerServer, type RunningAgentManager } from '../src/server';
+
+export const ROOT = resolve(__dirname, '../../..');
+export const SECRET = DEV_JWT_SECRET;
+export const SERVICE_KEY = 'test-service-key-0123456789';
+
+export async function projectDir(name: string): Promise<{ dir: string; agents: string; remove: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), `am-${name}-`));
+  return { dir, agents: join(dir, '.agent-orchestrator/agents'), remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** What every agent-manager process of a test is configured with, here or in a child. */
+export function serviceVars(dir: string): Record<string, string> {
+  return {
+    NODE_ENV: 'test',
+    REDIS_URL: TEST_REDIS_URL,
+    JWT_SECRET: SECRET,
+    SERVICE_KEY,
+    AGENT_MANAGER_PROJECT_DIR: dir,
+    RUNTIME_URL: 'off',
+    OBSERVABILITY_URL: 'off',
+  };
+}
+
+export function configFor(dir: string, extra: Record<string, string> = {}): AgentManagerConfig {
+  return loadAgentManagerConfig({ ...serviceVars(dir), LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', PORT: '0', HOST: '127.0.0.1', SHUTDOWN_TIMEOUT_MS: '5000', ...extra });
+}
+
+export interface Instance {
+  url: string;
+  am: RunningAgentManager;
+  close(): Promise<void>;
+}
+
+export async function startAgentManager(dir: string, extra: Record<string, string> = {}): Promise<Instance> {
+  const config = configFor(dir, extra);
+  const am = await startAgentManagerServer(config, createLogger('agent-manager-test', config.LOG_LEVEL));
+  return { url: am.url, am, close: () => am.shutdown.run() };
+}
+
+/** An agent manager in its own process (`src/main.ts`), as deployed. */
+export async function spawnAgentManager(dir: string, extra: Record<string, string> = {}): Promise<ServiceProcess & { url: string }> {
+  const port = await closedPort();
+  const url = `http://127.0.0.1:${port}`;
+  const p = await spawnService({
+    name: 'agent-manager',
+    entry: resolve(ROOT, 'apps/agent-manager/src/main.ts'),
+    cwd: ROOT,
+    env: { ...serviceVars(dir), LOG_LEVEL: 'warn', PORT: String(port), HOST: '127.0.0.1', ...extra },
+    ready: { url: `${url}/health` },
+    timeoutMs: 20_000,
+  });
+  return { ...p, url };
+}
+
+/** An operator (roles claim holds "operator"). */
+export const operator = (sub = 'op-1') => signToken(SECRET, { sub, roles: ['operator'] }, { expiresIn: '1h' });
+/** A signed-in user of the platform: may read agents, not change them. */
+export const user = (sub = 'user-1') => signToken(SECRET, { sub, apps: ['app1'] }, { expiresIn: '1h' });
+
+export async function http(base: string, method: string, path: string, opts: { body?: unknown; token?: string; headers?: Record<string, string>; raw?: string } = {}) {
+  const r = await call(base, method, path, opts);
+  return { status: r.status, body: r.json === undefined ? r.text : r.json };
+}
+
+/** Announcements on Redis, as the runtime receives them. */
+export async function listenChanges(): Promise<{ changes: AgentChange[]; close: () => Promise<void> }> {
+  const sub = new Redis(TEST_REDIS_URL);
+  const changes: AgentChange[] = [];
+  sub.on('message', (_ch, m: string) => changes.push(AgentChange.parse(JSON.parse(m))));
+  await sub.subscribe(Channel.agentChanges.name());
+  return { changes, close: async () => void (await sub.quit()) };
+}
+
+export const uniq = (name: string) => `${name}-${Math.random().toString(36).slice(2, 8)}`;
+
+export async function until<T>(fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
