@@ -15,7 +15,7 @@ export interface S3Settings {
 }
 
 /** Parts of a multipart upload: what one upload holds in memory is about PART_SIZE × QUEUE_SIZE. */
-const PART_SIZE = 8 * 1024 * 1024;
+const PART_SIZE = 5 * 1024 * 1024;
 const QUEUE_SIZE = 2;
 
 /**
