@@ -39,6 +39,7 @@ const PARSE_ATTEMPTS = 4;
 
 /** The agent in `dir`, or null when there is no agent.json. */
 export async function readAgent(dir: string, name: string, locked: () => Promise<boolean>): Promise<StoredAgent | null> {
+  let unparsable = 0;
   for (let attempt = 1; ; attempt++) {
     const before = await fingerprint(dir);
     const texts = await Promise.all(ORDER.map((f) => readFile(join(dir, f), 'utf8').catch(absent)));
@@ -48,7 +49,7 @@ export async function readAgent(dir: string, name: string, locked: () => Promise
       try {
         return parseAgent(name, texts as [string, string | null, string | null, string | null], before.jsonMtime);
       } catch (e) {
-        if (!(e instanceof UnreadableAgent) || attempt >= PARSE_ATTEMPTS) throw e;
+        if (!(e instanceof UnreadableAgent) || ++unparsable >= PARSE_ATTEMPTS) throw e;
       }
     } else if (attempt >= READ_ATTEMPTS) {
       throw new Unavailable(`agent "${name}" is being written without pause; try again`);
