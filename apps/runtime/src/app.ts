@@ -12,6 +12,7 @@ import {
   type Auth,
   type SocketEndpoint,
 } from '@tessera/kit';
+import { blueprintRoutes, blueprintsRouter } from './blueprints/active-chats';
 import { chatRoutes, chatsRouter } from './routes/chats';
 import { inputRouter, inputRoutes } from './routes/input';
 import { sessionRoutes, sessionsRouter } from './routes/sessions';
@@ -31,6 +32,7 @@ export const openapi = buildOpenApi({
     ...chatRoutes,
     ...sessionRoutes,
     ...inputRoutes,
+    ...blueprintRoutes,
   ],
 });
 
@@ -61,6 +63,8 @@ export function createRuntimeApp(s: RuntimeServices, opts: { isShuttingDown?: ()
   app.use(s.metrics.router());
   app.get('/openapi.json', (_req, res) => res.json(openapi));
   app.use(workflowsRouter(s));
+  // Service key, not a token: mounted before the token check.
+  app.use(blueprintsRouter(s));
   app.use(auth.middleware('http'));
   app.use(chatsRouter(s));
   app.use(sessionsRouter(s));

@@ -41,6 +41,14 @@ export const RuntimeEnv = BaseEnv.extend({
   ANTHROPIC_API_KEY: z.string().optional(),
   ANTHROPIC_BASE_URL: z.url().optional(),
   ANTHROPIC_MODEL: z.string().default('claude-sonnet-4-5'),
+  /** The agent manager, where agents declared with `blueprint` get their system prompt; `off`: none (such agents fail with BLUEPRINT_ERROR). */
+  AGENTS_URL: z
+    .string()
+    .default('http://127.0.0.1:8767')
+    .refine((s) => s === 'off' || URL.canParse(s), 'must be a URL or "off"')
+    .transform((s) => (s === 'off' ? null : s.replace(/\/+$/, ''))),
+  /** How long a worker keeps a blueprint when no change announcement drops it first (announcements lost while Redis was away). */
+  BLUEPRINT_CACHE_MS: env.int(30_000, 0),
 }).superRefine(checkBaseEnv);
 export type RuntimeConfig = z.infer<typeof RuntimeEnv>;
 

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { Queue } from '@tessera/contracts';
 import { bullConnection, createRedis, Metrics, TypedQueue, type Logger } from '@tessera/kit';
+import { BlueprintSource } from './blueprints/blueprint-source';
 import { ChatFeed } from './bus/feed';
 import type { RuntimeConfig } from './config';
 import { loadWorkflows } from './engine/workflows';
@@ -40,6 +41,8 @@ export interface RuntimeServices {
   providers: ProviderRegistry;
   starter: ChatStarter;
   chatInputs: ChatInputs;
+  /** Blueprint system prompts from the agent manager (null: AGENTS_URL=off). */
+  blueprints: BlueprintSource | null;
   close(): Promise<void>;
 }
 
@@ -91,6 +94,7 @@ export function createRuntimeServices(config: RuntimeConfig, logger: Logger, rol
     providers,
     starter,
     chatInputs,
+    blueprints: config.AGENTS_URL ? new BlueprintSource(config.AGENTS_URL, config.SERVICE_KEY, config.BLUEPRINT_CACHE_MS, logger) : null,
     async close() {
       await Promise.allSettled([turnQueue.close(), observabilityQueue?.close()]);
       await Promise.allSettled([redis.quit(), sub.quit()]);

@@ -21,9 +21,28 @@ export const EngineErrorCode = {
   UnknownTool: 'UNKNOWN_TOOL',
   AgentNotFound: 'AGENT_NOT_FOUND',
   BlueprintError: 'BLUEPRINT_ERROR',
+  /** The blueprint is deactivated in the agent manager: no new turns until it is active again. */
+  BlueprintInactive: 'BLUEPRINT_INACTIVE',
+  BlueprintNotFound: 'BLUEPRINT_NOT_FOUND',
+  /** The agent manager did not answer: the turn may be retried. */
+  BlueprintUnavailable: 'BLUEPRINT_UNAVAILABLE',
   MaxTurnSteps: 'MAX_TURN_STEPS',
   ToolCallNotFound: 'TOOL_CALL_NOT_FOUND',
 } as const;
+
+/**
+ * Why a blueprint gives no prompt, with the `chat.error` code a client can act on (wait for an
+ * operator, retry later); thrown by a `resolveBlueprint`.
+ */
+export class BlueprintRefusal extends Error {
+  override readonly name = 'BlueprintRefusal';
+  constructor(
+    readonly code: (typeof EngineErrorCode)['BlueprintInactive' | 'BlueprintNotFound' | 'BlueprintUnavailable'],
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 /** The hidden prompt of a greeting turn when the workflow declares none. */
 export const DEFAULT_GREETING = 'Greet the user and offer your help.';
@@ -87,7 +106,7 @@ export async function runTurn(input: RunTurnInput): Promise<RunTurnResult> {
     try {
       system = await systemPrompt(agent, context, input.resolveBlueprint, blueprints);
     } catch (e) {
-      return fail(EngineErrorCode.BlueprintError, safeErrorMessage(e));
+      return fail(e instanceof BlueprintRefusal ? e.code : EngineErrorCode.BlueprintError, safeErrorMessage(e));
     }
 
     const ref = agent.def.model;
@@ -250,6 +269,7 @@ async function systemPrompt(
       try {
         prompt = await resolveBlueprint(blueprint);
       } catch (e) {
+        if (e instanceof BlueprintRefusal) throw new BlueprintRefusal(e.code, `Agent "${agent.def.name}": ${e.message}`);
         throw new Error(`Blueprint "${blueprint}" of agent "${agent.def.name}" could not be loaded: ${safeErrorMessage(e)}`);
       }
       cache.set(blueprint, prompt);

@@ -19,8 +19,11 @@ export async function startTurnWorker(s: RuntimeServices) {
     providers: s.providers,
     logger: s.logger,
     observe: s.observe,
+    resolveBlueprint: s.blueprints?.resolve,
     history: { maxMessages: s.config.CONVERSATION_MAX_MESSAGES, maxChars: s.config.CONVERSATION_MAX_CHARS },
   });
+  // Before the first job: a blueprint edited from now on is read afresh by the next turn.
+  await s.blueprints?.listen(s.sub);
   await s.feed.onControl((m) => {
     if (m.action === 'stop') runner.stop(m.session_id, m.reason ?? 'stopped by request');
   });
