@@ -41,6 +41,12 @@ export const RuntimeEnv = BaseEnv.extend({
   ANTHROPIC_API_KEY: z.string().optional(),
   ANTHROPIC_BASE_URL: z.url().optional(),
   ANTHROPIC_MODEL: z.string().default('claude-sonnet-4-5'),
+  /** The document server, where `POST /api/chat/upload` streams attachments; `off`: they stay in PostgreSQL (bytea). */
+  DOCUMENTS_URL: z
+    .string()
+    .default('off')
+    .refine((s) => s === 'off' || URL.canParse(s), 'must be a URL or "off"')
+    .transform((s) => (s === 'off' ? null : s.replace(/\/+$/, ''))),
   /** The agent manager, where agents declared with `blueprint` get their system prompt; `off`: none (such agents fail with BLUEPRINT_ERROR). */
   AGENTS_URL: z
     .string()

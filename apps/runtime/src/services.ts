@@ -2,6 +2,8 @@ import type { Redis } from 'ioredis';
 import { Queue } from '@tessera/contracts';
 import { bullConnection, createRedis, Metrics, TypedQueue, type Logger } from '@tessera/kit';
 import { BlueprintSource } from './blueprints/blueprint-source';
+import { ChatAttachments } from './attachments/chat-attachments';
+import { DocumentClient } from './attachments/document-client';
 import { ChatFeed } from './bus/feed';
 import type { RuntimeConfig } from './config';
 import { loadWorkflows } from './engine/workflows';
@@ -41,6 +43,10 @@ export interface RuntimeServices {
   providers: ProviderRegistry;
   starter: ChatStarter;
   chatInputs: ChatInputs;
+  /** The document server, where chat uploads go (null: DOCUMENTS_URL=off, uploads stay in PostgreSQL). */
+  documents: DocumentClient | null;
+  /** A chat's attachments, wherever they are stored, for agents and routes. */
+  attachments: ChatAttachments;
   /** Blueprint system prompts from the agent manager (null: AGENTS_URL=off). */
   blueprints: BlueprintSource | null;
   close(): Promise<void>;
@@ -74,6 +80,7 @@ export function createRuntimeServices(config: RuntimeConfig, logger: Logger, rol
   const lease = new ChatLease(redis, config.BULL_PREFIX);
   const starter = new ChatStarter(chats, workflows);
   const chatInputs = new ChatInputs(chats, inputs, toolCalls, turnQueue, { maxPending: config.MAX_PENDING_INPUTS });
+  const documents = config.DOCUMENTS_URL ? new DocumentClient(config.DOCUMENTS_URL, config.SERVICE_KEY) : null;
   return {
     config,
     logger,
@@ -94,6 +101,8 @@ export function createRuntimeServices(config: RuntimeConfig, logger: Logger, rol
     providers,
     starter,
     chatInputs,
+    documents,
+    attachments: new ChatAttachments(db, documents),
     blueprints: config.AGENTS_URL ? new BlueprintSource(config.AGENTS_URL, config.SERVICE_KEY, config.BLUEPRINT_CACHE_MS, logger) : null,
     async close() {
       await Promise.allSettled([turnQueue.close(), observabilityQueue?.close()]);

@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { Router, type Response } from 'express';
 import { randomUUID } from 'node:crypto';
 import multer from 'multer';
 import {
@@ -16,7 +16,9 @@ import {
 } from '@tessera/contracts';
 import { assertOwner, BadRequest, NotFound, parseOr400, TooLarge, type Principal } from '@tessera/kit';
 import { z } from 'zod';
+import { relayUpload, UploadAborted } from '../attachments/upload-relay';
 import type { RuntimeServices } from '../services';
+import type { ChatRow } from '../store/chats';
 import { InputRefused } from '../turns/chat-inputs';
 import { ownedChat } from './access';
 
@@ -41,7 +43,7 @@ export const inputRoutes: RouteSpec[] = [
   {
     method: 'post',
     path: '/api/chat/upload',
-    summary: 'Upload an attachment to a chat (multipart: file, appId, userId, chatId, intent?, bundle_path?)',
+    summary: 'Upload an attachment to a chat (multipart: file, appId, userId, chatId, intent?, bundle_path?); with DOCUMENTS_URL set it streams to the document server, tagged chat-<chatId>',
     tags: ['input'],
     body: UploadFields.extend({ file: z.string().describe('the file (binary)') }),
     bodyMediaType: 'multipart/form-data',
@@ -85,57 +87,94 @@ export function inputRouter(s: RuntimeServices): Router {
     res.status(202).json(reply);
   });
 
-  r.post(
-    '/api/chat/upload',
-    (req, res, next) =>
-      upload.single('file')(req, res, (err: unknown) => {
-        if (!err) return next();
-        if (err instanceof multer.MulterError) {
-          if (err.code === 'LIMIT_FILE_SIZE') return next(new TooLarge(`file is larger than ${s.config.UPLOAD_MAX_BYTES} bytes`));
-          return next(new BadRequest(`invalid upload: ${err.message}${err.field ? ` (${err.field})` : ''}`));
-        }
-        // busboy's parse errors (no boundary, a malformed part header, the body ending mid-part)
-        // and an aborted request: all are about the body the client sent.
-        next(new BadRequest(`invalid multipart body: ${String((err as Error).message ?? err).slice(0, 200)}`));
-      }),
-    async (req, res) => {
-      const fields = parseOr400(UploadFields, req.body ?? {}, 'form');
-      if (!req.file) throw new BadRequest('invalid form: file: a file is required', { issues: [{ path: 'form.file', message: 'required' }] });
-      assertOwner(req.principal, fields.userId, fields.appId);
-      const chat = await ownedChat(s.chats, req.principal, fields.chatId, fields.appId);
-      const id = randomUUID();
-      // A name is the client's label, not an identifier: keep it, with what PostgreSQL cannot store replaced.
-      const filename = toStorableText(req.file.originalname.slice(0, 255)) || 'upload';
-      await s.db.prisma.attachment.create({
-        data: {
-          id,
-          chatId: chat.id,
-          filename,
-          contentType: req.file.mimetype || 'application/octet-stream',
-          size: req.file.size,
-          intent: fields.intent ?? null,
-          bundlePath: fields.bundle_path ?? null,
-          uploadedBy: fields.userId,
-          data: new Uint8Array(req.file.buffer),
-        },
-      });
-      const reply: z.infer<typeof UploadReply> = {
-        attachment_id: id,
+  /** Announces a stored attachment on the chat's timeline and answers with it (both storage paths). */
+  async function uploaded(res: Response, chat: ChatRow, userId: string, reply: z.infer<typeof UploadReply>) {
+    const stored = await s.timeline.append(chat.id, [
+      { key: `attachment:${reply.attachment_id}`, type: 'chat.attachment_uploaded', data: { ...reply, chat_id: undefined, uploaded_by: userId } },
+    ]);
+    await s.feed.publish(chat.id, stored);
+    s.observe(chat, stored);
+    res.status(201).json(reply);
+  }
+
+  // DOCUMENTS_URL set: the file streams through to the document server, tagged with the chat.
+  const documents = s.documents;
+  if (documents) {
+    r.post('/api/chat/upload', async (req, res) => {
+      let relayed: Awaited<ReturnType<typeof relayUpload>>;
+      try {
+        relayed = await relayUpload(req, documents, {
+          maxBytes: s.config.UPLOAD_MAX_BYTES,
+          authorize: async (f) => {
+            assertOwner(req.principal, f.userId, f.appId);
+            return ownedChat(s.chats, req.principal, f.chatId, f.appId);
+          },
+        });
+      } catch (e) {
+        // What is left of the body is not read: the connection closes after the answer.
+        res.setHeader('Connection', 'close');
+        if (e instanceof UploadAborted) return void s.logger.debug('upload aborted by the client', { request_id: req.id });
+        throw e;
+      }
+      const { fields, chat, doc } = relayed;
+      await uploaded(res, chat, fields.userId, {
+        attachment_id: doc.id,
         chat_id: chat.id,
-        filename,
-        size: req.file.size,
-        content_type: req.file.mimetype || 'application/octet-stream',
+        filename: doc.filename,
+        size: doc.size,
+        content_type: doc.content_type,
         intent: fields.intent ?? null,
         bundle_path: fields.bundle_path ?? null,
-      };
-      const stored = await s.timeline.append(chat.id, [
-        { key: `attachment:${id}`, type: 'chat.attachment_uploaded', data: { ...reply, chat_id: undefined, uploaded_by: fields.userId } },
-      ]);
-      await s.feed.publish(chat.id, stored);
-      s.observe(chat, stored);
-      res.status(201).json(reply);
-    },
-  );
+      });
+    });
+  } else {
+    // DOCUMENTS_URL=off: the file is kept in the runtime's database (bytea), as before the document server.
+    r.post(
+      '/api/chat/upload',
+      (req, res, next) =>
+        upload.single('file')(req, res, (err: unknown) => {
+          if (!err) return next();
+          if (err instanceof multer.MulterError) {
+            if (err.code === 'LIMIT_FILE_SIZE') return next(new TooLarge(`file is larger than ${s.config.UPLOAD_MAX_BYTES} bytes`));
+            return next(new BadRequest(`invalid upload: ${err.message}${err.field ? ` (${err.field})` : ''}`));
+          }
+          // busboy's parse errors (no boundary, a malformed part header, the body ending mid-part)
+          // and an aborted request: all are about the body the client sent.
+          next(new BadRequest(`invalid multipart body: ${String((err as Error).message ?? err).slice(0, 200)}`));
+        }),
+      async (req, res) => {
+        const fields = parseOr400(UploadFields, req.body ?? {}, 'form');
+        if (!req.file) throw new BadRequest('invalid form: file: a file is required', { issues: [{ path: 'form.file', message: 'required' }] });
+        assertOwner(req.principal, fields.userId, fields.appId);
+        const chat = await ownedChat(s.chats, req.principal, fields.chatId, fields.appId);
+        const id = randomUUID();
+        // A name is the client's label, not an identifier: keep it, with what PostgreSQL cannot store replaced.
+        const filename = toStorableText(req.file.originalname.slice(0, 255)) || 'upload';
+        await s.db.prisma.attachment.create({
+          data: {
+            id,
+            chatId: chat.id,
+            filename,
+            contentType: req.file.mimetype || 'application/octet-stream',
+            size: req.file.size,
+            intent: fields.intent ?? null,
+            bundlePath: fields.bundle_path ?? null,
+            uploadedBy: fields.userId,
+            data: new Uint8Array(req.file.buffer),
+          },
+        });
+        await uploaded(res, chat, fields.userId, {
+          attachment_id: id,
+          chat_id: chat.id,
+          filename,
+          size: req.file.size,
+          content_type: req.file.mimetype || 'application/octet-stream',
+          intent: fields.intent ?? null,
+          bundle_path: fields.bundle_path ?? null,
+        });
+      },
+    );
+  }
 
   r.post('/api/chats/:app_id/:chat_id/stop', async (req, res) => {
     const p = parseOr400(z.object({ app_id: AppId, chat_id: ChatId }), req.params, 'path');
