@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { Queue, type ObservedEvent } from '@tessera/contracts';
 import { bullConnection, createLogger, TypedQueue } from '@tessera/kit';
-import { spawnService, TEST_REDIS_URL, type ServiceProcess } from '@tessera/kit/testing';
+import { closedPort, spawnService, TEST_REDIS_URL, type ServiceProcess } from '@tessera/kit/testing';
 import { http, operator, ROOT, serviceVars, sid, startObservability, testEnv, until, type Env, type Instance } from './harness';
 
 let env: Env;
@@ -90,6 +90,45 @@ describe('queue ingest', () => {
     const ev = (await http(obs.url, 'GET', `/events/${chat}`, { token: op })).body.events;
     expect(ev.map((e: { event_id: string }) => e.event_id)).toEqual(['rt:1', 'rt:2', 'rt:3', 'rt:5', 'rt:6', 'rt:7', 'rt:8']);
   });
+
+  it('a database out of reach puts jobs back without using up their attempts', async () => {
+    const chat = sid('outage');
+    // A queue of its own: only the workers of this test take its jobs.
+    const prefix = `${env.BULL_PREFIX}-outage`;
+    const own = new TypedQueue(Queue.ObservabilityEvents, bullConnection(TEST_REDIS_URL), createLogger('test', 'silent'), {
+      prefix,
+      defaultJobOptions: { attempts: 3, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: true, removeOnFail: { count: 10_000 } },
+    });
+    const port = await closedPort();
+    const down = new URL(env.DATABASE_URL);
+    down.port = String(port);
+    const spawnWorker = (databaseUrl: string) =>
+      spawnService({
+        name: 'obs-worker',
+        entry: resolve(ROOT, 'apps/observability/src/worker.ts'),
+        cwd: ROOT,
+        env: { ...serviceVars(env), BULL_PREFIX: prefix, DATABASE_URL: databaseUrl, LOG_LEVEL: 'info' },
+        ready: { log: 'observability worker ready' },
+        timeoutMs: 20_000,
+      });
+    let worker: ServiceProcess | null = null;
+    try {
+      worker = await spawnWorker(down.toString());
+      const job = await own.add({ events: turn(chat, 1) });
+      // Tried, put back, tried again: more than the job's three attempts would allow, none used.
+      await until(async () => ((await own.queue.getJob(job.id!))?.attemptsStarted ?? 0) >= 4, 15_000, 'the job tried four times');
+      const seen = (await own.queue.getJob(job.id!))!;
+      expect(seen.attemptsMade).toBe(0);
+      expect(worker.output()).toMatch(/database out of reach; job put back/);
+      await worker.stop();
+      worker = await spawnWorker(env.DATABASE_URL);
+      await until(async () => (await http(obs.url, 'GET', `/sessions/${chat}`, { token: op })).body.event_count === 8, 15_000, 'the job stored');
+    } finally {
+      await worker?.stop();
+      await own.queue.obliterate({ force: true }).catch(() => undefined);
+      await own.close();
+    }
+  }, 60_000);
 
   it('of two worker processes, one SIGKILLed mid-batch: nothing lost, nothing doubled, every chat in order', async () => {
     const chats = Array.from({ length: 40 }, (_, i) => `${sid('kill')}-${i}`);
