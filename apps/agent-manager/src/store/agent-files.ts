@@ -37,17 +37,27 @@ const READ_ATTEMPTS = 40;
 /** A file that does not parse may be a hand edit caught mid-write: read again a few times before calling it broken. */
 const PARSE_ATTEMPTS = 4;
 
-/** The agent in `dir`, or null when there is no agent.json. */
-export async function readAgent(dir: string, name: string, locked: () => Promise<boolean>): Promise<StoredAgent | null> {
+/** What a settled read found, by folder, with the fingerprint it was found under. */
+export type ReadCache = Map<string, { key: string; agent: StoredAgent | null }>;
+
+/**
+ * The agent in `dir`, or null when there is no agent.json. With `cache`: files whose every
+ * identity is the one a settled read saw hold what it read (any write, renamed or in place, moves
+ * an inode or a time), so a first look that matches needs no read, no lock look, no second look.
+ */
+export async function readAgent(dir: string, name: string, locked: () => Promise<boolean>, cache?: ReadCache): Promise<StoredAgent | null> {
   let unparsable = 0;
   for (let attempt = 1; ; attempt++) {
     const before = await fingerprint(dir);
+    const hit = cache?.get(dir);
+    if (hit && hit.key === before.key) return hit.agent;
     const texts = await Promise.all(ORDER.map((f) => readFile(join(dir, f), 'utf8').catch(absent)));
     const settled = !(await locked()) && (await fingerprint(dir)).key === before.key;
     if (settled) {
-      if (texts[0] === null) return null;
       try {
-        return parseAgent(name, texts as [string, string | null, string | null, string | null], before.jsonMtime);
+        const agent = texts[0] === null ? null : parseAgent(name, texts as [string, string | null, string | null, string | null], before.jsonMtime);
+        cache?.set(dir, { key: before.key, agent });
+        return agent;
       } catch (e) {
         if (!(e instanceof UnreadableAgent) || ++unparsable >= PARSE_ATTEMPTS) throw e;
       }

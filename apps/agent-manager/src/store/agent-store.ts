@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { agents, type AgentChange } from '@tessera/contracts';
 import { Conflict, NotFound, type Logger } from '@tessera/kit';
 import { resolveMcpServers } from '../domain/mcp';
-import { digestOf, readAgent, UnreadableAgent, writeAgent, type StoredAgent } from './agent-files';
+import { digestOf, readAgent, UnreadableAgent, writeAgent, type ReadCache, type StoredAgent } from './agent-files';
 import type { Layout } from './layout';
 import type { AgentLocks } from './locks';
 import type { VersionStore } from './versions';
@@ -26,6 +26,9 @@ const now = () => new Date().toISOString();
  * and, once the lock is released, announce it. Reads take no lock (agent-files.ts).
  */
 export class AgentStore {
+  /** One entry per agent folder (bounded by the agents there are). */
+  private readonly cache: ReadCache = new Map();
+
   constructor(
     private readonly layout: Layout,
     private readonly locks: AgentLocks,
@@ -49,7 +52,7 @@ export class AgentStore {
 
   /** `ownLock`: the caller holds the agent's lock, so no writer can be half-way. */
   read(name: string, ownLock = false): Promise<StoredAgent | null> {
-    return readAgent(this.layout.agentDir(name), name, ownLock ? async () => false : () => this.locks.held(name));
+    return readAgent(this.layout.agentDir(name), name, ownLock ? async () => false : () => this.locks.held(name), this.cache);
   }
 
   async get(name: string): Promise<agents.Agent> {
