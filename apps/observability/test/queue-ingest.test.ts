@@ -77,6 +77,18 @@ describe('queue ingest', () => {
     await until(async () => (await http(obs.url, 'GET', `/sessions/${chat}`, { token: op })).body.status === 'running', 10_000, 'running again');
   });
 
+  it("a chat's later job that comes first waits for the earlier one, unseen meanwhile", async () => {
+    const chat = sid('later');
+    const events = turn(chat, 1);
+    await queue.add({ events: events.slice(4) });
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await http(obs.url, 'GET', `/sessions/${chat}`, { token: op })).status).toBe(404);
+    await queue.add({ events: events.slice(0, 4) });
+    await until(async () => (await http(obs.url, 'GET', `/sessions/${chat}`, { token: op })).body.event_count === 8, 10_000, 'both jobs stored');
+    const ev = (await http(obs.url, 'GET', `/events/${chat}`, { token: op })).body.events;
+    expect(ev.map((e: { seq: number; event_id: string }) => `${e.seq}:${e.event_id}`)).toEqual(events.map((e, i) => `${i + 1}:rt:${e.index}`));
+  });
+
   it('drops only the event PostgreSQL cannot store; the rest of its job is stored in order', async () => {
     const chat = sid('poison');
     const events = turn(chat, 1);

@@ -111,6 +111,7 @@ export class Ingestor {
     const results = new Array<IngestResult>(events.length);
     const fresh: Fresh[] = [];
     const rollups: Rollup[] = [];
+    const emptied: string[] = [];
     for (const id of ids) {
       const row = sessions.get(id);
       const at = bySession.get(id)!;
@@ -126,6 +127,7 @@ export class Ingestor {
         }
         if (first !== Infinity && first > row.source_index + 1) {
           for (const i of at) results[i] = { status: 'early' };
+          if (row.last_seq === 0) emptied.push(id);
           continue;
         }
       }
@@ -162,6 +164,8 @@ export class Ingestor {
       }
       if (r) rollups.push(r);
     }
+    // A session created only for events that must wait: not shown until they are stored.
+    if (emptied.length > 0) await client.query('DELETE FROM sessions WHERE id = ANY($1::text[]) AND last_seq = 0', [emptied]);
     if (fresh.length === 0) {
       await client.query('COMMIT');
       return results;
