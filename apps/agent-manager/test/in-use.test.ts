@@ -1,0 +1,73 @@
+/**
+ * Sessions observability reports with an agent's name hold off its delete and deactivation: a
+ * real observability process (its own schema), an outside agent's session ingested with
+ * `agent_name`, the operator's token passed along.
+ */
+import { resolve } from 'node:path';
+import { closedPort, freshSchema, spawnService, TEST_REDIS_URL, type ServiceProcess } from '@tessera/kit/testing';
+import { http, operator, projectDir, ROOT, SECRET, SERVICE_KEY, startAgentManager, type Instance } from './harness';
+
+const INGEST_KEY = 'ingest-key-app1-0123456789';
+let project: Awaited<ReturnType<typeof projectDir>>;
+let obs: ServiceProcess;
+let obsUrl: string;
+let drop: () => Promise<void>;
+let op: string;
+
+beforeAll(async () => {
+  op = await operator();
+  project = await projectDir('in-use');
+  const schema = await freshSchema(resolve(ROOT, 'apps/observability/prisma/migrations'), 'am_obs');
+  drop = schema.drop;
+  const port = await closedPort();
+  obsUrl = `http://127.0.0.1:${port}`;
+  obs = await spawnService({
+    name: 'observability',
+    entry: resolve(ROOT, 'apps/observability/src/main.ts'),
+    cwd: ROOT,
+    env: { NODE_ENV: 'test', REDIS_URL: TEST_REDIS_URL, DATABASE_URL: schema.url, BULL_PREFIX: `test-am-${port}`, JWT_SECRET: SECRET, SERVICE_KEY, INGEST_KEYS: `app1:${INGEST_KEY}`, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', INGEST_WORKER: 'false' },
+    ready: { url: `${obsUrl}/health` },
+    timeoutMs: 30_000,
+  });
+}, 60_000);
+afterAll(async () => {
+  await obs?.stop();
+  await drop?.();
+  await project?.remove();
+});
+
+test('a running session with the agent name: delete and deactivation refused naming it; finished, or forced, they go through', async () => {
+  const am: Instance = await startAgentManager(project.dir, { OBSERVABILITY_URL: obsUrl });
+  try {
+    await http(am.url, 'POST', '/agents', { token: op, body: { name: 'watched', description: 'd', system_prompt: 'p' } });
+    const session = `outside-${Date.now()}`;
+    const ingest = (event_type: string) => http(obsUrl, 'POST', '/events', { headers: { 'x-ingest-key': INGEST_KEY }, body: { event_type, session_id: session, agent_name: 'watched' } });
+    expect((await ingest('session_start')).status).toBe(200);
+
+    const del = await http(am.url, 'DELETE', '/agents/watched', { token: op });
+    expect(del.status).toBe(409);
+    expect(del.body.error.message).toContain(`${session} (observability)`);
+    expect(del.body.error.details.sessions).toEqual([{ session_id: session, source: 'observability', workflow: null, app_id: 'app1', status: 'running' }]);
+    expect((await http(am.url, 'PATCH', '/agents/watched/status', { token: op, body: { status: 'inactive' } })).status).toBe(409);
+    expect((await http(am.url, 'PATCH', '/agents/watched/status?force=true', { token: op, body: { status: 'inactive' } })).status).toBe(200);
+
+    expect((await ingest('session_stop')).status).toBe(200);
+    expect((await http(am.url, 'DELETE', '/agents/watched', { token: op })).body).toEqual({ success: true, message: 'Agent deleted successfully' });
+  } finally {
+    await am.close();
+  }
+});
+
+test('observability out of reach: the change waits (503 naming it) unless forced', async () => {
+  const am = await startAgentManager(project.dir, { OBSERVABILITY_URL: `http://127.0.0.1:${await closedPort()}` });
+  try {
+    await http(am.url, 'POST', '/agents', { token: op, body: { name: 'unsure', description: 'd', system_prompt: 'p' } });
+    const r = await http(am.url, 'DELETE', '/agents/unsure', { token: op });
+    expect(r.status).toBe(503);
+    expect(r.body.error.message).toContain('observability unreachable (ECONNREFUSED)');
+    expect((await http(am.url, 'GET', '/agents/unsure', { token: op })).status).toBe(200);
+    expect((await http(am.url, 'DELETE', '/agents/unsure?force=true', { token: op })).status).toBe(200);
+  } finally {
+    await am.close();
+  }
+});
