@@ -57,7 +57,8 @@ test('a 100 MB round trip through the S3 store: same bytes, one object under its
     expect(down.size).toBe(100 * MB);
     expect(down.sha256).toBe(up.sha256);
     console.log(`S3 (s3rver) 100 MB: upload ${Math.round((100 / up.ms) * 1000)} MB/s, download ${Math.round((100 / down.ms) * 1000)} MB/s, server RSS idle ${Math.round(idle / MB)} MB, peak +${Math.round((peak - idle) / MB)} MB`);
-    expect(peak - idle).toBeLessThan(60 * MB);
+    // Two 5 MB parts in flight plus the one filling, and garbage not yet collected: ~35-55 MB measured.
+    expect(peak - idle).toBeLessThan(70 * MB);
     expect(await keys('test/blobs/')).toEqual(expect.arrayContaining([`test/blobs/${up.sha256}`, `test/blobs/${warm.sha256}`]));
     expect(await keys('test/tmp/')).toEqual([]);
     const part = await download(server.url, `/documents/${up.json.id}`, { token: tok, headers: { range: 'bytes=10-19' } });
