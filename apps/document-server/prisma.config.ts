@@ -1,3 +1,3 @@
 import { serviceConfig } from '../../tools/prisma/config';
 
-export default serviceConfig('documents');
+export default serviceConfig('document_server');

@@ -8,7 +8,7 @@ export const DocumentServerEnv = BaseEnv.extend({
   DATABASE_URL: z
     .url()
     .default('postgresql://tessera:tessera@127.0.0.1:5432/tessera')
-    .transform((u) => withSchema(u, 'documents')),
+    .transform((u) => withSchema(u, 'document_server')),
   DB_POOL_SIZE: env.int(10, 2),
   /** Largest file accepted; a larger one is a 413 and leaves nothing behind. */
   DOCUMENT_MAX_BYTES: env.int(512 * 1024 * 1024, 1),
