@@ -122,6 +122,8 @@ describe('POST /events', () => {
     expect(s.body.event_count).toBe(1000);
     const tooMany = await ingest(obs.url, { events: [...events, events[0]] });
     expect(tooMany.status).toBe(400);
+    const tooBig = await ingest(obs.url, { events: events.slice(0, 10).map((e) => ({ ...e, tool_input: { blob: 'x'.repeat(400_000) } })) });
+    expect(tooBig.status).toBe(413);
   });
 
   it('needs an ingest key or the service key; a key writes only its own app', async () => {
