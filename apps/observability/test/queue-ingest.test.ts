@@ -87,6 +87,14 @@ describe('queue ingest', () => {
     await until(async () => (await http(obs.url, 'GET', `/sessions/${chat}`, { token: op })).body.event_count === 8, 10_000, 'both jobs stored');
     const ev = (await http(obs.url, 'GET', `/events/${chat}`, { token: op })).body.events;
     expect(ev.map((e: { seq: number; event_id: string }) => `${e.seq}:${e.event_id}`)).toEqual(events.map((e, i) => `${i + 1}:rt:${e.index}`));
+
+    // Three jobs of one chat queued last first: stored in the timeline's order all the same.
+    const other = sid('reversed');
+    const all = [...turn(other, 1), ...turn(other, 9), ...turn(other, 17)];
+    await queue.addBulk([all.slice(16), all.slice(8, 16), all.slice(0, 8)].map((part) => ({ data: { events: part } })));
+    await until(async () => (await http(obs.url, 'GET', `/sessions/${other}`, { token: op })).body.event_count === 24, 10_000, 'three jobs stored');
+    const stored = (await http(obs.url, 'GET', `/events/${other}`, { token: op })).body.events;
+    expect(stored.map((e: { event_id: string }) => e.event_id)).toEqual(all.map((e) => `rt:${e.index}`));
   });
 
   it('drops only the event PostgreSQL cannot store; the rest of its job is stored in order', async () => {

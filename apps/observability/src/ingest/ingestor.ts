@@ -119,22 +119,18 @@ export class Ingestor {
         for (const i of at) results[i] = { status: 'dropped', reason: 'the session was deleted' };
         continue;
       }
-      if (inOrder) {
-        let first = Infinity;
-        for (const i of at) {
-          const e = events[i];
-          if (e.sourceIndex !== undefined && !(e.eventId !== null && stored.has(`${id}\u0000${e.eventId}`))) first = Math.min(first, e.sourceIndex);
-        }
-        if (first !== Infinity && first > row.source_index + 1) {
-          for (const i of at) results[i] = { status: 'early' };
-          if (row.last_seq === 0) emptied.push(id);
-          continue;
-        }
-      }
+      // Events with the producer's order go in that order, whatever order their jobs came in;
+      // with inOrder, those past a gap (a predecessor not stored yet) wait.
+      const order = at.every((i) => events[i].sourceIndex !== undefined) ? [...at].sort((a, b) => events[a].sourceIndex! - events[b].sourceIndex!) : at;
+      const earlyFrom = inOrder ? firstGap(order.map((i) => events[i]), row.source_index, (e) => e.eventId !== null && stored.has(`${id}\u0000${e.eventId}`)) : Infinity;
       let r: Rollup | null = null;
       let seq = row.last_seq;
-      for (const i of at) {
+      for (const i of order) {
         const e = events[i];
+        if (e.sourceIndex !== undefined && e.sourceIndex >= earlyFrom) {
+          results[i] = { status: 'early' };
+          continue;
+        }
         if (e.appId !== null && e.appId !== row.app_id) {
           results[i] = { status: 'dropped', reason: 'the session belongs to another app' };
           continue;
@@ -163,6 +159,7 @@ export class Ingestor {
         r.status = nextStatus(r.status, e.status);
       }
       if (r) rollups.push(r);
+      else if (row.last_seq === 0 && earlyFrom !== Infinity) emptied.push(id);
     }
     // A session created only for events that must wait: not shown until they are stored.
     if (emptied.length > 0) await client.query('DELETE FROM sessions WHERE id = ANY($1::text[]) AND last_seq = 0', [emptied]);
@@ -192,6 +189,21 @@ export class Ingestor {
       events: fresh.map((f) => ({ session_id: f.e.sessionId, seq: f.seq, wire: JSON.stringify({ type: 'event', session_id: f.e.sessionId, event: storedOf(f, received) }) })),
     }).catch((e: Error) => this.logger.warn('could not publish ingested events', { error: e.message }));
   }
+}
+
+/**
+ * The producer's index from which a session's events must wait: the first one past the next
+ * expected (`stored` + 1, growing as the batch fills it), or Infinity when there is no gap.
+ * `done`: events stored before (duplicates), which fill nothing.
+ */
+export function firstGap(ordered: NormalizedEvent[], stored: number, done: (e: NormalizedEvent) => boolean): number {
+  let next = stored + 1;
+  for (const e of ordered) {
+    if (e.sourceIndex === undefined || done(e)) continue;
+    if (e.sourceIndex > next) return e.sourceIndex;
+    next = Math.max(next, e.sourceIndex + 1);
+  }
+  return Infinity;
 }
 
 export function storedOf(f: { seq: number; e: NormalizedEvent }, receivedAt: string): StoredEvent {
