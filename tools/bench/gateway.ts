@@ -129,7 +129,7 @@ async function main() {
   const common = { NODE_ENV: 'production', LOG_LEVEL: 'warn', REDIS_URL: TEST_REDIS_URL, JWT_SECRET: SECRET, SERVICE_KEY, HOST: '127.0.0.1' };
   const bullPrefix = `bench-${randomBytes(4).toString('hex')}`;
   onCleanup(() => deleteKeys(TEST_REDIS_URL, `${bullPrefix}:`));
-  const runtimeEnv = { ...common, DATABASE_URL: schema.url, BULL_PREFIX: bullPrefix, OBSERVABILITY_EVENTS: 'false', WORKFLOWS_DIR: workflows };
+  const runtimeEnv = { ...common, DATABASE_URL: schema.url, BULL_PREFIX: bullPrefix, OBSERVABILITY_EVENTS: 'false', DOCUMENTS_URL: 'off', WORKFLOWS_DIR: workflows };
   const rt = `http://127.0.0.1:${rtPort}`;
   const gw = `http://127.0.0.1:${gwPort}`;
   {

@@ -12,7 +12,7 @@ import { DEV_JWT_SECRET, signToken } from '@tessera/kit';
 import { SERVICES, type ServiceProcess } from './services';
 
 const root = resolve(__dirname, '../..');
-const NOT_YET_DEPLOYED = ['AGENTS_URL', 'DOCUMENTS_URL', 'BRIDGE_URL'];
+const NOT_YET_DEPLOYED = ['BRIDGE_URL'];
 const colors = [36, 35, 33, 32, 34, 31, 96, 95];
 // A service's own graceful shutdown is bounded by SHUTDOWN_TIMEOUT_MS; past that and a margin, it is killed.
 const KILL_AFTER_MS = (Number(process.env.SHUTDOWN_TIMEOUT_MS) || 10_000) + 2_000;
@@ -48,6 +48,19 @@ function envFor(s: ServiceProcess): NodeJS.ProcessEnv {
   delete env.TESSERA_INFRA_NOTE;
   if (s.port) env.PORT = String(ports[s.name]);
   const runtimeUrl = `http://127.0.0.1:${ports.runtime}`;
+  const agentsUrl = `http://127.0.0.1:${ports['agent-manager']}`;
+  const documentsUrl = `http://127.0.0.1:${ports['document-server']}`;
+  if (s.app === 'runtime') {
+    env.AGENTS_URL ||= agentsUrl;
+    // Chat attachments go to the document server (the runtime's own default keeps them in PostgreSQL).
+    env.DOCUMENTS_URL ||= documentsUrl;
+  }
+  if (s.app === 'agent-manager') {
+    env.RUNTIME_URL ||= runtimeUrl;
+    env.OBSERVABILITY_URL ||= `http://127.0.0.1:${ports.observability}`;
+    // The blueprints of this checkout (the command-line tools read the same folder).
+    env.AGENT_MANAGER_PROJECT_DIR ||= resolve(root, '.data/agents');
+  }
   if (s.app === 'broker') {
     env.RUNTIME_URL ||= runtimeUrl;
     env.PUBLIC_WS_URL ||= `ws://localhost:${ports.gateway}`;
@@ -58,6 +71,8 @@ function envFor(s: ServiceProcess): NodeJS.ProcessEnv {
     env.RUNTIME_URL ||= runtimeUrl;
     env.BROKER_URL ||= `http://127.0.0.1:${ports.broker}`;
     env.OBSERVABILITY_URL ||= `http://127.0.0.1:${ports.observability}`;
+    env.AGENTS_URL ||= agentsUrl;
+    env.DOCUMENTS_URL ||= documentsUrl;
     // Services that do not exist yet are "not deployed" for the gateway: 503 at once, left out of /ready.
     for (const v of NOT_YET_DEPLOYED) env[v] ||= 'off';
   }

@@ -27,6 +27,8 @@ export async function startRuntime(env: { JWT_SECRET: string; SERVICE_KEY: strin
     JWT_SECRET: env.JWT_SECRET,
     SERVICE_KEY: env.SERVICE_KEY,
     OBSERVABILITY_EVENTS: 'false',
+    // Attachments in PostgreSQL: these tests run no document server (attachments*.test.ts do).
+    DOCUMENTS_URL: 'off',
     HOST: '127.0.0.1',
   };
   const url = `http://127.0.0.1:${port}`;

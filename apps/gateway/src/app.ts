@@ -23,7 +23,7 @@ import {
   type Logger,
 } from '@tessera/kit';
 import { parseBytes, type GatewayConfig } from './config';
-import { isIngest, isUpload, matchRoute, type RouteMatch } from './domain/routing';
+import { isDocumentUpload, isIngest, isUpload, matchRoute, type RouteMatch } from './domain/routing';
 import { EdgeGuard } from './edge/guard';
 import { RateLimiter } from './edge/rate-limit';
 import { forwardRequestHeaders } from './proxy/headers';
@@ -93,6 +93,7 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
   const bodyLimit = parseBytes(config.BODY_LIMIT)!;
   const bodyLimitOf = (method: string, path: string) => {
     if (isUpload(method, path)) return config.UPLOAD_BODY_LIMIT;
+    if (isDocumentUpload(method, path)) return config.DOCUMENTS_BODY_LIMIT;
     if (isIngest(method, path)) return config.OBSERVABILITY_BODY_LIMIT;
     return bodyLimit;
   };

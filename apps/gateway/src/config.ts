@@ -17,6 +17,7 @@ import { BaseEnv, checkBaseEnv, env, loadConfig } from '@tessera/kit';
  *                               separated by commas (`http://obs-1:8765,http://obs-2:8765`); requests and
  *                               upgrades are spread over them, and one that refuses the connection is skipped.
  *   UPLOAD_BODY_LIMIT           25mb    body limit of upload routes (BODY_LIMIT applies to the rest)
+ *   DOCUMENTS_BODY_LIMIT        512mb   body limit of the document server's upload (POST /api/documents)
  *   OBSERVABILITY_BODY_LIMIT    8mb     body limit of observability's ingest (POST /events, OTLP POST /v1/traces)
  *   RATE_LIMIT_PER_MIN          600     requests per client per window (0 disables), counted in Redis
  *   RATE_LIMIT_WINDOW_MS        60000   window length, counted in whole seconds (fixed windows, rate-limiter-flexible)
@@ -71,6 +72,7 @@ export const GatewayEnv = BaseEnv.extend({
   BRIDGE_URL: serviceUrl('http://127.0.0.1:3000'),
   UPLOAD_BODY_LIMIT: byteSize('25mb'),
   OBSERVABILITY_BODY_LIMIT: byteSize('8mb'),
+  DOCUMENTS_BODY_LIMIT: byteSize('512mb'),
   RATE_LIMIT_PER_MIN: env.int(600, 0),
   RATE_LIMIT_WINDOW_MS: env.int(60_000, 1_000),
   RATE_LIMIT_PREFIX: z.string().default('tessera:gateway:rl'),

@@ -54,6 +54,8 @@ export async function startRuntime(env: { JWT_SECRET: string; SERVICE_KEY: strin
     SERVICE_KEY: env.SERVICE_KEY,
     AUTH_ENABLED: 'true',
     OBSERVABILITY_EVENTS: 'false',
+    // Attachments in PostgreSQL: these tests run no document server (attachments*.test.ts do).
+    DOCUMENTS_URL: 'off',
     WORKFLOWS_DIR: workflows,
     HOST: '127.0.0.1',
     SHUTDOWN_TIMEOUT_MS: '3000',

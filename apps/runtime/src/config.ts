@@ -44,7 +44,7 @@ export const RuntimeEnv = BaseEnv.extend({
   /** The document server, where `POST /api/chat/upload` streams attachments; `off`: they stay in PostgreSQL (bytea). */
   DOCUMENTS_URL: z
     .string()
-    .default('off')
+    .default('http://127.0.0.1:8766')
     .refine((s) => s === 'off' || URL.canParse(s), 'must be a URL or "off"')
     .transform((s) => (s === 'off' ? null : s.replace(/\/+$/, ''))),
   /** The agent manager, where agents declared with `blueprint` get their system prompt; `off`: none (such agents fail with BLUEPRINT_ERROR). */

@@ -39,6 +39,8 @@ function runtimeVars(env: Env): Record<string, string> {
     JWT_SECRET: SECRET,
     SERVICE_KEY,
     OBSERVABILITY_EVENTS: 'false',
+    // Attachments in PostgreSQL: these tests run no document server (attachments*.test.ts do).
+    DOCUMENTS_URL: 'off',
   };
 }
 

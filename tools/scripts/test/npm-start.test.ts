@@ -87,7 +87,7 @@ describe('npm start stopped by a signal to npm', () => {
   });
 
   it.each(['SIGTERM', 'SIGINT', 'SIGHUP'] as const)('%s stops every service process, frees the ports and leaves Redis running', async (signal) => {
-    const ports = { RUNTIME_PORT: await freePort(), BROKER_PORT: await freePort(), OBSERVABILITY_PORT: await freePort(), GATEWAY_PORT: await freePort() };
+    const ports = { RUNTIME_PORT: await freePort(), BROKER_PORT: await freePort(), OBSERVABILITY_PORT: await freePort(), AGENT_MANAGER_PORT: await freePort(), DOCUMENTS_PORT: await freePort(), GATEWAY_PORT: await freePort() };
     const env = {
       ...process.env,
       ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
@@ -107,8 +107,8 @@ describe('npm start stopped by a signal to npm', () => {
     const output = () => out;
 
     await until('npm start ready', () => out.includes('Tessera is running.'), 45_000, output);
-    const services = marked(mark).filter((p) => /apps\/(runtime|broker|observability|gateway)\/src\//.test(p));
-    expect(services).toHaveLength(5); // runtime, runtime-worker, broker, observability, gateway
+    const services = marked(mark).filter((p) => /apps\/(runtime|broker|observability|agent-manager|document-server|gateway)\/src\//.test(p));
+    expect(services).toHaveLength(7); // runtime, runtime-worker, broker, observability, agent-manager, document-server, gateway
     for (const port of Object.values(ports)) expect(await answers(port)).toBe(true);
     // The gateway routes to observability, and the printed token is an operator's.
     const token = /export TOKEN=(\S+)/.exec(out)?.[1];

@@ -1,4 +1,4 @@
-import { isIngest, isPublic, isUpload, matchRoute, publicPath } from './routing';
+import { isDocumentUpload, isIngest, isPublic, isUpload, matchRoute, publicPath } from './routing';
 
 const target = (url: string) => {
   const m = matchRoute(url);
@@ -75,7 +75,10 @@ describe('routing table', () => {
 
   it('knows the upload routes', () => {
     expect(isUpload('POST', '/api/chat/upload')).toBe(true);
-    expect(isUpload('POST', '/api/documents')).toBe(true);
+    expect(isUpload('POST', '/api/documents')).toBe(false);
+    expect(isDocumentUpload('POST', '/api/documents')).toBe(true);
+    expect(isDocumentUpload('GET', '/api/documents')).toBe(false);
+    expect(isDocumentUpload('POST', '/api/documents/tags')).toBe(false);
     expect(isUpload('POST', '/api/chat/start')).toBe(false);
     expect(isUpload('GET', '/api/chat/upload')).toBe(false);
   });

@@ -57,10 +57,7 @@ export const ROUTES: readonly Route[] = [
 ];
 
 /** Multipart uploads: these (method, path) pairs get UPLOAD_BODY_LIMIT instead of BODY_LIMIT. */
-const UPLOADS: readonly { method: string; path: string }[] = [
-  { method: 'POST', path: '/api/chat/upload' },
-  { method: 'POST', path: '/api/documents' },
-];
+const UPLOADS: readonly { method: string; path: string }[] = [{ method: 'POST', path: '/api/chat/upload' }];
 
 export interface RouteMatch {
   route: Route;
@@ -133,6 +130,11 @@ export function isPublic(method: string, path: string, opts: { publicWorkflows: 
 
 export function isUpload(method: string, path: string): boolean {
   return UPLOADS.some((u) => u.method === method && u.path === path);
+}
+
+/** The document server's upload streams files of hundreds of megabytes: DOCUMENTS_BODY_LIMIT. */
+export function isDocumentUpload(method: string, path: string): boolean {
+  return method === 'POST' && (path === '/api/documents' || path === '/api/documents/');
 }
 
 export function isIngest(method: string, path: string): boolean {
