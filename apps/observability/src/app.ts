@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import { buildOpenApi, HealthReply } from '@tessera/contracts';
-import { authSettings, createAuth, createHttpApp, finalizeHttpApp, healthRouter, SocketHub } from '@tessera/kit';
+import { authSettings, createAuth, createHttpApp, finalizeHttpApp, healthRouter, SERVICE_KEY_HEADER, SocketHub } from '@tessera/kit';
+import type { RequestHandler } from 'express';
 import { eventRoutes, eventsReadRouter, ingestRouter } from './routes/events';
 import { otlpRouter, otlpRoutes } from './routes/otlp';
 import { sessionRoutes, sessionsRouter } from './routes/sessions';
@@ -51,7 +52,9 @@ export function createObservabilityApp(s: ObservabilityServices, opts: { isShutt
   // Ingest takes keys, not tokens; the operator routes take tokens route by route, so an unknown path stays a 404.
   app.use(ingestRouter(s));
   app.use(otlpRouter(s));
-  const authn = auth.middleware('http');
+  // A service's request (the service key, checked by access.readScope) carries no user token.
+  const tokenCheck = auth.middleware('http');
+  const authn: RequestHandler = (req, res, next) => (req.header(SERVICE_KEY_HEADER) !== undefined ? next() : tokenCheck(req, res, next));
   app.use(sessionsRouter(s, authn));
   app.use(eventsReadRouter(s, authn));
   finalizeHttpApp(app, s.logger);

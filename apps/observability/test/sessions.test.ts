@@ -2,7 +2,7 @@ import { Channel, SessionControl } from '@tessera/contracts';
 import { createLogger, createRedis } from '@tessera/kit';
 import { TEST_REDIS_URL } from '@tessera/kit/testing';
 import type { Redis } from 'ioredis';
-import { asService, endUser, http, ingest, KEY_APP2, operator, sid, startObservability, testEnv, until, type Env, type Instance } from './harness';
+import { asService, endUser, http, ingest, KEY_APP2, operator, SERVICE_KEY, sid, startObservability, testEnv, until, type Env, type Instance } from './harness';
 
 let env: Env;
 let obs: Instance;
@@ -164,6 +164,15 @@ describe('sessions', () => {
     expect((await http(obs.url, 'GET', `/sessions/${appless}`, { token: all })).status).toBe(200);
     // The session survived every refused attempt unchanged.
     expect((await http(obs.url, 'GET', `/sessions/${theirs}`, { token: all })).body).toMatchObject({ status: 'running', session_name: '' });
+
+    // Another Tessera service (the agent manager asking who runs an agent) reads every app with the
+    // service key, and only reads: a wrong key is a 401, and changes still need an operator.
+    const service = { 'x-tessera-service-key': SERVICE_KEY };
+    const byService = (await http(obs.url, 'GET', '/sessions?limit=500&status=running', { headers: service })).body.sessions.map((s: S) => s.session_id);
+    expect(byService).toEqual(expect.arrayContaining([mine, theirs, appless]));
+    expect((await http(obs.url, 'GET', `/events/${theirs}`, { headers: service })).status).toBe(200);
+    expect((await http(obs.url, 'GET', '/sessions', { headers: { 'x-tessera-service-key': 'wrong' } })).status).toBe(401);
+    for (const [method, path, body] of routes.slice(3)) expect([method, (await http(obs.url, method, path, { body, headers: service })).status]).toEqual([method, 401]);
   });
 
   it('retention deletes sessions older than RETENTION_DAYS with their events, one instance at a time', async () => {

@@ -13,6 +13,11 @@ export interface Access {
   operatorScope(principal: Principal | undefined): AppScope;
   /** Who may write events: the service key (any app), or an app's ingest key (that app); else 401. */
   ingestScope(req: IncomingMessage): AppScope;
+  /**
+   * Who may read sessions and events: another Tessera service with the service key (the agent
+   * manager asking which running sessions use an agent) reads every app; anyone else is an operator.
+   */
+  readScope(req: IncomingMessage & { principal?: Principal }): AppScope;
 }
 
 export function inScope(scope: AppScope, appId: string | null): boolean {
@@ -35,6 +40,10 @@ export function createAccess(config: Pick<ObservabilityConfig, 'OPERATOR_CLAIM' 
       const roles = Array.isArray(claim) ? claim.map(String) : typeof claim === 'string' ? claim.split(/[\s,]+/) : [];
       if (!roles.includes(config.OPERATOR_ROLE)) throw new Forbidden(`an operator token is required (claim "${config.OPERATOR_CLAIM}" holding "${config.OPERATOR_ROLE}")`);
       return principal.apps;
+    },
+    readScope(req) {
+      if (header(req, SERVICE_KEY_HEADER) !== undefined) return this.ingestScope(req);
+      return this.operatorScope(req.principal);
     },
     ingestScope(req) {
       const service = header(req, SERVICE_KEY_HEADER);

@@ -99,7 +99,7 @@ function defaultApp(scope: AppScope): string | null {
 export function eventsReadRouter(s: ObservabilityServices, authn: RequestHandler): Router {
   const r = Router();
   r.get('/events/:session_id', authn, async (req, res) => {
-    const scope = s.access.operatorScope(req.principal);
+    const scope = s.access.readScope(req);
     const { session_id } = parseOr400(observability.SessionParams, req.params, 'path');
     const q = parseOr400(observability.EventsQuery, req.query, 'query');
     if (!(await s.sessions.getRow(scope, session_id))) throw new NotFound(`no session "${session_id}"`);

@@ -56,14 +56,14 @@ export function sessionsRouter(s: ObservabilityServices, authn: RequestHandler):
     publishLive(s.redis, m).catch((e: Error) => s.logger.warn('could not publish a session change', { kind: m.kind, error: e.message }));
 
   r.get('/sessions', authn, async (req, res) => {
-    const scope = s.access.operatorScope(req.principal);
+    const scope = s.access.readScope(req);
     const q = parseOr400(observability.SessionsQuery, req.query, 'query');
     const reply: z.infer<typeof observability.SessionsReply> = await s.sessions.list(scope, q);
     res.json(reply);
   });
 
   r.get('/sessions/:session_id', authn, async (req, res) => {
-    const scope = s.access.operatorScope(req.principal);
+    const scope = s.access.readScope(req);
     const { session_id } = parseOr400(Params, req.params, 'path');
     const session = await s.sessions.get(scope, session_id);
     if (!session) throw notFound(session_id);
