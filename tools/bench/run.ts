@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: the runtime benchmark, then the gateway's, then observability's, one after the
- * other (each starts and stops its own processes). Arguments go to runtime.ts (e.g.
+ * `npm run bench`: the runtime benchmark, then the gateway's, observability's, the agent
+ * manager's and the document server's, one after the other (each starts and stops its own processes). Arguments go to runtime.ts (e.g.
  * `npm run bench -- --quick`); `--quick` also shortens observability's.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -35,5 +35,7 @@ void (async () => {
   codes.push(await run('runtime.ts', process.argv.slice(2)));
   if (!interrupted) codes.push(await run('gateway.ts', []));
   if (!interrupted) codes.push(await run('observability.ts', process.argv.includes('--quick') ? ['--quick'] : []));
+  if (!interrupted) codes.push(await run('agent-manager.ts', []));
+  if (!interrupted) codes.push(await run('documents.ts', []));
   process.exit(codes.find((c) => c !== 0) ?? 0);
 })();
