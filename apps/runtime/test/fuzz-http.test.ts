@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { ErrorBody } from '@tessera/contracts';
 import { call, type Reply } from '@tessera/kit/testing';
 import { openapi } from '../src/app';
-import { startRuntime, testEnv, token, type Env, type RuntimeInstance } from './harness';
+import { SERVICE_KEY, startRuntime, testEnv, token, type Env, type RuntimeInstance } from './harness';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 200);
 let env: Env;
@@ -157,7 +157,9 @@ describe.each(ops)('$method $path', ({ method, path, op }) => {
           names.forEach((n, i) => (target = target.replace(`{${n}}`, segments[i])));
           target += query;
           const headers: Record<string, string> = {};
-          if (auth) headers.authorization = auth.startsWith('Bearer') || auth.startsWith('Basic') ? auth : `Bearer ${auth}`;
+          // Internal routes answer other Tessera services, which prove themselves with the service key.
+          if (auth === tok && path.startsWith('/api/internal/')) headers['x-tessera-service-key'] = SERVICE_KEY;
+          else if (auth) headers.authorization = auth.startsWith('Bearer') || auth.startsWith('Basic') ? auth : `Bearer ${auth}`;
           if (requestId !== undefined) headers['x-request-id'] = requestId;
           if (b) headers['content-type'] = b.type;
           const r = await call(rt.url, method, target, { raw: b?.raw, headers });
