@@ -8,5 +8,6 @@ export * from './broker';
 export * as observability from './observability';
 export * as agents from './agents';
 export * as documents from './documents';
+export * as bridge from './bridge';
 export * from './gateway';
 export * from './openapi';

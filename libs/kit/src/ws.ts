@@ -16,7 +16,7 @@ export interface SocketEndpoint {
   path: RegExp;
   /**
    * Runs after the handshake, with the decoded path groups. Resolves to the socket's handler;
-   * throwing SocketRefusal closes with 1008 and its reason (auth, ownership), anything else
+   * throwing SocketRefusal closes with its code (1008 by default) and reason (auth, ownership), anything else
    * with 1011. Messages that arrive meanwhile wait (bounded) and are then handled in order.
    */
   open(ctx: SocketContext): Promise<SocketHandler>;
@@ -43,8 +43,18 @@ export interface SocketHandler {
   onClose?(): Promise<void> | void;
 }
 
-/** A refusal of an authenticated session: closes with 1008 and the reason (a client can show it). */
-export class SocketRefusal extends Error {}
+/**
+ * A refusal of an authenticated session: closes with the reason (a client can show it) and 1008,
+ * or a code of the application's own (4000–4999: the bridge's 4401 unauthorized, 4404 unknown).
+ */
+export class SocketRefusal extends Error {
+  constructor(
+    message?: string,
+    readonly code: number = CloseCode.PolicyViolation,
+  ) {
+    super(message);
+  }
+}
 
 export interface SocketHubOptions {
   logger: Logger;
@@ -197,7 +207,7 @@ export class SocketHub {
         void drain();
       },
       (err) => {
-        if (err instanceof SocketRefusal) return ws.close(CloseCode.PolicyViolation, truncateReason(err.message));
+        if (err instanceof SocketRefusal) return ws.close(err.code, truncateReason(err.message));
         log.error('socket open failed', { error: errorSummary(err) });
         ws.close(CloseCode.InternalError, 'could not open the session; try again');
       },
