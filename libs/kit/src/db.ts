@@ -33,3 +33,38 @@ export function pgPool(databaseUrl: string, max = 10): pg.Pool {
   const schema = schemaOf(databaseUrl);
   return new pg.Pool({ connectionString: pgConnectionString(databaseUrl), max, options: `-c search_path="${schema}"` });
 }
+
+/** A service's database when every statement is plain SQL: the pool, transactions, one close. */
+export interface SqlDb {
+  pool: pg.Pool;
+  /** Runs `fn` in one transaction on one connection: committed when it resolves, rolled back when it throws. */
+  tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export function createSqlDb(databaseUrl: string, poolSize = 10): SqlDb {
+  const pool = pgPool(databaseUrl, poolSize);
+  pool.on('error', () => {
+    /* an idle client's error surfaces on its next query */
+  });
+  return {
+    pool,
+    async tx(fn) {
+      const c = await pool.connect();
+      try {
+        await c.query('BEGIN');
+        const out = await fn(c);
+        await c.query('COMMIT');
+        return out;
+      } catch (e) {
+        await c.query('ROLLBACK').catch(() => undefined);
+        throw e;
+      } finally {
+        c.release();
+      }
+    },
+    async close() {
+      await pool.end().catch(() => undefined);
+    },
+  };
+}
