@@ -8,6 +8,7 @@ export * from './broker';
 export * as observability from './observability';
 export * as agents from './agents';
 export * as documents from './documents';
+export * as mission from './mission';
 export * as bridge from './bridge';
 export * from './gateway';
 export * from './openapi';
