@@ -12,6 +12,7 @@ import { isAbortError, safeErrorMessage } from '../providers/errors';
 import { contextLookup, renderTemplate } from '../providers/template';
 import type { ModelChunk, ModelRequest } from '../providers/types';
 import { agentView, type AgentView } from './agents';
+import { CHECKPOINT_EVENT_KIND, checkpointTool, COMPLETE_CHECKPOINT, completeCheckpoint, missionOf, type MissionInContext } from './checkpoints';
 import { boundHistory } from './history';
 import type { ConversationMessage, ConversationToolCall, LoadedWorkflow, RunTurnInput, RunTurnResult } from './types';
 
@@ -58,9 +59,11 @@ export async function runTurn(input: RunTurnInput): Promise<RunTurnResult> {
   const usage: Usage = { ...state.usage };
   let agentName = state.current_agent;
   const ids = turnIds(turnId);
+  const mission = missionOf(context);
+  const completed = [...(state.completed_checkpoints ?? [])];
 
   const end = (status: RunTurnResult['status'], awaiting: Awaiting = [], error?: string): RunTurnResult => ({
-    state: { current_agent: agentName, messages: bound(messages), turns: state.turns + 1, usage },
+    state: { current_agent: agentName, messages: bound(messages), turns: state.turns + 1, usage, ...(mission && { completed_checkpoints: completed }) },
     status,
     awaiting,
     ...(error === undefined ? {} : { error }),
@@ -118,7 +121,7 @@ export async function runTurn(input: RunTurnInput): Promise<RunTurnResult> {
         model: ref.model ?? providers.defaultModel(ref.provider),
         system,
         messages,
-        tools: agent.tools,
+        tools: mission ? [...agent.tools, checkpointTool(mission)] : agent.tools,
         temperature: ref.temperature,
         maxTokens: ref.max_tokens,
       };
@@ -191,7 +194,7 @@ export async function runTurn(input: RunTurnInput): Promise<RunTurnResult> {
       if (text) messages.push({ role: 'assistant', agent: agentName, content: text });
       return end('completed');
     }
-    const outcome = await handleToolCalls(agent, agentName, text, calls, messages, ids, emit);
+    const outcome = await handleToolCalls(agent, agentName, text, calls, messages, ids, emit, mission && { mission, completed });
     agentName = outcome.agent;
     if (outcome.awaiting.length > 0) return end('awaiting_input', outcome.awaiting);
   }
@@ -210,6 +213,7 @@ async function handleToolCalls(
   messages: ConversationMessage[],
   ids: TurnIds,
   emit: RunTurnInput['emit'],
+  checkpoints: { mission: MissionInContext; completed: string[] } | null,
 ): Promise<{ agent: string; awaiting: Awaiting }> {
   const toolCalls: ConversationToolCall[] = calls.map((c) => ({ id: ids.toolCall(), name: c.name, args: c.args }));
   messages.push({ role: 'assistant', agent: agentName, content: text, tool_calls: toolCalls });
@@ -219,6 +223,12 @@ async function handleToolCalls(
     messages.push({ role: 'tool', tool_call_id: c.id, tool_name: c.name, content });
 
   for (const call of toolCalls) {
+    if (checkpoints && call.name === COMPLETE_CHECKPOINT) {
+      const done = completeCheckpoint(checkpoints.mission, checkpoints.completed, call.args);
+      if (done.event) await emit('chat.custom_event', { kind: CHECKPOINT_EVENT_KIND, payload: { ...done.event, agent: agentName } });
+      result(call, JSON.stringify(done.result));
+      continue;
+    }
     const tool = agent.resolve(call.name);
     if (tool.kind === 'handoff') {
       if (next !== agentName) {

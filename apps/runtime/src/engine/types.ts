@@ -28,6 +28,8 @@ export interface ConversationState {
   /** Completed turns. */
   turns: number;
   usage: Usage;
+  /** Mission chats only: checkpoint ids the tutor has completed (engine/checkpoints.ts). */
+  completed_checkpoints?: string[];
 }
 
 /** What a turn answers. */

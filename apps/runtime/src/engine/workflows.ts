@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { WorkflowFile, type WorkflowSummary } from '@tessera/contracts';
 import type { z } from 'zod';
 import { placeholderNames } from '../providers/template';
+import { COMPLETE_CHECKPOINT } from './checkpoints';
 import type { LoadedWorkflow } from './types';
 
 export const WORKFLOW_FILE = 'workflow.json';
@@ -109,12 +110,13 @@ function crossCheck(w: WorkflowFile): { path: string; message: string }[] {
       const at = ['agents', i, 'model', 'script', k];
       if (r.when?.startsWith('@tool:')) {
         const tool = r.when.slice('@tool:'.length);
-        const known = uiTools.has(tool) || w.agents.some((b) => handoffToolName(b.name) === tool);
+        const known = uiTools.has(tool) || tool === COMPLETE_CHECKPOINT || w.agents.some((b) => handoffToolName(b.name) === tool);
         if (!known) add([...at, 'when'], `no tool named "${tool}"`);
       }
       if (r.text !== undefined) checkPlaceholders(r.text, SCRIPT_PLACEHOLDER, [...at, 'text'], add);
       (r.tool_calls ?? []).forEach((c, n) => {
-        if (!own.has(c.tool))
+        // complete_checkpoint is every agent's in a mission chat (engine/checkpoints.ts).
+        if (!own.has(c.tool) && c.tool !== COMPLETE_CHECKPOINT)
           add([...at, 'tool_calls', n, 'tool'], `agent "${a.name}" has no tool "${c.tool}" (its tools: ${[...own].join(', ') || 'none'})`);
       });
     });

@@ -9,7 +9,10 @@
  *   (an entry without `when` matches anything); `@tool:` entries never match a user message, and
  *   after a tool result entries with tool calls are skipped, so an agent cannot loop on its own call;
  * - no script at all: `You said: <last user message>`; a script with no match after a tool result:
- *   an empty reply (the turn ends).
+ *   an empty reply (the turn ends);
+ * - `when: "@checkpoint"` (Mission Ally's scripted tutor): matches when the last user message holds
+ *   the keyword (or id) of a checkpoint of `context.mission` not completed yet in this
+ *   conversation; its `complete_checkpoint` call gets that checkpoint's id.
  */
 import type { ScriptedReply } from '@tessera/contracts';
 import { abortError } from './errors';
@@ -17,6 +20,7 @@ import { getPath, renderDeep, renderTemplate, type TemplateLookup } from './temp
 import type { ModelChunk, ModelMessage, ModelProvider, ModelRequest } from './types';
 
 const TOOL_WHEN = '@tool:';
+const CHECKPOINT_WHEN = '@checkpoint';
 
 export function createScriptedProvider(): ModelProvider {
   return { name: 'scripted', deterministic: true, stream: streamScripted };
@@ -27,7 +31,8 @@ async function* streamScripted(req: ModelRequest, signal: AbortSignal): AsyncGen
   const { messages } = req;
   const last = messages[messages.length - 1];
   const afterTool = last?.role === 'tool';
-  const reply = pickReply(req.script, messages, afterTool ? last.tool_name : undefined);
+  const checkpoint = req.script?.some((r) => r.when === CHECKPOINT_WHEN) ? checkpointMentioned(req) : undefined;
+  const reply = pickReply(req.script, messages, afterTool ? last.tool_name : undefined, checkpoint !== undefined);
   const lookup = scopeOf(req);
 
   let text: string;
@@ -53,6 +58,7 @@ async function* streamScripted(req: ModelRequest, signal: AbortSignal): AsyncGen
     if (signal.aborted) throw abortError();
     // Unique in the conversation (every model call adds a message) and the same on a re-run.
     const args = renderDeep(calls[i].args ?? {}, lookup) as Record<string, unknown>;
+    if (reply?.when === CHECKPOINT_WHEN && calls[i].tool === 'complete_checkpoint' && checkpoint) args.checkpoint_id = checkpoint;
     yield { type: 'tool-call', id: `call_${messages.length}_${i + 1}`, name: calls[i].tool, args };
   }
 
@@ -69,6 +75,7 @@ export function pickReply(
   script: readonly ScriptedReply[] | undefined,
   messages: readonly ModelMessage[],
   afterToolName?: string,
+  checkpointMentioned = false,
 ): ScriptedReply | undefined {
   if (!script || script.length === 0) return undefined;
   if (afterToolName !== undefined) {
@@ -81,6 +88,10 @@ export function pickReply(
     if (afterToolName !== undefined && r.tool_calls && r.tool_calls.length > 0) continue;
     if (r.when === undefined) return r;
     const when = r.when.toLowerCase();
+    if (when === CHECKPOINT_WHEN) {
+      if (checkpointMentioned && afterToolName === undefined) return r;
+      continue;
+    }
     if (when.startsWith(TOOL_WHEN)) continue;
     if (user.includes(when)) return r;
   }
@@ -93,6 +104,24 @@ function lastUserMessage(messages: readonly ModelMessage[]): string {
     if (m.role === 'user') return m.content;
   }
   return '';
+}
+
+/** The id of the first checkpoint of `context.mission` the last user message names and that is not completed yet. */
+function checkpointMentioned(req: ModelRequest): string | undefined {
+  const list = (req.context?.mission as { checkpoints?: { id: string; keyword?: string }[] } | undefined)?.checkpoints;
+  if (!Array.isArray(list)) return undefined;
+  const done = new Set<string>();
+  for (const m of req.messages) {
+    if (m.role !== 'tool' || m.tool_name !== 'complete_checkpoint') continue;
+    try {
+      const r = JSON.parse(m.content) as { ok?: boolean; checkpoint_id?: string };
+      if (r.ok && r.checkpoint_id) done.add(r.checkpoint_id);
+    } catch {
+      /* not ours */
+    }
+  }
+  const user = lastUserMessage(req.messages).toLowerCase();
+  return list.find((c) => !done.has(c.id) && user.includes((c.keyword ?? c.id).toLowerCase()))?.id;
 }
 
 function lastToolResponse(messages: readonly ModelMessage[]): string | undefined {
