@@ -1,0 +1,57 @@
+import type { Server } from 'node:http';
+import { bridge, buildOpenApi, HealthReply } from '@tessera/contracts';
+import { createHttpApp, finalizeHttpApp, healthRouter, SocketHub } from '@tessera/kit';
+import { sessionRoutes, sessionsRouter } from './routes/sessions';
+import type { BridgeServices } from './services';
+import { sessionEndpoint, SessionSockets } from './ws/session-sockets';
+
+const started = Date.now();
+
+export const openapi = buildOpenApi({
+  title: 'Tessera bridge',
+  version: '0.1.0',
+  description:
+    'Backend bridge (document 004): one OpenCode agent server per (scadaUrl, access token), reused; session context; a session-scoped WebSocket (GET /api/session/{sessionId}/ws with the session token: session.snapshot, session.info.updated, session.event, session.closed; 4401 unauthorized, 4404 unknown session); request/response events across instances.',
+  routes: [
+    { method: 'get', path: '/health', summary: 'Liveness and capacity of this instance', auth: false, responses: { 200: { description: 'alive', schema: bridge.BridgeHealth } } },
+    { method: 'get', path: '/ready', summary: 'Redis reachable', auth: false, responses: { 200: { description: 'ready', schema: HealthReply } } },
+    ...sessionRoutes,
+  ],
+});
+
+/** The bridge's HTTP app and session socket, built from its services (tests start it through server.ts). */
+export function createBridgeApp(s: BridgeServices, opts: { isShuttingDown?: () => boolean } = {}) {
+  const hub = new SocketHub({
+    logger: s.logger,
+    maxPayload: s.config.WS_MAX_PAYLOAD,
+    heartbeatMs: s.config.WS_HEARTBEAT_MS,
+    origins: s.config.CORS_ORIGINS,
+    isShuttingDown: opts.isShuttingDown,
+    onCountChange: (n) => s.metrics.openSockets.set({ kind: 'session' }, n),
+  });
+  const sockets = new SessionSockets(hub, s.bus);
+  const app = createHttpApp({ logger: s.logger, metrics: s.metrics, corsOrigins: s.config.CORS_ORIGINS, bodyLimit: s.config.BODY_LIMIT });
+  app.get('/health', (_req, res) => {
+    const cap = s.pool.capacity;
+    const reply: bridge.BridgeHealth = {
+      status: opts.isShuttingDown?.() ? 'down' : cap.available > 0 ? 'ok' : 'degraded',
+      service: 'bridge',
+      uptime_s: Math.round((Date.now() - started) / 1000),
+      instance: s.config.instanceId,
+      capacity: { ...cap, ports: { base: s.config.OPENCODE_BASE_PORT, max: s.config.OPENCODE_MAX_PORT }, sockets: hub.size },
+    };
+    res.json(reply);
+  });
+  app.use(healthRouter({ service: 'bridge', ready: { redis: async () => void (await s.redis.ping()) }, isShuttingDown: opts.isShuttingDown }));
+  app.use(s.metrics.router());
+  app.get('/openapi.json', (_req, res) => res.json(openapi));
+  app.use(sessionsRouter(s));
+  finalizeHttpApp(app, s.logger);
+  return {
+    app,
+    hub,
+    attach(server: Server) {
+      hub.attach(server, [sessionEndpoint(s, hub, sockets)]);
+    },
+  };
+}

@@ -1,0 +1,93 @@
+import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Redis } from 'ioredis';
+import { Channel, SessionControl, type observability } from '@tessera/contracts';
+import { SERVICE_KEY_HEADER, whenReady, type Logger } from '@tessera/kit';
+
+const FLUSH_MS = 200;
+const MAX_BATCH = 500;
+/** Events held while observability is out of reach; past this the oldest are dropped (and counted). */
+const MAX_QUEUED = 10_000;
+
+/**
+ * Bridge sessions in observability: their lifecycle and agent events go to its `POST /events`
+ * with the service key (source `bridge`), batched; its operators' stop reaches us on
+ * `Channel.sessionControl`.
+ */
+export class ObservabilityRelay {
+  private queue: observability.IncomingEvent[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private inflight: Promise<void> | null = null;
+  dropped = 0;
+
+  constructor(
+    private readonly url: string | null,
+    private readonly serviceKey: string,
+    private readonly appId: string | undefined,
+    private readonly logger: Logger,
+  ) {}
+
+  send(e: Omit<observability.IncomingEvent, 'source' | 'app_id'>): void {
+    if (!this.url) return;
+    this.queue.push({ ...e, source: 'bridge', ...(this.appId && { app_id: this.appId }) });
+    if (this.queue.length > MAX_QUEUED) {
+      this.dropped += this.queue.length - MAX_QUEUED;
+      this.queue.splice(0, this.queue.length - MAX_QUEUED);
+    }
+    if (this.queue.length >= MAX_BATCH) void this.flush();
+    else this.timer ??= setTimeout(() => void this.flush(), FLUSH_MS);
+  }
+
+  async flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.inflight) await this.inflight;
+    if (!this.url || this.queue.length === 0) return;
+    const batch = this.queue.splice(0, MAX_BATCH);
+    this.inflight = this.post(batch).catch((e: Error) => {
+      // Put back at the front once; an observability outage must not grow memory without bound (MAX_QUEUED).
+      this.queue.unshift(...batch);
+      this.logger.warn('observability did not take bridge events', { events: batch.length, error: e.message });
+      this.timer ??= setTimeout(() => void this.flush(), 2_000);
+    });
+    await this.inflight;
+    this.inflight = null;
+    if (this.queue.length) void this.flush();
+  }
+
+  private post(events: observability.IncomingEvent[]): Promise<void> {
+    const u = new URL(`${this.url}/events`);
+    const body = Buffer.from(JSON.stringify({ events }));
+    const send = u.protocol === 'https:' ? httpsRequest : request;
+    return new Promise((resolve, reject) => {
+      const req = send(
+        u,
+        { method: 'POST', timeout: 5_000, headers: { 'content-type': 'application/json', 'content-length': String(body.length), [SERVICE_KEY_HEADER]: this.serviceKey } },
+        (res) => {
+          res.resume();
+          if (res.statusCode === 200) resolve();
+          else reject(new Error(`HTTP ${res.statusCode}`));
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('timed out')));
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  /** Operators' stops, as the runtime receives them (SUBSCRIBE only once the connection is ready). */
+  async onStop(sub: Redis, handler: (sessionId: string, reason: string | undefined) => void): Promise<void> {
+    const name = Channel.sessionControl.name();
+    sub.on('message', (channel: string, raw: string) => {
+      if (channel !== name) return;
+      try {
+        const m = SessionControl.parse(JSON.parse(raw));
+        if (m.action === 'stop') handler(m.session_id, m.reason);
+      } catch {
+        this.logger.debug('session control message ignored');
+      }
+    });
+    await whenReady(sub);
+    await sub.subscribe(name);
+  }
+}

@@ -1,0 +1,194 @@
+import { Router, type Request } from 'express';
+import { bridge, type RouteSpec } from '@tessera/contracts';
+import { Conflict, GatewayTimeoutError, parseOr400, ServiceUnavailable } from './errors';
+import { envelope } from '../bus/session-bus';
+import { clampTimeout } from '../domain/requests';
+import { sessionTokenOf } from '../domain/tokens';
+import type { BridgeServices } from '../services';
+import type { SessionRecord } from '../store/sessions';
+import { sessionAuth, sessionOf } from './session-auth';
+
+const tags = ['bridge'];
+const withToken = { 401: { description: 'no valid session token' }, 404: { description: 'no such session' } };
+
+export const sessionRoutes: RouteSpec[] = [
+  {
+    method: 'post',
+    path: '/api/session/bootstrap',
+    summary: 'Start or reuse the agent server of a (scadaUrl, accessToken) pair; returns its URL, the session socket and the session token',
+    tags,
+    auth: false,
+    body: bridge.BootstrapBody,
+    responses: { 200: { description: 'the session (isNew: false when reused)', schema: bridge.BootstrapReply }, 400: { description: 'invalid body' }, 503: { description: 'OPENCODE_MAX_SERVERS reached, no free port, or the server did not start' } },
+  },
+  { method: 'get', path: '/api/session/servers', summary: 'Agent servers of every instance (debug; no secrets)', tags, auth: false, responses: { 200: { description: 'servers', schema: bridge.ServersReply } } },
+  { method: 'get', path: '/api/session/{sessionId}/info', summary: 'Session context (used by MCP tools)', tags, params: bridge.SessionParams, responses: { 200: { description: 'info', schema: bridge.SessionInfoReply }, ...withToken } },
+  {
+    method: 'put',
+    path: '/api/session/{sessionId}/info',
+    summary: 'Replace the session context; broadcasts session.info.updated',
+    tags,
+    params: bridge.SessionParams,
+    body: bridge.SessionInfoBody,
+    responses: { 200: { description: 'info', schema: bridge.SessionInfoReply }, ...withToken },
+  },
+  { method: 'delete', path: '/api/session/{sessionId}', summary: "Close the session: its agent server stops, its sockets get session.closed", tags, params: bridge.SessionParams, responses: { 204: { description: 'closed' }, ...withToken } },
+  {
+    method: 'post',
+    path: '/api/session/{sessionId}/events',
+    summary: "Publish an event to the session's sockets (every instance)",
+    tags,
+    params: bridge.SessionParams,
+    body: bridge.PublishBody,
+    responses: { 200: { description: 'published', schema: bridge.PublishReply }, ...withToken },
+  },
+  {
+    method: 'post',
+    path: '/api/session/{sessionId}/events/request',
+    summary: 'Publish a hub.request and wait for its response (timeoutMs clamped to 1 s..180 s); with longPollMs, 202 pending after that long',
+    tags,
+    params: bridge.SessionParams,
+    body: bridge.RequestBody,
+    responses: {
+      200: { description: 'responded', schema: bridge.RequestReply },
+      202: { description: 'still pending after longPollMs', schema: bridge.PendingReply },
+      409: { description: 'the session closed (request cancelled)' },
+      503: { description: 'no socket subscribed to the session' },
+      504: { description: 'no response before the timeout' },
+      ...withToken,
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/session/{sessionId}/events/request/{requestId}/status',
+    summary: "A request's state (pending, resolved with its response, timeout, cancelled)",
+    tags,
+    params: bridge.RequestParams,
+    responses: { 200: { description: 'state', schema: bridge.RequestStatusReply }, ...withToken },
+  },
+  {
+    method: 'post',
+    path: '/api/session/{sessionId}/events/request/{requestId}/response',
+    summary: 'Resolve a pending request (any instance)',
+    tags,
+    params: bridge.RequestParams,
+    body: bridge.ResponseBody,
+    responses: { 200: { description: 'resolved', schema: bridge.ResponseReply }, 409: { description: 'already answered, timed out or cancelled' }, ...withToken },
+  },
+];
+
+/** `BACKEND_BRIDGE_PUBLIC_URL` names the bridge's `/api` as clients reach it (`…/api/bridge` behind the gateway). */
+function websocketUrl(s: BridgeServices, req: Request, id: string): string {
+  const base = s.config.BACKEND_BRIDGE_PUBLIC_URL?.replace(/\/+$/, '') ?? `${req.protocol}://${req.get('host') ?? 'localhost'}/api`;
+  return `${base.replace(/^http/, 'ws')}/session/${encodeURIComponent(id)}/ws`;
+}
+
+function bootstrapReply(s: BridgeServices, req: Request, rec: SessionRecord, isNew: boolean): bridge.BootstrapReply {
+  return {
+    sessionId: rec.id,
+    isNew,
+    scadaUrl: rec.scadaUrl,
+    opencodeUrl: rec.opencodeUrl,
+    opencodeAuth: { username: 'opencode', password: rec.password },
+    opencodeSessionId: rec.opencodeSessionId,
+    websocketUrl: websocketUrl(s, req, rec.id),
+    sessionToken: sessionTokenOf(s.config.tokenSecret, rec.id, rec.nonce),
+    model: rec.model,
+    sessionInfo: rec.info,
+  };
+}
+
+async function putInfo(s: BridgeServices, rec: SessionRecord, body: bridge.SessionInfoBody): Promise<bridge.SessionInfo> {
+  const info: bridge.SessionInfo = { ...body, updatedAt: new Date().toISOString() };
+  if (!(await s.store.setInfo(rec.id, info))) throw new Conflict('the session closed meanwhile');
+  await s.bus.publish({ kind: 'envelope', sessionId: rec.id, wire: envelope('session.info.updated', rec.id, info) });
+  return info;
+}
+
+export function sessionsRouter(s: BridgeServices): Router {
+  const r = Router();
+  const auth = sessionAuth(s);
+
+  r.post('/api/session/bootstrap', async (req, res) => {
+    const body = parseOr400(bridge.BootstrapBody, req.body, 'body');
+    const { record, isNew } = await s.sessions.bootstrap(body);
+    let rec = record;
+    if (!isNew) {
+      s.store.touch(rec.id);
+      if (body.sessionInfo) rec = { ...rec, info: await putInfo(s, rec, body.sessionInfo) };
+    }
+    res.json(bootstrapReply(s, req, rec, isNew));
+  });
+
+  r.get('/api/session/servers', async (_req, res) => {
+    const all = await s.store.all();
+    const counts = await Promise.all(all.map((rec) => s.store.subscriberCount(rec.id)));
+    const reply: bridge.ServersReply = {
+      servers: all.map((rec, i) => ({
+        sessionId: rec.id,
+        scadaUrl: rec.scadaUrl,
+        opencodeUrl: rec.opencodeUrl,
+        port: rec.port,
+        pid: rec.pid,
+        instance: rec.instance,
+        model: rec.model,
+        startedAt: rec.startedAt,
+        lastActivityAt: new Date(rec.lastActivity).toISOString(),
+        subscribers: counts[i],
+      })),
+    };
+    res.json(reply);
+  });
+
+  r.get('/api/session/:sessionId/info', auth, (_req, res) => {
+    const rec = sessionOf(res);
+    res.json({ sessionId: rec.id, ...rec.info });
+  });
+
+  r.put('/api/session/:sessionId/info', auth, async (req, res) => {
+    const rec = sessionOf(res);
+    const info = await putInfo(s, rec, parseOr400(bridge.SessionInfoBody, req.body, 'body'));
+    res.json({ sessionId: rec.id, ...info });
+  });
+
+  r.delete('/api/session/:sessionId', auth, async (_req, res) => {
+    await s.sessions.close(sessionOf(res).id, 'closed');
+    res.status(204).end();
+  });
+
+  r.post('/api/session/:sessionId/events', auth, async (req, res) => {
+    const rec = sessionOf(res);
+    const body = parseOr400(bridge.PublishBody, req.body, 'body');
+    const deliveredTo = await s.store.subscriberCount(rec.id);
+    await s.bus.publish({ kind: 'envelope', sessionId: rec.id, wire: envelope('session.event', rec.id, { type: body.type, payload: body.payload ?? null }) });
+    res.json({ sessionId: rec.id, deliveredTo });
+  });
+
+  r.post('/api/session/:sessionId/events/request', auth, async (req, res) => {
+    const rec = sessionOf(res);
+    const body = parseOr400(bridge.RequestBody, req.body, 'body');
+    if ((await s.store.subscriberCount(rec.id)) === 0) throw new ServiceUnavailable('no socket is subscribed to this session: nobody could answer');
+    const { requestId, expiresAt } = await s.requests.open(rec.id, body);
+    const waitUntil = body.longPollMs !== undefined ? Math.min(expiresAt, Date.now() + body.longPollMs) : expiresAt;
+    const st = await s.requests.wait(requestId, waitUntil);
+    if (st.status === 'resolved') return void res.json({ sessionId: rec.id, requestId, response: st.response ?? null, respondedAt: st.respondedAt! });
+    if (st.status === 'pending') return void res.status(202).json({ status: 'pending', sessionId: rec.id, requestId, expiresAt: st.expiresAt });
+    if (st.status === 'timeout') throw new GatewayTimeoutError(`no response within ${clampTimeout(body.timeoutMs)} ms`, { requestId });
+    throw new Conflict('the session closed before the request was answered', { requestId, status: st.status });
+  });
+
+  r.get('/api/session/:sessionId/events/request/:requestId/status', auth, async (req, res) => {
+    const { requestId } = parseOr400(bridge.RequestParams, req.params, 'path');
+    res.json(await s.requests.status(requestId, sessionOf(res).id));
+  });
+
+  r.post('/api/session/:sessionId/events/request/:requestId/response', auth, async (req, res) => {
+    const rec = sessionOf(res);
+    const { requestId } = parseOr400(bridge.RequestParams, req.params, 'path');
+    const body = parseOr400(bridge.ResponseBody, req.body ?? {}, 'body');
+    await s.requests.respond(rec.id, requestId, body.response);
+    res.json({ sessionId: rec.id, requestId, resolved: true });
+  });
+
+  return r;
+}

@@ -1,0 +1,50 @@
+import { GracefulShutdown, listen, type Logger } from '@tessera/kit';
+import { createBridgeApp } from './app';
+import type { BridgeConfig } from './config';
+import { createBridgeServices, type BridgeServices } from './services';
+
+export interface RunningBridge {
+  s: BridgeServices;
+  url: string;
+  port: number;
+  /** Drains in order: HTTP, every agent server of this instance (sessions closed), sockets, Redis. */
+  shutdown: GracefulShutdown;
+}
+
+/**
+ * The bridge as deployed: what a dead predecessor left is reaped before anything is served, then
+ * the bus, operators' stops, the cleanup pass and HTTP with the session socket. main.ts and the
+ * integration tests both start it here, so the tests run what production runs.
+ */
+export async function startBridgeServer(config: BridgeConfig, logger: Logger): Promise<RunningBridge> {
+  const shutdown = new GracefulShutdown(logger, config.SHUTDOWN_TIMEOUT_MS);
+  const s = createBridgeServices(config, logger);
+  try {
+    await s.reaper.heartbeat();
+    await s.sessions.sweep();
+    await s.bus.start();
+    await s.relay.onStop(s.sub, (id, reason) => {
+      void s.store.get(id).then((rec) => {
+        if (rec?.instance !== config.instanceId) return;
+        logger.info('session stopped by an operator', { session_id: id, reason });
+        return s.sessions.close(id, 'stopped');
+      }).catch((e) => logger.warn('stop not applied', { session_id: id, error: (e as Error).message }));
+    });
+  } catch (e) {
+    await s.close();
+    throw e;
+  }
+  s.reaper.startHeartbeat();
+  s.sessions.startSweeping();
+  const { app, hub, attach } = createBridgeApp(s, { isShuttingDown: () => shutdown.shuttingDown });
+  const { server, port, url } = await listen(app, config.PORT, config.HOST);
+  attach(server);
+  s.sessions.callbackUrl = config.BACKEND_BRIDGE_INTERNAL_URL?.replace(/\/+$/, '') ?? url;
+  shutdown
+    .addServer('http', server)
+    .add('agent servers', () => s.sessions.shutdown())
+    .add('websockets', () => hub.close())
+    .add('alive key', () => s.reaper.stop())
+    .add('services', () => s.close());
+  return { s, url, port, shutdown };
+}

@@ -1,0 +1,61 @@
+import type { Redis } from 'ioredis';
+import { createRedis, Metrics, type Logger } from '@tessera/kit';
+import { Reaper } from './agents/reaper';
+import { ServerPool } from './agents/server-pool';
+import { SessionBus } from './bus/session-bus';
+import type { BridgeConfig } from './config';
+import { BridgeSessions } from './domain/bridge-sessions';
+import { RequestBroker } from './domain/requests';
+import { ObservabilityRelay } from './relay/observability';
+import { keysOf, type Keys } from './store/keys';
+import { SessionStore } from './store/sessions';
+
+/** The bridge's composition root: Redis (commands and subscriptions), the agent servers, sessions, with one close(). */
+export interface BridgeServices {
+  config: BridgeConfig;
+  logger: Logger;
+  metrics: Metrics;
+  redis: Redis;
+  sub: Redis;
+  keys: Keys;
+  store: SessionStore;
+  bus: SessionBus;
+  pool: ServerPool;
+  reaper: Reaper;
+  requests: RequestBroker;
+  relay: ObservabilityRelay;
+  sessions: BridgeSessions;
+  close(): Promise<void>;
+}
+
+export function createBridgeServices(config: BridgeConfig, logger: Logger): BridgeServices {
+  const metrics = new Metrics('bridge');
+  const redis = createRedis(config.REDIS_URL, logger, 'bridge');
+  const sub = createRedis(config.REDIS_URL, logger, 'bridge-sub', { maxRetriesPerRequest: null });
+  const keys = keysOf(config.BRIDGE_REDIS_PREFIX);
+  const store = new SessionStore(redis, keys);
+  const bus = new SessionBus(redis, sub, keys, logger);
+  const pool = new ServerPool(config, redis, keys, logger);
+  const reaper = new Reaper(config, redis, keys, pool.host, logger);
+  const requests = new RequestBroker(redis, keys, bus);
+  const relay = new ObservabilityRelay(config.OBSERVABILITY_URL, config.SERVICE_KEY, config.OBSERVABILITY_APP_ID, logger);
+  const sessions = new BridgeSessions(config, redis, keys, store, pool, reaper, bus, requests, relay, logger);
+  return {
+    config,
+    logger,
+    metrics,
+    redis,
+    sub,
+    keys,
+    store,
+    bus,
+    pool,
+    reaper,
+    requests,
+    relay,
+    sessions,
+    async close() {
+      await Promise.all([redis.quit().catch(() => undefined), sub.quit().catch(() => undefined)]);
+    },
+  };
+}

@@ -1,0 +1,94 @@
+import type { IncomingMessage } from 'node:http';
+import type { WebSocket } from 'ws';
+import { bridge } from '@tessera/contracts';
+import { SocketRefusal, type SocketEndpoint, type SocketHub } from '@tessera/kit';
+import { envelope, type SessionBus } from '../bus/session-bus';
+import type { BridgeServices } from '../services';
+import { presentedToken } from '../routes/session-auth';
+import { tokenMatches } from '../domain/tokens';
+
+/**
+ * This instance's session sockets. Every envelope comes through the bus (whichever instance
+ * published it) and is written as received; `session.closed` is written, then the socket closes.
+ */
+export class SessionSockets {
+  private readonly bySession = new Map<string, Set<WebSocket>>();
+
+  constructor(
+    private readonly hub: SocketHub,
+    bus: SessionBus,
+  ) {
+    bus.on((m) => {
+      if (m.kind !== 'envelope' && m.kind !== 'closed') return;
+      const set = this.bySession.get(m.sessionId);
+      if (!set) return;
+      for (const ws of set) {
+        this.hub.send(ws, m.wire);
+        if (m.kind === 'closed') ws.close(bridge.SessionCloseCode.SessionClosed, `session closed: ${m.reason}`);
+      }
+      if (m.kind === 'closed') this.bySession.delete(m.sessionId);
+    });
+  }
+
+  add(sessionId: string, ws: WebSocket): void {
+    let set = this.bySession.get(sessionId);
+    if (!set) this.bySession.set(sessionId, (set = new Set()));
+    set.add(ws);
+  }
+
+  /** False when the socket was not (or no longer) registered, e.g. the session closed first. */
+  remove(sessionId: string, ws: WebSocket): boolean {
+    const set = this.bySession.get(sessionId);
+    if (!set?.delete(ws)) return false;
+    if (set.size === 0) this.bySession.delete(sessionId);
+    return true;
+  }
+}
+
+function queryToken(req: IncomingMessage): string | undefined {
+  try {
+    return new URL(req.url ?? '/', 'http://x').searchParams.get('sessionToken') ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `GET /api/session/{sessionId}/ws`: 4404 for an unknown session, 4401 without its token. */
+export function sessionEndpoint(s: BridgeServices, hub: SocketHub, sockets: SessionSockets): SocketEndpoint {
+  return {
+    path: /^\/api\/session\/([^/]+)\/ws$/,
+    async open({ req, params, ws, closed }) {
+      const [sessionId] = params;
+      const rec = await s.store.get(sessionId);
+      if (!rec) throw new SocketRefusal('unknown session', bridge.SessionCloseCode.UnknownSession);
+      const token = queryToken(req) ?? presentedToken(req.headers);
+      if (!token || !tokenMatches(s.config.tokenSecret, rec.id, rec.nonce, token)) throw new SocketRefusal('unauthorized: a valid session token is required', bridge.SessionCloseCode.Unauthorized);
+      if (closed.aborted) return { onMessage: () => undefined };
+      sockets.add(sessionId, ws);
+      await s.store.addSubscriber(sessionId, s.config.instanceId, 1);
+      s.store.touch(sessionId);
+      hub.send(ws, envelope('session.snapshot', sessionId, { sessionInfo: rec.info, opencodeUrl: rec.opencodeUrl, opencodeSessionId: rec.opencodeSessionId, model: rec.model, scadaUrl: rec.scadaUrl }));
+      return {
+        async onMessage(data, isBinary) {
+          s.store.touch(sessionId);
+          let m: bridge.SessionClientMessage;
+          try {
+            m = bridge.SessionClientMessage.parse(JSON.parse(isBinary ? '' : String(data)));
+          } catch {
+            return void hub.send(ws, envelope('error', sessionId, { code: 'BAD_MESSAGE', message: 'expected {"type":"ping"} or {"type":"hub.response","requestId","response"}' }));
+          }
+          if (m.type === 'ping') return void hub.send(ws, envelope('pong', sessionId, null));
+          try {
+            await s.requests.respond(sessionId, m.requestId, m.response);
+          } catch (e) {
+            hub.send(ws, envelope('error', sessionId, { code: (e as { code?: string }).code ?? 'INTERNAL', message: (e as Error).message, requestId: m.requestId }));
+          }
+        },
+        onRateLimited: () => hub.send(ws, envelope('error', sessionId, { code: 'RATE_LIMITED', message: 'too many messages; slow down' })),
+        async onClose() {
+          if (sockets.remove(sessionId, ws)) await s.store.addSubscriber(sessionId, s.config.instanceId, -1).catch(() => undefined);
+        },
+      };
+    },
+  };
+}
