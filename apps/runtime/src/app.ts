@@ -13,6 +13,8 @@ import {
   type SocketEndpoint,
 } from '@tessera/kit';
 import { blueprintRoutes, blueprintsRouter } from './blueprints/active-chats';
+import { missionEndpoint } from './mission/endpoint';
+import { missionRoutes, missionsRouter } from './mission/routes';
 import { chatRoutes, chatsRouter } from './routes/chats';
 import { inputRouter, inputRoutes } from './routes/input';
 import { sessionRoutes, sessionsRouter } from './routes/sessions';
@@ -33,6 +35,7 @@ export const openapi = buildOpenApi({
     ...sessionRoutes,
     ...inputRoutes,
     ...blueprintRoutes,
+    ...missionRoutes,
   ],
 });
 
@@ -69,6 +72,7 @@ export function createRuntimeApp(s: RuntimeServices, opts: { isShuttingDown?: ()
   app.use(chatsRouter(s));
   app.use(sessionsRouter(s));
   app.use(inputRouter(s));
+  app.use(missionsRouter({ missions: s.missions, workflows: s.workflows, operatorClaim: s.config.OPERATOR_CLAIM, operatorRole: s.config.OPERATOR_ROLE }));
   finalizeHttpApp(app, s.logger);
 
   const socketDeps = { ...s, hub, userLimit: new UserMessageLimit(s.redis, s.config.BULL_PREFIX, s.config.WS_USER_MESSAGES_PER_MINUTE) };
@@ -90,11 +94,14 @@ export function createRuntimeApp(s: RuntimeServices, opts: { isShuttingDown?: ()
     },
   };
 
+  /** Document 002's tutor socket: another wire format over the same chats (src/mission). */
+  const missionSocket = missionEndpoint(socketDeps, auth);
+
   return {
     app,
     hub,
     attach(server: Server) {
-      hub.attach(server, [chatSocket]);
+      hub.attach(server, [chatSocket, missionSocket]);
     },
   };
 }

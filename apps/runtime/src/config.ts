@@ -55,6 +55,9 @@ export const RuntimeEnv = BaseEnv.extend({
     .transform((s) => (s === 'off' ? null : s.replace(/\/+$/, ''))),
   /** How long a worker keeps a blueprint when no change announcement drops it first (announcements lost while Redis was away). */
   BLUEPRINT_CACHE_MS: env.int(30_000, 0),
+  /** Mission Ally's operator API: the token claim listing roles, and the role it must hold. */
+  OPERATOR_CLAIM: z.string().min(1).default('roles'),
+  OPERATOR_ROLE: z.string().min(1).default('operator'),
 }).superRefine(checkBaseEnv);
 export type RuntimeConfig = z.infer<typeof RuntimeEnv>;
 

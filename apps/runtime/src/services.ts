@@ -8,6 +8,7 @@ import { ChatFeed } from './bus/feed';
 import type { RuntimeConfig } from './config';
 import { loadWorkflows } from './engine/workflows';
 import type { LoadedWorkflow, ProviderRegistry } from './engine/types';
+import { MissionStore } from './mission/mission-store';
 import { createProviderRegistry } from './providers/registry';
 import { ChatStore } from './store/chats';
 import { createDb, type Db } from './store/db';
@@ -49,6 +50,8 @@ export interface RuntimeServices {
   attachments: ChatAttachments;
   /** Blueprint system prompts from the agent manager (null: AGENTS_URL=off). */
   blueprints: BlueprintSource | null;
+  /** Mission Ally's missions, enrollments and progress (document 002). */
+  missions: MissionStore;
   close(): Promise<void>;
 }
 
@@ -104,6 +107,7 @@ export function createRuntimeServices(config: RuntimeConfig, logger: Logger, rol
     documents,
     attachments: new ChatAttachments(db, documents),
     blueprints: config.AGENTS_URL ? new BlueprintSource(config.AGENTS_URL, config.SERVICE_KEY, config.BLUEPRINT_CACHE_MS, logger) : null,
+    missions: new MissionStore(db.pool),
     async close() {
       await Promise.allSettled([turnQueue.close(), observabilityQueue?.close()]);
       await Promise.allSettled([redis.quit(), sub.quit()]);
