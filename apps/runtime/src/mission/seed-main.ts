@@ -13,7 +13,7 @@ async function main() {
   try {
     const users = process.argv.slice(2);
     const mission = await seedExampleMission(new MissionStore(db.pool), users.length ? users : undefined);
-    console.log(`mission ${mission.id} ("${mission.title}") ready; enrolled: ${(users.length ? users : ['dev-user']).join(', ')}`);
+    process.stdout.write(`mission ${mission.id} ("${mission.title}") ready; enrolled: ${(users.length ? users : ['dev-user']).join(', ')}\n`);
   } finally {
     await db.close();
   }
