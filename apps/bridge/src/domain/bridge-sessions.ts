@@ -31,6 +31,8 @@ export interface Bootstrapped {
 export class BridgeSessions {
   private readonly inflight = new Map<string, Promise<Bootstrapped>>();
   private readonly streams = new Map<string, AgentEventStream>();
+  /** Servers started whose session is not recorded yet: the cleanup pass must not take them for leftovers. */
+  private readonly recording = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
   /** The bridge's own URL for the agent server's MCP callback, known once it listens. */
   callbackUrl = '';
@@ -131,7 +133,27 @@ export class BridgeSessions {
       }),
     };
     const t0 = Date.now();
-    const server = await this.pool.start(id, { ...callback, OPENCODE_CONFIG_CONTENT: JSON.stringify(opencodeConfig) }, password);
+    this.recording.add(id);
+    try {
+      return await this.launch(id, reuseKey, nonce, password, model, scadaUrl, body, { ...callback, OPENCODE_CONFIG_CONTENT: JSON.stringify(opencodeConfig) }, t0);
+    } finally {
+      this.recording.delete(id);
+    }
+  }
+
+  private async launch(
+    id: string,
+    reuseKey: string,
+    nonce: string,
+    password: string,
+    model: string | null,
+    scadaUrl: string,
+    body: bridge.BootstrapBody,
+    env: Record<string, string>,
+    t0: number,
+  ): Promise<SessionRecord> {
+    const c = this.config;
+    const server = await this.pool.start(id, env, password);
     const host = c.OPENCODE_PUBLIC_HOST ?? c.OPENCODE_HOST;
     const now = new Date();
     const rec: SessionRecord = {
@@ -239,6 +261,7 @@ export class BridgeSessions {
   /** Idle servers, servers whose session is gone, and what dead instances left. */
   async sweep(now = Date.now()): Promise<void> {
     for (const server of this.pool.list()) {
+      if (this.recording.has(server.sessionId)) continue;
       const rec = await this.store.get(server.sessionId);
       if (!rec) {
         await this.pool.stop(server.sessionId);
