@@ -41,7 +41,9 @@ beforeAll(async () => {
     n++;
     if (n === 1) return callTool(res, 'c1', { checkpoint_id: 'cp_made_up' });
     if (n === 2) return callTool(res, 'c2', { checkpoint_id: 'cp_install' });
-    say(res, 'Great work. The tools are in place.');
+    if (n === 3) return say(res, 'Great work. The tools are in place.');
+    // Later calls: the model server refuses (a 400 is not retried).
+    res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'model overloaded', type: 'invalid_request_error' } }));
   });
   env = await testEnv('mission_llm');
   rt = await startRuntime(env, { extra: { OPENAI_BASE_URL: `${model.url}/v1`, OPENAI_API_KEY: 'k', OPENAI_MODEL: 'test-model' } });
@@ -71,5 +73,18 @@ test("complete_checkpoint offers and accepts only the mission's checkpoint ids",
   expect(results(second)).toEqual([{ ok: false, error: 'no checkpoint "cp_made_up" in this mission; valid ids: cp_install, cp_run' }]);
   expect(results(third)).toHaveLength(2);
   expect(results(third)[1]).toMatchObject({ ok: true, checkpoint_id: 'cp_install', progress: 50, mission_complete: false, remaining: ['Run a workflow'] });
+  await l.close();
+});
+
+test('a model failure: agent_processing_start, error, agent_processing_end, and the socket stays', async () => {
+  const id = await createMission(rt.url, ['bo'], { workflow_name: 'mission_ally_llm' });
+  const l = Learner.open(missionUrl(rt.url, id, await token('bo')));
+  await l.until((m) => m.length >= 2);
+  l.say('hello?');
+  await l.ends(1);
+  expect(l.types().slice(2)).toEqual(['agent_processing_start', 'error', 'agent_processing_end']);
+  expect(l.messages[3].message).toMatch(/^Model call failed \(openai-compatible\)/);
+  l.send({ type: 'ping' });
+  await l.until((m) => m.at(-1)?.type === 'pong');
   await l.close();
 });
