@@ -99,6 +99,7 @@ export class ServerPool {
         } catch (e) {
           this.ports.delete(port);
           if (e instanceof StartFailed && e.portTaken) continue;
+          if (e instanceof StartFailed) throw new Unavailable(`${e.message}; try again`);
           throw e;
         }
       }

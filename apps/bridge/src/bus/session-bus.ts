@@ -39,14 +39,18 @@ export class SessionBus {
       } catch {
         return;
       }
-      for (const h of this.handlers) {
-        try {
-          h(m);
-        } catch (e) {
-          this.logger.error('bus handler failed', { error: (e as Error).message });
-        }
-      }
+      this.dispatch(m);
     });
+  }
+
+  private dispatch(m: BusMessage): void {
+    for (const h of this.handlers) {
+      try {
+        h(m);
+      } catch (e) {
+        this.logger.error('bus handler failed', { error: (e as Error).message });
+      }
+    }
   }
 
   async start(): Promise<void> {
@@ -59,7 +63,12 @@ export class SessionBus {
     this.handlers.add(handler);
   }
 
+  /**
+   * `closed` is also handled here at once: on shutdown this instance's sockets must hear it before
+   * the hub closes them, not whenever Redis echoes it (the echo then finds them gone).
+   */
   async publish(m: BusMessage): Promise<void> {
+    if (m.kind === 'closed') this.dispatch(m);
     await this.pub.publish(this.k.bus, JSON.stringify(m));
   }
 }

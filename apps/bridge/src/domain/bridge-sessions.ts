@@ -135,23 +135,17 @@ export class BridgeSessions {
     const t0 = Date.now();
     this.recording.add(id);
     try {
-      return await this.launch(id, reuseKey, nonce, password, model, scadaUrl, body, { ...callback, OPENCODE_CONFIG_CONTENT: JSON.stringify(opencodeConfig) }, t0);
+      return await this.launch({ id, reuseKey, nonce, password, model, scadaUrl, info: body.sessionInfo, t0 }, { ...callback, OPENCODE_CONFIG_CONTENT: JSON.stringify(opencodeConfig) });
     } finally {
       this.recording.delete(id);
     }
   }
 
   private async launch(
-    id: string,
-    reuseKey: string,
-    nonce: string,
-    password: string,
-    model: string | null,
-    scadaUrl: string,
-    body: bridge.BootstrapBody,
+    plan: { id: string; reuseKey: string; nonce: string; password: string; model: string | null; scadaUrl: string; info?: bridge.SessionInfoBody; t0: number },
     env: Record<string, string>,
-    t0: number,
   ): Promise<SessionRecord> {
+    const { id, reuseKey, nonce, password, model, scadaUrl, t0 } = plan;
     const c = this.config;
     const server = await this.pool.start(id, env, password);
     const host = c.OPENCODE_PUBLIC_HOST ?? c.OPENCODE_HOST;
@@ -168,7 +162,7 @@ export class BridgeSessions {
       password,
       opencodeSessionId: await this.createAgentSession(server.port, password),
       model,
-      info: { ...body.sessionInfo, updatedAt: now.toISOString() },
+      info: { ...plan.info, updatedAt: now.toISOString() },
       startedAt: now.toISOString(),
       lastActivity: now.getTime(),
     };
