@@ -210,6 +210,8 @@ export class BridgeSessions {
   }
 
   private agentEvent(id: string, e: AgentEvent): void {
+    // The stream's keep-alive is the socket's business (ping/pong), not the client's.
+    if (e.type === 'server.heartbeat') return;
     const wire = envelope('session.event', id, { type: e.type, payload: e.properties ?? null, source: 'opencode' });
     void this.bus.publish({ kind: 'envelope', sessionId: id, wire }).catch(() => undefined);
     if (QUIET.has(e.type)) return;
