@@ -60,7 +60,7 @@ export class Reaper {
       if (e.host === this.host) {
         if (isRunning(e.bridgePid) && (await this.isAlive(e.instance))) continue;
         dead.add(e.instance);
-        const killed = this.kill(e);
+        const killed = await this.kill(e);
         this.logger.warn('reaped an agent server left by a bridge that is gone', { instance: e.instance, pid: e.pid, port: e.port, session_id: e.sessionId, killed });
         await this.redis.hdel(this.k.procs, field);
       } else if (!(await this.isAlive(e.instance))) {
@@ -73,13 +73,15 @@ export class Reaper {
     return dead;
   }
 
-  private kill(e: RegistryEntry): number {
+  /** SIGKILL to the group, then wait (bounded) until it is gone: a reaped port is free when reap() returns. */
+  private async kill(e: RegistryEntry): Promise<number> {
     const leader = procIdentity(e.pid);
     // The pid now names another process (and maybe leads a new group of that number): not ours to kill.
     if (leader && leader.startTicks !== e.startTicks) return 0;
     const members = leader ? [e.pid] : groupMembers(e.pgid, e.startTicks);
     if (members.length === 0) return 0;
     killGroup(e.pgid, 'SIGKILL');
+    for (let i = 0; i < 100 && members.some(isRunning); i++) await new Promise((r) => setTimeout(r, 20));
     return members.length;
   }
 }
