@@ -22,5 +22,7 @@ export const SERVICES: ServiceProcess[] = [
   { name: 'agent-manager', app: 'agent-manager', entry: 'apps/agent-manager/src/main.ts', port: 8767, portVar: 'AGENT_MANAGER_PORT' },
   // Documents and chat attachments: metadata in PostgreSQL, blobs in .data/documents (or S3).
   { name: 'document-server', app: 'document-server', entry: 'apps/document-server/src/main.ts', port: 8766, portVar: 'DOCUMENTS_PORT' },
+  // A real OpenCode agent server (`opencode serve`) per session, provisioned, reused and reaped (document 004).
+  { name: 'bridge', app: 'bridge', entry: 'apps/bridge/src/main.ts', port: 3000, portVar: 'BRIDGE_PORT' },
   { name: 'gateway', app: 'gateway', entry: 'apps/gateway/src/main.ts', port: 8080, portVar: 'GATEWAY_PORT' },
 ];

@@ -3,8 +3,8 @@
 # then every service (start.ts). Ctrl-C, or SIGINT/SIGTERM/SIGHUP to npm, stops the services.
 # Redis and PostgreSQL keep running, since another command (`npm test`) may be using them:
 # `npm run infra -- stop` stops the ones this checkout started.
-# RUNTIME_PORT, BROKER_PORT, OBSERVABILITY_PORT and GATEWAY_PORT move the services off 8000, 8001,
-# 8765 and 8080.
+# RUNTIME_PORT, BROKER_PORT, OBSERVABILITY_PORT, AGENT_MANAGER_PORT, DOCUMENTS_PORT and
+# GATEWAY_PORT move the services off 8000, 8001, 8765, 8767, 8766 and 8080.
 source "$(dirname "$0")/lib.sh"
 ensure_deps
 ensure_redis
@@ -12,6 +12,8 @@ ensure_postgres
 prisma_generate
 prisma_migrate
 cd "$ROOT"
+# Document 002's example mission, with the development user enrolled (idempotent).
+node --import tsx apps/runtime/src/mission/seed-main.ts dev-user >/dev/null
 TESSERA_INFRA_NOTE="$(infra_note)"
 export TESSERA_INFRA_NOTE
 # exec, so that nothing stands between npm (and its shell) and the process that stops the services.

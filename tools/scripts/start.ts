@@ -12,7 +12,6 @@ import { DEV_JWT_SECRET, signToken } from '@tessera/kit';
 import { SERVICES, type ServiceProcess } from './services';
 
 const root = resolve(__dirname, '../..');
-const NOT_YET_DEPLOYED = ['BRIDGE_URL'];
 const colors = [36, 35, 33, 32, 34, 31, 96, 95];
 // A service's own graceful shutdown is bounded by SHUTDOWN_TIMEOUT_MS; past that and a margin, it is killed.
 const KILL_AFTER_MS = (Number(process.env.SHUTDOWN_TIMEOUT_MS) || 10_000) + 2_000;
@@ -55,6 +54,12 @@ function envFor(s: ServiceProcess): NodeJS.ProcessEnv {
     // Chat attachments go to the document server (the runtime's own default keeps them in PostgreSQL).
     env.DOCUMENTS_URL ||= documentsUrl;
   }
+  if (s.app === 'bridge') {
+    env.OBSERVABILITY_URL ||= `http://127.0.0.1:${ports.observability}`;
+    // Session sockets as clients reach them: through the gateway (/api/bridge/* → the bridge's /api/*).
+    env.BACKEND_BRIDGE_PUBLIC_URL ||= `http://localhost:${ports.gateway}/api/bridge`;
+    env.OBSERVABILITY_APP_ID ||= 'demo-app';
+  }
   if (s.app === 'agent-manager') {
     env.RUNTIME_URL ||= runtimeUrl;
     env.OBSERVABILITY_URL ||= `http://127.0.0.1:${ports.observability}`;
@@ -73,8 +78,7 @@ function envFor(s: ServiceProcess): NodeJS.ProcessEnv {
     env.OBSERVABILITY_URL ||= `http://127.0.0.1:${ports.observability}`;
     env.AGENTS_URL ||= agentsUrl;
     env.DOCUMENTS_URL ||= documentsUrl;
-    // Services that do not exist yet are "not deployed" for the gateway: 503 at once, left out of /ready.
-    for (const v of NOT_YET_DEPLOYED) env[v] ||= 'off';
+    env.BRIDGE_URL ||= `http://127.0.0.1:${ports.bridge}`;
   }
   return env;
 }
@@ -213,6 +217,7 @@ async function main() {
     `       -d '{"workflow_name":"assistant"}' ${api}/api/mozaiks/session`,
     '  then open the returned websocket_url with ?access_token=$TOKEN and send {"type":"user.input.submit","text":"hi"}',
     `  curl -H "Authorization: Bearer $TOKEN" ${api}/api/observability/sessions    # every session, as an operator sees it`,
+    `  Mission Ally (document 002): ws://localhost:${ports.gateway}/api/v1/mission-ally/ws?mission_id=p3BpROIATqthZT3ckEzd&token=$TOKEN`,
     '  Ctrl-C stops the services.',
     '',
   ];

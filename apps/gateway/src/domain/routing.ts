@@ -50,6 +50,7 @@ export const ROUTES: readonly Route[] = [
   { prefix: '/chat', service: 'runtime', upstreamPrefix: '/chat', websocket: false },
   { prefix: '/ws', service: 'runtime', upstreamPrefix: '/ws', websocket: true },
   { prefix: '/api/v1/mission-ally/ws', service: 'runtime', upstreamPrefix: '/api/v1/mission-ally/ws', websocket: true },
+  { prefix: '/api/v1/mission-ally/missions', service: 'runtime', upstreamPrefix: '/api/v1/mission-ally/missions', websocket: false },
   { prefix: '/api/observability', service: 'observability', upstreamPrefix: '', websocket: true },
   { prefix: '/api/agents', service: 'agents', upstreamPrefix: '/agents', websocket: false },
   { prefix: '/api/documents', service: 'documents', upstreamPrefix: '/documents', websocket: false },
@@ -126,6 +127,16 @@ export function isPublic(method: string, path: string, opts: { publicWorkflows: 
   if (isIngest(method, path)) return true;
   if (opts.publicWorkflows && (method === 'GET' || method === 'HEAD')) return path === '/api/workflows' || path.startsWith('/api/workflows/');
   return false;
+}
+
+/**
+ * Sockets whose protocol says how a refused token is told: document 002's Mission Ally sends
+ * `{"type":"error"}` then closes with 1008, which a frontend written from it shows. The gateway
+ * checks such a token when one is sent and otherwise lets the upgrade through (rate limited by
+ * address); the runtime reads the same places and refuses in its protocol.
+ */
+export function authenticatesInProtocol(path: string): boolean {
+  return path === '/api/v1/mission-ally/ws' || path === '/api/v1/mission-ally/ws/';
 }
 
 export function isUpload(method: string, path: string): boolean {

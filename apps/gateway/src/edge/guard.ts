@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { Forbidden, originAllowed, TooManyRequests, type Auth, type Principal } from '@tessera/kit';
-import { isPublic } from '../domain/routing';
+import { authenticatesInProtocol, isPublic } from '../domain/routing';
 import { clientIpOf } from '../proxy/headers';
 import type { RateLimiter, RateVerdict } from './rate-limit';
 
@@ -37,7 +37,8 @@ export class EdgeGuard {
       try {
         principal = await this.authenticate(req, kind);
       } catch (e) {
-        refusal = e;
+        // The service refuses it in its own protocol (see authenticatesInProtocol).
+        if (!(kind === 'ws' && authenticatesInProtocol(path))) refusal = e;
       }
     }
     const client = principal && !principal.anonymous ? `user:${principal.sub}` : `ip:${clientIp}`;
