@@ -16,6 +16,8 @@ module.exports = {
   moduleNameMapper: {
     '^@tessera/contracts$': path.join(root, 'libs/contracts/src/index.ts'),
     '^@tessera/contracts/(.*)$': path.join(root, 'libs/contracts/src/$1'),
+    '^@tessera/client$': path.join(root, 'libs/client/src/index.ts'),
+    '^@tessera/client/(.*)$': path.join(root, 'libs/client/src/$1'),
     '^@tessera/kit$': path.join(root, 'libs/kit/src/index.ts'),
     '^@tessera/kit/(.*)$': path.join(root, 'libs/kit/src/$1'),
   },

@@ -1,0 +1,367 @@
+/**
+ * One chat's socket (document 003 §4–5) kept alive across drops: reconnect with backoff and
+ * jitter, `client.resume` from the last applied index on every connect, events applied once and
+ * in index order, and the user's pending actions sent after the resume boundary.
+ */
+import { WsErrorCode } from '@tessera/contracts';
+import type { ChatEvent, ChatListener, ConnectionStatus, ControlEvent, TimelineEvent } from './events';
+import { backoffDelay, DEFAULT_BACKOFF, newId, readJson, socketFactory, storageKey, trimSlash, type Backoff, type Host, type SocketLike } from './host';
+import { PendingQueue, type PendingAction } from './pending';
+
+export interface ChatIds {
+  appId: string;
+  userId: string;
+  chatId: string;
+  workflowName: string;
+}
+
+export interface ChatConnectionOptions {
+  backoff?: Backoff;
+  random?: () => number;
+  /** What a composer submission answers a `display: "composer"` tool call with. */
+  composerResponse?: (text: string) => Record<string, unknown>;
+}
+
+/** Codes after which an action is worth sending again; any other refusal is final. */
+const RETRYABLE = new Set<string>([WsErrorCode.RateLimited, WsErrorCode.Internal]);
+const OPEN = 1;
+
+export class ChatConnection {
+  private ws: SocketLike | null = null;
+  private listeners = new Set<ChatListener>();
+  private readonly pending: PendingQueue;
+  private readonly indexKey: string;
+  private lastIndex: number;
+  private _status: ConnectionStatus = 'idle';
+  private _processing = false;
+  private online = true;
+  private foreground = true;
+  private attempt = 0;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private resumeOutstanding = false;
+  /** client_message_ids sent on the current socket, in order: an indexless chat.error answers the oldest. */
+  private inFlight: string[] = [];
+  private composerTarget: string | null = null;
+
+  constructor(
+    private readonly host: Host,
+    readonly ids: ChatIds,
+    private readonly opts: ChatConnectionOptions = {},
+  ) {
+    this.pending = new PendingQueue(host.storage, ids);
+    this.indexKey = storageKey(ids.appId, ids.userId, ids.chatId, 'last_index');
+    const stored = readJson<unknown>(host.storage, this.indexKey, -1);
+    this.lastIndex = typeof stored === 'number' && Number.isInteger(stored) ? stored : -1;
+  }
+
+  get status(): ConnectionStatus {
+    return this._status;
+  }
+  get processing(): boolean {
+    return this._processing;
+  }
+  /** The highest timeline index applied (-1: none). */
+  get lastAppliedIndex(): number {
+    return this.lastIndex;
+  }
+  get pendingActions(): readonly PendingAction[] {
+    return this.pending.list();
+  }
+  /** The event_id of the composer tool call the next `send` answers, if any. */
+  get composerToolCall(): string | null {
+    return this.composerTarget;
+  }
+
+  on(listener: ChatListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  connect(): void {
+    if (this._status === 'closed') throw new Error('this ChatConnection was closed; make a new one');
+    if (this.ws || this.timer) return;
+    if (!this.online) return this.setStatus('offline');
+    if (!this.foreground) return this.setStatus('background');
+    void this.open();
+  }
+
+  /** Ends the connection for good; pending actions stay in storage for the next client. */
+  close(): void {
+    this.clearTimer();
+    this.dropSocket();
+    this.setStatus('closed');
+  }
+
+  setOnline(online: boolean): void {
+    this.online = online;
+    this.pauseOrResume();
+  }
+
+  /** A backgrounded mobile app gives up its socket; coming back reconnects at once. */
+  setForeground(foreground: boolean): void {
+    this.foreground = foreground;
+    this.pauseOrResume();
+  }
+
+  /**
+   * Sends the user's message, or, when a `display: "composer"` tool call awaits an answer, answers
+   * it with the text. Queued (and persisted) until the runtime acknowledges it. Returns its id.
+   */
+  send(text: string, context?: Record<string, unknown>): string {
+    if (this.composerTarget) {
+      const response = this.opts.composerResponse?.(text) ?? { answer: text };
+      return this.respondToolCall(this.composerTarget, response);
+    }
+    return this.enqueue({ kind: 'message', client_message_id: newId(), text, ...(context && { context }) });
+  }
+
+  respondToolCall(eventId: string, response: Record<string, unknown>): string {
+    if (eventId === this.composerTarget) this.composerTarget = null;
+    return this.enqueue({ kind: 'tool_response', client_message_id: newId(), event_id: eventId, response });
+  }
+
+  private enqueue(a: PendingAction): string {
+    this.pending.add(a);
+    this.setProcessing(true);
+    if (this._status === 'live') this.flush();
+    return a.client_message_id;
+  }
+
+  private pauseOrResume(): void {
+    if (this._status === 'closed') return;
+    if (this.online && this.foreground) {
+      this.attempt = 0;
+      this.clearTimer();
+      if (!this.ws) void this.open();
+      return;
+    }
+    this.clearTimer();
+    this.dropSocket();
+    this.setStatus(this.online ? 'background' : 'offline');
+  }
+
+  private async open(): Promise<void> {
+    this.setStatus('connecting');
+    const { workflowName, appId, chatId, userId } = this.ids;
+    let token: string | null;
+    try {
+      token = await this.host.getAccessToken();
+    } catch {
+      return this.scheduleReconnect();
+    }
+    // The state may have changed while the token was looked up.
+    if (this._status !== 'connecting' || this.ws) return;
+    const path = [workflowName, appId, chatId, userId].map(encodeURIComponent).join('/');
+    const url = `${trimSlash(this.host.wsBaseUrl)}/ws/${path}${token ? `?access_token=${encodeURIComponent(token)}` : ''}`;
+    let ws: SocketLike;
+    try {
+      ws = new (socketFactory(this.host))(url);
+    } catch {
+      return this.scheduleReconnect();
+    }
+    this.ws = ws;
+    this.inFlight = [];
+    ws.onopen = () => {
+      if (ws !== this.ws) return;
+      this.setStatus('resuming');
+      this.resume();
+    };
+    ws.onmessage = (ev) => {
+      if (ws === this.ws) this.onMessage(typeof ev.data === 'string' ? ev.data : String(ev.data));
+    };
+    ws.onerror = () => undefined; // onclose follows and decides
+    ws.onclose = () => {
+      if (ws !== this.ws) return;
+      this.ws = null;
+      this.resumeOutstanding = false;
+      this.setProcessing(false);
+      this.scheduleReconnect();
+    };
+  }
+
+  private scheduleReconnect(): void {
+    if (this._status === 'closed' || !this.online || !this.foreground) return;
+    this.setStatus('waiting');
+    const delay = backoffDelay(this.attempt++, this.opts.backoff ?? DEFAULT_BACKOFF, this.opts.random);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.open();
+    }, delay);
+  }
+
+  private resume(): void {
+    this.resumeOutstanding = true;
+    this.sendRaw({ type: 'client.resume', chat_id: this.ids.chatId, lastClientIndex: this.lastIndex });
+  }
+
+  private onMessage(raw: string): void {
+    let m: { type?: unknown; data?: unknown; index?: unknown; timestamp?: unknown };
+    try {
+      m = JSON.parse(raw);
+    } catch {
+      return; // not ours to crash on
+    }
+    if (typeof m?.type !== 'string') return;
+    if (typeof m.index === 'number') return this.onTimeline(m as unknown as TimelineEvent);
+    this.onControl(m as unknown as ControlEvent);
+  }
+
+  private onTimeline(e: TimelineEvent): void {
+    if (e.index <= this.lastIndex) return; // already applied (a replay overlapping what we saw)
+    const expected = this.lastIndex < 1 ? 1 : this.lastIndex + 1;
+    if (e.index !== expected) {
+      // A gap: never apply out of order; the replay brings the missing events and this one again.
+      if (!this.resumeOutstanding) this.resume();
+      return;
+    }
+    this.lastIndex = e.index;
+    this.host.storage.setItem(this.indexKey, String(e.index));
+    switch (e.type) {
+      case 'chat.tool_call':
+        if (e.data.awaiting_response && e.data.display === 'composer') this.composerTarget = e.data.event_id;
+        break;
+      case 'chat.tool_call_complete':
+      case 'chat.tool_call_dismiss':
+        if (this.composerTarget === e.data.event_id) this.composerTarget = null;
+        break;
+      case 'chat.run_complete':
+      case 'chat.error':
+        this.setProcessing(false);
+        break;
+    }
+    this.emit({ kind: 'timeline', event: e });
+  }
+
+  private onControl(e: ControlEvent): void {
+    switch (e.type) {
+      case 'ack.input':
+      case 'chat.input_ack':
+        this.acked((a) => a.client_message_id === e.data.client_message_id);
+        break;
+      case 'ack.tool_call_response':
+        this.acked((a) => a.kind === 'tool_response' && a.event_id === e.data.event_id);
+        break;
+      case 'chat.resume_boundary':
+        this.resumeOutstanding = false;
+        // Short of what the runtime reported (a gap event skipped mid-replay): ask again.
+        if (this.lastIndex < e.data.last_message_index) this.resume();
+        this.attempt = 0;
+        this.setStatus('live');
+        this.flush();
+        break;
+      case 'chat.error': {
+        this.setProcessing(false);
+        const id = this.inFlight.shift();
+        const action = id && this.pending.list().find((a) => a.client_message_id === id);
+        if (action && !RETRYABLE.has(e.data.error_code)) {
+          this.pending.remove((a) => a.client_message_id === id);
+          this.emit({ kind: 'rejected', action, error: e.data });
+        } else if (action) {
+          this.retryLater();
+        }
+        break;
+      }
+    }
+    if (!isKnownControl(e.type)) this.emit({ kind: 'unknown', message: e as { type: string; data: unknown } });
+    else this.emit({ kind: 'control', event: e });
+  }
+
+  private acked(match: (a: PendingAction) => boolean): void {
+    for (const a of this.pending.remove(match)) this.inFlight = this.inFlight.filter((id) => id !== a.client_message_id);
+  }
+
+  /** Sends, in order, every pending action not yet sent on this socket. */
+  private flush(): void {
+    for (const a of this.pending.list()) {
+      if (this.inFlight.includes(a.client_message_id)) continue;
+      const ok =
+        a.kind === 'message'
+          ? this.sendRaw({ type: 'user.input.submit', chat_id: this.ids.chatId, text: a.text, client_message_id: a.client_message_id, ...(a.context && { context: a.context }) })
+          : this.sendRaw({ type: 'tool_call_response', tool_call_id: a.event_id, response: a.response });
+      if (!ok) return;
+      this.inFlight.push(a.client_message_id);
+    }
+  }
+
+  /** After a rate limit or an internal error: send what is still pending again, later. */
+  private retryLater(): void {
+    if (this.retryTimer) return;
+    const delay = backoffDelay(this.attempt++, this.opts.backoff ?? DEFAULT_BACKOFF, this.opts.random);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (this._status !== 'live') return;
+      this.inFlight = [];
+      this.flush();
+    }, delay);
+  }
+
+  private sendRaw(msg: Record<string, unknown>): boolean {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== OPEN) return false;
+    try {
+      ws.send(JSON.stringify(msg));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private dropSocket(): void {
+    const ws = this.ws;
+    this.ws = null;
+    this.resumeOutstanding = false;
+    this.setProcessing(false);
+    if (!ws) return;
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    ws.onerror = () => undefined;
+    try {
+      ws.close(1000, 'client closed');
+    } catch {
+      // already closing
+    }
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.timer = this.retryTimer = null;
+  }
+
+  private setStatus(s: ConnectionStatus): void {
+    if (this._status === s || this._status === 'closed') return;
+    this._status = s;
+    this.emit({ kind: 'status', status: s });
+  }
+
+  private setProcessing(p: boolean): void {
+    if (this._processing === p) return;
+    this._processing = p;
+    this.emit({ kind: 'processing', processing: p });
+  }
+
+  private emit(e: ChatEvent): void {
+    for (const l of [...this.listeners]) {
+      try {
+        l(e);
+      } catch (err) {
+        // A listener's bug must not stop the chat; the host still hears about it.
+        console.error('tessera client listener failed', err);
+      }
+    }
+  }
+}
+
+const CONTROL_TYPES = new Set([
+  'chat_meta',
+  'ack.input',
+  'chat.input_ack',
+  'ack.tool_call_response',
+  'chat.resume_boundary',
+  'chat.mode_changed',
+  'chat.workflow_started',
+  'chat.error',
+]);
+function isKnownControl(type: string): boolean {
+  return CONTROL_TYPES.has(type);
+}

@@ -1,0 +1,25 @@
+/** Typed runtime → client messages (libs/contracts/src/runtime/ws.ts) and what a connection emits. */
+import type { ControlData, TimelineDataOf, TimelineType } from '@tessera/contracts';
+import type { PendingAction } from './pending';
+
+type Infer<T extends { parse: (v: unknown) => unknown }> = ReturnType<T['parse']>;
+export type ControlType = keyof typeof ControlData;
+
+/** An event of the chat's timeline: it has an index and is replayed by `client.resume`. */
+export type TimelineEvent = { [T in TimelineType]: { type: T; index: number; data: TimelineDataOf<T>; timestamp: string } }[TimelineType];
+/** A message outside the timeline (meta, acks, resume boundary, errors answering a message). */
+export type ControlEvent = { [T in ControlType]: { type: T; data: Infer<(typeof ControlData)[T]>; timestamp: string } }[ControlType];
+
+export type ConnectionStatus = 'idle' | 'connecting' | 'resuming' | 'live' | 'waiting' | 'offline' | 'background' | 'closed';
+
+export type ChatEvent =
+  | { kind: 'timeline'; event: TimelineEvent }
+  | { kind: 'control'; event: ControlEvent }
+  /** A type this client does not know (a newer runtime): passed on, never an error. */
+  | { kind: 'unknown'; message: { type: string; data: unknown; index?: number } }
+  | { kind: 'status'; status: ConnectionStatus }
+  | { kind: 'processing'; processing: boolean }
+  /** The runtime refused a pending action for good (it is dropped from the queue). */
+  | { kind: 'rejected'; action: PendingAction; error: { message: string; error_code: string } };
+
+export type ChatListener = (e: ChatEvent) => void;

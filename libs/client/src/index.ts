@@ -1,0 +1,6 @@
+export * from './api';
+export * from './connection';
+export * from './events';
+export * from './host';
+export * from './pending';
+export * from './ui-tools';
