@@ -1,0 +1,163 @@
+/**
+ * The client core against the real runtime (child process, real Redis and PostgreSQL): a chat
+ * through 30+ socket drops, messages sent offline, a new client over the same storage, UI tools.
+ */
+import { ChatConnection, TesseraApi, UiToolRegistry, fallbackText, type ChatIds, type TimelineEvent } from '@tessera/client';
+import { completed, droppableSockets, hostFor, memoryStorage, record, replayAll, transcript, waitFor } from './helpers';
+import { startRuntimeProcess, type RuntimeProcess } from './runtime-process';
+
+jest.setTimeout(120_000);
+let rt: RuntimeProcess;
+beforeAll(async () => {
+  rt = await startRuntimeProcess();
+});
+afterAll(async () => {
+  await rt?.stop();
+});
+
+const FAST = { backoff: { initialMs: 10, maxMs: 200 } };
+
+async function newChat(user: string, workflowName = 'assistant'): Promise<ChatIds> {
+  const api = new TesseraApi(hostFor(rt, user, memoryStorage()));
+  const chat = await api.startChat({ appId: 'app1', userId: user, workflowName, forceNew: true });
+  return { appId: 'app1', userId: user, chatId: chat.chat_id, workflowName };
+}
+
+/** Indices applied by a client: each once, in order, from 1 with no gap. */
+function expectContiguous(tl: TimelineEvent[], from = 1) {
+  expect(tl.map((e) => e.index)).toEqual(tl.map((_, i) => from + i));
+}
+
+test('a multi-turn chat survives 30+ random socket drops with the transcript of an undisturbed run', async () => {
+  const sockets = droppableSockets();
+  const ids = await newChat('drop-user');
+  const r = record(new ChatConnection(hostFor(rt, ids.userId, memoryStorage(), sockets.ctor), ids, FAST));
+  r.conn.connect();
+
+  // Drop the client's socket at random moments (5-40 ms apart) while the conversation runs.
+  let drops = 0;
+  let dropping = true;
+  const dropper = (async () => {
+    while (dropping) {
+      await new Promise((res) => setTimeout(res, 5 + Math.random() * 35));
+      const ws = sockets.current();
+      if (dropping && ws && ws.readyState === ws.OPEN) {
+        ws.terminate();
+        drops++;
+      }
+    }
+  })();
+  let turns = 0;
+  while (drops < 30 || turns < 8) {
+    turns++;
+    r.conn.send(`message number ${turns}`);
+    await waitFor(() => completed(r.timeline) === turns, `turn ${turns}`, 60_000);
+  }
+  dropping = false;
+  await dropper;
+  await waitFor(() => r.conn.pendingActions.length === 0 && r.conn.status === 'live', 'queue drained');
+  await waitFor(() => !r.conn.processing, 'processing cleared');
+  r.conn.close();
+
+  expect(drops).toBeGreaterThanOrEqual(30);
+  expect(sockets.all.length).toBeGreaterThan(30); // it really reconnected each time
+  expectContiguous(r.timeline);
+  expect(r.timeline).toEqual(await replayAll(rt, ids)); // what it applied is exactly what the runtime holds
+
+  // The same conversation without drops.
+  const calm = await newChat('calm-user');
+  const c = record(new ChatConnection(hostFor(rt, calm.userId, memoryStorage()), calm, FAST));
+  c.conn.connect();
+  for (let i = 1; i <= turns; i++) {
+    c.conn.send(`message number ${i}`);
+    await waitFor(() => completed(c.timeline) === i, `calm turn ${i}`);
+  }
+  c.conn.close();
+  const t = transcript(r.timeline);
+  expect(t).toEqual(transcript(c.timeline));
+  expect(t.filter((l) => l.startsWith('user:'))).toEqual(Array.from({ length: turns }, (_, i) => `user:user: message number ${i + 1}`));
+});
+
+test('messages sent offline arrive once, in order, even when the connection is cut right after one is sent', async () => {
+  const sockets = droppableSockets();
+  const ids = await newChat('offline-user');
+  const r = record(new ChatConnection(hostFor(rt, ids.userId, memoryStorage(), sockets.ctor), ids, FAST));
+  r.conn.connect();
+  await waitFor(() => r.conn.status === 'live', 'live');
+
+  r.conn.setOnline(false);
+  expect(r.conn.status).toBe('offline');
+  expect(r.conn.processing).toBe(false);
+  const sent = ['first offline', 'second offline', 'third offline'].map((t) => r.conn.send(t));
+  expect(r.conn.pendingActions.map((a) => a.client_message_id)).toEqual(sent);
+  await new Promise((res) => setTimeout(res, 300));
+  expect(sockets.all.length).toBe(1); // offline: no reconnect attempts
+  expect(r.timeline.filter((e) => e.type === 'chat.text')).toHaveLength(0);
+
+  // Back online; the first flush is cut right after the second message leaves (its ack is lost),
+  // so the queue sends it again on the next socket: the runtime must keep one.
+  let cut = false;
+  sockets.cutAfter((f) => !cut && f.type === 'user.input.submit' && f.text === 'second offline' && (cut = true));
+  r.conn.setOnline(true);
+  await waitFor(() => completed(r.timeline) === 3, 'three turns');
+  await waitFor(() => r.conn.pendingActions.length === 0, 'queue drained');
+  expect(cut).toBe(true);
+  r.conn.close();
+
+  const users = transcript(await replayAll(rt, ids)).filter((l) => l.startsWith('user:'));
+  expect(users).toEqual(['user:user: first offline', 'user:user: second offline', 'user:user: third offline']);
+  expectContiguous(r.timeline);
+});
+
+test('a new client over the same storage resumes where the first left off: no event twice, none missed', async () => {
+  const storage = memoryStorage();
+  const ids = await newChat('restart-user');
+  const first = record(new ChatConnection(hostFor(rt, ids.userId, storage), ids, FAST));
+  first.conn.connect();
+  first.conn.send('before the restart');
+  // Kill "the app" in the middle of the turn's stream, with a message still queued offline.
+  await waitFor(() => first.timeline.some((e) => e.type === 'chat.text' && e.data.role === 'assistant'), 'assistant streaming');
+  first.conn.setOnline(false);
+  first.conn.send('queued across the restart');
+  first.conn.close();
+  expect(first.conn.processing).toBe(false); // cleared on close
+  const seen = first.timeline.length;
+  expect(seen).toBeGreaterThan(0);
+
+  const second = record(new ChatConnection(hostFor(rt, ids.userId, storage), ids, FAST));
+  expect(second.conn.lastAppliedIndex).toBe(first.timeline.at(-1)!.index);
+  expect(second.conn.pendingActions.map((a) => a.kind === 'message' && a.text)).toEqual(['queued across the restart']);
+  second.conn.connect();
+  await waitFor(() => completed([...first.timeline, ...second.timeline]) === 2, 'both turns');
+  await waitFor(() => second.conn.pendingActions.length === 0, 'queue drained');
+  second.conn.close();
+
+  expectContiguous(second.timeline, first.timeline.at(-1)!.index + 1);
+  const both = [...first.timeline, ...second.timeline];
+  expect(both).toEqual(await replayAll(rt, ids));
+  expect(transcript(both).filter((l) => l.startsWith('user:'))).toEqual(['user:user: before the restart', 'user:user: queued across the restart']);
+});
+
+test('UI tools: a composer tool takes the next message as its answer; an unknown component falls back', async () => {
+  const ids = await newChat('tool-user', 'ask_user');
+  const r = record(new ChatConnection(hostFor(rt, ids.userId, memoryStorage()), ids, FAST));
+  const registry = new UiToolRegistry<string>((call) => `fallback: ${fallbackText(call)}`).register('Known', () => 'known');
+  r.conn.connect();
+  r.conn.send('I need help');
+  expect(r.conn.processing).toBe(true);
+  await waitFor(() => r.conn.composerToolCall !== null && !r.conn.processing, 'the tool call');
+  const call = r.timeline.find((e) => e.type === 'chat.tool_call')!;
+  if (call.type !== 'chat.tool_call') throw new Error('unreachable');
+  expect(UiToolRegistry.routesComposer(call.data)).toBe(true);
+  expect(registry.render(call.data, () => undefined)).toBe('fallback: What name should I call you? (this app cannot show UserInputRequest; answer in the message box)');
+  expect(registry.render({ ...call.data, component: 'Known' }, () => undefined)).toBe('known');
+
+  r.conn.send('Ada'); // the composer answers the tool instead of starting a new message
+  await waitFor(() => completed(r.timeline) === 2, 'the answered turn');
+  r.conn.close();
+  expect(r.conn.composerToolCall).toBeNull();
+  const t = transcript(r.timeline);
+  expect(t).toContain('chat.tool_call_complete');
+  expect(t.at(-2)).toMatch(/^assistant:concierge: Nice to meet you, Ada!/);
+  expect(t.filter((l) => l.startsWith('user:'))).toEqual(['user:user: I need help']);
+});

@@ -1,0 +1,84 @@
+/** Node hosts for the client core: a Map as storage, `ws` as the socket, tokens signed like the runtime expects. */
+import { SignJWT } from 'jose';
+import WebSocket from 'ws';
+import { ChatConnection, type ChatEvent, type ChatIds, type Host, type HostStorage, type SocketFactory, type TimelineEvent } from '@tessera/client';
+import { JWT_SECRET, type RuntimeProcess } from './runtime-process';
+
+export function memoryStorage(): HostStorage & { map: Map<string, string> } {
+  const map = new Map<string, string>();
+  return { map, getItem: (k) => map.get(k) ?? null, setItem: (k, v) => void map.set(k, v), removeItem: (k) => void map.delete(k) };
+}
+
+export function token(sub: string, apps = ['app1']): Promise<string> {
+  return new SignJWT({ sub, apps }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(JWT_SECRET));
+}
+
+/** `ws` sockets the test can reach: `current()` is the client's live one, terminated to drop the connection. */
+export function droppableSockets() {
+  const all: WebSocket[] = [];
+  /** Called with each frame the client sends; return true to cut the connection right after it. */
+  let cutAfter: ((frame: Record<string, unknown>) => boolean) | null = null;
+  class Droppable extends WebSocket {
+    constructor(url: string) {
+      super(url);
+      all.push(this);
+    }
+    override send(data: string): void {
+      super.send(data);
+      if (cutAfter?.(JSON.parse(data))) this.terminate();
+    }
+  }
+  return {
+    ctor: Droppable as unknown as SocketFactory,
+    all,
+    current: () => all.at(-1),
+    cutAfter: (f: typeof cutAfter) => void (cutAfter = f),
+  };
+}
+
+export function hostFor(rt: RuntimeProcess, user: string, storage: HostStorage, WS: SocketFactory = WebSocket as unknown as SocketFactory): Host {
+  return { storage, getAccessToken: () => token(user), httpBaseUrl: rt.url, wsBaseUrl: rt.wsUrl, WebSocket: WS };
+}
+
+/** A connection with a record of what it applied. */
+export function record(conn: ChatConnection) {
+  const timeline: TimelineEvent[] = [];
+  const all: ChatEvent[] = [];
+  conn.on((e) => {
+    all.push(e);
+    if (e.kind === 'timeline') timeline.push(e.event);
+  });
+  return { conn, timeline, all };
+}
+
+export async function waitFor(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export const completed = (tl: TimelineEvent[]) => tl.filter((e) => e.type === 'chat.run_complete').length;
+
+/** The visible conversation: one line per finished message, one per other event (usage aside). */
+export function transcript(tl: TimelineEvent[]): string[] {
+  const texts = new Map<string, string>();
+  const out: string[] = [];
+  for (const e of tl) {
+    if (e.type === 'chat.text') {
+      texts.set(e.data.message_id, (texts.get(e.data.message_id) ?? '') + e.data.delta);
+      if (e.data.done) out.push(`${e.data.role}:${e.data.agent}: ${texts.get(e.data.message_id)}`);
+    } else if (e.type !== 'chat.usage_delta' && e.type !== 'chat.usage_summary') out.push(e.type);
+  }
+  return out;
+}
+
+/** Everything the runtime holds for a chat, read by a fresh client (empty storage: resumes from -1). */
+export async function replayAll(rt: RuntimeProcess, ids: ChatIds): Promise<TimelineEvent[]> {
+  const r = record(new ChatConnection(hostFor(rt, ids.userId, memoryStorage()), ids));
+  r.conn.connect();
+  await waitFor(() => r.all.some((e) => e.kind === 'control' && e.event.type === 'chat.resume_boundary'), 'replay');
+  r.conn.close();
+  return r.timeline;
+}
