@@ -266,6 +266,11 @@ describe("the document's MissionAllyClient", () => {
     // A second message while the agent is typing: queued, answered after the first.
     client.sendMessage('I have installed everything');
     await waitFor('Progress: 50%');
+    // The second turn's end, then the next message (its place in the transcript is then fixed).
+    for (const end = Date.now() + 15_000; lines.filter((l) => l === 'Agent finished typing').length < 2; ) {
+      if (Date.now() > end) throw new Error(`the second turn did not end: ${JSON.stringify(lines)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
     client.ws.send(JSON.stringify({ type: 'ping' }));
     client.sendMessage('And I ran it, it answered me');
     await waitFor('Connection closed');
