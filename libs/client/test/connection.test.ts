@@ -34,14 +34,21 @@ test('a multi-turn chat survives 30+ random socket drops with the transcript of 
   const r = record(new ChatConnection(hostFor(rt, ids.userId, memoryStorage(), sockets.ctor), ids, FAST));
   r.conn.connect();
 
-  // Drop the client's socket at random moments (5-40 ms apart) while the conversation runs.
+  // Drop the client's socket at random moments (5-40 ms apart) while the conversation runs, and
+  // now and then make the runtime replay events the client already has.
   let drops = 0;
+  let rewinds = 0;
   let dropping = true;
   const dropper = (async () => {
     while (dropping) {
       await new Promise((res) => setTimeout(res, 5 + Math.random() * 35));
       const ws = sockets.current();
-      if (dropping && ws && ws.readyState === ws.OPEN) {
+      if (!dropping || !ws || ws.readyState !== ws.OPEN) continue;
+      if (Math.random() < 0.25) {
+        // A replay that overlaps what the client applied: every event of it must be ignored.
+        ws.send(JSON.stringify({ type: 'client.resume', chat_id: ids.chatId, lastClientIndex: Math.floor(Math.random() * r.conn.lastAppliedIndex) }));
+        rewinds++;
+      } else {
         ws.terminate();
         drops++;
       }
@@ -59,7 +66,9 @@ test('a multi-turn chat survives 30+ random socket drops with the transcript of 
   await waitFor(() => !r.conn.processing, 'processing cleared');
   r.conn.close();
 
+  console.log(`drops ${drops}, rewinds ${rewinds}, turns ${turns}, sockets ${sockets.all.length}, events ${r.timeline.length}`);
   expect(drops).toBeGreaterThanOrEqual(30);
+  expect(rewinds).toBeGreaterThan(0);
   expect(sockets.all.length).toBeGreaterThan(30); // it really reconnected each time
   expectContiguous(r.timeline);
   expect(r.timeline).toEqual(await replayAll(rt, ids)); // what it applied is exactly what the runtime holds
@@ -122,12 +131,18 @@ test('a new client over the same storage resumes where the first left off: no ev
   first.conn.close();
   expect(first.conn.processing).toBe(false); // cleared on close
   const seen = first.timeline.length;
+  console.log(`first client saw ${seen} events`);
   expect(seen).toBeGreaterThan(0);
 
   const second = record(new ChatConnection(hostFor(rt, ids.userId, storage), ids, FAST));
   expect(second.conn.lastAppliedIndex).toBe(first.timeline.at(-1)!.index);
   expect(second.conn.pendingActions.map((a) => a.kind === 'message' && a.text)).toEqual(['queued across the restart']);
   second.conn.connect();
+  // It asked only for what it had not applied (the boundary counts the replay).
+  await waitFor(() => second.all.some((e) => e.kind === 'control' && e.event.type === 'chat.resume_boundary'), 'boundary');
+  const boundary = second.all.find((e) => e.kind === 'control' && e.event.type === 'chat.resume_boundary');
+  if (boundary?.kind !== 'control' || boundary.event.type !== 'chat.resume_boundary') throw new Error('unreachable');
+  expect(boundary.event.data.replayed_messages).toBe(boundary.event.data.last_message_index - first.timeline.at(-1)!.index);
   await waitFor(() => completed([...first.timeline, ...second.timeline]) === 2, 'both turns');
   await waitFor(() => second.conn.pendingActions.length === 0, 'queue drained');
   second.conn.close();

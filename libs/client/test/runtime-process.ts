@@ -77,7 +77,9 @@ export async function startRuntimeProcess(): Promise<RuntimeProcess> {
     if (child.exitCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 8000))]);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 8000)))]);
+      clearTimeout(timer);
       if (child.exitCode === null) child.kill('SIGKILL');
     }
     await withPg((c) => c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
