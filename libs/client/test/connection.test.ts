@@ -2,7 +2,7 @@
  * The client core against the real runtime (child process, real Redis and PostgreSQL): a chat
  * through 30+ socket drops, messages sent offline, a new client over the same storage, UI tools.
  */
-import { ChatConnection, TesseraApi, UiToolRegistry, fallbackText, type ChatIds, type TimelineEvent } from '@tessera/client';
+import { ChatConnection, TesseraApi, UiToolRegistry, fallbackText, type ChatIds, type TimelineEvent } from '../src';
 import { completed, droppableSockets, hostFor, memoryStorage, record, replayAll, transcript, waitFor } from './helpers';
 import { startRuntimeProcess, type RuntimeProcess } from './runtime-process';
 

@@ -1,7 +1,7 @@
 /** Node hosts for the client core: a Map as storage, `ws` as the socket, tokens signed like the runtime expects. */
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
-import { ChatConnection, type ChatEvent, type ChatIds, type Host, type HostStorage, type SocketFactory, type TimelineEvent } from '@tessera/client';
+import { ChatConnection, type ChatEvent, type ChatIds, type Host, type HostStorage, type SocketFactory, type TimelineEvent } from '../src';
 import { JWT_SECRET, type RuntimeProcess } from './runtime-process';
 
 export function memoryStorage(): HostStorage & { map: Map<string, string> } {
