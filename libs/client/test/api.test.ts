@@ -1,0 +1,67 @@
+/** The HTTP routes of document 003 §3 through TesseraApi, against the real runtime. */
+import { TesseraApi, TesseraHttpError, type FetchLike } from '../src';
+import { hostFor, memoryStorage, token } from './helpers';
+import { startRuntimeProcess, type RuntimeProcess } from './runtime-process';
+
+jest.setTimeout(60_000);
+let rt: RuntimeProcess;
+beforeAll(async () => {
+  rt = await startRuntimeProcess();
+});
+afterAll(async () => {
+  await rt?.stop();
+});
+
+const FAST = { backoff: { initialMs: 5, maxMs: 20 } };
+
+test('a start whose reply is lost is retried with the same client_request_id: one chat', async () => {
+  const seen: string[] = [];
+  let lose = 2;
+  // The runtime handles each request, then the "network" loses the first two replies.
+  const flaky: FetchLike = async (url, init) => {
+    const res = await fetch(url, init);
+    if (init.body) seen.push(JSON.parse(init.body).client_request_id);
+    if (lose-- > 0) throw new TypeError('network connection lost');
+    return res;
+  };
+  const storage = memoryStorage();
+  const api = new TesseraApi({ ...hostFor(rt, 'idem-user', storage), fetch: flaky }, FAST);
+  const chat = await api.startChat({ appId: 'app1', userId: 'idem-user', workflowName: 'assistant' });
+  expect(seen).toHaveLength(3);
+  expect(new Set(seen).size).toBe(1); // one id across the retries
+  expect(chat.reused).toBe(true); // the third attempt found the chat the first made
+  expect(chat.websocket_url).toBe(`/ws/assistant/app1/${chat.chat_id}/idem-user`);
+  expect(await api.sessions('app1', 'idem-user')).toEqual([expect.objectContaining({ chat_id: chat.chat_id, status: 'created' })]);
+  expect(storage.map.size).toBe(0); // the id is forgotten once the start succeeded
+
+  // The next start is a new intent: a new chat.
+  const next = await api.startChat({ appId: 'app1', userId: 'idem-user', workflowName: 'assistant', forceNew: true });
+  expect(next.chat_id).not.toBe(chat.chat_id);
+});
+
+test('workflows, transport, meta, HTTP input fallback and the tool-call response, typed', async () => {
+  const api = new TesseraApi(hostFor(rt, 'http-user', memoryStorage()), FAST);
+  const wfs = await api.workflows();
+  expect(Object.values(wfs).find((w) => w.entry_point)?.name).toBe('assistant');
+  expect((await api.transport('assistant')).websocket_path).toBe('/ws/assistant/{app_id}/{chat_id}/{user_id}');
+
+  const chat = await api.startChat({ appId: 'app1', userId: 'http-user', workflowName: 'assistant' });
+  const ids = { appId: 'app1', chatId: chat.chat_id, userId: 'http-user', workflowName: 'assistant' };
+  const a = await api.sendInput(ids, 'over HTTP', 'cm-1');
+  const again = await api.sendInput(ids, 'over HTTP', 'cm-1'); // a retried input is the same input
+  expect(again.input_id).toBe(a.input_id);
+  const meta = await api.chatMeta('app1', 'assistant', chat.chat_id);
+  expect(meta).toMatchObject({ chat_id: chat.chat_id, cache_seed: chat.cache_seed, pending_tool_calls: [] });
+  expect(await api.recentSession('app1', 'http-user')).toEqual({ found: true, chat_id: chat.chat_id, workflow_name: 'assistant' });
+
+  // A refusal is an error with the runtime's status and code, never a retry storm.
+  const err = await api.respondToolCall('no-such-event', { answer: 'x' }).catch((e) => e);
+  expect(err).toBeInstanceOf(TesseraHttpError);
+  expect(err.status).toBe(404);
+  expect(err.code).toBe('TOOL_CALL_NOT_FOUND');
+  // Another user's chat is not readable.
+  const other = new TesseraApi({ ...hostFor(rt, 'mallory', memoryStorage()), getAccessToken: () => token('mallory') }, FAST);
+  const denied = await other.chatMeta('app1', 'assistant', chat.chat_id).catch((e) => e);
+  expect(denied).toBeInstanceOf(TesseraHttpError);
+  expect([403, 404]).toContain(denied.status);
+});
