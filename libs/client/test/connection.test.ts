@@ -122,13 +122,17 @@ test('a new client over the same storage resumes where the first left off: no ev
   const storage = memoryStorage();
   const ids = await newChat('restart-user');
   const first = record(new ChatConnection(hostFor(rt, ids.userId, storage), ids, FAST));
+  // Kill "the app" in the middle of the turn's stream (at its first assistant text), with a message still queued offline.
+  first.conn.on((e) => {
+    if (e.kind !== 'timeline' || e.event.type !== 'chat.text' || e.event.data.role !== 'assistant' || first.conn.status === 'closed') return;
+    first.conn.setOnline(false);
+    first.conn.send('queued across the restart');
+    first.conn.close();
+  });
   first.conn.connect();
   first.conn.send('before the restart');
-  // Kill "the app" in the middle of the turn's stream, with a message still queued offline.
-  await waitFor(() => first.timeline.some((e) => e.type === 'chat.text' && e.data.role === 'assistant'), 'assistant streaming');
-  first.conn.setOnline(false);
-  first.conn.send('queued across the restart');
-  first.conn.close();
+  await waitFor(() => first.conn.status === 'closed', 'the first client gone');
+  expect(first.timeline.some((e) => e.type === 'chat.run_complete')).toBe(false);
   expect(first.conn.processing).toBe(false); // cleared on close
   const seen = first.timeline.length;
   console.log(`first client saw ${seen} events`);
