@@ -54,7 +54,24 @@ export const BridgeEnv = BaseEnv.extend({
   .superRefine((c, ctx) => {
     if (c.OPENCODE_MAX_PORT < c.OPENCODE_BASE_PORT) ctx.addIssue({ code: 'custom', path: ['OPENCODE_MAX_PORT'], message: 'must not be below OPENCODE_BASE_PORT' });
   });
-export type BridgeConfig = z.infer<typeof BridgeEnv> & { instanceId: string; tokenSecret: string };
+export type BridgeConfig = z.infer<typeof BridgeEnv> & {
+  instanceId: string;
+  tokenSecret: string;
+  /** What agent servers inherit from this process's environment (agentEnvironment). */
+  agentEnv: NodeJS.ProcessEnv;
+};
+
+/**
+ * What an agent server inherits from the bridge: the machine's environment (PATH, HOME, locale,
+ * model providers' keys the operator set for the agents), never the platform's own secrets and
+ * addresses. An agent's tools run shell commands; they must not read the JWT secret, the service
+ * key or the database URL.
+ */
+const PLATFORM_VARIABLES = /^(JWT_|JWKS_|SERVICE_KEY$|BRIDGE_|DATABASE_URL$|REDIS_URL$|INGEST_KEYS$|S3_|BACKEND_BRIDGE_|OBSERVABILITY_|TESSERA_)/;
+
+export function agentEnvironment(parent: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(parent).filter(([k]) => !PLATFORM_VARIABLES.test(k)));
+}
 
 export function loadBridgeConfig(e: Record<string, string | undefined> = process.env): BridgeConfig {
   const c = loadConfig(BridgeEnv, { ...e, PORT: e.PORT || e.BRIDGE_PORT });
@@ -62,5 +79,6 @@ export function loadBridgeConfig(e: Record<string, string | undefined> = process
     ...c,
     instanceId: `${c.BRIDGE_INSTANCE_ID ?? hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 6)}`,
     tokenSecret: c.BRIDGE_TOKEN_SECRET ?? `bridge-session:${c.SERVICE_KEY}`,
+    agentEnv: agentEnvironment(process.env),
   };
 }

@@ -12,8 +12,8 @@ export interface LaunchSpec {
   port: number;
   username: string;
   password: string;
-  /** OPENCODE_CONFIG_CONTENT and the session's callback variables. */
-  env: Record<string, string>;
+  /** The whole environment: what the bridge passes on (config.agentEnv), OPENCODE_CONFIG_CONTENT and the session's callback variables. */
+  env: NodeJS.ProcessEnv;
   workDir: string;
   startTimeoutMs: number;
   healthTimeoutMs: number;
@@ -72,7 +72,7 @@ export class AgentProcess {
       cwd: spec.workDir,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...agentEnvironment(process.env), ...spec.env, OPENCODE_SERVER_USERNAME: spec.username, OPENCODE_SERVER_PASSWORD: spec.password },
+      env: { ...spec.env, OPENCODE_SERVER_USERNAME: spec.username, OPENCODE_SERVER_PASSWORD: spec.password },
     });
     const p = new AgentProcess(spec, child);
     const spawned = await new Promise<Error | null>((resolve) => {
@@ -157,15 +157,3 @@ export function workDirOf(root: string, sessionId: string): string {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/**
- * What an agent server inherits from the bridge: the machine's environment (PATH, HOME, locale,
- * model providers' keys the operator set for the agents), never the platform's own secrets and
- * addresses. An agent's tools run shell commands; they must not read the JWT secret, the service
- * key or the database URL.
- */
-const PLATFORM_VARIABLES = /^(JWT_|JWKS_|SERVICE_KEY$|BRIDGE_|DATABASE_URL$|REDIS_URL$|INGEST_KEYS$|S3_|BACKEND_BRIDGE_|OBSERVABILITY_|TESSERA_)/;
-
-export function agentEnvironment(parent: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(parent).filter(([k]) => !PLATFORM_VARIABLES.test(k)));
-}

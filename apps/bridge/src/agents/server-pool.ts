@@ -90,7 +90,7 @@ export class ServerPool {
             port,
             username: SERVER_USER,
             password,
-            env,
+            env: { ...c.agentEnv, ...env },
             workDir: join(this.workRoot, sessionId),
             startTimeoutMs: c.OPENCODE_START_TIMEOUT_MS,
             healthTimeoutMs: c.OPENCODE_HEALTH_TIMEOUT_MS,

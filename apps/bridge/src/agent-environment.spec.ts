@@ -1,4 +1,4 @@
-import { agentEnvironment } from './agent-process';
+import { agentEnvironment } from './config';
 
 describe('agentEnvironment', () => {
   it("passes the machine's environment and the agents' provider keys, never the platform's secrets", () => {
