@@ -86,14 +86,7 @@ export async function listenChanges(): Promise<{ changes: AgentChange[]; close: 
 
 export const uniq = (name: string) => `${name}-${Math.random().toString(36).slice(2, 8)}`;
 
-export async function until<T>(fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 10_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+/** Shared with every service's tests (kit/testing). */
+export { until } from '@tessera/kit/testing';
 
 export const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;

@@ -107,15 +107,8 @@ export function running(pid: number): boolean {
   }
 }
 
-export async function until<T>(fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 10_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+/** Shared with every service's tests (kit/testing). */
+export { until } from '@tessera/kit/testing';
 
 export async function removeWorkRoot(prefix: string): Promise<void> {
   await rm(join(tmpdir(), `bridge-test-${prefix.replace(/\W/g, '-')}`), { recursive: true, force: true });

@@ -10,7 +10,7 @@ import type { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createLogger } from '@tessera/kit';
-import type { Envelope } from '@tessera/kit/testing';
+import { until, type Envelope } from '@tessera/kit/testing';
 import { createRuntimeServices, type RuntimeServices } from '../src/services';
 import type { StoredEvent } from '../src/store/timeline';
 import { configFor, spawnWorker, testEnv, transcript, type Env } from './harness';
@@ -83,15 +83,6 @@ async function worker(): Promise<ChildProcess> {
   return w;
 }
 
-async function until<T>(fn: () => Promise<T | undefined | null | false>, ms: number, what: string): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const envelopes = (events: StoredEvent[]) => events.map((e) => ({ type: e.type, data: e.data, index: e.index }) as Envelope);
 

@@ -328,3 +328,14 @@ export function maskedTextFrame(payload: Buffer): Buffer {
 export function writeUnder(ws: WebSocket, bytes: Buffer): void {
   (ws as unknown as { _socket: { write(b: Buffer): void } })._socket.write(bytes);
 }
+
+/** Polls `fn` every 25 ms until it returns something truthy, and returns that; throws after `timeoutMs`. */
+export async function until<T>(fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
