@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import { bridge, buildOpenApi, HealthReply } from '@tessera/contracts';
-import { createHttpApp, finalizeHttpApp, healthRouter, SocketHub } from '@tessera/kit';
+import { createHttpApp, finalizeHttpApp, healthRouter, serviceSocketHub } from '@tessera/kit';
 import { sessionRoutes, sessionsRouter } from './routes/sessions';
 import type { BridgeServices } from './services';
 import { sessionEndpoint, SessionSockets } from './ws/session-sockets';
@@ -21,14 +21,7 @@ export const openapi = buildOpenApi({
 
 /** The bridge's HTTP app and session socket, built from its services (tests start it through server.ts). */
 export function createBridgeApp(s: BridgeServices, opts: { isShuttingDown?: () => boolean } = {}) {
-  const hub = new SocketHub({
-    logger: s.logger,
-    maxPayload: s.config.WS_MAX_PAYLOAD,
-    heartbeatMs: s.config.WS_HEARTBEAT_MS,
-    origins: s.config.CORS_ORIGINS,
-    isShuttingDown: opts.isShuttingDown,
-    onCountChange: (n) => s.metrics.openSockets.set({ kind: 'session' }, n),
-  });
+  const hub = serviceSocketHub({ config: s.config, logger: s.logger, metrics: s.metrics, kind: 'session', isShuttingDown: opts.isShuttingDown });
   const sockets = new SessionSockets(hub, s.bus);
   const app = createHttpApp({ logger: s.logger, metrics: s.metrics, corsOrigins: s.config.CORS_ORIGINS, bodyLimit: s.config.BODY_LIMIT });
   app.get('/health', (_req, res) => {

@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import { buildOpenApi, HealthReply } from '@tessera/contracts';
-import { authSettings, createAuth, createHttpApp, finalizeHttpApp, healthRouter, SERVICE_KEY_HEADER, SocketHub } from '@tessera/kit';
+import { authSettings, createAuth, createHttpApp, finalizeHttpApp, healthRouter, SERVICE_KEY_HEADER, serviceSocketHub } from '@tessera/kit';
 import type { RequestHandler } from 'express';
 import { eventRoutes, eventsReadRouter, ingestRouter } from './routes/events';
 import { otlpRouter, otlpRoutes } from './routes/otlp';
@@ -25,16 +25,7 @@ export const openapi = buildOpenApi({
 /** Observability's HTTP app and live socket, built from its services (tests call this through server.ts). */
 export function createObservabilityApp(s: ObservabilityServices, opts: { isShuttingDown?: () => boolean } = {}) {
   const auth = createAuth(authSettings(s.config));
-  const hub = new SocketHub({
-    logger: s.logger,
-    maxPayload: s.config.WS_MAX_PAYLOAD,
-    heartbeatMs: s.config.WS_HEARTBEAT_MS,
-    messagesPerSecond: s.config.WS_MESSAGES_PER_SECOND,
-    messageBurst: s.config.WS_MESSAGE_BURST,
-    origins: s.config.CORS_ORIGINS,
-    isShuttingDown: opts.isShuttingDown,
-    onCountChange: (n) => s.metrics.openSockets.set({ kind: 'live' }, n),
-  });
+  const hub = serviceSocketHub({ config: s.config, logger: s.logger, metrics: s.metrics, kind: 'live', isShuttingDown: opts.isShuttingDown });
   // Batches of up to 1,000 events: the one body limit of the app is the ingest one.
   const app = createHttpApp({ logger: s.logger, metrics: s.metrics, corsOrigins: s.config.CORS_ORIGINS, bodyLimit: s.config.INGEST_BODY_LIMIT });
   app.use(

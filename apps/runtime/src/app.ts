@@ -7,7 +7,7 @@ import {
   createHttpApp,
   finalizeHttpApp,
   healthRouter,
-  SocketHub,
+  serviceSocketHub,
   SocketRefusal,
   type Auth,
   type SocketEndpoint,
@@ -42,16 +42,7 @@ export const openapi = buildOpenApi({
 /** The runtime's HTTP app and WebSocket endpoint, built from its services (tests call this). */
 export function createRuntimeApp(s: RuntimeServices, opts: { isShuttingDown?: () => boolean } = {}) {
   const auth: Auth = createAuth(authSettings(s.config));
-  const hub = new SocketHub({
-    logger: s.logger,
-    maxPayload: s.config.WS_MAX_PAYLOAD,
-    heartbeatMs: s.config.WS_HEARTBEAT_MS,
-    messagesPerSecond: s.config.WS_MESSAGES_PER_SECOND,
-    messageBurst: s.config.WS_MESSAGE_BURST,
-    origins: s.config.CORS_ORIGINS,
-    isShuttingDown: opts.isShuttingDown,
-    onCountChange: (n) => s.metrics.openSockets.set({ kind: 'chat' }, n),
-  });
+  const hub = serviceSocketHub({ config: s.config, logger: s.logger, metrics: s.metrics, kind: 'chat', isShuttingDown: opts.isShuttingDown });
   const app = createHttpApp({ logger: s.logger, metrics: s.metrics, corsOrigins: s.config.CORS_ORIGINS, bodyLimit: s.config.BODY_LIMIT });
   app.use(
     healthRouter({

@@ -5,6 +5,7 @@ import { CloseCode } from '@tessera/contracts';
 import { BadRequest, Forbidden, NotFound, Unavailable } from './errors';
 import { toErrorResponse } from './http';
 import { errorSummary, type Logger } from './logger';
+import type { Metrics } from './metrics';
 
 /**
  * What an app gives the hub for one kind of socket: which paths it serves and what to do once a
@@ -359,3 +360,32 @@ class TokenBucket {
   }
 }
 
+
+/** The socket settings every service's config carries (WS_MESSAGES_PER_SECOND / _BURST where it limits rates). */
+export interface SocketSettings {
+  WS_MAX_PAYLOAD: number;
+  WS_HEARTBEAT_MS: number;
+  WS_MESSAGES_PER_SECOND?: number;
+  WS_MESSAGE_BURST?: number;
+  CORS_ORIGINS: string[];
+}
+
+/** A service's SocketHub from its config, counting its open sockets in the service's metrics under `kind`. */
+export function serviceSocketHub(o: {
+  config: SocketSettings;
+  logger: Logger;
+  metrics: Pick<Metrics, 'openSockets'>;
+  kind: string;
+  isShuttingDown?: () => boolean;
+}): SocketHub {
+  return new SocketHub({
+    logger: o.logger,
+    maxPayload: o.config.WS_MAX_PAYLOAD,
+    heartbeatMs: o.config.WS_HEARTBEAT_MS,
+    messagesPerSecond: o.config.WS_MESSAGES_PER_SECOND,
+    messageBurst: o.config.WS_MESSAGE_BURST,
+    origins: o.config.CORS_ORIGINS,
+    isShuttingDown: o.isShuttingDown,
+    onCountChange: (n) => o.metrics.openSockets.set({ kind: o.kind }, n),
+  });
+}
