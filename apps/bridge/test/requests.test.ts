@@ -57,6 +57,21 @@ describe('session events across instances', () => {
     await Promise.all([onA.close(), onB.close()]);
   });
 
+  it('writes the snapshot first on every socket, even while events stream in as it joins', async () => {
+    const s = await session('joining');
+    let publishing = true;
+    const publisher = (async () => {
+      for (let n = 0; publishing; n++) await http(a.url, 'POST', `/api/session/${s.id}/events`, { token: s.token, body: { type: 'entity.updated', payload: { n } } });
+    })();
+    const sockets = Array.from({ length: 16 }, (_, i) => socketOf((i % 2 ? b : a).url, s.id, s.token));
+    await Promise.all(sockets.map((ws) => ws.waitType('session.snapshot')));
+    await Promise.all(sockets.map((ws) => ws.waitFor((m) => m.type === 'session.event')));
+    publishing = false;
+    await publisher;
+    for (const ws of sockets) expect(ws.messages[0].type).toBe('session.snapshot');
+    await Promise.all(sockets.map((ws) => ws.close()));
+  });
+
   it('answers 503 when no socket could answer a request', async () => {
     const s = await session('nobody');
     const r = await http(a.url, 'POST', `/api/session/${s.id}/events/request`, { token: s.token, body: { type: 'question.ask' } });

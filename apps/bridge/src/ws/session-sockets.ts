@@ -64,10 +64,17 @@ export function sessionEndpoint(s: BridgeServices, hub: SocketHub, sockets: Sess
       const token = queryToken(req) ?? presentedToken(req.headers);
       if (!token || !tokenMatches(s.config.tokenSecret, rec.id, rec.nonce, token)) throw new SocketRefusal('unauthorized: a valid session token is required', bridge.SessionCloseCode.Unauthorized);
       if (closed.aborted) return { onMessage: () => undefined };
+      // One tick, no await between them: the count goes to Redis before the client can read the
+      // snapshot (so a request it triggers finds a subscriber), and no bus envelope can reach the
+      // socket ahead of its snapshot.
+      const counted = s.store.addSubscriber(sessionId, s.config.instanceId, 1);
       sockets.add(sessionId, ws);
-      await s.store.addSubscriber(sessionId, s.config.instanceId, 1);
-      s.store.touch(sessionId);
       hub.send(ws, envelope('session.snapshot', sessionId, { sessionInfo: rec.info, opencodeUrl: rec.opencodeUrl, opencodeSessionId: rec.opencodeSessionId, model: rec.model, scadaUrl: rec.scadaUrl }));
+      await counted.catch((e: unknown) => {
+        sockets.remove(sessionId, ws);
+        throw e;
+      });
+      s.store.touch(sessionId);
       return {
         async onMessage(data, isBinary) {
           s.store.touch(sessionId);
