@@ -34,6 +34,17 @@ ensure_deps() {
   fi
 }
 
+# The console's browser tests drive Debian's Chromium with playwright-core (Playwright's own
+# browser download cannot work offline). CHROMIUM_PATH names another build.
+export CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
+ensure_chromium() {
+  [ -x "$CHROMIUM_PATH" ] && return 0
+  can_install || die "Chromium not found at $CHROMIUM_PATH: install it (apt-get install chromium) or set CHROMIUM_PATH"
+  say "installing Chromium (apt-get) for the console's browser tests"
+  apt_install chromium
+  [ -x "$CHROMIUM_PATH" ] || die "Chromium installed, but not at $CHROMIUM_PATH"
+}
+
 url_part() { node -e "const u=new URL(process.argv[1]);console.log(process.argv[2]==='port'?(u.port||process.argv[3]):u[process.argv[2]])" "$1" "$2" "${3:-}"; }
 
 redis_up() {
