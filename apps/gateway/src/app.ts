@@ -31,6 +31,7 @@ import { forwardHttp } from './proxy/http-forward';
 import { createUpstreams, destroyUpstreams } from './proxy/upstreams';
 import { forwardUpgrade } from './proxy/ws-upgrade';
 import { TunnelSet } from './proxy/ws-tunnel';
+import { consoleRoutes } from './routes/console';
 import { healthRoutes } from './routes/health';
 import { openApiRoute } from './routes/openapi';
 
@@ -138,6 +139,8 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
   app.use(healthRoutes({ redis, upstreams, timeoutMs: config.HEALTH_TIMEOUT_MS, isShuttingDown }));
   app.use(metrics.router());
   app.use(openApiRoute({ own: openapi, upstreams, timeoutMs: config.HEALTH_TIMEOUT_MS, cacheMs: config.OPENAPI_CACHE_MS }));
+  // The operator console (apps/console's build) at /console.
+  app.use(consoleRoutes({ dist: config.CONSOLE_DIST }));
   finalizeHttpApp(app, logger);
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {

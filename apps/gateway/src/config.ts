@@ -29,6 +29,7 @@ import { BaseEnv, checkBaseEnv, env, loadConfig } from '@tessera/kit';
  *   TRUST_PROXY_HOPS            0       load balancers in front of the gateway whose X-Forwarded-For is trusted;
  *                                       0 = the gateway is the edge: the peer address is the client
  *   PUBLIC_WORKFLOWS            true    GET /api/workflows… passes without a token (discovery before sign-in)
+ *   CONSOLE_DIST                apps/console/dist   the operator console's build, served at /console (relative to the working directory)
  */
 /** `off`, or one or more http(s) base URLs separated by commas (the instances of one service). */
 const serviceUrl = (def: string) =>
@@ -82,6 +83,7 @@ export const GatewayEnv = BaseEnv.extend({
   OPENAPI_CACHE_MS: env.int(10_000, 0),
   TRUST_PROXY_HOPS: env.int(0, 0),
   PUBLIC_WORKFLOWS: env.bool(true),
+  CONSOLE_DIST: z.string().min(1).default('apps/console/dist'),
 })
   .superRefine(checkBaseEnv)
   .superRefine((c, ctx) => {
