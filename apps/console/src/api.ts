@@ -1,0 +1,114 @@
+/**
+ * Every call the console makes goes to the gateway's origin (which also serves the console) with
+ * the operator's token as `Authorization: Bearer`. A refusal becomes an ApiError whose message is
+ * the service's own words (the kit's `{"error":{"code","message","details"}}`).
+ */
+const TOKEN_KEY = 'tessera.console.token';
+
+export function storedToken(): string | null {
+  return localStorage.getItem(TOKEN_KEY);
+}
+export function storeToken(token: string | null): void {
+  if (token) localStorage.setItem(TOKEN_KEY, token);
+  else localStorage.removeItem(TOKEN_KEY);
+}
+
+export interface Claims {
+  sub: string;
+  apps: string[] | null;
+  roles: string[];
+  exp: number | null;
+}
+
+/** What the token says about its holder (read, not verified: the gateway verifies it). */
+export function claimsOf(token: string): Claims | null {
+  const part = token.split('.')[1];
+  if (!part) return null;
+  try {
+    const json = JSON.parse(atob(part.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(part.length / 4) * 4, '=')));
+    const apps = Array.isArray(json.apps) ? json.apps.map(String) : typeof json.apps === 'string' ? json.apps.split(' ') : null;
+    return { sub: String(json.sub ?? ''), apps, roles: Array.isArray(json.roles) ? json.roles.map(String) : [], exp: typeof json.exp === 'number' ? json.exp : null };
+  } catch {
+    return null;
+  }
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+/** Called when the gateway refuses the token (401): the app signs out and says why. */
+let onUnauthorized: (message: string) => void = () => undefined;
+export function setUnauthorizedHandler(f: (message: string) => void): void {
+  onUnauthorized = f;
+}
+
+/** The error of a reply in words: the service's message, else the status. */
+export async function errorOf(res: Response): Promise<ApiError> {
+  const text = await res.text().catch(() => '');
+  try {
+    const body = JSON.parse(text);
+    if (body?.error?.message) return new ApiError(res.status, String(body.error.code ?? res.status), String(body.error.message), body.error.details);
+  } catch {
+    // not JSON: a proxy's page, or nothing
+  }
+  const words = res.status === 502 || res.status === 503 || res.status === 504 ? 'the service is not reachable' : res.statusText || 'request failed';
+  return new ApiError(res.status, String(res.status), `${res.status}: ${words}`);
+}
+
+export function authHeaders(): Record<string, string> {
+  const token = storedToken();
+  return token ? { authorization: `Bearer ${token}` } : {};
+}
+
+export async function request(method: string, path: string, body?: unknown): Promise<Response> {
+  let res: Response;
+  try {
+    res = await fetch(path, {
+      method,
+      headers: { ...authHeaders(), ...(body !== undefined && { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, 'NETWORK', 'the gateway is not reachable (network error)');
+  }
+  if (res.ok) return res;
+  const err = await errorOf(res);
+  if (res.status === 401) onUnauthorized(err.message);
+  throw err;
+}
+
+export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const res = await request(method, path, body);
+  const text = await res.text();
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+export const get = <T>(path: string) => api<T>('GET', path);
+
+/** Query string of the given values, leaving out empty ones. */
+export function qs(params: Record<string, string | number | undefined | null>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+export function wsUrl(path: string): string {
+  const u = new URL(path, location.href);
+  u.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const token = storedToken();
+  if (token) u.searchParams.set('access_token', token);
+  return u.toString();
+}
+
+export function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

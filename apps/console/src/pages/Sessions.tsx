@@ -1,0 +1,275 @@
+import { useEffect, useMemo, useRef, useState } from 'react';
+import { api, get, messageOf, qs } from '../api';
+import { ErrorNote } from '../ErrorBoundary';
+import { ago, num, useNow } from '../format';
+import type { LiveSessions } from '../live';
+import { navigate } from '../router';
+import type { Session, StoredEvent } from '../types';
+
+const PAGE_SIZE = 50;
+/** Sessions read over HTTP per filter (pages of 500); beyond it the page says the list is cut. */
+const LOAD_CAP = 10_000;
+const TIMELINE_SHOWN = 500;
+
+interface Filters {
+  status: string;
+  app_id: string;
+  user_id: string;
+  agent_name: string;
+  source: string;
+  q: string;
+}
+const NO_FILTERS: Filters = { status: '', app_id: '', user_id: '', agent_name: '', source: '', q: '' };
+
+/** The same rules as observability's list, so live updates land where a reload would put them. */
+function matches(s: Session, f: Filters): boolean {
+  if (f.status && s.status !== f.status) return false;
+  if (f.app_id && s.app_id !== f.app_id) return false;
+  if (f.user_id && s.user_id !== f.user_id) return false;
+  if (f.agent_name && s.agent_name !== f.agent_name && s.workflow !== f.agent_name) return false;
+  if (f.source && s.source !== f.source) return false;
+  if (f.q && !s.session_name.toLowerCase().includes(f.q.toLowerCase()) && !s.session_id.includes(f.q)) return false;
+  return true;
+}
+
+/** Every session of the filter, read page by page into the live store (which keeps them current). */
+function useLoadedSessions(live: LiveSessions, f: Filters) {
+  const [state, setState] = useState<{ loading: boolean; loaded: number; truncated: boolean; error: string | null }>({ loading: true, loaded: 0, truncated: false, error: null });
+  useEffect(() => {
+    let cancelled = false;
+    setState({ loading: true, loaded: 0, truncated: false, error: null });
+    const serverFilters = { status: f.status, app_id: f.app_id, user_id: f.user_id, source: f.source, q: f.q };
+    void (async () => {
+      let cursor: string | null = null;
+      let loaded = 0;
+      try {
+        do {
+          const page: { sessions: Session[]; next_cursor: string | null } = await get(`/api/observability/sessions${qs({ ...serverFilters, limit: 500, cursor })}`);
+          if (cancelled) return;
+          live.merge(page.sessions);
+          loaded += page.sessions.length;
+          cursor = page.next_cursor;
+          setState({ loading: cursor !== null, loaded, truncated: false, error: null });
+        } while (cursor && loaded < LOAD_CAP);
+        if (!cancelled) setState({ loading: false, loaded, truncated: cursor !== null, error: null });
+      } catch (e) {
+        if (!cancelled) setState((s) => ({ ...s, loading: false, error: `Could not list sessions: ${messageOf(e)}` }));
+      }
+    })();
+    return () => void (cancelled = true);
+  }, [live, f.status, f.app_id, f.user_id, f.source, f.q]);
+  return state;
+}
+
+export function SessionsPage({ live, path }: { live: LiveSessions; path: string }) {
+  const [filters, setFilters] = useState<Filters>(NO_FILTERS);
+  const [typed, setTyped] = useState<Filters>(NO_FILTERS);
+  const [page, setPage] = useState(0);
+  const [error, setError] = useState<string | null>(null);
+  const now = useNow();
+  // Text filters apply once typing pauses.
+  useEffect(() => {
+    const t = setTimeout(() => setFilters(typed), 300);
+    return () => clearTimeout(t);
+  }, [typed]);
+  useEffect(() => setPage(0), [filters]);
+  const load = useLoadedSessions(live, filters);
+  const version = live.version;
+  const rows = useMemo(
+    () => [...live.sessions.values()].filter((s) => matches(s, filters)).sort((a, b) => Date.parse(b.modified_at) - Date.parse(a.modified_at)),
+    [live, version, filters],
+  );
+  const pages = Math.max(1, Math.ceil(rows.length / PAGE_SIZE));
+  const shown = rows.slice(page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
+  const selected = path.startsWith('/sessions/') ? decodeURIComponent(path.slice('/sessions/'.length)) : null;
+  const apps = useMemo(() => [...new Set([...live.sessions.values()].map((s) => s.app_id).filter(Boolean))].sort() as string[], [live, version]);
+
+  const act = async (s: Session, action: 'stop' | 'delete') => {
+    setError(null);
+    try {
+      if (action === 'stop') await api('POST', `/api/observability/sessions/${encodeURIComponent(s.session_id)}/stop`);
+      else {
+        await api('DELETE', `/api/observability/sessions/${encodeURIComponent(s.session_id)}`);
+        live.remove(s.session_id);
+        if (selected === s.session_id) navigate('/sessions');
+      }
+    } catch (e) {
+      setError(`Could not ${action} “${s.session_name || s.session_id}”: ${messageOf(e)}`);
+    }
+  };
+  const set = (k: keyof Filters) => (e: { target: { value: string } }) => setTyped((f) => ({ ...f, [k]: e.target.value }));
+
+  return (
+    <section className="sessions">
+      <h1>Sessions</h1>
+      <div className="filters">
+        <select aria-label="status" value={typed.status} onChange={set('status')}>
+          <option value="">any status</option>
+          <option value="running">running</option>
+          <option value="finished">finished</option>
+          <option value="stopped">stopped</option>
+        </select>
+        <select aria-label="source" value={typed.source} onChange={set('source')}>
+          <option value="">any source</option>
+          <option value="runtime">runtime</option>
+          <option value="bridge">bridge</option>
+          <option value="external">external</option>
+          <option value="otel">otel</option>
+        </select>
+        <select aria-label="app" value={typed.app_id} onChange={set('app_id')}>
+          <option value="">any app</option>
+          {apps.map((a) => (
+            <option key={a}>{a}</option>
+          ))}
+        </select>
+        <input aria-label="user" placeholder="user" value={typed.user_id} onChange={set('user_id')} />
+        <input aria-label="agent or workflow" placeholder="agent or workflow" value={typed.agent_name} onChange={set('agent_name')} />
+        <input aria-label="search" placeholder="name or id" value={typed.q} onChange={set('q')} />
+      </div>
+      <ErrorNote error={load.error ?? error} onDismiss={error ? () => setError(null) : undefined} />
+      <p className="muted count">
+        {num(rows.length)} session{rows.length === 1 ? '' : 's'}
+        {load.loading ? ` · loading (${num(load.loaded)} read)…` : ''}
+        {load.truncated ? ` · the newest ${num(LOAD_CAP)} only: narrow the filters` : ''}
+      </p>
+      <table className="list" data-testid="sessions-table">
+        <thead>
+          <tr>
+            <th>Session</th>
+            <th>Status</th>
+            <th>Agent / workflow</th>
+            <th>App</th>
+            <th>User</th>
+            <th className="num">Tokens in / out</th>
+            <th className="num">Events</th>
+            <th>Last activity</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {shown.map((s) => (
+            <tr key={s.session_id} className={selected === s.session_id ? 'selected' : ''} data-session={s.session_id} onClick={() => navigate(`/sessions/${encodeURIComponent(s.session_id)}`)}>
+              <td title={s.session_id}>
+                <span className="name">{s.session_name || s.session_id}</span>
+                <span className="muted small"> {s.source}</span>
+              </td>
+              <td>
+                <span className={`badge ${s.status}`}>{s.status}</span>
+              </td>
+              <td>{s.agent_name ?? s.workflow ?? '–'}</td>
+              <td>{s.app_id ?? '–'}</td>
+              <td>{s.user_id ?? '–'}</td>
+              <td className="num">
+                {num(s.usage.input_tokens)} / {num(s.usage.output_tokens)}
+              </td>
+              <td className="num">{num(s.event_count)}</td>
+              <td title={s.modified_at}>{ago(s.last_event_at ?? s.modified_at, now)}</td>
+              <td className="actions" onClick={(e) => e.stopPropagation()}>
+                {s.status === 'running' && <button onClick={() => void act(s, 'stop')}>Stop</button>}
+                <ConfirmButton label="Delete" onConfirm={() => void act(s, 'delete')} />
+              </td>
+            </tr>
+          ))}
+          {shown.length === 0 && !load.loading && (
+            <tr>
+              <td colSpan={9} className="muted">
+                No sessions{filters === NO_FILTERS ? ' yet' : ' match these filters'}.
+              </td>
+            </tr>
+          )}
+        </tbody>
+      </table>
+      <div className="pager">
+        <button disabled={page === 0} onClick={() => setPage(page - 1)}>
+          ← Newer
+        </button>
+        <span>
+          page {page + 1} of {pages} ({rows.length ? `${num(page * PAGE_SIZE + 1)}–${num(Math.min(rows.length, (page + 1) * PAGE_SIZE))}` : '0'})
+        </span>
+        <button disabled={page >= pages - 1} onClick={() => setPage(page + 1)}>
+          Older →
+        </button>
+      </div>
+      {selected && <SessionDetail key={selected} live={live} id={selected} onAction={act} />}
+    </section>
+  );
+}
+
+/** A destructive action asks once more in place. */
+export function ConfirmButton({ label, onConfirm }: { label: string; onConfirm: () => void }) {
+  const [asking, setAsking] = useState(false);
+  useEffect(() => {
+    if (!asking) return;
+    const t = setTimeout(() => setAsking(false), 5000);
+    return () => clearTimeout(t);
+  }, [asking]);
+  return asking ? (
+    <button className="danger" onClick={() => (setAsking(false), onConfirm())}>
+      Confirm {label.toLowerCase()}
+    </button>
+  ) : (
+    <button onClick={() => setAsking(true)}>{label}</button>
+  );
+}
+
+function SessionDetail({ live, id, onAction }: { live: LiveSessions; id: string; onAction: (s: Session, a: 'stop' | 'delete') => Promise<void> }) {
+  const [events, setEvents] = useState<StoredEvent[]>([]);
+  const [error, setError] = useState<string | null>(null);
+  const [fetched, setFetched] = useState<Session | null>(null);
+  const bottom = useRef<HTMLDivElement>(null);
+  const session = live.sessions.get(id) ?? fetched;
+  useEffect(() => {
+    if (live.sessions.has(id)) return;
+    get<Session>(`/api/observability/sessions/${encodeURIComponent(id)}`).then(
+      (s) => (setFetched(s), live.merge([s])),
+      (e) => setError(messageOf(e)),
+    );
+  }, [live, id]);
+  useEffect(() => live.subscribe(id, (batch) => setEvents((prev) => [...prev, ...batch].slice(-TIMELINE_SHOWN * 2))), [live, id]);
+  useEffect(() => bottom.current?.scrollIntoView({ block: 'nearest' }), [events.length]);
+  const shown = events.slice(-TIMELINE_SHOWN);
+  return (
+    <div className="detail" data-testid="session-detail">
+      <div className="detail-head">
+        <h2>{session?.session_name || id}</h2>
+        {session && <span className={`badge ${session.status}`}>{session.status}</span>}
+        {session?.status === 'running' && <button onClick={() => void onAction(session, 'stop')}>Stop</button>}
+        {session && <ConfirmButton label="Delete" onConfirm={() => void onAction(session, 'delete')} />}
+        <button className="link" onClick={() => navigate('/sessions')}>
+          Close
+        </button>
+      </div>
+      <ErrorNote error={error && `Could not open the session: ${error}`} />
+      {session && (
+        <p className="muted">
+          {session.session_id} · {session.source} · app {session.app_id ?? '–'} · user {session.user_id ?? '–'} · {num(session.event_count)} events · tokens{' '}
+          {num(session.usage.input_tokens)} in / {num(session.usage.output_tokens)} out · {session.error_count} errors
+        </p>
+      )}
+      <ol className="timeline" data-testid="timeline">
+        {events.length > shown.length && <li className="muted">… {num(events.length - shown.length)} earlier events not shown</li>}
+        {shown.map((e) => (
+          <li key={e.seq} className={e.error ? 'has-error' : ''}>
+            <span className="seq">#{e.seq}</span> <span className="time">{new Date(e.timestamp).toLocaleTimeString()}</span> <strong>{e.event_type}</strong>
+            {e.agent_name && <span className="muted"> · {e.agent_name}</span>}
+            {e.tool_name && <span> · tool {e.tool_name}</span>}
+            {summary(e) && <div className="event-text">{summary(e)}</div>}
+            {e.error && <div className="error-text">{e.error}</div>}
+          </li>
+        ))}
+        {events.length === 0 && <li className="muted">No events yet.</li>}
+      </ol>
+      <div ref={bottom} />
+    </div>
+  );
+}
+
+function summary(e: StoredEvent): string {
+  const text = (e.content ?? [])
+    .map((c) => (typeof c.text === 'string' ? c.text : ''))
+    .join(' ')
+    .trim();
+  if (text) return text.length > 400 ? text.slice(0, 400) + '…' : text;
+  if (e.tool_input !== undefined && e.tool_input !== null) return JSON.stringify(e.tool_input).slice(0, 400);
+  return e.reason ?? '';
+}

@@ -1,0 +1,13 @@
+/** The shapes the console reads, from the services' contracts (types only: nothing of zod is bundled for them). */
+import type { z } from 'zod';
+import type { agents, bridge, documents, observability, WorkflowSummary } from '@tessera/contracts';
+
+export type Session = observability.Session;
+export type StoredEvent = observability.StoredEvent;
+export type ObsServerMessage = observability.ObsServerMessage;
+export type Agent = agents.Agent;
+export type SessionInUse = agents.SessionInUse;
+export type Doc = documents.Document;
+export type ServersReply = bridge.ServersReply;
+export type Workflow = z.infer<typeof WorkflowSummary>;
+export type WorkflowsReply = Record<string, Workflow>;
