@@ -11,9 +11,10 @@ import type {
   StartChatReply,
   ToolRespondReply,
   TransportReply,
+  UploadReply,
   WorkflowsReply,
 } from '@tessera/contracts';
-import { backoffDelay, DEFAULT_BACKOFF, fetchFn, newId, sleep, storageKey, trimSlash, type Backoff, type Host } from './host';
+import { backoffDelay, DEFAULT_BACKOFF, fetchFn, formData, newId, sleep, storageKey, trimSlash, type Backoff, type FormDataLike, type Host } from './host';
 
 type Infer<T extends { parse: (v: unknown) => unknown }> = ReturnType<T['parse']>;
 
@@ -35,6 +36,20 @@ export interface StartChatOptions {
   workflowName: string;
   forceNew?: boolean;
   context?: Record<string, unknown>;
+}
+
+/** A file to upload: a Blob or File (browsers, Node 20), or React Native's `{ uri, name, type }`. */
+export type UploadBody = { readonly size: number; readonly type: string } | { uri: string; name: string; type: string };
+
+export interface UploadOptions {
+  appId: string;
+  userId: string;
+  chatId: string;
+  file: UploadBody;
+  /** The name the runtime records (a File's own name otherwise). */
+  filename?: string;
+  intent?: string;
+  bundlePath?: string;
 }
 
 export class TesseraApi {
@@ -96,6 +111,28 @@ export class TesseraApi {
     return this.request('POST', '/api/tool-call/respond', { event_id: eventId, response_data: responseData }, false);
   }
 
+  /** Stops the chat's running turn; `chat.run_complete` with status `stopped` follows on the socket. */
+  stopChat(appId: string, chatId: string): Promise<{ accepted: true; chat_id: string }> {
+    return this.request('POST', `/api/chats/${enc(appId)}/${enc(chatId)}/stop`, undefined, true);
+  }
+
+  /**
+   * `POST /api/chat/upload` (multipart); `chat.attachment_uploaded` follows on the chat's timeline.
+   * Not retried: a repeated upload would store the file twice.
+   */
+  upload(o: UploadOptions): Promise<Infer<typeof UploadReply>> {
+    const form = formData();
+    form.append('appId', o.appId);
+    form.append('userId', o.userId);
+    form.append('chatId', o.chatId);
+    if (o.intent !== undefined) form.append('intent', o.intent);
+    if (o.bundlePath !== undefined) form.append('bundle_path', o.bundlePath);
+    // The file goes last: a streaming server reads the fields before the bytes.
+    if (o.filename !== undefined) form.append('file', o.file, o.filename);
+    else form.append('file', o.file);
+    return this.request('POST', '/api/chat/upload', new FormBody(form), false);
+  }
+
   private async request<T>(method: string, path: string, body: unknown, retry: boolean): Promise<T> {
     const attempts = retry ? (this.opts.retries ?? 4) + 1 : 1;
     const doFetch = fetchFn(this.host);
@@ -104,10 +141,12 @@ export class TesseraApi {
       const token = await this.host.getAccessToken();
       const headers: Record<string, string> = { accept: 'application/json' };
       if (token) headers.authorization = `Bearer ${token}`;
-      if (body !== undefined) headers['content-type'] = 'application/json';
+      const form = body instanceof FormBody ? body.form : undefined;
+      // A form's content-type (with its boundary) is set by fetch.
+      if (body !== undefined && !form) headers['content-type'] = 'application/json';
       let res;
       try {
-        res = await doFetch(`${trimSlash(this.host.httpBaseUrl)}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+        res = await doFetch(`${trimSlash(this.host.httpBaseUrl)}${path}`, { method, headers, body: form ?? (body === undefined ? undefined : JSON.stringify(body)) });
       } catch (err) {
         if (last) throw err;
         await sleep(backoffDelay(attempt, this.opts.backoff ?? DEFAULT_BACKOFF));
@@ -124,6 +163,11 @@ export class TesseraApi {
       throw new TesseraHttpError(res.status, err?.code ?? `HTTP_${res.status}`, err?.message ?? `${method} ${path} answered ${res.status}`);
     }
   }
+}
+
+/** Marks a multipart body apart from any JSON one. */
+class FormBody {
+  constructor(readonly form: FormDataLike) {}
 }
 
 function enc(s: string): string {

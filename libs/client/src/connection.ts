@@ -4,6 +4,7 @@
  * in index order, and the user's pending actions sent after the resume boundary.
  */
 import { WsErrorCode } from '@tessera/contracts';
+import { CommandFailed, CommandTracker, type ChatCommand, type CommandReply } from './commands';
 import type { ChatEvent, ChatListener, ConnectionStatus, ControlEvent, TimelineEvent } from './events';
 import { backoffDelay, DEFAULT_BACKOFF, newId, readJson, socketFactory, storageKey, trimSlash, type Backoff, type Host, type SocketLike } from './host';
 import { PendingQueue, type PendingAction } from './pending';
@@ -40,8 +41,9 @@ export class ChatConnection {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private resumeOutstanding = false;
-  /** client_message_ids sent on the current socket, in order: an indexless chat.error answers the oldest. */
+  /** client_message_ids and command ids sent on the current socket, in order: an indexless chat.error answers the oldest. */
   private inFlight: string[] = [];
+  private readonly commands = new CommandTracker();
   private composerTarget: string | null = null;
 
   constructor(
@@ -93,6 +95,26 @@ export class ChatConnection {
     this.setStatus('closed');
   }
 
+  /** Reconnects now: after a drop, or instead of waiting out the backoff. A live socket is kept. */
+  reconnect(): void {
+    if (this._status === 'closed' || !this.online || !this.foreground) return;
+    this.attempt = 0;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (!this.ws) void this.open();
+  }
+
+  /** Closes the socket on purpose (a test, a "reconnect" button): the connection reconnects and resumes as after any drop. */
+  drop(): void {
+    const ws = this.ws;
+    if (!ws) return;
+    try {
+      ws.close(1000, 'dropped by the client');
+    } catch {
+      // already closing: its close event reconnects
+    }
+  }
+
   setOnline(online: boolean): void {
     this.online = online;
     this.pauseOrResume();
@@ -119,6 +141,44 @@ export class ChatConnection {
   respondToolCall(eventId: string, response: Record<string, unknown>): string {
     if (eventId === this.composerTarget) this.composerTarget = null;
     return this.enqueue({ kind: 'tool_response', client_message_id: newId(), event_id: eventId, response });
+  }
+
+  /** Moves the chat to another workflow (`chat.mode_changed` answers). */
+  async switchWorkflow(workflowName: string): Promise<Extract<CommandReply, { type: 'chat.mode_changed' }>['data']> {
+    const [r] = await this.command({ type: 'chat.switch_workflow', workflow_name: workflowName });
+    return r.data as Extract<CommandReply, { type: 'chat.mode_changed' }>['data'];
+  }
+
+  async enterGeneralMode(): Promise<void> {
+    await this.command({ type: 'chat.enter_general_mode' });
+  }
+
+  /** Starts a general chat (a new chat id) that inherits this chat's context. */
+  async startGeneralChat(): Promise<{ chatId: string; workflowName: string }> {
+    return started((await this.command({ type: 'chat.start_general_chat' })).at(-1)!);
+  }
+
+  /** Starts a new chat of `workflowName` that inherits this chat's context. */
+  async startWorkflow(workflowName: string): Promise<{ chatId: string; workflowName: string }> {
+    return started((await this.command({ type: 'chat.start_workflow', workflow_name: workflowName }))[0]);
+  }
+
+  /** Starts one chat per workflow (all known, or none started). */
+  async startWorkflowBatch(workflowNames: string[]): Promise<{ chatId: string; workflowName: string }[]> {
+    return (await this.command({ type: 'chat.start_workflow_batch', workflows: workflowNames })).map(started);
+  }
+
+  /**
+   * Sends a command now. Commands are not queued across drops (they are not idempotent): while the
+   * socket is not live this rejects at once with CommandFailed('NOT_CONNECTED').
+   */
+  command(cmd: ChatCommand): Promise<CommandReply[]> {
+    if (this._status !== 'live') return Promise.reject(new CommandFailed('NOT_CONNECTED', `not connected (${this._status}); send the command once the chat is live`));
+    const id = `cmd:${newId()}`;
+    const reply = this.commands.add(id, cmd);
+    if (this.sendRaw(cmd)) this.inFlight.push(id);
+    else this.commands.fail(id, new CommandFailed('NOT_CONNECTED', 'the socket closed as the command was sent'));
+    return reply;
   }
 
   private enqueue(a: PendingAction): string {
@@ -171,10 +231,12 @@ export class ChatConnection {
       if (ws === this.ws) this.onMessage(typeof ev.data === 'string' ? ev.data : String(ev.data));
     };
     ws.onerror = () => undefined; // onclose follows and decides
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (ws !== this.ws) return;
+      this.emit({ kind: 'socket_closed', code: ev.code ?? 0, reason: ev.reason ?? '' });
       this.ws = null;
       this.resumeOutstanding = false;
+      this.commands.abandon();
       this.setProcessing(false);
       this.scheduleReconnect();
     };
@@ -250,9 +312,16 @@ export class ChatConnection {
         this.setStatus('live');
         this.flush();
         break;
+      case 'chat.mode_changed':
+      case 'chat.workflow_started': {
+        const done = this.commands.reply(e);
+        if (done) this.inFlight = this.inFlight.filter((id) => id !== done);
+        break;
+      }
       case 'chat.error': {
-        this.setProcessing(false);
         const id = this.inFlight.shift();
+        if (id && this.commands.fail(id, new CommandFailed(e.data.error_code, e.data.message))) break;
+        this.setProcessing(false);
         const action = id && this.pending.list().find((a) => a.client_message_id === id);
         if (action && !RETRYABLE.has(e.data.error_code)) {
           this.pending.remove((a) => a.client_message_id === id);
@@ -311,6 +380,7 @@ export class ChatConnection {
     const ws = this.ws;
     this.ws = null;
     this.resumeOutstanding = false;
+    this.commands.abandon();
     this.setProcessing(false);
     if (!ws) return;
     ws.onopen = ws.onmessage = ws.onclose = null;
@@ -364,4 +434,9 @@ const CONTROL_TYPES = new Set([
 ]);
 function isKnownControl(type: string): boolean {
   return CONTROL_TYPES.has(type);
+}
+
+function started(r: CommandReply): { chatId: string; workflowName: string } {
+  if (r.type !== 'chat.workflow_started') throw new CommandFailed('UNEXPECTED_REPLY', `expected chat.workflow_started, got ${r.type}`);
+  return { chatId: r.data.chat_id, workflowName: r.data.workflow_name };
 }

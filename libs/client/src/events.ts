@@ -19,6 +19,8 @@ export type ChatEvent =
   | { kind: 'unknown'; message: { type: string; data: unknown; index?: number } }
   | { kind: 'status'; status: ConnectionStatus }
   | { kind: 'processing'; processing: boolean }
+  /** The socket closed (the connection reconnects unless closed); 1008 means refused: a bad token, not the user's chat. */
+  | { kind: 'socket_closed'; code: number; reason: string }
   /** The runtime refused a pending action for good (it is dropped from the queue). */
   | { kind: 'rejected'; action: PendingAction; error: { message: string; error_code: string } };
 

@@ -28,7 +28,11 @@ export interface FetchResponseLike {
   readonly ok: boolean;
   text(): Promise<string>;
 }
-export type FetchLike = (url: string, init: { method: string; headers: Record<string, string>; body?: string }) => Promise<FetchResponseLike>;
+/** The part of the WHATWG FormData the core uses (browsers, React Native, Node 18+). */
+export interface FormDataLike {
+  append(name: string, value: unknown, filename?: string): void;
+}
+export type FetchLike = (url: string, init: { method: string; headers: Record<string, string>; body?: string | FormDataLike }) => Promise<FetchResponseLike>;
 
 export interface Host {
   storage: HostStorage;
@@ -53,6 +57,12 @@ export function fetchFn(host: Host): FetchLike {
   if (!f) throw new Error('no fetch: this host has no global fetch, so pass one as host.fetch');
   // Unbound global fetch throws "Illegal invocation" in browsers.
   return (url, init) => f.call(globalThis, url, init);
+}
+
+export function formData(): FormDataLike {
+  const ctor = (globalThis as { FormData?: new () => FormDataLike }).FormData;
+  if (!ctor) throw new Error('no FormData: this host has no global FormData, so it cannot upload');
+  return new ctor();
 }
 
 export function trimSlash(url: string): string {

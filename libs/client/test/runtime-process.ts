@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
+import { get } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
@@ -17,6 +18,8 @@ export const JWT_SECRET = 'client-test-secret-0123456789abcdef0123456789';
 export interface RuntimeProcess {
   url: string;
   wsUrl: string;
+  /** Kills the process (SIGKILL: a crash; SIGTERM: a deploy) and starts a new one on the same port, database and queue. */
+  restart(signal?: NodeJS.Signals): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -38,6 +41,16 @@ async function withPg<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
+/** node:http rather than fetch: jsdom test environments have no global fetch. */
+function healthy(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    get(url, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    }).on('error', () => resolve(false));
+  });
+}
+
 export async function startRuntimeProcess(): Promise<RuntimeProcess> {
   const schema = `client_${randomBytes(5).toString('hex')}`;
   const migrations = join(ROOT, 'apps/runtime/prisma/migrations');
@@ -51,52 +64,64 @@ export async function startRuntimeProcess(): Promise<RuntimeProcess> {
   const dbUrl = new URL(DATABASE_URL);
   dbUrl.searchParams.set('schema', schema);
   const port = await freePort();
-  const child: ChildProcess = spawn(join(ROOT, 'node_modules/.bin/tsx'), [join(ROOT, 'apps/runtime/src/main.ts')], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      NODE_ENV: 'test',
-      LOG_LEVEL: 'warn',
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-      DATABASE_URL: dbUrl.toString(),
-      BULL_PREFIX: `test-client-${randomBytes(4).toString('hex')}`,
-      JWT_SECRET,
-      SERVICE_KEY: 'client-test-service-key-0123456789',
-      AUTH_ENABLED: 'true',
-      EMBEDDED_WORKER: 'true',
-      OBSERVABILITY_EVENTS: 'false',
-      DOCUMENTS_URL: 'off',
-      SHUTDOWN_TIMEOUT_MS: '3000',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  const env = {
+    ...process.env,
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'warn',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    DATABASE_URL: dbUrl.toString(),
+    BULL_PREFIX: `test-client-${randomBytes(4).toString('hex')}`,
+    JWT_SECRET,
+    SERVICE_KEY: 'client-test-service-key-0123456789',
+    AUTH_ENABLED: 'true',
+    EMBEDDED_WORKER: 'true',
+    OBSERVABILITY_EVENTS: 'false',
+    DOCUMENTS_URL: 'off',
+    SHUTDOWN_TIMEOUT_MS: '3000',
+  };
   const url = `http://127.0.0.1:${port}`;
-  const stop = async () => {
-    if (child.exitCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 8000)))]);
-      clearTimeout(timer);
-      if (child.exitCode === null) child.kill('SIGKILL');
+  // Node with tsx's loader rather than the tsx CLI, whose grandchild would outlive a SIGKILL.
+  const spawnChild = () => spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'apps/runtime/src/main.ts')], { cwd: ROOT, env, stdio: ['ignore', 'inherit', 'inherit'] });
+  let child: ChildProcess = spawnChild();
+
+  const kill = async (signal: NodeJS.Signals) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill(signal);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 8000)))]);
+    clearTimeout(timer);
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
     }
+  };
+  const stop = async () => {
+    await kill('SIGTERM');
     await withPg((c) => c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
   };
-  const deadline = Date.now() + 40_000;
-  for (;;) {
-    if (child.exitCode !== null) {
-      await stop();
-      throw new Error(`runtime exited with ${child.exitCode} before it served`);
+  const serving = async () => {
+    const deadline = Date.now() + 40_000;
+    for (;;) {
+      if (child.exitCode !== null) {
+        await stop();
+        throw new Error(`runtime exited with ${child.exitCode} before it served`);
+      }
+      if (await healthy(`${url}/health`)) return;
+      if (Date.now() > deadline) {
+        await stop();
+        throw new Error('runtime did not serve /health within 40 s');
+      }
+      await new Promise((r) => setTimeout(r, 100));
     }
-    const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false);
-    if (ok) break;
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error('runtime did not serve /health within 40 s');
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return { url, wsUrl: url.replace('http', 'ws'), stop };
+  };
+  await serving();
+  const restart = async (signal: NodeJS.Signals = 'SIGKILL') => {
+    await kill(signal);
+    child = spawnChild();
+    await serving();
+  };
+  return { url, wsUrl: url.replace('http', 'ws'), restart, stop };
 }
