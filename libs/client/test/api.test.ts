@@ -1,6 +1,6 @@
 /** The HTTP routes of document 003 §3 through TesseraApi, against the real runtime. */
 import { TesseraApi, TesseraHttpError, type FetchLike } from '../src';
-import { hostFor, memoryStorage, token } from './helpers';
+import { hostFor, memoryStorage, replayAll, token } from './helpers';
 import { startRuntimeProcess, type RuntimeProcess } from './runtime-process';
 
 jest.setTimeout(60_000);
@@ -64,4 +64,39 @@ test('workflows, transport, meta, HTTP input fallback and the tool-call response
   const denied = await other.chatMeta('app1', 'assistant', chat.chat_id).catch((e) => e);
   expect(denied).toBeInstanceOf(TesseraHttpError);
   expect([403, 404]).toContain(denied.status);
+});
+
+test('upload: a file reaches the chat (multipart, non-ASCII name kept) and is announced on its timeline; stop', async () => {
+  const api = new TesseraApi(hostFor(rt, 'upload-user', memoryStorage()), FAST);
+  const chat = await api.startChat({ appId: 'app1', userId: 'upload-user', workflowName: 'assistant', forceNew: true });
+  const ids = { appId: 'app1', chatId: chat.chat_id, userId: 'upload-user', workflowName: 'assistant' };
+  const bytes = 'line one\nline two\n';
+  const up = await api.upload({ ...ids, file: new Blob([bytes], { type: 'text/plain' }), filename: 'notes é.txt', intent: 'context', bundlePath: 'docs/notes.txt' });
+  expect(up).toEqual({
+    attachment_id: expect.any(String),
+    chat_id: chat.chat_id,
+    filename: 'notes é.txt',
+    size: bytes.length,
+    content_type: 'text/plain',
+    intent: 'context',
+    bundle_path: 'docs/notes.txt',
+  });
+  const announced = (await replayAll(rt, ids)).find((e) => e.type === 'chat.attachment_uploaded');
+  expect(announced?.data).toMatchObject({ attachment_id: up.attachment_id, filename: 'notes é.txt', uploaded_by: 'upload-user' });
+
+  // Someone else's chat: refused with the runtime's status, nothing stored.
+  const other = new TesseraApi(hostFor(rt, 'mallory', memoryStorage()), FAST);
+  const denied = await other.upload({ ...ids, userId: 'mallory', file: new Blob(['x']) }).catch((e) => e);
+  expect(denied).toBeInstanceOf(TesseraHttpError);
+  expect([403, 404]).toContain(denied.status);
+  expect((await replayAll(rt, ids)).filter((e) => e.type === 'chat.attachment_uploaded')).toHaveLength(1);
+
+  // Stop: accepted, and the chat says so on its timeline.
+  expect(await api.stopChat('app1', chat.chat_id)).toEqual({ accepted: true, chat_id: chat.chat_id });
+  let stopped = false;
+  for (let i = 0; i < 100 && !stopped; i++) {
+    stopped = (await replayAll(rt, ids)).some((e) => e.type === 'chat.run_complete' && e.data.status === 'stopped');
+    if (!stopped) await new Promise((r) => setTimeout(r, 100));
+  }
+  expect(stopped).toBe(true);
 });

@@ -180,3 +180,32 @@ test('UI tools: a composer tool takes the next message as its answer; an unknown
   expect(t.at(-2)).toMatch(/^assistant:concierge: Nice to meet you, Ada!/);
   expect(t.filter((l) => l.startsWith('user:'))).toEqual(['user:user: I need help']);
 });
+
+test('socket commands: switch workflow, general mode, start chats; a refusal and a command while offline are errors', async () => {
+  const ids = await newChat('command-user');
+  const r = record(new ChatConnection(hostFor(rt, ids.userId, memoryStorage()), ids, FAST));
+  await expect(r.conn.enterGeneralMode()).rejects.toMatchObject({ name: 'CommandFailed', code: 'NOT_CONNECTED' });
+  r.conn.connect();
+  await waitFor(() => r.conn.status === 'live', 'live');
+
+  expect(await r.conn.switchWorkflow('ask_user')).toEqual({ mode: 'workflow', workflow_name: 'ask_user' });
+  r.conn.send('I need help'); // now the ask_user workflow answers: with its UI tool
+  await waitFor(() => r.conn.composerToolCall !== null && !r.conn.processing, 'the tool call');
+
+  const started = await r.conn.startWorkflow('greeter');
+  expect(started.workflowName).toBe('greeter');
+  expect(started.chatId).not.toBe(ids.chatId);
+  const [a, b] = await r.conn.startWorkflowBatch(['assistant', 'ask_user']);
+  expect([a.workflowName, b.workflowName]).toEqual(['assistant', 'ask_user']);
+  const general = await r.conn.startGeneralChat();
+  expect(general.workflowName).toBe('assistant'); // the entry point
+  const sessions = await new TesseraApi(hostFor(rt, ids.userId, memoryStorage())).sessions('app1', ids.userId);
+  expect(sessions.map((s) => s.chat_id).sort()).toEqual([ids.chatId, started.chatId, a.chatId, b.chatId, general.chatId].sort());
+
+  // Refused: the promise says why, and the next command still gets its own answer.
+  await expect(r.conn.startWorkflowBatch(['assistant', 'no_such_workflow'])).rejects.toMatchObject({ code: 'WORKFLOW_NOT_FOUND' });
+  await r.conn.enterGeneralMode();
+  expect(r.all.some((e) => e.kind === 'control' && e.event.type === 'chat.mode_changed' && e.event.data.mode === 'general')).toBe(true);
+  expect(r.conn.composerToolCall).not.toBeNull(); // commands did not touch the pending tool call
+  r.conn.close();
+});
