@@ -10,12 +10,13 @@
  *
  * --cpu-prof writes the server's CPU profile to tmp/bench-prof/ (read it with profile-summary.ts).
  *
- * The peer's packages live in tools/bench/peers/langgraph, its own package with its own lock
- * (not a workspace of the root); they are installed there with `npm ci` when missing. The server
- * runs as one node process on a free port on 127.0.0.1, started as `langgraph dev` starts it
- * (`--import tsx/esm --import preload.mjs entrypoint.mjs`, NODE_ENV=development, 10 queue
- * workers) minus the file watcher; its state (which the dev server persists to JSON files) goes
- * to a folder of its own, removed at the end.
+ * The peer's packages live in tools/bench/peers/langgraph, its own package with its own lock (not
+ * a workspace of the root). When one is missing or at another version they are installed there
+ * with `npm ci --prefer-offline` (npm's cache first, then the registry); when that fails, the
+ * peer is skipped with the reason. The server runs as one node process on a free port on
+ * 127.0.0.1, started as `langgraph dev` starts it (`--import tsx/esm --import preload.mjs
+ * entrypoint.mjs`, NODE_ENV=development, 10 queue workers) minus the file watcher; its state
+ * (which the dev server persists to JSON files) goes to a folder of its own, removed at the end.
  *
  * Knobs (env): BENCH_LANGGRAPH_JOBS (queue workers, `langgraph dev --n-jobs-per-worker`, 10),
  * BENCH_LANGGRAPH_STREAM_MODE (`messages` or `messages-tuple`), BENCH_LANGGRAPH_LOG_LEVEL (warn,
@@ -99,7 +100,7 @@ async function ensureInstalled(say: (s: string) => void): Promise<string | undef
   if (!missing.length) return undefined;
   say(`  langgraph peer: installing its packages (npm ci in tools/bench/peers/langgraph; missing ${missing.join(', ')})`);
   const err = await new Promise<string | undefined>((res) =>
-    execFile('npm', ['ci', '--prefix', PEER_DIR, '--no-audit', '--no-fund'], { cwd: PEER_DIR, timeout: 5 * 60_000, maxBuffer: 16 << 20 }, (e, _out, stderr) =>
+    execFile('npm', ['ci', '--prefix', PEER_DIR, '--prefer-offline', '--no-audit', '--no-fund'], { cwd: PEER_DIR, timeout: 5 * 60_000, maxBuffer: 16 << 20 }, (e, _out, stderr) =>
       res(e ? `npm ci failed (${e.message.split('\n')[0]}): ${stderr.trim().split('\n').slice(-5).join(' / ')}` : undefined),
     ),
   );
