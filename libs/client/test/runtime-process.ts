@@ -18,8 +18,11 @@ export const JWT_SECRET = 'client-test-secret-0123456789abcdef0123456789';
 export interface RuntimeProcess {
   url: string;
   wsUrl: string;
-  /** Kills the process (SIGKILL: a crash; SIGTERM: a deploy) and starts a new one on the same port, database and queue. */
-  restart(signal?: NodeJS.Signals): Promise<void>;
+  /**
+   * Kills the process (SIGKILL: a crash; SIGTERM: a deploy), runs `whileDown`, and starts a new one
+   * on the same port, database and queue.
+   */
+  restart(signal?: NodeJS.Signals, whileDown?: () => unknown): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -118,8 +121,9 @@ export async function startRuntimeProcess(): Promise<RuntimeProcess> {
     }
   };
   await serving();
-  const restart = async (signal: NodeJS.Signals = 'SIGKILL') => {
+  const restart = async (signal: NodeJS.Signals = 'SIGKILL', whileDown?: () => unknown) => {
     await kill(signal);
+    await whileDown?.();
     child = spawnChild();
     await serving();
   };
