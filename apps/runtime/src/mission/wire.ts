@@ -88,14 +88,16 @@ export class TimelineMapper {
     out.push({ type: 'agent_processing_start' });
   }
 
+  /** One `agent_message` per finished sentence, however the text was cut into deltas. */
   private flushSentences(out: m.ServerMessage[]): void {
-    let cut = 0;
+    let from = 0;
     SENTENCE_END.lastIndex = 0;
-    for (let r = SENTENCE_END.exec(this.pending); r; r = SENTENCE_END.exec(this.pending)) cut = SENTENCE_END.lastIndex;
-    if (cut === 0) return;
-    const text = this.pending.slice(0, cut).trim();
-    this.pending = this.pending.slice(cut);
-    if (text) out.push({ type: 'agent_message', message: text });
+    for (let r = SENTENCE_END.exec(this.pending); r; r = SENTENCE_END.exec(this.pending)) {
+      const text = this.pending.slice(from, SENTENCE_END.lastIndex).trim();
+      if (text) out.push({ type: 'agent_message', message: text });
+      from = SENTENCE_END.lastIndex;
+    }
+    this.pending = this.pending.slice(from);
   }
 
   private flushAll(out: m.ServerMessage[]): void {

@@ -14,9 +14,15 @@ const MAX_BUFFERED = 512;
  * emit, so that what a turn emits in one go (its input's event and a fast reply's tokens, or
  * the usage summary and run_complete) goes in one write instead of two; a slow model's token
  * still leaves at once, one loop iteration later.
+ *
+ * Text deltas are coalesced while they wait: a `chat.text` that continues the message of the
+ * event queued just before it is merged into that event (deltas joined; the later `done` and
+ * `content` win). A fast model's reply becomes one or two events instead of one per token, a
+ * slow model's tokens still leave one by one, and since the merge happens before anything is
+ * stored, resume replays exactly the events live clients saw.
  */
 export class EventWriter {
-  private buffer: NewEvent[] = [];
+  private buffer: (NewEvent & { coalescable: boolean })[] = [];
   private flushing: Promise<void> | null = null;
   private failure: Error | null = null;
   private seq = 0;
@@ -32,10 +38,21 @@ export class EventWriter {
   /** Queue an event; resolves at once unless many are waiting (then when they are written). */
   emit = async <T extends TimelineType>(type: T, data: TimelineDataOf<T>, key?: string): Promise<void> => {
     if (this.failure) throw this.failure;
-    this.buffer.push({ key: key ?? `${this.keyPrefix}:${this.seq++}`, type, data: data as Record<string, unknown> });
+    if (type === 'chat.text' && key === undefined && this.coalesce(data as TimelineDataOf<'chat.text'>)) return;
+    this.buffer.push({ key: key ?? `${this.keyPrefix}:${this.seq++}`, type, data: data as Record<string, unknown>, coalescable: key === undefined });
     this.flushing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.loop());
     if (this.buffer.length >= MAX_BUFFERED) await this.flushing;
   };
+
+  /** Merge a text delta into the queued event of the same open message, if it is the last one queued. */
+  private coalesce(next: TimelineDataOf<'chat.text'>): boolean {
+    const last = this.buffer[this.buffer.length - 1];
+    if (!last || last.type !== 'chat.text' || !last.coalescable) return false;
+    const prev = last.data as TimelineDataOf<'chat.text'>;
+    if (prev.done || prev.message_id !== next.message_id || prev.role !== next.role || prev.agent !== next.agent) return false;
+    last.data = { ...prev, delta: prev.delta + next.delta, done: next.done, ...(next.content !== undefined && { content: next.content }) };
+    return true;
+  }
 
   /** Wait until everything emitted so far is stored and published. */
   async drain(): Promise<void> {
