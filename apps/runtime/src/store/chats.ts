@@ -3,8 +3,10 @@ import type { Pool } from 'pg';
 import type { ChatSession, ChatStatus } from '@tessera/contracts';
 import { Prisma, type PrismaClient } from '../../prisma/generated/client';
 import { cacheSeedOf } from '../domain/context';
+import { LAST_INDEX_SQL } from './timeline';
 
-export type ChatRow = Prisma.ChatGetPayload<object>;
+/** A chat row with its timeline's highest index (`lastIndex`, read from chat_events: no column keeps it). */
+export type ChatRow = Prisma.ChatGetPayload<object> & { lastIndex: number };
 
 const OPEN_STATUSES: ChatStatus[] = ['created', 'in_progress', 'awaiting_input'];
 
@@ -20,7 +22,7 @@ export interface StartChat {
 
 /** Chats: idempotent creation by client_request_id, ownership-scoped reads. */
 const COLUMNS = `id, app_id AS "appId", user_id AS "userId", workflow_name AS "workflowName", status, mode, cache_seed AS "cacheSeed",
-  client_request_id AS "clientRequestId", context, state, last_index AS "lastIndex", last_artifact AS "lastArtifact",
+  client_request_id AS "clientRequestId", context, state, ${LAST_INDEX_SQL('id')} AS "lastIndex", last_artifact AS "lastArtifact",
   artifact_index AS "artifactIndex", usage, stop_reason AS "stopReason", created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 export class ChatStore {
@@ -55,7 +57,7 @@ export class ChatStore {
           state: s.state as Prisma.InputJsonValue,
         },
       });
-      return { chat, reused: false };
+      return { chat: { ...chat, lastIndex: 0 }, reused: false };
     } catch (e) {
       if (key && e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002') {
         const found = await this.byRequest(s.appId, s.userId, s.workflowName, key);
@@ -65,10 +67,13 @@ export class ChatStore {
     }
   }
 
-  private byRequest(appId: string, userId: string, workflowName: string, clientRequestId: string) {
-    return this.prisma.chat.findUnique({
-      where: { appId_userId_workflowName_clientRequestId: { appId, userId, workflowName, clientRequestId } },
+  private async byRequest(appId: string, userId: string, workflowName: string, clientRequestId: string): Promise<ChatRow | null> {
+    const r = await this.pool.query({
+      name: 'chats-by-request',
+      text: `SELECT ${COLUMNS} FROM chats WHERE app_id = $1 AND user_id = $2 AND workflow_name = $3 AND client_request_id = $4`,
+      values: [appId, userId, workflowName, clientRequestId],
     });
+    return (r.rows[0] as ChatRow | undefined) ?? null;
   }
 
   async get(id: string): Promise<ChatRow | null> {
@@ -77,13 +82,22 @@ export class ChatStore {
   }
 
   async listForUser(appId: string, userId: string, limit = 100): Promise<ChatSession[]> {
-    const rows = await this.prisma.chat.findMany({ where: { appId, userId }, orderBy: { updatedAt: 'desc' }, take: limit });
-    return rows.map(toSession);
+    const r = await this.pool.query({
+      name: 'chats-of-user',
+      text: `SELECT ${COLUMNS} FROM chats WHERE app_id = $1 AND user_id = $2 ORDER BY updated_at DESC LIMIT $3`,
+      values: [appId, userId, limit],
+    });
+    return (r.rows as ChatRow[]).map(toSession);
   }
 
   /** The most recently updated chat that is still in progress. */
   async recent(appId: string, userId: string): Promise<ChatRow | null> {
-    return this.prisma.chat.findFirst({ where: { appId, userId, status: { in: OPEN_STATUSES } }, orderBy: { updatedAt: 'desc' } });
+    const r = await this.pool.query({
+      name: 'chats-recent',
+      text: `SELECT ${COLUMNS} FROM chats WHERE app_id = $1 AND user_id = $2 AND status = ANY($3::text[]) ORDER BY updated_at DESC LIMIT 1`,
+      values: [appId, userId, OPEN_STATUSES],
+    });
+    return (r.rows[0] as ChatRow | undefined) ?? null;
   }
 
   async setStatus(id: string, status: ChatStatus): Promise<void> {
@@ -159,8 +173,9 @@ export class ChatStore {
     return r.count === 1;
   }
 
-  update(id: string, data: Prisma.ChatUpdateInput) {
-    return this.prisma.chat.update({ where: { id }, data });
+  async update(id: string, data: Prisma.ChatUpdateInput): Promise<ChatRow> {
+    await this.prisma.chat.update({ where: { id }, data, select: { id: true } });
+    return (await this.get(id))!;
   }
 }
 

@@ -23,6 +23,12 @@ const TS = `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z
 /**
  * One chat's events. The data of all events is one JSON array parameter ($4), parsed once by the
  * database, rather than a text[] of JSON documents (each escaped again as an array element).
+ *
+ * The next index is one past the chat's highest stored index (one backward step of the primary
+ * key): no row is updated per append. Two writers of one chat that read the same highest index
+ * collide on the primary key; the loser waits for the winner's commit, fails with a unique
+ * violation and is retried, and then reads past it. So an index is never given twice, and an
+ * index becomes visible only after every smaller one is (the one that allocated it had read them).
  */
 const APPEND_SQL = `
 WITH incoming AS (
@@ -30,19 +36,18 @@ WITH incoming AS (
 ), fresh AS (
   SELECT i.* FROM incoming i
   WHERE NOT EXISTS (SELECT 1 FROM chat_events e WHERE e.chat_id = $1 AND e.key = i.k)
-), bumped AS (
-  UPDATE chats SET last_index = last_index + (SELECT count(*) FROM fresh), updated_at = now()
-  WHERE id = $1 RETURNING last_index
+), top AS (
+  SELECT coalesce((SELECT idx FROM chat_events WHERE chat_id = $1 ORDER BY idx DESC LIMIT 1), 0) AS idx
 )
 INSERT INTO chat_events (chat_id, idx, key, type, data, created_at)
-SELECT $1, b.last_index - (SELECT count(*) FROM fresh) + row_number() OVER (ORDER BY f.ord), f.k, f.t, $4::jsonb -> (f.ord::int - 1), now()
-FROM fresh f CROSS JOIN bumped b
+SELECT $1, top.idx + row_number() OVER (ORDER BY f.ord), f.k, f.t, $4::jsonb -> (f.ord::int - 1), now()
+FROM fresh f CROSS JOIN top
 RETURNING idx, key, type, data::text AS data, ${TS}`;
 
 /**
  * The events of several chats in one statement (group commit): the same rules per chat as
- * APPEND_SQL (keys already stored are skipped, indexes follow the given order under the chat
- * row's lock); a key given twice for a chat is stored once, at its first place.
+ * APPEND_SQL (keys already stored are skipped, indexes follow the given order from the chat's
+ * highest stored index); a key given twice for a chat is stored once, at its first place.
  */
 const APPEND_MANY_SQL = `
 WITH incoming AS (
@@ -52,23 +57,25 @@ WITH incoming AS (
 ), fresh AS (
   SELECT i.* FROM firsts i
   WHERE NOT EXISTS (SELECT 1 FROM chat_events e WHERE e.chat_id = i.c AND e.key = i.k)
-), counts AS (
-  SELECT c, count(*)::int AS n FROM fresh GROUP BY c
-), bumped AS (
-  UPDATE chats SET last_index = chats.last_index + counts.n, updated_at = now()
-  FROM counts WHERE chats.id = counts.c
-  RETURNING chats.id, chats.last_index, counts.n
+), tops AS (
+  SELECT c, coalesce((SELECT e.idx FROM chat_events e WHERE e.chat_id = c ORDER BY e.idx DESC LIMIT 1), 0) AS idx
+  FROM (SELECT DISTINCT c FROM fresh) chats
 )
 INSERT INTO chat_events (chat_id, idx, key, type, data, created_at)
-SELECT f.c, b.last_index - b.n + row_number() OVER (PARTITION BY f.c ORDER BY f.ord), f.k, f.t, $4::jsonb -> (f.ord::int - 1), now()
-FROM fresh f JOIN bumped b ON b.id = f.c
+SELECT f.c, t.idx + row_number() OVER (PARTITION BY f.c ORDER BY f.ord), f.k, f.t, $4::jsonb -> (f.ord::int - 1), now()
+FROM fresh f JOIN tops t ON t.c = f.c
 RETURNING chat_id, idx, key, type, data::text AS data, ${TS}`;
+
+/** The chat's highest index (0 before its first event). */
+export const LAST_INDEX_SQL = (chatIdColumn: string) => `coalesce((SELECT e.idx FROM chat_events e WHERE e.chat_id = ${chatIdColumn} ORDER BY e.idx DESC LIMIT 1), 0)`;
 
 const AFTER_SQL = `SELECT idx, type, data::text AS data, ${TS} FROM chat_events WHERE chat_id = $1 AND idx > $2 ORDER BY idx LIMIT $3`;
 const AFTER_UPTO_SQL = `SELECT idx, type, data::text AS data, ${TS} FROM chat_events WHERE chat_id = $1 AND idx > $2 AND idx <= $4 ORDER BY idx LIMIT $3`;
 
 const UNIQUE_VIOLATION = '23505';
 const DEADLOCK = '40P01';
+/** Appends retried after losing a race for an index (each retry reads past the winner). */
+const MAX_RETRIES = 8;
 /** Events per group-commit statement, at most. */
 const MAX_GROUP_EVENTS = 2000;
 
@@ -87,8 +94,8 @@ export function wireOf(type: string, dataJson: string, timestamp: string, index:
 
 /**
  * The chat's durable timeline in PostgreSQL. Indexes are allocated by the database in the same
- * statement that inserts, under the chat row's lock, so any process may append and the order is
- * one per chat; keys already present are skipped, so a re-run appends nothing twice.
+ * statement that inserts (see APPEND_SQL), so any process may append and the order is one per
+ * chat; keys already present are skipped, so a re-run appends nothing twice.
  *
  * Appends are group-committed across chats: at most a few statements are in flight per process,
  * and appends that arrive meanwhile are written together by the next one, so that a process
@@ -103,8 +110,7 @@ export class Timeline {
 
   constructor(private readonly pool: Pool) {
     const max = (pool as { options?: { max?: number } }).options?.max ?? 10;
-    // Few statements in flight make big groups (one commit and one chat-row update each, the
-    // cost that dominates); the rest of the pool stays free for reads (replays) and other writes.
+    // Few statements in flight make big groups (one commit each, the cost that dominates); the rest of the pool stays free for reads (replays) and other writes.
     this.maxInFlight = Math.min(4, Math.max(1, Math.floor(max / 4)));
   }
 
@@ -143,7 +149,7 @@ export class Timeline {
   }
 
   async lastIndex(chatId: string): Promise<number> {
-    const r = await this.pool.query<{ last_index: number }>({ name: 'timeline-last-index', text: 'SELECT last_index FROM chats WHERE id = $1', values: [chatId] });
+    const r = await this.pool.query<{ last_index: number }>({ name: 'timeline-last-index', text: `SELECT ${LAST_INDEX_SQL('$1')} AS last_index`, values: [chatId] });
     return r.rows[0]?.last_index ?? 0;
   }
 
@@ -205,9 +211,10 @@ export class Timeline {
         return await fn();
       } catch (e) {
         const code = (e as { code?: string }).code;
-        // Two writers raced on the same key (a re-run overlapping its predecessor): the retry skips
-        // it. Two groups locking the same chats in different orders: the retry gets them in turn.
-        if ((code === UNIQUE_VIOLATION || code === DEADLOCK) && attempt < 3) continue;
+        // Two writers of one chat took the same next index, or raced on the same key (a re-run
+        // overlapping its predecessor): the retry reads past the winner's rows, or skips the key.
+        // Two groups waiting on each other's rows: the retry gets them in turn.
+        if ((code === UNIQUE_VIOLATION || code === DEADLOCK) && attempt < MAX_RETRIES) continue;
         throw e;
       }
     }
@@ -227,7 +234,7 @@ export class Timeline {
   }
 
   private async appendMany(group: Pending[]): Promise<(Row & { chat_id: string })[]> {
-    // Chats in a stable order, so that concurrent groups lock chat rows in the same order.
+    // Chats in a stable order, so that concurrent groups insert into the same chats in one order.
     const ordered = group.map((p, i) => ({ p, i })).sort((a, b) => (a.p.chatId < b.p.chatId ? -1 : a.p.chatId > b.p.chatId ? 1 : a.i - b.i));
     const chats: string[] = [];
     const keys: string[] = [];
@@ -241,9 +248,8 @@ export class Timeline {
         data.push(e.data);
       }
     }
-    // Not a prepared statement: its generic plan joins chats by a sequential scan, which slows
-    // down as updated chat rows leave dead versions behind (4 → 19 ms a statement measured);
-    // planned each time with the actual chats, it looks them up by primary key (~2 ms).
+    // Not a prepared statement: planned each time with the actual chats, every lookup goes by
+    // primary key (a generic plan was measured to fall back to sequential scans).
     const r = await this.pool.query<Row & { chat_id: string }>({ text: APPEND_MANY_SQL, values: [chats, keys, types, JSON.stringify(data)] });
     return r.rows;
   }
