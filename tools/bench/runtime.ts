@@ -7,6 +7,8 @@
  * Scenarios (default: all but `sweep`, in this order):
  *   turns    100 (then 1,000) concurrent chats, each running turns of a 20-word scripted reply;
  *            baseline: the same clients against a bare ws server that answers each input at once
+ *   openloop 100 chats, inputs at a fixed total rate (50, 100, 200 turns/s) whatever the replies
+ *            do; input → first text p50/p99; baseline: the bare ws server at the same rates
  *   resume   a 10,000-event chat, `client.resume {lastClientIndex: 0}` → `chat.resume_boundary`;
  *            baseline: reading the same 10,000 events from PostgreSQL in the benchmark process
  *   fanout   1,000 clients, one chat each, on two API instances; a writer process appends ~200 B
@@ -49,7 +51,7 @@ import type { WriterCommand, WriterReply } from './fanout-writer';
 const argv = process.argv.slice(2);
 const QUICK = argv.includes('--quick');
 const CPU_PROF = argv.includes('--cpu-prof');
-const DEFAULT_SCENARIOS = ['turns', 'resume', 'fanout', 'churn', 'ceiling', 'memory'];
+const DEFAULT_SCENARIOS = ['turns', 'openloop', 'resume', 'fanout', 'churn', 'ceiling', 'memory'];
 const KNOWN = [...DEFAULT_SCENARIOS, 'sweep'];
 const named = argv.filter((a) => !a.startsWith('--'));
 for (const n of named) if (!KNOWN.includes(n)) throw new Error(`unknown scenario "${n}"; known: ${KNOWN.join(', ')}`);
@@ -332,6 +334,99 @@ async function scenarioTurns(): Promise<void> {
       peer: load.chats === 100 ? 'LangGraph 67 runs/s; first token p50 708 / p99 1,721 ms' : '—',
     });
   }
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * 1b. open loop: turns at a fixed rate, whatever the replies do
+ * ---------------------------------------------------------------------------------------------- */
+
+interface OpenLoopStats {
+  rate: number;
+  sent: number;
+  answered: number;
+  firstText: number[];
+  cpuPerTurn: string;
+}
+
+/**
+ * Inputs arrive at `rate` per second in total, spread round robin over the chats, for `secs`
+ * seconds, whether or not earlier turns have finished (a chat whose turn still runs queues the
+ * input). Latency: from an input's send to the first assistant text of its turn.
+ */
+async function openLoad(urls: string[], rate: number, secs: number, pids: Record<string, number>): Promise<OpenLoopStats> {
+  const firstText: number[] = [];
+  const sockets: WebSocket[] = [];
+  let answered = 0;
+  await pooled(urls.length, 100, async (i) => {
+    const ws = new WebSocket(urls[i], { perMessageDeflate: false });
+    sockets.push(ws);
+    const waiting: number[] = [];
+    let first = false;
+    let metaSeen!: () => void;
+    const meta = new Promise<void>((r) => (metaSeen = r));
+    (ws as WebSocket & { sentAt?: number[] }).sentAt = waiting;
+    ws.on('message', (d) => {
+      const m = JSON.parse(d.toString()) as Envelope;
+      if (m.type === 'chat_meta') return metaSeen();
+      if (m.type !== 'chat.text') return;
+      if (m.data.role === 'user') first = true;
+      else if (first && waiting.length) {
+        first = false;
+        firstText.push(performance.now() - waiting.shift()!);
+        answered++;
+      }
+    });
+    await Promise.race([meta, sleep(20_000).then(() => Promise.reject(new Error('no chat_meta within 20 s')))]);
+  });
+  const c0 = cpuSample(pids);
+  const t0 = performance.now();
+  const total = Math.round(rate * secs);
+  for (let k = 0; k < total; k++) {
+    const due = t0 + (k * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await sleep(wait);
+    const ws = sockets[k % sockets.length] as WebSocket & { sentAt: number[] };
+    ws.sentAt.push(performance.now());
+    ws.send(JSON.stringify({ type: 'user.input.submit', text: `open ${k}` }));
+  }
+  const deadline = performance.now() + 30_000;
+  while (answered < total && performance.now() < deadline) await sleep(50);
+  const c1 = cpuSample(pids);
+  const cpuPerTurn = cpuPer(c0, c1, Math.max(1, answered));
+  for (const ws of sockets) ws.terminate();
+  return { rate, sent: total, answered, firstText, cpuPerTurn };
+}
+
+async function scenarioOpenLoop(): Promise<void> {
+  const rates = (process.env.BENCH_OPEN_RATES ?? (QUICK ? '50,100' : '50,100,200')).split(',').map(Number);
+  const secs = QUICK ? 5 : 10;
+  say(`\n## open loop — 100 chats, inputs at a fixed rate for ${secs} s each`);
+  const warm = await startChats(`ol-warm-${RUN}`, 50);
+  await turnLoad(warm.map((c, i) => c.urls[i % 2]), 2, 30_000, pidsOf());
+  const bare = await bareServers(2);
+  const rows: string[][] = [];
+  try {
+    for (const rate of rates) {
+      const chats = await startChats(`ol${rate}-${RUN}`, 100);
+      const t = await openLoad(chats.map((c, i) => c.urls[i % 2]), rate, secs, pidsOf());
+      const bpids = Object.fromEntries(bare.map((b) => [b.name, b.svc.pid]));
+      const b = await openLoad(Array.from({ length: 100 }, (_, i) => `ws://127.0.0.1:${bare[i % 2].port}/ws/${WORKFLOW}/${APP}/ol${rate}-${i}/u${i}`), rate, secs, bpids);
+      say(`  ${rate} turns/s: tessera CPU ms per turn: ${t.cpuPerTurn}`);
+      for (const [label, x] of [['tessera (2 API + workers)', t], ['bare ws', b]] as const)
+        rows.push([label, String(rate), `${x.answered} / ${x.sent}`, fmt(pct(x.firstText, 50)), fmt(pct(x.firstText, 99)), fmt(Math.max(0, ...x.firstText))]);
+      summary.push({
+        scenario: `turns, open loop: ${rate} turns/s over 100 chats`,
+        tessera: `first text p50 ${fmt(pct(t.firstText, 50))} / p99 ${fmt(pct(t.firstText, 99))} ms; ${t.answered}/${t.sent} answered`,
+        baseline: `bare ws echo: p50 ${fmt(pct(b.firstText, 50))} / p99 ${fmt(pct(b.firstText, 99))} ms`,
+        target: rate === 100 ? 'p99 ≤ 50 ms' : '—',
+        peer: '—',
+        limit: `CPU ms per turn: ${t.cpuPerTurn}`,
+      });
+    }
+  } finally {
+    await Promise.all(bare.map((b) => b.svc.stop()));
+  }
+  say(table(['path', 'turns/s offered', 'answered', 'first text p50 ms', 'p99 ms', 'max ms'], rows));
 }
 
 function describeWorkers(s: { concurrency?: string; pool?: string }): string {
@@ -913,7 +1008,7 @@ async function main(): Promise<void> {
     ...Object.fromEntries((process.env.BENCH_ENV ?? '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string])),
   };
   say(`runtime benchmark${QUICK ? ' (quick)' : ''}: ${SCENARIOS.join(', ')}; schema ${schema.schema}, BullMQ prefix bench-${RUN}`);
-  const needWorkers = SCENARIOS.includes('turns') || SCENARIOS.includes('sweep');
+  const needWorkers = SCENARIOS.includes('turns') || SCENARIOS.includes('openloop') || SCENARIOS.includes('sweep');
   const [a, b, w] = await Promise.all([startApi('api-a'), startApi('api-b'), needWorkers ? startWorkers(workerSettings.workers, workerEnv(workerSettings)) : Promise.resolve([])]);
   apis.push(a, b);
   workers = w;
@@ -921,6 +1016,7 @@ async function main(): Promise<void> {
 
   const run: Record<string, () => Promise<void>> = {
     turns: scenarioTurns,
+    openloop: scenarioOpenLoop,
     sweep: scenarioSweep,
     resume: scenarioResume,
     fanout: scenarioFanout,
@@ -940,7 +1036,7 @@ async function main(): Promise<void> {
     if (s === 'ceiling' || (s === 'fanout' && !SCENARIOS.includes('ceiling'))) fanoutSummary();
   }
   // Keep the summary in scenario order: fanout/ceiling rows go after churn when both ran.
-  const order = ['turns', 'resume', 'fanout', 'ceiling', 'churn', 'memory'];
+  const order = ['turns:', 'turns, open', 'resume', 'fanout', 'ceiling', 'churn', 'memory'];
   summary.sort((x, y) => order.findIndex((o) => x.scenario.startsWith(o)) - order.findIndex((o) => y.scenario.startsWith(o)));
   say(`\n## summary (${QUICK ? 'quick; ' : ''}${fmt((performance.now() - t0) / 1000, 0)} s; 2 API instances, ${workerSettings.workers} worker process(es), ${describeWorkers(workerSettings)}; this machine: ${cpus().length} cores)\n`);
   say(markdown(['scenario', 'Tessera', 'baseline (same run)', 'target', 'peer (TARGETS.md)'], summary.map((r) => [r.scenario, r.tessera, r.baseline, r.target, r.peer])));
