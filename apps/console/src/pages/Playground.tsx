@@ -60,7 +60,7 @@ function Chat({ op, workflow }: { op: Operator; workflow: string }) {
   const chat = useChat({ host, appId: op.appId, userId: op.claims.sub, workflowName: workflow });
   const [text, setText] = useState('');
   const bottom = useRef<HTMLDivElement>(null);
-  useEffect(() => bottom.current?.scrollIntoView({ block: 'nearest' }), [chat.messages.length, chat.streamingText]);
+  useEffect(() => void bottom.current?.scrollIntoView({ block: 'nearest' }), [chat.messages.length, chat.streamingText]);
   const composerTool = chat.toolCalls.find((t) => t.display === 'composer');
   const send = () => {
     const t = text.trim();
@@ -76,9 +76,6 @@ function Chat({ op, workflow }: { op: Operator; workflow: string }) {
         </span>
         {chat.processing && <span className="muted">agent working…</span>}
         <span className="muted small">chat {chat.chatId ?? 'starting…'}</span>
-        <span className="usage" data-testid="usage">
-          tokens {num(chat.usage?.inputTokens ?? 0)} in / {num(chat.usage?.outputTokens ?? 0)} out
-        </span>
         <button onClick={() => chat.drop()} disabled={!chat.chatId}>
           Drop connection
         </button>
@@ -88,6 +85,9 @@ function Chat({ op, workflow }: { op: Operator; workflow: string }) {
         <button onClick={() => void chat.stop()} disabled={!chat.processing}>
           Stop
         </button>
+        <span className="usage" data-testid="usage">
+          tokens {num(chat.usage?.inputTokens ?? 0)} in / {num(chat.usage?.outputTokens ?? 0)} out
+        </span>
       </div>
       <ErrorNote error={chat.error} />
       <div className="messages" data-testid="messages">

@@ -226,7 +226,7 @@ function SessionDetail({ live, id, onAction }: { live: LiveSessions; id: string;
     );
   }, [live, id]);
   useEffect(() => live.subscribe(id, (batch) => setEvents((prev) => [...prev, ...batch].slice(-TIMELINE_SHOWN * 2))), [live, id]);
-  useEffect(() => bottom.current?.scrollIntoView({ block: 'nearest' }), [events.length]);
+  useEffect(() => void bottom.current?.scrollIntoView({ block: 'nearest' }), [events.length]);
   const shown = events.slice(-TIMELINE_SHOWN);
   return (
     <div className="detail" data-testid="session-detail">
@@ -249,7 +249,7 @@ function SessionDetail({ live, id, onAction }: { live: LiveSessions; id: string;
       <ol className="timeline" data-testid="timeline">
         {events.length > shown.length && <li className="muted">… {num(events.length - shown.length)} earlier events not shown</li>}
         {shown.map((e) => (
-          <li key={e.seq} className={e.error ? 'has-error' : ''}>
+          <li key={e.seq} data-seq={e.seq} className={e.error ? 'has-error' : undefined}>
             <span className="seq">#{e.seq}</span> <span className="time">{new Date(e.timestamp).toLocaleTimeString()}</span> <strong>{e.event_type}</strong>
             {e.agent_name && <span className="muted"> · {e.agent_name}</span>}
             {e.tool_name && <span> · tool {e.tool_name}</span>}

@@ -1,0 +1,225 @@
+/**
+ * The console in a real browser (Debian's Chromium through playwright-core, headless) against the
+ * real stack (./stack.ts): what an operator does, checked as an operator would see it, with the
+ * services' own records as the second witness. Writes a screenshot of each page to
+ * apps/console/screenshots/.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { call, TestSocket, until } from '@tessera/kit/testing';
+import { ensureConsoleBuilt } from './build';
+import { startStack, type Stack } from './stack';
+
+const SHOTS = join(__dirname, '../screenshots');
+const USER = 'console-operator';
+const SLOW = JSON.parse(readFileSync(join(__dirname, 'fixtures/workflows/slow/workflow.json'), 'utf8')).agents[0].model.script[0].text as string;
+
+let stack: Stack;
+let browser: Browser;
+let page: Page;
+const sockets: TestSocket[] = [];
+const pageErrors: string[] = [];
+
+const api = (method: string, path: string, body?: unknown) => call(stack.url, method, path, { token: stack.token, body });
+const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
+const nav = (label: string) => page.getByRole('navigation').getByRole('link', { name: label }).click();
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  const [s, , b] = await Promise.all([
+    startStack(),
+    ensureConsoleBuilt(),
+    chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--no-sandbox'], headless: true }),
+  ]);
+  stack = s;
+  browser = b;
+  page = await browser.newPage({ viewport: { width: 1280, height: 820 } });
+  page.setDefaultTimeout(20_000);
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+}, 150_000);
+
+afterAll(async () => {
+  // A service that died explains the failures it caused.
+  for (const p of stack?.processes ?? []) if (p.child.exitCode !== null || p.child.signalCode !== null) console.error(`${p.name} exited:\n${p.output()}`);
+  if (process.env.CONSOLE_TEST_OUTPUT) for (const p of stack?.processes ?? []) console.error(`${p.name}:\n${p.output()}`);
+  for (const s of sockets) s.ws.terminate();
+  await browser?.close();
+  await stack?.stop();
+}, 60_000);
+
+afterEach(() => {
+  // An uncaught error in the page is a bug even when the screen looks right.
+  expect(pageErrors).toEqual([]);
+});
+
+it('signs in with a token, and says why a token is refused', async () => {
+  await page.goto(`${stack.url}/console/`);
+  await expect(page.getByRole('heading', { name: 'Tessera console' }).isVisible()).resolves.toBe(true);
+  await shot('sign-in');
+
+  const signIn = async (token: string) => {
+    await page.getByLabel('token').fill(token);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+  };
+  await signIn('not a token');
+  await page.getByText('That is not a token').waitFor();
+  // A real token without the operator role: observability's refusal, in its words.
+  await signIn(await stack.sign({ sub: 'someone', apps: [stack.appId] }));
+  await page.getByText(/Sign-in refused: .*operator/).waitFor();
+
+  await signIn(stack.token);
+  await page.getByRole('heading', { name: 'Sessions' }).waitFor();
+  await page.getByText('● live').waitFor();
+  expect(page.url()).toBe(`${stack.url}/console/sessions`);
+  expect(await page.evaluate(() => localStorage.getItem('tessera.console.token'))).toBe(stack.token);
+});
+
+it('shows a chat appear live, streams its timeline, and stops it', async () => {
+  const started = await api('POST', `/api/chats/${stack.appId}/slow/start`, { user_id: USER });
+  expect({ status: started.status, body: started.json }).toMatchObject({ status: 201 });
+  const chatId: string = started.json.chat_id;
+  const socket = await TestSocket.connect(`${stack.url.replace('http', 'ws')}${started.json.websocket_url}?access_token=${stack.token}`);
+  sockets.push(socket);
+  await socket.waitFor((m) => m.type === 'chat_meta');
+  socket.send({ type: 'user.input.submit', text: 'tell me a story' });
+
+  // No reload: the row arrives over observability's socket.
+  const row = page.locator(`tr[data-session="${chatId}"]`);
+  await row.locator('.badge.running').waitFor();
+  await row.click();
+  const detail = page.getByTestId('session-detail');
+  await detail.getByRole('heading', { name: chatId }).waitFor();
+  const timeline = page.getByTestId('timeline').locator('li[data-seq]');
+  const seen = await until(async () => (await timeline.count()) > 2 && timeline.count(), 20_000, 'timeline events');
+  // It keeps streaming while we watch.
+  await until(async () => (await timeline.count()) > seen, 20_000, 'more timeline events');
+  await shot('sessions');
+
+  await detail.getByRole('button', { name: 'Stop' }).click();
+  await detail.locator('.badge.stopped').waitFor();
+  await row.locator('.badge.stopped').waitFor();
+  const s = await api('GET', `/api/observability/sessions/${chatId}`);
+  expect(s.json.status).toBe('stopped');
+  // The runtime aborted the turn: the reply never reached its end.
+  await socket.waitFor((m) => m.type === 'chat.run_complete' || m.type === 'chat.run_stopped' || (m.type === 'chat.error' && /stop/i.test(JSON.stringify(m.data))), 15_000).catch(() => undefined);
+  const texts = socket.messages.filter((m) => m.type === 'chat.text' && m.data.role === 'assistant');
+  expect(texts.at(-1)?.data.content ?? '').not.toContain('The end.');
+});
+
+it('creates, edits (prompt in the editor) and deletes an agent', async () => {
+  await nav('Agents');
+  await page.getByRole('button', { name: 'New agent' }).click();
+  await page.getByLabel('Name').fill('console-reviewer');
+  await page.getByLabel('Description').fill('Reviews code');
+  await page.locator('.cm-content').click();
+  await page.keyboard.type('You review code.');
+  await page.getByRole('button', { name: 'Create' }).click();
+  await page.getByText('Agent “console-reviewer” saved.').waitFor();
+  const row = page.locator('tr[data-agent="console-reviewer"]');
+  await row.waitFor();
+  expect((await api('GET', '/api/agents/console-reviewer')).json).toMatchObject({ description: 'Reviews code', system_prompt: 'You review code.', status: 'active' });
+
+  // A refusal is shown in the service's words.
+  await page.getByRole('button', { name: 'New agent' }).click();
+  await page.getByLabel('Name').fill('bad name!');
+  await page.getByLabel('Description').fill('x');
+  await page.locator('.cm-content').click();
+  await page.keyboard.type('x');
+  await page.getByRole('button', { name: 'Create' }).click();
+  await page.getByText(/Could not save: .*name/).waitFor();
+  await page.getByRole('button', { name: 'Cancel' }).click();
+
+  await row.getByRole('button', { name: 'Edit' }).click();
+  await page.getByRole('heading', { name: 'Edit console-reviewer' }).waitFor();
+  await page.locator('.cm-content').click();
+  await page.keyboard.press('End');
+  await page.keyboard.type(' Be kind.');
+  await shot('agents');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByText('Agent “console-reviewer” saved.').waitFor();
+  expect((await api('GET', '/api/agents/console-reviewer')).json.system_prompt).toBe('You review code. Be kind.');
+
+  await row.getByRole('button', { name: 'Deactivate' }).click();
+  await row.locator('.badge.inactive').waitFor();
+  await row.getByRole('button', { name: 'Activate' }).click();
+  await row.locator('.badge.active').waitFor();
+
+  await row.getByRole('button', { name: 'Delete' }).click();
+  await row.getByRole('button', { name: 'Confirm delete' }).click();
+  await page.getByText('Agent “console-reviewer” deleted.').waitFor();
+  await row.waitFor({ state: 'detached' });
+  expect((await api('GET', '/api/agents/console-reviewer')).status).toBe(404);
+});
+
+it('uploads documents (file input and drag and drop) and filters them by tag', async () => {
+  await nav('Documents');
+  await page.getByLabel('tags for new uploads').fill('console-e2e, notes');
+  await page.getByLabel('description for new uploads').fill('Meeting notes');
+  await page.getByTestId('file-input').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('notes of the meeting\n'.repeat(2000)) });
+  await page.locator('[data-upload="notes.txt"]').getByText('done').waitFor();
+  await page.locator('tr[data-document="notes.txt"]').waitFor();
+
+  await page.getByLabel('tags for new uploads').fill('');
+  await page.getByLabel('description for new uploads').fill('');
+  const dropped = await page.evaluateHandle(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['other bytes'], 'other.txt', { type: 'text/plain' }));
+    return dt;
+  });
+  await page.getByTestId('dropzone').dispatchEvent('drop', { dataTransfer: dropped });
+  await page.locator('tr[data-document="other.txt"]').waitFor();
+
+  const chip = page.locator('[data-tag="console-e2e"]');
+  await expect(chip.textContent()).resolves.toContain('1');
+  await chip.click();
+  await page.locator('tr[data-document="other.txt"]').waitFor({ state: 'detached' });
+  expect(await page.locator('tr[data-document]').count()).toBe(1);
+  await page.locator('tr[data-document="notes.txt"]').getByText('Meeting notes').waitFor();
+  await shot('documents');
+
+  // Edit the tags: the filter's chip counts follow.
+  const notes = page.locator('tr[data-document="notes.txt"]');
+  await notes.getByRole('button', { name: 'Edit' }).click();
+  await notes.getByLabel('tags').fill('console-e2e, reviewed');
+  await notes.getByRole('button', { name: 'Save' }).click();
+  await page.locator('[data-tag="reviewed"]').waitFor();
+  const listed = await api('GET', `/api/documents?tag=reviewed`);
+  expect(listed.json.documents.map((d: { filename: string }) => d.filename)).toEqual(['notes.txt']);
+});
+
+it('chats in the playground through a dropped connection, with one copy of every message', async () => {
+  await nav('Playground');
+  await page.getByLabel('workflow').selectOption('slow');
+  const status = page.getByTestId('chat-status');
+  await status.getByText('live', { exact: true }).waitFor();
+  // Every status the connection shows, recorded in the page (a reconnect can be quicker than a poll).
+  await page.evaluate(() => {
+    const el = document.querySelector('[data-testid="chat-status"]')!;
+    const seen: string[] = [];
+    (window as unknown as { statuses: string[] }).statuses = seen;
+    new MutationObserver(() => seen.push(el.textContent ?? '')).observe(el, { childList: true, characterData: true, subtree: true });
+  });
+  await page.getByLabel('message').fill('hello there');
+  await page.getByRole('button', { name: 'Send' }).click();
+  const streaming = page.getByTestId('streaming');
+  await until(async () => ((await streaming.textContent({ timeout: 1000 }).catch(() => '')) ?? '').length > 80, 20_000, 'streaming text');
+  await page.getByRole('button', { name: 'Drop connection' }).click();
+  await until(() => page.evaluate(() => (window as unknown as { statuses: string[] }).statuses.some((s) => s !== 'live')), 10_000, 'the connection to drop');
+  await status.getByText('live', { exact: true }).waitFor();
+
+  const assistant = page.locator('.msg.assistant:not(.streaming) .text');
+  await assistant.getByText('The end.', { exact: false }).waitFor({ timeout: 30_000 });
+  expect(await assistant.allTextContents()).toEqual([SLOW.replace('{{last_user_message}}', 'hello there')]);
+  expect(await page.locator('.msg.user .text').allTextContents()).toEqual(['hello there']);
+  await until(async () => (await page.getByTestId('usage').textContent()) !== 'tokens 0 in / 0 out', 10_000, 'token usage');
+  await shot('playground');
+});
+
+it('shows the bridge page, and a service that is not deployed in words', async () => {
+  await nav('Bridge');
+  await page.getByRole('heading', { name: 'Bridge', exact: true }).waitFor();
+  await page.getByText(/Could not read agent servers: .*bridge is not deployed/).waitFor();
+  await page.getByText('No bridge sessions recorded.').waitFor();
+  await shot('bridge');
+});
