@@ -46,6 +46,30 @@ export default [
     },
   },
   {
+    // The client core runs in browsers and React Native as well as Node: no Node module (with or
+    // without `node:`), no `ws`, no Node-only global. Sockets, fetch and storage come from the Host.
+    files: ['libs/client/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            ...(await import('node:module')).builtinModules.map((name) => ({ name, message: 'Node-only: the client core also runs in browsers and React Native; take it from the Host.' })),
+            { name: 'ws', message: 'Node-only: the socket class comes from the Host (host.WebSocket or the global WebSocket).' },
+          ],
+          patterns: [{ group: ['node:*'], message: 'Node-only: the client core also runs in browsers and React Native; take it from the Host.' }],
+        },
+      ],
+      'no-restricted-globals': [
+        'error',
+        ...['process', 'Buffer', 'require', 'module', '__dirname', '__filename', 'global', 'setImmediate', 'clearImmediate'].map((name) => ({
+          name,
+          message: 'Node-only global: the client core also runs in browsers and React Native.',
+        })),
+      ],
+    },
+  },
+  {
     // Loaded by the Prisma CLI (not by the app): it shares tools/prisma/config.ts by path.
     files: ['**/prisma.config.ts'],
     rules: { '@nx/enforce-module-boundaries': 'off' },
