@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { ROOT } from './stack';
 
+const ROOT = resolve(__dirname, '../../..');
 const DIST_INDEX = join(ROOT, 'apps/console/dist/index.html');
 /** What the build is made of: a change to any of these makes the build stale. */
 const SOURCES = ['apps/console/src', 'apps/console/index.html', 'apps/console/vite.config.mts', 'apps/console/public', 'libs/client/src', 'libs/contracts/src'];

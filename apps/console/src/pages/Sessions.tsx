@@ -156,7 +156,7 @@ export function SessionsPage({ live, path }: { live: LiveSessions; path: string 
               <td>
                 <span className={`badge ${s.status}`}>{s.status}</span>
               </td>
-              <td>{s.agent_name ?? s.workflow ?? '–'}</td>
+              <td>{[s.workflow, s.agent_name].filter(Boolean).join(' · ') || '–'}</td>
               <td>{s.app_id ?? '–'}</td>
               <td>{s.user_id ?? '–'}</td>
               <td className="num">
