@@ -2,7 +2,10 @@
  * `@tessera/client/react`: the `useChat` hook over the core (ChatConnection, ChatView, TesseraApi).
  *
  * Against the agreed contract (/tmp/brief/react-contract.md), additions only:
+ * - `UseChatOptions.connection`: the ChatConnection's options (backoff, composer response).
  * - `ChatMessage.agent`: the agent that wrote a message ('user' for the user).
+ * - A user message acknowledged by the runtime but whose turn has not begun (queued behind
+ *   another) shows with `pending: false, index: null`; it gets its index when its turn writes it.
  * - `UseChat.connection`: the underlying ChatConnection (null until the chat is known), for what
  *   the hook does not cover (online/offline, foreground, commands, `lastAppliedIndex`).
  * - `UseChat.upload(file)`: `POST /api/chat/upload`; `chat.attachment_uploaded` follows.
