@@ -21,7 +21,7 @@ export interface StartChat {
 }
 
 /** Chats: idempotent creation by client_request_id, ownership-scoped reads. */
-const COLUMNS = `id, app_id AS "appId", user_id AS "userId", workflow_name AS "workflowName", status, mode, cache_seed AS "cacheSeed",
+export const CHAT_COLUMNS = `id, app_id AS "appId", user_id AS "userId", workflow_name AS "workflowName", status, mode, cache_seed AS "cacheSeed",
   client_request_id AS "clientRequestId", context, state, ${LAST_INDEX_SQL('id')} AS "lastIndex", last_artifact AS "lastArtifact",
   artifact_index AS "artifactIndex", usage, stop_reason AS "stopReason", created_at AS "createdAt", updated_at AS "updatedAt"`;
 
@@ -70,21 +70,21 @@ export class ChatStore {
   private async byRequest(appId: string, userId: string, workflowName: string, clientRequestId: string): Promise<ChatRow | null> {
     const r = await this.pool.query({
       name: 'chats-by-request',
-      text: `SELECT ${COLUMNS} FROM chats WHERE app_id = $1 AND user_id = $2 AND workflow_name = $3 AND client_request_id = $4`,
+      text: `SELECT ${CHAT_COLUMNS} FROM chats WHERE app_id = $1 AND user_id = $2 AND workflow_name = $3 AND client_request_id = $4`,
       values: [appId, userId, workflowName, clientRequestId],
     });
     return (r.rows[0] as ChatRow | undefined) ?? null;
   }
 
   async get(id: string): Promise<ChatRow | null> {
-    const r = await this.pool.query({ name: 'chats-get', text: `SELECT ${COLUMNS} FROM chats WHERE id = $1`, values: [id] });
+    const r = await this.pool.query({ name: 'chats-get', text: `SELECT ${CHAT_COLUMNS} FROM chats WHERE id = $1`, values: [id] });
     return (r.rows[0] as ChatRow | undefined) ?? null;
   }
 
   async listForUser(appId: string, userId: string, limit = 100): Promise<ChatSession[]> {
     const r = await this.pool.query({
       name: 'chats-of-user',
-      text: `SELECT ${COLUMNS} FROM chats WHERE app_id = $1 AND user_id = $2 ORDER BY updated_at DESC LIMIT $3`,
+      text: `SELECT ${CHAT_COLUMNS} FROM chats WHERE app_id = $1 AND user_id = $2 ORDER BY updated_at DESC LIMIT $3`,
       values: [appId, userId, limit],
     });
     return (r.rows as ChatRow[]).map(toSession);
@@ -94,7 +94,7 @@ export class ChatStore {
   async recent(appId: string, userId: string): Promise<ChatRow | null> {
     const r = await this.pool.query({
       name: 'chats-recent',
-      text: `SELECT ${COLUMNS} FROM chats WHERE app_id = $1 AND user_id = $2 AND status = ANY($3::text[]) ORDER BY updated_at DESC LIMIT 1`,
+      text: `SELECT ${CHAT_COLUMNS} FROM chats WHERE app_id = $1 AND user_id = $2 AND status = ANY($3::text[]) ORDER BY updated_at DESC LIMIT 1`,
       values: [appId, userId, OPEN_STATUSES],
     });
     return (r.rows[0] as ChatRow | undefined) ?? null;

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import { Prisma, type PrismaClient } from '../../prisma/generated/client';
 import type { TurnInput } from '../engine/types';
+import { CHAT_COLUMNS, type ChatRow } from './chats';
 
 export type InputRow = Prisma.ChatInputGetPayload<object>;
 export type InputKind = TurnInput['kind'];
@@ -35,6 +36,18 @@ WITH room AS (
 INSERT INTO chat_inputs (id, chat_id, kind, payload, client_message_id)
 SELECT $1::text, $2::text, $3::text, $4::jsonb, $5::text WHERE (SELECT ok FROM room)
 ON CONFLICT (chat_id, client_message_id) DO NOTHING RETURNING ${COLUMNS}`;
+
+/** See InputStore.take: the status is checked again by the update, so a cancelled input is never revived. */
+const TAKE_SQL = `
+WITH next AS (
+  SELECT id FROM chat_inputs WHERE chat_id = $1 AND status IN ('pending', 'processing') ORDER BY seq LIMIT 1
+), taken AS (
+  UPDATE chat_inputs i SET status = 'processing', attempt = i.attempt + 1
+  FROM next WHERE i.id = next.id AND i.status IN ('pending', 'processing')
+  RETURNING i.*
+)
+SELECT (SELECT row_to_json(t) FROM (SELECT ${COLUMNS} FROM taken) t) AS input,
+       (SELECT row_to_json(c) FROM (SELECT ${CHAT_COLUMNS} FROM chats WHERE id = $1) c) AS chat`;
 
 export class InputStore {
   /**
@@ -101,6 +114,25 @@ export class InputStore {
       values: [randomUUID(), eventId, JSON.stringify(input.response), JSON.stringify(input)],
     });
     return r.rows[0] ? toRow(r.rows[0]) : null;
+  }
+
+  /**
+   * A turn takes the chat's oldest input that is not done, and reads the chat, in one statement:
+   * pending (or processing, a re-run) becomes processing and its attempt is counted. Null when
+   * nothing is waiting (or a stop cancelled it meanwhile); `chat` is null when the chat is gone.
+   */
+  async take(chatId: string): Promise<{ input: InputRow; chat: ChatRow | null } | null> {
+    const r = await this.pool.query<{ input: Record<string, unknown> | null; chat: Record<string, unknown> | null }>({
+      name: 'inputs-take',
+      text: TAKE_SQL,
+      values: [chatId],
+    });
+    const { input, chat } = r.rows[0];
+    if (!input) return null;
+    return {
+      input: toRow({ ...input, createdAt: new Date(input.createdAt as string), doneAt: input.doneAt === null ? null : new Date(input.doneAt as string) }),
+      chat: chat && ({ ...chat, createdAt: new Date(chat.createdAt as string), updatedAt: new Date(chat.updatedAt as string) } as ChatRow),
+    };
   }
 
   async next(chatId: string): Promise<InputRow | null> {

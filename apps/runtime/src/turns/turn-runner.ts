@@ -90,8 +90,7 @@ export class TurnRunner {
       let outcome: Outcome = 'ran';
       try {
         if (lease.lost.aborted) throw new Error('chat lease lost');
-        const input = await this.d.inputs.next(job.chat_id);
-        if (input) outcome = await this.runOne(input, lease);
+        outcome = await this.runNext(job.chat_id, lease);
       } finally {
         await lease.release();
       }
@@ -109,8 +108,8 @@ export class TurnRunner {
     return !input || input.status === 'done' || input.status === 'cancelled';
   }
 
-  private async runOne(input: InputRow, lease: HeldLease): Promise<Outcome> {
-    const chatId = input.chatId;
+  /** Takes the chat's next input (if any) and runs its turn. */
+  private async runNext(chatId: string, lease: HeldLease): Promise<Outcome> {
     const abort = new AbortController();
     const onLost = () => abort.abort(new HandBack('chat lease lost'));
     lease.lost.addEventListener('abort', onLost);
@@ -119,14 +118,19 @@ export class TurnRunner {
     this.running.set(chatId, abort);
     try {
       if (this.closing) return 'handed_back';
-      let [chat, attempt] = await Promise.all([this.d.chats.get(chatId), this.d.inputs.markProcessing(input.id)]);
+      const taken = await this.d.inputs.take(chatId);
+      if (!taken) return 'ran';
+      const { input } = taken;
+      let chat = taken.chat;
+      let attempt: number | null = input.attempt;
       if (!chat) {
         await this.d.inputs.markDone(input.id, 'cancelled');
         return 'ran';
       }
       if (chat.stopReason !== null) {
-        // A stop waits for this lease: carry it out before anything newer runs. It may have come
-        // between the two reads above, and then it cancelled this input too.
+        // A stop waits for this lease: carry it out before anything newer runs. The input taken is
+        // a re-run's (a stop cancels only pending inputs), or the stop came right after the take;
+        // either way, the input runs only if it is still processing once the stop is carried out.
         await carryOutStop(this.d, chatId);
         if (attempt !== null && (await this.d.inputs.get(input.id))?.status !== 'processing') attempt = null;
         chat = await this.d.chats.get(chatId);
