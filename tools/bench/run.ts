@@ -37,5 +37,9 @@ void (async () => {
   if (!interrupted) codes.push(await run('observability.ts', process.argv.includes('--quick') ? ['--quick'] : []));
   if (!interrupted) codes.push(await run('agent-manager.ts', []));
   if (!interrupted) codes.push(await run('documents.ts', []));
+  if (!interrupted) codes.push(await run('mission-ally.ts', []));
+  if (!interrupted) codes.push(await run('bridge.ts', []));
+  if (!interrupted) codes.push(await run('client.ts', process.argv.includes('--quick') ? ['--quick'] : []));
+  if (!interrupted) codes.push(await run('console.ts', process.argv.includes('--quick') ? ['--quick'] : []));
   process.exit(codes.find((c) => c !== 0) ?? 0);
 })();

@@ -14,6 +14,12 @@ prisma_migrate
 cd "$ROOT"
 # Document 002's example mission, with the development user enrolled (idempotent).
 node --import tsx apps/runtime/src/mission/seed-main.ts dev-user >/dev/null
+# The operator console (/console): built when missing or older than its sources. NODE_ENV
+# production, or React's development build is bundled.
+if [ ! -f apps/console/dist/index.html ] || [ -n "$(find apps/console/src apps/console/index.html apps/console/vite.config.mts apps/console/public libs/client/src libs/contracts/src -newer apps/console/dist/index.html -print -quit 2>/dev/null)" ]; then
+  say "building the operator console"
+  NODE_ENV=production node_modules/.bin/vite build --config apps/console/vite.config.mts >/dev/null || say "console build failed: /console answers 503"
+fi
 TESSERA_INFRA_NOTE="$(infra_note)"
 export TESSERA_INFRA_NOTE
 # exec, so that nothing stands between npm (and its shell) and the process that stops the services.

@@ -208,6 +208,7 @@ async function main() {
     ...listening.map((s) => `  ${s.name.padEnd(16)} http://localhost:${ports[s.name]}`),
     '',
     `  API (everything goes through the gateway): ${api}  (OpenAPI: /openapi.json)`,
+    `  Console: ${api}/console/  (sign in with the token below)`,
     '',
     '  Development token (user dev-user, app demo-app, tier pro, operator, valid 12 h):',
     `  export TOKEN=${token}`,
