@@ -43,9 +43,14 @@ let failures = 0;
 let closeAll: () => Promise<void> = async () => undefined;
 let padding = '';
 
-/** The envelope's data: ~`bytes` bytes on the wire once the runtime wraps it. */
+let seq = 0;
+/**
+ * The envelope's data: ~`bytes` bytes on the wire once the runtime wraps it. Each event is a
+ * message of its own, so that the writer's coalescing of text deltas leaves them apart: this load
+ * measures events fanned out, one per append.
+ */
 function dataOf(): Record<string, unknown> {
-  return { message_id: 'fanout', agent: 'bench', role: 'assistant', delta: padding, done: false, sent_at: now() };
+  return { message_id: `f${(seq++ % 1e6).toString().padStart(6, '0')}`, agent: 'bench', role: 'assistant', delta: padding, done: false, sent_at: now() };
 }
 
 function init(c: Extract<WriterCommand, { cmd: 'init' }>): void {

@@ -2,7 +2,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { CloseCode } from '@tessera/contracts';
-import { BadRequest, Forbidden, NotFound, Unavailable } from './errors';
+import { BadRequest, Forbidden, HttpError, NotFound, Unavailable } from './errors';
 import { toErrorResponse } from './http';
 import { errorSummary, type Logger } from './logger';
 import type { Metrics } from './metrics';
@@ -172,7 +172,9 @@ export class SocketHub {
           try {
             await handler.onMessage(data, isBinary);
           } catch (err) {
-            log.error('socket message failed', { error: errorSummary(err) });
+            // A refusal of the client's message (a 4xx) is the client's mistake, not the service's.
+            if (err instanceof HttpError && err.status < 500) log.info('socket message refused', { code: err.code, error: errorSummary(err) });
+            else log.error('socket message failed', { error: errorSummary(err) });
             if (handler.onError) safely(() => handler!.onError!(err), log);
             else ws.close(CloseCode.InternalError, 'the message could not be processed');
           }
