@@ -18,7 +18,7 @@ import { ToolCallStore } from './store/tool-calls';
 import { ChatInputs } from './turns/chat-inputs';
 import { ChatLease } from './turns/chat-lease';
 import { ChatStarter } from './turns/chat-starter';
-import { observer } from './turns/observe';
+import { observer, type Observer } from './turns/observe';
 
 /**
  * The runtime's composition root, shared by the HTTP/WS process (main.ts) and the turn worker
@@ -39,7 +39,7 @@ export interface RuntimeServices {
   lease: ChatLease;
   turnQueue: TypedQueue<typeof Queue.RuntimeTurns>;
   observabilityQueue: TypedQueue<typeof Queue.ObservabilityEvents> | null;
-  observe: ReturnType<typeof observer>;
+  observe: Observer;
   workflows: Map<string, LoadedWorkflow>;
   providers: ProviderRegistry;
   starter: ChatStarter;
@@ -75,6 +75,7 @@ export function createRuntimeServices(config: RuntimeConfig, logger: Logger, rol
         defaultJobOptions: { attempts: 3, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: true, removeOnFail: { count: 10_000 } },
       })
     : null;
+  const observe = observer(observabilityQueue, logger, { maxWaiting: config.OBSERVABILITY_QUEUE_MAX, metrics });
   metrics.watchQueue(Queue.RuntimeTurns, () => turnQueue.depth());
   const chats = new ChatStore(db.prisma, db.pool);
   const inputs = new InputStore(db.prisma, db.pool);
@@ -99,7 +100,7 @@ export function createRuntimeServices(config: RuntimeConfig, logger: Logger, rol
     lease,
     turnQueue,
     observabilityQueue,
-    observe: observer(observabilityQueue, logger, { maxWaiting: config.OBSERVABILITY_QUEUE_MAX, metrics }),
+    observe,
     workflows,
     providers,
     starter,
@@ -109,6 +110,7 @@ export function createRuntimeServices(config: RuntimeConfig, logger: Logger, rol
     blueprints: config.AGENTS_URL ? new BlueprintSource(config.AGENTS_URL, config.SERVICE_KEY, config.BLUEPRINT_CACHE_MS, logger) : null,
     missions: new MissionStore(db.pool),
     async close() {
+      observe.flush();
       await Promise.allSettled([turnQueue.close(), observabilityQueue?.close()]);
       await Promise.allSettled([redis.quit(), sub.quit()]);
       await db.close();

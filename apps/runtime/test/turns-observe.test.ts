@@ -7,7 +7,7 @@ import { Queue } from '@tessera/contracts';
 import { bullConnection, createLogger, Metrics, TypedQueue, type Logger } from '@tessera/kit';
 import { createRuntimeServices, type RuntimeServices } from '../src/services';
 import type { StoredEvent } from '../src/store/timeline';
-import { ObserveBuffer, observer } from '../src/turns/observe';
+import { OBSERVE_WINDOW_MS, observer } from '../src/turns/observe';
 import { TurnRunner } from '../src/turns/turn-runner';
 import { configFor, testEnv, type Env } from './harness';
 
@@ -56,15 +56,21 @@ test('a write of 2,500 events goes out in jobs of at most 1,000, every event onc
   expect(warnings).toEqual([]);
 });
 
-test("a turn's observe buffer never sends more than 1,000 events at once", () => {
-  const sent: number[] = [];
-  const buffer = new ObserveBuffer((stored) => sent.push(stored.length));
-  buffer.add(events(499));
-  buffer.add(events(512, 500)); // one write of the event writer: up to 512 and more
-  buffer.add(events(1_500, 1_012));
-  buffer.flush();
-  expect(Math.max(...sent)).toBeLessThanOrEqual(1_000);
-  expect(sent.reduce((a, b) => a + b, 0)).toBe(2_511);
+test("what many chats store within a window goes as one job; each chat's events in order", async () => {
+  const { logger } = recordingLogger();
+  const observe = observer(queue, logger, { maxWaiting: 1_000 });
+  for (let turn = 0; turn < 5; turn++) for (let c = 0; c < 40; c++) observe({ ...chat, id: `chat-${c}` }, events(3, 1 + turn * 3));
+  await new Promise((r) => setTimeout(r, OBSERVE_WINDOW_MS + 300));
+  const jobs = await queue.queue.getJobs(['waiting'], 0, -1, true);
+  expect(jobs).toHaveLength(1);
+  const sent = (jobs[0].data as { events: { session_id: string; index: number }[] }).events;
+  expect(sent).toHaveLength(600);
+  for (let c = 0; c < 40; c++) expect(sent.filter((e) => e.session_id === `chat-${c}`).map((e) => e.index)).toEqual(Array.from({ length: 15 }, (_, i) => i + 1));
+  // flush() (shutdown) sends what waits at once.
+  observe(chat, events(2));
+  observe.flush();
+  await new Promise((r) => setTimeout(r, 100));
+  expect(await queue.queue.getWaitingCount()).toBe(2);
 });
 
 test('an observer that throws never fails the turn', async () => {

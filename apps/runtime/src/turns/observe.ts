@@ -14,17 +14,27 @@ export interface ObserverOptions {
   metrics?: Metrics;
 }
 
+/** How long stored events may wait to go to observability together (one job per window, all chats). */
+export const OBSERVE_WINDOW_MS = 100;
+
+/** The observer of a process: `observe(chat, stored)` for every write, `flush()` on shutdown. */
+export type Observer = ((chat: Pick<ChatRow, 'id' | 'appId' | 'userId' | 'workflowName'>, stored: StoredEvent[]) => void) & { flush(): void };
+
 /**
- * Every timeline event also goes to observability (session id = chat id), in jobs of at most
- * OBSERVE_BATCH_MAX events. Observability is best effort: this never throws and never waits, so
- * it can never fail a turn, and it stops adding jobs while more than `maxWaiting` are waiting
- * (looked up at most once a second), so that a queue nobody consumes cannot fill Redis.
+ * Every timeline event also goes to observability (session id = chat id). The events a process
+ * stores within OBSERVE_WINDOW_MS, whatever their chats, go as one job (at most
+ * OBSERVE_BATCH_MAX events; a full batch goes at once), so that turns cost no queue job each;
+ * a chat's events keep their order. Observability is best effort: this never throws and never
+ * waits, so it can never fail a turn, and it stops adding jobs while more than `maxWaiting` are
+ * waiting (looked up at most once a second), so that a queue nobody consumes cannot fill Redis.
  */
-export function observer(queue: TypedQueue<typeof Queue.ObservabilityEvents> | null, logger: Logger, opts: ObserverOptions) {
+export function observer(queue: TypedQueue<typeof Queue.ObservabilityEvents> | null, logger: Logger, opts: ObserverOptions): Observer {
   let waiting = 0;
   let checkedAt = 0;
   let warnedAt = 0;
   let dropped = 0;
+  let pending: ObservedEvent[] = [];
+  let timer: NodeJS.Timeout | null = null;
   const checkDepth = (now: number) => {
     if (!queue || now - checkedAt < DEPTH_CHECK_MS) return;
     checkedAt = now;
@@ -33,14 +43,14 @@ export function observer(queue: TypedQueue<typeof Queue.ObservabilityEvents> | n
       () => undefined, // Redis away: the adds fail and say so
     );
   };
-  return (chat: Pick<ChatRow, 'id' | 'appId' | 'userId' | 'workflowName'>, stored: StoredEvent[]) => {
-    if (!queue || stored.length === 0) return;
+  const send = (events: ObservedEvent[]) => {
+    if (!queue || events.length === 0) return;
     try {
       const now = Date.now();
       checkDepth(now);
       if (waiting >= opts.maxWaiting) {
-        dropped += stored.length;
-        opts.metrics?.events.inc({ kind: 'observability_dropped' }, stored.length);
+        dropped += events.length;
+        opts.metrics?.events.inc({ kind: 'observability_dropped' }, events.length);
         if (now - warnedAt >= DROP_WARN_MS) {
           warnedAt = now;
           logger.warn('observability queue full: events dropped', { queue: queue.name, waiting, max_waiting: opts.maxWaiting, dropped });
@@ -48,14 +58,31 @@ export function observer(queue: TypedQueue<typeof Queue.ObservabilityEvents> | n
         }
         return;
       }
-      for (let i = 0; i < stored.length; i += OBSERVE_BATCH_MAX) {
-        const events = stored.slice(i, i + OBSERVE_BATCH_MAX).map((e) => observed(chat, e));
-        queue.add({ events }).catch((err: Error) => logger.warn('could not queue events for observability', { chat_id: chat.id, error: err.message }));
+      queue.add({ events }).catch((err: Error) => logger.warn('could not queue events for observability', { events: events.length, error: err.message }));
+    } catch (err) {
+      logger.warn('could not queue events for observability', { events: events.length, error: (err as Error).message });
+    }
+  };
+  const flush = () => {
+    if (timer) clearTimeout(timer);
+    timer = null;
+    const out = pending;
+    pending = [];
+    for (let i = 0; i < out.length; i += OBSERVE_BATCH_MAX) send(out.slice(i, i + OBSERVE_BATCH_MAX));
+  };
+  const observe = (chat: Pick<ChatRow, 'id' | 'appId' | 'userId' | 'workflowName'>, stored: StoredEvent[]) => {
+    if (!queue || stored.length === 0) return;
+    try {
+      for (const e of stored) {
+        pending.push(observed(chat, e));
+        if (pending.length >= OBSERVE_BATCH_MAX) flush();
       }
+      if (pending.length) timer ??= setTimeout(flush, OBSERVE_WINDOW_MS);
     } catch (err) {
       logger.warn('could not queue events for observability', { chat_id: chat.id, error: (err as Error).message });
     }
   };
+  return Object.assign(observe, { flush });
 }
 
 function observed(chat: Pick<ChatRow, 'id' | 'appId' | 'userId' | 'workflowName'>, e: StoredEvent): ObservedEvent {
@@ -75,41 +102,4 @@ function observed(chat: Pick<ChatRow, 'id' | 'appId' | 'userId' | 'workflowName'
       : null,
     timestamp: e.timestamp,
   };
-}
-
-/** How long stored events may wait to go to observability together (one job per window). */
-const OBSERVE_WINDOW_MS = 250;
-const OBSERVE_FLUSH_AT = 500;
-
-/**
- * A turn's stored events on their way to observability: gathered for up to OBSERVE_WINDOW_MS
- * (or OBSERVE_FLUSH_AT events) and sent together, and whatever is left when the turn ends, so
- * that a fast turn costs one queue job instead of one per write. Every event still goes, in
- * order, in sends of at most OBSERVE_BATCH_MAX (a write may store up to 512 events at once).
- */
-export class ObserveBuffer {
-  private pending: StoredEvent[] = [];
-  private timer: NodeJS.Timeout | null = null;
-
-  constructor(private readonly send: (stored: StoredEvent[]) => void) {}
-
-  readonly add = (stored: StoredEvent[]): void => {
-    for (const e of stored) this.pending.push(e);
-    if (this.pending.length >= OBSERVE_FLUSH_AT) this.flush();
-    else this.timer ??= setTimeout(() => this.flush(), OBSERVE_WINDOW_MS);
-  };
-
-  flush(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    while (this.pending.length > 0) {
-      const out = this.pending.slice(0, OBSERVE_BATCH_MAX);
-      this.pending = this.pending.slice(out.length);
-      try {
-        this.send(out);
-      } catch {
-        // Observability never fails a turn.
-      }
-    }
-  }
 }

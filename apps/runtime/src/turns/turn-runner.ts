@@ -11,7 +11,6 @@ import type { Timeline, StoredEvent } from '../store/timeline';
 import type { ToolCallStore } from '../store/tool-calls';
 import type { ChatLease, HeldLease } from './chat-lease';
 import { EventWriter } from './event-writer';
-import { ObserveBuffer } from './observe';
 import { carryOutStop } from './stop';
 
 export interface TurnRunnerDeps {
@@ -147,9 +146,8 @@ export class TurnRunner {
     // The first attempt keeps the input id as its turn id; a re-run gets ids (event keys, message
     // and tool call ids) of its own, so nothing it says lands on what the first one stored.
     const turnId = attempt > 1 ? `${input.id}:a${attempt}` : input.id;
-    const observed = new ObserveBuffer((s) => this.d.observe(chat, s));
-    const writer = new EventWriter(chat.id, turnId, this.d.timeline, this.d.feed, observed.add);
-    try {
+    const writer = new EventWriter(chat.id, turnId, this.d.timeline, this.d.feed, (stored) => this.observe(chat, stored));
+    {
       const turnInput = turnInputOf(input);
       const workflow = this.d.workflows.get(chat.workflowName);
       if (!workflow) {
@@ -198,8 +196,15 @@ export class TurnRunner {
       const stopReason = saved.stopReason ?? (result.status === 'stopped' ? reasonOf(signal) : 'stopped by request');
       await this.finish(chat, input, writer, saved.status, turnId, saved.status === 'stopped' ? stopReason : result.error, true);
       return 'ran';
-    } finally {
-      observed.flush();
+    }
+  }
+
+  /** Observability never fails a turn. */
+  private observe(chat: ChatRow, stored: StoredEvent[]): void {
+    try {
+      this.d.observe(chat, stored);
+    } catch {
+      // best effort
     }
   }
 
