@@ -40,6 +40,7 @@ import { pgPool, signToken } from '@tessera/kit';
 // The kit's test helpers (not part of its package entry).
 import { freshSchema, TEST_REDIS_URL } from '../../libs/kit/src/testing';
 import { Timeline, type NewEvent } from '../../apps/runtime/src/store/timeline';
+import { describePeer, measureLangGraph } from './langgraph';
 import { FeedClient, type Envelope } from './lib/clients';
 import { cpuPer, cpuReport, cpuSample, discoverServers } from './lib/cpu';
 import { agent, httpCall, pooled } from './lib/http';
@@ -298,6 +299,12 @@ async function scenarioTurns(): Promise<void> {
         { chats: 1000, turns: 3 },
       ]);
   say(`\n## turns — ${workers.length} worker process(es), ${describeWorkers(workerSettings)}`);
+  // The peer, measured right before Tessera on the same machine: LangGraph's in-memory dev server,
+  // 100 threads × the 100-chat load's turns over its HTTP + SSE API (tools/bench/langgraph.ts).
+  // BENCH_LANGGRAPH=0 leaves it out.
+  const peerRuns = loads.find((l) => l.chats === 100)?.turns;
+  const peer = peerRuns && process.env.BENCH_LANGGRAPH !== '0' ? await measureLangGraph({ threads: 100, runs: peerRuns, say }) : undefined;
+  if (peer) say(`  ${describePeer(peer)}${peer.skipped ? '' : `\n    cpu: ${peer.cpu}`}`);
   // Warm-up (JIT, pools, BullMQ scripts) on chats of its own; not counted.
   const warm = await startChats(`warm-${RUN}`, 50);
   await turnLoad(warm.map((c, i) => c.urls[i % 2]), 2, 30_000, pidsOf());
@@ -331,7 +338,7 @@ async function scenarioTurns(): Promise<void> {
       baseline: `bare ws echo: ${fmt(b.turns / b.secs, 0)} turns/s; first text p99 ${fmt(pct(b.firstText, 99))} ms`,
       limit: `CPU ms per turn: ${t.cpuPerTurn}`,
       target: load.chats === 100 ? '≥ 670 turns/s; first text p99 ≤ 50 ms' : '—',
-      peer: load.chats === 100 ? 'LangGraph 67 runs/s; first token p50 708 / p99 1,721 ms' : '—',
+      peer: load.chats === 100 && peer ? describePeer(peer) : '—',
     });
   }
 }
@@ -1039,7 +1046,7 @@ async function main(): Promise<void> {
   const order = ['turns:', 'turns, open', 'resume', 'fanout', 'ceiling', 'churn', 'memory'];
   summary.sort((x, y) => order.findIndex((o) => x.scenario.startsWith(o)) - order.findIndex((o) => y.scenario.startsWith(o)));
   say(`\n## summary (${QUICK ? 'quick; ' : ''}${fmt((performance.now() - t0) / 1000, 0)} s; 2 API instances, ${workerSettings.workers} worker process(es), ${describeWorkers(workerSettings)}; this machine: ${cpus().length} cores)\n`);
-  say(markdown(['scenario', 'Tessera', 'baseline (same run)', 'target', 'peer (TARGETS.md)'], summary.map((r) => [r.scenario, r.tessera, r.baseline, r.target, r.peer])));
+  say(markdown(['scenario', 'Tessera', 'baseline (same run)', 'target', 'peer (same run where measured)'], summary.map((r) => [r.scenario, r.tessera, r.baseline, r.target, r.peer])));
   for (const r of summary) if (r.limit) say(`\n${r.scenario}: ${r.limit}`);
   for (const n of notes) say(`\nnote: ${n}`);
   await cleanup();
