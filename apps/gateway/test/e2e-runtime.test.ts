@@ -95,7 +95,8 @@ describe('end to end through the gateway, with the real broker and runtime', () 
     expect(meta.data).toMatchObject({ chat_id: aliceChat.chat_id, user_id: 'alice', app_id: 'demo-app' });
     const events = await turn(c, 'hi');
     const text = events.filter((m) => m.type === 'chat.text' && m.data.role === 'assistant');
-    expect(text.length).toBeGreaterThan(5);
+    // A fast reply's deltas are coalesced into few events; together they are the whole reply.
+    expect(text.length).toBeGreaterThanOrEqual(1);
     const last = text.at(-1)!;
     expect(last.data.done).toBe(true);
     expect(last.data.content).toContain('You said "hi"');
