@@ -1,26 +1,33 @@
 /**
- * The real runtime for these tests, in a child process the way `npm start` runs it (tsx, embedded
- * turn worker) on a fresh PostgreSQL schema and its own BullMQ prefix. A child process rather than
- * apps/runtime/test/harness.ts: the client lib may not import an app, even from its tests.
+ * The real runtime for these tests, run the way `npm start` runs it (tools/scripts/services.ts):
+ * an API process (apps/runtime/src/main.ts, HTTP and sockets, no embedded worker) and a separate
+ * turn worker (apps/runtime/src/worker.ts), both `node --import tsx`, on one fresh PostgreSQL
+ * schema and one BullMQ prefix. Workflows: the runtime's own plus the client tests' (./workflows).
+ * Child processes rather than apps/runtime/test/harness.ts or @tessera/kit/testing: the client
+ * lib may depend on the contracts alone, even from its tests.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { get } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 
 const ROOT = resolve(__dirname, '../../..');
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgresql://tessera:tessera@127.0.0.1:5432/tessera';
 export const JWT_SECRET = 'client-test-secret-0123456789abcdef0123456789';
+const START_MS = 60_000;
 
 export interface RuntimeProcess {
   url: string;
   wsUrl: string;
   /**
-   * Kills the process (SIGKILL: a crash; SIGTERM: a deploy), runs `whileDown`, and starts a new one
-   * on the same port, database and queue.
+   * Kills the API process (SIGKILL: a crash; SIGTERM: a deploy), runs `whileDown`, and starts a new
+   * one on the same port, database and queue. The turn worker runs on throughout: a turn streaming
+   * at the kill goes on being written. The signal is sent before the first await, so a caller in
+   * an event listener kills the API at that very event.
    */
   restart(signal?: NodeJS.Signals, whileDown?: () => unknown): Promise<void>;
   stop(): Promise<void>;
@@ -54,6 +61,55 @@ function healthy(url: string): Promise<boolean> {
   });
 }
 
+/** One of the runtime's processes: started, awaited until ready, killed. */
+class Child {
+  private proc: ChildProcess | null = null;
+  /** The end of its stdout (info logs, not shown): quoted when it fails to start. */
+  private out = '';
+
+  constructor(
+    private readonly name: string,
+    private readonly entry: string,
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly ready: () => Promise<boolean>,
+  ) {}
+
+  async start(): Promise<void> {
+    this.out = '';
+    // Node with tsx's loader rather than the tsx CLI, whose grandchild would outlive a SIGKILL.
+    // Warnings and errors (stderr) show in the test's output; info lines are only kept.
+    const p = spawn(process.execPath, ['--import', 'tsx', join(ROOT, this.entry)], { cwd: ROOT, env: this.env, stdio: ['ignore', 'pipe', 'inherit'] });
+    p.stdout!.on('data', (d: Buffer) => (this.out = (this.out + d.toString()).slice(-8_000)));
+    this.proc = p;
+    const deadline = Date.now() + START_MS;
+    for (;;) {
+      if (p.exitCode !== null || p.signalCode !== null) throw new Error(`${this.name} exited (${p.exitCode ?? p.signalCode}) before it was ready:\n${this.out}`);
+      if (await this.ready()) return;
+      if (Date.now() > deadline) throw new Error(`${this.name} was not ready within ${START_MS / 1000} s:\n${this.out}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  logged(line: string): boolean {
+    return this.out.includes(line);
+  }
+
+  /** Sends `signal` at once (before any await); SIGKILL follows when the process takes more than 8 s. */
+  async kill(signal: NodeJS.Signals): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill(signal);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 8000)))]);
+    clearTimeout(timer);
+    if (p.exitCode === null && p.signalCode === null) {
+      p.kill('SIGKILL');
+      await exited;
+    }
+  }
+}
+
 export async function startRuntimeProcess(): Promise<RuntimeProcess> {
   const schema = `client_${randomBytes(5).toString('hex')}`;
   const migrations = join(ROOT, 'apps/runtime/prisma/migrations');
@@ -64,68 +120,51 @@ export async function startRuntimeProcess(): Promise<RuntimeProcess> {
       await c.query(readFileSync(join(migrations, dir, 'migration.sql'), 'utf8'));
     }
   });
+  // One folder of workflows (the runtime reads one): copies, so both processes load the same files.
+  const workflows = mkdtempSync(join(tmpdir(), 'tessera-client-workflows-'));
+  cpSync(join(ROOT, 'apps/runtime/workflows'), workflows, { recursive: true });
+  cpSync(join(__dirname, 'workflows'), workflows, { recursive: true });
+
   const dbUrl = new URL(DATABASE_URL);
   dbUrl.searchParams.set('schema', schema);
   const port = await freePort();
-  const env = {
+  const url = `http://127.0.0.1:${port}`;
+  const common = {
     ...process.env,
     NODE_ENV: 'test',
     LOG_LEVEL: 'warn',
-    PORT: String(port),
-    HOST: '127.0.0.1',
     REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     DATABASE_URL: dbUrl.toString(),
     BULL_PREFIX: `test-client-${randomBytes(4).toString('hex')}`,
+    WORKFLOWS_DIR: workflows,
     JWT_SECRET,
     SERVICE_KEY: 'client-test-service-key-0123456789',
     AUTH_ENABLED: 'true',
-    EMBEDDED_WORKER: 'true',
     OBSERVABILITY_EVENTS: 'false',
     DOCUMENTS_URL: 'off',
+    AGENTS_URL: 'off',
     SHUTDOWN_TIMEOUT_MS: '3000',
   };
-  const url = `http://127.0.0.1:${port}`;
-  // Node with tsx's loader rather than the tsx CLI, whose grandchild would outlive a SIGKILL.
-  const spawnChild = () => spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'apps/runtime/src/main.ts')], { cwd: ROOT, env, stdio: ['ignore', 'inherit', 'inherit'] });
-  let child: ChildProcess = spawnChild();
+  // EMBEDDED_WORKER=false (as `npm start` runs it): turns run in the worker process only.
+  const api = new Child('runtime', 'apps/runtime/src/main.ts', { ...common, EMBEDDED_WORKER: 'false', PORT: String(port), HOST: '127.0.0.1' }, () => healthy(`${url}/health`));
+  // Info level: its "ready" line is how the test knows it consumes the queue (it serves no HTTP).
+  const worker: Child = new Child('runtime-worker', 'apps/runtime/src/worker.ts', { ...common, LOG_LEVEL: 'info' }, async () => worker.logged('runtime worker ready'));
 
-  const kill = async (signal: NodeJS.Signals) => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill(signal);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 8000)))]);
-    clearTimeout(timer);
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited;
-    }
-  };
-  const stop = async () => {
-    await kill('SIGTERM');
+  const cleanUp = async () => {
+    await Promise.all([api.kill('SIGTERM'), worker.kill('SIGTERM')]);
     await withPg((c) => c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
+    rmSync(workflows, { recursive: true, force: true });
   };
-  const serving = async () => {
-    const deadline = Date.now() + 40_000;
-    for (;;) {
-      if (child.exitCode !== null) {
-        await stop();
-        throw new Error(`runtime exited with ${child.exitCode} before it served`);
-      }
-      if (await healthy(`${url}/health`)) return;
-      if (Date.now() > deadline) {
-        await stop();
-        throw new Error('runtime did not serve /health within 40 s');
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
-  await serving();
+  const started = await Promise.allSettled([api.start(), worker.start()]);
+  const failed = started.find((s) => s.status === 'rejected');
+  if (failed) {
+    await cleanUp();
+    throw failed.reason;
+  }
   const restart = async (signal: NodeJS.Signals = 'SIGKILL', whileDown?: () => unknown) => {
-    await kill(signal);
+    await api.kill(signal);
     await whileDown?.();
-    child = spawnChild();
-    await serving();
+    await api.start();
   };
-  return { url, wsUrl: url.replace('http', 'ws'), restart, stop };
+  return { url, wsUrl: url.replace('http', 'ws'), restart, stop: cleanUp };
 }
