@@ -20,6 +20,8 @@ let browser: Browser;
 let page: Page;
 const sockets: TestSocket[] = [];
 const pageErrors: string[] = [];
+/** Services a test stops on purpose. */
+const stopped = new Set<string>();
 
 const api = (method: string, path: string, body?: unknown) => call(stack.url, method, path, { token: stack.token, body });
 const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
@@ -41,7 +43,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // A service that died explains the failures it caused.
-  for (const p of stack?.processes ?? []) if (p.child.exitCode !== null || p.child.signalCode !== null) console.error(`${p.name} exited:\n${p.output()}`);
+  for (const p of stack?.processes ?? []) if (!stopped.has(p.name) && (p.child.exitCode !== null || p.child.signalCode !== null)) console.error(`${p.name} exited:\n${p.output()}`);
   if (process.env.CONSOLE_TEST_OUTPUT) for (const p of stack?.processes ?? []) console.error(`${p.name}:\n${p.output()}`);
   for (const s of sockets) s.ws.terminate();
   await browser?.close();
@@ -152,6 +154,74 @@ it('creates, edits (prompt in the editor) and deletes an agent', async () => {
   expect((await api('GET', '/api/agents/console-reviewer')).status).toBe(404);
 });
 
+it('explains an agent that open chats use (the 409, naming the chat), and deactivates and deletes it anyway', async () => {
+  // Workflow "blueprinted" (fixtures) runs its agent on blueprint "console-helper".
+  expect((await api('POST', '/api/agents', { name: 'console-helper', description: 'Helps', system_prompt: 'You help.' })).status).toBe(201);
+  const open = async () => {
+    const started = await api('POST', `/api/chats/${stack.appId}/blueprinted/start`, { user_id: USER });
+    expect({ status: started.status, body: started.json }).toMatchObject({ status: 201 });
+    const socket = await TestSocket.connect(`${stack.url.replace('http', 'ws')}${started.json.websocket_url}?access_token=${stack.token}`);
+    sockets.push(socket);
+    await socket.waitFor((m) => m.type === 'chat_meta');
+    /** The user's next message, and how its turn ended: the reply, or the error the chat shows. */
+    const turn = async (text: string) => {
+      const from = socket.messages.length;
+      socket.send({ type: 'user.input.submit', text });
+      const end = await socket.waitFor((m) => m.type === 'chat.run_complete', 20_000, from);
+      const after = socket.messages.slice(from);
+      return {
+        status: end.data.status,
+        reply: after.findLast((m) => m.type === 'chat.text' && m.data.role === 'assistant')?.data.content,
+        error: after.find((m) => m.type === 'chat.error')?.data.error_code,
+      };
+    };
+    return { chatId: started.json.chat_id as string, turn };
+  };
+  const first = await open();
+  expect(await first.turn('first')).toMatchObject({ status: 'completed', reply: 'Done: first' });
+
+  await page.reload();
+  const row = page.locator('tr[data-agent="console-helper"]');
+  const inUse = page.locator('.in-use');
+  const explained = async (action: 'deleted' | 'deactivated', chatId: string, status: string) => {
+    await inUse.getByText(`“console-helper” cannot be ${action}: 1 running session uses it.`).waitFor();
+    await expect(inUse.locator('li').allTextContents()).resolves.toEqual([`${chatId} (runtime, workflow blueprinted, app ${stack.appId}, ${status})`]);
+    // The agent manager's own words name the chat too.
+    await inUse.getByText(`${chatId} (chat of workflow "blueprinted")`, { exact: false }).waitFor();
+  };
+
+  await row.getByRole('button', { name: 'Deactivate' }).click();
+  await explained('deactivated', first.chatId, 'in_progress');
+  await shot('agents-in-use');
+  // Refused: nothing changed, and the chat goes on.
+  expect((await api('GET', '/api/agents/console-helper')).json.status).toBe('active');
+  await row.locator('.badge.active').waitFor();
+  expect(await first.turn('still there?')).toMatchObject({ status: 'completed', reply: 'Done: still there?' });
+  await inUse.getByRole('button', { name: 'Cancel' }).click();
+  await inUse.waitFor({ state: 'detached' });
+
+  await row.getByRole('button', { name: 'Deactivate' }).click();
+  await inUse.getByRole('button', { name: 'Deactivate anyway' }).click();
+  await page.getByText('Agent “console-helper” deactivated.').waitFor();
+  await row.locator('.badge.inactive').waitFor();
+  await inUse.waitFor({ state: 'detached' });
+  expect((await api('GET', '/api/agents/console-helper')).json.status).toBe('inactive');
+  // What the page warned of: the chat's next turn fails (and the failed chat no longer counts as open).
+  expect(await first.turn('and now?')).toMatchObject({ status: 'failed', error: 'BLUEPRINT_INACTIVE' });
+
+  // A new chat of the workflow is open before its first message: it holds the agent too.
+  const second = await open();
+  await row.getByRole('button', { name: 'Delete' }).click();
+  await row.getByRole('button', { name: 'Confirm delete' }).click();
+  await explained('deleted', second.chatId, 'created');
+  expect((await api('GET', '/api/agents/console-helper')).status).toBe(200);
+  await inUse.getByRole('button', { name: 'Delete anyway' }).click();
+  await page.getByText('Agent “console-helper” deleted.').waitFor();
+  await row.waitFor({ state: 'detached' });
+  expect((await api('GET', '/api/agents/console-helper')).status).toBe(404);
+  expect(await second.turn('hello?')).toMatchObject({ status: 'failed', error: 'BLUEPRINT_NOT_FOUND' });
+});
+
 it('uploads documents (file input and drag and drop) and filters them by tag', async () => {
   await nav('Documents');
   await page.getByLabel('tags for new uploads').fill('console-e2e, notes');
@@ -216,10 +286,48 @@ it('chats in the playground through a dropped connection, with one copy of every
   await shot('playground');
 });
 
-it('shows the bridge page, and a service that is not deployed in words', async () => {
+it('lists a bridge agent server and its session live, and says so in words when the bridge is gone', async () => {
+  // A client starts a bridge session through the gateway, as a SCADA frontend does.
+  const boot = await api('POST', '/api/bridge/session/bootstrap', { scadaUrl: 'https://scada-console.example.com/', accessToken: `Bearer at-console-${Date.now()}` });
+  expect({ status: boot.status, body: boot.json }).toMatchObject({ status: 200, body: { isNew: true } });
+  const { sessionId, sessionToken, websocketUrl, opencodeUrl, opencodeAuth, scadaUrl } = boot.json;
+  expect(websocketUrl).toBe(`${stack.url.replace('http', 'ws')}/api/bridge/session/${sessionId}/ws`);
+  // Its frontend's socket, through the gateway (the operator's token for the gateway, the session's for the bridge).
+  const socket = await TestSocket.connect(`${websocketUrl}?sessionToken=${encodeURIComponent(sessionToken)}&access_token=${stack.token}`);
+  sockets.push(socket);
+  // The agent server says something: it reaches the socket and observability.
+  const emitted = await fetch(`${opencodeUrl}/emit`, {
+    method: 'POST',
+    headers: { authorization: `Basic ${Buffer.from(`${opencodeAuth.username}:${opencodeAuth.password}`).toString('base64')}` },
+    body: JSON.stringify({ type: 'message.updated', properties: { info: { role: 'assistant', text: 'checking the pumps' } } }),
+  });
+  expect(emitted.status).toBe(204);
+  await socket.waitFor((m) => JSON.stringify(m).includes('checking the pumps'), 15_000);
+
   await nav('Bridge');
   await page.getByRole('heading', { name: 'Bridge', exact: true }).waitFor();
-  await page.getByText(/Could not read agent servers: .*bridge is not deployed/).waitFor();
-  await page.getByText('No bridge sessions recorded.').waitFor();
+  const server = page.getByTestId('servers-table').locator('tbody tr', { hasText: sessionId });
+  await server.getByText(scadaUrl, { exact: true }).waitFor();
+  const cells = server.locator('td');
+  await until(async () => (await cells.nth(5).textContent()) === '1', 20_000, 'the socket counted');
+  await expect(cells.nth(3).textContent()).resolves.toMatch(/^\d+ \/ \d+$/);
+  // Observed: observability's record of the same session (the page refreshes every 5 s).
+  await server.getByRole('button', { name: /^running · \d+ events$/ }).waitFor();
+  const observed = page.getByTestId('bridge-sessions').locator('tbody tr', { hasText: 'bridge scada-console.example.com' });
+  await observed.locator('.badge.running').waitFor();
+  await expect(observed.locator('td').nth(2).textContent()).resolves.toBe('opencode');
   await shot('bridge');
+
+  // Closed by its client: the agent server goes, the session is recorded as ended.
+  const closed = await call(stack.url, 'DELETE', `/api/bridge/session/${sessionId}`, { token: stack.token, headers: { 'x-session-token': sessionToken } });
+  expect(closed.status).toBe(204);
+  await page.getByText('No agent servers are running.').waitFor();
+  await observed.locator('.badge.running').waitFor({ state: 'detached' });
+
+  // The bridge gone: the page says which read failed, and still shows what observability has.
+  const bridge = stack.processes.find((p) => p.name === 'bridge')!;
+  stopped.add(bridge.name);
+  await bridge.stop();
+  await page.getByText(/Could not read agent servers: .*bridge/).waitFor();
+  await observed.waitFor();
 });

@@ -1,8 +1,10 @@
 /**
  * The real stack the console talks to, as child processes started the way `npm start` starts them
  * (`node --import tsx apps/<app>/src/<entry>.ts`): gateway, runtime and its turn worker,
- * observability, agent manager, document server. Each run has its own ports, PostgreSQL schemas,
- * BullMQ prefix, blob and agent folders, and app id, so it never meets another test file's data.
+ * observability, agent manager, document server, bridge. Each run has its own ports, PostgreSQL
+ * schemas, BullMQ prefix, Redis keys, blob and agent folders, and app id, so it never meets another
+ * test file's data. The bridge's agent servers are the bridge tests' stand-in for `opencode serve`
+ * (same ready line, auth, health and event stream; it starts in milliseconds and needs no model).
  */
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
@@ -39,7 +41,7 @@ export async function startStack(opts: { workflows?: string } = {}): Promise<Sta
     freshSchema(join(ROOT, 'apps/observability/prisma/migrations'), 'con_obs'),
     freshSchema(join(ROOT, 'apps/document-server/prisma/migrations'), 'con_doc'),
   ]);
-  const [gwPort, rtPort, obsPort, amPort, docPort] = await Promise.all([closedPort(), closedPort(), closedPort(), closedPort(), closedPort()]);
+  const [gwPort, rtPort, obsPort, amPort, docPort, bridgePort, agentPorts] = await Promise.all([closedPort(), closedPort(), closedPort(), closedPort(), closedPort(), closedPort(), closedPort()]);
   const url = `http://127.0.0.1:${gwPort}`;
   const tmp = mkdtempSync(join(tmpdir(), 'tessera-console-'));
   const workflows = join(tmp, 'workflows');
@@ -58,13 +60,44 @@ export async function startStack(opts: { workflows?: string } = {}): Promise<Sta
     SHUTDOWN_TIMEOUT_MS: '3000',
   };
   const bull = `test-console-${id}`;
-  const runtimeEnv = { ...common, DATABASE_URL: runtimeDb.url, BULL_PREFIX: bull, WORKFLOWS_DIR: workflows, AGENTS_URL: at(amPort), DOCUMENTS_URL: 'off', WS_MESSAGES_PER_SECOND: '200', WS_MESSAGE_BURST: '400' };
+  const runtimeEnv = {
+    ...common,
+    DATABASE_URL: runtimeDb.url,
+    BULL_PREFIX: bull,
+    WORKFLOWS_DIR: workflows,
+    AGENTS_URL: at(amPort),
+    // Every turn reads its blueprint afresh: a test's next turn sees an operator's change at once,
+    // with no wait for the worker to hear the announcement.
+    BLUEPRINT_CACHE_MS: '0',
+    DOCUMENTS_URL: 'off',
+    WS_MESSAGES_PER_SECOND: '200',
+    WS_MESSAGE_BURST: '400',
+  };
   const started = await Promise.allSettled([
     spawnHttp('runtime', 'apps/runtime/src/main.ts', runtimeEnv, rtPort),
     spawnService({ name: 'runtime-worker', entry: join(ROOT, 'apps/runtime/src/worker.ts'), cwd: ROOT, env: { ...runtimeEnv, LOG_LEVEL: 'info' }, ready: { log: 'runtime worker ready' }, timeoutMs: 60_000 }),
     spawnHttp('observability', 'apps/observability/src/main.ts', { ...common, DATABASE_URL: obsDb.url, BULL_PREFIX: bull, INGEST_KEYS: `${appId}:ingest-${id}-0123456789` }, obsPort),
     spawnHttp('agent-manager', 'apps/agent-manager/src/main.ts', { ...common, AGENT_MANAGER_PROJECT_DIR: join(tmp, 'agents'), RUNTIME_URL: at(rtPort), OBSERVABILITY_URL: at(obsPort) }, amPort),
     spawnHttp('document-server', 'apps/document-server/src/main.ts', { ...common, DATABASE_URL: docsDb.url, BLOB_DIR: join(tmp, 'blobs') }, docPort),
+    spawnHttp(
+      'bridge',
+      'apps/bridge/src/main.ts',
+      {
+        ...common,
+        BRIDGE_REDIS_PREFIX: `test:console-bridge:${id}`,
+        BACKEND_BRIDGE_PUBLIC_URL: `${url}/api/bridge`,
+        OBSERVABILITY_URL: at(obsPort),
+        // Its sessions are this app's, so the operator sees them.
+        OBSERVABILITY_APP_ID: appId,
+        OPENCODE_COMMAND: process.execPath,
+        OPENCODE_ARGS: `${join(ROOT, 'apps/bridge/test/fixtures/stand-in-agent.mjs')} --hostname {host} --port {port}`,
+        // A port someone else holds is skipped.
+        OPENCODE_BASE_PORT: String(agentPorts),
+        OPENCODE_MAX_PORT: String(Math.min(agentPorts + 9, 65_535)),
+        OPENCODE_WORK_ROOT: join(tmp, 'agent-servers'),
+      },
+      bridgePort,
+    ),
     spawnHttp(
       'gateway',
       'apps/gateway/src/main.ts',
@@ -75,7 +108,7 @@ export async function startStack(opts: { workflows?: string } = {}): Promise<Sta
         OBSERVABILITY_URL: at(obsPort),
         AGENTS_URL: at(amPort),
         DOCUMENTS_URL: at(docPort),
-        BRIDGE_URL: 'off',
+        BRIDGE_URL: at(bridgePort),
         RATE_LIMIT_PER_MIN: '0',
         RATE_LIMIT_PREFIX: `test:console-rl:${id}`,
         CONSOLE_DIST: join(ROOT, 'apps/console/dist'),

@@ -88,7 +88,7 @@ export function BridgePage() {
         </table>
       )}
       <h2>Bridge sessions (observability)</h2>
-      <table className="list">
+      <table className="list" data-testid="bridge-sessions">
         <thead>
           <tr>
             <th>Session</th>
