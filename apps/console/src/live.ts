@@ -1,5 +1,5 @@
 import { useSyncExternalStore } from 'react';
-import { wsUrl } from './api';
+import { request, wsUrl } from './api';
 import type { ObsServerMessage, Session, StoredEvent } from './types';
 
 export type LiveStatus = 'connecting' | 'live' | 'reconnecting' | 'closed';
@@ -14,6 +14,10 @@ interface Subscription {
 /** Figures a benchmark reads from the page (`window.__console`). */
 export const stats = { messages: 0, sessionsApplied: 0, eventsApplied: 0, flushes: 0 };
 (window as unknown as { __console: typeof stats }).__console = stats;
+
+function originRefusal(): string {
+  return `the live feed refuses this page while observability answers over HTTP: most likely this address (${location.origin}) is not in CORS_ORIGINS; open the console at an address listed there, or add this one`;
+}
 
 /**
  * Observability's live socket (`/api/observability/ws`), one per console: every session the
@@ -33,6 +37,10 @@ export class LiveSessions {
   private retry: ReturnType<typeof setTimeout> | null = null;
   private attempt = 0;
   private stopped = false;
+  /** Whether a socket of this page ever opened: one that never did may be refused for the page's address. */
+  private opened = false;
+  /** The handshake is refused while observability answers over HTTP (see explainRefusal). */
+  private originRefused = false;
   version = 0;
   status: LiveStatus = 'connecting';
   error: string | null = null;
@@ -44,6 +52,8 @@ export class LiveSessions {
     const ws = (this.ws = new WebSocket(wsUrl('/api/observability/ws')));
     ws.onopen = () => {
       this.attempt = 0;
+      this.opened = true;
+      this.originRefused = false;
       this.status = 'live';
       this.error = null;
       for (const [id, sub] of this.subs) this.send({ type: 'subscribe', session_id: id, after: sub.lastSeq });
@@ -64,11 +74,31 @@ export class LiveSessions {
       if (this.stopped) return;
       this.status = 'reconnecting';
       // The handshake's refusal is not readable in a browser: say what it most likely was.
-      this.error = e.code === 1006 && this.attempt > 1 ? 'the live feed is not reachable (observability down, or this token is not an operator’s)' : e.reason || null;
+      const failing = e.code === 1006 && this.attempt > 1;
+      this.error = this.originRefused ? originRefusal() : failing ? 'the live feed is not reachable (observability down, or this token is not an operator’s)' : e.reason || null;
+      if (failing && !this.opened && !this.originRefused) void this.explainRefusal();
       this.changed();
       const delay = Math.min(10_000, 250 * 2 ** this.attempt++) * (0.5 + Math.random() / 2);
       this.retry = setTimeout(() => this.connect(), delay);
     };
+  }
+
+  /**
+   * A socket that never opened while observability answers the same token over HTTP: the upgrade
+   * itself is refused, and the check only upgrades have is the page's origin (browsers send Origin
+   * on every upgrade; the gateway and observability allow those in CORS_ORIGINS). The console
+   * opened at 127.0.0.1:8080 when only localhost:8080 is listed is the usual case.
+   */
+  private async explainRefusal(): Promise<void> {
+    try {
+      await request('GET', '/api/observability/sessions?limit=1');
+    } catch {
+      return;
+    }
+    if (this.stopped || this.status === 'live' || this.opened) return;
+    this.originRefused = true;
+    this.error = originRefusal();
+    this.changed();
   }
 
   close(): void {

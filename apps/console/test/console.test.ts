@@ -77,6 +77,27 @@ it('signs in with a token, and says why a token is refused', async () => {
   expect(await page.evaluate(() => localStorage.getItem('tessera.console.token'))).toBe(stack.token);
 });
 
+it('says why the live feed is refused when the console is opened at an address not in CORS_ORIGINS', async () => {
+  // The same gateway under another origin: the stack allows its 127.0.0.1 address only (as the
+  // defaults allow localhost only, and an operator opens 127.0.0.1:8080).
+  const other = stack.url.replace('127.0.0.1', 'localhost');
+  const context = await browser.newContext();
+  try {
+    const p = await context.newPage();
+    p.setDefaultTimeout(20_000);
+    p.on('pageerror', (e) => pageErrors.push(e.message));
+    await p.goto(`${other}/console/`);
+    await p.getByLabel('token').fill(stack.token);
+    await p.getByRole('button', { name: 'Sign in' }).click();
+    // Reads over HTTP work (same origin); the socket's upgrade is refused for its Origin.
+    await p.getByRole('heading', { name: 'Sessions' }).waitFor();
+    await p.getByText(`most likely this address (${other}) is not in CORS_ORIGINS`, { exact: false }).waitFor();
+    expect(await p.locator('.live-status').textContent()).not.toBe('● live');
+  } finally {
+    await context.close();
+  }
+});
+
 it('shows a chat appear live, streams its timeline, and stops it', async () => {
   const started = await api('POST', `/api/chats/${stack.appId}/slow/start`, { user_id: USER });
   expect({ status: started.status, body: started.json }).toMatchObject({ status: 201 });
