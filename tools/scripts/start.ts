@@ -46,6 +46,9 @@ function envFor(s: ServiceProcess): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.TESSERA_INFRA_NOTE;
   if (s.port) env.PORT = String(ports[s.name]);
+  // The console is opened at the gateway's port: its origin is allowed when the gateway moved too.
+  if (!env.CORS_ORIGINS && ports.gateway !== 8080)
+    env.CORS_ORIGINS = ['http://localhost:3000', 'http://localhost:5173', `http://localhost:${ports.gateway}`, 'http://127.0.0.1:3000', 'http://127.0.0.1:5173', `http://127.0.0.1:${ports.gateway}`].join(',');
   const runtimeUrl = `http://127.0.0.1:${ports.runtime}`;
   const agentsUrl = `http://127.0.0.1:${ports['agent-manager']}`;
   const documentsUrl = `http://127.0.0.1:${ports['document-server']}`;

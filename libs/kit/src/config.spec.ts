@@ -38,7 +38,7 @@ describe('loadConfig', () => {
       PORT: 8080,
       AUTH_ENABLED: true,
       REDIS_URL: 'redis://127.0.0.1:6379',
-      CORS_ORIGINS: ['http://localhost:3000', 'http://localhost:5173', 'http://localhost:8080'],
+      CORS_ORIGINS: ['http://localhost:3000', 'http://localhost:5173', 'http://localhost:8080', 'http://127.0.0.1:3000', 'http://127.0.0.1:5173', 'http://127.0.0.1:8080'],
       SHUTDOWN_TIMEOUT_MS: 10_000,
     });
     expect(authSettings(c).secret).toBe(DEV_JWT_SECRET);

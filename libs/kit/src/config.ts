@@ -62,7 +62,7 @@ export const BaseEnv = z.object({
   JWT_APPS_CLAIM: z.string().default('apps'),
   /** Shared key of trusted service-to-service calls (e.g. broker → runtime backend context). */
   SERVICE_KEY: z.string().min(16, 'must be at least 16 characters').default(DEV_SERVICE_KEY),
-  CORS_ORIGINS: env.list(['http://localhost:3000', 'http://localhost:5173', 'http://localhost:8080']),
+  CORS_ORIGINS: env.list(['http://localhost:3000', 'http://localhost:5173', 'http://localhost:8080', 'http://127.0.0.1:3000', 'http://127.0.0.1:5173', 'http://127.0.0.1:8080']),
   BODY_LIMIT: z.string().default('1mb'),
   SHUTDOWN_TIMEOUT_MS: env.int(10_000, 100),
 });
