@@ -14,6 +14,7 @@ import { ChatStore } from './store/chats';
 import { createDb, type Db } from './store/db';
 import { InputStore } from './store/inputs';
 import { Timeline } from './store/timeline';
+import { TurnEnd } from './store/turn-end';
 import { ToolCallStore } from './store/tool-calls';
 import { ChatInputs } from './turns/chat-inputs';
 import { ChatLease } from './turns/chat-lease';
@@ -36,6 +37,7 @@ export interface RuntimeServices {
   inputs: InputStore;
   toolCalls: ToolCallStore;
   timeline: Timeline;
+  turnEnd: TurnEnd;
   lease: ChatLease;
   turnQueue: TypedQueue<typeof Queue.RuntimeTurns>;
   observabilityQueue: TypedQueue<typeof Queue.ObservabilityEvents> | null;
@@ -97,6 +99,7 @@ export function createRuntimeServices(config: RuntimeConfig, logger: Logger, rol
     inputs,
     toolCalls,
     timeline,
+    turnEnd: new TurnEnd(db.pool),
     lease,
     turnQueue,
     observabilityQueue,

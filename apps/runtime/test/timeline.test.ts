@@ -115,3 +115,42 @@ test('keyed events and other messages are never merged into a text event', async
     ['m2', 'three', true],
   ]);
 });
+
+describe('the end of a turn, in one statement', () => {
+  const closing = (turn: string) => [
+    { key: `${turn}:usage_summary`, type: 'chat.usage_summary', data: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3, turns: 1 } },
+    { key: `${turn}:complete_run`, type: 'chat.run_complete', data: { turn_id: turn, status: 'completed' } },
+  ];
+  const outcome = { state: { current_agent: 'a', messages: [], turns: 1, usage: {} }, usage: { total_tokens: 3 }, status: 'in_progress' as const };
+
+  test('saves the state, stores the closing events after the turn’s own and marks the input done', async () => {
+    const chat = await newChat();
+    const { input } = await a.chatInputs.submitMessage(chat, 'hi');
+    expect((await a.inputs.take(chat.id))!.input.id).toBe(input.id);
+    await a.timeline.append(chat.id, [{ key: `${input.id}:user`, type: 'chat.print', data: { agent: 'user', content: 'hi' } }]);
+    const ended = await b.turnEnd.finish(chat.id, input.id, outcome, closing(input.id));
+    expect(ended.status).toBe('in_progress');
+    expect(ended.stored!.map((e) => [e.index, e.type])).toEqual([
+      [2, 'chat.usage_summary'],
+      [3, 'chat.run_complete'],
+    ]);
+    expect((await a.timeline.after(chat.id, 0, 100)).map((e) => e.wire)).toEqual([(await a.timeline.after(chat.id, 0, 1))[0].wire, ...ended.stored!.map((e) => e.wire)]);
+    expect((await a.inputs.get(input.id))!.status).toBe('done');
+    expect((await a.chats.get(chat.id))!.state).toMatchObject({ turns: 1 });
+    // The same end again (a re-run's) stores nothing twice.
+    expect((await b.turnEnd.finish(chat.id, input.id, outcome, closing(input.id))).stored).toEqual([]);
+    expect(await a.timeline.lastIndex(chat.id)).toBe(3);
+  });
+
+  test('a stop requested meanwhile wins: the chat is stopped, no event is stored, the input is left to the stop', async () => {
+    const chat = await newChat();
+    const { input } = await a.chatInputs.submitMessage(chat, 'hi');
+    await a.inputs.take(chat.id);
+    expect(await a.chats.requestStop(chat.id, 'operator stop')).toBe(true);
+    const ended = await a.turnEnd.finish(chat.id, input.id, outcome, closing(input.id));
+    expect(ended).toEqual({ status: 'stopped', stopReason: 'operator stop', stored: null });
+    expect(await a.timeline.lastIndex(chat.id)).toBe(0);
+    expect((await a.chats.get(chat.id))!.status).toBe('stopped');
+    expect((await a.inputs.get(input.id))!.status).toBe('cancelled');
+  });
+});

@@ -18,7 +18,7 @@ export interface StoredEvent extends TimelineEvent {
  * `created_at` as the wire's timestamp, formatted by the database (what Date#toISOString gives
  * for the stored millisecond), so that no Date is parsed and formatted again per event.
  */
-const TS = `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ts`;
+export const TS = `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ts`;
 
 /**
  * One chat's events. The data of all events is one JSON array parameter ($4), parsed once by the
@@ -72,7 +72,7 @@ export const LAST_INDEX_SQL = (chatIdColumn: string) => `coalesce((SELECT e.idx 
 const AFTER_SQL = `SELECT idx, type, data::text AS data, ${TS} FROM chat_events WHERE chat_id = $1 AND idx > $2 ORDER BY idx LIMIT $3`;
 const AFTER_UPTO_SQL = `SELECT idx, type, data::text AS data, ${TS} FROM chat_events WHERE chat_id = $1 AND idx > $2 AND idx <= $4 ORDER BY idx LIMIT $3`;
 
-const UNIQUE_VIOLATION = '23505';
+export const UNIQUE_VIOLATION = '23505';
 const DEADLOCK = '40P01';
 /** Appends retried after losing a race for an index (each retry reads past the winner). */
 const MAX_RETRIES = 8;
@@ -290,7 +290,7 @@ function settle(group: Pending[], chatOf: (p: Pending) => string, rows: [string,
   group.forEach((p, i) => p.resolve(per[i].sort((a, b) => a.idx - b.idx).map(toStored)));
 }
 
-function toStored(r: { idx: number; type: string; data: string; ts: string }): StoredEvent {
+export function toStored(r: { idx: number; type: string; data: string; ts: string }): StoredEvent {
   const timestamp = r.ts;
   return {
     index: r.idx,

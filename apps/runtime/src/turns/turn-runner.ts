@@ -9,6 +9,7 @@ import type { ChatRow, ChatStore } from '../store/chats';
 import { turnInputOf, type InputRow, type InputStore } from '../store/inputs';
 import type { Timeline, StoredEvent } from '../store/timeline';
 import type { ToolCallStore } from '../store/tool-calls';
+import type { TurnEnd } from '../store/turn-end';
 import type { ChatLease, HeldLease } from './chat-lease';
 import { EventWriter } from './event-writer';
 import { carryOutStop } from './stop';
@@ -24,6 +25,7 @@ export interface TurnRunnerDeps {
   providers: ProviderRegistry;
   logger: Logger;
   observe: (chat: ChatRow, stored: StoredEvent[]) => void;
+  turnEnd: TurnEnd;
   resolveBlueprint?: (name: string) => Promise<string>;
   history?: HistoryLimits;
 }
@@ -189,10 +191,24 @@ export class TurnRunner {
       // left as it is for the next attempt.
       if (result.status === 'stopped' && signal.reason instanceof HandBack) return 'handed_back';
       const status: ChatStatus = result.status === 'completed' ? 'in_progress' : result.status;
-      // The status goes with the state in one update (finish() then does not set it again); a
-      // stop requested meanwhile wins over what the turn reached.
-      const saved = await this.d.chats.saveTurn(chat.id, { state: result.state, usage: result.state.usage, status, lastArtifact: artifact });
-      await writer.emit('chat.usage_summary', { ...result.state.usage, turns: result.state.turns });
+      // One statement saves the state with the status, stores the closing events and marks the
+      // input done; a stop requested meanwhile wins over what the turn reached, and then only the
+      // save happens and the stop is carried out below, as finish() does.
+      const usageSummary = { ...result.state.usage, turns: result.state.turns };
+      const runStatus = status === 'in_progress' ? 'completed' : (status as 'awaiting_input' | 'failed');
+      const ended = await this.d.turnEnd.finish(chat.id, input.id, { state: result.state, usage: result.state.usage, status, lastArtifact: artifact }, [
+        { key: `${turnId}:usage_summary`, type: 'chat.usage_summary', data: usageSummary },
+        { key: `${turnId}:complete_run`, type: 'chat.run_complete', data: { turn_id: input.id, status: runStatus, ...(result.error && { reason: result.error }) } },
+      ]);
+      if (ended.stored) {
+        if (ended.stored.length) {
+          await this.d.feed.publish(chat.id, ended.stored);
+          this.observe(chat, ended.stored);
+        }
+        return 'ran';
+      }
+      const saved = ended;
+      await writer.emit('chat.usage_summary', usageSummary);
       const stopReason = saved.stopReason ?? (result.status === 'stopped' ? reasonOf(signal) : 'stopped by request');
       await this.finish(chat, input, writer, saved.status, turnId, saved.status === 'stopped' ? stopReason : result.error, true);
       return 'ran';

@@ -13,6 +13,7 @@ export async function startTurnWorker(s: RuntimeServices) {
     inputs: s.inputs,
     toolCalls: s.toolCalls,
     timeline: s.timeline,
+    turnEnd: s.turnEnd,
     feed: s.feed,
     lease: s.lease,
     workflows: s.workflows,

@@ -1,0 +1,88 @@
+import type { Pool } from 'pg';
+import type { ChatStatus } from '@tessera/contracts';
+import { LAST_INDEX_SQL, toStored, TS, UNIQUE_VIOLATION, type NewEvent, type StoredEvent } from './timeline';
+
+/**
+ * The end of a turn in one statement (one transaction): the chat's state, usage, status and last
+ * artifact saved (a stop requested meanwhile wins, as in ChatStore.saveTurn), the turn's closing
+ * events appended to its timeline, and its input marked done. A crash leaves all of it or none.
+ *
+ * When the chat turned out stopped (or is gone), only the save happens: no event is stored and the
+ * input is left as it is, for the caller to carry out the stop (dismissals come before the closing
+ * `chat.run_complete`).
+ */
+const END_SQL = `
+WITH old AS (SELECT id, status, stop_reason FROM chats WHERE id = $1 FOR UPDATE),
+saved AS (
+  UPDATE chats c SET state = $2, usage = $3,
+    status = CASE WHEN old.status = 'stopped' OR old.stop_reason IS NOT NULL THEN 'stopped' ELSE $4 END,
+    stop_reason = NULL, last_artifact = COALESCE($5, c.last_artifact), updated_at = now()
+  FROM old WHERE c.id = old.id RETURNING c.status, old.stop_reason
+), incoming AS (
+  SELECT k, t, ord FROM unnest($7::text[], $8::text[]) WITH ORDINALITY AS x(k, t, ord)
+), fresh AS (
+  SELECT i.* FROM incoming i
+  WHERE EXISTS (SELECT 1 FROM saved WHERE saved.status <> 'stopped')
+    AND NOT EXISTS (SELECT 1 FROM chat_events e WHERE e.chat_id = $1 AND e.key = i.k)
+), appended AS (
+  INSERT INTO chat_events (chat_id, idx, key, type, data, created_at)
+  SELECT $1, ${LAST_INDEX_SQL('$1')} + row_number() OVER (ORDER BY f.ord), f.k, f.t, $9::jsonb -> (f.ord::int - 1), now()
+  FROM fresh f
+  RETURNING idx, key, type, data::text AS data, ${TS}
+), done AS (
+  UPDATE chat_inputs SET status = 'done', done_at = now()
+  WHERE id = $6 AND status IN ('pending', 'processing') AND EXISTS (SELECT 1 FROM saved WHERE saved.status <> 'stopped')
+)
+SELECT saved.status, saved.stop_reason AS "stopReason", (SELECT coalesce(json_agg(a ORDER BY a.idx), '[]') FROM appended a) AS events FROM saved`;
+
+const MAX_RETRIES = 8;
+
+export interface TurnOutcome {
+  state: unknown;
+  usage: unknown;
+  status: ChatStatus;
+  lastArtifact?: Record<string, unknown> | null;
+}
+
+export interface TurnEnded {
+  /** The chat's status now: `stopped` when a stop came first (then nothing else was written). */
+  status: ChatStatus;
+  /** The stop request carried out by this save, if any. */
+  stopReason: string | null;
+  /** The closing events as stored, ready to publish; null when the chat is stopped or gone. */
+  stored: StoredEvent[] | null;
+}
+
+export class TurnEnd {
+  constructor(private readonly pool: Pool) {}
+
+  async finish(chatId: string, inputId: string, outcome: TurnOutcome, events: NewEvent[]): Promise<TurnEnded> {
+    const values = [
+      chatId,
+      JSON.stringify(outcome.state),
+      JSON.stringify(outcome.usage),
+      outcome.status,
+      outcome.lastArtifact ? JSON.stringify(outcome.lastArtifact) : null,
+      inputId,
+      events.map((e) => e.key),
+      events.map((e) => e.type),
+      JSON.stringify(events.map((e) => e.data)),
+    ];
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const r = await this.pool.query<{ status: ChatStatus; stopReason: string | null; events: { idx: number; type: string; data: string; ts: string }[] }>({
+          name: 'turn-end',
+          text: END_SQL,
+          values,
+        });
+        const row = r.rows[0];
+        if (!row) return { status: outcome.status, stopReason: null, stored: null };
+        return { status: row.status, stopReason: row.stopReason, stored: row.status === 'stopped' ? null : row.events.map(toStored) };
+      } catch (e) {
+        // Another writer of the chat took the next index: the retry reads past it.
+        if ((e as { code?: string }).code === UNIQUE_VIOLATION && attempt < MAX_RETRIES) continue;
+        throw e;
+      }
+    }
+  }
+}
