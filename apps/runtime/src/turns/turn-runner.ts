@@ -50,11 +50,21 @@ type Outcome = 'ran' | 'handed_back';
 export class TurnRunner {
   private readonly running = new Map<string, AbortController>();
   private closing = false;
+  private backlogged: () => boolean = () => false;
 
   constructor(private readonly d: TurnRunnerDeps) {}
 
   get activeTurns(): number {
     return this.running.size;
+  }
+
+  /**
+   * Tells whether other chats' jobs wait for a slot. While they do, a chat's next input is not run
+   * at once by the job that ran its last one: its own job, queued behind theirs, runs it, so a
+   * chat that answers fast cannot keep a worker to itself.
+   */
+  setBacklogged(backlogged: () => boolean): void {
+    this.backlogged = backlogged;
   }
 
   /** Abort the chat's running turn (a stop); false when no turn of it runs here. */
@@ -98,6 +108,8 @@ export class TurnRunner {
       if (outcome === 'handed_back') return handBack(bullJob, token);
       // More input (queued behind this one, or arrived before the release): take the lease again
       // for it. One look after the release answers both, instead of one before and one after.
+      // Not while other chats wait: every input has a job of its own, which runs it in its turn.
+      if (bullJob && this.backlogged()) return;
       if (!(await this.d.inputs.hasPending(job.chat_id))) return;
       if (this.closing) return handBack(bullJob, token);
     }

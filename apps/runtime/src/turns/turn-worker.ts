@@ -7,6 +7,10 @@ import { TurnRunner } from './turn-runner';
  * The turn worker (worker.ts runs it as its own process; EMBEDDED_WORKER runs it in main.ts), so that sockets and workers scale
  * apart. BullMQ's stalled-job check gives a dead worker's turn to another within seconds.
  */
+/** How often a worker looks whether jobs wait for it, and how long a wait makes a backlog. */
+const BACKLOG_CHECK_MS = 100;
+const BACKLOG_MS = 100;
+
 export async function startTurnWorker(s: RuntimeServices) {
   const runner = new TurnRunner({
     chats: s.chats,
@@ -28,6 +32,18 @@ export async function startTurnWorker(s: RuntimeServices) {
   await s.feed.onControl((m) => {
     if (m.action === 'stop') runner.stop(m.session_id, m.reason ?? 'stopped by request');
   });
+  // Whether other chats' jobs wait for a slot: the oldest waiting job has waited longer than
+  // BACKLOG_MS (looked up every BACKLOG_CHECK_MS; a job that is merely not fetched yet does not
+  // count). Then a chat's next input goes to the back of the line instead of running at once.
+  let backlogged = false;
+  const backlog = setInterval(() => {
+    s.turnQueue.queue.getJobs(['waiting'], 0, 0, true).then(
+      ([oldest]) => (backlogged = !!oldest && Date.now() - oldest.timestamp > BACKLOG_MS),
+      () => undefined,
+    );
+  }, BACKLOG_CHECK_MS);
+  backlog.unref();
+  runner.setBacklogged(() => backlogged);
   const worker = createTypedWorker(Queue.RuntimeTurns, bullConnection(s.config.REDIS_URL), s.logger, (data, job, token) => runner.process(data, job, token), {
     prefix: s.config.BULL_PREFIX,
     concurrency: s.config.WORKER_CONCURRENCY,
@@ -41,6 +57,7 @@ export async function startTurnWorker(s: RuntimeServices) {
     worker,
     /** Running turns are handed back to the queue for another worker; chats are left as they are. */
     async close() {
+      clearInterval(backlog);
       runner.abortAll();
       await worker.close();
     },
