@@ -63,14 +63,10 @@ wss.on('connection', (ws, req) => {
       const t = `t${turn++}`;
       const ev = (type: string, data: unknown) => ws.send(`{"type":"${type}","data":${JSON.stringify(data)},"timestamp":"${now()}","index":${++index}}`);
       ev('chat.text', { message_id: `${t}:user`, agent: 'user', role: 'user', delta: m.text, done: true, content: m.text });
-      const mid = `${t}:m1`;
-      let text = '';
-      for (let i = 0; i < WORDS.length; i++) {
-        const delta = i < WORDS.length - 1 ? `${WORDS[i]} ` : WORDS[i];
-        text += delta;
-        ev('chat.text', { message_id: mid, agent: 'bench', role: 'assistant', delta, done: false });
-      }
-      ev('chat.text', { message_id: mid, agent: 'bench', role: 'assistant', delta: '', done: true, content: text });
+      // The envelopes the runtime sends for the same reply: its writer coalesces a fast model's
+      // deltas, so the 20 words are one event that also closes the message.
+      const text = WORDS.join(' ');
+      ev('chat.text', { message_id: `${t}:m1`, agent: 'bench', role: 'assistant', delta: text, done: true, content: text });
       ev('chat.usage_delta', { prompt_tokens: 10, completion_tokens: 20, total_tokens: 30, agent: 'bench', model: 'scripted' });
       ev('chat.usage_summary', { prompt_tokens: 10, completion_tokens: 20, total_tokens: 30, turns: turn });
       ev('chat.run_complete', { turn_id: t, status: 'completed' });
