@@ -161,70 +161,67 @@ export class TurnRunner {
     // and tool call ids) of its own, so nothing it says lands on what the first one stored.
     const turnId = attempt > 1 ? `${input.id}:a${attempt}` : input.id;
     const writer = new EventWriter(chat.id, turnId, this.d.timeline, this.d.feed, (stored) => this.observe(chat, stored));
-    {
-      const turnInput = turnInputOf(input);
-      const workflow = this.d.workflows.get(chat.workflowName);
-      if (!workflow) {
-        await writer.emit('chat.error', { message: `workflow "${chat.workflowName}" is not available`, error_code: 'WORKFLOW_NOT_FOUND' });
-        await this.finish(chat, input, writer, 'failed', turnId, 'workflow not available');
-        return 'ran';
-      }
-
-      await this.openTurn(turnInput, input.id, writer);
-      if (attempt > 1) await this.closeEarlierAttempts(chat.id, input.id, writer);
-      if (chat.status !== 'in_progress') await this.d.chats.setStatus(chat.id, 'in_progress');
-
-      let artifact = null as Record<string, unknown> | null;
-      const emit: Emit = async (type, data) => {
-        if (type === 'chat.tool_call') {
-          const tc = data as TimelineDataOf<'chat.tool_call'>;
-          // Recorded before the event is visible, so an immediate answer finds it.
-          await this.d.toolCalls.record({ eventId: tc.event_id, chatId: chat.id, toolCallId: tc.tool_call_id, toolName: tc.tool_name, agent: tc.agent, awaiting: tc.awaiting_response });
-          if (tc.display === 'artifact') artifact = { tool_name: tc.tool_name, component: tc.component, payload: tc.payload };
-        }
-        await writer.emit(type, data);
-      };
-
-      const state = (isState(chat.state) ? chat.state : emptyState(workflow.starting_agent)) as ConversationState;
-      const result = await runTurn({
-        workflow,
-        state,
-        context: (chat.context ?? {}) as Record<string, unknown>,
-        input: turnInput,
-        turnId,
-        signal,
-        emit,
-        providers: this.d.providers,
-        resolveBlueprint: this.d.resolveBlueprint,
-        history: this.d.history,
-      });
-      await writer.drain();
-      // Cut off by a shutdown or a lost lease: what was said is stored and closed; the chat is
-      // left as it is for the next attempt.
-      if (result.status === 'stopped' && signal.reason instanceof HandBack) return 'handed_back';
-      const status: ChatStatus = result.status === 'completed' ? 'in_progress' : result.status;
-      // One statement saves the state with the status, stores the closing events and marks the
-      // input done; a stop requested meanwhile wins over what the turn reached, and then only the
-      // save happens and the stop is carried out below, as finish() does.
-      const usageSummary = { ...result.state.usage, turns: result.state.turns };
-      const runStatus = status === 'in_progress' ? 'completed' : (status as 'awaiting_input' | 'failed');
-      const ended = await this.d.turnEnd.finish(chat.id, input.id, { state: result.state, usage: result.state.usage, status, lastArtifact: artifact }, [
-        { key: `${turnId}:usage_summary`, type: 'chat.usage_summary', data: usageSummary },
-        { key: `${turnId}:complete_run`, type: 'chat.run_complete', data: { turn_id: input.id, status: runStatus, ...(result.error && { reason: result.error }) } },
-      ]);
-      if (ended.stored) {
-        if (ended.stored.length) {
-          await this.d.feed.publish(chat.id, ended.stored);
-          this.observe(chat, ended.stored);
-        }
-        return 'ran';
-      }
-      const saved = ended;
-      await writer.emit('chat.usage_summary', usageSummary);
-      const stopReason = saved.stopReason ?? (result.status === 'stopped' ? reasonOf(signal) : 'stopped by request');
-      await this.finish(chat, input, writer, saved.status, turnId, saved.status === 'stopped' ? stopReason : result.error, true);
+    const turnInput = turnInputOf(input);
+    const workflow = this.d.workflows.get(chat.workflowName);
+    if (!workflow) {
+      await writer.emit('chat.error', { message: `workflow "${chat.workflowName}" is not available`, error_code: 'WORKFLOW_NOT_FOUND' });
+      await this.finish(chat, input, writer, 'failed', turnId, 'workflow not available');
       return 'ran';
     }
+
+    await this.openTurn(turnInput, input.id, writer);
+    if (attempt > 1) await this.closeEarlierAttempts(chat.id, input.id, writer);
+    if (chat.status !== 'in_progress') await this.d.chats.setStatus(chat.id, 'in_progress');
+
+    let artifact = null as Record<string, unknown> | null;
+    const emit: Emit = async (type, data) => {
+      if (type === 'chat.tool_call') {
+        const tc = data as TimelineDataOf<'chat.tool_call'>;
+        // Recorded before the event is visible, so an immediate answer finds it.
+        await this.d.toolCalls.record({ eventId: tc.event_id, chatId: chat.id, toolCallId: tc.tool_call_id, toolName: tc.tool_name, agent: tc.agent, awaiting: tc.awaiting_response });
+        if (tc.display === 'artifact') artifact = { tool_name: tc.tool_name, component: tc.component, payload: tc.payload };
+      }
+      await writer.emit(type, data);
+    };
+
+    const state = (isState(chat.state) ? chat.state : emptyState(workflow.starting_agent)) as ConversationState;
+    const result = await runTurn({
+      workflow,
+      state,
+      context: (chat.context ?? {}) as Record<string, unknown>,
+      input: turnInput,
+      turnId,
+      signal,
+      emit,
+      providers: this.d.providers,
+      resolveBlueprint: this.d.resolveBlueprint,
+      history: this.d.history,
+    });
+    await writer.drain();
+    // Cut off by a shutdown or a lost lease: what was said is stored and closed; the chat is
+    // left as it is for the next attempt.
+    if (result.status === 'stopped' && signal.reason instanceof HandBack) return 'handed_back';
+    const status: ChatStatus = result.status === 'completed' ? 'in_progress' : result.status;
+    // One statement saves the state with the status, stores the closing events and marks the
+    // input done; a stop requested meanwhile wins over what the turn reached, and then only the
+    // save happens and the stop is carried out below, as finish() does.
+    const usageSummary = { ...result.state.usage, turns: result.state.turns };
+    const runStatus = status === 'in_progress' ? 'completed' : (status as 'awaiting_input' | 'failed');
+    const ended = await this.d.turnEnd.finish(chat.id, input.id, { state: result.state, usage: result.state.usage, status, lastArtifact: artifact }, [
+      { key: `${turnId}:usage_summary`, type: 'chat.usage_summary', data: usageSummary },
+      { key: `${turnId}:complete_run`, type: 'chat.run_complete', data: { turn_id: input.id, status: runStatus, ...(result.error && { reason: result.error }) } },
+    ]);
+    if (ended.stored) {
+      if (ended.stored.length) {
+        await this.d.feed.publish(chat.id, ended.stored);
+        this.observe(chat, ended.stored);
+      }
+      return 'ran';
+    }
+    await writer.emit('chat.usage_summary', usageSummary);
+    const stopReason = ended.stopReason ?? (result.status === 'stopped' ? reasonOf(signal) : 'stopped by request');
+    await this.finish(chat, input, writer, ended.status, turnId, ended.status === 'stopped' ? stopReason : result.error, true);
+    return 'ran';
   }
 
   /** Observability never fails a turn. */
