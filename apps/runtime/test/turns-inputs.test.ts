@@ -48,7 +48,7 @@ test('the context is in place before the input can be taken', async () => {
   const chat = await newChat();
   const { input } = await s.chatInputs.submitMessage(chat, 'hi', 'with-ctx', { page: 'billing' });
   // What a turn reads once its input exists.
-  expect((await s.inputs.next(chat.id))!.id).toBe(input.id);
+  expect((await s.inputs.take(chat.id))!.input.id).toBe(input.id);
   expect(((await s.chats.get(chat.id))!.context as Record<string, unknown>).ui_page).toBe('billing');
 });
 

@@ -117,7 +117,7 @@ test('a cancelled input is never revived by a turn that takes it', async () => {
   const chat = await newChat();
   const { input } = await s.chatInputs.submitMessage(chat, 'hello');
   await s.inputs.cancelPending(chat.id);
-  await s.inputs.markProcessing(input.id);
+  expect(await s.inputs.take(chat.id)).toBeNull();
   expect((await s.inputs.get(input.id))!.status).toBe('cancelled');
   await s.inputs.markDone(input.id);
   expect((await s.inputs.get(input.id))!.status).toBe('cancelled');
@@ -126,7 +126,7 @@ test('a cancelled input is never revived by a turn that takes it', async () => {
 test('a turn that saves after its chat was stopped leaves it stopped', async () => {
   const chat = await newChat();
   expect(await s.chats.transition(chat.id, ['created'], 'stopped')).toBe(true);
-  await s.chats.saveTurn(chat.id, { state: { current_agent: 'narrator', messages: [], turns: 1, usage: {} }, usage: {}, status: 'in_progress' });
+  await s.turnEnd.finish(chat.id, 'no-input', { state: { current_agent: 'narrator', messages: [], turns: 1, usage: {} }, usage: {}, status: 'in_progress' }, []);
   expect((await s.chats.get(chat.id))!.status).toBe('stopped');
 });
 

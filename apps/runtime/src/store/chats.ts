@@ -105,29 +105,6 @@ export class ChatStore {
   }
 
   /**
-   * What a finished turn leaves: the conversation state, usage, status and last artifact. A chat
-   * stopped meanwhile stays stopped, and a stop requested meanwhile is carried out here (the
-   * chat becomes stopped, the request is cleared): the answer is the status the chat has now and
-   * whether this call carried out a stop.
-   */
-  async saveTurn(
-    id: string,
-    t: { state: unknown; usage: unknown; status: ChatStatus; lastArtifact?: Record<string, unknown> | null },
-  ): Promise<{ status: ChatStatus; stopReason: string | null }> {
-    const r = await this.pool.query({
-      name: 'chats-save-turn',
-      text: `WITH old AS (SELECT id, status, stop_reason FROM chats WHERE id = $1 FOR UPDATE)
-             UPDATE chats c SET state = $2, usage = $3,
-               status = CASE WHEN old.status = 'stopped' OR old.stop_reason IS NOT NULL THEN 'stopped' ELSE $4 END,
-               stop_reason = NULL, last_artifact = COALESCE($5, c.last_artifact), updated_at = now()
-             FROM old WHERE c.id = old.id RETURNING c.status, old.stop_reason AS "stopReason"`,
-      values: [id, JSON.stringify(t.state), JSON.stringify(t.usage), t.status, t.lastArtifact ? JSON.stringify(t.lastArtifact) : null],
-    });
-    const row = r.rows[0] as { status: ChatStatus; stopReason: string | null } | undefined;
-    return row ?? { status: t.status, stopReason: null };
-  }
-
-  /**
    * A stop, made durable before anyone acts on it: the chat's waiting and running inputs are
    * cancelled (no turn starts for them, a running one finds its input cancelled) and the request
    * is recorded, for whoever holds the chat's lease to carry out. False when there is no chat.

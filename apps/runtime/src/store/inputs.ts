@@ -135,31 +135,9 @@ export class InputStore {
     };
   }
 
-  async next(chatId: string): Promise<InputRow | null> {
-    const r = await this.pool.query({
-      name: 'inputs-next',
-      text: `SELECT ${COLUMNS} FROM chat_inputs WHERE chat_id = $1 AND status IN ('pending', 'processing') ORDER BY seq LIMIT 1`,
-      values: [chatId],
-    });
-    return r.rows[0] ? toRow(r.rows[0]) : null;
-  }
-
   async get(id: string): Promise<InputRow | null> {
     const r = await this.pool.query({ name: 'inputs-get', text: `SELECT ${COLUMNS} FROM chat_inputs WHERE id = $1`, values: [id] });
     return r.rows[0] ? toRow(r.rows[0]) : null;
-  }
-
-  /**
-   * A turn takes its input: pending (or processing, a re-run) becomes processing and its attempt
-   * is counted. Null when the input was cancelled (a stop) or done meanwhile: the turn must not run.
-   */
-  async markProcessing(id: string): Promise<number | null> {
-    const r = await this.pool.query({
-      name: 'inputs-processing',
-      text: "UPDATE chat_inputs SET status = 'processing', attempt = attempt + 1 WHERE id = $1 AND status IN ('pending', 'processing') RETURNING attempt",
-      values: [id],
-    });
-    return (r.rows[0]?.attempt as number | undefined) ?? null;
   }
 
   /** Only a running input ends: one a stop cancelled stays cancelled. */

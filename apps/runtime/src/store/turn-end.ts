@@ -4,7 +4,8 @@ import { LAST_INDEX_SQL, toStored, TS, UNIQUE_VIOLATION, type NewEvent, type Sto
 
 /**
  * The end of a turn in one statement (one transaction): the chat's state, usage, status and last
- * artifact saved (a stop requested meanwhile wins, as in ChatStore.saveTurn), the turn's closing
+ * artifact saved (a chat stopped meanwhile stays stopped, and a stop requested meanwhile is carried
+ * out: the chat becomes stopped and the request is cleared), the turn's closing
  * events appended to its timeline, and its input marked done. A crash leaves all of it or none.
  *
  * When the chat turned out stopped (or is gone), only the save happens: no event is stored and the
