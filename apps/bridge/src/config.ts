@@ -27,7 +27,13 @@ export const BridgeEnv = BaseEnv.extend({
   OPENCODE_MAX_PORT: env.port(30100),
   /** Agent servers on this instance at once (each idles at about 330 MB). */
   OPENCODE_MAX_SERVERS: env.int(10, 1),
+  /** Agent servers one user may hold at once, across every instance (429 past it). */
+  OPENCODE_MAX_SERVERS_PER_USER: env.int(2, 1),
+  /** Agent servers one app may hold at once, across every instance (429 past it). */
+  OPENCODE_MAX_SERVERS_PER_APP: env.int(20, 1),
   OPENCODE_IDLE_TIMEOUT: env.int(30 * 60_000, 500),
+  /** A session that no request and no socket used since its bootstrap is closed after this long. */
+  OPENCODE_UNUSED_TIMEOUT: env.int(2 * 60_000, 500),
   OPENCODE_CLEANUP_INTERVAL: env.int(60_000, 100),
   OPENCODE_START_TIMEOUT_MS: env.int(30_000, 1_000),
   /** One health probe's bound: a probe sent while OpenCode starts can hang for a minute. */
@@ -38,9 +44,24 @@ export const BridgeEnv = BaseEnv.extend({
   OPENCODE_MCP_COMMAND: z.string().optional(),
   OPENCODE_CORS_ORIGINS: env.list([]),
   DEFAULT_MODEL: z.string().optional(),
+  /**
+   * How agent servers are confined: `bwrap` (bubblewrap: an unprivileged user, its own PID, IPC
+   * and UTS namespaces, a filesystem of its workspace and read-only system directories) or `off`
+   * (the agent server runs as the bridge does: only for a machine nobody else uses).
+   */
+  AGENT_SANDBOX: z.enum(['bwrap', 'off']).default('bwrap'),
+  BWRAP_PATH: z.string().min(1).default('/usr/bin/bwrap'),
+  /** The system user agent servers run as when the bridge runs as root (`npm start` creates it). */
+  AGENT_SANDBOX_USER: z.string().min(1).default('tessera-agent'),
+  /** Variables of the bridge's environment that agent servers get (model providers' keys); nothing else is passed on. */
+  AGENT_ENV: env.list(['OPENAI_API_KEY', 'OPENAI_BASE_URL', 'ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'OPENROUTER_API_KEY', 'GOOGLE_GENERATIVE_AI_API_KEY', 'GROQ_API_KEY', 'MISTRAL_API_KEY', 'DEEPSEEK_API_KEY', 'XAI_API_KEY', 'OLLAMA_HOST', 'HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY']),
+  /** Operators (OPERATOR_CLAIM holding OPERATOR_ROLE) see and close every session of their token's apps. */
+  OPERATOR_CLAIM: z.string().min(1).default('roles'),
+  OPERATOR_ROLE: z.string().min(1).default('operator'),
+  /** The app of a session bootstrapped with a token that allows any app and names none (local development). */
+  DEFAULT_APP_ID: z.string().min(1).default('demo-app'),
   /** Session events and stops: `off` sends none. */
   OBSERVABILITY_URL: serviceUrl('http://127.0.0.1:8765'),
-  OBSERVABILITY_APP_ID: z.string().optional(),
   /** Redis keys of this deployment (tests give each file its own). */
   BRIDGE_REDIS_PREFIX: z.string().min(1).default('tessera:bridge'),
   /** The start of this process's name in Redis (the host name by default); the pid and a random tail make it unique per start. */
@@ -57,20 +78,28 @@ export const BridgeEnv = BaseEnv.extend({
 export type BridgeConfig = z.infer<typeof BridgeEnv> & {
   instanceId: string;
   tokenSecret: string;
-  /** What agent servers inherit from this process's environment (agentEnvironment). */
-  agentEnv: NodeJS.ProcessEnv;
+  /** What agent servers get of this process's environment (agentEnvironment). */
+  agentEnv: Record<string, string>;
 };
 
-/**
- * What an agent server inherits from the bridge: the machine's environment (PATH, HOME, locale,
- * model providers' keys the operator set for the agents), never the platform's own secrets and
- * addresses. An agent's tools run shell commands; they must not read the JWT secret, the service
- * key or the database URL.
- */
-const PLATFORM_VARIABLES = /^(JWT_|JWKS_|SERVICE_KEY$|BRIDGE_|DATABASE_URL$|REDIS_URL$|INGEST_KEYS$|S3_|BACKEND_BRIDGE_|OBSERVABILITY_|TESSERA_)/;
+/** Never passed on, even when AGENT_ENV names them: the platform's own secrets and addresses. */
+const PLATFORM_VARIABLES = /^(JWT_|JWKS_|SERVICE_KEY$|BRIDGE_|DATABASE_|REDIS_|INGEST_KEYS$|S3_|BACKEND_BRIDGE_|OBSERVABILITY_|TESSERA_|PG)/;
+const LOCALE = /^(LANG|LANGUAGE|LC_[A-Z]+|TZ)$/;
 
-export function agentEnvironment(parent: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(parent).filter(([k]) => !PLATFORM_VARIABLES.test(k)));
+/**
+ * What an agent server gets of the bridge's environment: an allow-list (the locale, and the
+ * variables AGENT_ENV names: model providers' keys the operator set for the agents), never the
+ * platform's own secrets and addresses. An agent's tools run shell commands; whatever it gets,
+ * the user it works for can read.
+ */
+export function agentEnvironment(parent: NodeJS.ProcessEnv, names: string[]): Record<string, string> {
+  const allowed = new Set(names);
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(parent)) {
+    if (v === undefined || PLATFORM_VARIABLES.test(k)) continue;
+    if (allowed.has(k) || LOCALE.test(k)) out[k] = v;
+  }
+  return out;
 }
 
 export function loadBridgeConfig(e: Record<string, string | undefined> = process.env): BridgeConfig {
@@ -79,6 +108,6 @@ export function loadBridgeConfig(e: Record<string, string | undefined> = process
     ...c,
     instanceId: `${c.BRIDGE_INSTANCE_ID ?? hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 6)}`,
     tokenSecret: c.BRIDGE_TOKEN_SECRET ?? `bridge-session:${c.SERVICE_KEY}`,
-    agentEnv: agentEnvironment(process.env),
+    agentEnv: agentEnvironment(e, c.AGENT_ENV),
   };
 }

@@ -8,7 +8,7 @@ async function main() {
   const b = await startBridgeServer(config, logger);
   // SIGHUP too: a closed terminal must not leave agent servers behind.
   b.shutdown.listen(['SIGTERM', 'SIGINT', 'SIGHUP']);
-  logger.info('bridge listening', { port: b.port, instance: config.instanceId, max_servers: config.OPENCODE_MAX_SERVERS, ports: `${config.OPENCODE_BASE_PORT}-${config.OPENCODE_MAX_PORT}` });
+  logger.info('bridge listening', { port: b.port, instance: config.instanceId, max_servers: config.OPENCODE_MAX_SERVERS, sandbox: b.s.sandbox.describe(), ports: `${config.OPENCODE_BASE_PORT}-${config.OPENCODE_MAX_PORT}` });
 }
 
 main().catch((err) => {

@@ -1,4 +1,5 @@
 import { GracefulShutdown, listen, type Logger } from '@tessera/kit';
+import { createSandbox } from './agents/sandbox';
 import { createBridgeApp } from './app';
 import type { BridgeConfig } from './config';
 import { createBridgeServices, type BridgeServices } from './services';
@@ -18,7 +19,9 @@ export interface RunningBridge {
  */
 export async function startBridgeServer(config: BridgeConfig, logger: Logger): Promise<RunningBridge> {
   const shutdown = new GracefulShutdown(logger, config.SHUTDOWN_TIMEOUT_MS);
-  const s = createBridgeServices(config, logger);
+  // A sandbox that cannot confine agent servers stops the start: never fall back to none.
+  const sandbox = await createSandbox(config, logger);
+  const s = createBridgeServices(config, logger, sandbox);
   try {
     await s.reaper.heartbeat();
     await s.sessions.sweep();

@@ -1,9 +1,11 @@
 import type { Redis } from 'ioredis';
 import { createRedis, Metrics, type Logger } from '@tessera/kit';
 import { Reaper } from './agents/reaper';
+import type { Sandbox } from './agents/sandbox';
 import { ServerPool } from './agents/server-pool';
 import { SessionBus } from './bus/session-bus';
 import type { BridgeConfig } from './config';
+import { createAccess, type Access } from './domain/access';
 import { BridgeSessions } from './domain/bridge-sessions';
 import { RequestBroker } from './domain/requests';
 import { ObservabilityRelay } from './relay/observability';
@@ -18,6 +20,8 @@ export interface BridgeServices {
   redis: Redis;
   sub: Redis;
   keys: Keys;
+  access: Access;
+  sandbox: Sandbox;
   store: SessionStore;
   bus: SessionBus;
   pool: ServerPool;
@@ -28,17 +32,17 @@ export interface BridgeServices {
   close(): Promise<void>;
 }
 
-export function createBridgeServices(config: BridgeConfig, logger: Logger): BridgeServices {
+export function createBridgeServices(config: BridgeConfig, logger: Logger, sandbox: Sandbox): BridgeServices {
   const metrics = new Metrics('bridge');
   const redis = createRedis(config.REDIS_URL, logger, 'bridge');
   const sub = createRedis(config.REDIS_URL, logger, 'bridge-sub', { maxRetriesPerRequest: null });
   const keys = keysOf(config.BRIDGE_REDIS_PREFIX);
   const store = new SessionStore(redis, keys);
   const bus = new SessionBus(redis, sub, keys, logger);
-  const pool = new ServerPool(config, redis, keys, logger);
+  const pool = new ServerPool(config, redis, keys, logger, sandbox);
   const reaper = new Reaper(config, redis, keys, pool.host, logger);
   const requests = new RequestBroker(redis, keys, bus);
-  const relay = new ObservabilityRelay(config.OBSERVABILITY_URL, config.SERVICE_KEY, config.OBSERVABILITY_APP_ID, logger);
+  const relay = new ObservabilityRelay(config.OBSERVABILITY_URL, config.SERVICE_KEY, logger);
   const sessions = new BridgeSessions(config, redis, keys, store, pool, reaper, bus, requests, relay, logger);
   return {
     config,
@@ -47,6 +51,8 @@ export function createBridgeServices(config: BridgeConfig, logger: Logger): Brid
     redis,
     sub,
     keys,
+    access: createAccess(config),
+    sandbox,
     store,
     bus,
     pool,

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { Channel } from '@tessera/contracts';
 import { TEST_REDIS_URL, testPrefix } from '@tessera/kit/testing';
-import { bootstrap, capturingLogger, http, removeWorkRoot, socketOf, STAND_IN, startBridge, until, SERVICE_KEY, type Instance } from './harness';
+import { bootstrap, capturingLogger, http, removeWorkRoot, servers, socketOf, STAND_IN, startBridge, until, userToken, SERVICE_KEY, type Instance } from './harness';
 
 const BASE = 31300;
 const prefix = testPrefix('bridge-auth');
@@ -57,25 +57,27 @@ const routes = (id: string): [string, string, unknown?][] => [
 ];
 
 describe('session token', () => {
-  it('is required on every session route: none, wrong or another session’s → 401; unknown session → 404', async () => {
+  it('opens every session route: none → 401; wrong or another session’s → 404, as for a session that does not exist', async () => {
     for (const [method, path, body] of routes(s.id)) {
       expect([method, path, (await http(a.url, method, path, { body })).status]).toEqual([method, path, 401]);
-      expect((await http(a.url, method, path, { body, token: 'wrong' })).status).toBe(401);
-      expect((await http(a.url, method, path, { body, token: other.token })).status).toBe(401);
-      expect((await http(a.url, method, path, { body, headers: { 'x-session-token': other.token } })).status).toBe(401);
+      expect((await http(a.url, method, path, { body, token: 'wrong' })).status).toBe(404);
+      expect((await http(a.url, method, path, { body, token: other.token })).status).toBe(404);
+      expect((await http(a.url, method, path, { body, headers: { 'x-session-token': other.token } })).status).toBe(404);
     }
     for (const [method, path, body] of routes('no-such-session')) expect((await http(a.url, method, path, { body, token: s.token })).status).toBe(404);
-    // Each way of presenting it works.
+    // Each way of presenting it works, beside the owner's platform token too (as behind the gateway).
     expect((await http(a.url, 'GET', `/api/session/${s.id}/info`, { token: s.token })).status).toBe(200);
     expect((await http(a.url, 'GET', `/api/session/${s.id}/info?sessionToken=${s.token}`)).status).toBe(200);
-    expect((await http(a.url, 'GET', `/api/session/${s.id}/info`, { headers: { 'x-session-token': s.token, authorization: 'Bearer platform-jwt' } })).status).toBe(200);
+    expect((await http(a.url, 'GET', `/api/session/${s.id}/info`, { headers: { 'x-session-token': s.token, authorization: `Bearer ${await userToken()}` } })).status).toBe(200);
+    // A platform token that is not a valid one is refused as such, whatever else is sent.
+    expect((await http(a.url, 'GET', `/api/session/${s.id}/info`, { headers: { 'x-session-token': s.token, authorization: 'Bearer a.b.c' } })).status).toBe(401);
   });
 
-  it('guards the socket: 4401 without it or with another session’s, 4404 for an unknown session', async () => {
+  it('guards the socket: 4401 without it, 4404 with another session’s or for an unknown session', async () => {
     const none = socketOf(a.url, s.id);
     expect(await none.closed).toBe(4401);
     const foreign = socketOf(a.url, s.id, other.token);
-    expect(await foreign.closed).toBe(4401);
+    expect(await foreign.closed).toBe(4404);
     const unknown = socketOf(a.url, 'no-such-session', s.token);
     expect(await unknown.closed).toBe(4404);
     const ok = socketOf(a.url, s.id, s.token);
@@ -89,7 +91,7 @@ describe('observability', () => {
   it('gets the session start, the agent server’s events and the stop (service key, source bridge); its stop closes the server', async () => {
     const ws = socketOf(a.url, s.id, s.token);
     await ws.waitType('session.snapshot');
-    const port = Number((await http(a.url, 'GET', '/api/session/servers')).body.servers.find((x: { sessionId: string }) => x.sessionId === s.id).port);
+    const port = Number((await servers(a.url)).body.servers.find((x: { sessionId: string }) => x.sessionId === s.id).port);
     const auth = `Basic ${Buffer.from(`opencode:${(await a.b.s.store.get(s.id))!.password}`).toString('base64')}`;
     await fetch(`http://127.0.0.1:${port}/emit`, { method: 'POST', headers: { authorization: auth }, body: JSON.stringify({ type: 'message.updated', properties: { text: 'hi' } }) });
     const relayed = await ws.waitFor((m) => m.type === 'session.event' && m.payload.type === 'message.updated');
@@ -102,7 +104,8 @@ describe('observability', () => {
     const events = () => received.flatMap((r) => r.body.events).filter((e) => e.session_id === s.id);
     await until(() => events().some((e) => e.event_type === 'session_stop'), 5_000, 'session_stop');
     expect(events().map((e) => e.event_type)).toEqual(['session_start', 'message.updated', 'session_stop']);
-    expect(events().every((e) => e.source === 'bridge')).toBe(true);
+    // Under the session's own app and user: only that app's operators see it in observability.
+    expect(events().every((e) => e.source === 'bridge' && e.app_id === 'test-app' && e.user_id === 'test-user')).toBe(true);
     expect(received.every((r) => r.key === SERVICE_KEY)).toBe(true);
   });
 });

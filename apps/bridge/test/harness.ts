@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import winston from 'winston';
-import { createLogger, type Logger } from '@tessera/kit';
+import { createLogger, DEV_JWT_SECRET, signToken, type Logger } from '@tessera/kit';
 import { call, closedPort, spawnService, TEST_REDIS_URL, TestSocket, type ServiceProcess } from '@tessera/kit/testing';
 import { loadBridgeConfig, type BridgeConfig } from '../src/config';
 import { startBridgeServer, type RunningBridge } from '../src/server';
@@ -18,6 +18,17 @@ export const ROOT = resolve(__dirname, '../../..');
 export const OPENCODE = resolve(ROOT, 'node_modules/.bin/opencode');
 export const STAND_IN = { OPENCODE_COMMAND: process.execPath, OPENCODE_ARGS: `${resolve(__dirname, 'fixtures/stand-in-agent.mjs')} --hostname {host} --port {port}` };
 export const SERVICE_KEY = 'test-service-key-0123456789';
+export const APP = 'test-app';
+
+/** A platform token as the gateway's clients hold one (the bridge checks it with the development secret). */
+export function tokenOf(sub: string, opts: { apps?: string[]; roles?: string[] } = {}): Promise<string> {
+  return signToken(DEV_JWT_SECRET, { sub, apps: opts.apps ?? [APP], ...(opts.roles && { roles: opts.roles }) });
+}
+let defaultUser: Promise<string> | undefined;
+/** The user every bootstrap of a test is made by unless it says otherwise. */
+export const userToken = () => (defaultUser ??= tokenOf('test-user'));
+let defaultOperator: Promise<string> | undefined;
+export const operatorToken = () => (defaultOperator ??= tokenOf('test-operator', { roles: ['operator'] }));
 
 /** What every bridge of a test file is configured with, in this process or a child. */
 export function serviceVars(prefix: string, basePort: number, extra: Record<string, string> = {}): Record<string, string> {
@@ -31,6 +42,9 @@ export function serviceVars(prefix: string, basePort: number, extra: Record<stri
     OPENCODE_BASE_PORT: String(basePort),
     OPENCODE_MAX_PORT: String(basePort + 19),
     OPENCODE_WORK_ROOT: join(tmpdir(), `bridge-test-${prefix.replace(/\W/g, '-')}`),
+    // Quotas have their own test; elsewhere one test user starts many servers.
+    OPENCODE_MAX_SERVERS_PER_USER: '100',
+    OPENCODE_MAX_SERVERS_PER_APP: '100',
     ...extra,
   };
 }
@@ -89,8 +103,15 @@ export async function http(base: string, method: string, path: string, opts: { b
 
 export const pair = (name: string) => ({ scadaUrl: `https://scada-${name}.example.com/`, accessToken: `Bearer at-${name}-${Math.random().toString(36).slice(2, 10)}` });
 
-export async function bootstrap(base: string, body: Record<string, unknown>) {
-  return http(base, 'POST', '/api/session/bootstrap', { body });
+/** Bootstraps as the test user (or with `token`, or with `headers` alone when token is null). */
+export async function bootstrap(base: string, body: Record<string, unknown>, opts: { token?: string | null; headers?: Record<string, string> } = {}) {
+  const token = opts.token === undefined ? await userToken() : (opts.token ?? undefined);
+  return http(base, 'POST', '/api/session/bootstrap', { body, token, headers: opts.headers });
+}
+
+/** The servers list as an operator of the test app sees it. */
+export async function servers(base: string) {
+  return http(base, 'GET', '/api/session/servers', { token: await operatorToken() });
 }
 
 export function socketOf(base: string, sessionId: string, token?: string): TestSocket {

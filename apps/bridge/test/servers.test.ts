@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:net';
 import { Redis } from 'ioredis';
 import { call, TEST_REDIS_URL, testPrefix } from '@tessera/kit/testing';
 import { portFree } from '../src/agents/proc';
-import { bootstrap, http, pair, removeWorkRoot, running, socketOf, startBridge, until, type Instance } from './harness';
+import { bootstrap, http, pair, removeWorkRoot, running, servers, socketOf, startBridge, until, type Instance } from './harness';
 
 const BASE = 31000;
 const prefix = testPrefix('bridge-servers');
@@ -58,8 +58,8 @@ describe('agent servers (real opencode serve)', () => {
     expect(new Set(replies.map((r) => r.body.sessionId)).size).toBe(1);
     expect(replies.filter((r) => r.body.isNew)).toHaveLength(1);
     expect(a.b.s.pool.size + b.b.s.pool.size).toBe(1);
-    const servers = await http(b.url, 'GET', '/api/session/servers');
-    expect(servers.body.servers.filter((s: { sessionId: string }) => s.sessionId === replies[0].body.sessionId)).toHaveLength(1);
+    const listed = await servers(b.url);
+    expect(listed.body.servers.filter((s: { sessionId: string }) => s.sessionId === replies[0].body.sessionId)).toHaveLength(1);
   });
 
   it('refuses a server past OPENCODE_MAX_SERVERS with a clear 503 and shows the capacity', async () => {

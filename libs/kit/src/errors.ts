@@ -50,6 +50,12 @@ export class TooManyRequests extends HttpError {
     super(429, ErrorCode.RateLimited, 'too many requests', { retry_after_s: retryAfterS }, { 'Retry-After': String(retryAfterS) });
   }
 }
+/** A caller holds as much of a limited resource as it may (its quota, named in the message); not a rate. */
+export class QuotaExceeded extends HttpError {
+  constructor(message: string, details?: unknown) {
+    super(429, ErrorCode.QuotaExceeded, message, details);
+  }
+}
 export class Unavailable extends HttpError {
   constructor(message = 'service unavailable', details?: unknown) {
     super(503, ErrorCode.Unavailable, message, details);

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, rm } from 'node:fs/promises';
 import { request } from 'node:http';
-import { join } from 'node:path';
-import { killGroup, procIdentity, type ProcIdentity } from './proc';
+import { dirname, join } from 'node:path';
+import { groupMembers, killGroup, procIdentity, type ProcIdentity } from './proc';
+import { agentDirs, type Sandbox } from './sandbox';
 
 export interface LaunchSpec {
   command: string;
@@ -13,8 +14,10 @@ export interface LaunchSpec {
   username: string;
   password: string;
   /** The whole environment: what the bridge passes on (config.agentEnv), OPENCODE_CONFIG_CONTENT and the session's callback variables. */
-  env: NodeJS.ProcessEnv;
+  env: Record<string, string>;
+  /** The session's directory (workspace and home), removed with the server. */
   workDir: string;
+  sandbox: Sandbox;
   startTimeoutMs: number;
   healthTimeoutMs: number;
 }
@@ -67,12 +70,27 @@ export class AgentProcess {
   }
 
   static async launch(spec: LaunchSpec): Promise<AgentProcess> {
-    await mkdir(spec.workDir, { recursive: true });
-    const child = spawn(spec.command, spec.args, {
-      cwd: spec.workDir,
+    const dirs = agentDirs(spec.workDir);
+    // The work root is only passed through (0711): the sandbox's user reaches its own directory, lists none.
+    await mkdir(dirname(dirs.root), { recursive: true, mode: 0o711 });
+    await chmod(dirname(dirs.root), 0o711).catch(() => undefined);
+    await mkdir(dirs.root, { recursive: true, mode: 0o700 });
+    await spec.sandbox.prepare(dirs);
+    let launch;
+    try {
+      launch = spec.sandbox.wrap(spec.command, spec.args, { ...spec.env, OPENCODE_SERVER_USERNAME: spec.username, OPENCODE_SERVER_PASSWORD: spec.password }, dirs);
+    } catch (e) {
+      await rm(spec.workDir, { recursive: true, force: true }).catch(() => undefined);
+      throw new StartFailed(`cannot start the agent server (${spec.command}): ${(e as Error).message}`);
+    }
+    // Its own process group (detached): the sandbox and everything in it are stopped together.
+    const child = spawn(launch.command, launch.args, {
+      cwd: dirs.root,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...spec.env, OPENCODE_SERVER_USERNAME: spec.username, OPENCODE_SERVER_PASSWORD: spec.password },
+      env: launch.env,
+      uid: launch.uid,
+      gid: launch.gid,
     });
     const p = new AgentProcess(spec, child);
     const spawned = await new Promise<Error | null>((resolve) => {
@@ -139,8 +157,11 @@ export class AgentProcess {
       await this.exited;
       clearTimeout(t);
     }
-    // Children that outlive their leader (a crashed server's MCP processes) go with the group.
+    // Children that outlive their leader (a crashed server's MCP processes, the sandbox's init and
+    // what runs in it) go with the group; its port is free once they are gone.
     killGroup(pgid, 'SIGKILL');
+    const since = this.identity?.startTicks ?? 0;
+    for (let i = 0; i < 150 && groupMembers(pgid, since).length > 0; i++) await sleep(20);
     await rm(this.spec.workDir, { recursive: true, force: true }).catch(() => undefined);
   }
 }

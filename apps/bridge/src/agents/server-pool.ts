@@ -5,7 +5,8 @@ import { Unavailable, type Logger } from '@tessera/kit';
 import type { BridgeConfig } from '../config';
 import type { Keys } from '../store/keys';
 import { AgentProcess, fillArgs, StartFailed } from './agent-process';
-import { portFree } from './proc';
+import { killGroup, portFree } from './proc';
+import type { Sandbox } from './sandbox';
 
 /** What the registry keeps of a process this instance started, for whoever must reap it. */
 export interface RegistryEntry {
@@ -47,6 +48,7 @@ export class ServerPool {
     private readonly redis: Redis,
     private readonly k: Keys,
     private readonly logger: Logger,
+    private readonly sandbox: Sandbox,
   ) {
     this.workRoot = config.OPENCODE_WORK_ROOT ?? join(tmpdir(), 'tessera-bridge');
   }
@@ -92,6 +94,7 @@ export class ServerPool {
             password,
             env: { ...c.agentEnv, ...env },
             workDir: join(this.workRoot, sessionId),
+            sandbox: this.sandbox,
             startTimeoutMs: c.OPENCODE_START_TIMEOUT_MS,
             healthTimeoutMs: c.OPENCODE_HEALTH_TIMEOUT_MS,
           });
@@ -130,6 +133,8 @@ export class ServerPool {
     const server: RunningServer = { sessionId, port, proc };
     this.servers.set(sessionId, server);
     void proc.exited.then(({ code, signal }) => {
+      // What is left of its group (the sandbox's init and everything in it) goes with its leader.
+      killGroup(proc.pid, 'SIGKILL');
       if (this.servers.get(sessionId) !== server) return;
       this.release(server);
       if (!proc.stopRequested) {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { request } from 'node:http';
 import type { Redis } from 'ioredis';
 import type { bridge } from '@tessera/contracts';
-import { errorSummary, Unavailable, type Logger } from '@tessera/kit';
+import { errorSummary, QuotaExceeded, Unavailable, type Logger } from '@tessera/kit';
 import type { AgentProcess } from '../agents/agent-process';
 import type { Reaper } from '../agents/reaper';
 import { SERVER_USER, type ServerPool } from '../agents/server-pool';
@@ -12,6 +12,7 @@ import { AgentEventStream, type AgentEvent } from '../relay/agent-events';
 import type { ObservabilityRelay } from '../relay/observability';
 import type { Keys } from '../store/keys';
 import type { SessionRecord, SessionStore } from '../store/sessions';
+import type { Owner } from './access';
 import type { RequestBroker } from './requests';
 import { newNonce, newPassword, normalizeAccessToken, normalizeScadaUrl, reuseKeyOf, sessionTokenOf } from './tokens';
 
@@ -59,14 +60,14 @@ export class BridgeSessions {
     return this.config.instanceId;
   }
 
-  async bootstrap(body: bridge.BootstrapBody): Promise<Bootstrapped> {
-    const key = reuseKeyOf(body.scadaUrl, body.accessToken);
+  async bootstrap(owner: Owner, body: bridge.BootstrapBody): Promise<Bootstrapped> {
+    const key = reuseKeyOf(owner, body.scadaUrl, body.accessToken);
     const existing = await this.reusable(key);
     if (existing) return { record: existing, isNew: false };
     const joined = this.inflight.get(key);
     // Only the caller that started the server hears isNew: true.
     if (joined) return { record: (await joined).record, isNew: false };
-    const p = this.underLock(key, body).finally(() => this.inflight.delete(key));
+    const p = this.underLock(key, owner, body).finally(() => this.inflight.delete(key));
     this.inflight.set(key, p);
     return p;
   }
@@ -85,7 +86,7 @@ export class BridgeSessions {
     return rec;
   }
 
-  private async underLock(key: string, body: bridge.BootstrapBody): Promise<Bootstrapped> {
+  private async underLock(key: string, owner: Owner, body: bridge.BootstrapBody): Promise<Bootstrapped> {
     const lockKey = this.k.lock(key);
     const token = randomUUID();
     const holdMs = this.config.OPENCODE_START_TIMEOUT_MS + 15_000;
@@ -101,15 +102,34 @@ export class BridgeSessions {
     try {
       const rec = await this.reusable(key);
       if (rec) return { record: rec, isNew: false };
-      return { record: await this.startSession(key, body), isNew: true };
+      const id = randomUUID();
+      await this.reserve(owner, id);
+      try {
+        return { record: await this.startSession(id, key, owner, body), isNew: true };
+      } catch (e) {
+        await this.store.release(owner, id).catch(() => undefined);
+        throw e;
+      }
     } finally {
       await this.redis.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1, lockKey, token).catch(() => undefined);
     }
   }
 
-  private async startSession(reuseKey: string, body: bridge.BootstrapBody): Promise<SessionRecord> {
+  /** A place within the user's and the app's quotas, or a 429 that names the limit. */
+  private async reserve(owner: Owner, id: string): Promise<void> {
     const c = this.config;
-    const id = randomUUID();
+    const perUser = c.OPENCODE_MAX_SERVERS_PER_USER;
+    const perApp = c.OPENCODE_MAX_SERVERS_PER_APP;
+    const r = await this.store.reserve(owner, id, { perUser, perApp, staleMs: c.OPENCODE_START_TIMEOUT_MS + 30_000 });
+    if (r.ok) return;
+    if (r.full === 'user') {
+      throw new QuotaExceeded(`you hold ${r.held} agent servers, the most one user may (OPENCODE_MAX_SERVERS_PER_USER=${perUser}): close one (DELETE /api/session/{sessionId}) or wait for it to idle out`, { limit: 'OPENCODE_MAX_SERVERS_PER_USER', max: perUser, held: r.held });
+    }
+    throw new QuotaExceeded(`app "${owner.appId}" holds ${r.held} agent servers, the most one app may (OPENCODE_MAX_SERVERS_PER_APP=${perApp}); try again later`, { limit: 'OPENCODE_MAX_SERVERS_PER_APP', max: perApp, held: r.held });
+  }
+
+  private async startSession(id: string, reuseKey: string, owner: Owner, body: bridge.BootstrapBody): Promise<SessionRecord> {
+    const c = this.config;
     const nonce = newNonce();
     const password = newPassword();
     const model = body.model ?? c.DEFAULT_MODEL ?? null;
@@ -135,23 +155,25 @@ export class BridgeSessions {
     const t0 = Date.now();
     this.recording.add(id);
     try {
-      return await this.launch({ id, reuseKey, nonce, password, model, scadaUrl, info: body.sessionInfo, t0 }, { ...callback, OPENCODE_CONFIG_CONTENT: JSON.stringify(opencodeConfig) });
+      return await this.launch({ id, owner, reuseKey, nonce, password, model, scadaUrl, info: body.sessionInfo, t0 }, { ...callback, OPENCODE_CONFIG_CONTENT: JSON.stringify(opencodeConfig) });
     } finally {
       this.recording.delete(id);
     }
   }
 
   private async launch(
-    plan: { id: string; reuseKey: string; nonce: string; password: string; model: string | null; scadaUrl: string; info?: bridge.SessionInfoBody; t0: number },
+    plan: { id: string; owner: Owner; reuseKey: string; nonce: string; password: string; model: string | null; scadaUrl: string; info?: bridge.SessionInfoBody; t0: number },
     env: Record<string, string>,
   ): Promise<SessionRecord> {
-    const { id, reuseKey, nonce, password, model, scadaUrl, t0 } = plan;
+    const { id, owner, reuseKey, nonce, password, model, scadaUrl, t0 } = plan;
     const c = this.config;
     const server = await this.pool.start(id, env, password);
     const host = c.OPENCODE_PUBLIC_HOST ?? c.OPENCODE_HOST;
     const now = new Date();
     const rec: SessionRecord = {
       id,
+      appId: owner.appId,
+      userId: owner.userId,
       reuseKey,
       nonce,
       scadaUrl,
@@ -165,6 +187,7 @@ export class BridgeSessions {
       info: { ...plan.info, updatedAt: now.toISOString() },
       startedAt: now.toISOString(),
       lastActivity: now.getTime(),
+      used: false,
     };
     try {
       await this.store.create(rec);
@@ -173,8 +196,8 @@ export class BridgeSessions {
       throw new Unavailable('cannot record the session (Redis); try again', { error: (e as Error).message });
     }
     this.follow(rec);
-    this.logger.info('agent server started', { session_id: id, port: server.port, pid: server.proc.pid, key: reuseKey.slice(0, 12), ms: Date.now() - t0 });
-    this.relay.send({ event_type: 'session_start', session_id: id, session_name: `bridge ${new URL(scadaUrl).host}`, agent_name: 'opencode', event_id: `${id}:start` });
+    this.logger.info('agent server started', { session_id: id, app_id: owner.appId, port: server.port, pid: server.proc.pid, key: reuseKey.slice(0, 12), ms: Date.now() - t0 });
+    this.relay.send(rec, { event_type: 'session_start', session_id: id, session_name: `bridge ${new URL(scadaUrl).host}`, agent_name: 'opencode', event_id: `${id}:start` });
     return rec;
   }
 
@@ -205,18 +228,19 @@ export class BridgeSessions {
 
   /** The agent server's own events: to the session's sockets as `session.event`, and to observability. */
   private follow(rec: SessionRecord): void {
-    const stream = new AgentEventStream({ host: this.config.OPENCODE_HOST, port: rec.port, auth: `${SERVER_USER}:${rec.password}` }, (e) => this.agentEvent(rec.id, e), this.logger);
+    const stream = new AgentEventStream({ host: this.config.OPENCODE_HOST, port: rec.port, auth: `${SERVER_USER}:${rec.password}` }, (e) => this.agentEvent(rec, e), this.logger);
     this.streams.set(rec.id, stream.open());
   }
 
-  private agentEvent(id: string, e: AgentEvent): void {
+  private agentEvent(rec: SessionRecord, e: AgentEvent): void {
+    const id = rec.id;
     // The stream's keep-alive is the socket's business (ping/pong), not the client's.
     if (e.type === 'server.heartbeat') return;
     const wire = envelope('session.event', id, { type: e.type, payload: e.properties ?? null, source: 'opencode' });
     void this.bus.publish({ kind: 'envelope', sessionId: id, wire }).catch(() => undefined);
     if (QUIET.has(e.type)) return;
     this.store.touch(id);
-    this.relay.send({ event_type: e.type, session_id: id, agent_name: 'opencode', ...(e.id && { event_id: e.id }), content: [{ type: 'opencode.event', data: e.properties ?? null }] });
+    this.relay.send(rec, { event_type: e.type, session_id: id, agent_name: 'opencode', ...(e.id && { event_id: e.id }), content: [{ type: 'opencode.event', data: e.properties ?? null }] });
   }
 
   /** Closes a session wherever its agent server runs; false when there is no such session. */
@@ -242,7 +266,7 @@ export class BridgeSessions {
     await this.requests.cancelAll(rec.id).catch((e) => this.logger.warn('requests not cancelled', { session_id: rec.id, error: errorSummary(e) }));
     const wire = envelope('session.closed', rec.id, { reason });
     await this.bus.publish({ kind: 'closed', sessionId: rec.id, reason, wire }).catch(() => undefined);
-    this.relay.send({ event_type: 'session_stop', session_id: rec.id, reason, event_id: `${rec.id}:stop` });
+    this.relay.send(rec, { event_type: 'session_stop', session_id: rec.id, reason, event_id: `${rec.id}:stop` });
     this.logger.info('session closed', { session_id: rec.id, reason, port: rec.port });
   }
 
@@ -263,7 +287,9 @@ export class BridgeSessions {
         await this.pool.stop(server.sessionId);
         continue;
       }
-      if (now - rec.lastActivity >= this.config.OPENCODE_IDLE_TIMEOUT) await this.closeLocal(rec, 'idle');
+      // Idle: nothing happened for a long while; unused: bootstrapped, then never asked for.
+      const unused = !rec.used && now - Date.parse(rec.startedAt) >= this.config.OPENCODE_UNUSED_TIMEOUT;
+      if (unused || now - rec.lastActivity >= this.config.OPENCODE_IDLE_TIMEOUT) await this.closeLocal(rec, 'idle');
     }
     const dead = await this.reaper.reap();
     for (const rec of await this.store.all()) {

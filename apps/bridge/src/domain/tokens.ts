@@ -13,9 +13,20 @@ export function normalizeAccessToken(raw: string): string {
   return raw.trim().replace(/^bearer\s+/i, '');
 }
 
-/** The reuse key: one agent server per (SCADA, access token). Also what logs name a token by. */
-export function reuseKeyOf(scadaUrl: string, accessToken: string): string {
-  return createHash('sha256').update(normalizeScadaUrl(scadaUrl)).update('\n').update(normalizeAccessToken(accessToken)).digest('hex');
+/**
+ * The reuse key: one agent server per (app, user, SCADA, access token), so two users who send the
+ * same pair never share a server. Also what logs name a token by.
+ */
+export function reuseKeyOf(owner: { appId: string; userId: string }, scadaUrl: string, accessToken: string): string {
+  return createHash('sha256')
+    .update(JSON.stringify([owner.appId, owner.userId, normalizeScadaUrl(scadaUrl), normalizeAccessToken(accessToken)]))
+    .digest('hex');
+}
+
+/** A SCADA URL as the servers list shows it: origin and path (a query string may carry credentials). */
+export function displayScadaUrl(scadaUrl: string): string {
+  const u = new URL(scadaUrl);
+  return `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`;
 }
 
 export const newNonce = () => randomBytes(16).toString('base64url');

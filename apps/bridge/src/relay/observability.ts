@@ -11,7 +11,7 @@ const MAX_QUEUED = 10_000;
 
 /**
  * Bridge sessions in observability: their lifecycle and agent events go to its `POST /events`
- * with the service key (source `bridge`), batched; its operators' stop reaches us on
+ * with the service key (source `bridge`, the session's app and user), batched; its operators' stop reaches us on
  * `Channel.sessionControl`.
  */
 export class ObservabilityRelay {
@@ -23,13 +23,13 @@ export class ObservabilityRelay {
   constructor(
     private readonly url: string | null,
     private readonly serviceKey: string,
-    private readonly appId: string | undefined,
     private readonly logger: Logger,
   ) {}
 
-  send(e: Omit<observability.IncomingEvent, 'source' | 'app_id'>): void {
+  /** An event of a session, under the session's own app and user: only that app's operators see it. */
+  send(owner: { appId: string; userId: string }, e: Omit<observability.IncomingEvent, 'source' | 'app_id' | 'user_id'>): void {
     if (!this.url) return;
-    this.queue.push({ ...e, source: 'bridge', ...(this.appId && { app_id: this.appId }) });
+    this.queue.push({ ...e, source: 'bridge', app_id: owner.appId, user_id: owner.userId });
     if (this.queue.length > MAX_QUEUED) {
       this.dropped += this.queue.length - MAX_QUEUED;
       this.queue.splice(0, this.queue.length - MAX_QUEUED);

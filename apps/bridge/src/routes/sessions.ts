@@ -3,25 +3,38 @@ import { bridge, type RouteSpec } from '@tessera/contracts';
 import { Conflict, GatewayTimeoutError, parseOr400, ServiceUnavailable } from './errors';
 import { envelope } from '../bus/session-bus';
 import { clampTimeout } from '../domain/requests';
-import { sessionTokenOf } from '../domain/tokens';
+import { displayScadaUrl, sessionTokenOf } from '../domain/tokens';
 import type { BridgeServices } from '../services';
 import type { SessionRecord } from '../store/sessions';
 import { sessionAuth, sessionOf } from './session-auth';
 
 const tags = ['bridge'];
-const withToken = { 401: { description: 'no valid session token' }, 404: { description: 'no such session' } };
+const withToken = { 401: { description: 'no credential: a platform token, the service key or the session token' }, 404: { description: "no such session, or not the caller's" } };
 
 export const sessionRoutes: RouteSpec[] = [
   {
     method: 'post',
     path: '/api/session/bootstrap',
-    summary: 'Start or reuse the agent server of a (scadaUrl, accessToken) pair; returns its URL, the session socket and the session token',
+    summary:
+      "Start or reuse the caller's agent server for a (scadaUrl, accessToken) pair; returns its URL and password, the session socket and the session token. Needs a platform token (the session is the token's app and user) or the service key naming appId and userId",
     tags,
-    auth: false,
     body: bridge.BootstrapBody,
-    responses: { 200: { description: 'the session (isNew: false when reused)', schema: bridge.BootstrapReply }, 400: { description: 'invalid body' }, 503: { description: 'OPENCODE_MAX_SERVERS reached, no free port, or the server did not start' } },
+    responses: {
+      200: { description: 'the session (isNew: false when reused)', schema: bridge.BootstrapReply },
+      400: { description: 'invalid body, or the app is not named where the token allows several' },
+      401: { description: 'neither a platform token nor the service key' },
+      403: { description: "the token may not use appId, or userId is not the token's subject" },
+      429: { description: 'OPENCODE_MAX_SERVERS_PER_USER or OPENCODE_MAX_SERVERS_PER_APP reached (the message names it)' },
+      503: { description: 'OPENCODE_MAX_SERVERS reached, no free port, or the server did not start' },
+    },
   },
-  { method: 'get', path: '/api/session/servers', summary: 'Agent servers of every instance (debug; no secrets)', tags, auth: false, responses: { 200: { description: 'servers', schema: bridge.ServersReply } } },
+  {
+    method: 'get',
+    path: '/api/session/servers',
+    summary: "Agent servers of the operator's apps, every instance (no secrets; SCADA URLs without their query)",
+    tags,
+    responses: { 200: { description: 'servers', schema: bridge.ServersReply }, 401: { description: 'no operator token or service key' }, 403: { description: 'not an operator' } },
+  },
   { method: 'get', path: '/api/session/{sessionId}/info', summary: 'Session context (used by MCP tools)', tags, params: bridge.SessionParams, responses: { 200: { description: 'info', schema: bridge.SessionInfoReply }, ...withToken } },
   {
     method: 'put',
@@ -93,6 +106,8 @@ function bootstrapReply(s: BridgeServices, req: Request, rec: SessionRecord, isN
     opencodeSessionId: rec.opencodeSessionId,
     websocketUrl: websocketUrl(s, req, rec.id),
     sessionToken: sessionTokenOf(s.config.tokenSecret, rec.id, rec.nonce),
+    appId: rec.appId,
+    userId: rec.userId,
     model: rec.model,
     sessionInfo: rec.info,
   };
@@ -111,22 +126,26 @@ export function sessionsRouter(s: BridgeServices): Router {
 
   r.post('/api/session/bootstrap', async (req, res) => {
     const body = parseOr400(bridge.BootstrapBody, req.body, 'body');
-    const { record, isNew } = await s.sessions.bootstrap(body);
+    const owner = await s.access.owner(req, body);
+    const { record, isNew } = await s.sessions.bootstrap(owner, body);
     let rec = record;
     if (!isNew) {
-      s.store.touch(rec.id);
+      s.store.touch(rec.id, { use: true });
       if (body.sessionInfo) rec = { ...rec, info: await putInfo(s, rec, body.sessionInfo) };
     }
     res.json(bootstrapReply(s, req, rec, isNew));
   });
 
-  r.get('/api/session/servers', async (_req, res) => {
-    const all = await s.store.all();
+  r.get('/api/session/servers', async (req, res) => {
+    const apps = await s.access.operatorApps(req);
+    const all = (await s.store.all()).filter((rec) => apps === '*' || apps.includes(rec.appId));
     const counts = await Promise.all(all.map((rec) => s.store.subscriberCount(rec.id)));
     const reply: bridge.ServersReply = {
       servers: all.map((rec, i) => ({
         sessionId: rec.id,
-        scadaUrl: rec.scadaUrl,
+        appId: rec.appId,
+        userId: rec.userId,
+        scadaUrl: displayScadaUrl(rec.scadaUrl),
         opencodeUrl: rec.opencodeUrl,
         port: rec.port,
         pid: rec.pid,

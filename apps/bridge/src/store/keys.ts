@@ -10,6 +10,9 @@ export function keysOf(prefix: string) {
     alive: (instance: string) => `${prefix}:alive:${instance}`,
     /** The process registry: `{instance}:{pid}` → who started which agent server, for reaping. */
     procs: `${prefix}:procs`,
+    /** Agent servers held (and being started) by one user of an app, and by the app: the quotas, across instances. */
+    userServers: (appId: string, userId: string) => `${prefix}:quota:user:${encodeURIComponent(appId)}:${encodeURIComponent(userId)}`,
+    appServers: (appId: string) => `${prefix}:quota:app:${encodeURIComponent(appId)}`,
     request: (requestId: string) => `${prefix}:req:${requestId}`,
     requests: (id: string) => `${prefix}:reqs:${id}`,
     /** One pub/sub channel for the deployment: envelopes, closes, settled requests. */

@@ -4,8 +4,7 @@ import { bridge } from '@tessera/contracts';
 import { SocketRefusal, type SocketEndpoint, type SocketHub } from '@tessera/kit';
 import { envelope, type SessionBus } from '../bus/session-bus';
 import type { BridgeServices } from '../services';
-import { presentedToken } from '../routes/session-auth';
-import { tokenMatches } from '../domain/tokens';
+import { HttpError } from '@tessera/kit';
 
 /**
  * This instance's session sockets. Every envelope comes through the bus (whichever instance
@@ -45,24 +44,20 @@ export class SessionSockets {
   }
 }
 
-function queryToken(req: IncomingMessage): string | undefined {
-  try {
-    return new URL(req.url ?? '/', 'http://x').searchParams.get('sessionToken') ?? undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** `GET /api/session/{sessionId}/ws`: 4404 for an unknown session, 4401 without its token. */
+/** `GET /api/session/{sessionId}/ws`: 4401 with no credential (or a bad one), 4404 for a session that is not there or not the caller's. */
 export function sessionEndpoint(s: BridgeServices, hub: SocketHub, sockets: SessionSockets): SocketEndpoint {
   return {
     path: /^\/api\/session\/([^/]+)\/ws$/,
     async open({ req, params, ws, closed }) {
       const [sessionId] = params;
-      const rec = await s.store.get(sessionId);
-      if (!rec) throw new SocketRefusal('unknown session', bridge.SessionCloseCode.UnknownSession);
-      const token = queryToken(req) ?? presentedToken(req.headers);
-      if (!token || !tokenMatches(s.config.tokenSecret, rec.id, rec.nonce, token)) throw new SocketRefusal('unauthorized: a valid session token is required', bridge.SessionCloseCode.Unauthorized);
+      let rec;
+      try {
+        rec = await s.access.session(req, sessionId, (id) => s.store.get(id), 'ws');
+      } catch (e) {
+        if (e instanceof HttpError && e.status === 404) throw new SocketRefusal('unknown session', bridge.SessionCloseCode.UnknownSession);
+        if (e instanceof HttpError && e.status < 500) throw new SocketRefusal(`unauthorized: ${e.message}`, bridge.SessionCloseCode.Unauthorized);
+        throw e;
+      }
       if (closed.aborted) return { onMessage: () => undefined };
       // One tick, no await between them: the count goes to Redis before the client can read the
       // snapshot (so a request it triggers finds a subscriber), and no bus envelope can reach the
@@ -74,10 +69,10 @@ export function sessionEndpoint(s: BridgeServices, hub: SocketHub, sockets: Sess
         sockets.remove(sessionId, ws);
         throw e;
       });
-      s.store.touch(sessionId);
+      s.store.touch(sessionId, { use: true });
       return {
         async onMessage(data, isBinary) {
-          s.store.touch(sessionId);
+          s.store.touch(sessionId, { use: true });
           let m: bridge.SessionClientMessage;
           try {
             m = bridge.SessionClientMessage.parse(JSON.parse(isBinary ? '' : String(data)));

@@ -34,6 +34,14 @@ export const BootstrapBody = z
       .pipe(z.string().regex(/^[\w.-]+\/[\w.:@-]+$/, 'must be provider/model'))
       .optional(),
     sessionInfo: SessionInfoBody.optional(),
+    appId: Text(128)
+      .pipe(z.string().min(1))
+      .optional()
+      .describe("The app the session belongs to: with a user token, one of the token's apps (needed when the token allows more than one); with the service key, required"),
+    userId: Text(256)
+      .pipe(z.string().min(1))
+      .optional()
+      .describe("The session's owner: with the service key, required; with a user token, the token's subject (another value is refused)"),
   })
   .meta({ id: 'BridgeBootstrapBody' });
 export type BootstrapBody = z.infer<typeof BootstrapBody>;
@@ -47,7 +55,11 @@ export const BootstrapReply = z
     opencodeAuth: z.object({ username: z.string(), password: z.string() }),
     opencodeSessionId: z.string().nullable().describe("A session created on the agent server at its start (null for a stand-in that has none)"),
     websocketUrl: z.string(),
-    sessionToken: z.string().describe('Bearer (or ?sessionToken=) for every /api/session/{sessionId}/* call and the socket'),
+    sessionToken: z
+      .string()
+      .describe("This session's own credential (X-Session-Token, ?sessionToken= or Bearer) for its /api/session/{sessionId}/* calls and socket; the owner's platform token works too"),
+    appId: z.string(),
+    userId: z.string(),
     model: z.string().nullable(),
     sessionInfo: SessionInfo,
   })
@@ -97,7 +109,9 @@ export const ResponseReply = z.object({ sessionId: z.string(), requestId: z.stri
 
 export const ServerEntry = z.object({
   sessionId: z.string(),
-  scadaUrl: z.string(),
+  appId: z.string(),
+  userId: z.string(),
+  scadaUrl: z.string().describe('Origin and path only: a query string may carry credentials'),
   opencodeUrl: z.string(),
   port: z.number().int(),
   pid: z.number().int(),

@@ -21,6 +21,7 @@ export const ErrorCode = {
   Conflict: 'CONFLICT',
   TooLarge: 'PAYLOAD_TOO_LARGE',
   RateLimited: 'RATE_LIMITED',
+  QuotaExceeded: 'QUOTA_EXCEEDED',
   Unavailable: 'SERVICE_UNAVAILABLE',
   BadGateway: 'BAD_GATEWAY',
   GatewayTimeout: 'GATEWAY_TIMEOUT',

@@ -1,0 +1,163 @@
+import { execFile } from 'node:child_process';
+import { existsSync, lstatSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { chown, mkdir } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Logger } from '@tessera/kit';
+import type { BridgeConfig } from '../config';
+
+/** Where an agent server's files are, seen from inside its sandbox. */
+export const SANDBOX_WORKSPACE = '/workspace';
+export const SANDBOX_HOME = '/home/agent';
+const SANDBOX_PATH = '/usr/local/bin:/usr/bin:/bin';
+
+/**
+ * What of /etc an agent server sees: name resolution, certificates, time zone, the loader's
+ * cache, shells' start files. Not the rest (package managers' and tools' configuration may hold
+ * credentials; /etc/shadow, the PostgreSQL and Redis configuration never belong in it).
+ */
+const ETC = ['resolv.conf', 'hosts', 'host.conf', 'nsswitch.conf', 'gai.conf', 'ssl', 'ca-certificates', 'ca-certificates.conf', 'localtime', 'timezone', 'alternatives', 'ld.so.cache', 'ld.so.conf', 'ld.so.conf.d', 'bash.bashrc', 'profile', 'profile.d', 'inputrc', 'mime.types', 'os-release', 'debian_version', 'passwd', 'group', 'terminfo', 'magic', 'gitconfig'];
+/** The top-level system directories: bound read-only, or recreated as the symlinks they are (merged /usr). */
+const SYSTEM = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
+
+/** How to start one agent server: the program, its arguments, its whole environment and its user. */
+export interface Launch {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  uid?: number;
+  gid?: number;
+}
+
+/** A session's directories on the host: the workspace the agent works in, and its home (config, data, caches). */
+export interface AgentDirs {
+  root: string;
+  workspace: string;
+  home: string;
+}
+
+export function agentDirs(root: string): AgentDirs {
+  return { root, workspace: join(root, 'workspace'), home: join(root, 'home') };
+}
+
+export interface Sandbox {
+  readonly kind: 'bwrap' | 'off';
+  /** One line for the start log: what confines agent servers. */
+  describe(): string;
+  /** Makes the session's directories, owned by the user the agent server runs as. */
+  prepare(dirs: AgentDirs): Promise<void>;
+  /** The agent server's command line as it is started: inside the sandbox, as its user, with only `env`. */
+  wrap(command: string, args: string[], env: Record<string, string>, dirs: AgentDirs): Launch;
+}
+
+export class SandboxUnavailable extends Error {}
+
+/**
+ * The bridge's sandbox for agent servers (OpenCode runs shell commands by design). With bwrap:
+ * - a user of its own (AGENT_SANDBOX_USER) when the bridge runs as root; otherwise the bridge's
+ *   uid, inside a user namespace with no capabilities;
+ * - its own PID namespace (no other process is visible: not the bridge's environment, not pid 1
+ *   of the host), IPC and UTS namespaces, no further user namespaces;
+ * - a filesystem of read-only system directories, a few files of /etc, the agent server's own
+ *   program, and read-write only its workspace and home; a fresh /tmp, /dev and /proc;
+ * - no environment but what the bridge hands it (agentEnvironment plus the session's own).
+ * The network is shared with the host: it reaches its model provider and the bridge's callback,
+ * and whatever else listens (Redis and PostgreSQL require passwords it cannot read).
+ */
+export async function createSandbox(config: BridgeConfig, logger: Logger): Promise<Sandbox> {
+  if (config.AGENT_SANDBOX === 'off') {
+    logger.warn('AGENT_SANDBOX=off: agent servers run as the bridge runs, with its user and its view of the machine');
+    return {
+      kind: 'off',
+      describe: () => 'none (AGENT_SANDBOX=off)',
+      prepare: async (dirs) => void (await Promise.all([mkdir(dirs.workspace, { recursive: true }), mkdir(dirs.home, { recursive: true })])),
+      wrap: (command, args, env, dirs) => ({ command, args, env: { PATH: SANDBOX_PATH, ...env, HOME: dirs.home } }),
+    };
+  }
+  const bwrap = resolveCommand(config.BWRAP_PATH);
+  if (!bwrap) throw new SandboxUnavailable(`AGENT_SANDBOX=bwrap needs bubblewrap (${config.BWRAP_PATH} not found): install it (apt-get install bubblewrap) or set BWRAP_PATH`);
+  const user = process.getuid?.() === 0 ? systemUser(config.AGENT_SANDBOX_USER) : null;
+  if (process.getuid?.() === 0 && !user) throw new SandboxUnavailable(`the bridge runs as root and agent servers need a user of their own: create "${config.AGENT_SANDBOX_USER}" (useradd --system ${config.AGENT_SANDBOX_USER}) or set AGENT_SANDBOX_USER`);
+  const sandbox = new Bubblewrap(bwrap, user);
+  await sandbox.check();
+  if (!user) logger.warn(`agent servers run under the bridge's own uid (${process.getuid?.()}) in a bubblewrap sandbox: run the bridge as root to give them a user of their own (AGENT_SANDBOX_USER)`);
+  return sandbox;
+}
+
+class Bubblewrap implements Sandbox {
+  readonly kind = 'bwrap' as const;
+
+  constructor(
+    private readonly bwrap: string,
+    private readonly user: { name: string; uid: number; gid: number } | null,
+  ) {}
+
+  describe(): string {
+    return `bubblewrap (${this.bwrap}) as ${this.user ? `${this.user.name} (uid ${this.user.uid})` : `the bridge's uid ${process.getuid?.()}`}`;
+  }
+
+  /** A sandbox that cannot start is found at the bridge's start, not at a user's first bootstrap. */
+  async check(): Promise<void> {
+    const launch = this.wrap('/bin/true', [], {}, null);
+    try {
+      await promisify(execFile)(launch.command, launch.args, { env: launch.env, uid: launch.uid, gid: launch.gid, timeout: 10_000 });
+    } catch (e) {
+      const why = ((e as { stderr?: string }).stderr || (e as Error).message).trim().slice(0, 300);
+      throw new SandboxUnavailable(`bubblewrap cannot start a sandbox here (${why}): user namespaces must be allowed (in a container: seccomp and AppArmor profiles that permit them), or set AGENT_SANDBOX=off on a machine nobody else uses`);
+    }
+  }
+
+  async prepare(dirs: AgentDirs): Promise<void> {
+    await mkdir(dirs.workspace, { recursive: true, mode: 0o700 });
+    await mkdir(dirs.home, { recursive: true, mode: 0o700 });
+    if (!this.user) return;
+    for (const d of [dirs.root, dirs.workspace, dirs.home]) await chown(d, this.user.uid, this.user.gid);
+  }
+
+  wrap(command: string, args: string[], env: Record<string, string>, dirs: AgentDirs | null): Launch {
+    // Run as its real path: that is what gets bound (node_modules/.bin/opencode is a symlink).
+    const found = resolveCommand(command);
+    if (!found && dirs) throw new Error(`${command} not found`);
+    const program = found ? realpathSync(found) : command;
+    const a = ['--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try', '--disable-userns', '--hostname', 'agent'];
+    for (const dir of SYSTEM) {
+      if (!existsSync(dir)) continue;
+      const st = lstatSync(dir);
+      if (st.isSymbolicLink()) a.push('--symlink', readlinkSync(dir), dir);
+      else a.push('--ro-bind', dir, dir);
+    }
+    a.push('--dir', '/etc');
+    for (const f of ETC) if (existsSync(`/etc/${f}`)) a.push('--ro-bind', `/etc/${f}`, `/etc/${f}`);
+    a.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
+    // The program, and any file its command line names (a script, say), read-only where they are.
+    for (const p of new Set([...(found ? [program] : []), ...args.filter((x) => isAbsolute(x) && existsSync(x)).map((x) => realpathSync(x))])) {
+      if (!SYSTEM.some((d) => p === d || p.startsWith(d + '/'))) a.push('--ro-bind', p, p);
+    }
+    if (dirs) a.push('--bind', dirs.workspace, SANDBOX_WORKSPACE, '--bind', dirs.home, SANDBOX_HOME, '--chdir', SANDBOX_WORKSPACE);
+    a.push('--', program, ...args);
+    // bwrap's own environment is the agent's: the sandbox's pid 1 (bwrap) holds nothing else.
+    return { command: this.bwrap, args: a, env: { PATH: SANDBOX_PATH, ...env, HOME: SANDBOX_HOME, USER: this.user?.name ?? 'agent' }, uid: this.user?.uid, gid: this.user?.gid };
+  }
+}
+
+/** A system user from /etc/passwd (os.userInfo only knows the current one). */
+function systemUser(name: string): { name: string; uid: number; gid: number } | null {
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const f = line.split(':');
+      if (f[0] === name && f.length >= 4) {
+        const uid = Number(f[2]);
+        // A "user of its own" is never root.
+        return uid === 0 ? null : { name, uid, gid: Number(f[3]) };
+      }
+    }
+  } catch {
+    return null;
+  }
+  return null;
+}
+
+/** A program named by its path (OPENCODE_COMMAND, BWRAP_PATH); null when there is none. */
+function resolveCommand(command: string): string | null {
+  return command.includes('/') && existsSync(command) ? command : null;
+}
