@@ -8,9 +8,10 @@ case "${1:-up}" in
     ensure_deps
     ensure_redis
     ensure_postgres
+    ensure_sandbox
     prisma_generate
     prisma_migrate
-    say "Redis $REDIS_URL and PostgreSQL ready"
+    say "Redis $(redact "$REDIS_URL") and PostgreSQL $(redact "$DATABASE_URL") ready"
     ;;
   stop)
     redis_stop

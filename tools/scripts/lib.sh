@@ -6,11 +6,37 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 DATA="$ROOT/.data"
 mkdir -p "$DATA"
 
-export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
-export DATABASE_URL="${DATABASE_URL:-postgresql://tessera:tessera@127.0.0.1:5432/tessera}"
-
 say() { printf '\033[1;34m[tessera]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31m[tessera]\033[0m %s\n' "$*" >&2; exit 1; }
+
+# The passwords of the Redis and PostgreSQL this checkout runs: random, generated on first use
+# into .data/secrets/<name>.password (directory 700, files 600), kept across runs. Nothing else on
+# the machine (an agent server, say) gets into either server without them.
+SECRETS="$DATA/secrets"
+secret() {
+  local f="$SECRETS/$1.password" tmp
+  if [ ! -s "$f" ]; then
+    (umask 077 && mkdir -p "$SECRETS") && chmod 700 "$SECRETS"
+    tmp="$f.$$"
+    (umask 077 && node -e "process.stdout.write(require('crypto').randomBytes(32).toString('base64url'))" >"$tmp")
+    # ln refuses when a concurrent first run (npm start beside npm test) wrote it meanwhile: then both use that one.
+    ln "$tmp" "$f" 2>/dev/null || true
+    rm -f "$tmp"
+  fi
+  cat "$f"
+}
+
+# A REDIS_URL / DATABASE_URL set by the user is used as is; otherwise this checkout's servers,
+# with the generated passwords. REDIS_PASSWORD_FILE / DATABASE_PASSWORD_FILE (compose secrets)
+# put a file's password into the URL, as the services' config does (libs/kit/src/config.ts).
+REDIS_URL_GIVEN="${REDIS_URL:-}"
+[ -n "${REDIS_URL:-}" ] || REDIS_URL="redis://:$(secret redis)@127.0.0.1:6379"
+[ -n "${DATABASE_URL:-}" ] || DATABASE_URL="postgresql://tessera:$(secret postgres)@127.0.0.1:5432/tessera"
+url_with_password() { URL_IN="$1" PW="$2" node -e "const u=new URL(process.env.URL_IN);u.password=process.env.PW;console.log(u.toString())"; }
+url_with_password_file() { URL_IN="$1" PW_FILE="$2" node -e "const u=new URL(process.env.URL_IN);u.password=require('fs').readFileSync(process.env.PW_FILE,'utf8').trim();console.log(u.toString())"; }
+if [ -n "${REDIS_PASSWORD_FILE:-}" ]; then REDIS_URL=$(url_with_password_file "$REDIS_URL" "$REDIS_PASSWORD_FILE"); fi
+if [ -n "${DATABASE_PASSWORD_FILE:-}" ]; then DATABASE_URL=$(url_with_password_file "$DATABASE_URL" "$DATABASE_PASSWORD_FILE"); fi
+export REDIS_URL DATABASE_URL
 
 can_install() {
   [ "${TESSERA_NO_INSTALL:-}" != "1" ] && command -v apt-get >/dev/null 2>&1 &&
@@ -45,30 +71,89 @@ ensure_chromium() {
   [ -x "$CHROMIUM_PATH" ] || die "Chromium installed, but not at $CHROMIUM_PATH"
 }
 
-url_part() { node -e "const u=new URL(process.argv[1]);console.log(process.argv[2]==='port'?(u.port||process.argv[3]):u[process.argv[2]])" "$1" "$2" "${3:-}"; }
-
-redis_up() {
-  node -e "
-    const net=require('net');const u=new URL(process.argv[1]);
-    const s=net.connect(+(u.port||6379),u.hostname,()=>{s.write('PING\r\n')});
-    s.on('data',d=>{process.exit(/PONG|NOAUTH/.test(String(d))?0:1)});s.on('error',()=>process.exit(1));
-    setTimeout(()=>process.exit(1),1000);" "$REDIS_URL"
+# The bridge runs agent servers (user-controlled code) in a bubblewrap sandbox, as the system user
+# AGENT_SANDBOX_USER (tessera-agent) when it can switch to it (running as root).
+ensure_sandbox() {
+  if ! command -v bwrap >/dev/null 2>&1; then
+    if can_install; then say "installing bubblewrap (apt-get) for the bridge's agent-server sandbox"; apt_install bubblewrap
+    else say "bubblewrap is missing (Debian/Ubuntu: sudo apt-get install -y bubblewrap): the bridge needs it to sandbox agent servers"; fi
+  fi
+  local user="${AGENT_SANDBOX_USER:-tessera-agent}"
+  id "$user" >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = 0 ]; then
+    say "creating the system user $user (agent servers run under it)"
+    useradd --system --no-create-home --shell /usr/sbin/nologin --user-group "$user" 2>/dev/null || id "$user" >/dev/null 2>&1 || die "could not create the system user $user"
+  else
+    say "agent servers will run under $(id -un) in a bubblewrap sandbox (no system user $user; running once as root creates it)"
+  fi
 }
 
+# A part of a URL (username and password decoded). The URL goes through the environment, not the
+# command line, where `ps` would show its password.
+url_part() { URL_IN="$1" node -e "const u=new URL(process.env.URL_IN);const k=process.argv[1];console.log(k==='port'?(u.port||process.argv[2]):k==='username'||k==='password'?decodeURIComponent(u[k]):u[k])" "$2" "${3:-}"; }
+# The URL as it may be printed: its password masked.
+redact() { URL_IN="$1" node -e "const u=new URL(process.env.URL_IN);if(u.password)u.password='***';console.log(u.toString())"; }
+
+# down | open (asks for no password) | ok (takes REDIS_URL's) | refused: tools/scripts/redis-auth.mjs.
+redis_state() { node "$ROOT/tools/scripts/redis-auth.mjs" state; }
+# Something answers PING on REDIS_URL's port, with or without a password.
+redis_up() { [ "$(redis_state)" != down ]; }
+
 ensure_redis() {
-  redis_up && return 0
-  local host port; host=$(url_part "$REDIS_URL" hostname); port=$(url_part "$REDIS_URL" port 6379)
-  case "$host" in 127.0.0.1|localhost) ;; *) die "Redis at $REDIS_URL is not reachable";; esac
+  local state pid port; port=$(url_part "$REDIS_URL" port 6379)
+  state=$(redis_state)
+  [ "$state" = ok ] && return 0
+  pid=$(redis_own_pid) || pid=""
+  if [ "$state" != down ] && [ -z "$pid" ]; then
+    # A Redis that this checkout did not start. One the user named, asking for no password, is theirs to run so.
+    [ "$state" = open ] && [ -n "$REDIS_URL_GIVEN" ] && return 0
+    if [ "$state" = open ]; then
+      die "A Redis not started by this checkout runs on port $port without a password, so it cannot take the generated one (.data/secrets/redis.password). Stop it, or set REDIS_URL to use it as it is (e.g. REDIS_URL=redis://127.0.0.1:$port)."
+    fi
+    die "The Redis at $(redact "$REDIS_URL") was not started by this checkout and refuses its password. Set REDIS_URL to it with its password (redis://:PASSWORD@host:port)."
+  fi
+  case "$(url_part "$REDIS_URL" hostname)" in 127.0.0.1|localhost) ;; *) die "Redis at $(redact "$REDIS_URL") is not reachable";; esac
+  # This checkout's Redis always asks for a password: the URL's, or the generated one added to the URL.
+  if [ -z "$(url_part "$REDIS_URL" password)" ]; then
+    REDIS_URL=$(url_with_password "$REDIS_URL" "$(secret redis)"); export REDIS_URL
+    state=$(redis_state)
+    [ "$state" = ok ] && return 0
+  fi
+  if [ -n "$pid" ]; then
+    # Started before it had a password: set one live (CONFIG SET), nothing restarts.
+    case "$state" in
+      down) die "This checkout's redis-server (pid $pid, port $port) does not answer; see $(redis_dir)/redis.log" ;;
+      refused) die "This checkout's redis-server (pid $pid, port $port) refuses the password of REDIS_URL: stop it (npm run infra -- stop) and run again." ;;
+    esac
+    say "setting a password on this checkout's running redis-server (pid $pid)"
+    node "$ROOT/tools/scripts/redis-auth.mjs" set-password && [ "$(redis_state)" = ok ] || die "could not set a password on redis-server $pid"
+    return 0
+  fi
   if ! command -v redis-server >/dev/null 2>&1; then
     can_install || die "Redis is missing. Install it (Debian/Ubuntu: sudo apt-get install -y redis-server) or set REDIS_URL."
     say "installing redis-server with apt-get"; apt_install redis-server
   fi
   local dir; dir=$(redis_dir)
-  mkdir -p "$dir"
-  say "starting redis-server on port $port"
-  redis-server --port "$port" --bind 127.0.0.1 --daemonize yes --dir "$dir" \
-    --appendonly yes --appendfsync everysec --save "" --logfile "$dir/redis.log" --pidfile "$dir/redis.pid"
-  for _ in $(seq 1 50); do redis_up && return 0; sleep 0.1; done
+  (umask 077 && mkdir -p "$dir") && chmod 700 "$dir"
+  # The settings, password included, in a file only this user reads, not on the command line.
+  local pw; pw=$(url_part "$REDIS_URL" password); pw=${pw//\\/\\\\}; pw=${pw//\"/\\\"}
+  (umask 077 && cat >"$dir/redis.conf" <<CONF
+# Written by tools/scripts/lib.sh at every start of this Redis.
+port $port
+bind 127.0.0.1
+daemonize yes
+dir "$dir"
+appendonly yes
+appendfsync everysec
+save ""
+logfile "$dir/redis.log"
+pidfile "$dir/redis.pid"
+requirepass "$pw"
+CONF
+  )
+  say "starting redis-server on port $port (password required)"
+  redis-server "$dir/redis.conf"
+  for _ in $(seq 1 50); do [ "$(redis_state)" = ok ] && return 0; sleep 0.1; done
   die "redis-server did not start; see $dir/redis.log"
 }
 
@@ -85,7 +170,7 @@ redis_own_pid() {
 
 redis_stop() {
   local pid
-  pid=$(redis_own_pid) || { say "no redis-server of this checkout runs for $REDIS_URL"; return 0; }
+  pid=$(redis_own_pid) || { say "no redis-server of this checkout runs for $(redact "$REDIS_URL")"; return 0; }
   say "stopping redis-server (pid $pid)"
   kill "$pid"
   for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
@@ -93,70 +178,134 @@ redis_stop() {
 }
 
 pg_up() {
-  node -e "
-    const {Client}=require('pg');const u=new URL(process.argv[1]);u.searchParams.delete('schema');
+  URL_IN="$DATABASE_URL" node -e "
+    const {Client}=require('pg');const u=new URL(process.env.URL_IN);u.searchParams.delete('schema');
     const c=new Client({connectionString:u.toString(),connectionTimeoutMillis:1500});
-    c.connect().then(()=>c.end()).then(()=>process.exit(0),()=>process.exit(1));" "$DATABASE_URL" 2>/dev/null
+    c.connect().then(()=>c.end()).then(()=>process.exit(0),()=>process.exit(1));" 2>/dev/null
 }
 
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
 
 port_open() { node -e "const s=require('net').connect(+process.argv[2],process.argv[1],()=>process.exit(0));s.on('error',()=>process.exit(1));setTimeout(()=>process.exit(1),1000)" "$1" "$2"; }
 
-# Create the URL's role and database through a superuser session on a local socket.
-pg_create_role_db() {
+# Create the URL's role (or set its password when it exists) and database, through a superuser
+# session on a local socket. The password goes over as a SCRAM-SHA-256 verifier, so it is in no
+# statement (and no server log line).
+pg_role_db() {
   local sock="$1" port="$2"; shift 2
-  local user pass db
-  user=$(url_part "$DATABASE_URL" username); pass=$(url_part "$DATABASE_URL" password)
+  local user db verifier
+  user=$(url_part "$DATABASE_URL" username)
   db=$(url_part "$DATABASE_URL" pathname | sed 's#^/##')
+  verifier=$(URL_IN="$DATABASE_URL" node -e "
+    const c=require('crypto');const pw=decodeURIComponent(new URL(process.env.URL_IN).password);
+    const salt=c.randomBytes(16),it=4096,salted=c.pbkdf2Sync(pw,salt,it,32,'sha256');
+    const hmac=(k,s)=>c.createHmac('sha256',k).update(s).digest();
+    const stored=c.createHash('sha256').update(hmac(salted,'Client Key')).digest();
+    console.log('SCRAM-SHA-256\$'+it+':'+salt.toString('base64')+'\$'+stored.toString('base64')+':'+hmac(salted,'Server Key').toString('base64'));")
   "$@" "$(pg_bin)/psql" -h "$sock" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 -q >/dev/null <<SQL
 DO \$\$ BEGIN
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$user') THEN CREATE ROLE "$user" LOGIN CREATEDB PASSWORD '$pass'; END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$user') THEN CREATE ROLE "$user" LOGIN CREATEDB; END IF;
 END \$\$;
+ALTER ROLE "$user" WITH LOGIN PASSWORD '$verifier';
 SELECT 'CREATE DATABASE "$db" OWNER "$user"' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$db')\gexec
 SQL
 }
 
+# Where this checkout's cluster lives: owned by the postgres system user when we are root
+# (PostgreSQL refuses to run as root), by the current user under .data/ otherwise.
+pg_own_dir() {
+  if [ "$(id -u)" = 0 ]; then echo "/var/lib/postgresql/tessera-$(echo "$ROOT" | md5sum | cut -c1-8)"; else echo "$DATA/postgres"; fi
+}
+# The port of the cluster in $1 when it runs.
+pg_running_port() { [ -f "$1/postmaster.pid" ] && kill -0 "$(head -1 "$1/postmaster.pid")" 2>/dev/null && sed -n 4p "$1/postmaster.pid"; }
+# Its socket directory: the data directory itself (mode 700: only the cluster's owner gets in),
+# unless the socket's path would be too long for a Unix socket (107 bytes).
+pg_socket_dir() {
+  if [ $((${#1} + 16)) -lt 108 ]; then echo "$1"; else echo "/tmp/tessera-pg-$(echo "$ROOT" | md5sum | cut -c1-8)"; fi
+}
+
+# The cluster's authentication, rewritten on every run (a cluster created before it, with trust
+# everywhere, is hardened by the next one): every TCP connection needs its role's password
+# (scram-sha-256; the postgres superuser has none, so it cannot log in that way); the socket takes
+# the postgres superuser from the cluster's owning system user only (peer), to administer it.
+# Returns 0 when a file changed (a running server must reload).
+pg_write_auth() {
+  local d="$1" owner=postgres changed=1 hba ident
+  [ "$(id -u)" = 0 ] || owner=$(id -un)
+  hba="# Written by tools/scripts/lib.sh on every npm start / npm test / npm run infra: edits are lost.
+# TCP: every role with its password. Socket: the postgres superuser, from the system user $owner only.
+local   all   postgres                  peer map=tessera
+host    all   all        127.0.0.1/32   scram-sha-256
+host    all   all        ::1/128        scram-sha-256"
+  ident="# Written by tools/scripts/lib.sh: the system user that administers this cluster over its socket.
+tessera   $owner   postgres"
+  if [ "$(cat "$d/pg_hba.conf" 2>/dev/null)" != "$hba" ]; then printf '%s\n' "$hba" >"$d/pg_hba.conf"; changed=0; fi
+  if [ "$(cat "$d/pg_ident.conf" 2>/dev/null)" != "$ident" ]; then printf '%s\n' "$ident" >"$d/pg_ident.conf"; changed=0; fi
+  return $changed
+}
+
 ensure_postgres() {
-  pg_up && return 0
   local host port; host=$(url_part "$DATABASE_URL" hostname); port=$(url_part "$DATABASE_URL" port 5432)
-  case "$host" in 127.0.0.1|localhost) ;; *) die "PostgreSQL at $(url_part "$DATABASE_URL" host) is not reachable";; esac
+  case "$host" in 127.0.0.1|localhost) ;; *) pg_up && return 0; die "PostgreSQL at $(url_part "$DATABASE_URL" host) is not reachable";; esac
+  local run=() pgdata; pgdata=$(pg_own_dir)
+  [ "$(id -u)" = 0 ] && run=(runuser -u postgres --)
+  if [ "$(pg_running_port "$pgdata" || true)" = "$port" ]; then
+    # This checkout's cluster runs: its authentication and the role's password, as they must be.
+    pg_need_password
+    if pg_write_auth "$pgdata"; then
+      say "PostgreSQL ($pgdata): password authentication on every TCP connection"
+      "${run[@]}" "$(pg_bin)/pg_ctl" -D "$pgdata" reload >/dev/null
+    fi
+    pg_role_db "$(sed -n 5p "$pgdata/postmaster.pid")" "$port" "${run[@]}"
+    pg_up || die "this checkout's PostgreSQL ($pgdata) runs but $(redact "$DATABASE_URL") does not connect"
+    return 0
+  fi
+  pg_up && return 0
   if [ -z "$(pg_bin)" ]; then
     can_install || die "PostgreSQL is missing. Install it (Debian/Ubuntu: sudo apt-get install -y postgresql) or set DATABASE_URL."
     say "installing postgresql with apt-get"; apt_install postgresql
   fi
-  local run=()
-  [ "$(id -u)" = 0 ] && run=(runuser -u postgres --)
   if port_open 127.0.0.1 "$port"; then
     # A server already runs there (the distribution's cluster, say) without our role: add it.
+    pg_need_password
     local sock
     for sock in /var/run/postgresql /tmp; do
       [ -S "$sock/.s.PGSQL.$port" ] || continue
       say "creating role and database of DATABASE_URL in the PostgreSQL server on port $port"
-      pg_create_role_db "$sock" "$port" "${run[@]}" 2>/dev/null && pg_up && return 0
+      pg_role_db "$sock" "$port" "${run[@]}" 2>/dev/null && pg_up && return 0
     done
-    die "PostgreSQL on port $port does not accept $DATABASE_URL. Create its role and database, e.g.:
+    die "PostgreSQL on port $port does not accept $(redact "$DATABASE_URL"). Create its role and database, e.g.:
   sudo -u postgres psql -c \"CREATE ROLE $(url_part "$DATABASE_URL" username) LOGIN CREATEDB PASSWORD '…'\" && sudo -u postgres createdb -O $(url_part "$DATABASE_URL" username) $(url_part "$DATABASE_URL" pathname | sed 's#^/##')
 or set DATABASE_URL to a server you can use."
   fi
-  # A cluster of the project's own, owned by the postgres system user when we are root
-  # (PostgreSQL refuses to run as root), by the current user otherwise.
-  local bin pgdata="$DATA/postgres"; bin=$(pg_bin)
+  local bin sock; bin=$(pg_bin); sock=$(pg_socket_dir "$pgdata")
   if [ "$(id -u)" = 0 ]; then
     id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
-    pgdata="/var/lib/postgresql/tessera-$(echo "$ROOT" | md5sum | cut -c1-8)"
     mkdir -p "$pgdata"; chown postgres:postgres "$pgdata"; chmod 700 "$pgdata"
   fi
   if [ ! -f "$pgdata/PG_VERSION" ]; then
     say "creating a PostgreSQL cluster in $pgdata"
-    "${run[@]}" "$bin/initdb" -D "$pgdata" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    "${run[@]}" "$bin/initdb" -D "$pgdata" -U postgres --auth-local=peer --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
+  fi
+  pg_need_password
+  pg_write_auth "$pgdata" || true
+  if [ "$sock" != "$pgdata" ]; then
+    "${run[@]}" mkdir -p -m 700 "$sock"
+    [ "$(stat -c %u "$sock")" = "$("${run[@]}" id -u)" ] || die "$sock is not the cluster owner's: remove it"
   fi
   say "starting PostgreSQL on port $port"
   "${run[@]}" "$bin/pg_ctl" -D "$pgdata" -l "$pgdata/server.log" -w -t 30 \
-    -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=/tmp -c max_connections=300" start >/dev/null \
+    -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories='$sock' -c unix_socket_permissions=0700 -c max_connections=300" start >/dev/null \
     || die "PostgreSQL did not start; see $pgdata/server.log"
-  pg_create_role_db /tmp "$port" "${run[@]}"
-  pg_up || die "PostgreSQL runs but $DATABASE_URL does not connect"
+  pg_role_db "$sock" "$port" "${run[@]}"
+  pg_up || die "PostgreSQL runs but $(redact "$DATABASE_URL") does not connect"
+}
+
+# A role this checkout creates or administers always has a password: the URL's, or the generated
+# one added to the URL.
+pg_need_password() {
+  [ -n "$(url_part "$DATABASE_URL" password)" ] && return 0
+  DATABASE_URL=$(url_with_password "$DATABASE_URL" "$(secret postgres)"); export DATABASE_URL
 }
 
 # Apps that own data, each with prisma/schema.prisma and its own PostgreSQL schema.

@@ -9,6 +9,7 @@ source "$(dirname "$0")/lib.sh"
 ensure_deps
 ensure_redis
 ensure_postgres
+ensure_sandbox
 prisma_generate
 prisma_migrate
 cd "$ROOT"

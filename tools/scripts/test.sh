@@ -6,6 +6,7 @@ source "$(dirname "$0")/lib.sh"
 ensure_deps
 ensure_redis
 ensure_postgres
+ensure_sandbox
 ensure_chromium
 prisma_generate
 prisma_migrate

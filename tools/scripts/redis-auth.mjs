@@ -1,0 +1,82 @@
+// The Redis of REDIS_URL as tools/scripts/lib.sh needs to know it. The URL (and so its password)
+// is read from the environment, never from the command line, where `ps` would show it.
+//
+//   node tools/scripts/redis-auth.mjs state          prints down | open | ok | refused
+//   node tools/scripts/redis-auth.mjs set-password   CONFIG SET requirepass <the URL's password>
+//
+// state: down = nothing answers (or not a Redis ready to serve); open = PING answers without any
+// password; ok = PING answers NOAUTH, AUTH with the URL's password is accepted, PING answers PONG;
+// refused = a password is required and the URL's is missing or wrong.
+// set-password: on a Redis that asks for no password; exit status 0 once it requires the URL's.
+import net from 'node:net';
+
+const url = new URL(process.env.REDIS_URL ?? '');
+const user = decodeURIComponent(url.username);
+const pass = decodeURIComponent(url.password);
+
+/** A RESP array of bulk strings: any byte of a password goes through as is. */
+const encode = (args) => `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
+
+/** One connection; send() resolves with the next reply line (every reply used here is one line), null once closed. */
+function connect() {
+  return new Promise((resolve) => {
+    const s = net.connect(Number(url.port || 6379), url.hostname.replace(/^\[|\]$/g, ''));
+    const lines = [];
+    const waiters = [];
+    let buf = '';
+    let closed = false;
+    s.setTimeout(1500, () => s.destroy());
+    s.on('data', (d) => {
+      buf += d;
+      for (let i = buf.indexOf('\r\n'); i >= 0; i = buf.indexOf('\r\n')) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        const w = waiters.shift();
+        if (w) w(line);
+        else lines.push(line);
+      }
+    });
+    s.on('close', () => {
+      closed = true;
+      for (const w of waiters.splice(0)) w(null);
+      resolve(null);
+    });
+    s.on('error', () => s.destroy());
+    s.on('connect', () =>
+      resolve({
+        send: (...args) => {
+          s.write(encode(args));
+          return new Promise((r) => (lines.length ? r(lines.shift()) : closed ? r(null) : waiters.push(r)));
+        },
+      }),
+    );
+  });
+}
+
+async function state() {
+  const c = await connect();
+  if (!c) return 'down';
+  const pong = await c.send('PING');
+  if (pong === '+PONG') return 'open';
+  if (!pong?.startsWith('-NOAUTH')) return 'down';
+  if (!pass) return 'refused';
+  if ((await c.send('AUTH', ...(user ? [user, pass] : [pass]))) !== '+OK') return 'refused';
+  return (await c.send('PING')) === '+PONG' ? 'ok' : 'refused';
+}
+
+async function setPassword() {
+  if (!pass) return false;
+  const c = await connect();
+  return !!c && (await c.send('CONFIG', 'SET', 'requirepass', pass)) === '+OK';
+}
+
+const what = process.argv[2];
+if (what === 'state') {
+  console.log(await state());
+  process.exit(0);
+} else if (what === 'set-password') {
+  process.exit((await setPassword()) ? 0 : 1);
+} else {
+  console.error('usage: node redis-auth.mjs state|set-password (REDIS_URL in the environment)');
+  process.exit(2);
+}
