@@ -82,7 +82,7 @@ export interface RunningBroker extends BrokerApp {
 }
 
 /** Listen, and wire the shutdown: in-flight requests drain, then the runtime connections close. Callers add Redis. */
-export async function startBroker(deps: Omit<BrokerDeps, 'isShuttingDown'>, port: number, host = '0.0.0.0'): Promise<RunningBroker> {
+export async function startBroker(deps: Omit<BrokerDeps, 'isShuttingDown'>, port: number, host = '127.0.0.1'): Promise<RunningBroker> {
   const shutdown = new GracefulShutdown(deps.logger, deps.config.SHUTDOWN_TIMEOUT_MS);
   const broker = createBrokerApp({ ...deps, isShuttingDown: () => shutdown.shuttingDown });
   const running = await listen(broker.app, port, host);

@@ -223,7 +223,7 @@ export interface RunningGateway extends GatewayApp {
  * the server still answers), then the server (in-flight proxied requests finish), then the pools.
  * Callers add their own resources (Redis) after these.
  */
-export async function startGateway(deps: Omit<GatewayDeps, 'isShuttingDown'>, port: number, host = '0.0.0.0'): Promise<RunningGateway> {
+export async function startGateway(deps: Omit<GatewayDeps, 'isShuttingDown'>, port: number, host = '127.0.0.1'): Promise<RunningGateway> {
   const shutdown = new GracefulShutdown(deps.logger, deps.config.SHUTDOWN_TIMEOUT_MS);
   const gw = createGatewayApp({ ...deps, isShuttingDown: () => shutdown.shuttingDown });
   const running = await listen(gw.app, port, host);

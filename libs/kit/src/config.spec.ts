@@ -1,3 +1,6 @@
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { authSettings, BaseEnv, checkBaseEnv, ConfigError, DEV_JWT_SECRET, env, loadConfig } from './config';
 
@@ -37,6 +40,7 @@ describe('loadConfig', () => {
       NODE_ENV: 'development',
       PORT: 8080,
       AUTH_ENABLED: true,
+      HOST: '127.0.0.1',
       REDIS_URL: 'redis://127.0.0.1:6379',
       CORS_ORIGINS: ['http://localhost:3000', 'http://localhost:5173', 'http://localhost:8080', 'http://127.0.0.1:3000', 'http://127.0.0.1:5173', 'http://127.0.0.1:8080'],
       SHUTDOWN_TIMEOUT_MS: 10_000,
@@ -78,6 +82,50 @@ describe('loadConfig', () => {
     const message = messageOf({ ...required, AUTH_ENABLED: 'maybe' });
     expect(message).toContain('invalid configuration');
     expect(message).toContain('AUTH_ENABLED: must be true or false');
+  });
+});
+
+describe('password files', () => {
+  // DATABASE_URL is a service's own variable (runtime, observability, document-server), not BaseEnv's.
+  const DbEnv = ServiceEnv.and(z.object({ DATABASE_URL: env.url('postgresql://tessera@127.0.0.1:5432/tessera') }));
+  let dir: string;
+  const file = (name: string, content: string) => {
+    writeFileSync(join(dir, name), content);
+    return join(dir, name);
+  };
+  beforeAll(() => (dir = mkdtempSync(join(tmpdir(), 'kit-config-'))));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("put the file's trimmed content into the URL as its password", () => {
+    const c = loadConfig(DbEnv, {
+      ...required,
+      REDIS_URL: 'redis://redis:6379',
+      REDIS_PASSWORD_FILE: file('redis', 'r3dis-pw\n'),
+      DATABASE_URL: 'postgresql://tessera@postgres:5432/tessera?schema=runtime',
+      DATABASE_PASSWORD_FILE: file('pg', '  pg/pw:with@signs \n'),
+    });
+    expect(c.REDIS_URL).toBe('redis://:r3dis-pw@redis:6379');
+    const db = new URL(c.DATABASE_URL);
+    expect([db.username, decodeURIComponent(db.password), db.host, db.searchParams.get('schema')]).toEqual(['tessera', 'pg/pw:with@signs', 'postgres:5432', 'runtime']);
+  });
+
+  it("replace a password the URL has, and apply to the URL's default", () => {
+    expect(loadConfig(ServiceEnv, { ...required, REDIS_URL: 'redis://:old@redis:6379', REDIS_PASSWORD_FILE: file('r2', 'new') }).REDIS_URL).toBe('redis://:new@redis:6379');
+    expect(loadConfig(ServiceEnv, { ...required, REDIS_PASSWORD_FILE: file('r3', 'x') }).REDIS_URL).toBe('redis://:x@127.0.0.1:6379');
+  });
+
+  it('change nothing when unset or empty, and are ignored by a service without the URL', () => {
+    expect(loadConfig(DbEnv, { ...required, REDIS_PASSWORD_FILE: '', DATABASE_URL: 'postgresql://u:p@h/db' })).toMatchObject({ REDIS_URL: 'redis://127.0.0.1:6379', DATABASE_URL: 'postgresql://u:p@h/db' });
+    expect(loadConfig(ServiceEnv, { ...required, DATABASE_PASSWORD_FILE: join(dir, 'missing') })).not.toHaveProperty('DATABASE_URL');
+  });
+
+  it('name a file that cannot be read, or is empty', () => {
+    expect(problemsOf({ ...required, REDIS_PASSWORD_FILE: join(dir, 'missing') })).toEqual([{ variable: 'REDIS_PASSWORD_FILE', reason: 'cannot be read (ENOENT)' }]);
+    expect(problemsOf({ ...required, REDIS_PASSWORD_FILE: file('blank', ' \n') })).toEqual([{ variable: 'REDIS_PASSWORD_FILE', reason: 'is empty' }]);
+    if (process.getuid?.() !== 0) {
+      chmodSync(file('locked', 'x'), 0o000);
+      expect(problemsOf({ ...required, REDIS_PASSWORD_FILE: join(dir, 'locked') })).toEqual([{ variable: 'REDIS_PASSWORD_FILE', reason: 'cannot be read (EACCES)' }]);
+    }
   });
 });
 

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 /**
@@ -15,7 +16,7 @@ export function loadConfig<S extends z.ZodType>(schema: S, env: Record<string, s
   // Empty strings mean "unset" so that `FOO= npm start` falls back to the default.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const r = schema.safeParse(cleaned);
-  if (r.success) return r.data;
+  if (r.success) return withPasswordFiles(r.data, cleaned);
   throw new ConfigError(
     r.error.issues.map((i) => ({
       variable: i.path.length ? i.path.map(String).join('.') : '(config)',
@@ -23,6 +24,39 @@ export function loadConfig<S extends z.ZodType>(schema: S, env: Record<string, s
       reason: i.code === 'invalid_type' && cleaned[String(i.path[0])] === undefined ? 'is required' : i.message,
     })),
   );
+}
+
+/**
+ * URL variables whose password may come from a file (Docker / Kubernetes secrets): when the file
+ * variable is set, the file's content, trimmed, becomes the password of the URL (given or default).
+ */
+export const PASSWORD_FILES = { REDIS_URL: 'REDIS_PASSWORD_FILE', DATABASE_URL: 'DATABASE_PASSWORD_FILE' } as const;
+
+function withPasswordFiles<T>(config: T, env: Record<string, string | undefined>): T {
+  if (!config || typeof config !== 'object') return config;
+  const c = config as Record<string, unknown>;
+  const problems: ConfigError['problems'] = [];
+  for (const [urlVar, fileVar] of Object.entries(PASSWORD_FILES)) {
+    const file = env[fileVar];
+    const url = c[urlVar];
+    if (!file || typeof url !== 'string') continue;
+    let password: string;
+    try {
+      password = readFileSync(file, 'utf8').trim();
+    } catch (e) {
+      problems.push({ variable: fileVar, reason: `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` });
+      continue;
+    }
+    if (!password) {
+      problems.push({ variable: fileVar, reason: 'is empty' });
+      continue;
+    }
+    const u = new URL(url);
+    u.password = password;
+    c[urlVar] = u.toString();
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return config;
 }
 
 /** Reusable env field types. */
@@ -51,8 +85,12 @@ export const SERVICE_KEY_HEADER = 'x-tessera-service-key';
 export const BaseEnv = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'debug', 'silent']).default('info'),
-  HOST: z.string().default('0.0.0.0'),
+  /** Listen address: this machine only unless set (containers set 0.0.0.0). */
+  HOST: z.string().default('127.0.0.1'),
   REDIS_URL: env.url('redis://127.0.0.1:6379'),
+  /** A file holding REDIS_URL's password (e.g. /run/secrets/redis_password); DATABASE_PASSWORD_FILE the same for DATABASE_URL. */
+  REDIS_PASSWORD_FILE: z.string().optional(),
+  DATABASE_PASSWORD_FILE: z.string().optional(),
   AUTH_ENABLED: env.bool(true),
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   JWKS_URL: z.url().optional(),
