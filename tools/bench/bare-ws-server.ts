@@ -13,12 +13,23 @@
  *   client protocol with no agent, storage or queue behind it.
  * - `client.resume` gets a `chat.resume_boundary` (there is nothing to replay).
  */
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { WebSocketServer, type WebSocket } from 'ws';
 
 const PORT = Number(process.env.BARE_PORT ?? 0);
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+// The benchmarks pass REDIS_URL; run alone, this checkout's Redis with its generated password (not
+// through @tessera/kit/testing, whose imports would weigh on this baseline's memory figures).
+const REDIS_URL = process.env.REDIS_URL || localRedisUrl();
+function localRedisUrl(): string {
+  try {
+    return `redis://:${readFileSync(resolve(__dirname, '../../.data/secrets/redis.password'), 'utf8').trim()}@127.0.0.1:6379`;
+  } catch {
+    return 'redis://127.0.0.1:6379';
+  }
+}
 /** The channel of a chat; the runtime's naming, so that the same publisher feeds both. */
 const channelOf = (chat: string) => `${process.env.BARE_CHANNEL_PREFIX ?? 'bare'}:chat:${chat}:events`;
 const WORDS = 'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty'.split(' ');

@@ -3,6 +3,8 @@
  * WebAssembly through the pg driver adapter, so no native engine is downloaded (README "Data").
  * The service's tables live in the PostgreSQL schema named by `?schema=` in DATABASE_URL.
  */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { defineConfig } from 'prisma/config';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
@@ -69,8 +71,18 @@ function factory(databaseUrl: string) {
   };
 }
 
+// npm's scripts pass DATABASE_URL; a prisma command run by hand gets this checkout's PostgreSQL
+// with the password tools/scripts/lib.sh generated into .data/secrets/.
+function localDatabaseUrl(): string {
+  try {
+    return `postgresql://tessera:${readFileSync(resolve(__dirname, '../../.data/secrets/postgres.password'), 'utf8').trim()}@127.0.0.1:5432/tessera`;
+  } catch {
+    return 'postgresql://tessera@127.0.0.1:5432/tessera';
+  }
+}
+
 export function serviceConfig(defaultSchema: string) {
-  const base = process.env.DATABASE_URL ?? 'postgresql://tessera:tessera@127.0.0.1:5432/tessera';
+  const base = process.env.DATABASE_URL || localDatabaseUrl();
   const u = new URL(base);
   if (!u.searchParams.get('schema')) u.searchParams.set('schema', defaultSchema);
   const databaseUrl = u.toString();

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { Channel } from '@tessera/contracts';
-import { TestSocket } from '@tessera/kit/testing';
+import { TEST_REDIS_URL, TestSocket } from '@tessera/kit/testing';
 import { http, startRuntime, testEnv, token, wsUrl, type Env, type RuntimeInstance } from './harness';
 
 /** What one client or one user can hold of a runtime: subscriptions, messages per user. */
@@ -11,7 +11,7 @@ let redis: Redis;
 beforeAll(async () => {
   env = await testEnv('limits');
   rt = await startRuntime(env, { extra: { WS_USER_MESSAGES_PER_MINUTE: '6' } });
-  redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  redis = new Redis(TEST_REDIS_URL);
 });
 afterAll(async () => {
   await rt?.close();

@@ -16,7 +16,18 @@ import { join, resolve } from 'node:path';
 import pg from 'pg';
 
 const ROOT = resolve(__dirname, '../../..');
-const DATABASE_URL = process.env.DATABASE_URL ?? 'postgresql://tessera:tessera@127.0.0.1:5432/tessera';
+/** This checkout's Redis / PostgreSQL when the environment names none: with the password `npm test` generated into .data/secrets/. */
+function localUrl(url: string, secret: string): string {
+  try {
+    const u = new URL(url);
+    u.password = readFileSync(join(ROOT, '.data/secrets', `${secret}.password`), 'utf8').trim();
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+const DATABASE_URL = process.env.DATABASE_URL || localUrl('postgresql://tessera@127.0.0.1:5432/tessera', 'postgres');
+const REDIS_URL = process.env.REDIS_URL || localUrl('redis://127.0.0.1:6379', 'redis');
 export const JWT_SECRET = 'client-test-secret-0123456789abcdef0123456789';
 const START_MS = 60_000;
 
@@ -133,7 +144,7 @@ export async function startRuntimeProcess(): Promise<RuntimeProcess> {
     ...process.env,
     NODE_ENV: 'test',
     LOG_LEVEL: 'warn',
-    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    REDIS_URL,
     DATABASE_URL: dbUrl.toString(),
     BULL_PREFIX: `test-client-${randomBytes(4).toString('hex')}`,
     WORKFLOWS_DIR: workflows,

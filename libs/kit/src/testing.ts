@@ -13,9 +13,26 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import { pgConnectionString } from './db';
 
-/** Where tests find Redis and PostgreSQL (`npm test` makes sure both run). */
-export const TEST_REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-export const TEST_DATABASE_URL = process.env.DATABASE_URL ?? 'postgresql://tessera:tessera@127.0.0.1:5432/tessera';
+/**
+ * A URL of this checkout's Redis or PostgreSQL with its password, which `npm start` / `npm test` /
+ * `npm run infra` generate into .data/secrets/ (tools/scripts/lib.sh): a test or benchmark run on
+ * its own, without REDIS_URL / DATABASE_URL, reaches the servers they started.
+ */
+export function localUrl(url: string, secret: 'redis' | 'postgres'): string {
+  let password: string;
+  try {
+    password = readFileSync(join(__dirname, '../../../.data/secrets', `${secret}.password`), 'utf8').trim();
+  } catch {
+    return url;
+  }
+  const u = new URL(url);
+  u.password = password;
+  return u.toString();
+}
+
+/** Where tests find Redis and PostgreSQL (`npm test` makes sure both run and passes their URLs). */
+export const TEST_REDIS_URL = process.env.REDIS_URL || localUrl('redis://127.0.0.1:6379', 'redis');
+export const TEST_DATABASE_URL = process.env.DATABASE_URL || localUrl('postgresql://tessera@127.0.0.1:5432/tessera', 'postgres');
 
 /**
  * A fresh PostgreSQL schema for one test file with the service's migrations applied, the same
