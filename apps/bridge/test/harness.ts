@@ -21,8 +21,8 @@ export const SERVICE_KEY = 'test-service-key-0123456789';
 export const APP = 'test-app';
 
 /** A platform token as the gateway's clients hold one (the bridge checks it with the development secret). */
-export function tokenOf(sub: string, opts: { apps?: string[]; roles?: string[] } = {}): Promise<string> {
-  return signToken(DEV_JWT_SECRET, { sub, apps: opts.apps ?? [APP], ...(opts.roles && { roles: opts.roles }) });
+export function tokenOf(sub: string, opts: { apps?: string[]; roles?: string[]; secret?: string } = {}): Promise<string> {
+  return signToken(opts.secret ?? DEV_JWT_SECRET, { sub, apps: opts.apps ?? [APP], ...(opts.roles && { roles: opts.roles }) });
 }
 let defaultUser: Promise<string> | undefined;
 /** The user every bootstrap of a test is made by unless it says otherwise. */

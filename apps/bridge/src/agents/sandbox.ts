@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { chown, mkdir } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
+import { basename, isAbsolute, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from '@tessera/kit';
 import type { BridgeConfig } from '../config';
@@ -9,6 +9,8 @@ import type { BridgeConfig } from '../config';
 /** Where an agent server's files are, seen from inside its sandbox. */
 export const SANDBOX_WORKSPACE = '/workspace';
 export const SANDBOX_HOME = '/home/agent';
+/** Where the agent server's own program (and files its command line names) are bound, read-only. */
+export const SANDBOX_PROGRAMS = '/opt/agent';
 const SANDBOX_PATH = '/usr/local/bin:/usr/bin:/bin';
 
 /**
@@ -59,7 +61,8 @@ export class SandboxUnavailable extends Error {}
  * - its own PID namespace (no other process is visible: not the bridge's environment, not pid 1
  *   of the host), IPC and UTS namespaces, no further user namespaces;
  * - a filesystem of read-only system directories, a few files of /etc, the agent server's own
- *   program, and read-write only its workspace and home; a fresh /tmp, /dev and /proc;
+ *   program (under /opt/agent, not where the host keeps it), and read-write only its workspace
+ *   and home; a fresh /tmp, /dev and /proc;
  * - no environment but what the bridge hands it (agentEnvironment plus the session's own).
  * The network is shared with the host: it reaches its model provider and the bridge's callback,
  * and whatever else listens (Redis and PostgreSQL require passwords it cannot read).
@@ -129,12 +132,18 @@ class Bubblewrap implements Sandbox {
     a.push('--dir', '/etc');
     for (const f of ETC) if (existsSync(`/etc/${f}`)) a.push('--ro-bind', `/etc/${f}`, `/etc/${f}`);
     a.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
-    // The program, and any file its command line names (a script, say), read-only where they are.
-    for (const p of new Set([...(found ? [program] : []), ...args.filter((x) => isAbsolute(x) && existsSync(x)).map((x) => realpathSync(x))])) {
-      if (!SYSTEM.some((d) => p === d || p.startsWith(d + '/'))) a.push('--ro-bind', p, p);
-    }
+    // The program, and any file its command line names (a script, say), read-only under /opt/agent:
+    // where they live on the host (a checkout holding .data/, say) is not for the agent to see.
+    const inside = (p: string, i: number) => {
+      if (SYSTEM.some((d) => p === d || p.startsWith(d + '/'))) return p;
+      const at = `${SANDBOX_PROGRAMS}/${i}-${basename(p)}`;
+      a.push('--ro-bind', p, at);
+      return at;
+    };
+    const exe = found ? inside(program, 0) : program;
+    const argv = args.map((x, i) => (isAbsolute(x) && existsSync(x) ? inside(realpathSync(x), i + 1) : x));
     if (dirs) a.push('--bind', dirs.workspace, SANDBOX_WORKSPACE, '--bind', dirs.home, SANDBOX_HOME, '--chdir', SANDBOX_WORKSPACE);
-    a.push('--', program, ...args);
+    a.push('--', exe, ...argv);
     // bwrap's own environment is the agent's: the sandbox's pid 1 (bwrap) holds nothing else.
     return { command: this.bwrap, args: a, env: { PATH: SANDBOX_PATH, ...env, HOME: SANDBOX_HOME, USER: this.user?.name ?? 'agent' }, uid: this.user?.uid, gid: this.user?.gid };
   }
