@@ -307,15 +307,42 @@ it('chats in the playground through a dropped connection, with one copy of every
   await shot('playground');
 });
 
-it('lists a bridge agent server and its session live, and says so in words when the bridge is gone', async () => {
-  // A client starts a bridge session through the gateway, as a SCADA frontend does.
+it('lists the agent servers of the operator’s app with their owners, live, and says so in words when the bridge is gone', async () => {
+  // The stack's token is what the Bridge page needs: an operator (the bridge's servers list) of the stack's app (whose sessions it lists).
+  expect(JSON.parse(Buffer.from(stack.token.split('.')[1], 'base64url').toString())).toMatchObject({ sub: USER, apps: [stack.appId], roles: ['operator'] });
+
+  // A client starts a bridge session through the gateway with its platform token, as a SCADA
+  // frontend does: the session is the token's app and user.
   const boot = await api('POST', '/api/bridge/session/bootstrap', { scadaUrl: 'https://scada-console.example.com/', accessToken: `Bearer at-console-${Date.now()}` });
-  expect({ status: boot.status, body: boot.json }).toMatchObject({ status: 200, body: { isNew: true } });
+  expect({ status: boot.status, body: boot.json }).toMatchObject({ status: 200, body: { isNew: true, appId: stack.appId, userId: USER } });
   const { sessionId, sessionToken, websocketUrl, opencodeUrl, opencodeAuth, scadaUrl } = boot.json;
   expect(websocketUrl).toBe(`${stack.url.replace('http', 'ws')}/api/bridge/session/${sessionId}/ws`);
-  // Its frontend's socket, through the gateway (the operator's token for the gateway, the session's for the bridge).
+  // Its frontend's socket, through the gateway (the platform token for the gateway, the session's own token for the bridge).
   const socket = await TestSocket.connect(`${websocketUrl}?sessionToken=${encodeURIComponent(sessionToken)}&access_token=${stack.token}`);
   sockets.push(socket);
+
+  // Another user of the app, not an operator, whose SCADA URL carries a credential in its query.
+  const user = 'scada-user';
+  const userToken = await stack.sign({ sub: user, apps: [stack.appId] });
+  const theirs = await call(stack.url, 'POST', '/api/bridge/session/bootstrap', {
+    token: userToken,
+    body: { scadaUrl: 'https://scada-plant.example.com/plant?apiKey=plant-secret-123', accessToken: `Bearer at-plant-${Date.now()}` },
+  });
+  expect({ status: theirs.status, body: theirs.json }).toMatchObject({ status: 200, body: { isNew: true, appId: stack.appId, userId: user } });
+  const theirId: string = theirs.json.sessionId;
+  // Their platform token alone opens their session's socket; the operator's session is as absent to them as one that never was.
+  const theirSocket = await TestSocket.connect(`${theirs.json.websocketUrl}?access_token=${userToken}`);
+  sockets.push(theirSocket);
+  await theirSocket.waitType('session.snapshot');
+  expect((await call(stack.url, 'GET', `/api/bridge/session/${sessionId}/info`, { token: userToken })).status).toBe(404);
+  expect(await new TestSocket(`${websocketUrl}?access_token=${userToken}`).closed).toBe(4404);
+  // The servers list is for operators, and each operator sees the servers of their own apps.
+  expect((await call(stack.url, 'GET', '/api/bridge/session/servers', { token: userToken })).status).toBe(403);
+  const elsewhere = await call(stack.url, 'GET', '/api/bridge/session/servers', { token: await stack.sign({ sub: 'other-operator', apps: [`${stack.appId}-other`], roles: ['operator'] }) });
+  expect({ status: elsewhere.status, servers: elsewhere.json.servers }).toEqual({ status: 200, servers: [] });
+  // The app's operator reaches the user's session.
+  expect((await api('GET', `/api/bridge/session/${theirId}/info`)).status).toBe(200);
+
   // The agent server says something: it reaches the socket and observability.
   const emitted = await fetch(`${opencodeUrl}/emit`, {
     method: 'POST',
@@ -327,23 +354,43 @@ it('lists a bridge agent server and its session live, and says so in words when 
 
   await nav('Bridge');
   await page.getByRole('heading', { name: 'Bridge', exact: true }).waitFor();
-  const server = page.getByTestId('servers-table').locator('tbody tr', { hasText: sessionId });
+  const servers = page.getByTestId('servers-table');
+  const server = servers.locator('tbody tr', { hasText: sessionId });
   await server.getByText(scadaUrl, { exact: true }).waitFor();
-  const cells = server.locator('td');
-  await until(async () => (await cells.nth(5).textContent()) === '1', 20_000, 'the socket counted');
-  await expect(cells.nth(3).textContent()).resolves.toMatch(/^\d+ \/ \d+$/);
-  // Observed: observability's record of the same session (the page refreshes every 5 s).
+  const columns = await servers.locator('thead th').allTextContents();
+  expect(columns).toEqual(expect.arrayContaining(['App', 'User', 'SCADA URL', 'Port / pid', 'Sockets']));
+  const cell = (row: typeof server, column: string) => row.locator('td').nth(columns.indexOf(column)).textContent();
+  // Whose each server is: the operator's own, and the other user's (its SCADA URL without the query).
+  await expect(cell(server, 'App')).resolves.toBe(stack.appId);
+  await expect(cell(server, 'User')).resolves.toBe(USER);
+  const plant = servers.locator('tbody tr', { hasText: theirId });
+  await expect(cell(plant, 'App')).resolves.toBe(stack.appId);
+  await expect(cell(plant, 'User')).resolves.toBe(user);
+  await expect(cell(plant, 'SCADA URL')).resolves.toBe('https://scada-plant.example.com/plant');
+  expect(await page.content()).not.toContain('plant-secret-123');
+  await until(async () => (await cell(server, 'Sockets')) === '1', 20_000, 'the socket counted');
+  await expect(cell(server, 'Port / pid')).resolves.toMatch(/^\d+ \/ \d+$/);
+  // Observed: observability's record of the same session, under its owner (the page refreshes every 5 s).
   await server.getByRole('button', { name: /^running · \d+ events$/ }).waitFor();
-  const observed = page.getByTestId('bridge-sessions').locator('tbody tr', { hasText: 'bridge scada-console.example.com' });
+  const recorded = page.getByTestId('bridge-sessions');
+  const recordedColumns = await recorded.locator('thead th').allTextContents();
+  const observed = recorded.locator('tbody tr', { hasText: 'bridge scada-console.example.com' });
   await observed.locator('.badge.running').waitFor();
-  await expect(observed.locator('td').nth(2).textContent()).resolves.toBe('opencode');
+  await expect(observed.locator('td').nth(recordedColumns.indexOf('Agent')).textContent()).resolves.toBe('opencode');
+  await expect(observed.locator('td').nth(recordedColumns.indexOf('User')).textContent()).resolves.toBe(USER);
+  const observedPlant = recorded.locator('tbody tr', { hasText: 'bridge scada-plant.example.com' });
+  await observedPlant.locator('.badge.running').waitFor();
+  await expect(observedPlant.locator('td').nth(recordedColumns.indexOf('User')).textContent()).resolves.toBe(user);
   await shot('bridge');
 
-  // Closed by its client: the agent server goes, the session is recorded as ended.
+  // Closed by their clients (one with the session's token, one with the owner's platform token
+  // alone): the agent servers go, the sessions are recorded as ended.
   const closed = await call(stack.url, 'DELETE', `/api/bridge/session/${sessionId}`, { token: stack.token, headers: { 'x-session-token': sessionToken } });
   expect(closed.status).toBe(204);
+  expect((await call(stack.url, 'DELETE', `/api/bridge/session/${theirId}`, { token: userToken })).status).toBe(204);
   await page.getByText('No agent servers are running.').waitFor();
   await observed.locator('.badge.running').waitFor({ state: 'detached' });
+  await observedPlant.locator('.badge.running').waitFor({ state: 'detached' });
 
   // The bridge gone: the page says which read failed, and still shows what observability has.
   const bridge = stack.processes.find((p) => p.name === 'bridge')!;

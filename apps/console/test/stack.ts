@@ -44,6 +44,7 @@ export async function startStack(opts: { workflows?: string } = {}): Promise<Sta
   const [gwPort, rtPort, obsPort, amPort, docPort, bridgePort, agentPorts] = await Promise.all([closedPort(), closedPort(), closedPort(), closedPort(), closedPort(), closedPort(), closedPort()]);
   const url = `http://127.0.0.1:${gwPort}`;
   const tmp = mkdtempSync(join(tmpdir(), 'tessera-console-'));
+  const agentRoot = join(tmpdir(), `tessera-console-agents-${id}`);
   const workflows = join(tmp, 'workflows');
   cpSync(join(ROOT, 'apps/runtime/workflows'), workflows, { recursive: true });
   cpSync(opts.workflows ?? join(__dirname, 'fixtures/workflows'), workflows, { recursive: true });
@@ -86,15 +87,17 @@ export async function startStack(opts: { workflows?: string } = {}): Promise<Sta
         ...common,
         BRIDGE_REDIS_PREFIX: `test:console-bridge:${id}`,
         BACKEND_BRIDGE_PUBLIC_URL: `${url}/api/bridge`,
+        // A session is the app and user of the token that bootstraps it (the gateway passes it on), and
+        // observability gets its events under them: the stack's operator of `appId` sees its own.
+        // Agent servers run in the bridge's default sandbox (bubblewrap), as `npm start` runs them.
         OBSERVABILITY_URL: at(obsPort),
-        // Its sessions are this app's, so the operator sees them.
-        OBSERVABILITY_APP_ID: appId,
         OPENCODE_COMMAND: process.execPath,
         OPENCODE_ARGS: `${join(ROOT, 'apps/bridge/test/fixtures/stand-in-agent.mjs')} --hostname {host} --port {port}`,
         // A port someone else holds is skipped.
         OPENCODE_BASE_PORT: String(agentPorts),
         OPENCODE_MAX_PORT: String(Math.min(agentPorts + 9, 65_535)),
-        OPENCODE_WORK_ROOT: join(tmp, 'agent-servers'),
+        // Not under `tmp` (mkdtemp makes it 0700): the sandbox's user must reach its own directory.
+        OPENCODE_WORK_ROOT: agentRoot,
       },
       bridgePort,
     ),
@@ -121,6 +124,7 @@ export async function startStack(opts: { workflows?: string } = {}): Promise<Sta
     await Promise.all(processes.map((p) => p.stop()));
     await Promise.all([runtimeDb.drop(), obsDb.drop(), docsDb.drop()]);
     rmSync(tmp, { recursive: true, force: true });
+    rmSync(agentRoot, { recursive: true, force: true });
   };
   const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) {

@@ -7,7 +7,10 @@ import type { ServersReply, Session } from '../types';
 
 const REFRESH_MS = 5000;
 
-/** The bridge's agent servers (one `opencode serve` per session) and the sessions observability saw from it. */
+/**
+ * The bridge's agent servers (one `opencode serve` per session) of the operator's apps, each with
+ * its owner (the app and user whose token bootstrapped it), and the sessions observability saw from it.
+ */
 export function BridgePage() {
   const [servers, setServers] = useState<ServersReply['servers'] | null>(null);
   const [sessions, setSessions] = useState<Session[]>([]);
@@ -40,6 +43,8 @@ export function BridgePage() {
           <thead>
             <tr>
               <th>Session</th>
+              <th>App</th>
+              <th>User</th>
               <th>SCADA URL</th>
               <th>Instance</th>
               <th>Port / pid</th>
@@ -56,6 +61,8 @@ export function BridgePage() {
               return (
                 <tr key={s.sessionId}>
                   <td className="name">{s.sessionId}</td>
+                  <td>{s.appId}</td>
+                  <td>{s.userId}</td>
                   <td>{s.scadaUrl}</td>
                   <td>{s.instance}</td>
                   <td>
@@ -79,7 +86,7 @@ export function BridgePage() {
             })}
             {servers.length === 0 && (
               <tr>
-                <td colSpan={9} className="muted">
+                <td colSpan={11} className="muted">
                   No agent servers are running.
                 </td>
               </tr>
@@ -92,6 +99,7 @@ export function BridgePage() {
         <thead>
           <tr>
             <th>Session</th>
+            <th>User</th>
             <th>Status</th>
             <th>Agent</th>
             <th className="num">Events</th>
@@ -102,6 +110,7 @@ export function BridgePage() {
           {sessions.map((s) => (
             <tr key={s.session_id} onClick={() => navigate(`/sessions/${encodeURIComponent(s.session_id)}`)}>
               <td className="name">{s.session_name || s.session_id}</td>
+              <td>{s.user_id ?? '–'}</td>
               <td>
                 <span className={`badge ${s.status}`}>{s.status}</span>
               </td>
@@ -112,7 +121,7 @@ export function BridgePage() {
           ))}
           {sessions.length === 0 && (
             <tr>
-              <td colSpan={5} className="muted">
+              <td colSpan={6} className="muted">
                 No bridge sessions recorded.
               </td>
             </tr>
