@@ -61,7 +61,8 @@ function envFor(s: ServiceProcess): NodeJS.ProcessEnv {
     env.OBSERVABILITY_URL ||= `http://127.0.0.1:${ports.observability}`;
     // Session sockets as clients reach them: through the gateway (/api/bridge/* → the bridge's /api/*).
     env.BACKEND_BRIDGE_PUBLIC_URL ||= `http://localhost:${ports.gateway}/api/bridge`;
-    env.OBSERVABILITY_APP_ID ||= 'demo-app';
+    // A session belongs to the app and user of the token that bootstraps it (the development token
+    // below: demo-app, dev-user), and its events reach observability under them.
   }
   if (s.app === 'agent-manager') {
     env.RUNTIME_URL ||= runtimeUrl;
@@ -221,6 +222,8 @@ async function main() {
     `       -d '{"workflow_name":"assistant"}' ${api}/api/mozaiks/session`,
     '  then open the returned websocket_url with ?access_token=$TOKEN and send {"type":"user.input.submit","text":"hi"}',
     `  curl -H "Authorization: Bearer $TOKEN" ${api}/api/observability/sessions    # every session, as an operator sees it`,
+    '  curl -X POST -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\',
+    `       -d '{"scadaUrl":"https://scada.example.com","accessToken":"<the SCADA token>"}' ${api}/api/bridge/session/bootstrap    # an agent server of dev-user's (demo-app)`,
     `  Mission Ally (document 002): ws://localhost:${ports.gateway}/api/v1/mission-ally/ws?mission_id=p3BpROIATqthZT3ckEzd&token=$TOKEN`,
     '  Ctrl-C stops the services.',
     '',
