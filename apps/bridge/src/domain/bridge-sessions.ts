@@ -248,9 +248,19 @@ export class BridgeSessions {
     const rec = await this.store.get(id);
     if (!rec) return false;
     if (rec.instance === this.me) await this.closeLocal(rec, reason);
-    else if (await this.reaper.isAlive(rec.instance)) await this.bus.publish({ kind: 'close', sessionId: id, instance: rec.instance, reason });
+    else if (await this.reaper.isAlive(rec.instance)) await this.closeRemote(rec, reason);
     else await this.closeState(rec, 'reaped');
     return true;
+  }
+
+  /**
+   * Asks the instance that runs the server to close it, and returns once it did: a caller told
+   * "closed" may bootstrap again at once and find its place in the quotas free.
+   */
+  private async closeRemote(rec: SessionRecord, reason: bridge.CloseReason): Promise<void> {
+    await this.bus.publish({ kind: 'close', sessionId: rec.id, instance: rec.instance, reason });
+    const deadline = Date.now() + this.config.SHUTDOWN_TIMEOUT_MS;
+    while ((await this.store.get(rec.id)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
   }
 
   private async closeLocal(rec: SessionRecord, reason: bridge.CloseReason): Promise<void> {
