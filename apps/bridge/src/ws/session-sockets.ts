@@ -1,10 +1,8 @@
-import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { bridge } from '@tessera/contracts';
-import { SocketRefusal, type SocketEndpoint, type SocketHub } from '@tessera/kit';
+import { HttpError, SocketRefusal, type SocketEndpoint, type SocketHub } from '@tessera/kit';
 import { envelope, type SessionBus } from '../bus/session-bus';
 import type { BridgeServices } from '../services';
-import { HttpError } from '@tessera/kit';
 
 /**
  * This instance's session sockets. Every envelope comes through the bus (whichever instance
