@@ -1,6 +1,9 @@
 /**
  * Bridge benchmark (issue 11): two bridge instances as deployed (node processes, LOG_LEVEL=warn,
- * the real `opencode serve` as agent server) on one Redis. Figures are printed, never asserted.
+ * the real `opencode serve` as agent server, in the default sandbox) on one Redis. Figures are
+ * printed, never asserted. Each (scadaUrl, accessToken) pair is bootstrapped by a user of its own
+ * with a platform token, as a SCADA frontend does (the per-user quota never binds); the servers
+ * list is read with an operator's.
  *
  *   npx tsx tools/bench/bridge.ts [--quick]
  *
@@ -11,9 +14,11 @@
  *                    baseline: tools/bench/bare-ws-server.ts (Redis PUBLISH → ws broadcast, nothing else) with 100
  *                    sockets on one channel, fed by PUBLISH at the same concurrency, in the same run
  */
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
+import { signToken } from '@tessera/kit';
 import { TEST_REDIS_URL } from '../../libs/kit/src/testing';
 import { agent, httpCall, pooled } from './lib/http';
 import { cleanup, freePort, onCleanup, rssOf, runMain, sleep, spawnService } from './lib/proc';
@@ -26,6 +31,8 @@ const CONCURRENCY = Number(process.env.BENCH_BRIDGE_CONCURRENCY ?? 8);
 const SOCKETS = Number(process.env.BENCH_BRIDGE_SOCKETS ?? 100);
 const SECONDS = Number(process.env.BENCH_BRIDGE_SECONDS ?? (QUICK ? 3 : 6));
 const PREFIX = `bench:bridge:${process.pid}`;
+const SECRET = `bench-secret-${randomBytes(16).toString('hex')}`;
+const APP = 'bench-app';
 const say = (s: string) => process.stdout.write(s + '\n');
 const pairOf = (i: number) => ({ scadaUrl: `https://scada-${i}.bench.example.com`, accessToken: `bench-access-${PREFIX}-${i}` });
 
@@ -104,6 +111,10 @@ async function main() {
     OPENCODE_BASE_PORT: '32000',
     OPENCODE_MAX_PORT: '32099',
     OPENCODE_MAX_SERVERS: String(COLD + 2),
+    // One user per pair: the app holds every cold start's server.
+    OPENCODE_MAX_SERVERS_PER_APP: String(COLD + 2),
+    JWT_SECRET: SECRET,
+    AUTH_ENABLED: 'true',
     CORS_ORIGINS: '*',
   });
   const a = await spawnService('bridge-a', 'apps/bridge/src/main.ts', env(pa), { port: pa });
@@ -112,25 +123,31 @@ async function main() {
   const B = `http://127.0.0.1:${pb}`;
   say(`bridge benchmark: two instances, ${COLD} cold starts, ${REUSE} reuses at ${CONCURRENCY} in flight, ${SOCKETS} sockets for ${SECONDS} s${QUICK ? ' (quick)' : ''}`);
 
+  // Pair i's user, and an operator of the app for the servers list.
+  const userAuth = await Promise.all(Array.from({ length: COLD }, async (_, i) => ({ authorization: `Bearer ${await signToken(SECRET, { sub: `bench-user-${i}`, apps: [APP] }, { expiresIn: '1h' })}` })));
+  const operatorAuth = { authorization: `Bearer ${await signToken(SECRET, { sub: 'bench-operator', apps: [APP], roles: ['operator'] }, { expiresIn: '1h' })}` };
+
   const cold: number[] = [];
   const sessions: { sessionId: string; sessionToken: string }[] = [];
   for (let i = 0; i < COLD; i++) {
     const t0 = performance.now();
-    const r = await httpCall(`${A}/api/session/bootstrap`, 'POST', pairOf(i));
-    if (r.status !== 200 || !r.json.isNew) throw new Error(`cold bootstrap: ${r.status} ${JSON.stringify(r.json)}`);
+    const r = await httpCall(`${A}/api/session/bootstrap`, 'POST', pairOf(i), userAuth[i]);
+    if (r.status !== 200 || !r.json.isNew || r.json.appId !== APP || r.json.userId !== `bench-user-${i}`) throw new Error(`cold bootstrap: ${r.status} ${JSON.stringify(r.json)}`);
     cold.push(performance.now() - t0);
     sessions.push(r.json);
   }
 
   const reuse = await pooled(REUSE, CONCURRENCY, async (i) => {
     const t0 = performance.now();
-    const r = await httpCall(`${i % 2 ? B : A}/api/session/bootstrap`, 'POST', pairOf(i % COLD));
-    if (r.status !== 200 || r.json.isNew) throw new Error(`reuse bootstrap: ${r.status}`);
+    const r = await httpCall(`${i % 2 ? B : A}/api/session/bootstrap`, 'POST', pairOf(i % COLD), userAuth[i % COLD]);
+    if (r.status !== 200 || r.json.isNew) throw new Error(`reuse bootstrap: ${r.status} ${JSON.stringify(r.json)}`);
     return performance.now() - t0;
   });
 
   await sleep(3_000);
-  const servers = (await httpCall(`${A}/api/session/servers`, 'GET')).json.servers as { pid: number }[];
+  const listed = await httpCall(`${A}/api/session/servers`, 'GET', undefined, operatorAuth);
+  if (listed.status !== 200 || listed.json.servers.length !== COLD) throw new Error(`servers list: ${listed.status} ${JSON.stringify(listed.json).slice(0, 500)}`);
+  const servers = listed.json.servers as { pid: number }[];
   const rss = servers.map((s) => groupRss(s.pid));
 
   say('');
