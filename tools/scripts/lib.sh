@@ -331,7 +331,7 @@ prisma_migrate() {
 }
 
 # Each service's tables live in a PostgreSQL schema named after it.
-app_database_url() { node -e "const u=new URL(process.argv[1]);u.searchParams.set('schema',process.argv[2].replace(/-/g,'_'));console.log(u.toString())" "$DATABASE_URL" "$1"; }
+app_database_url() { URL_IN="$DATABASE_URL" node -e "const u=new URL(process.env.URL_IN);u.searchParams.set('schema',process.argv[1].replace(/-/g,'_'));console.log(u.toString())" "$1"; }
 
 # Data directories of the PostgreSQL clusters this checkout started that still run.
 pg_own_dirs() {
