@@ -330,6 +330,14 @@ it('lists the agent servers of the operator’s app with their owners, live, and
   });
   expect({ status: theirs.status, body: theirs.json }).toMatchObject({ status: 200, body: { isNew: true, appId: stack.appId, userId: user } });
   const theirId: string = theirs.json.sessionId;
+  // They cannot bootstrap in another user's name: the service key (which names any owner) never
+  // passes the gateway, so their token speaks, and its subject is not that user.
+  const forged = await call(stack.url, 'POST', '/api/bridge/session/bootstrap', {
+    token: userToken,
+    headers: { 'x-tessera-service-key': 'forged' },
+    body: { scadaUrl: 'https://scada-console.example.com/', accessToken: `Bearer at-forged-${Date.now()}`, appId: stack.appId, userId: USER },
+  });
+  expect({ status: forged.status, body: forged.json }).toMatchObject({ status: 403, body: { error: { message: expect.stringContaining('subject') } } });
   // Their platform token alone opens their session's socket; the operator's session is as absent to them as one that never was.
   const theirSocket = await TestSocket.connect(`${theirs.json.websocketUrl}?access_token=${userToken}`);
   sockets.push(theirSocket);
