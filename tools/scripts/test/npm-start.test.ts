@@ -9,8 +9,8 @@ import { Redis } from 'ioredis';
  * The real `npm start`, on free ports and a Redis of its own (which it starts under .data/, as
  * on a fresh machine), stopped by a signal to the npm process as a process manager or `kill`
  * sends it: every service process is gone, their ports are free, and the Redis that `npm start`
- * started still answers (a concurrent `npm test` may be using it). Linux: processes are found
- * through /proc.
+ * started still answers (a concurrent `npm test` may be using it), to its generated password only.
+ * Linux: processes are found through /proc.
  */
 const ROOT = resolve(__dirname, '../../..');
 // Without a redis-server binary (CI's Redis is a container), npm start is given the Redis already running.
@@ -121,7 +121,17 @@ describe('npm start stopped by a signal to npm', () => {
     await until('every process of npm start gone', () => marked(mark).length === 0, 15_000, () => `${out}\nstill running:\n${marked(mark).join('\n')}`);
     for (const port of Object.values(ports)) expect(await answers(port)).toBe(false);
 
-    const redis = new Redis(env.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    // The Redis npm start started for a URL without a password asks for the one it generated into .data/secrets/.
+    let url = env.REDIS_URL;
+    if (CAN_START_REDIS) {
+      const bare = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableReadyCheck: false, retryStrategy: () => null });
+      bare.on('error', () => undefined);
+      await bare.connect();
+      await expect(bare.ping()).rejects.toThrow(/NOAUTH/);
+      bare.disconnect();
+      url = `redis://:${readFileSync(resolve(ROOT, '.data/secrets/redis.password'), 'utf8').trim()}@127.0.0.1:${redisPort}`;
+    }
+    const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0 });
     await redis.connect();
     expect(await redis.ping()).toBe('PONG');
     redis.disconnect();
