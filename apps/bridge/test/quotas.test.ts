@@ -76,6 +76,8 @@ describe('a session nobody uses', () => {
     const ws = socketOf(a.url, watched.body.sessionId, watched.body.sessionToken);
     await ws.waitType('session.snapshot');
     expect((await http(a.url, 'GET', `/api/session/${asked.body.sessionId}/info`, { token: asked.body.sessionToken })).status).toBe(200);
+    // An operator looking at the unused one is not its use.
+    expect((await http(a.url, 'GET', `/api/session/${unused.body.sessionId}/info`, { token: await tokenOf('ops', { roles: ['operator'] }) })).status).toBe(200);
 
     await until(async () => (await a.b.s.store.get(unused.body.sessionId)) === null, 8_000, 'the unused session to close');
     await until(() => !running(pid), 5_000, 'its agent server to stop');

@@ -6,7 +6,9 @@
  * and Redis or PostgreSQL without their passwords all fail; the agent's own workspace works.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { TEST_DATABASE_URL, TEST_REDIS_URL, testPrefix } from '@tessera/kit/testing';
@@ -133,6 +135,20 @@ describe('inside an agent server', () => {
     const owner = await sh('stat -c %u notes.txt; id -u');
     const [fileUid, uid] = owner.stdout.trim().split('\n');
     expect(fileUid).toBe(uid);
+  });
+});
+
+describe('a bridge whose sandbox cannot work', () => {
+  it('refuses to start, naming the reason, when its user cannot reach OPENCODE_WORK_ROOT', async () => {
+    if (process.getuid?.() !== 0) return; // only root gives agent servers a user of their own
+    const closed = mkdtempSync(join(tmpdir(), 'bridge-closed-'));
+    chmodSync(closed, 0o700);
+    try {
+      const failed = spawnBridge(`${prefix}-closed`, BASE + 60, { ...STAND_IN, OPENCODE_WORK_ROOT: join(closed, 'work') });
+      await expect(failed).rejects.toThrow(/cannot start an agent server's sandbox in .*bridge-closed-.*must be able to enter every folder above OPENCODE_WORK_ROOT/s);
+    } finally {
+      rmSync(closed, { recursive: true, force: true });
+    }
   });
 });
 

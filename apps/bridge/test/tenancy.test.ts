@@ -55,6 +55,9 @@ describe('bootstrap', () => {
     expect(none.status).toBe(401);
     expect(none.body.error.message).toMatch(/platform token .* or the service key/);
     expect((await bootstrap(bridge.url, { scadaUrl: 'https://scada.example.com', accessToken: 'x' }, { token: 'not.a.jwt' })).status).toBe(401);
+    // Who asks is settled before what is asked: a bad body without a token is still a 401.
+    expect((await bootstrap(bridge.url, { scadaUrl: 'not a url' }, { token: null })).status).toBe(401);
+    expect((await bootstrap(bridge.url, { scadaUrl: 'not a url' }, { token: tokens.alice })).status).toBe(400);
     expect((await bootstrap(bridge.url, { scadaUrl: 'https://scada.example.com', accessToken: 'x' }, { token: null, headers: { 'x-tessera-service-key': 'wrong-key-0123456789' } })).status).toBe(401);
   });
 

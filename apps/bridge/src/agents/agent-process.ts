@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { request } from 'node:http';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { groupMembers, killGroup, procIdentity, type ProcIdentity } from './proc';
 import { agentDirs, type Sandbox } from './sandbox';
 
@@ -27,6 +27,8 @@ export class StartFailed extends Error {
     message: string,
     /** The port was taken by someone else meanwhile: try the next one. */
     readonly portTaken = false,
+    /** The end of what it printed (the sandbox's own complaint, say): for the log, not for the client. */
+    readonly output = '',
   ) {
     super(message);
   }
@@ -71,10 +73,6 @@ export class AgentProcess {
 
   static async launch(spec: LaunchSpec): Promise<AgentProcess> {
     const dirs = agentDirs(spec.workDir);
-    // The work root is only passed through (0711): the sandbox's user reaches its own directory, lists none.
-    await mkdir(dirname(dirs.root), { recursive: true, mode: 0o711 });
-    await chmod(dirname(dirs.root), 0o711).catch(() => undefined);
-    await mkdir(dirs.root, { recursive: true, mode: 0o700 });
     await spec.sandbox.prepare(dirs);
     let launch;
     try {
@@ -118,9 +116,9 @@ export class AgentProcess {
       const r = await Promise.race([exited, sleep(Math.max(0, Math.min(50, deadline - Date.now()))).then(() => 'tick' as const)]);
       if (r === 'exited') {
         const taken = /EADDRINUSE|address already in use|port .* in use/i.test(this.output);
-        throw new StartFailed(`the agent server exited while starting${taken ? ' (port taken)' : ''}`, taken);
+        throw new StartFailed(`the agent server exited while starting${taken ? ' (port taken)' : ''}`, taken, this.tail());
       }
-      if (Date.now() >= deadline) throw new StartFailed(`the agent server did not print its listening line within ${this.spec.startTimeoutMs} ms`);
+      if (Date.now() >= deadline) throw new StartFailed(`the agent server did not print its listening line within ${this.spec.startTimeoutMs} ms`, false, this.tail());
     }
     for (;;) {
       if (this.exitedAlready) throw new StartFailed('the agent server exited while starting');

@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
-import { chown, mkdir } from 'node:fs/promises';
-import { basename, isAbsolute, join } from 'node:path';
+import { chmod, chown, mkdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from '@tessera/kit';
 import type { BridgeConfig } from '../config';
@@ -42,6 +43,22 @@ export function agentDirs(root: string): AgentDirs {
   return { root, workspace: join(root, 'workspace'), home: join(root, 'home') };
 }
 
+/** Where sessions' directories are made: OPENCODE_WORK_ROOT, or the system's temp folder. */
+export function workRootOf(config: Pick<BridgeConfig, 'OPENCODE_WORK_ROOT'>): string {
+  return config.OPENCODE_WORK_ROOT ?? join(tmpdir(), 'tessera-bridge');
+}
+
+/**
+ * A session's directories: the work root only passed through (0711: the sandbox's user reaches its
+ * own directory and lists none), the session's own 0700.
+ */
+async function makeDirs(dirs: AgentDirs): Promise<void> {
+  await mkdir(dirname(dirs.root), { recursive: true, mode: 0o711 });
+  await chmod(dirname(dirs.root), 0o711).catch(() => undefined);
+  await mkdir(dirs.workspace, { recursive: true, mode: 0o700 });
+  await mkdir(dirs.home, { recursive: true, mode: 0o700 });
+}
+
 export interface Sandbox {
   readonly kind: 'bwrap' | 'off';
   /** One line for the start log: what confines agent servers. */
@@ -73,7 +90,7 @@ export async function createSandbox(config: BridgeConfig, logger: Logger): Promi
     return {
       kind: 'off',
       describe: () => 'none (AGENT_SANDBOX=off)',
-      prepare: async (dirs) => void (await Promise.all([mkdir(dirs.workspace, { recursive: true }), mkdir(dirs.home, { recursive: true })])),
+      prepare: makeDirs,
       wrap: (command, args, env, dirs) => ({ command, args, env: { PATH: SANDBOX_PATH, ...env, HOME: dirs.home } }),
     };
   }
@@ -82,7 +99,7 @@ export async function createSandbox(config: BridgeConfig, logger: Logger): Promi
   const user = process.getuid?.() === 0 ? systemUser(config.AGENT_SANDBOX_USER) : null;
   if (process.getuid?.() === 0 && !user) throw new SandboxUnavailable(`the bridge runs as root and agent servers need a user of their own: create "${config.AGENT_SANDBOX_USER}" (useradd --system ${config.AGENT_SANDBOX_USER}) or set AGENT_SANDBOX_USER`);
   const sandbox = new Bubblewrap(bwrap, user);
-  await sandbox.check();
+  await sandbox.check(agentDirs(join(workRootOf(config), `.check-${process.pid}`)));
   if (!user) logger.warn(`agent servers run under the bridge's own uid (${process.getuid?.()}) in a bubblewrap sandbox: run the bridge as root to give them a user of their own (AGENT_SANDBOX_USER)`);
   return sandbox;
 }
@@ -99,29 +116,36 @@ class Bubblewrap implements Sandbox {
     return `bubblewrap (${this.bwrap}) as ${this.user ? `${this.user.name} (uid ${this.user.uid})` : `the bridge's uid ${process.getuid?.()}`}`;
   }
 
-  /** A sandbox that cannot start is found at the bridge's start, not at a user's first bootstrap. */
-  async check(): Promise<void> {
-    const launch = this.wrap('/bin/true', [], {}, null);
+  /**
+   * A sandbox that cannot start, or cannot reach the work root (OPENCODE_WORK_ROOT inside a folder
+   * its user may not enter), is found at the bridge's start, not at a user's first bootstrap.
+   */
+  async check(dirs: AgentDirs): Promise<void> {
     try {
-      await promisify(execFile)(launch.command, launch.args, { env: launch.env, uid: launch.uid, gid: launch.gid, timeout: 10_000 });
+      await this.prepare(dirs);
+      const launch = this.wrap('/bin/true', [], {}, dirs);
+      await promisify(execFile)(launch.command, launch.args, { env: launch.env, uid: launch.uid, gid: launch.gid, cwd: dirs.root, timeout: 10_000 });
     } catch (e) {
       const why = ((e as { stderr?: string }).stderr || (e as Error).message).trim().slice(0, 300);
-      throw new SandboxUnavailable(`bubblewrap cannot start a sandbox here (${why}): user namespaces must be allowed (in a container: seccomp and AppArmor profiles that permit them), or set AGENT_SANDBOX=off on a machine nobody else uses`);
+      throw new SandboxUnavailable(
+        `bubblewrap cannot start an agent server's sandbox in ${dirname(dirs.root)} (${why}): user namespaces must be allowed (in a container: seccomp and AppArmor profiles that permit them), and ${this.user ? `user ${this.user.name}` : 'this user'} must be able to enter every folder above OPENCODE_WORK_ROOT; or set AGENT_SANDBOX=off on a machine nobody else uses`,
+      );
+    } finally {
+      await rm(dirs.root, { recursive: true, force: true }).catch(() => undefined);
     }
   }
 
   async prepare(dirs: AgentDirs): Promise<void> {
-    await mkdir(dirs.workspace, { recursive: true, mode: 0o700 });
-    await mkdir(dirs.home, { recursive: true, mode: 0o700 });
+    await makeDirs(dirs);
     if (!this.user) return;
     for (const d of [dirs.root, dirs.workspace, dirs.home]) await chown(d, this.user.uid, this.user.gid);
   }
 
-  wrap(command: string, args: string[], env: Record<string, string>, dirs: AgentDirs | null): Launch {
+  wrap(command: string, args: string[], env: Record<string, string>, dirs: AgentDirs): Launch {
     // Run as its real path: that is what gets bound (node_modules/.bin/opencode is a symlink).
     const found = resolveCommand(command);
-    if (!found && dirs) throw new Error(`${command} not found`);
-    const program = found ? realpathSync(found) : command;
+    if (!found) throw new Error(`${command} not found`);
+    const program = realpathSync(found);
     const a = ['--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try', '--disable-userns', '--hostname', 'agent'];
     for (const dir of SYSTEM) {
       if (!existsSync(dir)) continue;
@@ -140,9 +164,9 @@ class Bubblewrap implements Sandbox {
       a.push('--ro-bind', p, at);
       return at;
     };
-    const exe = found ? inside(program, 0) : program;
+    const exe = inside(program, 0);
     const argv = args.map((x, i) => (isAbsolute(x) && existsSync(x) ? inside(realpathSync(x), i + 1) : x));
-    if (dirs) a.push('--bind', dirs.workspace, SANDBOX_WORKSPACE, '--bind', dirs.home, SANDBOX_HOME, '--chdir', SANDBOX_WORKSPACE);
+    a.push('--bind', dirs.workspace, SANDBOX_WORKSPACE, '--bind', dirs.home, SANDBOX_HOME, '--chdir', SANDBOX_WORKSPACE);
     a.push('--', exe, ...argv);
     // bwrap's own environment is the agent's: the sandbox's pid 1 (bwrap) holds nothing else.
     return { command: this.bwrap, args: a, env: { PATH: SANDBOX_PATH, ...env, HOME: SANDBOX_HOME, USER: this.user?.name ?? 'agent' }, uid: this.user?.uid, gid: this.user?.gid };

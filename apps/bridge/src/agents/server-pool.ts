@@ -1,4 +1,4 @@
-import { hostname, tmpdir } from 'node:os';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { Unavailable, type Logger } from '@tessera/kit';
@@ -6,7 +6,7 @@ import type { BridgeConfig } from '../config';
 import type { Keys } from '../store/keys';
 import { AgentProcess, fillArgs, StartFailed } from './agent-process';
 import { killGroup, portFree } from './proc';
-import type { Sandbox } from './sandbox';
+import { workRootOf, type Sandbox } from './sandbox';
 
 /** What the registry keeps of a process this instance started, for whoever must reap it. */
 export interface RegistryEntry {
@@ -50,7 +50,7 @@ export class ServerPool {
     private readonly logger: Logger,
     private readonly sandbox: Sandbox,
   ) {
-    this.workRoot = config.OPENCODE_WORK_ROOT ?? join(tmpdir(), 'tessera-bridge');
+    this.workRoot = workRootOf(config);
   }
 
   /** Called when a server exits without being asked to (a crash, a kill -9). */
@@ -102,7 +102,10 @@ export class ServerPool {
         } catch (e) {
           this.ports.delete(port);
           if (e instanceof StartFailed && e.portTaken) continue;
-          if (e instanceof StartFailed) throw new Unavailable(`${e.message}; try again`);
+          if (e instanceof StartFailed) {
+            this.logger.warn('agent server did not start', { session_id: sessionId, port, error: e.message, output: e.output });
+            throw new Unavailable(`${e.message}; try again`);
+          }
           throw e;
         }
       }

@@ -24,16 +24,27 @@ export interface Owner {
  */
 export const SESSION_TOKEN_HEADER = 'x-session-token';
 
+/** Who asks for a session: the service key, or a platform token's principal. */
+export type Bootstrapper = { kind: 'service' } | { kind: 'user'; principal: Principal };
+
+/** A session a caller may use; `owner` is false for an app's operator looking at someone else's. */
+export interface Granted {
+  rec: SessionRecord;
+  owner: boolean;
+}
+
 export interface Access {
-  /** Bootstrap: a platform token or the service key, and the owner the new session gets. */
-  owner(req: IncomingMessage, body: Pick<bridge.BootstrapBody, 'appId' | 'userId'>): Promise<Owner>;
+  /** Bootstrap, before its body is read: a platform token or the service key (401 otherwise). */
+  bootstrapper(req: IncomingMessage): Promise<Bootstrapper>;
+  /** The owner a new session of this caller gets, from what its body names. */
+  ownerOf(who: Bootstrapper, body: Pick<bridge.BootstrapBody, 'appId' | 'userId'>): Owner;
   /** The servers list: operators (their apps) and services (every app). */
   operatorApps(req: IncomingMessage): Promise<'*' | string[]>;
   /**
    * A session route or socket: the session if this caller may use it. A session of another app or
    * user is as absent as one that never existed (404); no credential at all is a 401.
    */
-  session(req: IncomingMessage, id: string, lookup: (id: string) => Promise<SessionRecord | null>, kind: 'http' | 'ws'): Promise<SessionRecord>;
+  session(req: IncomingMessage, id: string, lookup: (id: string) => Promise<SessionRecord | null>, kind: 'http' | 'ws'): Promise<Granted>;
 }
 
 export function createAccess(config: BridgeConfig): Access {
@@ -66,14 +77,19 @@ export function createAccess(config: BridgeConfig): Access {
   }
 
   return {
-    async owner(req, body) {
-      if (service(req)) {
+    async bootstrapper(req) {
+      if (service(req)) return { kind: 'service' };
+      const c = await user(req, 'http');
+      if (!c) throw new Unauthorized('a platform token (Authorization: Bearer) or the service key is required');
+      return { kind: 'user', principal: c.principal };
+    },
+
+    ownerOf(who, body) {
+      if (who.kind === 'service') {
         if (!body.appId || !body.userId) throw new BadRequest('with the service key, name the app and the user the session is for (appId, userId)');
         return { appId: body.appId, userId: body.userId };
       }
-      const c = await user(req, 'http');
-      if (!c) throw new Unauthorized('a platform token (Authorization: Bearer) or the service key is required');
-      const p = c.principal;
+      const p = who.principal;
       if (body.userId !== undefined && body.userId !== p.sub && !p.anonymous) throw new Forbidden('userId does not match the token subject');
       const userId = p.anonymous ? (body.userId ?? p.sub) : p.sub;
       if (body.appId !== undefined) {
@@ -82,7 +98,7 @@ export function createAccess(config: BridgeConfig): Access {
       }
       if (p.apps === '*') {
         if (p.anonymous) return { appId: config.DEFAULT_APP_ID, userId };
-        throw new BadRequest('this token allows any app: name the session\'s app (appId)');
+        throw new BadRequest("this token allows any app: name the session's app (appId)");
       }
       if (p.apps.length !== 1) throw new BadRequest(`this token allows ${p.apps.length} apps: name the session's app (appId)`);
       return { appId: p.apps[0], userId };
@@ -105,14 +121,15 @@ export function createAccess(config: BridgeConfig): Access {
       const rec = id.length <= 64 ? await lookup(id) : null;
       const gone = new NotFound(`no session "${id.slice(0, 64)}"`);
       if (!rec) throw gone;
-      if (isService) return rec;
+      if (isService) return { rec, owner: true };
       if (platform) {
         const p = platform.principal;
         const inApp = p.anonymous || p.apps === '*' || p.apps.includes(rec.appId);
-        if (inApp && (platform.operator || p.sub === rec.userId)) return rec;
+        if (inApp && p.sub === rec.userId) return { rec, owner: true };
+        if (inApp && platform.operator) return { rec, owner: false };
         throw gone;
       }
-      if (own && tokenMatches(config.tokenSecret, rec.id, rec.nonce, own)) return rec;
+      if (own && tokenMatches(config.tokenSecret, rec.id, rec.nonce, own)) return { rec, owner: true };
       throw gone;
     },
   };

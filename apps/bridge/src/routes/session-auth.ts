@@ -9,8 +9,9 @@ import type { SessionRecord } from '../store/sessions';
 export function sessionAuth(s: BridgeServices): RequestHandler {
   return (req, res, next) => {
     void (async () => {
-      const rec = await s.access.session(req, String(req.params.sessionId), (id) => s.store.get(id), 'http');
-      s.store.touch(rec.id, { use: true });
+      const { rec, owner } = await s.access.session(req, String(req.params.sessionId), (id) => s.store.get(id), 'http');
+      // An operator looking at it is not its use: an unused session still closes after OPENCODE_UNUSED_TIMEOUT.
+      s.store.touch(rec.id, { use: owner });
       res.locals.session = rec;
     })().then(() => next(), next);
   };

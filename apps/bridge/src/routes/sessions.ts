@@ -125,8 +125,10 @@ export function sessionsRouter(s: BridgeServices): Router {
   const auth = sessionAuth(s);
 
   r.post('/api/session/bootstrap', async (req, res) => {
+    // Who asks comes first: a request with no credential is a 401 whatever its body holds.
+    const who = await s.access.bootstrapper(req);
     const body = parseOr400(bridge.BootstrapBody, req.body, 'body');
-    const owner = await s.access.owner(req, body);
+    const owner = s.access.ownerOf(who, body);
     const { record, isNew } = await s.sessions.bootstrap(owner, body);
     let rec = record;
     if (!isNew) {

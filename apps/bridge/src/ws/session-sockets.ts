@@ -48,14 +48,15 @@ export function sessionEndpoint(s: BridgeServices, hub: SocketHub, sockets: Sess
     path: /^\/api\/session\/([^/]+)\/ws$/,
     async open({ req, params, ws, closed }) {
       const [sessionId] = params;
-      let rec;
+      let granted;
       try {
-        rec = await s.access.session(req, sessionId, (id) => s.store.get(id), 'ws');
+        granted = await s.access.session(req, sessionId, (id) => s.store.get(id), 'ws');
       } catch (e) {
         if (e instanceof HttpError && e.status === 404) throw new SocketRefusal('unknown session', bridge.SessionCloseCode.UnknownSession);
         if (e instanceof HttpError && e.status < 500) throw new SocketRefusal(`unauthorized: ${e.message}`, bridge.SessionCloseCode.Unauthorized);
         throw e;
       }
+      const { rec, owner } = granted;
       if (closed.aborted) return { onMessage: () => undefined };
       // One tick, no await between them: the count goes to Redis before the client can read the
       // snapshot (so a request it triggers finds a subscriber), and no bus envelope can reach the
@@ -67,10 +68,10 @@ export function sessionEndpoint(s: BridgeServices, hub: SocketHub, sockets: Sess
         sockets.remove(sessionId, ws);
         throw e;
       });
-      s.store.touch(sessionId, { use: true });
+      s.store.touch(sessionId, { use: owner });
       return {
         async onMessage(data, isBinary) {
-          s.store.touch(sessionId, { use: true });
+          s.store.touch(sessionId, { use: owner });
           let m: bridge.SessionClientMessage;
           try {
             m = bridge.SessionClientMessage.parse(JSON.parse(isBinary ? '' : String(data)));
