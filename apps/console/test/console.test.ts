@@ -316,9 +316,9 @@ it('lists the agent servers of the operator’s app with their owners, live, and
   const boot = await api('POST', '/api/bridge/session/bootstrap', { scadaUrl: 'https://scada-console.example.com/', accessToken: `Bearer at-console-${Date.now()}` });
   expect({ status: boot.status, body: boot.json }).toMatchObject({ status: 200, body: { isNew: true, appId: stack.appId, userId: USER } });
   const { sessionId, sessionToken, websocketUrl, opencodeUrl, opencodeAuth, scadaUrl } = boot.json;
-  expect(websocketUrl).toBe(`${stack.url.replace('http', 'ws')}/api/bridge/session/${sessionId}/ws`);
+  expect(websocketUrl).toBe(`${stack.url.replace('http', 'ws')}/api/bridge/session/${sessionId}/ws?sessionToken=${encodeURIComponent(sessionToken)}`);
   // Its frontend's socket, through the gateway (the platform token for the gateway, the session's own token for the bridge).
-  const socket = await TestSocket.connect(`${websocketUrl}?sessionToken=${encodeURIComponent(sessionToken)}&access_token=${stack.token}`);
+  const socket = await TestSocket.connect(`${websocketUrl}&access_token=${stack.token}`);
   sockets.push(socket);
 
   // Another user of the app, not an operator, whose SCADA URL carries a credential in its query.
@@ -339,11 +339,11 @@ it('lists the agent servers of the operator’s app with their owners, live, and
   });
   expect({ status: forged.status, body: forged.json }).toMatchObject({ status: 403, body: { error: { message: expect.stringContaining('subject') } } });
   // Their platform token alone opens their session's socket; the operator's session is as absent to them as one that never was.
-  const theirSocket = await TestSocket.connect(`${theirs.json.websocketUrl}?access_token=${userToken}`);
+  const theirSocket = await TestSocket.connect(`${theirs.json.websocketUrl}&access_token=${userToken}`);
   sockets.push(theirSocket);
   await theirSocket.waitType('session.snapshot');
   expect((await call(stack.url, 'GET', `/api/bridge/session/${sessionId}/info`, { token: userToken })).status).toBe(404);
-  expect(await new TestSocket(`${websocketUrl}?access_token=${userToken}`).closed).toBe(4404);
+  expect(await new TestSocket(`${websocketUrl}&access_token=${userToken}`).closed).toBe(4404);
   // The servers list is for operators, and each operator sees the servers of their own apps.
   expect((await call(stack.url, 'GET', '/api/bridge/session/servers', { token: userToken })).status).toBe(403);
   const elsewhere = await call(stack.url, 'GET', '/api/bridge/session/servers', { token: await stack.sign({ sub: 'other-operator', apps: [`${stack.appId}-other`], roles: ['operator'] }) });

@@ -91,9 +91,14 @@ export const sessionRoutes: RouteSpec[] = [
 ];
 
 /** `BACKEND_BRIDGE_PUBLIC_URL` names the bridge's `/api` as clients reach it (`…/api/bridge` behind the gateway). */
-function websocketUrl(s: BridgeServices, req: Request, id: string): string {
+/**
+ * The session socket's URL, carrying the session's own token: it works as handed out (document
+ * 004's clients open it and nothing else), through the gateway too, which lets these upgrades
+ * through for the bridge to check.
+ */
+function websocketUrl(s: BridgeServices, req: Request, rec: SessionRecord): string {
   const base = s.config.BACKEND_BRIDGE_PUBLIC_URL?.replace(/\/+$/, '') ?? `${req.protocol}://${req.get('host') ?? 'localhost'}/api`;
-  return `${base.replace(/^http/, 'ws')}/session/${encodeURIComponent(id)}/ws`;
+  return `${base.replace(/^http/, 'ws')}/session/${encodeURIComponent(rec.id)}/ws?sessionToken=${encodeURIComponent(sessionTokenOf(s.config.tokenSecret, rec.id, rec.nonce))}`;
 }
 
 function bootstrapReply(s: BridgeServices, req: Request, rec: SessionRecord, isNew: boolean): bridge.BootstrapReply {
@@ -104,7 +109,7 @@ function bootstrapReply(s: BridgeServices, req: Request, rec: SessionRecord, isN
     opencodeUrl: rec.opencodeUrl,
     opencodeAuth: { username: 'opencode', password: rec.password },
     opencodeSessionId: rec.opencodeSessionId,
-    websocketUrl: websocketUrl(s, req, rec.id),
+    websocketUrl: websocketUrl(s, req, rec),
     sessionToken: sessionTokenOf(s.config.tokenSecret, rec.id, rec.nonce),
     appId: rec.appId,
     userId: rec.userId,

@@ -1,4 +1,4 @@
-import { isDocumentUpload, isIngest, isPublic, isUpload, matchRoute, publicPath } from './routing';
+import { authenticatesInProtocol, isDocumentUpload, isIngest, isPublic, isUpload, matchRoute, publicPath } from './routing';
 
 const target = (url: string) => {
   const m = matchRoute(url);
@@ -81,5 +81,16 @@ describe('routing table', () => {
     expect(isDocumentUpload('POST', '/api/documents/tags')).toBe(false);
     expect(isUpload('POST', '/api/chat/start')).toBe(false);
     expect(isUpload('GET', '/api/chat/upload')).toBe(false);
+  });
+});
+
+describe('sockets that refuse in their own protocol', () => {
+  it("are Mission Ally's and the bridge's session socket, nothing else of the bridge", () => {
+    expect(authenticatesInProtocol('/api/v1/mission-ally/ws')).toBe(true);
+    expect(authenticatesInProtocol('/api/bridge/session/0f25459a-4f7f-4f0f-b4f2-12d2c73c6a4f/ws')).toBe(true);
+    expect(authenticatesInProtocol('/api/bridge/session/servers')).toBe(false);
+    expect(authenticatesInProtocol('/api/bridge/session/a/b/ws')).toBe(false);
+    expect(authenticatesInProtocol('/api/bridge/session/x/ws/extra')).toBe(false);
+    expect(authenticatesInProtocol('/ws/assistant/demo-app/c/u')).toBe(false);
   });
 });

@@ -131,13 +131,17 @@ export function isPublic(method: string, path: string, opts: { publicWorkflows: 
 
 /**
  * Sockets whose protocol says how a refused token is told: document 002's Mission Ally sends
- * `{"type":"error"}` then closes with 1008, which a frontend written from it shows. The gateway
- * checks such a token when one is sent and otherwise lets the upgrade through (rate limited by
- * address); the runtime reads the same places and refuses in its protocol.
+ * `{"type":"error"}` then closes with 1008, which a frontend written from it shows; the bridge's
+ * session socket takes the session's own token (in the `websocketUrl` bootstrap hands out) and
+ * closes with 4401 / 4404. The gateway lets such an upgrade through without a platform token
+ * (rate limited by address); the service reads the same places and refuses in its protocol.
  */
 export function authenticatesInProtocol(path: string): boolean {
-  return path === '/api/v1/mission-ally/ws' || path === '/api/v1/mission-ally/ws/';
+  return path === '/api/v1/mission-ally/ws' || path === '/api/v1/mission-ally/ws/' || BRIDGE_SESSION_SOCKET.test(path);
 }
+
+/** The bridge's session socket: its `websocketUrl` carries the session's own token, which the bridge checks (4401 / 4404). */
+const BRIDGE_SESSION_SOCKET = /^\/api\/bridge\/session\/[^/]+\/ws$/;
 
 export function isUpload(method: string, path: string): boolean {
   return UPLOADS.some((u) => u.method === method && u.path === path);

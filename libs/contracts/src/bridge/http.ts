@@ -54,7 +54,7 @@ export const BootstrapReply = z
     opencodeUrl: z.string().describe('The agent server; HTTP basic auth with opencodeAuth'),
     opencodeAuth: z.object({ username: z.string(), password: z.string() }),
     opencodeSessionId: z.string().nullable().describe("A session created on the agent server at its start (null for a stand-in that has none)"),
-    websocketUrl: z.string(),
+    websocketUrl: z.string().describe("The session socket, with the session's token in its query: open it as it is"),
     sessionToken: z
       .string()
       .describe("This session's own credential (X-Session-Token, ?sessionToken= or Bearer) for its /api/session/{sessionId}/* calls and socket; the owner's platform token works too"),
