@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
+import { Redis } from 'ioredis';
 import winston from 'winston';
 import { createLogger, DEV_JWT_SECRET, signToken, type Logger } from '@tessera/kit';
 import { call, closedPort, spawnService, TEST_REDIS_URL, TestSocket, type ServiceProcess } from '@tessera/kit/testing';
@@ -134,5 +135,25 @@ export { until } from '@tessera/kit/testing';
 export async function removeWorkRoot(prefix: string): Promise<void> {
   await rm(join(tmpdir(), `bridge-test-${prefix.replace(/\W/g, '-')}`), { recursive: true, force: true });
 }
+
+/** What a test file leaves: its Redis keys and its agent servers' work root. */
+export async function forget(prefix: string): Promise<void> {
+  const redis = new Redis(TEST_REDIS_URL);
+  const keys = await redis.keys(`${prefix}:*`);
+  if (keys.length) await redis.del(...keys);
+  await redis.quit();
+  await removeWorkRoot(prefix);
+}
+
+/** Every `/api/session/{id}/*` route, with a body it accepts. */
+export const sessionRoutes = (id: string): [string, string, unknown?][] => [
+  ['GET', `/api/session/${id}/info`],
+  ['PUT', `/api/session/${id}/info`, { tenantId: 't' }],
+  ['POST', `/api/session/${id}/events`, { type: 'x' }],
+  ['POST', `/api/session/${id}/events/request`, { type: 'x', timeoutMs: 1000 }],
+  ['GET', `/api/session/${id}/events/request/r1/status`],
+  ['POST', `/api/session/${id}/events/request/r1/response`, { response: 1 }],
+  ['DELETE', `/api/session/${id}`],
+];
 
 export { mkdtemp };

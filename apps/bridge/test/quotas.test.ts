@@ -4,9 +4,8 @@
  * back, and a session nobody used after its bootstrap is closed soon (OPENCODE_UNUSED_TIMEOUT),
  * long before the idle timeout.
  */
-import { Redis } from 'ioredis';
-import { TEST_REDIS_URL, testPrefix } from '@tessera/kit/testing';
-import { bootstrap, http, pair, removeWorkRoot, running, socketOf, STAND_IN, startBridge, tokenOf, until, type Instance } from './harness';
+import { testPrefix } from '@tessera/kit/testing';
+import { bootstrap, http, pair, forget, running, socketOf, STAND_IN, startBridge, tokenOf, until, type Instance } from './harness';
 
 const BASE = 31700;
 const prefix = testPrefix('bridge-quotas');
@@ -21,11 +20,7 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((i) => i.close()));
 });
 afterAll(async () => {
-  const r = new Redis(TEST_REDIS_URL);
-  const keys = await r.keys(`${prefix}:*`);
-  if (keys.length) await r.del(...keys);
-  await r.quit();
-  await removeWorkRoot(prefix);
+  await forget(prefix);
 });
 
 describe('quotas', () => {

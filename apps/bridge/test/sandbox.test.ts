@@ -9,10 +9,9 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { TEST_DATABASE_URL, TEST_REDIS_URL, testPrefix } from '@tessera/kit/testing';
-import { bootstrap, removeWorkRoot, ROOT, spawnBridge, STAND_IN, tokenOf, until } from './harness';
+import { bootstrap, forget, ROOT, spawnBridge, STAND_IN, tokenOf, until } from './harness';
 
 const BASE = 31500;
 const prefix = testPrefix('bridge-sandbox');
@@ -59,11 +58,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await bridge?.stop('SIGTERM');
-  const redis = new Redis(TEST_REDIS_URL);
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length) await redis.del(...keys);
-  await redis.quit();
-  await removeWorkRoot(prefix);
+  await forget(prefix);
 });
 
 describe('inside an agent server', () => {

@@ -3,10 +3,9 @@
  * URL usable with its password, the cap, idle cleanup, a server killed with -9, a taken port.
  */
 import { createServer, type Server } from 'node:net';
-import { Redis } from 'ioredis';
-import { call, TEST_REDIS_URL, testPrefix } from '@tessera/kit/testing';
+import { call, testPrefix } from '@tessera/kit/testing';
 import { portFree } from '../src/agents/proc';
-import { bootstrap, http, pair, removeWorkRoot, running, servers, socketOf, startBridge, until, type Instance } from './harness';
+import { bootstrap, http, pair, forget, running, servers, socketOf, startBridge, until, type Instance } from './harness';
 
 const BASE = 31000;
 const prefix = testPrefix('bridge-servers');
@@ -22,11 +21,7 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((i) => i.close()));
 });
 afterAll(async () => {
-  const r = new Redis(TEST_REDIS_URL);
-  const keys = await r.keys(`${prefix}:*`);
-  if (keys.length) await r.del(...keys);
-  await r.quit();
-  await removeWorkRoot(prefix);
+  await forget(prefix);
 });
 
 describe('agent servers (real opencode serve)', () => {

@@ -4,9 +4,8 @@
  * the app and user that bootstrapped it; another user's or another app's session looks exactly
  * like one that does not exist.
  */
-import { Redis } from 'ioredis';
-import { TEST_REDIS_URL, testPrefix, TestSocket } from '@tessera/kit/testing';
-import { APP, bootstrap, http, removeWorkRoot, SERVICE_KEY, socketOf, spawnBridge, STAND_IN, tokenOf } from './harness';
+import { testPrefix, TestSocket } from '@tessera/kit/testing';
+import { APP, bootstrap, forget, http, SERVICE_KEY, sessionRoutes, socketOf, spawnBridge, STAND_IN, tokenOf } from './harness';
 
 const BASE = 31600;
 const prefix = testPrefix('bridge-tenancy');
@@ -17,15 +16,6 @@ let alice: { sessionId: string; sessionToken: string; opencodeUrl: string; openc
 
 const wsBase = () => bridge.url.replace(/^http/, 'ws');
 
-const sessionRoutes = (id: string): [string, string, unknown?][] => [
-  ['GET', `/api/session/${id}/info`],
-  ['PUT', `/api/session/${id}/info`, { tenantId: 't' }],
-  ['POST', `/api/session/${id}/events`, { type: 'x' }],
-  ['POST', `/api/session/${id}/events/request`, { type: 'x', timeoutMs: 1000 }],
-  ['GET', `/api/session/${id}/events/request/r1/status`],
-  ['POST', `/api/session/${id}/events/request/r1/response`, { response: 1 }],
-  ['DELETE', `/api/session/${id}`],
-];
 
 beforeAll(async () => {
   bridge = await spawnBridge(prefix, BASE, STAND_IN);
@@ -42,11 +32,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await bridge?.stop('SIGTERM');
-  const redis = new Redis(TEST_REDIS_URL);
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length) await redis.del(...keys);
-  await redis.quit();
-  await removeWorkRoot(prefix);
+  await forget(prefix);
 });
 
 describe('bootstrap', () => {
