@@ -83,7 +83,7 @@ export class AgentProcess {
     }
     // Its own process group (detached): the sandbox and everything in it are stopped together.
     const child = spawn(launch.command, launch.args, {
-      cwd: dirs.root,
+      cwd: launch.cwd,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: launch.env,

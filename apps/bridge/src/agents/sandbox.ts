@@ -27,6 +27,8 @@ const SYSTEM = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
 export interface Launch {
   command: string;
   args: string[];
+  /** Where it starts (the sandbox itself then moves into the workspace). */
+  cwd: string;
   env: Record<string, string>;
   uid?: number;
   gid?: number;
@@ -91,7 +93,7 @@ export async function createSandbox(config: BridgeConfig, logger: Logger): Promi
       kind: 'off',
       describe: () => 'none (AGENT_SANDBOX=off)',
       prepare: makeDirs,
-      wrap: (command, args, env, dirs) => ({ command, args, env: { PATH: SANDBOX_PATH, ...env, HOME: dirs.home } }),
+      wrap: (command, args, env, dirs) => ({ command, args, cwd: dirs.workspace, env: { PATH: SANDBOX_PATH, ...env, HOME: dirs.home } }),
     };
   }
   const bwrap = resolveCommand(config.BWRAP_PATH);
@@ -104,7 +106,7 @@ export async function createSandbox(config: BridgeConfig, logger: Logger): Promi
   return sandbox;
 }
 
-class Bubblewrap implements Sandbox {
+export class Bubblewrap implements Sandbox {
   readonly kind = 'bwrap' as const;
 
   constructor(
@@ -124,7 +126,7 @@ class Bubblewrap implements Sandbox {
     try {
       await this.prepare(dirs);
       const launch = this.wrap('/bin/true', [], {}, dirs);
-      await promisify(execFile)(launch.command, launch.args, { env: launch.env, uid: launch.uid, gid: launch.gid, cwd: dirs.root, timeout: 10_000 });
+      await promisify(execFile)(launch.command, launch.args, { env: launch.env, uid: launch.uid, gid: launch.gid, cwd: launch.cwd, timeout: 10_000 });
     } catch (e) {
       const why = ((e as { stderr?: string }).stderr || (e as Error).message).trim().slice(0, 300);
       throw new SandboxUnavailable(
@@ -169,7 +171,7 @@ class Bubblewrap implements Sandbox {
     a.push('--bind', dirs.workspace, SANDBOX_WORKSPACE, '--bind', dirs.home, SANDBOX_HOME, '--chdir', SANDBOX_WORKSPACE);
     a.push('--', exe, ...argv);
     // bwrap's own environment is the agent's: the sandbox's pid 1 (bwrap) holds nothing else.
-    return { command: this.bwrap, args: a, env: { PATH: SANDBOX_PATH, ...env, HOME: SANDBOX_HOME, USER: this.user?.name ?? 'agent' }, uid: this.user?.uid, gid: this.user?.gid };
+    return { command: this.bwrap, args: a, cwd: dirs.root, env: { PATH: SANDBOX_PATH, ...env, HOME: SANDBOX_HOME, USER: this.user?.name ?? 'agent' }, uid: this.user?.uid, gid: this.user?.gid };
   }
 }
 
