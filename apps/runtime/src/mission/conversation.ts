@@ -34,9 +34,9 @@ export async function missionChat(
       workflowName: mission.workflowName,
       backendContext: { mission: context },
       uiContext: null,
-      clientRequestId: `mission:${mission.id}`,
+      clientRequestId: `mission:${mission.key}`,
     }));
-    await d.missions.setChat(mission.id, userId, chat.id);
+    await d.missions.setChat(mission.key, userId, chat.id);
   }
   const current = (chat.context ?? {}) as Record<string, unknown>;
   if ((current.mission as { updated_at?: string } | undefined)?.updated_at !== context.updated_at)

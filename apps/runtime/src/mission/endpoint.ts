@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { mission as m } from '@tessera/contracts';
-import { canUseApp, SocketRefusal, type Auth, type SocketEndpoint, type TokenPlace } from '@tessera/kit';
+import { SocketRefusal, type Auth, type SocketEndpoint, type TokenPlace } from '@tessera/kit';
 import { missionChat } from './conversation';
 import { MissionSocket, type MissionSocketDeps } from './mission-socket';
 import type { MissionStore } from './mission-store';
@@ -40,15 +40,16 @@ export function missionEndpoint(d: MissionEndpointDeps, auth: Auth): SocketEndpo
         const missionId = missionIdOf(req);
         if (!missionId) throw refuse('mission_id is required');
         if (!m.MissionId.safeParse(missionId).success) throw refuse('Mission not found');
-        const mission = await d.missions.get(missionId);
-        if (!mission || !canUseApp(principal, mission.appId)) throw refuse('Mission not found');
-        const enrollment = await d.missions.enrollment(missionId, principal.sub);
+        // Among the token's apps only: another app's mission is refused as a missing one.
+        const mission = await d.missions.find(missionId, principal.apps, principal.sub);
+        if (!mission) throw refuse('Mission not found');
+        const enrollment = await d.missions.enrollment(mission.key, principal.sub);
         if (!enrollment) throw refuse('You are not enrolled in this mission');
         if (enrollment.status === 'completed') throw refuse('This mission is already completed');
         const chat = await missionChat(d, mission, principal.sub, enrollment.chatId);
         // What the tutor completed while no socket was open is recorded now.
         const completed = ((chat.state as { completed_checkpoints?: unknown } | null)?.completed_checkpoints ?? []) as string[];
-        const progress = await d.missions.record(missionId, principal.sub, Array.isArray(completed) ? completed : []);
+        const progress = await d.missions.record(mission.key, principal.sub, Array.isArray(completed) ? completed : []);
         if (progress?.status === 'completed') throw refuse('This mission is already completed');
         const session = new MissionSocket(d, ws, mission, chat, progress?.completed_checkpoints.length ?? 0);
         await session.open();

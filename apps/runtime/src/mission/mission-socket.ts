@@ -120,7 +120,7 @@ export class MissionSocket implements SocketHandler {
     // Every socket that sees a completion records it (a second record is a no-op): the progress
     // is in PostgreSQL whichever instance holds the learner's socket.
     if (done && done !== before) {
-      const { missionId, userId } = { missionId: this.mission.id, userId: this.chat.userId };
+      const { missionId, userId } = { missionId: this.mission.key, userId: this.chat.userId };
       this.recording = this.recording
         .then(() => this.d.missions.record(missionId, userId, done.completed_checkpoints))
         .catch((err: Error) => this.d.logger.warn('mission progress not recorded', { mission_id: missionId, error: err.message }));

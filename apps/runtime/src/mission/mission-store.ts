@@ -4,7 +4,10 @@ import { mission as m } from '@tessera/contracts';
 import { Conflict, NotFound } from '@tessera/kit';
 
 export interface MissionRow {
+  /** The id its app's operators and learners name (unique within the app). */
   id: string;
+  /** The row's key (`missions.id`, what enrollments and progress reference): the id itself, or `<app_id>:<id>` when another app held the id first. */
+  key: string;
   appId: string;
   title: string;
   description: string;
@@ -21,15 +24,22 @@ export interface EnrollmentRow {
   chatId: string | null;
 }
 
-const MISSION_COLS = `id, app_id AS "appId", title, description, workflow_name AS "workflowName", checkpoints, created_at AS "createdAt", updated_at AS "updatedAt"`;
+/**
+ * Mission ids are unique within an app, not across apps: an id another app holds must look, to
+ * this app's operators and learners, exactly like one nobody holds (no 409 that says it exists).
+ * The row's key is the id when it was free, else `<app_id>:<id>`; ids never hold ':', so the key
+ * of each (app, id) is distinct and the id is the key without its app's prefix.
+ */
+const publicId = (t: string) => `(CASE WHEN left(${t}.id, length(${t}.app_id) + 1) = ${t}.app_id || ':' THEN substr(${t}.id, length(${t}.app_id) + 2) ELSE ${t}.id END)`;
+const MISSION_COLS = `missions.id AS "key", ${publicId('missions')} AS "id", app_id AS "appId", title, description, workflow_name AS "workflowName", checkpoints, created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 /**
  * What completed means for an enrollment: the recorded checkpoints and those the tutor completed
  * in the chat's state (recorded by whichever socket saw the event; none may have been open), in
  * the mission's order, only ids the mission still has.
  */
-const ENROLLMENT_SQL = `
-SELECT e.mission_id, e.user_id, e.status, e.chat_id, e.enrolled_at, e.completed_at, m.checkpoints,
+const ENROLLMENT_SQL = /* sql */ `
+SELECT ${publicId('m')} AS mission_id, e.user_id, e.status, e.chat_id, e.enrolled_at, e.completed_at, m.checkpoints,
   ARRAY(
     SELECT p.checkpoint_id FROM mission_progress p WHERE p.mission_id = e.mission_id AND p.user_id = e.user_id
     UNION
@@ -54,41 +64,78 @@ type EnrollmentSqlRow = {
 export class MissionStore {
   constructor(private readonly pool: Pool) {}
 
+  /**
+   * A new mission in `b.app_id`; 409 only when that app already has the id. The key is the id
+   * when no app holds it, else `<app_id>:<id>` (keys are unique: two creates racing for one id
+   * in one app get one mission and a 409).
+   */
   async create(b: m.CreateMissionBody): Promise<MissionRow> {
     const id = b.id ?? randomBytes(15).toString('base64url').replace(/[-_]/g, 'x').slice(0, 20);
-    const r = await this.pool.query<MissionRow>(
-      `INSERT INTO missions (id, app_id, title, description, workflow_name, checkpoints) VALUES ($1, $2, $3, $4, $5, $6::jsonb)
-       ON CONFLICT (id) DO NOTHING RETURNING ${MISSION_COLS}`,
-      [id, b.app_id, b.title, b.description, b.workflow_name, JSON.stringify(b.checkpoints)],
-    );
-    if (!r.rows[0]) throw new Conflict(`mission "${id}" exists`);
-    return r.rows[0];
+    const taken = () => new Conflict(`mission "${id}" exists`);
+    const insert = (key: string) =>
+      this.pool.query<MissionRow>(
+        `INSERT INTO missions (id, app_id, title, description, workflow_name, checkpoints) VALUES ($1, $2, $3, $4, $5, $6::jsonb)
+         ON CONFLICT (id) DO NOTHING RETURNING ${MISSION_COLS}`,
+        [key, b.app_id, b.title, b.description, b.workflow_name, JSON.stringify(b.checkpoints)],
+      );
+    const prefixed = `${b.app_id}:${id}`;
+    // A prefixed key exists only if the plain one was another app's when it was made (missions are never deleted).
+    if ((await this.pool.query(`SELECT 1 FROM missions WHERE id = $1`, [prefixed])).rowCount) throw taken();
+    const plain = await insert(id);
+    if (plain.rows[0]) return plain.rows[0];
+    const holder = await this.pool.query<{ app_id: string }>(`SELECT app_id FROM missions WHERE id = $1`, [id]);
+    if (holder.rows[0]?.app_id === b.app_id) throw taken();
+    const own = await insert(prefixed);
+    if (!own.rows[0]) throw taken();
+    return own.rows[0];
   }
 
-  /** Creates the mission or, when it exists, replaces what `b` gives (the seed's path). */
+  /** Creates the mission in its app or, when the app has it, replaces what `b` gives (the seed's path). */
   async upsert(b: m.CreateMissionBody & { id: string }): Promise<MissionRow> {
+    const found = await this.find(b.id, [b.app_id]);
+    if (!found) {
+      try {
+        return await this.create(b);
+      } catch (e) {
+        if (!(e instanceof Conflict)) throw e;
+      }
+    }
+    const row = found ?? (await this.find(b.id, [b.app_id]))!;
     const r = await this.pool.query<MissionRow>(
-      `INSERT INTO missions (id, app_id, title, description, workflow_name, checkpoints) VALUES ($1, $2, $3, $4, $5, $6::jsonb)
-       ON CONFLICT (id) DO UPDATE SET title = $3, description = $4, workflow_name = $5, checkpoints = $6::jsonb, updated_at = now()
-       WHERE (missions.title, missions.description, missions.workflow_name, missions.checkpoints) IS DISTINCT FROM ($3, $4, $5, $6::jsonb)
+      `UPDATE missions SET title = $2, description = $3, workflow_name = $4, checkpoints = $5::jsonb, updated_at = now()
+       WHERE id = $1 AND (title, description, workflow_name, checkpoints) IS DISTINCT FROM ($2, $3, $4, $5::jsonb)
        RETURNING ${MISSION_COLS}`,
-      [b.id, b.app_id, b.title, b.description, b.workflow_name, JSON.stringify(b.checkpoints)],
+      [row.key, b.title, b.description, b.workflow_name, JSON.stringify(b.checkpoints)],
     );
-    return r.rows[0] ?? (await this.get(b.id))!;
+    return r.rows[0] ?? row;
   }
 
-  async update(id: string, b: m.UpdateMissionBody): Promise<MissionRow> {
+  /** Changes the mission of that key (a MissionRow's `key`). */
+  async update(key: string, b: m.UpdateMissionBody): Promise<MissionRow> {
     const r = await this.pool.query<MissionRow>(
       `UPDATE missions SET title = COALESCE($2, title), description = COALESCE($3, description), workflow_name = COALESCE($4, workflow_name),
          checkpoints = COALESCE($5::jsonb, checkpoints), updated_at = now() WHERE id = $1 RETURNING ${MISSION_COLS}`,
-      [id, b.title ?? null, b.description ?? null, b.workflow_name ?? null, b.checkpoints ? JSON.stringify(b.checkpoints) : null],
+      [key, b.title ?? null, b.description ?? null, b.workflow_name ?? null, b.checkpoints ? JSON.stringify(b.checkpoints) : null],
     );
-    if (!r.rows[0]) throw new NotFound(`no mission "${id}"`);
+    if (!r.rows[0]) throw new NotFound(`no mission "${key}"`);
     return r.rows[0];
   }
 
-  async get(id: string): Promise<MissionRow | null> {
-    const r = await this.pool.query<MissionRow>(`SELECT ${MISSION_COLS} FROM missions WHERE id = $1`, [id]);
+  /**
+   * The mission named `id` among those of `apps` (`'*'`: every app), or null: another app's
+   * mission is not found, as a missing one. When several of the apps have the id, the one `userId`
+   * is enrolled in comes first, then the oldest.
+   */
+  async find(id: string, apps: string[] | '*', userId?: string): Promise<MissionRow | null> {
+    if (apps !== '*' && apps.length === 0) return null;
+    const params: unknown[] = [id, userId ?? null];
+    let where = `(missions.id = $1 OR (right(missions.id, length($1) + 1) = ':' || $1 AND ${publicId('missions')} = $1))`;
+    if (apps !== '*') {
+      params.push([id, ...apps.map((a) => `${a}:${id}`)], apps);
+      where = `missions.id = ANY($3::text[]) AND app_id = ANY($4::text[]) AND ${publicId('missions')} = $1`;
+    }
+    const enrolled = `EXISTS (SELECT 1 FROM mission_enrollments e WHERE e.mission_id = missions.id AND e.user_id = $2)`;
+    const r = await this.pool.query<MissionRow>(`SELECT ${MISSION_COLS} FROM missions WHERE ${where} ORDER BY ${enrolled} DESC, created_at, missions.id LIMIT 1`, params);
     return r.rows[0] ?? null;
   }
 
@@ -101,7 +148,7 @@ export class MissionStore {
     return r.rows;
   }
 
-  /** Idempotent: enrolling twice keeps the first enrollment (and its progress). */
+  /** The methods below take a mission's `key` (MissionRow.key). Idempotent: enrolling twice keeps the first enrollment (and its progress). */
   async enroll(missionId: string, userId: string): Promise<{ created: boolean }> {
     const r = await this.pool.query(`INSERT INTO mission_enrollments (mission_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [missionId, userId]);
     return { created: r.rowCount === 1 };

@@ -12,7 +12,7 @@ const tags = ['mission-ally'];
 
 export const missionRoutes: RouteSpec[] = [
   { method: 'get', path: MISSIONS_PATH, summary: "Missions of the token's apps, newest first", tags, query: m.MissionsQuery, responses: { 200: { description: 'missions', schema: m.MissionsReply }, ...refusals } },
-  { method: 'post', path: MISSIONS_PATH, summary: 'Create a mission with its ordered checkpoints', tags, body: m.CreateMissionBody, responses: { 201: { description: 'created', schema: m.Mission }, ...refusals, 409: { description: 'the id is taken' } } },
+  { method: 'post', path: MISSIONS_PATH, summary: 'Create a mission with its ordered checkpoints', tags, body: m.CreateMissionBody, responses: { 201: { description: 'created', schema: m.Mission }, ...refusals, 409: { description: 'the app has a mission with this id (ids are per app: another app\'s does not count)' } } },
   { method: 'get', path: `${MISSIONS_PATH}/{mission_id}`, summary: 'One mission', tags, params: m.MissionParams, responses: { 200: { description: 'the mission', schema: m.Mission }, ...refusals, ...missing } },
   {
     method: 'patch',
@@ -67,8 +67,9 @@ export function missionsRouter(d: MissionRouteDeps): Router {
   };
   const own = async (principal: Principal | undefined, id: unknown): Promise<MissionRow> => {
     const { mission_id } = parseOr400(m.MissionParams, { mission_id: id }, 'path');
-    const mission = await d.missions.get(mission_id);
-    if (!mission || (principal && !canUseApp(principal, mission.appId))) throw new NotFound(`no mission "${mission_id}"`);
+    // Looked up among the token's apps only: another app's mission is a missing one, to the byte.
+    const mission = await d.missions.find(mission_id, principal?.apps ?? '*');
+    if (!mission) throw new NotFound(`no mission "${mission_id}"`);
     return mission;
   };
 
@@ -92,22 +93,22 @@ export function missionsRouter(d: MissionRouteDeps): Router {
     const mission = await own(req.principal, req.params.mission_id);
     const body = parseOr400(m.UpdateMissionBody, req.body, 'body');
     tutor(body.workflow_name);
-    res.json(missionReply(await d.missions.update(mission.id, body)));
+    res.json(missionReply(await d.missions.update(mission.key, body)));
   });
   r.post(`${MISSIONS_PATH}/:mission_id/enrollments`, async (req, res) => {
     const mission = await own(req.principal, req.params.mission_id);
     const body = parseOr400(m.EnrollBody, req.body, 'body');
-    const { created } = await d.missions.enroll(mission.id, body.user_id);
-    res.status(created ? 201 : 200).json(await d.missions.progress(mission.id, body.user_id));
+    const { created } = await d.missions.enroll(mission.key, body.user_id);
+    res.status(created ? 201 : 200).json(await d.missions.progress(mission.key, body.user_id));
   });
   r.get(`${MISSIONS_PATH}/:mission_id/enrollments`, async (req, res) => {
     const mission = await own(req.principal, req.params.mission_id);
-    res.json(await d.missions.enrollments(mission.id));
+    res.json(await d.missions.enrollments(mission.key));
   });
   r.get(`${MISSIONS_PATH}/:mission_id/enrollments/:user_id`, async (req, res) => {
     const mission = await own(req.principal, req.params.mission_id);
     const { user_id } = parseOr400(m.EnrollmentParams, req.params, 'path');
-    const e = await d.missions.progress(mission.id, user_id);
+    const e = await d.missions.progress(mission.key, user_id);
     if (!e) throw new NotFound(`user "${user_id}" is not enrolled in mission "${mission.id}"`);
     res.json(e);
   });

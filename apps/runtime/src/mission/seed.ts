@@ -21,6 +21,6 @@ export const EXAMPLE_MISSION: m.CreateMissionBody & { id: string } = {
  */
 export async function seedExampleMission(missions: MissionStore, users: string[] = ['dev-user'], appId = EXAMPLE_MISSION.app_id) {
   const mission = await missions.upsert({ ...EXAMPLE_MISSION, app_id: appId });
-  for (const u of users) await missions.enroll(mission.id, u);
+  for (const u of users) await missions.enroll(mission.key, u);
   return mission;
 }
