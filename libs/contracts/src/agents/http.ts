@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { AgentChange } from '../bus/channels';
+import { AppId } from '../common/ids';
 import { SafeText } from '../common/safe';
 
 /**
@@ -6,6 +8,17 @@ import { SafeText } from '../common/safe';
  * command-line tools read (`.agent-orchestrator/agents/{name}/`). Reached through the gateway at
  * `/api/agents/*`; the runtime reads a blueprint's system prompt from here.
  */
+
+/**
+ * Blueprints belong to an app: every request acts within one. A token allowing one app acts in
+ * it; one allowing several names one (`app_id` query or this header); the service key always
+ * names the app it acts for. A token allowing any app (no `apps` claim) acts in the named app,
+ * else in the agent manager's DEFAULT_APP_ID.
+ */
+export const AGENT_APP_HEADER = 'x-tessera-app';
+/** An app id (common/ids) that is also a folder name: never `.`, `..` or hidden. */
+export const AgentAppId = AppId.refine((a) => !a.startsWith('.'), 'must not start with "."');
+export const AppQuery = z.object({ app_id: AgentAppId.optional().describe(`The app to act in (or the ${AGENT_APP_HEADER} header); needed when the token allows several`) });
 
 export const AGENT_NAME_RULE = 'letters, digits and hyphens, starting with a letter or digit, at most 60 characters';
 /** Device names Windows refuses as file names whatever the extension: a folder named so cannot be made or copied there. */
@@ -114,7 +127,18 @@ export const SessionInUse = z.object({
 });
 export type SessionInUse = z.infer<typeof SessionInUse>;
 
-/** The runtime's `GET /api/internal/blueprints/{name}/active-chats` (service key only). */
+/**
+ * An agent change as announced on `Channel.agentChanges`: `AgentChange` plus the app whose agent
+ * changed (a cache drops that app's copy only). Absent from an agent manager older than apps: the
+ * name is dropped in every app.
+ */
+export const AgentChangeAnnouncement = AgentChange.extend({ app_id: AgentAppId.optional() });
+export type AgentChangeAnnouncement = z.infer<typeof AgentChangeAnnouncement>;
+
+/** `?app_id=` of the runtime's active-chats question: open chats of that app only. */
+export const ActiveChatsQuery = z.object({ app_id: AgentAppId });
+
+/** The runtime's `GET /api/internal/blueprints/{name}/active-chats?app_id=` (service key only). */
 export const ActiveChatsReply = z
   .object({
     blueprint: z.string(),
