@@ -9,7 +9,7 @@ export const openapi = buildOpenApi({
   title: 'Tessera agent manager',
   version: '0.1.0',
   description:
-    "Agent blueprints (document 001 §2) stored as the command-line tools' files under {project}/.agent-orchestrator/agents/{name}/; every change kept as a version and announced on Redis. Reads: any valid token; changes: an operator token.",
+    "Agent blueprints (document 001 §2), each an app's, stored as the command-line tools' files under {project}/.agent-orchestrator/apps/{app}/agents/{name}/; every change kept as a version and announced on Redis. Every request acts in one app: the token's (one that allows several names it, ?app_id= or x-tessera-app; one that allows any app acts in the named one, else DEFAULT_APP_ID); the service key names it. Another app's agent answers as a missing one. Reads: a token of the app, or the service key; changes: an operator token.",
   routes: [
     { method: 'get', path: '/health', summary: 'Liveness', auth: false, responses: { 200: { description: 'alive', schema: HealthReply } } },
     { method: 'get', path: '/ready', summary: 'Redis reachable, the agents folder writable', auth: false, responses: { 200: { description: 'ready', schema: HealthReply } } },
@@ -26,7 +26,7 @@ export function createAgentManagerApp(s: AgentManagerServices, opts: { isShuttin
       service: 'agent-manager',
       ready: {
         redis: async () => void (await s.redis.ping()),
-        files: () => access(s.layout.agents, constants.W_OK),
+        files: () => access(s.layout.apps, constants.W_OK),
       },
       isShuttingDown: opts.isShuttingDown,
     }),

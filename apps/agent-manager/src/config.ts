@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { agents } from '@tessera/contracts';
 import { BaseEnv, checkBaseEnv, env, loadConfig } from '@tessera/kit';
 
 /** A service's base URL, or `off` when it is not deployed (its check is skipped). */
@@ -13,12 +14,18 @@ const serviceUrl = (def: string) =>
 /** The agent manager's environment. Local defaults make `npm start` work with no .env. */
 export const AgentManagerEnv = BaseEnv.extend({
   PORT: env.port(8767),
-  /** The project whose `.agent-orchestrator/agents/` holds the agents (the command-line tools' layout). */
+  /** The project whose `.agent-orchestrator/apps/{app}/agents/` hold each app's agents (the command-line tools' layout within an app's folder). */
   AGENT_MANAGER_PROJECT_DIR: z
     .string()
     .min(1)
     .default(process.cwd())
     .transform((p) => resolve(p)),
+  /**
+   * Agents belong to an app (`.agent-orchestrator/apps/{app}/agents/`). This app receives the
+   * folders of before apps (`.agent-orchestrator/agents/*`, moved at start) and is where a token
+   * allowing any app acts when it names none.
+   */
+  DEFAULT_APP_ID: agents.AgentAppId.default('demo-app'),
   /** Asked before an agent is deleted or deactivated: which running sessions use it. */
   RUNTIME_URL: serviceUrl('http://127.0.0.1:8000'),
   OBSERVABILITY_URL: serviceUrl('http://127.0.0.1:8765'),

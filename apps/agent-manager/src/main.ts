@@ -7,7 +7,7 @@ async function main() {
   const logger = createLogger('agent-manager', config.LOG_LEVEL);
   const am = await startAgentManagerServer(config, logger);
   am.shutdown.listen();
-  logger.info('agent manager listening', { port: am.port, project_dir: config.AGENT_MANAGER_PROJECT_DIR, agents: (await am.s.store.names()).length });
+  logger.info('agent manager listening', { port: am.port, project_dir: config.AGENT_MANAGER_PROJECT_DIR, default_app: config.DEFAULT_APP_ID, apps: (await am.s.stores.apps()).length });
 }
 
 main().catch((err) => {

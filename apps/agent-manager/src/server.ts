@@ -2,6 +2,7 @@ import { GracefulShutdown, listen, type Logger } from '@tessera/kit';
 import { createAgentManagerApp } from './app';
 import type { AgentManagerConfig } from './config';
 import { createAgentManagerServices, type AgentManagerServices } from './services';
+import { migrateToApps } from './store/migrate';
 import { AgentWatcher } from './watch/agent-watcher';
 
 export interface RunningAgentManager {
@@ -14,7 +15,7 @@ export interface RunningAgentManager {
 }
 
 /**
- * The agent manager as deployed: the agents folder made and looked over (hand edits made while
+ * The agent manager as deployed: agents of before apps moved into DEFAULT_APP_ID, every app's folder looked over (hand edits made while
  * no instance ran are recorded), the file watcher, HTTP. main.ts and the integration tests both
  * start it here, so the tests run what production runs.
  */
@@ -22,12 +23,14 @@ export async function startAgentManagerServer(config: AgentManagerConfig, logger
   const shutdown = new GracefulShutdown(logger, config.SHUTDOWN_TIMEOUT_MS);
   const s = createAgentManagerServices(config, logger);
   try {
-    await s.store.init();
+    // The folders of before apps become the default app's, before anything looks at them.
+    await migrateToApps(s.layout, config.DEFAULT_APP_ID, config.LOCK_STALE_MS, logger);
+    await s.stores.of(config.DEFAULT_APP_ID).init();
   } catch (e) {
     await s.close();
     throw new Error(`cannot use AGENT_MANAGER_PROJECT_DIR (${config.AGENT_MANAGER_PROJECT_DIR}): ${(e as Error).message}`);
   }
-  const watcher = new AgentWatcher(s.layout, s.store, logger, { pollMs: config.WATCH_POLL_MS, reconcileIntervalMs: config.RECONCILE_INTERVAL_MS });
+  const watcher = new AgentWatcher(s.layout, s.stores, logger, { pollMs: config.WATCH_POLL_MS, reconcileIntervalMs: config.RECONCILE_INTERVAL_MS });
   await watcher.start();
   const { app } = createAgentManagerApp(s, { isShuttingDown: () => shutdown.shuttingDown });
   const { server, port, url } = await listen(app, config.PORT, config.HOST);

@@ -37,13 +37,17 @@ export class AgentStore {
     private readonly logger: Logger,
   ) {}
 
+  /** The app's folders (an app's are otherwise made by its first write: reads of an app with no agents make nothing). */
   async init(): Promise<void> {
     await Promise.all([this.layout.agents, this.layout.versions, this.layout.trash].map((d) => mkdir(d, { recursive: true })));
   }
 
-  /** Folders of the agents folder that can be agents (others, e.g. `My Agent`, are not reachable by the API). */
+  /** Folders of the agents folder that can be agents (others, e.g. `My Agent`, are not reachable by the API); none before the app's first agent. */
   async names(): Promise<string[]> {
-    const entries = await readdir(this.layout.agents, { withFileTypes: true });
+    const entries = await readdir(this.layout.agents, { withFileTypes: true }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return [];
+      throw e;
+    });
     return entries
       .filter((e) => e.isDirectory() && agents.AgentName.safeParse(e.name).success)
       .map((e) => e.name)
@@ -141,6 +145,7 @@ export class AgentStore {
       const found = current ? await this.catchUp(name, current) : null;
       const version = await this.versions.append(name, { saved_at: now(), change: 'deleted', agent: null, mcp: null }, null);
       // One rename takes the whole folder out of every reader's sight; the removal follows at leisure.
+      await mkdir(this.layout.trash, { recursive: true });
       const gone = join(this.layout.trash, `${name}-${randomBytes(4).toString('hex')}`);
       await rename(dir, gone);
       void rm(gone, { recursive: true, force: true }).catch((e: Error) => this.logger.warn('could not remove a deleted agent folder', { path: gone, error: e.message }));

@@ -1,41 +1,47 @@
-import { readdir } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import { relative, sep } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { agents } from '@tessera/contracts';
 import type { Logger } from '@tessera/kit';
-import type { AgentStore } from '../store/agent-store';
-import type { Layout } from '../store/layout';
+import type { AgentStores } from '../store/agent-stores';
+import type { ProjectLayout } from '../store/layout';
 
 /** File events of one agent come in bursts (an editor's save, a tool writing four files): one look after the burst. */
 const SETTLE_MS = 60;
 
 /**
- * Picks up the files edited by hand or by the command-line tools while the service runs: a file
+ * Picks up the files of every app (`.agent-orchestrator/apps/{app}/agents/{name}/`) edited by hand or by the command-line tools while the service runs: a file
  * event schedules a look at its agent (AgentStore.reconcile records and announces a change, once
  * across instances); a periodic pass catches what events missed (overflowing queues, network
  * file systems), and a first pass at start catches what changed while no instance ran.
  */
 export class AgentWatcher {
   private watcher: FSWatcher | null = null;
+  /** By `{app}/{name}`. */
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly running = new Set<Promise<unknown>>();
   private sweep: NodeJS.Timeout | null = null;
   private closed = false;
 
   constructor(
-    private readonly layout: Layout,
-    private readonly store: AgentStore,
+    private readonly project: ProjectLayout,
+    private readonly stores: AgentStores,
     private readonly logger: Logger,
     private readonly opts: { pollMs: number; reconcileIntervalMs: number },
   ) {}
 
   async start(): Promise<void> {
     await this.reconcileAll();
-    const w = watch(this.layout.agents, {
+    await mkdir(this.project.apps, { recursive: true });
+    const w = watch(this.project.apps, {
       ignoreInitial: true,
-      depth: 1,
-      // Temporary files of atomic writes (ours and editors') start with a dot.
-      ignored: (path) => path.split(sep).pop()!.startsWith('.'),
+      // {app}/agents/{name}/{file}
+      depth: 3,
+      // Temporary files of atomic writes (ours and editors') start with a dot; an app's history, locks and trash are ours.
+      ignored: (path) => {
+        const parts = relative(this.project.apps, path).split(sep);
+        return parts.at(-1)!.startsWith('.') || (parts.length >= 2 && parts[1] !== 'agents');
+      },
       usePolling: this.opts.pollMs > 0,
       interval: this.opts.pollMs || undefined,
     });
@@ -58,25 +64,29 @@ export class AgentWatcher {
     await Promise.allSettled([...this.running]);
   }
 
-  /** Agents on disk and agents whose history says they exist: a folder removed by hand is a deletion. */
+  /** Every app's agents on disk and agents whose history says they exist: a folder removed by hand is a deletion. */
   async reconcileAll(): Promise<void> {
-    const known = await readdir(this.layout.versions).catch(() => [] as string[]);
-    const names = new Set([...(await this.store.names()), ...known.filter((n) => agents.AgentName.safeParse(n).success)]);
-    for (const name of names) {
-      if (this.closed) return;
-      await this.store.reconcile(name).catch((e: Error) => this.logger.warn('could not look at an agent', { agent: name, error: e.message }));
+    for (const app of await this.stores.apps()) {
+      const store = this.stores.of(app);
+      const known = await readdir(this.project.app(app).versions).catch(() => [] as string[]);
+      const names = new Set([...(await store.names()), ...known.filter((n) => agents.AgentName.safeParse(n).success)]);
+      for (const name of names) {
+        if (this.closed) return;
+        await store.reconcile(name).catch((e: Error) => this.logger.warn('could not look at an agent', { app_id: app, agent: name, error: e.message }));
+      }
     }
   }
 
   private schedule(path: string): void {
-    const name = relative(this.layout.agents, path).split(sep)[0];
-    if (!name || this.closed || !agents.AgentName.safeParse(name).success) return;
-    clearTimeout(this.timers.get(name));
+    const [app, folder, name] = relative(this.project.apps, path).split(sep);
+    if (folder !== 'agents' || !name || this.closed || !agents.AgentAppId.safeParse(app).success || !agents.AgentName.safeParse(name).success) return;
+    const key = `${app}/${name}`;
+    clearTimeout(this.timers.get(key));
     this.timers.set(
-      name,
+      key,
       setTimeout(() => {
-        this.timers.delete(name);
-        void this.track(this.store.reconcile(name).catch((e: Error) => this.logger.warn('could not look at an edited agent', { agent: name, error: e.message })));
+        this.timers.delete(key);
+        void this.track(this.stores.of(app).reconcile(name).catch((e: Error) => this.logger.warn('could not look at an edited agent', { app_id: app, agent: name, error: e.message })));
       }, SETTLE_MS),
     );
   }
