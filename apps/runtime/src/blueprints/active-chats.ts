@@ -10,10 +10,11 @@ export const blueprintRoutes: RouteSpec[] = [
   {
     method: 'get',
     path: '/api/internal/blueprints/{name}/active-chats',
-    summary: 'Open chats whose workflow has an agent on this blueprint (service key only; the agent manager asks before a delete or deactivation)',
+    summary: "An app's open chats whose workflow has an agent on this blueprint (service key only; the agent manager asks before a delete or deactivation, for the blueprint's app)",
     tags: ['internal'],
     auth: false,
     params: agents.AgentParams,
+    query: agents.ActiveChatsQuery,
     responses: { 200: { description: 'the newest open chats', schema: agents.ActiveChatsReply }, 401: { description: 'no or a wrong service key' } },
   },
 ];
@@ -26,16 +27,18 @@ export function blueprintsRouter(s: RuntimeServices): Router {
     const given = Buffer.from(req.header(SERVICE_KEY_HEADER) ?? '');
     if (given.length !== key.length || !timingSafeEqual(given, key)) throw new Unauthorized('the service key is required');
     const { name } = parseOr400(agents.AgentParams, req.params, 'path');
+    // A blueprint is an app's: only that app's chats run it.
+    const { app_id } = parseOr400(agents.ActiveChatsQuery, req.query, 'query');
     const workflows = [...s.workflows.values()].filter((w) => w.agents.some((a) => a.blueprint === name)).map((w) => w.name);
     const reply: agents.ActiveChatsReply = { blueprint: name, workflows, chats: [], total: 0 };
     if (workflows.length > 0) {
       // Open chats run the blueprint on their next turn, whether one runs now or the user is typing.
       const rows = await s.db.pool.query<{ id: string; app_id: string; workflow_name: string; status: string; updated_at: Date; total: string }>({
-        name: 'blueprint-active-chats',
+        name: 'blueprint-active-chats-of-app',
         text: `SELECT id, app_id, workflow_name, status, updated_at, count(*) OVER () AS total FROM chats
-               WHERE workflow_name = ANY($1) AND status IN ('created', 'in_progress', 'awaiting_input')
+               WHERE app_id = $2 AND workflow_name = ANY($1) AND status IN ('created', 'in_progress', 'awaiting_input')
                ORDER BY updated_at DESC LIMIT ${LIMIT}`,
-        values: [workflows],
+        values: [workflows, app_id],
       });
       reply.chats = rows.rows.map((c) => ({ chat_id: c.id, app_id: c.app_id, workflow_name: c.workflow_name, status: c.status, updated_at: c.updated_at.toISOString() }));
       reply.total = Number(rows.rows[0]?.total ?? 0);

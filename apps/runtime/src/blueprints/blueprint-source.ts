@@ -1,17 +1,20 @@
 import type { Redis } from 'ioredis';
-import { AgentChange, agents, Channel } from '@tessera/contracts';
+import { agents, Channel } from '@tessera/contracts';
 import { SERVICE_KEY_HEADER, whenReady, type Logger } from '@tessera/kit';
 import { BlueprintRefusal, EngineErrorCode } from '../engine/run-turn';
 
 /** A turn waits this long for the agent manager before it fails with BLUEPRINT_UNAVAILABLE. */
 const FETCH_TIMEOUT_MS = 5_000;
 
-type Entry = { at: number; agent: agents.Agent | null };
+type Entry = { at: number; name: string; agent: agents.Agent | null };
+
+/** The cache's key: a blueprint is an app's (the same name in two apps is two blueprints). */
+const keyOf = (app: string, name: string) => `${app}\u0000${name}`;
 
 /**
- * Blueprints of the agent manager (`AGENTS_URL`, read with the service key), cached per worker
- * process. An announcement on `Channel.agentChanges` drops the agent's copy, so an edit reaches
- * the next turn; the TTL bounds staleness when announcements are lost (Redis down). A copy past
+ * Blueprints of the agent manager (`AGENTS_URL`, read with the service key for the chat's app),
+ * cached per worker process by app and name. An announcement on `Channel.agentChanges` drops that
+ * app's copy of the agent, so an edit reaches the next turn; the TTL bounds staleness when announcements are lost (Redis down). A copy past
  * its TTL that no announcement dropped still serves while the agent manager does not answer.
  */
 export class BlueprintSource {
@@ -32,8 +35,9 @@ export class BlueprintSource {
     const channel = Channel.agentChanges.name();
     sub.on('message', (ch: string, message: string) => {
       if (ch !== channel) return;
-      const change = AgentChange.safeParse(safeJson(message));
-      if (change.success) this.drop(change.data.name);
+      const change = agents.AgentChangeAnnouncement.safeParse(safeJson(message));
+      // No app: an agent manager of before apps; the name goes in every app.
+      if (change.success) this.drop(change.data.name, change.data.app_id);
       else this.logger.warn('ignoring a malformed agent change', { channel });
     });
     let down = false;
@@ -46,54 +50,59 @@ export class BlueprintSource {
     await sub.subscribe(channel);
   }
 
-  /** The blueprint's system prompt; refuses (BlueprintRefusal) an inactive, missing or unreachable one. */
-  readonly resolve = async (name: string): Promise<string> => {
-    const { agent } = await this.entry(name);
+  /** The system prompt of the app's blueprint; refuses (BlueprintRefusal) an inactive, missing or unreachable one. */
+  readonly resolve = async (name: string, app: string): Promise<string> => {
+    const { agent } = await this.entry(app, name);
     if (!agent) throw new BlueprintRefusal(EngineErrorCode.BlueprintNotFound, `blueprint "${name}" does not exist in the agent manager`);
     if (agent.status !== 'active')
       throw new BlueprintRefusal(EngineErrorCode.BlueprintInactive, `blueprint "${name}" is inactive in the agent manager: new turns are refused until an operator activates it`);
     return agent.system_prompt;
   };
 
-  drop(name?: string): void {
+  /** Drops the app's copy of `name`; without an app, `name` in every app; without either, everything. */
+  drop(name?: string, app?: string): void {
     this.epoch++;
     if (name === undefined) this.cache.clear();
-    else this.cache.delete(name);
+    else if (app !== undefined) this.cache.delete(keyOf(app, name));
+    else for (const [key, entry] of this.cache) if (entry.name === name) this.cache.delete(key);
   }
 
-  private entry(name: string): Promise<Entry> {
-    const hit = this.cache.get(name);
+  private entry(app: string, name: string): Promise<Entry> {
+    const key = keyOf(app, name);
+    const hit = this.cache.get(key);
     if (hit && Date.now() - hit.at < this.ttlMs) return Promise.resolve(hit);
-    let p = this.inflight.get(name);
+    let p = this.inflight.get(key);
     if (!p) {
-      p = this.fetch(name, hit).finally(() => this.inflight.delete(name));
-      this.inflight.set(name, p);
+      p = this.fetch(app, name, hit).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, p);
     }
     return p;
   }
 
-  private async fetch(name: string, stale: Entry | undefined): Promise<Entry> {
+  private async fetch(app: string, name: string, stale: Entry | undefined): Promise<Entry> {
     const epoch = this.epoch;
+    const key = keyOf(app, name);
     let entry: Entry;
     try {
-      entry = { at: Date.now(), agent: await this.request(name) };
+      entry = { at: Date.now(), name, agent: await this.request(app, name) };
     } catch (e) {
-      if (stale && this.cache.get(name) === stale) {
-        this.logger.warn('agent manager unreachable; using the cached blueprint', { blueprint: name, error: (e as Error).message });
+      if (stale && this.cache.get(key) === stale) {
+        this.logger.warn('agent manager unreachable; using the cached blueprint', { app_id: app, blueprint: name, error: (e as Error).message });
         return stale;
       }
       throw e;
     }
-    if (epoch === this.epoch) this.cache.set(name, entry);
+    if (epoch === this.epoch) this.cache.set(key, entry);
     return entry;
   }
 
-  private async request(name: string): Promise<agents.Agent | null> {
+  private async request(app: string, name: string): Promise<agents.Agent | null> {
     const unavailable = (why: string) => new BlueprintRefusal(EngineErrorCode.BlueprintUnavailable, `blueprint "${name}" could not be loaded: the agent manager ${why}; try again`);
     let res: Response;
     try {
+      // The service key acts for the app it names, and reads only that app's agents.
       res = await fetch(`${this.baseUrl}/agents/${encodeURIComponent(name)}`, {
-        headers: { [SERVICE_KEY_HEADER]: this.serviceKey },
+        headers: { [SERVICE_KEY_HEADER]: this.serviceKey, [agents.AGENT_APP_HEADER]: app },
         signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
       });
     } catch (e) {

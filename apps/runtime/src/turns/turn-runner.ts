@@ -26,7 +26,8 @@ export interface TurnRunnerDeps {
   logger: Logger;
   observe: (chat: ChatRow, stored: StoredEvent[]) => void;
   turnEnd: TurnEnd;
-  resolveBlueprint?: (name: string) => Promise<string>;
+  /** A blueprint's system prompt, in the chat's app (blueprints are an app's). */
+  resolveBlueprint?: (name: string, appId: string) => Promise<string>;
   history?: HistoryLimits;
 }
 
@@ -194,7 +195,7 @@ export class TurnRunner {
       signal,
       emit,
       providers: this.d.providers,
-      resolveBlueprint: this.d.resolveBlueprint,
+      resolveBlueprint: this.d.resolveBlueprint && ((name: string) => this.d.resolveBlueprint!(name, chat.appId)),
       history: this.d.history,
     });
     await writer.drain();
