@@ -232,6 +232,35 @@ test('odd and hostile filenames are labels: no path, no header injection, both f
   expect(encoded.json.filename).toBe('a__b_c\ufffd.txt');
 });
 
+test('bidi controls and invisible format characters are dropped from filenames: the true extension shows, in the reply, the metadata and Content-Disposition', async () => {
+  const cases: [string, string][] = [
+    ['\u202Egnp.exe', 'gnp.exe'],
+    ['invoice\u202Efdp.exe', 'invoicefdp.exe'],
+    ['photo\u2066\u2067\u2068gpj.scr\u2069', 'photogpj.scr'],
+    ['\u202A\u202B\u202C\u202D\u200E\u200F\u061Creport.pdf', 'report.pdf'],
+    ['a\u200B\u200C\u200D\u2060\uFEFF\u00AD.png\u3164\u115F.exe', 'a.png.exe'],
+    ['tag\u{E0041}\u{E0042}s.txt', 'tags.txt'],
+    ['\u202E', 'upload'],
+  ];
+  for (const [sent, stored] of cases) {
+    const up = await put('bidi test', {}, alice, sent);
+    expect(up.status).toBe(201);
+    expect(up.json.filename).toBe(stored);
+    expect((await http(ds.url, 'GET', `/documents/${up.json.id}/metadata`, { token: alice })).json.filename).toBe(stored);
+    const cd = (await http(ds.url, 'GET', `/documents/${up.json.id}`, { token: alice })).headers['content-disposition'] as string;
+    expect(parse(cd).parameters.filename).toBe(stored);
+    expect(decodeURIComponent(cd)).not.toMatch(/[\p{Cf}]/u);
+  }
+  // RFC 5987 `filename*` carries the override percent-encoded: it is dropped all the same.
+  const raw = await http(ds.url, 'POST', '/documents', {
+    token: alice,
+    raw: Buffer.from(`--b\r\nContent-Disposition: form-data; name="app_id"\r\n\r\napp1\r\n--b\r\nContent-Disposition: form-data; name="file"; filename*=UTF-8''%E2%80%AEgnp.exe\r\n\r\nzz\r\n--b--\r\n`),
+    headers: { 'content-type': 'multipart/form-data; boundary=b' },
+  });
+  expect(raw.status).toBe(201);
+  expect(raw.json.filename).toBe('gnp.exe');
+});
+
 test('Range answers 206 with the bytes asked for; an ETag the client holds answers 304', async () => {
   const text = 'abcdefghijklmnopqrstuvwxyz';
   const up = await put(text, {});

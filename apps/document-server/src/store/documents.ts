@@ -2,6 +2,7 @@ import type { Pool } from 'pg';
 import type { documents } from '@tessera/contracts';
 import { BadRequest } from '@tessera/kit';
 import type { Scope } from '../domain/access';
+import { storedFilename } from '../domain/filename';
 import type { Db } from './db';
 
 type Document = documents.Document;
@@ -23,7 +24,8 @@ interface DocumentRow {
 export function toDocument(r: DocumentRow): Document {
   return {
     id: r.id,
-    filename: r.filename,
+    // Cleaned on the way out too: a name stored before a rule existed is shown as the rule says now.
+    filename: storedFilename(r.filename),
     content_type: r.content_type,
     size: Number(r.size),
     sha256: r.sha256,
