@@ -3,6 +3,7 @@
  * and pages, limits, and who reaches what. A real server on a fresh schema and blob directory.
  */
 import { parse } from 'content-disposition';
+import fc from 'fast-check';
 import { filesUnder, http, serviceHeaders, sha256, startDocuments, testEnv, token, upload, type Env, type Instance } from './harness';
 
 let env: Env;
@@ -193,6 +194,56 @@ test('the same bytes uploaded twice are stored once; the blob goes with the last
   expect((await http(ds.url, 'GET', `/documents/${b.json.id}`, { token: op })).text).toBe('identical bytes');
   await http(ds.url, 'DELETE', `/documents/${b.json.id}`, { token: op });
   expect(blobs().length).toBe(start);
+});
+
+const cursorOf = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+const UUID = '0b6f3c2e-8d1a-4e5b-9c7d-2a1f0e3d4c5b';
+
+test('a cursor whose numbers PostgreSQL cannot hold is a 400 naming cursor, never a 500', async () => {
+  const list = (q: string) => http(ds.url, 'GET', `/documents?${q}`, { token: alice });
+  for (const v of [[1e20, UUID], [-1e20, UUID], [8.64e15 + 1, UUID], [-62_135_596_800_001, UUID], [253_402_300_800_000, UUID], [1.5, UUID], [2 ** 53, UUID], [0, '------------------------------------'], [0, 'zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz']]) {
+    const r = await list(`cursor=${cursorOf(v)}`);
+    expect([r.status, r.json.error.message]).toEqual([400, expect.stringMatching(/^invalid query: cursor: /)]);
+    expect(r.json.error.details.issues[0].path).toBe('query.cursor');
+  }
+  expect((await list(`cursor=${cursorOf([1e20, UUID])}`)).json.error.message).toContain('its time');
+  expect((await list(`cursor=${cursorOf([0, '------------------------------------'])}`)).json.error.message).toContain('its id');
+  // The ends of the range are pages (empty or not), not errors.
+  for (const t of [-62_135_596_800_000, 0, 253_402_300_799_999]) expect((await list(`cursor=${cursorOf([t, UUID])}`)).status).toBe(200);
+  for (const limit of ['0', '201', '1e20', '-1', '1.5', 'NaN', 'Infinity', '9'.repeat(400)]) {
+    const r = await list(`limit=${limit}`);
+    expect([r.status, r.json.error.message]).toEqual([400, expect.stringContaining('limit')]);
+  }
+});
+
+test('property: whatever the list query holds, never a 5xx, always the error shape, and the process lives', async () => {
+  const pct = (s: string) => [...Buffer.from(s)].map((b) => (/[A-Za-z0-9_.~-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).padStart(2, '0')}`)).join('');
+  const big = fc.constantFrom(1e20, -1e20, 8.64e15, 8.64e15 + 1, -8.64e15 - 1, 2 ** 53, 2 ** 63, 1e308, -0, 0.5, Number.MAX_SAFE_INTEGER, 253_402_300_800_000, -62_135_596_800_001);
+  const number = fc.oneof(big, fc.integer(), fc.double(), fc.bigInt().map((b) => Number(b)));
+  const id = fc.oneof(fc.uuid(), fc.constantFrom(UUID, '-'.repeat(36), '0'.repeat(36), ''), fc.string({ maxLength: 40 }));
+  const cursorPart = fc.oneof(
+    { weight: 4, arbitrary: fc.tuple(number, id).map(cursorOf) },
+    fc.jsonValue({ maxDepth: 2 }).map(cursorOf),
+    fc.tuple(number, id).map((t) => cursorOf(t).slice(1)),
+    fc.string({ maxLength: 80 }).map(pct),
+    fc.constantFrom('', 'x'.repeat(600), '%00', '%ZZ', cursorOf([1e20, UUID]), Buffer.from('[1e400,"x"]').toString('base64url'), Buffer.from('[99999999999999999999999999,"' + UUID + '"]').toString('base64url')),
+  );
+  const scalar = fc.oneof(number.map(String), fc.string({ maxLength: 40 }).map(pct), fc.constantFrom('', '1e20', '-1', 'NaN', 'Infinity', '9'.repeat(400), 'image/*', 'app1', '%00', '%ED%A0%80'));
+  const pair = fc.oneof(
+    { weight: 3, arbitrary: cursorPart.map((v) => ['cursor', v] as const) },
+    { weight: 3, arbitrary: fc.tuple(fc.constantFrom('limit', 'offset', 'limit[]', 'cursor[]', 'cursor[a]'), scalar) },
+    { weight: 2, arbitrary: fc.tuple(fc.constantFrom('app_id', 'tag', 'tags', 'content_type', 'q', 'uploaded_by', 'tag[]', 'tag[0]', 'q[a]', '__proto__[x]', 'created_at', 'since'), scalar) },
+  );
+  await fc.assert(
+    fc.asyncProperty(fc.array(pair, { maxLength: 5 }), async (pairs) => {
+      const r = await http(ds.url, 'GET', `/documents?${pairs.map(([k, v]) => `${k}=${v}`).join('&')}`, { token: alice });
+      expect(r.status).toBeLessThan(500);
+      if (r.status === 200) expect(Array.isArray(r.json.documents)).toBe(true);
+      else expect(r.json).toMatchObject({ error: { code: expect.any(String), message: expect.any(String) } });
+    }),
+    { numRuns: Number(process.env.FUZZ_RUNS ?? 300) },
+  );
+  expect((await http(ds.url, 'GET', '/health')).status).toBe(200);
 });
 
 test('odd and hostile filenames are labels: no path, no header injection, both filename forms', async () => {

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import type { documents } from '@tessera/contracts';
+import { documents } from '@tessera/contracts';
 import { BadRequest } from '@tessera/kit';
 import type { Scope } from '../domain/access';
 import { storedFilename } from '../domain/filename';
@@ -71,14 +71,22 @@ function encodeCursor(r: DocumentRow): string {
   return Buffer.from(JSON.stringify([r.created_at.getTime(), r.id])).toString('base64url');
 }
 
+/** The cursor a client sent back, checked part by part against the contract: a 400 naming `cursor` and what is wrong, never a value PostgreSQL cannot hold. */
 function decodeCursor(c: string): [Date, string] {
+  const refuse = (why: string) => new BadRequest(`invalid query: cursor: ${why}`, { issues: [{ path: 'query.cursor', message: why }] });
+  let v: unknown;
   try {
-    const v: unknown = JSON.parse(Buffer.from(c, 'base64url').toString('utf8'));
-    if (Array.isArray(v) && v.length === 2 && Number.isInteger(v[0]) && typeof v[1] === 'string' && /^[0-9a-f-]{36}$/.test(v[1])) return [new Date(v[0] as number), v[1]];
+    v = JSON.parse(Buffer.from(c, 'base64url').toString('utf8'));
   } catch {
-    /* answered below */
+    throw refuse('not a cursor from a previous page');
   }
-  throw new BadRequest('invalid query: cursor: not a cursor from a previous page', { issues: [{ path: 'query.cursor', message: 'not a cursor from a previous page' }] });
+  const parsed = documents.DocumentsCursor.safeParse(v);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const part = issue.path[0] === 0 ? 'its time' : issue.path[0] === 1 ? 'its id' : null;
+    throw refuse(part ? `not a cursor from a previous page (${part} ${issue.message})` : 'not a cursor from a previous page');
+  }
+  return [new Date(parsed.data[0]), parsed.data[1]];
 }
 
 const likePattern = (s: string) => `%${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;

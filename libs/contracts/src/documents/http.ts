@@ -53,6 +53,24 @@ export const UploadMetadata = z.object({ tags: Tags.optional(), description: Des
 
 export const DocumentParams = z.object({ id: DocumentId });
 
+/**
+ * An instant a client hands the server (a cursor's `created_at`), in milliseconds since the
+ * epoch: years 0001 to 9999, which JavaScript's Date and PostgreSQL's timestamptz (4713 BC to
+ * 294276 AD) both hold, so no value a client sends reaches the database out of its range.
+ */
+export const MIN_INSTANT_MS = -62_135_596_800_000;
+export const MAX_INSTANT_MS = 253_402_300_799_999;
+export const InstantMs = z
+  .number()
+  .int('must be a whole number of milliseconds')
+  .min(MIN_INSTANT_MS, 'must be at or after 0001-01-01T00:00:00.000Z')
+  .max(MAX_INSTANT_MS, 'must be at or before 9999-12-31T23:59:59.999Z');
+
+/** What a list `cursor` is, base64url-decoded and parsed: `[created_at ms, id]` of the previous page's last document. */
+export const DocumentsCursor = z.tuple([InstantMs, DocumentId]);
+export type DocumentsCursor = z.infer<typeof DocumentsCursor>;
+export const MAX_LIST_LIMIT = 200;
+
 /** `GET /documents`: newest first; `cursor` from the previous page's `next_cursor`. */
 export const DocumentsQuery = z.object({
   app_id: AppId.optional(),
@@ -66,8 +84,8 @@ export const DocumentsQuery = z.object({
     .describe('Exact (`application/pdf`) or a family (`image/*`)'),
   q: SafeText.pipe(z.string().max(256)).optional().describe('Text in the filename or description (case-insensitive)'),
   uploaded_by: UserId.optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
-  cursor: SafeText.pipe(z.string().max(512)).optional(),
+  limit: z.coerce.number().int().min(1).max(MAX_LIST_LIMIT).default(50),
+  cursor: SafeText.pipe(z.string().max(512)).optional().describe('The previous page\'s `next_cursor`, as given (base64url of `[created_at ms, id]`)'),
 });
 export type DocumentsQuery = z.infer<typeof DocumentsQuery>;
 export const DocumentsReply = z.object({ documents: z.array(Document), next_cursor: z.string().nullable() }).meta({ id: 'DocumentsReply' });
