@@ -96,7 +96,16 @@ export class AgentStore {
     });
   }
 
-  update(name: string, patch: agents.UpdateAgentBody): Promise<agents.Agent> {
+  /**
+   * Neither a folder nor a history by that name: a change of it is a 404 before any lock is taken
+   * (so a write to a name the app does not have makes nothing, not even the app's lock folder).
+   */
+  private async unknown(name: string): Promise<boolean> {
+    return !(await exists(this.layout.agentDir(name))) && !(await this.versions.exists(name));
+  }
+
+  async update(name: string, patch: agents.UpdateAgentBody): Promise<agents.Agent> {
+    if (await this.unknown(name)) throw notFound(name);
     return this.change(name, async (current) => {
       if (!current) throw notFound(name);
       const mcp = patch.mcp_servers ? await resolveMcpServers(patch.mcp_servers, current.mcp, this.layout.projectDir) : current.mcp;
@@ -106,7 +115,8 @@ export class AgentStore {
     });
   }
 
-  setStatus(name: string, status: agents.AgentStatus): Promise<agents.Agent> {
+  async setStatus(name: string, status: agents.AgentStatus): Promise<agents.Agent> {
+    if (await this.unknown(name)) throw notFound(name);
     return this.change(name, async (current) => {
       if (!current) throw notFound(name);
       if (current.agent.status === status) return null;
@@ -115,7 +125,8 @@ export class AgentStore {
   }
 
   /** Content of version `version` again, as a new version; the status stays what it is (a deleted agent comes back as it was). */
-  restore(name: string, version: number): Promise<agents.Agent> {
+  async restore(name: string, version: number): Promise<agents.Agent> {
+    if (!(await this.versions.exists(name))) throw new NotFound(`agent "${name}" has no version ${version}`);
     return this.change(name, async (current) => {
       const v = await this.versions.get(name, version);
       if (!v) throw new NotFound(`agent "${name}" has no version ${version}`);
@@ -131,6 +142,7 @@ export class AgentStore {
 
   /** `check` runs under the lock before anything is removed (the sessions-in-use check). */
   async delete(name: string, check: () => Promise<void>): Promise<void> {
+    if (await this.unknown(name)) throw notFound(name);
     const changes = await this.locks.with(name, async () => {
       const dir = this.layout.agentDir(name);
       let current: StoredAgent | null = null;
