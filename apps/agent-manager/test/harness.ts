@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
-import { AgentChange, Channel } from '@tessera/contracts';
+import { agents, Channel } from '@tessera/contracts';
 import { createLogger, DEV_JWT_SECRET, signToken } from '@tessera/kit';
 import { call, closedPort, spawnService, TEST_REDIS_URL, type ServiceProcess } from '@tessera/kit/testing';
 import { loadAgentManagerConfig, type AgentManagerConfig } from '../src/config';
@@ -16,9 +16,19 @@ export const ROOT = resolve(__dirname, '../../..');
 export const SECRET = DEV_JWT_SECRET;
 export const SERVICE_KEY = 'test-service-key-0123456789';
 
-export async function projectDir(name: string): Promise<{ dir: string; agents: string; remove: () => Promise<void> }> {
+/** The app a token allowing any app acts in when it names none (DEFAULT_APP_ID), and the one `user()` has. */
+export const DEFAULT_APP = 'app1';
+
+/** An app's folders: `.agent-orchestrator/apps/{app}/` holds the document's layout. */
+export const appFolders = (dir: string, app: string) => ({
+  agents: join(dir, '.agent-orchestrator/apps', app, 'agents'),
+  versions: join(dir, '.agent-orchestrator/apps', app, 'agent-versions'),
+});
+
+/** `agents` and `versions`: the default app's folders. */
+export async function projectDir(name: string): Promise<{ dir: string; agents: string; versions: string; remove: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), `am-${name}-`));
-  return { dir, agents: join(dir, '.agent-orchestrator/agents'), remove: () => rm(dir, { recursive: true, force: true }) };
+  return { dir, ...appFolders(dir, DEFAULT_APP), remove: () => rm(dir, { recursive: true, force: true }) };
 }
 
 /** What every agent-manager process of a test is configured with, here or in a child. */
@@ -29,6 +39,7 @@ export function serviceVars(dir: string): Record<string, string> {
     JWT_SECRET: SECRET,
     SERVICE_KEY,
     AGENT_MANAGER_PROJECT_DIR: dir,
+    DEFAULT_APP_ID: DEFAULT_APP,
     RUNTIME_URL: 'off',
     OBSERVABILITY_URL: 'off',
   };
@@ -65,21 +76,21 @@ export async function spawnAgentManager(dir: string, extra: Record<string, strin
   return { ...p, url };
 }
 
-/** An operator (roles claim holds "operator"). */
-export const operator = (sub = 'op-1') => signToken(SECRET, { sub, roles: ['operator'] }, { expiresIn: '1h' });
-/** A signed-in user of the platform: may read agents, not change them. */
-export const user = (sub = 'user-1') => signToken(SECRET, { sub, apps: ['app1'] }, { expiresIn: '1h' });
+/** An operator (roles claim holds "operator"); of any app without `apps` (then acting in DEFAULT_APP unless a request names one). */
+export const operator = (sub = 'op-1', apps?: string[]) => signToken(SECRET, { sub, roles: ['operator'], ...(apps && { apps }) }, { expiresIn: '1h' });
+/** A signed-in user of an app: may read its agents, not change them. */
+export const user = (sub = 'user-1', apps = [DEFAULT_APP]) => signToken(SECRET, { sub, apps }, { expiresIn: '1h' });
 
 export async function http(base: string, method: string, path: string, opts: { body?: unknown; token?: string; headers?: Record<string, string>; raw?: string } = {}) {
   const r = await call(base, method, path, opts);
   return { status: r.status, body: r.json === undefined ? r.text : r.json };
 }
 
-/** Announcements on Redis, as the runtime receives them. */
-export async function listenChanges(): Promise<{ changes: AgentChange[]; close: () => Promise<void> }> {
+/** Announcements on Redis, as the runtime receives them (with the app). */
+export async function listenChanges(): Promise<{ changes: agents.AgentChangeAnnouncement[]; close: () => Promise<void> }> {
   const sub = new Redis(TEST_REDIS_URL);
-  const changes: AgentChange[] = [];
-  sub.on('message', (_ch, m: string) => changes.push(AgentChange.parse(JSON.parse(m))));
+  const changes: agents.AgentChangeAnnouncement[] = [];
+  sub.on('message', (_ch, m: string) => changes.push(agents.AgentChangeAnnouncement.parse(JSON.parse(m))));
   await sub.subscribe(Channel.agentChanges.name());
   return { changes, close: async () => void (await sub.quit()) };
 }

@@ -92,8 +92,8 @@ test('two instances writing and a hand edit racing leave every agent whole, its 
     expect(fromA.body).toEqual(fromB.body);
     expect(fromA.body.system_prompt).toBe(prompt);
 
-    const files = (await readdir(join(project.dir, '.agent-orchestrator/agent-versions', name))).filter((f) => f !== 'head.json').sort();
-    const numbers = await Promise.all(files.map(async (f) => JSON.parse(await readFile(join(project.dir, '.agent-orchestrator/agent-versions', name, f), 'utf8')).version));
+    const files = (await readdir(join(project.versions, name))).filter((f) => f !== 'head.json').sort();
+    const numbers = await Promise.all(files.map(async (f) => JSON.parse(await readFile(join(project.versions, name, f), 'utf8')).version));
     expect(numbers).toEqual(numbers.map((_, i) => i + 1));
     const newest = await until(async () => {
       const v = (await http(a.url, 'GET', `/agents/${name}/versions?limit=1`, { token: usr })).body.versions[0];
