@@ -3,7 +3,8 @@
  * (this process, its turn worker in it) and a real agent manager (its own process) on one Redis.
  * An edit, through the API or by hand in the files, reaches the next turn without a restart; an
  * inactive, missing or unreachable blueprint is a clear chat.error; the agent manager refuses to
- * delete or deactivate a blueprint an open chat uses, naming the chat.
+ * delete or deactivate a blueprint an open chat uses, naming the chat. Blueprints are an app's:
+ * a chat runs its own app's blueprint of that name, and a 409 names only that app's chats.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -22,9 +23,11 @@ let rt: RuntimeInstance;
 let am: ServiceProcess;
 let amUrl: string;
 let tmp: string;
+/** app1's operator (the chats of these tests are app1's), and app2's, who has a blueprint of the same name. */
 let op: string;
+let op2: string;
 let bus: Redis;
-const announced: { name: string; version: number; source: string }[] = [];
+const announced: { app_id?: string; name: string; version: number; source: string }[] = [];
 /** The system prompt of every model call, as the provider received it. */
 const systems: string[] = [];
 
@@ -57,7 +60,8 @@ beforeAll(async () => {
     ready: { url: `${amUrl}/health` },
     timeoutMs: 20_000,
   });
-  op = await signToken(SECRET, { sub: 'op-1', roles: ['operator'] }, { expiresIn: '1h' });
+  op = await signToken(SECRET, { sub: 'op-1', roles: ['operator'], apps: ['app1'] }, { expiresIn: '1h' });
+  op2 = await signToken(SECRET, { sub: 'op-2', roles: ['operator'], apps: ['app2'] }, { expiresIn: '1h' });
   bus = new Redis(TEST_REDIS_URL);
   bus.on('message', (_c, m: string) => announced.push(JSON.parse(m)));
   await bus.subscribe(Channel.agentChanges.name());
@@ -70,8 +74,8 @@ afterAll(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
-async function newChat(workflowName = 'bp-flow'): Promise<ChatRow> {
-  return (await rt.s.starter.start({ appId: 'app1', userId: 'u1', workflowName, backendContext: null, uiContext: null })).chat;
+async function newChat(workflowName = 'bp-flow', appId = 'app1'): Promise<ChatRow> {
+  return (await rt.s.starter.start({ appId, userId: 'u1', workflowName, backendContext: null, uiContext: null })).chat;
 }
 
 /** One user message and what the turn made the user see. */
@@ -87,9 +91,9 @@ async function turn(chat: ChatRow, text: string) {
   return { error: data('chat.error'), run: data('chat.run_complete'), usage: data('chat.usage_delta'), reply: events.find((e) => e.type === 'chat.text' && (e.data as any).role === 'assistant' && (e.data as any).done)?.data as any };
 }
 
-/** The announcement of `version` reached Redis (the runtime's worker subscribes to the same channel). */
-async function announcedVersion(version: number, source = 'api') {
-  for (let i = 0; !announced.some((c) => c.name === BP && c.version === version && c.source === source); i++) {
+/** The announcement of `version` of app1's blueprint reached Redis (the runtime's worker subscribes to the same channel). */
+async function announcedVersion(version: number, source = 'api', app = 'app1') {
+  for (let i = 0; !announced.some((c) => c.app_id === app && c.name === BP && c.version === version && c.source === source); i++) {
     if (i > 200) throw new Error(`version ${version} of ${BP} was not announced`);
     await new Promise((r) => setTimeout(r, 25));
   }
@@ -114,7 +118,7 @@ test('an edited system prompt, through the API or by hand in the files, reaches 
   await turn(chat, 'again');
   expect(systems.at(-1)).toBe('You are version two, edited through the API.');
 
-  await writeFile(join(tmp, 'project/.agent-orchestrator/agents', BP, 'agent.system-prompt.md'), 'You are version three, written by hand in the file.');
+  await writeFile(join(tmp, 'project/.agent-orchestrator/apps/app1/agents', BP, 'agent.system-prompt.md'), 'You are version three, written by hand in the file.');
   await announcedVersion(3, 'files');
   const three = await turn(chat, 'once more');
   expect(systems.at(-1)).toBe('You are version three, written by hand in the file.');
@@ -122,19 +126,59 @@ test('an edited system prompt, through the API or by hand in the files, reaches 
   expect(three.run.status).toBe('completed');
 });
 
+test("a chat runs its own app's blueprint: the same name in another app, and that app's edits, do not reach it", async () => {
+  const other = await http(amUrl, 'POST', '/agents', { name: BP, description: "app2's", system_prompt: 'You are app2’s helper.' }, op2);
+  expect(other.status).toBe(201);
+  const mine = await newChat();
+  const theirs = await newChat('bp-flow', 'app2');
+  await turn(mine, 'hi');
+  expect(systems.at(-1)).toBe('You are version three, written by hand in the file.');
+  await turn(theirs, 'hi');
+  expect(systems.at(-1)).toBe('You are app2’s helper.');
+
+  // app2's edit is announced with its app: app2's next turn has it, app1's copy stays.
+  expect((await http(amUrl, 'PATCH', `/agents/${BP}`, { system_prompt: 'You are app2’s helper, edited.' }, op2)).status).toBe(200);
+  await announcedVersion(2, 'api', 'app2');
+  await turn(theirs, 'again');
+  expect(systems.at(-1)).toBe('You are app2’s helper, edited.');
+  await turn(mine, 'again');
+  expect(systems.at(-1)).toBe('You are version three, written by hand in the file.');
+
+  // app2 deactivates its own: app1's chat goes on; app2's is refused.
+  expect((await http(amUrl, 'PATCH', `/agents/${BP}/status?force=true`, { status: 'inactive' }, op2)).status).toBe(200);
+  await announcedVersion(3, 'api', 'app2');
+  expect((await turn(mine, 'still?')).reply.content).toBe('Done: still?');
+  expect((await turn(theirs, 'still?')).error.error_code).toBe('BLUEPRINT_INACTIVE');
+  expect((await http(amUrl, 'PATCH', `/agents/${BP}/status`, { status: 'active' }, op2)).status).toBe(200);
+  await announcedVersion(4, 'api', 'app2');
+});
+
 test('while a chat uses the blueprint, delete and deactivation are refused naming it; forced inactive, the next turn fails with BLUEPRINT_INACTIVE', async () => {
   const chat = await newChat();
   await turn(chat, 'hello');
 
-  const internal = await http(rt.url, 'GET', `/api/internal/blueprints/${BP}/active-chats`, undefined, undefined, { 'x-tessera-service-key': SERVICE_KEY });
+  const internal = await http(rt.url, 'GET', `/api/internal/blueprints/${BP}/active-chats?app_id=app1`, undefined, undefined, { 'x-tessera-service-key': SERVICE_KEY });
   expect(internal.status).toBe(200);
   expect(internal.body).toMatchObject({ blueprint: BP, workflows: ['bp-flow'], chats: expect.arrayContaining([expect.objectContaining({ chat_id: chat.id, workflow_name: 'bp-flow', app_id: 'app1' })]) });
+  expect(internal.body.chats.every((c: any) => c.app_id === 'app1')).toBe(true);
+  // The app is asked for: without it, a 400.
+  expect((await http(rt.url, 'GET', `/api/internal/blueprints/${BP}/active-chats`, undefined, undefined, { 'x-tessera-service-key': SERVICE_KEY })).status).toBe(400);
   expect((await http(rt.url, 'GET', `/api/internal/blueprints/${BP}/active-chats`)).status).toBe(401);
   expect((await http(rt.url, 'GET', `/api/internal/blueprints/${BP}/active-chats`, undefined, undefined, { 'x-tessera-service-key': 'wrong-key-0123456789abc' })).status).toBe(401);
 
+  const theirs = await newChat('bp-flow', 'app2');
   const del = await http(amUrl, 'DELETE', `/agents/${BP}`, undefined, op);
   expect(del.status).toBe(409);
   expect(del.body.error.message).toContain(chat.id);
+  // Only app1's chats: app2's open chat on its own blueprint of that name is not named.
+  expect(del.body.error.details.sessions.map((x: any) => x.app_id)).toEqual(expect.arrayContaining(['app1']));
+  expect(del.body.error.details.sessions.every((x: any) => x.app_id === 'app1')).toBe(true);
+  expect(JSON.stringify(del.body)).not.toContain(theirs.id);
+  const del2 = await http(amUrl, 'DELETE', `/agents/${BP}`, undefined, op2);
+  expect(del2.status).toBe(409);
+  expect(del2.body.error.details.sessions.map((x: any) => x.session_id)).toEqual(expect.arrayContaining([theirs.id]));
+  expect(del2.body.error.details.sessions.every((x: any) => x.app_id === 'app2')).toBe(true);
+  expect(JSON.stringify(del2.body)).not.toContain(chat.id);
   expect(del.body.error.details.sessions).toEqual(expect.arrayContaining([{ session_id: chat.id, source: 'runtime', workflow: 'bp-flow', app_id: 'app1', status: 'in_progress' }]));
   const off = await http(amUrl, 'PATCH', `/agents/${BP}/status`, { status: 'inactive' }, op);
   expect(off.status).toBe(409);
