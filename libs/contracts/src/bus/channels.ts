@@ -25,10 +25,15 @@ export const ChatEventBatch = z.object({
 });
 export type ChatEventBatch = z.infer<typeof ChatEventBatch>;
 
+/**
+ * A stop names the session by its app and id: a session id is an app's (observability keys
+ * sessions by both), so a consumer acts only on a stop naming its own chat's/session's app.
+ */
 export const SessionControl = z.discriminatedUnion('action', [
   z.object({
     action: z.literal('stop'),
     session_id: z.string().describe('chat id / bridge session id'),
+    app_id: z.string().min(1).describe("the session's app: only that app's chat or bridge session stops"),
     reason: z.string().optional(),
     requested_by: z.string().optional(),
   }),

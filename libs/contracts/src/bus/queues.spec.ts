@@ -25,8 +25,9 @@ describe('channels', () => {
     expect(Channel.chatEvents.name('c1')).toContain('c1');
   });
 
-  it('a stop control message names the session', () => {
-    expect(Channel.sessionControl.schema.parse({ action: 'stop', session_id: 's1' })).toEqual({ action: 'stop', session_id: 's1' });
-    expect(Channel.sessionControl.schema.safeParse({ action: 'pause', session_id: 's1' }).success).toBe(false);
+  it('a stop control message names the session and its app', () => {
+    expect(Channel.sessionControl.schema.parse({ action: 'stop', session_id: 's1', app_id: 'app1' })).toEqual({ action: 'stop', session_id: 's1', app_id: 'app1' });
+    expect(Channel.sessionControl.schema.safeParse({ action: 'stop', session_id: 's1' }).success).toBe(false);
+    expect(Channel.sessionControl.schema.safeParse({ action: 'pause', session_id: 's1', app_id: 'app1' }).success).toBe(false);
   });
 });

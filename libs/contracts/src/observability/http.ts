@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { INT4_MAX, Int4, IsoTimeInRange, QueryInt4, TIME_RANGE_MESSAGE, timeInRange } from '../common/ranges';
 import { JSON_LIMITS, jsonProblems, SafeJsonRecord, SafeText } from '../common/safe';
 
 /**
@@ -23,10 +24,8 @@ const storable = <T extends z.ZodType>(schema: T) =>
   });
 /** Free JSON an agent reports (a tool's input or output): any storable JSON value. */
 const AnyJson = z.union([SafeJsonRecord, storable(z.array(z.unknown())), SafeText, z.number(), z.boolean(), z.null()]);
-/** Years PostgreSQL and every client can store and show: 0001 to 9999. */
-const MIN_TIME = -62135596800000;
-const MAX_TIME = 253402300799999;
-const inRange = (ms: number) => Number.isFinite(ms) && ms >= MIN_TIME && ms <= MAX_TIME;
+/** An app, as events name it (Text, not AppId: OTLP resources and older clients name apps freely). */
+export const SessionAppId = Text(128);
 
 /** `POST /events`: one event, as document 001 and the Claude Code hooks send it. */
 export const IncomingEvent = z
@@ -36,14 +35,14 @@ export const IncomingEvent = z
     session_name: Text(512).optional(),
     timestamp: z
       .union([z.iso.datetime({ offset: true }), z.number()])
-      .refine((t) => inRange(typeof t === 'number' ? t : Date.parse(t)), 'must be between the years 1 and 9999')
+      .refine((t) => timeInRange(typeof t === 'number' ? t : Date.parse(t)), TIME_RANGE_MESSAGE)
       .optional()
       .describe('ISO 8601, or epoch milliseconds; the time of receipt when absent'),
     tool_name: Text(256).optional(),
     tool_input: AnyJson.optional(),
     tool_output: AnyJson.optional(),
     error: Text(16_000).nullish(),
-    exit_code: z.number().int().min(-2147483648).max(2147483647).nullish(),
+    exit_code: Int4().nullish(),
     reason: Text(4_000).nullish(),
     role: Text(64).optional(),
     content: z
@@ -51,14 +50,18 @@ export const IncomingEvent = z
       .max(200)
       .optional(),
     event_id: Text(256).pipe(z.string().min(1)).optional().describe('Idempotency: the same id in a session is stored once'),
-    /** Attribution an operator filters by. */
-    app_id: Text(128).optional(),
+    /**
+     * The app the session belongs to: a session id is an app's, the same id in two apps is two
+     * sessions. An ingest key's events are its app's; the service key's events that name none
+     * belong to no app (seen only by callers of every app).
+     */
+    app_id: SessionAppId.optional(),
     user_id: Text(256).optional(),
     agent_name: Text(256).optional(),
     project_dir: Text(1_024).optional(),
     workflow: Text(128).optional(),
     source: SessionSource.optional(),
-    usage: z.object({ input_tokens: z.number().int().min(0), output_tokens: z.number().int().min(0) }).partial().optional(),
+    usage: z.object({ input_tokens: Int4().min(0), output_tokens: Int4().min(0) }).partial().optional(),
   })
   .meta({ id: 'IncomingEvent' });
 export type IncomingEvent = z.infer<typeof IncomingEvent>;
@@ -129,6 +132,16 @@ export type StoredEvent = z.infer<typeof StoredEvent>;
 
 export const SessionParams = z.object({ session_id: SessionId });
 
+/**
+ * Which app's session a path's id means, for a caller of several apps: the same id may be a
+ * session of two of them. Without it, an id found in one of the caller's apps is that one, and one
+ * found in several is a 409 naming them. The empty string names a session of no app (callers of
+ * every app only).
+ */
+export const SessionAppQuery = z.object({
+  app_id: SessionAppId.optional().describe("the session's app, when the id is a session of several of your apps (409 otherwise); empty: no app"),
+});
+
 /** `GET /sessions`: newest `modified_at` first; `cursor` from the previous page's `next_cursor`. */
 export const SessionsQuery = z.object({
   status: SessionStatus.optional(),
@@ -137,17 +150,25 @@ export const SessionsQuery = z.object({
   user_id: Text(256).optional(),
   source: SessionSource.optional(),
   q: Text(256).optional().describe('Text in the session name (case-insensitive)'),
-  from: z.iso.datetime({ offset: true }).optional().describe('modified_at at or after'),
-  to: z.iso.datetime({ offset: true }).optional().describe('modified_at before'),
-  limit: z.coerce.number().int().min(1).max(500).default(50),
-  cursor: Text(512).optional(),
+  from: IsoTimeInRange().optional().describe('modified_at at or after'),
+  to: IsoTimeInRange().optional().describe('modified_at before'),
+  limit: QueryInt4().min(1).max(500).default(50),
+  cursor: Text(512).optional().describe("the previous page's next_cursor, as it was"),
 });
+/**
+ * What a `next_cursor` holds (base64url JSON): the last session's modified_at (epoch ms), app
+ * ('' for none) and id; `[ms, id]` from before sessions were keyed by app is still taken.
+ */
+export const SessionsCursor = z.union([
+  z.tuple([z.number().int().refine(timeInRange, TIME_RANGE_MESSAGE), z.string().max(128), z.string().max(256)]),
+  z.tuple([z.number().int().refine(timeInRange, TIME_RANGE_MESSAGE), z.string().max(256)]).transform(([at, id]) => [at, null, id] as const),
+]);
 export const SessionsReply = z.object({ sessions: z.array(Session), next_cursor: z.string().nullable() }).meta({ id: 'ObservedSessionsReply' });
 
 /** `GET /events/{session_id}`: in order; `after` a seq (exclusive), as a live client resumes. */
-export const EventsQuery = z.object({
-  after: z.coerce.number().int().min(0).default(0),
-  limit: z.coerce.number().int().min(1).max(1000).default(200),
+export const EventsQuery = SessionAppQuery.extend({
+  after: QueryInt4().min(0).default(0).describe(`a seq: 0 to ${INT4_MAX}`),
+  limit: QueryInt4().min(1).max(1000).default(200),
   event_type: Text(128).optional(),
 });
 export const EventsReply = z.object({ events: z.array(StoredEvent), next_after: z.number().int().nullable() }).meta({ id: 'ObservedEventsReply' });
@@ -157,5 +178,5 @@ export const MetadataBody = z
   .strict()
   .meta({ id: 'SessionMetadataBody' });
 export const MetadataReply = z.object({ ok: z.literal(true), session: Session }).meta({ id: 'SessionMetadataReply' });
-export const DeleteReply = z.object({ ok: z.literal(true), session_id: z.string(), deleted: z.object({ events: z.number().int() }) }).meta({ id: 'SessionDeleteReply' });
-export const StopReply = z.object({ success: z.literal(true), session_id: z.string(), message: z.string() }).meta({ id: 'SessionStopReply' });
+export const DeleteReply = z.object({ ok: z.literal(true), session_id: z.string(), app_id: z.string().nullable(), deleted: z.object({ events: z.number().int() }) }).meta({ id: 'SessionDeleteReply' });
+export const StopReply = z.object({ success: z.literal(true), session_id: z.string(), app_id: z.string().nullable(), message: z.string() }).meta({ id: 'SessionStopReply' });
