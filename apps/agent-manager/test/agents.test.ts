@@ -154,14 +154,16 @@ test('400 names the field; 409 for a taken name; 404 for an unknown agent', asyn
 test('reads need a valid token or the service key; changes need the operator role', async () => {
   expect((await http(am.url, 'GET', '/agents')).status).toBe(401);
   expect((await http(am.url, 'GET', '/agents', { token: 'not.a.token' })).status).toBe(401);
-  expect((await http(am.url, 'GET', '/agents', { headers: { 'x-tessera-service-key': SERVICE_KEY } })).status).toBe(200);
+  // The service key names the app it acts for (blueprints are an app's).
+  expect((await http(am.url, 'GET', '/agents', { headers: { 'x-tessera-service-key': SERVICE_KEY, 'x-tessera-app': 'app1' } })).status).toBe(200);
+  expect((await http(am.url, 'GET', '/agents', { headers: { 'x-tessera-service-key': SERVICE_KEY } })).status).toBe(400);
   expect((await http(am.url, 'GET', '/agents', { headers: { 'x-tessera-service-key': 'wrong-key-0123456789' } })).status).toBe(401);
   const body = { name: 'by-user', description: 'd', system_prompt: 'p' };
   const refused = await http(am.url, 'POST', '/agents', { token: usr, body });
   expect(refused.status).toBe(403);
   expect(refused.body.error.message).toContain('operator');
   // The service key reads; it does not write.
-  expect((await http(am.url, 'POST', '/agents', { headers: { 'x-tessera-service-key': SERVICE_KEY }, body })).status).toBe(401);
+  expect((await http(am.url, 'POST', '/agents', { headers: { 'x-tessera-service-key': SERVICE_KEY, 'x-tessera-app': 'app1' }, body })).status).toBe(401);
   expect((await http(am.url, 'DELETE', '/agents/taken', { token: usr })).status).toBe(403);
   expect((await http(am.url, 'POST', '/agents/taken/versions/1/restore', { token: usr })).status).toBe(403);
   expect(await readdir(project.agents)).not.toContain('by-user');

@@ -192,7 +192,7 @@ describe('queue ingest', () => {
     const per = await obs.o.s.db.pool.query<{ id: string; event_count: number; last_seq: number; input_tokens: string; n: number; max: number; distinct_ids: number; misplaced: number }>(
       `SELECT s.id, s.event_count, s.last_seq, s.input_tokens, count(e.*)::int AS n, max(e.seq) AS max, count(DISTINCT e.event_id)::int AS distinct_ids,
               count(*) FILTER (WHERE (e.attributes->>'tessera.index')::int <> e.seq)::int AS misplaced
-       FROM sessions s JOIN events e ON e.session_id = s.id WHERE s.id = ANY($1) GROUP BY s.id`,
+       FROM sessions s JOIN events e ON e.app_id = s.app_id AND e.session_id = s.id WHERE s.id = ANY($1) GROUP BY s.app_id, s.id`,
       [chats],
     );
     expect(per.rows).toHaveLength(chats.length);

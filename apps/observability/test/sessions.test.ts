@@ -79,7 +79,7 @@ describe('sessions', () => {
     await ingest(obs.url, { events: [{ event_type: 'session_start', session_id: id, event_id: 'e1' }, { event_type: 'message', session_id: id, event_id: 'e2' }] });
     const d = await http(obs.url, 'DELETE', `/sessions/${id}`, { token: op1 });
     expect(d.status).toBe(200);
-    expect(d.body).toEqual({ ok: true, session_id: id, deleted: { events: 2 } });
+    expect(d.body).toEqual({ ok: true, session_id: id, app_id: 'app1', deleted: { events: 2 } });
     expect((await http(obs.url, 'GET', `/sessions/${id}`, { token: op1 })).status).toBe(404);
     expect((await http(obs.url, 'GET', `/events/${id}`, { token: op1 })).status).toBe(404);
     expect((await http(obs.url, 'GET', `/sessions?q=${id}`, { token: op1 })).body.sessions).toEqual([]);
@@ -106,7 +106,7 @@ describe('sessions', () => {
     expect(after.status).toBe('stopped');
     expect(Date.parse(after.modified_at)).toBeGreaterThan(Date.parse(before.modified_at));
     const control = await until(async () => heard.find((h) => h.channel === Channel.sessionControl.name() && (h.message as SessionControl).session_id === id), 2000, 'SessionControl');
-    expect(SessionControl.parse(control.message)).toEqual({ action: 'stop', session_id: id, requested_by: 'op-1', reason: 'stopped by an operator' });
+    expect(SessionControl.parse(control.message)).toEqual({ action: 'stop', session_id: id, app_id: 'app1', requested_by: 'op-1', reason: 'stopped by an operator' });
     await until(async () => heard.some((h) => (h.message as { kind: string; session?: S }).kind === 'session_updated' && (h.message as { session: S }).session.status === 'stopped' && (h.message as { session: S }).session.session_id === id), 2000, 'session_updated');
 
     const again = await http(obs.url, 'POST', `/sessions/${id}/stop`, { token: op1 });

@@ -6,26 +6,31 @@ import { publishLive } from '../bus/live';
 import type { NormalizedEvent } from '../domain/event';
 import { nextStatus } from '../domain/session-status';
 import { toSession, type SessionRow } from '../store/sessions';
-import { INSERT_SQL, insertValues, KNOWN_SQL, UPSERT_SQL, type Fresh, type Rollup } from './statements';
+import { appKey, INSERT_SQL, insertValues, KNOWN_SQL, UPSERT_SQL, type Fresh, type Rollup } from './statements';
 
 type StoredEvent = observability.StoredEvent;
 
 export type IngestResult =
   | { status: 'accepted'; seq: number }
   | { status: 'duplicate' }
-  /** Not stored: the session was deleted (tombstoned), or it belongs to another app. */
+  /** Not stored: the session was deleted (tombstoned), or PostgreSQL could not store it. */
   | { status: 'dropped'; reason: string }
   /** Not stored yet (`inOrder`): the session's earlier events are still on their way. */
   | { status: 'early' };
 
 const RETRYABLE = new Set(['40P01', '40001', '23505']);
 
+/** A session's key in a batch: its app ('' for none) and id; NUL never occurs in either (SafeText). */
+const keyOf = (app: string, id: string) => `${app}\u0000${id}`;
+
 /**
- * The one way events are stored, whatever path they came by. A batch is one transaction: its
- * sessions are upserted (and locked, in id order), the events not stored before get the next
- * seqs of their session, and the rollups grow by exactly the rows inserted, so a batch delivered
- * twice (a retried job, a client's retry) stores and counts nothing twice. Once committed, one
- * `ingested` message goes to every instance's live sockets.
+ * The one way events are stored, whatever path they came by. A session is an app's: an event
+ * goes to the session of its own app with its id (the same id in two apps is two sessions). A
+ * batch is one transaction: its sessions are upserted (and locked, in (app, id) order), the
+ * events not stored before get the next seqs of their session, and the rollups grow by exactly
+ * the rows inserted, so a batch delivered twice (a retried job, a client's retry) stores and
+ * counts nothing twice. Once committed, an `ingested` message per app goes to every instance's
+ * live sockets.
  */
 export class Ingestor {
   constructor(
@@ -74,55 +79,59 @@ export class Ingestor {
   private async write(client: PoolClient, events: NormalizedEvent[], inOrder: boolean): Promise<IngestResult[]> {
     const bySession = new Map<string, number[]>();
     events.forEach((e, i) => {
-      const list = bySession.get(e.sessionId);
+      const k = keyOf(appKey(e.appId), e.sessionId);
+      const list = bySession.get(k);
       if (list) list.push(i);
-      else bySession.set(e.sessionId, [i]);
+      else bySession.set(k, [i]);
     });
-    const ids = [...bySession.keys()].sort();
+    // Grouped by (app, id); the upsert takes the rows' locks in its own (app, id) order.
+    const keys = [...bySession.keys()].sort();
     const cols: (string | null)[][] = [[], [], [], [], [], [], [], []];
-    for (const id of ids) {
-      const of = bySession.get(id)!.map((i) => events[i]);
-      const first = <K extends keyof NormalizedEvent>(k: K) => (of.find((e) => e[k] !== null && e[k] !== undefined)?.[k] ?? null) as string | null;
-      // A session's app is fixed by its first event: later events of other apps are refused below.
-      [id, of[0].source, of[0].appId, first('userId'), first('workflow'), first('agentName'), first('projectDir'), first('sessionName')].forEach((v, c) => cols[c].push(v));
+    for (const k of keys) {
+      const of = bySession.get(k)!.map((i) => events[i]);
+      const first = <K extends keyof NormalizedEvent>(f: K) => (of.find((e) => e[f] !== null && e[f] !== undefined)?.[f] ?? null) as string | null;
+      [appKey(of[0].appId), of[0].sessionId, of[0].source, first('userId'), first('workflow'), first('agentName'), first('projectDir'), first('sessionName')].forEach((v, c) => cols[c].push(v));
     }
 
     await client.query('BEGIN');
-    const upserted = await client.query<{ id: string; app_id: string | null; status: observability.SessionStatus; last_seq: number; source_index: number }>({ name: 'obs-upsert', text: UPSERT_SQL, values: cols });
-    const sessions = new Map(upserted.rows.map((r) => [r.id, r]));
+    const upserted = await client.query<{ app_id: string; id: string; status: observability.SessionStatus; last_seq: number; source_index: number }>({ name: 'obs-upsert', text: UPSERT_SQL, values: cols });
+    const sessions = new Map(upserted.rows.map((r) => [keyOf(r.app_id, r.id), r]));
+    const keyA: string[] = [];
     const keyS: string[] = [];
     const keyE: string[] = [];
     for (const e of events) {
       if (e.eventId === null) continue;
+      keyA.push(appKey(e.appId));
       keyS.push(e.sessionId);
       keyE.push(e.eventId);
     }
-    const known = await client.query<{ session_id: string; event_id: string | null }>({ name: 'obs-known', text: KNOWN_SQL, values: [ids, keyS, keyE] });
+    const known = await client.query<{ app_id: string; session_id: string; event_id: string | null }>({ name: 'obs-known', text: KNOWN_SQL, values: [cols[0], cols[1], keyA, keyS, keyE] });
     const tombstoned = new Set<string>();
     const stored = new Set<string>();
     for (const r of known.rows) {
-      if (r.event_id === null) tombstoned.add(r.session_id);
-      else stored.add(`${r.session_id}\u0000${r.event_id}`);
+      const k = keyOf(r.app_id, r.session_id);
+      if (r.event_id === null) tombstoned.add(k);
+      else stored.add(`${k}\u0000${r.event_id}`);
     }
     // A deletion that committed between the upsert's snapshot and its lock: the row is a resurrection.
-    const resurrected = [...tombstoned].filter((id) => sessions.has(id));
-    if (resurrected.length > 0) await client.query('DELETE FROM sessions WHERE id = ANY($1::text[])', [resurrected]);
+    const resurrected = [...tombstoned].filter((k) => sessions.has(k)).map((k) => sessions.get(k)!);
+    if (resurrected.length > 0) await deleteKeys(client, resurrected, '');
 
     const results = new Array<IngestResult>(events.length);
     const fresh: Fresh[] = [];
     const rollups: Rollup[] = [];
-    const emptied: string[] = [];
-    for (const id of ids) {
-      const row = sessions.get(id);
-      const at = bySession.get(id)!;
-      if (!row || tombstoned.has(id)) {
+    const emptied: { app_id: string; id: string }[] = [];
+    for (const key of keys) {
+      const row = sessions.get(key);
+      const at = bySession.get(key)!;
+      if (!row || tombstoned.has(key)) {
         for (const i of at) results[i] = { status: 'dropped', reason: 'the session was deleted' };
         continue;
       }
       // Events with the producer's order go in that order, whatever order their jobs came in;
       // with inOrder, those past a gap (a predecessor not stored yet) wait.
       const order = at.every((i) => events[i].sourceIndex !== undefined) ? [...at].sort((a, b) => events[a].sourceIndex! - events[b].sourceIndex!) : at;
-      const earlyFrom = inOrder ? firstGap(order.map((i) => events[i]), row.source_index, (e) => e.eventId !== null && stored.has(`${id}\u0000${e.eventId}`)) : Infinity;
+      const earlyFrom = inOrder ? firstGap(order.map((i) => events[i]), row.source_index, (e) => e.eventId !== null && stored.has(`${key}\u0000${e.eventId}`)) : Infinity;
       let r: Rollup | null = null;
       let seq = row.last_seq;
       for (const i of order) {
@@ -131,12 +140,8 @@ export class Ingestor {
           results[i] = { status: 'early' };
           continue;
         }
-        if (e.appId !== null && e.appId !== row.app_id) {
-          results[i] = { status: 'dropped', reason: 'the session belongs to another app' };
-          continue;
-        }
         if (e.eventId !== null) {
-          const k = `${id}\u0000${e.eventId}`;
+          const k = `${key}\u0000${e.eventId}`;
           if (stored.has(k)) {
             results[i] = { status: 'duplicate' };
             continue;
@@ -146,7 +151,7 @@ export class Ingestor {
         seq++;
         results[i] = { status: 'accepted', seq };
         fresh.push({ at: i, seq, e });
-        r ??= { id, lastSeq: 0, n: 0, input: 0, output: 0, errors: 0, firstAt: e.timestamp, lastAt: e.timestamp, lastType: e.eventType, status: row.status, maxIndex: 0 };
+        r ??= { app: row.app_id, id: row.id, lastSeq: 0, n: 0, input: 0, output: 0, errors: 0, firstAt: e.timestamp, lastAt: e.timestamp, lastType: e.eventType, status: row.status, maxIndex: 0 };
         if (e.sourceIndex !== undefined && e.sourceIndex > r.maxIndex) r.maxIndex = e.sourceIndex;
         r.lastSeq = seq;
         r.n++;
@@ -159,10 +164,10 @@ export class Ingestor {
         r.status = nextStatus(r.status, e.status);
       }
       if (r) rollups.push(r);
-      else if (row.last_seq === 0 && earlyFrom !== Infinity) emptied.push(id);
+      else if (row.last_seq === 0 && earlyFrom !== Infinity) emptied.push(row);
     }
     // A session created only for events that must wait: not shown until they are stored.
-    if (emptied.length > 0) await client.query('DELETE FROM sessions WHERE id = ANY($1::text[]) AND last_seq = 0', [emptied]);
+    if (emptied.length > 0) await deleteKeys(client, emptied, 'AND s.last_seq = 0');
     if (fresh.length === 0) {
       await client.query('COMMIT');
       return results;
@@ -178,17 +183,39 @@ export class Ingestor {
     return results;
   }
 
-  /** Best effort after the commit: a live socket that misses it resumes from the store. */
+  /**
+   * Best effort after the commit: a live socket that misses it resumes from the store. One
+   * message per app of the batch, naming that one app: a socket tells the same session id of two
+   * apps apart by it (the bus's events carry only the id).
+   */
   private announce(rows: SessionRow[], fresh: Fresh[], receivedAt: Date): void {
     const received = receivedAt.toISOString();
-    const appIds = [...new Set(rows.map((r) => r.app_id))];
-    publishLive(this.redis, {
-      kind: 'ingested',
-      app_ids: appIds,
-      sessions: rows.map(toSession),
-      events: fresh.map((f) => ({ session_id: f.e.sessionId, seq: f.seq, wire: JSON.stringify({ type: 'event', session_id: f.e.sessionId, event: storedOf(f, received) }) })),
-    }).catch((e: Error) => this.logger.warn('could not publish ingested events', { error: e.message }));
+    const byApp = new Map<string, { rows: SessionRow[]; fresh: Fresh[] }>();
+    const of = (app: string) => {
+      let g = byApp.get(app);
+      if (!g) byApp.set(app, (g = { rows: [], fresh: [] }));
+      return g;
+    };
+    for (const r of rows) of(r.app_id).rows.push(r);
+    for (const f of fresh) of(appKey(f.e.appId)).fresh.push(f);
+    for (const [app, g] of byApp) {
+      const appId = app === '' ? null : app;
+      publishLive(this.redis, {
+        kind: 'ingested',
+        app_ids: [appId],
+        sessions: g.rows.map(toSession),
+        events: g.fresh.map((f) => ({ session_id: f.e.sessionId, seq: f.seq, wire: JSON.stringify({ type: 'event', session_id: f.e.sessionId, app_id: appId, event: storedOf(f, received) }) })),
+      }).catch((e: Error) => this.logger.warn('could not publish ingested events', { error: e.message }));
+    }
   }
+}
+
+/** Deletes the sessions of these keys (under the batch's locks); `and`: a further condition on `s`. */
+async function deleteKeys(client: PoolClient, rows: { app_id: string; id: string }[], and: string): Promise<void> {
+  await client.query(
+    `DELETE FROM sessions s USING unnest($1::text[], $2::text[]) AS k(a, id) WHERE s.app_id = k.a AND s.id = k.id ${and}`,
+    [rows.map((r) => r.app_id), rows.map((r) => r.id)],
+  );
 }
 
 /**

@@ -44,11 +44,11 @@ export class Retention {
       for (;;) {
         const r = await db.pool.query<{ n: number }>(
           `WITH old AS (
-             SELECT id FROM sessions WHERE modified_at < $1 ORDER BY modified_at LIMIT $2 FOR UPDATE SKIP LOCKED
+             SELECT app_id, id FROM sessions WHERE modified_at < $1 ORDER BY modified_at LIMIT $2 FOR UPDATE SKIP LOCKED
            ), ev AS (
-             DELETE FROM events e USING old WHERE e.session_id = old.id
+             DELETE FROM events e USING old WHERE e.app_id = old.app_id AND e.session_id = old.id
            ), gone AS (
-             DELETE FROM sessions s USING old WHERE s.id = old.id RETURNING 1
+             DELETE FROM sessions s USING old WHERE s.app_id = old.app_id AND s.id = old.id RETURNING 1
            )
            SELECT count(*)::int AS n FROM gone`,
           [cutoff, config.RETENTION_BATCH],

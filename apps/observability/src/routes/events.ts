@@ -1,11 +1,13 @@
 import { Router, type RequestHandler } from 'express';
 import { observability, type RouteSpec } from '@tessera/contracts';
-import { NotFound, parseOr400, zodIssues } from '@tessera/kit';
+import { parseOr400, zodIssues } from '@tessera/kit';
 import type { z } from 'zod';
 import { inScope, type AppScope } from '../domain/access';
 import type { NormalizedEvent } from '../domain/event';
 import { normalizeIncoming } from '../domain/incoming-event';
 import type { ObservabilityServices } from '../services';
+import { keyOfRow } from '../store/sessions';
+import { locateOrThrow } from './locate';
 
 type Verdict = z.infer<typeof observability.EventVerdict>;
 
@@ -35,7 +37,13 @@ export const eventRoutes: RouteSpec[] = [
     tags: ['sessions'],
     params: observability.SessionParams,
     query: observability.EventsQuery,
-    responses: { 200: { description: 'events', schema: observability.EventsReply }, 403: { description: 'not an operator' }, 404: { description: 'no such session in your apps' } },
+    responses: {
+      200: { description: 'events', schema: observability.EventsReply },
+      400: { description: 'a query parameter out of range (after, limit: int4) or invalid, named' },
+      403: { description: 'not an operator' },
+      404: { description: 'no such session in your apps (another app’s session answers the same)' },
+      409: { description: 'the id is a session of several of your apps: name one with app_id' },
+    },
   },
 ];
 
@@ -95,15 +103,15 @@ function defaultApp(scope: AppScope): string | null {
   return scope === '*' ? null : scope[0];
 }
 
-/** `GET /events/{session_id}`: the session must be in the operator's apps, else 404. */
+/** `GET /events/{session_id}`: the session must be in the caller's apps, else 404 (409 when several of them use the id and `app_id` does not choose). */
 export function eventsReadRouter(s: ObservabilityServices, authn: RequestHandler): Router {
   const r = Router();
   r.get('/events/:session_id', authn, async (req, res) => {
     const scope = s.access.readScope(req);
     const { session_id } = parseOr400(observability.SessionParams, req.params, 'path');
     const q = parseOr400(observability.EventsQuery, req.query, 'query');
-    if (!(await s.sessions.getRow(scope, session_id))) throw new NotFound(`no session "${session_id}"`);
-    const events = await s.events.after(session_id, q.after, q.limit, q.event_type);
+    const row = await locateOrThrow(s.sessions, scope, session_id, q.app_id);
+    const events = await s.events.after(keyOfRow(row), q.after, q.limit, q.event_type);
     const reply: z.infer<typeof observability.EventsReply> = { events, next_after: events.length === q.limit ? events[events.length - 1].seq : null };
     res.json(reply);
   });

@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import type { observability } from '@tessera/contracts';
+import type { SessionKey } from './sessions';
 
 type StoredEvent = observability.StoredEvent;
 
@@ -43,18 +44,19 @@ export function toStoredEvent(r: EventRow): StoredEvent {
   };
 }
 
-const AFTER_SQL = 'SELECT * FROM events WHERE session_id = $1 AND seq > $2 ORDER BY seq LIMIT $3';
-const AFTER_TYPE_SQL = 'SELECT * FROM events WHERE session_id = $1 AND seq > $2 AND event_type = $4 ORDER BY seq LIMIT $3';
+const AFTER_SQL = 'SELECT * FROM events WHERE app_id = $4 AND session_id = $1 AND seq > $2 ORDER BY seq LIMIT $3';
+const AFTER_TYPE_SQL = 'SELECT * FROM events WHERE app_id = $4 AND session_id = $1 AND seq > $2 AND event_type = $5 ORDER BY seq LIMIT $3';
 
 /** A session's stored events in seq order; callers check the session is in the reader's scope first. */
 export class EventStore {
   constructor(private readonly pool: Pool) {}
 
-  async after(sessionId: string, after: number, limit: number, eventType?: string): Promise<StoredEvent[]> {
+  /** `key`: the session's app ('' for none) and id; `after` and `limit` fit int4 (the contracts bound them). */
+  async after(key: SessionKey, after: number, limit: number, eventType?: string): Promise<StoredEvent[]> {
     const r = await this.pool.query<EventRow>(
       eventType === undefined
-        ? { name: 'events-after', text: AFTER_SQL, values: [sessionId, after, limit] }
-        : { name: 'events-after-type', text: AFTER_TYPE_SQL, values: [sessionId, after, limit, eventType] },
+        ? { name: 'events-after', text: AFTER_SQL, values: [key.id, after, limit, key.app] }
+        : { name: 'events-after-type', text: AFTER_TYPE_SQL, values: [key.id, after, limit, key.app, eventType] },
     );
     return r.rows.map(toStoredEvent);
   }

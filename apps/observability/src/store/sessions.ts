@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { BadRequest } from '@tessera/kit';
-import type { observability } from '@tessera/contracts';
+import { observability } from '@tessera/contracts';
 import type { z } from 'zod';
 import type { AppScope } from '../domain/access';
 
@@ -14,7 +14,8 @@ export interface SessionRow {
   session_name: string;
   status: SessionStatus;
   source: observability.SessionSource;
-  app_id: string | null;
+  /** '' for a session of no app. */
+  app_id: string;
   user_id: string | null;
   workflow: string | null;
   agent_name: string | null;
@@ -42,7 +43,7 @@ export function toSession(r: SessionRow): Session {
     modified_at: r.modified_at.toISOString(),
     project_dir: r.project_dir,
     agent_name: r.agent_name,
-    app_id: r.app_id,
+    app_id: r.app_id === '' ? null : r.app_id,
     user_id: r.user_id,
     workflow: r.workflow,
     source: r.source,
@@ -55,29 +56,41 @@ export function toSession(r: SessionRow): Session {
   };
 }
 
-/** The SQL condition that keeps a query inside an app scope; sessions without an app only for '*'. */
+/** The SQL condition that keeps a query inside an app scope; sessions without an app ('') only for '*'. */
 function scopeClause(scope: AppScope, params: unknown[], column = 'app_id'): string {
   if (scope === '*') return 'TRUE';
-  params.push(scope);
+  params.push(scope.filter((a) => a !== ''));
   return `${column} = ANY($${params.length}::text[])`;
 }
 
-/** Opaque keyset cursor: the last session's modified_at and id. */
+/** A session's key: its app ('' for none) and id. */
+export interface SessionKey {
+  app: string;
+  id: string;
+}
+export const keyOfRow = (r: SessionRow): SessionKey => ({ app: r.app_id, id: r.id });
+
+/** Opaque keyset cursor: the last session's modified_at, app and id (observability.SessionsCursor). */
 function encodeCursor(s: SessionRow): string {
-  return Buffer.from(JSON.stringify([s.modified_at.getTime(), s.id])).toString('base64url');
+  return Buffer.from(JSON.stringify([s.modified_at.getTime(), s.app_id, s.id])).toString('base64url');
 }
 
-function decodeCursor(c: string): [Date, string] {
+function decodeCursor(c: string): { at: Date; app: string | null; id: string } {
+  let v: unknown;
   try {
-    const v: unknown = JSON.parse(Buffer.from(c, 'base64url').toString('utf8'));
-    if (Array.isArray(v) && v.length === 2 && Number.isInteger(v[0]) && typeof v[1] === 'string') return [new Date(v[0] as number), v[1]];
+    v = JSON.parse(Buffer.from(c, 'base64url').toString('utf8'));
   } catch {
-    /* answered below */
+    v = undefined;
   }
+  const p = observability.SessionsCursor.safeParse(v);
+  if (p.success) return { at: new Date(p.data[0]), app: p.data[1], id: p.data[2] };
   throw new BadRequest('invalid query: cursor: not a cursor from a previous page', { issues: [{ path: 'query.cursor', message: 'not a cursor from a previous page' }] });
 }
 
 export type StatusChange = { session: SessionRow } | { missing: true } | { conflict: SessionStatus };
+
+/** Where an id leads in a scope: its one session, none, or sessions of several apps (the caller must name one). */
+export type Located = { row: SessionRow } | { missing: true } | { apps: (string | null)[] };
 
 /**
  * Sessions and their rollups. Every read and write takes the caller's app scope: a session of
@@ -113,36 +126,54 @@ export class SessionStore {
       where.push(`modified_at < $${params.length}`);
     }
     if (q.cursor !== undefined) {
-      const [at, id] = decodeCursor(q.cursor);
-      params.push(at, id);
-      where.push(`(modified_at, id) < ($${params.length - 1}, $${params.length})`);
+      const c = decodeCursor(q.cursor);
+      params.push(c.at, c.id);
+      if (c.app === null) where.push(`(modified_at, id) < ($${params.length - 1}, $${params.length})`);
+      else {
+        params.push(c.app);
+        where.push(`(modified_at, id, app_id) < ($${params.length - 2}, $${params.length - 1}, $${params.length})`);
+      }
     }
     params.push(q.limit + 1);
-    const r = await this.pool.query<SessionRow>(`SELECT * FROM sessions WHERE ${where.join(' AND ')} ORDER BY modified_at DESC, id DESC LIMIT $${params.length}`, params);
+    const r = await this.pool.query<SessionRow>(`SELECT * FROM sessions WHERE ${where.join(' AND ')} ORDER BY modified_at DESC, id DESC, app_id DESC LIMIT $${params.length}`, params);
     const rows = r.rows.slice(0, q.limit);
     return { sessions: rows.map(toSession), next_cursor: r.rows.length > q.limit ? encodeCursor(rows[rows.length - 1]) : null };
   }
 
-  async getRow(scope: AppScope, id: string): Promise<SessionRow | null> {
+  /**
+   * The session an id names for a caller: within the caller's apps, and in `app` when given
+   * ('' for none). Another app's session is as missing as one that never existed; an id that is a
+   * session of several of the caller's apps needs `app`.
+   */
+  async locate(scope: AppScope, id: string, app?: string): Promise<Located> {
     const params: unknown[] = [id];
-    const r = await this.pool.query<SessionRow>(`SELECT * FROM sessions WHERE id = $1 AND ${scopeClause(scope, params)}`, params);
+    let where = `id = $1 AND ${scopeClause(scope, params)}`;
+    if (app !== undefined) {
+      params.push(app);
+      where += ` AND app_id = $${params.length}`;
+    }
+    const r = await this.pool.query<SessionRow>(`SELECT * FROM sessions WHERE ${where} ORDER BY app_id LIMIT 20`, params);
+    if (r.rows.length === 0) return { missing: true };
+    if (r.rows.length === 1) return { row: r.rows[0] };
+    return { apps: r.rows.map((x) => toSession(x).app_id) };
+  }
+
+  /** The session of this key, if it is in scope. */
+  async getRow(scope: AppScope, key: SessionKey): Promise<SessionRow | null> {
+    const params: unknown[] = [key.app, key.id];
+    const r = await this.pool.query<SessionRow>(`SELECT * FROM sessions WHERE app_id = $1 AND id = $2 AND ${scopeClause(scope, params)}`, params);
     return r.rows[0] ?? null;
   }
 
-  async get(scope: AppScope, id: string): Promise<Session | null> {
-    const row = await this.getRow(scope, id);
-    return row && toSession(row);
-  }
-
   /** Name, project folder, agent as an operator corrects them; null when not in scope. */
-  async patchMetadata(scope: AppScope, id: string, patch: { session_name?: string; project_dir?: string | null; agent_name?: string | null }): Promise<SessionRow | null> {
-    const params: unknown[] = [id, patch.session_name ?? null, patch.project_dir !== undefined, patch.project_dir ?? null, patch.agent_name !== undefined, patch.agent_name ?? null];
+  async patchMetadata(scope: AppScope, key: SessionKey, patch: { session_name?: string; project_dir?: string | null; agent_name?: string | null }): Promise<SessionRow | null> {
+    const params: unknown[] = [key.id, patch.session_name ?? null, patch.project_dir !== undefined, patch.project_dir ?? null, patch.agent_name !== undefined, patch.agent_name ?? null, key.app];
     const r = await this.pool.query<SessionRow>(
       `UPDATE sessions SET session_name = COALESCE($2, session_name),
          project_dir = CASE WHEN $3 THEN $4 ELSE project_dir END,
          agent_name = CASE WHEN $5 THEN $6 ELSE agent_name END,
          modified_at = now()
-       WHERE id = $1 AND ${scopeClause(scope, params)} RETURNING *`,
+       WHERE id = $1 AND app_id = $7 AND ${scopeClause(scope, params)} RETURNING *`,
       params,
     );
     return r.rows[0] ?? null;
@@ -153,21 +184,22 @@ export class SessionStore {
    * session row's lock (which every ingest of the session takes too): late events are dropped,
    * a retried batch never brings the session back. Null when not in scope.
    */
-  async delete(scope: AppScope, id: string): Promise<{ events: number; appId: string | null } | null> {
+  async delete(scope: AppScope, key: SessionKey): Promise<{ events: number } | null> {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
-      const params: unknown[] = [id];
-      const found = await client.query<{ app_id: string | null }>(`SELECT app_id FROM sessions WHERE id = $1 AND ${scopeClause(scope, params)} FOR UPDATE`, params);
+      const params: unknown[] = [key.app, key.id];
+      const found = await client.query(`SELECT 1 FROM sessions WHERE app_id = $1 AND id = $2 AND ${scopeClause(scope, params)} FOR UPDATE`, params);
       if (found.rows.length === 0) {
         await client.query('ROLLBACK');
         return null;
       }
-      await client.query('INSERT INTO tombstones (session_id) VALUES ($1) ON CONFLICT (session_id) DO UPDATE SET deleted_at = now()', [id]);
-      const events = await client.query('DELETE FROM events WHERE session_id = $1', [id]);
-      await client.query('DELETE FROM sessions WHERE id = $1', [id]);
+      const k = [key.app, key.id];
+      await client.query('INSERT INTO tombstones (app_id, session_id) VALUES ($1, $2) ON CONFLICT (app_id, session_id) DO UPDATE SET deleted_at = now()', k);
+      const events = await client.query('DELETE FROM events WHERE app_id = $1 AND session_id = $2', k);
+      await client.query('DELETE FROM sessions WHERE app_id = $1 AND id = $2', k);
       await client.query('COMMIT');
-      return { events: events.rowCount ?? 0, appId: found.rows[0].app_id };
+      return { events: events.rowCount ?? 0 };
     } catch (e) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw e;
@@ -177,14 +209,14 @@ export class SessionStore {
   }
 
   /** Moves the session to `to` if its status is one of `from` (one conditional statement, so two stops cannot both succeed). */
-  async setStatus(scope: AppScope, id: string, to: SessionStatus, from: SessionStatus[]): Promise<StatusChange> {
-    const params: unknown[] = [id, to, from];
+  async setStatus(scope: AppScope, key: SessionKey, to: SessionStatus, from: SessionStatus[]): Promise<StatusChange> {
+    const params: unknown[] = [key.id, to, from, key.app];
     const r = await this.pool.query<SessionRow>(
-      `UPDATE sessions SET status = $2, modified_at = now() WHERE id = $1 AND status = ANY($3::text[]) AND ${scopeClause(scope, params)} RETURNING *`,
+      `UPDATE sessions SET status = $2, modified_at = now() WHERE id = $1 AND app_id = $4 AND status = ANY($3::text[]) AND ${scopeClause(scope, params)} RETURNING *`,
       params,
     );
     if (r.rows[0]) return { session: r.rows[0] };
-    const now = await this.getRow(scope, id);
+    const now = await this.getRow(scope, key);
     return now ? { conflict: now.status } : { missing: true };
   }
 }

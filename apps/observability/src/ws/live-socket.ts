@@ -3,7 +3,7 @@ import { observability, type ObservabilityLive } from '@tessera/contracts';
 import { zodIssues, type Logger, type SocketHandler, type SocketHub } from '@tessera/kit';
 import { inScope, type AppScope } from '../domain/access';
 import type { EventStore } from '../store/events';
-import type { SessionStore } from '../store/sessions';
+import { toSession, type SessionKey, type SessionStore } from '../store/sessions';
 import type { LiveFeed, LiveListener } from './live-feed';
 
 export interface LiveSocketDeps {
@@ -21,8 +21,15 @@ const PAGE = 1000;
 const INIT_SESSIONS = 100;
 const MAX_SUBSCRIPTIONS = 100;
 
+/** A subscription's key on this socket: the session's app ('' for none) and id (NUL occurs in neither). */
+const subKey = (app: string, id: string) => `${app}\u0000${id}`;
+const appKey = (appId: string | null | undefined) => appId ?? '';
+
 /** Where one subscribed session stands on this socket: the last seq sent, and what waits while the log is read. */
 interface Subscription {
+  key: SessionKey;
+  /** The session's app as clients see it (null for none). */
+  appId: string | null;
   cursor: number;
   /** Reading the log (initial replay or a gap): live events wait here. */
   reading: boolean;
@@ -34,7 +41,9 @@ interface Subscription {
  * `session_updated` / `session_deleted` for those apps, and `event` for the sessions they
  * subscribed to. A subscription with `after` first sends the stored events after that seq, then
  * `subscribed`, then live ones: each session's events arrive once, in seq order, across reconnects
- * and across instances (a gap in the live seqs is read from the log).
+ * and across instances (a gap in the live seqs is read from the log). A session is an app's: the
+ * same id in two of the token's apps is two sessions, and `subscribe` names the app (`app_id`)
+ * when the id alone is ambiguous.
  */
 export class LiveSocket implements SocketHandler, LiveListener {
   private readonly subs = new Map<string, Subscription>();
@@ -89,23 +98,31 @@ export class LiveSocket implements SocketHandler, LiveListener {
     if (!parsed.success) return this.fail('SCHEMA_VALIDATION_FAILED', zodIssues(parsed.error).map((i) => `${i.path}: ${i.message}`).join('; '));
     const m = parsed.data;
     if (m.type === 'ping') return this.send({ type: 'pong' });
-    if (m.type === 'unsubscribe') return void this.subs.delete(m.session_id);
+    if (m.type === 'unsubscribe') {
+      for (const [k, sub] of this.subs) if (sub.key.id === m.session_id && (m.app_id === undefined || sub.key.app === m.app_id)) this.subs.delete(k);
+      return;
+    }
     if (m.all || m.session_id === undefined) {
       this.all = true;
       return this.send({ type: 'subscribed', session_id: null, last_seq: 0 });
     }
-    if (!this.subs.has(m.session_id) && this.subs.size >= MAX_SUBSCRIPTIONS) return this.fail('TOO_MANY_SUBSCRIPTIONS', `at most ${MAX_SUBSCRIPTIONS} sessions per socket`);
     const id = m.session_id;
-    const row = await this.d.sessions.getRow(this.scope, id);
-    if (!row) return this.fail('NOT_FOUND', `no session "${id}"`);
+    const found = await this.d.sessions.locate(this.scope, id, m.app_id);
+    // Another app's session answers exactly as one that does not exist.
+    if ('missing' in found) return this.fail('NOT_FOUND', `no session "${id}"`);
+    if ('apps' in found) return this.fail('AMBIGUOUS_SESSION', `session "${id}" exists in several of your apps (${found.apps.map((a) => a ?? 'no app').join(', ')}); subscribe with app_id`);
+    const row = found.row;
+    const k = subKey(row.app_id, row.id);
+    if (!this.subs.has(k) && this.subs.size >= MAX_SUBSCRIPTIONS) return this.fail('TOO_MANY_SUBSCRIPTIONS', `at most ${MAX_SUBSCRIPTIONS} sessions per socket`);
     // Without `after`, from now on; with it, the stored events after it first.
     const from = m.after === undefined ? row.last_seq : Math.max(0, m.after);
-    const sub: Subscription = { cursor: from, reading: true, waiting: [] };
-    this.subs.set(id, sub);
+    const appId = toSession(row).app_id;
+    const sub: Subscription = { key: { app: row.app_id, id }, appId, cursor: from, reading: true, waiting: [] };
+    this.subs.set(k, sub);
     this.serial(async () => {
-      await this.replay(id, sub);
-      this.send({ type: 'subscribed', session_id: id, last_seq: sub.cursor });
-      this.release(id, sub);
+      await this.replay(k, sub);
+      this.send({ type: 'subscribed', session_id: id, app_id: appId, last_seq: sub.cursor });
+      this.release(k, sub);
     });
   }
 
@@ -113,13 +130,16 @@ export class LiveSocket implements SocketHandler, LiveListener {
     if (!this.ready) return void this.early.push(m);
     if (m.kind === 'session_deleted') {
       if (!inScope(this.scope, m.app_id)) return;
-      this.subs.delete(m.session_id);
-      return this.send({ type: 'session_deleted', session_id: m.session_id });
+      this.subs.delete(subKey(appKey(m.app_id), m.session_id));
+      return this.send({ type: 'session_deleted', session_id: m.session_id, app_id: m.app_id });
     }
     if (m.kind === 'session_updated') {
       if (inScope(this.scope, m.app_id)) this.send({ type: 'session_updated', session: m.session as Session });
       return;
     }
+    // An ingest message names one app (Ingestor.announce): its events are that app's sessions'.
+    // (One naming several, from an instance of before, is read by the sessions' ids.)
+    const only = m.app_ids.length === 1 ? m.app_ids[0] : undefined;
     const appOf = new Map<string, string | null>();
     for (const s of m.sessions) {
       const appId = (s.app_id as string | null | undefined) ?? null;
@@ -127,51 +147,54 @@ export class LiveSocket implements SocketHandler, LiveListener {
       if (inScope(this.scope, appId)) this.send({ type: 'session_updated', session: s as Session });
     }
     for (const e of m.events) {
-      const sub = this.subs.get(e.session_id);
-      if (sub) this.admit(e.session_id, sub, e);
-      else if (this.all && appOf.has(e.session_id) && inScope(this.scope, appOf.get(e.session_id) ?? null)) this.sendRaw(e.wire);
+      if (only === undefined && !appOf.has(e.session_id)) continue;
+      const appId = only !== undefined ? only : (appOf.get(e.session_id) ?? null);
+      const k = subKey(appKey(appId), e.session_id);
+      const sub = this.subs.get(k);
+      if (sub) this.admit(k, sub, e);
+      else if (this.all && inScope(this.scope, appId)) this.sendRaw(e.wire);
     }
   }
 
   /** A live event of a subscribed session: the next seq goes out, an old one is dropped, a jump reads the log. */
-  private admit(sessionId: string, sub: Subscription, e: { seq: number; wire: string }): void {
+  private admit(k: string, sub: Subscription, e: { seq: number; wire: string }): void {
     if (sub.reading) return void sub.waiting.push(e);
     if (e.seq <= sub.cursor) return;
     if (e.seq !== sub.cursor + 1) {
       sub.waiting.push(e);
-      return this.catchUp(sessionId, sub);
+      return this.catchUp(k, sub);
     }
     sub.cursor = e.seq;
     this.sendRaw(e.wire);
   }
 
-  private catchUp(sessionId: string, sub: Subscription): void {
+  private catchUp(k: string, sub: Subscription): void {
     if (sub.reading) return;
     sub.reading = true;
     this.serial(async () => {
-      await this.replay(sessionId, sub);
-      this.release(sessionId, sub);
+      await this.replay(k, sub);
+      this.release(k, sub);
     });
   }
 
   /** Send the stored events after the cursor. */
-  private async replay(sessionId: string, sub: Subscription): Promise<void> {
+  private async replay(k: string, sub: Subscription): Promise<void> {
     for (;;) {
-      const page = await this.d.events.after(sessionId, sub.cursor, PAGE);
+      const page = await this.d.events.after(sub.key, sub.cursor, PAGE);
       for (const event of page) {
         sub.cursor = event.seq;
-        this.send({ type: 'event', session_id: sessionId, event });
+        this.send({ type: 'event', session_id: sub.key.id, app_id: sub.appId, event });
       }
-      if (page.length < PAGE || this.subs.get(sessionId) !== sub) return;
+      if (page.length < PAGE || this.subs.get(k) !== sub) return;
     }
   }
 
   /** Back to live: what arrived meanwhile, in order, past the cursor. */
-  private release(sessionId: string, sub: Subscription): void {
+  private release(k: string, sub: Subscription): void {
     sub.reading = false;
     const waiting = sub.waiting.sort((a, b) => a.seq - b.seq);
     sub.waiting = [];
-    for (const e of waiting) this.admit(sessionId, sub, e);
+    for (const e of waiting) this.admit(k, sub, e);
   }
 
   private serial(task: () => Promise<void>): void {

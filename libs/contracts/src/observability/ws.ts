@@ -7,7 +7,9 @@ import { Session, SessionAppId, SessionId, StoredEvent } from './http';
  * see. Then, from every instance: `session_updated`, `session_deleted`, and `event` for sessions
  * the client subscribed to (or every event with `{"type":"subscribe","all":true}`).
  * A client that subscribes with `after` gets the stored events after that seq first, then
- * `subscribed`, then live ones: nothing lost, nothing twice across a reconnect.
+ * `subscribed`, then live ones: nothing lost, nothing twice across a reconnect. A session is an
+ * app's: events and deletions name the app (`app_id`, null for none), and `subscribe` takes
+ * `app_id` when the id is a session of several of the token's apps (else `AMBIGUOUS_SESSION`).
  */
 export const ObsClientMessage = z.discriminatedUnion('type', [
   z
