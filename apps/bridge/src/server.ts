@@ -26,9 +26,10 @@ export async function startBridgeServer(config: BridgeConfig, logger: Logger): P
     await s.reaper.heartbeat();
     await s.sessions.sweep();
     await s.bus.start();
-    await s.relay.onStop(s.sub, (id, reason) => {
+    await s.relay.onStop(s.sub, (id, appId, reason) => {
       void s.store.get(id).then((rec) => {
-        if (rec?.instance !== config.instanceId) return;
+        // Ours, and of the app the stop names: another app's session of the same id is not this one.
+        if (rec?.instance !== config.instanceId || rec.appId !== appId) return;
         logger.info('session stopped by an operator', { session_id: id, reason });
         return s.sessions.close(id, 'stopped');
       }).catch((e) => logger.warn('stop not applied', { session_id: id, error: (e as Error).message }));

@@ -98,7 +98,7 @@ describe('observability', () => {
     expect(relayed.payload).toMatchObject({ payload: { text: 'hi' }, source: 'opencode' });
 
     const redis = new Redis(TEST_REDIS_URL);
-    await redis.publish(Channel.sessionControl.name(), JSON.stringify({ action: 'stop', session_id: s.id, reason: 'stopped by an operator' }));
+    await redis.publish(Channel.sessionControl.name(), JSON.stringify({ action: 'stop', session_id: s.id, app_id: 'test-app', reason: 'stopped by an operator' }));
     await redis.quit();
     expect((await ws.waitType('session.closed')).payload).toEqual({ reason: 'stopped' });
     const events = () => received.flatMap((r) => r.body.events).filter((e) => e.session_id === s.id);

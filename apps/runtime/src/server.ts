@@ -26,7 +26,12 @@ export async function startRuntimeServer(config: RuntimeConfig, logger: Logger, 
   const { server, port, url } = await listen(app, config.PORT, config.HOST);
   attach(server);
   await s.feed.onControl((m) => {
-    if (m.action === 'stop') void stopIdleChat(s, m.session_id, m.reason).catch((e: Error) => logger.warn('stop failed', { chat_id: m.session_id, error: e.message }));
+    if (m.action !== 'stop') return;
+    // A stop names its session's app: the same id in another app is another app's session, not this chat.
+    void s.chats
+      .get(m.session_id)
+      .then((chat) => chat?.appId === m.app_id && stopIdleChat(s, m.session_id, m.reason))
+      .catch((e: Error) => logger.warn('stop failed', { chat_id: m.session_id, error: e.message }));
   });
   const worker = opts.worker ? await startTurnWorker(s) : null;
   shutdown

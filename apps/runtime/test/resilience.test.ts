@@ -159,7 +159,7 @@ test('the stop control message aborts the running turn within a second', async (
   c.send({ type: 'user.input.submit', text: 'a long one' });
   await c.waitFor((m) => m.type === 'chat.text' && m.index === 5, 20_000);
   const t0 = Date.now();
-  await api2.s.feed.publishControl({ action: 'stop', session_id: chatId, reason: 'operator stop' });
+  await api2.s.feed.publishControl({ action: 'stop', session_id: chatId, app_id: 'app1', reason: 'operator stop' });
   const done = await c.waitType('chat.run_complete', 5_000);
   expect(Date.now() - t0).toBeLessThan(1_000);
   expect(done.data.status).toBe('stopped');

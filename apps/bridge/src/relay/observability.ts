@@ -75,14 +75,17 @@ export class ObservabilityRelay {
     });
   }
 
-  /** Operators' stops, as the runtime receives them (SUBSCRIBE only once the connection is ready). */
-  async onStop(sub: Redis, handler: (sessionId: string, reason: string | undefined) => void): Promise<void> {
+  /**
+   * Operators' stops, as the runtime receives them (SUBSCRIBE only once the connection is ready).
+   * A stop names the session's app: the handler stops a session only when it is of that app.
+   */
+  async onStop(sub: Redis, handler: (sessionId: string, appId: string, reason: string | undefined) => void): Promise<void> {
     const name = Channel.sessionControl.name();
     sub.on('message', (channel: string, raw: string) => {
       if (channel !== name) return;
       try {
         const m = SessionControl.parse(JSON.parse(raw));
-        if (m.action === 'stop') handler(m.session_id, m.reason);
+        if (m.action === 'stop') handler(m.session_id, m.app_id, m.reason);
       } catch {
         this.logger.debug('session control message ignored');
       }

@@ -179,7 +179,7 @@ export function inputRouter(s: RuntimeServices): Router {
   r.post('/api/chats/:app_id/:chat_id/stop', async (req, res) => {
     const p = parseOr400(z.object({ app_id: AppId, chat_id: ChatId }), req.params, 'path');
     const chat = await ownedChat(s.chats, req.principal, p.chat_id, p.app_id);
-    await s.feed.publishControl({ action: 'stop', session_id: chat.id, requested_by: req.principal?.sub });
+    await s.feed.publishControl({ action: 'stop', session_id: chat.id, app_id: chat.appId, requested_by: req.principal?.sub });
     res.status(202).json({ accepted: true, chat_id: chat.id });
   });
 

@@ -30,7 +30,12 @@ export async function startTurnWorker(s: RuntimeServices) {
   // Before the first job: a blueprint edited from now on is read afresh by the next turn.
   await s.blueprints?.listen(s.sub);
   await s.feed.onControl((m) => {
-    if (m.action === 'stop') runner.stop(m.session_id, m.reason ?? 'stopped by request');
+    if (m.action !== 'stop') return;
+    // Only a stop naming the chat's own app: the same id in another app is not this chat.
+    void s.chats.get(m.session_id).then(
+      (chat) => chat?.appId === m.app_id && runner.stop(m.session_id, m.reason ?? 'stopped by request'),
+      (e: Error) => s.logger.warn('stop failed', { chat_id: m.session_id, error: e.message }),
+    );
   });
   // Whether other chats' jobs wait for a slot: the oldest waiting job has waited longer than
   // BACKLOG_MS (looked up every BACKLOG_CHECK_MS; a job that is merely not fetched yet does not
