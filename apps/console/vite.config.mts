@@ -19,7 +19,10 @@ export default defineConfig({
   build: {
     outDir: 'dist',
     emptyOutDir: true,
-    sourcemap: true,
+    // No source maps in the build: the gateway serves /console/assets to anyone, unauthenticated,
+    // and a map ships every source file with its comments. Debugging a build locally:
+    // `npx vite build --config apps/console/vite.config.mts --sourcemap` (the dev server maps anyway).
+    sourcemap: false,
     chunkSizeWarningLimit: 1500,
     rollupOptions: {
       // zod's sources carry comments Rollup cannot place; harmless, and noisy on every build.

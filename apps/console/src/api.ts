@@ -5,12 +5,28 @@
  */
 const TOKEN_KEY = 'tessera.console.token';
 
+/**
+ * The operator's token lives in the tab's sessionStorage: it survives a reload of the tab, is
+ * gone when the tab closes, and no other tab sees it (each signs in on its own). A token left in
+ * localStorage by an older console is removed, not used. Script in the page could still read it
+ * (the strict CSP is what keeps foreign script out); what this narrows is how long and where a
+ * bearer token sits on the operator's machine.
+ */
 export function storedToken(): string | null {
-  return localStorage.getItem(TOKEN_KEY);
+  forgetLegacyToken();
+  return sessionStorage.getItem(TOKEN_KEY);
 }
 export function storeToken(token: string | null): void {
-  if (token) localStorage.setItem(TOKEN_KEY, token);
-  else localStorage.removeItem(TOKEN_KEY);
+  forgetLegacyToken();
+  if (token) sessionStorage.setItem(TOKEN_KEY, token);
+  else sessionStorage.removeItem(TOKEN_KEY);
+}
+function forgetLegacyToken(): void {
+  try {
+    localStorage.removeItem(TOKEN_KEY);
+  } catch {
+    /* storage refused (private mode): nothing was kept there */
+  }
 }
 
 export interface Claims {

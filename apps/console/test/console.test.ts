@@ -4,7 +4,7 @@
  * services' own records as the second witness. Writes a screenshot of each page to
  * apps/console/screenshots/.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { call, TestSocket, until } from '@tessera/kit/testing';
@@ -74,7 +74,36 @@ it('signs in with a token, and says why a token is refused', async () => {
   await page.getByRole('heading', { name: 'Sessions' }).waitFor();
   await page.getByText('● live').waitFor();
   expect(page.url()).toBe(`${stack.url}/console/sessions`);
-  expect(await page.evaluate(() => localStorage.getItem('tessera.console.token'))).toBe(stack.token);
+  // The token is the tab's (sessionStorage): kept across a reload, not in localStorage, not seen by another tab.
+  expect(await page.evaluate(() => [sessionStorage.getItem('tessera.console.token'), localStorage.getItem('tessera.console.token')])).toEqual([stack.token, null]);
+  await page.reload();
+  await page.getByRole('heading', { name: 'Sessions' }).waitFor();
+  // Another tab of the same browser profile: not signed in (browser.newPage's context holds one page, so a context of two).
+  const context = await browser.newContext();
+  try {
+    const first = await context.newPage();
+    await first.goto(`${stack.url}/console/`);
+    await first.getByLabel('token').fill(stack.token);
+    await first.getByRole('button', { name: 'Sign in' }).click();
+    await first.getByRole('heading', { name: 'Sessions' }).waitFor();
+    const second = await context.newPage();
+    await second.goto(`${stack.url}/console/`);
+    await second.getByLabel('token').waitFor();
+    expect(await second.evaluate(() => [sessionStorage.length, localStorage.getItem('tessera.console.token')])).toEqual([0, null]);
+  } finally {
+    await context.close();
+  }
+});
+
+it('is built without source maps: no .map file, no sourceMappingURL, none served', async () => {
+  const assets = join(__dirname, '../dist/assets');
+  const files = readdirSync(assets);
+  expect(files.filter((f) => f.endsWith('.map'))).toEqual([]);
+  const scripts = files.filter((f) => f.endsWith('.js') || f.endsWith('.css'));
+  expect(scripts.length).toBeGreaterThan(0);
+  for (const f of scripts) expect(readFileSync(join(assets, f), 'utf8')).not.toContain('sourceMappingURL');
+  const served = await call(stack.url, 'GET', `/console/assets/${scripts.find((f) => f.endsWith('.js'))}.map`);
+  expect(String(served.text ?? '')).not.toContain('"mappings"');
 });
 
 it('says why the live feed is refused when the console is opened at an address not in CORS_ORIGINS', async () => {
