@@ -4,8 +4,9 @@ import { AppId } from '../common/ids';
 import { SafeText } from '../common/safe';
 
 /**
- * Agent manager (document 001 §2): agent blueprints an operator edits, stored as the files the
- * command-line tools read (`.agent-orchestrator/agents/{name}/`). Reached through the gateway at
+ * Agent manager (document 001 §2): agent blueprints an operator edits, each an app's, stored as the
+ * files the command-line tools read (`.agent-orchestrator/agents/{name}/`'s layout, in the app's
+ * folder `.agent-orchestrator/apps/{app}/agents/{name}/`). Reached through the gateway at
  * `/api/agents/*`; the runtime reads a blueprint's system prompt from here.
  */
 
