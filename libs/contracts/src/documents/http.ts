@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AppId, UserId } from '../common/ids';
+import { TIME_MAX_MS, TIME_MIN_MS, TIME_RANGE_MESSAGE } from '../common/ranges';
 import { SafeText } from '../common/safe';
 
 /**
@@ -55,16 +56,10 @@ export const DocumentParams = z.object({ id: DocumentId });
 
 /**
  * An instant a client hands the server (a cursor's `created_at`), in milliseconds since the
- * epoch: years 0001 to 9999, which JavaScript's Date and PostgreSQL's timestamptz (4713 BC to
- * 294276 AD) both hold, so no value a client sends reaches the database out of its range.
+ * epoch: years 0001 to 9999 (common/ranges.ts), which JavaScript's Date and PostgreSQL's
+ * timestamptz both hold, so no value a client sends reaches the database out of its range.
  */
-export const MIN_INSTANT_MS = -62_135_596_800_000;
-export const MAX_INSTANT_MS = 253_402_300_799_999;
-export const InstantMs = z
-  .number()
-  .int('must be a whole number of milliseconds')
-  .min(MIN_INSTANT_MS, 'must be at or after 0001-01-01T00:00:00.000Z')
-  .max(MAX_INSTANT_MS, 'must be at or before 9999-12-31T23:59:59.999Z');
+export const InstantMs = z.number().int('must be a whole number of milliseconds').min(TIME_MIN_MS, TIME_RANGE_MESSAGE).max(TIME_MAX_MS, TIME_RANGE_MESSAGE);
 
 /** What a list `cursor` is, base64url-decoded and parsed: `[created_at ms, id]` of the previous page's last document. */
 export const DocumentsCursor = z.tuple([InstantMs, DocumentId]);
