@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { ErrorBody } from '@tessera/contracts';
-import { call } from '@tessera/kit/testing';
+import { call, TestSocket } from '@tessera/kit/testing';
 import { KEY_APP1, operator, startObservability, testEnv, type Env, type Instance } from './harness';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 150);
@@ -15,7 +15,8 @@ let op: string;
 
 beforeAll(async () => {
   env = await testEnv('fuzz');
-  obs = await startObservability(env);
+  // The socket property sends faster than an operator may (20 a second): not what it tests.
+  obs = await startObservability(env, { WS_MESSAGES_PER_SECOND: '100000', WS_MESSAGE_BURST: '100000' });
   op = await operator(['app1']);
 });
 afterAll(async () => {
@@ -79,5 +80,59 @@ test('GET /sessions, GET /events/{id}, PATCH metadata: hostile queries, ids and 
     }),
     { numRuns: RUNS },
   );
+  expect((await call(obs.url, 'GET', '/health')).status).toBe(200);
+}, 120_000);
+
+/** Numbers at and past what the columns hold (int4, int8, the years 1 to 9999), and what is not a number. */
+const NUMBERS = [0, -1, 1, 2147483647, 2147483648, -2147483649, 99999999999, 2 ** 53, 2 ** 64, 1e20, -1e20, 8.64e15, 253402300800000, -62135596800001, 1.5, NaN, Infinity];
+const number = fc.oneof(fc.constantFrom(...NUMBERS), fc.integer(), fc.double(), fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }).map(Number));
+const numeric = fc.oneof(number.map(String), fc.constantFrom('1e999', '0x10', '+1', ' 1', '1 ', '', '-0', '2147483647.0'));
+
+test('offsets, limits, cursors and times past their columns: a 400 naming the field, never a 5xx', async () => {
+  await call(obs.url, 'POST', '/events', { body: { event_type: 'session_start', session_id: 'fz-range' }, headers: { 'x-ingest-key': KEY_APP1 } });
+  const cursorOf = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const cursor = fc.oneof(
+    fc.tuple(number, fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 })).map(cursorOf),
+    fc.tuple(number, fc.string({ maxLength: 8 })).map(cursorOf),
+    fc.jsonValue({ maxDepth: 2 }).map(cursorOf),
+  );
+  const time = fc.oneof(fc.date({ noInvalidDate: true }).map((d) => d.toISOString()), fc.constantFrom('0000-01-01T00:00:00Z', '9999-12-31T23:59:59-14:00', '0001-01-01T00:00:00+14:00', '+275760-09-13T00:00:00Z'));
+  const request = fc.oneof(
+    fc.record({ after: numeric, limit: numeric }, { requiredKeys: [] }).map((q) => ['/events/fz-range', q] as const),
+    fc.record({ limit: numeric, cursor, from: time, to: time }, { requiredKeys: [] }).map((q) => ['/sessions', q] as const),
+  );
+  await fc.assert(
+    fc.asyncProperty(request, async ([path, q]) => {
+      const qs = new URLSearchParams(q as Record<string, string>).toString();
+      const r = await call(obs.url, 'GET', `${path}?${qs}`, { token: op });
+      noFiveHundred(r, [path, q]);
+      if (r.status === 400) expect(r.json.error.message).toMatch(new RegExp(`query[.:] ?(${Object.keys(q).join('|')})`));
+      else expect([path, q, r.status]).toEqual([path, q, 200]);
+    }),
+    { numRuns: RUNS },
+  );
+  expect((await call(obs.url, 'GET', '/health')).status).toBe(200);
+}, 120_000);
+
+test('live socket: subscribe and unsubscribe with any after, id and app; an error frame at most, the socket stays open', async () => {
+  const s = await TestSocket.connect(`${obs.url.replace('http', 'ws')}/ws?access_token=${op}`);
+  await s.waitType('init');
+  const message = fc.oneof(
+    fc.record({ type: fc.constant('subscribe'), session_id: fc.oneof(fc.constant('fz-range'), text), after: fc.oneof(number, value) }, { requiredKeys: ['type'] }),
+    fc.record({ type: fc.constantFrom('subscribe', 'unsubscribe'), session_id: fc.constant('fz-range'), app_id: fc.oneof(text, value), after: number }, { requiredKeys: ['type', 'session_id'] }),
+  );
+  let answered = 0;
+  await fc.assert(
+    fc.asyncProperty(message, async (m) => {
+      s.send(m);
+      s.send({ type: 'ping' });
+      answered++;
+      await s.waitFor(() => s.messages.filter((x) => x.type === 'pong').length === answered, 5_000);
+      if (s.closeCode !== null) throw new Error(`closed ${s.closeCode} after ${JSON.stringify(m)}`);
+    }),
+    { numRuns: RUNS },
+  );
+  expect(s.messages.filter((x) => x.type === 'error').every((x) => x.code !== 'INTERNAL')).toBe(true);
+  await s.close();
   expect((await call(obs.url, 'GET', '/health')).status).toBe(200);
 }, 120_000);
