@@ -98,6 +98,10 @@ describe('observability', () => {
     expect(relayed.payload).toMatchObject({ payload: { text: 'hi' }, source: 'opencode' });
 
     const redis = new Redis(TEST_REDIS_URL);
+    // A stop naming another app is another app's session of the same id: this one stays.
+    await redis.publish(Channel.sessionControl.name(), JSON.stringify({ action: 'stop', session_id: s.id, app_id: 'other-app', reason: 'not this one' }));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(ws.messages.some((m) => m.type === 'session.closed')).toBe(false);
     await redis.publish(Channel.sessionControl.name(), JSON.stringify({ action: 'stop', session_id: s.id, app_id: 'test-app', reason: 'stopped by an operator' }));
     await redis.quit();
     expect((await ws.waitType('session.closed')).payload).toEqual({ reason: 'stopped' });
