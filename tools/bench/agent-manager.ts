@@ -79,14 +79,15 @@ async function main() {
     RUNTIME_URL: 'off',
     OBSERVABILITY_URL: 'off',
   }, { port });
-  const auth = { authorization: `Bearer ${await signToken(SECRET, { sub: 'bench', roles: ['operator'] }, { expiresIn: '1h' })}` };
+  const auth = { authorization: `Bearer ${await signToken(SECRET, { sub: 'bench', apps: ['demo-app'], roles: ['operator'] }, { expiresIn: '1h' })}` };
   for (const name of names) {
     const r = await httpCall(`${url}/agents`, 'POST', { name, description: `Agent ${name}`, system_prompt: PROMPT, skills: ['pdf'], mcp_servers: [{ name: 'fs', command: 'mcp-fs', args: ['/srv'] }] }, auth);
     if (r.status !== 201) throw new Error(`seeding ${name}: ${r.status} ${JSON.stringify(r.json)}`);
   }
   say(`agent manager: ${AGENTS} agents in ${dir}; ${SECONDS} s per phase, ${CONCURRENCY} in flight; 127.0.0.1, keep-alive`);
 
-  const agentsDir = join(dir, '.agent-orchestrator/agents');
+  // The token allows one app (demo-app): its agents' folder.
+  const agentsDir = join(dir, '.agent-orchestrator/apps/demo-app/agents');
   const files = ['agent.json', 'agent.system-prompt.md', 'agent.mcp.json', 'agent.status.json'];
   const baseline = await run('baseline: bare fs reads (4 files + JSON.parse)', async () => {
     const [json, prompt, mcp, status] = await Promise.all(files.map((f) => readFile(join(agentsDir, pick(), f), 'utf8')));

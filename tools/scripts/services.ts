@@ -18,7 +18,7 @@ export const SERVICES: ServiceProcess[] = [
   { name: 'broker', app: 'broker', entry: 'apps/broker/src/main.ts', port: 8001, portVar: 'BROKER_PORT' },
   // Sessions recorded, live and stoppable; consumes the runtime's observability-events queue.
   { name: 'observability', app: 'observability', entry: 'apps/observability/src/main.ts', port: 8765, portVar: 'OBSERVABILITY_PORT' },
-  // Agent blueprints as files (.agent-orchestrator/agents/) that workflows' agents run on.
+  // Agent blueprints as files (.agent-orchestrator/apps/{app}/agents/) that workflows' agents run on.
   { name: 'agent-manager', app: 'agent-manager', entry: 'apps/agent-manager/src/main.ts', port: 8767, portVar: 'AGENT_MANAGER_PORT' },
   // Documents and chat attachments: metadata in PostgreSQL, blobs in .data/documents (or S3).
   { name: 'document-server', app: 'document-server', entry: 'apps/document-server/src/main.ts', port: 8766, portVar: 'DOCUMENTS_PORT' },
