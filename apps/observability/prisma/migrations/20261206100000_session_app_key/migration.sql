@@ -16,7 +16,7 @@ ALTER TABLE "events" DROP CONSTRAINT "events_pkey",
 DROP INDEX "events_session_id_event_id_key";
 CREATE UNIQUE INDEX "events_app_id_session_id_event_id_key" ON "events"("app_id", "session_id", "event_id");
 
--- Tombstones name the app too; those from before did not, so they hold their id in every app ('*').
+-- Tombstones name the app too. Those from before did not, so they hold their id in every app ('*').
 ALTER TABLE "tombstones" ADD COLUMN "app_id" TEXT NOT NULL DEFAULT '*';
 ALTER TABLE "tombstones" ALTER COLUMN "app_id" DROP DEFAULT;
 ALTER TABLE "tombstones" DROP CONSTRAINT "tombstones_pkey",
