@@ -114,6 +114,9 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     const m = matchRoute(req.originalUrl);
     if (!m.ok) return next(m.reason === 'bad_path' ? new BadRequest('path contains dot segments or encoded separators') : undefined);
     const { route, path, upstreamPath } = m.match;
+    // CORS preflight is the gateway's: an allowed origin got its answer from cors() above, any
+    // other OPTIONS (no origin: curl, a script) gets this one. Never forwarded, no token needed.
+    if (req.method === 'OPTIONS') return void res.status(204).end();
     const admission = await guard.admit(req, path, 'http');
     if (limiter.enabled) {
       res.setHeader('X-RateLimit-Limit', String(admission.rate.limit));

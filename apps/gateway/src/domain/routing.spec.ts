@@ -1,4 +1,4 @@
-import { authenticatesInProtocol, isDocumentUpload, isIngest, isPublic, isUpload, matchRoute, publicPath } from './routing';
+import { authenticatesInProtocol, isDocumentUpload, isIngest, isInternal, isPublic, isUpload, matchRoute, publicPath, ROUTES } from './routing';
 
 const target = (url: string) => {
   const m = matchRoute(url);
@@ -52,8 +52,34 @@ describe('routing table', () => {
     expect(publicPath('broker', '/openapi.json')).toBeNull();
   });
 
-  it('lets preflight and (when configured) workflow discovery through without a token', () => {
-    expect(isPublic('OPTIONS', '/api/chats/x', { publicWorkflows: true })).toBe(true);
+  it('routes no service’s internal paths: its probes, metrics, OpenAPI document, /internal', () => {
+    for (const rest of ['metrics', 'ready', 'health', 'openapi.json', 'internal', 'internal/x', 'METRICS', 'Health/', '%6Detrics', 'OpenAPI.JSON']) {
+      expect(target(`/api/observability/${rest}`)).toBe('no_route');
+      expect(target(`/api/observability/${rest}?x=1`)).toBe('no_route');
+    }
+    expect(target('/api/bridge/internal/x')).toBe('no_route');
+    expect(target('/api/observability/api/internal')).toBe('no_route');
+    // Only at the service's root: an agent or a document may be named so.
+    expect(target('/api/agents/health')).toBe('agents /agents/health');
+    expect(target('/api/documents/metrics')).toBe('documents /documents/metrics');
+    expect(target('/api/observability/sessions/metrics')).toBe('observability /sessions/metrics');
+    expect(target('/api/observability/metricsx')).toBe('observability /metricsx');
+    expect(target('/api/bridge/health')).toBe('bridge /api/health');
+    // A route may say otherwise.
+    const open = ROUTES.map((r) => (r.service === 'observability' ? { ...r, internal: ['/metrics'] } : r));
+    const m = matchRoute('/api/observability/health', open);
+    expect(m.ok && m.match.upstreamPath).toBe('/health');
+    expect(matchRoute('/api/observability/metrics', open)).toEqual({ ok: false, reason: 'no_route' });
+    expect(isInternal('/x/metrics')).toBe(false);
+    expect(isInternal('/%zz')).toBe(false);
+    expect(isInternal('/metrics//')).toBe(true);
+    expect(publicPath('observability', '/metrics')).toBeNull();
+    expect(publicPath('observability', '/health')).toBeNull();
+    expect(publicPath('bridge', '/api/internal/x')).toBeNull();
+  });
+
+  it('lets (when configured) workflow discovery through without a token, not preflight (the gateway answers it)', () => {
+    expect(isPublic('OPTIONS', '/api/chats/x', { publicWorkflows: true })).toBe(false);
     expect(isPublic('GET', '/api/workflows', { publicWorkflows: true })).toBe(true);
     expect(isPublic('GET', '/api/workflows/assistant/transport', { publicWorkflows: true })).toBe(true);
     expect(isPublic('POST', '/api/workflows', { publicWorkflows: true })).toBe(false);

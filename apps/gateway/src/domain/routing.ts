@@ -24,7 +24,8 @@
  * `/api/agents/{name}` → agent manager `/agents/{name}` (document 001 §2), `/api/documents/tags` →
  * `/documents/tags` (§3), `/api/observability/sessions` → `/sessions` and `/api/observability/ws`
  * → `/ws` (§1), `/api/bridge/session/bootstrap` → `/api/session/bootstrap` (document 004).
- * Each service's /health and /openapi.json stay internal: the gateway answers its own.
+ * Each service's /health, /ready, /metrics and /openapi.json stay internal (INTERNAL_PATHS): the
+ * gateway answers its own /health, /ready, /metrics and a merged /openapi.json.
  * A service may run as several instances (a comma-separated `*_URL`): see proxy/upstreams.ts.
  */
 export type ServiceName = 'runtime' | 'broker' | 'observability' | 'agents' | 'documents' | 'bridge';
@@ -38,7 +39,38 @@ export interface Route {
   upstreamPrefix: string;
   /** Accepts WebSocket upgrades. */
   websocket: boolean;
+  /**
+   * Paths at the service this route never forwards, whatever follows the prefix: INTERNAL_PATHS
+   * unless the route says otherwise (a route that should expose one of them lists the others).
+   */
+  internal?: readonly string[];
 }
+
+/**
+ * What every service keeps to itself, as paths at the service (after the prefix is replaced):
+ * the kit's probes and metrics (`/health`, `/ready`, `/metrics`, public on the service because
+ * only the platform reaches it), its own OpenAPI document, and anything under `/internal` or
+ * `/api/internal` (the runtime's `/api/internal/blueprints/…` is for the agent manager). Each
+ * entry covers its whole subtree. A path is compared the way a service's router would read it:
+ * percent-decoded, case-insensitively (express routes ignore case), trailing slashes ignored.
+ *
+ * Why a deny-list of internal paths and not an allow-list of each service's public paths (its
+ * OpenAPI document, which the gateway fetches for the merged one):
+ * - Routing would depend on a document fetched at run time: a service whose document is late,
+ *   stale or from one instance of several would have its API refused (or its new paths) although
+ *   the service is up. Routing stays a static table that a test pins down.
+ * - The documents do not list everything that is public, nor the way it is matched: WebSocket
+ *   paths (`/ws`, the bridge's session socket), HEAD, trailing slashes, templated segments,
+ *   case-insensitive matching. Replaying each service's router in the gateway would refuse
+ *   valid calls and still be a second copy of every router to keep in step.
+ * - Every public path checks its caller at the service (token, ownership); what must not reach
+ *   the edge is the small, fixed set of endpoints that are unauthenticated on purpose. They come
+ *   from the kit and the OpenAPI builder, the same in every service; a new one goes here.
+ * Only a prefix that maps onto a service's root (`/api/observability` → `/`) or onto a root that
+ * holds an internal subtree (`/api/bridge` → `/api`) can reach these; every other route's
+ * upstream path starts with its own prefix. The check is made for every route all the same.
+ */
+export const INTERNAL_PATHS: readonly string[] = ['/health', '/ready', '/metrics', '/openapi.json', '/internal', '/api/internal'];
 
 export const ROUTES: readonly Route[] = [
   { prefix: '/api/mozaiks', service: 'broker', upstreamPrefix: '/api/mozaiks', websocket: false },
@@ -68,6 +100,7 @@ export interface RouteMatch {
   path: string;
 }
 
+/** `no_route` also for a service's internal path: answered exactly as a path no route serves. */
 export type MatchResult = { ok: true; match: RouteMatch } | { ok: false; reason: 'no_route' | 'bad_path' };
 
 /**
@@ -85,10 +118,29 @@ export function matchRoute(url: string, routes: readonly Route[] = ROUTES): Matc
     if (path === route.prefix || path.startsWith(route.prefix + '/')) {
       const rest = path.slice(route.prefix.length);
       const upstream = route.upstreamPrefix + rest || '/';
+      if (isInternal(upstream, route.internal ?? INTERNAL_PATHS)) return { ok: false, reason: 'no_route' };
       return { ok: true, match: { route, path, upstreamPath: upstream + search } };
     }
   }
   return { ok: false, reason: 'no_route' };
+}
+
+/** Whether `path` (at the service, no query string) is one of `internal` or under it; see INTERNAL_PATHS. */
+export function isInternal(path: string, internal: readonly string[] = INTERNAL_PATHS): boolean {
+  if (!internal.length) return false;
+  const read = path
+    .split('/')
+    .map((segment) => {
+      try {
+        return decodeURIComponent(segment);
+      } catch {
+        return segment; // Malformed escapes: the service cannot read them as a name either.
+      }
+    })
+    .join('/')
+    .toLowerCase()
+    .replace(/\/+$/, '');
+  return internal.some((p) => read === p || read.startsWith(p + '/'));
 }
 
 /** The public path of a service's own path (for the merged OpenAPI document); null when not reachable. */
@@ -117,13 +169,12 @@ const INGEST: readonly { method: string; path: string }[] = [
 ];
 
 /**
- * Routes that pass without a token (still rate limited, by address): CORS preflight,
- * observability's ingest (the service authenticates it), and workflow discovery when configured
+ * Routes that pass without a token (still rate limited, by address): observability's ingest (the service authenticates it), and workflow discovery when configured
  * (a sign-in screen may list the workflows). The gateway's own /health, /ready, /metrics and
- * /openapi.json are answered before routing and are public too.
+ * /openapi.json are answered before routing and are public too, and so is CORS preflight: the
+ * gateway answers every OPTIONS itself (app.ts) and never forwards one, so it is not listed here.
  */
 export function isPublic(method: string, path: string, opts: { publicWorkflows: boolean }): boolean {
-  if (method === 'OPTIONS') return true;
   if (isIngest(method, path)) return true;
   if (opts.publicWorkflows && (method === 'GET' || method === 'HEAD')) return path === '/api/workflows' || path.startsWith('/api/workflows/');
   return false;
