@@ -28,8 +28,12 @@ async function startRelay(target: URL) {
     upstream.on('close', () => client.destroy());
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  // The target's user and password (the generated one, .data/secrets) reach Redis through the relay.
+  const url = new URL(target.href);
+  url.hostname = '127.0.0.1';
+  url.port = String((server.address() as AddressInfo).port);
   return {
-    url: `redis://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: url.href,
     freeze: () => (frozen = true),
     takeAway: async () => {
       for (const s of sockets) s.destroy();
