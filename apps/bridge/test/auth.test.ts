@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { Channel } from '@tessera/contracts';
 import { TEST_REDIS_URL, testPrefix } from '@tessera/kit/testing';
-import { bootstrap, capturingLogger, http, removeWorkRoot, servers, socketOf, STAND_IN, startBridge, until, userToken, SERVICE_KEY, type Instance } from './harness';
+import { bootstrap, capturingLogger, forget, http, servers, sessionRoutes, socketOf, STAND_IN, startBridge, until, userToken, SERVICE_KEY, type Instance } from './harness';
 
 const BASE = 31300;
 const prefix = testPrefix('bridge-auth');
@@ -39,32 +39,19 @@ beforeAll(async () => {
 afterAll(async () => {
   await a.close();
   await new Promise((r) => observability.close(r));
-  const redis = new Redis(TEST_REDIS_URL);
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length) await redis.del(...keys);
-  await redis.quit();
-  await removeWorkRoot(prefix);
+  await forget(prefix);
 });
 
-const routes = (id: string): [string, string, unknown?][] => [
-  ['GET', `/api/session/${id}/info`],
-  ['PUT', `/api/session/${id}/info`, { tenantId: 't' }],
-  ['POST', `/api/session/${id}/events`, { type: 'x' }],
-  ['POST', `/api/session/${id}/events/request`, { type: 'x', timeoutMs: 1000 }],
-  ['GET', `/api/session/${id}/events/request/r1/status`],
-  ['POST', `/api/session/${id}/events/request/r1/response`, { response: 1 }],
-  ['DELETE', `/api/session/${id}`],
-];
 
 describe('session token', () => {
   it('opens every session route: none → 401; wrong or another session’s → 404, as for a session that does not exist', async () => {
-    for (const [method, path, body] of routes(s.id)) {
+    for (const [method, path, body] of sessionRoutes(s.id)) {
       expect([method, path, (await http(a.url, method, path, { body })).status]).toEqual([method, path, 401]);
       expect((await http(a.url, method, path, { body, token: 'wrong' })).status).toBe(404);
       expect((await http(a.url, method, path, { body, token: other.token })).status).toBe(404);
       expect((await http(a.url, method, path, { body, headers: { 'x-session-token': other.token } })).status).toBe(404);
     }
-    for (const [method, path, body] of routes('no-such-session')) expect((await http(a.url, method, path, { body, token: s.token })).status).toBe(404);
+    for (const [method, path, body] of sessionRoutes('no-such-session')) expect((await http(a.url, method, path, { body, token: s.token })).status).toBe(404);
     // Each way of presenting it works, beside the owner's platform token too (as behind the gateway).
     expect((await http(a.url, 'GET', `/api/session/${s.id}/info`, { token: s.token })).status).toBe(200);
     expect((await http(a.url, 'GET', `/api/session/${s.id}/info?sessionToken=${s.token}`)).status).toBe(200);
