@@ -143,6 +143,17 @@ export function canUseApp(p: Principal, appId: string): boolean {
   return p.apps === '*' || p.apps.includes(appId);
 }
 
+/**
+ * Whether a token's role claim (a string of names separated by spaces or commas, or an array)
+ * holds `role`: how every service tells an operator (OPERATOR_CLAIM holding OPERATOR_ROLE). The
+ * development stand-in (auth disabled) is each caller's own decision, not this one's.
+ */
+export function hasRole(p: Principal, claim: string, role: string): boolean {
+  const v = p.claims[claim];
+  const roles = Array.isArray(v) ? v.map(String) : typeof v === 'string' ? v.split(/[\s,]+/) : [];
+  return roles.includes(role);
+}
+
 /** Mint an HS256 token (development tokens, tests). */
 export async function signToken(
   secret: string,

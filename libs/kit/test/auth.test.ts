@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { ErrorCode } from '@tessera/contracts';
-import { assertOwner, createAuth, createHttpApp, createLogger, finalizeHttpApp, signToken, type Auth, type TokenLookup } from '../src';
+import { assertOwner, createAuth, hasRole, createHttpApp, createLogger, finalizeHttpApp, signToken, type Auth, type TokenLookup } from '../src';
 import { closeServer, serve } from './support';
 
 const SECRET = 'auth-test-secret-0123456789-abcdefghij';
@@ -274,5 +274,21 @@ describe('token lifetime', () => {
     const claims = JSON.parse(Buffer.from((await signToken(SECRET, { sub: 'u' })).split('.')[1], 'base64url').toString());
     expect(claims.exp - claims.iat).toBe(3_600);
     expect(Math.abs(claims.iat - now())).toBeLessThanOrEqual(2);
+  });
+});
+
+describe('hasRole', () => {
+  const p = (claims: Record<string, unknown>) => ({ sub: 'u', apps: '*' as const, claims: { sub: 'u', ...claims }, anonymous: false });
+  it('reads the role claim as an array, or as names separated by spaces or commas', () => {
+    expect(hasRole(p({ roles: ['reader', 'operator'] }), 'roles', 'operator')).toBe(true);
+    expect(hasRole(p({ roles: 'reader operator' }), 'roles', 'operator')).toBe(true);
+    expect(hasRole(p({ roles: 'reader,operator' }), 'roles', 'operator')).toBe(true);
+    expect(hasRole(p({ groups: ['operator'] }), 'groups', 'operator')).toBe(true);
+  });
+  it('is false for a missing claim, another claim, a prefix of the role, or a claim of another type', () => {
+    expect(hasRole(p({}), 'roles', 'operator')).toBe(false);
+    expect(hasRole(p({ groups: ['operator'] }), 'roles', 'operator')).toBe(false);
+    expect(hasRole(p({ roles: 'operators' }), 'roles', 'operator')).toBe(false);
+    expect(hasRole(p({ roles: { operator: true } }), 'roles', 'operator')).toBe(false);
   });
 });

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
 import { agents } from '@tessera/contracts';
-import { BadRequest, canUseApp, Forbidden, parseOr400, SERVICE_KEY_HEADER, Unauthorized, type Auth, type Principal } from '@tessera/kit';
+import { BadRequest, canUseApp, Forbidden, hasRole, parseOr400, SERVICE_KEY_HEADER, Unauthorized, type Auth, type Principal } from '@tessera/kit';
 import type { AgentManagerConfig } from '../config';
 
 declare module 'express-serve-static-core' {
@@ -74,9 +74,7 @@ export function createAccess(config: Config, auth: Auth): Access {
         const p = req.principal;
         // Auth disabled (local development): the stand-in may do anything.
         if (p && !p.anonymous) {
-          const claim = p.claims[config.OPERATOR_CLAIM];
-          const roles = Array.isArray(claim) ? claim.map(String) : typeof claim === 'string' ? claim.split(/[\s,]+/) : [];
-          if (!roles.includes(config.OPERATOR_ROLE)) return next(new Forbidden(`changing agents needs an operator token (claim "${config.OPERATOR_CLAIM}" holding "${config.OPERATOR_ROLE}")`));
+          if (!hasRole(p, config.OPERATOR_CLAIM, config.OPERATOR_ROLE)) return next(new Forbidden(`changing agents needs an operator token (claim "${config.OPERATOR_CLAIM}" holding "${config.OPERATOR_ROLE}")`));
         }
         withApp(req, next, appOf(p));
       }),

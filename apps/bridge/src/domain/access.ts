@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { bridge } from '@tessera/contracts';
-import { authSettings, BadRequest, createAuth, findToken, Forbidden, NotFound, SERVICE_KEY_HEADER, Unauthorized, type Principal } from '@tessera/kit';
+import { authSettings, BadRequest, createAuth, findToken, Forbidden, hasRole, NotFound, SERVICE_KEY_HEADER, Unauthorized, type Principal } from '@tessera/kit';
 import type { BridgeConfig } from '../config';
 import type { SessionRecord } from '../store/sessions';
 import { tokenMatches } from './tokens';
@@ -52,10 +52,7 @@ export function createAccess(config: BridgeConfig): Access {
   const serviceKey = Buffer.from(config.SERVICE_KEY);
 
   function isOperator(p: Principal): boolean {
-    if (p.anonymous) return true;
-    const claim = p.claims[config.OPERATOR_CLAIM];
-    const roles = Array.isArray(claim) ? claim.map(String) : typeof claim === 'string' ? claim.split(/[\s,]+/) : [];
-    return roles.includes(config.OPERATOR_ROLE);
+    return p.anonymous || hasRole(p, config.OPERATOR_CLAIM, config.OPERATOR_ROLE);
   }
 
   /** The service key when sent (a wrong one is a 401, never a fall-through to weaker checks). */

@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { Forbidden, SERVICE_KEY_HEADER, Unauthorized, type Auth } from '@tessera/kit';
+import { Forbidden, hasRole, SERVICE_KEY_HEADER, Unauthorized, type Auth } from '@tessera/kit';
 import type { DocumentServerConfig } from '../config';
 
 /**
@@ -39,9 +39,7 @@ export function createAccess(config: Pick<DocumentServerConfig, 'SERVICE_KEY' | 
     }
     const p = await auth.authenticate(req, 'http');
     if (p.anonymous) return { apps: '*', uploader: null, sub: p.sub, service: false };
-    const claim = p.claims[config.OPERATOR_CLAIM];
-    const roles = Array.isArray(claim) ? claim.map(String) : typeof claim === 'string' ? claim.split(/[\s,]+/) : [];
-    return { apps: p.apps, uploader: roles.includes(config.OPERATOR_ROLE) ? null : p.sub, sub: p.sub, service: false };
+    return { apps: p.apps, uploader: hasRole(p, config.OPERATOR_CLAIM, config.OPERATOR_ROLE) ? null : p.sub, sub: p.sub, service: false };
   };
 }
 export type ScopeOf = ReturnType<typeof createAccess>;

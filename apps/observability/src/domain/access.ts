@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { Forbidden, SERVICE_KEY_HEADER, Unauthorized, type Principal } from '@tessera/kit';
+import { Forbidden, hasRole, SERVICE_KEY_HEADER, Unauthorized, type Principal } from '@tessera/kit';
 import type { ObservabilityConfig } from '../config';
 
 /** The apps whose sessions a caller may see or write: `'*'` for any (sessions without an app too). */
@@ -36,9 +36,7 @@ export function createAccess(config: Pick<ObservabilityConfig, 'OPERATOR_CLAIM' 
       if (!principal) throw new Unauthorized();
       // Auth disabled (local development): the stand-in is everyone's operator.
       if (principal.anonymous) return '*';
-      const claim = principal.claims[config.OPERATOR_CLAIM];
-      const roles = Array.isArray(claim) ? claim.map(String) : typeof claim === 'string' ? claim.split(/[\s,]+/) : [];
-      if (!roles.includes(config.OPERATOR_ROLE)) throw new Forbidden(`an operator token is required (claim "${config.OPERATOR_CLAIM}" holding "${config.OPERATOR_ROLE}")`);
+      if (!hasRole(principal, config.OPERATOR_CLAIM, config.OPERATOR_ROLE)) throw new Forbidden(`an operator token is required (claim "${config.OPERATOR_CLAIM}" holding "${config.OPERATOR_ROLE}")`);
       return principal.apps;
     },
     readScope(req) {

@@ -1,6 +1,6 @@
 import { Router, type RequestHandler } from 'express';
 import { mission as m, type RouteSpec } from '@tessera/contracts';
-import { BadRequest, canUseApp, Forbidden, NotFound, parseOr400, type Principal } from '@tessera/kit';
+import { BadRequest, canUseApp, Forbidden, hasRole, NotFound, parseOr400, type Principal } from '@tessera/kit';
 import type { LoadedWorkflow } from '../engine/types';
 import { missionReply, type MissionRow, type MissionStore } from './mission-store';
 
@@ -57,9 +57,7 @@ export function missionsRouter(d: MissionRouteDeps): Router {
     const p = req.principal;
     // Auth disabled (local development): the stand-in may do anything.
     if (!p || p.anonymous) return next();
-    const claim = p.claims[d.operatorClaim];
-    const roles = Array.isArray(claim) ? claim.map(String) : typeof claim === 'string' ? claim.split(/[\s,]+/) : [];
-    if (!roles.includes(d.operatorRole)) return next(new Forbidden(`missions need an operator token (claim "${d.operatorClaim}" holding "${d.operatorRole}")`));
+    if (!hasRole(p, d.operatorClaim, d.operatorRole)) return next(new Forbidden(`missions need an operator token (claim "${d.operatorClaim}" holding "${d.operatorRole}")`));
     next();
   };
   const tutor = (name: string | undefined) => {
