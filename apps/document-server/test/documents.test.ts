@@ -164,7 +164,8 @@ test('limits: a file over the limit is 413 and leaves nothing; 21 tags, a bad ta
 });
 
 test('form mistakes are 400s naming the field, never 5xx', async () => {
-  expect((await upload(ds.url, { token: alice, content: 'x', fields: {} })).json.error.details.issues[0].path).toBe('form.app_id');
+  const several = await token('sam', ['app1', 'app2']);
+  expect((await upload(ds.url, { token: several, content: 'x', fields: {} })).json.error.details.issues[0].path).toBe('form.app_id');
   expect((await put('x', { colour: 'red' })).json.error.message).toContain('colour');
   expect((await put('x', { metadata: '{nope' })).json.error.message).toContain('metadata');
   expect((await put('x', { metadata: '{"tags":["a"],"extra":1}' })).status).toBe(400);
@@ -178,6 +179,29 @@ test('form mistakes are 400s naming the field, never 5xx', async () => {
   expect((await http(ds.url, 'GET', '/documents/not-a-uuid', { token: alice })).status).toBe(400);
   expect((await http(ds.url, 'GET', '/documents/..%2f..%2fetc%2fpasswd', { token: alice })).status).toBe(400);
   expect((await http(ds.url, 'GET', '/health')).status).toBe(200);
+});
+
+test('the app comes from a token naming one; app_id is needed only to choose among several (issue 18, item 4)', async () => {
+  // Document 001 §3's upload: the file with tags and a description, no app_id.
+  const one = await upload(ds.url, { token: alice, content: 'no app named', filename: 'plain.txt', fields: { tags: 'ai', description: 'from the document' } });
+  expect(one.status).toBe(201);
+  expect(one.json).toMatchObject({ app_id: 'app1', uploaded_by: 'alice', tags: ['ai'], description: 'from the document' });
+  expect((await http(ds.url, 'GET', `/documents/${one.json.id}/metadata`, { token: alice })).json.app_id).toBe('app1');
+
+  // Several apps, any app (no apps claim) or the service key: app_id chooses, and its absence is a 400 naming it.
+  const several = await token('sam', ['app1', 'app2']);
+  const any = await token('ann', '*');
+  for (const who of [{ token: several }, { token: any }, { headers: serviceHeaders }]) {
+    const r = await upload(ds.url, { ...who, content: 'which app?', fields: { tags: 'ai' } });
+    expect(r.status).toBe(400);
+    expect(r.json.error.details.issues).toEqual([expect.objectContaining({ path: 'form.app_id' })]);
+  }
+  expect(filesUnder(env.BLOB_DIR).filter((f) => f.startsWith('tmp'))).toEqual([]);
+  const chosen = await upload(ds.url, { token: several, content: 'app2 chosen', fields: { app_id: 'app2' } });
+  expect(chosen.json).toMatchObject({ app_id: 'app2', uploaded_by: 'sam' });
+  // Naming the token's own app still works; naming another is still a 403.
+  expect((await upload(ds.url, { token: alice, content: 'named', fields: { app_id: 'app1' } })).json.app_id).toBe('app1');
+  expect((await upload(ds.url, { token: alice, content: 'other', fields: { app_id: 'app2' } })).status).toBe(403);
 });
 
 test('the same bytes uploaded twice are stored once; the blob goes with the last document holding it', async () => {

@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { Forbidden, hasRole, SERVICE_KEY_HEADER, Unauthorized, type Auth } from '@tessera/kit';
+import { ErrorCode } from '@tessera/contracts';
+import { BadRequest, Forbidden, hasRole, SERVICE_KEY_HEADER, Unauthorized, type Auth } from '@tessera/kit';
 import type { DocumentServerConfig } from '../config';
 
 /**
@@ -20,6 +21,22 @@ export const inApps = (scope: Scope, appId: string) => scope.apps === '*' || sco
 
 export function assertApp(scope: Scope, appId: string): void {
   if (!inApps(scope, appId)) throw new Forbidden(`this token may not use app "${appId}"`);
+}
+
+/**
+ * The app an upload goes into: the one `named` (which the scope must reach), else the token's
+ * only app. A token of several apps, of any app, or the service key has to choose: a 400 naming
+ * `form.app_id`.
+ */
+export function uploadApp(scope: Scope, named: string | undefined): string {
+  if (named !== undefined) {
+    assertApp(scope, named);
+    return named;
+  }
+  if (scope.apps !== '*' && scope.apps.length === 1) return scope.apps[0];
+  const why = scope.service ? 'the service key acts for any app' : scope.apps === '*' ? 'this token allows any app' : scope.apps.length === 0 ? 'this token allows no app' : `this token allows several apps (${scope.apps.join(', ')})`;
+  const message = `required: ${why}; name the one to upload into`;
+  throw new BadRequest(`invalid form: form.app_id: ${message}`, { issues: [{ path: 'form.app_id', message }] }, ErrorCode.ValidationFailed);
 }
 
 /**

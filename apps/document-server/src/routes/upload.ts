@@ -3,7 +3,7 @@ import { Router, type Request } from 'express';
 import { documents, type RouteSpec } from '@tessera/contracts';
 import { BadRequest, Forbidden, parseOr400, TooLarge } from '@tessera/kit';
 import { z } from 'zod';
-import { assertApp, type Scope } from '../domain/access';
+import { assertApp, uploadApp, type Scope } from '../domain/access';
 import { sniffContentType } from '../domain/content-type';
 import { storedFilename } from '../domain/filename';
 import type { DocumentServices } from '../services';
@@ -13,7 +13,7 @@ export const uploadRoutes: RouteSpec[] = [
   {
     method: 'post',
     path: '/documents',
-    summary: 'Upload a document (multipart: file, app_id, and tags + description or a metadata JSON field)',
+    summary: 'Upload a document (multipart: file, and tags + description or a metadata JSON field; app_id when the token allows several apps)',
     tags: ['documents'],
     body: documents.UploadFields.extend({
       file: z.string().describe('the file (binary)'),
@@ -22,6 +22,7 @@ export const uploadRoutes: RouteSpec[] = [
     bodyMediaType: 'multipart/form-data',
     responses: {
       201: { description: 'stored (the same bytes already stored are not stored again)', schema: documents.Document },
+      400: { description: 'a field is invalid (named), or app_id is missing while the token allows several apps, any app, or is the service key' },
       403: { description: 'the token may not use app_id' },
       413: { description: 'the file is larger than DOCUMENT_MAX_BYTES; nothing is kept' },
     },
@@ -93,12 +94,12 @@ export function uploadRouter(s: DocumentServices): Router {
     try {
       const fields = parseOr400(documents.UploadFields, formValues(received.fields), 'form');
       if (!file) throw new BadRequest('invalid form: file: a file is required', { issues: [{ path: 'form.file', message: 'required' }] });
-      assertApp(scope, fields.app_id);
+      const appId = uploadApp(scope, fields.app_id);
       if (fields.uploaded_by !== undefined && !scope.service) throw new Forbidden('uploaded_by is set by a Tessera service only; a token uploads as its subject');
       const doc = await s.documents.create(
         {
           id: randomUUID(),
-          appId: fields.app_id,
+          appId,
           filename: storedFilename(file.filename),
           contentType: await sniffContentType(file.head),
           size: file.size,

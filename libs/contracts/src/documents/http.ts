@@ -39,12 +39,14 @@ export const Document = z
 export type Document = z.infer<typeof Document>;
 
 /**
- * `POST /documents` multipart fields besides `file`: `app_id` (one of the token's apps), then
- * `tags` (comma-separated, a JSON array, or the field repeated) and `description`, or both inside
- * one `metadata` JSON field. `uploaded_by` only from a service (the runtime uploading for a user).
+ * `POST /documents` multipart fields besides `file`: `tags` (comma-separated, a JSON array, or the
+ * field repeated) and `description`, or both inside one `metadata` JSON field (document 001 §3's
+ * fields). `app_id` chooses one of the token's apps: a token allowing one app uploads into it
+ * without naming it; one allowing several or any app, and the service key, must name it.
+ * `uploaded_by` only from a service (the runtime uploading for a user).
  */
 export const UploadFields = z.object({
-  app_id: AppId,
+  app_id: AppId.optional().describe("One of the token's apps; needed only when the token allows several (or any), or with the service key"),
   tags: Tags.optional(),
   description: Description.optional(),
   uploaded_by: UserId.optional(),
