@@ -15,6 +15,7 @@ export const sessionRoutes: RouteSpec[] = [
   {
     method: 'post',
     path: '/api/session/bootstrap',
+    access: 'user',
     summary:
       "Start or reuse the caller's agent server for a (scadaUrl, accessToken) pair; returns its URL and password, the session socket and the session token. Needs a platform token (the session is the token's app and user) or the service key naming appId and userId",
     tags,
@@ -31,24 +32,27 @@ export const sessionRoutes: RouteSpec[] = [
   {
     method: 'get',
     path: '/api/session/servers',
+    access: 'operator',
     summary: "Agent servers of the operator's apps, every instance (no secrets; SCADA URLs without their query)",
     tags,
     responses: { 200: { description: 'servers', schema: bridge.ServersReply }, 401: { description: 'no operator token or service key' }, 403: { description: 'not an operator' } },
   },
-  { method: 'get', path: '/api/session/{sessionId}/info', summary: 'Session context (used by MCP tools)', tags, params: bridge.SessionParams, responses: { 200: { description: 'info', schema: bridge.SessionInfoReply }, ...withToken } },
+  { method: 'get', path: '/api/session/{sessionId}/info', access: 'owner', summary: 'Session context (used by MCP tools)', tags, params: bridge.SessionParams, responses: { 200: { description: 'info', schema: bridge.SessionInfoReply }, ...withToken } },
   {
     method: 'put',
     path: '/api/session/{sessionId}/info',
+    access: 'owner',
     summary: 'Replace the session context; broadcasts session.info.updated',
     tags,
     params: bridge.SessionParams,
     body: bridge.SessionInfoBody,
     responses: { 200: { description: 'info', schema: bridge.SessionInfoReply }, ...withToken },
   },
-  { method: 'delete', path: '/api/session/{sessionId}', summary: "Close the session: its agent server stops, its sockets get session.closed", tags, params: bridge.SessionParams, responses: { 204: { description: 'closed' }, ...withToken } },
+  { method: 'delete', path: '/api/session/{sessionId}', access: 'owner', summary: "Close the session: its agent server stops, its sockets get session.closed", tags, params: bridge.SessionParams, responses: { 204: { description: 'closed' }, ...withToken } },
   {
     method: 'post',
     path: '/api/session/{sessionId}/events',
+    access: 'owner',
     summary: "Publish an event to the session's sockets (every instance)",
     tags,
     params: bridge.SessionParams,
@@ -58,6 +62,7 @@ export const sessionRoutes: RouteSpec[] = [
   {
     method: 'post',
     path: '/api/session/{sessionId}/events/request',
+    access: 'owner',
     summary: 'Publish a hub.request and wait for its response (timeoutMs clamped to 1 s..180 s); with longPollMs, 202 pending after that long',
     tags,
     params: bridge.SessionParams,
@@ -74,6 +79,7 @@ export const sessionRoutes: RouteSpec[] = [
   {
     method: 'get',
     path: '/api/session/{sessionId}/events/request/{requestId}/status',
+    access: 'owner',
     summary: "A request's state (pending, resolved with its response, timeout, cancelled)",
     tags,
     params: bridge.RequestParams,
@@ -82,6 +88,7 @@ export const sessionRoutes: RouteSpec[] = [
   {
     method: 'post',
     path: '/api/session/{sessionId}/events/request/{requestId}/response',
+    access: 'owner',
     summary: 'Resolve a pending request (any instance)',
     tags,
     params: bridge.RequestParams,
