@@ -52,6 +52,13 @@ export const ObservabilityEnv = BaseEnv.extend({
   WS_HEARTBEAT_MS: env.int(30_000, 50),
   WS_MESSAGES_PER_SECOND: env.int(20, 1),
   WS_MESSAGE_BURST: env.int(40, 1),
+  /**
+   * Bytes waiting to go out to a live socket past which it is behind: it gets no events of sessions
+   * it did not subscribe to (an `events_dropped` notice names them once it is below half of this),
+   * and its `session_updated` are coalesced, latest per session. Below the hub's 4 MB, past which
+   * any socket is closed with 1013, so that a socket watching everything never reaches it.
+   */
+  WS_BEHIND_BYTES: z.coerce.number().int().min(1024).max(4 * 1024 * 1024 - 1, 'must be below 4 MB, where the socket is closed').default(1024 * 1024),
   DB_POOL_SIZE: env.int(10, 2),
 }).superRefine(checkBaseEnv);
 export type ObservabilityConfig = z.infer<typeof ObservabilityEnv>;

@@ -113,3 +113,123 @@ it('bad messages get an error frame and the socket stays', async () => {
   expect(s.closeCode).toBeNull();
   await s.close();
 });
+
+describe('a dashboard that never subscribes (document 001 §5)', () => {
+  it('gets every event of its apps, live, with init holding the newest sessions and the cursor of the rest', async () => {
+    // More sessions than init holds (100): the rest are a GET /sessions?cursor= away.
+    const many = Array.from({ length: 105 }, (_, i) => ev(`page-${i}`, 'session_start'));
+    expect((await post(many)).status).toBe(200);
+    const s = await liveOn(b);
+    const init = await s.waitType('init');
+    expect(init.sessions).toHaveLength(100);
+    expect(typeof init.next_cursor).toBe('string');
+    const rest = await call(a.url, 'GET', `/sessions?limit=500&cursor=${encodeURIComponent(init.next_cursor)}`, { token: operator });
+    const ids = new Set([...init.sessions, ...rest.json.sessions].map((x: { session_id: string }) => x.session_id));
+    for (let i = 0; i < 105; i++) expect(ids.has(`page-${i}`)).toBe(true);
+
+    await post([ev('never-sub', 'session_start', { session_name: 'watched' }), ev('never-sub', 'pre_tool', { tool_name: 'Bash' }), { event_type: 'session_start', session_id: 'never-sub-other', app_id: 'app2' }]);
+    const updated = await s.waitFor((m) => m.type === 'session_updated' && m.session.session_id === 'never-sub');
+    expect(updated.session).toMatchObject({ session_name: 'watched', status: 'running' });
+    await s.waitFor((m) => m.type === 'event' && m.session_id === 'never-sub' && m.event.seq === 2);
+    expect(s.messages.filter((m) => m.type === 'event' && m.session_id === 'never-sub').map((m) => [m.event.seq, m.event.event_type])).toEqual([
+      [1, 'session_start'],
+      [2, 'pre_tool'],
+    ]);
+    expect(s.messages.some((m) => JSON.stringify(m).includes('never-sub-other'))).toBe(false);
+    await s.close();
+  });
+
+  it('a subscribe narrows the socket to its sessions; subscribe all widens it again, unsubscribe all stops the rest', async () => {
+    await post([ev('narrow-1', 'session_start'), ev('narrow-2', 'session_start')]);
+    const s = await liveOn(b);
+    await s.waitType('init');
+    s.send({ type: 'subscribe', session_id: 'narrow-1' });
+    await s.waitFor((m) => m.type === 'subscribed' && m.session_id === 'narrow-1');
+    await post([ev('narrow-2', 'message', { event_id: 'n2-a' }), ev('narrow-1', 'message', { event_id: 'n1-a' })]);
+    await s.waitFor((m) => m.type === 'event' && m.session_id === 'narrow-1' && m.event.event_id === 'n1-a');
+    // The same batch's event of narrow-2 was not sent (it precedes narrow-1's in the message).
+    expect(s.messages.some((m) => m.type === 'event' && m.session_id === 'narrow-2')).toBe(false);
+    // session_updated still covers every session of the apps.
+    expect(s.messages.some((m) => m.type === 'session_updated' && m.session.session_id === 'narrow-2')).toBe(true);
+
+    s.send({ type: 'subscribe', all: true });
+    await s.waitFor((m) => m.type === 'subscribed' && m.session_id === null);
+    await post([ev('narrow-2', 'message', { event_id: 'n2-b' })]);
+    await s.waitFor((m) => m.type === 'event' && m.session_id === 'narrow-2' && m.event.event_id === 'n2-b');
+
+    s.send({ type: 'unsubscribe', all: true });
+    s.send({ type: 'ping' });
+    await s.waitType('pong');
+    await post([ev('narrow-2', 'message', { event_id: 'n2-c' }), ev('narrow-1', 'message', { event_id: 'n1-b' })]);
+    await s.waitFor((m) => m.type === 'event' && m.event.event_id === 'n1-b');
+    expect(s.messages.some((m) => m.type === 'event' && m.event.event_id === 'n2-c')).toBe(false);
+    await s.close();
+  });
+});
+
+describe('a slow socket', () => {
+  let c: RunningObservability;
+  beforeAll(async () => {
+    const schema = await freshSchema(resolve(__dirname, '../prisma/migrations'), 'obs_live_slow');
+    c = await startObservabilityServer(
+      loadObservabilityConfig({
+        NODE_ENV: 'test',
+        LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+        HOST: '127.0.0.1',
+        PORT: '0',
+        REDIS_URL: TEST_REDIS_URL,
+        DATABASE_URL: schema.url,
+        BULL_PREFIX: `test-obs-slow-${randomBytes(4).toString('hex')}`,
+        JWT_SECRET: DEV_JWT_SECRET,
+        SERVICE_KEY,
+        INGEST_WORKER: 'false',
+        RETENTION_DAYS: '0',
+        WS_BEHIND_BYTES: String(64 * 1024),
+      }),
+      createLogger('obs-c', process.env.TEST_LOG_LEVEL ?? 'silent'),
+    );
+    c.shutdown.add('schema', () => schema.drop());
+  });
+  afterAll(() => c?.shutdown.run());
+
+  it('misses events it never subscribed to, is told which once it catches up, and never holds up another socket', async () => {
+    const session = `slow-${randomBytes(3).toString('hex')}`;
+    const fast = await liveOn(c);
+    const slow = await liveOn(c);
+    await Promise.all([fast.waitType('init'), slow.waitType('init')]);
+    // Everything, as a socket that never subscribes gets it too (said explicitly, so that this is the slow-socket rule alone).
+    for (const s of [fast, slow]) s.send({ type: 'subscribe', all: true });
+    await Promise.all([fast.waitType('subscribed'), slow.waitType('subscribed')]);
+    slow.ws.pause(); // reads nothing: the kernel's buffers fill, then the server's
+    // 600 events of 20 kB: 12 MB, past the kernel's buffers and the hub's 4 MB limit.
+    const total = 600;
+    for (let batch = 0; batch < total / 50; batch++) {
+      const events = Array.from({ length: 50 }, (_, i) => ev(session, 'post_tool', { event_id: `e${batch * 50 + i}`, tool_output: 'x'.repeat(20_000) }));
+      const r = await call(c.url, 'POST', '/events', { body: { events }, headers: { 'x-tessera-service-key': SERVICE_KEY } });
+      expect(r.status).toBe(200);
+    }
+    // The other socket got every event, in order, while the slow one read nothing.
+    await fast.waitFor(() => fast.messages.filter((m) => m.type === 'event').length === total, 30_000);
+    expect(fast.messages.filter((m) => m.type === 'event').map((m) => m.event.seq)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+
+    slow.ws.resume();
+    const notice = await slow.waitType('events_dropped', 30_000);
+    expect(notice.message).toMatch(/fell behind/);
+    const dropped = () => slow.messages.filter((m) => m.type === 'events_dropped').reduce((n, m) => n + m.count, 0);
+    const received = () => slow.messages.filter((m) => m.type === 'event').map((m) => m.event.seq);
+    await slow.waitFor(() => received().length + dropped() === total, 30_000);
+    // Everything is accounted for: each seq sent once or named as missed.
+    expect(new Set(received()).size).toBe(received().length);
+    const missed = slow.messages.filter((m) => m.type === 'events_dropped').flatMap((m) => m.sessions);
+    expect(missed.every((x) => x.session_id === session && x.app_id === 'app1')).toBe(true);
+    expect(missed.reduce((n, x) => n + x.count, 0)).toBe(dropped());
+    // The session's updates were coalesced, not lost: the last one is the session as it now is.
+    const last = slow.messages.filter((m) => m.type === 'session_updated' && m.session.session_id === session).pop();
+    expect(last?.session.event_count).toBe(total);
+    expect(slow.closeCode).toBeNull();
+    // Missed events are read back as the notice says.
+    const back = await call(c.url, 'GET', `/events/${session}?after=${missed[0].from_seq - 1}&limit=1`, { token: operator });
+    expect(back.json.events[0].seq).toBe(missed[0].from_seq);
+    await Promise.all([fast.close(), slow.close()]);
+  });
+});

@@ -4,6 +4,7 @@ import { zodIssues, type Logger, type SocketHandler, type SocketHub } from '@tes
 import { inScope, type AppScope } from '../domain/access';
 import type { EventStore } from '../store/events';
 import { toSession, type SessionKey, type SessionStore } from '../store/sessions';
+import { DroppedEvents } from './dropped-events';
 import type { LiveFeed, LiveListener } from './live-feed';
 
 export interface LiveSocketDeps {
@@ -12,6 +13,8 @@ export interface LiveSocketDeps {
   sessions: SessionStore;
   events: EventStore;
   logger: Logger;
+  /** Unsent bytes past which a socket is behind (config WS_BEHIND_BYTES). */
+  behindBytes: number;
 }
 
 /** Sessions on the bus are the service's own `toSession` output (the bus schema keeps them loose). */
@@ -20,6 +23,8 @@ type Session = observability.Session;
 const PAGE = 1000;
 const INIT_SESSIONS = 100;
 const MAX_SUBSCRIPTIONS = 100;
+/** How often a socket that is behind is looked at again, to tell it what it missed once it caught up. */
+const BEHIND_POLL_MS = 100;
 
 /** A subscription's key on this socket: the session's app ('' for none) and id (NUL occurs in neither). */
 const subKey = (app: string, id: string) => `${app}\u0000${id}`;
@@ -37,17 +42,29 @@ interface Subscription {
 }
 
 /**
- * One operator's live view (document 001 §5): `init` with the newest sessions of their apps, then
- * `session_updated` / `session_deleted` for those apps, and `event` for the sessions they
- * subscribed to. A subscription with `after` first sends the stored events after that seq, then
- * `subscribed`, then live ones: each session's events arrive once, in seq order, across reconnects
- * and across instances (a gap in the live seqs is read from the log). A session is an app's: the
- * same id in two of the token's apps is two sessions, and `subscribe` names the app (`app_id`)
- * when the id alone is ambiguous.
+ * One operator's live view (document 001 §5): `init` with the newest sessions of their apps (and
+ * the cursor of the rest), then `session_updated` / `session_deleted` for those apps, and `event`:
+ * every event of those apps, as a dashboard written from the document expects, until the client
+ * subscribes to a session, which narrows the socket to its subscriptions. A subscription with
+ * `after` first sends the stored events after that seq, then `subscribed`, then live ones: each
+ * session's events arrive once, in seq order, across reconnects and across instances (a gap in the
+ * live seqs is read from the log). A session is an app's: the same id in two of the token's apps is
+ * two sessions, and `subscribe` names the app (`app_id`) when the id alone is ambiguous.
+ *
+ * A slow socket costs only itself: past `behindBytes` unsent, events of sessions it did not
+ * subscribe to are dropped (and named in `events_dropped` once it drains) and its `session_updated`
+ * are coalesced; a subscribed session's events are never dropped (past the hub's limit the socket
+ * is closed with 1013, and the client resumes with `after`).
  */
 export class LiveSocket implements SocketHandler, LiveListener {
   private readonly subs = new Map<string, Subscription>();
-  private all = false;
+  /** Events of sessions not subscribed to: every one until the first subscribe ('default'), or after `subscribe all`. */
+  private all: 'default' | 'explicit' | false = 'default';
+  /** Behind: what was not sent meanwhile, and the latest `session_updated` of each session. */
+  private lagging = false;
+  private readonly dropped = new DroppedEvents();
+  private readonly coalesced = new Map<string, Session>();
+  private poll: NodeJS.Timeout | null = null;
   private ready = false;
   private early: ObservabilityLive[] = [];
   private removeListener: (() => void) | null = null;
@@ -62,8 +79,8 @@ export class LiveSocket implements SocketHandler, LiveListener {
   /** Listen first, then read the sessions: a change committed after the read is not missed. */
   async open(): Promise<void> {
     this.removeListener = await this.d.feed.add(this);
-    const { sessions } = await this.d.sessions.list(this.scope, observability.SessionsQuery.parse({ limit: INIT_SESSIONS }));
-    this.send({ type: 'init', sessions });
+    const { sessions, next_cursor } = await this.d.sessions.list(this.scope, observability.SessionsQuery.parse({ limit: INIT_SESSIONS }));
+    this.send({ type: 'init', sessions, next_cursor });
     this.ready = true;
     for (const m of this.early.splice(0)) this.onLive(m);
   }
@@ -71,6 +88,8 @@ export class LiveSocket implements SocketHandler, LiveListener {
   onClose(): void {
     this.removeListener?.();
     this.subs.clear();
+    if (this.poll) clearInterval(this.poll);
+    this.poll = null;
   }
 
   onRateLimited(): void {
@@ -99,11 +118,12 @@ export class LiveSocket implements SocketHandler, LiveListener {
     const m = parsed.data;
     if (m.type === 'ping') return this.send({ type: 'pong' });
     if (m.type === 'unsubscribe') {
+      if (m.all) return void (this.all = false);
       for (const [k, sub] of this.subs) if (sub.key.id === m.session_id && (m.app_id === undefined || sub.key.app === m.app_id)) this.subs.delete(k);
       return;
     }
     if (m.all || m.session_id === undefined) {
-      this.all = true;
+      this.all = 'explicit';
       return this.send({ type: 'subscribed', session_id: null, last_seq: 0 });
     }
     const id = m.session_id;
@@ -114,6 +134,8 @@ export class LiveSocket implements SocketHandler, LiveListener {
     const row = found.row;
     const k = subKey(row.app_id, row.id);
     if (!this.subs.has(k) && this.subs.size >= MAX_SUBSCRIPTIONS) return this.fail('TOO_MANY_SUBSCRIPTIONS', `at most ${MAX_SUBSCRIPTIONS} sessions per socket`);
+    // The first subscription narrows a socket that never asked for everything.
+    if (this.all === 'default') this.all = false;
     // Without `after`, from now on; with it, the stored events after it first.
     const from = m.after === undefined ? row.last_seq : Math.max(0, m.after);
     const appId = toSession(row).app_id;
@@ -130,11 +152,14 @@ export class LiveSocket implements SocketHandler, LiveListener {
     if (!this.ready) return void this.early.push(m);
     if (m.kind === 'session_deleted') {
       if (!inScope(this.scope, m.app_id)) return;
-      this.subs.delete(subKey(appKey(m.app_id), m.session_id));
+      const k = subKey(appKey(m.app_id), m.session_id);
+      this.subs.delete(k);
+      // A coalesced update sent after the deletion would bring the session back on the client.
+      this.coalesced.delete(k);
       return this.send({ type: 'session_deleted', session_id: m.session_id, app_id: m.app_id });
     }
     if (m.kind === 'session_updated') {
-      if (inScope(this.scope, m.app_id)) this.send({ type: 'session_updated', session: m.session as Session });
+      if (inScope(this.scope, m.app_id)) this.sessionUpdated(m.session as Session);
       return;
     }
     // An ingest message names one app (Ingestor.announce): its events are that app's sessions'.
@@ -144,7 +169,7 @@ export class LiveSocket implements SocketHandler, LiveListener {
     for (const s of m.sessions) {
       const appId = (s.app_id as string | null | undefined) ?? null;
       appOf.set(String(s.session_id), appId);
-      if (inScope(this.scope, appId)) this.send({ type: 'session_updated', session: s as Session });
+      if (inScope(this.scope, appId)) this.sessionUpdated(s as Session);
     }
     for (const e of m.events) {
       if (only === undefined && !appOf.has(e.session_id)) continue;
@@ -152,8 +177,44 @@ export class LiveSocket implements SocketHandler, LiveListener {
       const k = subKey(appKey(appId), e.session_id);
       const sub = this.subs.get(k);
       if (sub) this.admit(k, sub, e);
-      else if (this.all && inScope(this.scope, appId)) this.sendRaw(e.wire);
+      else if (this.all && inScope(this.scope, appId)) {
+        if (this.behind()) this.dropped.add(e.session_id, appId, e.seq);
+        else this.sendRaw(e.wire);
+      }
     }
+  }
+
+  /** A session as it now is: sent, or while the socket is behind, kept as its latest until it catches up. */
+  private sessionUpdated(session: Session): void {
+    if (this.behind()) this.coalesced.set(subKey(appKey(session.app_id), session.session_id), session);
+    else this.send({ type: 'session_updated', session });
+  }
+
+  /**
+   * Whether the socket is behind: it becomes so past `behindBytes` unsent and stays so until below
+   * half of it, when it gets the coalesced updates and the notice of what it missed, in that order.
+   */
+  private behind(): boolean {
+    const buffered = this.ws.bufferedAmount;
+    if (!this.lagging) {
+      if (buffered <= this.d.behindBytes) return false;
+      this.lagging = true;
+      this.poll = setInterval(() => this.behind(), BEHIND_POLL_MS);
+      this.poll.unref();
+      return true;
+    }
+    if (buffered > this.d.behindBytes / 2) return true;
+    this.lagging = false;
+    if (this.poll) clearInterval(this.poll);
+    this.poll = null;
+    for (const session of this.coalesced.values()) this.send({ type: 'session_updated', session });
+    this.coalesced.clear();
+    const notice = this.dropped.take();
+    if (notice) {
+      this.d.logger.info('live socket caught up after falling behind', { dropped: notice.count, sessions: notice.sessions.length });
+      this.send(notice);
+    }
+    return false;
   }
 
   /** A live event of a subscribed session: the next seq goes out, an old one is dropped, a jump reads the log. */
