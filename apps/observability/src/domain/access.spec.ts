@@ -37,6 +37,25 @@ describe('ingestScope', () => {
     expect(() => access.ingestScope(req({ 'x-ingest-key': 'key-of-app2-0123456789' }))).toThrow(Unauthorized);
     expect(() => access.ingestScope(req({}))).toThrow(Unauthorized);
   });
+  it('says what it received and what it needs, never the key itself', () => {
+    const refusal = (headers: Record<string, string>, a = access) => {
+      try {
+        a.ingestScope(req(headers));
+      } catch (e) {
+        return (e as Error).message;
+      }
+      throw new Error('taken');
+    };
+    expect(refusal({})).toMatch(/received no x-ingest-key header; send your app's ingest key in the x-ingest-key header/);
+    // Through the gateway a client's service key never arrives: the message says why.
+    expect(refusal({})).toMatch(/x-tessera-service-key.*gateway.*removes it/);
+    expect(refusal({ authorization: 'Bearer abc' })).toMatch(/received an Authorization header and no ingest key \(a user token does not ingest\)/);
+    expect(refusal({ 'x-ingest-key': 'key-of-app2-0123456789' })).toMatch(/the x-ingest-key received is not the key of any app/);
+    expect(refusal({ 'x-ingest-key': 'key-of-app2-0123456789' })).not.toContain('key-of-app2');
+    expect(refusal({ 'x-tessera-service-key': 'service-key-0123456780' })).toMatch(/not this deployment's service key/);
+    const none = createAccess({ OPERATOR_CLAIM: 'roles', OPERATOR_ROLE: 'operator', SERVICE_KEY: 'service-key-0123456789', INGEST_KEYS: new Map() });
+    expect(refusal({}, none)).toMatch(/this service has no ingest keys: set INGEST_KEYS=<app_id>:<key>/);
+  });
 });
 
 it('keeps sessions without an app to the scope of every app', () => {

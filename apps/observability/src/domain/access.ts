@@ -48,14 +48,27 @@ export function createAccess(config: Pick<ObservabilityConfig, 'OPERATOR_CLAIM' 
       if (service !== undefined) {
         const given = Buffer.from(service);
         if (given.length === serviceKey.length && timingSafeEqual(given, serviceKey)) return '*';
-        throw new Unauthorized('invalid service key');
+        throw new Unauthorized(`the ${SERVICE_KEY_HEADER} received is not this deployment's service key`);
       }
       const key = header(req, INGEST_KEY_HEADER);
       const app = key === undefined ? undefined : config.INGEST_KEYS.get(key);
-      if (app === undefined) throw new Unauthorized(key === undefined ? `an ingest key (${INGEST_KEY_HEADER}) or the service key is required` : 'invalid ingest key');
+      if (app === undefined) throw new Unauthorized(ingestRefusal(req, key, config.INGEST_KEYS.size));
       return [app];
     },
   };
+}
+
+/**
+ * What a refused ingest request received and what it needs. Through the gateway the service key
+ * never arrives (the gateway removes it from every client request), so the message says so: an
+ * outside agent that sent it learns why it was not taken. The key itself is never echoed.
+ */
+export function ingestRefusal(req: IncomingMessage, key: string | undefined, configuredKeys: number): string {
+  const need = `send your app's ingest key in the ${INGEST_KEY_HEADER} header`;
+  const where = configuredKeys === 0 ? ' (this service has no ingest keys: set INGEST_KEYS=<app_id>:<key>; `npm start` sets and prints one for demo-app)' : ' (INGEST_KEYS)';
+  if (key !== undefined) return `the ${INGEST_KEY_HEADER} received is not the key of any app${where}; ${need}`;
+  const received = header(req, 'authorization') !== undefined ? 'an Authorization header and no ingest key (a user token does not ingest)' : `no ${INGEST_KEY_HEADER} header`;
+  return `received ${received}; ${need}${where}. The service key (${SERVICE_KEY_HEADER}) is for Tessera's own services and never arrives through the gateway, which removes it from every client request`;
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
