@@ -2,6 +2,9 @@
  * Mission Ally (document 002) on a real runtime with its worker: the conversation, checkpoints,
  * completion, handover, queued messages, bad messages, refusals, and history from another instance.
  */
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { signToken } from '@tessera/kit';
 import { http, startRuntime, testEnv, token, type Env, type RuntimeInstance } from './harness';
 import { createMission, Learner, MISSION, missionUrl, operatorToken } from './mission-client';
@@ -9,14 +12,21 @@ import { createMission, Learner, MISSION, missionUrl, operatorToken } from './mi
 let env: Env;
 let rt: RuntimeInstance;
 let rt2: RuntimeInstance;
+let workflows: string;
 
 beforeAll(async () => {
   env = await testEnv('mission');
-  [rt, rt2] = await Promise.all([startRuntime(env), startRuntime(env, { worker: false })]);
+  // The shipped workflows and the fixtures' slow one (a mission may name any workflow as its tutor).
+  workflows = mkdtempSync(join(tmpdir(), 'mission-workflows-'));
+  cpSync(resolve(__dirname, '../workflows'), workflows, { recursive: true });
+  cpSync(resolve(__dirname, 'fixtures/workflows'), workflows, { recursive: true });
+  const extra = { WORKFLOWS_DIR: workflows };
+  [rt, rt2] = await Promise.all([startRuntime(env, { extra }), startRuntime(env, { worker: false, extra })]);
 });
 afterAll(async () => {
   await Promise.allSettled([rt?.close(), rt2?.close()]);
   await env?.dropSchema();
+  if (workflows) rmSync(workflows, { recursive: true, force: true });
 });
 
 const agentText = (l: Learner) => l.messages.filter((m) => m.type === 'agent_message').map((m) => m.message);
@@ -100,7 +110,7 @@ test('messages sent while the tutor processes are all answered, in order; two so
   await Promise.all([a.close(), b.close(), h.close()]);
 });
 
-test('reconnecting to another runtime instance returns the history', async () => {
+test('reconnecting to another runtime instance returns the history as the live socket got it, one agent_message per sentence', async () => {
   const id = await createMission(rt.url, ['di']);
   const tok = await token('di');
   const first = Learner.open(missionUrl(rt.url, id, tok));
@@ -108,16 +118,44 @@ test('reconnecting to another runtime instance returns the history', async () =>
   first.say('hello there');
   await first.ends(1);
   await first.close();
+  const live = agentText(first);
+  expect(live).toHaveLength(4);
   const second = Learner.open(missionUrl(rt2.url, id, tok));
   await second.until((m) => m.length >= 2);
   expect(second.messages[1]).toEqual({
     type: 'historical_messages',
-    messages: [
-      { type: 'user_message', message: 'hello there' },
-      { type: 'agent_message', message: `Hello! I am your Mission Ally for "${MISSION.title}". Tell me what you have done so far. Say help if you are stuck.` },
-    ],
+    messages: [{ type: 'user_message', message: 'hello there' }, ...live.map((message) => ({ type: 'agent_message', message }))],
   });
   await second.close();
+});
+
+test('a socket opened while a reply streams: its history and what follows live add up to what a socket open all along got', async () => {
+  const id = await createMission(rt.url, ['fa'], { workflow_name: 'slow' });
+  const tok = await token('fa');
+  const along = Learner.open(missionUrl(rt.url, id, tok));
+  await along.until((m) => m.length >= 2);
+  along.say('Ada');
+  // Mid-reply: some of the reply (one sentence, ~60 words 8 ms apart) is in the timeline, not all.
+  const streamed = async () => {
+    const r = await rt.s.db.pool.query(
+      `SELECT count(*)::int AS n FROM chat_events e JOIN chats c ON c.id = e.chat_id
+       WHERE c.user_id = 'fa' AND e.type = 'chat.text' AND e.data->>'role' = 'assistant' AND e.data->>'done' = 'false'`,
+    );
+    return r.rows[0].n as number;
+  };
+  for (const end = Date.now() + 10_000; (await streamed()) === 0; ) {
+    if (Date.now() > end) throw new Error('the reply never started');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const late = Learner.open(missionUrl(rt2.url, id, tok));
+  await Promise.all([along.ends(1), late.ends(1)]);
+  expect(late.messages[1].type).toBe('historical_messages');
+  const lateBubbles = [...late.messages[1].messages.filter((m: { type: string }) => m.type === 'agent_message').map((m: { message: string }) => m.message), ...agentText(late)];
+  expect(agentText(along)).toHaveLength(1);
+  expect(agentText(along)[0]).toMatch(/^Once upon a time a message named Ada .* somewhere else entirely\.$/);
+  expect(lateBubbles).toEqual(agentText(along));
+  expect(late.types().slice(2)).toEqual(['agent_processing_start', 'agent_message', 'agent_processing_end']);
+  await Promise.all([along.close(), late.close()]);
 });
 
 test('bad messages get an error and the socket stays; ping gets pong', async () => {

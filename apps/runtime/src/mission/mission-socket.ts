@@ -70,7 +70,7 @@ export class MissionSocket implements SocketHandler {
       if (!row) throw new Error('chat vanished while its socket opened');
       return { lastIndex: row.lastIndex, ...(await conversationHistory(this.d.db.pool, row.id, row.lastIndex)) };
     });
-    this.mapper = new TimelineMapper({ inTurn: state.inTurn, completedCount: this.completedCount });
+    this.mapper = new TimelineMapper({ inTurn: state.inTurn, completedCount: this.completedCount, pending: state.pending });
     this.out({ type: 'connected', message: `Connected to Mission Ally: ${this.mission.title}. Ready to start learning!` });
     this.out({ type: 'historical_messages', messages: state.messages });
     if (state.inTurn) this.out({ type: 'agent_processing_start' });

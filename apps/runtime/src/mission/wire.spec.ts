@@ -1,4 +1,4 @@
-import { TimelineMapper } from './wire';
+import { messageBubbles, splitSentences, TimelineMapper } from './wire';
 
 const text = (delta: string, done = false) => ({ type: 'chat.text', data: { role: 'assistant', delta, done } });
 const user = { type: 'chat.text', data: { role: 'user', delta: 'hi', done: true, content: 'hi' } };
@@ -39,5 +39,39 @@ describe('TimelineMapper', () => {
     expect(m.map({ type: 'chat.custom_event', data: { kind: 'handoff', payload: { from: 'a', to: 'mission_sensei' } } })).toEqual([
       { type: 'agent_handover', agent: 'mission_sensei', message: 'Handing over to mission_sensei...' },
     ]);
+  });
+});
+
+describe('splitSentences', () => {
+  const reply = 'Hello there! How are you?\n\nI am "fine." Really (truly.) Yes… and e.g. this.  Last bit';
+
+  it('cuts after . ! ? … (and closing quotes or brackets) followed by whitespace, and at line breaks', () => {
+    expect(splitSentences(reply)).toEqual({
+      sentences: ['Hello there!', 'How are you?', 'I am "fine."', 'Really (truly.)', 'Yes…', 'and e.g.', 'this.'],
+      rest: 'Last bit',
+    });
+    expect(splitSentences('no end yet.')).toEqual({ sentences: [], rest: 'no end yet.' });
+    expect(messageBubbles('  ')).toEqual([]);
+    expect(messageBubbles('One. Two')).toEqual(['One.', 'Two']);
+  });
+
+  it('a reply cut into deltas anywhere streams the bubbles the whole reply gives (what history replays)', () => {
+    const whole = messageBubbles(reply);
+    for (let a = 0; a <= reply.length; a++) {
+      for (let b = a; b <= reply.length; b += 3) {
+        const m = new TimelineMapper({ inTurn: true });
+        const out = [reply.slice(0, a), reply.slice(a, b), reply.slice(b)].flatMap((d) => m.map(text(d)));
+        out.push(...m.map(text('', true)));
+        expect(out.map((x) => (x as { message: string }).message)).toEqual(whole);
+      }
+    }
+  });
+
+  it('a socket opened mid-reply goes on from the unfinished sentence it was handed', () => {
+    const cut = 30;
+    const { sentences, rest } = splitSentences(reply.slice(0, cut));
+    const m = new TimelineMapper({ inTurn: true, pending: rest });
+    const live = [...m.map(text(reply.slice(cut))), ...m.map(text('', true))].map((x) => (x as { message: string }).message);
+    expect([...sentences, ...live]).toEqual(messageBubbles(reply));
   });
 });

@@ -9,6 +9,32 @@ interface TimelineEnvelope {
 /** A sentence ends at . ! ? or … followed by whitespace, or at a line break. */
 const SENTENCE_END = /[.!?…]["')\]]*\s+|\n+/g;
 
+/**
+ * The finished sentences at the start of `text` (trimmed, empty ones dropped) and what follows
+ * them. Cutting a text that grows (a streamed message) or the whole text at once gives the same
+ * sentences: a cut needs the whitespace after the punctuation, so it never moves when more text
+ * arrives. Live sockets and `historical_messages` both cut with this, so a reload shows the
+ * bubbles the learner saw.
+ */
+export function splitSentences(text: string): { sentences: string[]; rest: string } {
+  const sentences: string[] = [];
+  let from = 0;
+  for (const r of text.matchAll(SENTENCE_END)) {
+    const end = r.index + r[0].length;
+    const sentence = text.slice(from, end).trim();
+    if (sentence) sentences.push(sentence);
+    from = end;
+  }
+  return { sentences, rest: text.slice(from) };
+}
+
+/** A finished message as the `agent_message`s a live socket sent for it. */
+export function messageBubbles(text: string): string[] {
+  const { sentences, rest } = splitSentences(text);
+  const last = rest.trim();
+  return last ? [...sentences, last] : sentences;
+}
+
 export const HANDOVER_MESSAGE = (agent: string) => `Handing over to ${agent}...`;
 
 /**
@@ -27,9 +53,11 @@ export class TimelineMapper {
   completion: m.CheckpointEventPayload | null = null;
   private announced = 0;
 
-  constructor(opts: { inTurn?: boolean; completedCount?: number } = {}) {
+  /** `pending`: the unfinished sentence of a message still streaming when the socket opened. */
+  constructor(opts: { inTurn?: boolean; completedCount?: number; pending?: string } = {}) {
     this.inTurn = opts.inTurn ?? false;
     this.announced = opts.completedCount ?? 0;
+    this.pending = opts.pending ?? '';
   }
 
   map(e: TimelineEnvelope): m.ServerMessage[] {
@@ -90,19 +118,13 @@ export class TimelineMapper {
 
   /** One `agent_message` per finished sentence, however the text was cut into deltas. */
   private flushSentences(out: m.ServerMessage[]): void {
-    let from = 0;
-    SENTENCE_END.lastIndex = 0;
-    for (let r = SENTENCE_END.exec(this.pending); r; r = SENTENCE_END.exec(this.pending)) {
-      const text = this.pending.slice(from, SENTENCE_END.lastIndex).trim();
-      if (text) out.push({ type: 'agent_message', message: text });
-      from = SENTENCE_END.lastIndex;
-    }
-    this.pending = this.pending.slice(from);
+    const { sentences, rest } = splitSentences(this.pending);
+    for (const message of sentences) out.push({ type: 'agent_message', message });
+    this.pending = rest;
   }
 
   private flushAll(out: m.ServerMessage[]): void {
-    const text = this.pending.trim();
+    for (const message of messageBubbles(this.pending)) out.push({ type: 'agent_message', message });
     this.pending = '';
-    if (text) out.push({ type: 'agent_message', message: text });
   }
 }
