@@ -31,7 +31,7 @@ const reviewer = { name: 'code-reviewer', description: 'Reviews code and suggest
 test('create, read, list, patch, status and delete with the shapes of document 001 §2.2', async () => {
   const created = await http(am.url, 'POST', '/agents', { token: op, body: reviewer });
   expect(created.status).toBe(201);
-  expect(created.body).toEqual({ ...reviewer, status: 'active', created_at: expect.stringMatching(ISO), updated_at: created.body.created_at });
+  expect(created.body).toEqual({ ...reviewer, unresolved_mcp_servers: [], status: 'active', created_at: expect.stringMatching(ISO), updated_at: created.body.created_at });
 
   expect((await http(am.url, 'GET', '/agents/code-reviewer', { token: usr })).body).toEqual(created.body);
   expect((await http(am.url, 'GET', '/agents', { token: usr })).body).toEqual([created.body]);
@@ -120,7 +120,7 @@ test('400 names the field; 409 for a taken name; 404 for an unknown agent', asyn
   expect(await bad({ name: 'under_score', description: 'd', system_prompt: 'p' })).toContain('body.name: must be letters, digits and hyphens');
   expect(await bad({ name: 'a'.repeat(61), description: 'd', system_prompt: 'p' })).toContain('body.name');
   expect(await bad({ name: 'x', description: 'd', system_prompt: 'p', color: 'red' })).toContain('color');
-  expect(await bad({ name: 'x', description: 'd', system_prompt: 'p', mcp_servers: ['nowhere'] })).toContain('body.mcp_servers.0: no definition of MCP server "nowhere"');
+  expect(await bad({ name: 'x', description: 'd', system_prompt: 'p', mcp_servers: ['github', 'github'] })).toContain('body.mcp_servers.1: MCP server "github" is listed twice');
   expect(await bad({ name: 'x', description: 'd', system_prompt: 'p', mcp_servers: 'github' })).toContain('body.mcp_servers');
   expect(await bad({ name: 'x', description: 'd', system_prompt: 'p', skills: [''] })).toContain('body.skills.0');
   expect(await bad({ name: 'x', description: 'd\u0000', system_prompt: 'p' })).toContain('body.description');
@@ -149,6 +149,51 @@ test('400 names the field; 409 for a taken name; 404 for an unknown agent', asyn
     const r = await http(am.url, method, path, { token: op, body });
     expect([method, path, r.status, r.body.error.code]).toEqual([method, path, 404, 'NOT_FOUND']);
   }
+});
+
+test('an MCP server name the project does not define is kept as given and reported unresolved, not refused (issue 18, item 5)', async () => {
+  // Document 001 §2.2's list example: "github" is the project's (.mcp.json), "filesystem" is defined nowhere.
+  const body = { name: 'lister', description: 'Lists things', system_prompt: 'You list.', mcp_servers: ['github', 'filesystem'], skills: ['pdf'] };
+  const created = await http(am.url, 'POST', '/agents', { token: op, body });
+  expect(created.status).toBe(201);
+  expect(created.body).toEqual({ ...body, unresolved_mcp_servers: ['filesystem'], status: 'active', created_at: expect.stringMatching(ISO), updated_at: created.body.created_at });
+  expect((await http(am.url, 'GET', '/agents/lister', { token: usr })).body).toEqual(created.body);
+  expect((await http(am.url, 'GET', '/agents', { token: usr })).body).toContainEqual(created.body);
+
+  // agent.mcp.json holds what can be started; agent.json keeps every name, in the order given.
+  const dir = join(project.agents, 'lister');
+  expect(JSON.parse(await readFile(join(dir, 'agent.mcp.json'), 'utf8'))).toEqual({ mcpServers: { github: { command: 'npx', args: ['-y', '@modelcontextprotocol/server-github'] } } });
+  expect(JSON.parse(await readFile(join(dir, 'agent.json'), 'utf8'))).toMatchObject({ name: 'lister', mcp_servers: ['github', 'filesystem'] });
+
+  // Other changes keep the names; only the document's names, so the same list again changes nothing.
+  const described = await http(am.url, 'PATCH', '/agents/lister', { token: op, body: { description: 'Lists more' } });
+  expect(described.body).toMatchObject({ mcp_servers: ['github', 'filesystem'], unresolved_mcp_servers: ['filesystem'] });
+  const same = await http(am.url, 'PATCH', '/agents/lister', { token: op, body: { mcp_servers: ['github', 'filesystem'] } });
+  expect(same.body.updated_at).toBe(described.body.updated_at);
+  const versions = (await http(am.url, 'GET', '/agents/lister/versions', { token: usr })).body.versions;
+  expect(versions.map((v: any) => [v.change, v.agent.unresolved_mcp_servers])).toEqual([
+    ['updated', ['filesystem']],
+    ['created', ['filesystem']],
+  ]);
+
+  // Once the project defines it, naming it again resolves it into agent.mcp.json.
+  const mcpJson = join(project.dir, '.mcp.json');
+  const before = await readFile(mcpJson, 'utf8');
+  try {
+    await writeFile(mcpJson, JSON.stringify({ mcpServers: { ...JSON.parse(before).mcpServers, filesystem: { command: 'mcp-fs', args: ['/srv'] } } }));
+    const resolved = await http(am.url, 'PATCH', '/agents/lister', { token: op, body: { mcp_servers: ['github', 'filesystem'] } });
+    expect(resolved.body).toMatchObject({ mcp_servers: ['github', 'filesystem'], unresolved_mcp_servers: [] });
+    expect(Object.keys(JSON.parse(await readFile(join(dir, 'agent.mcp.json'), 'utf8')).mcpServers)).toEqual(['github', 'filesystem']);
+    expect(JSON.parse(await readFile(join(dir, 'agent.json'), 'utf8'))).not.toHaveProperty('mcp_servers');
+  } finally {
+    await writeFile(mcpJson, before);
+  }
+  // Dropping a server drops it; the rollback to the first version brings the unresolved name back.
+  const dropped = await http(am.url, 'PATCH', '/agents/lister', { token: op, body: { mcp_servers: ['github'] } });
+  expect(dropped.body).toMatchObject({ mcp_servers: ['github'], unresolved_mcp_servers: [] });
+  const restored = await http(am.url, 'POST', '/agents/lister/versions/1/restore', { token: op });
+  expect(restored.body).toMatchObject({ description: 'Lists things', mcp_servers: ['github', 'filesystem'], unresolved_mcp_servers: ['filesystem'] });
+  expect((await http(am.url, 'GET', '/agents/lister', { token: usr })).body).toEqual(restored.body);
 });
 
 test('reads need a valid token or the service key; changes need the operator role', async () => {

@@ -13,6 +13,7 @@ import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { agents } from '@tessera/contracts';
 import { HttpError, Unavailable } from '@tessera/kit';
+import { namesAreKeys, unresolvedOf } from '../domain/mcp';
 
 export const FILES = { json: 'agent.json', prompt: 'agent.system-prompt.md', mcp: 'agent.mcp.json', status: 'agent.status.json' } as const;
 const ORDER = [FILES.json, FILES.prompt, FILES.mcp, FILES.status];
@@ -22,7 +23,11 @@ export interface StoredAgent {
   agent: agents.Agent;
   /** `agent.mcp.json`'s `mcpServers`, entries as written (fields of other tools included). */
   mcp: Record<string, unknown>;
-  /** `agent.json` as written: fields of the command-line tools survive our rewrites. */
+  /**
+   * `agent.json` as written: fields of the command-line tools survive our rewrites. Its
+   * `mcp_servers`, when there, lists every name of the agent's, those agent.mcp.json defines and
+   * those nothing defines (written only when the names say more than agent.mcp.json's keys).
+   */
   json: Record<string, unknown>;
 }
 
@@ -93,6 +98,13 @@ export function parseAgent(name: string, [jsonText, prompt, mcpText, statusText]
     if (!isObject(servers)) throw new UnreadableAgent(name, FILES.mcp, '"mcpServers" must be an object');
     mcp = servers;
   }
+  let names = Object.keys(mcp);
+  if (json.mcp_servers !== undefined) {
+    const listed = json.mcp_servers;
+    if (!Array.isArray(listed) || !listed.every((s) => typeof s === 'string')) throw new UnreadableAgent(name, FILES.json, '"mcp_servers" must be an array of strings');
+    // A server added to agent.mcp.json by hand joins the list.
+    names = [...new Set([...listed, ...names])];
+  }
   let status: agents.AgentStatus = 'active';
   if (statusText !== null) {
     const s = parseObject(name, FILES.status, statusText).status;
@@ -106,7 +118,8 @@ export function parseAgent(name: string, [jsonText, prompt, mcpText, statusText]
       name,
       description,
       system_prompt: prompt ?? '',
-      mcp_servers: Object.keys(mcp),
+      mcp_servers: names,
+      unresolved_mcp_servers: unresolvedOf(names, mcp),
       skills: skills as string[],
       status,
       created_at: time(json.created_at),
@@ -144,7 +157,9 @@ export async function writeAgent(dir: string, next: StoredAgent, prev: StoredAge
     else await rm(join(dir, FILES.mcp), { force: true });
   }
   if (!prev || prev.agent.status !== a.status) await writeAtomic(join(dir, FILES.status), pretty({ status: a.status, updated_at: a.updated_at }));
-  const json = { ...next.json, name: a.name, description: a.description, skills: a.skills, created_at: a.created_at, updated_at: a.updated_at };
+  const { mcp_servers: _listed, ...kept } = next.json;
+  const names = namesAreKeys(a.mcp_servers, next.mcp) ? {} : { mcp_servers: a.mcp_servers };
+  const json = { ...kept, name: a.name, description: a.description, ...names, skills: a.skills, created_at: a.created_at, updated_at: a.updated_at };
   await writeAtomic(join(dir, FILES.json), pretty(json));
   await syncDir(dir);
 }
@@ -182,8 +197,13 @@ export function stableJson(v: unknown): string {
   return JSON.stringify(v, (_k, x) => (isObject(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x));
 }
 
-/** What an agent is, for telling whether files changed: its content, not its timestamps. */
+/**
+ * What an agent is, for telling whether files changed: its content, not its timestamps. The names
+ * count only when they say more than agent.mcp.json (so agents with every server defined keep the
+ * digest their history recorded).
+ */
 export function digestOf(s: StoredAgent): string {
   const a = s.agent;
-  return createHash('sha256').update(stableJson([a.description, a.system_prompt, a.skills, a.status, s.mcp])).digest('hex');
+  const names = namesAreKeys(a.mcp_servers, s.mcp) ? [] : [a.mcp_servers];
+  return createHash('sha256').update(stableJson([a.description, a.system_prompt, a.skills, a.status, s.mcp, ...names])).digest('hex');
 }

@@ -3,7 +3,7 @@ import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { agents, type AgentChange } from '@tessera/contracts';
 import { Conflict, NotFound, type Logger } from '@tessera/kit';
-import { resolveMcpServers } from '../domain/mcp';
+import { resolveMcpServers, unresolvedOf } from '../domain/mcp';
 import { digestOf, readAgent, UnreadableAgent, writeAgent, type ReadCache, type StoredAgent } from './agent-files';
 import type { Layout } from './layout';
 import type { AgentLocks } from './locks';
@@ -88,9 +88,19 @@ export class AgentStore {
   create(body: agents.CreateAgentBody): Promise<agents.Agent> {
     return this.change(body.name, async (current) => {
       if (current) throw new Conflict(`an agent named "${body.name}" already exists`);
-      const mcp = await resolveMcpServers(body.mcp_servers, {}, this.layout.projectDir);
+      const { names, servers: mcp } = await resolveMcpServers(body.mcp_servers, {}, this.layout.projectDir);
       const t = now();
-      const agent = { name: body.name, description: body.description, system_prompt: body.system_prompt, mcp_servers: Object.keys(mcp), skills: body.skills, status: 'active' as const, created_at: t, updated_at: t };
+      const agent = {
+        name: body.name,
+        description: body.description,
+        system_prompt: body.system_prompt,
+        mcp_servers: names,
+        unresolved_mcp_servers: unresolvedOf(names, mcp),
+        skills: body.skills,
+        status: 'active' as const,
+        created_at: t,
+        updated_at: t,
+      };
       await mkdir(this.layout.agentDir(body.name), { recursive: true });
       return { next: { agent, mcp, json: {} }, change: 'created' };
     });
@@ -108,9 +118,9 @@ export class AgentStore {
     if (await this.unknown(name)) throw notFound(name);
     return this.change(name, async (current) => {
       if (!current) throw notFound(name);
-      const mcp = patch.mcp_servers ? await resolveMcpServers(patch.mcp_servers, current.mcp, this.layout.projectDir) : current.mcp;
+      const { names, servers: mcp } = patch.mcp_servers ? await resolveMcpServers(patch.mcp_servers, current.mcp, this.layout.projectDir) : { names: current.agent.mcp_servers, servers: current.mcp };
       const { mcp_servers: _refs, ...fields } = patch;
-      const next = { ...current, mcp, agent: { ...current.agent, ...fields, mcp_servers: Object.keys(mcp), updated_at: now() } };
+      const next = { ...current, mcp, agent: { ...current.agent, ...fields, mcp_servers: names, unresolved_mcp_servers: unresolvedOf(names, mcp), updated_at: now() } };
       return digestOf(next) === digestOf(current) ? null : { next, change: 'updated' };
     });
   }
@@ -132,8 +142,17 @@ export class AgentStore {
       if (!v) throw new NotFound(`agent "${name}" has no version ${version}`);
       if (!v.agent) throw new Conflict(`version ${version} of agent "${name}" is its deletion: there is nothing to restore`);
       const t = now();
-      const agent = { ...v.agent, name, status: current?.agent.status ?? v.agent.status, created_at: current?.agent.created_at ?? v.agent.created_at, updated_at: t };
-      const next = { agent, mcp: v.mcp ?? {}, json: current?.json ?? {} };
+      const mcp = v.mcp ?? {};
+      const agent = {
+        ...v.agent,
+        name,
+        // Versions from before names were kept unresolved lack the field: agent.mcp.json was all there was.
+        unresolved_mcp_servers: unresolvedOf(v.agent.mcp_servers, mcp),
+        status: current?.agent.status ?? v.agent.status,
+        created_at: current?.agent.created_at ?? v.agent.created_at,
+        updated_at: t,
+      };
+      const next = { agent, mcp, json: current?.json ?? {} };
       if (current && digestOf(next) === digestOf(current)) return null;
       if (!current) await mkdir(this.layout.agentDir(name), { recursive: true });
       return { next, change: 'restored', restoredFrom: version };

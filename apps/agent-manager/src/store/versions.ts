@@ -1,6 +1,7 @@
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { agents } from '@tessera/contracts';
+import { unresolvedOf } from '../domain/mcp';
 import { pretty, writeAtomic } from './agent-files';
 import type { Layout } from './layout';
 
@@ -48,7 +49,10 @@ export class VersionStore {
 
   async get(name: string, version: number): Promise<VersionFile | null> {
     try {
-      return JSON.parse(await readFile(join(this.layout.versionsDir(name), fileOf(version)), 'utf8')) as VersionFile;
+      const v = JSON.parse(await readFile(join(this.layout.versionsDir(name), fileOf(version)), 'utf8')) as VersionFile;
+      // Versions written before names were kept unresolved lack the field: every name had its definition then.
+      if (v.agent && !Array.isArray(v.agent.unresolved_mcp_servers)) v.agent.unresolved_mcp_servers = unresolvedOf(v.agent.mcp_servers, v.mcp ?? {});
+      return v;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw e;

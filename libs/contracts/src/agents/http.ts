@@ -51,7 +51,8 @@ export type McpServerDefinition = z.infer<typeof McpServerDefinition>;
 
 /**
  * An entry of `mcp_servers` in a request: a name (its definition is the agent's own, or the
- * project's `.mcp.json`), or a name with its definition.
+ * project's `.mcp.json`; a name defined in neither is kept and reported in
+ * `unresolved_mcp_servers`), or a name with its definition.
  */
 export const McpServerRef = z.union([ItemName, McpServerDefinition.extend({ name: ItemName })]);
 export type McpServerRef = z.infer<typeof McpServerRef>;
@@ -64,7 +65,11 @@ export const Agent = z
     name: z.string(),
     description: z.string(),
     system_prompt: z.string(),
-    mcp_servers: z.array(z.string()).describe('Names of the MCP servers in agent.mcp.json'),
+    mcp_servers: z.array(z.string()).describe('Names of the agent\'s MCP servers, in the order given; those with a definition are in agent.mcp.json'),
+    unresolved_mcp_servers: z
+      .array(z.string())
+      .default([])
+      .describe('Names of mcp_servers that nothing defines (neither the request, the agent, nor the project\'s .mcp.json when they were set): kept, not started until defined'),
     skills: z.array(z.string()),
     status: AgentStatus,
     created_at: z.string(),
