@@ -16,32 +16,35 @@ export const documentRoutes: RouteSpec[] = [
   {
     method: 'get',
     path: '/documents',
+    access: 'user',
     summary: 'Documents of your apps, newest first, filtered by tags, content type, text and uploader',
     tags: ['documents'],
     query: documents.DocumentsQuery,
     responses: { 200: { description: 'a page of documents', schema: documents.DocumentsReply } },
   },
-  { method: 'get', path: '/documents/tags', summary: 'Every tag with its number of documents, most used first, then by name', tags: ['documents'], query: documents.TagsQuery, responses: { 200: { description: 'tags', schema: documents.TagsReply } } },
+  { method: 'get', path: '/documents/tags', access: 'user', summary: 'Every tag with its number of documents, most used first, then by name', tags: ['documents'], query: documents.TagsQuery, responses: { 200: { description: 'tags', schema: documents.TagsReply } } },
   {
     method: 'get',
     path: '/documents/{id}',
+    access: 'owner',
     summary: 'The file, streamed (ETag, If-None-Match → 304, Range → 206); `?disposition=inline` for types safe to show',
     tags: ['documents'],
     params: Params,
     query: DownloadQuery,
     responses: { 200: { description: 'the bytes' }, 206: { description: 'the range asked for' }, 304: { description: 'unchanged (If-None-Match)' }, 416: { description: 'the range lies outside the file' }, ...missing },
   },
-  { method: 'get', path: '/documents/{id}/metadata', summary: "The document's metadata", tags: ['documents'], params: Params, responses: { 200: { description: 'the document', schema: documents.Document }, ...missing } },
+  { method: 'get', path: '/documents/{id}/metadata', access: 'owner', summary: "The document's metadata", tags: ['documents'], params: Params, responses: { 200: { description: 'the document', schema: documents.Document }, ...missing } },
   {
     method: 'patch',
     path: '/documents/{id}',
+    access: 'owner',
     summary: 'Change tags and/or description; only the fields given change',
     tags: ['documents'],
     params: Params,
     body: documents.PatchBody,
     responses: { 200: { description: 'the document as it now is', schema: documents.Document }, ...missing },
   },
-  { method: 'delete', path: '/documents/{id}', summary: 'Delete a document (its bytes go with the last document holding them)', tags: ['documents'], params: Params, responses: { 200: { description: 'deleted', schema: documents.DeleteReply }, ...missing } },
+  { method: 'delete', path: '/documents/{id}', access: 'owner', summary: 'Delete a document (its bytes go with the last document holding them)', tags: ['documents'], params: Params, responses: { 200: { description: 'deleted', schema: documents.DeleteReply }, ...missing } },
 ];
 
 const notFound = (id: string) => new NotFound(`no document "${id}"`);

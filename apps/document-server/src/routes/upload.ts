@@ -13,6 +13,7 @@ export const uploadRoutes: RouteSpec[] = [
   {
     method: 'post',
     path: '/documents',
+    access: 'user',
     summary: 'Upload a document (multipart: file, and tags + description or a metadata JSON field; app_id when the token allows several apps)',
     tags: ['documents'],
     body: documents.UploadFields.extend({
