@@ -14,8 +14,8 @@ export const openapi = buildOpenApi({
   description:
     'Agent sessions and their events (document 001 §1, §4.1, §5): ingest from runtime chats (queue), outside agents (POST /events) and OpenTelemetry; reads, stop and delete for operators; live updates on WS /ws.',
   routes: [
-    { method: 'get', path: '/health', summary: 'Liveness', auth: false, responses: { 200: { description: 'alive', schema: HealthReply } } },
-    { method: 'get', path: '/ready', summary: 'Redis and PostgreSQL reachable', auth: false, responses: { 200: { description: 'ready', schema: HealthReply } } },
+    { method: 'get', path: '/health', summary: 'Liveness', access: 'public', responses: { 200: { description: 'alive', schema: HealthReply } } },
+    { method: 'get', path: '/ready', summary: 'Redis and PostgreSQL reachable', access: 'public', responses: { 200: { description: 'ready', schema: HealthReply } } },
     ...eventRoutes,
     ...otlpRoutes,
     ...sessionRoutes,

@@ -22,7 +22,7 @@ export const eventRoutes: RouteSpec[] = [
     path: '/events',
     summary: `One event or {"events":[…]} (up to 1,000). Each event is checked on its own and answered in results; an event stored before (same session and event_id) is a duplicate. Needs ${ingestAuth.map((h) => h.name).join(' or ')}.`,
     tags: ['ingest'],
-    auth: false,
+    access: 'ingest',
     body: observability.IncomingEvent.or(observability.EventBatchBody),
     responses: {
       200: { description: 'per-event verdicts', schema: observability.IngestReply },
@@ -35,6 +35,7 @@ export const eventRoutes: RouteSpec[] = [
     path: '/events/{session_id}',
     summary: "A session's events in order, after a seq (operator token)",
     tags: ['sessions'],
+    access: 'operator',
     params: observability.SessionParams,
     query: observability.EventsQuery,
     responses: {

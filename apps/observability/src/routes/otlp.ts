@@ -31,7 +31,7 @@ export const otlpRoutes: RouteSpec[] = [
     summary:
       'OTLP/HTTP trace export: each span becomes an event; spans with gen_ai.conversation.id form that session, others the session otel:<trace id>. The resource attribute tessera.app_id names the app. Needs x-ingest-key or x-tessera-service-key.',
     tags: ['ingest'],
-    auth: false,
+    access: 'ingest',
     body: ExportTraceServiceRequest,
     bodyMediaType: OTLP_MEDIA_TYPES.protobuf,
     responses: {

@@ -21,15 +21,17 @@ export const sessionRoutes: RouteSpec[] = [
     path: '/sessions',
     summary: 'Sessions of your apps, most recently modified first (operator token)',
     tags: ['sessions'],
+    access: 'operator',
     query: observability.SessionsQuery,
     responses: { 200: { description: 'a page of sessions', schema: observability.SessionsReply }, ...forbidden },
   },
-  { method: 'get', path: '/sessions/{session_id}', summary: 'One session', tags: ['sessions'], params: Params, query: AppQuery, responses: { 200: { description: 'the session', schema: observability.Session }, ...forbidden, ...missing } },
+  { method: 'get', path: '/sessions/{session_id}', summary: 'One session', tags: ['sessions'], access: 'operator', params: Params, query: AppQuery, responses: { 200: { description: 'the session', schema: observability.Session }, ...forbidden, ...missing } },
   {
     method: 'patch',
     path: '/sessions/{session_id}/metadata',
     summary: "Correct a session's name, project folder or agent",
     tags: ['sessions'],
+    access: 'operator',
     params: Params,
     query: AppQuery,
     body: observability.MetadataBody,
@@ -40,6 +42,7 @@ export const sessionRoutes: RouteSpec[] = [
     path: '/sessions/{session_id}',
     summary: 'Delete a session and its events: gone from every read at once; late events are dropped',
     tags: ['sessions'],
+    access: 'operator',
     params: Params,
     query: AppQuery,
     responses: { 200: { description: 'deleted', schema: observability.DeleteReply }, ...forbidden, ...missing },
@@ -49,6 +52,7 @@ export const sessionRoutes: RouteSpec[] = [
     path: '/sessions/{session_id}/stop',
     summary: "Stop a running session: the runtime aborts the chat's turn, the bridge closes its agent server",
     tags: ['sessions'],
+    access: 'operator',
     params: Params,
     query: AppQuery,
     responses: {
@@ -134,7 +138,7 @@ export function sessionsRouter(s: ObservabilityServices, authn: RequestHandler):
       }
     }
     await live({ kind: 'session_updated', app_id: session.app_id, session });
-    const reply: z.infer<typeof observability.StopReply> = { success: true, session_id, app_id: session.app_id, message: 'stop requested; the session is stopped' };
+    const reply: z.infer<typeof observability.StopReply> = { success: true, session_id, app_id: session.app_id, message: 'Session stopped successfully' };
     res.json(reply);
   });
   return r;
