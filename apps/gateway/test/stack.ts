@@ -39,7 +39,10 @@ export interface RuntimeStack {
  * The runtime with the example workflows plus this project's fixtures (`test/fixtures/workflows`),
  * copied into one WORKFLOWS_DIR.
  */
-export async function startRuntime(env: { JWT_SECRET: string; SERVICE_KEY: string; LOG_LEVEL?: string }, wantPort?: number): Promise<RuntimeStack> {
+export async function startRuntime(
+  env: { JWT_SECRET: string; SERVICE_KEY: string; LOG_LEVEL?: string; /** Added to both processes' env (e.g. OBSERVABILITY_EVENTS, BULL_PREFIX). */ extra?: Record<string, string> },
+  wantPort?: number,
+): Promise<RuntimeStack> {
   const [{ url: databaseUrl, schema, drop }, port] = await Promise.all([freshSchema(join(ROOT, 'apps/runtime/prisma/migrations'), 'gw'), wantPort ?? closedPort()]);
   const workflows = mkdtempSync(join(tmpdir(), 'tessera-workflows-'));
   cpSync(join(ROOT, 'apps/runtime/workflows'), workflows, { recursive: true });
@@ -59,6 +62,7 @@ export async function startRuntime(env: { JWT_SECRET: string; SERVICE_KEY: strin
     WORKFLOWS_DIR: workflows,
     HOST: '127.0.0.1',
     SHUTDOWN_TIMEOUT_MS: '3000',
+    ...env.extra,
   };
   const started = await Promise.allSettled([
     spawnHttpService('runtime', 'apps/runtime/src/main.ts', { ...common, PORT: String(port) }, port),

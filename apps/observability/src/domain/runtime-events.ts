@@ -12,10 +12,14 @@ function operationOf(type: string): string {
   return 'invoke_agent';
 }
 
-/** What a runtime event says about the chat: a user's message starts a turn, a run's end ends or stops it. */
+/**
+ * What a runtime event says about the chat: a user's message starts a turn, a run's end ends or
+ * stops it. A run that ends awaiting the user's answer to a UI tool leaves the chat running: it is
+ * not finished, and an operator may stop it (the stop dismisses the pending tool call).
+ */
 function statusOf(type: string, d: Data): observability.SessionStatus | undefined {
   if (type === 'chat.text' && d.role === 'user') return 'running';
-  if (type === 'chat.run_complete') return d.status === 'stopped' ? 'stopped' : 'finished';
+  if (type === 'chat.run_complete') return d.status === 'stopped' ? 'stopped' : d.status === 'awaiting_input' ? 'running' : 'finished';
   return undefined;
 }
 
