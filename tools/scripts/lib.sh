@@ -11,10 +11,11 @@ die() { printf '\033[1;31m[tessera]\033[0m %s\n' "$*" >&2; exit 1; }
 
 # The passwords of the Redis and PostgreSQL this checkout runs: random, generated on first use
 # into .data/secrets/<name>.password (directory 700, files 600), kept across runs. Nothing else on
-# the machine (an agent server, say) gets into either server without them.
+# the machine (an agent server, say) gets into either server without them. A second argument
+# names another kind of secret: `secret demo-app ingest-key` is .data/secrets/demo-app.ingest-key.
 SECRETS="$DATA/secrets"
 secret() {
-  local f="$SECRETS/$1.password" tmp
+  local f="$SECRETS/$1.${2:-password}" tmp
   if [ ! -s "$f" ]; then
     (umask 077 && mkdir -p "$SECRETS") && chmod 700 "$SECRETS"
     tmp="$f.$$"

@@ -23,5 +23,12 @@ if [ ! -f apps/console/dist/index.html ] || [ -n "$(find apps/console/src apps/c
 fi
 TESSERA_INFRA_NOTE="$(infra_note)"
 export TESSERA_INFRA_NOTE
+# demo-app's ingest key (what its outside agents and OpenTelemetry exporters send as x-ingest-key),
+# random, generated once into .data/secrets/demo-app.ingest-key; start.ts gives it to observability
+# and prints it. INGEST_KEYS set by the user is used as it is, and then no key is made.
+if [ -z "${INGEST_KEYS:-}" ]; then
+  TESSERA_DEV_INGEST_KEY="$(secret demo-app ingest-key)"
+  export TESSERA_DEV_INGEST_KEY
+fi
 # exec, so that nothing stands between npm (and its shell) and the process that stops the services.
 exec node --import tsx tools/scripts/start.ts

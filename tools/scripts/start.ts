@@ -41,10 +41,13 @@ function portOf(s: ServiceProcess): number {
   return port;
 }
 const ports = Object.fromEntries(SERVICES.filter((s) => s.port).map((s) => [s.name, portOf(s)]));
+/** demo-app's development ingest key (start.sh, .data/secrets/demo-app.ingest-key); unset when INGEST_KEYS is the user's. */
+const devIngestKey = process.env.TESSERA_DEV_INGEST_KEY;
 
 function envFor(s: ServiceProcess): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.TESSERA_INFRA_NOTE;
+  delete env.TESSERA_DEV_INGEST_KEY;
   if (s.port) env.PORT = String(ports[s.name]);
   // The console is opened at the gateway's port: its origin is allowed when the gateway moved too.
   if (!env.CORS_ORIGINS && ports.gateway !== 8080)
@@ -64,6 +67,8 @@ function envFor(s: ServiceProcess): NodeJS.ProcessEnv {
     // A session belongs to the app and user of the token that bootstraps it (the development token
     // below: demo-app, dev-user), and its events reach observability under them.
   }
+  // Outside agents and OpenTelemetry exporters of demo-app post through the gateway with this key.
+  if (s.app === 'observability' && devIngestKey && !env.INGEST_KEYS) env.INGEST_KEYS = `demo-app:${devIngestKey}`;
   if (s.app === 'agent-manager') {
     env.RUNTIME_URL ||= runtimeUrl;
     env.OBSERVABILITY_URL ||= `http://127.0.0.1:${ports.observability}`;
@@ -217,6 +222,16 @@ async function main() {
     '  Development token (user dev-user, app demo-app, tier pro, operator, valid 12 h):',
     `  export TOKEN=${token}`,
     '',
+    ...(devIngestKey
+      ? [
+          '  Development ingest key (app demo-app; outside agents and OpenTelemetry exporters send it as x-ingest-key; kept in .data/secrets/demo-app.ingest-key):',
+          `  export INGEST_KEY=${devIngestKey}`,
+          '  curl -X POST -H "x-ingest-key: $INGEST_KEY" -H "Content-Type: application/json" \\',
+          `       -d '{"event_type":"session_start","session_id":"my-agent-1","session_name":"first"}' ${api}/api/observability/events`,
+          `  OpenTelemetry: OTEL_EXPORTER_OTLP_ENDPOINT=${api}/api/observability OTEL_EXPORTER_OTLP_HEADERS=x-ingest-key=$INGEST_KEY`,
+        ]
+      : ['  Ingest keys: INGEST_KEYS as you set it (no development key was made).']),
+    '',
     `  curl ${api}/api/workflows`,
     '  curl -X POST -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\',
     `       -d '{"workflow_name":"assistant"}' ${api}/api/mozaiks/session`,
@@ -225,6 +240,7 @@ async function main() {
     '  curl -X POST -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\',
     `       -d '{"scadaUrl":"https://scada.example.com","accessToken":"<the SCADA token>"}' ${api}/api/bridge/session/bootstrap    # an agent server of dev-user's (demo-app)`,
     `  Mission Ally (document 002): ws://localhost:${ports.gateway}/api/v1/mission-ally/ws?mission_id=p3BpROIATqthZT3ckEzd&token=$TOKEN`,
+    '',
     '  Ctrl-C stops the services.',
     '',
   ];

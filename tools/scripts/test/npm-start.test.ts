@@ -1,6 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
@@ -115,6 +115,27 @@ describe('npm start stopped by a signal to npm', () => {
     const token = /export TOKEN=(\S+)/.exec(out)?.[1];
     const sessions = await fetch(`http://127.0.0.1:${ports.GATEWAY_PORT}/api/observability/sessions`, { headers: { authorization: `Bearer ${token}` } });
     expect([sessions.status, await sessions.text()]).toEqual([200, expect.stringContaining('"sessions"')]);
+    // The printed ingest key is demo-app's: an outside agent posts through the gateway with it
+    // (POST /events and an OpenTelemetry exporter's OTLP/JSON), and the printed token sees the sessions.
+    const ingestKey = /export INGEST_KEY=(\S+)/.exec(out)?.[1];
+    expect(ingestKey).toBe(readFileSync(resolve(ROOT, '.data/secrets/demo-app.ingest-key'), 'utf8').trim());
+    expect(statSync(resolve(ROOT, '.data/secrets/demo-app.ingest-key')).mode & 0o777).toBe(0o600);
+    const gw = `http://127.0.0.1:${ports.GATEWAY_PORT}/api/observability`;
+    const hook = `hook-${mark}-${signal}`;
+    const posted = await fetch(`${gw}/events`, { method: 'POST', headers: { 'x-ingest-key': ingestKey!, 'content-type': 'application/json' }, body: JSON.stringify({ event_type: 'session_start', session_id: hook, session_name: 'from a hook' }) });
+    expect([posted.status, await posted.json()]).toEqual([200, expect.objectContaining({ accepted: 1 })]);
+    const traceId = randomBytes(16).toString('hex');
+    const span = { traceId, spanId: randomBytes(8).toString('hex'), name: 'chat', kind: 3, startTimeUnixNano: String(Date.now() * 1e6), endTimeUnixNano: String(Date.now() * 1e6 + 1e6), attributes: [{ key: 'gen_ai.conversation.id', value: { stringValue: `otel-${hook}` } }, { key: 'gen_ai.operation.name', value: { stringValue: 'chat' } }] };
+    const exported = await fetch(`${gw}/v1/traces`, { method: 'POST', headers: { 'x-ingest-key': ingestKey!, 'content-type': 'application/json' }, body: JSON.stringify({ resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ scope: { name: 'test' }, spans: [span] }] }] }) });
+    expect(exported.status).toBe(200);
+    expect(Number(((await exported.json()) as { partialSuccess?: { rejectedSpans?: string } }).partialSuccess?.rejectedSpans ?? 0)).toBe(0);
+    for (const id of [hook, `otel-${hook}`]) {
+      const seen = await fetch(`${gw}/sessions/${id}`, { headers: { authorization: `Bearer ${token}` } });
+      expect([id, seen.status, await seen.json()]).toEqual([id, 200, expect.objectContaining({ session_id: id, app_id: 'demo-app' })]);
+    }
+    // Without the key, the 401 says what is needed.
+    const refused = await fetch(`${gw}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"event_type":"x","session_id":"y"}' });
+    expect([refused.status, (await refused.json()).error.message]).toEqual([401, expect.stringMatching(/x-ingest-key/)]);
 
     process.kill(npm.pid!, signal);
     await until('npm exited', () => npmExited, 15_000, output);
