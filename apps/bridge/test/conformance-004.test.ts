@@ -16,6 +16,8 @@ import { forget, ROOT, serviceVars, STAND_IN, until } from './harness';
 
 const BASE = 31900;
 const HEARTBEAT_MS = 400;
+/** The gateway's budget for a service's response headers, made short: a request waits longer than it. */
+const UPSTREAM_TIMEOUT_MS = 3_000;
 const prefix = testPrefix('bridge-conformance');
 const JWT_SECRET = `conformance-004-secret-${Math.random().toString(36).slice(2)}-0123456789`;
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
@@ -46,6 +48,7 @@ beforeAll(async () => {
       AGENTS_URL: 'off',
       DOCUMENTS_URL: 'off',
       RATE_LIMIT_PREFIX: `${prefix}:rl`,
+      UPSTREAM_TIMEOUT_MS: String(UPSTREAM_TIMEOUT_MS),
     }),
     start('bridge', 'apps/bridge/src/main.ts', bridgePort, {
       ...serviceVars(prefix, BASE, STAND_IN),
@@ -219,4 +222,23 @@ it('drops a socket that stops answering the heartbeat (stale socket cleanup): a 
   expect(Date.now() - t0).toBeLessThan(HEARTBEAT_MS * 4);
   await until(async () => (await mcp(b, 'POST', '/api/session/{sessionId}/events/request', { type: 'question.ask', timeoutMs: 1000 })).status === 503, 5_000, 'a 503 once the stale socket is gone');
   expect((await scada('DELETE', `/session/${b.sessionId}`)).status).toBe(204);
+});
+
+it("waits through the gateway as long as the request's timeoutMs, past the gateway's own budget for an answer", async () => {
+  const boot = await scada('POST', '/session/bootstrap', { scadaUrl: 'https://scada.example.com', accessToken: 'Bearer xxx-long' });
+  expect(boot.status).toBe(200);
+  const { sessionId, websocketUrl } = boot.json;
+  const ws = await TestSocket.connect(websocketUrl);
+  await ws.waitType('session.snapshot');
+  // The SCADA backend asks through the gateway; the person answers after longer than UPSTREAM_TIMEOUT_MS.
+  const asking = scada('POST', `/session/${sessionId}/events/request`, { type: 'question.ask', payload: { text: 'Take your time' }, timeoutMs: UPSTREAM_TIMEOUT_MS * 4 });
+  const ask = await ws.waitFor(isEvent('hub.request'));
+  await new Promise((r) => setTimeout(r, UPSTREAM_TIMEOUT_MS + 500));
+  const requestId = ask.payload.payload.requestId;
+  expect((await scada('POST', `/session/${sessionId}/events/request/${requestId}/response`, { response: ['detailed'] })).status).toBe(200);
+  const answered = await asking;
+  expect(answered.status).toBe(200);
+  expect(answered.json).toMatchObject({ sessionId, requestId, response: ['detailed'] });
+  await ws.close();
+  expect((await scada('DELETE', `/session/${sessionId}`)).status).toBe(204);
 });

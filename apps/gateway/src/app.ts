@@ -23,7 +23,7 @@ import {
   type Logger,
 } from '@tessera/kit';
 import { parseBytes, type GatewayConfig } from './config';
-import { isDocumentUpload, isIngest, isUpload, matchRoute, type RouteMatch } from './domain/routing';
+import { isDocumentUpload, isIngest, isUpload, matchRoute, responseBudgetOf, type RouteMatch } from './domain/routing';
 import { EdgeGuard } from './edge/guard';
 import { RateLimiter } from './edge/rate-limit';
 import { forwardRequestHeaders } from './proxy/headers';
@@ -46,17 +46,17 @@ export const openapi = buildOpenApi({
   title: 'Tessera gateway',
   version: '0.1.0',
   routes: [
-    { method: 'get', path: '/health', summary: 'Liveness of the gateway', tags: ['gateway'], auth: false, responses: { 200: { description: 'alive', schema: HealthReply } } },
+    { method: 'get', path: '/health', summary: 'Liveness of the gateway', tags: ['gateway'], access: 'public', responses: { 200: { description: 'alive', schema: HealthReply } } },
     {
       method: 'get',
       path: '/ready',
       summary: 'Readiness: Redis, and each service behind the gateway',
       tags: ['gateway'],
-      auth: false,
+      access: 'public',
       responses: { 200: { description: 'ready (possibly degraded)', schema: GatewayReadyReply }, 503: { description: 'the gateway cannot serve', schema: GatewayReadyReply } },
     },
-    { method: 'get', path: '/openapi.json', summary: 'This document: every service as reached through the gateway', tags: ['gateway'], auth: false, responses: { 200: { description: 'OpenAPI 3.1' } } },
-    { method: 'get', path: '/metrics', summary: 'Prometheus metrics', tags: ['gateway'], auth: false, responses: { 200: { description: 'text exposition format' } } },
+    { method: 'get', path: '/openapi.json', summary: 'This document: every service as reached through the gateway', tags: ['gateway'], access: 'public', responses: { 200: { description: 'OpenAPI 3.1' } } },
+    { method: 'get', path: '/metrics', summary: 'Prometheus metrics', tags: ['gateway'], access: 'public', responses: { 200: { description: 'text exposition format' } } },
   ],
 });
 
@@ -131,7 +131,7 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
       headers: forwardRequestHeaders(req, { requestId: req.id, clientIp: admission.clientIp, trustHops: config.TRUST_PROXY_HOPS }),
       bodyLimit: bodyLimitOf(req.method, path),
       connectTimeoutMs: config.UPSTREAM_CONNECT_TIMEOUT_MS,
-      responseTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
+      responseTimeoutMs: responseBudgetOf(req.method, path, config.UPSTREAM_TIMEOUT_MS),
       fail: (err) => next(err),
       onResponse: (status, ms) => upstreamLatency.observe({ upstream: route.service, method: req.method, status: String(status) }, ms / 1000),
     });

@@ -24,6 +24,7 @@ import { BaseEnv, checkBaseEnv, env, loadConfig } from '@tessera/kit';
  *   RATE_LIMIT_PREFIX           tessera:gateway:rl   Redis key prefix of the counters (one key per client)
  *   UPSTREAM_CONNECT_TIMEOUT_MS 2000    a service that does not accept the connection within this is 503
  *   UPSTREAM_TIMEOUT_MS         60000   a service that sends no response headers within this is 504
+ *                                       (longer for routes that wait by design: routing.ts LONG_WAITS)
  *   HEALTH_TIMEOUT_MS           1500    per-service budget of /ready and of each /openapi.json fetch
  *   OPENAPI_CACHE_MS            10000   how long the merged /openapi.json is reused
  *   TRUST_PROXY_HOPS            0       load balancers in front of the gateway whose X-Forwarded-For is trusted;

@@ -1,4 +1,4 @@
-import { authenticatesInProtocol, isDocumentUpload, isIngest, isInternal, isPublic, isUpload, matchRoute, publicPath, ROUTES } from './routing';
+import { authenticatesInProtocol, isDocumentUpload, isIngest, isInternal, isPublic, isUpload, matchRoute, publicPath, responseBudgetOf, ROUTES } from './routing';
 
 const target = (url: string) => {
   const m = matchRoute(url);
@@ -107,6 +107,22 @@ describe('routing table', () => {
     expect(isDocumentUpload('POST', '/api/documents/tags')).toBe(false);
     expect(isUpload('POST', '/api/chat/start')).toBe(false);
     expect(isUpload('GET', '/api/chat/upload')).toBe(false);
+  });
+
+  it("gives the bridge's request/response event as long as its longest timeoutMs, and every other request UPSTREAM_TIMEOUT_MS", () => {
+    for (const path of ['/api/bridge/session/s1/events/request', '/api/bridge/session/s1/events/request/', '/API/Bridge/Session/s1/Events/Request']) {
+      expect(responseBudgetOf('POST', path, 60_000)).toBe(190_000);
+    }
+    expect(responseBudgetOf('POST', '/api/bridge/session/s1/events/request', 300_000)).toBe(300_000);
+    for (const [method, path] of [
+      ['GET', '/api/bridge/session/s1/events/request'],
+      ['POST', '/api/bridge/session/s1/events'],
+      ['POST', '/api/bridge/session/s1/events/request/r1/response'],
+      ['POST', '/api/bridge/session/bootstrap'],
+      ['POST', '/api/chats/app/wf/start'],
+    ]) {
+      expect(responseBudgetOf(method, path, 60_000)).toBe(60_000);
+    }
   });
 });
 

@@ -28,6 +28,8 @@
  * gateway answers its own /health, /ready, /metrics and a merged /openapi.json.
  * A service may run as several instances (a comma-separated `*_URL`): see proxy/upstreams.ts.
  */
+import { bridge } from '@tessera/contracts';
+
 export type ServiceName = 'runtime' | 'broker' | 'observability' | 'agents' | 'documents' | 'bridge';
 export const SERVICE_NAMES: ServiceName[] = ['runtime', 'broker', 'observability', 'agents', 'documents', 'bridge'];
 
@@ -193,6 +195,23 @@ export function authenticatesInProtocol(path: string): boolean {
 
 /** The bridge's session socket: its `websocketUrl` carries the session's own token, which the bridge checks (4401 / 4404). */
 const BRIDGE_SESSION_SOCKET = /^\/api\/bridge\/session\/[^/]+\/ws$/;
+
+/**
+ * Requests whose answer comes later than UPSTREAM_TIMEOUT_MS by design, with how long the service
+ * may take: the bridge's request/response event waits for a person's answer for as long as its
+ * `timeoutMs` (document 004: up to 180 s), then answers 504 itself; a shorter budget here would cut
+ * it off with the gateway's 504 and lose the answer. Matched as the bridge's router reads a path
+ * (any case, a trailing slash).
+ */
+const LONG_WAITS: readonly { method: string; path: RegExp; ms: number }[] = [
+  { method: 'POST', path: /^\/api\/bridge\/session\/[^/]+\/events\/request\/?$/i, ms: bridge.REQUEST_TIMEOUT.max + 10_000 },
+];
+
+/** How long the service may take to answer this request: `defaultMs`, or longer for a LONG_WAITS route. */
+export function responseBudgetOf(method: string, path: string, defaultMs: number): number {
+  const long = LONG_WAITS.find((w) => w.method === method && w.path.test(path));
+  return long ? Math.max(defaultMs, long.ms) : defaultMs;
+}
 
 export function isUpload(method: string, path: string): boolean {
   return UPLOADS.some((u) => u.method === method && u.path === path);
