@@ -1,4 +1,6 @@
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import WebSocket from 'ws';
 import { signToken } from '@tessera/kit';
@@ -14,6 +16,33 @@ import { closedPort, freshSchema, spawnService, TEST_REDIS_URL, type ServiceProc
  */
 const ROOT = resolve(__dirname, '../../..');
 const HEARTBEAT_MS = 400;
+
+/** The README's Claude Code hook script, as a user copies it. */
+const HOOK = /```sh\n(#!\/bin\/sh\n# \.claude\/hooks\/tessera\.sh[\s\S]*?)```/.exec(readFileSync(join(ROOT, 'README.md'), 'utf8'))?.[1];
+const HAS_JQ = (() => {
+  try {
+    execFileSync('sh', ['-c', 'command -v jq'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/**
+ * An agent instrumented with the OpenTelemetry SDK, configured only by the README's OTEL_* variables
+ * (its own process: the exporter loads node:http with a dynamic import, which jest's sandbox refuses).
+ */
+const OTEL_AGENT = `
+const { TracerProvider, BatchSpanProcessor } = require('@opentelemetry/sdk-trace');
+const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-proto');
+(async () => {
+  const provider = new TracerProvider({ spanProcessors: [new BatchSpanProcessor({ exporter: new OTLPTraceExporter() })] });
+  const span = provider.getTracer('doc001').startSpan('chat gpt-4o', { attributes: { 'gen_ai.operation.name': 'chat', 'gen_ai.conversation.id': process.argv[1] } });
+  span.end();
+  await provider.forceFlush();
+  await provider.shutdown();
+})().catch((e) => { console.error(e); process.exit(1); });
+`;
 
 /** The §4.1 session, as a client reads it. */
 interface DocSession {
@@ -190,6 +219,49 @@ describe('document 001 (observability) through the gateway, as a client written 
     await dashboard.waitFor((m) => m.type === 'session_deleted' && m.session_id === session, 'session_deleted');
     expect((await operator('GET', `/sessions/${session}`)).status).toBe(404);
     expect((await operator('GET', `/events/${session}`)).status).toBe(404);
+  });
+
+  (HAS_JQ ? it : it.skip)("the README's Claude Code hook script reports a session through the gateway (needs jq)", async () => {
+    expect(HOOK).toBeDefined();
+    const hookSession = `hook-${id}`;
+    const payloads = [
+      { hook_event_name: 'SessionStart', session_id: hookSession, cwd: '/work/app', source: 'startup' },
+      { hook_event_name: 'PreToolUse', session_id: hookSession, cwd: '/work/app', tool_name: 'Bash', tool_input: { command: 'ls' } },
+      { hook_event_name: 'PostToolUse', session_id: hookSession, cwd: '/work/app', tool_name: 'Bash', tool_input: { command: 'ls' }, tool_response: { stdout: 'README.md' } },
+      { hook_event_name: 'SessionEnd', session_id: hookSession, cwd: '/work/app', reason: 'exit' },
+    ];
+    for (const p of payloads) {
+      await new Promise<void>((res, rej) => {
+        const child = execFile('sh', ['-c', HOOK!], { env: { ...process.env, TESSERA_URL: base.replace(/\/api\/observability$/, ''), INGEST_KEY: ingestKey }, timeout: 10_000 }, (err) => (err ? rej(err) : res()));
+        child.stdin!.end(JSON.stringify(p));
+      });
+    }
+    const one = await operator('GET', `/sessions/${hookSession}`);
+    expect([one.status, await one.json()]).toEqual([200, expect.objectContaining({ session_id: hookSession, status: 'finished', project_dir: '/work/app' })]);
+    const { events } = (await (await operator('GET', `/events/${hookSession}`)).json()) as { events: { event_type: string; tool_name: string | null; tool_output?: unknown }[] };
+    expect(events.map((e) => [e.event_type, e.tool_name])).toEqual([
+      ['session_start', null],
+      ['pre_tool', 'Bash'],
+      ['post_tool', 'Bash'],
+      ['session_stop', null],
+    ]);
+    expect(events[2].tool_output).toEqual({ stdout: 'README.md' });
+  });
+
+  it("an OpenTelemetry SDK configured by the README's OTEL_* variables exports through the gateway", async () => {
+    const conversation = `otel-${id}`;
+    await new Promise<void>((res, rej) =>
+      execFile(
+        process.execPath,
+        ['-e', OTEL_AGENT, conversation],
+        { cwd: ROOT, timeout: 30_000, env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: base, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_EXPORTER_OTLP_HEADERS: `x-ingest-key=${ingestKey}` } },
+        (err, _out, stderr) => (err ? rej(new Error(`${err.message}\n${stderr}`)) : res()),
+      ),
+    );
+    const one = await operator('GET', `/sessions/${conversation}`);
+    expect([one.status, await one.json()]).toEqual([200, expect.objectContaining({ session_id: conversation })]);
+    const { events } = (await (await operator('GET', `/events/${conversation}`)).json()) as { events: { attributes: Record<string, unknown> }[] };
+    expect(events.map((e) => e.attributes['gen_ai.operation.name'])).toEqual(['chat']);
   });
 
   it('the dashboard stays connected past two heartbeat intervals', async () => {
