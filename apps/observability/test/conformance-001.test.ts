@@ -271,7 +271,8 @@ describe('document 001 (observability) through the gateway, as a client written 
   });
 
   it('POST /events without the ingest key is a 401 that says what is needed, also when a service key was sent (the gateway removes it)', async () => {
-    for (const headers of [{}, { 'x-tessera-service-key': 'whatever-the-agent-has-0123456789' }, { authorization: `Bearer ${token}` }]) {
+    const attempts: Record<string, string>[] = [{}, { 'x-tessera-service-key': 'whatever-the-agent-has-0123456789' }, { authorization: `Bearer ${token}` }];
+    for (const headers of attempts) {
       const r = await postEvent({ event_type: 'session_start', session_id: `refused-${id}` }, headers);
       expect(r.status).toBe(401);
       const { error } = (await r.json()) as { error: { message: string } };
