@@ -135,7 +135,7 @@ describe('npm start stopped by a signal to npm', () => {
     }
     // Without the key, the 401 says what is needed.
     const refused = await fetch(`${gw}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"event_type":"x","session_id":"y"}' });
-    expect([refused.status, (await refused.json()).error.message]).toEqual([401, expect.stringMatching(/x-ingest-key/)]);
+    expect([refused.status, ((await refused.json()) as { error: { message: string } }).error.message]).toEqual([401, expect.stringMatching(/x-ingest-key/)]);
 
     process.kill(npm.pid!, signal);
     await until('npm exited', () => npmExited, 15_000, output);
