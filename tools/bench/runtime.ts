@@ -20,8 +20,8 @@
  *   sweep    (only when named) the turn load of 100 chats over worker settings
  *
  * Processes, as deployed: two API instances (`apps/runtime/src/main.ts`) and turn worker(s)
- * (`apps/runtime/src/worker.ts`), TypeScript loaded by tsx in each node process (the esbuild
- * bundle is not used: its main.js also runs the worker's main(), see tools/bench/README.md), a
+ * (`apps/runtime/src/worker.ts`), TypeScript loaded by tsx in each node process (the sources the
+ * tests run, not the esbuild bundle; see tools/bench/README.md), a
  * fresh PostgreSQL schema (dropped at the end), a unique BullMQ prefix, auth on (JWTs from
  * signToken), OBSERVABILITY_EVENTS at its default (on), LOG_LEVEL=warn, the workflow of
  * tools/bench/workflows. Needs Redis and PostgreSQL (`npm run infra`); talks to 127.0.0.1 only.
