@@ -10,12 +10,13 @@ const doc = buildOpenApi({
       method: 'post',
       path: '/api/apps/{app_id}/things',
       summary: 'Create a thing',
+      access: 'operator',
       params: z.object({ app_id: AppId }),
       query: z.object({ dry_run: z.string().optional() }),
       body: z.object({ name: z.string().min(1) }),
       responses: { 201: { description: 'Created', schema: z.object({ id: z.string() }) } },
     },
-    { method: 'get', path: '/health', summary: 'Liveness', auth: false, responses: { 200: { description: 'OK' } } },
+    { method: 'get', path: '/health', summary: 'Liveness', access: 'public', responses: { 200: { description: 'OK' } } },
   ],
 }) as any;
 
@@ -29,6 +30,11 @@ describe('buildOpenApi', () => {
     ]);
     expect(op.requestBody.content['application/json'].schema).toMatchObject({ type: 'object', required: ['name'] });
     expect(op.responses['201'].content['application/json'].schema).toMatchObject({ properties: { id: { type: 'string' } } });
+  });
+
+  it("writes each route's access rule, and no security requirement on a public one", () => {
+    expect(doc.paths['/api/apps/{app_id}/things'].post).toMatchObject({ 'x-tessera-access': 'operator', security: [{ bearer: [] }] });
+    expect(doc.paths['/health'].get).toMatchObject({ 'x-tessera-access': 'public', security: [] });
   });
 
   it('gives every operation the shared error body as its default response', () => {

@@ -7,14 +7,28 @@ import { ErrorBody } from './common/errors';
  */
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
+/**
+ * Who may call a route. Every rule acts within one app: a caller of another app sees what it would
+ * see for a name that does not exist, and the service key never widens a caller's scope.
+ * - `public`: anyone, no credential (liveness, the API document).
+ * - `user`: any signed-in user of the app; what it names or lists is the user's own or the app's shared.
+ * - `owner`: the owner of the named resource, an operator of its app, or a credential the resource
+ *   itself handed out; anyone else gets the 404 of a missing name.
+ * - `operator`: a token whose role claim holds the operator role, for its app(s).
+ * - `service`: another Tessera service (the service key); the gateway never forwards such a route.
+ * - `ingest`: an app's agents posting telemetry: an ingest key of the app (or the service key).
+ */
+export const ACCESS_RULES = ['public', 'user', 'owner', 'operator', 'service', 'ingest'] as const;
+export type Access = (typeof ACCESS_RULES)[number];
+
 export interface RouteSpec {
   method: HttpMethod;
   /** OpenAPI path template, e.g. `/api/chats/{app_id}/{workflow_name}/start`. */
   path: string;
   summary: string;
   tags?: string[];
-  /** Needs a bearer token (default true). */
-  auth?: boolean;
+  /** Who may call it (written into the document as `x-tessera-access`). */
+  access: Access;
   params?: z.ZodObject;
   query?: z.ZodObject;
   body?: z.ZodType;
@@ -76,7 +90,8 @@ export function buildOpenApi(opts: { title: string; version: string; description
     (paths[r.path] ??= {})[r.method] = {
       summary: r.summary,
       tags: r.tags,
-      security: r.auth === false ? [] : [{ bearer: [] }],
+      security: r.access === 'public' ? [] : [{ bearer: [] }],
+      'x-tessera-access': r.access,
       parameters: [...parameters('path', schemas, r.params), ...parameters('query', schemas, r.query)],
       ...(r.body && {
         requestBody: {

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { BadRequest, HttpError, NotFound, zodIssues } from './errors';
 import { errorSummary, type Logger } from './logger';
 import type { Metrics } from './metrics';
+import { assertRoutesDeclared } from './routes';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -60,8 +61,13 @@ export function jsonDepthLimit(depth = BODY_DEPTH): RequestHandler {
   };
 }
 
-/** Unknown routes → 404, then errors → the one error shape. Call after all routes are mounted. */
-export function finalizeHttpApp(app: Express, logger: Logger): Express {
+/**
+ * Unknown routes → 404, then errors → the one error shape. Call after all routes are mounted. With
+ * the app's API document, a route the document does not declare with an access rule stops the app
+ * from starting (assertRoutesDeclared).
+ */
+export function finalizeHttpApp(app: Express, logger: Logger, openapi?: Record<string, unknown>): Express {
+  if (openapi) assertRoutesDeclared(app as unknown as Parameters<typeof assertRoutesDeclared>[0], openapi);
   app.use((req, _res, next) => next(new NotFound(`no route for ${req.method} ${req.path}`)));
   app.use(errorHandler(logger));
   return app;

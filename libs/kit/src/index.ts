@@ -11,3 +11,4 @@ export * from './shutdown';
 export * from './db';
 export * from './service';
 export * from './token';
+export * from './routes';
