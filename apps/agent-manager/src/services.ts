@@ -1,11 +1,14 @@
 import type { Redis } from 'ioredis';
-import { authSettings, createAuth, createRedis, Metrics, type Logger } from '@tessera/kit';
+import { authSettings, createAuth, createRedis, Metrics, type DeclaredRoutes, type Logger } from '@tessera/kit';
 import { announcer } from './bus/changes';
 import type { AgentManagerConfig } from './config';
 import { createAccess, type Access } from './domain/access';
 import { SessionsInUse } from './domain/sessions-in-use';
 import { AgentStores } from './store/agent-stores';
 import { ProjectLayout } from './store/layout';
+
+/** Reads are a user's of the app (or the service key's, for the app it names); changes are an operator's. */
+export type AgentManagerRoutes = DeclaredRoutes<'user' | 'operator'>;
 
 /** The agent manager's composition root: every app's files, their locks and history, Redis for announcements, with one close(). */
 export interface AgentManagerServices {

@@ -13,8 +13,8 @@ export const openapi = buildOpenApi({
   description:
     'Backend bridge (document 004): one OpenCode agent server per (scadaUrl, access token), reused; session context; a session-scoped WebSocket (GET /api/session/{sessionId}/ws with the session token: session.snapshot, session.info.updated, session.event, session.closed; 4401 unauthorized, 4404 unknown session); request/response events across instances.',
   routes: [
-    { method: 'get', path: '/health', summary: 'Liveness and capacity of this instance', auth: false, responses: { 200: { description: 'alive', schema: bridge.BridgeHealth } } },
-    { method: 'get', path: '/ready', summary: 'Redis reachable', auth: false, responses: { 200: { description: 'ready', schema: HealthReply } } },
+    { method: 'get', path: '/health', summary: 'Liveness and capacity of this instance', access: 'public', responses: { 200: { description: 'alive', schema: bridge.BridgeHealth } } },
+    { method: 'get', path: '/ready', summary: 'Redis reachable', access: 'public', responses: { 200: { description: 'ready', schema: HealthReply } } },
     ...sessionRoutes,
   ],
 });
@@ -39,7 +39,7 @@ export function createBridgeApp(s: BridgeServices, opts: { isShuttingDown?: () =
   app.use(s.metrics.router());
   app.get('/openapi.json', (_req, res) => res.json(openapi));
   app.use(sessionsRouter(s));
-  finalizeHttpApp(app, s.logger);
+  finalizeHttpApp(app, s.logger, openapi);
   return {
     app,
     hub,

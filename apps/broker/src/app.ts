@@ -20,8 +20,8 @@ export const openapi = buildOpenApi({
   description: 'Signs users into chat sessions on the runtime with backend-only context (document 000).',
   routes: [
     ...sessionRoutes,
-    { method: 'get', path: '/health', summary: 'Liveness; the runtime is reported degraded, not down, when unreachable', auth: false, responses: { 200: { description: 'alive', schema: HealthReply } } },
-    { method: 'get', path: '/ready', summary: 'Readiness (Redis)', auth: false, responses: { 200: { description: 'ready', schema: HealthReply }, 503: { description: 'not ready', schema: HealthReply } } },
+    { method: 'get', path: '/health', summary: 'Liveness; the runtime is reported degraded, not down, when unreachable', access: 'public', responses: { 200: { description: 'alive', schema: HealthReply } } },
+    { method: 'get', path: '/ready', summary: 'Readiness (Redis)', access: 'public', responses: { 200: { description: 'ready', schema: HealthReply }, 503: { description: 'not ready', schema: HealthReply } } },
   ],
 });
 
@@ -61,7 +61,7 @@ export function createBrokerApp(deps: BrokerDeps): BrokerApp {
   app.use(metrics.router());
   app.get('/openapi.json', (_req, res) => res.json(openapi));
   app.use(sessionsRouter({ auth: createAuth(authSettings(config)), runtime, contextSource, appId: config.APP_ID, publicWsUrl: config.PUBLIC_WS_URL }));
-  finalizeHttpApp(app, logger);
+  finalizeHttpApp(app, logger, openapi);
   return {
     app,
     metrics,

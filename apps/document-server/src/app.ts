@@ -10,8 +10,8 @@ export const openapi = buildOpenApi({
   description:
     "Documents of an app (document 001 §3, §4.2): uploads streamed into a content-addressed blob store (a directory or S3), tags and a description, filtered pages, ranged downloads. A bearer token reaches its apps' documents (an operator's: all of them; anyone else's: their own uploads); Tessera services use the service key.",
   routes: [
-    { method: 'get', path: '/health', summary: 'Liveness', auth: false, responses: { 200: { description: 'alive', schema: HealthReply } } },
-    { method: 'get', path: '/ready', summary: 'PostgreSQL and the blob store reachable', auth: false, responses: { 200: { description: 'ready', schema: HealthReply } } },
+    { method: 'get', path: '/health', summary: 'Liveness', access: 'public', responses: { 200: { description: 'alive', schema: HealthReply } } },
+    { method: 'get', path: '/ready', summary: 'PostgreSQL and the blob store reachable', access: 'public', responses: { 200: { description: 'ready', schema: HealthReply } } },
     ...uploadRoutes,
     ...documentRoutes,
   ],
@@ -34,6 +34,6 @@ export function createDocumentApp(s: DocumentServices, opts: { isShuttingDown?: 
   app.get('/openapi.json', (_req, res) => res.json(openapi));
   app.use(uploadRouter(s));
   app.use(documentsRouter(s));
-  finalizeHttpApp(app, s.logger);
+  finalizeHttpApp(app, s.logger, openapi);
   return app;
 }

@@ -15,7 +15,7 @@ async function instance(name: string, port?: number): Promise<StandIn> {
   const app = express();
   app.get('/health', (_req, res) => res.json({ status: 'ok', service: name, uptime_s: 1 }));
   app.get('/openapi.json', (_req, res) =>
-    res.json(buildOpenApi({ title: name, version: '1', routes: [{ method: 'get', path: '/sessions', summary: `sessions of ${name}`, responses: { 200: { description: 'ok' } } }] })),
+    res.json(buildOpenApi({ title: name, version: '1', routes: [{ method: 'get', path: '/sessions', access: 'public', summary: `sessions of ${name}`, responses: { 200: { description: 'ok' } } }] })),
   );
   app.get('/sessions', (_req, res) => res.json({ instance: name }));
   app.post('/events', (req, res) => {

@@ -10,7 +10,7 @@ async function service(paths: string[], health: 'ok' | 'degraded' = 'ok'): Promi
   const doc = buildOpenApi({
     title: 'stand-in',
     version: '1',
-    routes: paths.map((path) => ({ method: 'get' as const, path, summary: path, responses: { 200: { description: 'ok' } } })),
+    routes: paths.map((path) => ({ method: 'get' as const, path, summary: path, access: 'user' as const, responses: { 200: { description: 'ok' } } })),
   });
   app.get('/health', (_req, res) => res.json({ status: health, service: 'stand-in', uptime_s: 1 }));
   app.get('/openapi.json', (_req, res) => res.json(doc));

@@ -48,7 +48,7 @@ export function createObservabilityApp(s: ObservabilityServices, opts: { isShutt
   const authn: RequestHandler = (req, res, next) => (req.header(SERVICE_KEY_HEADER) !== undefined ? next() : tokenCheck(req, res, next));
   app.use(sessionsRouter(s, authn));
   app.use(eventsReadRouter(s, authn));
-  finalizeHttpApp(app, s.logger);
+  finalizeHttpApp(app, s.logger, openapi);
 
   return {
     app,

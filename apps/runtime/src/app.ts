@@ -28,8 +28,8 @@ export const openapi = buildOpenApi({
   version: '0.1.0',
   description: 'Agent runtime: workflows, chats, the client contract of document 003 (HTTP + WebSocket /ws/{workflow_name}/{app_id}/{chat_id}/{user_id}).',
   routes: [
-    { method: 'get', path: '/health', summary: 'Liveness', auth: false, responses: { 200: { description: 'alive', schema: HealthReply } } },
-    { method: 'get', path: '/ready', summary: 'Redis and PostgreSQL reachable', auth: false, responses: { 200: { description: 'ready', schema: HealthReply } } },
+    { method: 'get', path: '/health', summary: 'Liveness', access: 'public', responses: { 200: { description: 'alive', schema: HealthReply } } },
+    { method: 'get', path: '/ready', summary: 'Redis and PostgreSQL reachable', access: 'public', responses: { 200: { description: 'ready', schema: HealthReply } } },
     ...workflowRoutes,
     ...chatRoutes,
     ...sessionRoutes,
@@ -64,7 +64,7 @@ export function createRuntimeApp(s: RuntimeServices, opts: { isShuttingDown?: ()
   app.use(sessionsRouter(s));
   app.use(inputRouter(s));
   app.use(missionsRouter({ missions: s.missions, workflows: s.workflows, operatorClaim: s.config.OPERATOR_CLAIM, operatorRole: s.config.OPERATOR_ROLE }));
-  finalizeHttpApp(app, s.logger);
+  finalizeHttpApp(app, s.logger, openapi);
 
   const socketDeps = { ...s, hub, userLimit: new UserMessageLimit(s.redis, s.config.BULL_PREFIX, s.config.WS_USER_MESSAGES_PER_MINUTE) };
   /** Document 003's chat socket: the token and the path must name the chat's own user and app. */

@@ -1,33 +1,36 @@
-import { Router, type Request } from 'express';
+import type { Request, Router } from 'express';
 import type { z } from 'zod';
 import { BrokerRecentReply, BrokerSessionsReply, CreateSessionBody, CreateSessionReply, UserId, type RouteSpec } from '@tessera/contracts';
-import { canUseApp, Forbidden, parseOr400, Unauthorized, type Auth, type Principal } from '@tessera/kit';
+import { canUseApp, declareRoutes, Forbidden, Unauthorized, type Auth, type Principal } from '@tessera/kit';
 import { buildBackendContext } from '../domain/backend-context';
 import type { ContextSource } from '../upstream/context-source';
 import type { CallContext, RuntimeClient } from '../upstream/runtime-client';
 
-export const sessionRoutes: RouteSpec[] = [
-  {
-    method: 'post',
-    path: '/api/mozaiks/session',
-    summary: 'Start (or reuse, by client_request_id) a chat for the signed-in user; backend-only context is added here',
-    tags: ['broker'],
-    body: CreateSessionBody,
-    responses: {
-      200: { description: 'the chat and the WebSocket URL to open (with ?access_token=)', schema: CreateSessionReply },
-      403: { description: 'the token does not allow this app' },
-      503: { description: 'AI service unavailable' },
-    },
+const startSession = {
+  method: 'post',
+  path: '/api/mozaiks/session',
+  summary: 'Start (or reuse, by client_request_id) a chat for the signed-in user; backend-only context is added here',
+  tags: ['broker'],
+  access: 'user',
+  body: CreateSessionBody,
+  responses: {
+    200: { description: 'the chat and the WebSocket URL to open (with ?access_token=)', schema: CreateSessionReply },
+    403: { description: 'the token does not allow this app' },
+    503: { description: 'AI service unavailable' },
   },
-  { method: 'get', path: '/api/mozaiks/sessions', summary: "The signed-in user's chats", tags: ['broker'], responses: { 200: { description: 'chats', schema: BrokerSessionsReply } } },
-  {
-    method: 'get',
-    path: '/api/mozaiks/sessions/recent',
-    summary: 'The most recently updated in-progress chat, to offer "resume" (found: false when none)',
-    tags: ['broker'],
-    responses: { 200: { description: 'recent chat', schema: BrokerRecentReply } },
-  },
-];
+} as const satisfies RouteSpec;
+const listSessions = { method: 'get', path: '/api/mozaiks/sessions', summary: "The signed-in user's chats", tags: ['broker'], access: 'user', responses: { 200: { description: 'chats', schema: BrokerSessionsReply } } } as const satisfies RouteSpec;
+const recentSession = {
+  method: 'get',
+  path: '/api/mozaiks/sessions/recent',
+  summary: 'The most recently updated in-progress chat, to offer "resume" (found: false when none)',
+  tags: ['broker'],
+  access: 'user',
+  responses: { 200: { description: 'recent chat', schema: BrokerRecentReply } },
+} as const satisfies RouteSpec;
+
+/** The broker's API, in the order of its OpenAPI document. Every route is a signed-in user's, in the configured app. */
+export const sessionRoutes: RouteSpec[] = [startSession, listSessions, recentSession];
 
 export interface SessionsDeps {
   auth: Auth;
@@ -42,8 +45,7 @@ export interface SessionsDeps {
  * the configured one, and the token must allow it.
  */
 export function sessionsRouter(d: SessionsDeps): Router {
-  const r = Router();
-  r.use('/api/mozaiks', d.auth.middleware());
+  const routes = declareRoutes({ user: d.auth.middleware() });
 
   const caller = (req: Request): { principal: Principal; call: CallContext } => {
     const principal = req.principal;
@@ -55,9 +57,8 @@ export function sessionsRouter(d: SessionsDeps): Router {
     return { principal, call: { token: d.auth.tokenFrom(req), requestId: req.id } };
   };
 
-  r.post('/api/mozaiks/session', async (req, res) => {
+  routes.route(startSession, async ({ body }, req, res) => {
     const { principal, call } = caller(req);
-    const body = parseOr400(CreateSessionBody, req.body ?? {}, 'body');
     const sourced = d.contextSource ? await d.contextSource.forUser(principal.sub, d.appId, req.id) : {};
     const initialContext = buildBackendContext({ defaults: sourced.defaults, claims: principal.claims, user: sourced.user });
     const started = await d.runtime.startChat(
@@ -80,17 +81,17 @@ export function sessionsRouter(d: SessionsDeps): Router {
     res.json(reply);
   });
 
-  r.get('/api/mozaiks/sessions', async (req, res) => {
+  routes.route(listSessions, async (_input, req, res) => {
     const { principal, call } = caller(req);
     res.json(await d.runtime.sessions(d.appId, principal.sub, call));
   });
 
-  r.get('/api/mozaiks/sessions/recent', async (req, res) => {
+  routes.route(recentSession, async (_input, req, res) => {
     const { principal, call } = caller(req);
     res.json(await d.runtime.recent(d.appId, principal.sub, call));
   });
 
-  return r;
+  return routes.router;
 }
 
 /** The runtime answers with the path form (`/ws/{workflow}/{app}/{chat}/{user}`); clients connect through the gateway. */

@@ -12,7 +12,7 @@ export const blueprintRoutes: RouteSpec[] = [
     path: '/api/internal/blueprints/{name}/active-chats',
     summary: "An app's open chats whose workflow has an agent on this blueprint (service key only; the agent manager asks before a delete or deactivation, for the blueprint's app)",
     tags: ['internal'],
-    auth: false,
+    access: 'service',
     params: agents.AgentParams,
     query: agents.ActiveChatsQuery,
     responses: { 200: { description: 'the newest open chats', schema: agents.ActiveChatsReply }, 401: { description: 'no or a wrong service key' } },

@@ -11,12 +11,13 @@ const missing = { 404: { description: 'no such mission (or not of the token’s 
 const tags = ['mission-ally'];
 
 export const missionRoutes: RouteSpec[] = [
-  { method: 'get', path: MISSIONS_PATH, summary: "Missions of the token's apps, newest first", tags, query: m.MissionsQuery, responses: { 200: { description: 'missions', schema: m.MissionsReply }, ...refusals } },
-  { method: 'post', path: MISSIONS_PATH, summary: 'Create a mission with its ordered checkpoints', tags, body: m.CreateMissionBody, responses: { 201: { description: 'created', schema: m.Mission }, ...refusals, 409: { description: 'the app has a mission with this id (ids are per app: another app\'s does not count)' } } },
-  { method: 'get', path: `${MISSIONS_PATH}/{mission_id}`, summary: 'One mission', tags, params: m.MissionParams, responses: { 200: { description: 'the mission', schema: m.Mission }, ...refusals, ...missing } },
+  { method: 'get', path: MISSIONS_PATH, access: 'operator', summary: "Missions of the token's apps, newest first", tags, query: m.MissionsQuery, responses: { 200: { description: 'missions', schema: m.MissionsReply }, ...refusals } },
+  { method: 'post', path: MISSIONS_PATH, access: 'operator', summary: 'Create a mission with its ordered checkpoints', tags, body: m.CreateMissionBody, responses: { 201: { description: 'created', schema: m.Mission }, ...refusals, 409: { description: 'the app has a mission with this id (ids are per app: another app\'s does not count)' } } },
+  { method: 'get', path: `${MISSIONS_PATH}/{mission_id}`, access: 'operator', summary: 'One mission', tags, params: m.MissionParams, responses: { 200: { description: 'the mission', schema: m.Mission }, ...refusals, ...missing } },
   {
     method: 'patch',
     path: `${MISSIONS_PATH}/{mission_id}`,
+    access: 'operator',
     summary: "Change a mission (learners' tutors see it from their next connection)",
     tags,
     params: m.MissionParams,
@@ -26,16 +27,18 @@ export const missionRoutes: RouteSpec[] = [
   {
     method: 'post',
     path: `${MISSIONS_PATH}/{mission_id}/enrollments`,
+    access: 'operator',
     summary: 'Enroll a user (idempotent: 200 with the existing enrollment)',
     tags,
     params: m.MissionParams,
     body: m.EnrollBody,
     responses: { 201: { description: 'enrolled', schema: m.Enrollment }, 200: { description: 'already enrolled', schema: m.Enrollment }, ...refusals, ...missing },
   },
-  { method: 'get', path: `${MISSIONS_PATH}/{mission_id}/enrollments`, summary: "Every learner's progress", tags, params: m.MissionParams, responses: { 200: { description: 'enrollments', schema: m.EnrollmentsReply }, ...refusals, ...missing } },
+  { method: 'get', path: `${MISSIONS_PATH}/{mission_id}/enrollments`, access: 'operator', summary: "Every learner's progress", tags, params: m.MissionParams, responses: { 200: { description: 'enrollments', schema: m.EnrollmentsReply }, ...refusals, ...missing } },
   {
     method: 'get',
     path: `${MISSIONS_PATH}/{mission_id}/enrollments/{user_id}`,
+    access: 'operator',
     summary: "One learner's progress",
     tags,
     params: m.EnrollmentParams,

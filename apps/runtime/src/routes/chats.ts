@@ -20,6 +20,7 @@ export const chatRoutes: RouteSpec[] = [
   {
     method: 'post',
     path: '/api/chats/{app_id}/{workflow_name}/start',
+    access: 'user',
     summary: 'Start a chat (idempotent by client_request_id)',
     tags: ['chats'],
     params: StartChatParams,
@@ -29,6 +30,7 @@ export const chatRoutes: RouteSpec[] = [
   {
     method: 'post',
     path: '/api/chat/start',
+    access: 'user',
     summary: 'Start a chat from a trusted backend (document 000); initial_context is backend context only with the service key',
     tags: ['chats'],
     body: BackendStartBody,
@@ -37,6 +39,7 @@ export const chatRoutes: RouteSpec[] = [
   {
     method: 'get',
     path: '/api/chats/meta/{app_id}/{workflow_name}/{chat_id}',
+    access: 'owner',
     summary: 'Chat metadata for restore/rejoin',
     tags: ['chats'],
     params: ChatMetaParams,

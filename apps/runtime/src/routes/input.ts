@@ -26,6 +26,7 @@ export const inputRoutes: RouteSpec[] = [
   {
     method: 'post',
     path: '/chat/{app_id}/{chat_id}/{user_id}/input',
+    access: 'owner',
     summary: 'Send a user message over HTTP (fallback for the socket)',
     tags: ['input'],
     params: InputParams,
@@ -35,6 +36,7 @@ export const inputRoutes: RouteSpec[] = [
   {
     method: 'post',
     path: '/api/tool-call/respond',
+    access: 'owner',
     summary: 'Answer a UI tool call that awaits a response',
     tags: ['input'],
     body: ToolRespondBody,
@@ -43,6 +45,7 @@ export const inputRoutes: RouteSpec[] = [
   {
     method: 'post',
     path: '/api/chat/upload',
+    access: 'owner',
     summary: 'Upload an attachment to a chat (multipart: file, appId, userId, chatId, intent?, bundle_path?); with DOCUMENTS_URL set it streams to the document server, tagged chat-<chatId>',
     tags: ['input'],
     body: UploadFields.extend({ file: z.string().describe('the file (binary)') }),
@@ -52,6 +55,7 @@ export const inputRoutes: RouteSpec[] = [
   {
     method: 'post',
     path: '/api/chats/{app_id}/{chat_id}/stop',
+    access: 'owner',
     summary: "Stop the chat's running turn (publishes the session stop control message)",
     tags: ['chats'],
     params: z.object({ app_id: AppId, chat_id: ChatId }),

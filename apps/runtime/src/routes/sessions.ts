@@ -5,10 +5,11 @@ import type { z } from 'zod';
 import type { RuntimeServices } from '../services';
 
 export const sessionRoutes: RouteSpec[] = [
-  { method: 'get', path: '/api/sessions/{app_id}/{user_id}', summary: "The user's chats, most recently updated first", tags: ['sessions'], params: SessionsParams, responses: { 200: { description: 'chats', schema: SessionsReply } } },
+  { method: 'get', path: '/api/sessions/{app_id}/{user_id}', access: 'owner', summary: "The user's chats, most recently updated first", tags: ['sessions'], params: SessionsParams, responses: { 200: { description: 'chats', schema: SessionsReply } } },
   {
     method: 'get',
     path: '/api/sessions/recent/{app_id}/{user_id}',
+    access: 'owner',
     summary: 'The most recently updated in-progress chat (found: false when none)',
     tags: ['sessions'],
     params: SessionsParams,

@@ -6,13 +6,13 @@ import { summarizeWorkflow } from '../engine/workflows';
 import type { RuntimeServices } from '../services';
 
 export const workflowRoutes: RouteSpec[] = [
-  { method: 'get', path: '/api/workflows', summary: 'Workflow config map keyed by workflow_name', tags: ['workflows'], auth: false, responses: { 200: { description: 'workflows', schema: WorkflowsReply } } },
+  { method: 'get', path: '/api/workflows', summary: 'Workflow config map keyed by workflow_name', tags: ['workflows'], access: 'public', responses: { 200: { description: 'workflows', schema: WorkflowsReply } } },
   {
     method: 'get',
     path: '/api/workflows/{workflow_name}/transport',
     summary: 'WebSocket and input route patterns of a workflow',
     tags: ['workflows'],
-    auth: false,
+    access: 'public',
     params: z.object({ workflow_name: PathId }),
     responses: { 200: { description: 'transport', schema: TransportReply } },
   },
