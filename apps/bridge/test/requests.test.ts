@@ -72,6 +72,17 @@ describe('session events across instances', () => {
     await Promise.all(sockets.map((ws) => ws.close()));
   });
 
+  it('refuses a context replaced by a body that is not JSON (400 naming the body), and keeps the context as it was', async () => {
+    const s = await session('not-json');
+    expect((await http(a.url, 'PUT', `/api/session/${s.id}/info`, { token: s.token, body: { tenantId: 'kept' } })).status).toBe(200);
+    for (const init of [{}, { headers: { 'content-type': 'text/plain' }, body: '{"tenantId":"lost"}' }]) {
+      const r = await fetch(`${a.url}/api/session/${s.id}/info`, { method: 'PUT', ...init, headers: { ...init.headers, 'x-session-token': s.token } });
+      expect(r.status).toBe(400);
+      expect(((await r.json()) as { error: unknown }).error).toMatchObject({ code: 'VALIDATION_FAILED', message: expect.stringMatching(/^invalid body/) });
+    }
+    expect((await http(a.url, 'GET', `/api/session/${s.id}/info`, { token: s.token })).body).toMatchObject({ tenantId: 'kept' });
+  });
+
   it('answers 503 when no socket could answer a request', async () => {
     const s = await session('nobody');
     const r = await http(a.url, 'POST', `/api/session/${s.id}/events/request`, { token: s.token, body: { type: 'question.ask' } });
