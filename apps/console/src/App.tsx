@@ -1,5 +1,5 @@
 import { lazy, Suspense, useEffect, useMemo, useState } from 'react';
-import { claimsOf, get, messageOf, setUnauthorizedHandler, storedToken, storeToken, type Claims } from './api';
+import { claimsOf, get, messageOf, setUnauthorizedHandler, storedApp, storedToken, storeApp, storeToken, type Claims } from './api';
 import { ErrorBoundary, ErrorNote } from './ErrorBoundary';
 import { LiveSessions, useLive } from './live';
 import { AgentsPage } from './pages/Agents';
@@ -22,29 +22,52 @@ const PAGES = [
 export interface Operator {
   token: string;
   claims: Claims;
-  /** The app the console works in: the token's first app (`demo-app` when the token names none). */
+  /**
+   * The app the console works in: the one chosen in the header when the token allows several, else
+   * the token's app (`demo-app` when the token names none).
+   */
   appId: string;
+  /**
+   * The app that calls acting in one app name (agents, document uploads and lists): the chosen
+   * one when the token allows several; null otherwise, and those calls go as they always did (the
+   * services take the token's only app, or their default for a token of any app).
+   */
+  namedApp: string | null;
+}
+
+/** The token's apps when there are several to choose from, else null (one app, or any). */
+function choices(claims: Claims): string[] | null {
+  return claims.apps && claims.apps.length > 1 ? claims.apps : null;
 }
 
 export function App() {
   const [token, setToken] = useState(storedToken());
+  const [chosen, setChosen] = useState(storedApp());
   const [signOutReason, setSignOutReason] = useState<string | null>(null);
+  const signOut = () => {
+    storeToken(null);
+    storeApp(null);
+    setToken(null);
+    setChosen(null);
+  };
   useEffect(
     () =>
       setUnauthorizedHandler((message) => {
-        storeToken(null);
-        setToken(null);
+        signOut();
         setSignOutReason(`Signed out: the gateway refused the token (${message}).`);
       }),
     [],
   );
   if (!token) return <SignIn reason={signOutReason} onSignedIn={(t) => (storeToken(t), setSignOutReason(null), setToken(t))} />;
   const claims = claimsOf(token) ?? { sub: '?', apps: null, roles: [], exp: null };
-  const op: Operator = { token, claims, appId: claims.apps?.[0] ?? 'demo-app' };
-  return <Shell op={op} onSignOut={() => (storeToken(null), setToken(null))} />;
+  const apps = choices(claims);
+  // A choice this token does not allow (another token's, kept in the tab) falls back to its first app.
+  const appId = apps && chosen && apps.includes(chosen) ? chosen : (claims.apps?.[0] ?? 'demo-app');
+  const op: Operator = { token, claims, appId, namedApp: apps ? appId : null };
+  return <Shell op={op} apps={apps} onChooseApp={(app) => (storeApp(app), setChosen(app))} onSignOut={signOut} />;
 }
 
-function Shell({ op, onSignOut }: { op: Operator; onSignOut: () => void }) {
+function Shell({ op, apps, onChooseApp, onSignOut }: { op: Operator; apps: string[] | null; onChooseApp: (app: string) => void; onSignOut: () => void }) {
   const path = usePath();
   const live = useMemo(() => new LiveSessions(), []);
   useEffect(() => {
@@ -79,7 +102,16 @@ function Shell({ op, onSignOut }: { op: Operator; onSignOut: () => void }) {
           {live.status === 'live' ? '● live' : live.status === 'reconnecting' ? '○ reconnecting…' : '○ connecting…'}
         </span>
         <span className="who">
-          {op.claims.sub} · {op.appId}
+          {op.claims.sub} ·{' '}
+          {apps ? (
+            <select aria-label="working app" title="the app that Agents, Documents and Playground act in" value={op.appId} onChange={(e) => onChooseApp(e.target.value)}>
+              {apps.map((a) => (
+                <option key={a}>{a}</option>
+              ))}
+            </select>
+          ) : (
+            op.appId
+          )}
         </span>
         <button className="link" onClick={onSignOut}>
           Sign out
@@ -90,10 +122,11 @@ function Shell({ op, onSignOut }: { op: Operator; onSignOut: () => void }) {
         <ErrorBoundary resetKey={path}>
           <Suspense fallback={<p className="muted">Loading…</p>}>
             {page?.path === '/sessions' && <SessionsPage live={live} path={path} />}
-            {page?.path === '/agents' && <AgentsPage />}
-            {page?.path === '/documents' && <DocumentsPage op={op} />}
+            {/* Keyed by the app: another app's page starts afresh (its list, no half-edited form of the last app). */}
+            {page?.path === '/agents' && <AgentsPage key={op.appId} app={op.namedApp} />}
+            {page?.path === '/documents' && <DocumentsPage key={op.appId} op={op} />}
             {page?.path === '/playground' && <PlaygroundPage op={op} />}
-            {page?.path === '/bridge' && <BridgePage />}
+            {page?.path === '/bridge' && <BridgePage showApp={apps !== null} />}
             {!page && path !== '/' && <p className="error">No page at {path}.</p>}
           </Suspense>
         </ErrorBoundary>

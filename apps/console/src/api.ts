@@ -4,6 +4,8 @@
  * the service's own words (the kit's `{"error":{"code","message","details"}}`).
  */
 const TOKEN_KEY = 'tessera.console.token';
+/** The app the operator chose, when the token allows several: the tab's too, like the token. */
+const APP_KEY = 'tessera.console.app';
 
 /**
  * The operator's token lives in the tab's sessionStorage: it survives a reload of the tab, is
@@ -20,6 +22,13 @@ export function storeToken(token: string | null): void {
   forgetLegacyToken();
   if (token) sessionStorage.setItem(TOKEN_KEY, token);
   else sessionStorage.removeItem(TOKEN_KEY);
+}
+export function storedApp(): string | null {
+  return sessionStorage.getItem(APP_KEY);
+}
+export function storeApp(app: string | null): void {
+  if (app) sessionStorage.setItem(APP_KEY, app);
+  else sessionStorage.removeItem(APP_KEY);
 }
 function forgetLegacyToken(): void {
   try {
@@ -84,12 +93,21 @@ export function authHeaders(): Record<string, string> {
   return token ? { authorization: `Bearer ${token}` } : {};
 }
 
-export async function request(method: string, path: string, body?: unknown): Promise<Response> {
+/**
+ * The header that names the app a call acts in, for a token that allows several (the agent
+ * manager's `x-tessera-app`, contracts' `agents.AGENT_APP_HEADER`: spelled here so that the bundle
+ * takes no zod for it). None when the app is the token's only one: the service infers it.
+ */
+export function appHeaders(app: string | null): Record<string, string> {
+  return app ? { 'x-tessera-app': app } : {};
+}
+
+export async function request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
   let res: Response;
   try {
     res = await fetch(path, {
       method,
-      headers: { ...authHeaders(), ...(body !== undefined && { 'content-type': 'application/json' }) },
+      headers: { ...authHeaders(), ...headers, ...(body !== undefined && { 'content-type': 'application/json' }) },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch {
@@ -101,13 +119,13 @@ export async function request(method: string, path: string, body?: unknown): Pro
   throw err;
 }
 
-export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const res = await request(method, path, body);
+export async function api<T>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<T> {
+  const res = await request(method, path, body, headers);
   const text = await res.text();
   return (text ? JSON.parse(text) : undefined) as T;
 }
 
-export const get = <T>(path: string) => api<T>('GET', path);
+export const get = <T>(path: string, headers?: Record<string, string>) => api<T>('GET', path, undefined, headers);
 
 /** Query string of the given values, leaving out empty ones. */
 export function qs(params: Record<string, string | number | undefined | null>): string {

@@ -22,7 +22,7 @@ function originRefusal(): string {
 /**
  * Observability's live socket (`/api/observability/ws`), one per console: every session the
  * operator may see, kept current by `init` / `session_updated` / `session_deleted`, and the events of
- * the sessions a page subscribed to. Messages are applied in batches (every FLUSH_MS) so that a
+ * the sessions a page subscribed to (and only those: it unsubscribes from the rest on connecting). Messages are applied in batches (every FLUSH_MS) so that a
  * burst of thousands of updates costs one render, not thousands.
  */
 export class LiveSessions {
@@ -56,6 +56,10 @@ export class LiveSessions {
       this.originRefused = false;
       this.status = 'live';
       this.error = null;
+      // Observability sends a socket that never subscribes every event of the token's apps (a
+      // dashboard's feed); the console applies only the events of the sessions it subscribed to, so
+      // it says so first and the socket carries nothing it would drop.
+      this.send({ type: 'unsubscribe', all: true });
       for (const [id, sub] of this.subs) this.send({ type: 'subscribe', session_id: id, after: sub.lastSeq });
       this.changed();
     };

@@ -23,6 +23,39 @@ const pageErrors: string[] = [];
 /** Services a test stops on purpose. */
 const stopped = new Set<string>();
 
+/** One observability socket of a page, as the page saw it: what it sent (as sent) and what it received (type and session), in order. */
+interface LiveFeed {
+  log: ({ sent: Record<string, unknown> } | { received: { type: string; session_id?: string } })[];
+}
+/** Records every observability socket a page opens (playwright's own view of the frames, not the page's counters). */
+function recordLiveFeeds(p: Page): LiveFeed[] {
+  const feeds: LiveFeed[] = [];
+  p.on('websocket', (ws) => {
+    if (!ws.url().includes('/api/observability/ws')) return;
+    const feed: LiveFeed = { log: [] };
+    feeds.push(feed);
+    ws.on('framesent', (f) => feed.log.push({ sent: JSON.parse(String(f.payload)) }));
+    ws.on('framereceived', (f) => {
+      const m = JSON.parse(String(f.payload));
+      feed.log.push({ received: { type: m.type, ...(m.session_id !== undefined && { session_id: m.session_id }) } });
+    });
+  });
+  return feeds;
+}
+const sentOn = (feed: LiveFeed) => feed.log.flatMap((m) => ('sent' in m ? [m.sent] : []));
+/** Events a socket received of sessions it had not subscribed to by then. */
+function unsubscribedEvents(feed: LiveFeed): string[] {
+  const subscribed = new Set<unknown>();
+  const stray: string[] = [];
+  for (const m of feed.log) {
+    // A session once subscribed stays allowed: events already on their way when it unsubscribed still arrive.
+    if ('sent' in m && m.sent.type === 'subscribe') subscribed.add(m.sent.session_id);
+    if ('received' in m && m.received.type === 'event' && !subscribed.has(m.received.session_id)) stray.push(m.received.session_id!);
+  }
+  return stray;
+}
+let liveFeeds: LiveFeed[] = [];
+
 const api = (method: string, path: string, body?: unknown) => call(stack.url, method, path, { token: stack.token, body });
 const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
 const nav = (label: string) => page.getByRole('navigation').getByRole('link', { name: label }).click();
@@ -39,6 +72,7 @@ beforeAll(async () => {
   page = await browser.newPage({ viewport: { width: 1280, height: 820 } });
   page.setDefaultTimeout(20_000);
   page.on('pageerror', (e) => pageErrors.push(e.message));
+  liveFeeds = recordLiveFeeds(page);
 }, 150_000);
 
 afterAll(async () => {
@@ -139,6 +173,8 @@ it('shows a chat appear live, streams its timeline, and stops it', async () => {
   // No reload: the row arrives over observability's socket.
   const row = page.locator(`tr[data-session="${chatId}"]`);
   await row.locator('.badge.running').waitFor();
+  // The chat's events are recorded while the page has not opened it: its socket is not sent them.
+  await until(async () => (await api('GET', `/api/observability/sessions/${chatId}`)).json.event_count >= 2, 20_000, 'events recorded');
   await row.click();
   const detail = page.getByTestId('session-detail');
   await detail.getByRole('heading', { name: chatId }).waitFor();
@@ -146,6 +182,17 @@ it('shows a chat appear live, streams its timeline, and stops it', async () => {
   const seen = await until(async () => (await timeline.count()) > 2 && timeline.count(), 20_000, 'timeline events');
   // It keeps streaming while we watch.
   await until(async () => (await timeline.count()) > seen, 20_000, 'more timeline events');
+  // What the page sent on its live socket (the one opened by the first test's reload): on
+  // connecting, no events of sessions it does not show (the one message this adds); then the
+  // session it opened, from its start. It received no event of the chat before it subscribed.
+  const feed = liveFeeds.at(-1)!;
+  expect(sentOn(feed)).toEqual([
+    { type: 'unsubscribe', all: true },
+    { type: 'subscribe', session_id: chatId, after: 0 },
+  ]);
+  const subscribedAt = feed.log.findIndex((m) => 'sent' in m && m.sent.type === 'subscribe');
+  expect(feed.log.slice(0, subscribedAt).filter((m) => 'received' in m && m.received.type === 'event')).toEqual([]);
+  expect(feed.log.slice(subscribedAt).some((m) => 'received' in m && m.received.type === 'event' && m.received.session_id === chatId)).toBe(true);
   await shot('sessions');
 
   await detail.getByRole('button', { name: 'Stop' }).click();
@@ -336,6 +383,131 @@ it('chats in the playground through a dropped connection, with one copy of every
   await shot('playground');
 });
 
+it('lets an operator of two apps choose the app it acts in: agents, documents and the playground of the chosen app, kept for the tab', async () => {
+  const [appA, appB] = [stack.appId, `${stack.appId}-b`];
+  const operatorOf = (...apps: string[]) => stack.sign({ sub: 'two-app-operator', apps, roles: ['operator'] });
+  const [tokenA, tokenB, both] = await Promise.all([operatorOf(appA), operatorOf(appB), operatorOf(appA, appB)]);
+  // One agent in each app, through the gateway, each with a token of its app alone.
+  for (const [token, name] of [
+    [tokenA, 'only-in-a'],
+    [tokenB, 'only-in-b'],
+  ]) {
+    const made = await call(stack.url, 'POST', '/api/agents', { token, body: { name, description: `lives in one app`, system_prompt: 'You help.' } });
+    expect({ status: made.status, body: made.json }).toMatchObject({ status: 201 });
+  }
+
+  const context = await browser.newContext();
+  try {
+    const p = await context.newPage();
+    p.setDefaultTimeout(20_000);
+    p.on('pageerror', (e) => pageErrors.push(e.message));
+    const feeds = recordLiveFeeds(p);
+    /** Every call the page makes to the services (method, path, and the app it names in a header), and every refusal. */
+    const requests: string[] = [];
+    const refused: string[] = [];
+    p.on('request', (r) => {
+      const u = new URL(r.url());
+      if (!u.pathname.startsWith('/api/') || r.resourceType() === 'websocket') return;
+      const app = r.headers()['x-tessera-app'];
+      requests.push(`${r.method()} ${u.pathname}${u.search}${app ? ` [${app}]` : ''}`);
+    });
+    p.on('response', (r) => void (r.status() >= 400 && refused.push(`${r.status()} ${r.request().method()} ${r.url()}`)));
+    const chooser = p.getByLabel('working app');
+    const agents = () => p.locator('tr[data-agent]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-agent')));
+    const documents = () => p.locator('tr[data-document]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-document')));
+
+    await p.goto(`${stack.url}/console/`);
+    await p.getByLabel('token').fill(both);
+    await p.getByRole('button', { name: 'Sign in' }).click();
+    await p.getByRole('heading', { name: 'Sessions' }).waitFor();
+    await p.getByText('● live').waitFor();
+    // The chooser sits beside who is signed in, offering the token's apps, the first chosen.
+    await expect(p.locator('header .who').getByLabel('working app').locator('option').allTextContents()).resolves.toEqual([appA, appB]);
+    await expect(chooser.inputValue()).resolves.toBe(appA);
+
+    await p.getByRole('navigation').getByRole('link', { name: 'Agents' }).click();
+    await p.locator('tr[data-agent="only-in-a"]').waitFor();
+    expect(await agents()).toEqual(['only-in-a']);
+
+    await chooser.selectOption(appB);
+    await p.locator('tr[data-agent="only-in-b"]').waitFor();
+    expect(await agents()).toEqual(['only-in-b']);
+    // Kept for the tab, like the token: a reload stays in the chosen app.
+    expect(await p.evaluate(() => sessionStorage.getItem('tessera.console.app'))).toBe(appB);
+    await p.reload();
+    await p.locator('tr[data-agent="only-in-b"]').waitFor();
+    await expect(chooser.inputValue()).resolves.toBe(appB);
+
+    // An agent made on the page lands in the chosen app, and only there.
+    await p.getByRole('button', { name: 'New agent' }).click();
+    await p.getByLabel('Name').fill('made-in-b');
+    await p.getByLabel('Description').fill('made on the page');
+    await p.locator('.cm-content').click();
+    await p.keyboard.type('You help in B.');
+    await p.getByRole('button', { name: 'Create' }).click();
+    await p.getByText('Agent “made-in-b” saved.').waitFor();
+    expect(await agents()).toEqual(['made-in-b', 'only-in-b']);
+    expect((await call(stack.url, 'GET', '/api/agents/made-in-b', { token: tokenB })).status).toBe(200);
+    expect((await call(stack.url, 'GET', '/api/agents/made-in-b', { token: tokenA })).status).toBe(404);
+    await p.screenshot({ path: join(SHOTS, 'agents-two-apps.png') });
+
+    // A document uploaded into the chosen app; the list is that app's.
+    await p.getByRole('navigation').getByRole('link', { name: 'Documents' }).click();
+    await p.getByText(`into app ${appB}`).waitFor();
+    await p.getByTestId('file-input').setInputFiles({ name: 'b-only.txt', mimeType: 'text/plain', buffer: Buffer.from('for app b\n') });
+    await p.locator('[data-upload="b-only.txt"]').getByText('done').waitFor();
+    await p.locator('tr[data-document="b-only.txt"]').waitFor();
+    expect(await documents()).toEqual(['b-only.txt']);
+    const inB = await call(stack.url, 'GET', `/api/documents?app_id=${appB}`, { token: both });
+    expect(inB.json.documents.map((d: { filename: string; app_id: string }) => [d.filename, d.app_id])).toEqual([['b-only.txt', appB]]);
+    await chooser.selectOption(appA);
+    await p.getByText(`into app ${appA}`).waitFor();
+    await p.locator('tr[data-document="notes.txt"]').waitFor();
+    expect((await documents()).sort()).toEqual(['notes.txt', 'other.txt']);
+
+    // No refusal, no error on the page, and no call but these: each agents call names its app, each document list its app.
+    expect(refused).toEqual([]);
+    expect(await p.locator('.error').count()).toBe(0);
+    const q = (app: string) => `?app_id=${app}&limit=50`;
+    expect(requests.sort()).toEqual(
+      [
+        'GET /api/observability/sessions?limit=1',
+        'GET /api/observability/sessions?limit=500',
+        `GET /api/agents [${appA}]`,
+        `GET /api/agents [${appB}]`,
+        `GET /api/agents [${appB}]`,
+        `POST /api/agents [${appB}]`,
+        `GET /api/agents [${appB}]`,
+        `GET /api/documents${q(appB)}`,
+        `GET /api/documents/tags?app_id=${appB}`,
+        'POST /api/documents',
+        `GET /api/documents${q(appB)}`,
+        `GET /api/documents/tags?app_id=${appB}`,
+        `GET /api/documents${q(appA)}`,
+        `GET /api/documents/tags?app_id=${appA}`,
+      ].sort(),
+    );
+    requests.length = 0;
+
+    // The playground's chat is the chosen app's.
+    await chooser.selectOption(appB);
+    await p.getByRole('navigation').getByRole('link', { name: 'Playground' }).click();
+    await p.getByTestId('chat-status').getByText('live', { exact: true }).waitFor();
+    const chatCalls = requests.filter((r) => /^\w+ \/api\/(chats|sessions)\//.test(r));
+    expect(chatCalls.some((r) => r.startsWith(`POST /api/chats/${appB}/`) && r.endsWith('/start'))).toBe(true);
+    expect(chatCalls.filter((r) => !r.includes(`/${appB}/`))).toEqual([]);
+
+    // Lists that span both apps name each row's app: the bridge's sessions as observability recorded them.
+    await p.getByRole('navigation').getByRole('link', { name: 'Bridge' }).click();
+    await expect(p.getByTestId('bridge-sessions').locator('thead th').allTextContents()).resolves.toEqual(['Session', 'App', 'User', 'Status', 'Agent', 'Events', 'Last activity']);
+    expect(refused).toEqual([]);
+    // Its live socket too carries only what it shows.
+    expect(sentOn(feeds[0])[0]).toEqual({ type: 'unsubscribe', all: true });
+  } finally {
+    await context.close();
+  }
+});
+
 it('lists the agent servers of the operator’s app with their owners, live, and says so in words when the bridge is gone', async () => {
   // The stack's token is what the Bridge page needs: an operator (the bridge's servers list) of the stack's app (whose sessions it lists).
   expect(JSON.parse(Buffer.from(stack.token.split('.')[1], 'base64url').toString())).toMatchObject({ sub: USER, apps: [stack.appId], roles: ['operator'] });
@@ -435,4 +607,15 @@ it('lists the agent servers of the operator’s app with their owners, live, and
   await bridge.stop();
   await page.getByText(/Could not read agent servers: .*bridge/).waitFor();
   await observed.waitFor();
+});
+
+it('received on its live socket no event of a session it did not open, all along', async () => {
+  // Meanwhile chats ran on the Agents and Playground pages and bridge sessions spoke on the Bridge
+  // page: observability recorded their events, and none of them reached the console's socket.
+  expect((await api('GET', '/api/observability/sessions?source=bridge')).json.sessions.length).toBeGreaterThan(0);
+  expect(liveFeeds.length).toBeGreaterThan(0);
+  for (const feed of liveFeeds) {
+    expect(sentOn(feed)[0]).toEqual({ type: 'unsubscribe', all: true });
+    expect(unsubscribedEvents(feed)).toEqual([]);
+  }
 });

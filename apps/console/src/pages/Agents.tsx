@@ -1,7 +1,7 @@
 import { markdown } from '@codemirror/lang-markdown';
 import CodeMirror from '@uiw/react-codemirror';
 import { useCallback, useEffect, useState } from 'react';
-import { api, ApiError, get, messageOf } from '../api';
+import { api, ApiError, appHeaders, get, messageOf } from '../api';
 import { ErrorNote } from '../ErrorBoundary';
 import { ago } from '../format';
 import type { Agent, SessionInUse } from '../types';
@@ -19,7 +19,9 @@ interface InUse {
   sessions: SessionInUse[];
 }
 
-export function AgentsPage() {
+/** The agents of one app: `app` names it to the agent manager when the token allows several (null: the token's only app). */
+export function AgentsPage({ app }: { app: string | null }) {
+  const inApp = appHeaders(app);
   const [agents, setAgents] = useState<Agent[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [editing, setEditing] = useState<Editing>(null);
@@ -28,11 +30,11 @@ export function AgentsPage() {
 
   const reload = useCallback(async () => {
     try {
-      setAgents(await get<Agent[]>('/api/agents'));
+      setAgents(await get<Agent[]>('/api/agents', appHeaders(app)));
     } catch (e) {
       setError(`Could not list agents: ${messageOf(e)}`);
     }
-  }, []);
+  }, [app]);
   useEffect(() => void reload(), [reload]);
 
   const change = async (a: Agent, action: 'delete' | 'activate' | 'deactivate', force = false) => {
@@ -41,8 +43,8 @@ export function AgentsPage() {
     setInUse(null);
     const f = force ? '?force=true' : '';
     try {
-      if (action === 'delete') await api('DELETE', `/api/agents/${encodeURIComponent(a.name)}${f}`);
-      else await api('PATCH', `/api/agents/${encodeURIComponent(a.name)}/status${f}`, { status: action === 'activate' ? 'active' : 'inactive' });
+      if (action === 'delete') await api('DELETE', `/api/agents/${encodeURIComponent(a.name)}${f}`, undefined, inApp);
+      else await api('PATCH', `/api/agents/${encodeURIComponent(a.name)}/status${f}`, { status: action === 'activate' ? 'active' : 'inactive' }, inApp);
       setNotice(`Agent “${a.name}” ${action === 'delete' ? 'deleted' : action + 'd'}.`);
       if (action === 'delete' && editing?.mode === 'edit' && editing.agent.name === a.name) setEditing(null);
       await reload();
@@ -90,6 +92,7 @@ export function AgentsPage() {
         <AgentForm
           key={editing.mode === 'edit' ? editing.agent.name : 'new'}
           agent={editing.mode === 'edit' ? editing.agent : null}
+          app={app}
           onDone={async (saved) => {
             setEditing(null);
             setNotice(`Agent “${saved.name}” saved.`);
@@ -140,7 +143,7 @@ export function AgentsPage() {
   );
 }
 
-function AgentForm({ agent, onDone, onCancel }: { agent: Agent | null; onDone: (a: Agent) => Promise<void>; onCancel: () => void }) {
+function AgentForm({ agent, app, onDone, onCancel }: { agent: Agent | null; app: string | null; onDone: (a: Agent) => Promise<void>; onCancel: () => void }) {
   const [name, setName] = useState(agent?.name ?? '');
   const [description, setDescription] = useState(agent?.description ?? '');
   const [prompt, setPrompt] = useState(agent?.system_prompt ?? '');
@@ -151,8 +154,8 @@ function AgentForm({ agent, onDone, onCancel }: { agent: Agent | null; onDone: (
     setError(null);
     try {
       const saved = agent
-        ? await api<Agent>('PATCH', `/api/agents/${encodeURIComponent(agent.name)}`, { description, system_prompt: prompt })
-        : await api<Agent>('POST', '/api/agents', { name, description, system_prompt: prompt });
+        ? await api<Agent>('PATCH', `/api/agents/${encodeURIComponent(agent.name)}`, { description, system_prompt: prompt }, appHeaders(app))
+        : await api<Agent>('POST', '/api/agents', { name, description, system_prompt: prompt }, appHeaders(app));
       await onDone(saved);
     } catch (e) {
       setError(`Could not save: ${messageOf(e)}`);

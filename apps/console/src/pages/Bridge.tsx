@@ -10,8 +10,9 @@ const REFRESH_MS = 5000;
 /**
  * The bridge's agent servers (one `opencode serve` per session) of the operator's apps, each with
  * its owner (the app and user whose token bootstrapped it), and the sessions observability saw from it.
+ * Both lists span all the operator's apps; `showApp` (a token of several) names each session's app.
  */
-export function BridgePage() {
+export function BridgePage({ showApp = false }: { showApp?: boolean }) {
   const [servers, setServers] = useState<ServersReply['servers'] | null>(null);
   const [sessions, setSessions] = useState<Session[]>([]);
   const [error, setError] = useState<string | null>(null);
@@ -99,6 +100,7 @@ export function BridgePage() {
         <thead>
           <tr>
             <th>Session</th>
+            {showApp && <th>App</th>}
             <th>User</th>
             <th>Status</th>
             <th>Agent</th>
@@ -110,6 +112,7 @@ export function BridgePage() {
           {sessions.map((s) => (
             <tr key={s.session_id} onClick={() => navigate(`/sessions/${encodeURIComponent(s.session_id)}`)}>
               <td className="name">{s.session_name || s.session_id}</td>
+              {showApp && <td>{s.app_id ?? '–'}</td>}
               <td>{s.user_id ?? '–'}</td>
               <td>
                 <span className={`badge ${s.status}`}>{s.status}</span>
@@ -121,7 +124,7 @@ export function BridgePage() {
           ))}
           {sessions.length === 0 && (
             <tr>
-              <td colSpan={6} className="muted">
+              <td colSpan={showApp ? 7 : 6} className="muted">
                 No bridge sessions recorded.
               </td>
             </tr>

@@ -52,8 +52,8 @@ export function DocumentsPage({ op }: { op: Operator }) {
   const reload = useCallback(async () => {
     try {
       const [list, t] = await Promise.all([
-        get<{ documents: Doc[]; next_cursor: string | null }>(`/api/documents${qs({ tag, q, limit: 50 })}`),
-        get<{ tags: { name: string; count: number }[] }>('/api/documents/tags'),
+        get<{ documents: Doc[]; next_cursor: string | null }>(`/api/documents${qs({ app_id: op.namedApp, tag, q, limit: 50 })}`),
+        get<{ tags: { name: string; count: number }[] }>(`/api/documents/tags${qs({ app_id: op.namedApp })}`),
       ]);
       setDocs(list.documents);
       setCursor(list.next_cursor);
@@ -61,7 +61,7 @@ export function DocumentsPage({ op }: { op: Operator }) {
     } catch (e) {
       setError(`Could not list documents: ${messageOf(e)}`);
     }
-  }, [tag, q]);
+  }, [op.namedApp, tag, q]);
   useEffect(() => {
     const t = setTimeout(() => void reload(), q ? 300 : 0);
     return () => clearTimeout(t);
@@ -69,7 +69,7 @@ export function DocumentsPage({ op }: { op: Operator }) {
 
   const more = async () => {
     try {
-      const list = await get<{ documents: Doc[]; next_cursor: string | null }>(`/api/documents${qs({ tag, q, limit: 50, cursor })}`);
+      const list = await get<{ documents: Doc[]; next_cursor: string | null }>(`/api/documents${qs({ app_id: op.namedApp, tag, q, limit: 50, cursor })}`);
       setDocs((d) => [...(d ?? []), ...list.documents]);
       setCursor(list.next_cursor);
     } catch (e) {
