@@ -1,11 +1,14 @@
 import type { Redis } from 'ioredis';
-import { createRedis, Metrics, type Logger } from '@tessera/kit';
+import { createRedis, Metrics, type DeclaredRoutes, type Logger } from '@tessera/kit';
 import type { ObservabilityConfig } from './config';
-import { createAccess, type Access } from './domain/access';
+import { createAccess, type Access, type ObservabilityAccess } from './domain/access';
 import { Ingestor } from './ingest/ingestor';
 import { createDb, type Db } from './store/db';
 import { EventStore } from './store/events';
 import { SessionStore } from './store/sessions';
+
+/** Operators read and change sessions (reads also the service key's); agents ingest with a key (domain/access.ts). */
+export type ObservabilityRoutes = DeclaredRoutes<ObservabilityAccess>;
 
 /**
  * Observability's composition root, shared by the HTTP/WS process (server.ts) and the queue

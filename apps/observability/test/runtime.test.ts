@@ -81,7 +81,8 @@ test("a runtime chat shows up as a session with its events, in the timeline's or
       const r = await http(obs.url, 'GET', `/sessions/${chat}`, { token: op });
       return r.status === 200 && r.body.event_count === lastIndex && r.body;
     }, 15_000, 'the chat as a session with every event');
-    expect(session).toMatchObject({ session_id: chat, source: 'runtime', app_id: 'app1', user_id: 'u1', workflow: 'assistant', status: 'finished', error_count: 0 });
+    // The agent is the one that answered, not the user who wrote first (issue 19, item 2).
+    expect(session).toMatchObject({ session_id: chat, source: 'runtime', app_id: 'app1', user_id: 'u1', workflow: 'assistant', agent_name: 'assistant', status: 'finished', error_count: 0 });
     expect(session.usage.total_tokens).toBeGreaterThan(0);
     expect(session.usage.total_tokens).toBe(session.usage.input_tokens + session.usage.output_tokens);
     const events = (await http(obs.url, 'GET', `/events/${chat}?limit=1000`, { token: op })).body.events as { seq: number; event_type: string; event_id: string; attributes: Record<string, unknown> }[];

@@ -173,6 +173,9 @@ describe('sessions', () => {
     expect((await http(obs.url, 'GET', `/events/${theirs}`, { headers: service })).status).toBe(200);
     expect((await http(obs.url, 'GET', '/sessions', { headers: { 'x-tessera-service-key': 'wrong' } })).status).toBe(401);
     for (const [method, path, body] of routes.slice(3)) expect([method, (await http(obs.url, method, path, { body, headers: service })).status]).toEqual([method, 401]);
+    // The service key never widens a request: with an operator's token beside it, a change is still refused.
+    for (const [method, path, body] of routes.slice(3)) expect([method, (await http(obs.url, method, path, { body, token: op1, headers: service })).status]).toEqual([method, 401]);
+    expect((await http(obs.url, 'GET', `/sessions/${mine}`, { token: op1 })).body.session_name).not.toBe('x');
   });
 
   it('retention deletes sessions older than RETENTION_DAYS with their events, one instance at a time', async () => {

@@ -1,7 +1,14 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { Forbidden, hasRole, SERVICE_KEY_HEADER, Unauthorized, type Principal } from '@tessera/kit';
+import { Forbidden, hasRole, SERVICE_KEY_HEADER, Unauthorized, type Auth, type Guards, type Principal } from '@tessera/kit';
 import type { ObservabilityConfig } from '../config';
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    /** The apps whose sessions the request reads or writes, set by its route's guard (`routeGuards`). */
+    sessionScope?: AppScope;
+  }
+}
 
 /** The apps whose sessions a caller may see or write: `'*'` for any (sessions without an app too). */
 export type AppScope = '*' | string[];
@@ -13,11 +20,6 @@ export interface Access {
   operatorScope(principal: Principal | undefined): AppScope;
   /** Who may write events: the service key (any app), or an app's ingest key (that app); else 401. */
   ingestScope(req: IncomingMessage): AppScope;
-  /**
-   * Who may read sessions and events: another Tessera service with the service key (the agent
-   * manager asking which running sessions use an agent) reads every app; anyone else is an operator.
-   */
-  readScope(req: IncomingMessage & { principal?: Principal }): AppScope;
 }
 
 export function inScope(scope: AppScope, appId: string | null): boolean {
@@ -39,10 +41,6 @@ export function createAccess(config: Pick<ObservabilityConfig, 'OPERATOR_CLAIM' 
       if (!hasRole(principal, config.OPERATOR_CLAIM, config.OPERATOR_ROLE)) throw new Forbidden(`an operator token is required (claim "${config.OPERATOR_CLAIM}" holding "${config.OPERATOR_ROLE}")`);
       return principal.apps;
     },
-    readScope(req) {
-      if (header(req, SERVICE_KEY_HEADER) !== undefined) return this.ingestScope(req);
-      return this.operatorScope(req.principal);
-    },
     ingestScope(req) {
       const service = header(req, SERVICE_KEY_HEADER);
       if (service !== undefined) {
@@ -54,6 +52,42 @@ export function createAccess(config: Pick<ObservabilityConfig, 'OPERATOR_CLAIM' 
       const app = key === undefined ? undefined : config.INGEST_KEYS.get(key);
       if (app === undefined) throw new Unauthorized(ingestRefusal(req, key, config.INGEST_KEYS.size));
       return [app];
+    },
+  };
+}
+
+/** Observability's access rules: operators read and change sessions; agents ingest with a key. */
+export type ObservabilityAccess = 'operator' | 'ingest';
+
+/**
+ * How each rule is enforced; every guard sets `req.sessionScope`, the apps the route then acts in.
+ * - `operator`: a token with the operator role, for its apps. Another Tessera service reads
+ *   (GET) every app with the service key (the agent manager asking which running sessions use an
+ *   agent); it changes nothing: a change sent with the service key is a 401.
+ * - `ingest`: an app's ingest key, for that app; the service key, for any (`ingestScope`).
+ */
+export function routeGuards(access: Access, auth: Auth): Guards<ObservabilityAccess> {
+  const tokenCheck = auth.middleware('http');
+  return {
+    operator: (req, res, next) => {
+      if (req.header(SERVICE_KEY_HEADER) !== undefined) {
+        if (req.method !== 'GET' && req.method !== 'HEAD') return next(new Unauthorized('the service key reads sessions only; changing one needs an operator token'));
+        req.sessionScope = access.ingestScope(req);
+        return next();
+      }
+      tokenCheck(req, res, (err?: unknown) => {
+        if (err) return next(err);
+        try {
+          req.sessionScope = access.operatorScope(req.principal);
+        } catch (e) {
+          return next(e);
+        }
+        next();
+      });
+    },
+    ingest: (req, _res, next) => {
+      req.sessionScope = access.ingestScope(req);
+      next();
     },
   };
 }

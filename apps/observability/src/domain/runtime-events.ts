@@ -31,13 +31,16 @@ function statusOf(type: string, d: Data): observability.SessionStatus | undefine
  */
 export function normalizeRuntime(o: ObservedEvent): NormalizedEvent {
   const d: Data = o.payload && typeof o.payload === 'object' && !Array.isArray(o.payload) ? (o.payload as Data) : {};
+  // The user's own message is written as `agent: "user"`: it names no agent, so the session's agent
+  // is the first one that answers (the session keeps the first agent name it is given).
+  const agent = d.role === 'user' ? null : o.agent;
   const usage = o.type === 'chat.usage_delta' && o.usage ? { input: o.usage.prompt_tokens, output: o.usage.completion_tokens } : null;
   const attributes: Data = {
     'gen_ai.conversation.id': o.session_id,
     'gen_ai.operation.name': operationOf(o.type),
     'tessera.index': o.index,
   };
-  if (o.agent) attributes['gen_ai.agent.name'] = o.agent;
+  if (agent) attributes['gen_ai.agent.name'] = agent;
   if (usage) {
     attributes['gen_ai.usage.input_tokens'] = usage.input;
     attributes['gen_ai.usage.output_tokens'] = usage.output;
@@ -57,7 +60,7 @@ export function normalizeRuntime(o: ObservedEvent): NormalizedEvent {
     source: 'runtime',
     appId: o.app_id,
     userId: o.user_id,
-    agentName: o.agent,
+    agentName: agent,
     workflow: o.workflow_name,
     projectDir: null,
     sessionName: null,

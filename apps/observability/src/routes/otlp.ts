@@ -1,10 +1,10 @@
-import express, { Router } from 'express';
-import { ErrorCode, type RouteSpec } from '@tessera/contracts';
+import express, { type RequestHandler } from 'express';
+import { ErrorCode } from '@tessera/contracts';
 import { HttpError } from '@tessera/kit';
 import { z } from 'zod';
 import { decodeTraceRequest, encodeTraceResponse, encodingOf, OTLP_MEDIA_TYPES, type OtlpEncoding } from '../otlp/decode';
 import { spansToEvents } from '../otlp/spans';
-import type { ObservabilityServices } from '../services';
+import type { ObservabilityRoutes, ObservabilityServices } from '../services';
 
 /**
  * Largest protobuf body, after gzip is undone (the gateway forwards up to 8mb too). JSON bodies
@@ -24,48 +24,41 @@ const ExportTraceServiceResponse = z
   .describe('In the request encoding; partialSuccess names how many spans were not stored and why')
   .meta({ id: 'OtlpExportTraceServiceResponse' });
 
-export const otlpRoutes: RouteSpec[] = [
-  {
-    method: 'post',
-    path: '/v1/traces',
-    summary:
-      'OTLP/HTTP trace export: each span becomes an event; spans with gen_ai.conversation.id form that session, others the session otel:<trace id>. The resource attribute tessera.app_id names the app. Needs x-ingest-key or x-tessera-service-key.',
-    tags: ['ingest'],
-    access: 'ingest',
-    body: ExportTraceServiceRequest,
-    bodyMediaType: OTLP_MEDIA_TYPES.protobuf,
-    responses: {
-      200: { description: 'stored, or partly (partialSuccess)', schema: ExportTraceServiceResponse },
-      400: { description: 'the body is not an ExportTraceServiceRequest' },
-      401: { description: 'no valid ingest key or service key' },
-      413: { description: 'the body is larger than 8mb (protobuf) or INGEST_BODY_LIMIT (JSON)' },
-      415: { description: 'neither application/x-protobuf nor application/json' },
-    },
-  },
-];
-
 /**
  * `POST /v1/traces`: what any OpenTelemetry exporter sends (OTLP_EXPORTER_OTLP_TRACES_ENDPOINT
- * pointed here). Keys like POST /events, checked before the body is read; a span that cannot be
- * stored is counted in partialSuccess and never costs the others.
+ * pointed here). Keys like POST /events, checked (the ingest guard) before the body is read; a
+ * span that cannot be stored is counted in partialSuccess and never costs the others.
  */
-export function otlpRouter(s: ObservabilityServices): Router {
-  const r = Router();
+export function otlpRoutes(routes: ObservabilityRoutes, s: ObservabilityServices): void {
+  const knownType: RequestHandler = (req, res, next) => {
+    const encoding = encodingOf(req.header('content-type'));
+    if (!encoding) throw new HttpError(415, ErrorCode.BadRequest, `send ${OTLP_MEDIA_TYPES.protobuf} or ${OTLP_MEDIA_TYPES.json}`);
+    res.locals.encoding = encoding;
+    next();
+  };
   const readProtobuf = express.raw({ type: [OTLP_MEDIA_TYPES.protobuf, 'application/protobuf'], limit: OTLP_BODY_LIMIT });
 
-  r.post(
-    '/v1/traces',
-    (req, res, next) => {
-      res.locals.scope = s.access.ingestScope(req);
-      const encoding = encodingOf(req.header('content-type'));
-      if (!encoding) throw new HttpError(415, ErrorCode.BadRequest, `send ${OTLP_MEDIA_TYPES.protobuf} or ${OTLP_MEDIA_TYPES.json}`);
-      res.locals.encoding = encoding;
-      next();
+  routes.route(
+    {
+      method: 'post',
+      path: '/v1/traces',
+      summary:
+        'OTLP/HTTP trace export: each span becomes an event; spans with gen_ai.conversation.id form that session, others the session otel:<trace id>. The resource attribute tessera.app_id names the app. Needs x-ingest-key or x-tessera-service-key.',
+      tags: ['ingest'],
+      access: 'ingest',
+      body: ExportTraceServiceRequest,
+      bodyMediaType: OTLP_MEDIA_TYPES.protobuf,
+      responses: {
+        200: { description: 'stored, or partly (partialSuccess)', schema: ExportTraceServiceResponse },
+        400: { description: 'the body is not an ExportTraceServiceRequest' },
+        401: { description: 'no valid ingest key or service key' },
+        413: { description: 'the body is larger than 8mb (protobuf) or INGEST_BODY_LIMIT (JSON)' },
+        415: { description: 'neither application/x-protobuf nor application/json' },
+      },
     },
-    readProtobuf,
-    async (req, res) => {
+    async (_input, req, res) => {
       const encoding = res.locals.encoding as OtlpEncoding;
-      const { events, rejected, reasons } = spansToEvents(decodeTraceRequest(encoding, req.body), res.locals.scope);
+      const { events, rejected, reasons } = spansToEvents(decodeTraceRequest(encoding, req.body), req.sessionScope!);
       let dropped = 0;
       for (let i = 0; i < events.length; i += INGEST_CHUNK) {
         for (const result of await s.ingestor.accept(events.slice(i, i + INGEST_CHUNK))) {
@@ -78,6 +71,6 @@ export function otlpRouter(s: ObservabilityServices): Router {
       if (Buffer.isBuffer(reply)) res.type(OTLP_MEDIA_TYPES.protobuf).send(reply);
       else res.json(reply);
     },
+    { before: [knownType, readProtobuf] },
   );
-  return r;
 }
