@@ -1,24 +1,30 @@
+import { timingSafeEqual } from 'node:crypto';
 import type { Server } from 'node:http';
+import type { RequestHandler } from 'express';
 import { buildOpenApi, HealthReply } from '@tessera/contracts';
 import {
   authSettings,
   canUseApp,
   createAuth,
   createHttpApp,
+  declareRoutes,
   finalizeHttpApp,
   healthRouter,
+  openAccess,
+  SERVICE_KEY_HEADER,
   serviceSocketHub,
   SocketRefusal,
+  Unauthorized,
   type Auth,
   type SocketEndpoint,
 } from '@tessera/kit';
-import { blueprintRoutes, blueprintsRouter } from './blueprints/active-chats';
+import { blueprintRoutes, blueprintsRoutes } from './blueprints/active-chats';
 import { missionEndpoint } from './mission/endpoint';
-import { missionRoutes, missionsRouter } from './mission/routes';
-import { chatRoutes, chatsRouter } from './routes/chats';
-import { inputRouter, inputRoutes } from './routes/input';
-import { sessionRoutes, sessionsRouter } from './routes/sessions';
-import { workflowRoutes, workflowsRouter } from './routes/workflows';
+import { missionRoutes, missionsRoutes, operatorOnly } from './mission/routes';
+import { chatRoutes, chatsRoutes } from './routes/chats';
+import { inputRoutes, inputsRoutes } from './routes/input';
+import { sessionRoutes, sessionsRoutes } from './routes/sessions';
+import { workflowRoutes, workflowsRoutes } from './routes/workflows';
 import type { RuntimeServices } from './services';
 import { ChatSocket } from './ws/chat-socket';
 import { UserMessageLimit } from './ws/user-message-limit';
@@ -56,14 +62,22 @@ export function createRuntimeApp(s: RuntimeServices, opts: { isShuttingDown?: ()
   );
   app.use(s.metrics.router());
   app.get('/openapi.json', (_req, res) => res.json(openapi));
-  app.use(workflowsRouter(s));
-  // Service key, not a token: mounted before the token check.
-  app.use(blueprintsRouter(s));
-  app.use(auth.middleware('http'));
-  app.use(chatsRouter(s));
-  app.use(sessionsRouter(s));
-  app.use(inputRouter(s));
-  app.use(missionsRouter({ missions: s.missions, workflows: s.workflows, operatorClaim: s.config.OPERATOR_CLAIM, operatorRole: s.config.OPERATOR_ROLE }));
+  const authn = auth.middleware('http');
+  const routes = declareRoutes({
+    public: openAccess,
+    // A user's own chats: the token, then the handler checks the subject and app (assertOwner, ownedChat).
+    user: authn,
+    owner: authn,
+    operator: [authn, operatorOnly(s.config.OPERATOR_CLAIM, s.config.OPERATOR_ROLE)],
+    service: serviceKeyOnly(s.config.SERVICE_KEY),
+  });
+  workflowsRoutes(routes, s);
+  blueprintsRoutes(routes, s);
+  chatsRoutes(routes, s);
+  sessionsRoutes(routes, s);
+  inputsRoutes(routes, s);
+  missionsRoutes(routes, { missions: s.missions, workflows: s.workflows });
+  app.use(routes.router);
   finalizeHttpApp(app, s.logger, openapi);
 
   const socketDeps = { ...s, hub, userLimit: new UserMessageLimit(s.redis, s.config.BULL_PREFIX, s.config.WS_USER_MESSAGES_PER_MINUTE) };
@@ -94,5 +108,14 @@ export function createRuntimeApp(s: RuntimeServices, opts: { isShuttingDown?: ()
     attach(server: Server) {
       hub.attach(server, [chatSocket, missionSocket]);
     },
+  };
+}
+
+/** Another Tessera service, by the service key (the gateway strips it from clients). */
+function serviceKeyOnly(serviceKey: string): RequestHandler {
+  const key = Buffer.from(serviceKey);
+  return (req, _res, next) => {
+    const given = Buffer.from(req.header(SERVICE_KEY_HEADER) ?? '');
+    next(given.length === key.length && timingSafeEqual(given, key) ? undefined : new Unauthorized('the service key is required'));
   };
 }

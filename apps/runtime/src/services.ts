@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { Queue } from '@tessera/contracts';
-import { bullConnection, createRedis, Metrics, TypedQueue, type Logger } from '@tessera/kit';
+import { bullConnection, createRedis, Metrics, TypedQueue, type DeclaredRoutes, type Logger } from '@tessera/kit';
 import { BlueprintSource } from './blueprints/blueprint-source';
 import { ChatAttachments } from './attachments/chat-attachments';
 import { DocumentClient } from './attachments/document-client';
@@ -25,6 +25,9 @@ import { observer, type Observer } from './turns/observe';
  * The runtime's composition root, shared by the HTTP/WS process (main.ts) and the turn worker
  * (worker.ts): connections, stores and services, with one close() for all of them.
  */
+/** The runtime's route declarations: discovery is public, the chat API a user's or an owner's, missions an operator's, one internal route a service's. */
+export type RuntimeRoutes = DeclaredRoutes<'public' | 'user' | 'owner' | 'operator' | 'service'>;
+
 export interface RuntimeServices {
   config: RuntimeConfig;
   logger: Logger;

@@ -1,7 +1,7 @@
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import type { z } from 'zod';
 import type { Access, RouteSpec } from '@tessera/contracts';
-import { parseOr400 } from './errors';
+import { BadRequest, parseOr400 } from './errors';
 
 /**
  * How one service enforces each access rule it offers (`Access` in the contracts says what each
@@ -55,10 +55,12 @@ export function declareRoutes<A extends Access>(guards: Guards<A>): DeclaredRout
       if (!guard) throw new Error(`route ${spec.method.toUpperCase()} ${spec.path}: this service offers no "${spec.access}" access`);
       specs.push(spec);
       const run: RequestHandler = async (req, res) => {
+        // No JSON arrived (no body, or another content type): an all-optional schema must not read it as `{}`.
+        if (spec.body && !spec.bodyMediaType && req.body === undefined) throw new BadRequest('invalid body: a JSON body is required (Content-Type: application/json)');
         const input = {
           params: spec.params ? parseOr400(spec.params, req.params, 'path') : undefined,
           query: spec.query ? parseOr400(spec.query, req.query, 'query') : undefined,
-          body: spec.body && !spec.bodyMediaType ? parseOr400(spec.body, req.body ?? {}, 'body') : undefined,
+          body: spec.body && !spec.bodyMediaType ? parseOr400(spec.body, req.body, 'body') : undefined,
         } as RouteInput<typeof spec>;
         await handle(input, req, res);
       };

@@ -33,6 +33,12 @@ function things() {
       res.json({ id: params.thing_id, dry: query.dry, size: body.size });
     },
   );
+  routes.route(
+    { method: 'put', path: '/things/{thing_id}/label', summary: 'Label a thing', access: 'operator', body: z.object({ label: z.string().optional() }).strict(), responses: { 200: { description: 'labelled' } } },
+    ({ body }, _req, res) => {
+      res.json({ label: body.label ?? null });
+    },
+  );
   routes.route({ method: 'get', path: '/things', summary: 'List things', access: 'user', responses: { 200: { description: 'things' } } }, (_input, _req, res) => {
     res.json([]);
   });
@@ -66,6 +72,15 @@ describe('declareRoutes', () => {
     expect(big.json.error.message).toMatch(/body.*size/);
     const ok = await call(url, 'PATCH', '/things/t1?dry=true', { body: { size: 3 }, headers: { 'x-role': 'operator' } });
     expect(ok).toMatchObject({ status: 200, json: { id: 't1', dry: 'true', size: 3 } });
+  });
+
+  it('refuses a request whose body is not JSON where the route takes one, even when every field is optional', async () => {
+    for (const raw of [undefined, 'size=3']) {
+      const r = await call(url, 'PUT', '/things/t1/label', { raw, headers: { 'x-role': 'operator', ...(raw && { 'content-type': 'text/plain' }) } });
+      expect(r.status).toBe(400);
+      expect(r.json.error.message).toMatch(/JSON body is required/);
+    }
+    expect(await call(url, 'PUT', '/things/t1/label', { body: {}, headers: { 'x-role': 'operator' } })).toMatchObject({ status: 200, json: { label: null } });
   });
 
   it('writes each declared route into the OpenAPI document with its rule', () => {

@@ -1,34 +1,25 @@
-import { timingSafeEqual } from 'node:crypto';
-import { Router } from 'express';
 import { agents, type RouteSpec } from '@tessera/contracts';
-import { parseOr400, SERVICE_KEY_HEADER, Unauthorized } from '@tessera/kit';
-import type { RuntimeServices } from '../services';
+import type { RuntimeRoutes, RuntimeServices } from '../services';
 
 const LIMIT = 100;
 
-export const blueprintRoutes: RouteSpec[] = [
-  {
-    method: 'get',
-    path: '/api/internal/blueprints/{name}/active-chats',
-    summary: "An app's open chats whose workflow has an agent on this blueprint (service key only; the agent manager asks before a delete or deactivation, for the blueprint's app)",
-    tags: ['internal'],
-    access: 'service',
-    params: agents.AgentParams,
-    query: agents.ActiveChatsQuery,
-    responses: { 200: { description: 'the newest open chats', schema: agents.ActiveChatsReply }, 401: { description: 'no or a wrong service key' } },
-  },
-];
+const activeChats = {
+  method: 'get',
+  path: '/api/internal/blueprints/{name}/active-chats',
+  summary: "An app's open chats whose workflow has an agent on this blueprint (service key only; the agent manager asks before a delete or deactivation, for the blueprint's app)",
+  tags: ['internal'],
+  access: 'service',
+  params: agents.AgentParams,
+  query: agents.ActiveChatsQuery,
+  responses: { 200: { description: 'the newest open chats', schema: agents.ActiveChatsReply }, 401: { description: 'no or a wrong service key' } },
+} as const satisfies RouteSpec;
+
+export const blueprintRoutes: RouteSpec[] = [activeChats];
 
 /** Not routed by the gateway, and the service key besides: only another Tessera service asks this. */
-export function blueprintsRouter(s: RuntimeServices): Router {
-  const r = Router();
-  const key = Buffer.from(s.config.SERVICE_KEY);
-  r.get('/api/internal/blueprints/:name/active-chats', async (req, res) => {
-    const given = Buffer.from(req.header(SERVICE_KEY_HEADER) ?? '');
-    if (given.length !== key.length || !timingSafeEqual(given, key)) throw new Unauthorized('the service key is required');
-    const { name } = parseOr400(agents.AgentParams, req.params, 'path');
-    // A blueprint is an app's: only that app's chats run it.
-    const { app_id } = parseOr400(agents.ActiveChatsQuery, req.query, 'query');
+export function blueprintsRoutes(routes: RuntimeRoutes, s: RuntimeServices): void {
+  // A blueprint is an app's: only that app's chats run it.
+  routes.route(activeChats, async ({ params: { name }, query: { app_id } }, _req, res) => {
     const workflows = [...s.workflows.values()].filter((w) => w.agents.some((a) => a.blueprint === name)).map((w) => w.name);
     const reply: agents.ActiveChatsReply = { blueprint: name, workflows, chats: [], total: 0 };
     if (workflows.length > 0) {
@@ -45,5 +36,4 @@ export function blueprintsRouter(s: RuntimeServices): Router {
     }
     res.json(reply);
   });
-  return r;
 }

@@ -1,4 +1,3 @@
-import { Router } from 'express';
 import { timingSafeEqual } from 'node:crypto';
 import {
   BackendStartBody,
@@ -11,48 +10,44 @@ import {
   type ChatStatus,
   type RouteSpec,
 } from '@tessera/contracts';
-import { assertOwner, parseOr400, SERVICE_KEY_HEADER } from '@tessera/kit';
+import { assertOwner, SERVICE_KEY_HEADER } from '@tessera/kit';
 import type { z } from 'zod';
-import type { RuntimeServices } from '../services';
+import type { RuntimeRoutes, RuntimeServices } from '../services';
 import { ownedChat, wsPath } from './access';
 
-export const chatRoutes: RouteSpec[] = [
-  {
-    method: 'post',
-    path: '/api/chats/{app_id}/{workflow_name}/start',
-    access: 'user',
-    summary: 'Start a chat (idempotent by client_request_id)',
-    tags: ['chats'],
-    params: StartChatParams,
-    body: StartChatBody,
-    responses: { 200: { description: 'an existing chat, reused', schema: StartChatReply }, 201: { description: 'a new chat', schema: StartChatReply } },
-  },
-  {
-    method: 'post',
-    path: '/api/chat/start',
-    access: 'user',
-    summary: 'Start a chat from a trusted backend (document 000); initial_context is backend context only with the service key',
-    tags: ['chats'],
-    body: BackendStartBody,
-    responses: { 200: { description: 'an existing chat, reused', schema: BackendStartReply }, 201: { description: 'a new chat', schema: BackendStartReply } },
-  },
-  {
-    method: 'get',
-    path: '/api/chats/meta/{app_id}/{workflow_name}/{chat_id}',
-    access: 'owner',
-    summary: 'Chat metadata for restore/rejoin',
-    tags: ['chats'],
-    params: ChatMetaParams,
-    responses: { 200: { description: 'meta', schema: ChatMetaReply } },
-  },
-];
+const startChat = {
+  method: 'post',
+  path: '/api/chats/{app_id}/{workflow_name}/start',
+  access: 'user',
+  summary: 'Start a chat (idempotent by client_request_id)',
+  tags: ['chats'],
+  params: StartChatParams,
+  body: StartChatBody,
+  responses: { 200: { description: 'an existing chat, reused', schema: StartChatReply }, 201: { description: 'a new chat', schema: StartChatReply } },
+} as const satisfies RouteSpec;
+const backendStart = {
+  method: 'post',
+  path: '/api/chat/start',
+  access: 'user',
+  summary: 'Start a chat from a trusted backend (document 000); initial_context is backend context only with the service key',
+  tags: ['chats'],
+  body: BackendStartBody,
+  responses: { 200: { description: 'an existing chat, reused', schema: BackendStartReply }, 201: { description: 'a new chat', schema: BackendStartReply } },
+} as const satisfies RouteSpec;
+const chatMeta = {
+  method: 'get',
+  path: '/api/chats/meta/{app_id}/{workflow_name}/{chat_id}',
+  access: 'owner',
+  summary: 'Chat metadata for restore/rejoin',
+  tags: ['chats'],
+  params: ChatMetaParams,
+  responses: { 200: { description: 'meta', schema: ChatMetaReply } },
+} as const satisfies RouteSpec;
 
-export function chatsRouter(s: RuntimeServices): Router {
-  const r = Router();
+export const chatRoutes: RouteSpec[] = [startChat, backendStart, chatMeta];
 
-  r.post('/api/chats/:app_id/:workflow_name/start', async (req, res) => {
-    const params = parseOr400(StartChatParams, req.params, 'path');
-    const body = parseOr400(StartChatBody, req.body ?? {}, 'body');
+export function chatsRoutes(routes: RuntimeRoutes, s: RuntimeServices): void {
+  routes.route(startChat, async ({ params, body }, req, res) => {
     assertOwner(req.principal, body.user_id, params.app_id);
     const { chat, reused } = await s.starter.start({
       appId: params.app_id,
@@ -72,8 +67,7 @@ export function chatsRouter(s: RuntimeServices): Router {
     res.status(reused ? 200 : 201).json(reply);
   });
 
-  r.post('/api/chat/start', async (req, res) => {
-    const body = parseOr400(BackendStartBody, req.body ?? {}, 'body');
+  routes.route(backendStart, async ({ body }, req, res) => {
     assertOwner(req.principal, body.user_id, body.app_id);
     const trusted = isService(req.header(SERVICE_KEY_HEADER), s.config.SERVICE_KEY);
     const { chat, reused } = await s.starter.start({
@@ -94,8 +88,7 @@ export function chatsRouter(s: RuntimeServices): Router {
     res.status(reused ? 200 : 201).json(reply);
   });
 
-  r.get('/api/chats/meta/:app_id/:workflow_name/:chat_id', async (req, res) => {
-    const params = parseOr400(ChatMetaParams, req.params, 'path');
+  routes.route(chatMeta, async ({ params }, req, res) => {
     const chat = await ownedChat(s.chats, req.principal, params.chat_id, params.app_id);
     const reply: z.infer<typeof ChatMetaReply> = {
       chat_id: chat.id,
@@ -109,8 +102,6 @@ export function chatsRouter(s: RuntimeServices): Router {
     };
     res.json(reply);
   });
-
-  return r;
 }
 
 function isService(given: string | undefined, expected: string): boolean {

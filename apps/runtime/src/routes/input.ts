@@ -1,4 +1,4 @@
-import { Router, type Response } from 'express';
+import type { RequestHandler, Response } from 'express';
 import { randomUUID } from 'node:crypto';
 import multer from 'multer';
 import {
@@ -17,60 +17,57 @@ import {
 import { assertOwner, BadRequest, NotFound, parseOr400, TooLarge, type Principal } from '@tessera/kit';
 import { z } from 'zod';
 import { relayUpload, UploadAborted } from '../attachments/upload-relay';
-import type { RuntimeServices } from '../services';
+import type { RuntimeRoutes, RuntimeServices } from '../services';
 import type { ChatRow } from '../store/chats';
 import { InputRefused } from '../turns/chat-inputs';
 import { ownedChat } from './access';
 
-export const inputRoutes: RouteSpec[] = [
-  {
-    method: 'post',
-    path: '/chat/{app_id}/{chat_id}/{user_id}/input',
-    access: 'owner',
-    summary: 'Send a user message over HTTP (fallback for the socket)',
-    tags: ['input'],
-    params: InputParams,
-    body: InputBody,
-    responses: { 202: { description: 'accepted; the turn streams on the socket', schema: InputReply } },
-  },
-  {
-    method: 'post',
-    path: '/api/tool-call/respond',
-    access: 'owner',
-    summary: 'Answer a UI tool call that awaits a response',
-    tags: ['input'],
-    body: ToolRespondBody,
-    responses: { 202: { description: 'accepted', schema: ToolRespondReply } },
-  },
-  {
-    method: 'post',
-    path: '/api/chat/upload',
-    access: 'owner',
-    summary: 'Upload an attachment to a chat (multipart: file, appId, userId, chatId, intent?, bundle_path?); with DOCUMENTS_URL set it streams to the document server, tagged chat-<chatId>',
-    tags: ['input'],
-    body: UploadFields.extend({ file: z.string().describe('the file (binary)') }),
-    bodyMediaType: 'multipart/form-data',
-    responses: { 201: { description: 'stored; chat.attachment_uploaded is emitted', schema: UploadReply } },
-  },
-  {
-    method: 'post',
-    path: '/api/chats/{app_id}/{chat_id}/stop',
-    access: 'owner',
-    summary: "Stop the chat's running turn (publishes the session stop control message)",
-    tags: ['chats'],
-    params: z.object({ app_id: AppId, chat_id: ChatId }),
-    responses: { 202: { description: 'stop requested' } },
-  },
-];
+const sendInput = {
+  method: 'post',
+  path: '/chat/{app_id}/{chat_id}/{user_id}/input',
+  access: 'owner',
+  summary: 'Send a user message over HTTP (fallback for the socket)',
+  tags: ['input'],
+  params: InputParams,
+  body: InputBody,
+  responses: { 202: { description: 'accepted; the turn streams on the socket', schema: InputReply } },
+} as const satisfies RouteSpec;
+const respondToolCall = {
+  method: 'post',
+  path: '/api/tool-call/respond',
+  access: 'owner',
+  summary: 'Answer a UI tool call that awaits a response',
+  tags: ['input'],
+  body: ToolRespondBody,
+  responses: { 202: { description: 'accepted', schema: ToolRespondReply } },
+} as const satisfies RouteSpec;
+const uploadAttachment = {
+  method: 'post',
+  path: '/api/chat/upload',
+  access: 'owner',
+  summary: 'Upload an attachment to a chat (multipart: file, appId, userId, chatId, intent?, bundle_path?); with DOCUMENTS_URL set it streams to the document server, tagged chat-<chatId>',
+  tags: ['input'],
+  body: UploadFields.extend({ file: z.string().describe('the file (binary)') }),
+  bodyMediaType: 'multipart/form-data',
+  responses: { 201: { description: 'stored; chat.attachment_uploaded is emitted', schema: UploadReply } },
+} as const satisfies RouteSpec;
+const stopChat = {
+  method: 'post',
+  path: '/api/chats/{app_id}/{chat_id}/stop',
+  access: 'owner',
+  summary: "Stop the chat's running turn (publishes the session stop control message)",
+  tags: ['chats'],
+  params: z.object({ app_id: AppId, chat_id: ChatId }),
+  responses: { 202: { description: 'stop requested' } },
+} as const satisfies RouteSpec;
 
-export function inputRouter(s: RuntimeServices): Router {
-  const r = Router();
+export const inputRoutes: RouteSpec[] = [sendInput, respondToolCall, uploadAttachment, stopChat];
+
+export function inputsRoutes(routes: RuntimeRoutes, s: RuntimeServices): void {
   // Browsers send a filename as raw UTF-8; multer's default (latin1) would garble every non-ASCII name.
   const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: s.config.UPLOAD_MAX_BYTES, files: 1, fields: 10 }, defParamCharset: 'utf8' });
 
-  r.post('/chat/:app_id/:chat_id/:user_id/input', async (req, res) => {
-    const p = parseOr400(InputParams, req.params, 'path');
-    const body = parseOr400(InputBody, req.body ?? {}, 'body');
+  routes.route(sendInput, async ({ params: p, body }, req, res) => {
     assertOwner(req.principal, p.user_id, p.app_id);
     const chat = await ownedChat(s.chats, req.principal, p.chat_id, p.app_id);
     if (chat.userId !== p.user_id) throw new NotFound(`no chat "${p.chat_id}"`);
@@ -80,8 +77,7 @@ export function inputRouter(s: RuntimeServices): Router {
     res.status(202).json(reply);
   });
 
-  r.post('/api/tool-call/respond', async (req, res) => {
-    const body = parseOr400(ToolRespondBody, req.body ?? {}, 'body');
+  routes.route(respondToolCall, async ({ body }, req, res) => {
     const principal = req.principal as Principal;
     const { chat, toolCall } = await s.chatInputs.respondToolCall(null, body.event_id, body.response_data, (c) => {
       if (!principal.anonymous && principal.sub !== c.userId) throw new InputRefused('TOOL_CALL_NOT_FOUND', `no tool call "${body.event_id}"`, 404);
@@ -104,7 +100,7 @@ export function inputRouter(s: RuntimeServices): Router {
   // DOCUMENTS_URL set: the file streams through to the document server, tagged with the chat.
   const documents = s.documents;
   if (documents) {
-    r.post('/api/chat/upload', async (req, res) => {
+    routes.route(uploadAttachment, async (_input, req, res) => {
       let relayed: Awaited<ReturnType<typeof relayUpload>>;
       try {
         relayed = await relayUpload(req, documents, {
@@ -133,20 +129,20 @@ export function inputRouter(s: RuntimeServices): Router {
     });
   } else {
     // DOCUMENTS_URL=off: the file is kept in the runtime's database (bytea), as before the document server.
-    r.post(
-      '/api/chat/upload',
-      (req, res, next) =>
-        upload.single('file')(req, res, (err: unknown) => {
-          if (!err) return next();
-          if (err instanceof multer.MulterError) {
-            if (err.code === 'LIMIT_FILE_SIZE') return next(new TooLarge(`file is larger than ${s.config.UPLOAD_MAX_BYTES} bytes`));
-            return next(new BadRequest(`invalid upload: ${err.message}${err.field ? ` (${err.field})` : ''}`));
-          }
-          // busboy's parse errors (no boundary, a malformed part header, the body ending mid-part)
-          // and an aborted request: all are about the body the client sent.
-          next(new BadRequest(`invalid multipart body: ${String((err as Error).message ?? err).slice(0, 200)}`));
-        }),
-      async (req, res) => {
+    const receive: RequestHandler = (req, res, next) =>
+      upload.single('file')(req, res, (err: unknown) => {
+        if (!err) return next();
+        if (err instanceof multer.MulterError) {
+          if (err.code === 'LIMIT_FILE_SIZE') return next(new TooLarge(`file is larger than ${s.config.UPLOAD_MAX_BYTES} bytes`));
+          return next(new BadRequest(`invalid upload: ${err.message}${err.field ? ` (${err.field})` : ''}`));
+        }
+        // busboy's parse errors (no boundary, a malformed part header, the body ending mid-part)
+        // and an aborted request: all are about the body the client sent.
+        next(new BadRequest(`invalid multipart body: ${String((err as Error).message ?? err).slice(0, 200)}`));
+      });
+    routes.route(
+      uploadAttachment,
+      async (_input, req, res) => {
         const fields = parseOr400(UploadFields, req.body ?? {}, 'form');
         if (!req.file) throw new BadRequest('invalid form: file: a file is required', { issues: [{ path: 'form.file', message: 'required' }] });
         assertOwner(req.principal, fields.userId, fields.appId);
@@ -177,15 +173,13 @@ export function inputRouter(s: RuntimeServices): Router {
           bundle_path: fields.bundle_path ?? null,
         });
       },
+      { before: [receive] },
     );
   }
 
-  r.post('/api/chats/:app_id/:chat_id/stop', async (req, res) => {
-    const p = parseOr400(z.object({ app_id: AppId, chat_id: ChatId }), req.params, 'path');
+  routes.route(stopChat, async ({ params: p }, req, res) => {
     const chat = await ownedChat(s.chats, req.principal, p.chat_id, p.app_id);
     await s.feed.publishControl({ action: 'stop', session_id: chat.id, app_id: chat.appId, requested_by: req.principal?.sub });
     res.status(202).json({ accepted: true, chat_id: chat.id });
   });
-
-  return r;
 }

@@ -1,31 +1,36 @@
-import { Router } from 'express';
 import { PathId, TransportReply, WorkflowsReply, type RouteSpec } from '@tessera/contracts';
 import { NotFound } from '@tessera/kit';
 import { z } from 'zod';
 import { summarizeWorkflow } from '../engine/workflows';
-import type { RuntimeServices } from '../services';
+import type { RuntimeRoutes, RuntimeServices } from '../services';
 
-export const workflowRoutes: RouteSpec[] = [
-  { method: 'get', path: '/api/workflows', summary: 'Workflow config map keyed by workflow_name', tags: ['workflows'], access: 'public', responses: { 200: { description: 'workflows', schema: WorkflowsReply } } },
-  {
-    method: 'get',
-    path: '/api/workflows/{workflow_name}/transport',
-    summary: 'WebSocket and input route patterns of a workflow',
-    tags: ['workflows'],
-    access: 'public',
-    params: z.object({ workflow_name: PathId }),
-    responses: { 200: { description: 'transport', schema: TransportReply } },
-  },
-];
+const listWorkflows = {
+  method: 'get',
+  path: '/api/workflows',
+  summary: 'Workflow config map keyed by workflow_name',
+  tags: ['workflows'],
+  access: 'public',
+  responses: { 200: { description: 'workflows', schema: WorkflowsReply } },
+} as const satisfies RouteSpec;
+const transport = {
+  method: 'get',
+  path: '/api/workflows/{workflow_name}/transport',
+  summary: 'WebSocket and input route patterns of a workflow',
+  tags: ['workflows'],
+  access: 'public',
+  params: z.object({ workflow_name: PathId }),
+  responses: { 200: { description: 'transport', schema: TransportReply } },
+} as const satisfies RouteSpec;
 
-export function workflowsRouter(s: RuntimeServices): Router {
-  const r = Router();
-  r.get('/api/workflows', (_req, res) => {
+export const workflowRoutes: RouteSpec[] = [listWorkflows, transport];
+
+export function workflowsRoutes(routes: RuntimeRoutes, s: RuntimeServices): void {
+  routes.route(listWorkflows, (_input, _req, res) => {
     res.json(Object.fromEntries([...s.workflows.values()].map((w) => [w.name, summarizeWorkflow(w)])));
   });
-  r.get('/api/workflows/:workflow_name/transport', (req, res) => {
-    const wf = s.workflows.get(req.params.workflow_name);
-    if (!wf) throw new NotFound(`no workflow named "${req.params.workflow_name}"`);
+  routes.route(transport, ({ params: { workflow_name } }, _req, res) => {
+    const wf = s.workflows.get(workflow_name);
+    if (!wf) throw new NotFound(`no workflow named "${workflow_name}"`);
     const body: z.infer<typeof TransportReply> = {
       workflow_name: wf.name,
       transport: 'websocket',
@@ -37,5 +42,4 @@ export function workflowsRouter(s: RuntimeServices): Router {
     };
     res.json(body);
   });
-  return r;
 }
