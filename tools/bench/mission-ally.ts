@@ -128,7 +128,7 @@ runMain(
       await s.ready;
       s.ws.close();
     });
-    const enrollments = (await httpCall(`${base}/api/v1/mission-ally/missions/${mission}/enrollments`, 'GET', undefined, auth)).json as { user_id: string; chat_id: string }[];
+    const { enrollments } = (await httpCall(`${base}/api/v1/mission-ally/missions/${mission}/enrollments`, 'GET', undefined, auth)).json as { enrollments: { user_id: string; chat_id: string }[] };
     const chatOf = new Map(enrollments.map((e) => [e.user_id, e.chat_id]));
 
     const missionSockets = users.slice(0, N).map((_, i) => open(`${ws}/api/v1/mission-ally/ws?mission_id=${mission}&token=${tokens[i]}`, 'mission'));

@@ -41,7 +41,7 @@ test('only an operator may create, read or enroll; another app is not found', as
   expect((await http(rt.url, 'POST', `${BASE}/${id}/enrollments`, { user_id: 'x' }, otherOp)).status).toBe(404);
   expect((await http(rt.url, 'POST', BASE, MISSION, otherOp)).status).toBe(403);
   const list = await http(rt.url, 'GET', BASE, undefined, otherOp);
-  expect(list.body).toEqual([]);
+  expect(list.body).toEqual({ missions: [] });
 });
 
 test("another app's mission answers exactly as a missing one (API and socket); mission ids are per app", async () => {
@@ -78,8 +78,8 @@ test("another app's mission answers exactly as a missing one (API and socket); m
   expect((await http(rt.url, 'GET', `${BASE}/probe-me`, undefined, op)).body).toMatchObject({ title: MISSION.title });
   const enrolled = await http(rt.url, 'POST', `${BASE}/probe-me/enrollments`, { user_id: 'dee' }, otherOp);
   expect(enrolled).toMatchObject({ status: 201, body: { mission_id: 'probe-me', user_id: 'dee' } });
-  expect(((await http(rt.url, 'GET', `${BASE}/probe-me/enrollments`, undefined, op)).body as { user_id: string }[]).map((e) => e.user_id)).toEqual(['cy']);
-  expect(((await http(rt.url, 'GET', `${BASE}/probe-me/enrollments`, undefined, otherOp)).body as { user_id: string }[]).map((e) => e.user_id)).toEqual(['dee']);
+  expect(((await http(rt.url, 'GET', `${BASE}/probe-me/enrollments`, undefined, op)).body as { enrollments: { user_id: string }[] }).enrollments.map((e) => e.user_id)).toEqual(['cy']);
+  expect(((await http(rt.url, 'GET', `${BASE}/probe-me/enrollments`, undefined, otherOp)).body as { enrollments: { user_id: string }[] }).enrollments.map((e) => e.user_id)).toEqual(['dee']);
 
   // The socket: a learner of a third app gets the same message, close code and reason for both ids.
   const stranger = await token('cy', ['third-app']);
@@ -128,7 +128,7 @@ test('enrollment is idempotent; progress is listed; an update reaches the tutor 
   await l.ends(1);
   await l.close();
   const list = await http(rt.url, 'GET', `${BASE}/${id}/enrollments`, undefined, op);
-  expect(list.body).toEqual([expect.objectContaining({ user_id: 'bo', completed_checkpoints: ['cp_install'], progress: 50, status: 'active' })]);
+  expect(list.body).toEqual({ enrollments: [expect.objectContaining({ user_id: 'bo', completed_checkpoints: ['cp_install'], progress: 50, status: 'active' })] });
 
   // A third checkpoint with its own keyword: progress is now 1 of 3, and the tutor knows the new one.
   const patched = await http(rt.url, 'PATCH', `${BASE}/${id}`, { checkpoints: [...MISSION.checkpoints, { id: 'cp_read', title: 'Read the timeline', keyword: 'timeline' }] }, op);
@@ -169,7 +169,7 @@ test('property: whatever the list query holds (app_id repeated, nested, huge, ho
       const query = pairs.map(([k, v]) => `${k}=${v}`).join('&');
       const r = await http(rt.url, 'GET', `${BASE}?${query}`, undefined, op);
       expect(r.status).toBeLessThan(500);
-      if (r.status === 200) expect(Array.isArray(r.body)).toBe(true);
+      if (r.status === 200) expect(Array.isArray(r.body.missions)).toBe(true);
       else expect(r.body).toMatchObject({ error: { message: expect.any(String) } });
     }),
     { numRuns: Number(process.env.FUZZ_RUNS ?? 150) },

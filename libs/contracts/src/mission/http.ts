@@ -85,7 +85,8 @@ export const Mission = z
   })
   .meta({ id: 'Mission' });
 export type Mission = z.infer<typeof Mission>;
-export const MissionsReply = z.array(Mission).meta({ id: 'MissionsReply' });
+/** A list names its items (README: List replies). */
+export const MissionsReply = z.object({ missions: z.array(Mission) }).meta({ id: 'MissionsReply' });
 
 export const MissionParams = z.object({ mission_id: MissionId });
 export const EnrollmentParams = z.object({ mission_id: MissionId, user_id: UserId });
@@ -109,7 +110,7 @@ export const Enrollment = z
   })
   .meta({ id: 'MissionEnrollment' });
 export type Enrollment = z.infer<typeof Enrollment>;
-export const EnrollmentsReply = z.array(Enrollment).meta({ id: 'MissionEnrollmentsReply' });
+export const EnrollmentsReply = z.object({ enrollments: z.array(Enrollment) }).meta({ id: 'MissionEnrollmentsReply' });
 
 /** Progress as document 002 reports it: a percentage with two decimals, never above 100. */
 export function progressOf(completed: number, total: number): number {
