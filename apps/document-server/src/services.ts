@@ -1,11 +1,14 @@
-import { createAuth, authSettings, Metrics, type Logger } from '@tessera/kit';
+import { createAuth, authSettings, Metrics, type DeclaredRoutes, type Logger } from '@tessera/kit';
 import type { BlobStore } from './blobs/blob-store';
 import { FsBlobStore } from './blobs/fs-store';
 import { S3BlobStore } from './blobs/s3-store';
 import type { DocumentServerConfig } from './config';
-import { createAccess, type ScopeOf } from './domain/access';
+import { createAccess, type DocumentAccess, type ScopeOf } from './domain/access';
 import { createDb, type Db } from './store/db';
 import { DocumentStore } from './store/documents';
+
+/** A user's apps' documents, and one document its owner's (domain/access.ts). */
+export type DocumentRoutes = DeclaredRoutes<DocumentAccess>;
 
 /** The document server's composition root: database, blob store, access rules, with one close() for all. */
 export interface DocumentServices {

@@ -1,8 +1,16 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { ErrorCode } from '@tessera/contracts';
-import { BadRequest, Forbidden, hasRole, SERVICE_KEY_HEADER, Unauthorized, type Auth } from '@tessera/kit';
+import type { RequestHandler } from 'express';
+import { BadRequest, Forbidden, hasRole, SERVICE_KEY_HEADER, Unauthorized, type Auth, type Guards } from '@tessera/kit';
 import type { DocumentServerConfig } from '../config';
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    /** Whose documents the request reaches, set by its route's guard (`routeGuards`). */
+    documentScope?: Scope;
+  }
+}
 
 /**
  * Whose documents a caller reaches: those of `apps` (`'*'`: any), and of those only the ones it
@@ -60,3 +68,21 @@ export function createAccess(config: Pick<DocumentServerConfig, 'SERVICE_KEY' | 
   };
 }
 export type ScopeOf = ReturnType<typeof createAccess>;
+
+/** The document server's access rules: a user's apps' documents (lists, uploads), and one document (its owner's). */
+export type DocumentAccess = 'user' | 'owner';
+
+/**
+ * Both rules take the same credential (a token, or the service key) and set `req.documentScope`.
+ * `owner` is kept by the store: a document is found only within the scope (the uploader's own,
+ * an operator's of its app, a service's), so anyone else's id answers the 404 of a missing one.
+ */
+export function routeGuards(scopeOf: ScopeOf): Guards<DocumentAccess> {
+  const scoped: RequestHandler = (req, _res, next) => {
+    scopeOf(req).then((scope) => {
+      req.documentScope = scope;
+      next();
+    }, next);
+  };
+  return { user: scoped, owner: scoped };
+}

@@ -1,51 +1,16 @@
 import { pipeline } from 'node:stream/promises';
-import { Router, type Request, type Response } from 'express';
+import type { Request, Response } from 'express';
 import rangeParser from 'range-parser';
-import { documents, type RouteSpec } from '@tessera/contracts';
+import { documents } from '@tessera/contracts';
 import { HttpError, NotFound, parseOr400 } from '@tessera/kit';
 import { z } from 'zod';
 import { assertApp } from '../domain/access';
 import { dispositionHeader, inlineSafe } from '../domain/filename';
-import type { DocumentServices } from '../services';
+import type { DocumentRoutes, DocumentServices } from '../services';
 
 const Params = documents.DocumentParams;
 const missing = { 404: { description: 'no such document among those the token reaches' } };
 const DownloadQuery = z.object({ disposition: z.enum(['attachment', 'inline']).default('attachment') });
-
-export const documentRoutes: RouteSpec[] = [
-  {
-    method: 'get',
-    path: '/documents',
-    access: 'user',
-    summary: 'Documents of your apps, newest first, filtered by tags, content type, text and uploader',
-    tags: ['documents'],
-    query: documents.DocumentsQuery,
-    responses: { 200: { description: 'a page of documents', schema: documents.DocumentsReply } },
-  },
-  { method: 'get', path: '/documents/tags', access: 'user', summary: 'Every tag with its number of documents, most used first, then by name', tags: ['documents'], query: documents.TagsQuery, responses: { 200: { description: 'tags', schema: documents.TagsReply } } },
-  {
-    method: 'get',
-    path: '/documents/{id}',
-    access: 'owner',
-    summary: 'The file, streamed (ETag, If-None-Match → 304, Range → 206); `?disposition=inline` for types safe to show',
-    tags: ['documents'],
-    params: Params,
-    query: DownloadQuery,
-    responses: { 200: { description: 'the bytes' }, 206: { description: 'the range asked for' }, 304: { description: 'unchanged (If-None-Match)' }, 416: { description: 'the range lies outside the file' }, ...missing },
-  },
-  { method: 'get', path: '/documents/{id}/metadata', access: 'owner', summary: "The document's metadata", tags: ['documents'], params: Params, responses: { 200: { description: 'the document', schema: documents.Document }, ...missing } },
-  {
-    method: 'patch',
-    path: '/documents/{id}',
-    access: 'owner',
-    summary: 'Change tags and/or description; only the fields given change',
-    tags: ['documents'],
-    params: Params,
-    body: documents.PatchBody,
-    responses: { 200: { description: 'the document as it now is', schema: documents.Document }, ...missing },
-  },
-  { method: 'delete', path: '/documents/{id}', access: 'owner', summary: 'Delete a document (its bytes go with the last document holding them)', tags: ['documents'], params: Params, responses: { 200: { description: 'deleted', schema: documents.DeleteReply }, ...missing } },
-];
 
 const notFound = (id: string) => new NotFound(`no document "${id}"`);
 
@@ -61,60 +26,92 @@ function matches(header: string, etag: string): boolean {
   return header.split(',').some((t) => t.trim().replace(/^W\//, '') === etag);
 }
 
-export function documentsRouter(s: DocumentServices): Router {
-  const r = Router();
+/**
+ * Lists and tags (`user`) reach the documents of the caller's scope (`req.documentScope`); a
+ * named document (`owner`) is looked up within it, so one outside is the 404 of a missing id.
+ */
+export function documentRoutes(routes: DocumentRoutes, s: DocumentServices): void {
+  routes.route(
+    {
+      method: 'get',
+      path: '/documents',
+      access: 'user',
+      summary: 'Documents of your apps, newest first, filtered by tags, content type, text and uploader',
+      tags: ['documents'],
+      query: documents.DocumentsQuery,
+      responses: { 200: { description: 'a page of documents', schema: documents.DocumentsReply } },
+    },
+    async ({ query }, req, res) => {
+      const scope = req.documentScope!;
+      if (query.app_id !== undefined) assertApp(scope, query.app_id);
+      const reply: z.infer<typeof documents.DocumentsReply> = await s.documents.list(scope, { ...query, allTags: allTags(query) });
+      res.json(reply);
+    },
+  );
 
-  r.get('/documents', async (req, res) => {
-    const scope = await s.scopeOf(req);
-    const q = parseOr400(documents.DocumentsQuery, req.query, 'query');
-    if (q.app_id !== undefined) assertApp(scope, q.app_id);
-    const reply: z.infer<typeof documents.DocumentsReply> = await s.documents.list(scope, { ...q, allTags: allTags(q) });
-    res.json(reply);
-  });
+  routes.route(
+    { method: 'get', path: '/documents/tags', access: 'user', summary: 'Every tag with its number of documents, most used first, then by name', tags: ['documents'], query: documents.TagsQuery, responses: { 200: { description: 'tags', schema: documents.TagsReply } } },
+    async ({ query: { app_id } }, req, res) => {
+      const scope = req.documentScope!;
+      if (app_id !== undefined) assertApp(scope, app_id);
+      const reply: z.infer<typeof documents.TagsReply> = { tags: await s.documents.tags(scope, app_id) };
+      res.json(reply);
+    },
+  );
 
-  r.get('/documents/tags', async (req, res) => {
-    const scope = await s.scopeOf(req);
-    const q = parseOr400(documents.TagsQuery, req.query, 'query');
-    if (q.app_id !== undefined) assertApp(scope, q.app_id);
-    const reply: z.infer<typeof documents.TagsReply> = { tags: await s.documents.tags(scope, q.app_id) };
-    res.json(reply);
-  });
+  routes.route(
+    {
+      method: 'get',
+      path: '/documents/{id}',
+      access: 'owner',
+      summary: 'The file, streamed (ETag, If-None-Match → 304, Range → 206); `?disposition=inline` for types safe to show',
+      tags: ['documents'],
+      params: Params,
+      query: DownloadQuery,
+      responses: { 200: { description: 'the bytes' }, 206: { description: 'the range asked for' }, 304: { description: 'unchanged (If-None-Match)' }, 416: { description: 'the range lies outside the file' }, ...missing },
+    },
+    async ({ params: { id }, query: { disposition } }, req, res) => {
+      const doc = await s.documents.get(req.documentScope!, id);
+      if (!doc) throw notFound(id);
+      await download(s, req, res, doc, disposition === 'inline' && inlineSafe(doc.content_type));
+    },
+  );
 
-  r.get('/documents/:id/metadata', async (req, res) => {
-    const scope = await s.scopeOf(req);
-    const { id } = parseOr400(Params, req.params, 'path');
-    const doc = await s.documents.get(scope, id);
-    if (!doc) throw notFound(id);
-    res.json(doc);
-  });
+  routes.route(
+    { method: 'get', path: '/documents/{id}/metadata', access: 'owner', summary: "The document's metadata", tags: ['documents'], params: Params, responses: { 200: { description: 'the document', schema: documents.Document }, ...missing } },
+    async ({ params: { id } }, req, res) => {
+      const doc = await s.documents.get(req.documentScope!, id);
+      if (!doc) throw notFound(id);
+      res.json(doc);
+    },
+  );
 
-  r.get('/documents/:id', async (req, res) => {
-    const scope = await s.scopeOf(req);
-    const { id } = parseOr400(Params, req.params, 'path');
-    const { disposition } = parseOr400(DownloadQuery, req.query, 'query');
-    const doc = await s.documents.get(scope, id);
-    if (!doc) throw notFound(id);
-    await download(s, req, res, doc, disposition === 'inline' && inlineSafe(doc.content_type));
-  });
+  routes.route(
+    {
+      method: 'patch',
+      path: '/documents/{id}',
+      access: 'owner',
+      summary: 'Change tags and/or description; only the fields given change',
+      tags: ['documents'],
+      params: Params,
+      body: documents.PatchBody,
+      responses: { 200: { description: 'the document as it now is', schema: documents.Document }, ...missing },
+    },
+    async ({ params: { id }, body }, req, res) => {
+      const doc = await s.documents.patch(req.documentScope!, id, body);
+      if (!doc) throw notFound(id);
+      res.json(doc);
+    },
+  );
 
-  r.patch('/documents/:id', async (req, res) => {
-    const scope = await s.scopeOf(req);
-    const { id } = parseOr400(Params, req.params, 'path');
-    const body = parseOr400(documents.PatchBody, req.body ?? {}, 'body');
-    const doc = await s.documents.patch(scope, id, body);
-    if (!doc) throw notFound(id);
-    res.json(doc);
-  });
-
-  r.delete('/documents/:id', async (req, res) => {
-    const scope = await s.scopeOf(req);
-    const { id } = parseOr400(Params, req.params, 'path');
-    if (!(await s.documents.delete(scope, id, (sha) => s.blobs.remove(sha)))) throw notFound(id);
-    const reply: z.infer<typeof documents.DeleteReply> = { success: true, id, message: `document "${id}" deleted` };
-    res.json(reply);
-  });
-
-  return r;
+  routes.route(
+    { method: 'delete', path: '/documents/{id}', access: 'owner', summary: 'Delete a document (its bytes go with the last document holding them)', tags: ['documents'], params: Params, responses: { 200: { description: 'deleted', schema: documents.DeleteReply }, ...missing } },
+    async ({ params: { id } }, req, res) => {
+      if (!(await s.documents.delete(req.documentScope!, id, (sha) => s.blobs.remove(sha)))) throw notFound(id);
+      const reply: z.infer<typeof documents.DeleteReply> = { success: true, id, message: `document "${id}" deleted` };
+      res.json(reply);
+    },
+  );
 }
 
 async function download(s: DocumentServices, req: Request, res: Response, doc: documents.Document, inline: boolean) {

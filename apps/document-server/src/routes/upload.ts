@@ -1,34 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { Router, type Request } from 'express';
-import { documents, type RouteSpec } from '@tessera/contracts';
+import { documents } from '@tessera/contracts';
 import { BadRequest, Forbidden, parseOr400, TooLarge } from '@tessera/kit';
 import { z } from 'zod';
-import { assertApp, uploadApp, type Scope } from '../domain/access';
+import { assertApp, uploadApp } from '../domain/access';
 import { sniffContentType } from '../domain/content-type';
 import { storedFilename } from '../domain/filename';
-import type { DocumentServices } from '../services';
+import type { DocumentRoutes, DocumentServices } from '../services';
 import { ClientGone, receiveUpload, type Received } from '../upload/receive';
-
-export const uploadRoutes: RouteSpec[] = [
-  {
-    method: 'post',
-    path: '/documents',
-    access: 'user',
-    summary: 'Upload a document (multipart: file, and tags + description or a metadata JSON field; app_id when the token allows several apps)',
-    tags: ['documents'],
-    body: documents.UploadFields.extend({
-      file: z.string().describe('the file (binary)'),
-      metadata: z.string().optional().describe('JSON {"tags": [...], "description": "..."} instead of the separate fields'),
-    }),
-    bodyMediaType: 'multipart/form-data',
-    responses: {
-      201: { description: 'stored (the same bytes already stored are not stored again)', schema: documents.Document },
-      400: { description: 'a field is invalid (named), or app_id is missing while the token allows several apps, any app, or is the service key' },
-      403: { description: 'the token may not use app_id' },
-      413: { description: 'the file is larger than DOCUMENT_MAX_BYTES; nothing is kept' },
-    },
-  },
-];
 
 const KNOWN = new Set(['app_id', 'tags', 'description', 'metadata', 'uploaded_by']);
 
@@ -64,59 +42,80 @@ function jsonField(name: string, v: string): unknown {
   }
 }
 
-export function uploadRouter(s: DocumentServices): Router {
-  const r = Router();
+/**
+ * `POST /documents`: the form is streamed (upload/receive.ts), not parsed by the route: its file
+ * goes to the blob store as it arrives, and its fields are checked here as a form.
+ */
+export function uploadRoutes(routes: DocumentRoutes, s: DocumentServices): void {
   const max = s.config.DOCUMENT_MAX_BYTES;
 
-  r.post('/documents', async (req: Request, res) => {
-    const scope: Scope = await s.scopeOf(req);
-    // A body longer than the file limit plus room for the form is refused before a byte is read.
-    const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > max + 1024 * 1024) {
-      res.setHeader('Connection', 'close');
-      throw new TooLarge(`the file is larger than ${max} bytes`);
-    }
-    let received: Received;
-    try {
-      received = await receiveUpload(req, s.blobs, {
-        maxBytes: max,
-        onField: (name, value) => {
-          // Another app's id is refused before the file is read (a malformed one is named below).
-          if (name === 'app_id' && documents.UploadFields.shape.app_id.safeParse(value).success) assertApp(scope, value);
-        },
-      });
-    } catch (e) {
-      // The rest of the body is not read: the connection closes after the answer.
-      res.setHeader('Connection', 'close');
-      if (e instanceof ClientGone) return void s.logger.debug('upload aborted by the client', { request_id: req.id });
-      throw e;
-    }
-    const { file } = received;
-    try {
-      const fields = parseOr400(documents.UploadFields, formValues(received.fields), 'form');
-      if (!file) throw new BadRequest('invalid form: file: a file is required', { issues: [{ path: 'form.file', message: 'required' }] });
-      const appId = uploadApp(scope, fields.app_id);
-      if (fields.uploaded_by !== undefined && !scope.service) throw new Forbidden('uploaded_by is set by a Tessera service only; a token uploads as its subject');
-      const doc = await s.documents.create(
-        {
-          id: randomUUID(),
-          appId,
-          filename: storedFilename(file.filename),
-          contentType: await sniffContentType(file.head),
-          size: file.size,
-          sha256: file.sha256,
-          tags: fields.tags ?? [],
-          description: fields.description ?? null,
-          uploadedBy: fields.uploaded_by ?? scope.sub,
-        },
-        () => file.writer.commit(file.sha256),
-      );
-      res.status(201).location(`/documents/${doc.id}`).json(doc);
-    } catch (e) {
-      await file?.writer.discard().catch(() => undefined);
-      throw e;
-    }
-  });
-
-  return r;
+  routes.route(
+    {
+      method: 'post',
+      path: '/documents',
+      access: 'user',
+      summary: 'Upload a document (multipart: file, and tags + description or a metadata JSON field; app_id when the token allows several apps)',
+      tags: ['documents'],
+      body: documents.UploadFields.extend({
+        file: z.string().describe('the file (binary)'),
+        metadata: z.string().optional().describe('JSON {"tags": [...], "description": "..."} instead of the separate fields'),
+      }),
+      bodyMediaType: 'multipart/form-data',
+      responses: {
+        201: { description: 'stored (the same bytes already stored are not stored again)', schema: documents.Document },
+        400: { description: 'a field is invalid (named), or app_id is missing while the token allows several apps, any app, or is the service key' },
+        403: { description: 'the token may not use app_id' },
+        413: { description: 'the file is larger than DOCUMENT_MAX_BYTES; nothing is kept' },
+      },
+    },
+    async (_input, req, res) => {
+      const scope = req.documentScope!;
+      // A body longer than the file limit plus room for the form is refused before a byte is read.
+      const declared = Number(req.headers['content-length']);
+      if (Number.isFinite(declared) && declared > max + 1024 * 1024) {
+        res.setHeader('Connection', 'close');
+        throw new TooLarge(`the file is larger than ${max} bytes`);
+      }
+      let received: Received;
+      try {
+        received = await receiveUpload(req, s.blobs, {
+          maxBytes: max,
+          onField: (name, value) => {
+            // Another app's id is refused before the file is read (a malformed one is named below).
+            if (name === 'app_id' && documents.UploadFields.shape.app_id.safeParse(value).success) assertApp(scope, value);
+          },
+        });
+      } catch (e) {
+        // The rest of the body is not read: the connection closes after the answer.
+        res.setHeader('Connection', 'close');
+        if (e instanceof ClientGone) return void s.logger.debug('upload aborted by the client', { request_id: req.id });
+        throw e;
+      }
+      const { file } = received;
+      try {
+        const fields = parseOr400(documents.UploadFields, formValues(received.fields), 'form');
+        if (!file) throw new BadRequest('invalid form: file: a file is required', { issues: [{ path: 'form.file', message: 'required' }] });
+        const appId = uploadApp(scope, fields.app_id);
+        if (fields.uploaded_by !== undefined && !scope.service) throw new Forbidden('uploaded_by is set by a Tessera service only; a token uploads as its subject');
+        const doc = await s.documents.create(
+          {
+            id: randomUUID(),
+            appId,
+            filename: storedFilename(file.filename),
+            contentType: await sniffContentType(file.head),
+            size: file.size,
+            sha256: file.sha256,
+            tags: fields.tags ?? [],
+            description: fields.description ?? null,
+            uploadedBy: fields.uploaded_by ?? scope.sub,
+          },
+          () => file.writer.commit(file.sha256),
+        );
+        res.status(201).location(`/documents/${doc.id}`).json(doc);
+      } catch (e) {
+        await file?.writer.discard().catch(() => undefined);
+        throw e;
+      }
+    },
+  );
 }
