@@ -67,7 +67,7 @@ const MARKER = `LEAK${id}MARK`;
 /** Path parameter values: app A's fixtures, named as the routes name them. */
 const fixtures: Record<string, string> = {};
 let operations: Operation[] = [];
-let serviceOnly: { service: string; method: string; path: string }[] = [];
+const serviceOnly: { service: string; method: string; path: string }[] = [];
 
 const byName = (name: CallerName) => callers.find((c) => c.name === name)!;
 
