@@ -48,6 +48,10 @@ export const ObservabilityEnv = BaseEnv.extend({
   RETENTION_INTERVAL_MS: env.int(60 * 60 * 1000, 1000),
   /** Sessions deleted per statement, so that retention never holds long locks. */
   RETENTION_BATCH: env.int(500, 1),
+  /** An outside session (hook, OpenTelemetry) with no event for this long is closed as finished; 0 never closes one. */
+  SESSION_IDLE_MS: env.int(30 * 60 * 1000, 0),
+  /** How often idle sessions are looked for. */
+  SESSION_IDLE_SWEEP_MS: env.int(60 * 1000, 100),
   WS_MAX_PAYLOAD: env.int(64 * 1024, 1024),
   WS_HEARTBEAT_MS: env.int(30_000, 50),
   WS_MESSAGES_PER_SECOND: env.int(20, 1),

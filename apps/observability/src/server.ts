@@ -2,6 +2,7 @@ import { GracefulShutdown, listen, type Logger } from '@tessera/kit';
 import { createObservabilityApp } from './app';
 import type { ObservabilityConfig } from './config';
 import { startIngestWorker } from './ingest/queue-worker';
+import { IdleSessions } from './ingest/idle-sessions';
 import { Retention } from './ingest/retention';
 import { createObservabilityServices, type ObservabilityServices } from './services';
 
@@ -11,7 +12,8 @@ export interface RunningObservability {
   port: number;
   worker: Awaited<ReturnType<typeof startIngestWorker>> | null;
   retention: Retention;
-  /** Drains in order: HTTP, live sockets (1001), the queue worker's batches, retention, connections. */
+  idle: IdleSessions;
+  /** Drains in order: HTTP, live sockets (1001), the queue worker's batches, the sweeps, connections. */
   shutdown: GracefulShutdown;
 }
 
@@ -28,11 +30,13 @@ export async function startObservabilityServer(config: ObservabilityConfig, logg
   attach(server);
   const worker = config.INGEST_WORKER ? await startIngestWorker(s) : null;
   const retention = new Retention(s).start();
+  const idle = new IdleSessions(s).start();
   shutdown
     .addServer('http', server)
     .add('websockets', () => hub.close())
     .add('ingest worker', () => worker?.close())
     .add('retention', () => retention.close())
+    .add('idle sessions', () => idle.close())
     .add('services', () => s.close());
-  return { s, url, port, worker, retention, shutdown };
+  return { s, url, port, worker, retention, idle, shutdown };
 }

@@ -191,3 +191,23 @@ describe('sessions', () => {
     expect((await http(obs.url, 'GET', `/sessions/${fresh}`, { token: op1 })).status).toBe(200);
   });
 });
+
+describe('idle outside sessions', () => {
+  it('an outside session nobody reports on for SESSION_IDLE_MS is closed as finished, told to live sockets; a later event opens it again; a runtime chat is left alone', async () => {
+    const idle = await startObservability(env, { SESSION_IDLE_MS: '1500', SESSION_IDLE_SWEEP_MS: '200' });
+    try {
+      const hook = sid('idle-hook');
+      const chat = sid('idle-chat');
+      await ingest(idle.url, { event_type: 'session_start', session_id: hook, agent_name: 'claude' });
+      await ingest(idle.url, { event_type: 'message', session_id: chat, source: 'runtime' });
+      expect((await http(idle.url, 'GET', `/sessions/${hook}`, { token: op1 })).body.status).toBe('running');
+      await until(async () => (await http(idle.url, 'GET', `/sessions/${hook}`, { token: op1 })).body.status === 'finished', 10_000, 'the idle session closed');
+      await until(() => heard.some((h) => (h.message as { kind?: string; session?: { session_id?: string; status?: string } }).kind === 'session_updated' && (h.message as { session: { session_id: string; status: string } }).session.session_id === hook && (h.message as { session: { status: string } }).session.status === 'finished'), 5_000, 'session_updated on the live channel');
+      expect((await http(idle.url, 'GET', `/sessions/${chat}`, { token: op1 })).body).toMatchObject({ source: 'runtime', status: 'running' });
+      await ingest(idle.url, { event_type: 'session_start', session_id: hook });
+      expect((await http(idle.url, 'GET', `/sessions/${hook}`, { token: op1 })).body.status).toBe('running');
+    } finally {
+      await idle.close();
+    }
+  });
+});
