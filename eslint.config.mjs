@@ -1,6 +1,12 @@
 import nx from '@nx/eslint-plugin';
 import tseslint from 'typescript-eslint';
 
+const SOCKETS_THROUGH_THE_KIT = [
+  { selector: "NewExpression[callee.name='WebSocketServer']", message: 'Accept sockets through the kit: hub.attach(server, endpoints).' },
+  { selector: "CallExpression[callee.property.name='handleUpgrade']", message: 'Accept sockets through the kit: hub.attach(server, endpoints).' },
+  { selector: "CallExpression[callee.object.name='server'][callee.property.name='on'][arguments.0.value='upgrade']", message: 'Accept sockets through the kit: hub.attach(server, endpoints).' },
+];
+
 export default [
   { ignores: ['**/node_modules/**', '**/dist/**', '**/generated/**', '**/.nx/**', '**/coverage/**', '**/*.js', '**/*.mjs'] },
   ...tseslint.configs.recommended,
@@ -36,14 +42,22 @@ export default [
     // The kit's SocketHub owns a socket's whole life (error, pong, close, rate, order): an app that
     // accepts upgrades itself skips all of it (a socket without an error listener dies on a bad frame).
     files: ['apps/*/src/**/*.ts'],
+    rules: { 'no-restricted-syntax': ['error', ...SOCKETS_THROUGH_THE_KIT] },
+  },
+  {
+    // Each route is declared once with its access rule (issue 17): routes.route(spec, handler) from
+    // the kit's declareRoutes. The gateway's own few routes (health, the merged documents, the
+    // console) are its edge, declared `public` in its document; what it forwards is no route.
+    files: ['apps/*/src/**/*.ts'],
+    ignores: ['apps/gateway/**'],
     rules: {
       'no-restricted-syntax': [
         'error',
-        { selector: "NewExpression[callee.name='WebSocketServer']", message: 'Accept sockets through the kit: hub.attach(server, endpoints).' },
-        { selector: "CallExpression[callee.property.name='handleUpgrade']", message: 'Accept sockets through the kit: hub.attach(server, endpoints).' },
-        { selector: "CallExpression[callee.object.name='server'][callee.property.name='on'][arguments.0.value='upgrade']", message: 'Accept sockets through the kit: hub.attach(server, endpoints).' },
-      ],
-    },
+        ...SOCKETS_THROUGH_THE_KIT,
+        {
+          selector: "CallExpression[callee.object.name=/^(r|router|app)$/][callee.property.name=/^(get|post|put|patch|delete|all)$/][arguments.0.value!='/openapi.json']",
+          message: 'Declare the route with its access rule: routes.route(spec, handler) from declareRoutes (@tessera/kit).',
+        },
   },
   {
     // The client core runs in browsers and React Native as well as Node: no Node module (with or
