@@ -58,6 +58,8 @@ export default [
           selector: "CallExpression[callee.object.name=/^(r|router|app)$/][callee.property.name=/^(get|post|put|patch|delete|all)$/][arguments.0.value!='/openapi.json']",
           message: 'Declare the route with its access rule: routes.route(spec, handler) from declareRoutes (@tessera/kit).',
         },
+      ],
+    },
   },
   {
     // The client core runs in browsers and React Native as well as Node: no Node module (with or
