@@ -86,6 +86,20 @@ export default [
     },
   },
   {
+    // The contracts' specs check the API documents they build with the validators clients' tools use.
+    files: ['libs/contracts/src/**/*.spec.ts'],
+    rules: {
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          allow: [],
+          enforceBuildableLibDependency: false,
+          depConstraints: [{ sourceTag: 'type:contracts', onlyDependOnLibsWithTags: [], allowedExternalImports: ['zod', '@asyncapi/parser', '@readme/openapi-parser', 'ajv'] }],
+        },
+      ],
+    },
+  },
+  {
     // Loaded by the Prisma CLI (not by the app): it shares tools/prisma/config.ts by path.
     files: ['**/prisma.config.ts'],
     rules: { '@nx/enforce-module-boundaries': 'off' },
