@@ -12,3 +12,5 @@ export * as mission from './mission';
 export * as bridge from './bridge';
 export * from './gateway';
 export * from './openapi';
+export * from './asyncapi';
+export * from './sockets';

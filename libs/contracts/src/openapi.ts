@@ -26,6 +26,8 @@ export interface RouteSpec {
   /** OpenAPI path template, e.g. `/api/chats/{app_id}/{workflow_name}/start`. */
   path: string;
   summary: string;
+  /** What the route does beyond its summary, from its specification document (CommonMark). */
+  description?: string;
   tags?: string[];
   /** Who may call it (written into the document as `x-tessera-access`). */
   access: Access;
@@ -35,6 +37,86 @@ export interface RouteSpec {
   /** Media type of the body when not JSON, e.g. multipart/form-data. */
   bodyMediaType?: string;
   responses: Record<number, { description: string; schema?: z.ZodType }>;
+  /** Request bodies a client may send, by name; each one parses with `body` (a unit test holds every service to it). */
+  examples?: Record<string, { summary: string; value: unknown }>;
+}
+
+/**
+ * The tags of every service's routes, described once: the merged document lists the ones in use.
+ * Names are shared across services, so a tag means one thing wherever it appears.
+ */
+export const API_TAGS: Record<string, string> = {
+  gateway: "The gateway's own endpoints: its liveness, the readiness of every service behind it, metrics, this document and `/asyncapi.json` (the WebSocket protocols).",
+  workflows: 'Workflow discovery (document 003): the workflows a client may start, and how each one is reached.',
+  chats:
+    "Chats on the runtime (document 003): start one (idempotent by `client_request_id`), read its meta, stop it, list a user's chats. The chat itself runs on the WebSocket `/ws/{workflow_name}/{app_id}/{chat_id}/{user_id}` (see `/asyncapi.json`).",
+  input: "The chat socket's HTTP fallbacks (document 003): a user's input, a UI tool call's answer, an attachment upload.",
+  broker: "The session broker (document 000): start a chat for the signed-in user with backend-only context, list the user's chats, find the one to resume.",
+  'mission-ally':
+    "Mission Ally (document 002): an app's missions and their enrollments, managed by the app's operators. Learners talk to the tutor on the WebSocket `/api/v1/mission-ally/ws` (see `/asyncapi.json`).",
+  sessions:
+    "A user's chats on the runtime (`/api/sessions/…`, document 003), and observability's agent sessions of an app with their events (`/api/observability/…`, document 001 §1): patch metadata, stop a running session, delete one; live on the WebSocket `/api/observability/ws` (see `/asyncapi.json`).",
+  ingest: "Telemetry ingest (document 001 §1): an app's agents post events and OTLP traces with one of the app's ingest keys (`x-ingest-key`), not a user token.",
+  agents: "Agent blueprints (document 001 §2): create, read, update, delete, status and versions of an app's agents.",
+  documents: "The document server (document 001 §3): upload, list, download, metadata, tags with counts, delete an app's documents.",
+  bridge:
+    "The backend bridge (document 004): bootstrap a session on an agent server, its info, published and request/response events, close it. Live on the WebSocket `/api/bridge/session/{sessionId}/ws` (see `/asyncapi.json`).",
+  internal: 'Service-to-service routes (the service key); never reachable through the gateway.',
+};
+
+/**
+ * How a caller proves who it is, by access rule. The service key (`x-tessera-service-key`) is
+ * Tessera's own: it appears in a service's document, never in the gateway's merged one.
+ */
+export const SECURITY_SCHEMES = {
+  bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: "A user's or operator's token: HS256 with the platform's secret, or verified against a JWKS (issuer, audience)." },
+  ingestKey: { type: 'apiKey', in: 'header', name: 'x-ingest-key', description: "One of an app's ingest keys (observability's INGEST_KEYS): it names the app the telemetry is for." },
+  serviceKey: { type: 'apiKey', in: 'header', name: 'x-tessera-service-key', description: 'Internal: the key Tessera services call each other with.' },
+} as const;
+type SchemeName = keyof typeof SECURITY_SCHEMES;
+
+const SECURITY_OF: Record<Access, Partial<Record<SchemeName, []>>[]> = {
+  public: [],
+  user: [{ bearer: [] }],
+  owner: [{ bearer: [] }],
+  operator: [{ bearer: [] }],
+  ingest: [{ ingestKey: [] }, { serviceKey: [] }],
+  service: [{ serviceKey: [] }],
+};
+
+/**
+ * A route's `operationId`, from its method and path: `post /api/chats/{app_id}/{workflow_name}/start`
+ * → `postApiChatsByAppIdByWorkflowNameStart`. Paths are unique per method, so ids are too, but
+ * for two paths that differ only in punctuation (`mergeOpenApi` numbers those).
+ */
+export function operationIdOf(method: HttpMethod, path: string): string {
+  const words = (s: string) =>
+    s
+      .split(/[^A-Za-z0-9]+/)
+      .filter(Boolean)
+      .map((w) => w[0].toUpperCase() + w.slice(1))
+      .join('');
+  const parts = path
+    .split('/')
+    .filter(Boolean)
+    .map((seg) => (/^\{.+\}$/.test(seg) ? 'By' + words(seg.slice(1, -1)) : words(seg)));
+  return method + parts.join('');
+}
+
+/** The top-level `tags` list for the tags in use, in order of first use, described from API_TAGS. */
+function tagList(used: Iterable<string>, described: Record<string, string | undefined> = {}): { name: string; description?: string }[] {
+  return [...new Set(used)].map((name) => ({ name, ...((API_TAGS[name] ?? described[name]) && { description: API_TAGS[name] ?? described[name] }) }));
+}
+
+type Operation = Record<string, unknown> & { tags?: string[]; security?: Record<string, unknown>[] };
+type PathItem = Partial<Record<HttpMethod, Operation>>;
+
+function schemesUsedBy(paths: Record<string, PathItem>): Partial<typeof SECURITY_SCHEMES> {
+  const used: Partial<Record<SchemeName, unknown>> = { bearer: SECURITY_SCHEMES.bearer };
+  for (const item of Object.values(paths)) {
+    for (const op of Object.values(item)) for (const req of op?.security ?? []) for (const name of Object.keys(req)) used[name as SchemeName] = SECURITY_SCHEMES[name as SchemeName];
+  }
+  return used as Partial<typeof SECURITY_SCHEMES>;
 }
 
 type JsonSchema = Record<string, unknown>;
@@ -80,6 +162,13 @@ export function buildOpenApi(opts: { title: string; version: string; description
   const paths: Record<string, Record<string, unknown>> = {};
   const schemas: Record<string, unknown> = {};
   for (const r of opts.routes) {
+    for (const [name, example] of Object.entries(r.examples ?? {})) {
+      const parsed = r.body?.safeParse(example.value);
+      if (!parsed?.success) {
+        const why = parsed ? parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ') : 'the route has no body';
+        throw new Error(`${r.method.toUpperCase()} ${r.path}: example "${name}" does not match its body: ${why}`);
+      }
+    }
     const responses: Record<string, unknown> = {};
     for (const [status, res] of Object.entries(r.responses)) {
       responses[status] = res.schema
@@ -88,15 +177,22 @@ export function buildOpenApi(opts: { title: string; version: string; description
     }
     responses.default ??= { description: 'Error', content: { 'application/json': { schema: toSchema(ErrorBody, 'output', schemas) } } };
     (paths[r.path] ??= {})[r.method] = {
+      operationId: operationIdOf(r.method, r.path),
       summary: r.summary,
+      ...(r.description && { description: r.description }),
       tags: r.tags,
-      security: r.access === 'public' ? [] : [{ bearer: [] }],
+      security: SECURITY_OF[r.access].map((req) => ({ ...req })),
       'x-tessera-access': r.access,
       parameters: [...parameters('path', schemas, r.params), ...parameters('query', schemas, r.query)],
       ...(r.body && {
         requestBody: {
           required: true,
-          content: { [r.bodyMediaType ?? 'application/json']: { schema: toSchema(r.body, 'input', schemas) } },
+          content: {
+            [r.bodyMediaType ?? 'application/json']: {
+              schema: toSchema(r.body, 'input', schemas),
+              ...(r.examples && { examples: r.examples }),
+            },
+          },
         },
       }),
       responses,
@@ -105,25 +201,55 @@ export function buildOpenApi(opts: { title: string; version: string; description
   return {
     openapi: '3.1.0',
     info: { title: opts.title, version: opts.version, description: opts.description },
-    components: { schemas, securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    tags: tagList(opts.routes.flatMap((r) => r.tags ?? [])),
+    components: { schemas, securitySchemes: schemesUsedBy(paths as Record<string, PathItem>) },
     paths,
   };
 }
 
-/** Merge several services' documents into one (the gateway's `/openapi.json`). */
-export function mergeOpenApi(title: string, version: string, docs: { prefix?: string; doc: JsonSchema }[]): JsonSchema {
-  const paths: Record<string, unknown> = {};
+const INTERNAL_SCHEMES = new Set<string>(['serviceKey']);
+
+/**
+ * Merge several services' documents into one (the gateway's `/openapi.json`), as clients see it:
+ * routes for services alone (`service`) and the service key are left out, each operation's id is
+ * made from its path in the merged document (and numbered if two would still meet), and the tags
+ * in use are listed with their descriptions.
+ */
+export function mergeOpenApi(
+  title: string,
+  version: string,
+  docs: { prefix?: string; doc: JsonSchema }[],
+  opts: { description?: string; servers?: { url: string; description?: string }[] } = {},
+): JsonSchema {
+  const paths: Record<string, PathItem> = {};
   const schemas: Record<string, unknown> = {};
+  const ids = new Set<string>();
+  const used: string[] = [];
+  const described: Record<string, string | undefined> = {};
   for (const { prefix = '', doc } of docs) {
-    for (const [p, item] of Object.entries((doc.paths ?? {}) as Record<string, unknown>)) paths[prefix + p] = item;
+    for (const [p, item] of Object.entries((doc.paths ?? {}) as Record<string, PathItem>)) {
+      const path = prefix + p;
+      for (const [method, op] of Object.entries(item) as [HttpMethod, Operation][]) {
+        if (op['x-tessera-access'] === 'service') continue;
+        let id = operationIdOf(method, path);
+        for (let n = 2; ids.has(id); n++) id = `${operationIdOf(method, path)}${n}`;
+        ids.add(id);
+        const security = op.security?.filter((req) => !Object.keys(req).some((name) => INTERNAL_SCHEMES.has(name)));
+        (paths[path] ??= {})[method] = { ...op, operationId: id, ...(security && { security }) };
+        used.push(...(op.tags ?? []));
+      }
+    }
+    for (const t of (doc.tags ?? []) as { name: string; description?: string }[]) described[t.name] ??= t.description;
     // Services share their named schemas through the contracts, so one name is one schema.
     const own = ((doc.components as Record<string, unknown> | undefined)?.schemas ?? {}) as Record<string, unknown>;
     for (const [name, schema] of Object.entries(own)) schemas[name] ??= schema;
   }
   return {
     openapi: '3.1.0',
-    info: { title, version },
-    components: { schemas, securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    info: { title, version, ...(opts.description && { description: opts.description }) },
+    servers: opts.servers ?? [{ url: '/' }],
+    tags: tagList(used, described),
+    components: { schemas, securitySchemes: schemesUsedBy(paths) },
     paths,
   };
 }
