@@ -36,10 +36,27 @@ export function agentRoutes(routes: AgentManagerRoutes, s: AgentManagerServices)
       method: 'post',
       path: '/agents',
       summary: 'Create an agent blueprint (active) in the app',
+      description:
+        "Document 001 §2. The name is unique in the app, letters, digits and hyphens; a description and a system prompt are required. Stored as the command-line tools' files (`agent.json`, `agent.system-prompt.md`, `agent.mcp.json`, `agent.status.json`) and kept as version 1.",
       tags: ['agents'],
       access: 'operator',
       ...inApp,
       body: agents.CreateAgentBody,
+      examples: {
+        document001: {
+          summary: "Document 001's example",
+          value: { name: 'new-agent', description: 'Agent description', system_prompt: 'System prompt markdown...', mcp_servers: ['github'], skills: ['pdf'] },
+        },
+        withServerDefinition: {
+          summary: 'An MCP server defined with the agent',
+          value: {
+            name: 'code-reviewer',
+            description: 'Reviews code and suggests improvements',
+            system_prompt: 'You are a code reviewer. Point out bugs first, style last.',
+            mcp_servers: [{ name: 'filesystem', command: 'npx', args: ['-y', '@modelcontextprotocol/server-filesystem', '.'] }],
+          },
+        },
+      },
       responses: { 201: { description: 'created', schema: agents.Agent }, ...refusals, 409: { description: 'the name is taken in the app' } },
     },
     async ({ body }, req, res) => {
@@ -52,11 +69,13 @@ export function agentRoutes(routes: AgentManagerRoutes, s: AgentManagerServices)
       method: 'patch',
       path: '/agents/{name}',
       summary: 'Change some fields of an agent blueprint',
+      description: 'Document 001 §2: a partial update; only the fields given change, and the change is kept as a new version.',
       tags: ['agents'],
       access: 'operator',
       ...named,
       ...inApp,
       body: agents.UpdateAgentBody,
+      examples: { document001: { summary: "Document 001's example", value: { description: 'Updated description', system_prompt: 'Updated prompt...' } } },
       responses: { 200: { description: 'the whole agent as it now is', schema: agents.Agent }, ...refusals, ...missing },
     },
     async ({ params: { name }, body }, req, res) => {
@@ -69,6 +88,7 @@ export function agentRoutes(routes: AgentManagerRoutes, s: AgentManagerServices)
       method: 'delete',
       path: '/agents/{name}',
       summary: 'Delete an agent blueprint (its history stays)',
+      description: 'Document 001 §2: refused (409) while running sessions use the agent, unless `?force=true`.',
       tags: ['agents'],
       access: 'operator',
       ...named,
@@ -88,11 +108,13 @@ export function agentRoutes(routes: AgentManagerRoutes, s: AgentManagerServices)
       method: 'patch',
       path: '/agents/{name}/status',
       summary: 'Activate or deactivate an agent blueprint (an inactive one refuses new turns)',
+      description: 'Document 001 §2, stored in `agent.status.json`. Deactivating is refused (409) while running sessions use the agent, unless `?force=true`.',
       tags: ['agents'],
       access: 'operator',
       ...named,
       query: agents.ForceQuery.extend(agents.AppQuery.shape),
       body: agents.StatusBody,
+      examples: { deactivate: { summary: 'Deactivate', value: { status: 'inactive' } } },
       responses: { 200: { description: 'the whole agent as it now is', schema: agents.Agent }, ...refusals, ...missing, ...inUse },
     },
     async ({ params: { name }, query: { force }, body: { status } }, req, res) => {

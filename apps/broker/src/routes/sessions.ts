@@ -10,9 +10,14 @@ const startSession = {
   method: 'post',
   path: '/api/mozaiks/session',
   summary: 'Start (or reuse, by client_request_id) a chat for the signed-in user; backend-only context is added here',
+  description:
+    "Document 000: the user is the token's subject, never a field of the body, and the app is the broker's. The broker adds the backend-only context (tier, permissions: from the token's claims and the host application's context source) and creates the chat on the runtime; the client opens `websocket_url` as it is. The same `client_request_id` returns the same chat (`reused: true`).",
   tags: ['broker'],
   access: 'user',
   body: CreateSessionBody,
+  examples: {
+    start: { summary: 'Start a chat of a workflow', value: { workflow_name: 'assistant', client_request_id: 'req-7c1e', context: { ui_locale: 'en-GB' } } },
+  },
   responses: {
     200: { description: 'the chat and the WebSocket URL to open (with ?access_token=)', schema: CreateSessionReply },
     403: { description: 'the token does not allow this app' },

@@ -20,9 +20,12 @@ const startChat = {
   path: '/api/chats/{app_id}/{workflow_name}/start',
   access: 'user',
   summary: 'Start a chat (idempotent by client_request_id)',
+  description:
+    "Document 003: `user_id` must be the token's subject in the path's app. The same `client_request_id` returns the same chat (200, `reused: true`); `force_new` starts another. `context` reaches the agents with the `ui_` prefix. Then open `websocket_url` with `?access_token=` (see `/asyncapi.json`).",
   tags: ['chats'],
   params: StartChatParams,
   body: StartChatBody,
+  examples: { start: { summary: 'Start (or rejoin) a chat', value: { user_id: 'user-123', client_request_id: 'req-7c1e', context: { locale: 'en-GB' } } } },
   responses: { 200: { description: 'an existing chat, reused', schema: StartChatReply }, 201: { description: 'a new chat', schema: StartChatReply } },
 } as const satisfies RouteSpec;
 const backendStart = {
