@@ -33,7 +33,7 @@ import { forwardUpgrade } from './proxy/ws-upgrade';
 import { TunnelSet } from './proxy/ws-tunnel';
 import { consoleRoutes } from './routes/console';
 import { healthRoutes } from './routes/health';
-import { openApiRoute } from './routes/openapi';
+import { asyncApiRoute, openApiRoute } from './routes/openapi';
 
 export interface GatewayDeps {
   config: GatewayConfig;
@@ -56,6 +56,15 @@ export const openapi = buildOpenApi({
       responses: { 200: { description: 'ready (possibly degraded)', schema: GatewayReadyReply }, 503: { description: 'the gateway cannot serve', schema: GatewayReadyReply } },
     },
     { method: 'get', path: '/openapi.json', summary: 'This document: every service as reached through the gateway', tags: ['gateway'], access: 'public', responses: { 200: { description: 'OpenAPI 3.1' } } },
+    {
+      method: 'get',
+      path: '/asyncapi.json',
+      summary: 'The WebSocket protocols: runtime chat, Mission Ally, observability live view, bridge session',
+      description: 'An AsyncAPI 3.0 document of the sockets of the deployed services, as reached through the gateway: addresses, parameters, credentials, messages each way with their schemas, close codes.',
+      tags: ['gateway'],
+      access: 'public',
+      responses: { 200: { description: 'AsyncAPI 3.0' } },
+    },
     { method: 'get', path: '/metrics', summary: 'Prometheus metrics', tags: ['gateway'], access: 'public', responses: { 200: { description: 'text exposition format' } } },
   ],
 });
@@ -141,7 +150,8 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
   app.use(metrics.httpMiddleware());
   app.use(healthRoutes({ redis, upstreams, timeoutMs: config.HEALTH_TIMEOUT_MS, isShuttingDown }));
   app.use(metrics.router());
-  app.use(openApiRoute({ own: openapi, upstreams, timeoutMs: config.HEALTH_TIMEOUT_MS, cacheMs: config.OPENAPI_CACHE_MS }));
+  app.use(openApiRoute({ own: openapi, upstreams, timeoutMs: config.HEALTH_TIMEOUT_MS, cacheMs: config.OPENAPI_CACHE_MS, publicUrl: config.PUBLIC_URL }));
+  app.use(asyncApiRoute({ upstreams, publicUrl: config.PUBLIC_URL }));
   // The operator console (apps/console's build) at /console.
   app.use(consoleRoutes({ dist: config.CONSOLE_DIST }));
   finalizeHttpApp(app, logger);

@@ -31,6 +31,8 @@ import { BaseEnv, checkBaseEnv, env, loadConfig } from '@tessera/kit';
  *                                       0 = the gateway is the edge: the peer address is the client
  *   PUBLIC_WORKFLOWS            true    GET /api/workflows… passes without a token (discovery before sign-in)
  *   CONSOLE_DIST                apps/console/dist   the operator console's build, served at /console (relative to the working directory)
+ *   PUBLIC_URL                  (unset)  the gateway's URL as clients reach it, e.g. https://api.example.com: the server of
+ *                                        /openapi.json and /asyncapi.json (unset: `/` in the one, the request's host in the other)
  */
 /** `off`, or one or more http(s) base URLs separated by commas (the instances of one service). */
 const serviceUrl = (def: string) =>
@@ -85,6 +87,10 @@ export const GatewayEnv = BaseEnv.extend({
   TRUST_PROXY_HOPS: env.int(0, 0),
   PUBLIC_WORKFLOWS: env.bool(true),
   CONSOLE_DIST: z.string().min(1).default('apps/console/dist'),
+  PUBLIC_URL: z
+    .string()
+    .default('')
+    .refine((s) => s === '' || (URL.canParse(s) && /^https?:$/.test(new URL(s).protocol) && !new URL(s).search && !new URL(s).hash), { message: 'must be an http(s) URL without query or fragment' }),
 })
   .superRefine(checkBaseEnv)
   .superRefine((c, ctx) => {

@@ -89,6 +89,7 @@ describe('gateway /ready and merged /openapi.json', () => {
         '/health',
         '/ready',
         '/openapi.json',
+        '/asyncapi.json',
         '/metrics',
         '/api/workflows',
         '/api/chats/{app_id}/{workflow_name}/start',

@@ -52,12 +52,16 @@ describe('routing table', () => {
     expect(publicPath('broker', '/openapi.json')).toBeNull();
   });
 
-  it('routes no service’s internal paths: its probes, metrics, OpenAPI document, /internal', () => {
-    for (const rest of ['metrics', 'ready', 'health', 'openapi.json', 'internal', 'internal/x', 'METRICS', 'Health/', '%6Detrics', 'OpenAPI.JSON']) {
+  it('routes no service’s internal paths: its probes, metrics, API documents, /internal', () => {
+    for (const rest of ['metrics', 'ready', 'health', 'openapi.json', 'asyncapi.json', 'AsyncAPI.json', 'internal', 'internal/x', 'METRICS', 'Health/', '%6Detrics', 'OpenAPI.JSON']) {
       expect(target(`/api/observability/${rest}`)).toBe('no_route');
       expect(target(`/api/observability/${rest}?x=1`)).toBe('no_route');
     }
     expect(target('/api/bridge/internal/x')).toBe('no_route');
+    expect(target('/api/bridge/asyncapi.json')).toBe('bridge /api/asyncapi.json');
+    // The gateway's own documents are no service's: they fall through to the gateway's routes.
+    expect(target('/asyncapi.json')).toBe('no_route');
+    expect(target('/openapi.json')).toBe('no_route');
     expect(target('/api/observability/api/internal')).toBe('no_route');
     // Only at the service's root: an agent or a document may be named so.
     expect(target('/api/agents/health')).toBe('agents /agents/health');

@@ -24,8 +24,9 @@
  * `/api/agents/{name}` → agent manager `/agents/{name}` (document 001 §2), `/api/documents/tags` →
  * `/documents/tags` (§3), `/api/observability/sessions` → `/sessions` and `/api/observability/ws`
  * → `/ws` (§1), `/api/bridge/session/bootstrap` → `/api/session/bootstrap` (document 004).
- * Each service's /health, /ready, /metrics and /openapi.json stay internal (INTERNAL_PATHS): the
- * gateway answers its own /health, /ready, /metrics and a merged /openapi.json.
+ * Each service's /health, /ready, /metrics, /openapi.json and /asyncapi.json stay internal
+ * (INTERNAL_PATHS): the gateway answers its own /health, /ready, /metrics, a merged /openapi.json
+ * and /asyncapi.json (the socket protocols).
  * A service may run as several instances (a comma-separated `*_URL`): see proxy/upstreams.ts.
  */
 import { bridge } from '@tessera/contracts';
@@ -51,7 +52,7 @@ export interface Route {
 /**
  * What every service keeps to itself, as paths at the service (after the prefix is replaced):
  * the kit's probes and metrics (`/health`, `/ready`, `/metrics`, public on the service because
- * only the platform reaches it), its own OpenAPI document, and anything under `/internal` or
+ * only the platform reaches it), its own API documents (`/openapi.json`, `/asyncapi.json`), and anything under `/internal` or
  * `/api/internal` (the runtime's `/api/internal/blueprints/…` is for the agent manager). Each
  * entry covers its whole subtree. A path is compared the way a service's router would read it:
  * percent-decoded, case-insensitively (express routes ignore case), trailing slashes ignored.
@@ -72,7 +73,7 @@ export interface Route {
  * holds an internal subtree (`/api/bridge` → `/api`) can reach these; every other route's
  * upstream path starts with its own prefix. The check is made for every route all the same.
  */
-export const INTERNAL_PATHS: readonly string[] = ['/health', '/ready', '/metrics', '/openapi.json', '/internal', '/api/internal'];
+export const INTERNAL_PATHS: readonly string[] = ['/health', '/ready', '/metrics', '/openapi.json', '/asyncapi.json', '/internal', '/api/internal'];
 
 export const ROUTES: readonly Route[] = [
   { prefix: '/api/mozaiks', service: 'broker', upstreamPrefix: '/api/mozaiks', websocket: false },

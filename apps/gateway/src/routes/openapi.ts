@@ -1,6 +1,6 @@
-import express, { type Router } from 'express';
-import { mergeOpenApi, type UnavailableService } from '@tessera/contracts';
-import { publicPath, SERVICE_NAMES, type ServiceName } from '../domain/routing';
+import express, { type Request, type Router } from 'express';
+import { asyncApiServers, buildAsyncApi, mergeOpenApi, SOCKETS, type AsyncApiServer, type UnavailableService } from '@tessera/contracts';
+import { matchRoute, publicPath, SERVICE_NAMES, type ServiceName } from '../domain/routing';
 import { getJson, type Instance, type Upstreams } from '../proxy/upstreams';
 
 type Doc = Record<string, unknown>;
@@ -27,7 +27,7 @@ async function documentOf(inst: Instance, timeoutMs: number): Promise<Doc> {
  * answer is listed in `x-unavailable` instead of failing the whole. Reused for `cacheMs`
  * (a shorter while when a service was missing, so that it appears soon after it starts).
  */
-export function openApiRoute(opts: { own: Doc; upstreams: Upstreams; timeoutMs: number; cacheMs: number }): Router {
+export function openApiRoute(opts: { own: Doc; upstreams: Upstreams; timeoutMs: number; cacheMs: number; publicUrl?: string }): Router {
   let cached: { doc: Doc; until: number } | null = null;
   let inflight: Promise<Doc> | null = null;
 
@@ -49,8 +49,10 @@ export function openApiRoute(opts: { own: Doc; upstreams: Upstreams; timeoutMs: 
       }),
     );
     for (const r of results) if (r) docs.push({ doc: r.doc });
-    const merged = mergeOpenApi('Tessera API', '0.1.0', docs);
-    (merged.info as Doc).description = 'Every Tessera service as reached through the gateway.';
+    const merged = mergeOpenApi('Tessera API', '0.1.0', docs, {
+      description: 'Every Tessera service as reached through the gateway. The WebSocket protocols are in `/asyncapi.json` (AsyncAPI 3).',
+      servers: [{ url: opts.publicUrl || '/', description: 'the gateway' }],
+    });
     merged['x-unavailable'] = unavailable;
     const ttl = unavailable.length ? Math.min(opts.cacheMs, 2_000) : opts.cacheMs;
     cached = { doc: merged, until: Date.now() + ttl };
@@ -62,6 +64,41 @@ export function openApiRoute(opts: { own: Doc; upstreams: Upstreams; timeoutMs: 
     if (cached && cached.until > Date.now()) return void res.json(cached.doc);
     inflight ??= build().finally(() => (inflight = null));
     res.json(await inflight);
+  });
+  return r;
+}
+
+/** A request's `Host` when it is a plain host[:port] (anything else is not written into a document). */
+const HOST = /^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+/**
+ * `/asyncapi.json`: the WebSocket protocols of the deployed services (AsyncAPI 3.0), built once from
+ * the contracts (libs/contracts/src/sockets.ts) at the addresses the gateway routes. Its server is
+ * PUBLIC_URL, or else the host the request named.
+ */
+export function asyncApiRoute(opts: { upstreams: Upstreams; publicUrl?: string }): Router {
+  const sockets = SOCKETS.filter((s) => {
+    const m = matchRoute(s.address.replace(/\{[^}]+\}/g, 'x'));
+    if (!m.ok || !m.match.route.websocket) throw new Error(`the gateway does not route the socket ${s.id} (${s.address})`);
+    return opts.upstreams[m.match.route.service].deployed;
+  });
+  const doc = buildAsyncApi({
+    title: 'Tessera WebSocket protocols',
+    version: '0.1.0',
+    description: 'The WebSocket protocols of the Tessera services, as reached through the gateway (the HTTP API is in `/openapi.json`). Written for Tessera: `receive` operations are what a client sends, `send` operations what it reads.',
+    sockets,
+  });
+  const configured = opts.publicUrl ? new URL(opts.publicUrl) : null;
+  const serverOf = (req: Request): AsyncApiServer | null => {
+    const description = 'the gateway';
+    if (configured) return { host: configured.host, protocol: configured.protocol === 'https:' ? 'wss' : 'ws', pathname: configured.pathname, description };
+    const host = req.headers.host;
+    return host && HOST.test(host) ? { host, protocol: 'ws', description } : null;
+  };
+  const r = express.Router();
+  r.get('/asyncapi.json', (req, res) => {
+    const server = serverOf(req);
+    res.json(server ? { asyncapi: doc.asyncapi, info: doc.info, servers: asyncApiServers(server), ...doc } : doc);
   });
   return r;
 }
