@@ -178,6 +178,35 @@ describe('sessions', () => {
     expect((await http(obs.url, 'GET', `/sessions/${mine}`, { token: op1 })).body.session_name).not.toBe('x');
   });
 
+  it('GET /sessions/{id}/events is the events route too: the same pages, the same refusals', async () => {
+    const id = sid('alias');
+    await ingest(obs.url, { events: [1, 2, 3].map((n) => ({ event_type: n === 1 ? 'session_start' : 'message', session_id: id, event_id: `e${n}` })) });
+    const theirs = sid('alias2');
+    await ingest(obs.url, { event_type: 'session_start', session_id: theirs }, KEY_APP2);
+    for (const query of ['', '?after=1', '?limit=2', '?event_type=message']) {
+      const canonical = await http(obs.url, 'GET', `/events/${id}${query}`, { token: op1 });
+      const alias = await http(obs.url, 'GET', `/sessions/${id}/events${query}`, { token: op1 });
+      expect(canonical.status).toBe(200);
+      expect([query, alias.status, alias.body]).toEqual([query, 200, canonical.body]);
+    }
+    const page = (await http(obs.url, 'GET', `/sessions/${id}/events?limit=2`, { token: op1 })).body;
+    expect(page.events.map((e: { event_id: string }) => e.event_id)).toEqual(['e1', 'e2']);
+    expect(page.next_after).toBe(page.events[1].seq);
+    expect((await http(obs.url, 'GET', `/sessions/${id}/events?after=${page.next_after}`, { token: op1 })).body.events.map((e: { event_id: string }) => e.event_id)).toEqual(['e3']);
+    // Refused exactly as the canonical route: no token 401, a user 403, another app's session 404, a bad query 400 naming it.
+    expect((await http(obs.url, 'GET', `/sessions/${id}/events`)).status).toBe(401);
+    expect((await http(obs.url, 'GET', `/sessions/${id}/events`, { token: await endUser(['app1']) })).status).toBe(403);
+    expect((await http(obs.url, 'GET', `/sessions/${theirs}/events`, { token: op1 })).status).toBe(404);
+    expect((await http(obs.url, 'GET', `/sessions/${sid('nobody')}/events`, { token: op1 })).status).toBe(404);
+    const bad = await http(obs.url, 'GET', `/sessions/${id}/events?after=-5`, { token: op1 });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toMatch(/after/);
+    // Both are in the service's OpenAPI document, with the same access rule.
+    const doc = (await http(obs.url, 'GET', '/openapi.json')).body;
+    expect(doc.paths['/sessions/{session_id}/events'].get['x-tessera-access']).toBe('operator');
+    expect(doc.paths['/events/{session_id}'].get['x-tessera-access']).toBe('operator');
+  });
+
   it('retention deletes sessions older than RETENTION_DAYS with their events, one instance at a time', async () => {
     const old = sid('old');
     const fresh = sid('fresh');

@@ -94,31 +94,41 @@ export function eventRoutes(routes: ObservabilityRoutes, s: ObservabilityService
     },
   );
 
-  /** `GET /events/{session_id}`: the session must be in the caller's apps, else 404 (409 when several of them use the id and `app_id` does not choose). */
-  routes.route(
-    {
-      method: 'get',
-      path: '/events/{session_id}',
-      summary: "A session's events in order, after a seq (operator token)",
-      tags: ['sessions'],
-      access: 'operator',
-      params: observability.SessionParams,
-      query: observability.EventsQuery,
-      responses: {
-        200: { description: 'events', schema: observability.EventsReply },
-        400: { description: 'a query parameter out of range (after, limit: int4) or invalid, named' },
-        403: { description: 'not an operator' },
-        404: { description: 'no such session in your apps (another app’s session answers the same)' },
-        409: { description: 'the id is a session of several of your apps: name one with app_id' },
+  /**
+   * A session's events: `GET /events/{session_id}` is document 001's path; `GET
+   * /sessions/{session_id}/events` is the same route where a REST client looks for it (it was a
+   * 404). Both answer alike: the session must be in the caller's apps, else 404 (409 when several
+   * of them use the id and `app_id` does not choose).
+   */
+  for (const [path, summary] of [
+    ['/events/{session_id}', "A session's events in order, after a seq (operator token)"],
+    ['/sessions/{session_id}/events', "A session's events in order, after a seq (operator token); the same as GET /events/{session_id}"],
+  ] as const) {
+    routes.route(
+      {
+        method: 'get',
+        path,
+        summary,
+        tags: ['sessions'],
+        access: 'operator',
+        params: observability.SessionParams,
+        query: observability.EventsQuery,
+        responses: {
+          200: { description: 'events', schema: observability.EventsReply },
+          400: { description: 'a query parameter out of range (after, limit: int4) or invalid, named' },
+          403: { description: 'not an operator' },
+          404: { description: 'no such session in your apps (another app’s session answers the same)' },
+          409: { description: 'the id is a session of several of your apps: name one with app_id' },
+        },
       },
-    },
-    async ({ params: { session_id }, query: q }, req, res) => {
-      const row = await locateOrThrow(s.sessions, req.sessionScope!, session_id, q.app_id);
-      const events = await s.events.after(keyOfRow(row), q.after, q.limit, q.event_type);
-      const reply: z.infer<typeof observability.EventsReply> = { events, next_after: events.length === q.limit ? events[events.length - 1].seq : null };
-      res.json(reply);
-    },
-  );
+      async ({ params: { session_id }, query: q }, req, res) => {
+        const row = await locateOrThrow(s.sessions, req.sessionScope!, session_id, q.app_id);
+        const events = await s.events.after(keyOfRow(row), q.after, q.limit, q.event_type);
+        const reply: z.infer<typeof observability.EventsReply> = { events, next_after: events.length === q.limit ? events[events.length - 1].seq : null };
+        res.json(reply);
+      },
+    );
+  }
 }
 
 /** An ingest key writes for its one app: events that name no app are that app's. */
