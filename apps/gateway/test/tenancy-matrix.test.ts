@@ -77,12 +77,13 @@ async function must(r: Reply | Promise<Reply>, what: string, ok = [200, 201]): P
   return reply.json;
 }
 
-async function upload(token: string | undefined, fields: Record<string, string>, extra: Record<string, string> = {}): Promise<Reply> {
+/** A multipart form with one small file, posted as `token` (fetch builds the multipart body). */
+async function postForm(path: string, token: string | undefined, fields: Record<string, string>, file: string, headers: Record<string, string> = {}, method = 'POST'): Promise<Reply> {
   const form = new FormData();
   for (const [k, v] of Object.entries(fields)) form.append(k, v);
-  form.append('file', new Blob([`report ${MARKER}`], { type: 'text/plain' }), `report-${id}.txt`);
+  form.append('file', new Blob([file], { type: 'text/plain' }), 'file.txt');
   const t0 = performance.now();
-  const res = await fetch(p.url + '/api/documents', { method: 'POST', body: form, headers: { ...(token && { authorization: `Bearer ${token}` }), ...extra } });
+  const res = await fetch(p.url + path, { method, body: form, headers: { ...headers, ...(token && { authorization: `Bearer ${token}` }) } });
   const text = await res.text();
   let json: unknown;
   try {
@@ -125,7 +126,7 @@ beforeAll(async () => {
   fixtures.version = '1';
   const chat = await must(own('POST', `/api/chats/${p.appId}/greeter/start`, { user_id: fixtures.user_id, context: { note: MARKER } }), 'chat');
   fixtures.chat_id = chat.chat_id;
-  const doc = await must(upload(owner, { description: `document ${MARKER}`, tags: `tag-${id}` }), 'document');
+  const doc = await must(postForm('/api/documents', owner, { description: `document ${MARKER}`, tags: `tag-${id}` }, `report ${MARKER}`), 'document');
   fixtures.id = doc.id;
   fixtures.session_id = `obs-${id}`;
   await must(
@@ -218,19 +219,9 @@ async function send(o: Operation, c: Caller): Promise<Reply> {
   const path = pathOf(o) + (foreign && o.namesApp ? `?app_id=${encodeURIComponent(p.appId)}` : '');
   const headers: Record<string, string> = foreign ? { 'x-tessera-app': p.appId } : {};
   if (o.multipart) {
-    // A small file, for the fixture chat where the form names one.
-    const form = new FormData();
-    if (o.path === '/api/chat/upload') for (const [k, v] of Object.entries({ appId: p.appId, userId: fixtures.user_id, chatId: fixtures.chat_id })) form.append(k, v);
-    form.append('file', new Blob([`from ${c.name}`], { type: 'text/plain' }), `${c.name}.txt`);
-    const res = await fetch(p.url + path, { method: o.method, body: form, headers: { ...headers, ...(c.token && { authorization: `Bearer ${c.token}` }) } });
-    const text = await res.text();
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { status: res.status, headers: Object.fromEntries(res.headers), text, json, ms: 0 };
+    // The fixture chat, where the form names one.
+    const fields: Record<string, string> = o.path === '/api/chat/upload' ? { appId: p.appId, userId: fixtures.user_id, chatId: fixtures.chat_id } : {};
+    return postForm(path, c.token, fields, `from ${c.name}`, headers, o.method);
   }
   return call(p.url, o.method, path, { token: c.token, body: o.hasBody ? bodyFor(o, c) : undefined, headers });
 }
