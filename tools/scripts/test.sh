@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # npm test: dependencies, Redis and PostgreSQL, generated Prisma clients, then every project's
 # type check, lint and tests (real Redis and PostgreSQL; each test file owns its keys and schema),
-# then the scripts' own test (the real `npm start`, stopped by a signal) when no project is chosen.
+# then the scripts' own test (the real `npm start`, stopped by a signal) and `npm run chat`'s when no
+# project is chosen.
 source "$(dirname "$0")/lib.sh"
 ensure_deps
 ensure_redis
@@ -16,6 +17,8 @@ node_modules/.bin/nx run-many -t typecheck lint --outputStyle=stream "$@"
 node_modules/.bin/nx run-many -t test --outputStyle=stream "$@"
 if [ $# -eq 0 ]; then
   node_modules/.bin/tsc -p tools/scripts/tsconfig.json
-  node_modules/.bin/eslint tools/scripts
+  node_modules/.bin/tsc -p tools/chat/tsconfig.json
+  node_modules/.bin/eslint tools/scripts tools/chat
   node_modules/.bin/jest -c tools/scripts/jest.config.js
+  node_modules/.bin/jest -c tools/chat/jest.config.js
 fi
