@@ -232,6 +232,8 @@ async function main() {
         ]
       : ['  Ingest keys: INGEST_KEYS as you set it (no development key was made).']),
     '',
+    '  Chat from a second terminal: npm run chat -- assistant    (ask_user, greeter, handoff; --help)',
+    '',
     `  curl ${api}/api/workflows`,
     '  curl -X POST -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\',
     `       -d '{"workflow_name":"assistant"}' ${api}/api/mozaiks/session`,
