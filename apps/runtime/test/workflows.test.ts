@@ -3,6 +3,7 @@
  * agents within one turn, and backend context reaching the agent's words.
  */
 import { TestSocket } from '@tessera/kit/testing';
+import { loadWorkflows } from '../src/engine/workflows';
 import { http, SERVICE_KEY, startRuntime, testEnv, token, transcript, wsUrl, type Env, type RuntimeInstance } from './harness';
 
 let env: Env;
@@ -46,6 +47,37 @@ test('a handoff moves the conversation to the specialist within the turn', async
   const agents = c.timeline().filter((e) => e.type === 'chat.text' && e.data.done && e.data.role === 'assistant').map((e) => e.data.agent);
   expect(agents).toEqual(['triage', 'specialist']);
   await c.close();
+});
+
+test('the handoff example hands over on billing words besides "billing" (its description names them)', async () => {
+  const tok = await token('hope');
+  for (const text of ['I was charged twice', 'Where is my invoice?', 'Can I get a refund?']) {
+    const { body } = await http(rt.url, 'POST', '/api/chats/app1/handoff/start', { user_id: 'hope', force_new: true }, tok);
+    const c = await TestSocket.connect(wsUrl(rt.wsUrl, 'handoff', 'app1', body.chat_id, 'hope', tok));
+    c.send({ type: 'user.input.submit', text });
+    await c.waitType('chat.run_complete');
+    const agents = c.timeline().filter((e) => e.type === 'chat.text' && e.data.done && e.data.role === 'assistant').map((e) => e.data.agent);
+    expect({ text, agents }).toEqual({ text, agents: ['triage', 'specialist'] });
+    await c.close();
+  }
+});
+
+test('each workflow says in the list what it needs and when it acts: a model server, a blueprint, the words its script hands over on', async () => {
+  const listed = (await http(rt.url, 'GET', '/api/workflows')).body as Record<string, { description: string }>;
+  const files = loadWorkflows(rt.s.config.WORKFLOWS_DIR);
+  expect(Object.keys(listed).sort()).toEqual([...files.keys()].sort());
+  const missing: string[] = [];
+  for (const w of files.values()) {
+    const says = listed[w.name].description;
+    if (w.agents.some((a) => a.model.provider !== 'scripted') && !/needs a model server/i.test(says)) missing.push(`${w.name}: that it needs a model server`);
+    for (const a of w.agents) {
+      if (a.blueprint !== undefined && !says.includes(`"${a.blueprint}"`)) missing.push(`${w.name}: the blueprint "${a.blueprint}" its agent runs on`);
+      // Scripted handoffs on a keyword: the words a user must say.
+      for (const r of a.model.script ?? [])
+        if (r.when && !r.when.startsWith('@') && r.tool_calls?.some((t) => t.tool.startsWith('transfer_to_')) && !says.includes(r.when)) missing.push(`${w.name}: the word "${r.when}" its agent ${a.name} hands over on`);
+    }
+  }
+  expect(missing).toEqual([]);
 });
 
 test("backend context reaches the agent's words; client context cannot pose as it", async () => {
