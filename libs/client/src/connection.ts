@@ -2,6 +2,11 @@
  * One chat's socket (document 003 §4–5) kept alive across drops: reconnect with backoff and
  * jitter, `client.resume` from the last applied index on every connect, events applied once and
  * in index order, and the user's pending actions sent after the resume boundary.
+ *
+ * One `client.resume` per socket, never more. The runtime does not send an event twice on one
+ * socket, so what a socket cannot complete (a gap, a boundary past what was applied, a refused
+ * resume) is not asked for again on it: the socket is replaced, with backoff, and the new one
+ * resumes from the last applied index.
  */
 import { WsErrorCode } from '@tessera/contracts';
 import { CommandFailed, CommandTracker, type ChatCommand, type CommandReply } from './commands';
@@ -26,6 +31,8 @@ export interface ChatConnectionOptions {
 /** Codes after which an action is worth sending again; any other refusal is final. */
 const RETRYABLE = new Set<string>([WsErrorCode.RateLimited, WsErrorCode.Internal]);
 const OPEN = 1;
+/** The socket's `client.resume` in `inFlight`: an indexless chat.error before the boundary refuses it. */
+const RESUME = 'resume';
 
 export class ChatConnection {
   private ws: SocketLike | null = null;
@@ -254,7 +261,13 @@ export class ChatConnection {
 
   private resume(): void {
     this.resumeOutstanding = true;
-    this.sendRaw({ type: 'client.resume', chat_id: this.ids.chatId, lastClientIndex: this.lastIndex });
+    if (this.sendRaw({ type: 'client.resume', chat_id: this.ids.chatId, lastClientIndex: this.lastIndex })) this.inFlight.push(RESUME);
+  }
+
+  /** This socket cannot bring what is missing: a new one, after the backoff, resumes from the last applied index. */
+  private replaceSocket(): void {
+    this.dropSocket();
+    this.scheduleReconnect();
   }
 
   private onMessage(raw: string): void {
@@ -273,8 +286,9 @@ export class ChatConnection {
     if (e.index <= this.lastIndex) return; // already applied (a replay overlapping what we saw)
     const expected = this.lastIndex < 1 ? 1 : this.lastIndex + 1;
     if (e.index !== expected) {
-      // A gap: never apply out of order; the replay brings the missing events and this one again.
-      if (!this.resumeOutstanding) this.resume();
+      // A gap: never apply out of order. During the resume the boundary tells whether the replay
+      // filled it; after it, only a new socket's resume can (this one will not send it again).
+      if (!this.resumeOutstanding) this.replaceSocket();
       return;
     }
     this.lastIndex = e.index;
@@ -306,8 +320,14 @@ export class ChatConnection {
         break;
       case 'chat.resume_boundary':
         this.resumeOutstanding = false;
-        // Short of what the runtime reported (a gap event skipped mid-replay): ask again.
-        if (this.lastIndex < e.data.last_message_index) this.resume();
+        this.inFlight = this.inFlight.filter((id) => id !== RESUME);
+        // -1 (a new chat) and 0 both mean "nothing applied": a boundary at 0 is not short.
+        if (Math.max(this.lastIndex, 0) < e.data.last_message_index) {
+          // Short of what this socket sent (live events that came before the replay, set aside as
+          // a gap): it will not send them again, a new socket will.
+          this.emit({ kind: 'control', event: e });
+          return this.replaceSocket();
+        }
         this.attempt = 0;
         this.setStatus('live');
         this.flush();
@@ -320,6 +340,11 @@ export class ChatConnection {
       }
       case 'chat.error': {
         const id = this.inFlight.shift();
+        if (id === RESUME) {
+          // The resume itself was refused (rate limited, say): the boundary will not come.
+          this.emit({ kind: 'control', event: e });
+          return this.replaceSocket();
+        }
         if (id && this.commands.fail(id, new CommandFailed(e.data.error_code, e.data.message))) break;
         this.setProcessing(false);
         const action = id && this.pending.list().find((a) => a.client_message_id === id);

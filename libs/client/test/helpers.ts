@@ -13,26 +13,48 @@ export function token(sub: string, apps = ['app1']): Promise<string> {
   return new SignJWT({ sub, apps }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(JWT_SECRET));
 }
 
-/** `ws` sockets the test can reach: `current()` is the client's live one, terminated to drop the connection. */
+/**
+ * `ws` sockets the test can reach: `current()` is the client's live one, terminated to drop the
+ * connection; `frames` is every frame the client sent, with the number of the socket it went on.
+ */
 export function droppableSockets() {
   const all: WebSocket[] = [];
+  const frames: { socket: number; frame: Record<string, unknown> }[] = [];
   /** Called with each frame the client sends; return true to cut the connection right after it. */
   let cutAfter: ((frame: Record<string, unknown>) => boolean) | null = null;
+  /** Called with each frame the client sends; a number holds it (and every later frame of that socket) back that many ms: a slow network. */
+  let holdBack: ((frame: Record<string, unknown>) => number) | null = null;
   class Droppable extends WebSocket {
+    private readonly n = all.length;
+    /** Set once a frame was held back: later frames queue behind it, in order. */
+    private held: Promise<void> | null = null;
     constructor(url: string) {
       super(url);
       all.push(this);
     }
     override send(data: string): void {
-      super.send(data);
-      if (cutAfter?.(JSON.parse(data))) this.terminate();
+      const frame = JSON.parse(data) as Record<string, unknown>;
+      frames.push({ socket: this.n, frame });
+      const go = () => {
+        if (this.readyState !== this.OPEN) return;
+        super.send(data);
+        if (cutAfter?.(frame)) this.terminate();
+      };
+      const ms = holdBack?.(frame) ?? 0;
+      if (ms > 0) this.held = (this.held ?? Promise.resolve()).then(() => new Promise((r) => setTimeout(r, ms)));
+      if (this.held) void this.held.then(go);
+      else go();
     }
   }
   return {
     ctor: Droppable as unknown as SocketFactory,
     all,
+    frames,
+    /** The `client.resume` frames sent so far. */
+    resumes: () => frames.filter((f) => f.frame.type === 'client.resume'),
     current: () => all.at(-1),
     cutAfter: (f: typeof cutAfter) => void (cutAfter = f),
+    holdBack: (f: typeof holdBack) => void (holdBack = f),
   };
 }
 
