@@ -9,6 +9,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEV_JWT_SECRET, signToken } from '@tessera/kit';
+import { seedAgents } from './seed-agents';
 import { SERVICES, type ServiceProcess } from './services';
 
 const root = resolve(__dirname, '../..');
@@ -210,6 +211,12 @@ async function main() {
     { sub: 'dev-user', apps: ['demo-app'], name: 'Developer', tier: 'pro', permissions: ['read', 'write'], roles: ['operator'] },
     { expiresIn: '12h' },
   );
+  // The blueprint the example workflow support_desk runs on, in the development token's app (an operator's change stands).
+  const seeded = await seedAgents({ agentsUrl: `http://127.0.0.1:${ports['agent-manager']}`, token, app: 'demo-app' }).catch((e: Error) => {
+    say(`example agents not seeded: ${e.message}`);
+    return null;
+  });
+  if (seeded?.created.length) say(`example agents created in demo-app: ${seeded.created.join(', ')}`);
   const api = `http://localhost:${ports.gateway}`;
   const lines = [
     '',
@@ -238,6 +245,7 @@ async function main() {
     '  curl -X POST -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\',
     `       -d '{"workflow_name":"assistant"}' ${api}/api/mozaiks/session`,
     '  then open the returned websocket_url with ?access_token=$TOKEN and send {"type":"user.input.submit","text":"hi"}',
+    `  curl -H "Authorization: Bearer $TOKEN" ${api}/api/chats/demo-app/agents    # the app's active agents; chat with one: "workflow_name":"agent.support-agent"`,
     `  curl -H "Authorization: Bearer $TOKEN" ${api}/api/observability/sessions    # every session, as an operator sees it`,
     '  curl -X POST -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\',
     `       -d '{"scadaUrl":"https://scada.example.com","accessToken":"<the SCADA token>"}' ${api}/api/bridge/session/bootstrap    # an agent server of dev-user's (demo-app)`,

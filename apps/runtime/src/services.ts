@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { Queue } from '@tessera/contracts';
 import { bullConnection, createRedis, Metrics, TypedQueue, type DeclaredRoutes, type Logger } from '@tessera/kit';
+import { agentChatModel, Workflows } from './blueprints/agent-workflows';
 import { BlueprintSource } from './blueprints/blueprint-source';
 import { ChatAttachments } from './attachments/chat-attachments';
 import { DocumentClient } from './attachments/document-client';
@@ -62,7 +63,7 @@ export interface RuntimeServices {
 
 export function createRuntimeServices(config: RuntimeConfig, logger: Logger, role: 'api' | 'worker'): RuntimeServices {
   // Loaded first: an invalid workflow stops the start with the file and field named.
-  const workflows = loadWorkflows(config.WORKFLOWS_DIR);
+  const workflows = new Workflows(loadWorkflows(config.WORKFLOWS_DIR), agentChatModel(config));
   const providers = createProviderRegistry({
     openai: config.OPENAI_BASE_URL ? { baseURL: config.OPENAI_BASE_URL, apiKey: config.OPENAI_API_KEY, model: config.OPENAI_MODEL } : undefined,
     anthropic: config.ANTHROPIC_API_KEY ? { apiKey: config.ANTHROPIC_API_KEY, model: config.ANTHROPIC_MODEL, baseURL: config.ANTHROPIC_BASE_URL } : undefined,
@@ -87,7 +88,8 @@ export function createRuntimeServices(config: RuntimeConfig, logger: Logger, rol
   const toolCalls = new ToolCallStore(db.prisma);
   const timeline = new Timeline(db.pool);
   const lease = new ChatLease(redis, config.BULL_PREFIX);
-  const starter = new ChatStarter(chats, workflows);
+  const blueprints = config.AGENTS_URL ? new BlueprintSource(config.AGENTS_URL, config.SERVICE_KEY, config.BLUEPRINT_CACHE_MS, logger) : null;
+  const starter = new ChatStarter(chats, workflows, blueprints?.lookup ?? null);
   const chatInputs = new ChatInputs(chats, inputs, toolCalls, turnQueue, { maxPending: config.MAX_PENDING_INPUTS });
   const documents = config.DOCUMENTS_URL ? new DocumentClient(config.DOCUMENTS_URL, config.SERVICE_KEY) : null;
   return {
@@ -113,7 +115,7 @@ export function createRuntimeServices(config: RuntimeConfig, logger: Logger, rol
     chatInputs,
     documents,
     attachments: new ChatAttachments(db, documents),
-    blueprints: config.AGENTS_URL ? new BlueprintSource(config.AGENTS_URL, config.SERVICE_KEY, config.BLUEPRINT_CACHE_MS, logger) : null,
+    blueprints,
     missions: new MissionStore(db.pool),
     async close() {
       observe.flush();

@@ -159,7 +159,8 @@ test('while a chat uses the blueprint, delete and deactivation are refused namin
 
   const internal = await http(rt.url, 'GET', `/api/internal/blueprints/${BP}/active-chats?app_id=app1`, undefined, undefined, { 'x-tessera-service-key': SERVICE_KEY });
   expect(internal.status).toBe(200);
-  expect(internal.body).toMatchObject({ blueprint: BP, workflows: ['bp-flow'], chats: expect.arrayContaining([expect.objectContaining({ chat_id: chat.id, workflow_name: 'bp-flow', app_id: 'app1' })]) });
+  // The workflows with an agent on it, and the chat with the agent itself (agent.<name>).
+  expect(internal.body).toMatchObject({ blueprint: BP, workflows: ['bp-flow', `agent.${BP}`], chats: expect.arrayContaining([expect.objectContaining({ chat_id: chat.id, workflow_name: 'bp-flow', app_id: 'app1' })]) });
   expect(internal.body.chats.every((c: any) => c.app_id === 'app1')).toBe(true);
   // The app is asked for: without it, a 400.
   expect((await http(rt.url, 'GET', `/api/internal/blueprints/${BP}/active-chats`, undefined, undefined, { 'x-tessera-service-key': SERVICE_KEY })).status).toBe(400);

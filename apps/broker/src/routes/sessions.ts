@@ -52,10 +52,10 @@ export interface SessionsDeps {
 export function sessionsRouter(d: SessionsDeps): Router {
   const routes = declareRoutes({ user: d.auth.middleware() });
 
-  const caller = (req: Request): { principal: Principal; call: CallContext } => {
+  const caller = (req: Request, app = d.appId): { principal: Principal; call: CallContext } => {
     const principal = req.principal;
     if (!principal) throw new Unauthorized();
-    if (!canUseApp(principal, d.appId)) throw new Forbidden(`token does not allow app "${d.appId}"`);
+    if (!canUseApp(principal, app)) throw new Forbidden(`token does not allow app "${app}"`);
     // The subject becomes the runtime's user id, in its paths too: one no path can hold is refused here.
     const sub = UserId.safeParse(principal.sub);
     if (!sub.success) throw new Forbidden(`token subject cannot be a user id: ${sub.error.issues[0].message}`);
@@ -63,12 +63,14 @@ export function sessionsRouter(d: SessionsDeps): Router {
   };
 
   routes.route(startSession, async ({ body }, req, res) => {
-    const { principal, call } = caller(req);
-    const sourced = d.contextSource ? await d.contextSource.forUser(principal.sub, d.appId, req.id) : {};
+    // Tessera: a token of several apps may name the one to start in; the broker's own is the default.
+    const app = body.app_id ?? d.appId;
+    const { principal, call } = caller(req, app);
+    const sourced = d.contextSource ? await d.contextSource.forUser(principal.sub, app, req.id) : {};
     const initialContext = buildBackendContext({ defaults: sourced.defaults, claims: principal.claims, user: sourced.user });
     const started = await d.runtime.startChat(
       {
-        app_id: d.appId,
+        app_id: app,
         user_id: principal.sub,
         workflow_name: body.workflow_name,
         initial_context: initialContext,

@@ -59,6 +59,18 @@ export class BlueprintSource {
     return agent.system_prompt;
   };
 
+  /** The app's agent as the agent manager has it now (no cache: a chat's start sees an operator's change at once); null when the app has none of that name. */
+  readonly lookup = (app: string, name: string): Promise<agents.Agent | null> => this.request(app, name);
+
+  /** Every agent of the app, as the agent manager has it now. */
+  async list(app: string): Promise<agents.Agent[]> {
+    const body = await this.call(app, '/agents', 'the agents');
+    if (body.status !== 200) throw this.unavailable('the agents', `answered ${body.status}`);
+    const list = agents.AgentsReply.safeParse(body.json);
+    if (!list.success) throw this.unavailable('the agents', 'answered something that is not a list of agents');
+    return list.data;
+  }
+
   /** Drops the app's copy of `name`; without an app, `name` in every app; without either, everything. */
   drop(name?: string, app?: string): void {
     this.epoch++;
@@ -97,25 +109,33 @@ export class BlueprintSource {
   }
 
   private async request(app: string, name: string): Promise<agents.Agent | null> {
-    const unavailable = (why: string) => new BlueprintRefusal(EngineErrorCode.BlueprintUnavailable, `blueprint "${name}" could not be loaded: the agent manager ${why}; try again`);
+    const what = `blueprint "${name}"`;
+    const res = await this.call(app, `/agents/${encodeURIComponent(name)}`, what);
+    // 400: a name the agent manager cannot hold (a workflow may name anything) is as missing as an unknown one.
+    if (res.status === 404 || res.status === 400) return null;
+    if (res.status !== 200) throw this.unavailable(what, `answered ${res.status}`);
+    const agent = agents.Agent.safeParse(res.json);
+    if (!agent.success) throw this.unavailable(what, 'answered something that is not an agent');
+    return agent.data;
+  }
+
+  /** A read of the agent manager for the app (the service key acts for the app it names, and reads only that app's agents). */
+  private async call(app: string, path: string, what: string): Promise<{ status: number; json: unknown }> {
     let res: Response;
     try {
-      // The service key acts for the app it names, and reads only that app's agents.
-      res = await fetch(`${this.baseUrl}/agents/${encodeURIComponent(name)}`, {
+      res = await fetch(`${this.baseUrl}${path}`, {
         headers: { [SERVICE_KEY_HEADER]: this.serviceKey, [agents.AGENT_APP_HEADER]: app },
         signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
       });
     } catch (e) {
       const err = e as Error & { cause?: { code?: string } };
-      throw unavailable(err.name === 'TimeoutError' ? `did not answer within ${FETCH_TIMEOUT_MS} ms` : `is unreachable (${err.cause?.code ?? err.message})`);
+      throw this.unavailable(what, err.name === 'TimeoutError' ? `did not answer within ${FETCH_TIMEOUT_MS} ms` : `is unreachable (${err.cause?.code ?? err.message})`);
     }
-    const body = await res.json().catch(() => undefined);
-    // 400: a name the agent manager cannot hold (a workflow may name anything) is as missing as an unknown one.
-    if (res.status === 404 || res.status === 400) return null;
-    if (res.status !== 200) throw unavailable(`answered ${res.status}`);
-    const agent = agents.Agent.safeParse(body);
-    if (!agent.success) throw unavailable('answered something that is not an agent');
-    return agent.data;
+    return { status: res.status, json: await res.json().catch(() => undefined) };
+  }
+
+  private unavailable(what: string, why: string): BlueprintRefusal {
+    return new BlueprintRefusal(EngineErrorCode.BlueprintUnavailable, `${what} could not be loaded: the agent manager ${why}; try again`);
   }
 }
 

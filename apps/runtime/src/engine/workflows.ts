@@ -79,7 +79,7 @@ export function summarizeWorkflow(w: WorkflowFile): z.infer<typeof WorkflowSumma
   };
 }
 
-const SCRIPT_PLACEHOLDER = /^(last_user_message|last_tool_response(\.[\w-]+)*|context\.[\w-]+(\.[\w-]+)*)$/;
+const SCRIPT_PLACEHOLDER = /^(last_user_message|system_prompt|last_tool_response(\.[\w-]+)*|context\.[\w-]+(\.[\w-]+)*)$/;
 const CONTEXT_PLACEHOLDER = /^context\.[\w-]+(\.[\w-]+)*$/;
 
 function crossCheck(w: WorkflowFile): { path: string; message: string }[] {

@@ -2,6 +2,7 @@ import type { RequestHandler } from 'express';
 import { mission as m, type RouteSpec } from '@tessera/contracts';
 import { BadRequest, canUseApp, Forbidden, hasRole, NotFound, type Principal } from '@tessera/kit';
 import type { z } from 'zod';
+import { agentOfWorkflow } from '../blueprints/agent-workflows';
 import type { LoadedWorkflow } from '../engine/types';
 import type { RuntimeRoutes } from '../services';
 import { missionReply, type MissionRow, type MissionStore } from './mission-store';
@@ -60,6 +61,8 @@ export interface MissionRouteDeps {
 export function missionsRoutes(routes: RuntimeRoutes, d: MissionRouteDeps): void {
   const tutor = (name: string | undefined) => {
     if (name !== undefined && !d.workflows.has(name)) throw new BadRequest(`invalid body: workflow_name: no workflow named "${name}"`);
+    // A tutor completes checkpoints by its script or prompt: a workflow file's, not a bare agent chat.
+    if (name !== undefined && agentOfWorkflow(name) !== undefined) throw new BadRequest(`invalid body: workflow_name: a mission's tutor is a workflow of GET /api/workflows, not a chat with an agent ("${name}")`);
   };
   const own = async (principal: Principal | undefined, mission_id: string): Promise<MissionRow> => {
     const mission = await d.missions.find(mission_id, principal?.apps ?? '*');

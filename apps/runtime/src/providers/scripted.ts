@@ -136,6 +136,8 @@ function scopeOf(req: ModelRequest): TemplateLookup {
   let parsed: { value: unknown } | undefined;
   return (name) => {
     if (name === 'last_user_message') return lastUserMessage(req.messages);
+    // The agent's system prompt as the turn resolved it (a blueprint's, say): a script can show which prompt it ran on.
+    if (name === 'system_prompt') return req.system;
     if (name === 'last_tool_response') return lastToolResponse(req.messages);
     if (name.startsWith('last_tool_response.')) {
       if (!parsed) {

@@ -14,6 +14,7 @@ import { assertOwner, SERVICE_KEY_HEADER } from '@tessera/kit';
 import type { z } from 'zod';
 import type { RuntimeRoutes, RuntimeServices } from '../services';
 import { ownedChat, wsPath } from './access';
+import { agentChatRoutes, agentChatsRoutes } from './agent-chats';
 
 const startChat = {
   method: 'post',
@@ -47,9 +48,11 @@ const chatMeta = {
   responses: { 200: { description: 'meta', schema: ChatMetaReply } },
 } as const satisfies RouteSpec;
 
-export const chatRoutes: RouteSpec[] = [startChat, backendStart, chatMeta];
+export const chatRoutes: RouteSpec[] = [startChat, backendStart, chatMeta, ...agentChatRoutes];
 
 export function chatsRoutes(routes: RuntimeRoutes, s: RuntimeServices): void {
+  // Chats with an agent of the agent manager: the agents to chat with (starting one is startChat's).
+  agentChatsRoutes(routes, s);
   routes.route(startChat, async ({ params, body }, req, res) => {
     assertOwner(req.principal, body.user_id, params.app_id);
     const { chat, reused } = await s.starter.start({

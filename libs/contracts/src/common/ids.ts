@@ -19,8 +19,20 @@ export const UserId = z
   .regex(/^[A-Za-z0-9._:@|+=~-]+$/, 'only letters, digits and . _ : @ | + = ~ - are allowed')
   .describe('Authenticated principal');
 export const ChatId = PathId.describe('Chat (run/session) id');
-export const WorkflowName = z
+/** A workflow file's name (its folder's). */
+export const WorkflowFileName = z
   .string()
   .min(1)
   .max(64)
   .regex(/^[A-Za-z0-9_-]+$/, 'workflow names are letters, digits, _ and -');
+/**
+ * `agent.<name>` names the one-agent workflow the runtime makes of the app's agent-manager agent
+ * `<name>`: a chat with that agent, started, opened and resumed like any workflow's. No file can
+ * take the name (a file's has no dot).
+ */
+export const AGENT_WORKFLOW_PREFIX = 'agent.';
+export const WorkflowName = z
+  .string()
+  .min(1)
+  .max(70)
+  .regex(/^(?:[A-Za-z0-9_-]{1,64}|agent\.[A-Za-z0-9][A-Za-z0-9-]{0,59})$/, 'workflow names are letters, digits, _ and - (or agent.<agent name>: a chat with an agent)');

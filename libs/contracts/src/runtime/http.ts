@@ -22,6 +22,23 @@ export const WorkflowSummary = z
   .meta({ id: 'WorkflowSummary' });
 export const WorkflowsReply = z.record(z.string(), WorkflowSummary).meta({ id: 'WorkflowsReply' });
 
+/**
+ * `GET /api/chats/{app_id}/agents`: the app's active agent-manager agents a user can chat with,
+ * each with the workflow name that starts the chat (`agent.<name>`, GET /api/workflows lists files only).
+ */
+export const AgentChatsParams = z.object({ app_id: AppId });
+export const AgentChatsReply = z
+  .object({
+    agents: z.array(
+      z.object({
+        name: z.string(),
+        description: z.string(),
+        workflow_name: z.string().describe('Start the chat with POST /api/chats/{app_id}/{workflow_name}/start (or the broker), then open its socket as for any workflow'),
+      }),
+    ),
+  })
+  .meta({ id: 'AgentChatsReply' });
+
 export const TransportReply = z
   .object({
     workflow_name: z.string(),

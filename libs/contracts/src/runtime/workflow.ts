@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { WorkflowName } from '../common/ids';
+import { WorkflowFileName } from '../common/ids';
 
 /**
  * A workflow as declared in `workflows/<name>/workflow.json`. Validated at start; an error names
@@ -55,7 +55,7 @@ export const AgentDef = z
 
 export const WorkflowFile = z
   .object({
-    name: WorkflowName,
+    name: WorkflowFileName,
     description: z.string().default(''),
     entry_point: z.boolean().default(false),
     initiator: z.enum(['user', 'agent']).default('user').describe('Who speaks first: the user, or the agent on connect'),
