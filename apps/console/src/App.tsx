@@ -1,5 +1,5 @@
 import { lazy, Suspense, useEffect, useMemo, useState } from 'react';
-import { claimsOf, get, messageOf, setUnauthorizedHandler, storedApp, storedToken, storeApp, storeToken, type Claims } from './api';
+import { claimsOf, get, messageOf, pastedToken, setUnauthorizedHandler, storedApp, storedToken, storeApp, storeToken, type Claims } from './api';
 import { ErrorBoundary, ErrorNote } from './ErrorBoundary';
 import { LiveSessions, useLive } from './live';
 import { AgentsPage } from './pages/Agents';
@@ -140,7 +140,8 @@ function SignIn({ reason, onSignedIn }: { reason: string | null; onSignedIn: (to
   const [error, setError] = useState<string | null>(reason);
   const [busy, setBusy] = useState(false);
   const submit = async () => {
-    const token = value.trim();
+    // `npm start`'s whole line (export TOKEN=…) is accepted as well as the token alone.
+    const token = pastedToken(value);
     if (!claimsOf(token)) return setError('That is not a token: paste the JWT that `npm start` prints (export TOKEN=…).');
     setBusy(true);
     setError(null);
@@ -160,7 +161,7 @@ function SignIn({ reason, onSignedIn }: { reason: string | null; onSignedIn: (to
     <div className="signin">
       <h1>Tessera console</h1>
       <p className="muted">
-        Paste an operator’s token. In development, <code>npm start</code> prints one (<code>export TOKEN=…</code>).
+        Paste an operator’s token, or the whole <code>export TOKEN=…</code> line that <code>npm start</code> prints in development.
       </p>
       <form
         onSubmit={(e) => {

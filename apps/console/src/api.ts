@@ -58,6 +58,18 @@ export function claimsOf(token: string): Claims | null {
   }
 }
 
+/**
+ * The token in what an operator pasted: the JWT itself, or the line `npm start` prints
+ * (`export TOKEN=eyJ…`), a `TOKEN=…` assignment, a quoted value or an `Authorization: Bearer …`
+ * header; whitespace and line breaks of a wrapped terminal line are dropped.
+ */
+export function pastedToken(text: string): string {
+  let t = text.replace(/\s+/g, ' ').trim();
+  t = t.replace(/^(export\s+)?[A-Za-z_][A-Za-z0-9_]*=/, '').replace(/^authorization:\s*/i, '').replace(/^bearer\s+/i, '');
+  t = t.replace(/^(["'])(.*)\1;?$/, '$2').replace(/;$/, '');
+  return t.replace(/\s+/g, '');
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,

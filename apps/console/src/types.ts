@@ -1,6 +1,6 @@
 /** The shapes the console reads, from the services' contracts (types only: nothing of zod is bundled for them). */
 import type { z } from 'zod';
-import type { agents, bridge, documents, observability, WorkflowSummary } from '@tessera/contracts';
+import type { AgentChatsReply as AgentChats, agents, bridge, CreateSessionReply, documents, observability, WorkflowSummary } from '@tessera/contracts';
 
 export type Session = observability.Session;
 export type StoredEvent = observability.StoredEvent;
@@ -11,3 +11,7 @@ export type Doc = documents.Document;
 export type ServersReply = bridge.ServersReply;
 export type Workflow = z.infer<typeof WorkflowSummary>;
 export type WorkflowsReply = Record<string, Workflow>;
+/** `GET /api/chats/{app_id}/agents`: the app's active agents, each with the workflow name of a chat with it. */
+export type AgentChatsReply = z.infer<typeof AgentChats>;
+/** The broker's `POST /api/mozaiks/session` reply. */
+export type SessionReply = z.infer<typeof CreateSessionReply>;

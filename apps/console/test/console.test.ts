@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { call, TestSocket, until } from '@tessera/kit/testing';
 import { ensureConsoleBuilt } from './build';
-import { startStack, type Stack } from './stack';
+import { CONTEXT_PLAN, startStack, type Stack } from './stack';
 
 const SHOTS = join(__dirname, '../screenshots');
 const USER = 'console-operator';
@@ -104,7 +104,8 @@ it('signs in with a token, and says why a token is refused', async () => {
   await signIn(await stack.sign({ sub: 'someone', apps: [stack.appId] }));
   await page.getByText(/Sign-in refused: .*operator/).waitFor();
 
-  await signIn(stack.token);
+  // The whole line `npm start` prints, as copied from the terminal (indented, with its line break).
+  await signIn(`  export TOKEN=${stack.token}\n`);
   await page.getByRole('heading', { name: 'Sessions' }).waitFor();
   await page.getByText('● live').waitFor();
   expect(page.url()).toBe(`${stack.url}/console/sessions`);
@@ -383,6 +384,57 @@ it('chats in the playground through a dropped connection, with one copy of every
   await shot('playground');
 });
 
+it('starts playground chats through the broker, as apps do: the plan it adds shows; the app’s active agents are listed and chatted with', async () => {
+  const made = await api('POST', '/api/agents', { name: 'console-concierge', description: 'Greets visitors', system_prompt: 'You greet visitors of the console.' });
+  expect(made.status).toBe(201);
+  expect((await api('POST', '/api/agents', { name: 'console-resting', description: 'Inactive', system_prompt: 'You rest.' })).status).toBe(201);
+  expect((await api('PATCH', '/api/agents/console-resting/status', { status: 'inactive' })).status).toBe(200);
+  const starts: string[] = [];
+  const record = (r: { method: () => string; url: () => string }) => {
+    const path = new URL(r.url()).pathname;
+    if (r.method() === 'POST' && (path === '/api/mozaiks/session' || /^\/api\/chats\/.*\/start$/.test(path))) starts.push(path);
+  };
+  page.on('request', record);
+  try {
+    await nav('Playground');
+    // Read afresh: the agents made just now.
+    await page.reload();
+    const picker = page.getByLabel('workflow');
+    await picker.locator('optgroup[label="Workflows"] option[value="assistant"]').waitFor({ state: 'attached' });
+    const agentOptions = picker.locator(`optgroup[label="Agents of ${stack.appId}"] option`);
+    await agentOptions.first().waitFor({ state: 'attached' });
+    // Active agents only, each started as the workflow agent.<name>.
+    expect(await agentOptions.evaluateAll((os) => os.map((o) => [o.textContent, (o as HTMLOptionElement).value]))).toEqual([['console-concierge', 'agent.console-concierge']]);
+
+    const converse = async (choice: string, text: string) => {
+      await picker.selectOption(choice);
+      await page.getByTestId('chat-status').getByText('live', { exact: true }).waitFor();
+      await page.getByLabel('message').fill(text);
+      await page.getByRole('button', { name: 'Send' }).click();
+      const reply = page.locator('.msg.assistant:not(.streaming)');
+      await reply.first().waitFor();
+      return { who: await reply.locator('.who').allTextContents(), text: await reply.locator('.text').allTextContents() };
+    };
+    // The plan is what the broker adds (its context source), as in the README's flow: not the default.
+    const assistant = await converse('assistant', 'what plan am I on?');
+    expect(assistant.text).toEqual([expect.stringContaining(`Your plan: ${CONTEXT_PLAN}.`)]);
+    // A chat with the agent runs on its system prompt, with the same backend context.
+    const agent = await converse('agent.console-concierge', 'hello');
+    expect(agent.who).toEqual(['console-concierge']);
+    expect(agent.text).toEqual([expect.stringContaining('on its system prompt: "You greet visitors of the console."')]);
+    expect(agent.text[0]).toContain(`Your plan: ${CONTEXT_PLAN}.`);
+    await shot('playground-agent');
+    // Every chat started through the broker, none around it.
+    expect(starts).toEqual(['/api/mozaiks/session', '/api/mozaiks/session']);
+  } finally {
+    page.off('request', record);
+  }
+  const runtimeChats = (await api('GET', `/api/sessions/${stack.appId}/${USER}`)).json as { workflow_name: string }[];
+  expect(runtimeChats.map((c) => c.workflow_name)).toEqual(expect.arrayContaining(['assistant', 'agent.console-concierge']));
+  // The app's agents as the tests after this one expect them: none (the open chat holds one: forced).
+  for (const name of ['console-concierge', 'console-resting']) expect((await api('DELETE', `/api/agents/${name}?force=true`)).status).toBe(200);
+});
+
 it('lets an operator of two apps choose the app it acts in: agents, documents and the playground of the chosen app, kept for the tab', async () => {
   const [appA, appB] = [stack.appId, `${stack.appId}-b`];
   const operatorOf = (...apps: string[]) => stack.sign({ sub: 'two-app-operator', apps, roles: ['operator'] });
@@ -408,9 +460,11 @@ it('lets an operator of two apps choose the app it acts in: agents, documents an
     p.on('request', (r) => {
       const u = new URL(r.url());
       if (!u.pathname.startsWith('/api/') || r.resourceType() === 'websocket') return;
-      const app = r.headers()['x-tessera-app'];
+      const app = r.headers()['x-tessera-app'] ?? (u.pathname === '/api/mozaiks/session' ? r.postDataJSON()?.app_id : undefined);
       requests.push(`${r.method()} ${u.pathname}${u.search}${app ? ` [${app}]` : ''}`);
     });
+    const chatSockets: string[] = [];
+    p.on('websocket', (ws) => void (new URL(ws.url()).pathname.startsWith('/ws/') && chatSockets.push(new URL(ws.url()).pathname)));
     p.on('response', (r) => void (r.status() >= 400 && refused.push(`${r.status()} ${r.request().method()} ${r.url()}`)));
     const chooser = p.getByLabel('working app');
     const agents = () => p.locator('tr[data-agent]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-agent')));
@@ -493,9 +547,13 @@ it('lets an operator of two apps choose the app it acts in: agents, documents an
     await chooser.selectOption(appB);
     await p.getByRole('navigation').getByRole('link', { name: 'Playground' }).click();
     await p.getByTestId('chat-status').getByText('live', { exact: true }).waitFor();
-    const chatCalls = requests.filter((r) => /^\w+ \/api\/(chats|sessions)\//.test(r));
-    expect(chatCalls.some((r) => r.startsWith(`POST /api/chats/${appB}/`) && r.endsWith('/start'))).toBe(true);
-    expect(chatCalls.filter((r) => !r.includes(`/${appB}/`))).toEqual([]);
+    // Started through the broker, in the chosen app; the app's agents listed; the socket the chat's in that app.
+    const chatCalls = requests.filter((r) => /^\w+ \/api\/(chats|sessions|mozaiks)\//.test(r));
+    expect(chatCalls).toContain(`POST /api/mozaiks/session [${appB}]`);
+    expect(chatCalls).toContain(`GET /api/chats/${appB}/agents`);
+    expect(chatCalls.filter((r) => !r.includes(appB))).toEqual([]);
+    expect(chatSockets.length).toBeGreaterThan(0);
+    expect(chatSockets.filter((path) => path.split('/')[3] !== appB)).toEqual([]);
 
     // Lists that span both apps name each row's app: the bridge's sessions as observability recorded them.
     await p.getByRole('navigation').getByRole('link', { name: 'Bridge' }).click();

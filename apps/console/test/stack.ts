@@ -1,19 +1,23 @@
 /**
  * The real stack the console talks to, as child processes started the way `npm start` starts them
- * (`node --import tsx apps/<app>/src/<entry>.ts`): gateway, runtime and its turn worker,
- * observability, agent manager, document server, bridge. Each run has its own ports, PostgreSQL
+ * (`node --import tsx apps/<app>/src/<entry>.ts`): gateway, broker, runtime and its turn worker,
+ * observability, agent manager, document server, bridge. The broker's context source is a
+ * CONTEXT_FILE, as `npm start`'s, giving the stack's operator the plan `CONTEXT_PLAN`. Each run has its own ports, PostgreSQL
  * schemas, BullMQ prefix, Redis keys, blob and agent folders, and app id, so it never meets another
  * test file's data. The bridge's agent servers are the bridge tests' stand-in for `opencode serve`
  * (same ready line, auth, health and event stream; it starts in milliseconds and needs no model).
  */
 import { randomBytes } from 'node:crypto';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { signToken } from '@tessera/kit';
 import { closedPort, freshSchema, spawnService, TEST_REDIS_URL, type ServiceProcess } from '@tessera/kit/testing';
 
 export const ROOT = resolve(__dirname, '../../..');
+/** The stack's operator, and the plan the broker's context source gives them. */
+export const OPERATOR = 'console-operator';
+export const CONTEXT_PLAN = 'pro';
 
 export interface Stack {
   /** The gateway's origin; the console is at `${url}/console/`. */
@@ -41,13 +45,16 @@ export async function startStack(opts: { workflows?: string } = {}): Promise<Sta
     freshSchema(join(ROOT, 'apps/observability/prisma/migrations'), 'con_obs'),
     freshSchema(join(ROOT, 'apps/document-server/prisma/migrations'), 'con_doc'),
   ]);
-  const [gwPort, rtPort, obsPort, amPort, docPort, bridgePort, agentPorts] = await Promise.all([closedPort(), closedPort(), closedPort(), closedPort(), closedPort(), closedPort(), closedPort()]);
+  const [gwPort, rtPort, obsPort, amPort, docPort, bridgePort, agentPorts, brokerPort] = await Promise.all(Array.from({ length: 8 }, () => closedPort()));
   const url = `http://127.0.0.1:${gwPort}`;
   const tmp = mkdtempSync(join(tmpdir(), 'tessera-console-'));
   const agentRoot = join(tmpdir(), `tessera-console-agents-${id}`);
   const workflows = join(tmp, 'workflows');
   cpSync(join(ROOT, 'apps/runtime/workflows'), workflows, { recursive: true });
   cpSync(opts.workflows ?? join(__dirname, 'fixtures/workflows'), workflows, { recursive: true });
+  // The host application's backend-only user context (document 000 §3), as npm start's dev-context.json.
+  const contextFile = join(tmp, 'context.json');
+  writeFileSync(contextFile, JSON.stringify({ '*': { user_tier: 'standard' }, [OPERATOR]: { user_tier: CONTEXT_PLAN, support_priority: 'high' } }));
   const at = (p: number) => `http://127.0.0.1:${p}`;
   const common = {
     NODE_ENV: 'test',
@@ -79,6 +86,7 @@ export async function startStack(opts: { workflows?: string } = {}): Promise<Sta
     spawnService({ name: 'runtime-worker', entry: join(ROOT, 'apps/runtime/src/worker.ts'), cwd: ROOT, env: { ...runtimeEnv, LOG_LEVEL: 'info' }, ready: { log: 'runtime worker ready' }, timeoutMs: 60_000 }),
     spawnHttp('observability', 'apps/observability/src/main.ts', { ...common, DATABASE_URL: obsDb.url, BULL_PREFIX: bull, INGEST_KEYS: `${appId}:ingest-${id}-0123456789` }, obsPort),
     spawnHttp('agent-manager', 'apps/agent-manager/src/main.ts', { ...common, AGENT_MANAGER_PROJECT_DIR: join(tmp, 'agents'), RUNTIME_URL: at(rtPort), OBSERVABILITY_URL: at(obsPort) }, amPort),
+    spawnHttp('broker', 'apps/broker/src/main.ts', { ...common, RUNTIME_URL: at(rtPort), PUBLIC_WS_URL: url.replace(/^http/, 'ws'), APP_ID: appId, CONTEXT_FILE: contextFile }, brokerPort),
     spawnHttp('document-server', 'apps/document-server/src/main.ts', { ...common, DATABASE_URL: docsDb.url, BLOB_DIR: join(tmp, 'blobs') }, docPort),
     spawnHttp(
       'bridge',
@@ -107,7 +115,7 @@ export async function startStack(opts: { workflows?: string } = {}): Promise<Sta
       {
         ...common,
         RUNTIME_URL: at(rtPort),
-        BROKER_URL: 'off',
+        BROKER_URL: at(brokerPort),
         OBSERVABILITY_URL: at(obsPort),
         AGENTS_URL: at(amPort),
         DOCUMENTS_URL: at(docPort),
@@ -132,6 +140,6 @@ export async function startStack(opts: { workflows?: string } = {}): Promise<Sta
     throw failed.reason;
   }
   const sign = (claims: { sub: string; [k: string]: unknown }) => signToken(secret, claims, { expiresIn: '1h' });
-  const token = await sign({ sub: 'console-operator', apps: [appId], roles: ['operator'] });
+  const token = await sign({ sub: OPERATOR, apps: [appId], roles: ['operator'] });
   return { url, appId, token, sign, processes, stop };
 }

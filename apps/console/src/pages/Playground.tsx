@@ -1,11 +1,11 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import type { Host } from '@tessera/client';
 import { useChat, type ToolCallAwaiting } from '@tessera/client/react';
-import { get, messageOf, storedToken } from '../api';
+import { api, get, messageOf, storedToken } from '../api';
 import type { Operator } from '../App';
 import { ErrorNote } from '../ErrorBoundary';
 import { num } from '../format';
-import type { WorkflowsReply } from '../types';
+import type { AgentChatsReply, SessionReply, WorkflowsReply } from '../types';
 
 /** The console is served by the gateway: the chat goes to the same origin, as any web client's would. */
 function browserHost(): Host {
@@ -17,8 +17,16 @@ function browserHost(): Host {
   };
 }
 
+/** What the Playground can chat with: a workflow file, or an agent of the app (its workflow `agent.<name>`). */
+interface Choice {
+  workflowName: string;
+  label: string;
+  description: string;
+}
+
 export function PlaygroundPage({ op }: { op: Operator }) {
   const [workflows, setWorkflows] = useState<WorkflowsReply | null>(null);
+  const [agents, setAgents] = useState<AgentChatsReply['agents'] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [workflow, setWorkflow] = useState<string>(() => new URLSearchParams(location.search).get('workflow') ?? '');
   useEffect(() => {
@@ -30,7 +38,21 @@ export function PlaygroundPage({ op }: { op: Operator }) {
       (e) => setError(`Could not list workflows: ${messageOf(e)}`),
     );
   }, []);
-  const wf = workflow && workflows?.[workflow];
+  useEffect(() => {
+    setAgents(null);
+    get<AgentChatsReply>(`/api/chats/${encodeURIComponent(op.appId)}/agents`).then(
+      (r) => setAgents(r.agents),
+      (e) => setError(`Could not list the app’s agents: ${messageOf(e)}`),
+    );
+  }, [op.appId]);
+  const choices: { workflows: Choice[]; agents: Choice[] } = useMemo(
+    () => ({
+      workflows: Object.values(workflows ?? {}).map((w) => ({ workflowName: w.name, label: w.name, description: w.description })),
+      agents: (agents ?? []).map((a) => ({ workflowName: a.workflow_name, label: a.name, description: a.description })),
+    }),
+    [workflows, agents],
+  );
+  const chosen = [...choices.workflows, ...choices.agents].find((c) => c.workflowName === workflow);
   return (
     <section className="playground">
       <h1>Playground</h1>
@@ -38,26 +60,73 @@ export function PlaygroundPage({ op }: { op: Operator }) {
       {workflows && (
         <div className="row">
           <label>
-            Workflow{' '}
+            Chat with{' '}
             <select aria-label="workflow" value={workflow} onChange={(e) => setWorkflow(e.target.value)}>
-              {Object.values(workflows).map((w) => (
-                <option key={w.name} value={w.name}>
-                  {w.name}
-                </option>
-              ))}
+              {!chosen && workflow && <option value={workflow}>{workflow}</option>}
+              <optgroup label="Workflows">
+                {choices.workflows.map((c) => (
+                  <option key={c.workflowName} value={c.workflowName}>
+                    {c.label}
+                  </option>
+                ))}
+              </optgroup>
+              {choices.agents.length > 0 && (
+                <optgroup label={`Agents of ${op.appId}`}>
+                  {choices.agents.map((c) => (
+                    <option key={c.workflowName} value={c.workflowName}>
+                      {c.label}
+                    </option>
+                  ))}
+                </optgroup>
+              )}
             </select>
           </label>
-          {wf && <span className="muted">{wf.description}</span>}
+          {chosen && <span className="muted">{chosen.description}</span>}
         </div>
       )}
-      {wf && <Chat key={`${op.appId}/${op.claims.sub}/${wf.name}`} op={op} workflow={wf.name} />}
+      {chosen && <Chat key={`${op.appId}/${op.claims.sub}/${chosen.workflowName}`} op={op} workflow={chosen.workflowName} />}
     </section>
   );
 }
 
+/**
+ * Starts the chat the way an app does: through the broker (`POST /api/mozaiks/session`), which adds
+ * the backend-only context (the user's plan, permissions) that a client cannot set; then the chat
+ * is opened and resumed by the client core, as any client's.
+ */
 function Chat({ op, workflow }: { op: Operator; workflow: string }) {
+  // One request id per chat shown: a repeated start (a remount of the same chat) rejoins it.
+  const [requestId] = useState(newRequestId);
+  const [chatId, setChatId] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    let current = true;
+    api<SessionReply>('POST', '/api/mozaiks/session', { workflow_name: workflow, app_id: op.appId, client_request_id: requestId }).then(
+      (r) => current && setChatId(r.chat_id),
+      (e) => current && setError(`The chat could not start: ${messageOf(e)}`),
+    );
+    return () => {
+      current = false;
+    };
+  }, [op.appId, workflow, requestId]);
+  if (!chatId)
+    return (
+      <div className="chat card">
+        <ErrorNote error={error} />
+        {!error && <span className="muted small">starting the chat…</span>}
+      </div>
+    );
+  return <LiveChat op={op} workflow={workflow} chatId={chatId} />;
+}
+
+/** Random hex (crypto.randomUUID is for secure contexts only, and the console may be opened over plain http). */
+function newRequestId(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+function LiveChat({ op, workflow, chatId }: { op: Operator; workflow: string; chatId: string }) {
   const host = useMemo(browserHost, []);
-  const chat = useChat({ host, appId: op.appId, userId: op.claims.sub, workflowName: workflow });
+  const chat = useChat({ host, appId: op.appId, userId: op.claims.sub, workflowName: workflow, chatId });
   const [text, setText] = useState('');
   const bottom = useRef<HTMLDivElement>(null);
   useEffect(() => void bottom.current?.scrollIntoView({ block: 'nearest' }), [chat.messages.length, chat.streamingText]);
