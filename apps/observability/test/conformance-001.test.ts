@@ -17,8 +17,8 @@ import { closedPort, freshSchema, spawnService, TEST_REDIS_URL, type ServiceProc
 const ROOT = resolve(__dirname, '../../..');
 const HEARTBEAT_MS = 400;
 
-/** The README's Claude Code hook script, as a user copies it. */
-const HOOK = /```sh\n(#!\/bin\/sh\n# \.claude\/hooks\/tessera\.sh[\s\S]*?)```/.exec(readFileSync(join(ROOT, 'README.md'), 'utf8'))?.[1];
+/** The Claude Code hook script of the observability page (the README links it), as a user copies it. */
+const HOOK = /```sh\n(#!\/bin\/sh\n# \.claude\/hooks\/tessera\.sh[\s\S]*?)```/.exec(readFileSync(join(ROOT, 'docs/protocols/observability.md'), 'utf8'))?.[1];
 const HAS_JQ = (() => {
   try {
     execFileSync('sh', ['-c', 'command -v jq'], { stdio: 'ignore' });
@@ -221,7 +221,7 @@ describe('document 001 (observability) through the gateway, as a client written 
     expect((await operator('GET', `/events/${session}`)).status).toBe(404);
   });
 
-  (HAS_JQ ? it : it.skip)("the README's Claude Code hook script reports a session through the gateway (needs jq)", async () => {
+  (HAS_JQ ? it : it.skip)("the docs' Claude Code hook script reports a session through the gateway (needs jq)", async () => {
     expect(HOOK).toBeDefined();
     const hookSession = `hook-${id}`;
     const payloads = [
