@@ -155,7 +155,7 @@ const MISSION_SUMMARIES: Record<string, string> = {
   user_message: "The learner's message to the tutor.",
   ping: 'Keepalive (document 002: every 30 s); answered with `pong`.',
   connected: 'The session is open.',
-  historical_messages: 'The conversation so far, oldest first, sent after `connected` when there is one.',
+  historical_messages: 'The conversation so far, oldest first, sent after `connected` (an empty list for a new conversation).',
   agent_processing_start: 'The tutor started on a message: show a typing indicator.',
   agent_message: "The tutor's answer (it may come in several messages).",
   agent_processing_end: 'The tutor is done with the message: hide the typing indicator.',
@@ -173,7 +173,7 @@ export const missionAllySocket: SocketSpec = {
   summary: "Document 002: a tutor walking a learner through a mission's checkpoints.",
   description: [
     'Open it with `?mission_id=` of a mission the learner is enrolled in, and a token (document 002: `?token=`, the `token` cookie, or `Authorization: Bearer`).',
-    'Messages are flat objects with a `type` (not document 003\'s envelopes). On connect: `connected`, then `historical_messages` when the conversation has any.',
+    'Messages are flat objects with a `type` (not document 003\'s envelopes). On connect: `connected`, then `historical_messages` (an empty list for a new conversation).',
     'A refusal is `{"type":"error","message"}` followed by close 1008 (token, mission, enrollment, a mission already completed); a failure the same with 1011.',
     HEARTBEAT,
   ].join('\n\n'),
