@@ -18,6 +18,7 @@ import {
   type Auth,
   type SocketEndpoint,
 } from '@tessera/kit';
+import { aguiRoutes, aguiRoutesOf } from './agui/routes';
 import { blueprintRoutes, blueprintsRoutes } from './blueprints/active-chats';
 import { missionEndpoint } from './mission/endpoint';
 import { missionRoutes, missionsRoutes, operatorOnly } from './mission/routes';
@@ -42,6 +43,7 @@ export const openapi = buildOpenApi({
     ...inputRoutes,
     ...blueprintRoutes,
     ...missionRoutes,
+    ...aguiRoutes,
   ],
 });
 
@@ -77,6 +79,7 @@ export function createRuntimeApp(s: RuntimeServices, opts: { isShuttingDown?: ()
   sessionsRoutes(routes, s);
   inputsRoutes(routes, s);
   missionsRoutes(routes, { missions: s.missions, workflows: s.workflows });
+  aguiRoutesOf(routes, s);
   app.use(routes.router);
   finalizeHttpApp(app, s.logger, openapi);
 

@@ -1,0 +1,160 @@
+import { RunAgentInputSchema } from '@ag-ui/core/schemas';
+import { AppId, ChatId, WorkflowName, type RouteSpec } from '@tessera/contracts';
+import { assertOwner, BadRequest, NotFound, type Principal } from '@tessera/kit';
+import { z } from 'zod';
+import type { RuntimeRoutes, RuntimeServices } from '../services';
+import type { ChatRow } from '../store/chats';
+import { ownedChat } from '../routes/access';
+import { AguiStream } from './stream';
+import { parseEventId, RunTranslator } from './translate';
+
+export const AGUI_PATH = '/api/agui/{app_id}/{workflow_name}';
+
+/** The official RunAgentInput, with ids a chat can be named by. */
+const RunBody = RunAgentInputSchema.extend({
+  threadId: ChatId.describe('The chat: an existing chat of yours, or a new thread id (a chat is started for it and found by it again)'),
+  runId: ChatId.describe('This run; posting it again (with Last-Event-ID to continue) reaches the same run'),
+});
+
+const runAgent = {
+  method: 'post',
+  path: AGUI_PATH,
+  access: 'user',
+  summary: 'Run a workflow as an AG-UI agent: RunAgentInput in, AG-UI events out (SSE)',
+  description:
+    "AG-UI (docs.ag-ui.com) over a Tessera chat: `threadId` is the chat (a new id starts a chat for the token's user in the path's app; another user's or app's chat is a 404). " +
+    "The last `messages` entry, when it is the user's, is the run's message; `resume` answers the interrupts (UI tools awaiting an answer) the previous run finished with. " +
+    'Every SSE event has an `id`; posting the same body again with `Last-Event-ID` continues exactly after it, on any instance. Stop a run with `POST /api/chats/{app_id}/{chat_id}/stop`: it finishes with the `cancelled` outcome.',
+  tags: ['agui'],
+  params: z.object({ app_id: AppId, workflow_name: WorkflowName }),
+  body: RunBody,
+  responses: {
+    200: { description: 'text/event-stream of AG-UI events (RUN_STARTED … RUN_FINISHED or RUN_ERROR), each with an id' },
+    400: { description: 'a field is invalid (named), or nothing to run' },
+    404: { description: 'no such workflow, chat or run (or not yours)' },
+  },
+} as const satisfies RouteSpec;
+
+type RunInput = z.infer<typeof RunBody>;
+
+const stopRun = {
+  method: 'post',
+  path: `${AGUI_PATH}/stop`,
+  access: 'owner',
+  summary: "Stop the thread's running run: its stream finishes with RUN_FINISHED and the cancelled outcome",
+  description: 'AG-UI has no stop message (a client only stops listening); this is the one a frontend calls to stop the agent itself.',
+  tags: ['agui'],
+  params: z.object({ app_id: AppId, workflow_name: WorkflowName }),
+  body: z.object({ threadId: ChatId.describe('The thread (chat) whose run to stop') }),
+  responses: { 202: { description: 'stop requested' }, 404: { description: 'no such thread (or not yours)' } },
+} as const satisfies RouteSpec;
+
+export const aguiRoutes: RouteSpec[] = [runAgent, stopRun];
+
+const RUN_TTL_S = 7 * 24 * 3600;
+
+interface RunRecord {
+  base: number;
+  turnId: string | null;
+}
+
+export function aguiRoutesOf(routes: RuntimeRoutes, s: RuntimeServices): void {
+  const runKey = (chatId: string, runId: string) => `${s.config.BULL_PREFIX}:agui:run:${chatId}:${runId}`;
+
+  routes.route(runAgent, async ({ params, body }, req, res) => {
+    const principal = req.principal as Principal;
+    assertOwner(principal, principal.sub, params.app_id);
+    const workflow = s.workflows.get(params.workflow_name);
+    if (!workflow) throw new NotFound(`no workflow named "${params.workflow_name}"`);
+    const lastEventHeader = req.header('last-event-id');
+    const lastEvent = lastEventHeader === undefined ? null : parseEventId(lastEventHeader);
+    if (lastEventHeader !== undefined && !lastEvent) throw new BadRequest(`invalid Last-Event-ID "${lastEventHeader.slice(0, 64)}": expected an id this stream sent, such as 12:0`);
+
+    const chat = await threadChat(s, principal, params.app_id, params.workflow_name, body.threadId);
+    const stored = await s.redis.get(runKey(chat.id, body.runId));
+    let run: RunRecord;
+    if (stored) run = JSON.parse(stored) as RunRecord;
+    else if (lastEvent) throw new NotFound(`no run "${body.runId}" on thread "${body.threadId}"`);
+    else {
+      run = await startRun(s, chat, workflow.initiator === 'agent' ? workflow : null, body.messages, body.resume, body.runId);
+      // The first post of a run id wins; a racing duplicate streams the same run.
+      const set = await s.redis.set(runKey(chat.id, body.runId), JSON.stringify(run), 'EX', RUN_TTL_S, 'NX');
+      if (set !== 'OK') run = JSON.parse((await s.redis.get(runKey(chat.id, body.runId))) as string) as RunRecord;
+    }
+    const translator = new RunTranslator(body.threadId, body.runId, run.base, run.turnId, chat.workflowName);
+    await new AguiStream(s, chat.id, translator, lastEvent, res).run();
+  });
+
+  routes.route(stopRun, async ({ params, body }, req, res) => {
+    const principal = req.principal as Principal;
+    const chat = await findThread(s, principal, params.app_id, params.workflow_name, body.threadId);
+    if (!chat) throw new NotFound(`no thread "${body.threadId}"`);
+    await s.feed.publishControl({ action: 'stop', session_id: chat.id, app_id: chat.appId, requested_by: principal.sub });
+    res.status(202).json({ accepted: true, threadId: body.threadId });
+  });
+}
+
+/**
+ * The chat a thread id names, if there is one: the caller's chat of that id (another user's or
+ * app's is a 404), or the caller's chat started for that thread id.
+ */
+async function findThread(s: RuntimeServices, p: Principal, appId: string, workflowName: string, threadId: string): Promise<ChatRow | null> {
+  assertOwner(p, p.sub, appId);
+  if (await s.chats.get(threadId)) {
+    const chat = await ownedChat(s.chats, p, threadId, appId);
+    if (chat.workflowName !== workflowName) throw new BadRequest(`chat "${chat.id}" runs workflow "${chat.workflowName}", not "${workflowName}"`);
+    return chat;
+  }
+  const r = await s.db.pool.query<{ id: string }>({
+    text: 'SELECT id FROM chats WHERE app_id = $1 AND user_id = $2 AND workflow_name = $3 AND client_request_id = $4',
+    values: [appId, p.sub, workflowName, `agui:${threadId}`],
+  });
+  return r.rows[0] ? s.chats.get(r.rows[0].id) : null;
+}
+
+/** The chat a thread id names; a new thread id starts one for the caller. */
+async function threadChat(s: RuntimeServices, p: Principal, appId: string, workflowName: string, threadId: string): Promise<ChatRow> {
+  const found = await findThread(s, p, appId, workflowName, threadId);
+  if (found) return found;
+  const { chat } = await s.starter.start({
+    appId,
+    userId: p.sub,
+    workflowName,
+    backendContext: null,
+    uiContext: null,
+    clientRequestId: `agui:${threadId}`,
+  });
+  return chat;
+}
+
+/** What the run's input asks for: answers to interrupts, a user message, or (a new chat of an agent that speaks first) the greeting. */
+async function startRun(
+  s: RuntimeServices,
+  chat: ChatRow,
+  greeter: Parameters<RuntimeServices['chatInputs']['startGreetingOnce']>[1] | null,
+  messages: RunInput['messages'],
+  resume: RunInput['resume'],
+  runId: string,
+): Promise<RunRecord> {
+  const base = await s.timeline.lastIndex(chat.id);
+  if (resume?.length) {
+    let turnId: string | null = null;
+    for (const [i, r] of resume.entries()) {
+      const payload = r.status === 'cancelled' ? { cancelled: true } : r.payload;
+      if (payload === null || typeof payload !== 'object' || Array.isArray(payload))
+        throw new BadRequest(`invalid body: resume.${i}.payload: a resolved interrupt's answer must be a JSON object`);
+      const { input } = await s.chatInputs.respondToolCall(chat, r.interruptId, payload as Record<string, unknown>, () => undefined);
+      turnId = input.id;
+    }
+    return { base, turnId };
+  }
+  const last = messages.at(-1);
+  if (last?.role === 'user') {
+    const text = typeof last.content === 'string' ? last.content : last.content.flatMap((p) => (p.type === 'text' ? [p.text] : [])).join('\n');
+    if (!text.trim()) throw new BadRequest('invalid body: messages: the last user message has no text');
+    const { input } = await s.chatInputs.submitMessage(chat, text.slice(0, 32_000), `agui:${runId}`);
+    return { base, turnId: input.id };
+  }
+  if (greeter && (await s.chatInputs.startGreetingOnce(chat, greeter))) return { base, turnId: null };
+  throw new BadRequest('invalid body: nothing to run: the last message is not a user message and there is no resume');
+}
