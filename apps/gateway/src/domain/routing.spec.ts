@@ -16,6 +16,8 @@ describe('routing table', () => {
     expect(target('/chat/demo-app/c1/alice/input')).toBe('runtime /chat/demo-app/c1/alice/input');
     expect(target('/ws/assistant/demo-app/c1/alice?access_token=t')).toBe('runtime /ws/assistant/demo-app/c1/alice?access_token=t');
     expect(target('/api/v1/mission-ally/ws?mission_id=m&token=t')).toBe('runtime /api/v1/mission-ally/ws?mission_id=m&token=t');
+    expect(target('/api/agui/demo-app/greeter')).toBe('runtime /api/agui/demo-app/greeter');
+    expect(target('/api/aguix/demo-app/greeter')).toBe('no_route');
   });
 
   it('sends the broker its paths and gives every other service a prefix of its own', () => {

@@ -86,6 +86,7 @@ export const ROUTES: readonly Route[] = [
   { prefix: '/ws', service: 'runtime', upstreamPrefix: '/ws', websocket: true },
   { prefix: '/api/v1/mission-ally/ws', service: 'runtime', upstreamPrefix: '/api/v1/mission-ally/ws', websocket: true },
   { prefix: '/api/v1/mission-ally/missions', service: 'runtime', upstreamPrefix: '/api/v1/mission-ally/missions', websocket: false },
+  { prefix: '/api/agui', service: 'runtime', upstreamPrefix: '/api/agui', websocket: false },
   { prefix: '/api/observability', service: 'observability', upstreamPrefix: '', websocket: true },
   { prefix: '/api/agents', service: 'agents', upstreamPrefix: '/agents', websocket: false },
   { prefix: '/api/documents', service: 'documents', upstreamPrefix: '/documents', websocket: false },
