@@ -1,0 +1,281 @@
+import { randomBytes } from 'node:crypto';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EventType, HttpAgent, type BaseEvent, type HttpAgentFetchFn, type Message, type RunFinishedEvent } from '@ag-ui/client';
+import { call, closedPort, TEST_REDIS_URL } from '@tessera/kit/testing';
+import { SECRET, startTestGateway, token, type TestGateway } from './support';
+import { ROOT, spawnHttpService, startRuntime, type HttpService, type RuntimeStack } from './stack';
+
+/**
+ * AG-UI over Tessera chats (apps/runtime/src/agui), as a frontend sees it: `HttpAgent` from
+ * @ag-ui/client posts a RunAgentInput through the gateway and assembles the SSE events, with
+ * the real runtime (two API instances and a worker) behind it.
+ */
+
+const SERVICE_KEY = 'agui-service-key-0123456789abcdef';
+const APP = 'demo-app';
+
+let runtime: RuntimeStack;
+let second: HttpService;
+let gw: TestGateway;
+let workflows: string;
+let alice: string;
+let bob: string;
+
+const runPath = (workflow: string) => `/api/agui/${APP}/${workflow}`;
+const uid = (p: string) => `${p}-${randomBytes(4).toString('hex')}`;
+
+function agentFor(workflow: string, who: string, threadId = uid('thread'), fetchFn?: HttpAgentFetchFn): { agent: HttpAgent; events: BaseEvent[] } {
+  const agent = new HttpAgent({ url: `${gw.url}${runPath(workflow)}`, headers: { authorization: `Bearer ${who}` }, threadId, ...(fetchFn && { fetch: fetchFn }) });
+  const events: BaseEvent[] = [];
+  agent.subscribe({ onEvent: ({ event }) => void events.push(event) });
+  return { agent, events };
+}
+
+/** What a person reads of a conversation: roles, texts, tool calls and results, without generated ids. */
+function readable(messages: Message[]) {
+  return messages.map((m) => ({
+    role: m.role,
+    content: 'content' in m ? m.content : undefined,
+    toolCalls: 'toolCalls' in m ? m.toolCalls?.map((t) => ({ name: t.function.name, args: t.function.arguments })) : undefined,
+  }));
+}
+
+const finished = (events: BaseEvent[]) => events.find((e) => e.type === EventType.RUN_FINISHED) as RunFinishedEvent | undefined;
+
+/** One SSE response, read whole: each event's id and parsed data. */
+async function rawRun(base: string, workflow: string, who: string, body: unknown, lastEventId?: string) {
+  const res = await fetch(`${base}${runPath(workflow)}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${who}`, 'content-type': 'application/json', accept: 'text/event-stream', ...(lastEventId && { 'last-event-id': lastEventId }) },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  const events = text
+    .split('\n\n')
+    .filter((b) => /^data: /m.test(b))
+    .map((b) => ({ id: /^id: (.*)$/m.exec(b)?.[1], event: JSON.parse(/^data: (.*)$/m.exec(b)?.[1] as string) as BaseEvent }));
+  return { status: res.status, type: res.headers.get('content-type'), text, events };
+}
+
+/**
+ * A fetch for HttpAgent that cuts the connection after every `every` events, `cuts` times, and
+ * reconnects with Last-Event-ID to the next of `bases` (the gateway, or either runtime instance
+ * directly). HttpAgent itself does not reconnect; this is how a frontend adds it. Whole events
+ * only pass to the agent; the ids it saw are kept in `seen`.
+ */
+function cuttingFetch(bases: string[], every: number, cuts: number, seen: { ids: string[]; cuts: number; bases: string[]; cutAt: number[]; endAt: number }): HttpAgentFetchFn {
+  return async (url, init) => {
+    const path = new URL(String(url)).pathname;
+    const headers = init?.headers as Record<string, string>;
+    const enc = new TextEncoder();
+    let lastId: string | undefined;
+    const body = new ReadableStream<Uint8Array>({
+      async start(out) {
+        for (let attempt = 0; ; attempt++) {
+          const base = bases[attempt % bases.length];
+          seen.bases.push(base);
+          const ac = new AbortController();
+          const res = await fetch(base + path, { method: 'POST', headers: { ...headers, ...(lastId && { 'Last-Event-ID': lastId }) }, body: init?.body, signal: ac.signal });
+          if (res.status !== 200) return out.error(new Error(`reconnect ${attempt} to ${base}: ${res.status} ${await res.text()}`));
+          const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+          const decoder = new TextDecoder();
+          let buf = '';
+          let passed = 0;
+          let cut = false;
+          while (!cut) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            buf += decoder.decode(value, { stream: true });
+            for (let i = buf.indexOf('\n\n'); i >= 0 && !cut; i = buf.indexOf('\n\n')) {
+              const block = buf.slice(0, i);
+              buf = buf.slice(i + 2);
+              if (!/^data: /m.test(block)) continue;
+              lastId = /^id: (.*)$/m.exec(block)?.[1];
+              seen.ids.push(lastId as string);
+              out.enqueue(enc.encode(`${block}\n\n`));
+              if (++passed >= every && seen.cuts < cuts) cut = true;
+            }
+          }
+          if (!cut) {
+            seen.endAt = Date.now();
+            return out.close();
+          }
+          seen.cuts++;
+          seen.cutAt.push(Date.now());
+          ac.abort();
+          await reader.cancel().catch(() => undefined);
+        }
+      },
+    });
+    return new Response(body, { status: 200, headers: { 'content-type': 'text/event-stream' } });
+  };
+}
+
+beforeAll(async () => {
+  const prefix = `test-agui-${randomBytes(4).toString('hex')}`;
+  const [portA, portB] = await Promise.all([closedPort(), closedPort()]);
+  runtime = await startRuntime({ JWT_SECRET: SECRET, SERVICE_KEY, extra: { BULL_PREFIX: prefix } }, portA);
+  // A second API instance on the same database, Redis and queues: a reconnect may land on either.
+  workflows = mkdtempSync(join(tmpdir(), 'agui-workflows-'));
+  cpSync(join(ROOT, 'apps/runtime/workflows'), workflows, { recursive: true });
+  cpSync(join(__dirname, 'fixtures/workflows'), workflows, { recursive: true });
+  second = await spawnHttpService(
+    'runtime-b',
+    'apps/runtime/src/main.ts',
+    {
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'warn',
+      REDIS_URL: TEST_REDIS_URL,
+      DATABASE_URL: runtime.databaseUrl,
+      BULL_PREFIX: prefix,
+      JWT_SECRET: SECRET,
+      SERVICE_KEY,
+      AUTH_ENABLED: 'true',
+      OBSERVABILITY_EVENTS: 'false',
+      DOCUMENTS_URL: 'off',
+      WORKFLOWS_DIR: workflows,
+      HOST: '127.0.0.1',
+      SHUTDOWN_TIMEOUT_MS: '3000',
+      PORT: String(portB),
+    },
+    portB,
+  );
+  gw = await startTestGateway({ RUNTIME_URL: `${runtime.url}, ${second.url}`, BROKER_URL: 'off' });
+  [alice, bob] = await Promise.all([token('alice', { apps: [APP] }), token('bob', { apps: [APP] })]);
+}, 90_000);
+
+afterAll(async () => {
+  await gw?.stop();
+  await second?.stop();
+  await runtime?.stop();
+  if (workflows) rmSync(workflows, { recursive: true, force: true });
+});
+
+test('a streamed run: HttpAgent assembles the agent’s reply from RUN_STARTED … RUN_FINISHED', async () => {
+  const { agent, events } = agentFor('greeter', alice);
+  agent.addMessage({ id: 'u1', role: 'user', content: 'I build dashboards' });
+  const { newMessages } = await agent.runAgent({ runId: uid('run') });
+
+  const types = events.map((e) => e.type);
+  expect(types[0]).toBe(EventType.RUN_STARTED);
+  expect(types.at(-1)).toBe(EventType.RUN_FINISHED);
+  expect(types).toEqual(expect.arrayContaining([EventType.STEP_STARTED, EventType.TEXT_MESSAGE_START, EventType.TEXT_MESSAGE_CONTENT, EventType.TEXT_MESSAGE_END, EventType.STEP_FINISHED, EventType.STATE_SNAPSHOT]));
+  // Streamed: the reply came in many pieces, not one.
+  expect(types.filter((t) => t === EventType.TEXT_MESSAGE_CONTENT).length).toBeGreaterThan(5);
+  expect(finished(events)?.outcome).toEqual({ type: 'success' });
+  expect(readable(newMessages)).toEqual([{ role: 'assistant', content: 'Noted: "I build dashboards". A teammate agent can take it from here.', toolCalls: undefined }]);
+  expect(agent.state).toEqual({ workflow_name: 'greeter', agent: 'host', status: 'completed' });
+
+  // The thread goes on: the next run is a second turn of the same chat.
+  agent.addMessage({ id: 'u2', role: 'user', content: 'and reports' });
+  const second = await agent.runAgent({ runId: uid('run') });
+  expect(readable(second.newMessages)).toEqual([{ role: 'assistant', content: 'Noted: "and reports". A teammate agent can take it from here.', toolCalls: undefined }]);
+}, 30_000);
+
+test('a UI tool awaiting an answer is an interrupt; the next run’s resume answers it', async () => {
+  const { agent, events } = agentFor('ask_user', alice);
+  agent.addMessage({ id: 'u1', role: 'user', content: 'Help me plan a trip' });
+  const first = await agent.runAgent({ runId: uid('run') });
+  const outcome = finished(events)?.outcome;
+  expect(outcome?.type).toBe('interrupt');
+  const interrupt = outcome?.type === 'interrupt' ? outcome.interrupts[0] : undefined;
+  expect(interrupt).toMatchObject({ reason: 'tool_call', message: 'What name should I call you?', metadata: { tool_name: 'ask_user' } });
+  expect(agent.pendingInterrupts.map((i) => i.id)).toEqual([interrupt?.id]);
+  const call = first.newMessages.flatMap((m) => ('toolCalls' in m ? (m.toolCalls ?? []) : []))[0];
+  expect(call).toMatchObject({ id: interrupt?.toolCallId, function: { name: 'ask_user', arguments: JSON.stringify({ question: 'What name should I call you?' }) } });
+
+  events.length = 0;
+  const resumed = await agent.runAgent({ runId: uid('run'), resume: [{ interruptId: interrupt?.id as string, status: 'resolved', payload: { answer: 'Ada' } }] });
+  expect(finished(events)?.outcome).toEqual({ type: 'success' });
+  expect(agent.pendingInterrupts).toEqual([]);
+  const read = readable(resumed.newMessages);
+  expect(read).toContainEqual({ role: 'tool', content: JSON.stringify({ answer: 'Ada' }), toolCalls: undefined });
+  expect(read.at(-1)).toEqual({ role: 'assistant', content: 'Nice to meet you, Ada! I will remember that for the rest of our chat.', toolCalls: undefined });
+  // The tool's result sits right after the call it answers.
+  const all = agent.messages;
+  const at = all.findIndex((m) => 'toolCalls' in m && m.toolCalls?.some((t) => t.id === interrupt?.toolCallId));
+  expect(all[at + 1]).toMatchObject({ role: 'tool', toolCallId: interrupt?.toolCallId });
+}, 30_000);
+
+test('a stop: the run finishes with the cancelled outcome, mid-reply (the stream is not buffered by the gateway)', async () => {
+  const threadId = uid('thread');
+  const { agent, events } = agentFor('long', alice, threadId);
+  agent.addMessage({ id: 'u1', role: 'user', content: 'tell me a story' });
+  let stopped: Promise<unknown> | undefined;
+  const run = agent.runAgent({ runId: uid('run') }, {
+    onTextMessageContentEvent: () => {
+      stopped ??= call(gw.url, 'POST', `${runPath('long')}/stop`, { token: alice, body: { threadId } });
+    },
+  });
+  await run;
+  expect(((await stopped) as { status: number }).status).toBe(202);
+  expect(finished(events)?.outcome).toEqual({ type: 'cancelled' });
+  const text = agent.messages.filter((m) => m.role === 'assistant').map((m) => m.content ?? '').join('');
+  expect(text.length).toBeGreaterThan(0);
+  expect(text).not.toContain('The end.');
+  // Another user cannot stop it (nor learn that it exists).
+  expect((await call(gw.url, 'POST', `${runPath('long')}/stop`, { token: bob, body: { threadId } })).status).toBe(404);
+}, 30_000);
+
+test('a connection cut 20 times mid-run, reconnecting with Last-Event-ID to either instance: the same messages as an undisturbed run, no event twice or missing', async () => {
+  const input = (id: string) => ({ id, role: 'user' as const, content: 'tell me a story' });
+  // Undisturbed.
+  const calm = agentFor('long', alice);
+  calm.agent.addMessage(input('u1'));
+  await calm.agent.runAgent({ runId: uid('run') });
+
+  const seen = { ids: [] as string[], cuts: 0, bases: [] as string[], cutAt: [] as number[], endAt: 0 };
+  const threadId = uid('thread');
+  const runId = uid('run');
+  const cut = agentFor('long', alice, threadId, cuttingFetch([gw.url, second.url, runtime.url], 4, 20, seen));
+  cut.agent.addMessage(input('u1'));
+  await cut.agent.runAgent({ runId });
+
+  expect(seen.cuts).toBe(20);
+  // Mid-run: the reply takes about 2 s; the connection was first cut well before it ended.
+  expect(seen.endAt - seen.cutAt[0]).toBeGreaterThan(1000);
+  expect(new Set(seen.bases)).toEqual(new Set([gw.url, second.url, runtime.url]));
+  expect(readable(cut.agent.messages)).toEqual(readable(calm.agent.messages));
+  expect(finished(cut.events)?.outcome).toEqual({ type: 'success' });
+
+  // Every id once, in order, and none missing: the run read again whole (same body, no Last-Event-ID) has exactly these ids.
+  expect(new Set(seen.ids).size).toBe(seen.ids.length);
+  const whole = await rawRun(gw.url, 'long', alice, { threadId, runId, messages: [input('u1')] });
+  expect(whole.status).toBe(200);
+  expect(whole.events.map((e) => e.id)).toEqual(seen.ids);
+  // (How a reply is cut into pieces varies from run to run, so events are compared with this run's own.)
+  expect(cut.events).toEqual(whole.events.map((e) => e.event));
+  // And after any id, exactly the rest.
+  const k = Math.floor(seen.ids.length / 2);
+  const rest = await rawRun(second.url, 'long', alice, { threadId, runId, messages: [input('u1')] }, seen.ids[k]);
+  expect(rest.events.map((e) => e.id)).toEqual(seen.ids.slice(k + 1));
+}, 60_000);
+
+test('tenancy and bad input: another user’s thread is a 404, another app a 403, a malformed Last-Event-ID a 400 naming it', async () => {
+  const threadId = uid('thread');
+  const body = { threadId, runId: uid('run'), messages: [{ id: 'u1', role: 'user', content: 'hello' }] };
+  const mine = await rawRun(gw.url, 'greeter', alice, body);
+  expect(mine.status).toBe(200);
+  expect(mine.type).toMatch(/^text\/event-stream/);
+  // A chat of alice's (started the document 003 way) is a thread by its id; to bob it is a 404, as no chat at all would be.
+  const started = await call(gw.url, 'POST', `/api/chats/${APP}/greeter/start`, { token: alice, body: { user_id: 'alice' } });
+  const chatId = (started.json as { chat_id: string }).chat_id;
+  const hers = await rawRun(gw.url, 'greeter', alice, { ...body, threadId: chatId, runId: uid('run') });
+  expect(hers.status).toBe(200);
+  expect(hers.events[0].event).toMatchObject({ type: EventType.RUN_STARTED, threadId: chatId });
+  const bobs = await rawRun(gw.url, 'greeter', bob, { ...body, threadId: chatId, runId: uid('run') });
+  expect(bobs.status).toBe(404);
+  expect(bobs.text).not.toContain('RUN_STARTED');
+  const otherApp = await fetch(`${gw.url}/api/agui/other-app/greeter`, { method: 'POST', headers: { authorization: `Bearer ${alice}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  expect(otherApp.status).toBe(403);
+  const bad = await rawRun(gw.url, 'greeter', alice, body, 'not-an-id');
+  expect(bad.status).toBe(400);
+  expect(bad.text).toContain('Last-Event-ID');
+  const noRun = await rawRun(gw.url, 'greeter', alice, { ...body, runId: uid('run') }, '3:0');
+  expect(noRun.status).toBe(404);
+  const invalid = await rawRun(gw.url, 'greeter', alice, { threadId, messages: 'hi' });
+  expect(invalid.status).toBe(400);
+  expect(invalid.text).toMatch(/runId|messages/);
+}, 30_000);
