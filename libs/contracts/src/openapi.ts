@@ -62,6 +62,7 @@ export const API_TAGS: Record<string, string> = {
   bridge:
     "The backend bridge (document 004): bootstrap a session on an agent server, its info, published and request/response events, close it. Live on the WebSocket `/api/bridge/session/{sessionId}/ws` (see `/asyncapi.json`).",
   internal: 'Service-to-service routes (the service key); never reachable through the gateway.',
+  agui: 'AG-UI (docs.ag-ui.com): run a workflow as an AG-UI agent over a chat, RunAgentInput in and an SSE stream of AG-UI events out (each with an id; Last-Event-ID continues after it); stop a thread’s run.',
 };
 
 /**
