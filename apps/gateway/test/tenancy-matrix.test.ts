@@ -192,6 +192,10 @@ function bodyFor(o: Operation, c: Caller): unknown {
     'POST /api/bridge/session/{sessionId}/events/request': { type: 'matrix', payload: { by: c.name }, timeoutMs: 1_000 },
     'POST /api/bridge/session/{sessionId}/events/request/{requestId}/response': { response: { by: c.name } },
     'POST /api/v1/mission-ally/missions/{mission_id}/enrollments/{user_id}': {},
+    // A new thread per caller; greeter's scripted reply streams in under a second.
+    'POST /api/agui/{app_id}/{workflow_name}': { threadId: `agui-${c.name}-${id}`, runId: `run-${c.name}-${id}`, messages: [{ id: 'm1', role: 'user', content: 'hello' }] },
+    // The fixture chat (the owner's) as the thread: only its owner may stop it.
+    'POST /api/agui/{app_id}/{workflow_name}/stop': { threadId: fixtures.chat_id },
   };
   if (!(key in bodies)) throw new Error(`no body fixture for ${key}: add one to bodyFor`);
   return bodies[key];
