@@ -11,6 +11,7 @@
  *   live    a writer process appends events as a turn does (EventWriter → Timeline → ChatFeed) at
  *           rising rates; per event, latency from its write (`sent_at`) to applied; p50/p99 and
  *           events/s applied per rate
+ *   size    the core bundled for the browser, minified and gzipped, next to a full-zod baseline (client-size.ts)
  *
  * Processes: one runtime API instance (`apps/runtime/src/main.ts`, tsx, LOG_LEVEL=warn, auth on)
  * on a fresh PostgreSQL schema (dropped at the end) and a unique BullMQ prefix; the writer is this
@@ -23,7 +24,9 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { signToken } from '@tessera/kit';
-import { ChatConnection, storageKey, type HostStorage, type SocketFactory } from '@tessera/client';
+// The sources: the package's exports name its build (dist/), which this benchmark does not need.
+import { ChatConnection, storageKey, type HostStorage, type SocketFactory } from '../../libs/client/src';
+import { clientSizes, sizeTable } from './client-size';
 import { freshSchema, TEST_REDIS_URL } from '../../libs/kit/src/testing';
 import { Redis } from 'ioredis';
 import { createLogger, pgPool } from '@tessera/kit';
@@ -246,6 +249,7 @@ async function main(): Promise<void> {
   const writer = new Writer(writerSvc);
   await writer.ask<'ready'>({ cmd: 'init', chatId, databaseUrl: schema.url });
   say(`client core benchmark${QUICK ? ' (quick)' : ''}: one runtime instance, ~200 B events; ChatConnection (Map storage) vs bare ws (JSON.parse + index check), one after the other`);
+  say(`\n## size — what the client adds to a browser app\n${sizeTable(await clientSizes())}`);
 
   // replay: fill the chat, then resume it from nothing, alternating the two clients.
   await writer.ask<'step'>({ cmd: 'step', rate: 20_000, durationMs: Math.ceil((EVENTS / 20_000) * 1000) });

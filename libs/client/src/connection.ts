@@ -8,11 +8,12 @@
  * resume) is not asked for again on it: the socket is replaced, with backoff, and the new one
  * resumes from the last applied index.
  */
-import { WsErrorCode } from '@tessera/contracts';
 import { CommandFailed, CommandTracker, type ChatCommand, type CommandReply } from './commands';
-import type { ChatEvent, ChatListener, ConnectionStatus, ControlEvent, TimelineEvent } from './events';
+import type { ChatEvent, ChatListener, ConnectionStatus, ControlEvent } from './events';
 import { backoffDelay, DEFAULT_BACKOFF, newId, readJson, socketFactory, storageKey, trimSlash, type Backoff, type Host, type SocketLike } from './host';
 import { PendingQueue, type PendingAction } from './pending';
+import { parseServerMessage, type ServerMessage } from './wire';
+import { WsErrorCode } from './wire.gen';
 
 export interface ChatIds {
   appId: string;
@@ -271,28 +272,28 @@ export class ChatConnection {
   }
 
   private onMessage(raw: string): void {
-    let m: { type?: unknown; data?: unknown; index?: unknown; timestamp?: unknown };
-    try {
-      m = JSON.parse(raw);
-    } catch {
-      return; // not ours to crash on
-    }
-    if (typeof m?.type !== 'string') return;
-    if (typeof m.index === 'number') return this.onTimeline(m as unknown as TimelineEvent);
-    this.onControl(m as unknown as ControlEvent);
+    const m = parseServerMessage(raw);
+    if (!m) return; // not ours to crash on
+    if (m.kind === 'timeline') return this.onTimeline(m.event.index, m);
+    if (m.kind === 'control') return this.onControl(m.event);
+    if (m.message.index !== undefined) return this.onTimeline(m.message.index, m);
+    this.emit(m);
   }
 
-  private onTimeline(e: TimelineEvent): void {
-    if (e.index <= this.lastIndex) return; // already applied (a replay overlapping what we saw)
+  /** A timeline event, or an unreadable one that still takes its index's place. */
+  private onTimeline(index: number, m: Exclude<ServerMessage, { kind: 'control' }>): void {
+    if (index <= this.lastIndex) return; // already applied (a replay overlapping what we saw)
     const expected = this.lastIndex < 1 ? 1 : this.lastIndex + 1;
-    if (e.index !== expected) {
+    if (index !== expected) {
       // A gap: never apply out of order. During the resume the boundary tells whether the replay
       // filled it; after it, only a new socket's resume can (this one will not send it again).
       if (!this.resumeOutstanding) this.replaceSocket();
       return;
     }
-    this.lastIndex = e.index;
-    this.host.storage.setItem(this.indexKey, String(e.index));
+    this.lastIndex = index;
+    this.host.storage.setItem(this.indexKey, String(index));
+    if (m.kind === 'unknown') return this.emit(m);
+    const e = m.event;
     switch (e.type) {
       case 'chat.tool_call':
         if (e.data.awaiting_response && e.data.display === 'composer') this.composerTarget = e.data.event_id;
@@ -357,8 +358,7 @@ export class ChatConnection {
         break;
       }
     }
-    if (!isKnownControl(e.type)) this.emit({ kind: 'unknown', message: e as { type: string; data: unknown } });
-    else this.emit({ kind: 'control', event: e });
+    this.emit({ kind: 'control', event: e });
   }
 
   private acked(match: (a: PendingAction) => boolean): void {
@@ -445,20 +445,6 @@ export class ChatConnection {
       }
     }
   }
-}
-
-const CONTROL_TYPES = new Set([
-  'chat_meta',
-  'ack.input',
-  'chat.input_ack',
-  'ack.tool_call_response',
-  'chat.resume_boundary',
-  'chat.mode_changed',
-  'chat.workflow_started',
-  'chat.error',
-]);
-function isKnownControl(type: string): boolean {
-  return CONTROL_TYPES.has(type);
 }
 
 function started(r: CommandReply): { chatId: string; workflowName: string } {

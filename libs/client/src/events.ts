@@ -1,21 +1,27 @@
-/** Typed runtime → client messages (libs/contracts/src/runtime/ws.ts) and what a connection emits. */
-import type { ControlData, TimelineDataOf, TimelineType } from '@tessera/contracts';
+/** Typed runtime → client messages (generated from libs/contracts/src/runtime/ws.ts) and what a connection emits. */
+import type * as z from 'zod/mini';
 import type { PendingAction } from './pending';
+import type { ControlData, TimelineData } from './wire.gen';
 
-type Infer<T extends { parse: (v: unknown) => unknown }> = ReturnType<T['parse']>;
+export type TimelineType = keyof typeof TimelineData;
+export type TimelineDataOf<T extends TimelineType> = z.infer<(typeof TimelineData)[T]>;
 export type ControlType = keyof typeof ControlData;
+export type ControlDataOf<T extends ControlType> = z.infer<(typeof ControlData)[T]>;
 
 /** An event of the chat's timeline: it has an index and is replayed by `client.resume`. */
 export type TimelineEvent = { [T in TimelineType]: { type: T; index: number; data: TimelineDataOf<T>; timestamp: string } }[TimelineType];
 /** A message outside the timeline (meta, acks, resume boundary, errors answering a message). */
-export type ControlEvent = { [T in ControlType]: { type: T; data: Infer<(typeof ControlData)[T]>; timestamp: string } }[ControlType];
+export type ControlEvent = { [T in ControlType]: { type: T; data: ControlDataOf<T>; timestamp: string } }[ControlType];
 
 export type ConnectionStatus = 'idle' | 'connecting' | 'resuming' | 'live' | 'waiting' | 'offline' | 'background' | 'closed';
 
 export type ChatEvent =
   | { kind: 'timeline'; event: TimelineEvent }
   | { kind: 'control'; event: ControlEvent }
-  /** A type this client does not know (a newer runtime): passed on, never an error. */
+  /**
+   * A type this client does not know (a newer runtime), or data of a known type it cannot read:
+   * passed on, never an error. With an index it took its place in the timeline.
+   */
   | { kind: 'unknown'; message: { type: string; data: unknown; index?: number } }
   | { kind: 'status'; status: ConnectionStatus }
   | { kind: 'processing'; processing: boolean }

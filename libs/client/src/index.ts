@@ -6,3 +6,5 @@ export * from './pending';
 export * from './ui-tools';
 export * from './chat-view';
 export * from './commands';
+export * from './wire';
+export { WsErrorCode } from './wire.gen';

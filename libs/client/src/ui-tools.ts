@@ -4,7 +4,7 @@
  * An unknown component gets the fallback, never a throw: a workflow may add components before
  * every client ships a renderer for them.
  */
-import type { TimelineDataOf } from '@tessera/contracts';
+import type { TimelineDataOf } from './events';
 
 export type ToolCall = TimelineDataOf<'chat.tool_call'>;
 export type ToolRenderer<R> = (call: ToolCall, answer: (response: Record<string, unknown>) => void) => R;

@@ -1,0 +1,13 @@
+/* eslint-disable @typescript-eslint/no-require-imports -- an app written in CommonJS */
+// A CommonJS app: the built package by its name, the core and /react.
+const { ChatConnection, ChatView, parseServerMessage, WsErrorCode } = require("@tessera/client");
+const { useChat } = require("@tessera/client/react");
+
+const map = new Map();
+const storage = { getItem: (k) => map.get(k) ?? null, setItem: (k, v) => void map.set(k, v), removeItem: (k) => void map.delete(k) };
+const conn = new ChatConnection({ storage, getAccessToken: () => null, httpBaseUrl: 'http://x', wsBaseUrl: 'ws://x' }, { appId: 'a', userId: 'u', chatId: 'c', workflowName: 'w' });
+const view = new ChatView(conn);
+conn.setOnline(false);
+view.send('hello from cjs');
+const read = parseServerMessage(JSON.stringify({ type: 'chat.text', index: 1, timestamp: 't', data: { message_id: 'm', agent: 'a', role: 'assistant', delta: 'hi', done: false } }));
+console.log(JSON.stringify({ status: conn.status, messages: view.snapshot.messages.map((m) => m.text), read: read.kind, code: WsErrorCode.RateLimited, hook: typeof useChat }));
