@@ -22,7 +22,8 @@ const onUnhandled = (e: unknown) => unhandled.push(e);
 beforeAll(async () => {
   process.on('unhandledRejection', onUnhandled);
   env = await testEnv('fuzzhttp');
-  rt = await startRuntime(env, { worker: false });
+  // No agent manager here (AGENTS_URL=off: the app has no agents): one that is down is a truthful 503, not hostile input's doing.
+  rt = await startRuntime(env, { worker: false, extra: { AGENTS_URL: 'off' } });
   [tok, otherTok] = await Promise.all([token('fuzz'), token('someone-else')]);
   const r = await call(rt.url, 'POST', '/api/chats/app1/assistant/start', { token: tok, body: { user_id: 'fuzz' } });
   chatId = r.json.chat_id;

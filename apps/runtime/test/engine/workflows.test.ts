@@ -36,7 +36,7 @@ describe('loadWorkflows', () => {
 
   it('loads the shipped example workflows', () => {
     const all = loadWorkflows(WORKFLOWS_DIR);
-    expect([...all.keys()]).toEqual(['ask_user', 'assistant', 'greeter', 'handoff', 'mission_ally', 'mission_ally_llm']);
+    expect([...all.keys()]).toEqual(['ask_user', 'assistant', 'greeter', 'handoff', 'mission_ally', 'mission_ally_llm', 'support_desk']);
     expect(all.get('assistant')?.entry_point).toBe(true);
     expect(all.get('greeter')?.initiator).toBe('agent');
     expect(all.get('assistant')?.file).toBe(join(WORKFLOWS_DIR, 'assistant', 'workflow.json'));
