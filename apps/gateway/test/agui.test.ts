@@ -275,6 +275,13 @@ test('tenancy and bad input: another user’s thread is a 404, another app a 403
   expect(bad.text).toContain('Last-Event-ID');
   const noRun = await rawRun(gw.url, 'greeter', alice, { ...body, runId: uid('run') }, '3:0');
   expect(noRun.status).toBe(404);
+  // Text the database cannot store is refused by name, not a 5xx.
+  const nul = await rawRun(gw.url, 'greeter', alice, { ...body, runId: uid('run'), messages: [{ id: 'u1', role: 'user', content: 'a\u0000b' }] });
+  expect(nul.status).toBe(400);
+  expect(nul.text).toContain('messages.0.content');
+  const badAnswer = await rawRun(gw.url, 'greeter', alice, { ...body, runId: uid('run'), resume: [{ interruptId: 'x\u0000', status: 'resolved', payload: { answer: 'a\u0000' } }] });
+  expect(badAnswer.status).toBe(400);
+  expect(badAnswer.text).toContain('resume.0');
   const invalid = await rawRun(gw.url, 'greeter', alice, { threadId, messages: 'hi' });
   expect(invalid.status).toBe(400);
   expect(invalid.text).toMatch(/runId|messages/);

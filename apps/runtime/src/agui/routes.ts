@@ -1,5 +1,5 @@
 import { RunAgentInputSchema } from '@ag-ui/core/schemas';
-import { AppId, ChatId, WorkflowName, type RouteSpec } from '@tessera/contracts';
+import { AppId, ChatId, SafeJsonRecord, SafeText, WorkflowName, type RouteSpec } from '@tessera/contracts';
 import { assertOwner, BadRequest, NotFound, type Principal } from '@tessera/kit';
 import { z } from 'zod';
 import type { RuntimeRoutes, RuntimeServices } from '../services';
@@ -140,10 +140,11 @@ async function startRun(
   if (resume?.length) {
     let turnId: string | null = null;
     for (const [i, r] of resume.entries()) {
+      const id = storable(SafeText.min(1).max(256), r.interruptId, `resume.${i}.interruptId`);
       const payload = r.status === 'cancelled' ? { cancelled: true } : r.payload;
       if (payload === null || typeof payload !== 'object' || Array.isArray(payload))
         throw new BadRequest(`invalid body: resume.${i}.payload: a resolved interrupt's answer must be a JSON object`);
-      const { input } = await s.chatInputs.respondToolCall(chat, r.interruptId, payload as Record<string, unknown>, () => undefined);
+      const { input } = await s.chatInputs.respondToolCall(chat, id, storable(SafeJsonRecord, payload, `resume.${i}.payload`), () => undefined);
       turnId = input.id;
     }
     return { base, turnId };
@@ -152,9 +153,19 @@ async function startRun(
   if (last?.role === 'user') {
     const text = typeof last.content === 'string' ? last.content : last.content.flatMap((p) => (p.type === 'text' ? [p.text] : [])).join('\n');
     if (!text.trim()) throw new BadRequest('invalid body: messages: the last user message has no text');
-    const { input } = await s.chatInputs.submitMessage(chat, text.slice(0, 32_000), `agui:${runId}`);
+    const at = `messages.${messages.length - 1}.content`;
+    const { input } = await s.chatInputs.submitMessage(chat, storable(SafeText.max(32_000), text, at), `agui:${runId}`);
     return { base, turnId: input.id };
   }
   if (greeter && (await s.chatInputs.startGreetingOnce(chat, greeter))) return { base, turnId: null };
   throw new BadRequest('invalid body: nothing to run: the last message is not a user message and there is no resume');
+}
+
+/** What the official schema lets through but the database cannot store (NUL, lone surrogates, too deep or long): a 400 naming the field. */
+function storable<T extends z.ZodType>(schema: T, value: unknown, at: string): z.output<T> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const path = [at, ...issue.path.map(String)].join('.');
+  throw new BadRequest(`invalid body: ${path}: ${issue.message}`, { issues: [{ path: `body.${path}`, message: issue.message }] });
 }
