@@ -31,20 +31,24 @@ test('two instances writing and a hand edit racing leave every agent whole, its 
     const r = await http(a.url, 'POST', '/agents', { token: op, body: { name, description: 'tok-0', system_prompt: 'prompt of tok-0' } });
     expect(r.status).toBe(201);
   }
-  const until_ = Date.now() + 4_000;
+  // The race runs until enough of each kind has happened (not for a fixed time: a busy machine does
+  // fewer per second, and the claim is about what happens when they overlap, not how many fit).
+  const ENOUGH = { writes: 80, reads: 80, handEdits: 20 };
+  const cap = Date.now() + 60_000;
   let seq = 0;
   const statuses = new Map<number, number>();
   const halves: string[] = [];
   let writes = 0;
   let reads = 0;
   let handEdits = 0;
+  const racing = () => Date.now() < cap && (writes < ENOUGH.writes || reads < ENOUGH.reads || handEdits < ENOUGH.handEdits);
   const count = (s: number) => statuses.set(s, (statuses.get(s) ?? 0) + 1);
   const check = (agent: any, where: string) => {
     if (tokenOf(agent.description) !== tokenOf(agent.system_prompt)) halves.push(`${where}: ${agent.description} / ${agent.system_prompt}`);
   };
 
   const writer = async (url: string) => {
-    while (Date.now() < until_) {
+    while (racing()) {
       const t = ++seq;
       const r = await http(url, 'PATCH', `/agents/${pick(NAMES)}`, { token: op, body: { description: `tok-${t}`, system_prompt: `prompt of tok-${t}` } });
       count(r.status);
@@ -53,7 +57,7 @@ test('two instances writing and a hand edit racing leave every agent whole, its 
     }
   };
   const reader = async (url: string) => {
-    while (Date.now() < until_) {
+    while (racing()) {
       const one = Math.random() < 0.8;
       const r = await http(url, 'GET', one ? `/agents/${pick(NAMES)}` : '/agents', { token: usr });
       count(r.status);
@@ -63,7 +67,7 @@ test('two instances writing and a hand edit racing leave every agent whole, its 
     }
   };
   const handEditor = async () => {
-    while (Date.now() < until_) {
+    while (racing()) {
       const dir = join(project.agents, pick(NAMES));
       const n = ++handEdits;
       // In place, not renamed: a reader may meet the file half-written and must read it again.
@@ -76,8 +80,9 @@ test('two instances writing and a hand edit racing leave every agent whole, its 
 
   expect(halves).toEqual([]);
   expect([...statuses.keys()].sort()).toEqual([200]);
-  expect(writes).toBeGreaterThan(50);
-  expect(reads).toBeGreaterThan(50);
+  expect(writes).toBeGreaterThanOrEqual(ENOUGH.writes);
+  expect(reads).toBeGreaterThanOrEqual(ENOUGH.reads);
+  expect(handEdits).toBeGreaterThanOrEqual(ENOUGH.handEdits);
 
   // Once the watchers have looked at the last hand edits, the files, both instances and the history agree.
   await new Promise((r) => setTimeout(r, 500));
