@@ -38,6 +38,8 @@ export interface Platform {
 export interface PlatformOptions {
   /** Workflow folders copied after the runtime's examples. */
   workflows?: string[];
+  /** The subject of the operator token the platform hands back (default `platform-operator`). */
+  operator?: string;
   /** The console's built files, served by the gateway at /console/. */
   consoleDist?: string;
   /** Extra settings per service (`runtime` applies to its worker too). */
@@ -156,7 +158,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
     throw failed.reason;
   }
   const sign = (claims: { sub: string; [k: string]: unknown }) => signToken(secret, claims, { expiresIn: '1h' });
-  const token = await sign({ sub: 'platform-operator', apps: [appId], roles: ['operator'] });
+  const token = await sign({ sub: opts.operator ?? 'platform-operator', apps: [appId], roles: ['operator'] });
   const services = { runtime: at(rtPort), observability: at(obsPort), agentManager: at(amPort), documents: at(docPort), bridge: at(bridgePort), broker: at(brokerPort) };
   return { url, appId, otherAppId, token, sign, serviceKey, ingestKeys, services, processes, stop };
 }
