@@ -18,7 +18,9 @@ import {
   type Auth,
   type SocketEndpoint,
 } from '@tessera/kit';
+import { a2aRoutes, a2aRoutesOf } from './a2a/routes';
 import { aguiRoutes, aguiRoutesOf } from './agui/routes';
+import { mcpChallenge, mcpRoutes, mcpRoutesOf } from './mcp/routes';
 import { blueprintRoutes, blueprintsRoutes } from './blueprints/active-chats';
 import { missionEndpoint } from './mission/endpoint';
 import { missionRoutes, missionsRoutes, operatorOnly } from './mission/routes';
@@ -44,6 +46,8 @@ export const openapi = buildOpenApi({
     ...blueprintRoutes,
     ...missionRoutes,
     ...aguiRoutes,
+    ...a2aRoutes,
+    ...mcpRoutes,
   ],
 });
 
@@ -80,6 +84,10 @@ export function createRuntimeApp(s: RuntimeServices, opts: { isShuttingDown?: ()
   inputsRoutes(routes, s);
   missionsRoutes(routes, { missions: s.missions, workflows: s.workflows });
   aguiRoutesOf(routes, s);
+  a2aRoutesOf(routes, s);
+  mcpRoutesOf(routes, s);
+  // The MCP endpoint's 401 names its protected-resource metadata (an OAuth resource server's challenge).
+  app.use(mcpChallenge(authn));
   app.use(routes.router);
   finalizeHttpApp(app, s.logger, openapi);
 

@@ -63,6 +63,8 @@ export const API_TAGS: Record<string, string> = {
     "The backend bridge (document 004): bootstrap a session on an agent server, its info, published and request/response events, close it. Live on the WebSocket `/api/bridge/session/{sessionId}/ws` (see `/asyncapi.json`).",
   internal: 'Service-to-service routes (the service key); never reachable through the gateway.',
   agui: 'AG-UI (docs.ag-ui.com): run a workflow as an AG-UI agent over a chat, RunAgentInput in and an SSE stream of AG-UI events out (each with an id; Last-Event-ID continues after it); stop a thread’s run.',
+  a2a: 'A2A 1.0 (a2a-protocol.org, JSON-RPC binding, as @a2a-js/sdk implements it): an Agent Card per app and per workflow, and a workflow as an A2A agent over chats: SendMessage, SendStreamingMessage, GetTask, CancelTask, SubscribeToTask (replays the task from its first event).',
+  mcp: 'MCP (modelcontextprotocol.io, Streamable HTTP 2025-11-25): each workflow is a tool; a tool call runs one chat turn and returns the reply; progress notifications stream the text; the protected-resource metadata (RFC 9728) a client reads after a 401.',
 };
 
 /**

@@ -18,6 +18,9 @@ describe('routing table', () => {
     expect(target('/api/v1/mission-ally/ws?mission_id=m&token=t')).toBe('runtime /api/v1/mission-ally/ws?mission_id=m&token=t');
     expect(target('/api/agui/demo-app/greeter')).toBe('runtime /api/agui/demo-app/greeter');
     expect(target('/api/aguix/demo-app/greeter')).toBe('no_route');
+    expect(target('/api/mcp/demo-app')).toBe('runtime /api/mcp/demo-app');
+    expect(target('/.well-known/oauth-protected-resource/api/mcp/demo-app')).toBe('runtime /.well-known/oauth-protected-resource/api/mcp/demo-app');
+    expect(target('/.well-known/oauth-protected-resource/api/chats')).toBe('no_route');
   });
 
   it('sends the broker its paths and gives every other service a prefix of its own', () => {
@@ -91,6 +94,13 @@ describe('routing table', () => {
     expect(isPublic('POST', '/api/workflows', { publicWorkflows: true })).toBe(false);
     expect(isPublic('GET', '/api/workflows', { publicWorkflows: false })).toBe(false);
     expect(isPublic('GET', '/api/sessions/demo-app/alice', { publicWorkflows: true })).toBe(false);
+  });
+
+  it('leaves the MCP endpoint’s token to the runtime (its 401 names the metadata) and serves that metadata without one', () => {
+    for (const method of ['POST', 'GET', 'DELETE']) expect(isPublic(method, '/api/mcp/demo-app', { publicWorkflows: false })).toBe(true);
+    expect(isPublic('GET', '/.well-known/oauth-protected-resource/api/mcp/demo-app', { publicWorkflows: false })).toBe(true);
+    expect(isPublic('POST', '/.well-known/oauth-protected-resource/api/mcp/demo-app', { publicWorkflows: false })).toBe(false);
+    expect(isPublic('GET', '/api/mcp/demo-app/other', { publicWorkflows: false })).toBe(false);
   });
 
   it('lets observability ingest through without a token, and nothing else of observability', () => {

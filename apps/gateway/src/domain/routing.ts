@@ -87,6 +87,9 @@ export const ROUTES: readonly Route[] = [
   { prefix: '/api/v1/mission-ally/ws', service: 'runtime', upstreamPrefix: '/api/v1/mission-ally/ws', websocket: true },
   { prefix: '/api/v1/mission-ally/missions', service: 'runtime', upstreamPrefix: '/api/v1/mission-ally/missions', websocket: false },
   { prefix: '/api/agui', service: 'runtime', upstreamPrefix: '/api/agui', websocket: false },
+  { prefix: '/api/a2a', service: 'runtime', upstreamPrefix: '/api/a2a', websocket: false },
+  { prefix: '/api/mcp', service: 'runtime', upstreamPrefix: '/api/mcp', websocket: false },
+  { prefix: '/.well-known/oauth-protected-resource/api/mcp', service: 'runtime', upstreamPrefix: '/.well-known/oauth-protected-resource/api/mcp', websocket: false },
   { prefix: '/api/observability', service: 'observability', upstreamPrefix: '', websocket: true },
   { prefix: '/api/agents', service: 'agents', upstreamPrefix: '/agents', websocket: false },
   { prefix: '/api/documents', service: 'documents', upstreamPrefix: '/documents', websocket: false },
@@ -180,9 +183,16 @@ const INGEST: readonly { method: string; path: string }[] = [
  */
 export function isPublic(method: string, path: string, opts: { publicWorkflows: boolean }): boolean {
   if (isIngest(method, path)) return true;
+  // MCP: the runtime checks the token as an OAuth resource server, its 401 naming the endpoint's
+  // protected-resource metadata (RFC 9728), which is public.
+  if (MCP_ENDPOINT.test(path)) return true;
+  if ((method === 'GET' || method === 'HEAD') && MCP_METADATA.test(path)) return true;
   if (opts.publicWorkflows && (method === 'GET' || method === 'HEAD')) return path === '/api/workflows' || path.startsWith('/api/workflows/');
   return false;
 }
+
+const MCP_ENDPOINT = /^\/api\/mcp\/[^/]+\/?$/;
+const MCP_METADATA = /^\/\.well-known\/oauth-protected-resource\/api\/mcp\/[^/]+\/?$/;
 
 /**
  * Sockets whose protocol says how a refused token is told: document 002's Mission Ally sends

@@ -1,0 +1,134 @@
+import { randomUUID } from 'node:crypto';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { ChatId, SafeText, type TimelineDataOf } from '@tessera/contracts';
+import { HttpError, type Principal } from '@tessera/kit';
+import { z } from 'zod';
+import type { FeedListener } from '../bus/feed';
+import { ownedChat } from '../routes/access';
+import type { RuntimeServices } from '../services';
+import type { ChatRow } from '../store/chats';
+
+const PAGE = 500;
+/** Without a live signal the log is read again this often anyway. */
+const RECHECK_MS = 5_000;
+
+/** What a tool call takes: the user's message, and the chat to continue (none: a new chat). */
+const ToolInput = {
+  message: SafeText.min(1).max(32_000).describe("The user's message: the turn's input"),
+  chat_id: ChatId.optional().describe('A chat of yours (from an earlier call) to continue; omitted: a new chat'),
+};
+
+/**
+ * One MCP session's server: every workflow is a tool; a call is one turn of a chat of the
+ * token's user in the path's app, answered with the turn's reply text.
+ */
+export function mcpServerFor(s: RuntimeServices, principal: Principal, appId: string): McpServer {
+  const server = new McpServer({ name: 'tessera-runtime', version: '0.1.0' }, { capabilities: { tools: {} } });
+  for (const w of s.workflows.values()) {
+    server.registerTool(
+      w.name,
+      {
+        title: w.name,
+        description: `${w.description || `The "${w.name}" workflow`} — one turn: your message in, the agents' reply out. Pass chat_id (from structuredContent of an earlier call) to continue that chat.`,
+        inputSchema: ToolInput,
+        outputSchema: { chat_id: z.string(), status: z.string(), reply: z.string() },
+      },
+      async (args, extra): Promise<CallToolResult> => {
+        let chat: ChatRow;
+        try {
+          chat = args.chat_id ? await ownedChat(s.chats, principal, args.chat_id, appId) : await newChat(s, principal, appId, w.name);
+        } catch (err) {
+          if (err instanceof HttpError) return failure(err.message);
+          throw err;
+        }
+        if (chat.workflowName !== w.name) return failure(`chat "${chat.id}" runs workflow "${chat.workflowName}", not "${w.name}"`);
+        const progressToken = extra._meta?.progressToken;
+        const base = await s.timeline.lastIndex(chat.id);
+        const { input } = await s.chatInputs.submitMessage(chat, args.message, `mcp:${randomUUID()}`);
+        const stop = () => void s.feed.publishControl({ action: 'stop', session_id: chat.id, app_id: chat.appId, requested_by: principal.sub }).catch(() => undefined);
+        extra.signal.addEventListener('abort', stop, { once: true });
+        let progress = 0;
+        const outcome = await followTurn(s, chat.id, base, input.id, extra.signal, async (delta) => {
+          if (progressToken === undefined) return;
+          await extra.sendNotification({ method: 'notifications/progress', params: { progressToken, progress: ++progress, message: delta } }).catch(() => undefined);
+        });
+        extra.signal.removeEventListener('abort', stop);
+        const structuredContent = { chat_id: chat.id, status: outcome.status, reply: outcome.reply };
+        const text = outcome.reply || (outcome.status === 'failed' ? `the turn failed: ${outcome.reason ?? 'no reason given'}` : `(no reply; the turn ended ${outcome.status})`);
+        return { content: [{ type: 'text', text }], structuredContent, isError: outcome.status === 'failed' };
+      },
+    );
+  }
+  return server;
+}
+
+function failure(message: string): CallToolResult {
+  return { content: [{ type: 'text', text: message }], isError: true };
+}
+
+async function newChat(s: RuntimeServices, p: Principal, appId: string, workflowName: string): Promise<ChatRow> {
+  const { chat } = await s.starter.start({ appId, userId: p.sub, workflowName, backendContext: null, uiContext: null, clientRequestId: `mcp:${randomUUID()}` });
+  return chat;
+}
+
+type RunStatus = TimelineDataOf<'chat.run_complete'>['status'];
+
+/**
+ * Reads the chat's timeline after `base` until the turn's `chat.run_complete` (the log is the
+ * source; the live feed only says "read again"), handing each assistant text delta to `onText`.
+ */
+async function followTurn(
+  s: Pick<RuntimeServices, 'feed' | 'timeline'>,
+  chatId: string,
+  base: number,
+  turnId: string,
+  signal: AbortSignal,
+  onText: (delta: string) => Promise<void>,
+): Promise<{ status: RunStatus | 'cancelled'; reason?: string; reply: string }> {
+  let dirty = false;
+  let wake: (() => void) | null = null;
+  const kick = () => {
+    dirty = true;
+    wake?.();
+  };
+  const listener: FeedListener = { onEvents: kick, onResync: kick };
+  const unsubscribe = await s.feed.subscribe(chatId, listener);
+  signal.addEventListener('abort', kick, { once: true });
+  const texts = new Map<string, string>();
+  let cursor = base;
+  try {
+    for (;;) {
+      dirty = false;
+      const page = await s.timeline.after(chatId, cursor, PAGE);
+      for (const e of page) {
+        cursor = e.index;
+        if (e.type === 'chat.text') {
+          const d = e.data as TimelineDataOf<'chat.text'>;
+          if (d.role !== 'assistant' || !d.delta) continue;
+          texts.set(d.message_id, (texts.get(d.message_id) ?? '') + d.delta);
+          await onText(d.delta);
+        } else if (e.type === 'chat.run_complete') {
+          const d = e.data as TimelineDataOf<'chat.run_complete'>;
+          if (d.turn_id !== turnId) continue;
+          return { status: d.status, reason: d.reason, reply: [...texts.values()].join('\n\n') };
+        }
+      }
+      // Cancelled: the stop was published; the SDK sends no answer to a cancelled request.
+      if (signal.aborted) return { status: 'cancelled', reply: [...texts.values()].join('\n\n') };
+      if (page.length < PAGE && !dirty) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, RECHECK_MS);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wake = null;
+      }
+    }
+  } finally {
+    signal.removeEventListener('abort', kick);
+    await unsubscribe();
+  }
+}
