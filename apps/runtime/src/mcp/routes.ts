@@ -31,6 +31,13 @@ const post = {
   method: 'post',
   summary: 'MCP: a JSON-RPC message from the client (initialize, tools/list, tools/call, notifications)',
   description,
+  body: z
+    .looseObject({
+      jsonrpc: z.literal('2.0'),
+      method: z.string().max(256).optional().describe('A request or notification: initialize, tools/list, tools/call, notifications/cancelled, …'),
+      id: z.union([z.string().max(256), z.number()]).optional(),
+    })
+    .describe('One JSON-RPC message (the SDK checks the rest); send Accept: application/json, text/event-stream'),
   responses: {
     200: { description: 'the answer: application/json or a text/event-stream of JSON-RPC messages' },
     202: { description: 'a notification or response accepted' },
