@@ -18,6 +18,9 @@ describe('routing table', () => {
     expect(target('/api/v1/mission-ally/ws?mission_id=m&token=t')).toBe('runtime /api/v1/mission-ally/ws?mission_id=m&token=t');
     expect(target('/api/agui/demo-app/greeter')).toBe('runtime /api/agui/demo-app/greeter');
     expect(target('/api/aguix/demo-app/greeter')).toBe('no_route');
+    expect(target('/api/a2a/demo-app/greeter')).toBe('runtime /api/a2a/demo-app/greeter');
+    expect(target('/api/a2a/demo-app/.well-known/agent-card.json')).toBe('runtime /api/a2a/demo-app/.well-known/agent-card.json');
+    expect(target('/api/a2ax/demo-app/greeter')).toBe('no_route');
     expect(target('/api/mcp/demo-app')).toBe('runtime /api/mcp/demo-app');
     expect(target('/.well-known/oauth-protected-resource/api/mcp/demo-app')).toBe('runtime /.well-known/oauth-protected-resource/api/mcp/demo-app');
     expect(target('/.well-known/oauth-protected-resource/api/chats')).toBe('no_route');
