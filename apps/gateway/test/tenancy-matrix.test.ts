@@ -196,6 +196,8 @@ function bodyFor(o: Operation, c: Caller): unknown {
     'POST /api/agui/{app_id}/{workflow_name}': { threadId: `agui-${c.name}-${id}`, runId: `run-${c.name}-${id}`, messages: [{ id: 'm1', role: 'user', content: 'hello' }] },
     // The fixture chat (the owner's) as the thread: only its owner may stop it.
     'POST /api/agui/{app_id}/{workflow_name}/stop': { threadId: fixtures.chat_id },
+    // MCP: a session's first message.
+    'POST /api/mcp/{app_id}': { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: `matrix-${c.name}`, version: '1' } } },
   };
   if (!(key in bodies)) throw new Error(`no body fixture for ${key}: add one to bodyFor`);
   return bodies[key];
@@ -208,6 +210,9 @@ const RIGHTFUL_4XX: Record<string, { status: number[]; why: string }> = {
   'POST /api/bridge/session/{sessionId}/events/request/{requestId}/response': { status: [404], why: 'no request of that id is pending' },
   'POST /api/bridge/session/{sessionId}/events/request': { status: [503], why: 'no socket is subscribed to answer it' },
   'POST /api/observability/sessions/{session_id}/stop': { status: [409], why: 'an ingested session has nothing running to stop' },
+  'POST /api/mcp/{app_id}': { status: [406], why: 'MCP requires Accept: application/json, text/event-stream, which the matrix does not send (mcp.test.ts speaks MCP)' },
+  'GET /api/mcp/{app_id}': { status: [400], why: 'no Mcp-Session-Id: a session begins with a POSTed initialize' },
+  'DELETE /api/mcp/{app_id}': { status: [400], why: 'no Mcp-Session-Id: there is no session to end' },
 };
 
 function pathOf(o: Operation): string {
