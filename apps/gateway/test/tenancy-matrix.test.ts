@@ -196,6 +196,8 @@ function bodyFor(o: Operation, c: Caller): unknown {
     'POST /api/agui/{app_id}/{workflow_name}': { threadId: `agui-${c.name}-${id}`, runId: `run-${c.name}-${id}`, messages: [{ id: 'm1', role: 'user', content: 'hello' }] },
     // The fixture chat (the owner's) as the thread: only its owner may stop it.
     'POST /api/agui/{app_id}/{workflow_name}/stop': { threadId: fixtures.chat_id },
+    // A2A JSON-RPC: a task id nobody has (a JSON-RPC error in a 200, as the binding says); the matrix checks who gets through and that nothing of app A leaks.
+    'POST /api/a2a/{app_id}/{workflow_name}': { jsonrpc: '2.0', id: 1, method: 'GetTask', params: { id: `no-task-${c.name}-${id}` } },
     // MCP: a session's first message.
     'POST /api/mcp/{app_id}': { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: `matrix-${c.name}`, version: '1' } } },
   };
