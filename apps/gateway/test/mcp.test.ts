@@ -61,6 +61,17 @@ test('tools/list lists the workflows, each taking a message and an optional chat
   const greeter = tools.find((t) => t.name === 'greeter');
   expect(greeter?.inputSchema.required).toEqual(['message']);
   expect(Object.keys(greeter?.inputSchema.properties ?? {}).sort()).toEqual(['chat_id', 'message']);
+
+  // DELETE ends the session: its id is then no session at all.
+  const transport = client.transport as StreamableHTTPClientTransport;
+  const sessionId = transport.sessionId as string;
+  await transport.terminateSession();
+  const res = await fetch(gw.url + mcpPath(), {
+    method: 'POST',
+    headers: { authorization: `Bearer ${alice}`, 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-11-25', 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/list' }),
+  });
+  expect(res.status).toBe(404);
 }, 30_000);
 
 test('tools/call runs one turn and returns the reply; chat_id continues the same chat', async () => {
@@ -82,12 +93,16 @@ test('progress notifications stream the reply text when the call has a progressT
   const client = await connect(alice);
   const deltas: string[] = [];
   const progress: number[] = [];
+  let firstAt = 0;
   const r = (await client.callTool({ name: 'long', arguments: { message: 'a story' } }, CallToolResultSchema, {
     onprogress: (p) => {
+      firstAt ||= Date.now();
       progress.push(p.progress);
       if (p.message) deltas.push(p.message);
     },
   })) as CallToolResult;
+  // Streamed through the gateway unbuffered: the first text came long before the answer (the turn takes about 2 s).
+  expect(Date.now() - firstAt).toBeGreaterThan(1_000);
   expect(deltas.length).toBeGreaterThan(20);
   expect(deltas.join('')).toBe(textOf(r));
   expect(textOf(r)).toMatch(/^You asked: a story\. .* The end\.$/s);
@@ -126,7 +141,7 @@ test('a cancelled call stops the turn: the chat ends it as stopped, long before 
   while (Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 300));
     const now = await meta();
-    if (now.last_index === after.last_index && now.status !== 'running') break;
+    if (now.last_index === after.last_index && now.status !== 'in_progress') break;
     after = now;
   }
   const cutTurn = after.last_index - before;
