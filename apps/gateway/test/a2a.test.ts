@@ -258,3 +258,17 @@ test('tenancy: another user’s task and context are "task not found", as for an
   const raw = await call(gw.url, 'POST', `/api/a2a/${APP}/greeter`, { token: alice, headers: v1, body: { jsonrpc: '2.0', id: 3, method: 'GetTask', params: { id: task.id } } });
   expect(raw.json).toMatchObject({ jsonrpc: '2.0', id: 3, result: { id: task.id, contextId: task.contextId, status: { state: 'TASK_STATE_COMPLETED' } } });
 }, 30_000);
+
+test('hostile input: text the database cannot store, no text, a huge id: a JSON-RPC error naming what is wrong, never a 5xx', async () => {
+  const client = await clientFor('greeter', alice);
+  await expect(client.sendMessage(send(message('a\u0000b')))).rejects.toThrow(/params\.message\.parts/);
+  await expect(client.sendMessage(send({ ...message(''), parts: [] }))).rejects.toThrow(/no text part/);
+  await expect(client.sendMessage(send(message('hi', { contextId: 'x'.repeat(5000) })))).rejects.toThrow(/no context/);
+  await expect(client.getTask({ tenant: '', id: 'x'.repeat(5000) })).rejects.toThrow(/no task/);
+  const v1 = { 'a2a-version': '1.0' };
+  for (const body of [{ jsonrpc: '2.0', id: 1, method: 'SendMessage', params: { message: 'not an object' } }, { jsonrpc: '2.0', id: 1, method: 'GetTask', params: { id: 42 } }]) {
+    const r = await call(gw.url, 'POST', `/api/a2a/${APP}/greeter`, { token: alice, headers: v1, body });
+    expect(r.status).toBeLessThan(500);
+    expect((r.json as { error?: { code: number; message: string } }).error?.message).toBeTruthy();
+  }
+}, 30_000);

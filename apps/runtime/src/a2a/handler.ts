@@ -16,7 +16,7 @@ import {
 } from '@a2a-js/sdk';
 import { RequestMalformedError, TaskNotCancelableError, TaskNotFoundError, UnsupportedOperationError } from '@a2a-js/sdk/errors';
 import { SafeText, type TimelineDataOf, type TimelineEvent, type TimelineType } from '@tessera/contracts';
-import { assertOwner, type Principal } from '@tessera/kit';
+import { assertOwner, NotFound, type Principal } from '@tessera/kit';
 import type { FeedListener } from '../bus/feed';
 import type { RuntimeServices } from '../services';
 import type { ChatRow } from '../store/chats';
@@ -158,6 +158,12 @@ function agentMessage(taskId: string, contextId: string, text: string): Message 
   };
 }
 
+/** Another user's, another app's or no chat: all alike "not found"; anything else (the database) is an error. */
+function notFoundAsNull(e: unknown): null {
+  if (e instanceof NotFound) return null;
+  throw e;
+}
+
 /** One caller's A2A handler for one app's workflow (made per request: the principal is the tenant). */
 export class ChatTaskHandler implements A2ARequestHandler {
   constructor(
@@ -236,7 +242,7 @@ export class ChatTaskHandler implements A2ARequestHandler {
   private async chat(contextId: string): Promise<ChatRow> {
     assertOwner(this.principal, this.principal.sub, this.appId);
     if (contextId) {
-      const chat = await ownedChat(this.s.chats, this.principal, contextId, this.appId).catch(() => null);
+      const chat = contextId.length <= 200 ? await ownedChat(this.s.chats, this.principal, contextId, this.appId).catch(notFoundAsNull) : null;
       if (!chat || chat.workflowName !== this.workflow) throw new TaskNotFoundError(`no context "${contextId.slice(0, 200)}"`);
       return chat;
     }
