@@ -203,6 +203,16 @@ test('a UI tool awaiting its answer is INPUT_REQUIRED with its question; the nex
   await expect(client.sendMessage(send(message('Bob', { taskId: first.id })))).rejects.toThrow(/not awaiting input/);
 }, 30_000);
 
+test('CancelTask while input is required: the question is dismissed, the task canceled', async () => {
+  const client = await clientFor('ask_user', alice);
+  const asking = (await client.sendMessage(send(message('Help me plan a trip')))) as Task;
+  expect(asking.status?.state).toBe(TaskState.TASK_STATE_INPUT_REQUIRED);
+  const canceled = await client.cancelTask({ tenant: '', id: asking.id, metadata: undefined });
+  expect(canceled.status?.state).toBe(TaskState.TASK_STATE_CANCELED);
+  expect((await client.getTask({ tenant: '', id: asking.id })).status?.state).toBe(TaskState.TASK_STATE_CANCELED);
+  await expect(client.sendMessage(send(message('Ada', { taskId: asking.id })))).rejects.toThrow(/not awaiting input/);
+}, 30_000);
+
 test('SubscribeToTask after a cut, on the other instance: the task from its first event, nothing lost, the same text as GetTask', async () => {
   const client = await clientFor('long', alice);
   const before: StreamResponse[] = [];

@@ -96,9 +96,9 @@ class TaskView {
         if (d.status === 'awaiting_input' && this.pending) {
           this.state = TaskState.TASK_STATE_INPUT_REQUIRED;
           this.awaitingMine = mine;
-        } else if (!mine) return [];
+        } else if (d.status === 'stopped') this.state = TaskState.TASK_STATE_CANCELED; // also a stop of the idle chat (its own turn id) while input was required
+        else if (!mine) return [];
         else if (d.status === 'failed') this.state = TaskState.TASK_STATE_FAILED;
-        else if (d.status === 'stopped') this.state = TaskState.TASK_STATE_CANCELED;
         else this.state = TaskState.TASK_STATE_COMPLETED;
         this.reason = d.reason;
         return [{ payload: { $case: 'statusUpdate', value: { ...ids, status: this.status(id) } } }];
