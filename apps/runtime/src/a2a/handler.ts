@@ -172,6 +172,8 @@ export class ChatTaskHandler implements A2ARequestHandler {
     private readonly appId: string,
     private readonly workflow: string,
     private readonly card: AgentCard,
+    /** Aborted when the caller's connection closes: a stream stops following the task. */
+    private readonly closed: AbortSignal = new AbortController().signal,
   ) {}
 
   private key(id: string): string {
@@ -300,10 +302,11 @@ export class ChatTaskHandler implements A2ARequestHandler {
       wake?.();
     };
     const listener: FeedListener = { onEvents: kick, onResync: kick };
+    this.closed.addEventListener('abort', kick);
     const unsubscribe = await this.s.feed.subscribe(rec.chatId, listener);
     try {
       yield { payload: { $case: 'task', value: { ...v.task(id), status: { state: TaskState.TASK_STATE_WORKING, message: undefined, timestamp: new Date().toISOString() } } } };
-      for (;;) {
+      while (!this.closed.aborted) {
         dirty = false;
         const page = await this.s.timeline.after(rec.chatId, v.cursor, PAGE);
         for (const e of page) {
@@ -322,6 +325,7 @@ export class ChatTaskHandler implements A2ARequestHandler {
         }
       }
     } finally {
+      this.closed.removeEventListener('abort', kick);
       await unsubscribe();
     }
   }

@@ -131,7 +131,9 @@ export function a2aRoutesOf(routes: RuntimeRoutes, s: RuntimeServices): void {
   routes.route(rpc, async ({ params }, req, res) => {
     const agentCard = workflowCard(req, params.app_id, params.workflow_name);
     const principal = req.principal as Principal;
-    const handler = new ChatTaskHandler(s, principal, params.app_id, params.workflow_name, agentCard);
+    const gone = new AbortController();
+    res.on('close', () => gone.abort());
+    const handler = new ChatTaskHandler(s, principal, params.app_id, params.workflow_name, agentCard, gone.signal);
     const transport = new JsonRpcTransportHandler(handler);
     const user: User = { isAuthenticated: true, userName: principal.sub };
     const context = defaultServerCallContextBuilder({ extensions: undefined, user, headers: req.headers, requestedVersion: req.header('a2a-version') || undefined });
