@@ -3,7 +3,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { AppId, type RouteSpec } from '@tessera/contracts';
-import { assertOwner, type Principal } from '@tessera/kit';
+import { assertOwner, BadRequest, HttpError, NotFound, Unavailable, type Principal } from '@tessera/kit';
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import type { RuntimeRoutes, RuntimeServices } from '../services';
@@ -93,7 +93,6 @@ interface Session {
 /** The public base URL the request came to (the gateway's, through it). */
 const baseOf = (req: Request) => `${req.protocol}://${req.host}`;
 const resourceOf = (req: Request, appId: string) => `${baseOf(req)}${MCP_PATH.replace('{app_id}', encodeURIComponent(appId))}`;
-const metadataOf = (req: Request, appId: string) => `${baseOf(req)}${MCP_METADATA_PATH.replace('{app_id}', encodeURIComponent(appId))}`;
 
 /**
  * The 401 an OAuth resource server gives (MCP authorization, RFC 9728 §5.1): the challenge names
@@ -101,24 +100,23 @@ const metadataOf = (req: Request, appId: string) => `${baseOf(req)}${MCP_METADAT
  */
 export function mcpChallenge(authn: RequestHandler): RequestHandler {
   return (req, res, next) => {
-    const m = /^\/api\/mcp\/([^/]+)\/?$/.exec(req.path);
+    // The path's app segment as sent (still percent-encoded): only one that can be an app id is named back.
+    const m = /^\/api\/mcp\/([A-Za-z0-9._~%-]{1,200})\/?$/.exec(req.path);
     if (!m) return next();
     void authn(req, res, (err?: unknown) => {
-      if (err && (err as { status?: number }).status === 401) {
-        const msg = (err as Error).message.replace(/["\\]/g, '');
-        res.setHeader('WWW-Authenticate', `Bearer resource_metadata="${metadataOf(req, decodeURIComponent(m[1]))}", error="invalid_token", error_description="${msg}"`);
-        res.status(401).json({ error: { code: 'unauthorized', message: (err as Error).message } });
-        return;
-      }
-      next(err as Error | undefined);
+      if (!(err instanceof HttpError) || err.status !== 401) return next(err as Error | undefined);
+      const description = err.message.replace(/[^\x20-\x7e]|["\\]/g, '');
+      const metadata = `${baseOf(req)}${MCP_METADATA_PATH.replace('{app_id}', m[1])}`;
+      next(new HttpError(401, err.code, err.message, err.details, {
+        // RFC 6750 §3: no error code when the request sent no token at all.
+        'WWW-Authenticate': req.headers.authorization ? `Bearer resource_metadata="${metadata}", error="invalid_token", error_description="${description}"` : `Bearer resource_metadata="${metadata}"`,
+      }));
     });
   };
 }
 
 export function mcpRoutesOf(routes: RuntimeRoutes, s: RuntimeServices): void {
   const sessions = new Map<string, Session>();
-
-  const jsonRpcError = (res: Response, status: number, code: number, message: string) => res.status(status).json({ jsonrpc: '2.0', error: { code, message }, id: null });
 
   /** The caller's session named by the request, if any; another user's or app's is no session at all. */
   function sessionOf(req: Request, principal: Principal, appId: string): Session | null | undefined {
@@ -134,11 +132,12 @@ export function mcpRoutesOf(routes: RuntimeRoutes, s: RuntimeServices): void {
     const principal = req.principal as Principal;
     assertOwner(principal, principal.sub, appId);
     const session = sessionOf(req, principal, appId);
-    if (session === null) return void jsonRpcError(res, 404, -32001, 'Session not found');
+    // The SDK client starts a new session on a 404.
+    if (session === null) throw new NotFound('MCP session not found (ended, expired, held by another runtime instance, or not yours): initialize a new one');
     if (session) return session.transport.handleRequest(req, res, req.body);
     if (req.method !== 'POST' || !isInitializeRequest(req.body))
-      return void jsonRpcError(res, 400, -32000, 'Bad Request: no Mcp-Session-Id header; the first request of a session is initialize');
-    if (sessions.size >= MAX_SESSIONS) return void jsonRpcError(res, 503, -32000, 'too many MCP sessions on this instance; try again later');
+      throw new BadRequest('no Mcp-Session-Id header: the first request of an MCP session is a POSTed initialize');
+    if (sessions.size >= MAX_SESSIONS) throw new Unavailable('too many MCP sessions on this instance; try again later');
 
     const server = mcpServerFor(s, principal, appId);
     const transport = new StreamableHTTPServerTransport({
