@@ -17,7 +17,7 @@ import {
 import { RequestMalformedError, TaskNotCancelableError, TaskNotFoundError, UnsupportedOperationError } from '@a2a-js/sdk/errors';
 import { SafeText, type TimelineDataOf, type TimelineEvent, type TimelineType } from '@tessera/contracts';
 import { assertOwner, NotFound, type Principal } from '@tessera/kit';
-import type { FeedListener } from '../bus/feed';
+import { followTimeline } from '../bus/follow';
 import type { RuntimeServices } from '../services';
 import type { ChatRow } from '../store/chats';
 import { ownedChat } from '../routes/access';
@@ -42,7 +42,6 @@ interface TaskRecord {
 
 const TASK_TTL_S = 7 * 24 * 3600;
 const PAGE = 500;
-const RECHECK_MS = 5_000;
 const data = <T extends TimelineType>(e: TimelineEvent, _t: T) => e.data as TimelineDataOf<T>;
 const TERMINAL = new Set([TaskState.TASK_STATE_COMPLETED, TaskState.TASK_STATE_FAILED, TaskState.TASK_STATE_CANCELED]);
 
@@ -295,38 +294,10 @@ export class ChatTaskHandler implements A2ARequestHandler {
   private async *follow(id: string, rec: TaskRecord, onView?: (v: TaskView) => void): AsyncGenerator<StreamResponse, void, undefined> {
     const v = new TaskView(rec);
     onView?.(v);
-    let dirty = false;
-    let wake: (() => void) | null = null;
-    const kick = () => {
-      dirty = true;
-      wake?.();
-    };
-    const listener: FeedListener = { onEvents: kick, onResync: kick };
-    this.closed.addEventListener('abort', kick);
-    const unsubscribe = await this.s.feed.subscribe(rec.chatId, listener);
-    try {
-      yield { payload: { $case: 'task', value: { ...v.task(id), status: { state: TaskState.TASK_STATE_WORKING, message: undefined, timestamp: new Date().toISOString() } } } };
-      while (!this.closed.aborted) {
-        dirty = false;
-        const page = await this.s.timeline.after(rec.chatId, v.cursor, PAGE);
-        for (const e of page) {
-          for (const out of v.apply(id, e)) yield out;
-          if (v.settled) return;
-        }
-        if (page.length < PAGE && !dirty) {
-          await new Promise<void>((resolve) => {
-            const t = setTimeout(resolve, RECHECK_MS);
-            wake = () => {
-              clearTimeout(t);
-              resolve();
-            };
-          });
-          wake = null;
-        }
-      }
-    } finally {
-      this.closed.removeEventListener('abort', kick);
-      await unsubscribe();
+    yield { payload: { $case: 'task', value: { ...v.task(id), status: { state: TaskState.TASK_STATE_WORKING, message: undefined, timestamp: new Date().toISOString() } } } };
+    for await (const e of followTimeline(this.s, rec.chatId, v.cursor, this.closed)) {
+      for (const out of v.apply(id, e)) yield out;
+      if (v.settled) return;
     }
   }
 

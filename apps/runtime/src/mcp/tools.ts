@@ -4,14 +4,10 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { ChatId, SafeText, type TimelineDataOf } from '@tessera/contracts';
 import { HttpError, type Principal } from '@tessera/kit';
 import { z } from 'zod';
-import type { FeedListener } from '../bus/feed';
+import { followTimeline } from '../bus/follow';
 import { ownedChat } from '../routes/access';
 import type { RuntimeServices } from '../services';
 import type { ChatRow } from '../store/chats';
-
-const PAGE = 500;
-/** Without a live signal the log is read again this often anyway. */
-const RECHECK_MS = 5_000;
 
 /** What a tool call takes: the user's message, and the chat to continue (none: a new chat). */
 const ToolInput = {
@@ -86,49 +82,20 @@ async function followTurn(
   signal: AbortSignal,
   onText: (delta: string) => Promise<void>,
 ): Promise<{ status: RunStatus | 'cancelled'; reason?: string; reply: string }> {
-  let dirty = false;
-  let wake: (() => void) | null = null;
-  const kick = () => {
-    dirty = true;
-    wake?.();
-  };
-  const listener: FeedListener = { onEvents: kick, onResync: kick };
-  const unsubscribe = await s.feed.subscribe(chatId, listener);
-  signal.addEventListener('abort', kick, { once: true });
   const texts = new Map<string, string>();
-  let cursor = base;
-  try {
-    for (;;) {
-      dirty = false;
-      const page = await s.timeline.after(chatId, cursor, PAGE);
-      for (const e of page) {
-        cursor = e.index;
-        if (e.type === 'chat.text') {
-          const d = e.data as TimelineDataOf<'chat.text'>;
-          if (d.role !== 'assistant' || !d.delta) continue;
-          texts.set(d.message_id, (texts.get(d.message_id) ?? '') + d.delta);
-          await onText(d.delta);
-        } else if (e.type === 'chat.run_complete') {
-          const d = e.data as TimelineDataOf<'chat.run_complete'>;
-          if (d.turn_id !== turnId) continue;
-          return { status: d.status, reason: d.reason, reply: [...texts.values()].join('\n\n') };
-        }
-      }
-      // Cancelled: the stop was published; the SDK sends no answer to a cancelled request.
-      if (signal.aborted) return { status: 'cancelled', reply: [...texts.values()].join('\n\n') };
-      if (page.length < PAGE && !dirty) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, RECHECK_MS);
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        wake = null;
-      }
+  const reply = () => [...texts.values()].join('\n\n');
+  for await (const e of followTimeline(s, chatId, base, signal)) {
+    if (e.type === 'chat.text') {
+      const d = e.data as TimelineDataOf<'chat.text'>;
+      if (d.role !== 'assistant' || !d.delta) continue;
+      texts.set(d.message_id, (texts.get(d.message_id) ?? '') + d.delta);
+      await onText(d.delta);
+    } else if (e.type === 'chat.run_complete') {
+      const d = e.data as TimelineDataOf<'chat.run_complete'>;
+      if (d.turn_id !== turnId) continue;
+      return { status: d.status, reason: d.reason, reply: reply() };
     }
-  } finally {
-    signal.removeEventListener('abort', kick);
-    await unsubscribe();
   }
+  // Cancelled: the stop was published; the SDK sends no answer to a cancelled request.
+  return { status: 'cancelled', reply: reply() };
 }
