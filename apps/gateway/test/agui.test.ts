@@ -1,11 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { EventType, HttpAgent, type BaseEvent, type HttpAgentFetchFn, type Message, type RunFinishedEvent } from '@ag-ui/client';
-import { call, closedPort, TEST_REDIS_URL } from '@tessera/kit/testing';
+import { call, closedPort } from '@tessera/kit/testing';
 import { SECRET, startTestGateway, token, type TestGateway } from './support';
-import { ROOT, spawnHttpService, startRuntime, type HttpService, type RuntimeStack } from './stack';
+import { startRuntime, type HttpService, type RuntimeStack } from './stack';
 
 /**
  * AG-UI over Tessera chats (apps/runtime/src/agui), as a frontend sees it: `HttpAgent` from
@@ -19,7 +16,6 @@ const APP = 'demo-app';
 let runtime: RuntimeStack;
 let second: HttpService;
 let gw: TestGateway;
-let workflows: string;
 let alice: string;
 let bob: string;
 
@@ -118,39 +114,14 @@ beforeAll(async () => {
   const [portA, portB] = await Promise.all([closedPort(), closedPort()]);
   runtime = await startRuntime({ JWT_SECRET: SECRET, SERVICE_KEY, extra: { BULL_PREFIX: prefix } }, portA);
   // A second API instance on the same database, Redis and queues: a reconnect may land on either.
-  workflows = mkdtempSync(join(tmpdir(), 'agui-workflows-'));
-  cpSync(join(ROOT, 'apps/runtime/workflows'), workflows, { recursive: true });
-  cpSync(join(__dirname, 'fixtures/workflows'), workflows, { recursive: true });
-  second = await spawnHttpService(
-    'runtime-b',
-    'apps/runtime/src/main.ts',
-    {
-      NODE_ENV: 'test',
-      LOG_LEVEL: 'warn',
-      REDIS_URL: TEST_REDIS_URL,
-      DATABASE_URL: runtime.databaseUrl,
-      BULL_PREFIX: prefix,
-      JWT_SECRET: SECRET,
-      SERVICE_KEY,
-      AUTH_ENABLED: 'true',
-      OBSERVABILITY_EVENTS: 'false',
-      DOCUMENTS_URL: 'off',
-      WORKFLOWS_DIR: workflows,
-      HOST: '127.0.0.1',
-      SHUTDOWN_TIMEOUT_MS: '3000',
-      PORT: String(portB),
-    },
-    portB,
-  );
+  second = await runtime.anotherApi(portB);
   gw = await startTestGateway({ RUNTIME_URL: `${runtime.url}, ${second.url}`, BROKER_URL: 'off' });
   [alice, bob] = await Promise.all([token('alice', { apps: [APP] }), token('bob', { apps: [APP] })]);
 }, 90_000);
 
 afterAll(async () => {
   await gw?.stop();
-  await second?.stop();
   await runtime?.stop();
-  if (workflows) rmSync(workflows, { recursive: true, force: true });
 });
 
 test('a streamed run: HttpAgent assembles the agent’s reply from RUN_STARTED … RUN_FINISHED', async () => {

@@ -31,7 +31,9 @@ export interface RuntimeStack {
   schema: string;
   api: HttpService;
   worker: ServiceProcess;
-  /** Stops both processes and drops the schema. */
+  /** Starts one more API instance on the same database, Redis, queues and workflows (stopped with the rest). */
+  anotherApi: (port?: number) => Promise<HttpService>;
+  /** Stops every process and drops the schema. */
   stop: () => Promise<void>;
 }
 
@@ -75,6 +77,7 @@ export async function startRuntime(
     throw (started.find((s) => s.status === 'rejected') as PromiseRejectedResult).reason;
   }
   const [api, worker] = started.map((s) => (s as PromiseFulfilledResult<ServiceProcess>).value) as [HttpService, ServiceProcess];
+  const more: HttpService[] = [];
   return {
     url: api.url,
     port,
@@ -82,8 +85,14 @@ export async function startRuntime(
     schema,
     api,
     worker,
+    anotherApi: async (wantMore) => {
+      const p = wantMore ?? (await closedPort());
+      const instance = await spawnHttpService(`runtime-${more.length + 2}`, 'apps/runtime/src/main.ts', { ...common, PORT: String(p) }, p);
+      more.push(instance);
+      return instance;
+    },
     stop: async () => {
-      await Promise.all([api.stop(), worker.stop()]);
+      await Promise.all([api.stop(), worker.stop(), ...more.map((m) => m.stop())]);
       rmSync(workflows, { recursive: true, force: true });
       await drop();
     },
