@@ -1,6 +1,6 @@
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import type { z } from 'zod';
-import type { Access, RouteSpec } from '@tessera/contracts';
+import { ErrorCode, type Access, type RouteSpec } from '@tessera/contracts';
 import { BadRequest, parseOr400 } from './errors';
 
 /**
@@ -56,7 +56,9 @@ export function declareRoutes<A extends Access>(guards: Guards<A>): DeclaredRout
       specs.push(spec);
       const run: RequestHandler = async (req, res) => {
         // No JSON arrived (no body, or another content type): an all-optional schema must not read it as `{}`.
-        if (spec.body && !spec.bodyMediaType && req.body === undefined) throw new BadRequest('invalid body: a JSON body is required (Content-Type: application/json)');
+        if (spec.body && !spec.bodyMediaType && req.body === undefined) {
+          throw new BadRequest('invalid body: a JSON body is required (Content-Type: application/json)', { issues: [{ path: 'body', message: 'required' }] }, ErrorCode.ValidationFailed);
+        }
         const input = {
           params: spec.params ? parseOr400(spec.params, req.params, 'path') : undefined,
           query: spec.query ? parseOr400(spec.query, req.query, 'query') : undefined,

@@ -1,7 +1,6 @@
-import type { Request, RequestHandler } from 'express';
-import type { z } from 'zod';
+import type { Request } from 'express';
 import { bridge } from '@tessera/contracts';
-import { Conflict, GatewayTimeoutError, parseOr400, ServiceUnavailable } from './errors';
+import { Conflict, GatewayTimeoutError, ServiceUnavailable } from './errors';
 import { envelope } from '../bus/session-bus';
 import { clampTimeout } from '../domain/requests';
 import { displayScadaUrl, sessionTokenOf } from '../domain/tokens';
@@ -48,24 +47,11 @@ async function putInfo(s: BridgeServices, rec: SessionRecord, body: bridge.Sessi
 }
 
 /**
- * A JSON body must come as JSON: the routes read a missing one as `{}`, which for the context (every
- * field optional) would empty it. A body that is absent or sent as another type is a 400 instead.
- */
-const sentAsJson =
-  (schema: z.ZodType): RequestHandler =>
-  (req, _res, next) => {
-    if (req.body === undefined) parseOr400(schema, req.body, 'body');
-    next();
-  };
-
-/**
  * Document 004's session API. Bootstrap is a signed-in user's (or the service key's, naming the
  * app and user); the servers list an operator's; every `/api/session/{sessionId}/*` route the
  * session owner's (its app's operators, the service key and the session's own token too).
  */
 export function sessionRoutes(routes: BridgeRoutes, s: BridgeServices): void {
-  const json = (schema: z.ZodType) => ({ before: [sentAsJson(schema)] });
-
   routes.route(
     {
       method: 'post',
@@ -94,8 +80,7 @@ export function sessionRoutes(routes: BridgeRoutes, s: BridgeServices): void {
         if (body.sessionInfo) rec = { ...rec, info: await putInfo(s, rec, body.sessionInfo) };
       }
       res.json(bootstrapReply(s, req, rec, isNew));
-    },
-    json(bridge.BootstrapBody),
+    }
   );
 
   routes.route(
@@ -154,8 +139,7 @@ export function sessionRoutes(routes: BridgeRoutes, s: BridgeServices): void {
       const rec = req.bridgeSession!;
       const info = await putInfo(s, rec, body);
       res.json({ sessionId: rec.id, ...info });
-    },
-    json(bridge.SessionInfoBody),
+    }
   );
 
   routes.route(
@@ -182,8 +166,7 @@ export function sessionRoutes(routes: BridgeRoutes, s: BridgeServices): void {
       const deliveredTo = await s.store.subscriberCount(rec.id);
       await s.bus.publish({ kind: 'envelope', sessionId: rec.id, wire: envelope('session.event', rec.id, { type: body.type, payload: body.payload ?? null }) });
       res.json({ sessionId: rec.id, deliveredTo });
-    },
-    json(bridge.PublishBody),
+    }
   );
 
   routes.route(
@@ -214,8 +197,7 @@ export function sessionRoutes(routes: BridgeRoutes, s: BridgeServices): void {
       if (st.status === 'pending') return void res.status(202).json({ status: 'pending', sessionId: rec.id, requestId, expiresAt: st.expiresAt });
       if (st.status === 'timeout') throw new GatewayTimeoutError(`no response within ${clampTimeout(body.timeoutMs)} ms`, { requestId });
       throw new Conflict('the session closed before the request was answered', { requestId, status: st.status });
-    },
-    json(bridge.RequestBody),
+    }
   );
 
   routes.route(
