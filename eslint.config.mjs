@@ -100,6 +100,23 @@ export default [
     },
   },
   {
+    // The benchmarks measure the code that runs: they drive the apps' own internals (the runtime's
+    // Timeline, EventWriter and turn worker) and import sources by path, because `npx tsx
+    // tools/bench/…` runs from the root, where no tsconfig maps @tessera/kit/testing and the
+    // client's package points at its build. Any library otherwise, through its npm scope.
+    files: ['tools/bench/**/*.ts'],
+    rules: {
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          allow: ['^(\\.\\./)+(apps|libs)/'],
+          enforceBuildableLibDependency: false,
+          depConstraints: [{ sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['*'] }],
+        },
+      ],
+    },
+  },
+  {
     // Loaded by the Prisma CLI (not by the app): it shares tools/prisma/config.ts by path.
     files: ['**/prisma.config.ts'],
     rules: { '@nx/enforce-module-boundaries': 'off' },

@@ -29,6 +29,8 @@ import { freshSchema } from '../../libs/kit/src/testing';
 import { freePort, onCleanup, ROOT, runMain, sleep, spawnService } from './lib/proc';
 import { fmt, int, markdown, pct } from './lib/stats';
 
+type BrowserGlobals = { localStorage: { setItem(key: string, value: string): void }; __console: { eventsApplied: number } };
+
 const QUICK = process.argv.includes('--quick');
 const SESSIONS = 1000;
 const LOADS = QUICK ? 3 : 5;
@@ -96,7 +98,8 @@ async function main() {
   onCleanup(() => browser.close());
   const page = await browser.newPage({ viewport: { width: 1280, height: 820 } });
   await page.goto(`${url}/console/`);
-  await page.evaluate((t) => localStorage.setItem('tessera.console.token', t), token);
+  // Runs in the page: the browser's globals, which this Node program's types do not declare.
+  await page.evaluate((t) => (globalThis as unknown as BrowserGlobals).localStorage.setItem('tessera.console.token', t), token);
 
   const first: number[] = [];
   const full: number[] = [];
@@ -130,7 +133,7 @@ async function main() {
   await ingest([{ session_id: live, app_id: appId, event_type: 'session_start', event_id: 'live-0', source: 'external', session_name: 'Live bench' }]);
   await page.goto(`${url}/console/sessions/${live}`);
   await page.locator('[data-testid=timeline] li[data-seq]').first().waitFor({ timeout: 30_000 });
-  const applied = () => page.evaluate(() => (window as unknown as { __console: { eventsApplied: number } }).__console.eventsApplied);
+  const applied = () => page.evaluate(() => (globalThis as unknown as BrowserGlobals).__console.eventsApplied);
   let seq = 1;
   const rows: string[][] = [];
   for (const rate of RATES) {

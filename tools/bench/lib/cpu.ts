@@ -5,6 +5,9 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { pgConnectionString } from '@tessera/kit';
 import { cpuSecondsOf } from './proc';
 
 export type CpuSample = { at: number; by: Map<string, number>; external: Map<number, [string, number]> };
@@ -19,8 +22,6 @@ const servers = { postmaster: 0, redis: 0 };
  * process_id) behind these URLs; until then every process of those names counts.
  */
 export async function discoverServers(databaseUrl: string, redisUrl: string): Promise<void> {
-  const pg = (await import('pg')).default;
-  const { pgConnectionString } = await import('@tessera/kit');
   const c = new pg.Client({ connectionString: pgConnectionString(databaseUrl) });
   await c.connect();
   try {
@@ -29,7 +30,6 @@ export async function discoverServers(databaseUrl: string, redisUrl: string): Pr
   } finally {
     await c.end();
   }
-  const { Redis } = await import('ioredis');
   const r = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   try {
     servers.redis = Number(/process_id:(\d+)/.exec(await r.info('server'))?.[1] ?? 0);
