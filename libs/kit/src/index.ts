@@ -4,6 +4,7 @@ export * from './logger';
 export * from './http';
 export * from './auth';
 export * from './redis';
+export * from './bus';
 export * from './ws';
 export * from './metrics';
 export * from './health';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { AgentChange } from '../bus/channels';
-import { AppId } from '../common/ids';
+import { AgentChangeAnnouncement } from '../bus/channels';
+import { AgentAppId } from '../common/ids';
 import { SafeText } from '../common/safe';
 
 /**
@@ -17,8 +17,7 @@ import { SafeText } from '../common/safe';
  * else in the agent manager's DEFAULT_APP_ID.
  */
 export const AGENT_APP_HEADER = 'x-tessera-app';
-/** An app id (common/ids) that is also a folder name: never `.`, `..` or hidden. */
-export const AgentAppId = AppId.refine((a) => !a.startsWith('.'), 'must not start with "."');
+export { AgentAppId };
 export const AppQuery = z.object({ app_id: AgentAppId.optional().describe(`The app to act in (or the ${AGENT_APP_HEADER} header); needed when the token allows several`) });
 
 export const AGENT_NAME_RULE = 'letters, digits and hyphens, starting with a letter or digit, at most 60 characters';
@@ -133,13 +132,8 @@ export const SessionInUse = z.object({
 });
 export type SessionInUse = z.infer<typeof SessionInUse>;
 
-/**
- * An agent change as announced on `Channel.agentChanges`: `AgentChange` plus the app whose agent
- * changed (a cache drops that app's copy only). Absent from an agent manager older than apps: the
- * name is dropped in every app.
- */
-export const AgentChangeAnnouncement = AgentChange.extend({ app_id: AgentAppId.optional() });
-export type AgentChangeAnnouncement = z.infer<typeof AgentChangeAnnouncement>;
+/** What `Channel.agentChanges` carries (defined with the channel, bus/channels.ts). */
+export { AgentChangeAnnouncement };
 
 /** `?app_id=` of the runtime's active-chats question: open chats of that app only. */
 export const ActiveChatsQuery = z.object({ app_id: AgentAppId });

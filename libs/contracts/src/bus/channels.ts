@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { CloseReason } from '../bridge/ws';
+import { AgentAppId } from '../common/ids';
 
 /**
  * Redis pub/sub channels with their message schemas. A channel is either a fixed name or a
@@ -73,9 +75,41 @@ export const AgentChange = z.object({
 });
 export type AgentChange = z.infer<typeof AgentChange>;
 
+/**
+ * An agent change as announced on `Channel.agentChanges`: `AgentChange` plus the app whose agent
+ * changed (a cache drops that app's copy only). Absent from an agent manager older than apps: the
+ * name is dropped in every app.
+ */
+export const AgentChangeAnnouncement = AgentChange.extend({ app_id: AgentAppId.optional() });
+export type AgentChangeAnnouncement = z.infer<typeof AgentChangeAnnouncement>;
+
+/**
+ * What bridge instances tell each other on their deployment's one channel. Every socket of a
+ * session hears its session's messages in one order, whichever instance published them.
+ */
+export const BridgeSessionMessage = z.discriminatedUnion('kind', [
+  /** An envelope for the session's sockets, serialised once by the publisher (bridge/ws SessionEnvelope). */
+  z.object({ kind: z.literal('envelope'), sessionId: z.string(), wire: z.string() }),
+  /** Close the session's sockets (the session is gone); `wire` is the `session.closed` envelope. */
+  z.object({ kind: z.literal('closed'), sessionId: z.string(), reason: CloseReason, wire: z.string() }),
+  /** Ask the instance that holds the agent server to close the session. */
+  z.object({ kind: z.literal('close'), sessionId: z.string(), instance: z.string(), reason: CloseReason }),
+  /** A request was resolved, timed out or cancelled: its waiter reads the outcome. */
+  z.object({ kind: z.literal('settled'), requestId: z.string() }),
+]);
+export type BridgeSessionMessage = z.infer<typeof BridgeSessionMessage>;
+
+/**
+ * Every channel, keyed: its name (fixed, or a function of an id) and its message schema. The kit's
+ * `BusPublisher` and `BusSubscriber` validate with these at both ends.
+ */
 export const Channel = {
   chatEvents: { name: (chatId: string) => `tessera:chat:${chatId}:events`, schema: ChatEventBatch },
   sessionControl: { name: () => 'tessera:control:sessions', schema: SessionControl },
   observabilityLive: { name: () => 'tessera:observability:live', schema: ObservabilityLive },
-  agentChanges: { name: () => 'tessera:agents:changes', schema: AgentChange },
-} as const;
+  agentChanges: { name: () => 'tessera:agents:changes', schema: AgentChangeAnnouncement },
+  /** One per bridge deployment, under its Redis prefix (`BRIDGE_REDIS_PREFIX`). */
+  bridgeSessions: { name: (prefix: string) => `${prefix}:bus`, schema: BridgeSessionMessage },
+} as const satisfies Record<string, { name: (...ids: string[]) => string; schema: z.ZodType }>;
+export type ChannelKey = keyof typeof Channel;
+export type ChannelMessage<K extends ChannelKey> = z.infer<(typeof Channel)[K]['schema']>;

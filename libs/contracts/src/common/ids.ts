@@ -7,6 +7,8 @@ export const PathId = z
   .max(128)
   .regex(/^[A-Za-z0-9._:@-]+$/, 'only letters, digits and . _ : @ - are allowed');
 export const AppId = PathId.describe('Tenant / application boundary');
+/** An app id that is also a folder name (the agent manager keeps an app's agents in its folder): never `.`, `..` or hidden. */
+export const AgentAppId = AppId.refine((a) => !a.startsWith('.'), 'must not start with "."');
 /**
  * The token's subject, as identity providers spell it: Auth0's `auth0|abc` and
  * `google-oauth2|1234`, base64-ish ids with `+ = ~`. Still nothing that splits or ends a path

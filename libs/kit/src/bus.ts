@@ -1,0 +1,199 @@
+import type { Redis } from 'ioredis';
+import { Channel, type ChannelKey, type ChannelMessage } from '@tessera/contracts';
+import { errorSummary, type Logger } from './logger';
+import { whenReady } from './redis';
+
+/**
+ * Redis pub/sub typed by the contracts' channel map (`Channel`), validated at both ends as the
+ * `TypedQueue` is: a publisher cannot send what the contract does not allow, and a subscriber's
+ * handler receives only messages that match it.
+ */
+
+/** One concrete channel of the map: which schema (`key`) and its Redis name. */
+export interface ChannelAddress<K extends ChannelKey = ChannelKey> {
+  readonly key: K;
+  readonly name: string;
+}
+
+/**
+ * `channelOf('chatEvents', chatId)`. For `BusSubscriber.subscribePattern`, an id may be a glob
+ * (`channelOf('chatEvents', '*')`): the name is then a PSUBSCRIBE pattern.
+ */
+export function channelOf<K extends ChannelKey>(key: K, ...ids: Parameters<(typeof Channel)[K]['name']>): ChannelAddress<K> {
+  return { key, name: (Channel[key].name as (...ids: string[]) => string)(...ids) };
+}
+
+/**
+ * Publishes on the map's channels. Publishes made in the same turn of the event loop (the chats of
+ * one group commit, say) go to Redis together as one pipeline; each still resolves or fails on its
+ * own, and one caller's publishes keep their order.
+ */
+export class BusPublisher {
+  private outbox: { name: string; wire: string; resolve: () => void; reject: (e: unknown) => void }[] = [];
+
+  constructor(private readonly redis: Redis) {}
+
+  /** Rejects (a ZodError) without sending when the message does not match the channel's schema. */
+  publish<K extends ChannelKey>(to: ChannelAddress<K>, message: ChannelMessage<K>): Promise<void> {
+    let wire: string;
+    try {
+      wire = JSON.stringify(Channel[to.key].schema.parse(message));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.outbox.push({ name: to.name, wire, resolve, reject });
+      if (this.outbox.length === 1) setImmediate(this.flush);
+    });
+  }
+
+  private readonly flush = (): void => {
+    const out = this.outbox;
+    this.outbox = [];
+    if (out.length === 1) {
+      const o = out[0];
+      this.redis.publish(o.name, o.wire).then(() => o.resolve(), o.reject);
+      return;
+    }
+    const pipeline = this.redis.pipeline();
+    for (const o of out) pipeline.publish(o.name, o.wire);
+    pipeline.exec().then(
+      (results) => out.forEach((o, i) => (results?.[i]?.[0] ? o.reject(results[i][0]) : o.resolve())),
+      (err: unknown) => out.forEach((o) => o.reject(err)),
+    );
+  };
+}
+
+export interface BusSubscription<K extends ChannelKey> {
+  /** A message that matched the channel's schema; `channel` is the concrete name (a pattern's match). */
+  onMessage(message: ChannelMessage<K>, channel: string): void;
+  /**
+   * The connection to Redis was lost and is back, subscribed again: messages published meanwhile
+   * were missed, so a consumer that keeps state re-reads it here.
+   */
+  onResync?(): void;
+}
+
+type Entry = { key: ChannelKey; pattern: boolean; subs: Set<BusSubscription<never>>; confirmed: Promise<unknown> };
+
+/**
+ * The one owner of a subscriber connection (ioredis: a subscribed connection does nothing else).
+ * Subscribes only once the connection is ready (a SUBSCRIBE during ioredis's ready check is lost),
+ * again after every reconnect, then calls each subscription's `onResync`. A message that is not
+ * JSON or does not match its channel's schema is counted and logged without its content, never
+ * delivered, never thrown.
+ */
+export class BusSubscriber {
+  private readonly channels = new Map<string, Entry>();
+  private readonly patterns = new Map<string, Entry>();
+  private wasDown = false;
+  /** Messages dropped as invalid, by channel key. */
+  readonly dropped: Partial<Record<ChannelKey, number>> = {};
+
+  constructor(
+    private readonly sub: Redis,
+    private readonly logger: Logger,
+  ) {
+    sub.on('message', (channel: string, raw: string) => this.deliver(this.channels.get(channel), channel, raw));
+    sub.on('pmessage', (pattern: string, channel: string, raw: string) => this.deliver(this.patterns.get(pattern), channel, raw));
+    sub.on('close', () => (this.wasDown = true));
+    sub.on('ready', () => {
+      if (!this.wasDown) return;
+      this.wasDown = false;
+      void this.resubscribe();
+    });
+  }
+
+  /**
+   * Resolves once Redis confirmed the subscription: from then on nothing published is missed. The
+   * returned function ends this subscription (the channel's last one unsubscribes from Redis).
+   */
+  subscribe<K extends ChannelKey>(to: ChannelAddress<K>, subscription: BusSubscription<K>): Promise<() => Promise<void>> {
+    return this.add(this.channels, false, to, subscription);
+  }
+
+  /** Every channel whose name matches `to.name` as a glob (`channelOf('chatEvents', '*')`). */
+  subscribePattern<K extends ChannelKey>(to: ChannelAddress<K>, subscription: BusSubscription<K>): Promise<() => Promise<void>> {
+    return this.add(this.patterns, true, to, subscription);
+  }
+
+  /** Channels and patterns subscribed now. */
+  get size(): number {
+    return this.channels.size + this.patterns.size;
+  }
+
+  private async add<K extends ChannelKey>(map: Map<string, Entry>, pattern: boolean, to: ChannelAddress<K>, subscription: BusSubscription<K>): Promise<() => Promise<void>> {
+    const s = subscription as BusSubscription<never>;
+    let entry = map.get(to.name);
+    if (!entry) {
+      const confirmed = whenReady(this.sub).then(() => (pattern ? this.sub.psubscribe(to.name) : this.sub.subscribe(to.name)));
+      entry = { key: to.key, pattern, subs: new Set(), confirmed };
+      map.set(to.name, entry);
+    }
+    const e = entry;
+    e.subs.add(s);
+    try {
+      await e.confirmed;
+    } catch (err) {
+      this.remove(map, to.name, e, s);
+      throw err;
+    }
+    return () => this.remove(map, to.name, e, s);
+  }
+
+  private async remove(map: Map<string, Entry>, name: string, entry: Entry, s: BusSubscription<never>): Promise<void> {
+    entry.subs.delete(s);
+    if (entry.subs.size > 0 || map.get(name) !== entry) return;
+    map.delete(name);
+    await (entry.pattern ? this.sub.punsubscribe(name) : this.sub.unsubscribe(name)).catch(() => undefined);
+  }
+
+  private deliver(entry: Entry | undefined, channel: string, raw: string): void {
+    if (!entry) return;
+    let json: unknown;
+    try {
+      json = JSON.parse(raw);
+    } catch {
+      return this.drop(entry.key, channel, ['not JSON']);
+    }
+    const r = Channel[entry.key].schema.safeParse(json);
+    if (!r.success) return this.drop(entry.key, channel, r.error.issues.map((i) => `${i.path.join('.') || '(message)'}: ${i.code}`));
+    for (const s of entry.subs) {
+      try {
+        s.onMessage(r.data as never, channel);
+      } catch (e) {
+        this.logger.error('bus subscriber failed', { channel, error: errorSummary(e) });
+      }
+    }
+  }
+
+  /** Only where and what kind of wrong: a message's content may be anything, secrets included. */
+  private drop(key: ChannelKey, channel: string, problems: string[]): void {
+    this.dropped[key] = (this.dropped[key] ?? 0) + 1;
+    this.logger.warn('bus message dropped: it does not match its channel', { channel, problems: problems.slice(0, 5) });
+  }
+
+  /**
+   * ioredis resubscribes by itself on `ready`; subscribing again here (harmless) is what tells us
+   * when Redis has confirmed, so a consumer's re-read cannot miss what is published right after.
+   */
+  private async resubscribe(): Promise<void> {
+    const channels = [...this.channels.keys()];
+    const patterns = [...this.patterns.keys()];
+    try {
+      await Promise.all([channels.length ? this.sub.subscribe(...channels) : null, patterns.length ? this.sub.psubscribe(...patterns) : null]);
+    } catch (e) {
+      // The connection went down again: its next `ready` comes back here.
+      return void this.logger.warn('bus resubscribe failed', { error: errorSummary(e) });
+    }
+    for (const entry of [...this.channels.values(), ...this.patterns.values()]) {
+      for (const s of entry.subs) {
+        try {
+          s.onResync?.();
+        } catch (e) {
+          this.logger.error('bus resync failed', { error: errorSummary(e) });
+        }
+      }
+    }
+  }
+}
