@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { createRedis, Metrics, type DeclaredRoutes, type Logger } from '@tessera/kit';
+import { BusPublisher, BusSubscriber, createRedis, Metrics, type DeclaredRoutes, type Logger } from '@tessera/kit';
 import type { ObservabilityConfig } from './config';
 import { createAccess, type Access, type ObservabilityAccess } from './domain/access';
 import { Ingestor } from './ingest/ingestor';
@@ -20,8 +20,10 @@ export interface ObservabilityServices {
   metrics: Metrics;
   db: Db;
   redis: Redis;
-  /** For subscriptions only (a subscribed ioredis connection can do nothing else). */
-  sub: Redis;
+  /** Publishes on the contracts' channels (live changes, operators' stops). */
+  bus: BusPublisher;
+  /** The channels this process follows, on a connection of its own (a subscribed one can do nothing else). */
+  subscriber: BusSubscriber;
   sessions: SessionStore;
   events: EventStore;
   ingestor: Ingestor;
@@ -34,16 +36,18 @@ export function createObservabilityServices(config: ObservabilityConfig, logger:
   const db = createDb(config.DATABASE_URL, config.DB_POOL_SIZE);
   const redis = createRedis(config.REDIS_URL, logger, `observability-${role}`);
   const sub = createRedis(config.REDIS_URL, logger, `observability-${role}-sub`, { maxRetriesPerRequest: null });
+  const bus = new BusPublisher(redis);
   return {
     config,
     logger,
     metrics,
     db,
     redis,
-    sub,
+    bus,
+    subscriber: new BusSubscriber(sub, logger),
     sessions: new SessionStore(db.pool),
     events: new EventStore(db.pool),
-    ingestor: new Ingestor(db.pool, redis, logger, metrics),
+    ingestor: new Ingestor(db.pool, bus, logger, metrics),
     access: createAccess(config),
     async close() {
       await Promise.allSettled([redis.quit(), sub.quit()]);

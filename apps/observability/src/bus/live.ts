@@ -1,10 +1,10 @@
-import type { Redis } from 'ioredis';
-import { Channel, type ObservabilityLive } from '@tessera/contracts';
+import type { ObservabilityLive } from '@tessera/contracts';
+import { channelOf, type BusPublisher } from '@tessera/kit';
 
 /**
  * What this instance tells every instance's live sockets (`Channel.observabilityLive`), always
  * after the change is committed, so a socket never shows what a read would not.
  */
-export function publishLive(redis: Redis, message: ObservabilityLive): Promise<number> {
-  return redis.publish(Channel.observabilityLive.name(), JSON.stringify(message));
+export function publishLive(bus: BusPublisher, message: ObservabilityLive): Promise<void> {
+  return bus.publish(channelOf('observabilityLive'), message);
 }

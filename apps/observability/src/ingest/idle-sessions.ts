@@ -20,7 +20,7 @@ export class IdleSessions extends LockedSweep {
   }
 
   protected async pass(): Promise<number> {
-    const { config, db, redis, logger } = this.s;
+    const { config, db, bus, logger } = this.s;
     const r = await db.pool.query<SessionRow>(
       `UPDATE sessions SET status = 'finished', modified_at = now()
         WHERE status = 'running' AND source IN ('external', 'otel')
@@ -30,7 +30,7 @@ export class IdleSessions extends LockedSweep {
     );
     for (const row of r.rows) {
       const session = toSession(row);
-      await publishLive(redis, { kind: 'session_updated', app_id: session.app_id, session }).catch((e: Error) =>
+      await publishLive(bus, { kind: 'session_updated', app_id: session.app_id, session }).catch((e: Error) =>
         logger.warn('could not publish an idle session closed', { session_id: session.session_id, error: e.message }),
       );
     }

@@ -1,7 +1,6 @@
-import type { Redis } from 'ioredis';
 import type { Pool, PoolClient } from 'pg';
 import type { observability } from '@tessera/contracts';
-import type { Logger, Metrics } from '@tessera/kit';
+import type { BusPublisher, Logger, Metrics } from '@tessera/kit';
 import { publishLive } from '../bus/live';
 import type { NormalizedEvent } from '../domain/event';
 import { nextStatus } from '../domain/session-status';
@@ -35,7 +34,7 @@ const keyOf = (app: string, id: string) => `${app}\u0000${id}`;
 export class Ingestor {
   constructor(
     private readonly pool: Pool,
-    private readonly redis: Redis,
+    private readonly bus: BusPublisher,
     private readonly logger: Logger,
     private readonly metrics?: Metrics,
   ) {}
@@ -200,7 +199,7 @@ export class Ingestor {
     for (const f of fresh) of(appKey(f.e.appId)).fresh.push(f);
     for (const [app, g] of byApp) {
       const appId = app === '' ? null : app;
-      publishLive(this.redis, {
+      publishLive(this.bus, {
         kind: 'ingested',
         app_ids: [appId],
         sessions: g.rows.map(toSession),

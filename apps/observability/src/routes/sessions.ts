@@ -1,5 +1,5 @@
-import { Channel, observability, SessionControl } from '@tessera/contracts';
-import { Conflict, Unavailable } from '@tessera/kit';
+import { observability, type SessionControl } from '@tessera/contracts';
+import { channelOf, Conflict, Unavailable } from '@tessera/kit';
 import type { z } from 'zod';
 import { publishLive } from '../bus/live';
 import type { ObservabilityRoutes, ObservabilityServices } from '../services';
@@ -21,7 +21,7 @@ const missing = {
  */
 export function sessionRoutes(routes: ObservabilityRoutes, s: ObservabilityServices): void {
   const live = (m: Parameters<typeof publishLive>[1]) =>
-    publishLive(s.redis, m).catch((e: Error) => s.logger.warn('could not publish a session change', { kind: m.kind, error: e.message }));
+    publishLive(s.bus, m).catch((e: Error) => s.logger.warn('could not publish a session change', { kind: m.kind, error: e.message }));
 
   routes.route(
     {
@@ -123,7 +123,7 @@ export function sessionRoutes(routes: ObservabilityRoutes, s: ObservabilityServi
       if (session.app_id !== null) {
         const control: SessionControl = { action: 'stop', session_id, app_id: session.app_id, requested_by: req.principal?.sub, reason: 'stopped by an operator' };
         try {
-          await s.redis.publish(Channel.sessionControl.name(), JSON.stringify(control));
+          await s.bus.publish(channelOf('sessionControl'), control);
         } catch (e) {
           // Nobody was told to stop: the session is not stopped either.
           await s.sessions.setStatus('*', key, 'running', ['stopped']).catch(() => undefined);

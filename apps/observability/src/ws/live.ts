@@ -9,7 +9,7 @@ import { LiveSocket } from './live-socket';
  */
 export function liveEndpoint(s: ObservabilityServices, hub: SocketHub): SocketEndpoint {
   const auth = createAuth(authSettings(s.config));
-  const feed = new LiveFeed(s.sub, s.logger);
+  const feed = new LiveFeed(s.subscriber);
   const deps = { hub, feed, sessions: s.sessions, events: s.events, logger: s.logger, behindBytes: s.config.WS_BEHIND_BYTES };
   return {
     path: /^\/ws\/?$/,
