@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { authSettings, createAuth, createRedis, Metrics, type DeclaredRoutes, type Logger } from '@tessera/kit';
+import { authSettings, BusPublisher, createAuth, createRedis, Metrics, type DeclaredRoutes, type Logger } from '@tessera/kit';
 import { announcer } from './bus/changes';
 import type { AgentManagerConfig } from './config';
 import { createAccess, type Access } from './domain/access';
@@ -34,7 +34,7 @@ export function createAgentManagerServices(config: AgentManagerConfig, logger: L
     metrics,
     redis,
     layout,
-    stores: new AgentStores(layout, config.LOCK_STALE_MS, announcer(redis, logger), logger),
+    stores: new AgentStores(layout, config.LOCK_STALE_MS, announcer(new BusPublisher(redis), logger), logger),
     sessions: new SessionsInUse(config),
     access: createAccess(config, createAuth(authSettings(config))),
     async close() {

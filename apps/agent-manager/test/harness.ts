@@ -6,8 +6,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
-import { agents, Channel } from '@tessera/contracts';
-import { createLogger, DEV_JWT_SECRET, signToken } from '@tessera/kit';
+import type { agents } from '@tessera/contracts';
+import { BusSubscriber, channelOf, createLogger, DEV_JWT_SECRET, signToken } from '@tessera/kit';
 import { call, closedPort, spawnService, TEST_REDIS_URL, type ServiceProcess } from '@tessera/kit/testing';
 import { loadAgentManagerConfig, type AgentManagerConfig } from '../src/config';
 import { startAgentManagerServer, type RunningAgentManager } from '../src/server';
@@ -88,10 +88,9 @@ export async function http(base: string, method: string, path: string, opts: { b
 
 /** Announcements on Redis, as the runtime receives them (with the app). */
 export async function listenChanges(): Promise<{ changes: agents.AgentChangeAnnouncement[]; close: () => Promise<void> }> {
-  const sub = new Redis(TEST_REDIS_URL);
+  const sub = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
   const changes: agents.AgentChangeAnnouncement[] = [];
-  sub.on('message', (_ch, m: string) => changes.push(agents.AgentChangeAnnouncement.parse(JSON.parse(m))));
-  await sub.subscribe(Channel.agentChanges.name());
+  await new BusSubscriber(sub, createLogger('agent-changes-test', 'warn')).subscribe(channelOf('agentChanges'), { onMessage: (c) => void changes.push(c) });
   return { changes, close: async () => void (await sub.quit()) };
 }
 
