@@ -90,7 +90,10 @@ export function createRuntimeServices(config: RuntimeConfig, logger: Logger, rol
   const lease = new ChatLease(redis, config.BULL_PREFIX);
   const blueprints = config.AGENTS_URL ? new BlueprintSource(config.AGENTS_URL, config.SERVICE_KEY, config.BLUEPRINT_CACHE_MS, logger) : null;
   const starter = new ChatStarter(chats, workflows, blueprints?.lookup ?? null);
-  const chatInputs = new ChatInputs(chats, inputs, toolCalls, turnQueue, { maxPending: config.MAX_PENDING_INPUTS });
+  const chatInputs = new ChatInputs({ chats, inputs, toolCalls, turnQueue, timeline, feed, observe }, {
+    maxPending: config.MAX_PENDING_INPUTS,
+    strategyOf: (chat) => workflows.get(chat.workflowName)?.multitask_strategy ?? 'enqueue',
+  });
   const documents = config.DOCUMENTS_URL ? new DocumentClient(config.DOCUMENTS_URL, config.SERVICE_KEY) : null;
   return {
     config,

@@ -57,7 +57,7 @@ test('a tool call is never answered without its input: a failed answer leaves it
   await s.toolCalls.record({ eventId: `${chat.id}:tc1`, chatId: chat.id, toolCallId: 'call_1', toolName: 'ask', agent: 'assistant', awaiting: true });
   // The database connection of the input store breaks mid-request.
   const broken = new Pool({ connectionString: `postgresql://x:y@127.0.0.1:${await closedPort()}/none`, connectionTimeoutMillis: 500 });
-  const failing = new ChatInputs(s.chats, new InputStore(s.db.prisma, broken), s.toolCalls, s.turnQueue);
+  const failing = new ChatInputs({ ...s, inputs: new InputStore(s.db.prisma, broken) });
   await expect(failing.respondToolCall(chat, 'call_1', { answer: 'yes' }, () => undefined)).rejects.toThrow();
   await broken.end();
   expect((await s.toolCalls.find('call_1', chat.id))!.status).toBe('awaiting');
@@ -76,7 +76,7 @@ test('a retried submit whose first enqueue failed is queued by the retry', async
   // Redis went away between the insert and the enqueue.
   const down = new TypedQueue(Queue.RuntimeTurns, bullConnection(s.config.REDIS_URL), logger, { prefix: s.config.BULL_PREFIX });
   await down.close();
-  const failing = new ChatInputs(s.chats, s.inputs, s.toolCalls, down);
+  const failing = new ChatInputs({ ...s, turnQueue: down });
   await expect(failing.submitMessage(chat, 'hello', 'client-1')).rejects.toThrow();
 
   const { input, duplicate } = await s.chatInputs.submitMessage(chat, 'hello', 'client-1');

@@ -10,6 +10,7 @@
  */
 import type { ChatConnection } from './connection';
 import type { ChatEvent, ConnectionStatus, TimelineEvent } from './events';
+import type { MultitaskStrategy } from './pending';
 
 export interface ChatMessage {
   /** The timeline's message_id, or the client_message_id of a user message not on the timeline yet. */
@@ -62,7 +63,7 @@ interface Streaming {
 const REFUSED = 'the runtime refused the connection';
 
 export class ChatView {
-  private readonly timeline: ChatMessage[] = [];
+  private timeline: ChatMessage[] = [];
   /** Assistant messages in progress, by message_id, in the order they began. */
   private readonly streaming = new Map<string, Streaming>();
   /** Acknowledged user messages whose turn has not begun. */
@@ -90,9 +91,9 @@ export class ChatView {
     return () => this.listeners.delete(listener);
   }
 
-  send(text: string, context?: Record<string, unknown>): string {
+  send(text: string, context?: Record<string, unknown>, opts?: { multitaskStrategy?: MultitaskStrategy }): string {
     this.error = null;
-    const id = this.connection.send(text, context);
+    const id = this.connection.send(text, context, opts);
     this.changed();
     return id;
   }
@@ -192,12 +193,18 @@ export class ChatView {
         this.usage = { inputTokens: u.inputTokens + e.data.prompt_tokens, outputTokens: u.outputTokens + e.data.completion_tokens };
         break;
       }
-      case 'chat.run_complete':
+      case 'chat.run_complete': {
         // A turn that ended (stopped, failed) with a message still open: keep what streamed.
         for (const s of this.streaming.values()) this.timeline.push({ id: s.id, role: 'assistant', agent: s.agent, text: s.text, index: s.index, pending: false });
         this.streaming.clear();
         if (e.data.status === 'failed') this.error = e.data.reason ?? 'the turn failed';
+        const turn = e.data.turn_id;
+        // A newer message superseded this input: one that never ran is no longer waiting, and a
+        // rolled-back turn leaves the conversation (its messages' ids start with its turn id).
+        if (e.data.status === 'interrupted' || e.data.status === 'rolled_back') this.accepted = this.accepted.filter((a) => a.inputId !== turn);
+        if (e.data.status === 'rolled_back') this.timeline = this.timeline.filter((m) => !m.id.startsWith(`${turn}:`));
         break;
+      }
       case 'chat.error':
         this.error = e.data.message;
         break;

@@ -11,7 +11,7 @@
 import { CommandFailed, CommandTracker, type ChatCommand, type CommandReply } from './commands';
 import type { ChatEvent, ChatListener, ConnectionStatus, ControlEvent } from './events';
 import { backoffDelay, DEFAULT_BACKOFF, newId, readJson, socketFactory, storageKey, trimSlash, type Backoff, type Host, type SocketLike } from './host';
-import { PendingQueue, type PendingAction } from './pending';
+import { PendingQueue, type MultitaskStrategy, type PendingAction } from './pending';
 import { parseServerMessage, type ServerMessage } from './wire';
 import { WsErrorCode } from './wire.gen';
 
@@ -137,13 +137,21 @@ export class ChatConnection {
   /**
    * Sends the user's message, or, when a `display: "composer"` tool call awaits an answer, answers
    * it with the text. Queued (and persisted) until the runtime acknowledges it. Returns its id.
+   * `multitaskStrategy` says what it does while a turn runs (default: the workflow's): `reject`
+   * refuses it (CHAT_BUSY), `interrupt` cuts the turn off, `rollback` cuts it off and drops it.
    */
-  send(text: string, context?: Record<string, unknown>): string {
+  send(text: string, context?: Record<string, unknown>, opts: { multitaskStrategy?: MultitaskStrategy } = {}): string {
     if (this.composerTarget) {
       const response = this.opts.composerResponse?.(text) ?? { answer: text };
       return this.respondToolCall(this.composerTarget, response);
     }
-    return this.enqueue({ kind: 'message', client_message_id: newId(), text, ...(context && { context }) });
+    return this.enqueue({
+      kind: 'message',
+      client_message_id: newId(),
+      text,
+      ...(context && { context }),
+      ...(opts.multitaskStrategy && { multitask_strategy: opts.multitaskStrategy }),
+    });
   }
 
   respondToolCall(eventId: string, response: Record<string, unknown>): string {
@@ -371,7 +379,14 @@ export class ChatConnection {
       if (this.inFlight.includes(a.client_message_id)) continue;
       const ok =
         a.kind === 'message'
-          ? this.sendRaw({ type: 'user.input.submit', chat_id: this.ids.chatId, text: a.text, client_message_id: a.client_message_id, ...(a.context && { context: a.context }) })
+          ? this.sendRaw({
+              type: 'user.input.submit',
+              chat_id: this.ids.chatId,
+              text: a.text,
+              client_message_id: a.client_message_id,
+              ...(a.context && { context: a.context }),
+              ...(a.multitask_strategy && { multitask_strategy: a.multitask_strategy }),
+            })
           : this.sendRaw({ type: 'tool_call_response', tool_call_id: a.event_id, response: a.response });
       if (!ok) return;
       this.inFlight.push(a.client_message_id);

@@ -5,8 +5,11 @@
  */
 import { readJson, storageKey, type HostStorage } from './host';
 
+/** What a message sent while a turn runs does (the runtime's multitask_strategy): see `ChatConnection.send`. */
+export type MultitaskStrategy = 'enqueue' | 'reject' | 'interrupt' | 'rollback';
+
 export type PendingAction =
-  | { kind: 'message'; client_message_id: string; text: string; context?: Record<string, unknown> }
+  | { kind: 'message'; client_message_id: string; text: string; context?: Record<string, unknown>; multitask_strategy?: MultitaskStrategy }
   | { kind: 'tool_response'; client_message_id: string; event_id: string; response: Record<string, unknown> };
 
 export class PendingQueue {

@@ -59,7 +59,7 @@ export const TimelineData = {
   }),
   'chat.run_complete': z.object({
     turn_id: z.string(),
-    status: z.enum(['completed', 'awaiting_input', 'stopped', 'failed']),
+    status: z.enum(['completed', 'awaiting_input', 'stopped', 'failed', 'interrupted', 'rolled_back']),
     reason: z.optional(z.string()),
   }),
   'chat.custom_event': z.object({
@@ -145,6 +145,7 @@ export const WsErrorCode = {
   WorkflowNotFound: 'WORKFLOW_NOT_FOUND',
   ChatClosed: 'CHAT_CLOSED',
   RateLimited: 'RATE_LIMITED',
+  ChatBusy: 'CHAT_BUSY',
   TurnFailed: 'TURN_FAILED',
   Internal: 'INTERNAL',
 } as const;

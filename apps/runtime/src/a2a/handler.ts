@@ -98,6 +98,7 @@ class TaskView {
         } else if (d.status === 'stopped') this.state = TaskState.TASK_STATE_CANCELED; // also a stop of the idle chat (its own turn id) while input was required
         else if (!mine) return [];
         else if (d.status === 'failed') this.state = TaskState.TASK_STATE_FAILED;
+        else if (d.status === 'interrupted' || d.status === 'rolled_back') this.state = TaskState.TASK_STATE_CANCELED; // a newer message superseded it
         else this.state = TaskState.TASK_STATE_COMPLETED;
         this.reason = d.reason;
         return [{ payload: { $case: 'statusUpdate', value: { ...ids, status: this.status(id) } } }];

@@ -1,5 +1,5 @@
 import { RunAgentInputSchema } from '@ag-ui/core/schemas';
-import { AppId, ChatId, SafeJsonRecord, SafeText, WorkflowName, type RouteSpec } from '@tessera/contracts';
+import { AppId, ChatId, MultitaskStrategy, SafeJsonRecord, SafeText, WorkflowName, type RouteSpec } from '@tessera/contracts';
 import { assertOwner, BadRequest, NotFound, type Principal } from '@tessera/kit';
 import { z } from 'zod';
 import type { RuntimeRoutes, RuntimeServices } from '../services';
@@ -24,6 +24,7 @@ const runAgent = {
   description:
     "AG-UI (docs.ag-ui.com) over a Tessera chat: `threadId` is the chat (a new id starts a chat for the token's user in the path's app; another user's or app's chat is a 404). " +
     "The last `messages` entry, when it is the user's, is the run's message; `resume` answers the interrupts (UI tools awaiting an answer) the previous run finished with. " +
+    "`forwardedProps.multitask_strategy` (enqueue, reject, interrupt, rollback; default: the workflow's) says what the message does while the thread's previous run still runs: `reject` is a 409 CHAT_BUSY, `interrupt`/`rollback` finish that run with the cancelled outcome. " +
     'Every SSE event has an `id`; posting the same body again with `Last-Event-ID` continues exactly after it, on any instance. Stop a run with `POST /api/chats/{app_id}/{chat_id}/stop`: it finishes with the `cancelled` outcome.',
   tags: ['agui'],
   params: z.object({ app_id: AppId, workflow_name: WorkflowName }),
@@ -76,7 +77,7 @@ export function aguiRoutesOf(routes: RuntimeRoutes, s: RuntimeServices): void {
     if (stored) run = JSON.parse(stored) as RunRecord;
     else if (lastEvent) throw new NotFound(`no run "${body.runId}" on thread "${body.threadId}"`);
     else {
-      run = await startRun(s, chat, workflow.initiator === 'agent' ? workflow : null, body.messages, body.resume, body.runId);
+      run = await startRun(s, chat, workflow.initiator === 'agent' ? workflow : null, body, strategyOf(body.forwardedProps));
       // The first post of a run id wins; a racing duplicate streams the same run.
       const set = await s.redis.set(runKey(chat.id, body.runId), JSON.stringify(run), 'EX', RUN_TTL_S, 'NX');
       if (set !== 'OK') run = JSON.parse((await s.redis.get(runKey(chat.id, body.runId))) as string) as RunRecord;
@@ -132,9 +133,8 @@ async function startRun(
   s: RuntimeServices,
   chat: ChatRow,
   greeter: Parameters<RuntimeServices['chatInputs']['startGreetingOnce']>[1] | null,
-  messages: RunInput['messages'],
-  resume: RunInput['resume'],
-  runId: string,
+  { messages, resume, runId }: RunInput,
+  strategy: MultitaskStrategy | undefined,
 ): Promise<RunRecord> {
   const base = await s.timeline.lastIndex(chat.id);
   if (resume?.length) {
@@ -154,11 +154,17 @@ async function startRun(
     const text = typeof last.content === 'string' ? last.content : last.content.flatMap((p) => (p.type === 'text' ? [p.text] : [])).join('\n');
     if (!text.trim()) throw new BadRequest('invalid body: messages: the last user message has no text');
     const at = `messages.${messages.length - 1}.content`;
-    const { input } = await s.chatInputs.submitMessage(chat, storable(SafeText.max(32_000), text, at), `agui:${runId}`);
+    const { input } = await s.chatInputs.submitMessage(chat, storable(SafeText.max(32_000), text, at), `agui:${runId}`, undefined, strategy);
     return { base, turnId: input.id };
   }
   if (greeter && (await s.chatInputs.startGreetingOnce(chat, greeter))) return { base, turnId: null };
   throw new BadRequest('invalid body: nothing to run: the last message is not a user message and there is no resume');
+}
+
+/** `forwardedProps.multitask_strategy`, AG-UI's place for what a server takes beyond the protocol. */
+function strategyOf(forwardedProps: unknown): MultitaskStrategy | undefined {
+  if (forwardedProps === null || typeof forwardedProps !== 'object' || !('multitask_strategy' in forwardedProps)) return undefined;
+  return storable(MultitaskStrategy, forwardedProps.multitask_strategy, 'forwardedProps.multitask_strategy');
 }
 
 /** What the official schema lets through but the database cannot store (NUL, lone surrogates, too deep or long): a 400 naming the field. */

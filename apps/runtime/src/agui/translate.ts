@@ -56,7 +56,7 @@ export class RunTranslator {
       case 'chat.text': {
         const d = data(e, 'chat.text');
         // The user's own message is in the client's RunAgentInput already.
-        if (d.role !== 'assistant') break;
+        if (d.role !== 'assistant' || !this.mine(d.message_id)) break;
         this.enterStep(d.agent, out);
         if (!this.open.has(d.message_id)) {
           this.open.add(d.message_id);
@@ -71,6 +71,7 @@ export class RunTranslator {
       }
       case 'chat.tool_call': {
         const d = data(e, 'chat.tool_call');
+        if (!this.mine(d.event_id)) break;
         this.closeMessages(out);
         this.enterStep(d.agent, out);
         out.push({ type: EventType.TOOL_CALL_START, toolCallId: d.tool_call_id, toolCallName: d.tool_name });
@@ -131,6 +132,8 @@ export class RunTranslator {
       case 'failed':
         return { type: EventType.RUN_ERROR, message: reason ?? 'the run failed', code: 'RUN_FAILED' };
       case 'stopped':
+      case 'interrupted': // a newer message of the thread cut it off
+      case 'rolled_back':
         return { type: EventType.RUN_FINISHED, ...ids, outcome: { type: 'cancelled' } };
       case 'awaiting_input':
         if (this.interrupts.length) return { type: EventType.RUN_FINISHED, ...ids, outcome: { type: 'interrupt', interrupts: this.interrupts } };
@@ -138,6 +141,15 @@ export class RunTranslator {
       default:
         return { type: EventType.RUN_FINISHED, ...ids, outcome: { type: 'success' } };
     }
+  }
+
+  /**
+   * Whether a message or tool call (ids made from their turn's id) is this run's: another turn of
+   * the thread may still speak after `base` (the end of one this run's message waited for, or one
+   * a newer message cut off).
+   */
+  private mine(id: string): boolean {
+    return this.turnId === null || id.startsWith(`${this.turnId}:`);
   }
 
   private enterStep(agent: string, out: Event[]): void {

@@ -46,6 +46,7 @@ export function agentWorkflow(agent: string, model: ModelRef): LoadedWorkflow {
     ui_tools: [],
     context_variables: { user_tier: { description: "The user's plan, set by the backend that starts the chat" } },
     max_turn_steps: 8,
+    multitask_strategy: 'enqueue',
     file: `(made for ${name})`,
   };
 }

@@ -72,7 +72,7 @@ export function inputsRoutes(routes: RuntimeRoutes, s: RuntimeServices): void {
     const chat = await ownedChat(s.chats, req.principal, p.chat_id, p.app_id);
     if (chat.userId !== p.user_id) throw new NotFound(`no chat "${p.chat_id}"`);
     if (body.workflow_name !== chat.workflowName) throw new BadRequest(`chat "${chat.id}" runs workflow "${chat.workflowName}", not "${body.workflow_name}"`);
-    const { input } = await s.chatInputs.submitMessage(chat, body.message, body.client_message_id);
+    const { input } = await s.chatInputs.submitMessage(chat, body.message, body.client_message_id, undefined, body.multitask_strategy);
     const reply: z.infer<typeof InputReply> = { accepted: true, input_id: input.id, chat_id: chat.id };
     res.status(202).json(reply);
   });

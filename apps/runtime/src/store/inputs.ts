@@ -19,13 +19,15 @@ function toRow(r: Record<string, unknown>): InputRow {
 }
 
 /**
- * One statement: room for one more pending input ($7, null = no cap), the client context merged
+ * One statement: room for one more pending input ($7, null = no cap; with $8, none pending or
+ * running at all), the client context merged
  * into the chat row (a backend key, one without the `ui_` prefix, is never replaced), then the
  * insert; a client_message_id already used on the chat inserts nothing.
  */
 const ADD_SQL = `
 WITH room AS (
-  SELECT $7::int IS NULL OR (SELECT count(*) FROM chat_inputs WHERE chat_id = $2 AND status = 'pending') < $7::int AS ok
+  SELECT ($7::int IS NULL OR (SELECT count(*) FROM chat_inputs WHERE chat_id = $2 AND status = 'pending') < $7::int)
+     AND ($8::boolean IS NOT TRUE OR NOT EXISTS (SELECT 1 FROM chat_inputs WHERE chat_id = $2 AND status IN ('pending', 'processing'))) AS ok
 ), merged AS (
   UPDATE chats SET context = chats.context || COALESCE(
       (SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each($6::jsonb) e
@@ -64,14 +66,16 @@ export class InputStore {
    * `uiContext` (client context, already under `ui_` keys) is merged into the chat's context by the
    * same statement, so two submits never lose each other's keys and the context is in place
    * before the input can be taken. With `maxPending`, an input that would make more than that many
-   * pending inputs is not added (`refused: true`, nothing merged); a duplicate still answers.
+   * pending inputs is not added (`refused: 'full'`, nothing merged); with `onlyIfIdle`, one that
+   * would wait behind another input or a running turn is not added (`refused: 'busy'`). A duplicate
+   * still answers.
    */
   async add(
     chatId: string,
     input: TurnInput,
     clientMessageId?: string,
-    opts: { uiContext?: Record<string, unknown>; maxPending?: number } = {},
-  ): Promise<{ input: InputRow; duplicate: boolean; refused?: false } | { input: null; duplicate: false; refused: true }> {
+    opts: { uiContext?: Record<string, unknown>; maxPending?: number; onlyIfIdle?: boolean } = {},
+  ): Promise<{ input: InputRow; duplicate: boolean; refused?: false } | { input: null; duplicate: false; refused: 'full' | 'busy' }> {
     const r = await this.pool.query({
       name: 'inputs-add',
       text: ADD_SQL,
@@ -83,6 +87,7 @@ export class InputStore {
         clientMessageId ?? null,
         opts.uiContext && Object.keys(opts.uiContext).length ? JSON.stringify(opts.uiContext) : null,
         opts.maxPending ?? null,
+        opts.onlyIfIdle ?? false,
       ],
     });
     if (r.rows[0]) return { input: toRow(r.rows[0]), duplicate: false };
@@ -94,7 +99,25 @@ export class InputStore {
       });
       if (first.rows[0]) return { input: toRow(first.rows[0]), duplicate: true };
     }
-    return { input: null, duplicate: false, refused: true };
+    return { input: null, duplicate: false, refused: opts.onlyIfIdle && (await this.hasPending(chatId)) ? 'busy' : 'full' };
+  }
+
+  /**
+   * A newer input supersedes the chat's earlier ones (multitask_strategy `interrupt`/`rollback`):
+   * those waiting or running are cancelled, so none runs (again) from now on. `running`: one was
+   * taken by a turn, which is to be cut off; `dropped`: the ids of those that never ran.
+   */
+  async supersede(chatId: string, beforeSeq: bigint): Promise<{ running: boolean; dropped: string[] }> {
+    const r = await this.pool.query<{ id: string; was: string }>({
+      name: 'inputs-supersede',
+      text: `WITH earlier AS (
+               SELECT id, status FROM chat_inputs WHERE chat_id = $1 AND seq < $2 AND status IN ('pending', 'processing') FOR UPDATE
+             )
+             UPDATE chat_inputs i SET status = 'cancelled', done_at = now() FROM earlier
+             WHERE i.id = earlier.id RETURNING i.id, earlier.status AS was`,
+      values: [chatId, beforeSeq.toString()],
+    });
+    return { running: r.rows.some((row) => row.was === 'processing'), dropped: r.rows.filter((row) => row.was === 'pending').map((row) => row.id) };
   }
 
   /**

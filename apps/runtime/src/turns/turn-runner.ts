@@ -37,6 +37,20 @@ const RECHECK_MS = 300;
 /** Why a turn was cut off when it is not a stop: its input stays `processing` and the turn runs again elsewhere. */
 class HandBack extends Error {}
 
+/** A newer message superseded the turn (multitask_strategy `interrupt` or `rollback`): the chat goes on with that message. */
+class Superseded extends Error {
+  constructor(readonly rollback: boolean) {
+    super(rollback ? 'rolled back: a newer message replaced the turn' : 'interrupted by a newer message');
+  }
+}
+
+/** A turn running here: its abort, its input's seq once taken, and a supersede that came before the take. */
+interface RunningTurn {
+  abort: AbortController;
+  seq?: bigint;
+  superseded?: { beforeSeq: bigint; rollback: boolean };
+}
+
 type Outcome = 'ran' | 'handed_back';
 
 /**
@@ -49,7 +63,7 @@ type Outcome = 'ran' | 'handed_back';
  * answers differently the second time never splices two replies into one message.
  */
 export class TurnRunner {
-  private readonly running = new Map<string, AbortController>();
+  private readonly running = new Map<string, RunningTurn>();
   private closing = false;
   private backlogged: () => boolean = () => false;
 
@@ -70,16 +84,27 @@ export class TurnRunner {
 
   /** Abort the chat's running turn (a stop); false when no turn of it runs here. */
   stop(chatId: string, reason = 'stopped by request'): boolean {
-    const c = this.running.get(chatId);
-    if (!c) return false;
-    c.abort(new Error(reason));
+    const t = this.running.get(chatId);
+    if (!t) return false;
+    t.abort.abort(new Error(reason));
     return true;
+  }
+
+  /**
+   * A newer input (its seq `beforeSeq`) superseded the chat's earlier ones: a turn of one of them
+   * running here is cut off. Its input is already cancelled; one about to be taken is seen then.
+   */
+  supersede(chatId: string, beforeSeq: bigint, rollback: boolean): void {
+    const t = this.running.get(chatId);
+    if (!t) return;
+    if (t.seq === undefined) t.superseded = { beforeSeq, rollback };
+    else if (t.seq < beforeSeq) t.abort.abort(new Superseded(rollback));
   }
 
   /** Shutdown: running turns are cut off and handed back (inputs stay `processing`, jobs go back to the queue); the chats are left as they are. */
   abortAll(): void {
     this.closing = true;
-    for (const c of this.running.values()) c.abort(new HandBack('worker shutting down'));
+    for (const t of this.running.values()) t.abort.abort(new HandBack('worker shutting down'));
   }
 
   async process(job: TurnJob, bullJob?: Job, token?: string): Promise<void> {
@@ -129,12 +154,15 @@ export class TurnRunner {
     lease.lost.addEventListener('abort', onLost);
     // Registered before the input is taken: a stop made durable after that finds the turn here
     // (its control message aborts it); one made before cancelled the input, which is not taken.
-    this.running.set(chatId, abort);
+    const turn: RunningTurn = { abort };
+    this.running.set(chatId, turn);
     try {
       if (this.closing) return 'handed_back';
       const taken = await this.d.inputs.take(chatId);
       if (!taken) return 'ran';
       const { input } = taken;
+      turn.seq = input.seq;
+      if (turn.superseded && input.seq < turn.superseded.beforeSeq) abort.abort(new Superseded(turn.superseded.rollback));
       let chat = taken.chat;
       let attempt: number | null = input.attempt;
       if (!chat) {
@@ -202,6 +230,7 @@ export class TurnRunner {
     // Cut off by a shutdown or a lost lease: what was said is stored and closed; the chat is
     // left as it is for the next attempt.
     if (result.status === 'stopped' && signal.reason instanceof HandBack) return 'handed_back';
+    if (result.status === 'stopped' && signal.reason instanceof Superseded) return this.endSuperseded(chat, input, state, result.state, turnId, writer, signal.reason);
     const status: ChatStatus = result.status === 'completed' ? 'in_progress' : result.status;
     // One statement saves the state with the status, stores the closing events and marks the
     // input done; a stop requested meanwhile wins over what the turn reached, and then only the
@@ -222,6 +251,41 @@ export class TurnRunner {
     await writer.emit('chat.usage_summary', usageSummary);
     const stopReason = ended.stopReason ?? (result.status === 'stopped' ? reasonOf(signal) : 'stopped by request');
     await this.finish(chat, input, writer, ended.status, turnId, ended.status === 'stopped' ? stopReason : result.error, true);
+    return 'ran';
+  }
+
+  /**
+   * A turn a newer message cut off: the chat goes on (that message's turn runs next). `interrupt`
+   * keeps what the turn said in the conversation; `rollback` saves the conversation as it was
+   * before the turn (only its usage counts), and clients drop the turn's messages (their ids
+   * start with its turn id) on `chat.run_complete {status: "rolled_back"}`. A stop requested
+   * meanwhile still wins, as in a turn's normal end.
+   */
+  private async endSuperseded(
+    chat: ChatRow,
+    input: InputRow,
+    before: ConversationState,
+    after: ConversationState,
+    turnId: string,
+    writer: EventWriter,
+    why: Superseded,
+  ): Promise<Outcome> {
+    const state = why.rollback ? { ...before, usage: after.usage } : after;
+    const usageSummary = { ...after.usage, turns: state.turns };
+    const runComplete = { turn_id: input.id, status: why.rollback ? ('rolled_back' as const) : ('interrupted' as const), reason: why.message };
+    const ended = await this.d.turnEnd.finish(chat.id, input.id, { state, usage: after.usage, status: 'in_progress' }, [
+      { key: `${turnId}:usage_summary`, type: 'chat.usage_summary', data: usageSummary },
+      { key: `${turnId}:complete_run`, type: 'chat.run_complete', data: runComplete },
+    ]);
+    if (ended.stored) {
+      if (ended.stored.length) {
+        await this.d.feed.publish(chat.id, ended.stored);
+        this.observe(chat, ended.stored);
+      }
+      return 'ran';
+    }
+    await writer.emit('chat.usage_summary', usageSummary);
+    await this.finish(chat, input, writer, ended.status, turnId, ended.stopReason ?? 'stopped by request', true);
     return 'ran';
   }
 

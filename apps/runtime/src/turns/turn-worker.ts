@@ -30,7 +30,11 @@ export async function startTurnWorker(s: RuntimeServices) {
   // Before the first job: a blueprint edited from now on is read afresh by the next turn.
   await s.blueprints?.listen(s.sub);
   await s.feed.onControl((m) => {
-    if (m.action !== 'stop') return;
+    if (m.action === 'interrupt') {
+      // Sent by the runtime itself once the superseded inputs are cancelled (chat-inputs.ts).
+      runner.supersede(m.session_id, BigInt(m.before_seq), m.rollback);
+      return;
+    }
     // Only a stop naming the chat's own app: the same id in another app is not this chat.
     void s.chats.get(m.session_id).then(
       (chat) => chat?.appId === m.app_id && runner.stop(m.session_id, m.reason ?? 'stopped by request'),

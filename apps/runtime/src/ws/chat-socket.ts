@@ -108,7 +108,7 @@ export class ChatSocket implements SocketHandler {
       case 'client.resume':
         return this.delivery.resume(m.lastClientIndex);
       case 'user.input.submit': {
-        const { input } = await this.d.chatInputs.submitMessage(this.chat, m.text, m.client_message_id, m.context);
+        const { input } = await this.d.chatInputs.submitMessage(this.chat, m.text, m.client_message_id, m.context, m.multitask_strategy);
         this.delivery.send(control('ack.input', { input_id: input.id, client_message_id: m.client_message_id ?? null }));
         return;
       }

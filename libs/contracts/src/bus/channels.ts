@@ -39,6 +39,18 @@ export const SessionControl = z.discriminatedUnion('action', [
     reason: z.string().optional(),
     requested_by: z.string().optional(),
   }),
+  /**
+   * A newer message of the chat (multitask_strategy `interrupt` or `rollback`) superseded the
+   * turn running its older input: the worker running a turn of the chat whose input came before
+   * `before_seq` cuts it off. The inputs are already cancelled in the database when this is sent.
+   */
+  z.object({
+    action: z.literal('interrupt'),
+    session_id: z.string().describe('chat id'),
+    app_id: z.string().min(1),
+    before_seq: z.string().regex(/^\d+$/).describe("the newer input's seq: a turn of an input before it is cut off"),
+    rollback: z.boolean().describe('drop what the cut-off turn said from the conversation'),
+  }),
 ]);
 export type SessionControl = z.infer<typeof SessionControl>;
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AppId, ChatId, UserId, WorkflowName } from '../common/ids';
 import { SafeJsonRecord, SafeText } from '../common/safe';
+import { MultitaskStrategy } from './workflow';
 
 export const ChatStatus = z.enum(['created', 'in_progress', 'awaiting_input', 'completed', 'stopped', 'failed']);
 export type ChatStatus = z.infer<typeof ChatStatus>;
@@ -104,7 +105,12 @@ export const RecentSessionReply = z
 /** `POST /chat/{app_id}/{chat_id}/{user_id}/input` (HTTP fallback for a user message). */
 export const InputParams = z.object({ app_id: AppId, chat_id: ChatId, user_id: UserId });
 export const InputBody = z
-  .object({ message: SafeText.min(1).max(32_000), workflow_name: WorkflowName, client_message_id: SafeText.max(128).optional() })
+  .object({
+    message: SafeText.min(1).max(32_000),
+    workflow_name: WorkflowName,
+    client_message_id: SafeText.max(128).optional(),
+    multitask_strategy: MultitaskStrategy.optional().describe("while a turn runs: enqueue, reject, interrupt or rollback (default: the workflow's)"),
+  })
   .meta({ id: 'InputBody' });
 export const InputReply = z.object({ accepted: z.literal(true), input_id: z.string(), chat_id: z.string() }).meta({ id: 'InputReply' });
 

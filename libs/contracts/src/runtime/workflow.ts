@@ -38,6 +38,17 @@ export const UiTool = z.object({
   display: z.enum(['inline', 'composer', 'artifact', 'modal']).default('inline'),
 });
 
+/**
+ * What a message that arrives while a turn of its chat runs (or waits) does, LangGraph's
+ * "double-texting" rule: `enqueue` runs it after (the default), `reject` refuses it (CHAT_BUSY,
+ * 409), `interrupt` cuts the running turn off (what it said stays, in the conversation too) and
+ * runs the new one, `rollback` cuts it off and drops the turn (its message and what it said leave
+ * the conversation; the client drops them on `chat.run_complete {status: "rolled_back"}`).
+ * With `interrupt` and `rollback`, messages still waiting are dropped as well: the newest wins.
+ */
+export const MultitaskStrategy = z.enum(['enqueue', 'reject', 'interrupt', 'rollback']);
+export type MultitaskStrategy = z.infer<typeof MultitaskStrategy>;
+
 export const AgentDef = z
   .object({
     name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*$/),
@@ -67,6 +78,7 @@ export const WorkflowFile = z
       .record(z.string(), z.object({ description: z.string().default(''), default: z.unknown().optional() }))
       .default({}),
     max_turn_steps: z.number().int().min(1).max(50).default(8),
+    multitask_strategy: MultitaskStrategy.default('enqueue').describe('What a message sent while a turn runs does, unless the message says otherwise'),
   })
   .superRefine((w, ctx) => {
     const agents = new Set(w.agents.map((a) => a.name));

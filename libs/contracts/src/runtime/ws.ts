@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { WorkflowName } from '../common/ids';
 import { SafeJsonRecord, SafeText } from '../common/safe';
 import { ChatStatus } from './http';
+import { MultitaskStrategy } from './workflow';
 
 /* ------------------------------------------------------------------------------------------------
  * Client → runtime messages on /ws/{workflow_name}/{app_id}/{chat_id}/{user_id}
@@ -13,6 +14,7 @@ export const UserInputSubmit = z.object({
   text: SafeText.min(1).max(32_000),
   context: SafeJsonRecord.optional(),
   client_message_id: SafeText.max(128).optional(),
+  multitask_strategy: MultitaskStrategy.optional().describe("while a turn runs: enqueue, reject, interrupt or rollback (default: the workflow's)"),
 });
 export const ToolCallResponse = z.object({
   type: z.literal('tool_call_response'),
@@ -100,7 +102,8 @@ export const TimelineData = {
   'chat.usage_summary': Usage.extend({ turns: z.number().int() }),
   'chat.run_complete': z.object({
     turn_id: z.string(),
-    status: z.enum(['completed', 'awaiting_input', 'stopped', 'failed']),
+    /** `interrupted` / `rolled_back`: a newer message cut the turn off (multitask_strategy); the chat goes on. */
+    status: z.enum(['completed', 'awaiting_input', 'stopped', 'failed', 'interrupted', 'rolled_back']),
     reason: z.string().optional(),
   }),
   'chat.custom_event': z.object({ kind: z.string(), payload: z.record(z.string(), z.unknown()) }),
@@ -164,6 +167,8 @@ export const WsErrorCode = {
   WorkflowNotFound: 'WORKFLOW_NOT_FOUND',
   ChatClosed: 'CHAT_CLOSED',
   RateLimited: 'RATE_LIMITED',
+  /** A message sent with multitask_strategy `reject` while a turn of the chat runs or waits. */
+  ChatBusy: 'CHAT_BUSY',
   TurnFailed: 'TURN_FAILED',
   Internal: 'INTERNAL',
 } as const;
