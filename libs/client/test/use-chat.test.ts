@@ -117,6 +117,24 @@ test('a message, a composer UI tool answered, a stop that dismisses the next que
   h.unmount();
 });
 
+test('a message sent with rollback while the reply streams: the cut-off turn leaves the view, the new one is answered', async () => {
+  const h = renderChat({ appId: 'app1', userId: 'react-rollback', workflowName: 'storyteller', user: 'react-rollback' });
+  h.chat().send('first');
+  await waitFor(() => expect(h.chat().streamingText.length).toBeGreaterThan(0), WAIT);
+  h.chat().send('instead', undefined, { multitaskStrategy: 'rollback' });
+  await waitFor(() => expect(h.chat().messages.at(-1)?.text).toMatch(/^You wrote "instead"/), WAIT);
+  await waitFor(() => expect(h.chat().processing).toBe(false), WAIT);
+  // The user saw the first message and the start of its reply, then both went away.
+  expect(h.seen.some((c) => c.messages.some((m) => m.role === 'user' && m.text === 'first' && m.index !== null))).toBe(true);
+  expect(h.chat().messages.map((m) => [m.role, m.text.split(',')[0]])).toEqual([
+    ['user', 'instead'],
+    ['assistant', 'You wrote "instead"'],
+  ]);
+  expect(h.chat().error).toBeNull();
+  expectUniqueIds(h.chat());
+  h.unmount();
+});
+
 test('a chat id that is not the user\'s: the errors are in words, the message stays queued', async () => {
   const h = renderChat({ appId: 'app1', userId: 'react-lost', workflowName: 'assistant', chatId: 'no-such-chat', user: 'react-lost' });
   h.chat().send('hello?');

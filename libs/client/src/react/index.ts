@@ -21,6 +21,7 @@ import { TesseraApi, TesseraHttpError, type UploadBody } from '../api';
 import { ChatConnection, type ChatConnectionOptions } from '../connection';
 import { ChatView, type ChatSnapshot } from '../chat-view';
 import type { Host } from '../host';
+import type { MultitaskStrategy } from '../pending';
 
 export type { ChatMessage, ToolCallAwaiting, ChatUsage, ChatSnapshot } from '../chat-view';
 export type { ConnectionStatus } from '../events';
@@ -39,7 +40,8 @@ export interface UseChatOptions {
 export interface UseChat extends ChatSnapshot {
   chatId: string | null;
   connection: ChatConnection | null;
-  send(text: string, context?: Record<string, unknown>): void;
+  /** `multitaskStrategy`: what the message does while a turn runs (see ChatConnection.send). */
+  send(text: string, context?: Record<string, unknown>, opts?: { multitaskStrategy?: MultitaskStrategy }): void;
   answer(eventId: string, response: Record<string, unknown>): void;
   stop(): Promise<void>;
   /** Reconnect now (after a drop or while waiting for the backoff). */
@@ -104,7 +106,10 @@ export function useChat(opts: UseChatOptions): UseChat {
     else early.current.push(f);
   }, []);
 
-  const send = useCallback((text: string, context?: Record<string, unknown>) => act((v) => void v.send(text, context)), [act]);
+  const send = useCallback(
+    (text: string, context?: Record<string, unknown>, opts?: { multitaskStrategy?: MultitaskStrategy }) => act((v) => void v.send(text, context, opts)),
+    [act],
+  );
   const answer = useCallback((eventId: string, response: Record<string, unknown>) => act((v) => void v.answer(eventId, response)), [act]);
   const resume = useCallback(() => viewRef.current?.connection.reconnect(), []);
   const drop = useCallback(() => viewRef.current?.connection.drop(), []);
