@@ -1,4 +1,4 @@
-import { GracefulShutdown, listen, type Logger } from '@tessera/kit';
+import { channelOf, GracefulShutdown, listen, type Logger } from '@tessera/kit';
 import { createSandbox } from './agents/sandbox';
 import { createBridgeApp } from './app';
 import type { BridgeConfig } from './config';
@@ -26,13 +26,18 @@ export async function startBridgeServer(config: BridgeConfig, logger: Logger): P
     await s.reaper.heartbeat();
     await s.sessions.sweep();
     await s.bus.start();
-    await s.relay.onStop(s.sub, (id, appId, reason) => {
-      void s.store.get(id).then((rec) => {
-        // Ours, and of the app the stop names: another app's session of the same id is not this one.
-        if (rec?.instance !== config.instanceId || rec.appId !== appId) return;
-        logger.info('session stopped by an operator', { session_id: id, reason });
-        return s.sessions.close(id, 'stopped');
-      }).catch((e) => logger.warn('stop not applied', { session_id: id, error: (e as Error).message }));
+    // Operators' stops (observability's), as the runtime receives them.
+    await s.subscriber.subscribe(channelOf('sessionControl'), {
+      onMessage: (m) => {
+        if (m.action !== 'stop') return;
+        const { session_id: id, app_id: appId, reason } = m;
+        void s.store.get(id).then((rec) => {
+          // Ours, and of the app the stop names: another app's session of the same id is not this one.
+          if (rec?.instance !== config.instanceId || rec.appId !== appId) return;
+          logger.info('session stopped by an operator', { session_id: id, reason });
+          return s.sessions.close(id, 'stopped');
+        }).catch((e) => logger.warn('stop not applied', { session_id: id, error: (e as Error).message }));
+      },
     });
   } catch (e) {
     await s.close();

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { createRedis, Metrics, type Logger } from '@tessera/kit';
+import { BusPublisher, BusSubscriber, createRedis, Metrics, type Logger } from '@tessera/kit';
 import { Reaper } from './agents/reaper';
 import type { Sandbox } from './agents/sandbox';
 import { ServerPool } from './agents/server-pool';
@@ -18,7 +18,8 @@ export interface BridgeServices {
   logger: Logger;
   metrics: Metrics;
   redis: Redis;
-  sub: Redis;
+  /** The channels this instance follows (its bus, operators' stops), on a connection of their own. */
+  subscriber: BusSubscriber;
   keys: Keys;
   access: Access;
   sandbox: Sandbox;
@@ -38,7 +39,8 @@ export function createBridgeServices(config: BridgeConfig, logger: Logger, sandb
   const sub = createRedis(config.REDIS_URL, logger, 'bridge-sub', { maxRetriesPerRequest: null });
   const keys = keysOf(config.BRIDGE_REDIS_PREFIX);
   const store = new SessionStore(redis, keys);
-  const bus = new SessionBus(redis, sub, keys, logger);
+  const subscriber = new BusSubscriber(sub, logger);
+  const bus = new SessionBus(new BusPublisher(redis), subscriber, config.BRIDGE_REDIS_PREFIX, logger);
   const pool = new ServerPool(config, redis, keys, logger, sandbox);
   const reaper = new Reaper(config, redis, keys, pool.host, logger);
   const requests = new RequestBroker(redis, keys, bus);
@@ -49,7 +51,7 @@ export function createBridgeServices(config: BridgeConfig, logger: Logger, sandb
     logger,
     metrics,
     redis,
-    sub,
+    subscriber,
     keys,
     access: createAccess(config),
     sandbox,

@@ -1,18 +1,8 @@
-import type { Redis } from 'ioredis';
-import { whenReady, type Logger } from '@tessera/kit';
-import type { bridge } from '@tessera/contracts';
-import type { Keys } from '../store/keys';
+import type { BridgeSessionMessage, bridge } from '@tessera/contracts';
+import { channelOf, type BusPublisher, type BusSubscriber, type ChannelAddress, type Logger } from '@tessera/kit';
 
-/** What instances tell each other on the deployment's one channel. */
-export type BusMessage =
-  /** An envelope for the session's sockets, serialised once by the publisher. */
-  | { kind: 'envelope'; sessionId: string; wire: string }
-  /** Close the session's sockets (the session is gone). */
-  | { kind: 'closed'; sessionId: string; reason: bridge.CloseReason; wire: string }
-  /** Ask the instance that holds the agent server to close the session. */
-  | { kind: 'close'; sessionId: string; instance: string; reason: bridge.CloseReason }
-  /** A request was resolved, timed out or cancelled: its waiter reads the outcome. */
-  | { kind: 'settled'; requestId: string };
+/** What instances tell each other on the deployment's one channel (`Channel.bridgeSessions`). */
+export type BusMessage = BridgeSessionMessage;
 
 export function envelope(type: bridge.SessionEnvelopeType, sessionId: string, payload: unknown): string {
   return JSON.stringify({ type, sessionId, timestamp: new Date().toISOString(), payload });
@@ -24,23 +14,15 @@ export function envelope(type: bridge.SessionEnvelopeType, sessionId: string, pa
  */
 export class SessionBus {
   private readonly handlers = new Set<(m: BusMessage) => void>();
+  private readonly channel: ChannelAddress<'bridgeSessions'>;
 
   constructor(
-    private readonly pub: Redis,
-    private readonly sub: Redis,
-    private readonly k: Keys,
+    private readonly publisher: BusPublisher,
+    private readonly subscriber: BusSubscriber,
+    redisPrefix: string,
     private readonly logger: Logger,
   ) {
-    sub.on('message', (channel: string, raw: string) => {
-      if (channel !== this.k.bus) return;
-      let m: BusMessage;
-      try {
-        m = JSON.parse(raw) as BusMessage;
-      } catch {
-        return;
-      }
-      this.dispatch(m);
-    });
+    this.channel = channelOf('bridgeSessions', redisPrefix);
   }
 
   private dispatch(m: BusMessage): void {
@@ -53,10 +35,9 @@ export class SessionBus {
     }
   }
 
+  /** After a reconnect the kit's subscriber subscribes again; nothing here keeps state to re-read. */
   async start(): Promise<void> {
-    await whenReady(this.sub);
-    await this.sub.subscribe(this.k.bus);
-    // After a reconnect ioredis resubscribes by itself (autoResubscribe).
+    await this.subscriber.subscribe(this.channel, { onMessage: (m) => this.dispatch(m) });
   }
 
   on(handler: (m: BusMessage) => void): void {
@@ -68,7 +49,8 @@ export class SessionBus {
    * the hub closes them, not whenever Redis echoes it (the echo then finds them gone).
    */
   async publish(m: BusMessage): Promise<void> {
+    const sent = this.publisher.publish(this.channel, m);
     if (m.kind === 'closed') this.dispatch(m);
-    await this.pub.publish(this.k.bus, JSON.stringify(m));
+    await sent;
   }
 }

@@ -1,8 +1,7 @@
 import { request } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { Redis } from 'ioredis';
-import { Channel, SessionControl, type observability } from '@tessera/contracts';
-import { SERVICE_KEY_HEADER, whenReady, type Logger } from '@tessera/kit';
+import type { observability } from '@tessera/contracts';
+import { SERVICE_KEY_HEADER, type Logger } from '@tessera/kit';
 
 const FLUSH_MS = 200;
 const MAX_BATCH = 500;
@@ -11,8 +10,8 @@ const MAX_QUEUED = 10_000;
 
 /**
  * Bridge sessions in observability: their lifecycle and agent events go to its `POST /events`
- * with the service key (source `bridge`, the session's app and user), batched; its operators' stop reaches us on
- * `Channel.sessionControl`.
+ * with the service key (source `bridge`, the session's app and user), batched. Its operators' stops
+ * reach the bridge on `Channel.sessionControl` (server.ts).
  */
 export class ObservabilityRelay {
   private queue: observability.IncomingEvent[] = [];
@@ -73,24 +72,5 @@ export class ObservabilityRelay {
       req.on('error', reject);
       req.end(body);
     });
-  }
-
-  /**
-   * Operators' stops, as the runtime receives them (SUBSCRIBE only once the connection is ready).
-   * A stop names the session's app: the handler stops a session only when it is of that app.
-   */
-  async onStop(sub: Redis, handler: (sessionId: string, appId: string, reason: string | undefined) => void): Promise<void> {
-    const name = Channel.sessionControl.name();
-    sub.on('message', (channel: string, raw: string) => {
-      if (channel !== name) return;
-      try {
-        const m = SessionControl.parse(JSON.parse(raw));
-        if (m.action === 'stop') handler(m.session_id, m.app_id, m.reason);
-      } catch {
-        this.logger.debug('session control message ignored');
-      }
-    });
-    await whenReady(sub);
-    await sub.subscribe(name);
   }
 }

@@ -1,4 +1,4 @@
-/** Every Redis key and channel of one bridge deployment, under its prefix. */
+/** Every Redis key of one bridge deployment, under its prefix (its channel is the contracts' `Channel.bridgeSessions`). */
 export function keysOf(prefix: string) {
   return {
     session: (id: string) => `${prefix}:s:${id}`,
@@ -15,8 +15,6 @@ export function keysOf(prefix: string) {
     appServers: (appId: string) => `${prefix}:quota:app:${encodeURIComponent(appId)}`,
     request: (requestId: string) => `${prefix}:req:${requestId}`,
     requests: (id: string) => `${prefix}:reqs:${id}`,
-    /** One pub/sub channel for the deployment: envelopes, closes, settled requests. */
-    bus: `${prefix}:bus`,
   };
 }
 export type Keys = ReturnType<typeof keysOf>;
