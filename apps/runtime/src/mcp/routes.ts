@@ -1,21 +1,31 @@
-import { randomUUID } from 'node:crypto';
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { once } from 'node:events';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import {
+  CancelledNotificationSchema,
+  isInitializeRequest,
+  isJSONRPCRequest,
+  LATEST_PROTOCOL_VERSION,
+  SUPPORTED_PROTOCOL_VERSIONS,
+  type InitializeRequest,
+  type RequestId,
+} from '@modelcontextprotocol/sdk/types.js';
 import { AppId, type RouteSpec } from '@tessera/contracts';
-import { assertOwner, BadRequest, HttpError, NotFound, Unavailable, type Principal } from '@tessera/kit';
+import { assertOwner, BadRequest, createRedis, Forbidden, HttpError, NotFound, Unavailable, type Principal } from '@tessera/kit';
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import type { RuntimeRoutes, RuntimeServices } from '../services';
-import { SessionEventStore } from './events';
-import { mcpServerFor } from './tools';
+import { McpCalls } from './calls';
+import { eventsKeyOf, followStream, parseEventId, PostStreamLog, streamExists } from './events';
+import { McpSessions } from './sessions';
+import { mcpServerFor, type CallScope } from './tools';
 
 export const MCP_PATH = '/api/mcp/{app_id}';
 /** RFC 9728 §3.1: the resource's path after the well-known name. */
 export const MCP_METADATA_PATH = `/.well-known/oauth-protected-resource${MCP_PATH}`;
-/** A session nobody used for this long is closed. */
-const IDLE_MS = 30 * 60_000;
-const MAX_SESSIONS = 1_000;
+/** How long a client waits before it reconnects to a stream the server closed (SSE `retry`). */
+const RETRY_MS = 1_000;
+/** Resumed streams one instance follows at once (each holds a Redis connection while it waits). */
+const MAX_RESUMING = 200;
 
 const params = z.object({ app_id: AppId });
 const common = { path: MCP_PATH, access: 'user' as const, tags: ['mcp'], params };
@@ -23,7 +33,7 @@ const common = { path: MCP_PATH, access: 'user' as const, tags: ['mcp'], params 
 const description =
   "MCP Streamable HTTP (revision 2025-11-25) over Tessera chats: each workflow is a tool; `tools/call` with `{message, chat_id?}` runs one turn of a chat of the token's user in the path's app and returns the reply " +
   '(progress notifications carry the streamed text when the request has a progressToken; `notifications/cancelled` stops the turn). ' +
-  'Sessions (`Mcp-Session-Id`) live in the runtime instance that initialized them; a cut SSE stream resumes with GET and `Last-Event-ID`. ' +
+  'A session (`Mcp-Session-Id`, kept in Redis, ended after 30 idle minutes, at most 32 per user) is served by any runtime instance; a cut SSE stream resumes on any instance with GET and `Last-Event-ID`. ' +
   'Without a token: 401 with `WWW-Authenticate: Bearer resource_metadata=…` (RFC 9728). An Origin outside CORS_ORIGINS is a 403.';
 
 const post = {
@@ -82,14 +92,6 @@ const metadata = {
 
 export const mcpRoutes: RouteSpec[] = [post, get, del, metadata];
 
-interface Session {
-  transport: StreamableHTTPServerTransport;
-  server: McpServer;
-  sub: string;
-  appId: string;
-  idle: NodeJS.Timeout;
-}
-
 /** The public base URL the request came to (the gateway's, through it). */
 const baseOf = (req: Request) => `${req.protocol}://${req.host}`;
 const resourceOf = (req: Request, appId: string) => `${baseOf(req)}${MCP_PATH.replace('{app_id}', encodeURIComponent(appId))}`;
@@ -116,55 +118,117 @@ export function mcpChallenge(authn: RequestHandler): RequestHandler {
 }
 
 export function mcpRoutesOf(routes: RuntimeRoutes, s: RuntimeServices): void {
-  const sessions = new Map<string, Session>();
-
-  /** The caller's session named by the request, if any; another user's or app's is no session at all. */
-  function sessionOf(req: Request, principal: Principal, appId: string): Session | null | undefined {
-    const id = req.header('mcp-session-id');
-    if (id === undefined) return undefined;
-    const found = sessions.get(id);
-    if (!found || found.sub !== principal.sub || found.appId !== appId) return null;
-    found.idle.refresh();
-    return found;
-  }
+  const sessions = new McpSessions(s.redis, s.config.BULL_PREFIX);
+  const calls = new McpCalls(s.redis, s.feed, s.config.BULL_PREFIX);
+  const origins = s.config.CORS_ORIGINS;
+  let resuming = 0;
 
   async function handle(req: Request, res: Response, appId: string): Promise<void> {
     const principal = req.principal as Principal;
     assertOwner(principal, principal.sub, appId);
-    const session = sessionOf(req, principal, appId);
-    // The SDK client starts a new session on a 404.
-    if (session === null) throw new NotFound('MCP session not found (ended, expired, held by another runtime instance, or not yours): initialize a new one');
-    if (session) return session.transport.handleRequest(req, res, req.body);
-    if (req.method !== 'POST' || !isInitializeRequest(req.body))
-      throw new BadRequest('no Mcp-Session-Id header: the first request of an MCP session is a POSTed initialize');
-    if (sessions.size >= MAX_SESSIONS) throw new Unavailable('too many MCP sessions on this instance; try again later');
+    // The transport checks this too; the requests answered here (DELETE, a resume) need it as well.
+    const origin = req.header('origin');
+    if (origin !== undefined && origins.length > 0 && !origins.includes(origin)) throw new Forbidden(`Origin not allowed: ${origin.slice(0, 200)}`);
+    const sessionId = req.header('mcp-session-id');
+    const initialize = req.method === 'POST' && isInitializeRequest(req.body);
+    if (sessionId === undefined) {
+      if (!initialize) throw new BadRequest('no Mcp-Session-Id header: the first request of an MCP session is a POSTed initialize');
+      return start(req, res, principal, appId, req.body as InitializeRequest);
+    }
+    if (initialize) throw new BadRequest('initialize starts a new session: send it without an Mcp-Session-Id header');
+    // Another user's or app's session is no session at all. The SDK client starts a new session on a 404.
+    if (!(await sessions.use(sessionId, principal.sub, appId))) throw new NotFound('MCP session not found (ended, expired, or not yours): initialize a new one');
+    if (req.method === 'DELETE') {
+      await sessions.end(sessionId, principal.sub);
+      res.status(200).end();
+      return;
+    }
+    const lastEventId = req.header('last-event-id');
+    if (req.method === 'GET' && lastEventId !== undefined) return resume(req, res, sessionId, lastEventId);
+    return serve(req, res, principal, appId, sessionId);
+  }
 
-    const server = mcpServerFor(s, principal, appId);
-    const transport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: randomUUID,
-      eventStore: new SessionEventStore(),
-      enableDnsRebindingProtection: true,
-      allowedOrigins: s.config.CORS_ORIGINS,
-      onsessioninitialized: (id) => {
-        const idle = setTimeout(() => void transport.close(), IDLE_MS);
-        idle.unref();
-        sessions.set(id, { transport, server, sub: principal.sub, appId, idle });
-      },
-      onsessionclosed: (id) => {
-        const ended = sessions.get(id);
-        if (ended) clearTimeout(ended.idle);
-        sessions.delete(id);
-      },
+  /** initialize: the session's record first (any instance may get the next request), dropped again if the SDK refused the request. */
+  async function start(req: Request, res: Response, principal: Principal, appId: string, init: InitializeRequest): Promise<void> {
+    const asked = init.params.protocolVersion;
+    const sessionId = await sessions.create({
+      sub: principal.sub,
+      app_id: appId,
+      protocol_version: SUPPORTED_PROTOCOL_VERSIONS.includes(asked) ? asked : LATEST_PROTOCOL_VERSION,
+      client_capabilities: init.params.capabilities,
+      client_info: init.params.clientInfo,
     });
-    transport.onclose = () => {
-      const id = transport.sessionId;
-      if (id === undefined) return;
-      const ended = sessions.get(id);
-      if (ended) clearTimeout(ended.idle);
-      sessions.delete(id);
+    try {
+      await serve(req, res, principal, appId, sessionId);
+    } finally {
+      if (res.statusCode !== 200) await sessions.end(sessionId, principal.sub);
+    }
+  }
+
+  /**
+   * One request of a session, on whichever instance it reached: a stateless SDK transport and
+   * server of its own (what the session agreed is in Redis), its SSE stream logged for a resume.
+   */
+  async function serve(req: Request, res: Response, principal: Principal, appId: string, sessionId: string): Promise<void> {
+    const messages: unknown[] = req.method === 'POST' ? [req.body] : [];
+    for (const m of messages) {
+      const cancelled = CancelledNotificationSchema.safeParse(m);
+      const requestId = cancelled.success ? cancelled.data.params.requestId : undefined;
+      if (requestId !== undefined) await calls.cancel(sessionId, requestId, principal.sub, cancelled.data?.params.reason?.slice(0, 500));
+    }
+    const requestIds = messages.filter(isJSONRPCRequest).map((m) => m.id);
+    const log = requestIds.length > 0 ? new PostStreamLog(s.redis, eventsKeyOf(s.config.BULL_PREFIX, sessionId), requestIds) : undefined;
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: undefined,
+      eventStore: log,
+      retryInterval: RETRY_MS,
+      enableDnsRebindingProtection: true,
+      allowedOrigins: origins,
+    });
+    /** Cancels a call of this request in its own server (which then sends no answer), and ends its logged stream. */
+    const dropAnswer = (requestId: RequestId, reason: string) => {
+      transport.onmessage?.({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId, reason } });
+      log?.noAnswer(requestId).catch((e: Error) => s.logger.warn('MCP stream log failed', { error: e.message }));
     };
-    await server.connect(transport);
+    const scope: CallScope = {
+      begin: (requestId, chat) => calls.begin(sessionId, requestId, chat, (reason) => dropAnswer(requestId, reason)),
+      cancelledElsewhere: (requestId) => calls.cancelled(sessionId, requestId),
+      dropAnswer: (requestId) => dropAnswer(requestId, 'cancelled by the MCP client'),
+      end: (requestId) => calls.end(sessionId, requestId),
+    };
+    await mcpServerFor(s, principal, appId, scope).connect(transport);
+    res.setHeader('mcp-session-id', sessionId);
     await transport.handleRequest(req, res, req.body);
+  }
+
+  /**
+   * GET with Last-Event-ID: the cut stream's log after that event, then the log as it grows until
+   * the stream's last answer, whichever instance runs the call (it logs every message it sends).
+   */
+  async function resume(req: Request, res: Response, sessionId: string, lastEventId: string): Promise<void> {
+    if (!req.header('accept')?.includes('text/event-stream')) throw new HttpError(406, 'NOT_ACCEPTABLE', 'a resumed MCP stream is text/event-stream: send Accept: text/event-stream');
+    const keyPrefix = eventsKeyOf(s.config.BULL_PREFIX, sessionId);
+    const at = parseEventId(lastEventId);
+    if (!at || !(await streamExists(s.redis, keyPrefix, at.streamId))) throw new BadRequest('Last-Event-ID names no event of this session (or its stream expired)');
+    if (resuming >= MAX_RESUMING) throw new Unavailable('too many resumed MCP streams on this instance; try again later');
+    resuming++;
+    const closed = new AbortController();
+    res.on('close', () => closed.abort());
+    const reader = createRedis(s.config.REDIS_URL, s.logger, 'runtime-mcp-resume', { maxRetriesPerRequest: null });
+    try {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no', 'mcp-session-id': sessionId });
+      res.flushHeaders();
+      for await (const e of followStream(reader, keyPrefix, at.streamId, at.entry, closed.signal)) {
+        const frame = e === 'idle' ? ': keepalive\n\n' : e.message ? `event: message\nid: ${at.streamId}_${e.id}\ndata: ${JSON.stringify(e.message)}\n\n` : null;
+        if (frame && !res.write(frame)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+      }
+    } catch (err) {
+      s.logger.warn('resumed MCP stream failed', { error: (err as Error).message });
+    } finally {
+      resuming--;
+      reader.disconnect();
+      res.end();
+    }
   }
 
   routes.route(post, ({ params: p }, req, res) => handle(req, res, p.app_id));

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { ChatId, SafeText, type TimelineDataOf } from '@tessera/contracts';
 import { HttpError, type Principal } from '@tessera/kit';
 import { z } from 'zod';
@@ -15,11 +15,22 @@ const ToolInput = {
   chat_id: ChatId.optional().describe('A chat of yours (from an earlier call) to continue; omitted: a new chat'),
 };
 
+/** How a tool call takes part in cancellation across instances (routes.ts, calls.ts). */
+export interface CallScope {
+  /** The call's chat is known and its turn about to start; true when the call was cancelled already. */
+  begin(requestId: RequestId, chat: ChatRow): Promise<boolean>;
+  /** The call's turn ended stopped: was that a cancel of this call that reached another instance? */
+  cancelledElsewhere(requestId: RequestId): Promise<boolean>;
+  /** Ends the call as cancelled: no answer is sent. */
+  dropAnswer(requestId: RequestId): void;
+  end(requestId: RequestId): Promise<void>;
+}
+
 /**
- * One MCP session's server: every workflow is a tool; a call is one turn of a chat of the
- * token's user in the path's app, answered with the turn's reply text.
+ * An MCP server for one request of a session: every workflow is a tool; a call is one turn of a
+ * chat of the token's user in the path's app, answered with the turn's reply text.
  */
-export function mcpServerFor(s: RuntimeServices, principal: Principal, appId: string): McpServer {
+export function mcpServerFor(s: RuntimeServices, principal: Principal, appId: string, scope: CallScope): McpServer {
   const server = new McpServer({ name: 'tessera-runtime', version: '0.1.0' }, { capabilities: { tools: {} } });
   for (const w of s.workflows.values()) {
     server.registerTool(
@@ -40,19 +51,31 @@ export function mcpServerFor(s: RuntimeServices, principal: Principal, appId: st
         }
         if (chat.workflowName !== w.name) return failure(`chat "${chat.id}" runs workflow "${chat.workflowName}", not "${w.name}"`);
         const progressToken = extra._meta?.progressToken;
-        const base = await s.timeline.lastIndex(chat.id);
-        const { input } = await s.chatInputs.submitMessage(chat, args.message, `mcp:${randomUUID()}`);
-        const stop = () => void s.feed.publishControl({ action: 'stop', session_id: chat.id, app_id: chat.appId, requested_by: principal.sub }).catch(() => undefined);
-        extra.signal.addEventListener('abort', stop, { once: true });
-        let progress = 0;
-        const outcome = await followTurn(s, chat.id, base, input.id, extra.signal, async (delta) => {
-          if (progressToken === undefined) return;
-          await extra.sendNotification({ method: 'notifications/progress', params: { progressToken, progress: ++progress, message: delta } }).catch(() => undefined);
-        });
-        extra.signal.removeEventListener('abort', stop);
-        const structuredContent = { chat_id: chat.id, status: outcome.status, reply: outcome.reply };
-        const text = outcome.reply || (outcome.status === 'failed' ? `the turn failed: ${outcome.reason ?? 'no reason given'}` : `(no reply; the turn ended ${outcome.status})`);
-        return { content: [{ type: 'text', text }], structuredContent, isError: outcome.status === 'failed' };
+        try {
+          if (await scope.begin(extra.requestId, chat)) {
+            scope.dropAnswer(extra.requestId);
+            return failure('cancelled');
+          }
+          const base = await s.timeline.lastIndex(chat.id);
+          const { input } = await s.chatInputs.submitMessage(chat, args.message, `mcp:${randomUUID()}`);
+          const stop = () => void s.feed.publishControl({ action: 'stop', session_id: chat.id, app_id: chat.appId, requested_by: principal.sub }).catch(() => undefined);
+          extra.signal.addEventListener('abort', stop, { once: true });
+          // A cancel that came while the message was being submitted.
+          if (extra.signal.aborted) stop();
+          let progress = 0;
+          const outcome = await followTurn(s, chat.id, base, input.id, extra.signal, async (delta) => {
+            if (progressToken === undefined) return;
+            await extra.sendNotification({ method: 'notifications/progress', params: { progressToken, progress: ++progress, message: delta } }).catch(() => undefined);
+          });
+          extra.signal.removeEventListener('abort', stop);
+          // Stopped by this call's cancel on another instance: no answer, as for a cancel received here.
+          if (outcome.status === 'stopped' && (await scope.cancelledElsewhere(extra.requestId))) scope.dropAnswer(extra.requestId);
+          const structuredContent = { chat_id: chat.id, status: outcome.status, reply: outcome.reply };
+          const text = outcome.reply || (outcome.status === 'failed' ? `the turn failed: ${outcome.reason ?? 'no reason given'}` : `(no reply; the turn ended ${outcome.status})`);
+          return { content: [{ type: 'text', text }], structuredContent, isError: outcome.status === 'failed' };
+        } finally {
+          await scope.end(extra.requestId);
+        }
       },
     );
   }
