@@ -29,7 +29,7 @@ import { ChatConnection, storageKey, type HostStorage, type SocketFactory } from
 import { clientSizes, sizeTable } from './client-size';
 import { freshSchema, TEST_REDIS_URL } from '../../libs/kit/src/testing';
 import { Redis } from 'ioredis';
-import { createLogger, pgPool } from '@tessera/kit';
+import { BusPublisher, BusSubscriber, createLogger, pgPool } from '@tessera/kit';
 import { ChatFeed } from '../../apps/runtime/src/bus/feed';
 import { Timeline } from '../../apps/runtime/src/store/timeline';
 import { EventWriter } from '../../apps/runtime/src/turns/event-writer';
@@ -100,7 +100,7 @@ function writerRole(): void {
           const pool = pgPool(m.databaseUrl, 10);
           const pub = new Redis(TEST_REDIS_URL);
           const sub = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
-          writer = new EventWriter(m.chatId, `bench-${RUN}`, new Timeline(pool), new ChatFeed(pub, sub, createLogger('bench-writer', 'warn')), (stored) => {
+          writer = new EventWriter(m.chatId, `bench-${RUN}`, new Timeline(pool), new ChatFeed(new BusPublisher(pub), new BusSubscriber(sub, createLogger('bench-writer', 'warn'))), (stored) => {
             lastIndex = Math.max(lastIndex, stored[stored.length - 1].index);
           });
           close = async () => {

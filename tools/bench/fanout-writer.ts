@@ -13,7 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { createLogger, pgPool } from '@tessera/kit';
+import { BusPublisher, BusSubscriber, createLogger, pgPool } from '@tessera/kit';
 import { ChatFeed } from '../../apps/runtime/src/bus/feed';
 import type { StoredEvent } from '../../apps/runtime/src/store/timeline';
 import { Timeline } from '../../apps/runtime/src/store/timeline';
@@ -66,7 +66,7 @@ function init(c: Extract<WriterCommand, { cmd: 'init' }>): void {
     if (process.env.BENCH_INFLIGHT) (timeline as unknown as { maxInFlight: number }).maxInFlight = Number(process.env.BENCH_INFLIGHT);
     const pub = new Redis(c.redisUrl);
     const sub = new Redis(c.redisUrl, { maxRetriesPerRequest: null });
-    const feed = new ChatFeed(pub, sub, logger);
+    const feed = new ChatFeed(new BusPublisher(pub), new BusSubscriber(sub, logger));
     const run = randomBytes(4).toString('hex');
     const onStored = (chat: string) => (events: StoredEvent[]) => {
       stored += events.length;

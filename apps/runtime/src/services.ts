@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { Queue } from '@tessera/contracts';
-import { bullConnection, createRedis, Metrics, TypedQueue, type DeclaredRoutes, type Logger } from '@tessera/kit';
+import { bullConnection, BusPublisher, BusSubscriber, createRedis, Metrics, TypedQueue, type DeclaredRoutes, type Logger } from '@tessera/kit';
 import { agentChatModel, Workflows } from './blueprints/agent-workflows';
 import { BlueprintSource } from './blueprints/blueprint-source';
 import { ChatAttachments } from './attachments/chat-attachments';
@@ -35,7 +35,8 @@ export interface RuntimeServices {
   metrics: Metrics;
   db: Db;
   redis: Redis;
-  sub: Redis;
+  /** The channels this process follows (chats' events, stops, agent changes), on a connection of their own. */
+  subscriber: BusSubscriber;
   feed: ChatFeed;
   chats: ChatStore;
   inputs: InputStore;
@@ -72,7 +73,8 @@ export function createRuntimeServices(config: RuntimeConfig, logger: Logger, rol
   const db = createDb(config.DATABASE_URL, config.DB_POOL_SIZE);
   const redis = createRedis(config.REDIS_URL, logger, `runtime-${role}`);
   const sub = createRedis(config.REDIS_URL, logger, `runtime-${role}-sub`, { maxRetriesPerRequest: null });
-  const feed = new ChatFeed(redis, sub, logger);
+  const subscriber = new BusSubscriber(sub, logger);
+  const feed = new ChatFeed(new BusPublisher(redis), subscriber);
   const connection = bullConnection(config.REDIS_URL);
   const turnQueue = new TypedQueue(Queue.RuntimeTurns, connection, logger, { prefix: config.BULL_PREFIX });
   const observabilityQueue = config.OBSERVABILITY_EVENTS
@@ -101,7 +103,7 @@ export function createRuntimeServices(config: RuntimeConfig, logger: Logger, rol
     metrics,
     db,
     redis,
-    sub,
+    subscriber,
     feed,
     chats,
     inputs,

@@ -1,6 +1,5 @@
-import type { Redis } from 'ioredis';
-import { agents, Channel } from '@tessera/contracts';
-import { SERVICE_KEY_HEADER, whenReady, type Logger } from '@tessera/kit';
+import { agents } from '@tessera/contracts';
+import { channelOf, SERVICE_KEY_HEADER, type BusSubscriber, type Logger } from '@tessera/kit';
 import { BlueprintRefusal, EngineErrorCode } from '../engine/run-turn';
 
 /** A turn waits this long for the agent manager before it fails with BLUEPRINT_UNAVAILABLE. */
@@ -30,24 +29,13 @@ export class BlueprintSource {
     private readonly logger: Logger,
   ) {}
 
-  /** Follows the announcements on `sub` (a subscriber connection); after a reconnect everything is dropped, since some may have been missed. */
-  async listen(sub: Redis): Promise<void> {
-    const channel = Channel.agentChanges.name();
-    sub.on('message', (ch: string, message: string) => {
-      if (ch !== channel) return;
-      const change = agents.AgentChangeAnnouncement.safeParse(safeJson(message));
+  /** Follows the announcements (`Channel.agentChanges`); after a reconnect everything is dropped, since some may have been missed. */
+  async listen(bus: BusSubscriber): Promise<void> {
+    await bus.subscribe(channelOf('agentChanges'), {
       // No app: an agent manager of before apps; the name goes in every app.
-      if (change.success) this.drop(change.data.name, change.data.app_id);
-      else this.logger.warn('ignoring a malformed agent change', { channel });
+      onMessage: (change) => this.drop(change.name, change.app_id),
+      onResync: () => this.drop(),
     });
-    let down = false;
-    sub.on('close', () => (down = true));
-    sub.on('ready', () => {
-      if (down) this.drop();
-      down = false;
-    });
-    await whenReady(sub);
-    await sub.subscribe(channel);
   }
 
   /** The system prompt of the app's blueprint; refuses (BlueprintRefusal) an inactive, missing or unreachable one. */
@@ -136,13 +124,5 @@ export class BlueprintSource {
 
   private unavailable(what: string, why: string): BlueprintRefusal {
     return new BlueprintRefusal(EngineErrorCode.BlueprintUnavailable, `${what} could not be loaded: the agent manager ${why}; try again`);
-  }
-}
-
-function safeJson(s: string): unknown {
-  try {
-    return JSON.parse(s);
-  } catch {
-    return undefined;
   }
 }

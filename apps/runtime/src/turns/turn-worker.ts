@@ -28,7 +28,7 @@ export async function startTurnWorker(s: RuntimeServices) {
     history: { maxMessages: s.config.CONVERSATION_MAX_MESSAGES, maxChars: s.config.CONVERSATION_MAX_CHARS },
   });
   // Before the first job: a blueprint edited from now on is read afresh by the next turn.
-  await s.blueprints?.listen(s.sub);
+  await s.blueprints?.listen(s.subscriber);
   await s.feed.onControl((m) => {
     if (m.action === 'interrupt') {
       // Sent by the runtime itself once the superseded inputs are cancelled (chat-inputs.ts).
