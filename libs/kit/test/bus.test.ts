@@ -185,9 +185,12 @@ const valid: { [K in ChannelKey]: fc.Arbitrary<ChannelMessage<K>> } = {
     chat_id: text,
     events: fc.array(fc.record({ index: fc.integer({ min: 1 }), type: text, wire: text }), { minLength: 1, maxLength: 4 }),
   }),
-  sessionControl: fc.record(
-    { action: fc.constant('stop' as const), session_id: text, app_id: text.filter((s) => s.length > 0), reason: text, requested_by: text },
-    { requiredKeys: ['action', 'session_id', 'app_id'] },
+  sessionControl: fc.oneof(
+    fc.record(
+      { action: fc.constant('stop' as const), session_id: text, app_id: text.filter((s) => s.length > 0), reason: text, requested_by: text },
+      { requiredKeys: ['action', 'session_id', 'app_id'] },
+    ),
+    fc.record({ action: fc.constant('interrupt' as const), session_id: text, app_id: text.filter((s) => s.length > 0), before_seq: fc.bigInt({ min: 0n }).map(String), rollback: fc.boolean() }),
   ),
   observabilityLive: fc.oneof(
     fc.record({
