@@ -118,8 +118,9 @@ test('rollback: the running turn is cut off and dropped: its message and what it
   const { chatId, socket } = await openChat();
   socket.send(submit('before short'));
   await settled(socket, 1);
+  const from = socket.messages.length;
   socket.send(submit('first'));
-  await socket.waitFor(isAssistantDelta);
+  await socket.waitFor(isAssistantDelta, 10_000, from);
   socket.send(submit('instead short', 'rollback'));
   await settled(socket, 3);
   expect(runCompletes(socket)).toEqual(['completed', 'rolled_back', 'completed']);

@@ -17,9 +17,9 @@ describe('RunTranslator', () => {
   it('makes events the official schema accepts, with increasing ids', () => {
     const { out, t } = run([
       ev('chat.text', { message_id: 'u', agent: 'user', role: 'user', delta: 'hi', done: true }),
-      text('m1', 'Hel'),
-      text('m1', 'lo', true),
-      ev('chat.tool_call', { event_id: 'e1', tool_call_id: 'c1', tool_name: 'ask_user', component: 'C', agent: 'host', payload: { question: 'Name?' }, awaiting_response: true, interaction_type: 'input_request', display: 'inline' }),
+      text('turn-1:m1', 'Hel'),
+      text('turn-1:m1', 'lo', true),
+      ev('chat.tool_call', { event_id: 'turn-1:tc1', tool_call_id: 'c1', tool_name: 'ask_user', component: 'C', agent: 'host', payload: { question: 'Name?' }, awaiting_response: true, interaction_type: 'input_request', display: 'inline' }),
       ev('chat.run_complete', { turn_id: 'turn-1', status: 'awaiting_input' }),
     ]);
     expect(t.done).toBe(true);
@@ -38,25 +38,44 @@ describe('RunTranslator', () => {
       'STATE_SNAPSHOT',
       'RUN_FINISHED',
     ]);
-    expect(out.at(-1)?.event).toMatchObject({ outcome: { type: 'interrupt', interrupts: [{ id: 'e1', toolCallId: 'c1', reason: 'tool_call', message: 'Name?' }] } });
+    expect(out.at(-1)?.event).toMatchObject({ outcome: { type: 'interrupt', interrupts: [{ id: 'turn-1:tc1', toolCallId: 'c1', reason: 'tool_call', message: 'Name?' }] } });
     const ids = out.map((p) => parseEventId(p.id) as [number, number]);
     for (let i = 1; i < ids.length; i++) expect(isAfter(out[i].id, ids[i - 1])).toBe(true);
   });
 
   it('the same events make the same ids and events again (what a reconnect relies on)', () => {
-    const events = [text('m1', 'a'), text('m1', 'b', true), ev('chat.run_complete', { turn_id: 'turn-1', status: 'completed' })];
+    const events = [text('turn-1:m1', 'a'), text('turn-1:m1', 'b', true), ev('chat.run_complete', { turn_id: 'turn-1', status: 'completed' })];
     expect(run(events).out).toEqual(run(events).out);
   });
 
   it('ends at its own turn only: another turn’s run_complete passes by', () => {
-    const { t, out } = run([ev('chat.run_complete', { turn_id: 'earlier', status: 'completed' }), text('m1', 'x', true), ev('chat.run_complete', { turn_id: 'turn-1', status: 'completed' })]);
+    const { t, out } = run([ev('chat.run_complete', { turn_id: 'earlier', status: 'completed' }), text('turn-1:m1', 'x', true), ev('chat.run_complete', { turn_id: 'turn-1', status: 'completed' })]);
     expect(t.done).toBe(true);
     expect(out.filter((p) => p.event.type === 'RUN_FINISHED')).toHaveLength(1);
     expect(out.some((p) => p.event.type === 'TEXT_MESSAGE_CONTENT')).toBe(true);
   });
 
+  it('carries its own turn only: what another turn says after the base (the end of an earlier reply, one cut off) passes by', () => {
+    const { out } = run([
+      text('earlier:m1', 'tail of an earlier reply', true),
+      ev('chat.tool_call', { event_id: 'earlier:tc1', tool_call_id: 'c0', tool_name: 'ask_user', component: 'C', agent: 'host', payload: {}, awaiting_response: true, interaction_type: 'input_request', display: 'inline' }),
+      ev('chat.run_complete', { turn_id: 'earlier', status: 'interrupted' }),
+      text('turn-1:m1', 'mine', true),
+      ev('chat.run_complete', { turn_id: 'turn-1', status: 'completed' }),
+    ]);
+    const texts = out.flatMap((p) => (p.event.type === 'TEXT_MESSAGE_CONTENT' ? [(p.event as { delta: string }).delta] : []));
+    expect(texts).toEqual(['mine']);
+    expect(out.some((p) => p.event.type === 'TOOL_CALL_START')).toBe(false);
+    expect(out.at(-1)?.event).toMatchObject({ type: 'RUN_FINISHED', outcome: { type: 'success' } });
+  });
+
+  it('a turn a newer message cut off (interrupted, rolled back) finishes cancelled', () => {
+    for (const status of ['interrupted', 'rolled_back'])
+      expect(run([text('turn-1:m1', 'x'), ev('chat.run_complete', { turn_id: 'turn-1', status })]).out.at(-1)?.event).toMatchObject({ type: 'RUN_FINISHED', outcome: { type: 'cancelled' } });
+  });
+
   it('a failed turn is RUN_ERROR, a stopped one RUN_FINISHED cancelled; a message left open is ended first', () => {
-    const failed = run([text('m1', 'x'), ev('chat.run_complete', { turn_id: 'turn-1', status: 'failed', reason: 'model down' })]).out.map((p) => p.event);
+    const failed = run([text('turn-1:m1', 'x'), ev('chat.run_complete', { turn_id: 'turn-1', status: 'failed', reason: 'model down' })]).out.map((p) => p.event);
     expect(failed.slice(-4).map((e) => e.type)).toEqual(['TEXT_MESSAGE_END', 'STEP_FINISHED', 'STATE_SNAPSHOT', 'RUN_ERROR']);
     expect(failed.at(-1)).toMatchObject({ message: 'model down' });
     const stopped = run([ev('chat.run_complete', { turn_id: 'turn-1', status: 'stopped' })]).out.map((p) => p.event);
