@@ -16,7 +16,7 @@ import { z } from 'zod';
 import type { RuntimeRoutes, RuntimeServices } from '../services';
 import { McpCalls } from './calls';
 import { eventsKeyOf, followStream, parseEventId, PostStreamLog, streamExists } from './events';
-import { McpSessions } from './sessions';
+import { MCP_IDLE_MS, MCP_SESSIONS_PER_USER, McpSessions } from './sessions';
 import { mcpServerFor, type CallScope } from './tools';
 
 export const MCP_PATH = '/api/mcp/{app_id}';
@@ -33,7 +33,7 @@ const common = { path: MCP_PATH, access: 'user' as const, tags: ['mcp'], params 
 const description =
   "MCP Streamable HTTP (revision 2025-11-25) over Tessera chats: each workflow is a tool; `tools/call` with `{message, chat_id?}` runs one turn of a chat of the token's user in the path's app and returns the reply " +
   '(progress notifications carry the streamed text when the request has a progressToken; `notifications/cancelled` stops the turn). ' +
-  'A session (`Mcp-Session-Id`, kept in Redis, ended after 30 idle minutes, at most 32 per user) is served by any runtime instance; a cut SSE stream resumes on any instance with GET and `Last-Event-ID`. ' +
+  `A session (\`Mcp-Session-Id\`, kept in Redis, ended after ${MCP_IDLE_MS / 60_000} idle minutes, at most ${MCP_SESSIONS_PER_USER} per user) is served by any runtime instance; a cut SSE stream resumes on any instance with GET and \`Last-Event-ID\`. ` +
   'Without a token: 401 with `WWW-Authenticate: Bearer resource_metadata=…` (RFC 9728). An Origin outside CORS_ORIGINS is a 403.';
 
 const post = {
