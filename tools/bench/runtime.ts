@@ -5,7 +5,8 @@
  *   npx tsx tools/bench/runtime.ts [--quick] [--cpu-prof] [scenario...]
  *
  * Scenarios (default: all but `sweep`, in this order):
- *   turns    100 (then 1,000) concurrent chats, each running turns of a 20-word scripted reply;
+ *   turns    100 (then 1,000) concurrent chats, each running turns of a 20-word scripted reply,
+ *            over the 003 socket and then over AG-UI (the same load as AG-UI runs, SSE);
  *            baseline: the same clients against a bare ws server that answers each input at once
  *   openloop 100 chats, inputs at a fixed total rate (50, 100, 200 turns/s) whatever the replies
  *            do; input → first text p50/p99; baseline: the bare ws server at the same rates
@@ -18,6 +19,8 @@
  *   ceiling  the same clients on two bare ws servers relaying Redis pub/sub, rising rates
  *   memory   1,000 idle sockets on a fresh API instance, RSS before/after; baseline: bare ws
  *   sweep    (only when named) the turn load of 100 chats over worker settings
+ *   agui     (only when named) the turn loads over AG-UI alone: with --cpu-prof, a profile of the
+ *            adapter without the socket run's samples in it
  *
  * Processes, as deployed: two API instances (`apps/runtime/src/main.ts`) and turn worker(s)
  * (`apps/runtime/src/worker.ts`), TypeScript loaded by tsx in each node process (the sources the
@@ -28,10 +31,11 @@
  *
  * Knobs (env): BENCH_WORKERS (worker processes, 1), BENCH_WORKER_CONCURRENCY (runtime default),
  * BENCH_DB_POOL_SIZE (runtime default), BENCH_TURN_LOADS ("100x5,1000x3": chats x turns), BENCH_STEP_MS (fan-out step length), BENCH_ENV ("K=V,…" added
- * to every runtime process's environment, for experiments).
+ * to every runtime process's environment, for experiments), BENCH_AGUI=0 (no AG-UI run beside the socket's).
  * --cpu-prof writes CPU profiles of the API and worker processes to tmp/bench-prof/.
  */
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -41,10 +45,11 @@ import { pgPool, signToken } from '@tessera/kit';
 import { freshSchema, TEST_REDIS_URL } from '../../libs/kit/src/testing';
 import { Timeline, type NewEvent } from '../../apps/runtime/src/store/timeline';
 import { describePeer, measureLangGraph } from './langgraph';
+import { aguiConnection, aguiRun, type AguiEvent, type AguiMessage } from './lib/agui';
 import { FeedClient, type Envelope } from './lib/clients';
-import { cpuPer, cpuReport, cpuSample, discoverServers } from './lib/cpu';
+import { cpuDelta, cpuPer, cpuReport, cpuSample, discoverServers, type CpuSample } from './lib/cpu';
 import { agent, httpCall, pooled } from './lib/http';
-import { cleanup, freePort, onCleanup, ROOT, rssOf, runMain, sleep, spawnService, type Service } from './lib/proc';
+import { cleanup, freePort, onCleanup, ROOT, rssOf, rssPeaks, runMain, sleep, spawnService, type Service } from './lib/proc';
 import { deleteKeys } from './lib/redis-keys';
 import { fmt, int, markdown, pct, table } from './lib/stats';
 import type { WriterCommand, WriterReply } from './fanout-writer';
@@ -53,7 +58,7 @@ const argv = process.argv.slice(2);
 const QUICK = argv.includes('--quick');
 const CPU_PROF = argv.includes('--cpu-prof');
 const DEFAULT_SCENARIOS = ['turns', 'openloop', 'resume', 'fanout', 'churn', 'ceiling', 'memory'];
-const KNOWN = [...DEFAULT_SCENARIOS, 'sweep'];
+const KNOWN = [...DEFAULT_SCENARIOS, 'sweep', 'agui'];
 const named = argv.filter((a) => !a.startsWith('--'));
 for (const n of named) if (!KNOWN.includes(n)) throw new Error(`unknown scenario "${n}"; known: ${KNOWN.join(', ')}`);
 const SCENARIOS = named.length ? KNOWN.filter((s) => named.includes(s)) : DEFAULT_SCENARIOS;
@@ -184,6 +189,17 @@ interface TurnStats {
   cpu: string;
   /** CPU ms per turn by process. */
   cpuPerTurn: string;
+  /** CPU ms per turn, every measured process together (the benchmark's own excluded). */
+  cpuMsPerTurn: number;
+  /** Peak RSS during the load by process, bytes. */
+  rss: Record<string, number>;
+}
+
+/** CPU ms per unit of work of every process but the benchmark's own, together. */
+function cpuMsPer(a: CpuSample, b: CpuSample, units: number): number {
+  let total = 0;
+  for (const [name, v] of cpuDelta(a, b)) if (name !== '(machine)' && name !== 'bench') total += v;
+  return (total / units) * 1000;
 }
 
 /**
@@ -237,6 +253,7 @@ async function turnLoad(urls: string[], turns: number, timeoutMs: number, pids: 
     await Promise.race([meta, sleep(20_000).then(() => Promise.reject(new Error('no chat_meta within 20 s')))]);
     go.push(send);
   });
+  const peaks = rssPeaks(pids);
   const c0 = cpuSample(pids);
   const t0 = performance.now();
   const eventsBefore = events;
@@ -244,6 +261,7 @@ async function turnLoad(urls: string[], turns: number, timeoutMs: number, pids: 
   const timedOut = await Promise.race([Promise.all(finished).then(() => false), sleep(timeoutMs).then(() => true)]);
   const secs = (performance.now() - t0) / 1000;
   const c1 = cpuSample(pids);
+  const rss = peaks();
   const cpu = cpuReport(c0, c1);
   const cpuPerTurn = cpuPer(c0, c1, Math.max(1, done));
   await Promise.all(
@@ -256,7 +274,170 @@ async function turnLoad(urls: string[], turns: number, timeoutMs: number, pids: 
         }),
     ),
   );
-  return { chats: urls.length, turnsWanted: urls.length * turns, turns: done, secs, firstText, complete, events: events - eventsBefore, errors, timedOut, cpu, cpuPerTurn };
+  return { chats: urls.length, turnsWanted: urls.length * turns, turns: done, secs, firstText, complete, events: events - eventsBefore, errors, timedOut, cpu, cpuPerTurn, cpuMsPerTurn: cpuMsPer(c0, c1, Math.max(1, done)), rss };
+}
+
+/** An AG-UI thread as a frontend keeps it: its own thread id, the conversation so far, its API instance and connection. */
+interface AguiThread {
+  id: string;
+  user: string;
+  url: string;
+  messages: AguiMessage[];
+  connection: ReturnType<typeof aguiConnection>;
+}
+
+/**
+ * `n` threads with ids of the client's own (as CopilotKit and HttpAgent make them), each opened by
+ * a first run that starts its chat and opens the thread's connection (not timed, as the socket
+ * run's chat start and connect are not). Thread i goes to API instance i % 2, as chat i's socket
+ * does in turnLoad. aguiLoad closes the connections.
+ */
+async function openAguiThreads(tag: string, n: number): Promise<AguiThread[]> {
+  const threads = Array.from({ length: n }, (_, i) => ({
+    id: `${RUN}-${tag}-${i}`,
+    user: `${tag}-${i}`,
+    url: `http://127.0.0.1:${apis[i % 2].port}/api/agui/${APP}/${WORKFLOW}`,
+    messages: [] as AguiMessage[],
+    connection: aguiConnection(),
+  }));
+  onCleanup(() => threads.forEach((t) => t.connection.destroy()));
+  await pooled(n, 32, async (i) => {
+    const r = await aguiTurn(threads[i], 'open', () => undefined);
+    if (!r.finished) throw new Error(`AG-UI thread ${threads[i].id} did not open: ${r.error ?? 'no RUN_FINISHED'}`);
+  });
+  return threads;
+}
+
+/** One run of a thread: its message and the conversation so far in, the reply appended to the conversation. */
+async function aguiTurn(
+  t: AguiThread,
+  name: string,
+  on: (e: AguiEvent) => void,
+  signal?: AbortSignal,
+): Promise<{ finished: boolean; error?: string }> {
+  t.messages.push({ id: `${t.id}:${name}:u`, role: 'user', content: name });
+  const reply = new Map<string, string>();
+  let finished = false;
+  let error: string | undefined;
+  const r = await aguiRun(
+    t.url,
+    await tokenOf(t.user),
+    { threadId: t.id, runId: `${t.id}:${name}`, messages: t.messages },
+    (e) => {
+      on(e);
+      if (e.type === 'TEXT_MESSAGE_CONTENT') reply.set(e.messageId!, (reply.get(e.messageId!) ?? '') + e.delta);
+      else if (e.type === 'RUN_FINISHED') finished = true;
+      else if (e.type === 'RUN_ERROR') error = `RUN_ERROR ${e.message}`;
+    },
+    { agent: t.connection, signal },
+  );
+  if (r.status !== 200) return { finished: false, error: `${r.status} ${r.error}` };
+  for (const [id, content] of reply) t.messages.push({ id, role: 'assistant', content });
+  return { finished, error };
+}
+
+/**
+ * The same load as AG-UI runs: every thread at once runs `turns` runs in sequence, each a
+ * `POST /api/agui/app1/bench` of a RunAgentInput carrying the conversation so far (as a frontend
+ * sends it), read as SSE until the server ends the stream. First text: the run's first
+ * TEXT_MESSAGE_CONTENT; complete: its RUN_FINISHED. Timed from the first post to the last
+ * RUN_FINISHED.
+ */
+async function aguiLoad(threads: AguiThread[], turns: number, timeoutMs: number, pids: Record<string, number>): Promise<TurnStats> {
+  const firstText: number[] = [];
+  const complete: number[] = [];
+  let events = 0;
+  let errors = 0;
+  let done = 0;
+  const errorSamples: string[] = [];
+  const failed = (why: string) => {
+    errors++;
+    if (errorSamples.length < 3) errorSamples.push(why);
+  };
+  const stop = new AbortController();
+  // One signal for every run in flight (a listener each): not a leak.
+  setMaxListeners(threads.length + 16, stop.signal);
+  for (const t of threads) await tokenOf(t.user);
+  const peaks = rssPeaks(pids);
+  const c0 = cpuSample(pids);
+  const t0 = performance.now();
+  const runs = threads.map(async (thread) => {
+    for (let turn = 0; turn < turns && !stop.signal.aborted; turn++) {
+      const sentAt = performance.now();
+      let first = true;
+      try {
+        const r = await aguiTurn(
+          thread,
+          `turn-${turn}`,
+          (e) => {
+            events++;
+            if (e.type === 'TEXT_MESSAGE_CONTENT' && first) {
+              first = false;
+              firstText.push(performance.now() - sentAt);
+            } else if (e.type === 'RUN_FINISHED') {
+              complete.push(performance.now() - sentAt);
+              done++;
+            }
+          },
+          stop.signal,
+        );
+        if (r.error) failed(r.error);
+        if (!r.finished) return;
+      } catch (e) {
+        if (!stop.signal.aborted) failed((e as Error).message);
+        return;
+      }
+    }
+  });
+  const timedOut = await Promise.race([Promise.all(runs).then(() => false), sleep(timeoutMs).then(() => true)]);
+  const secs = (performance.now() - t0) / 1000;
+  const c1 = cpuSample(pids);
+  const rss = peaks();
+  stop.abort();
+  await Promise.all(runs);
+  for (const t of threads) t.connection.destroy();
+  if (errorSamples.length) notes.push(`AG-UI ${threads.length} × ${turns}: ${errors} errors, e.g. ${errorSamples.join('; ')}`);
+  return {
+    chats: threads.length,
+    turnsWanted: threads.length * turns,
+    turns: done,
+    secs,
+    firstText,
+    complete,
+    events,
+    errors,
+    timedOut,
+    cpu: cpuReport(c0, c1),
+    cpuPerTurn: cpuPer(c0, c1, Math.max(1, done)),
+    cpuMsPerTurn: cpuMsPer(c0, c1, Math.max(1, done)),
+    rss,
+  };
+}
+
+/** "+12%": how much more the AG-UI run costs than the socket run, by a measure where more is worse. */
+function costOf(socket: number, agui: number): string {
+  const p = (agui / socket - 1) * 100;
+  return `${p >= 0 ? '+' : '−'}${fmt(Math.abs(p), 1)}%`;
+}
+
+const mb = (bytes: number) => fmt(bytes / 1024 / 1024, 0);
+const rssOfApis = (rss: Record<string, number>) => Object.entries(rss).filter(([n]) => n.startsWith('api-')).reduce((t, [, v]) => t + v, 0);
+const rssLine = (rss: Record<string, number>) => Object.entries(rss).map(([n, v]) => `${n} ${mb(v)} MB`).join(', ');
+
+/** The AG-UI run next to the socket's, measure by measure, with what the adapter costs. */
+function aguiRows(load: { chats: number; turns: number }, t: TurnStats, a: TurnStats): string[][] {
+  const l = `${load.chats} × ${load.turns}`;
+  const tps = (s: TurnStats) => s.turns / s.secs;
+  return [
+    [l, 'turns/s', fmt(tps(t), 0), fmt(tps(a), 0), costOf(1 / tps(t), 1 / tps(a)) + ' time per turn'],
+    [l, 'input → first text p50 ms', fmt(pct(t.firstText, 50)), fmt(pct(a.firstText, 50)), costOf(pct(t.firstText, 50), pct(a.firstText, 50))],
+    [l, 'input → first text p99 ms', fmt(pct(t.firstText, 99)), fmt(pct(a.firstText, 99)), costOf(pct(t.firstText, 99), pct(a.firstText, 99))],
+    [l, 'turn p50 ms (→ run_complete / RUN_FINISHED)', fmt(pct(t.complete, 50)), fmt(pct(a.complete, 50)), costOf(pct(t.complete, 50), pct(a.complete, 50))],
+    [l, 'turn p99 ms', fmt(pct(t.complete, 99)), fmt(pct(a.complete, 99)), costOf(pct(t.complete, 99), pct(a.complete, 99))],
+    [l, 'CPU ms per turn (APIs, worker, PostgreSQL, Redis)', fmt(t.cpuMsPerTurn, 1), fmt(a.cpuMsPerTurn, 1), costOf(t.cpuMsPerTurn, a.cpuMsPerTurn)],
+    [l, 'peak RSS of the 2 API instances MB', mb(rssOfApis(t.rss)), mb(rssOfApis(a.rss)), costOf(rssOfApis(t.rss), rssOfApis(a.rss))],
+    [l, 'errors', String(t.errors), String(a.errors), ''],
+  ];
 }
 
 function turnRow(label: string, s: TurnStats): string[] {
@@ -283,21 +464,28 @@ async function bareServers(n: number, extra: Record<string, string> = {}, args: 
   );
 }
 
-async function scenarioTurns(): Promise<void> {
+function turnLoads(): { chats: number; turns: number }[] {
   // BENCH_TURN_LOADS="100x5,1000x3" picks the loads.
   const picked = process.env.BENCH_TURN_LOADS?.split(',').map((l) => {
     const [chats, turns] = l.split('x').map(Number);
     return { chats, turns };
   });
-  const loads = picked ?? (QUICK
-    ? [
-        { chats: 100, turns: 3 },
-        { chats: 1000, turns: 1 },
-      ]
-    : [
-        { chats: 100, turns: 5 },
-        { chats: 1000, turns: 3 },
-      ]);
+  return (
+    picked ??
+    (QUICK
+      ? [
+          { chats: 100, turns: 3 },
+          { chats: 1000, turns: 1 },
+        ]
+      : [
+          { chats: 100, turns: 5 },
+          { chats: 1000, turns: 3 },
+        ])
+  );
+}
+
+async function scenarioTurns(): Promise<void> {
+  const loads = turnLoads();
   say(`\n## turns — ${workers.length} worker process(es), ${describeWorkers(workerSettings)}`);
   // The peer, measured right before Tessera on the same machine: LangGraph's in-memory dev server,
   // 100 threads × the 100-chat load's turns over its HTTP + SSE API (tools/bench/langgraph.ts).
@@ -308,14 +496,22 @@ async function scenarioTurns(): Promise<void> {
   // Warm-up (JIT, pools, BullMQ scripts) on chats of its own; not counted.
   const warm = await startChats(`warm-${RUN}`, 50);
   await turnLoad(warm.map((c, i) => c.urls[i % 2]), 2, 30_000, pidsOf());
+  const withAgui = process.env.BENCH_AGUI !== '0';
+  if (withAgui) await aguiLoad(await openAguiThreads('agui-warm', 50), 2, 30_000, pidsOf());
   const bare = await bareServers(2);
   const rows: string[][] = [];
-  const results: { load: (typeof loads)[number]; t: TurnStats; b: TurnStats }[] = [];
+  const results: { load: (typeof loads)[number]; t: TurnStats; b: TurnStats; a?: TurnStats }[] = [];
   try {
     for (const load of loads) {
       const chats = await startChats(`t${load.chats}-${RUN}`, load.chats);
       const t = await turnLoad(chats.map((c, i) => c.urls[i % 2]), load.turns, 60_000, pidsOf());
-      say(`  tessera ${load.chats} chats: cpu ${t.cpu}\n    CPU ms per turn: ${t.cpuPerTurn}`);
+      say(`  tessera ${load.chats} chats: cpu ${t.cpu}\n    CPU ms per turn: ${t.cpuPerTurn}\n    peak RSS: ${rssLine(t.rss)}`);
+      // AG-UI beside it: the same workflow, chats and turns, on chats of its own.
+      let a: TurnStats | undefined;
+      if (withAgui) {
+        a = await aguiLoad(await openAguiThreads(`a${load.chats}`, load.chats), load.turns, 60_000, pidsOf());
+        say(`  AG-UI ${load.chats} chats: cpu ${a.cpu}\n    CPU ms per turn: ${a.cpuPerTurn}\n    peak RSS: ${rssLine(a.rss)}`);
+      }
       const bpids = Object.fromEntries(bare.map((b) => [b.name, b.svc.pid]));
       const b = await turnLoad(
         Array.from({ length: load.chats }, (_, i) => `ws://127.0.0.1:${bare[i % 2].port}/ws/${WORKFLOW}/${APP}/bare-${i}/u${i}`),
@@ -324,14 +520,27 @@ async function scenarioTurns(): Promise<void> {
         bpids,
       );
       say(`  bare ws ${load.chats} chats: cpu ${b.cpu}`);
-      rows.push(turnRow('tessera (2 API + workers)', t), turnRow('bare ws (no storage, no queue)', b));
-      results.push({ load, t, b });
+      rows.push(turnRow('tessera (2 API + workers)', t), ...(a ? [turnRow('tessera over AG-UI (SSE, same processes)', a)] : []), turnRow('bare ws (no storage, no queue)', b));
+      results.push({ load, t, b, a });
     }
   } finally {
     await Promise.all(bare.map((b) => b.svc.stop()));
   }
   say(table(TURN_HEAD, rows));
-  for (const { load, t, b } of results) {
+  if (withAgui) {
+    say('\n## AG-UI beside the 003 socket — the same workflow, chats and turns, straight to the 2 API instances');
+    say(table(['load', 'measure', '003 socket', 'AG-UI', 'AG-UI costs'], results.flatMap(({ load, t, a }) => (a ? aguiRows(load, t, a) : []))));
+  }
+  for (const { load, t, b, a } of results) {
+    if (a)
+      summary.push({
+        scenario: `turns over AG-UI: ${load.chats} chats × ${load.turns} turns (SSE)`,
+        tessera: `${fmt(a.turns / a.secs, 0)} turns/s; first text p50 ${fmt(pct(a.firstText, 50))} / p99 ${fmt(pct(a.firstText, 99))} ms; turn p99 ${fmt(pct(a.complete, 99))} ms; ${fmt(a.cpuMsPerTurn, 1)} CPU ms/turn${a.timedOut ? ' (timed out)' : ''}${a.errors ? `; ${a.errors} errors` : ''}`,
+        baseline: `003 socket: ${fmt(t.turns / t.secs, 0)} turns/s, first text p99 ${fmt(pct(t.firstText, 99))} ms, ${fmt(t.cpuMsPerTurn, 1)} CPU ms/turn; AG-UI costs ${costOf(t.secs / t.turns, a.secs / a.turns)} in time per turn, ${costOf(t.cpuMsPerTurn, a.cpuMsPerTurn)} in CPU per turn`,
+        target: 'adapter < 10%',
+        peer: '—',
+        limit: `CPU ms per turn over AG-UI: ${a.cpuPerTurn}`,
+      });
     summary.push({
       scenario: `turns: ${load.chats} chats × ${load.turns} turns (20-word replies)`,
       tessera: `${fmt(t.turns / t.secs, 0)} turns/s; first text p50 ${fmt(pct(t.firstText, 50))} / p99 ${fmt(pct(t.firstText, 99))} ms; run_complete p99 ${fmt(pct(t.complete, 99))} ms; ${int(t.events / t.secs)} ev/s${t.timedOut ? ' (timed out)' : ''}${t.errors ? `; ${t.errors} errors` : ''}`,
@@ -434,6 +643,19 @@ async function scenarioOpenLoop(): Promise<void> {
     await Promise.all(bare.map((b) => b.svc.stop()));
   }
   say(table(['path', 'turns/s offered', 'answered', 'first text p50 ms', 'p99 ms', 'max ms'], rows));
+}
+
+/** The turn loads over AG-UI alone (no socket run, no baseline): for profiling the adapter. */
+async function scenarioAgui(): Promise<void> {
+  say(`\n## AG-UI alone — ${workers.length} worker process(es), ${describeWorkers(workerSettings)}`);
+  await aguiLoad(await openAguiThreads('agui-warm', 50), 2, 30_000, pidsOf());
+  const rows: string[][] = [];
+  for (const load of turnLoads()) {
+    const a = await aguiLoad(await openAguiThreads(`ao${load.chats}`, load.chats), load.turns, 60_000, pidsOf());
+    say(`  AG-UI ${load.chats} chats: cpu ${a.cpu}\n    CPU ms per turn: ${a.cpuPerTurn}\n    peak RSS: ${rssLine(a.rss)}`);
+    rows.push(turnRow('tessera over AG-UI (SSE)', a));
+  }
+  say(table(TURN_HEAD, rows));
 }
 
 function describeWorkers(s: { concurrency?: string; pool?: string }): string {
@@ -1015,7 +1237,7 @@ async function main(): Promise<void> {
     ...Object.fromEntries((process.env.BENCH_ENV ?? '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string])),
   };
   say(`runtime benchmark${QUICK ? ' (quick)' : ''}: ${SCENARIOS.join(', ')}; schema ${schema.schema}, BullMQ prefix bench-${RUN}`);
-  const needWorkers = SCENARIOS.includes('turns') || SCENARIOS.includes('openloop') || SCENARIOS.includes('sweep');
+  const needWorkers = ['turns', 'openloop', 'sweep', 'agui'].some((s) => SCENARIOS.includes(s));
   const [a, b, w] = await Promise.all([startApi('api-a'), startApi('api-b'), needWorkers ? startWorkers(workerSettings.workers, workerEnv(workerSettings)) : Promise.resolve([])]);
   apis.push(a, b);
   workers = w;
@@ -1025,6 +1247,7 @@ async function main(): Promise<void> {
     turns: scenarioTurns,
     openloop: scenarioOpenLoop,
     sweep: scenarioSweep,
+    agui: scenarioAgui,
     resume: scenarioResume,
     fanout: scenarioFanout,
     churn: scenarioChurn,
@@ -1043,7 +1266,7 @@ async function main(): Promise<void> {
     if (s === 'ceiling' || (s === 'fanout' && !SCENARIOS.includes('ceiling'))) fanoutSummary();
   }
   // Keep the summary in scenario order: fanout/ceiling rows go after churn when both ran.
-  const order = ['turns:', 'turns, open', 'resume', 'fanout', 'ceiling', 'churn', 'memory'];
+  const order = ['turns:', 'turns over AG-UI', 'turns, open', 'resume', 'fanout', 'ceiling', 'churn', 'memory'];
   summary.sort((x, y) => order.findIndex((o) => x.scenario.startsWith(o)) - order.findIndex((o) => y.scenario.startsWith(o)));
   say(`\n## summary (${QUICK ? 'quick; ' : ''}${fmt((performance.now() - t0) / 1000, 0)} s; 2 API instances, ${workerSettings.workers} worker process(es), ${describeWorkers(workerSettings)}; this machine: ${cpus().length} cores)\n`);
   say(markdown(['scenario', 'Tessera', 'baseline (same run)', 'target', 'peer (same run where measured)'], summary.map((r) => [r.scenario, r.tessera, r.baseline, r.target, r.peer])));

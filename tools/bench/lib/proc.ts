@@ -157,6 +157,31 @@ export function rssOf(pid: number): number {
   return m ? Number(m[1]) * 1024 : NaN;
 }
 
+/**
+ * Peak resident set size of each process (name → pid), in bytes, sampled every `everyMs` from now
+ * until the returned function is called (it returns the peaks).
+ */
+export function rssPeaks(pids: Record<string, number>, everyMs = 200): () => Record<string, number> {
+  const peak: Record<string, number> = {};
+  const sample = () => {
+    for (const [name, pid] of Object.entries(pids)) {
+      try {
+        const r = rssOf(pid);
+        if (!(r <= peak[name])) peak[name] = r;
+      } catch {
+        // exited meanwhile
+      }
+    }
+  };
+  sample();
+  const timer = setInterval(sample, everyMs);
+  return () => {
+    clearInterval(timer);
+    sample();
+    return peak;
+  };
+}
+
 /** CPU seconds (user + system) a process has used so far (Linux /proc). */
 export function cpuSecondsOf(pid: number): number {
   try {
