@@ -3,7 +3,7 @@ import { AppId, ChatId, MultitaskStrategy, SafeJsonRecord, SafeText, WorkflowNam
 import { assertOwner, BadRequest, NotFound, type Principal } from '@tessera/kit';
 import { z } from 'zod';
 import type { RuntimeRoutes, RuntimeServices } from '../services';
-import type { ChatRow } from '../store/chats';
+import { CHAT_COLUMNS, type ChatRow } from '../store/chats';
 import { ownedChat } from '../routes/access';
 import { AguiStream } from './stream';
 import { parseEventId, RunTranslator } from './translate';
@@ -97,20 +97,23 @@ export function aguiRoutesOf(routes: RuntimeRoutes, s: RuntimeServices): void {
 
 /**
  * The chat a thread id names, if there is one: the caller's chat of that id (another user's or
- * app's is a 404), or the caller's chat started for that thread id.
+ * app's is a 404), or the caller's chat started for that thread id. One statement reads both
+ * (every run starts here: a frontend's own thread id is the common case, found in one read).
  */
 async function findThread(s: RuntimeServices, p: Principal, appId: string, workflowName: string, threadId: string): Promise<ChatRow | null> {
   assertOwner(p, p.sub, appId);
-  if (await s.chats.get(threadId)) {
+  const r = await s.db.pool.query<ChatRow>({
+    name: 'agui-find-thread',
+    text: `SELECT ${CHAT_COLUMNS} FROM chats WHERE id = $1 OR (app_id = $2 AND user_id = $3 AND workflow_name = $4 AND client_request_id = $5)`,
+    values: [threadId, appId, p.sub, workflowName, `agui:${threadId}`],
+  });
+  if (r.rows.some((c) => c.id === threadId)) {
+    // A chat of that id: the chat access rule decides (it reads the row again; rare for a frontend).
     const chat = await ownedChat(s.chats, p, threadId, appId);
     if (chat.workflowName !== workflowName) throw new BadRequest(`chat "${chat.id}" runs workflow "${chat.workflowName}", not "${workflowName}"`);
     return chat;
   }
-  const r = await s.db.pool.query<{ id: string }>({
-    text: 'SELECT id FROM chats WHERE app_id = $1 AND user_id = $2 AND workflow_name = $3 AND client_request_id = $4',
-    values: [appId, p.sub, workflowName, `agui:${threadId}`],
-  });
-  return r.rows[0] ? s.chats.get(r.rows[0].id) : null;
+  return r.rows[0] ?? null;
 }
 
 /** The chat a thread id names; a new thread id starts one for the caller. */
@@ -136,7 +139,8 @@ async function startRun(
   { messages, resume, runId }: RunInput,
   strategy: MultitaskStrategy | undefined,
 ): Promise<RunRecord> {
-  const base = await s.timeline.lastIndex(chat.id);
+  // Where the log was when the chat was read (its row carries the last index): the run's events come after.
+  const base = chat.lastIndex;
   if (resume?.length) {
     let turnId: string | null = null;
     for (const [i, r] of resume.entries()) {

@@ -50,11 +50,11 @@ export class AguiStream {
     }
   }
 
+  /** The AG-UI events made of one timeline event, in one write (a run's end is five events). */
   private async send(events: Positioned[]): Promise<void> {
-    for (const p of events) {
-      if (this.closed.signal.aborted) return;
-      if (!isAfter(p.id, this.lastEvent)) continue;
-      if (!this.res.write(`id: ${p.id}\ndata: ${JSON.stringify(p.event)}\n\n`)) await Promise.race([once(this.res, 'drain'), once(this.res, 'close')]);
-    }
+    let chunk = '';
+    for (const p of events) if (isAfter(p.id, this.lastEvent)) chunk += `id: ${p.id}\ndata: ${JSON.stringify(p.event)}\n\n`;
+    if (!chunk || this.closed.signal.aborted) return;
+    if (!this.res.write(chunk)) await Promise.race([once(this.res, 'drain'), once(this.res, 'close')]);
   }
 }
