@@ -9,7 +9,7 @@ import type { ChatRow, ChatStore } from '../store/chats';
 import { turnInputOf, type InputRow, type InputStore } from '../store/inputs';
 import type { Timeline, StoredEvent } from '../store/timeline';
 import type { ToolCallStore } from '../store/tool-calls';
-import type { TurnEnd } from '../store/turn-end';
+import type { TurnEnd, TurnOutcome } from '../store/turn-end';
 import type { ChatLease, HeldLease } from './chat-lease';
 import { EventWriter } from './event-writer';
 import { carryOutStop } from './stop';
@@ -235,22 +235,42 @@ export class TurnRunner {
     // One statement saves the state with the status, stores the closing events and marks the
     // input done; a stop requested meanwhile wins over what the turn reached, and then only the
     // save happens and the stop is carried out below, as finish() does.
-    const usageSummary = { ...result.state.usage, turns: result.state.turns };
     const runStatus = status === 'in_progress' ? 'completed' : (status as 'awaiting_input' | 'failed');
-    const ended = await this.d.turnEnd.finish(chat.id, input.id, { state: result.state, usage: result.state.usage, status, lastArtifact: artifact }, [
-      { key: `${turnId}:usage_summary`, type: 'chat.usage_summary', data: usageSummary },
-      { key: `${turnId}:complete_run`, type: 'chat.run_complete', data: { turn_id: input.id, status: runStatus, ...(result.error && { reason: result.error }) } },
+    return this.save(
+      { chat, input, turnId, writer },
+      { state: result.state, usage: result.state.usage, status, lastArtifact: artifact },
+      { turn_id: input.id, status: runStatus, ...(result.error && { reason: result.error }) },
+      result.status === 'stopped' ? reasonOf(signal) : 'stopped by request',
+    );
+  }
+
+  /**
+   * Saves the end of a turn in one statement (state, status, closing events, input done) and
+   * publishes it. When a stop came first, only the state was saved: the stop is carried out here
+   * (`stopReason` when the request carried none), as finish() does.
+   */
+  private async save(
+    t: { chat: ChatRow; input: InputRow; turnId: string; writer: EventWriter },
+    outcome: TurnOutcome,
+    runComplete: TimelineDataOf<'chat.run_complete'>,
+    stopReason: string,
+  ): Promise<Outcome> {
+    const state = outcome.state as ConversationState;
+    const usageSummary = { ...state.usage, turns: state.turns };
+    const ended = await this.d.turnEnd.finish(t.chat.id, t.input.id, outcome, [
+      { key: `${t.turnId}:usage_summary`, type: 'chat.usage_summary', data: usageSummary },
+      { key: `${t.turnId}:complete_run`, type: 'chat.run_complete', data: runComplete },
     ]);
     if (ended.stored) {
       if (ended.stored.length) {
-        await this.d.feed.publish(chat.id, ended.stored);
-        this.observe(chat, ended.stored);
+        await this.d.feed.publish(t.chat.id, ended.stored);
+        this.observe(t.chat, ended.stored);
       }
       return 'ran';
     }
-    await writer.emit('chat.usage_summary', usageSummary);
-    const stopReason = ended.stopReason ?? (result.status === 'stopped' ? reasonOf(signal) : 'stopped by request');
-    await this.finish(chat, input, writer, ended.status, turnId, ended.status === 'stopped' ? stopReason : result.error, true);
+    await t.writer.emit('chat.usage_summary', usageSummary);
+    const reason = ended.status === 'stopped' ? (ended.stopReason ?? stopReason) : runComplete.reason;
+    await this.finish(t.chat, t.input, t.writer, ended.status, t.turnId, reason, true);
     return 'ran';
   }
 
@@ -271,22 +291,8 @@ export class TurnRunner {
     why: Superseded,
   ): Promise<Outcome> {
     const state = why.rollback ? { ...before, usage: after.usage } : after;
-    const usageSummary = { ...after.usage, turns: state.turns };
-    const runComplete = { turn_id: input.id, status: why.rollback ? ('rolled_back' as const) : ('interrupted' as const), reason: why.message };
-    const ended = await this.d.turnEnd.finish(chat.id, input.id, { state, usage: after.usage, status: 'in_progress' }, [
-      { key: `${turnId}:usage_summary`, type: 'chat.usage_summary', data: usageSummary },
-      { key: `${turnId}:complete_run`, type: 'chat.run_complete', data: runComplete },
-    ]);
-    if (ended.stored) {
-      if (ended.stored.length) {
-        await this.d.feed.publish(chat.id, ended.stored);
-        this.observe(chat, ended.stored);
-      }
-      return 'ran';
-    }
-    await writer.emit('chat.usage_summary', usageSummary);
-    await this.finish(chat, input, writer, ended.status, turnId, ended.stopReason ?? 'stopped by request', true);
-    return 'ran';
+    const status = why.rollback ? ('rolled_back' as const) : ('interrupted' as const);
+    return this.save({ chat, input, turnId, writer }, { state, usage: after.usage, status: 'in_progress' }, { turn_id: input.id, status, reason: why.message }, 'stopped by request');
   }
 
   /** Observability never fails a turn. */
