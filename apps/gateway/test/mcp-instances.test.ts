@@ -273,7 +273,7 @@ test('notifications/cancelled reaching the other instance stops the turn, and th
   expect(rest.filter((m) => 'result' in m || 'error' in m)).toEqual([]);
 }, 60_000);
 
-test('a Last-Event-ID of another session, or none of ours, is a 400 naming it', async () => {
+test('a Last-Event-ID of another session, or none of ours, is a 400 naming it; a resume asked for as JSON is a 406', async () => {
   const mine = await connect(alice, via(() => 'A', []));
   const other = await connect(alice, via(() => 'B', []));
   const ids: string[] = [];
@@ -285,6 +285,12 @@ test('a Last-Event-ID of another session, or none of ours, is a 400 naming it', 
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { message: string } }).error.message).toContain('Last-Event-ID');
   }
+  // A resume is an event stream: asked for as anything else, a 406 naming Accept.
+  const json = await fetch(gwB.url + PATH, {
+    headers: { authorization: `Bearer ${alice}`, 'mcp-session-id': sessionOf(mine), 'mcp-protocol-version': '2025-11-25', accept: 'application/json', 'last-event-id': ids[0] ?? 'x' },
+  });
+  expect(json.status).toBe(406);
+  expect(((await json.json()) as { error: { message: string } }).error.message).toContain('Accept: text/event-stream');
 }, 30_000);
 
 test('a user holds at most 32 sessions: initializing one more ends the least recently used', async () => {

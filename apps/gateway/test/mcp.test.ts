@@ -10,7 +10,7 @@ import { startRuntime, type RuntimeStack } from './stack';
 /**
  * MCP (Streamable HTTP, revision 2025-11-25) over Tessera chats (apps/runtime/src/mcp), as an MCP
  * client sees it: the official SDK's Client and StreamableHTTPClientTransport through the gateway,
- * with the real runtime (API and worker processes) behind it.
+ * with the real runtime (two API instances and the worker) behind it.
  */
 
 const SERVICE_KEY = 'mcp-service-key-0123456789abcdef';
@@ -43,7 +43,9 @@ const chatOf = (r: CallToolResult) => (r.structuredContent as { chat_id: string 
 
 beforeAll(async () => {
   runtime = await startRuntime({ JWT_SECRET: SECRET, SERVICE_KEY, extra: { BULL_PREFIX: `test-mcp-${randomBytes(4).toString('hex')}`, CORS_ORIGINS: ORIGIN } });
-  gw = await startTestGateway({ RUNTIME_URL: runtime.url, BROKER_URL: 'off', CORS_ORIGINS: ORIGIN });
+  // Two API instances, as `npm start` runs them: the gateway sends each request to either (mcp-instances.test.ts chooses which).
+  const second = await runtime.anotherApi();
+  gw = await startTestGateway({ RUNTIME_URL: `${runtime.url}, ${second.url}`, BROKER_URL: 'off', CORS_ORIGINS: ORIGIN });
   [alice, bob, otherApp] = await Promise.all([token('alice', { apps: [APP] }), token('bob', { apps: [APP] }), token('carol', { apps: ['other-app'] })]);
 }, 90_000);
 

@@ -9,7 +9,7 @@ import {
   type InitializeRequest,
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
-import { AppId, type RouteSpec } from '@tessera/contracts';
+import { AppId, ErrorCode, type RouteSpec } from '@tessera/contracts';
 import { assertOwner, BadRequest, createRedis, Forbidden, HttpError, NotFound, Unavailable, type Principal } from '@tessera/kit';
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
@@ -206,7 +206,7 @@ export function mcpRoutesOf(routes: RuntimeRoutes, s: RuntimeServices): void {
    * the stream's last answer, whichever instance runs the call (it logs every message it sends).
    */
   async function resume(req: Request, res: Response, sessionId: string, lastEventId: string): Promise<void> {
-    if (!req.header('accept')?.includes('text/event-stream')) throw new HttpError(406, 'NOT_ACCEPTABLE', 'a resumed MCP stream is text/event-stream: send Accept: text/event-stream');
+    if (!req.header('accept')?.includes('text/event-stream')) throw new HttpError(406, ErrorCode.BadRequest, 'a resumed MCP stream is text/event-stream: send Accept: text/event-stream');
     const keyPrefix = eventsKeyOf(s.config.BULL_PREFIX, sessionId);
     const at = parseEventId(lastEventId);
     if (!at || !(await streamExists(s.redis, keyPrefix, at.streamId))) throw new BadRequest('Last-Event-ID names no event of this session (or its stream expired)');
