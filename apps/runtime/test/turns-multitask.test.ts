@@ -6,6 +6,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
+import { Role, TaskState, type Message, type StreamResponse, type Task } from '@a2a-js/sdk';
+import { ClientFactory, DefaultAgentCardResolver, JsonRpcTransportFactory } from '@a2a-js/sdk/client';
 import { EventType, HttpAgent, type BaseEvent, type RunFinishedEvent } from '@ag-ui/client';
 import { TestSocket, type Envelope } from '@tessera/kit/testing';
 import type { ConversationState } from '../src/engine/types';
@@ -201,6 +203,45 @@ describe('over AG-UI (HttpAgent)', () => {
     });
     expect(bad.status).toBe(400);
     expect(JSON.stringify(await bad.json())).toContain('forwardedProps.multitask_strategy');
+  }, 40_000);
+});
+
+describe('over A2A (@a2a-js/sdk client), the rule in message.metadata', () => {
+  async function client(tok: string) {
+    const fetchImpl: typeof fetch = (u, init) => fetch(u, { ...init, headers: { ...Object.fromEntries(new Headers(init?.headers).entries()), authorization: `Bearer ${tok}` } });
+    const factory = new ClientFactory({ transports: [new JsonRpcTransportFactory({ fetchImpl })], cardResolver: new DefaultAgentCardResolver({ fetchImpl }) });
+    return factory.createFromUrl(`${rt.url}/api/a2a/app1/long/`);
+  }
+  const message = (text: string, contextId = '', metadata?: Record<string, unknown>): Message => ({
+    messageId: `m-${text}-${Date.now()}`,
+    contextId,
+    taskId: '',
+    role: Role.ROLE_USER,
+    parts: [{ content: { $case: 'text', value: text }, metadata: undefined, filename: '', mediaType: 'text/plain' }],
+    metadata,
+    extensions: [],
+    referenceTaskIds: [],
+  });
+  const send = (m: Message) => ({ tenant: '', message: m, configuration: undefined, metadata: undefined });
+  const states = (events: StreamResponse[]) =>
+    events.flatMap((e) => (e.payload?.$case === 'statusUpdate' ? [e.payload.value.status?.state] : e.payload?.$case === 'task' ? [e.payload.value.status?.state] : []));
+
+  test('interrupt cancels the running task, reject is refused in A2A words', async () => {
+    const a2a = await client(await token('a2a-multitask'));
+    const events: StreamResponse[] = [];
+    const first = (async () => {
+      for await (const e of a2a.sendMessageStream(send(message('first')))) events.push(e);
+    })();
+    await waitUntil(() => events.some((e) => e.payload?.$case === 'artifactUpdate'));
+    const contextId = events.flatMap((e) => (e.payload?.$case === 'task' ? [e.payload.value.contextId] : e.payload?.$case === 'statusUpdate' ? [e.payload.value.contextId] : []))[0]!;
+
+    await expect(a2a.sendMessage(send(message('busy', contextId, { multitask_strategy: 'reject' })))).rejects.toThrow(/CHAT_BUSY/);
+    await expect(a2a.sendMessage(send(message('odd', contextId, { multitask_strategy: 'sometimes' })))).rejects.toThrow(/multitask_strategy/);
+    const second = (await a2a.sendMessage(send(message('second short', contextId, { multitask_strategy: 'interrupt' })))) as Task;
+    await first;
+    expect(states(events).at(-1)).toBe(TaskState.TASK_STATE_CANCELED);
+    expect(second.status?.state).toBe(TaskState.TASK_STATE_COMPLETED);
+    expect(second.artifacts.flatMap((a) => a.parts.map((p) => (p.content?.$case === 'text' ? p.content.value : ''))).join('')).toBe('A short answer to second short.');
   }, 40_000);
 });
 

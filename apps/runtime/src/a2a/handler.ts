@@ -15,12 +15,13 @@ import {
   type TaskStatus,
 } from '@a2a-js/sdk';
 import { RequestMalformedError, TaskNotCancelableError, TaskNotFoundError, UnsupportedOperationError } from '@a2a-js/sdk/errors';
-import { SafeText, type TimelineDataOf, type TimelineEvent, type TimelineType } from '@tessera/contracts';
+import { MultitaskStrategy, SafeText, type TimelineDataOf, type TimelineEvent, type TimelineType } from '@tessera/contracts';
 import { assertOwner, NotFound, type Principal } from '@tessera/kit';
 import { followTimeline } from '../bus/follow';
 import type { RuntimeServices } from '../services';
 import type { ChatRow } from '../store/chats';
 import { ownedChat } from '../routes/access';
+import { InputRefused } from '../turns/chat-inputs';
 
 /**
  * A2A (protocol 1.0, as @a2a-js/sdk 1.x implements it) over Tessera chats: a task is a chat turn
@@ -38,6 +39,8 @@ interface TaskRecord {
   base: number;
   /** The chat input whose run ends the task (a new one when an answer continues it). */
   turnId: string;
+  /** Every chat input of the task, the first and each answer's: what their turns say is the task's. */
+  turns: string[];
 }
 
 const TASK_TTL_S = 7 * 24 * 3600;
@@ -66,7 +69,8 @@ class TaskView {
     switch (e.type) {
       case 'chat.text': {
         const d = data(e, 'chat.text');
-        if (d.role !== 'assistant' || (!d.delta && !d.done)) return [];
+        // Another turn of the chat may still speak after the base (the end of an earlier reply, one a newer message cut off).
+        if (d.role !== 'assistant' || (!d.delta && !d.done) || !this.rec.turns.some((t) => d.message_id.startsWith(`${t}:`))) return [];
         const before = this.texts.get(d.message_id);
         this.texts.set(d.message_id, (before ?? '') + (d.delta ?? ''));
         const artifact = textArtifact(d.message_id, d.delta ?? '', d.agent);
@@ -226,7 +230,7 @@ export class ChatTaskHandler implements A2ARequestHandler {
       if (v.state !== TaskState.TASK_STATE_INPUT_REQUIRED || !v.pending) throw new RequestMalformedError(`task "${id}" is not awaiting input (send without taskId to start a new task)`);
       const chat = await ownedChat(this.s.chats, this.principal, rec.chatId, this.appId);
       const { input } = await this.s.chatInputs.respondToolCall(chat, v.pending, { answer: text }, () => undefined);
-      const next = { ...rec, turnId: input.id };
+      const next = { ...rec, turnId: input.id, turns: [...rec.turns, input.id] };
       await this.s.redis.set(this.key(id), JSON.stringify(next), 'EX', TASK_TTL_S);
       return { id, rec: next };
     }
@@ -234,8 +238,14 @@ export class ChatTaskHandler implements A2ARequestHandler {
     const chat = await this.chat(message.contextId);
     const base = await this.s.timeline.lastIndex(chat.id);
     const id = randomUUID();
-    const { input } = await this.s.chatInputs.submitMessage(chat, text, message.messageId ? `a2a:${message.messageId.slice(0, 200)}` : undefined);
-    const rec: TaskRecord = { chatId: chat.id, appId: this.appId, userId: this.principal.sub, workflow: this.workflow, base, turnId: input.id };
+    const strategy = MultitaskStrategy.optional().safeParse(message.metadata?.multitask_strategy);
+    if (!strategy.success) throw new RequestMalformedError(`params.message.metadata.multitask_strategy: ${strategy.error.issues[0].message}`);
+    const clientId = message.messageId ? `a2a:${message.messageId.slice(0, 200)}` : undefined;
+    const { input } = await this.s.chatInputs.submitMessage(chat, text, clientId, undefined, strategy.data).catch((e: unknown) => {
+      // A refusal of the message itself (the chat busy under `reject`, too many waiting): A2A's word for "not now".
+      throw e instanceof InputRefused ? new UnsupportedOperationError(`${e.code}: ${e.message}`) : e;
+    });
+    const rec: TaskRecord = { chatId: chat.id, appId: this.appId, userId: this.principal.sub, workflow: this.workflow, base, turnId: input.id, turns: [input.id] };
     await this.s.redis.set(this.key(id), JSON.stringify(rec), 'EX', TASK_TTL_S);
     return { id, rec };
   }
