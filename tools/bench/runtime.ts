@@ -424,8 +424,28 @@ const mb = (bytes: number) => fmt(bytes / 1024 / 1024, 0);
 const rssOfApis = (rss: Record<string, number>) => Object.entries(rss).filter(([n]) => n.startsWith('api-')).reduce((t, [, v]) => t + v, 0);
 const rssLine = (rss: Record<string, number>) => Object.entries(rss).map(([n, v]) => `${n} ${mb(v)} MB`).join(', ');
 
+/**
+ * What one authenticated HTTP request that reads one row costs the processes, in CPU ms: `POST
+ * /api/agui/app1/bench/stop` for a thread that does not exist (token check, body validation, one
+ * statement, a 404), 2,000 times, 10 in flight over keep-alive connections. A protocol that makes
+ * a request per turn pays at least this on top of a socket turn.
+ */
+async function requestFloor(pids: Record<string, number>): Promise<{ cpuMs: number; cpu: string }> {
+  const token = await tokenOf(`floor-${RUN}`);
+  const call = (i: number) =>
+    httpCall(`http://127.0.0.1:${apis[i % 2].port}/api/agui/${APP}/${WORKFLOW}/stop`, 'POST', { threadId: `none-${RUN}` }, { authorization: `Bearer ${token}` }).then((r) => {
+      if (r.status !== 404) throw new Error(`stopping a thread that does not exist: ${r.status} ${JSON.stringify(r.json)}`);
+    });
+  await pooled(200, 10, call);
+  const n = 2000;
+  const c0 = cpuSample(pids);
+  await pooled(n, 10, call);
+  const c1 = cpuSample(pids);
+  return { cpuMs: cpuMsPer(c0, c1, n), cpu: cpuPer(c0, c1, n) };
+}
+
 /** The AG-UI run next to the socket's, measure by measure, with what the adapter costs. */
-function aguiRows(load: { chats: number; turns: number }, t: TurnStats, a: TurnStats): string[][] {
+function aguiRows(load: { chats: number; turns: number }, t: TurnStats, a: TurnStats, floorMs?: number): string[][] {
   const l = `${load.chats} × ${load.turns}`;
   const tps = (s: TurnStats) => s.turns / s.secs;
   return [
@@ -435,6 +455,9 @@ function aguiRows(load: { chats: number; turns: number }, t: TurnStats, a: TurnS
     [l, 'turn p50 ms (→ run_complete / RUN_FINISHED)', fmt(pct(t.complete, 50)), fmt(pct(a.complete, 50)), costOf(pct(t.complete, 50), pct(a.complete, 50))],
     [l, 'turn p99 ms', fmt(pct(t.complete, 99)), fmt(pct(a.complete, 99)), costOf(pct(t.complete, 99), pct(a.complete, 99))],
     [l, 'CPU ms per turn (APIs, worker, PostgreSQL, Redis)', fmt(t.cpuMsPerTurn, 1), fmt(a.cpuMsPerTurn, 1), costOf(t.cpuMsPerTurn, a.cpuMsPerTurn)],
+    ...(floorMs === undefined
+      ? []
+      : [[l, 'floor: the socket turn + 1 authenticated request reading a row (CPU ms)', fmt(t.cpuMsPerTurn, 1), fmt(t.cpuMsPerTurn + floorMs, 1), costOf(t.cpuMsPerTurn, t.cpuMsPerTurn + floorMs)]]),
     [l, 'peak RSS of the 2 API instances MB', mb(rssOfApis(t.rss)), mb(rssOfApis(a.rss)), costOf(rssOfApis(t.rss), rssOfApis(a.rss))],
     [l, 'errors', String(t.errors), String(a.errors), ''],
   ];
@@ -528,8 +551,10 @@ async function scenarioTurns(): Promise<void> {
   }
   say(table(TURN_HEAD, rows));
   if (withAgui) {
+    const floor = await requestFloor(pidsOf());
+    say(`\n  one authenticated HTTP request reading a row (POST …/stop of no thread, 404): CPU ms per request: ${floor.cpu}`);
     say('\n## AG-UI beside the 003 socket — the same workflow, chats and turns, straight to the 2 API instances');
-    say(table(['load', 'measure', '003 socket', 'AG-UI', 'AG-UI costs'], results.flatMap(({ load, t, a }) => (a ? aguiRows(load, t, a) : []))));
+    say(table(['load', 'measure', '003 socket', 'AG-UI', 'AG-UI costs'], results.flatMap(({ load, t, a }) => (a ? aguiRows(load, t, a, floor.cpuMs) : []))));
   }
   for (const { load, t, b, a } of results) {
     if (a)
