@@ -273,7 +273,7 @@ test('notifications/cancelled reaching the other instance stops the turn, and th
   expect(rest.filter((m) => 'result' in m || 'error' in m)).toEqual([]);
 }, 60_000);
 
-test('a Last-Event-ID of another session, or none of ours, is a 400 naming it; a resume asked for as JSON is a 406', async () => {
+test('a Last-Event-ID of another session, or none of ours, is a 400 naming it; a resume asked for as JSON is a 406, one with an unknown protocol version a 400', async () => {
   const mine = await connect(alice, via(() => 'A', []));
   const other = await connect(alice, via(() => 'B', []));
   const ids: string[] = [];
@@ -291,6 +291,12 @@ test('a Last-Event-ID of another session, or none of ours, is a 400 naming it; a
   });
   expect(json.status).toBe(406);
   expect(((await json.json()) as { error: { message: string } }).error.message).toContain('Accept: text/event-stream');
+  // And a protocol version the server does not speak is a 400 naming it, on a resume as on any request.
+  const old = await fetch(gwB.url + PATH, {
+    headers: { authorization: `Bearer ${alice}`, 'mcp-session-id': sessionOf(mine), 'mcp-protocol-version': '1999-01-01', accept: 'text/event-stream', 'last-event-id': ids[0] ?? 'x' },
+  });
+  expect(old.status).toBe(400);
+  expect(((await old.json()) as { error: { message: string } }).error.message).toContain('1999-01-01');
 }, 30_000);
 
 test('a user holds at most 32 sessions: initializing one more ends the least recently used', async () => {

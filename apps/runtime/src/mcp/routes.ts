@@ -136,6 +136,10 @@ export function mcpRoutesOf(routes: RuntimeRoutes, s: RuntimeServices): void {
       return start(req, res, principal, appId, req.body as InitializeRequest);
     }
     if (initialize) throw new BadRequest('initialize starts a new session: send it without an Mcp-Session-Id header');
+    // The transport checks this too; the requests answered here (DELETE, a resume) need it as well.
+    const version = req.header('mcp-protocol-version');
+    if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(version))
+      throw new BadRequest(`unsupported MCP-Protocol-Version "${version.slice(0, 40)}" (supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')})`);
     // Another user's or app's session is no session at all. The SDK client starts a new session on a 404.
     if (!(await sessions.use(sessionId, principal.sub, appId))) throw new NotFound('MCP session not found (ended, expired, or not yours): initialize a new one');
     if (req.method === 'DELETE') {
