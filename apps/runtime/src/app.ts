@@ -30,7 +30,6 @@ import { sessionRoutes, sessionsRoutes } from './routes/sessions';
 import { workflowRoutes, workflowsRoutes } from './routes/workflows';
 import type { RuntimeServices } from './services';
 import { ChatSocket } from './ws/chat-socket';
-import { UserMessageLimit } from './ws/user-message-limit';
 
 export const openapi = buildOpenApi({
   title: 'Tessera runtime',
@@ -91,7 +90,7 @@ export function createRuntimeApp(s: RuntimeServices, opts: { isShuttingDown?: ()
   app.use(routes.router);
   finalizeHttpApp(app, s.logger, openapi);
 
-  const socketDeps = { ...s, hub, userLimit: new UserMessageLimit(s.redis, s.config.BULL_PREFIX, s.config.WS_USER_MESSAGES_PER_MINUTE) };
+  const socketDeps = { ...s, hub };
   /** Document 003's chat socket: the token and the path must name the chat's own user and app. */
   const chatSocket: SocketEndpoint = {
     path: /^\/ws\/([^/]+)\/([^/]+)\/([^/]+)\/([^/]+)\/?$/,

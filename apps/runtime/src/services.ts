@@ -19,6 +19,7 @@ import { TurnEnd } from './store/turn-end';
 import { ToolCallStore } from './store/tool-calls';
 import { ChatInputs } from './turns/chat-inputs';
 import { ChatLease } from './turns/chat-lease';
+import { UserMessageLimit } from './turns/user-limit';
 import { ChatStarter } from './turns/chat-starter';
 import { observer, type Observer } from './turns/observe';
 
@@ -51,6 +52,8 @@ export interface RuntimeServices {
   providers: ProviderRegistry;
   starter: ChatStarter;
   chatInputs: ChatInputs;
+  /** Work-making messages per user per minute (chat starts here; ChatInputs counts messages and answers). */
+  userLimit: UserMessageLimit;
   /** The document server, where chat uploads go (null: DOCUMENTS_URL=off, uploads stay in PostgreSQL). */
   documents: DocumentClient | null;
   /** A chat's attachments, wherever they are stored, for agents and routes. */
@@ -92,7 +95,8 @@ export function createRuntimeServices(config: RuntimeConfig, logger: Logger, rol
   const lease = new ChatLease(redis, config.BULL_PREFIX);
   const blueprints = config.AGENTS_URL ? new BlueprintSource(config.AGENTS_URL, config.SERVICE_KEY, config.BLUEPRINT_CACHE_MS, logger) : null;
   const starter = new ChatStarter(chats, workflows, blueprints?.lookup ?? null);
-  const chatInputs = new ChatInputs({ chats, inputs, toolCalls, turnQueue, timeline, feed, observe }, {
+  const userLimit = new UserMessageLimit(redis, config.BULL_PREFIX, config.WS_USER_MESSAGES_PER_MINUTE);
+  const chatInputs = new ChatInputs({ chats, inputs, toolCalls, turnQueue, timeline, feed, observe, userLimit }, {
     maxPending: config.MAX_PENDING_INPUTS,
     strategyOf: (chat) => workflows.get(chat.workflowName)?.multitask_strategy ?? 'enqueue',
   });
@@ -118,6 +122,7 @@ export function createRuntimeServices(config: RuntimeConfig, logger: Logger, rol
     providers,
     starter,
     chatInputs,
+    userLimit,
     documents,
     attachments: new ChatAttachments(db, documents),
     blueprints,

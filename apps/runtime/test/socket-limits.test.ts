@@ -81,3 +81,37 @@ it('a user has one budget of messages across all their sockets: past it, chat.er
   expect([sa.closeCode, sb.closeCode]).toEqual([null, null]);
   await Promise.all([sa.close(), sb.close(), so.close()]);
 });
+
+it('the budget is the user\'s whichever way a message comes: HTTP input, AG-UI and the socket draw on the same one', async () => {
+  const tok = await token('everywhere');
+  const chat = await chatOf('everywhere', tok);
+  const sock = await TestSocket.connect(wsUrl(rt.wsUrl, 'assistant', 'app1', chat, 'everywhere', tok));
+  await sock.waitType('chat_meta');
+  for (let i = 0; i < 2; i++) {
+    sock.send({ type: 'user.input.submit', text: `s${i}`, client_message_id: `s${i}` });
+    await sock.waitFor((m) => m.type === 'ack.input' && m.data.client_message_id === `s${i}`);
+  }
+  const byHttp = (i: number) => http(rt.url, 'POST', `/chat/app1/${chat}/everywhere/input`, { message: `h${i}`, workflow_name: 'assistant' }, tok);
+  expect((await byHttp(0)).status).toBe(202);
+  expect((await byHttp(1)).status).toBe(202);
+  const byAgui = (i: number) =>
+    fetch(`${rt.url}/api/agui/app1/assistant`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ threadId: chat, runId: `run-${i}`, messages: [{ id: `u${i}`, role: 'user', content: `g${i}` }], tools: [], context: [], state: {}, forwardedProps: {} }),
+    });
+  const ok = await byAgui(0);
+  expect(ok.status).toBe(200);
+  await ok.body?.cancel();
+  // Five spent (2 socket, 2 HTTP, 1 AG-UI): the sixth passes, and past it each way is refused.
+  const sixth = await byAgui(1);
+  expect(sixth.status).toBe(200);
+  await sixth.body?.cancel();
+  const refusedAgui = await byAgui(2);
+  expect(refusedAgui.status).toBe(429);
+  expect(await refusedAgui.json()).toMatchObject({ error: { code: 'RATE_LIMITED' } });
+  expect(await byHttp(2)).toMatchObject({ status: 429, body: { error: { code: 'RATE_LIMITED' } } });
+  sock.send({ type: 'user.input.submit', text: 's-late', client_message_id: 's-late' });
+  expect((await sock.waitFor((m) => m.type === 'chat.error')).data).toMatchObject({ error_code: 'RATE_LIMITED' });
+  await sock.close();
+});

@@ -5,7 +5,6 @@ import { HttpError, zodIssues, type SocketHandler } from '@tessera/kit';
 import type { ChatRow, ChatStore } from '../store/chats';
 import type { ChatInputs } from '../turns/chat-inputs';
 import { ChatDelivery, type DeliveryDeps } from '../ws/chat-delivery';
-import type { UserMessageLimit } from '../ws/user-message-limit';
 import { conversationHistory } from './history';
 import type { MissionRow, MissionStore } from './mission-store';
 import { TimelineMapper } from './wire';
@@ -14,7 +13,6 @@ export interface MissionSocketDeps extends DeliveryDeps {
   chats: ChatStore;
   chatInputs: ChatInputs;
   missions: MissionStore;
-  userLimit: UserMessageLimit;
   db: { pool: Pool };
 }
 
@@ -107,7 +105,6 @@ export class MissionSocket implements SocketHandler {
       return this.out({ type: 'error', message: `Invalid message format: ${issues.join('; ')}` });
     }
     if (parsed.data.type === 'ping') return this.out({ type: 'pong' });
-    await this.d.userLimit.take(this.chat.appId, this.chat.userId);
     await this.d.chatInputs.submitMessage(this.chat, parsed.data.message);
   }
 

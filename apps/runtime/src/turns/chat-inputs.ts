@@ -7,6 +7,7 @@ import type { ChatRow, ChatStore } from '../store/chats';
 import type { InputRow, InputStore } from '../store/inputs';
 import type { StoredEvent, Timeline } from '../store/timeline';
 import type { ToolCallStore } from '../store/tool-calls';
+import type { UserMessageLimit } from './user-limit';
 
 /**
  * A client-caused refusal: a kit HttpError, so the HTTP error mapper answers its status and code,
@@ -37,6 +38,7 @@ export interface ChatInputsDeps {
   timeline: Timeline;
   feed: Pick<ChatFeed, 'publish' | 'publishControl'>;
   observe: (chat: ChatRow, stored: StoredEvent[]) => void;
+  userLimit: UserMessageLimit;
 }
 
 export class ChatInputs {
@@ -57,6 +59,7 @@ export class ChatInputs {
     context?: Record<string, unknown>,
     strategy?: MultitaskStrategy,
   ): Promise<{ input: InputRow; duplicate: boolean }> {
+    await this.takeFromBudget(chat);
     const rule = strategy ?? this.opts.strategyOf?.(chat) ?? 'enqueue';
     const uiContext = context && Object.keys(context).length ? mergeContext(undefined, context) : undefined;
     const r = await this.d.inputs.add(chat.id, { kind: 'message', text }, clientMessageId, { uiContext, maxPending: this.opts.maxPending, onlyIfIdle: rule === 'reject' });
@@ -69,6 +72,12 @@ export class ChatInputs {
     // job id is the input id, so a job that does exist is not queued twice).
     if (!r.duplicate || r.input.status === 'pending') await this.enqueue(chat, r.input.id);
     return r;
+  }
+
+  /** Every message that makes work counts against its user's budget (UserMessageLimit), whichever way it came. */
+  async takeFromBudget(chat: ChatRow): Promise<void> {
+    const retry = await this.d.userLimit.take(chat.appId, chat.userId);
+    if (retry !== null) throw new InputRefused(WsErrorCode.RateLimited, `too many messages from this user; try again in ${retry} s`, 429);
   }
 
   /**
@@ -97,6 +106,7 @@ export class ChatInputs {
     const owner = chat ?? (await this.d.chats.get(tc.chatId));
     if (!owner) throw new InputRefused(WsErrorCode.ToolCallNotFound, `no tool call "${id}"`, 404);
     ownerCheck(owner);
+    await this.takeFromBudget(owner);
     const input = await this.d.inputs.addToolResponse(tc.eventId, {
       kind: 'tool_response',
       event_id: tc.eventId,

@@ -8,7 +8,6 @@ import { InputRefused, type ChatInputs } from '../turns/chat-inputs';
 import type { ChatStarter } from '../turns/chat-starter';
 import { ChatDelivery, type DeliveryDeps } from './chat-delivery';
 import { control } from './envelope';
-import type { UserMessageLimit } from './user-message-limit';
 
 export interface ChatSocketDeps extends DeliveryDeps {
   chats: ChatStore;
@@ -17,11 +16,11 @@ export interface ChatSocketDeps extends DeliveryDeps {
   starter: ChatStarter;
   workflows: Map<string, LoadedWorkflow>;
   logger: Logger;
-  userLimit: UserMessageLimit;
 }
 
 /** Messages that make work (a turn, a chat): counted against the user's budget across sockets. */
-const COSTLY = new Set<ClientMessage['type']>(['user.input.submit', 'tool_call_response', 'chat.start_general_chat', 'chat.start_workflow', 'chat.start_workflow_batch']);
+/** Messages that start chats count against the user's budget here; messages and answers are counted by ChatInputs. */
+const COSTLY = new Set<ClientMessage['type']>(['chat.start_general_chat', 'chat.start_workflow', 'chat.start_workflow_batch']);
 
 /**
  * One client socket on one chat (document 003): its timeline goes out through ChatDelivery; what
@@ -103,7 +102,7 @@ export class ChatSocket implements SocketHandler {
     if (m.type !== 'client.resume') this.delivery.startLive();
     if ('chat_id' in m && m.chat_id !== undefined && m.chat_id !== this.chat.id)
       throw new InputRefused(WsErrorCode.ChatMismatch, `chat_id ${m.chat_id} is not this socket's chat`, 400);
-    if (COSTLY.has(m.type)) await this.d.userLimit.take(this.chat.appId, this.chat.userId);
+    if (COSTLY.has(m.type)) await this.d.chatInputs.takeFromBudget(this.chat);
     switch (m.type) {
       case 'client.resume':
         return this.delivery.resume(m.lastClientIndex);
