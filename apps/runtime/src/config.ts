@@ -22,7 +22,7 @@ export const RuntimeEnv = BaseEnv.extend({
   /** Messages a chat socket may send per second, with bursts up to WS_MESSAGE_BURST; past it: chat.error RATE_LIMITED. */
   WS_MESSAGES_PER_SECOND: env.int(20, 1),
   WS_MESSAGE_BURST: env.int(40, 1),
-  /** Messages that make work (input, tool answers, new chats) per user per minute over all their sockets; 0: no limit. */
+  /** Messages that make work (input, tool answers, new chats) per user per minute, over all their sockets and the HTTP, AG-UI, A2A and MCP routes; 0: no limit. */
   WS_USER_MESSAGES_PER_MINUTE: env.int(120, 0),
   /** Put every timeline event on the observability queue. */
   OBSERVABILITY_EVENTS: env.bool(true),
