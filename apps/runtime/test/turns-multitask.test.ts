@@ -9,6 +9,8 @@ import { resolve } from 'node:path';
 import { Role, TaskState, type Message, type StreamResponse, type Task } from '@a2a-js/sdk';
 import { ClientFactory, DefaultAgentCardResolver, JsonRpcTransportFactory } from '@a2a-js/sdk/client';
 import { EventType, HttpAgent, type BaseEvent, type RunFinishedEvent } from '@ag-ui/client';
+import { Client as McpClient } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { TestSocket, type Envelope } from '@tessera/kit/testing';
 import type { ConversationState } from '../src/engine/types';
 import { http, spawnWorker, startRuntime, testEnv, token, transcript, wsUrl, type Env, type RuntimeInstance } from './harness';
@@ -244,6 +246,26 @@ describe('over A2A (@a2a-js/sdk client), the rule in message.metadata', () => {
     expect(second.artifacts.flatMap((a) => a.parts.map((p) => (p.content?.$case === 'text' ? p.content.value : ''))).join('')).toBe('A short answer to second short.');
   }, 40_000);
 });
+
+test('over MCP, the workflow\'s rule (reject): a call on a chat whose turn runs is a tool error naming CHAT_BUSY', async () => {
+  const tok = await token('mcp-multitask');
+  const client = new McpClient({ name: 'multitask-test', version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${rt.url}/api/mcp/app1`), { requestInit: { headers: { authorization: `Bearer ${tok}` } } }));
+  let streamed = '';
+  const first = client.callTool({ name: 'long-reject', arguments: { message: 'first' } }, undefined, {
+    onprogress: (p) => void (streamed += p.message ?? ''),
+    timeout: 30_000,
+  });
+  await waitUntil(() => streamed.length > 0);
+  const chatId: string = (await rt.s.db.pool.query("SELECT id FROM chats WHERE user_id = 'mcp-multitask'")).rows[0].id;
+  const busy = await client.callTool({ name: 'long-reject', arguments: { message: 'second', chat_id: chatId } });
+  expect(busy.isError).toBe(true);
+  expect(JSON.stringify(busy.content)).toContain('CHAT_BUSY');
+  const done = await first;
+  expect(done.structuredContent).toMatchObject({ chat_id: chatId, status: 'completed' });
+  expect(String((done.structuredContent as { reply: string }).reply)).toMatch(/^Once upon a time a message named first/);
+  await client.close();
+}, 40_000);
 
 async function waitUntil(cond: () => boolean, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -8,6 +8,7 @@ import { followTimeline } from '../bus/follow';
 import { ownedChat } from '../routes/access';
 import type { RuntimeServices } from '../services';
 import type { ChatRow } from '../store/chats';
+import { InputRefused } from '../turns/chat-inputs';
 
 /** What a tool call takes: the user's message, and the chat to continue (none: a new chat). */
 const ToolInput = {
@@ -57,7 +58,14 @@ export function mcpServerFor(s: RuntimeServices, principal: Principal, appId: st
             return failure('cancelled');
           }
           const base = await s.timeline.lastIndex(chat.id);
-          const { input } = await s.chatInputs.submitMessage(chat, args.message, `mcp:${randomUUID()}`);
+          let input;
+          try {
+            ({ input } = await s.chatInputs.submitMessage(chat, args.message, `mcp:${randomUUID()}`));
+          } catch (err) {
+            // Refused (the chat busy under the workflow's `reject`, too many messages): a tool error naming the code.
+            if (err instanceof InputRefused) return failure(`${err.code}: ${err.message}`);
+            throw err;
+          }
           const stop = () => void s.feed.publishControl({ action: 'stop', session_id: chat.id, app_id: chat.appId, requested_by: principal.sub }).catch(() => undefined);
           extra.signal.addEventListener('abort', stop, { once: true });
           // A cancel that came while the message was being submitted.
@@ -110,7 +118,8 @@ async function followTurn(
   for await (const e of followTimeline(s, chatId, base, signal)) {
     if (e.type === 'chat.text') {
       const d = e.data as TimelineDataOf<'chat.text'>;
-      if (d.role !== 'assistant' || !d.delta) continue;
+      // Only this turn's messages (their ids start with its id): an earlier turn may still be speaking after the base.
+      if (d.role !== 'assistant' || !d.delta || !d.message_id.startsWith(`${turnId}:`)) continue;
       texts.set(d.message_id, (texts.get(d.message_id) ?? '') + d.delta);
       await onText(d.delta);
     } else if (e.type === 'chat.run_complete') {
