@@ -8,6 +8,7 @@
  */
 import type { mission as m } from '@tessera/contracts';
 import type { ToolSpec } from '../providers/types';
+import type { TurnExtensionSource } from './types';
 
 export const COMPLETE_CHECKPOINT = 'complete_checkpoint';
 export const CHECKPOINT_EVENT_KIND = 'checkpoint_completed';
@@ -68,3 +69,27 @@ export function completeCheckpoint(mission: MissionInContext, completed: string[
   if (!grew) return { result };
   return { result, event: { checkpoint_id: id, title: checkpoint.title, completed_checkpoints: [...valid], progress, mission_complete: missionComplete } };
 }
+
+/**
+ * Mission Ally's contribution to a turn: for a chat started for a mission, the `complete_checkpoint`
+ * tool (each completion that grows the list leaves a `chat.custom_event`), and the completed list
+ * kept in the conversation state.
+ */
+export const missionCheckpoints: TurnExtensionSource = (context, state) => {
+  const mission = missionOf(context);
+  if (!mission) return null;
+  const completed = [...(state.completed_checkpoints ?? [])];
+  return {
+    tools: [
+      {
+        spec: checkpointTool(mission),
+        async call(args, agent, emit) {
+          const done = completeCheckpoint(mission, completed, args);
+          if (done.event) await emit('chat.custom_event', { kind: CHECKPOINT_EVENT_KIND, payload: { ...done.event, agent } });
+          return done.result;
+        },
+      },
+    ],
+    saved: () => ({ completed_checkpoints: completed }),
+  };
+};

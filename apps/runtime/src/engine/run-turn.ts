@@ -12,9 +12,8 @@ import { isAbortError, safeErrorMessage } from '../providers/errors';
 import { contextLookup, renderTemplate } from '../providers/template';
 import type { ModelChunk, ModelRequest } from '../providers/types';
 import { agentView, type AgentView } from './agents';
-import { CHECKPOINT_EVENT_KIND, checkpointTool, COMPLETE_CHECKPOINT, completeCheckpoint, missionOf, type MissionInContext } from './checkpoints';
 import { boundHistory } from './history';
-import type { ConversationMessage, ConversationToolCall, LoadedWorkflow, RunTurnInput, RunTurnResult } from './types';
+import type { ConversationMessage, ConversationToolCall, LoadedWorkflow, RunTurnInput, RunTurnResult, TurnExtension, TurnTool } from './types';
 
 /** `chat.error` codes the engine emits. */
 export const EngineErrorCode = {
@@ -59,11 +58,12 @@ export async function runTurn(input: RunTurnInput): Promise<RunTurnResult> {
   const usage: Usage = { ...state.usage };
   let agentName = state.current_agent;
   const ids = turnIds(turnId);
-  const mission = missionOf(context);
-  const completed = [...(state.completed_checkpoints ?? [])];
+  const extensions = (input.extensions ?? []).flatMap((source) => source(context, state) ?? []);
+  const ownTools = new Map<string, TurnTool>(extensions.flatMap((x) => x.tools.map((t) => [t.spec.name, t] as const)));
+  const saved = (x: TurnExtension[]) => Object.assign({}, ...x.map((e) => e.saved())) as Partial<typeof state>;
 
   const end = (status: RunTurnResult['status'], awaiting: Awaiting = [], error?: string): RunTurnResult => ({
-    state: { current_agent: agentName, messages: bound(messages), turns: state.turns + 1, usage, ...(mission && { completed_checkpoints: completed }) },
+    state: { current_agent: agentName, messages: bound(messages), turns: state.turns + 1, usage, ...saved(extensions) },
     status,
     awaiting,
     ...(error === undefined ? {} : { error }),
@@ -121,15 +121,12 @@ export async function runTurn(input: RunTurnInput): Promise<RunTurnResult> {
         model: ref.model ?? providers.defaultModel(ref.provider),
         system,
         messages,
-        tools: mission ? [...agent.tools, checkpointTool(mission)] : agent.tools,
+        tools: ownTools.size ? [...agent.tools, ...[...ownTools.values()].map((t) => t.spec)] : agent.tools,
         temperature: ref.temperature,
         maxTokens: ref.max_tokens,
+        declared: ref,
+        context,
       };
-      if (ref.provider === 'scripted') {
-        req.script = ref.script;
-        req.tokenDelayMs = ref.token_delay_ms;
-        req.context = context;
-      }
       stream = provider.stream(req, signal);
     } catch (e) {
       return fail(EngineErrorCode.ModelError, safeErrorMessage(e));
@@ -194,7 +191,7 @@ export async function runTurn(input: RunTurnInput): Promise<RunTurnResult> {
       if (text) messages.push({ role: 'assistant', agent: agentName, content: text });
       return end('completed');
     }
-    const outcome = await handleToolCalls(agent, agentName, text, calls, messages, ids, emit, mission && { mission, completed });
+    const outcome = await handleToolCalls(agent, agentName, text, calls, messages, ids, emit, ownTools);
     agentName = outcome.agent;
     if (outcome.awaiting.length > 0) return end('awaiting_input', outcome.awaiting);
   }
@@ -213,7 +210,7 @@ async function handleToolCalls(
   messages: ConversationMessage[],
   ids: TurnIds,
   emit: RunTurnInput['emit'],
-  checkpoints: { mission: MissionInContext; completed: string[] } | null,
+  ownTools: ReadonlyMap<string, TurnTool>,
 ): Promise<{ agent: string; awaiting: Awaiting }> {
   const toolCalls: ConversationToolCall[] = calls.map((c) => ({ id: ids.toolCall(), name: c.name, args: c.args }));
   messages.push({ role: 'assistant', agent: agentName, content: text, tool_calls: toolCalls });
@@ -223,10 +220,9 @@ async function handleToolCalls(
     messages.push({ role: 'tool', tool_call_id: c.id, tool_name: c.name, content });
 
   for (const call of toolCalls) {
-    if (checkpoints && call.name === COMPLETE_CHECKPOINT) {
-      const done = completeCheckpoint(checkpoints.mission, checkpoints.completed, call.args);
-      if (done.event) await emit('chat.custom_event', { kind: CHECKPOINT_EVENT_KIND, payload: { ...done.event, agent: agentName } });
-      result(call, JSON.stringify(done.result));
+    const own = ownTools.get(call.name);
+    if (own) {
+      result(call, JSON.stringify(await own.call(call.args, agentName, emit)));
       continue;
     }
     const tool = agent.resolve(call.name);

@@ -4,7 +4,7 @@
  * function, and returns the new state. Everything it emits becomes a timeline event, in order.
  */
 import type { TimelineDataOf, TimelineType, Usage, WorkflowFile } from '@tessera/contracts';
-import type { ModelProvider } from '../providers/types';
+import type { ModelProvider, ToolSpec } from '../providers/types';
 import type { HistoryLimits } from './history';
 
 export interface ConversationToolCall {
@@ -62,6 +62,8 @@ export interface RunTurnInput {
   resolveBlueprint?: (name: string) => Promise<string>;
   /** How much of the conversation is kept (and sent to the model); all of it when absent. */
   history?: HistoryLimits;
+  /** What features contribute to the turn (Mission Ally's checkpoint tool): tools the runtime answers itself. */
+  extensions?: readonly TurnExtensionSource[];
 }
 
 export interface RunTurnResult {
@@ -83,3 +85,20 @@ export interface ProviderRegistry {
 export function emptyState(startingAgent: string): ConversationState {
   return { current_agent: startingAgent, messages: [], turns: 0, usage: { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 } };
 }
+
+/** A tool the runtime answers itself within a turn (not a UI tool, not a handoff). */
+export interface TurnTool {
+  spec: ToolSpec;
+  /** The result the model reads; what the user should see of it goes through `emit`. */
+  call(args: Record<string, unknown>, agent: string, emit: Emit): Promise<Record<string, unknown>>;
+}
+
+/** What a feature contributes to one turn of a chat: its tools, and what it keeps in the conversation state. */
+export interface TurnExtension {
+  tools: TurnTool[];
+  /** Fields it adds to the state saved at the end of the turn. */
+  saved(): Partial<ConversationState>;
+}
+
+/** Looks at a chat's context and state before a turn; null when the feature has nothing for this chat. */
+export type TurnExtensionSource = (context: Record<string, unknown>, state: ConversationState) => TurnExtension | null;

@@ -3,7 +3,7 @@
  * default provider, the one demos and tests run on, and the one the turn benchmark measures, so the
  * path with `tokenDelayMs = 0` sets no timers and allocates little.
  *
- * Choice of reply (`req.script`, tried in order):
+ * Choice of reply (`req.declared?.script`, tried in order):
  * - after a tool result, an entry `when: "@tool:<tool_name>"` naming that tool wins;
  * - otherwise the first entry whose `when` is a case-insensitive substring of the last user message
  *   (an entry without `when` matches anything); `@tool:` entries never match a user message, and
@@ -31,16 +31,16 @@ async function* streamScripted(req: ModelRequest, signal: AbortSignal): AsyncGen
   const { messages } = req;
   const last = messages[messages.length - 1];
   const afterTool = last?.role === 'tool';
-  const checkpoint = req.script?.some((r) => r.when === CHECKPOINT_WHEN) ? checkpointMentioned(req) : undefined;
-  const reply = pickReply(req.script, messages, afterTool ? last.tool_name : undefined, checkpoint !== undefined);
+  const checkpoint = req.declared?.script?.some((r) => r.when === CHECKPOINT_WHEN) ? checkpointMentioned(req) : undefined;
+  const reply = pickReply(req.declared?.script, messages, afterTool ? last.tool_name : undefined, checkpoint !== undefined);
   const lookup = scopeOf(req);
 
   let text: string;
   if (reply) text = reply.text === undefined ? '' : renderTemplate(reply.text, lookup);
-  else if (!req.script?.length) text = `You said: ${lastUserMessage(messages)}`;
+  else if (!req.declared?.script?.length) text = `You said: ${lastUserMessage(messages)}`;
   else text = '';
 
-  const delay = req.tokenDelayMs ?? 0;
+  const delay = req.declared?.token_delay_ms ?? 0;
   let words = 0;
   const re = /\S+\s*/g;
   let m: RegExpExecArray | null;

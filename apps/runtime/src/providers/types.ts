@@ -1,7 +1,7 @@
 /**
  * One interface for every model provider: streamed text, tool calls, usage, finish reason, abort.
  */
-import type { ScriptedReply, Usage } from '@tessera/contracts';
+import type { ModelRef, Usage } from '@tessera/contracts';
 
 export type ModelMessage =
   | { role: 'user'; content: string }
@@ -22,10 +22,12 @@ export interface ModelRequest {
   tools: ToolSpec[];
   temperature?: number;
   maxTokens?: number;
-  /** Scripted provider only: the agent's declared replies and pacing. */
-  script?: ScriptedReply[];
-  tokenDelayMs?: number;
-  /** Scripted provider only: values for {{context.x}} in scripted text. */
+  /**
+   * The agent's model block as its workflow declares it, passed as is: each provider reads what it
+   * understands (the scripted provider its `script` and `token_delay_ms`).
+   */
+  declared?: ModelRef;
+  /** The chat's context variables (the scripted provider's {{context.x}}); never sent to a model server. */
   context?: Record<string, unknown>;
 }
 

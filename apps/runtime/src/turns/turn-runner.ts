@@ -3,7 +3,7 @@ import type { ChatStatus, TimelineDataOf, TurnJob } from '@tessera/contracts';
 import type { Logger } from '@tessera/kit';
 import type { HistoryLimits } from '../engine/history';
 import { runTurn } from '../engine/run-turn';
-import { emptyState, type ConversationState, type Emit, type LoadedWorkflow, type ProviderRegistry, type TurnInput } from '../engine/types';
+import { emptyState, type ConversationState, type Emit, type LoadedWorkflow, type ProviderRegistry, type TurnExtensionSource, type TurnInput } from '../engine/types';
 import type { ChatFeed } from '../bus/feed';
 import type { ChatRow, ChatStore } from '../store/chats';
 import { turnInputOf, type InputRow, type InputStore } from '../store/inputs';
@@ -29,6 +29,8 @@ export interface TurnRunnerDeps {
   /** A blueprint's system prompt, in the chat's app (blueprints are an app's). */
   resolveBlueprint?: (name: string, appId: string) => Promise<string>;
   history?: HistoryLimits;
+  /** What features contribute to every turn (the worker passes Mission Ally's checkpoints). */
+  extensions?: readonly TurnExtensionSource[];
 }
 
 /** How long a job whose chat is leased elsewhere waits before looking again. */
@@ -225,6 +227,7 @@ export class TurnRunner {
       providers: this.d.providers,
       resolveBlueprint: this.d.resolveBlueprint && ((name: string) => this.d.resolveBlueprint!(name, chat.appId)),
       history: this.d.history,
+      extensions: this.d.extensions,
     });
     await writer.drain();
     // Cut off by a shutdown or a lost lease: what was said is stored and closed; the chat is

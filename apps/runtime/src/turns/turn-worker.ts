@@ -1,6 +1,7 @@
 import { Queue } from '@tessera/contracts';
 import { bullConnection, createTypedWorker } from '@tessera/kit';
 import type { RuntimeServices } from '../services';
+import { missionCheckpoints } from '../engine/checkpoints';
 import { TurnRunner } from './turn-runner';
 
 /**
@@ -26,6 +27,7 @@ export async function startTurnWorker(s: RuntimeServices) {
     observe: s.observe,
     resolveBlueprint: s.blueprints?.resolve,
     history: { maxMessages: s.config.CONVERSATION_MAX_MESSAGES, maxChars: s.config.CONVERSATION_MAX_CHARS },
+    extensions: [missionCheckpoints],
   });
   // Before the first job: a blueprint edited from now on is read afresh by the next turn.
   await s.blueprints?.listen(s.subscriber);

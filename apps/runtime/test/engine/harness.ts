@@ -77,6 +77,7 @@ export async function turn(
     emit,
     providers: opts.providers ?? registry,
     resolveBlueprint: opts.resolveBlueprint,
+    extensions: opts.extensions,
   });
   return { ...result, events };
 }

@@ -41,7 +41,7 @@ describe('runTurn', () => {
     expect(req.messages).toEqual([{ role: 'user', content: 'hi' }]);
     expect(req.tools.map((t) => t.name)).toEqual(['show_card', 'confirm', 'transfer_to_b']);
     expect(req.tools[0].parameters).toEqual({ type: 'object' });
-    expect(req.script).toBeUndefined(); // scripted-only fields stay off real providers
+    expect(req.declared).toEqual(inline().agents[0].model); // the agent's model block, as declared, for the provider to read
   });
 
   it('a display-only UI tool gets a "displayed" result and the agent continues', async () => {

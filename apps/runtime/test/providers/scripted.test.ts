@@ -5,11 +5,13 @@ import type { ModelChunk, ModelRequest } from '../../src/providers/types';
 
 const provider = createScriptedProvider();
 
-const req = (over: Partial<ModelRequest> = {}): ModelRequest => ({
+/** A request as the engine makes it; `script` and `tokenDelayMs` go where the engine puts them, the agent's declared model block. */
+const req = ({ script, tokenDelayMs, ...over }: Partial<ModelRequest> & { script?: ScriptedReply[]; tokenDelayMs?: number } = {}): ModelRequest => ({
   model: 'scripted',
   system: 'Be nice.',
   messages: [{ role: 'user', content: 'Hello there' }],
   tools: [],
+  declared: { provider: 'scripted', script, token_delay_ms: tokenDelayMs },
   ...over,
 });
 
