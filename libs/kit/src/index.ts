@@ -13,3 +13,4 @@ export * from './db';
 export * from './service';
 export * from './token';
 export * from './routes';
+export * from './backoff';

@@ -2,6 +2,10 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { Queue as BullQueue, Worker, type ConnectionOptions, type JobsOptions, type Processor, type WorkerOptions, type QueueOptions } from 'bullmq';
 import { QueueJobs, type QueueJobData, type QueueJobName, type QueueName } from '@tessera/contracts';
 import type { Logger } from './logger';
+import { backoff } from './backoff';
+
+/** Reconnects to Redis: about 200 ms doubling to 5 s (ioredis counts from 1), spread so that a fleet does not reconnect at once. */
+const reconnectDelay = backoff({ baseMs: 100, maxMs: 5_000, jitter: true });
 
 /**
  * ioredis client with bounded reconnect backoff; connection errors are logged (once per state
@@ -11,7 +15,7 @@ export function createRedis(url: string, logger: Logger, name: string, extra: Re
   const client = new Redis(url, {
     connectionName: name,
     maxRetriesPerRequest: extra.maxRetriesPerRequest === undefined ? 3 : extra.maxRetriesPerRequest,
-    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 5_000),
+    retryStrategy: reconnectDelay,
     enableReadyCheck: true,
     lazyConnect: false,
     ...extra,
@@ -49,7 +53,7 @@ export function bullConnection(url: string): ConnectionOptions {
     db: u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0,
     tls: u.protocol === 'rediss:' ? {} : undefined,
     maxRetriesPerRequest: null,
-    retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 6), 5_000),
+    retryStrategy: reconnectDelay,
   };
 }
 

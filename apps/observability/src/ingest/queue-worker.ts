@@ -1,6 +1,6 @@
 import { DelayedError } from 'bullmq';
 import { Queue } from '@tessera/contracts';
-import { bullConnection, createTypedWorker } from '@tessera/kit';
+import { backoff, bullConnection, createTypedWorker } from '@tessera/kit';
 import { normalizeRuntime } from '../domain/runtime-events';
 import type { ObservabilityServices } from '../services';
 import { GroupCommit } from './group-commit';
@@ -13,7 +13,9 @@ import { GroupCommit } from './group-commit';
 const LOCK_MS = 10_000;
 const STALLED_MS = 5_000;
 const ORDER_WAIT_MS = 30_000;
-const orderDelay = (n: number) => Math.min(100 * 2 ** (n - 1), 1_000);
+const putBack = backoff({ baseMs: 100, maxMs: 1_000 });
+/** The delay after the job's `n`th attempt (BullMQ counts from 1). */
+const orderDelay = (n: number) => putBack(n - 1);
 /** While PostgreSQL is out of reach, a job is put back this long, without using up its attempts. */
 const UNREACHABLE_DELAY_MS = 2_000;
 // pg's socket errors, PostgreSQL's connection class 08, shutdown 57P0x, too many connections 53300.
