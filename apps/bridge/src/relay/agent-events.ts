@@ -1,5 +1,11 @@
 import { request, type ClientRequest } from 'node:http';
-import type { Logger } from '@tessera/kit';
+import { createParser } from 'eventsource-parser';
+import { backoff, type Logger } from '@tessera/kit';
+
+/** A dropped stream is reopened after 100 ms, doubling to 2 s. */
+const reopenDelay = backoff({ baseMs: 100, maxMs: 2_000 });
+/** An agent event is at most this long (a message part with a large file, say); past it, the stream is reopened. */
+const MAX_EVENT_CHARS = 4 * 1024 * 1024;
 
 /** One event of the agent server's own stream (`GET /event`), as OpenCode sends it. */
 export interface AgentEvent {
@@ -31,28 +37,26 @@ export class AgentEventStream {
         return this.again();
       }
       this.retries = 0;
-      res.setEncoding('utf8');
-      let buf = '';
-      res.on('data', (chunk: string) => {
-        buf += chunk;
-        let end: number;
-        while ((end = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, end);
-          buf = buf.slice(end + 2);
-          const data = block
-            .split('\n')
-            .filter((l) => l.startsWith('data:'))
-            .map((l) => l.slice(5).trimStart())
-            .join('\n');
-          if (!data) continue;
+      const parser = createParser({
+        maxBufferSize: MAX_EVENT_CHARS,
+        // An event past the bound is dropped with the connection: the stream is reopened.
+        onError: (err) => {
+          if (err.type !== 'max-buffer-size-exceeded') return;
+          this.logger.warn('agent event too large; stream reopened', { port: this.target.port, max_chars: MAX_EVENT_CHARS });
+          res.destroy(err);
+        },
+        onEvent: ({ data }) => {
           try {
             const e = JSON.parse(data) as AgentEvent;
             if (e && typeof e.type === 'string') this.onEvent(e);
           } catch {
             this.logger.debug('agent event not JSON', { port: this.target.port });
           }
-        }
-        if (buf.length > 4 * 1024 * 1024) buf = '';
+        },
+      });
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        if (!res.destroyed) parser.feed(chunk);
       });
       res.on('end', () => this.again());
       res.on('error', () => this.again());
@@ -65,8 +69,7 @@ export class AgentEventStream {
 
   private again(): void {
     if (this.closed) return;
-    const delay = Math.min(100 * 2 ** this.retries++, 2_000);
-    setTimeout(() => this.open(), delay).unref();
+    setTimeout(() => this.open(), reopenDelay(this.retries++)).unref();
   }
 
   close(): void {
