@@ -28,6 +28,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { cpuReport, cpuSample } from './lib/cpu';
 import { cpuSecondsOf, freePort, onCleanup, ROOT, runMain, sleep, stopChild } from './lib/proc';
 import { fmt, pct, table } from './lib/stats';
@@ -246,14 +247,7 @@ function streamRun(agent: http.Agent, port: number, threadId: string, input: str
     let firstText = NaN;
     let reply = '';
     let error = '';
-    let buf = '';
-    const onEvent = (block: string) => {
-      let event = '';
-      let data = '';
-      for (const line of block.split('\n')) {
-        if (line.startsWith('event: ')) event = line.slice(7);
-        else if (line.startsWith('data: ')) data += line.slice(6);
-      }
+    const onEvent = ({ event = '', data }: EventSourceMessage) => {
       if (event === 'error') error = data.slice(0, 300);
       if (event === 'metadata' && Number.isNaN(started)) started = performance.now() - sentAt;
       let text = '';
@@ -281,18 +275,16 @@ function streamRun(agent: http.Agent, port: number, threadId: string, input: str
           r.on('end', () => rej(new Error(`POST ${path}: ${r.statusCode} ${text.slice(0, 300)}`)));
           return;
         }
-        r.on('data', (c: string) => {
-          buf += c;
-          for (let at = buf.indexOf('\n\n'); at >= 0; at = buf.indexOf('\n\n')) {
-            const block = buf.slice(0, at);
-            buf = buf.slice(at + 2);
+        const parser = createParser({
+          onEvent: (m) => {
             try {
-              onEvent(block);
+              onEvent(m);
             } catch (e) {
               error ||= `unreadable event: ${(e as Error).message}`;
             }
-          }
+          },
         });
+        r.on('data', (c: string) => parser.feed(c));
         r.on('end', () => {
           const complete = performance.now() - sentAt;
           if (error) rej(new Error(`run failed: ${error}`));
