@@ -1,33 +1,52 @@
+import { LRUCache } from 'lru-cache';
 import { agents } from '@tessera/contracts';
 import { channelOf, SERVICE_KEY_HEADER, type BusSubscriber, type Logger } from '@tessera/kit';
 import { BlueprintRefusal, EngineErrorCode } from '../engine/run-turn';
 
 /** A turn waits this long for the agent manager before it fails with BLUEPRINT_UNAVAILABLE. */
 const FETCH_TIMEOUT_MS = 5_000;
+/** Blueprints kept per worker process; the least recently used goes first. */
+const MAX_CACHED = 1_000;
 
-type Entry = { at: number; name: string; agent: agents.Agent | null };
+/** What the cache holds: the agent, or that the app has none of that name (lru-cache holds no null). */
+type Entry = { agent: agents.Agent | null };
 
 /** The cache's key: a blueprint is an app's (the same name in two apps is two blueprints). */
 const keyOf = (app: string, name: string) => `${app}\u0000${name}`;
+const appOf = (key: string) => key.slice(0, key.indexOf('\u0000'));
 
 /**
  * Blueprints of the agent manager (`AGENTS_URL`, read with the service key for the chat's app),
- * cached per worker process by app and name. An announcement on `Channel.agentChanges` drops that
- * app's copy of the agent, so an edit reaches the next turn; the TTL bounds staleness when announcements are lost (Redis down). A copy past
- * its TTL that no announcement dropped still serves while the agent manager does not answer.
+ * cached per worker process by app and name (lru-cache: one request per blueprint however many
+ * turns ask at once). An announcement on `Channel.agentChanges` drops that app's copy of the
+ * agent, so an edit reaches the next turn; a request under way when it comes still answers its
+ * turn but is not cached. The TTL bounds staleness when announcements are lost (Redis down). A
+ * copy past its TTL that no announcement dropped still serves while the agent manager does not
+ * answer.
  */
 export class BlueprintSource {
-  private readonly cache = new Map<string, Entry>();
-  private readonly inflight = new Map<string, Promise<Entry>>();
-  /** Bumped by every drop: a fetch that started before it must not cache what it read. */
-  private epoch = 0;
+  private readonly cache: LRUCache<string, Entry>;
 
   constructor(
     private readonly baseUrl: string,
     private readonly serviceKey: string,
-    private readonly ttlMs: number,
+    ttlMs: number,
     private readonly logger: Logger,
-  ) {}
+    /** The cache's clock (tests move it); `performance` by default. */
+    clock?: { now(): number },
+  ) {
+    this.cache = new LRUCache<string, Entry>({
+      max: MAX_CACHED,
+      ttl: ttlMs,
+      ttlResolution: 0,
+      perf: clock,
+      fetchMethod: (key) => this.fetchEntry(key),
+      // A drop during the request: its turn gets what was read, the cache does not keep it.
+      ignoreFetchAbort: true,
+      // A failed request leaves the copy past its TTL in place, for `entry` to fall back on.
+      noDeleteOnFetchRejection: true,
+    });
+  }
 
   /** Follows the announcements (`Channel.agentChanges`); after a reconnect everything is dropped, since some may have been missed. */
   async listen(bus: BusSubscriber): Promise<void> {
@@ -61,39 +80,28 @@ export class BlueprintSource {
 
   /** Drops the app's copy of `name`; without an app, `name` in every app; without either, everything. */
   drop(name?: string, app?: string): void {
-    this.epoch++;
     if (name === undefined) this.cache.clear();
     else if (app !== undefined) this.cache.delete(keyOf(app, name));
-    else for (const [key, entry] of this.cache) if (entry.name === name) this.cache.delete(key);
+    else for (const key of [...this.cache.keys()]) if (key === keyOf(appOf(key), name)) this.cache.delete(key);
   }
 
-  private entry(app: string, name: string): Promise<Entry> {
+  private async entry(app: string, name: string): Promise<Entry> {
     const key = keyOf(app, name);
-    const hit = this.cache.get(key);
-    if (hit && Date.now() - hit.at < this.ttlMs) return Promise.resolve(hit);
-    let p = this.inflight.get(key);
-    if (!p) {
-      p = this.fetch(app, name, hit).finally(() => this.inflight.delete(key));
-      this.inflight.set(key, p);
-    }
-    return p;
-  }
-
-  private async fetch(app: string, name: string, stale: Entry | undefined): Promise<Entry> {
-    const epoch = this.epoch;
-    const key = keyOf(app, name);
-    let entry: Entry;
     try {
-      entry = { at: Date.now(), name, agent: await this.request(app, name) };
+      const entry = await this.cache.fetch(key);
+      if (entry) return entry;
     } catch (e) {
-      if (stale && this.cache.get(key) === stale) {
-        this.logger.warn('agent manager unreachable; using the cached blueprint', { app_id: app, blueprint: name, error: (e as Error).message });
-        return stale;
-      }
-      throw e;
+      const stale = this.cache.peek(key, { allowStale: true });
+      if (!stale) throw e;
+      this.logger.warn('agent manager unreachable; using the cached blueprint', { app_id: app, blueprint: name, error: (e as Error).message });
+      return stale;
     }
-    if (epoch === this.epoch) this.cache.set(key, entry);
-    return entry;
+    throw this.unavailable(`blueprint "${name}"`, 'did not answer');
+  }
+
+  private async fetchEntry(key: string): Promise<Entry> {
+    const app = appOf(key);
+    return { agent: await this.request(app, key.slice(app.length + 1)) };
   }
 
   private async request(app: string, name: string): Promise<agents.Agent | null> {
