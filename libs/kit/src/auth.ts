@@ -1,4 +1,5 @@
 import { webcrypto } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { createRemoteJWKSet, jwtVerify, SignJWT, errors as joseErrors, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { IncomingMessage } from 'node:http';
 import type { RequestHandler } from 'express';
@@ -64,8 +65,23 @@ export function createAuth(s: AuthSettings): Auth {
   }
   if (s.enabled && !key) throw new Error('auth is enabled but neither a secret nor a JWKS URL is configured');
 
+  // Verified tokens, until they expire and for a minute at most: a client sends the same token with
+  // every request, and each verification is a signature check. Bounded by their total length.
+  const verified = new LRUCache<string, Principal>({ maxSize: 8 * 1024 * 1024, sizeCalculation: (_p, token) => token.length + 256, ttl: VERIFIED_TTL_MS });
+
   async function verify(token: string): Promise<Principal> {
     if (!key) throw new Unauthorized('auth is not configured');
+    // Copies out: what one request does to its principal never reaches the next one's.
+    const copy = (p: Principal): Principal => ({ ...p, apps: p.apps === '*' ? '*' : [...p.apps], claims: { ...p.claims } });
+    const known = verified.get(token);
+    if (known) return copy(known);
+    const principal = await verifyAfresh(token, key);
+    const expiresInMs = (principal.claims.exp as number) * 1000 - Date.now();
+    if (expiresInMs > 0) verified.set(token, principal, { ttl: Math.min(VERIFIED_TTL_MS, expiresInMs) });
+    return copy(principal);
+  }
+
+  async function verifyAfresh(token: string, key: JWTVerifyGetKey): Promise<Principal> {
     try {
       const { payload } = await jwtVerify(token, key, {
         issuer: s.issuer,
@@ -125,6 +141,8 @@ function appsOf(claim: unknown): string[] | '*' {
 
 /** Seconds of clock difference between the token's issuer and this machine that are forgiven. */
 const CLOCK_TOLERANCE_S = 5;
+/** How long a verified token is taken without a new signature check (never past its expiry). */
+const VERIFIED_TTL_MS = 60_000;
 
 function describeJoseError(e: unknown): string {
   if (e instanceof joseErrors.JWTExpired) return 'token expired';

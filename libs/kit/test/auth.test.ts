@@ -270,6 +270,21 @@ describe('token lifetime', () => {
     expect(status).toBe(200);
   });
 
+  it('a verified token is taken again without a new check only as the same token, and each request gets its own principal', async () => {
+    const auth = createAuth({ enabled: true, secret: SECRET, issuer: ISSUER, audience: AUDIENCE });
+    const token = await sign({ sub: 'cached', apps: ['a1'] });
+    const first = await auth.verify(token);
+    (first.apps as string[]).push('stolen');
+    first.claims.sub = 'someone-else';
+    const again = await auth.verify(token);
+    expect(again).toMatchObject({ sub: 'cached', apps: ['a1'], claims: { sub: 'cached' } });
+    // One character off (the signature) is a different token: checked afresh, and refused.
+    const tampered = token.slice(0, -2) + (token.endsWith('AA') ? 'BB' : 'AA');
+    await expect(auth.verify(tampered)).rejects.toThrow('token signature is invalid');
+    // Another secret's verifier does not share what this one verified.
+    await expect(createAuth({ enabled: true, secret: `${SECRET}-other`, issuer: ISSUER, audience: AUDIENCE }).verify(token)).rejects.toThrow('token signature is invalid');
+  });
+
   it('signToken always sets exp (one hour unless told) and iat', async () => {
     const claims = JSON.parse(Buffer.from((await signToken(SECRET, { sub: 'u' })).split('.')[1], 'base64url').toString());
     expect(claims.exp - claims.iat).toBe(3_600);
