@@ -1,10 +1,8 @@
-import { randomUUID } from 'node:crypto';
+import { RedisLeases } from '@tessera/kit';
 import type { ObservabilityServices } from '../services';
 
-const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
-
 /**
- * A periodic job that one instance at a time runs (a Redis lock named after it), every
+ * A periodic job that one instance at a time runs (the kit's Redis lease, named after it), every
  * `intervalMs` and once at start; a pass that fails is logged and the next one tries again.
  * Retention and the idle-session close are two.
  */
@@ -12,6 +10,7 @@ export abstract class LockedSweep {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<number> | null = null;
   private readonly lockKey: string;
+  private readonly leases: RedisLeases;
 
   protected constructor(
     protected readonly s: ObservabilityServices,
@@ -19,6 +18,7 @@ export abstract class LockedSweep {
     private readonly intervalMs: number,
   ) {
     this.lockKey = `${s.config.BULL_PREFIX}:observability:${name}`;
+    this.leases = new RedisLeases(s.redis, { ttlMs: Math.max(60_000, intervalMs) });
   }
 
   /** Whether the job is configured to run at all. */
@@ -42,12 +42,12 @@ export abstract class LockedSweep {
   /** One pass (0 when disabled or when another instance holds the lock). */
   async runOnce(): Promise<number> {
     if (!this.enabled) return 0;
-    const token = randomUUID();
-    if ((await this.s.redis.set(this.lockKey, token, 'PX', Math.max(60_000, this.intervalMs), 'NX')) !== 'OK') return 0;
+    const lease = await this.leases.acquire(this.lockKey);
+    if (!lease) return 0;
     try {
       return await this.pass();
     } finally {
-      await this.s.redis.eval(RELEASE, 1, this.lockKey, token).catch(() => undefined);
+      await lease.release();
     }
   }
 

@@ -1,0 +1,68 @@
+import type { Redis } from 'ioredis';
+import { createLogger, createRedis, RedisLeases } from '../src';
+import { TEST_REDIS_URL, testPrefix } from '../src/testing';
+
+const prefix = testPrefix('kit-lease');
+let redis: Redis;
+let n = 0;
+const key = () => `${prefix}:${++n}`;
+
+beforeAll(() => {
+  redis = createRedis(TEST_REDIS_URL, createLogger('lease-test', 'silent'), 'lease-test');
+});
+afterAll(async () => {
+  const keys = await redis.keys(`${prefix}:*`);
+  if (keys.length) await redis.del(...keys);
+  await redis.quit();
+});
+
+const aborted = (signal: AbortSignal) => new Promise<unknown>((r) => signal.addEventListener('abort', () => r(signal.reason), { once: true }));
+
+describe('RedisLeases', () => {
+  it('gives a key to one holder at a time, and to the next once released', async () => {
+    const leases = new RedisLeases(redis, { ttlMs: 5_000 });
+    const k = key();
+    const [a, b] = await Promise.all([leases.acquire(k), leases.acquire(k)]);
+    expect([a, b].filter(Boolean)).toHaveLength(1);
+    const held = (a ?? b)!;
+    expect(held.key).toBe(k);
+    expect(await leases.isHeld(k)).toBe(true);
+    expect(await leases.acquire(k)).toBeNull();
+    await held.release();
+    expect(await leases.isHeld(k)).toBe(false);
+    const next = await leases.acquire(k);
+    expect(next).not.toBeNull();
+    await next!.release();
+  });
+
+  it('is renewed while held, so it outlives its TTL', async () => {
+    const leases = new RedisLeases(redis, { ttlMs: 300 });
+    const k = key();
+    const started = Date.now();
+    const held = (await leases.acquire(k))!;
+    // Each renewal puts the expiry back to the full TTL: seen as a time-to-live that grew.
+    let renewals = 0;
+    let last = await redis.pttl(k);
+    while (renewals < 4) {
+      const left = await redis.pttl(k);
+      expect(left).toBeGreaterThan(0);
+      if (left > last) renewals++;
+      last = left;
+    }
+    expect(Date.now() - started).toBeGreaterThan(300);
+    expect(held.lost.aborted).toBe(false);
+    expect(await leases.acquire(k)).toBeNull();
+    await held.release();
+  });
+
+  it('tells its holder when it was lost, and a late release does not free the new holder', async () => {
+    const leases = new RedisLeases(redis, { ttlMs: 300 });
+    const k = key();
+    const held = (await leases.acquire(k))!;
+    // Another process took the key (this one's renewals were lost, say).
+    await redis.set(k, 'someone-else', 'PX', 60_000);
+    expect(String(await aborted(held.lost))).toContain(`lease ${k} lost`);
+    await held.release();
+    expect(await redis.get(k)).toBe('someone-else');
+  });
+});
