@@ -1,26 +1,12 @@
 import type { bridge } from '@tessera/contracts';
-import { errorSummary, type Logger } from '@tessera/kit';
+import { errorSummary } from '@tessera/kit';
 import type { AgentProcess } from '../agents/agent-process';
-import type { Reaper } from '../agents/reaper';
-import type { ServerPool } from '../agents/server-pool';
-import { envelope, type SessionBus } from '../bus/session-bus';
-import type { BridgeConfig } from '../config';
-import type { ObservabilityRelay } from '../relay/observability';
+import { envelope } from '../bus/session-bus';
 import type { SessionEventRelay } from '../relay/session-events';
-import type { SessionRecord, SessionStore } from '../store/sessions';
-import type { RequestBroker } from './requests';
+import type { SessionRecord } from '../store/sessions';
+import type { SessionDeps } from './bridge-sessions';
 
-export interface SessionClosingDeps {
-  config: BridgeConfig;
-  store: SessionStore;
-  pool: ServerPool;
-  reaper: Reaper;
-  bus: SessionBus;
-  requests: RequestBroker;
-  relay: ObservabilityRelay;
-  events: SessionEventRelay;
-  logger: Logger;
-}
+export type SessionClosingDeps = Pick<SessionDeps, 'config' | 'store' | 'pool' | 'reaper' | 'bus' | 'requests' | 'relay' | 'logger'> & { events: SessionEventRelay };
 
 /**
  * How a session ends, whatever ends it (a request, idleness, an operator's stop, a dead instance,

@@ -1,22 +1,14 @@
-import { errorSummary, type Logger } from '@tessera/kit';
-import type { Reaper } from '../agents/reaper';
-import type { ServerPool } from '../agents/server-pool';
-import type { BridgeConfig } from '../config';
+import { errorSummary } from '@tessera/kit';
 import type { SessionEventRelay } from '../relay/session-events';
-import type { SessionStore } from '../store/sessions';
+import type { SessionDeps } from './bridge-sessions';
 import type { SessionClosing } from './session-closing';
 
-export interface SessionSweepDeps {
-  config: BridgeConfig;
-  store: SessionStore;
-  pool: ServerPool;
-  reaper: Reaper;
+export type SessionSweepDeps = Pick<SessionDeps, 'config' | 'store' | 'pool' | 'reaper' | 'logger'> & {
   closing: SessionClosing;
   events: SessionEventRelay;
-  logger: Logger;
   /** A server started whose session is not recorded yet: not a leftover. */
   isRecording: (sessionId: string) => boolean;
-}
+};
 
 /**
  * The cleanup pass, every OPENCODE_CLEANUP_INTERVAL: idle and unused sessions closed, servers

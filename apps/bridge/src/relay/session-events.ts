@@ -1,9 +1,8 @@
-import type { Logger } from '@tessera/kit';
 import type { OpencodeClient } from '../agents/opencode-client';
-import { envelope, type SessionBus } from '../bus/session-bus';
-import type { SessionRecord, SessionStore } from '../store/sessions';
+import { envelope } from '../bus/session-bus';
+import type { SessionDeps } from '../domain/bridge-sessions';
+import type { SessionRecord } from '../store/sessions';
 import type { AgentEvent, AgentEventStream } from './agent-events';
-import type { ObservabilityRelay } from './observability';
 
 /** Agent events that say nothing about the session (keep-alives): not activity, not relayed to observability. */
 const QUIET = new Set(['server.connected', 'server.heartbeat']);
@@ -15,7 +14,7 @@ const QUIET = new Set(['server.connected', 'server.heartbeat']);
 export class SessionEventRelay {
   private readonly streams = new Map<string, AgentEventStream>();
 
-  constructor(private readonly d: { bus: SessionBus; store: SessionStore; relay: ObservabilityRelay; logger: Logger }) {}
+  constructor(private readonly d: Pick<SessionDeps, 'bus' | 'store' | 'relay' | 'logger'>) {}
 
   follow(rec: SessionRecord, client: OpencodeClient): void {
     this.streams.set(rec.id, client.events((e) => this.forward(rec, e), this.d.logger));
