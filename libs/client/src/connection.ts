@@ -32,25 +32,50 @@ export interface ChatConnectionOptions {
 /** Codes after which an action is worth sending again; any other refusal is final. */
 const RETRYABLE = new Set<string>([WsErrorCode.RateLimited, WsErrorCode.Internal]);
 const OPEN = 1;
+const CLOSED = 3;
 /** The socket's `client.resume` in `inFlight`: an indexless chat.error before the boundary refuses it. */
 const RESUME = 'resume';
 
+type Timer = ReturnType<typeof setTimeout>;
+
+/** One socket and what was sent on it, in order: an indexless chat.error answers the oldest. */
+interface Socket {
+  ws: SocketLike;
+  /** client_message_ids, command ids and RESUME. */
+  inFlight: string[];
+}
+
+/**
+ * Where the connection is, with what that place owns: a socket only while connecting, resuming
+ * or live, the reconnect timer only while waiting, the timer that sends refused actions again only
+ * while live. `attempt` counts the backoff steps since the chat was last live.
+ */
+type State =
+  | { status: 'idle' }
+  /** The token is looked up (no socket yet), then the socket opens. */
+  | { status: 'connecting'; attempt: number; socket: Socket | null }
+  /** `client.resume` sent, its boundary not come: a gap may still be filled by the replay. */
+  | { status: 'resuming'; attempt: number; socket: Socket }
+  | { status: 'live'; attempt: number; socket: Socket; resend: Timer | null }
+  | { status: 'waiting'; attempt: number; timer: Timer }
+  /** The host said offline or background: no socket, no timer, until it says otherwise. */
+  | { status: 'offline' | 'background' }
+  | { status: 'closed' };
+
+function socketOf(s: State): Socket | null {
+  return s.status === 'connecting' || s.status === 'resuming' || s.status === 'live' ? s.socket : null;
+}
+
 export class ChatConnection {
-  private ws: SocketLike | null = null;
+  private state: State = { status: 'idle' };
   private listeners = new Set<ChatListener>();
   private readonly pending: PendingQueue;
   private readonly indexKey: string;
   private lastIndex: number;
-  private _status: ConnectionStatus = 'idle';
   private _processing = false;
+  /** What the host says of the device; the state follows them (pauseOrResume). */
   private online = true;
   private foreground = true;
-  private attempt = 0;
-  private timer: ReturnType<typeof setTimeout> | null = null;
-  private retryTimer: ReturnType<typeof setTimeout> | null = null;
-  private resumeOutstanding = false;
-  /** client_message_ids and command ids sent on the current socket, in order: an indexless chat.error answers the oldest. */
-  private inFlight: string[] = [];
   private readonly commands = new CommandTracker();
   private composerTarget: string | null = null;
 
@@ -66,7 +91,7 @@ export class ChatConnection {
   }
 
   get status(): ConnectionStatus {
-    return this._status;
+    return this.state.status;
   }
   get processing(): boolean {
     return this._processing;
@@ -89,35 +114,33 @@ export class ChatConnection {
   }
 
   connect(): void {
-    if (this._status === 'closed') throw new Error('this ChatConnection was closed; make a new one');
-    if (this.ws || this.timer) return;
-    if (!this.online) return this.setStatus('offline');
-    if (!this.foreground) return this.setStatus('background');
-    void this.open();
+    const s = this.state;
+    if (s.status === 'closed') throw new Error('this ChatConnection was closed; make a new one');
+    if (s.status !== 'idle' && s.status !== 'offline' && s.status !== 'background') return;
+    if (!this.online) return this.to({ status: 'offline' });
+    if (!this.foreground) return this.to({ status: 'background' });
+    void this.open(0);
   }
 
   /** Ends the connection for good; pending actions stay in storage for the next client. */
   close(): void {
-    this.clearTimer();
-    this.dropSocket();
-    this.setStatus('closed');
+    this.to({ status: 'closed' });
   }
 
   /** Reconnects now: after a drop, or instead of waiting out the backoff. A live socket is kept. */
   reconnect(): void {
-    if (this._status === 'closed' || !this.online || !this.foreground) return;
-    this.attempt = 0;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    if (!this.ws) void this.open();
+    const s = this.state;
+    if (s.status === 'closed' || !this.online || !this.foreground) return;
+    if ('attempt' in s) s.attempt = 0;
+    if (!socketOf(s) && s.status !== 'connecting') void this.open(0);
   }
 
   /** Closes the socket on purpose (a test, a "reconnect" button): the connection reconnects and resumes as after any drop. */
   drop(): void {
-    const ws = this.ws;
-    if (!ws) return;
+    const socket = socketOf(this.state);
+    if (!socket) return;
     try {
-      ws.close(1000, 'dropped by the client');
+      socket.ws.close(1000, 'dropped by the client');
     } catch {
       // already closing: its close event reconnects
     }
@@ -189,101 +212,122 @@ export class ChatConnection {
    * socket is not live this rejects at once with CommandFailed('NOT_CONNECTED').
    */
   command(cmd: ChatCommand): Promise<CommandReply[]> {
-    if (this._status !== 'live') return Promise.reject(new CommandFailed('NOT_CONNECTED', `not connected (${this._status}); send the command once the chat is live`));
+    const s = this.state;
+    if (s.status !== 'live') return Promise.reject(new CommandFailed('NOT_CONNECTED', `not connected (${s.status}); send the command once the chat is live`));
     const id = `cmd:${newId()}`;
     const reply = this.commands.add(id, cmd);
-    if (this.sendRaw(cmd)) this.inFlight.push(id);
+    if (this.sendRaw(s.socket, cmd)) s.socket.inFlight.push(id);
     else this.commands.fail(id, new CommandFailed('NOT_CONNECTED', 'the socket closed as the command was sent'));
     return reply;
+  }
+
+  /**
+   * Every change of state: what the old state owned and the new one does not keep (its timer, its
+   * socket with the commands awaiting an answer on it) ends here, then `status` is told.
+   */
+  private to(next: State): void {
+    const prev = this.state;
+    if (prev.status === 'closed') return;
+    this.state = next;
+    if (prev.status === 'waiting') clearTimeout(prev.timer);
+    if (prev.status === 'live' && prev.resend) clearTimeout(prev.resend);
+    const socket = socketOf(prev);
+    const kept = socket !== null && socket === socketOf(next);
+    // Whatever ends a socket, or the chat's connection, ends what waited on an answer through it.
+    if (!kept && (socket || next.status === 'closed' || next.status === 'offline' || next.status === 'background')) {
+      this.commands.abandon();
+      this.setProcessing(false);
+    }
+    if (socket && !kept) this.release(socket);
+    // A listener told of the release may have moved the state on already.
+    if (prev.status !== next.status && this.state === next) this.emit({ kind: 'status', status: next.status });
+  }
+
+  private release({ ws }: Socket): void {
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    ws.onerror = () => undefined;
+    if (ws.readyState === CLOSED) return;
+    try {
+      ws.close(1000, 'client closed');
+    } catch {
+      // already closing
+    }
   }
 
   private enqueue(a: PendingAction): string {
     this.pending.add(a);
     this.setProcessing(true);
-    if (this._status === 'live') this.flush();
+    this.flush();
     return a.client_message_id;
   }
 
   private pauseOrResume(): void {
-    if (this._status === 'closed') return;
-    if (this.online && this.foreground) {
-      this.attempt = 0;
-      this.clearTimer();
-      if (!this.ws) void this.open();
-      return;
-    }
-    this.clearTimer();
-    this.dropSocket();
-    this.setStatus(this.online ? 'background' : 'offline');
+    const s = this.state;
+    if (s.status === 'closed') return;
+    if (!this.online || !this.foreground) return this.to({ status: this.online ? 'background' : 'offline' });
+    if ('attempt' in s) s.attempt = 0;
+    if (!socketOf(s) && s.status !== 'connecting') void this.open(0);
   }
 
-  private async open(): Promise<void> {
-    this.setStatus('connecting');
+  private async open(attempt: number): Promise<void> {
+    const connecting: Extract<State, { status: 'connecting' }> = { status: 'connecting', attempt, socket: null };
+    this.to(connecting);
     const { workflowName, appId, chatId, userId } = this.ids;
     let token: string | null;
     try {
       token = await this.host.getAccessToken();
     } catch {
-      return this.scheduleReconnect();
+      if (this.state === connecting) this.waitAndRetry();
+      return;
     }
     // The state may have changed while the token was looked up.
-    if (this._status !== 'connecting' || this.ws) return;
+    if (this.state !== connecting) return;
     const path = [workflowName, appId, chatId, userId].map(encodeURIComponent).join('/');
     const url = `${trimSlash(this.host.wsBaseUrl)}/ws/${path}${token ? `?access_token=${encodeURIComponent(token)}` : ''}`;
     let ws: SocketLike;
     try {
       ws = new (socketFactory(this.host))(url);
     } catch {
-      return this.scheduleReconnect();
+      return this.waitAndRetry();
     }
-    this.ws = ws;
-    this.inFlight = [];
+    const socket: Socket = { ws, inFlight: [] };
+    connecting.socket = socket;
+    const ours = () => socketOf(this.state) === socket;
     ws.onopen = () => {
-      if (ws !== this.ws) return;
-      this.setStatus('resuming');
-      this.resume();
+      const s = this.state;
+      if (s.status !== 'connecting' || s.socket !== socket) return;
+      this.to({ status: 'resuming', attempt: s.attempt, socket });
+      if (this.sendRaw(socket, { type: 'client.resume', chat_id: this.ids.chatId, lastClientIndex: this.lastIndex })) socket.inFlight.push(RESUME);
     };
     ws.onmessage = (ev) => {
-      if (ws === this.ws) this.onMessage(typeof ev.data === 'string' ? ev.data : String(ev.data));
+      if (ours()) this.onMessage(socket, typeof ev.data === 'string' ? ev.data : String(ev.data));
     };
     ws.onerror = () => undefined; // onclose follows and decides
     ws.onclose = (ev) => {
-      if (ws !== this.ws) return;
+      if (!ours()) return;
       this.emit({ kind: 'socket_closed', code: ev.code ?? 0, reason: ev.reason ?? '' });
-      this.ws = null;
-      this.resumeOutstanding = false;
-      this.commands.abandon();
-      this.setProcessing(false);
-      this.scheduleReconnect();
+      if (ours()) this.waitAndRetry();
     };
   }
 
-  private scheduleReconnect(): void {
-    if (this._status === 'closed' || !this.online || !this.foreground) return;
-    this.setStatus('waiting');
-    const delay = backoffDelay(this.attempt++, this.opts.backoff ?? DEFAULT_BACKOFF, this.opts.random);
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      void this.open();
-    }, delay);
+  /**
+   * From connecting, resuming or live: the socket (if any) goes, and a new one is opened after the
+   * backoff; it resumes from the last applied index. Also what a socket that cannot bring what is
+   * missing gets: it will not send it again, a new one will.
+   */
+  private waitAndRetry(): void {
+    const s = this.state;
+    if (s.status !== 'connecting' && s.status !== 'resuming' && s.status !== 'live') return;
+    const delay = backoffDelay(s.attempt, this.opts.backoff ?? DEFAULT_BACKOFF, this.opts.random);
+    const attempt = s.attempt + 1;
+    this.to({ status: 'waiting', attempt, timer: setTimeout(() => void this.open(attempt), delay) });
   }
 
-  private resume(): void {
-    this.resumeOutstanding = true;
-    if (this.sendRaw({ type: 'client.resume', chat_id: this.ids.chatId, lastClientIndex: this.lastIndex })) this.inFlight.push(RESUME);
-  }
-
-  /** This socket cannot bring what is missing: a new one, after the backoff, resumes from the last applied index. */
-  private replaceSocket(): void {
-    this.dropSocket();
-    this.scheduleReconnect();
-  }
-
-  private onMessage(raw: string): void {
+  private onMessage(socket: Socket, raw: string): void {
     const m = parseServerMessage(raw);
     if (!m) return; // not ours to crash on
     if (m.kind === 'timeline') return this.onTimeline(m.event.index, m);
-    if (m.kind === 'control') return this.onControl(m.event);
+    if (m.kind === 'control') return this.onControl(socket, m.event);
     if (m.message.index !== undefined) return this.onTimeline(m.message.index, m);
     this.emit(m);
   }
@@ -295,7 +339,7 @@ export class ChatConnection {
     if (index !== expected) {
       // A gap: never apply out of order. During the resume the boundary tells whether the replay
       // filled it; after it, only a new socket's resume can (this one will not send it again).
-      if (!this.resumeOutstanding) this.replaceSocket();
+      if (this.state.status !== 'resuming') this.waitAndRetry();
       return;
     }
     this.lastIndex = index;
@@ -318,41 +362,42 @@ export class ChatConnection {
     this.emit({ kind: 'timeline', event: e });
   }
 
-  private onControl(e: ControlEvent): void {
+  private onControl(socket: Socket, e: ControlEvent): void {
     switch (e.type) {
       case 'ack.input':
       case 'chat.input_ack':
-        this.acked((a) => a.client_message_id === e.data.client_message_id);
+        this.acked(socket, (a) => a.client_message_id === e.data.client_message_id);
         break;
       case 'ack.tool_call_response':
-        this.acked((a) => a.kind === 'tool_response' && a.event_id === e.data.event_id);
+        this.acked(socket, (a) => a.kind === 'tool_response' && a.event_id === e.data.event_id);
         break;
-      case 'chat.resume_boundary':
-        this.resumeOutstanding = false;
-        this.inFlight = this.inFlight.filter((id) => id !== RESUME);
+      case 'chat.resume_boundary': {
+        socket.inFlight = socket.inFlight.filter((id) => id !== RESUME);
         // -1 (a new chat) and 0 both mean "nothing applied": a boundary at 0 is not short.
         if (Math.max(this.lastIndex, 0) < e.data.last_message_index) {
           // Short of what this socket sent (live events that came before the replay, set aside as
           // a gap): it will not send them again, a new socket will.
           this.emit({ kind: 'control', event: e });
-          return this.replaceSocket();
+          return this.waitAndRetry();
         }
-        this.attempt = 0;
-        this.setStatus('live');
+        const s = this.state;
+        if (s.status === 'resuming') this.to({ status: 'live', attempt: 0, socket, resend: null });
+        else if (s.status === 'live') s.attempt = 0;
         this.flush();
         break;
+      }
       case 'chat.mode_changed':
       case 'chat.workflow_started': {
         const done = this.commands.reply(e);
-        if (done) this.inFlight = this.inFlight.filter((id) => id !== done);
+        if (done) socket.inFlight = socket.inFlight.filter((id) => id !== done);
         break;
       }
       case 'chat.error': {
-        const id = this.inFlight.shift();
+        const id = socket.inFlight.shift();
         if (id === RESUME) {
           // The resume itself was refused (rate limited, say): the boundary will not come.
           this.emit({ kind: 'control', event: e });
-          return this.replaceSocket();
+          return this.waitAndRetry();
         }
         if (id && this.commands.fail(id, new CommandFailed(e.data.error_code, e.data.message))) break;
         this.setProcessing(false);
@@ -361,7 +406,7 @@ export class ChatConnection {
           this.pending.remove((a) => a.client_message_id === id);
           this.emit({ kind: 'rejected', action, error: e.data });
         } else if (action) {
-          this.retryLater();
+          this.resendLater();
         }
         break;
       }
@@ -369,17 +414,20 @@ export class ChatConnection {
     this.emit({ kind: 'control', event: e });
   }
 
-  private acked(match: (a: PendingAction) => boolean): void {
-    for (const a of this.pending.remove(match)) this.inFlight = this.inFlight.filter((id) => id !== a.client_message_id);
+  private acked(socket: Socket, match: (a: PendingAction) => boolean): void {
+    for (const a of this.pending.remove(match)) socket.inFlight = socket.inFlight.filter((id) => id !== a.client_message_id);
   }
 
-  /** Sends, in order, every pending action not yet sent on this socket. */
+  /** While live: sends, in order, every pending action not yet sent on this socket. */
   private flush(): void {
+    const s = this.state;
+    if (s.status !== 'live') return;
+    const { socket } = s;
     for (const a of this.pending.list()) {
-      if (this.inFlight.includes(a.client_message_id)) continue;
+      if (socket.inFlight.includes(a.client_message_id)) continue;
       const ok =
         a.kind === 'message'
-          ? this.sendRaw({
+          ? this.sendRaw(socket, {
               type: 'user.input.submit',
               chat_id: this.ids.chatId,
               text: a.text,
@@ -387,61 +435,32 @@ export class ChatConnection {
               ...(a.context && { context: a.context }),
               ...(a.multitask_strategy && { multitask_strategy: a.multitask_strategy }),
             })
-          : this.sendRaw({ type: 'tool_call_response', tool_call_id: a.event_id, response: a.response });
+          : this.sendRaw(socket, { type: 'tool_call_response', tool_call_id: a.event_id, response: a.response });
       if (!ok) return;
-      this.inFlight.push(a.client_message_id);
+      socket.inFlight.push(a.client_message_id);
     }
   }
 
-  /** After a rate limit or an internal error: send what is still pending again, later. */
-  private retryLater(): void {
-    if (this.retryTimer) return;
-    const delay = backoffDelay(this.attempt++, this.opts.backoff ?? DEFAULT_BACKOFF, this.opts.random);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      if (this._status !== 'live') return;
-      this.inFlight = [];
+  /** After a rate limit or an internal error: send what is still pending again, later, on this socket. */
+  private resendLater(): void {
+    const live = this.state;
+    if (live.status !== 'live' || live.resend) return;
+    const delay = backoffDelay(live.attempt++, this.opts.backoff ?? DEFAULT_BACKOFF, this.opts.random);
+    live.resend = setTimeout(() => {
+      live.resend = null;
+      live.socket.inFlight = [];
       this.flush();
     }, delay);
   }
 
-  private sendRaw(msg: Record<string, unknown>): boolean {
-    const ws = this.ws;
-    if (!ws || ws.readyState !== OPEN) return false;
+  private sendRaw({ ws }: Socket, msg: Record<string, unknown>): boolean {
+    if (ws.readyState !== OPEN) return false;
     try {
       ws.send(JSON.stringify(msg));
       return true;
     } catch {
       return false;
     }
-  }
-
-  private dropSocket(): void {
-    const ws = this.ws;
-    this.ws = null;
-    this.resumeOutstanding = false;
-    this.commands.abandon();
-    this.setProcessing(false);
-    if (!ws) return;
-    ws.onopen = ws.onmessage = ws.onclose = null;
-    ws.onerror = () => undefined;
-    try {
-      ws.close(1000, 'client closed');
-    } catch {
-      // already closing
-    }
-  }
-
-  private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.timer = this.retryTimer = null;
-  }
-
-  private setStatus(s: ConnectionStatus): void {
-    if (this._status === s || this._status === 'closed') return;
-    this._status = s;
-    this.emit({ kind: 'status', status: s });
   }
 
   private setProcessing(p: boolean): void {
