@@ -34,33 +34,47 @@ export function overall(checks: NonNullable<HealthReply['checks']>, critical: st
   return 'ok';
 }
 
-/**
- * `/health`: liveness (the process serves HTTP), with optional non-critical checks shown as
- * degraded. `/ready`: every critical dependency reachable, else 503.
- */
-export function healthRouter(opts: {
+/** More of a reply: fields added to the body, and a status that can only make the whole worse. */
+export type HealthDetails = () => Promise<{ status?: CheckStatus; [field: string]: unknown }> | { status?: CheckStatus; [field: string]: unknown };
+
+const RANK: Record<CheckStatus, number> = { ok: 0, degraded: 1, down: 2 };
+const worst = (a: CheckStatus, b: CheckStatus | undefined): CheckStatus => (b && RANK[b] > RANK[a] ? b : a);
+
+export interface HealthOptions {
   service: string;
   ready: Record<string, Check>;
   /** Checks reported on /health as degraded when failing (e.g. a downstream service). */
   liveness?: Record<string, Check>;
+  /** What /health adds of the service's own (the bridge's capacity). */
+  livenessDetails?: HealthDetails;
+  /** What /ready adds of the service's own (the gateway's services behind it). */
+  readyDetails?: HealthDetails;
+  /** Each check's time limit (default 2 s). */
+  timeoutMs?: number;
   isShuttingDown?: () => boolean;
-}): Router {
+}
+
+/**
+ * `/health`: liveness (the process serves HTTP), with optional non-critical checks shown as
+ * degraded. `/ready`: every critical dependency reachable, else 503. A service registers them only
+ * through `serviceApp` (tools/scripts/test/skeleton.test.ts holds every app to it).
+ */
+export function healthRouter(opts: HealthOptions): Router {
   const r = express.Router();
+  const uptime_s = () => Math.round((Date.now() - started) / 1000);
   r.get('/health', async (_req, res) => {
-    const checks = opts.liveness ? await runChecks(opts.liveness) : undefined;
-    const body: HealthReply = {
-      status: checks && Object.values(checks).some((c) => c.status !== 'ok') ? 'degraded' : 'ok',
-      service: opts.service,
-      uptime_s: Math.round((Date.now() - started) / 1000),
-      ...(checks && { checks }),
-    };
+    const [checks, details] = await Promise.all([opts.liveness ? runChecks(opts.liveness, opts.timeoutMs) : undefined, opts.livenessDetails?.()]);
+    const { status: said, ...fields } = details ?? {};
+    const status = worst(checks && Object.values(checks).some((c) => c.status !== 'ok') ? 'degraded' : 'ok', said);
+    const body: HealthReply = { status, service: opts.service, uptime_s: uptime_s(), ...fields, ...(checks && { checks }) };
     res.json(body);
   });
   r.get('/ready', async (_req, res) => {
-    const checks = await runChecks(opts.ready);
-    let status = overall(checks, Object.keys(opts.ready));
+    const [checks, details] = await Promise.all([runChecks(opts.ready, opts.timeoutMs), opts.readyDetails?.()]);
+    const { status: said, ...fields } = details ?? {};
+    let status = worst(overall(checks, Object.keys(opts.ready)), said);
     if (opts.isShuttingDown?.()) status = 'down';
-    const body: HealthReply = { status, service: opts.service, uptime_s: Math.round((Date.now() - started) / 1000), checks };
+    const body: HealthReply = { status, service: opts.service, uptime_s: uptime_s(), checks, ...fields };
     res.status(status === 'down' ? 503 : 200).json(body);
   });
   return r;

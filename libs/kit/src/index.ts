@@ -11,6 +11,8 @@ export * from './health';
 export * from './shutdown';
 export * from './db';
 export * from './service';
+export * from './service-app';
+export * from './run-main';
 export * from './token';
 export * from './routes';
 export * from './backoff';
