@@ -1,11 +1,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
-import { Redis } from 'ioredis';
 import { createLogger, DEV_JWT_SECRET, signToken } from '@tessera/kit';
 import { TEST_REDIS_URL } from '@tessera/kit/testing';
 import { loadBrokerConfig } from '../src/config';
-import { startBroker, type RunningBroker } from '../src/app';
+import { startBrokerServer, type RunningBroker } from '../src/server';
 
 export const SECRET = DEV_JWT_SECRET;
 export const SERVICE_KEY = 'broker-test-service-key-0123456789';
@@ -37,17 +36,12 @@ export async function startTestBroker(env: Record<string, string>): Promise<Test
     JWT_SECRET: SECRET,
     SERVICE_KEY,
     PUBLIC_WS_URL: 'ws://gateway.test:8080',
+    PORT: '0',
+    HOST: '127.0.0.1',
     ...env,
   });
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
-  const broker = await startBroker({ config, logger, redis }, 0, '127.0.0.1');
-  return {
-    ...broker,
-    stop: async () => {
-      await broker.shutdown.run();
-      await redis.quit();
-    },
-  };
+  const broker = await startBrokerServer(config, logger);
+  return { ...broker, stop: () => broker.shutdown.run() };
 }
 
 export const token = (sub: string, claims: Record<string, unknown> = {}, expiresIn: string | number = '1h') =>

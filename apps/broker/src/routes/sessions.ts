@@ -1,7 +1,7 @@
-import type { Request, Router } from 'express';
+import type { Request } from 'express';
 import type { z } from 'zod';
 import { BrokerRecentReply, BrokerSessionsReply, CreateSessionBody, CreateSessionReply, UserId, type RouteSpec } from '@tessera/contracts';
-import { canUseApp, declareRoutes, Forbidden, Unauthorized, type Auth, type Principal } from '@tessera/kit';
+import { canUseApp, Forbidden, Unauthorized, type Auth, type DeclaredRoutes, type Principal } from '@tessera/kit';
 import { buildBackendContext } from '../domain/backend-context';
 import type { ContextSource } from '../upstream/context-source';
 import type { CallContext, RuntimeClient } from '../upstream/runtime-client';
@@ -49,8 +49,7 @@ export interface SessionsDeps {
  * Document 000's broker: the user is the token's subject, never a field of the body; the app is
  * the configured one, and the token must allow it.
  */
-export function sessionsRouter(d: SessionsDeps): Router {
-  const routes = declareRoutes({ user: d.auth.middleware() });
+export function sessionsRoutes(routes: DeclaredRoutes<'user'>, d: SessionsDeps): void {
 
   const caller = (req: Request, app = d.appId): { principal: Principal; call: CallContext } => {
     const principal = req.principal;
@@ -97,8 +96,6 @@ export function sessionsRouter(d: SessionsDeps): Router {
     const { principal, call } = caller(req);
     res.json(await d.runtime.recent(d.appId, principal.sub, call));
   });
-
-  return routes.router;
 }
 
 /** The runtime answers with the path form (`/ws/{workflow}/{app}/{chat}/{user}`); clients connect through the gateway. */
