@@ -1,60 +1,30 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import express, { type Express, type RequestHandler } from 'express';
-import type { Redis } from 'ioredis';
+import express, { type RequestHandler } from 'express';
 import { Histogram } from 'prom-client';
-import { buildOpenApi, CloseCode, GatewayReadyReply, HealthReply } from '@tessera/contracts';
-import {
-  authSettings,
-  BadRequest,
-  cors,
-  createAuth,
-  finalizeHttpApp,
-  GracefulShutdown,
-  listen,
-  Metrics,
-  NotFound,
-  refuseUpgrade,
-  REQUEST_ID_HEADER,
-  requestId,
-  securityHeaders,
-  Unavailable,
-  type Logger,
-} from '@tessera/kit';
-import { parseBytes, type GatewayConfig } from './config';
+import { CloseCode, GatewayReadyReply } from '@tessera/contracts';
+import { BadRequest, cors, NotFound, refuseUpgrade, REQUEST_ID_HEADER, requestId, securityHeaders, serviceApp, serviceDocument, Unavailable, type Logger, type ServiceApi, type ServiceApp } from '@tessera/kit';
+import { parseBytes } from './config';
 import { isDocumentUpload, isIngest, isUpload, matchRoute, responseBudgetOf, type RouteMatch } from './domain/routing';
 import { EdgeGuard } from './edge/guard';
 import { RateLimiter } from './edge/rate-limit';
 import { forwardRequestHeaders } from './proxy/headers';
 import { forwardHttp } from './proxy/http-forward';
-import { createUpstreams, destroyUpstreams } from './proxy/upstreams';
 import { forwardUpgrade } from './proxy/ws-upgrade';
 import { TunnelSet } from './proxy/ws-tunnel';
 import { consoleRoutes } from './routes/console';
-import { healthRoutes } from './routes/health';
+import { upstreamsReady } from './routes/health';
 import { asyncApiRoute, openApiRoute } from './routes/openapi';
+import type { GatewayServices } from './services';
 
-export interface GatewayDeps {
-  config: GatewayConfig;
-  logger: Logger;
-  redis: Redis;
-  isShuttingDown?: () => boolean;
-}
-
-export const openapi = buildOpenApi({
+const api: ServiceApi = {
   title: 'Tessera gateway',
-  version: '0.1.0',
-  routes: [
-    { method: 'get', path: '/health', summary: 'Liveness of the gateway', tags: ['gateway'], access: 'public', responses: { 200: { description: 'alive', schema: HealthReply } } },
-    {
-      method: 'get',
-      path: '/ready',
-      summary: 'Readiness: Redis, and each service behind the gateway',
-      tags: ['gateway'],
-      access: 'public',
-      responses: { 200: { description: 'ready (possibly degraded)', schema: GatewayReadyReply }, 503: { description: 'the gateway cannot serve', schema: GatewayReadyReply } },
-    },
+  tags: ['gateway'],
+  healthSummary: 'Liveness of the gateway',
+  readySummary: 'Redis, and each service behind the gateway',
+  readySchema: GatewayReadyReply,
+  extraRoutes: [
     { method: 'get', path: '/openapi.json', summary: 'This document: every service as reached through the gateway', tags: ['gateway'], access: 'public', responses: { 200: { description: 'OpenAPI 3.1' } } },
     {
       method: 'get',
@@ -67,22 +37,15 @@ export const openapi = buildOpenApi({
     },
     { method: 'get', path: '/metrics', summary: 'Prometheus metrics', tags: ['gateway'], access: 'public', responses: { 200: { description: 'text exposition format' } } },
   ],
-});
+};
 
-export interface GatewayApp {
-  app: Express;
-  metrics: Metrics;
-  /** The server's `upgrade` listener. */
-  onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
-  tunnels: TunnelSet;
-  /** Releases the connection pools (after the server has closed). */
-  close: () => void;
-}
+/** The gateway's own document (the one served at /openapi.json merges every service's into it). */
+export const openapi = serviceDocument(api, []);
 
-export function createGatewayApp(deps: GatewayDeps): GatewayApp {
-  const { config, logger, redis } = deps;
-  const isShuttingDown = deps.isShuttingDown ?? (() => false);
-  const metrics = new Metrics('gateway');
+/** The gateway's HTTP app and WebSocket relay, built from its services (tests start it through server.ts). */
+export function createGatewayApp(s: GatewayServices, opts: { isShuttingDown?: () => boolean } = {}): ServiceApp {
+  const { config, logger, redis, metrics, upstreams } = s;
+  const isShuttingDown = opts.isShuttingDown ?? (() => false);
   const upstreamLatency = new Histogram({
     name: 'gateway_upstream_duration_seconds',
     help: 'Time from receiving a request to the service’s response headers (or the failure), by service',
@@ -90,11 +53,10 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [metrics.registry],
   });
-  const upstreams = createUpstreams(config);
   const tunnels = new TunnelSet((n) => metrics.openSockets.set({ kind: 'proxied' }, n));
   const limiter = new RateLimiter(redis, { limit: config.RATE_LIMIT_PER_MIN, windowMs: config.RATE_LIMIT_WINDOW_MS, prefix: config.RATE_LIMIT_PREFIX }, logger);
   const guard = new EdgeGuard({
-    auth: createAuth(authSettings(config)),
+    auth: s.auth,
     limiter,
     trustHops: config.TRUST_PROXY_HOPS,
     publicWorkflows: config.PUBLIC_WORKFLOWS,
@@ -147,14 +109,30 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
   };
   app.use(proxy);
   // The gateway's own routes (proxied requests are measured by upstream above).
-  app.use(metrics.httpMiddleware());
-  app.use(healthRoutes({ redis, upstreams, timeoutMs: config.HEALTH_TIMEOUT_MS, isShuttingDown }));
-  app.use(metrics.router());
-  app.use(openApiRoute({ own: openapi, upstreams, timeoutMs: config.HEALTH_TIMEOUT_MS, cacheMs: config.OPENAPI_CACHE_MS, publicUrl: config.PUBLIC_URL }));
-  app.use(asyncApiRoute({ upstreams, publicUrl: config.PUBLIC_URL }));
-  // The operator console (apps/console's build) at /console.
-  app.use(consoleRoutes({ dist: config.CONSOLE_DIST }));
-  finalizeHttpApp(app, logger);
+  const http = serviceApp({
+    service: 'gateway',
+    api,
+    logger,
+    metrics,
+    corsOrigins: config.CORS_ORIGINS,
+    health: { ready: { redis: async () => void (await redis.ping()) }, readyDetails: upstreamsReady(upstreams, config.HEALTH_TIMEOUT_MS), timeoutMs: config.HEALTH_TIMEOUT_MS },
+    isShuttingDown,
+    guards: {},
+    routes: () => undefined,
+    edge: {
+      base: app,
+      openapi: openApiRoute({ own: openapi, upstreams, timeoutMs: config.HEALTH_TIMEOUT_MS, cacheMs: config.OPENAPI_CACHE_MS, publicUrl: config.PUBLIC_URL }),
+      // The operator console (apps/console's build) at /console, and the sockets' document.
+      undeclared: [asyncApiRoute({ upstreams, publicUrl: config.PUBLIC_URL }), consoleRoutes({ dist: config.CONSOLE_DIST })],
+    },
+    sockets: {
+      // The gateway relays upgrades byte for byte to the service that holds the socket (the proxy, the one deliberate exception): it holds no socket of its own for a hub to own.
+      // eslint-disable-next-line no-restricted-syntax
+      attach: (server) => server.on('upgrade', onUpgrade),
+      // Relayed WebSockets get 1001, each client told while the server still answers.
+      close: () => tunnels.closeAll(CloseCode.GoingAway, 'gateway shutting down'),
+    },
+  });
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', (err) => logger.debug('client socket error', { error: err.message }));
@@ -194,7 +172,7 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     );
   };
 
-  return { app, metrics, onUpgrade, tunnels, close: () => destroyUpstreams(upstreams) };
+  return http;
 }
 
 function requestIdOf(req: IncomingMessage): string {
@@ -221,29 +199,4 @@ function accessLog(logger: Logger): RequestHandler {
     });
     next();
   };
-}
-
-export interface RunningGateway extends GatewayApp {
-  server: Server;
-  port: number;
-  url: string;
-  /** Stops the gateway: relayed WebSockets closed with 1001, in-flight requests drained, pools released. */
-  shutdown: GracefulShutdown;
-}
-
-/**
- * Listen and wire the shutdown order: first the relayed WebSockets (1001 to each client, while
- * the server still answers), then the server (in-flight proxied requests finish), then the pools.
- * Callers add their own resources (Redis) after these.
- */
-export async function startGateway(deps: Omit<GatewayDeps, 'isShuttingDown'>, port: number, host = '127.0.0.1'): Promise<RunningGateway> {
-  const shutdown = new GracefulShutdown(deps.logger, deps.config.SHUTDOWN_TIMEOUT_MS);
-  const gw = createGatewayApp({ ...deps, isShuttingDown: () => shutdown.shuttingDown });
-  const running = await listen(gw.app, port, host);
-  running.server.on('upgrade', gw.onUpgrade);
-  shutdown
-    .add('proxied websockets', () => gw.tunnels.closeAll(CloseCode.GoingAway, 'gateway shutting down'))
-    .addServer('http', running.server)
-    .add('upstream pools', () => gw.close());
-  return { ...gw, ...running, shutdown };
 }

@@ -1,5 +1,4 @@
 import express from 'express';
-import { Redis } from 'ioredis';
 import { buildOpenApi } from '@tessera/contracts';
 import { call, closedPort } from '@tessera/kit/testing';
 import { startStandIn, startTestGateway, token, type StandIn, type TestGateway } from './support';
@@ -64,9 +63,7 @@ describe('gateway /ready and merged /openapi.json', () => {
   });
 
   it('/ready is 503 when the gateway’s Redis is down, while proxying goes on (rate limit fails open)', async () => {
-    const deadRedis = new Redis(`redis://127.0.0.1:${await closedPort()}`, { maxRetriesPerRequest: 0, enableOfflineQueue: false, lazyConnect: true, retryStrategy: () => null });
-    deadRedis.on('error', () => undefined);
-    const lonely = await startTestGateway({ RUNTIME_URL: runtime.url, BROKER_URL: 'off' }, deadRedis);
+    const lonely = await startTestGateway({ RUNTIME_URL: runtime.url, BROKER_URL: 'off', REDIS_URL: `redis://127.0.0.1:${await closedPort()}` }, { redisAway: true });
     try {
       const r = await call(lonely.url, 'GET', '/ready');
       expect(r.status).toBe(503);
@@ -75,8 +72,7 @@ describe('gateway /ready and merged /openapi.json', () => {
       const proxied = await call(lonely.url, 'GET', '/api/workflows', { token: await token('alice') });
       expect(proxied.status).toBe(200);
     } finally {
-      await lonely.shutdown.run();
-      deadRedis.disconnect();
+      await lonely.stop();
     }
   });
 

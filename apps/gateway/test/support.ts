@@ -1,12 +1,11 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
-import { Redis } from 'ioredis';
 import { WebSocketServer } from 'ws';
-import { createLogger, DEV_JWT_SECRET, signToken } from '@tessera/kit';
+import { createLogger, DEV_JWT_SECRET, signToken, whenReady } from '@tessera/kit';
 import { testPrefix, TEST_REDIS_URL } from '@tessera/kit/testing';
 import { loadGatewayConfig, type GatewayConfig } from '../src/config';
-import { startGateway, type RunningGateway } from '../src/app';
+import { startGatewayServer, type RunningGateway } from '../src/server';
 
 export const SECRET = DEV_JWT_SECRET;
 export const logger = createLogger('gateway-test', process.env.TEST_LOG_LEVEL ?? 'silent');
@@ -54,33 +53,24 @@ export function gatewayConfig(env: Record<string, string>): GatewayConfig {
     DOCUMENTS_URL: 'off',
     BRIDGE_URL: 'off',
     SHUTDOWN_TIMEOUT_MS: '5000',
+    PORT: '0',
+    HOST: '127.0.0.1',
     ...env,
   });
 }
 
 export interface TestGateway extends RunningGateway {
-  redis: Redis;
   stop: () => Promise<void>;
 }
 
-export async function startTestGateway(env: Record<string, string>, redis?: Redis): Promise<TestGateway> {
-  const config = gatewayConfig(env);
-  const own = !redis;
-  const r = redis ?? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
-  if (own) await r.ping();
-  let quit = false;
-  const gw = await startGateway({ config, logger, redis: r }, 0, '127.0.0.1');
-  return {
-    ...gw,
-    redis: r,
-    stop: async () => {
-      await gw.shutdown.run();
-      if (own && !quit) {
-        quit = true;
-        await r.quit();
-      }
-    },
-  };
+/**
+ * The gateway as main.ts starts it. Its Redis is waited for (until then the limiter lets requests
+ * through uncounted) unless `redisAway`: a test of a gateway whose Redis is not there.
+ */
+export async function startTestGateway(env: Record<string, string>, opts: { redisAway?: boolean } = {}): Promise<TestGateway> {
+  const gw = await startGatewayServer(gatewayConfig(env), logger);
+  if (!opts.redisAway) await whenReady(gw.s.redis);
+  return { ...gw, stop: () => gw.shutdown.run() };
 }
 
 export const token = (sub: string, claims: Record<string, unknown> = {}, expiresIn: string | number = '1h') =>

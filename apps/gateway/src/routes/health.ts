@@ -1,12 +1,6 @@
-import express, { type Router } from 'express';
-import type { Redis } from 'ioredis';
-import type { CheckStatus, GatewayReadyReply, HealthReply } from '@tessera/contracts';
-import { runChecks } from '@tessera/kit';
+import type { CheckStatus, GatewayReadyReply } from '@tessera/contracts';
 import { SERVICE_NAMES } from '../domain/routing';
 import { getJson, type Instance, type ServerPool, type Upstreams } from '../proxy/upstreams';
-
-const started = Date.now();
-const uptime = () => Math.round((Date.now() - started) / 1000);
 
 type ServiceCheck = GatewayReadyReply['services'][string];
 /** One instance's /health as /ready reports it. */
@@ -15,37 +9,20 @@ type InstanceCheck = ServiceCheck;
 type ServiceReady = ServiceCheck & { instances: InstanceCheck[] };
 
 /**
- * `/health`: the gateway process serves. `/ready`: 503 only when the gateway cannot serve
- * (Redis down, or shutting down); each instance of each service is asked for its /health, and
- * one that is down or degraded makes its service and the whole `degraded`, still 200: the gateway
- * keeps routing to the other instances and services.
+ * What the gateway's `/ready` adds to the kit's (Redis, shutting down: 503): each instance of each
+ * service is asked for its /health, and one that is down or degraded makes its service and the
+ * whole `degraded`, still 200: the gateway keeps routing to the other instances and services.
  */
-export function healthRoutes(opts: { redis: Redis; upstreams: Upstreams; timeoutMs: number; isShuttingDown?: () => boolean }): Router {
-  const r = express.Router();
-  r.get('/health', (_req, res) => {
-    const body: HealthReply = { status: 'ok', service: 'gateway', uptime_s: uptime() };
-    res.json(body);
-  });
-  r.get('/ready', async (_req, res) => {
-    const deployed = SERVICE_NAMES.filter((n) => opts.upstreams[n].deployed);
-    const [checks, services] = await Promise.all([
-      runChecks({ redis: async () => void (await opts.redis.ping()) }, opts.timeoutMs),
-      Promise.all(deployed.map(async (name) => [name, await serviceReady(opts.upstreams[name], opts.timeoutMs)] as const)),
-    ]);
-    let status: CheckStatus = 'ok';
-    if (services.some(([, s]) => s.status !== 'ok')) status = 'degraded';
-    if (checks.redis.status === 'down' || opts.isShuttingDown?.()) status = 'down';
-    const body: GatewayReadyReply & { services: Record<string, ServiceReady> } = {
-      status,
-      service: 'gateway',
-      uptime_s: uptime(),
-      checks,
+export function upstreamsReady(upstreams: Upstreams, timeoutMs: number) {
+  return async (): Promise<{ status: CheckStatus; services: Record<string, ServiceReady>; disabled: string[] }> => {
+    const deployed = SERVICE_NAMES.filter((n) => upstreams[n].deployed);
+    const services = await Promise.all(deployed.map(async (name) => [name, await serviceReady(upstreams[name], timeoutMs)] as const));
+    return {
+      status: services.some(([, s]) => s.status !== 'ok') ? 'degraded' : 'ok',
       services: Object.fromEntries(services),
-      disabled: SERVICE_NAMES.filter((n) => !opts.upstreams[n].deployed),
+      disabled: SERVICE_NAMES.filter((n) => !upstreams[n].deployed),
     };
-    res.status(status === 'down' ? 503 : 200).json(body);
-  });
-  return r;
+  };
 }
 
 async function serviceReady(pool: ServerPool, timeoutMs: number): Promise<ServiceReady> {
