@@ -1,4 +1,4 @@
-import { GracefulShutdown, listen, type Logger } from '@tessera/kit';
+import { GracefulShutdown, listen, type Logger, type RunningProcess } from '@tessera/kit';
 import { createObservabilityApp } from './app';
 import type { ObservabilityConfig } from './config';
 import { startIngestWorker } from './ingest/queue-worker';
@@ -6,7 +6,7 @@ import { IdleSessions } from './ingest/idle-sessions';
 import { Retention } from './ingest/retention';
 import { createObservabilityServices, type ObservabilityServices } from './services';
 
-export interface RunningObservability {
+export interface RunningObservability extends RunningProcess {
   s: ObservabilityServices;
   url: string;
   port: number;
@@ -25,18 +25,31 @@ export interface RunningObservability {
 export async function startObservabilityServer(config: ObservabilityConfig, logger: Logger): Promise<RunningObservability> {
   const shutdown = new GracefulShutdown(logger, config.SHUTDOWN_TIMEOUT_MS);
   const s = createObservabilityServices(config, logger, 'api');
-  const { app, hub, attach } = createObservabilityApp(s, { isShuttingDown: () => shutdown.shuttingDown });
-  const { server, port, url } = await listen(app, config.PORT, config.HOST);
-  attach(server);
+  const http = createObservabilityApp(s, { isShuttingDown: () => shutdown.shuttingDown });
+  const { server, port, url } = await listen(http.app, config.PORT, config.HOST);
+  http.attach(server);
   const worker = config.INGEST_WORKER ? await startIngestWorker(s) : null;
   const retention = new Retention(s).start();
   const idle = new IdleSessions(s).start();
   shutdown
     .addServer('http', server)
-    .add('websockets', () => hub.close())
+    .add('websockets', () => http.closeSockets())
     .add('ingest worker', () => worker?.close())
     .add('retention', () => retention.close())
     .add('idle sessions', () => idle.close())
     .add('services', () => s.close());
-  return { s, url, port, worker, retention, idle, shutdown };
+  const ready = { message: 'observability listening', fields: { port, ingest_worker: config.INGEST_WORKER, retention_days: config.RETENTION_DAYS } };
+  return { s, url, port, worker, retention, idle, shutdown, ready };
+}
+
+/** The queue consumer without HTTP (worker.ts), to scale ingest apart: its batches drain, then the connections close. */
+export async function startObservabilityWorker(config: ObservabilityConfig, logger: Logger): Promise<RunningProcess> {
+  const shutdown = new GracefulShutdown(logger, config.SHUTDOWN_TIMEOUT_MS);
+  const s = createObservabilityServices(config, logger, 'worker');
+  const w = await startIngestWorker(s).catch(async (e: unknown) => {
+    await s.close();
+    throw e;
+  });
+  shutdown.add('ingest worker', () => w.close()).add('services', () => s.close());
+  return { shutdown, ready: { message: 'observability worker ready', fields: { concurrency: config.INGEST_CONCURRENCY } } };
 }

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { BusPublisher, BusSubscriber, createRedis, Metrics, type DeclaredRoutes, type Logger } from '@tessera/kit';
+import { authSettings, BusPublisher, BusSubscriber, createAuth, createRedis, Metrics, type Auth, type DeclaredRoutes, type Logger } from '@tessera/kit';
 import type { ObservabilityConfig } from './config';
 import { createAccess, type Access, type ObservabilityAccess } from './domain/access';
 import { Ingestor } from './ingest/ingestor';
@@ -28,6 +28,8 @@ export interface ObservabilityServices {
   events: EventStore;
   ingestor: Ingestor;
   access: Access;
+  /** The platform's tokens, for the operator routes and the live socket: built once per process. */
+  auth: Auth;
   close(): Promise<void>;
 }
 
@@ -49,6 +51,7 @@ export function createObservabilityServices(config: ObservabilityConfig, logger:
     events: new EventStore(db.pool),
     ingestor: new Ingestor(db.pool, bus, logger, metrics),
     access: createAccess(config),
+    auth: createAuth(authSettings(config)),
     async close() {
       await Promise.allSettled([redis.quit(), sub.quit()]);
       await db.close();

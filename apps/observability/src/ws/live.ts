@@ -1,4 +1,4 @@
-import { authSettings, createAuth, HttpError, SocketRefusal, type SocketEndpoint, type SocketHub } from '@tessera/kit';
+import { HttpError, SocketRefusal, type SocketEndpoint, type SocketHub } from '@tessera/kit';
 import type { ObservabilityServices } from '../services';
 import { LiveFeed } from './live-feed';
 import { LiveSocket } from './live-socket';
@@ -8,7 +8,6 @@ import { LiveSocket } from './live-socket';
  * operator role; what the socket shows is limited to the token's apps.
  */
 export function liveEndpoint(s: ObservabilityServices, hub: SocketHub): SocketEndpoint {
-  const auth = createAuth(authSettings(s.config));
   const feed = new LiveFeed(s.subscriber);
   const deps = { hub, feed, sessions: s.sessions, events: s.events, logger: s.logger, behindBytes: s.config.WS_BEHIND_BYTES };
   return {
@@ -16,7 +15,7 @@ export function liveEndpoint(s: ObservabilityServices, hub: SocketHub): SocketEn
     async open({ req, ws }) {
       let scope;
       try {
-        scope = s.access.operatorScope(await auth.authenticate(req, 'ws'));
+        scope = s.access.operatorScope(await s.auth.authenticate(req, 'ws'));
       } catch (e) {
         if (e instanceof HttpError) throw new SocketRefusal(e.message);
         throw e;
