@@ -1,11 +1,11 @@
-import { GracefulShutdown, listen, type Logger } from '@tessera/kit';
+import { GracefulShutdown, listen, type Logger, type RunningProcess } from '@tessera/kit';
 import { createAgentManagerApp } from './app';
 import type { AgentManagerConfig } from './config';
 import { createAgentManagerServices, type AgentManagerServices } from './services';
 import { migrateToApps } from './store/migrate';
 import { AgentWatcher } from './watch/agent-watcher';
 
-export interface RunningAgentManager {
+export interface RunningAgentManager extends RunningProcess {
   s: AgentManagerServices;
   url: string;
   port: number;
@@ -32,11 +32,12 @@ export async function startAgentManagerServer(config: AgentManagerConfig, logger
   }
   const watcher = new AgentWatcher(s.layout, s.stores, logger, { pollMs: config.WATCH_POLL_MS, reconcileIntervalMs: config.RECONCILE_INTERVAL_MS });
   await watcher.start();
-  const { app } = createAgentManagerApp(s, { isShuttingDown: () => shutdown.shuttingDown });
-  const { server, port, url } = await listen(app, config.PORT, config.HOST);
+  const http = createAgentManagerApp(s, { isShuttingDown: () => shutdown.shuttingDown });
+  const { server, port, url } = await listen(http.app, config.PORT, config.HOST);
   shutdown
     .addServer('http', server)
     .add('file watcher', () => watcher.close())
     .add('services', () => s.close());
-  return { s, url, port, watcher, shutdown };
+  const ready = { message: 'agent manager listening', fields: { port, project_dir: config.AGENT_MANAGER_PROJECT_DIR, default_app: config.DEFAULT_APP_ID, apps: (await s.stores.apps()).length } };
+  return { s, url, port, watcher, shutdown, ready };
 }

@@ -1,9 +1,9 @@
-import { GracefulShutdown, listen, type Logger } from '@tessera/kit';
+import { GracefulShutdown, listen, type Logger, type RunningProcess } from '@tessera/kit';
 import { createDocumentApp } from './app';
 import type { DocumentServerConfig } from './config';
 import { createDocumentServices, type DocumentServices } from './services';
 
-export interface RunningDocumentServer {
+export interface RunningDocumentServer extends RunningProcess {
   s: DocumentServices;
   url: string;
   port: number;
@@ -15,10 +15,11 @@ export interface RunningDocumentServer {
 export async function startDocumentServer(config: DocumentServerConfig, logger: Logger): Promise<RunningDocumentServer> {
   const shutdown = new GracefulShutdown(logger, config.SHUTDOWN_TIMEOUT_MS);
   const s = await createDocumentServices(config, logger);
-  const app = createDocumentApp(s, { isShuttingDown: () => shutdown.shuttingDown });
-  const { server, port, url } = await listen(app, config.PORT, config.HOST);
+  const http = createDocumentApp(s, { isShuttingDown: () => shutdown.shuttingDown });
+  const { server, port, url } = await listen(http.app, config.PORT, config.HOST);
   // An upload of hundreds of megabytes over a slow link takes longer than node's 5-minute default.
   server.requestTimeout = 0;
   shutdown.addServer('http', server).add('services', () => s.close());
-  return { s, url, port, shutdown };
+  const ready = { message: 'document server listening', fields: { port, blob_store: config.BLOB_STORE, max_bytes: config.DOCUMENT_MAX_BYTES } };
+  return { s, url, port, shutdown, ready };
 }
