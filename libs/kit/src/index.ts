@@ -17,3 +17,4 @@ export * from './token';
 export * from './routes';
 export * from './backoff';
 export * from './lease';
+export * from './multipart';

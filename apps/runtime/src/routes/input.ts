@@ -1,6 +1,5 @@
-import type { RequestHandler, Response } from 'express';
+import type { Response } from 'express';
 import { randomUUID } from 'node:crypto';
-import multer from 'multer';
 import {
   InputBody,
   InputParams,
@@ -14,7 +13,7 @@ import {
   toStorableText,
   type RouteSpec,
 } from '@tessera/contracts';
-import { assertOwner, BadRequest, NotFound, parseOr400, TooLarge, type Principal } from '@tessera/kit';
+import { assertOwner, BadRequest, ClientGone, lastValues, NotFound, parseOr400, receiveMultipart, type MultipartBody, type Principal } from '@tessera/kit';
 import { z } from 'zod';
 import { relayUpload, UploadAborted } from '../attachments/upload-relay';
 import type { RuntimeRoutes, RuntimeServices } from '../services';
@@ -64,9 +63,6 @@ const stopChat = {
 export const inputRoutes: RouteSpec[] = [sendInput, respondToolCall, uploadAttachment, stopChat];
 
 export function inputsRoutes(routes: RuntimeRoutes, s: RuntimeServices): void {
-  // Browsers send a filename as raw UTF-8; multer's default (latin1) would garble every non-ASCII name.
-  const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: s.config.UPLOAD_MAX_BYTES, files: 1, fields: 10 }, defParamCharset: 'utf8' });
-
   routes.route(sendInput, async ({ params: p, body }, req, res) => {
     assertOwner(req.principal, p.user_id, p.app_id);
     const chat = await ownedChat(s.chats, req.principal, p.chat_id, p.app_id);
@@ -129,52 +125,52 @@ export function inputsRoutes(routes: RuntimeRoutes, s: RuntimeServices): void {
     });
   } else {
     // DOCUMENTS_URL=off: the file is kept in the runtime's database (bytea), as before the document server.
-    const receive: RequestHandler = (req, res, next) =>
-      upload.single('file')(req, res, (err: unknown) => {
-        if (!err) return next();
-        if (err instanceof multer.MulterError) {
-          if (err.code === 'LIMIT_FILE_SIZE') return next(new TooLarge(`file is larger than ${s.config.UPLOAD_MAX_BYTES} bytes`));
-          return next(new BadRequest(`invalid upload: ${err.message}${err.field ? ` (${err.field})` : ''}`));
-        }
-        // busboy's parse errors (no boundary, a malformed part header, the body ending mid-part)
-        // and an aborted request: all are about the body the client sent.
-        next(new BadRequest(`invalid multipart body: ${String((err as Error).message ?? err).slice(0, 200)}`));
-      });
-    routes.route(
-      uploadAttachment,
-      async (_input, req, res) => {
-        const fields = parseOr400(UploadFields, req.body ?? {}, 'form');
-        if (!req.file) throw new BadRequest('invalid form: file: a file is required', { issues: [{ path: 'form.file', message: 'required' }] });
-        assertOwner(req.principal, fields.userId, fields.appId);
-        const chat = await ownedChat(s.chats, req.principal, fields.chatId, fields.appId);
-        const id = randomUUID();
-        // A name is the client's label, not an identifier: keep it, with what PostgreSQL cannot store replaced.
-        const filename = toStorableText(req.file.originalname.slice(0, 255)) || 'upload';
-        await s.db.prisma.attachment.create({
-          data: {
-            id,
-            chatId: chat.id,
-            filename,
-            contentType: req.file.mimetype || 'application/octet-stream',
-            size: req.file.size,
-            intent: fields.intent ?? null,
-            bundlePath: fields.bundle_path ?? null,
-            uploadedBy: fields.userId,
-            data: new Uint8Array(req.file.buffer),
-          },
+    routes.route(uploadAttachment, async (_input, req, res) => {
+      let body: MultipartBody<{ filename: string; mimeType: string; data: Buffer }>;
+      try {
+        body = await receiveMultipart(req, {
+          maxFileBytes: s.config.UPLOAD_MAX_BYTES,
+          // Held whole: it is stored as one value.
+          onFile: async (stream, info) => ({ filename: info.filename, mimeType: info.mimeType, data: Buffer.concat(await stream.toArray()) }),
         });
-        await uploaded(res, chat, fields.userId, {
-          attachment_id: id,
-          chat_id: chat.id,
+      } catch (e) {
+        // What is left of the body is not read: the connection closes after the answer.
+        res.setHeader('Connection', 'close');
+        if (e instanceof ClientGone) return void s.logger.debug('upload aborted by the client', { request_id: req.id });
+        throw e;
+      }
+      const fields = parseOr400(UploadFields, lastValues(body.fields), 'form');
+      const file = body.file;
+      if (!file) throw new BadRequest('invalid form: file: a file is required', { issues: [{ path: 'form.file', message: 'required' }] });
+      assertOwner(req.principal, fields.userId, fields.appId);
+      const chat = await ownedChat(s.chats, req.principal, fields.chatId, fields.appId);
+      const id = randomUUID();
+      // A name is the client's label, not an identifier: keep it, with what PostgreSQL cannot store replaced.
+      const filename = toStorableText(file.filename.slice(0, 255)) || 'upload';
+      const contentType = file.mimeType || 'application/octet-stream';
+      await s.db.prisma.attachment.create({
+        data: {
+          id,
+          chatId: chat.id,
           filename,
-          size: req.file.size,
-          content_type: req.file.mimetype || 'application/octet-stream',
+          contentType,
+          size: file.data.length,
           intent: fields.intent ?? null,
-          bundle_path: fields.bundle_path ?? null,
-        });
-      },
-      { before: [receive] },
-    );
+          bundlePath: fields.bundle_path ?? null,
+          uploadedBy: fields.userId,
+          data: new Uint8Array(file.data),
+        },
+      });
+      await uploaded(res, chat, fields.userId, {
+        attachment_id: id,
+        chat_id: chat.id,
+        filename,
+        size: file.data.length,
+        content_type: contentType,
+        intent: fields.intent ?? null,
+        bundle_path: fields.bundle_path ?? null,
+      });
+    });
   }
 
   routes.route(stopChat, async ({ params: p }, req, res) => {
