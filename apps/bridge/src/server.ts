@@ -1,10 +1,10 @@
-import { channelOf, GracefulShutdown, listen, type Logger } from '@tessera/kit';
+import { channelOf, GracefulShutdown, listen, type Logger, type RunningProcess } from '@tessera/kit';
 import { createSandbox } from './agents/sandbox';
 import { createBridgeApp } from './app';
 import type { BridgeConfig } from './config';
 import { createBridgeServices, type BridgeServices } from './services';
 
-export interface RunningBridge {
+export interface RunningBridge extends RunningProcess {
   s: BridgeServices;
   url: string;
   port: number;
@@ -45,15 +45,20 @@ export async function startBridgeServer(config: BridgeConfig, logger: Logger): P
   }
   s.reaper.startHeartbeat();
   s.sessions.startSweeping();
-  const { app, hub, attach } = createBridgeApp(s, { isShuttingDown: () => shutdown.shuttingDown });
-  const { server, port, url } = await listen(app, config.PORT, config.HOST);
-  attach(server);
+  const http = createBridgeApp(s, { isShuttingDown: () => shutdown.shuttingDown });
+  const { server, port, url } = await listen(http.app, config.PORT, config.HOST);
+  http.attach(server);
   s.sessions.launcher.callbackUrl = config.BACKEND_BRIDGE_INTERNAL_URL?.replace(/\/+$/, '') ?? url;
   shutdown
     .addServer('http', server)
     .add('agent servers', () => s.sessions.shutdown())
-    .add('websockets', () => hub.close())
+    .add('websockets', () => http.closeSockets())
     .add('alive key', () => s.reaper.stop())
     .add('services', () => s.close());
-  return { s, url, port, shutdown };
+  const ready = {
+    message: 'bridge listening',
+    fields: { port, instance: config.instanceId, max_servers: config.OPENCODE_MAX_SERVERS, sandbox: s.sandbox.describe(), ports: `${config.OPENCODE_BASE_PORT}-${config.OPENCODE_MAX_PORT}` },
+  };
+  // SIGHUP too: a closed terminal must not leave agent servers behind.
+  return { s, url, port, shutdown, ready, signals: ['SIGTERM', 'SIGINT', 'SIGHUP'] };
 }

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { BusPublisher, BusSubscriber, createRedis, Metrics, type Logger } from '@tessera/kit';
+import { authSettings, BusPublisher, BusSubscriber, createAuth, createRedis, Metrics, type Logger } from '@tessera/kit';
 import { Reaper } from './agents/reaper';
 import type { Sandbox } from './agents/sandbox';
 import { ServerPool } from './agents/server-pool';
@@ -53,7 +53,7 @@ export function createBridgeServices(config: BridgeConfig, logger: Logger, sandb
     redis,
     subscriber,
     keys,
-    access: createAccess(config),
+    access: createAccess(config, createAuth(authSettings(config))),
     sandbox,
     store,
     bus,

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { bridge } from '@tessera/contracts';
-import { authSettings, BadRequest, createAuth, findToken, Forbidden, hasRole, NotFound, SERVICE_KEY_HEADER, Unauthorized, type Principal } from '@tessera/kit';
+import { BadRequest, findToken, Forbidden, hasRole, NotFound, SERVICE_KEY_HEADER, Unauthorized, type Auth, type Principal } from '@tessera/kit';
 import type { BridgeConfig } from '../config';
 import type { SessionRecord } from '../store/sessions';
 import { tokenMatches } from './tokens';
@@ -47,8 +47,7 @@ export interface Access {
   session(req: IncomingMessage, id: string, lookup: (id: string) => Promise<SessionRecord | null>, kind: 'http' | 'ws'): Promise<Granted>;
 }
 
-export function createAccess(config: BridgeConfig): Access {
-  const auth = createAuth(authSettings(config));
+export function createAccess(config: BridgeConfig, auth: Auth): Access {
   const serviceKey = Buffer.from(config.SERVICE_KEY);
 
   function isOperator(p: Principal): boolean {
