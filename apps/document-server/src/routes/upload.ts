@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { documents } from '@tessera/contracts';
-import { BadRequest, Forbidden, parseOr400, TooLarge } from '@tessera/kit';
+import { BadRequest, ClientGone, Forbidden, parseOr400, TooLarge } from '@tessera/kit';
 import { z } from 'zod';
 import { assertApp, uploadApp } from '../domain/access';
 import { sniffContentType } from '../domain/content-type';
 import { storedFilename } from '../domain/filename';
 import type { DocumentRoutes, DocumentServices } from '../services';
-import { ClientGone, receiveUpload, type Received } from '../upload/receive';
+import { receiveUpload, type Received } from '../upload/receive';
 
 const KNOWN = new Set(['app_id', 'tags', 'description', 'metadata', 'uploaded_by']);
 

@@ -6,8 +6,6 @@ import { receiveMultipart } from '@tessera/kit';
 import type { BlobStore, BlobWriter } from '../blobs/blob-store';
 import { SNIFF_BYTES } from '../domain/content-type';
 
-export { ClientGone } from '@tessera/kit';
-
 /** A file received whole into the blob store under a temporary name, with what was learnt on the way. */
 export interface ReceivedFile {
   /** As the client sent it (unsanitized). */

@@ -22,9 +22,6 @@ export interface RelayOptions {
   authorize: (f: z.infer<typeof ChatFields>) => Promise<ChatRow>;
 }
 
-/** The client went away mid-upload: nobody to answer. */
-export { ClientGone as UploadAborted } from '@tessera/kit';
-
 /** The file part: streamed straight through, or spooled to disk until the fields are known. */
 type FilePart = ({ kind: 'streamed' } & Stored) | { kind: 'spooled'; filename: string; dir: string; size: number };
 

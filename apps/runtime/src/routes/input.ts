@@ -15,7 +15,7 @@ import {
 } from '@tessera/contracts';
 import { assertOwner, BadRequest, ClientGone, lastValues, NotFound, parseOr400, receiveMultipart, type MultipartBody, type Principal } from '@tessera/kit';
 import { z } from 'zod';
-import { relayUpload, UploadAborted } from '../attachments/upload-relay';
+import { relayUpload } from '../attachments/upload-relay';
 import type { RuntimeRoutes, RuntimeServices } from '../services';
 import type { ChatRow } from '../store/chats';
 import { InputRefused } from '../turns/chat-inputs';
@@ -109,7 +109,7 @@ export function inputsRoutes(routes: RuntimeRoutes, s: RuntimeServices): void {
       } catch (e) {
         // What is left of the body is not read: the connection closes after the answer.
         res.setHeader('Connection', 'close');
-        if (e instanceof UploadAborted) return void s.logger.debug('upload aborted by the client', { request_id: req.id });
+        if (e instanceof ClientGone) return void s.logger.debug('upload aborted by the client', { request_id: req.id });
         throw e;
       }
       const { fields, chat, doc } = relayed;
