@@ -1,23 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { Server } from 'node:http';
 import type { RequestHandler } from 'express';
-import { buildOpenApi, HealthReply } from '@tessera/contracts';
-import {
-  authSettings,
-  canUseApp,
-  createAuth,
-  createHttpApp,
-  declareRoutes,
-  finalizeHttpApp,
-  healthRouter,
-  openAccess,
-  SERVICE_KEY_HEADER,
-  serviceSocketHub,
-  SocketRefusal,
-  Unauthorized,
-  type Auth,
-  type SocketEndpoint,
-} from '@tessera/kit';
+import { canUseApp, openAccess, SERVICE_KEY_HEADER, serviceApp, serviceDocument, serviceSocketHub, SocketRefusal, Unauthorized, type ServiceApp, type SocketEndpoint } from '@tessera/kit';
 import { a2aRoutes, a2aRoutesOf } from './a2a/routes';
 import { aguiRoutes, aguiRoutesOf } from './agui/routes';
 import { mcpChallenge, mcpRoutes, mcpRoutesOf } from './mcp/routes';
@@ -31,64 +14,31 @@ import { workflowRoutes, workflowsRoutes } from './routes/workflows';
 import type { RuntimeServices } from './services';
 import { ChatSocket } from './ws/chat-socket';
 
-export const openapi = buildOpenApi({
+/** The runtime's API document's title and description (its routes are the ones declared). */
+const api = {
   title: 'Tessera runtime',
-  version: '0.1.0',
   description: 'Agent runtime: workflows, chats, the client contract of document 003 (HTTP + WebSocket /ws/{workflow_name}/{app_id}/{chat_id}/{user_id}).',
-  routes: [
-    { method: 'get', path: '/health', summary: 'Liveness', access: 'public', responses: { 200: { description: 'alive', schema: HealthReply } } },
-    { method: 'get', path: '/ready', summary: 'Redis and PostgreSQL reachable', access: 'public', responses: { 200: { description: 'ready', schema: HealthReply } } },
-    ...workflowRoutes,
-    ...chatRoutes,
-    ...sessionRoutes,
-    ...inputRoutes,
-    ...blueprintRoutes,
-    ...missionRoutes,
-    ...aguiRoutes,
-    ...a2aRoutes,
-    ...mcpRoutes,
-  ],
-});
+  readySummary: 'Redis and PostgreSQL reachable',
+};
 
-/** The runtime's HTTP app and WebSocket endpoint, built from its services (tests call this). */
-export function createRuntimeApp(s: RuntimeServices, opts: { isShuttingDown?: () => boolean } = {}) {
-  const auth: Auth = createAuth(authSettings(s.config));
+/** The runtime's API document as served, for the tests that read it without a running runtime. */
+export const openapi = serviceDocument(api, [
+  ...workflowRoutes,
+  ...blueprintRoutes,
+  ...chatRoutes,
+  ...sessionRoutes,
+  ...inputRoutes,
+  ...missionRoutes,
+  ...aguiRoutes,
+  ...a2aRoutes,
+  ...mcpRoutes,
+]);
+
+/** The runtime's HTTP app and WebSocket endpoints, built from its services (tests call this through server.ts). */
+export function createRuntimeApp(s: RuntimeServices, opts: { isShuttingDown?: () => boolean } = {}): ServiceApp {
+  const { auth } = s;
   const hub = serviceSocketHub({ config: s.config, logger: s.logger, metrics: s.metrics, kind: 'chat', isShuttingDown: opts.isShuttingDown });
-  const app = createHttpApp({ logger: s.logger, metrics: s.metrics, corsOrigins: s.config.CORS_ORIGINS, bodyLimit: s.config.BODY_LIMIT });
-  app.use(
-    healthRouter({
-      service: 'runtime',
-      ready: {
-        redis: async () => void (await s.redis.ping()),
-        database: async () => void (await s.db.pool.query('SELECT 1')),
-      },
-      isShuttingDown: opts.isShuttingDown,
-    }),
-  );
-  app.use(s.metrics.router());
-  app.get('/openapi.json', (_req, res) => res.json(openapi));
   const authn = auth.middleware('http');
-  const routes = declareRoutes({
-    public: openAccess,
-    // A user's own chats: the token, then the handler checks the subject and app (assertOwner, ownedChat).
-    user: authn,
-    owner: authn,
-    operator: [authn, operatorOnly(s.config.OPERATOR_CLAIM, s.config.OPERATOR_ROLE)],
-    service: serviceKeyOnly(s.config.SERVICE_KEY),
-  });
-  workflowsRoutes(routes, s);
-  blueprintsRoutes(routes, s);
-  chatsRoutes(routes, s);
-  sessionsRoutes(routes, s);
-  inputsRoutes(routes, s);
-  missionsRoutes(routes, { missions: s.missions, workflows: s.workflows });
-  aguiRoutesOf(routes, s);
-  a2aRoutesOf(routes, s);
-  mcpRoutesOf(routes, s);
-  // The MCP endpoint's 401 names its protected-resource metadata (an OAuth resource server's challenge).
-  app.use(mcpChallenge(authn));
-  app.use(routes.router);
-  finalizeHttpApp(app, s.logger, openapi);
 
   const socketDeps = { ...s, hub };
   /** Document 003's chat socket: the token and the path must name the chat's own user and app. */
@@ -108,17 +58,46 @@ export function createRuntimeApp(s: RuntimeServices, opts: { isShuttingDown?: ()
       return session;
     },
   };
-
   /** Document 002's tutor socket: another wire format over the same chats (src/mission). */
   const missionSocket = missionEndpoint(socketDeps, auth);
 
-  return {
-    app,
-    hub,
-    attach(server: Server) {
-      hub.attach(server, [chatSocket, missionSocket]);
+  return serviceApp({
+    service: 'runtime',
+    api,
+    logger: s.logger,
+    metrics: s.metrics,
+    corsOrigins: s.config.CORS_ORIGINS,
+    bodyLimit: s.config.BODY_LIMIT,
+    health: {
+      ready: {
+        redis: async () => void (await s.redis.ping()),
+        database: async () => void (await s.db.pool.query('SELECT 1')),
+      },
     },
-  };
+    isShuttingDown: opts.isShuttingDown,
+    guards: {
+      public: openAccess,
+      // A user's own chats: the token, then the handler checks the subject and app (assertOwner, ownedChat).
+      user: authn,
+      owner: authn,
+      operator: [authn, operatorOnly(s.config.OPERATOR_CLAIM, s.config.OPERATOR_ROLE)],
+      service: serviceKeyOnly(s.config.SERVICE_KEY),
+    },
+    routes: (routes) => {
+      workflowsRoutes(routes, s);
+      blueprintsRoutes(routes, s);
+      chatsRoutes(routes, s);
+      sessionsRoutes(routes, s);
+      inputsRoutes(routes, s);
+      missionsRoutes(routes, { missions: s.missions, workflows: s.workflows });
+      aguiRoutesOf(routes, s);
+      a2aRoutesOf(routes, s);
+      mcpRoutesOf(routes, s);
+    },
+    // The MCP endpoint's 401 names its protected-resource metadata (an OAuth resource server's challenge).
+    beforeRoutes: [mcpChallenge(authn)],
+    sockets: { attach: (server) => hub.attach(server, [chatSocket, missionSocket]), close: () => hub.close() },
+  });
 }
 
 /** Another Tessera service, by the service key (the gateway strips it from clients). */

@@ -1,11 +1,11 @@
-import { GracefulShutdown, listen, type Logger } from '@tessera/kit';
+import { GracefulShutdown, listen, type Logger, type RunningProcess } from '@tessera/kit';
 import { createRuntimeApp } from './app';
 import type { RuntimeConfig } from './config';
 import { createRuntimeServices, type RuntimeServices } from './services';
 import { stopIdleChat } from './turns/stop';
 import { startTurnWorker } from './turns/turn-worker';
 
-export interface RunningRuntime {
+export interface RunningRuntime extends RunningProcess {
   s: RuntimeServices;
   url: string;
   port: number;
@@ -16,15 +16,15 @@ export interface RunningRuntime {
 
 /**
  * The runtime's API process as deployed: services, HTTP and chat sockets on one server, stops of
- * idle chats, and with `worker` the turn worker in the same process. main.ts and the integration
+ * idle chats, and with `worker` (default EMBEDDED_WORKER) the turn worker in the same process. main.ts and the integration
  * tests both start it here, so the tests run what production runs.
  */
-export async function startRuntimeServer(config: RuntimeConfig, logger: Logger, opts: { worker: boolean }): Promise<RunningRuntime> {
+export async function startRuntimeServer(config: RuntimeConfig, logger: Logger, opts: { worker: boolean } = { worker: config.EMBEDDED_WORKER }): Promise<RunningRuntime> {
   const shutdown = new GracefulShutdown(logger, config.SHUTDOWN_TIMEOUT_MS);
   const s = createRuntimeServices(config, logger, 'api');
-  const { app, hub, attach } = createRuntimeApp(s, { isShuttingDown: () => shutdown.shuttingDown });
-  const { server, port, url } = await listen(app, config.PORT, config.HOST);
-  attach(server);
+  const http = createRuntimeApp(s, { isShuttingDown: () => shutdown.shuttingDown });
+  const { server, port, url } = await listen(http.app, config.PORT, config.HOST);
+  http.attach(server);
   await s.feed.onControl((m) => {
     if (m.action !== 'stop') return;
     // A stop names its session's app: the same id in another app is another app's session, not this chat.
@@ -36,8 +36,18 @@ export async function startRuntimeServer(config: RuntimeConfig, logger: Logger, 
   const worker = opts.worker ? await startTurnWorker(s) : null;
   shutdown
     .addServer('http', server)
-    .add('websockets', () => hub.close())
+    .add('websockets', () => http.closeSockets())
     .add('worker', () => worker?.close())
     .add('services', () => s.close());
-  return { s, url, port, worker, shutdown };
+  const ready = { message: 'runtime listening', fields: { port, workflows: [...s.workflows.keys()], embedded_worker: opts.worker } };
+  return { s, url, port, worker, shutdown, ready };
+}
+
+/** The turn worker as its own process (worker.ts): its turns are handed back on shutdown, then the connections close. */
+export async function startRuntimeWorker(config: RuntimeConfig, logger: Logger): Promise<RunningProcess> {
+  const shutdown = new GracefulShutdown(logger, config.SHUTDOWN_TIMEOUT_MS);
+  const s = createRuntimeServices(config, logger, 'worker');
+  const w = await startTurnWorker(s);
+  shutdown.add('worker', () => w.close()).add('services', () => s.close());
+  return { shutdown, ready: { message: 'runtime worker ready', fields: { concurrency: config.WORKER_CONCURRENCY, workflows: [...s.workflows.keys()] } } };
 }

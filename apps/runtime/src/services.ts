@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { Queue } from '@tessera/contracts';
-import { bullConnection, BusPublisher, BusSubscriber, createRedis, Metrics, TypedQueue, type DeclaredRoutes, type Logger } from '@tessera/kit';
+import { authSettings, bullConnection, BusPublisher, BusSubscriber, createAuth, createRedis, Metrics, TypedQueue, type Auth, type DeclaredRoutes, type Logger } from '@tessera/kit';
 import { agentChatModel, Workflows } from './blueprints/agent-workflows';
 import { BlueprintSource } from './blueprints/blueprint-source';
 import { ChatAttachments } from './attachments/chat-attachments';
@@ -23,19 +23,23 @@ import { UserMessageLimit } from './turns/user-limit';
 import { ChatStarter } from './turns/chat-starter';
 import { observer, type Observer } from './turns/observe';
 
-/**
- * The runtime's composition root, shared by the HTTP/WS process (main.ts) and the turn worker
- * (worker.ts): connections, stores and services, with one close() for all of them.
- */
 /** The runtime's route declarations: discovery is public, the chat API a user's or an owner's, missions an operator's, one internal route a service's. */
 export type RuntimeRoutes = DeclaredRoutes<'public' | 'user' | 'owner' | 'operator' | 'service'>;
 
+/**
+ * The runtime's composition root, shared by the HTTP/WS process and the turn worker (server.ts):
+ * connections, stores and services, with one close() for all of them.
+ */
 export interface RuntimeServices {
   config: RuntimeConfig;
   logger: Logger;
   metrics: Metrics;
   db: Db;
   redis: Redis;
+  /** A connection of its own for one blocking read (a resumed MCP stream's XREAD); its user disconnects it. */
+  blockingConnection(name: string): Redis;
+  /** The platform's tokens, for routes and sockets: built once per process. */
+  auth: Auth;
   /** The channels this process follows (chats' events, stops, agent changes), on a connection of their own. */
   subscriber: BusSubscriber;
   feed: ChatFeed;
@@ -107,6 +111,8 @@ export function createRuntimeServices(config: RuntimeConfig, logger: Logger, rol
     metrics,
     db,
     redis,
+    blockingConnection: (name) => createRedis(config.REDIS_URL, logger, name, { maxRetriesPerRequest: null }),
+    auth: createAuth(authSettings(config)),
     subscriber,
     feed,
     chats,

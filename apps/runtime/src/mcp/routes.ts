@@ -10,7 +10,7 @@ import {
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
 import { AppId, ErrorCode, type RouteSpec } from '@tessera/contracts';
-import { assertOwner, BadRequest, createRedis, Forbidden, HttpError, NotFound, Unavailable, type Principal } from '@tessera/kit';
+import { assertOwner, BadRequest, Forbidden, HttpError, NotFound, Unavailable, type Principal } from '@tessera/kit';
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import type { RuntimeRoutes, RuntimeServices } from '../services';
@@ -218,7 +218,7 @@ export function mcpRoutesOf(routes: RuntimeRoutes, s: RuntimeServices): void {
     resuming++;
     const closed = new AbortController();
     res.on('close', () => closed.abort());
-    const reader = createRedis(s.config.REDIS_URL, s.logger, 'runtime-mcp-resume', { maxRetriesPerRequest: null });
+    const reader = s.blockingConnection('runtime-mcp-resume');
     try {
       res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no', 'mcp-session-id': sessionId });
       res.flushHeaders();

@@ -1,3 +1,4 @@
+import { runTask } from '@tessera/kit';
 import { createDb } from '../store/db';
 import { loadRuntimeConfig } from '../config';
 import { MissionStore } from './mission-store';
@@ -7,7 +8,7 @@ import { seedExampleMission } from './seed';
  * `tsx apps/runtime/src/mission/seed-main.ts [user…]`: loads the example mission into the
  * runtime's database (after its migrations) and enrolls the users (default `dev-user`). Idempotent.
  */
-async function main() {
+runTask(async () => {
   const config = loadRuntimeConfig();
   const db = createDb(config.DATABASE_URL, 1);
   try {
@@ -17,9 +18,4 @@ async function main() {
   } finally {
     await db.close();
   }
-}
-
-main().catch((err) => {
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
 });
