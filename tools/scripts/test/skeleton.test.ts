@@ -1,0 +1,70 @@
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { SERVICES } from '../services';
+import { NOT_SERVICES, skeletonProblems } from '../skeleton';
+
+/** The service skeleton (README, "The service skeleton") holds for every service, and `npm start` runs each as its main.ts says. */
+const ROOT = resolve(__dirname, '../../..');
+
+it('every service has the skeleton: main.ts is runMain, only services.ts connects and builds auth, only the kit answers health', () => {
+  expect(skeletonProblems(ROOT)).toEqual([]);
+});
+
+it('npm start runs every service, each from its main.ts or worker.ts', () => {
+  const services = readdirSync(join(ROOT, 'apps')).filter((n) => !NOT_SERVICES.includes(n) && !n.startsWith('.'));
+  expect([...new Set(SERVICES.map((s) => s.app))].sort()).toEqual(services.sort());
+  for (const s of SERVICES) expect(s.entry).toMatch(new RegExp(`^apps/${s.app}/src/(main|worker)\\.ts$`));
+});
+
+describe('an app that leaves the skeleton', () => {
+  let root: string;
+  const write = (path: string, text: string) => {
+    mkdirSync(dirname(join(root, path)), { recursive: true });
+    writeFileSync(join(root, path), text);
+  };
+
+  beforeAll(() => {
+    root = mkdtempSync(join(tmpdir(), 'tessera-skeleton-'));
+    // A copy of a real service, then each way of leaving the skeleton.
+    for (const f of ['main.ts', 'config.ts', 'services.ts', 'server.ts', 'app.ts']) write(`apps/good/src/${f}`, readFileSync(join(ROOT, 'apps/broker/src', f), 'utf8'));
+    write('apps/good/src/routes/sessions.ts', 'export {};\n');
+    write(
+      'apps/bad/src/main.ts',
+      [
+        "import { createLogger, createRedis } from '@tessera/kit';",
+        "import { loadBadConfig } from './config';",
+        'async function main() {',
+        '  const config = loadBadConfig();',
+        "  const logger = createLogger('bad', config.LOG_LEVEL);",
+        "  const redis = createRedis(config.REDIS_URL, logger, 'bad');",
+        '}',
+        'main().catch(() => process.exit(1));',
+      ].join('\n'),
+    );
+    write('apps/bad/src/config.ts', 'export {};\n');
+    write('apps/bad/src/app.ts', "import { createAuth, healthRouter } from '@tessera/kit';\nexport const auth = createAuth(s);\napp.use(healthRouter({ service: 'bad', ready: {} }));\n");
+    write('apps/bad/src/routes/ping.ts', "// createRedis( in a comment is no call\nr.get('/health', (_req, res) => res.json({}));\n");
+    write('apps/console/src/main.tsx', 'render();\n');
+  });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('is named, file by file, with the reason; a copy of a real service is not', () => {
+    const problems = skeletonProblems(root);
+    expect(problems.filter((p) => p.startsWith('apps/good/'))).toEqual([]);
+    expect(problems.filter((p) => p.startsWith('apps/console/'))).toEqual([]);
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'apps/bad/src/services.ts: missing (every connection (Redis, PostgreSQL, clients of other services) and auth, with one close())',
+        'apps/bad/src/server.ts: missing (start as deployed (start<App>Server), the shutdown order declared)',
+        'apps/bad/src/main.ts: is 8 lines long (at most 6: imports and runMain)',
+        'apps/bad/src/main.ts: does more than runMain(name, loadConfig, start)',
+        'apps/bad/src/main.ts: builds a Redis connection (createRedis) outside services.ts',
+        'apps/bad/src/app.ts: builds the token verifier (createAuth) outside services.ts',
+        "apps/bad/src/app.ts: registers /health (healthRouter): serviceApp's health option does",
+        'apps/bad/src/routes/ping.ts: registers /health or /ready by hand',
+      ]),
+    );
+    expect(problems.filter((p) => p.startsWith('apps/bad/src/routes/ping.ts'))).toHaveLength(1);
+  });
+});
