@@ -18,3 +18,4 @@ export * from './routes';
 export * from './backoff';
 export * from './lease';
 export * from './multipart';
+export * from './service-client';

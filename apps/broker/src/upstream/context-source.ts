@@ -1,7 +1,6 @@
 import { stat, readFile } from 'node:fs/promises';
 import { BackendContext } from '@tessera/contracts';
-import { SERVICE_KEY_HEADER, Unavailable, type Logger } from '@tessera/kit';
-import { JsonClient } from './json-client';
+import { SERVICE_KEY_HEADER, ServiceClient, Unavailable, type Logger } from '@tessera/kit';
 
 /** What the host application knows about a user, as context layers (see domain/backend-context). */
 export interface SourcedContext {
@@ -11,7 +10,7 @@ export interface SourcedContext {
 
 export interface ContextSource {
   forUser(userId: string, appId: string, requestId?: string): Promise<SourcedContext>;
-  close(): void;
+  close(): Promise<void>;
 }
 
 const USER_CONTEXT_UNAVAILABLE = 'user context unavailable';
@@ -22,17 +21,17 @@ const USER_CONTEXT_UNAVAILABLE = 'user context unavailable';
  * start (503): a chat must not start without the permissions the backend meant to give it.
  */
 export class HttpContextSource implements ContextSource {
-  private readonly http: JsonClient;
+  private readonly http: ServiceClient;
   private readonly url: URL;
 
   constructor(
     url: string,
     private readonly serviceKey: string,
-    private readonly timeoutMs: number,
+    timeoutMs: number,
     private readonly logger: Logger,
   ) {
     this.url = new URL(url);
-    this.http = new JsonClient(this.url.origin, 'context source', 256 * 1024);
+    this.http = new ServiceClient(this.url.origin, 'context source', { timeoutMs, maxReplyBytes: 256 * 1024 });
   }
 
   async forUser(userId: string, appId: string, requestId?: string): Promise<SourcedContext> {
@@ -43,7 +42,6 @@ export class HttpContextSource implements ContextSource {
     try {
       r = await this.http.request('GET', `${this.url.pathname}?${q}`, {
         headers: { [SERVICE_KEY_HEADER]: this.serviceKey, 'x-request-id': requestId },
-        timeoutMs: this.timeoutMs,
       });
     } catch (e) {
       this.logger.error('context source unreachable', { request_id: requestId, error: (e as Error).message });
@@ -58,8 +56,8 @@ export class HttpContextSource implements ContextSource {
     return { user: parsed.data };
   }
 
-  close(): void {
-    this.http.close();
+  close(): Promise<void> {
+    return this.http.close();
   }
 }
 
@@ -97,7 +95,7 @@ export class FileContextSource implements ContextSource {
     return data;
   }
 
-  close(): void {}
+  async close(): Promise<void> {}
 }
 
 /** Both sources may be set: the file's entries first, the host application's reply over them. */
@@ -112,8 +110,8 @@ export class LayeredContextSource implements ContextSource {
     );
   }
 
-  close(): void {
-    for (const s of this.sources) s.close();
+  async close(): Promise<void> {
+    await Promise.all(this.sources.map((s) => s.close()));
   }
 }
 

@@ -1,7 +1,6 @@
 import type { z } from 'zod';
 import { BackendStartReply, ErrorBody, ErrorCode, RecentSessionReply, SessionsReply, type BackendStartBody } from '@tessera/contracts';
-import { BadGateway, HttpError, REQUEST_ID_HEADER, SERVICE_KEY_HEADER, Unavailable, type Logger } from '@tessera/kit';
-import { JsonClient, Unreachable, type JsonReply } from './json-client';
+import { BadGateway, HttpError, REQUEST_ID_HEADER, SERVICE_KEY_HEADER, ServiceClient, Unavailable, Unreachable, type Logger, type ServiceReply } from '@tessera/kit';
 
 /** Who a runtime call is made for: the user's token is passed on, the request id follows. */
 export interface CallContext {
@@ -25,10 +24,10 @@ const AI_UNAVAILABLE = 'AI service unavailable';
  * contract → 502. The runtime's body is logged; clients never see more than the error shape.
  */
 export class RuntimeClient {
-  private readonly http: JsonClient;
+  private readonly http: ServiceClient;
 
   constructor(private readonly o: RuntimeClientOptions) {
-    this.http = new JsonClient(o.baseUrl, 'runtime');
+    this.http = new ServiceClient(o.baseUrl, 'runtime', { timeoutMs: o.timeoutMs });
   }
 
   /** `POST /api/chat/start` with the service key: `initial_context` is trusted backend context. */
@@ -50,8 +49,8 @@ export class RuntimeClient {
     if (r.status !== 200) throw new Error(`runtime /health answered ${r.status}`);
   }
 
-  close(): void {
-    this.http.close();
+  close(): Promise<void> {
+    return this.http.close();
   }
 
   private async call<S extends z.ZodType>(op: string, method: string, path: string, schema: S, ctx: CallContext, body?: unknown, trusted = false): Promise<z.infer<S>> {
@@ -60,9 +59,9 @@ export class RuntimeClient {
       [REQUEST_ID_HEADER]: ctx.requestId,
       ...(trusted && { [SERVICE_KEY_HEADER]: this.o.serviceKey }),
     };
-    let reply: JsonReply;
+    let reply: ServiceReply;
     try {
-      reply = await this.http.request(method, path, { body, headers, timeoutMs: this.o.timeoutMs });
+      reply = await this.http.request(method, path, { body, headers });
     } catch (e) {
       const reason = e instanceof Unreachable ? e.reason : (e as Error).message;
       this.o.logger.error('runtime unreachable', { op, request_id: ctx.requestId, reason });
