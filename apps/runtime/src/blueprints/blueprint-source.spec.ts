@@ -44,13 +44,21 @@ describe('BlueprintSource', () => {
   /** The cache's clock (lru-cache takes a start of 0 for "no TTL"). */
   let now = 1_000_000;
   const clock = { now: () => now };
-  const source = (ttlMs = 1_000) => new BlueprintSource(am.url, 'service-key', ttlMs, createLogger('blueprint-source-spec', 'error'), clock);
+  const made: BlueprintSource[] = [];
+  const source = (ttlMs = 1_000) => {
+    const s = new BlueprintSource(am.url, 'service-key', ttlMs, createLogger('blueprint-source-spec', 'error'), clock);
+    made.push(s);
+    return s;
+  };
 
   beforeEach(async () => {
     am = await agentManager();
     now = 1_000_000;
   });
-  afterEach(() => am.close());
+  afterEach(async () => {
+    await Promise.all(made.splice(0).map((s) => s.close()));
+    await am.close();
+  });
 
   it('asks the agent manager once for turns that resolve a blueprint together, and keeps it for the TTL', async () => {
     am.prompts.app1 = { helper: 'be brief' };

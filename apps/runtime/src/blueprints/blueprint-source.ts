@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { agents } from '@tessera/contracts';
-import { channelOf, SERVICE_KEY_HEADER, type BusSubscriber, type Logger } from '@tessera/kit';
+import type { z } from 'zod';
+import { BadGateway, channelOf, SERVICE_KEY_HEADER, ServiceClient, UnexpectedStatus, Unreachable, type BusSubscriber, type Logger } from '@tessera/kit';
 import { BlueprintRefusal, EngineErrorCode } from '../engine/run-turn';
 
 /** A turn waits this long for the agent manager before it fails with BLUEPRINT_UNAVAILABLE. */
@@ -26,15 +27,17 @@ const appOf = (key: string) => key.slice(0, key.indexOf('\u0000'));
  */
 export class BlueprintSource {
   private readonly cache: LRUCache<string, Entry>;
+  private readonly http: ServiceClient;
 
   constructor(
-    private readonly baseUrl: string,
+    baseUrl: string,
     private readonly serviceKey: string,
     ttlMs: number,
     private readonly logger: Logger,
     /** The cache's clock (tests move it); `performance` by default. */
     clock?: { now(): number },
   ) {
+    this.http = new ServiceClient(baseUrl, 'agent manager', { timeoutMs: FETCH_TIMEOUT_MS });
     this.cache = new LRUCache<string, Entry>({
       max: MAX_CACHED,
       ttl: ttlMs,
@@ -71,11 +74,7 @@ export class BlueprintSource {
 
   /** Every agent of the app, as the agent manager has it now. */
   async list(app: string): Promise<agents.Agent[]> {
-    const body = await this.call(app, '/agents', 'the agents');
-    if (body.status !== 200) throw this.unavailable('the agents', `answered ${body.status}`);
-    const list = agents.AgentsReply.safeParse(body.json);
-    if (!list.success) throw this.unavailable('the agents', 'answered something that is not a list of agents');
-    return list.data;
+    return (await this.read(app, '/agents', agents.AgentsReply, 'the agents', []))!;
   }
 
   /** Drops the app's copy of `name`; without an app, `name` in every app; without either, everything. */
@@ -104,30 +103,31 @@ export class BlueprintSource {
     return { agent: await this.request(app, key.slice(app.length + 1)) };
   }
 
-  private async request(app: string, name: string): Promise<agents.Agent | null> {
-    const what = `blueprint "${name}"`;
-    const res = await this.call(app, `/agents/${encodeURIComponent(name)}`, what);
+  private request(app: string, name: string): Promise<agents.Agent | null> {
     // 400: a name the agent manager cannot hold (a workflow may name anything) is as missing as an unknown one.
-    if (res.status === 404 || res.status === 400) return null;
-    if (res.status !== 200) throw this.unavailable(what, `answered ${res.status}`);
-    const agent = agents.Agent.safeParse(res.json);
-    if (!agent.success) throw this.unavailable(what, 'answered something that is not an agent');
-    return agent.data;
+    return this.read(app, `/agents/${encodeURIComponent(name)}`, agents.Agent, `blueprint "${name}"`, [404, 400]);
   }
 
-  /** A read of the agent manager for the app (the service key acts for the app it names, and reads only that app's agents). */
-  private async call(app: string, path: string, what: string): Promise<{ status: number; json: unknown }> {
-    let res: Response;
+  /**
+   * A read of the agent manager for the app (the service key acts for the app it names, and reads
+   * only that app's agents); null when it answers one of the `absent` statuses.
+   */
+  private async read<S extends z.ZodType>(app: string, path: string, schema: S, what: string, absent: number[]): Promise<z.infer<S> | null> {
     try {
-      res = await fetch(`${this.baseUrl}${path}`, {
-        headers: { [SERVICE_KEY_HEADER]: this.serviceKey, [agents.AGENT_APP_HEADER]: app },
-        signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
-      });
+      return await this.http.json('GET', path, schema, { headers: { [SERVICE_KEY_HEADER]: this.serviceKey, [agents.AGENT_APP_HEADER]: app } });
     } catch (e) {
-      const err = e as Error & { cause?: { code?: string } };
-      throw this.unavailable(what, err.name === 'TimeoutError' ? `did not answer within ${FETCH_TIMEOUT_MS} ms` : `is unreachable (${err.cause?.code ?? err.message})`);
+      if (e instanceof UnexpectedStatus) {
+        if (absent.includes(e.reply.status)) return null;
+        throw this.unavailable(what, `answered ${e.reply.status}`);
+      }
+      if (e instanceof Unreachable) throw this.unavailable(what, `is unreachable (${e.reason})`);
+      if (e instanceof BadGateway) throw this.unavailable(what, 'answered something that does not match its contract');
+      throw e;
     }
-    return { status: res.status, json: await res.json().catch(() => undefined) };
+  }
+
+  close(): Promise<void> {
+    return this.http.close();
   }
 
   private unavailable(what: string, why: string): BlueprintRefusal {
