@@ -1,4 +1,5 @@
 import express, { type Request, type Router } from 'express';
+import { LRUCache } from 'lru-cache';
 import { asyncApiServers, buildAsyncApi, mergeOpenApi, SOCKETS, type AsyncApiServer, type UnavailableService } from '@tessera/contracts';
 import { matchRoute, publicPath, SERVICE_NAMES, type ServiceName } from '../domain/routing';
 import { getJson, type Instance, type Upstreams } from '../proxy/upstreams';
@@ -28,10 +29,19 @@ async function documentOf(inst: Instance, timeoutMs: number): Promise<Doc> {
  * (a shorter while when a service was missing, so that it appears soon after it starts).
  */
 export function openApiRoute(opts: { own: Doc; upstreams: Upstreams; timeoutMs: number; cacheMs: number; publicUrl?: string }): Router {
-  let cached: { doc: Doc; until: number } | null = null;
-  let inflight: Promise<Doc> | null = null;
+  // One entry, built once however many ask at once; its TTL is set by what the build found.
+  const cache = new LRUCache<'doc', Doc>({
+    max: 1,
+    ttlResolution: 0,
+    fetchMethod: async (_key, _stale, { options }) => {
+      const { doc, missing } = await build();
+      // lru-cache takes a TTL of 0 for "forever": OPENAPI_CACHE_MS=0 is a millisecond.
+      options.ttl = Math.max(1, missing ? Math.min(opts.cacheMs, 2_000) : opts.cacheMs);
+      return doc;
+    },
+  });
 
-  async function build(): Promise<Doc> {
+  async function build(): Promise<{ doc: Doc; missing: boolean }> {
     const unavailable: UnavailableService[] = [];
     const docs: { doc: Doc }[] = [{ doc: opts.own }];
     const results = await Promise.all(
@@ -54,16 +64,12 @@ export function openApiRoute(opts: { own: Doc; upstreams: Upstreams; timeoutMs: 
       servers: [{ url: opts.publicUrl || '/', description: 'the gateway' }],
     });
     merged['x-unavailable'] = unavailable;
-    const ttl = unavailable.length ? Math.min(opts.cacheMs, 2_000) : opts.cacheMs;
-    cached = { doc: merged, until: Date.now() + ttl };
-    return merged;
+    return { doc: merged, missing: unavailable.length > 0 };
   }
 
   const r = express.Router();
   r.get('/openapi.json', async (_req, res) => {
-    if (cached && cached.until > Date.now()) return void res.json(cached.doc);
-    inflight ??= build().finally(() => (inflight = null));
-    res.json(await inflight);
+    res.json(await cache.fetch('doc'));
   });
   return r;
 }
