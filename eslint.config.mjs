@@ -46,8 +46,8 @@ export default [
   },
   {
     // Each route is declared once with its access rule (issue 17): routes.route(spec, handler) from
-    // the kit's declareRoutes. The gateway's own few routes (health, the merged documents, the
-    // console) are its edge, declared `public` in its document; what it forwards is no route.
+    // the kit's declareRoutes. The gateway's own few routes (the merged documents, the console;
+    // health is the kit's serviceApp's) are its edge, declared `public` in its document; what it forwards is no route.
     files: ['apps/*/src/**/*.ts'],
     ignores: ['apps/gateway/**'],
     rules: {
