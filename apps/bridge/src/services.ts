@@ -63,6 +63,7 @@ export function createBridgeServices(config: BridgeConfig, logger: Logger, sandb
     relay,
     sessions,
     async close() {
+      await relay.close();
       await Promise.all([redis.quit().catch(() => undefined), sub.quit().catch(() => undefined)]);
     },
   };

@@ -1,10 +1,10 @@
-import { request } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import type { observability } from '@tessera/contracts';
-import { SERVICE_KEY_HEADER, type Logger } from '@tessera/kit';
+import { observability } from '@tessera/contracts';
+import { SERVICE_KEY_HEADER, ServiceClient, type Logger } from '@tessera/kit';
 
 const FLUSH_MS = 200;
 const MAX_BATCH = 500;
+/** A batch observability did not take is sent again after this long. */
+const RETRY_MS = 2_000;
 /** Events held while observability is out of reach; past this the oldest are dropped (and counted). */
 const MAX_QUEUED = 10_000;
 
@@ -18,12 +18,16 @@ export class ObservabilityRelay {
   private timer: NodeJS.Timeout | null = null;
   private inflight: Promise<void> | null = null;
   dropped = 0;
+  private closed = false;
+  private readonly http: ServiceClient | null;
 
   constructor(
     private readonly url: string | null,
     private readonly serviceKey: string,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.http = url ? new ServiceClient(url, 'observability', { timeoutMs: 5_000 }) : null;
+  }
 
   /** An event of a session, under the session's own app and user: only that app's operators see it. */
   send(owner: { appId: string; userId: string }, e: Omit<observability.IncomingEvent, 'source' | 'app_id' | 'user_id'>): void {
@@ -43,34 +47,29 @@ export class ObservabilityRelay {
     if (this.inflight) await this.inflight;
     if (!this.url || this.queue.length === 0) return;
     const batch = this.queue.splice(0, MAX_BATCH);
+    let taken = true;
     this.inflight = this.post(batch).catch((e: Error) => {
+      taken = false;
       // Put back at the front once; an observability outage must not grow memory without bound (MAX_QUEUED).
       this.queue.unshift(...batch);
       this.logger.warn('observability did not take bridge events', { events: batch.length, error: e.message });
-      this.timer ??= setTimeout(() => void this.flush(), 2_000);
+      if (!this.closed) this.timer ??= setTimeout(() => void this.flush(), RETRY_MS);
     });
     await this.inflight;
     this.inflight = null;
-    if (this.queue.length) void this.flush();
+    // The rest goes now only if this batch went; after a failure the retry waits RETRY_MS.
+    if (taken && this.queue.length) void this.flush();
   }
 
-  private post(events: observability.IncomingEvent[]): Promise<void> {
-    const u = new URL(`${this.url}/events`);
-    const body = Buffer.from(JSON.stringify({ events }));
-    const send = u.protocol === 'https:' ? httpsRequest : request;
-    return new Promise((resolve, reject) => {
-      const req = send(
-        u,
-        { method: 'POST', timeout: 5_000, headers: { 'content-type': 'application/json', 'content-length': String(body.length), [SERVICE_KEY_HEADER]: this.serviceKey } },
-        (res) => {
-          res.resume();
-          if (res.statusCode === 200) resolve();
-          else reject(new Error(`HTTP ${res.statusCode}`));
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error('timed out')));
-      req.on('error', reject);
-      req.end(body);
-    });
+  private async post(events: observability.IncomingEvent[]): Promise<void> {
+    await this.http?.json('POST', '/events', observability.IngestReply, { body: { events }, headers: { [SERVICE_KEY_HEADER]: this.serviceKey } });
+  }
+
+  /** Sends what is queued (once: what observability does not take now is dropped), then releases the connections. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.flush();
+    if (this.timer) clearTimeout(this.timer);
+    await this.http?.close();
   }
 }
