@@ -1,5 +1,5 @@
-import { request } from 'node:http';
-import type { Logger } from '@tessera/kit';
+import { z } from 'zod';
+import { ServiceClient, type Logger } from '@tessera/kit';
 import { AgentEventStream, type AgentEvent } from '../relay/agent-events';
 import { SERVER_USER } from './server-pool';
 
@@ -10,6 +10,9 @@ export interface OpencodeTarget {
   password: string;
 }
 
+/** What OpenCode answers to `POST /session` (of its reply, the bridge reads only the id). */
+const OpencodeSession = z.object({ id: z.string() });
+
 /** The calls the bridge makes to one OpenCode server (`opencode serve`), with its basic auth. */
 export class OpencodeClient {
   private readonly auth: string;
@@ -19,29 +22,17 @@ export class OpencodeClient {
   }
 
   /** `POST /session`: a session for the host to prompt (null when the server has no such route: a stand-in). */
-  createSession(): Promise<string | null> {
-    const body = Buffer.from('{}');
+  async createSession(): Promise<string | null> {
     const { host, port } = this.target;
-    return new Promise((resolve) => {
-      const req = request(
-        { host, port, path: '/session', method: 'POST', agent: false, auth: this.auth, timeout: 5_000, headers: { 'content-type': 'application/json', 'content-length': String(body.length) } },
-        (res) => {
-          let text = '';
-          res.on('data', (d) => (text += d));
-          res.on('end', () => {
-            try {
-              const id = (JSON.parse(text) as { id?: unknown }).id;
-              resolve(res.statusCode === 200 && typeof id === 'string' ? id : null);
-            } catch {
-              resolve(null);
-            }
-          });
-        },
-      );
-      req.on('timeout', () => req.destroy());
-      req.on('error', () => resolve(null));
-      req.end(body);
-    });
+    const http = new ServiceClient(`http://${host}:${port}`, 'agent server', { timeoutMs: 5_000 });
+    try {
+      const session = await http.json('POST', '/session', OpencodeSession, { body: {}, headers: { authorization: `Basic ${Buffer.from(this.auth).toString('base64')}` } });
+      return session.id;
+    } catch {
+      return null;
+    } finally {
+      await http.close();
+    }
   }
 
   /** `GET /event`: the server's own events, followed (and reopened when dropped) until the stream is closed. */
