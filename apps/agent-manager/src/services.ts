@@ -28,6 +28,7 @@ export function createAgentManagerServices(config: AgentManagerConfig, logger: L
   const metrics = new Metrics('agent-manager');
   const redis = createRedis(config.REDIS_URL, logger, 'agent-manager');
   const layout = new ProjectLayout(config.AGENT_MANAGER_PROJECT_DIR);
+  const sessions = new SessionsInUse(config);
   return {
     config,
     logger,
@@ -35,9 +36,10 @@ export function createAgentManagerServices(config: AgentManagerConfig, logger: L
     redis,
     layout,
     stores: new AgentStores(layout, config.LOCK_STALE_MS, announcer(new BusPublisher(redis), logger), logger),
-    sessions: new SessionsInUse(config),
+    sessions,
     access: createAccess(config, createAuth(authSettings(config))),
     async close() {
+      await sessions.close();
       await redis.quit().catch(() => undefined);
     },
   };

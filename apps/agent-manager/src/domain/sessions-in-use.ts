@@ -1,5 +1,6 @@
 import { agents, observability } from '@tessera/contracts';
-import { Conflict, SERVICE_KEY_HEADER, Unavailable } from '@tessera/kit';
+import type { z } from 'zod';
+import { BadGateway, Conflict, SERVICE_KEY_HEADER, ServiceClient, Unavailable, UnexpectedStatus, Unreachable } from '@tessera/kit';
 import type { AgentManagerConfig } from '../config';
 
 type Found = { sessions: agents.SessionInUse[] } | { error: string };
@@ -14,7 +15,14 @@ type Found = { sessions: agents.SessionInUse[] } | { error: string };
  * change waits.
  */
 export class SessionsInUse {
-  constructor(private readonly config: Pick<AgentManagerConfig, 'RUNTIME_URL' | 'OBSERVABILITY_URL' | 'SERVICE_KEY' | 'SESSION_CHECK_TIMEOUT_MS'>) {}
+  private readonly runtime: ServiceClient | null;
+  private readonly observability: ServiceClient | null;
+
+  constructor(private readonly config: Pick<AgentManagerConfig, 'RUNTIME_URL' | 'OBSERVABILITY_URL' | 'SERVICE_KEY' | 'SESSION_CHECK_TIMEOUT_MS'>) {
+    const timeoutMs = config.SESSION_CHECK_TIMEOUT_MS;
+    this.runtime = config.RUNTIME_URL ? new ServiceClient(config.RUNTIME_URL, 'runtime', { timeoutMs }) : null;
+    this.observability = config.OBSERVABILITY_URL ? new ServiceClient(config.OBSERVABILITY_URL, 'observability', { timeoutMs }) : null;
+  }
 
   /** Refuses (409, naming the app's sessions) when any runs; 503 when a service could not say. */
   async assertNone(app: string, name: string, action: 'deleted' | 'deactivated', authorization?: string): Promise<void> {
@@ -37,14 +45,11 @@ export class SessionsInUse {
   }
 
   private async fromRuntime(app: string, name: string): Promise<Found> {
-    const base = this.config.RUNTIME_URL;
-    if (!base) return { sessions: [] };
+    if (!this.runtime) return { sessions: [] };
     const q = new URLSearchParams({ app_id: app });
-    const r = await this.get('runtime', `${base}/api/internal/blueprints/${encodeURIComponent(name)}/active-chats?${q}`, { [SERVICE_KEY_HEADER]: this.config.SERVICE_KEY });
+    const r = await this.ask(this.runtime, `/api/internal/blueprints/${encodeURIComponent(name)}/active-chats?${q}`, agents.ActiveChatsReply, { [SERVICE_KEY_HEADER]: this.config.SERVICE_KEY });
     if ('error' in r) return r;
-    const body = agents.ActiveChatsReply.safeParse(r.json);
-    if (!body.success) return { error: 'runtime: unexpected reply' };
-    return { sessions: body.data.chats.map((c) => ({ session_id: c.chat_id, source: 'runtime', workflow: c.workflow_name, app_id: c.app_id, status: c.status })) };
+    return { sessions: r.reply.chats.map((c) => ({ session_id: c.chat_id, source: 'runtime', workflow: c.workflow_name, app_id: c.app_id, status: c.status })) };
   }
 
   /**
@@ -53,35 +58,31 @@ export class SessionsInUse {
    * token (auth disabled, local development) the service key asks, for the app only.
    */
   private async fromObservability(app: string, name: string, authorization?: string): Promise<Found> {
-    const base = this.config.OBSERVABILITY_URL;
-    if (!base) return { sessions: [] };
+    if (!this.observability) return { sessions: [] };
     const q = new URLSearchParams({ agent_name: name, app_id: app, status: 'running', limit: '100' });
-    const r = await this.get('observability', `${base}/sessions?${q}`, authorization ? { authorization } : { [SERVICE_KEY_HEADER]: this.config.SERVICE_KEY });
+    const r = await this.ask(this.observability, `/sessions?${q}`, observability.SessionsReply, authorization ? { authorization } : { [SERVICE_KEY_HEADER]: this.config.SERVICE_KEY });
     if ('error' in r) return r;
-    const body = observability.SessionsReply.safeParse(r.json);
-    if (!body.success) return { error: 'observability: unexpected reply' };
-    return { sessions: body.data.sessions.map((s) => ({ session_id: s.session_id, source: 'observability', workflow: s.workflow, app_id: s.app_id, status: s.status })) };
+    return { sessions: r.reply.sessions.map((s) => ({ session_id: s.session_id, source: 'observability', workflow: s.workflow, app_id: s.app_id, status: s.status })) };
   }
 
-  private async get(service: string, url: string, headers: Record<string, string>): Promise<{ json: unknown } | { error: string }> {
+  /** The service's reply, checked with its contract; what went wrong, in a phrase, otherwise. */
+  private async ask<S extends z.ZodType>(client: ServiceClient, path: string, schema: S, headers: Record<string, string>): Promise<{ reply: z.infer<S> } | { error: string }> {
     try {
-      const res = await fetch(url, { headers, signal: AbortSignal.timeout(this.config.SESSION_CHECK_TIMEOUT_MS) });
-      const text = await res.text();
-      if (res.status !== 200) return { error: `${service} answered ${res.status}${errorCode(text)}` };
-      return { json: JSON.parse(text) as unknown };
+      return { reply: await client.json('GET', path, schema, { headers }) };
     } catch (e) {
-      const err = e as Error & { cause?: { code?: string } };
-      const why = err.name === 'TimeoutError' ? `no answer within ${this.config.SESSION_CHECK_TIMEOUT_MS} ms` : (err.cause?.code ?? err.message);
-      return { error: `${service} unreachable (${why})` };
+      if (e instanceof UnexpectedStatus) return { error: `${client.name} answered ${e.reply.status}${errorCode(e.reply.body)}` };
+      if (e instanceof Unreachable) return { error: `${client.name} unreachable (${e.reason})` };
+      if (e instanceof BadGateway) return { error: `${client.name}: unexpected reply` };
+      throw e;
     }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.runtime?.close(), this.observability?.close()]);
   }
 }
 
-function errorCode(text: string): string {
-  try {
-    const code = (JSON.parse(text) as { error?: { code?: unknown } }).error?.code;
-    return typeof code === 'string' ? ` ${code}` : '';
-  } catch {
-    return '';
-  }
+function errorCode(body: unknown): string {
+  const code = (body as { error?: { code?: unknown } } | undefined)?.error?.code;
+  return typeof code === 'string' ? ` ${code}` : '';
 }
