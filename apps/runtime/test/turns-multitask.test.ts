@@ -50,9 +50,17 @@ const stateOf = async (chatId: string) => (await rt.s.chats.get(chatId))!.state 
 const conversation = async (chatId: string) =>
   (await stateOf(chatId)).messages.map((m) => `${m.role}: ${m.content.replace(/ travelled .*/, ' …')}`);
 
-/** Waits until the chat's turns are all over: the `count`th chat.run_complete arrived. */
+/** Waits until the chat's turns are all over: the `count`th chat.run_complete arrived (else says what the chat holds). */
 async function settled(socket: TestSocket, count: number): Promise<void> {
-  await socket.waitFor(() => runCompletes(socket).length >= count, 30_000);
+  await socket.waitFor(() => runCompletes(socket).length >= count, 30_000).catch(async (e: Error) => {
+    const chatId = socket.messages.find((m) => m.type === 'chat_meta')?.data.chat_id as string;
+    const inputs = await rt.s.db.prisma.chatInput.findMany({ where: { chatId }, orderBy: { seq: 'asc' } });
+    const stored = await rt.s.timeline.after(chatId, 0, 10_000);
+    throw new Error(
+      `${e.message.slice(0, 300)}\nrun_completes heard: ${runCompletes(socket).join(', ')}\ninputs: ${inputs.map((i) => `${i.clientMessageId}=${i.status}`).join(', ')}` +
+        `\nstored: ${stored.map((x) => `${x.index}:${x.type}${x.type === 'chat.run_complete' ? `(${String(x.data.status)})` : ''}`).join(' ')}\nheard indexes: ${socket.timeline().map((m) => m.index).join(',')}`,
+    );
+  });
 }
 
 test('enqueue (the default): the second message waits and runs after the first turn, which finishes whole', async () => {
