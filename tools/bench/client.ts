@@ -100,7 +100,7 @@ function writerRole(): void {
           const pool = pgPool(m.databaseUrl, 10);
           const pub = new Redis(TEST_REDIS_URL);
           const sub = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
-          writer = new EventWriter(m.chatId, `bench-${RUN}`, new Timeline(pool), new ChatFeed(new BusPublisher(pub), new BusSubscriber(sub, createLogger('bench-writer', 'warn'))), (stored) => {
+          writer = new EventWriter(m.chatId, `bench-${RUN}`, new Timeline(pool), new ChatFeed(new BusPublisher(pub, { perTick: true }), new BusSubscriber(sub, createLogger('bench-writer', 'warn'))), (stored) => {
             lastIndex = Math.max(lastIndex, stored[stored.length - 1].index);
           });
           close = async () => {

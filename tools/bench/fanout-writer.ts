@@ -66,7 +66,7 @@ function init(c: Extract<WriterCommand, { cmd: 'init' }>): void {
     if (process.env.BENCH_INFLIGHT) (timeline as unknown as { maxInFlight: number }).maxInFlight = Number(process.env.BENCH_INFLIGHT);
     const pub = new Redis(c.redisUrl);
     const sub = new Redis(c.redisUrl, { maxRetriesPerRequest: null });
-    const feed = new ChatFeed(new BusPublisher(pub), new BusSubscriber(sub, logger));
+    const feed = new ChatFeed(new BusPublisher(pub, { perTick: true }), new BusSubscriber(sub, logger));
     const run = randomBytes(4).toString('hex');
     const onStored = (chat: string) => (events: StoredEvent[]) => {
       stored += events.length;

@@ -31,7 +31,16 @@ export function channelOf<K extends ChannelKey>(key: K, ...ids: Parameters<(type
 export class BusPublisher {
   private outbox: { name: string; wire: string; resolve: () => void; reject: (e: unknown) => void }[] = [];
 
-  constructor(private readonly redis: Redis) {}
+  /**
+   * `perTick`: the publishes of one event-loop tick go out as one pipeline, after the tick (the
+   * runtime's chat feed, whose many small batches this makes cheap). Without it a publish goes on
+   * the connection at once, before anything the caller does next (an HTTP answer, say): a client
+   * that acts on the answer finds the message already sent.
+   */
+  constructor(
+    private readonly redis: Redis,
+    private readonly opts: { perTick?: boolean } = {},
+  ) {}
 
   /** Rejects (a ZodError) without sending when the message does not match the channel's schema. */
   publish<K extends ChannelKey>(to: ChannelAddress<K>, message: ChannelMessage<K>): Promise<void> {
@@ -41,6 +50,8 @@ export class BusPublisher {
     } catch (e) {
       return Promise.reject(e);
     }
+    // Its reply resolves it (a number of receivers nobody needs): no further hop, so replies keep the order of the commands.
+    if (!this.opts.perTick) return this.redis.publish(to.name, wire) as Promise<unknown> as Promise<void>;
     return new Promise<void>((resolve, reject) => {
       this.outbox.push({ name: to.name, wire, resolve, reject });
       if (this.outbox.length === 1) setImmediate(this.flush);

@@ -68,6 +68,23 @@ describe('a typed bus over the contracts’ channel map', () => {
     expect(other.got).toEqual([]);
   });
 
+  it('a publish is on the connection before the caller goes on; with perTick, one tick\'s publishes go as one pipeline, in order', async () => {
+    const bus = new BusSubscriber(subscriberConnection('order'), silent);
+    const chat = `${prefix}-chat-order`;
+    const heard = inbox<'chatEvents'>();
+    await bus.subscribe(channelOf('chatEvents', chat), heard.subscription);
+    // At once: on the connection before this PING, so answered first (Redis answers in order); what an HTTP answer after a publish relies on.
+    const order: string[] = [];
+    const published = publisher.publish(channelOf('chatEvents', chat), batch(chat, 1)).then(() => order.push('publish'));
+    const pinged = pub.ping().then(() => order.push('ping'));
+    await Promise.all([published, pinged]);
+    expect(order).toEqual(['publish', 'ping']);
+    // Per tick: three publishes of one tick, one pipeline after it.
+    const perTick = new BusPublisher(pub, { perTick: true });
+    await Promise.all([2, 3, 4].map((i) => perTick.publish(channelOf('chatEvents', chat), batch(chat, i))));
+    expect((await heard.count(4)).map((g) => g.message.events[0].index)).toEqual([1, 2, 3, 4]);
+  });
+
   it('refuses to publish a message its channel does not allow, and sends nothing', async () => {
     const bus = new BusSubscriber(subscriberConnection('refuse'), silent);
     const to = privateChannel('sessionControl', 'refuse');
