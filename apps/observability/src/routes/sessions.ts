@@ -34,7 +34,8 @@ export function sessionRoutes(routes: ObservabilityRoutes, s: ObservabilityServi
       responses: { 200: { description: 'a page of sessions', schema: observability.SessionsReply }, ...forbidden },
     },
     async ({ query }, req, res) => {
-      const reply: z.infer<typeof observability.SessionsReply> = await s.sessions.list(req.sessionScope!, query);
+      const { sessions, next_cursor } = await s.sessions.list(req.sessionScope!, query);
+      const reply: z.infer<typeof observability.SessionsReply> = { sessions, next_cursor };
       res.json(reply);
     },
   );

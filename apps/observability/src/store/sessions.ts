@@ -100,7 +100,8 @@ export type Located = { row: SessionRow } | { missing: true } | { apps: (string 
 export class SessionStore {
   constructor(private readonly pool: Pool) {}
 
-  async list(scope: AppScope, q: SessionsQuery): Promise<{ sessions: Session[]; next_cursor: string | null }> {
+  /** A page of sessions; `lastSeqs[i]`: the last seq stored of `sessions[i]` (not part of the reply shape). */
+  async list(scope: AppScope, q: SessionsQuery): Promise<{ sessions: Session[]; next_cursor: string | null; lastSeqs: number[] }> {
     const params: unknown[] = [];
     const where = [scopeClause(scope, params)];
     const eq = (column: string, v: string | undefined) => {
@@ -137,7 +138,7 @@ export class SessionStore {
     params.push(q.limit + 1);
     const r = await this.pool.query<SessionRow>(`SELECT * FROM sessions WHERE ${where.join(' AND ')} ORDER BY modified_at DESC, id DESC, app_id DESC LIMIT $${params.length}`, params);
     const rows = r.rows.slice(0, q.limit);
-    return { sessions: rows.map(toSession), next_cursor: r.rows.length > q.limit ? encodeCursor(rows[rows.length - 1]) : null };
+    return { sessions: rows.map(toSession), next_cursor: r.rows.length > q.limit ? encodeCursor(rows[rows.length - 1]) : null, lastSeqs: rows.map((x) => x.last_seq) };
   }
 
   /**

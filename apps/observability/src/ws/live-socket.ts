@@ -67,6 +67,8 @@ export class LiveSocket implements SocketHandler, LiveListener {
   private poll: NodeJS.Timeout | null = null;
   private ready = false;
   private early: ObservabilityLive[] = [];
+  /** The last seq of each session `init` showed: an event up to it was stored before the socket began (history, not live). */
+  private readonly shownInInit = new Map<string, number>();
   private removeListener: (() => void) | null = null;
   private work: Promise<void> = Promise.resolve();
 
@@ -79,7 +81,8 @@ export class LiveSocket implements SocketHandler, LiveListener {
   /** Listen first, then read the sessions: a change committed after the read is not missed. */
   async open(): Promise<void> {
     this.removeListener = await this.d.feed.add(this);
-    const { sessions, next_cursor } = await this.d.sessions.list(this.scope, observability.SessionsQuery.parse({ limit: INIT_SESSIONS }));
+    const { sessions, next_cursor, lastSeqs } = await this.d.sessions.list(this.scope, observability.SessionsQuery.parse({ limit: INIT_SESSIONS }));
+    sessions.forEach((x, i) => this.shownInInit.set(subKey(appKey(x.app_id), x.session_id), lastSeqs[i]));
     this.send({ type: 'init', sessions, next_cursor });
     this.ready = true;
     for (const m of this.early.splice(0)) this.onLive(m);
@@ -178,6 +181,8 @@ export class LiveSocket implements SocketHandler, LiveListener {
       const sub = this.subs.get(k);
       if (sub) this.admit(k, sub, e);
       else if (this.all && inScope(this.scope, appId)) {
+        // Stored before the socket began (its message arrives late, or while `init` was read): init shows it.
+        if (e.seq <= (this.shownInInit.get(k) ?? 0)) continue;
         if (this.behind()) this.dropped.add(e.session_id, appId, e.seq);
         else this.sendRaw(e.wire);
       }
