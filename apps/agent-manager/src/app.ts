@@ -1,5 +1,5 @@
 import { access, constants } from 'node:fs/promises';
-import { serviceApp, type ServiceApp } from '@tessera/kit';
+import { readyWhen, serviceApp, type ServiceApp } from '@tessera/kit';
 import { agentRoutes } from './routes/agents';
 import { versionRoutes } from './routes/versions';
 import type { AgentManagerServices } from './services';
@@ -14,13 +14,10 @@ export function createAgentManagerApp(s: AgentManagerServices, opts: { isShuttin
         "Agent blueprints (document 001 §2), each an app's, stored as the command-line tools' files under {project}/.agent-orchestrator/apps/{app}/agents/{name}/; every change kept as a version and announced on Redis. Every request acts in one app: the token's (one that allows several names it, ?app_id= or x-tessera-app; one that allows any app acts in the named one, else DEFAULT_APP_ID); the service key names it. Another app's agent answers as a missing one. Reads: a token of the app, or the service key; changes: an operator token.",
       readySummary: 'Redis reachable, the agents folder writable',
     },
-    logger: s.logger,
-    metrics: s.metrics,
-    corsOrigins: s.config.CORS_ORIGINS,
-    bodyLimit: s.config.BODY_LIMIT,
+    services: s,
     health: {
       ready: {
-        redis: async () => void (await s.redis.ping()),
+        redis: readyWhen.redis(s.redis),
         files: () => access(s.layout.apps, constants.W_OK),
       },
     },

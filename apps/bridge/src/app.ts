@@ -1,5 +1,5 @@
 import { bridge } from '@tessera/contracts';
-import { serviceApp, serviceSocketHub, type ServiceApp } from '@tessera/kit';
+import { readyWhen, serviceApp, serviceSocketHub, type ServiceApp } from '@tessera/kit';
 import { bridgeGuards } from './routes/guards';
 import { sessionRoutes } from './routes/sessions';
 import type { BridgeServices } from './services';
@@ -19,12 +19,9 @@ export function createBridgeApp(s: BridgeServices, opts: { isShuttingDown?: () =
       healthSchema: bridge.BridgeHealth,
       readySummary: 'Redis reachable',
     },
-    logger: s.logger,
-    metrics: s.metrics,
-    corsOrigins: s.config.CORS_ORIGINS,
-    bodyLimit: s.config.BODY_LIMIT,
+    services: s,
     health: {
-      ready: { redis: async () => void (await s.redis.ping()) },
+      ready: { redis: readyWhen.redis(s.redis) },
       // This instance's agent servers: none free is degraded (the gateway sends new sessions elsewhere), shutting down is down.
       livenessDetails: () => {
         const cap = s.pool.capacity;

@@ -1,4 +1,4 @@
-import { serviceApp, serviceDocument, type ServiceApp } from '@tessera/kit';
+import { readyWhen, serviceApp, serviceDocument, type ServiceApp } from '@tessera/kit';
 import { sessionRoutes, sessionsRoutes } from './routes/sessions';
 import type { BrokerServices } from './services';
 
@@ -17,12 +17,9 @@ export function createBrokerApp(s: BrokerServices, opts: { isShuttingDown?: () =
   return serviceApp({
     service: 'broker',
     api,
-    logger: s.logger,
-    metrics: s.metrics,
-    corsOrigins: s.config.CORS_ORIGINS,
-    bodyLimit: s.config.BODY_LIMIT,
+    services: s,
     health: {
-      ready: { redis: async () => void (await s.redis.ping()) },
+      ready: { redis: readyWhen.redis(s.redis) },
       // Document 000 §6: an unreachable runtime makes the broker degraded, not down.
       liveness: {
         runtime: async () => {

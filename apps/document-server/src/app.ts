@@ -1,4 +1,4 @@
-import { serviceApp, type ServiceApp } from '@tessera/kit';
+import { readyWhen, serviceApp, type ServiceApp } from '@tessera/kit';
 import { routeGuards } from './domain/access';
 import { documentRoutes } from './routes/documents';
 import { uploadRoutes } from './routes/upload';
@@ -14,13 +14,10 @@ export function createDocumentApp(s: DocumentServices, opts: { isShuttingDown?: 
         "Documents of an app (document 001 §3, §4.2): uploads streamed into a content-addressed blob store (a directory or S3), tags and a description, filtered pages, ranged downloads. A bearer token reaches its apps' documents (an operator's: all of them; anyone else's: their own uploads); Tessera services use the service key.",
       readySummary: 'PostgreSQL and the blob store reachable',
     },
-    logger: s.logger,
-    metrics: s.metrics,
-    corsOrigins: s.config.CORS_ORIGINS,
-    bodyLimit: s.config.BODY_LIMIT,
+    services: s,
     health: {
       ready: {
-        database: async () => void (await s.db.pool.query('SELECT 1')),
+        database: readyWhen.postgres(s.db.pool),
         blobs: () => s.blobs.check(),
       },
     },

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import express, { type RequestHandler } from 'express';
 import { Histogram } from 'prom-client';
 import { CloseCode, GatewayReadyReply } from '@tessera/contracts';
-import { BadRequest, cors, NotFound, refuseUpgrade, REQUEST_ID_HEADER, requestId, securityHeaders, serviceApp, serviceDocument, Unavailable, type Logger, type ServiceApi, type ServiceApp } from '@tessera/kit';
+import { BadRequest, cors, NotFound, refuseUpgrade, REQUEST_ID_HEADER, requestId, securityHeaders, readyWhen, serviceApp, serviceDocument, Unavailable, type Logger, type ServiceApi, type ServiceApp } from '@tessera/kit';
 import { parseBytes } from './config';
 import { isDocumentUpload, isIngest, isUpload, matchRoute, responseBudgetOf, type RouteMatch } from './domain/routing';
 import { EdgeGuard } from './edge/guard';
@@ -112,10 +112,8 @@ export function createGatewayApp(s: GatewayServices, opts: { isShuttingDown?: ()
   const http = serviceApp({
     service: 'gateway',
     api,
-    logger,
-    metrics,
-    corsOrigins: config.CORS_ORIGINS,
-    health: { ready: { redis: async () => void (await redis.ping()) }, readyDetails: upstreamsReady(upstreams, config.HEALTH_TIMEOUT_MS), timeoutMs: config.HEALTH_TIMEOUT_MS },
+    services: { logger, metrics, config },
+    health: { ready: { redis: readyWhen.redis(redis) }, readyDetails: upstreamsReady(upstreams, config.HEALTH_TIMEOUT_MS), timeoutMs: config.HEALTH_TIMEOUT_MS },
     isShuttingDown,
     guards: {},
     routes: () => undefined,

@@ -1,4 +1,4 @@
-import { serviceApp, serviceSocketHub, type ServiceApp } from '@tessera/kit';
+import { readyWhen, serviceApp, serviceSocketHub, type ServiceApp } from '@tessera/kit';
 import { routeGuards } from './domain/access';
 import { eventRoutes } from './routes/events';
 import { otlpRoutes } from './routes/otlp';
@@ -17,15 +17,13 @@ export function createObservabilityApp(s: ObservabilityServices, opts: { isShutt
         'Agent sessions and their events (document 001 §1, §4.1, §5): ingest from runtime chats (queue), outside agents (POST /events) and OpenTelemetry; reads, stop and delete for operators; live updates on WS /ws.',
       readySummary: 'Redis and PostgreSQL reachable',
     },
-    logger: s.logger,
-    metrics: s.metrics,
-    corsOrigins: s.config.CORS_ORIGINS,
+    services: s,
     // Batches of up to 1,000 events: the one body limit of the app is the ingest one.
     bodyLimit: s.config.INGEST_BODY_LIMIT,
     health: {
       ready: {
-        redis: async () => void (await s.redis.ping()),
-        database: async () => void (await s.db.pool.query('SELECT 1')),
+        redis: readyWhen.redis(s.redis),
+        database: readyWhen.postgres(s.db.pool),
       },
     },
     isShuttingDown: opts.isShuttingDown,

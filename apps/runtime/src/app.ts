@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import { canUseApp, openAccess, SERVICE_KEY_HEADER, serviceApp, serviceDocument, serviceSocketHub, SocketRefusal, Unauthorized, type ServiceApp, type SocketEndpoint } from '@tessera/kit';
+import { canUseApp, openAccess, SERVICE_KEY_HEADER, readyWhen, serviceApp, serviceDocument, serviceSocketHub, SocketRefusal, Unauthorized, type ServiceApp, type SocketEndpoint } from '@tessera/kit';
 import { a2aRoutes, a2aRoutesOf } from './a2a/routes';
 import { aguiRoutes, aguiRoutesOf } from './agui/routes';
 import { mcpChallenge, mcpRoutes, mcpRoutesOf } from './mcp/routes';
@@ -64,14 +64,11 @@ export function createRuntimeApp(s: RuntimeServices, opts: { isShuttingDown?: ()
   return serviceApp({
     service: 'runtime',
     api,
-    logger: s.logger,
-    metrics: s.metrics,
-    corsOrigins: s.config.CORS_ORIGINS,
-    bodyLimit: s.config.BODY_LIMIT,
+    services: s,
     health: {
       ready: {
-        redis: async () => void (await s.redis.ping()),
-        database: async () => void (await s.db.pool.query('SELECT 1')),
+        redis: readyWhen.redis(s.redis),
+        database: readyWhen.postgres(s.db.pool),
       },
     },
     isShuttingDown: opts.isShuttingDown,

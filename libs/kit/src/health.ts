@@ -40,6 +40,12 @@ export type HealthDetails = () => Promise<{ status?: CheckStatus; [field: string
 const RANK: Record<CheckStatus, number> = { ok: 0, degraded: 1, down: 2 };
 const worst = (a: CheckStatus, b: CheckStatus | undefined): CheckStatus => (b && RANK[b] > RANK[a] ? b : a);
 
+/** The readiness checks most services make: Redis answers a PING, PostgreSQL a query. */
+export const readyWhen = {
+  redis: (redis: { ping(): Promise<unknown> }): Check => async () => void (await redis.ping()),
+  postgres: (pool: { query(sql: string): Promise<unknown> }): Check => async () => void (await pool.query('SELECT 1')),
+};
+
 export interface HealthOptions {
   service: string;
   ready: Record<string, Check>;

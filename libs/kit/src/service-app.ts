@@ -60,10 +60,9 @@ export interface ServiceAppOptions<A extends Access> {
   /** The name `/health` answers with. */
   service: string;
   api: ServiceApi;
-  logger: Logger;
-  metrics: Metrics;
-  corsOrigins: string[];
-  /** JSON body limit (default 1mb). */
+  /** What every service's services.ts holds: its logger, metrics, and the config's CORS origins and body limit. */
+  services: { logger: Logger; metrics: Metrics; config: { CORS_ORIGINS: string[]; BODY_LIMIT?: string } };
+  /** JSON body limit, when not the config's BODY_LIMIT (default 1mb). */
   bodyLimit?: string;
   health: Omit<HealthOptions, 'service' | 'isShuttingDown'>;
   isShuttingDown?: () => boolean;
@@ -89,19 +88,20 @@ export interface ServiceAppOptions<A extends Access> {
  * shape (finalizeHttpApp, which refuses to start an app answering a route its document lacks).
  */
 export function serviceApp<A extends Access>(o: ServiceAppOptions<A>): ServiceApp {
-  const app = o.edge?.base ?? createHttpApp({ logger: o.logger, metrics: o.metrics, corsOrigins: o.corsOrigins, bodyLimit: o.bodyLimit });
-  if (o.edge) app.use(o.metrics.httpMiddleware());
+  const { logger, metrics, config } = o.services;
+  const app = o.edge?.base ?? createHttpApp({ logger, metrics, corsOrigins: config.CORS_ORIGINS, bodyLimit: o.bodyLimit ?? config.BODY_LIMIT });
+  if (o.edge) app.use(metrics.httpMiddleware());
   const routes = declareRoutes(o.guards);
   o.routes(routes);
   const openapi = serviceDocument(o.api, routes.specs);
   app.use(healthRouter({ ...o.health, service: o.service, isShuttingDown: o.isShuttingDown }));
-  app.use(o.metrics.router());
+  app.use(metrics.router());
   if (o.edge) app.use(o.edge.openapi);
   else app.get('/openapi.json', (_req, res) => void res.json(openapi));
   for (const mw of o.beforeRoutes ?? []) app.use(mw);
   app.use(routes.router);
   for (const r of o.edge?.undeclared ?? []) app.use(r);
-  finalizeHttpApp(app, o.logger, o.edge ? undefined : openapi);
+  finalizeHttpApp(app, logger, o.edge ? undefined : openapi);
   return {
     app,
     openapi,

@@ -16,9 +16,7 @@ beforeAll(async () => {
   const http = serviceApp({
     service: 'kit-service-app-test',
     api: { title: 'A test service', readySummary: 'the store reachable' },
-    logger,
-    metrics: new Metrics('kit-service-app-test'),
-    corsOrigins: [],
+    services: { logger, metrics: new Metrics('kit-service-app-test'), config: { CORS_ORIGINS: [] } },
     health: {
       ready: {
         store: async () => {
@@ -80,9 +78,7 @@ it('refuses to build an app with a route declared under an access rule the servi
     serviceApp({
       service: 'x',
       api: { title: 'x', readySummary: 'x' },
-      logger,
-      metrics: new Metrics('kit-service-app-test-2'),
-      corsOrigins: [],
+      services: { logger, metrics: new Metrics('kit-service-app-test-2'), config: { CORS_ORIGINS: [] } },
       health: { ready: {} },
       guards: { public: openAccess },
       routes: (routes) => routes.route({ ...thing, access: 'operator' } as never, () => undefined),
