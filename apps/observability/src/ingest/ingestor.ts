@@ -5,7 +5,7 @@ import { publishLive } from '../bus/live';
 import type { NormalizedEvent } from '../domain/event';
 import { nextStatus } from '../domain/session-status';
 import { toSession, type SessionRow } from '../store/sessions';
-import { appKey, INSERT_SQL, insertValues, KNOWN_SQL, UPSERT_SQL, type Fresh, type Rollup } from './statements';
+import { appKey, INSERT_SQL, insertValues, KNOWN_SQL, UPSERT_SQL, type Fresh, type Rollup } from '../store/ingest';
 
 type StoredEvent = observability.StoredEvent;
 
