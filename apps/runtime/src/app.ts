@@ -1,9 +1,9 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import { canUseApp, openAccess, SERVICE_KEY_HEADER, readyWhen, serviceApp, serviceDocument, serviceSocketHub, SocketRefusal, Unauthorized, type ServiceApp, type SocketEndpoint } from '@tessera/kit';
-import { a2aRoutes, a2aRoutesOf } from './a2a/routes';
-import { aguiRoutes, aguiRoutesOf } from './agui/routes';
-import { mcpChallenge, mcpRoutes, mcpRoutesOf } from './mcp/routes';
+import { a2aRoutes, a2aRoutesOf } from './routes/a2a';
+import { aguiRoutes, aguiRoutesOf } from './routes/agui';
+import { mcpChallenge, mcpRoutes, mcpRoutesOf } from './routes/mcp';
 import { blueprintRoutes, blueprintsRoutes } from './blueprints/active-chats';
 import { missionEndpoint } from './mission/endpoint';
 import { missionRoutes, missionsRoutes, operatorOnly } from './mission/routes';

@@ -5,9 +5,9 @@ import { AppId, WorkflowName, type RouteSpec } from '@tessera/contracts';
 import { assertOwner, NotFound, type Principal } from '@tessera/kit';
 import type { Request } from 'express';
 import { z } from 'zod';
-import type { RuntimeRoutes, RuntimeServices } from '../services';
+import { ChatTaskHandler } from '../a2a/handler';
 import type { LoadedWorkflow } from '../engine/types';
-import { ChatTaskHandler } from './handler';
+import type { RuntimeRoutes, RuntimeServices } from '../services';
 
 /** The A2A protocol version @a2a-js/sdk 1.x implements (method names SendMessage, GetTask, …). */
 export const A2A_PROTOCOL_VERSION = '1.0';

@@ -13,11 +13,11 @@ import { AppId, ErrorCode, type RouteSpec } from '@tessera/contracts';
 import { assertOwner, BadRequest, Forbidden, HttpError, NotFound, Unavailable, type Principal } from '@tessera/kit';
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
+import { McpCalls } from '../mcp/calls';
+import { eventsKeyOf, followStream, parseEventId, PostStreamLog, streamExists } from '../mcp/events';
+import { MCP_IDLE_MS, MCP_SESSIONS_PER_USER, McpSessions } from '../mcp/sessions';
+import { mcpServerFor, type CallScope } from '../mcp/tools';
 import type { RuntimeRoutes, RuntimeServices } from '../services';
-import { McpCalls } from './calls';
-import { eventsKeyOf, followStream, parseEventId, PostStreamLog, streamExists } from './events';
-import { MCP_IDLE_MS, MCP_SESSIONS_PER_USER, McpSessions } from './sessions';
-import { mcpServerFor, type CallScope } from './tools';
 
 export const MCP_PATH = '/api/mcp/{app_id}';
 /** RFC 9728 §3.1: the resource's path after the well-known name. */

@@ -2,11 +2,11 @@ import { RunAgentInputSchema } from '@ag-ui/core/schemas';
 import { AppId, ChatId, MultitaskStrategy, SafeJsonRecord, SafeText, WorkflowName, type RouteSpec } from '@tessera/contracts';
 import { assertOwner, BadRequest, NotFound, type Principal } from '@tessera/kit';
 import { z } from 'zod';
+import { AguiStream } from '../agui/stream';
+import { parseEventId, RunTranslator } from '../agui/translate';
 import type { RuntimeRoutes, RuntimeServices } from '../services';
 import { CHAT_COLUMNS, type ChatRow } from '../store/chats';
-import { ownedChat } from '../routes/access';
-import { AguiStream } from './stream';
-import { parseEventId, RunTranslator } from './translate';
+import { ownedChat } from './access';
 
 export const AGUI_PATH = '/api/agui/{app_id}/{workflow_name}';
 
