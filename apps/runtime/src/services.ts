@@ -9,7 +9,7 @@ import { ChatFeed } from './bus/feed';
 import type { RuntimeConfig } from './config';
 import { loadWorkflows } from './engine/workflows';
 import type { LoadedWorkflow, ProviderRegistry } from './engine/types';
-import { MissionStore } from './mission/mission-store';
+import { MissionStore } from './store/missions';
 import { createProviderRegistry } from './providers/registry';
 import { ChatStore } from './store/chats';
 import { createDb, type Db } from './store/db';

@@ -1,6 +1,6 @@
 import type { ChatRow, ChatStore } from '../store/chats';
+import type { MissionRow, MissionStore } from '../store/missions';
 import type { ChatStarter } from '../turns/chat-starter';
-import type { MissionRow, MissionStore } from './mission-store';
 
 /** What the tutor sees of its mission (context.mission; engine/checkpoints.ts reads it). */
 export function missionContext(mission: MissionRow) {

@@ -1,9 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import { mission as m } from '@tessera/contracts';
 import { SocketRefusal, type Auth, type SocketEndpoint, type TokenPlace } from '@tessera/kit';
+import type { MissionStore } from '../store/missions';
 import { missionChat } from './conversation';
 import { MissionSocket, type MissionSocketDeps } from './mission-socket';
-import type { MissionStore } from './mission-store';
 import type { ChatStarter } from '../turns/chat-starter';
 
 /** Document 002's order: query `token`, cookie `token` (or `session`, the original service's name), then the header. */

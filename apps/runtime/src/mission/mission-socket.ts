@@ -3,10 +3,10 @@ import type { RawData, WebSocket } from 'ws';
 import { CloseCode, mission as m } from '@tessera/contracts';
 import { HttpError, zodIssues, type SocketHandler } from '@tessera/kit';
 import type { ChatRow, ChatStore } from '../store/chats';
+import type { MissionRow, MissionStore } from '../store/missions';
 import type { ChatInputs } from '../turns/chat-inputs';
 import { ChatDelivery, type DeliveryDeps } from '../ws/chat-delivery';
 import { conversationHistory } from './history';
-import type { MissionRow, MissionStore } from './mission-store';
 import { TimelineMapper } from './wire';
 
 export interface MissionSocketDeps extends DeliveryDeps {

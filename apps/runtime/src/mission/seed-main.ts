@@ -1,7 +1,7 @@
 import { runTask } from '@tessera/kit';
 import { createDb } from '../store/db';
 import { loadRuntimeConfig } from '../config';
-import { MissionStore } from './mission-store';
+import { MissionStore } from '../store/missions';
 import { seedExampleMission } from './seed';
 
 /**

@@ -1,5 +1,5 @@
 import type { mission as m } from '@tessera/contracts';
-import type { MissionStore } from './mission-store';
+import type { MissionStore } from '../store/missions';
 
 /** The example mission: the id of document 002's examples, so its snippets work as written. */
 export const EXAMPLE_MISSION: m.CreateMissionBody & { id: string } = {
