@@ -1,6 +1,6 @@
 import { agents, type RouteSpec } from '@tessera/contracts';
+import { agentWorkflowName } from '../blueprints/agent-workflows';
 import type { RuntimeRoutes, RuntimeServices } from '../services';
-import { agentWorkflowName } from './agent-workflows';
 
 const LIMIT = 100;
 

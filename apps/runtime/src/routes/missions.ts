@@ -5,7 +5,7 @@ import type { z } from 'zod';
 import { agentOfWorkflow } from '../blueprints/agent-workflows';
 import type { LoadedWorkflow } from '../engine/types';
 import type { RuntimeRoutes } from '../services';
-import { missionReply, type MissionRow, type MissionStore } from './mission-store';
+import { missionReply, type MissionRow, type MissionStore } from '../store/missions';
 
 export const MISSIONS_PATH = '/api/v1/mission-ally/missions';
 
