@@ -4,8 +4,8 @@ import type { BusPublisher, Logger, Metrics } from '@tessera/kit';
 import { publishLive } from '../bus/live';
 import type { NormalizedEvent } from '../domain/event';
 import { nextStatus } from '../domain/session-status';
+import { appKey, deleteEmptySessions, deleteSessions, insertEvents, knownOf, upsertSessions, type Fresh, type Rollup } from '../store/ingest';
 import { toSession, type SessionRow } from '../store/sessions';
-import { appKey, INSERT_SQL, insertValues, KNOWN_SQL, UPSERT_SQL, type Fresh, type Rollup } from '../store/ingest';
 
 type StoredEvent = observability.StoredEvent;
 
@@ -93,8 +93,8 @@ export class Ingestor {
     }
 
     await client.query('BEGIN');
-    const upserted = await client.query<{ app_id: string; id: string; status: observability.SessionStatus; last_seq: number; source_index: number }>({ name: 'obs-upsert', text: UPSERT_SQL, values: cols });
-    const sessions = new Map(upserted.rows.map((r) => [keyOf(r.app_id, r.id), r]));
+    const upserted = await upsertSessions(client, cols);
+    const sessions = new Map(upserted.map((r) => [keyOf(r.app_id, r.id), r]));
     const keyA: string[] = [];
     const keyS: string[] = [];
     const keyE: string[] = [];
@@ -104,17 +104,17 @@ export class Ingestor {
       keyS.push(e.sessionId);
       keyE.push(e.eventId);
     }
-    const known = await client.query<{ app_id: string; session_id: string; event_id: string | null }>({ name: 'obs-known', text: KNOWN_SQL, values: [cols[0], cols[1], keyA, keyS, keyE] });
+    const known = await knownOf(client, cols[0], cols[1], keyA, keyS, keyE);
     const tombstoned = new Set<string>();
     const stored = new Set<string>();
-    for (const r of known.rows) {
+    for (const r of known) {
       const k = keyOf(r.app_id, r.session_id);
       if (r.event_id === null) tombstoned.add(k);
       else stored.add(`${k}\u0000${r.event_id}`);
     }
     // A deletion that committed between the upsert's snapshot and its lock: the row is a resurrection.
     const resurrected = [...tombstoned].filter((k) => sessions.has(k)).map((k) => sessions.get(k)!);
-    if (resurrected.length > 0) await deleteKeys(client, resurrected, '');
+    if (resurrected.length > 0) await deleteSessions(client, resurrected);
 
     const results = new Array<IngestResult>(events.length);
     const fresh: Fresh[] = [];
@@ -166,19 +166,19 @@ export class Ingestor {
       else if (row.last_seq === 0 && earlyFrom !== Infinity) emptied.push(row);
     }
     // A session created only for events that must wait: not shown until they are stored.
-    if (emptied.length > 0) await deleteKeys(client, emptied, 'AND s.last_seq = 0');
+    if (emptied.length > 0) await deleteEmptySessions(client, emptied);
     if (fresh.length === 0) {
       await client.query('COMMIT');
       return results;
     }
 
     const receivedAt = new Date();
-    const updated = await client.query<SessionRow & { inserted: number }>({ name: 'obs-insert', text: INSERT_SQL, values: insertValues(fresh, rollups, receivedAt) });
+    const updated = await insertEvents(client, fresh, rollups, receivedAt);
     // Under the locks every id was checked; anything else means the rules above are wrong: undo.
-    if ((updated.rows[0]?.inserted ?? 0) !== fresh.length) throw new Error(`ingest inserted ${updated.rows[0]?.inserted ?? 0} of ${fresh.length} events`);
+    if (updated.inserted !== fresh.length) throw new Error(`ingest inserted ${updated.inserted} of ${fresh.length} events`);
     await client.query('COMMIT');
     this.metrics?.events.inc({ kind: 'observability_ingested' }, fresh.length);
-    this.announce(updated.rows, fresh, receivedAt);
+    this.announce(updated.sessions, fresh, receivedAt);
     return results;
   }
 
@@ -207,14 +207,6 @@ export class Ingestor {
       }).catch((e: Error) => this.logger.warn('could not publish ingested events', { error: e.message }));
     }
   }
-}
-
-/** Deletes the sessions of these keys (under the batch's locks); `and`: a further condition on `s`. */
-async function deleteKeys(client: PoolClient, rows: { app_id: string; id: string }[], and: string): Promise<void> {
-  await client.query(
-    `DELETE FROM sessions s USING unnest($1::text[], $2::text[]) AS k(a, id) WHERE s.app_id = k.a AND s.id = k.id ${and}`,
-    [rows.map((r) => r.app_id), rows.map((r) => r.id)],
-  );
 }
 
 /**

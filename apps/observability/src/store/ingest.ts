@@ -1,9 +1,13 @@
+import type { PoolClient } from 'pg';
 import type { observability } from '@tessera/contracts';
 import type { NormalizedEvent } from '../domain/event';
+import type { SessionRow } from './sessions';
 
 /*
- * The Ingestor's statements and how a batch becomes their parameters: one array per column
- * (unnest), so a batch of any size is one statement, prepared once per connection.
+ * The Ingestor's writes and how a batch becomes their parameters: one array per column (unnest),
+ * so a batch of any size is one statement, prepared once per connection. Each runs on the batch's
+ * client, inside the transaction the Ingestor opens (ingest/ingestor.ts), which decides what a
+ * batch stores; these only say how.
  */
 
 /**
@@ -14,7 +18,7 @@ export const NO_APP = '';
 export const appKey = (appId: string | null): string => appId ?? NO_APP;
 
 /** Session rows of a batch, created when new (in (app, id) order: the lock order); attribution is filled in where still empty. */
-export const UPSERT_SQL = `
+const UPSERT_SQL = `
 INSERT INTO sessions AS s (app_id, id, source, user_id, workflow, agent_name, project_dir, session_name)
 SELECT x.app_id, x.id, x.source, x.user_id, x.workflow, x.agent_name, x.project_dir, COALESCE(x.session_name, '')
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
@@ -34,7 +38,7 @@ RETURNING s.app_id, s.id, s.status, s.last_seq, s.source_index`;
  * shows its tombstone, and the event ids already stored are exactly those (every writer of a
  * session's events holds its row lock until it commits).
  */
-export const KNOWN_SQL = `
+const KNOWN_SQL = `
 SELECT k.a AS app_id, k.s AS session_id, NULL::text AS event_id FROM unnest($1::text[], $2::text[]) AS k(a, s)
 WHERE EXISTS (SELECT 1 FROM tombstones t WHERE t.session_id = k.s AND t.app_id IN (k.a, '*'))
 UNION ALL
@@ -46,7 +50,7 @@ JOIN unnest($3::text[], $4::text[], $5::text[]) AS k(a, s, id) ON e.app_id = k.a
  * the sessions' last_seq move together. Each event's JSON fields travel in one JSON array
  * ($13), parsed once by the database.
  */
-export const INSERT_SQL = `
+const INSERT_SQL = `
 WITH ins AS (
   INSERT INTO events (app_id, session_id, seq, event_id, event_type, timestamp, received_at, agent_name, tool_name, tool_input, tool_output, error, exit_code, reason, role, content, attributes)
   SELECT x.a, x.s, x.seq, x.eid, x.t, x.ts, $14, x.agent, x.tool, d.v -> 'i', d.v -> 'o', x.err, x.code, x.reason, x.role, d.v -> 'c', COALESCE(d.v -> 'a', '{}'::jsonb)
@@ -90,7 +94,7 @@ export interface Rollup {
   maxIndex: number;
 }
 
-export function insertValues(fresh: Fresh[], rollups: Rollup[], receivedAt: Date): unknown[] {
+function insertValues(fresh: Fresh[], rollups: Rollup[], receivedAt: Date): unknown[] {
   const n = fresh.length;
   const cols = Array.from({ length: 12 }, () => new Array<unknown>(n));
   const json = new Array<Record<string, unknown>>(n);
@@ -131,4 +135,57 @@ export function insertValues(fresh: Fresh[], rollups: Rollup[], receivedAt: Date
     rollups.map((r) => r.status),
     rollups.map((r) => r.maxIndex),
   ];
+}
+
+/** A session row as the upsert returns it: what the batch's rules need. */
+export interface UpsertedSession {
+  app_id: string;
+  id: string;
+  status: observability.SessionStatus;
+  last_seq: number;
+  source_index: number;
+}
+
+/** `cols`: app keys, ids, sources, user ids, workflows, agent names, project folders, session names, one session per index. */
+export async function upsertSessions(client: PoolClient, cols: (string | null)[][]): Promise<UpsertedSession[]> {
+  return (await client.query<UpsertedSession>({ name: 'obs-upsert', text: UPSERT_SQL, values: cols })).rows;
+}
+
+/**
+ * Of these sessions (`apps[i]`, `ids[i]`), the tombstoned ones (`event_id` null); of these events
+ * (`eventApps[i]`, `eventSessions[i]`, `eventIds[i]`), those already stored.
+ */
+export async function knownOf(
+  client: PoolClient,
+  apps: (string | null)[],
+  ids: (string | null)[],
+  eventApps: string[],
+  eventSessions: string[],
+  eventIds: string[],
+): Promise<{ app_id: string; session_id: string; event_id: string | null }[]> {
+  return (await client.query<{ app_id: string; session_id: string; event_id: string | null }>({ name: 'obs-known', text: KNOWN_SQL, values: [apps, ids, eventApps, eventSessions, eventIds] })).rows;
+}
+
+/** Inserts the fresh events and applies the rollups; the sessions as they now are, and how many events were inserted. */
+export async function insertEvents(client: PoolClient, fresh: Fresh[], rollups: Rollup[], receivedAt: Date): Promise<{ sessions: SessionRow[]; inserted: number }> {
+  const r = await client.query<SessionRow & { inserted: number }>({ name: 'obs-insert', text: INSERT_SQL, values: insertValues(fresh, rollups, receivedAt) });
+  return { sessions: r.rows, inserted: r.rows[0]?.inserted ?? 0 };
+}
+
+/** Deletes the sessions of these keys (under the batch's locks): rows a deletion committed meanwhile. */
+export function deleteSessions(client: PoolClient, rows: { app_id: string; id: string }[]): Promise<void> {
+  return deleteKeys(client, rows, '');
+}
+
+/** Deletes those of these sessions that hold no event yet (under the batch's locks). */
+export function deleteEmptySessions(client: PoolClient, rows: { app_id: string; id: string }[]): Promise<void> {
+  return deleteKeys(client, rows, 'AND s.last_seq = 0');
+}
+
+/** `and`: a further condition on `s`. */
+async function deleteKeys(client: PoolClient, rows: { app_id: string; id: string }[], and: string): Promise<void> {
+  await client.query(
+    `DELETE FROM sessions s USING unnest($1::text[], $2::text[]) AS k(a, id) WHERE s.app_id = k.a AND s.id = k.id ${and}`,
+    [rows.map((r) => r.app_id), rows.map((r) => r.id)],
+  );
 }
