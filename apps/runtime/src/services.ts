@@ -11,6 +11,7 @@ import { loadWorkflows } from './engine/workflows';
 import type { LoadedWorkflow, ProviderRegistry } from './engine/types';
 import { MissionStore } from './store/missions';
 import { createProviderRegistry } from './providers/registry';
+import { AttachmentStore } from './store/attachments';
 import { ChatStore } from './store/chats';
 import { createDb, type Db } from './store/db';
 import { InputStore } from './store/inputs';
@@ -62,6 +63,8 @@ export interface RuntimeServices {
   documents: DocumentClient | null;
   /** A chat's attachments, wherever they are stored, for agents and routes. */
   attachments: ChatAttachments;
+  /** The attachments kept in the runtime's database (uploads while DOCUMENTS_URL=off). */
+  attachmentRows: AttachmentStore;
   /** Blueprint system prompts from the agent manager (null: AGENTS_URL=off). */
   blueprints: BlueprintSource | null;
   /** Mission Ally's missions, enrollments and progress (document 002). */
@@ -105,6 +108,7 @@ export function createRuntimeServices(config: RuntimeConfig, logger: Logger, rol
     strategyOf: (chat) => workflows.get(chat.workflowName)?.multitask_strategy ?? 'enqueue',
   });
   const documents = config.DOCUMENTS_URL ? new DocumentClient(config.DOCUMENTS_URL, config.SERVICE_KEY) : null;
+  const attachmentRows = new AttachmentStore(db.prisma);
   return {
     config,
     logger,
@@ -130,7 +134,8 @@ export function createRuntimeServices(config: RuntimeConfig, logger: Logger, rol
     chatInputs,
     userLimit,
     documents,
-    attachments: new ChatAttachments(db, documents),
+    attachments: new ChatAttachments(attachmentRows, documents),
+    attachmentRows,
     blueprints,
     missions: new MissionStore(db.pool),
     async close() {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { documents } from '@tessera/contracts';
-import type { Db } from '../store/db';
+import type { AttachmentStore } from '../store/attachments';
 import type { ChatRow } from '../store/chats';
 import type { DocumentClient } from './document-client';
 
@@ -32,16 +32,12 @@ export interface ChatAttachment {
  */
 export class ChatAttachments {
   constructor(
-    private readonly db: Db,
+    private readonly rows: AttachmentStore,
     private readonly docs: DocumentClient | null,
   ) {}
 
   async list(chat: Pick<ChatRow, 'id' | 'appId'>): Promise<ChatAttachment[]> {
-    const legacy = await this.db.prisma.attachment.findMany({
-      where: { chatId: chat.id },
-      select: { id: true, filename: true, contentType: true, size: true, uploadedBy: true, createdAt: true },
-      orderBy: { createdAt: 'desc' },
-    });
+    const legacy = await this.rows.list(chat.id);
     const stored = this.docs ? await this.docs.list(chat.appId, chatTag(chat.id)) : [];
     return [
       ...stored.map((d) => ({ attachment_id: d.id, document_id: d.id, filename: d.filename, content_type: d.content_type, size: d.size, uploaded_by: d.uploaded_by, created_at: d.created_at })),
@@ -59,7 +55,7 @@ export class ChatAttachments {
         return { attachment, body: await this.docs.read(d.id) };
       }
     }
-    const a = await this.db.prisma.attachment.findFirst({ where: { id: attachmentId, chatId: chat.id } });
+    const a = await this.rows.find(chat.id, attachmentId);
     if (!a) return null;
     const attachment = { attachment_id: a.id, document_id: null, filename: a.filename, content_type: a.contentType, size: a.size, uploaded_by: a.uploadedBy, created_at: a.createdAt.toISOString() };
     return { attachment, body: Readable.from([Buffer.from(a.data)]) };

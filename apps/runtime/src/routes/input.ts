@@ -148,18 +148,16 @@ export function inputsRoutes(routes: RuntimeRoutes, s: RuntimeServices): void {
       // A name is the client's label, not an identifier: keep it, with what PostgreSQL cannot store replaced.
       const filename = toStorableText(file.filename.slice(0, 255)) || 'upload';
       const contentType = file.mimeType || 'application/octet-stream';
-      await s.db.prisma.attachment.create({
-        data: {
-          id,
-          chatId: chat.id,
-          filename,
-          contentType,
-          size: file.data.length,
-          intent: fields.intent ?? null,
-          bundlePath: fields.bundle_path ?? null,
-          uploadedBy: fields.userId,
-          data: new Uint8Array(file.data),
-        },
+      await s.attachmentRows.add({
+        id,
+        chatId: chat.id,
+        filename,
+        contentType,
+        size: file.data.length,
+        intent: fields.intent ?? null,
+        bundlePath: fields.bundle_path ?? null,
+        uploadedBy: fields.userId,
+        data: new Uint8Array(file.data),
       });
       await uploaded(res, chat, fields.userId, {
         attachment_id: id,
