@@ -1,17 +1,13 @@
-import { GracefulShutdown, listen, type Logger, type RunningProcess } from '@tessera/kit';
+import { serveApp, type Logger, type RunningService } from '@tessera/kit';
 import { createAgentManagerApp } from './app';
 import type { AgentManagerConfig } from './config';
 import { createAgentManagerServices, type AgentManagerServices } from './services';
 import { migrateToApps } from './store/migrate';
 import { AgentWatcher } from './watch/agent-watcher';
 
-export interface RunningAgentManager extends RunningProcess {
-  s: AgentManagerServices;
-  url: string;
-  port: number;
+/** Drains in order: HTTP, the file watcher (looks in progress finish), Redis. */
+export interface RunningAgentManager extends RunningService<AgentManagerServices> {
   watcher: AgentWatcher;
-  /** Drains in order: HTTP, the file watcher (looks in progress finish), Redis. */
-  shutdown: GracefulShutdown;
 }
 
 /**
@@ -20,7 +16,6 @@ export interface RunningAgentManager extends RunningProcess {
  * start it here, so the tests run what production runs.
  */
 export async function startAgentManagerServer(config: AgentManagerConfig, logger: Logger): Promise<RunningAgentManager> {
-  const shutdown = new GracefulShutdown(logger, config.SHUTDOWN_TIMEOUT_MS);
   const s = createAgentManagerServices(config, logger);
   try {
     // The folders of before apps become the default app's, before anything looks at them.
@@ -32,8 +27,7 @@ export async function startAgentManagerServer(config: AgentManagerConfig, logger
   }
   const watcher = new AgentWatcher(s.layout, s.stores, logger, { pollMs: config.WATCH_POLL_MS, reconcileIntervalMs: config.RECONCILE_INTERVAL_MS });
   await watcher.start();
-  const http = createAgentManagerApp(s, { isShuttingDown: () => shutdown.shuttingDown });
-  const { server, port, url } = await listen(http.app, config.PORT, config.HOST);
+  const { shutdown, server, port, url } = await serveApp(config, logger, s, createAgentManagerApp);
   shutdown
     .addServer('http', server)
     .add('file watcher', () => watcher.close())

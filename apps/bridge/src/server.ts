@@ -1,16 +1,10 @@
-import { channelOf, GracefulShutdown, listen, type Logger, type RunningProcess } from '@tessera/kit';
+import { channelOf, serveApp, type Logger, type RunningService } from '@tessera/kit';
 import { createSandbox } from './agents/sandbox';
 import { createBridgeApp } from './app';
 import type { BridgeConfig } from './config';
 import { createBridgeServices, type BridgeServices } from './services';
 
-export interface RunningBridge extends RunningProcess {
-  s: BridgeServices;
-  url: string;
-  port: number;
-  /** Drains in order: HTTP, every agent server of this instance (sessions closed), sockets, Redis. */
-  shutdown: GracefulShutdown;
-}
+export type RunningBridge = RunningService<BridgeServices>;
 
 /**
  * The bridge as deployed: what a dead predecessor left is reaped before anything is served, then
@@ -18,7 +12,6 @@ export interface RunningBridge extends RunningProcess {
  * integration tests both start it here, so the tests run what production runs.
  */
 export async function startBridgeServer(config: BridgeConfig, logger: Logger): Promise<RunningBridge> {
-  const shutdown = new GracefulShutdown(logger, config.SHUTDOWN_TIMEOUT_MS);
   // A sandbox that cannot confine agent servers stops the start: never fall back to none.
   const sandbox = await createSandbox(config, logger);
   const s = createBridgeServices(config, logger, sandbox);
@@ -45,10 +38,9 @@ export async function startBridgeServer(config: BridgeConfig, logger: Logger): P
   }
   s.reaper.startHeartbeat();
   s.sessions.startSweeping();
-  const http = createBridgeApp(s, { isShuttingDown: () => shutdown.shuttingDown });
-  const { server, port, url } = await listen(http.app, config.PORT, config.HOST);
-  http.attach(server);
+  const { shutdown, http, server, port, url } = await serveApp(config, logger, s, createBridgeApp);
   s.sessions.launcher.callbackUrl = config.BACKEND_BRIDGE_INTERNAL_URL?.replace(/\/+$/, '') ?? url;
+  // Drains in order: HTTP, every agent server of this instance (sessions closed), sockets, Redis.
   shutdown
     .addServer('http', server)
     .add('agent servers', () => s.sessions.shutdown())

@@ -1,4 +1,4 @@
-import { GracefulShutdown, listen, type Logger, type RunningProcess } from '@tessera/kit';
+import { GracefulShutdown, serveApp, type Logger, type RunningProcess, type RunningService } from '@tessera/kit';
 import { createObservabilityApp } from './app';
 import type { ObservabilityConfig } from './config';
 import { startIngestWorker } from './ingest/queue-worker';
@@ -6,15 +6,11 @@ import { IdleSessions } from './ingest/idle-sessions';
 import { Retention } from './ingest/retention';
 import { createObservabilityServices, type ObservabilityServices } from './services';
 
-export interface RunningObservability extends RunningProcess {
-  s: ObservabilityServices;
-  url: string;
-  port: number;
+/** Drains in order: HTTP, live sockets (1001), the queue worker's batches, the sweeps, connections. */
+export interface RunningObservability extends RunningService<ObservabilityServices> {
   worker: Awaited<ReturnType<typeof startIngestWorker>> | null;
   retention: Retention;
   idle: IdleSessions;
-  /** Drains in order: HTTP, live sockets (1001), the queue worker's batches, the sweeps, connections. */
-  shutdown: GracefulShutdown;
 }
 
 /**
@@ -23,11 +19,8 @@ export interface RunningObservability extends RunningProcess {
  * both start it here, so the tests run what production runs.
  */
 export async function startObservabilityServer(config: ObservabilityConfig, logger: Logger): Promise<RunningObservability> {
-  const shutdown = new GracefulShutdown(logger, config.SHUTDOWN_TIMEOUT_MS);
   const s = createObservabilityServices(config, logger, 'api');
-  const http = createObservabilityApp(s, { isShuttingDown: () => shutdown.shuttingDown });
-  const { server, port, url } = await listen(http.app, config.PORT, config.HOST);
-  http.attach(server);
+  const { shutdown, http, server, port, url } = await serveApp(config, logger, s, createObservabilityApp);
   const worker = config.INGEST_WORKER ? await startIngestWorker(s) : null;
   const retention = new Retention(s).start();
   const idle = new IdleSessions(s).start();

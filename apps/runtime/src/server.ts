@@ -1,17 +1,13 @@
-import { GracefulShutdown, listen, type Logger, type RunningProcess } from '@tessera/kit';
+import { GracefulShutdown, serveApp, type Logger, type RunningProcess, type RunningService } from '@tessera/kit';
 import { createRuntimeApp } from './app';
 import type { RuntimeConfig } from './config';
 import { createRuntimeServices, type RuntimeServices } from './services';
 import { stopIdleChat } from './turns/stop';
 import { startTurnWorker } from './turns/turn-worker';
 
-export interface RunningRuntime extends RunningProcess {
-  s: RuntimeServices;
-  url: string;
-  port: number;
+/** Drains in order: HTTP, sockets (1001), the worker's turns (handed back), connections. */
+export interface RunningRuntime extends RunningService<RuntimeServices> {
   worker: Awaited<ReturnType<typeof startTurnWorker>> | null;
-  /** Drains in order: HTTP, sockets (1001), the worker's turns (handed back), connections. */
-  shutdown: GracefulShutdown;
 }
 
 /**
@@ -20,11 +16,8 @@ export interface RunningRuntime extends RunningProcess {
  * tests both start it here, so the tests run what production runs.
  */
 export async function startRuntimeServer(config: RuntimeConfig, logger: Logger, opts: { worker: boolean } = { worker: config.EMBEDDED_WORKER }): Promise<RunningRuntime> {
-  const shutdown = new GracefulShutdown(logger, config.SHUTDOWN_TIMEOUT_MS);
   const s = createRuntimeServices(config, logger, 'api');
-  const http = createRuntimeApp(s, { isShuttingDown: () => shutdown.shuttingDown });
-  const { server, port, url } = await listen(http.app, config.PORT, config.HOST);
-  http.attach(server);
+  const { shutdown, http, server, port, url } = await serveApp(config, logger, s, createRuntimeApp);
   await s.feed.onControl((m) => {
     if (m.action !== 'stop') return;
     // A stop names its session's app: the same id in another app is another app's session, not this chat.

@@ -1,6 +1,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
+import type { Logger } from './logger';
+import type { RunningProcess } from './run-main';
+import type { ServiceApp } from './service-app';
+import { GracefulShutdown } from './shutdown';
 
 /** Start an HTTP server for an express app; resolves once it listens (port 0 picks a free one). */
 export function listen(app: Express, port: number, host = '127.0.0.1'): Promise<{ server: Server; port: number; url: string }> {
@@ -16,4 +20,39 @@ export function listen(app: Express, port: number, host = '127.0.0.1'): Promise<
       resolve({ server, port: p, url: `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${p}` });
     });
   });
+}
+
+/** A service's HTTP process once it serves: its services, where it listens, the shutdown server.ts declared. */
+export interface RunningService<S> extends RunningProcess {
+  s: S;
+  url: string;
+  port: number;
+}
+
+/** What `serveApp` hands a service's server.ts: the app serving, and a shutdown with nothing declared yet. */
+export interface ServedApp {
+  /** server.ts declares the order on it (usually `addServer('http', server)`, what the service runs, then `services.close()`). */
+  shutdown: GracefulShutdown;
+  http: ServiceApp;
+  server: Server;
+  port: number;
+  url: string;
+}
+
+/**
+ * The skeleton's serving step, the same in every server.ts: the app built from the services with
+ * the shutdown's flag (`/ready` answers 503 while it drains), listening on the config's PORT and
+ * HOST, its sockets attached. The order of the shutdown stays server.ts's to declare.
+ */
+export async function serveApp<S>(
+  config: { PORT: number; HOST: string; SHUTDOWN_TIMEOUT_MS: number },
+  logger: Logger,
+  s: S,
+  createApp: (s: S, opts: { isShuttingDown: () => boolean }) => ServiceApp,
+): Promise<ServedApp> {
+  const shutdown = new GracefulShutdown(logger, config.SHUTDOWN_TIMEOUT_MS);
+  const http = createApp(s, { isShuttingDown: () => shutdown.shuttingDown });
+  const { server, port, url } = await listen(http.app, config.PORT, config.HOST);
+  http.attach(server);
+  return { shutdown, http, server, port, url };
 }
