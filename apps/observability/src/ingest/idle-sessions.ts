@@ -1,6 +1,7 @@
 import { publishLive } from '../bus/live';
 import type { ObservabilityServices } from '../services';
-import { toSession, type SessionRow } from '../store/sessions';
+import { toSession } from '../store/sessions';
+import { finishIdleSessions } from '../store/sweeps';
 import { LockedSweep } from './sweep';
 
 /**
@@ -21,20 +22,14 @@ export class IdleSessions extends LockedSweep {
 
   protected async pass(): Promise<number> {
     const { config, db, bus, logger } = this.s;
-    const r = await db.pool.query<SessionRow>(
-      `UPDATE sessions SET status = 'finished', modified_at = now()
-        WHERE status = 'running' AND source IN ('external', 'otel')
-          AND COALESCE(last_event_at, created_at) < now() - make_interval(secs => $1 / 1000.0)
-        RETURNING *`,
-      [config.SESSION_IDLE_MS],
-    );
-    for (const row of r.rows) {
+    const rows = await finishIdleSessions(db.pool, config.SESSION_IDLE_MS);
+    for (const row of rows) {
       const session = toSession(row);
       await publishLive(bus, { kind: 'session_updated', app_id: session.app_id, session }).catch((e: Error) =>
         logger.warn('could not publish an idle session closed', { session_id: session.session_id, error: e.message }),
       );
     }
-    if (r.rowCount) logger.info('closed idle sessions', { sessions: r.rowCount, idle_ms: config.SESSION_IDLE_MS });
-    return r.rowCount ?? 0;
+    if (rows.length > 0) logger.info('closed idle sessions', { sessions: rows.length, idle_ms: config.SESSION_IDLE_MS });
+    return rows.length;
   }
 }

@@ -1,4 +1,5 @@
 import type { ObservabilityServices } from '../services';
+import { deleteSessionsUntouchedSince, deleteTombstonesBefore } from '../store/sweeps';
 import { LockedSweep } from './sweep';
 
 /**
@@ -21,21 +22,11 @@ export class Retention extends LockedSweep {
     let deleted = 0;
     const cutoff = new Date(Date.now() - config.RETENTION_DAYS * 86_400_000);
     for (;;) {
-      const r = await db.pool.query<{ n: number }>(
-        `WITH old AS (
-           SELECT app_id, id FROM sessions WHERE modified_at < $1 ORDER BY modified_at LIMIT $2 FOR UPDATE SKIP LOCKED
-         ), ev AS (
-           DELETE FROM events e USING old WHERE e.app_id = old.app_id AND e.session_id = old.id
-         ), gone AS (
-           DELETE FROM sessions s USING old WHERE s.app_id = old.app_id AND s.id = old.id RETURNING 1
-         )
-         SELECT count(*)::int AS n FROM gone`,
-        [cutoff, config.RETENTION_BATCH],
-      );
-      deleted += r.rows[0].n;
-      if (r.rows[0].n < config.RETENTION_BATCH) break;
+      const n = await deleteSessionsUntouchedSince(db.pool, cutoff, config.RETENTION_BATCH);
+      deleted += n;
+      if (n < config.RETENTION_BATCH) break;
     }
-    await db.pool.query('DELETE FROM tombstones WHERE deleted_at < $1', [cutoff]);
+    await deleteTombstonesBefore(db.pool, cutoff);
     if (deleted > 0) logger.info('retention deleted old sessions', { sessions: deleted, older_than_days: config.RETENTION_DAYS });
     return deleted;
   }
