@@ -7,6 +7,7 @@ import type { ChatRow, ChatStore } from '../store/chats';
 import type { InputRow, InputStore } from '../store/inputs';
 import type { StoredEvent, Timeline } from '../store/timeline';
 import type { ToolCallStore } from '../store/tool-calls';
+import { record } from './record';
 import type { UserMessageLimit } from './user-limit';
 
 /**
@@ -91,11 +92,11 @@ export class ChatInputs {
     if (running) await this.d.feed.publishControl({ action: 'interrupt', session_id: chat.id, app_id: chat.appId, before_seq: seq.toString(), rollback });
     if (!dropped.length) return;
     const status = rollback ? ('rolled_back' as const) : ('interrupted' as const);
-    const stored = await this.d.timeline.append(
+    const stored = await record(
+      this.d,
       chat.id,
       dropped.map((id) => ({ key: `${id}:complete_run`, type: 'chat.run_complete', data: { turn_id: id, status, reason: 'dropped: a newer message superseded it' } })),
     );
-    await this.d.feed.publish(chat.id, stored);
     this.d.observe(chat, stored);
   }
 
