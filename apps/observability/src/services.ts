@@ -20,7 +20,7 @@ export interface ObservabilityServices {
   metrics: Metrics;
   db: Db;
   redis: Redis;
-  /** Publishes on the contracts' channels (live changes, operators' stops). */
+  /** Publishes on the contracts' channels (live changes: bus/live.ts; operators' stops: bus/control.ts). */
   bus: BusPublisher;
   /** The channels this process follows, on a connection of its own (a subscribed one can do nothing else). */
   subscriber: BusSubscriber;

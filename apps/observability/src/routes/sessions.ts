@@ -1,6 +1,7 @@
 import { observability, type SessionControl } from '@tessera/contracts';
-import { channelOf, Conflict, Unavailable } from '@tessera/kit';
+import { Conflict, Unavailable } from '@tessera/kit';
 import type { z } from 'zod';
+import { publishControl } from '../bus/control';
 import { publishLive } from '../bus/live';
 import type { ObservabilityRoutes, ObservabilityServices } from '../services';
 import { keyOfRow, toSession } from '../store/sessions';
@@ -124,7 +125,7 @@ export function sessionRoutes(routes: ObservabilityRoutes, s: ObservabilityServi
       if (session.app_id !== null) {
         const control: SessionControl = { action: 'stop', session_id, app_id: session.app_id, requested_by: req.principal?.sub, reason: 'stopped by an operator' };
         try {
-          await s.bus.publish(channelOf('sessionControl'), control);
+          await publishControl(s.bus, control);
         } catch (e) {
           // Nobody was told to stop: the session is not stopped either.
           await s.sessions.setStatus('*', key, 'running', ['stopped']).catch(() => undefined);

@@ -94,8 +94,8 @@ export type Located = { row: SessionRow } | { missing: true } | { apps: (string 
 
 /**
  * Sessions and their rollups. Every read and write takes the caller's app scope: a session of
- * another app is as absent as one that never existed. Ingest writes rows through the Ingestor;
- * this is what operators read and change.
+ * another app is as absent as one that never existed. The Ingestor writes rows through
+ * store/ingest.ts and the sweeps through store/sweeps.ts; this is what operators read and change.
  */
 export class SessionStore {
   constructor(private readonly pool: Pool) {}
