@@ -169,6 +169,13 @@ test('an attachment is stored and announced on the timeline', async () => {
   expect(ev.data).toMatchObject({ attachment_id: body.attachment_id, filename: 'notes.txt', size: 16, uploaded_by: 'dave' });
   const stored = await rt.s.db.prisma.attachment.findUnique({ where: { id: body.attachment_id } });
   expect(Buffer.from(stored!.data).toString()).toBe('hello attachment');
+  // What agents read of the chat's attachments: this one, from the database (no document id), bytes and all.
+  expect(await rt.s.attachments.list({ id: chat.chat_id, appId: 'app1' })).toEqual([
+    expect.objectContaining({ attachment_id: body.attachment_id, document_id: null, filename: 'notes.txt', content_type: 'text/plain', size: 16, uploaded_by: 'dave' }),
+  ]);
+  const opened = await rt.s.attachments.open({ id: chat.chat_id, appId: 'app1' }, body.attachment_id);
+  expect(Buffer.concat(await opened!.body.toArray()).toString()).toBe('hello attachment');
+  expect(await rt.s.attachments.open({ id: (await startChat('erin')).chat.chat_id, appId: 'app1' }, body.attachment_id)).toBeNull();
 
   // Missing file, a too-large file, another user's chat.
   const noFile = new FormData();
