@@ -2,6 +2,7 @@ import { Channel, SessionControl } from '@tessera/contracts';
 import { createLogger, createRedis } from '@tessera/kit';
 import { TEST_REDIS_URL } from '@tessera/kit/testing';
 import type { Redis } from 'ioredis';
+import { Retention } from '../src/ingest/retention';
 import { asService, endUser, http, ingest, KEY_APP2, operator, SERVICE_KEY, sid, startObservability, testEnv, until, type Env, type Instance } from './harness';
 
 let env: Env;
@@ -218,6 +219,22 @@ describe('sessions', () => {
     expect((await http(obs.url, 'GET', `/sessions/${old}`, { token: op1 })).status).toBe(404);
     expect((await obs.o.s.db.pool.query('SELECT count(*)::int AS n FROM events WHERE session_id = $1', [old])).rows[0].n).toBe(0);
     expect((await http(obs.url, 'GET', `/sessions/${fresh}`, { token: op1 })).status).toBe(200);
+  });
+
+  it('retention goes on batch after batch, and forgets deletions as old: an event for such a session starts it anew, a recent deletion still drops it', async () => {
+    const old = [sid('old-a'), sid('old-b'), sid('old-c')];
+    const [forgotten, remembered] = [sid('del-old'), sid('del-new')];
+    for (const id of [...old, forgotten, remembered]) await ingest(obs.url, { event_type: 'session_start', session_id: id });
+    for (const id of [forgotten, remembered]) expect((await http(obs.url, 'DELETE', `/sessions/${id}`, { token: op1 })).status).toBe(200);
+    await obs.o.s.db.pool.query("UPDATE sessions SET modified_at = now() - interval '31 days' WHERE id = ANY($1)", [old]);
+    await obs.o.s.db.pool.query("UPDATE tombstones SET deleted_at = now() - interval '31 days' WHERE session_id = $1", [forgotten]);
+
+    // Two sessions per batch: three old ones take two.
+    expect(await new Retention({ ...obs.o.s, config: { ...obs.o.s.config, RETENTION_BATCH: 2 } }).runOnce()).toBe(3);
+    for (const id of old) expect((await http(obs.url, 'GET', `/sessions/${id}`, { token: op1 })).status).toBe(404);
+    expect((await ingest(obs.url, { event_type: 'session_start', session_id: forgotten })).body).toMatchObject({ accepted: 1 });
+    expect((await http(obs.url, 'GET', `/sessions/${forgotten}`, { token: op1 })).body).toMatchObject({ session_id: forgotten, event_count: 1 });
+    expect((await ingest(obs.url, { event_type: 'session_start', session_id: remembered })).body).toMatchObject({ accepted: 0, results: [{ reason: 'the session was deleted' }] });
   });
 });
 
