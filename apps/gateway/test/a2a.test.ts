@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { Role, TaskState, type AgentCard, type Message, type StreamResponse, type Task } from '@a2a-js/sdk';
 import { ClientFactory, DefaultAgentCardResolver, JsonRpcTransportFactory, type Client } from '@a2a-js/sdk/client';
-import { call, closedPort } from '@tessera/kit/testing';
-import { SECRET, startTestGateway, token, type TestGateway } from './support';
-import { startRuntime, type HttpService, type RuntimeStack } from './stack';
+import { call } from '@tessera/kit/testing';
+import { token, type TestGateway } from './support';
+import { startTwoInstanceStack, type HttpService, type TwoInstanceStack } from './stack';
 
 /**
  * A2A over Tessera chats (apps/runtime/src/a2a), as an A2A client sees it: @a2a-js/sdk's own
@@ -14,7 +14,7 @@ import { startRuntime, type HttpService, type RuntimeStack } from './stack';
 const SERVICE_KEY = 'a2a-service-key-0123456789abcdef';
 const APP = 'demo-app';
 
-let runtime: RuntimeStack;
+let stack: TwoInstanceStack;
 let second: HttpService;
 let gw: TestGateway;
 let alice: string;
@@ -70,19 +70,13 @@ async function collect(stream: AsyncGenerator<StreamResponse>): Promise<StreamRe
 }
 
 beforeAll(async () => {
-  const prefix = `test-a2a-${randomBytes(4).toString('hex')}`;
-  const [portA, portB] = await Promise.all([closedPort(), closedPort()]);
-  runtime = await startRuntime({ JWT_SECRET: SECRET, SERVICE_KEY, extra: { BULL_PREFIX: prefix } }, portA);
-  // A second API instance on the same database, Redis and queues: a resubscribe may land on either.
-  second = await runtime.anotherApi(portB);
-  gw = await startTestGateway({ RUNTIME_URL: `${runtime.url}, ${second.url}`, BROKER_URL: 'off' });
+  // Two API instances behind the gateway: a resubscribe may land on either.
+  stack = await startTwoInstanceStack('a2a', SERVICE_KEY);
+  ({ second, gw } = stack);
   [alice, bob] = await Promise.all([token('alice', { apps: [APP] }), token('bob', { apps: [APP] })]);
 }, 90_000);
 
-afterAll(async () => {
-  await gw?.stop();
-  await runtime?.stop();
-});
+afterAll(() => stack?.stop());
 
 test('the Agent Cards: per workflow (its JSON-RPC endpoint through the gateway, bearer security) and per app (a skill per workflow)', async () => {
   const client = await clientFor('greeter', alice);

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { EventType, HttpAgent, type BaseEvent, type HttpAgentFetchFn, type Message, type RunFinishedEvent } from '@ag-ui/client';
-import { call, closedPort } from '@tessera/kit/testing';
-import { SECRET, startTestGateway, token, type TestGateway } from './support';
-import { startRuntime, type HttpService, type RuntimeStack } from './stack';
+import { call } from '@tessera/kit/testing';
+import { token, type TestGateway } from './support';
+import { startTwoInstanceStack, type HttpService, type RuntimeStack, type TwoInstanceStack } from './stack';
 
 /**
  * AG-UI over Tessera chats (apps/runtime/src/agui), as a frontend sees it: `HttpAgent` from
@@ -13,6 +13,7 @@ import { startRuntime, type HttpService, type RuntimeStack } from './stack';
 const SERVICE_KEY = 'agui-service-key-0123456789abcdef';
 const APP = 'demo-app';
 
+let stack: TwoInstanceStack;
 let runtime: RuntimeStack;
 let second: HttpService;
 let gw: TestGateway;
@@ -110,19 +111,13 @@ function cuttingFetch(bases: string[], every: number, cuts: number, seen: { ids:
 }
 
 beforeAll(async () => {
-  const prefix = `test-agui-${randomBytes(4).toString('hex')}`;
-  const [portA, portB] = await Promise.all([closedPort(), closedPort()]);
-  runtime = await startRuntime({ JWT_SECRET: SECRET, SERVICE_KEY, extra: { BULL_PREFIX: prefix } }, portA);
-  // A second API instance on the same database, Redis and queues: a reconnect may land on either.
-  second = await runtime.anotherApi(portB);
-  gw = await startTestGateway({ RUNTIME_URL: `${runtime.url}, ${second.url}`, BROKER_URL: 'off' });
+  // Two API instances behind the gateway: a reconnect may land on either.
+  stack = await startTwoInstanceStack('agui', SERVICE_KEY);
+  ({ runtime, second, gw } = stack);
   [alice, bob] = await Promise.all([token('alice', { apps: [APP] }), token('bob', { apps: [APP] })]);
 }, 90_000);
 
-afterAll(async () => {
-  await gw?.stop();
-  await runtime?.stop();
-});
+afterAll(() => stack?.stop());
 
 test('a streamed run: HttpAgent assembles the agent’s reply from RUN_STARTED … RUN_FINISHED', async () => {
   const { agent, events } = agentFor('greeter', alice);

@@ -26,12 +26,6 @@ beforeAll(async () => {
     'bridge',
     'apps/bridge/src/main.ts',
     {
-      NODE_ENV: 'test',
-      LOG_LEVEL: 'warn',
-      REDIS_URL: TEST_REDIS_URL,
-      JWT_SECRET: SECRET,
-      HOST: '127.0.0.1',
-      PORT: String(port),
       BRIDGE_REDIS_PREFIX: prefix,
       OBSERVABILITY_URL: 'off',
       BACKEND_BRIDGE_PUBLIC_URL: `${gw.url}/api/bridge`,

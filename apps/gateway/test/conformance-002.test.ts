@@ -21,9 +21,9 @@ import { JSDOM, type DOMWindow } from 'jsdom';
 import pg from 'pg';
 import WebSocketImpl from 'ws';
 import { pgConnectionString } from '@tessera/kit';
-import { call, closedPort, testPrefix, TEST_REDIS_URL } from '@tessera/kit/testing';
+import { call } from '@tessera/kit/testing';
 import { SECRET, token } from './support';
-import { spawnHttpService, startRuntime, type HttpService, type RuntimeStack } from './stack';
+import { spawnGateway, startRuntime, type HttpService, type RuntimeStack } from './stack';
 
 const SERVICE_KEY = 'conformance-002-service-key-0123456789';
 const FIXTURES = join(__dirname, 'fixtures/mission-ally-002');
@@ -94,28 +94,7 @@ async function enroll(mission: string, user: string) {
 
 beforeAll(async () => {
   runtime = await startRuntime({ JWT_SECRET: SECRET, SERVICE_KEY, extra: { WS_HEARTBEAT_MS: String(HEARTBEAT_MS) } });
-  const port = await closedPort();
-  gateway = await spawnHttpService(
-    'gateway',
-    'apps/gateway/src/main.ts',
-    {
-      NODE_ENV: 'test',
-      LOG_LEVEL: 'warn',
-      REDIS_URL: TEST_REDIS_URL,
-      JWT_SECRET: SECRET,
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      RUNTIME_URL: runtime.url,
-      BROKER_URL: 'off',
-      OBSERVABILITY_URL: 'off',
-      AGENTS_URL: 'off',
-      DOCUMENTS_URL: 'off',
-      BRIDGE_URL: 'off',
-      RATE_LIMIT_PREFIX: testPrefix('conformance-002-rl'),
-      SHUTDOWN_TIMEOUT_MS: '3000',
-    },
-    port,
-  );
+  gateway = await spawnGateway({ RUNTIME_URL: runtime.url, SHUTDOWN_TIMEOUT_MS: '3000' });
   const checkpoints = [
     { id: 'checkpoint_1', title: 'Install the tools', keyword: 'installed' },
     { id: 'checkpoint_2', title: 'Run a workflow', keyword: 'ran it' },

@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
-import { call, closedPort, maskedTextFrame, rawUpgrade, TestSocket, writeUnder } from '@tessera/kit/testing';
+import { call, maskedTextFrame, rawUpgrade, TestSocket, writeUnder } from '@tessera/kit/testing';
 import { SECRET, token } from './support';
-import { spawnHttpService, startRuntime, type HttpService, type RuntimeStack } from './stack';
+import { spawnGateway, startRuntime, type HttpService, type RuntimeStack } from './stack';
 
 /**
  * What a hostile client can send to a socket, sent to every service that holds sockets (the
@@ -20,27 +20,7 @@ let chatPath: string;
 
 beforeAll(async () => {
   runtime = await startRuntime({ JWT_SECRET: SECRET, SERVICE_KEY });
-  const port = await closedPort();
-  gateway = await spawnHttpService(
-    'gateway',
-    'apps/gateway/src/main.ts',
-    {
-      NODE_ENV: 'test',
-      LOG_LEVEL: 'warn',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      JWT_SECRET: SECRET,
-      SERVICE_KEY,
-      RUNTIME_URL: runtime.url,
-      BROKER_URL: 'off',
-      OBSERVABILITY_URL: 'off',
-      AGENTS_URL: 'off',
-      DOCUMENTS_URL: 'off',
-      BRIDGE_URL: 'off',
-      RATE_LIMIT_PER_MIN: '100000',
-    },
-    port,
-  );
+  gateway = await spawnGateway({ SERVICE_KEY, RUNTIME_URL: runtime.url, RATE_LIMIT_PER_MIN: '100000' });
   alice = await token('alice');
   const started = await call(runtime.url, 'POST', '/api/chats/demo-app/assistant/start', { token: alice, body: { user_id: 'alice' } });
   expect(started.status).toBe(201);

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { closedPort } from '@tessera/kit/testing';
-import { SECRET, startTestGateway, token, type TestGateway } from './support';
-import { ROOT, startRuntime, type RuntimeStack } from './stack';
+import { token, type TestGateway } from './support';
+import { ROOT, startTwoInstanceStack, type TwoInstanceStack } from './stack';
 
 /**
  * The official MCP conformance suite (`@modelcontextprotocol/conformance`, server mode) against
@@ -25,7 +25,7 @@ const CLI = join(ROOT, 'node_modules/@modelcontextprotocol/conformance/dist/inde
 /** The package is built for Node 22 (fs.globSync, used only by its tier-check); on older Node this loader stands in. */
 const NODE20 = join(__dirname, 'fixtures/conformance/node20.mjs');
 
-let runtime: RuntimeStack;
+let stack: TwoInstanceStack;
 let gw: TestGateway;
 let proxy: Server;
 let url: string;
@@ -45,12 +45,11 @@ function tokenProxy(target: string, bearer: string): Server {
 }
 
 beforeAll(async () => {
-  const [portA, portB, proxyPort] = await Promise.all([closedPort(), closedPort(), closedPort()]);
+  const proxyPort = await closedPort();
   // The suite's DNS-rebinding scenario sends the URL's own origin and expects it to be accepted.
   const origins = `http://127.0.0.1:${proxyPort}, http://localhost:${proxyPort}`;
-  runtime = await startRuntime({ JWT_SECRET: SECRET, SERVICE_KEY, extra: { BULL_PREFIX: `test-mcpc-${randomBytes(4).toString('hex')}`, CORS_ORIGINS: origins } }, portA);
-  const second = await runtime.anotherApi(portB);
-  gw = await startTestGateway({ RUNTIME_URL: `${runtime.url}, ${second.url}`, BROKER_URL: 'off', CORS_ORIGINS: origins });
+  stack = await startTwoInstanceStack('mcpc', SERVICE_KEY, { runtime: { CORS_ORIGINS: origins }, gateway: { CORS_ORIGINS: origins } });
+  gw = stack.gw;
   proxy = tokenProxy(gw.url, await token(`conformance-${randomBytes(3).toString('hex')}`, { apps: [APP] }));
   await new Promise<void>((resolve) => proxy.listen(proxyPort, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${proxyPort}/api/mcp/${APP}`;
@@ -60,8 +59,7 @@ beforeAll(async () => {
 afterAll(async () => {
   proxy?.closeAllConnections();
   await new Promise((resolve) => proxy?.close(resolve));
-  await gw?.stop();
-  await runtime?.stop();
+  await stack?.stop();
   if (out) rmSync(out, { recursive: true, force: true });
 });
 

@@ -4,8 +4,8 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { call } from '@tessera/kit/testing';
-import { SECRET, startTestGateway, token, type TestGateway } from './support';
-import { startRuntime, type RuntimeStack } from './stack';
+import { token, type TestGateway } from './support';
+import { startTwoInstanceStack, type TwoInstanceStack } from './stack';
 
 /**
  * MCP (Streamable HTTP, revision 2025-11-25) over Tessera chats (apps/runtime/src/mcp), as an MCP
@@ -17,7 +17,7 @@ const SERVICE_KEY = 'mcp-service-key-0123456789abcdef';
 const APP = 'demo-app';
 const ORIGIN = 'http://localhost:5173';
 
-let runtime: RuntimeStack;
+let stack: TwoInstanceStack;
 let gw: TestGateway;
 let alice: string;
 let bob: string;
@@ -42,17 +42,15 @@ const textOf = (r: CallToolResult) => r.content.flatMap((c) => (c.type === 'text
 const chatOf = (r: CallToolResult) => (r.structuredContent as { chat_id: string }).chat_id;
 
 beforeAll(async () => {
-  runtime = await startRuntime({ JWT_SECRET: SECRET, SERVICE_KEY, extra: { BULL_PREFIX: `test-mcp-${randomBytes(4).toString('hex')}`, CORS_ORIGINS: ORIGIN } });
   // Two API instances, as `npm start` runs them: the gateway sends each request to either (mcp-instances.test.ts chooses which).
-  const second = await runtime.anotherApi();
-  gw = await startTestGateway({ RUNTIME_URL: `${runtime.url}, ${second.url}`, BROKER_URL: 'off', CORS_ORIGINS: ORIGIN });
+  stack = await startTwoInstanceStack('mcp', SERVICE_KEY, { runtime: { CORS_ORIGINS: ORIGIN }, gateway: { CORS_ORIGINS: ORIGIN } });
+  gw = stack.gw;
   [alice, bob, otherApp] = await Promise.all([token('alice', { apps: [APP] }), token('bob', { apps: [APP] }), token('carol', { apps: ['other-app'] })]);
 }, 90_000);
 
 afterAll(async () => {
   await Promise.allSettled(clients.map((c) => c.close()));
-  await gw?.stop();
-  await runtime?.stop();
+  await stack?.stop();
 });
 
 test('tools/list lists the workflows, each taking a message and an optional chat_id', async () => {

@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { closedPort, freshSchema, spawnService, TEST_REDIS_URL, type ServiceProcess } from '@tessera/kit/testing';
+import { closedPort, freshSchema, spawnService, TEST_REDIS_URL, testPrefix, type ServiceProcess } from '@tessera/kit/testing';
+import { SECRET, startTestGateway, type TestGateway } from './support';
 
 export const ROOT = resolve(__dirname, '../../..');
 
@@ -17,11 +18,22 @@ export interface HttpService extends ServiceProcess {
   port: number;
 }
 
-/** Starts a service entry (relative to the repository root) and waits until its /health answers. */
+/**
+ * Starts a service entry (relative to the repository root) and waits until its /health answers.
+ * Every service here runs in test mode on this port of 127.0.0.1, with the test Redis and the
+ * tests' JWT secret, logging warnings; `env` adds to that or overrides it.
+ */
 export async function spawnHttpService(name: string, entry: string, env: Record<string, string>, port: number): Promise<HttpService> {
   const url = `http://127.0.0.1:${port}`;
-  const proc = await spawnService({ name, entry: join(ROOT, entry), cwd: ROOT, env, ready: { url: `${url}/health` } });
+  const common = { NODE_ENV: 'test', LOG_LEVEL: 'warn', REDIS_URL: TEST_REDIS_URL, JWT_SECRET: SECRET, HOST: '127.0.0.1', PORT: String(port) };
+  const proc = await spawnService({ name, entry: join(ROOT, entry), cwd: ROOT, env: { ...common, ...env }, ready: { url: `${url}/health` } });
   return { ...proc, url, port };
+}
+
+/** The gateway in its own process, as `npm start` runs it: every upstream off unless `env` names it, its own rate-limit keys. */
+export async function spawnGateway(env: Record<string, string>): Promise<HttpService> {
+  const off = { RUNTIME_URL: 'off', BROKER_URL: 'off', OBSERVABILITY_URL: 'off', AGENTS_URL: 'off', DOCUMENTS_URL: 'off', BRIDGE_URL: 'off' };
+  return spawnHttpService('gateway', 'apps/gateway/src/main.ts', { ...off, RATE_LIMIT_PREFIX: testPrefix('gateway-rl'), ...env }, await closedPort());
 }
 
 export interface RuntimeStack {
@@ -100,5 +112,38 @@ export async function startRuntime(
 }
 
 export async function startBrokerProcess(env: Record<string, string>, port: number): Promise<HttpService> {
-  return spawnHttpService('broker', 'apps/broker/src/main.ts', { NODE_ENV: 'test', LOG_LEVEL: 'warn', REDIS_URL: TEST_REDIS_URL, HOST: '127.0.0.1', PORT: String(port), ...env }, port);
+  return spawnHttpService('broker', 'apps/broker/src/main.ts', env, port);
+}
+
+/**
+ * The runtime with a second API instance on the same database, Redis and queues, both behind one
+ * test gateway: a request, a resubscribe or a reconnect may land on either. `name` names the
+ * BullMQ prefix; `runtime` adds to both runtime processes' env, `gateway` to the gateway's.
+ */
+export interface TwoInstanceStack {
+  runtime: RuntimeStack;
+  second: HttpService;
+  gw: TestGateway;
+  /** Stops the gateway, then the runtime's processes. */
+  stop: () => Promise<void>;
+}
+
+export async function startTwoInstanceStack(name: string, SERVICE_KEY: string, env: { runtime?: Record<string, string>; gateway?: Record<string, string> } = {}): Promise<TwoInstanceStack> {
+  const runtime = await startRuntime({ JWT_SECRET: SECRET, SERVICE_KEY, extra: { BULL_PREFIX: `test-${name}-${randomBytes(4).toString('hex')}`, ...env.runtime } });
+  try {
+    const second = await runtime.anotherApi();
+    const gw = await startTestGateway({ RUNTIME_URL: `${runtime.url}, ${second.url}`, BROKER_URL: 'off', ...env.gateway });
+    return {
+      runtime,
+      second,
+      gw,
+      stop: async () => {
+        await gw.stop();
+        await runtime.stop();
+      },
+    };
+  } catch (e) {
+    await runtime.stop();
+    throw e;
+  }
 }
