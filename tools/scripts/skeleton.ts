@@ -18,6 +18,29 @@ export const SKELETON = {
   'src/routes': 'the routes, one file per resource',
 } as const;
 
+/**
+ * What only one folder of a service's src/ does: a route is declared in routes/, a write to the
+ * database is made in store/, a message is put on the bus in bus/ (its publisher built in
+ * services.ts). A reader looking for who writes a table or publishes a channel opens one folder.
+ */
+const ONLY_IN_FOLDER: { folder: string; checks: [RegExp, string][] }[] = [
+  {
+    folder: 'routes',
+    checks: [
+      [/\bsatisfies RouteSpec\b|:\s*RouteSpec(\[\])?\s*=/, 'declares a route (RouteSpec)'],
+      [/\broutes\.route\(/, 'registers a route (routes.route)'],
+    ],
+  },
+  {
+    folder: 'store',
+    checks: [
+      [/\bINSERT INTO\b|\bUPDATE\s+"?[a-z_]+"?\s+SET\b|\bDELETE FROM\b/, 'writes to the database (SQL)'],
+      [/\bprisma\.\w+\.(create|createMany|update|updateMany|upsert|delete|deleteMany)\(|\$executeRaw/, 'writes to the database (Prisma)'],
+    ],
+  },
+  { folder: 'bus', checks: [[/\.publish\(\s*channelOf\(/, 'publishes on a bus channel (channelOf)']] },
+];
+
 /** apps/ folders that are not services: the console is a static web app the gateway serves. */
 export const NOT_SERVICES = ['console'];
 
@@ -28,6 +51,7 @@ const ONLY_IN_SERVICES: [RegExp, string][] = [
   [/\bcreateRedis\(/, 'builds a Redis connection (createRedis)'],
   [/\bnew Redis\(/, 'builds a Redis connection (new Redis)'],
   [/\bcreateAuth\(/, 'builds the token verifier (createAuth)'],
+  [/\bnew BusPublisher\(/, 'builds a bus publisher (new BusPublisher)'],
 ];
 
 const ONLY_IN_THE_KIT: [RegExp, string][] = [
@@ -85,6 +109,10 @@ export function skeletonProblems(root: string): string[] {
       const text = code(readFileSync(p, 'utf8'));
       if (!p.endsWith(join('src', 'services.ts'))) for (const [re, why] of ONLY_IN_SERVICES) if (re.test(text)) problems.push(`${rel(p)}: ${why} outside services.ts`);
       for (const [re, why] of ONLY_IN_THE_KIT) if (re.test(text)) problems.push(`${rel(p)}: ${why}`);
+      for (const { folder, checks } of ONLY_IN_FOLDER) {
+        if (relative(join(dir, 'src'), p).split(/[\\/]/)[0] === folder) continue;
+        for (const [re, why] of checks) if (re.test(text)) problems.push(`${rel(p)}: ${why} outside src/${folder}/`);
+      }
     }
   }
   return problems;

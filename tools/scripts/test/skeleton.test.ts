@@ -7,7 +7,7 @@ import { NOT_SERVICES, skeletonProblems } from '../skeleton';
 /** The service skeleton (README, "The service skeleton") holds for every service, and `npm start` runs each as its main.ts says. */
 const ROOT = resolve(__dirname, '../../..');
 
-it('every service has the skeleton: main.ts is runMain, only services.ts connects and builds auth, only the kit answers health', () => {
+it('every service has the skeleton: main.ts is runMain, only services.ts connects and builds auth, only the kit answers health, routes in routes/, writes in store/, publishes in bus/', () => {
   expect(skeletonProblems(ROOT)).toEqual([]);
 });
 
@@ -28,7 +28,9 @@ describe('an app that leaves the skeleton', () => {
     root = mkdtempSync(join(tmpdir(), 'tessera-skeleton-'));
     // A copy of a real service, then each way of leaving the skeleton.
     for (const f of ['main.ts', 'config.ts', 'services.ts', 'server.ts', 'app.ts']) write(`apps/good/src/${f}`, readFileSync(join(ROOT, 'apps/broker/src', f), 'utf8'));
-    write('apps/good/src/routes/sessions.ts', 'export {};\n');
+    write('apps/good/src/routes/sessions.ts', "const list = { method: 'get' } as const satisfies RouteSpec;\nroutes.route(list, handler);\n");
+    write('apps/good/src/store/sessions.ts', "await pool.query('INSERT INTO sessions (id) VALUES ($1)', [id]);\nawait prisma.session.update({ where });\n");
+    write('apps/good/src/bus/control.ts', "await publisher.publish(channelOf('sessionControl'), m);\n");
     write(
       'apps/bad/src/main.ts',
       [
@@ -45,6 +47,9 @@ describe('an app that leaves the skeleton', () => {
     write('apps/bad/src/config.ts', 'export {};\n');
     write('apps/bad/src/app.ts', "import { createAuth, healthRouter } from '@tessera/kit';\nexport const auth = createAuth(s);\napp.use(healthRouter({ service: 'bad', ready: {} }));\n");
     write('apps/bad/src/routes/ping.ts', "// createRedis( in a comment is no call\nr.get('/health', (_req, res) => res.json({}));\n");
+    write('apps/bad/src/mission/routes.ts', "const list = { method: 'get' } as const satisfies RouteSpec;\nroutes.route(list, handler);\n");
+    write('apps/bad/src/ingest/writer.ts', "// DELETE FROM in a comment is no write\nawait pool.query(`UPDATE sessions SET status = 'finished'`);\n");
+    write('apps/bad/src/routes/upload.ts', "await s.db.prisma.attachment.create({ data });\nawait s.bus.publish(channelOf('sessionControl'), m);\nconst bus = new BusPublisher(redis);\n");
     write('apps/console/src/main.tsx', 'render();\n');
   });
   afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -63,8 +68,15 @@ describe('an app that leaves the skeleton', () => {
         'apps/bad/src/app.ts: builds the token verifier (createAuth) outside services.ts',
         "apps/bad/src/app.ts: registers /health (healthRouter): serviceApp's health option does",
         'apps/bad/src/routes/ping.ts: registers /health or /ready by hand',
+        'apps/bad/src/mission/routes.ts: declares a route (RouteSpec) outside src/routes/',
+        'apps/bad/src/mission/routes.ts: registers a route (routes.route) outside src/routes/',
+        'apps/bad/src/ingest/writer.ts: writes to the database (SQL) outside src/store/',
+        'apps/bad/src/routes/upload.ts: writes to the database (Prisma) outside src/store/',
+        'apps/bad/src/routes/upload.ts: publishes on a bus channel (channelOf) outside src/bus/',
+        'apps/bad/src/routes/upload.ts: builds a bus publisher (new BusPublisher) outside services.ts',
       ]),
     );
+    expect(problems.filter((p) => p.startsWith('apps/bad/src/ingest/writer.ts'))).toHaveLength(1);
     expect(problems.filter((p) => p.startsWith('apps/bad/src/routes/ping.ts'))).toHaveLength(1);
   });
 });
