@@ -4,27 +4,24 @@
  */
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SERVICE_KEY, http, ISO, listenChanges, operator, projectDir, startAgentManager, until, user, type Instance } from './harness';
+import { SERVICE_KEY, http, ISO, operator, serveProject, until, user, type Instance, type Served } from './harness';
 
-let project: Awaited<ReturnType<typeof projectDir>>;
+let served: Served;
+let project: Served['project'];
 let am: Instance;
-let bus: Awaited<ReturnType<typeof listenChanges>>;
+let bus: Served['bus'];
 let op: string;
 let usr: string;
 
 beforeAll(async () => {
   [op, usr] = await Promise.all([operator(), user()]);
-  project = await projectDir('crud');
-  // A project-wide MCP server definition, as the project's tools keep it.
-  await writeFile(join(project.dir, '.mcp.json'), JSON.stringify({ mcpServers: { github: { command: 'npx', args: ['-y', '@modelcontextprotocol/server-github'] } } }));
-  am = await startAgentManager(project.dir);
-  bus = await listenChanges();
+  served = await serveProject('crud', {
+    // A project-wide MCP server definition, as the project's tools keep it.
+    prepare: (p) => writeFile(join(p.dir, '.mcp.json'), JSON.stringify({ mcpServers: { github: { command: 'npx', args: ['-y', '@modelcontextprotocol/server-github'] } } })),
+  });
+  ({ project, am, bus } = served);
 });
-afterAll(async () => {
-  await bus?.close();
-  await am?.close();
-  await project?.remove();
-});
+afterAll(() => served?.close());
 
 const reviewer = { name: 'code-reviewer', description: 'Reviews code and suggests improvements', system_prompt: 'You are a code reviewer...', mcp_servers: ['github'], skills: ['pdf'] };
 

@@ -5,11 +5,12 @@
  */
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { appFolders, http, listenChanges, operator, projectDir, SERVICE_KEY, startAgentManager, until, user, type Instance } from './harness';
+import { appFolders, http, operator, serveProject, SERVICE_KEY, until, user, type Instance, type Served } from './harness';
 
-let project: Awaited<ReturnType<typeof projectDir>>;
+let served: Served;
+let project: Served['project'];
 let am: Instance;
-let bus: Awaited<ReturnType<typeof listenChanges>>;
+let bus: Served['bus'];
 /** demo-app's operator and user; another app's; an operator of both; an operator of any app. */
 let opDemo: string, usrDemo: string, opOther: string, usrOther: string, opBoth: string, opAny: string;
 
@@ -26,15 +27,10 @@ beforeAll(async () => {
     operator('op-both', [DEMO, OTHER]),
     operator('op-any'),
   ]);
-  project = await projectDir('apps');
-  am = await startAgentManager(project.dir, { DEFAULT_APP_ID: DEMO });
-  bus = await listenChanges();
+  served = await serveProject('apps', { extra: { DEFAULT_APP_ID: DEMO } });
+  ({ project, am, bus } = served);
 });
-afterAll(async () => {
-  await bus?.close();
-  await am?.close();
-  await project?.remove();
-});
+afterAll(() => served?.close());
 
 /** A 404 with its body, the agent's name replaced: what a caller learns. */
 const seen = async (r: Promise<{ status: number; body: any }>, name: string) => {

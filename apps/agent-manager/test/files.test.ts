@@ -5,29 +5,28 @@
  */
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { http, listenChanges, operator, projectDir, startAgentManager, until, user, type Instance } from './harness';
+import { http, operator, serveProject, until, user, type Instance, type Served } from './harness';
 
-let project: Awaited<ReturnType<typeof projectDir>>;
+let served: Served;
+let project: Served['project'];
 let am: Instance;
-let bus: Awaited<ReturnType<typeof listenChanges>>;
+let bus: Served['bus'];
 let op: string;
 let usr: string;
 
 beforeAll(async () => {
   [op, usr] = await Promise.all([operator(), user()]);
-  project = await projectDir('files');
-  // An agent the command-line tools made before the service ever ran: no status, no timestamps.
-  await mkdir(join(project.agents, 'legacy'), { recursive: true });
-  await writeFile(join(project.agents, 'legacy/agent.json'), JSON.stringify({ name: 'legacy', description: 'made by the CLI', model: 'opus' }));
-  await writeFile(join(project.agents, 'legacy/agent.system-prompt.md'), 'You were made by hand.');
-  bus = await listenChanges();
-  am = await startAgentManager(project.dir);
+  served = await serveProject('files', {
+    // An agent the command-line tools made before the service ever ran: no status, no timestamps.
+    prepare: async (p) => {
+      await mkdir(join(p.agents, 'legacy'), { recursive: true });
+      await writeFile(join(p.agents, 'legacy/agent.json'), JSON.stringify({ name: 'legacy', description: 'made by the CLI', model: 'opus' }));
+      await writeFile(join(p.agents, 'legacy/agent.system-prompt.md'), 'You were made by hand.');
+    },
+  });
+  ({ project, am, bus } = served);
 });
-afterAll(async () => {
-  await bus?.close();
-  await am?.close();
-  await project?.remove();
-});
+afterAll(() => served?.close());
 
 const changesOf = (name: string) => bus.changes.filter((c) => c.name === name);
 

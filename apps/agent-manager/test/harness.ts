@@ -94,6 +94,41 @@ export async function listenChanges(): Promise<{ changes: agents.AgentChangeAnno
   return { changes, close: async () => void (await sub.quit()) };
 }
 
+export type Project = Awaited<ReturnType<typeof projectDir>>;
+
+/** What a test file of the API owns: its project directory, the agent manager on it, and the announcements it made. */
+export interface Served {
+  project: Project;
+  am: Instance;
+  bus: Awaited<ReturnType<typeof listenChanges>>;
+  close: () => Promise<void>;
+}
+
+/**
+ * A project directory (`prepare` writes into it what was there before the service), a listener of
+ * the announcements, then the agent manager on that directory: every announcement it makes is heard.
+ */
+export async function serveProject(name: string, opts: { prepare?: (project: Project) => Promise<void>; extra?: Record<string, string> } = {}): Promise<Served> {
+  const project = await projectDir(name);
+  await opts.prepare?.(project);
+  const bus = await listenChanges();
+  const am = await startAgentManager(project.dir, opts.extra).catch(async (e) => {
+    await bus.close();
+    await project.remove();
+    throw e;
+  });
+  return {
+    project,
+    am,
+    bus,
+    close: async () => {
+      await bus.close();
+      await am.close();
+      await project.remove();
+    },
+  };
+}
+
 export const uniq = (name: string) => `${name}-${Math.random().toString(36).slice(2, 8)}`;
 
 /** Shared with every service's tests (kit/testing). */
