@@ -5,11 +5,10 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createLogger, DEV_JWT_SECRET, signToken } from '@tessera/kit';
-import { call, freshSchema, spawnService, TEST_REDIS_URL, type ServiceProcess } from '@tessera/kit/testing';
+import { call, freshSchema, openRequest, readReply, spawnService, TEST_REDIS_URL, type ServiceProcess } from '@tessera/kit/testing';
 import { loadDocumentServerConfig, type DocumentServerConfig } from '../src/config';
 import { startDocumentServer, type RunningDocumentServer } from '../src/server';
 
@@ -141,35 +140,12 @@ export function upload(base: string, opts: UploadOptions = {}, path = '/document
   const hash = createHash('sha256');
   const t0 = performance.now();
   return new Promise((resolvePromise, reject) => {
-    const u = new URL(base);
-    const req = httpRequest(
-      {
-        hostname: u.hostname,
-        port: u.port,
-        path,
-        method: 'POST',
-        agent: false,
-        headers: {
-          'content-type': `multipart/form-data; boundary=${boundary}`,
-          'content-length': String(before.length + size + after.length),
-          ...(opts.token && { authorization: `Bearer ${opts.token}` }),
-          ...opts.headers,
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString();
-          let json: any;
-          try {
-            json = JSON.parse(text);
-          } catch {
-            json = text;
-          }
-          resolvePromise({ status: res.statusCode ?? 0, json, sha256: hash.digest('hex'), ms: performance.now() - t0 });
-        });
-      },
+    const req = openRequest(base, 'POST', path, {
+      token: opts.token,
+      headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(before.length + size + after.length), ...opts.headers },
+    });
+    req.on('response', (res) =>
+      readReply(res, t0).then((r) => resolvePromise({ status: r.status, json: r.json === undefined ? r.text : r.json, sha256: hash.digest('hex'), ms: r.ms }), reject),
     );
     let settled = false;
     req.on('error', (e) => {
@@ -203,8 +179,8 @@ export function upload(base: string, opts: UploadOptions = {}, path = '/document
 export function download(base: string, path: string, opts: { token?: string; headers?: Record<string, string> } = {}): Promise<{ status: number; headers: Record<string, any>; size: number; sha256: string; body: Buffer | null; ms: number }> {
   const t0 = performance.now();
   return new Promise((resolvePromise, reject) => {
-    const u = new URL(base);
-    const req = httpRequest({ hostname: u.hostname, port: u.port, path, method: 'GET', agent: false, headers: { ...(opts.token && { authorization: `Bearer ${opts.token}` }), ...opts.headers } }, (res) => {
+    const req = openRequest(base, 'GET', path, opts);
+    req.on('response', (res) => {
       const hash = createHash('sha256');
       let size = 0;
       const keep: Buffer[] = [];

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { createLogger, DEV_JWT_SECRET, signToken } from '@tessera/kit';
-import { call, freshSchema, TEST_REDIS_URL } from '@tessera/kit/testing';
+import { call, schemaAndQueues, storageVars, type SchemaAndQueues } from '@tessera/kit/testing';
 import { loadObservabilityConfig, type ObservabilityConfig } from '../src/config';
 import { startObservabilityServer, type RunningObservability } from '../src/server';
 
@@ -16,29 +16,14 @@ export const SERVICE_KEY = 'test-service-key-0123456789';
 export const KEY_APP1 = 'ingest-key-app1-0123456789';
 export const KEY_APP2 = 'ingest-key-app2-0123456789';
 
-export interface Env {
-  DATABASE_URL: string;
-  BULL_PREFIX: string;
-  dropSchema: () => Promise<void>;
-}
+export type Env = SchemaAndQueues;
 
 /** A fresh schema and BullMQ prefix: what one test file owns. */
-export async function testEnv(name: string): Promise<Env> {
-  const { url, drop } = await freshSchema(MIGRATIONS, `obs_${name}`);
-  return { DATABASE_URL: url, BULL_PREFIX: `test-obs-${name}-${randomBytes(4).toString('hex')}`, dropSchema: drop };
-}
+export const testEnv = (name: string): Promise<Env> => schemaAndQueues(MIGRATIONS, `obs_${name}`, `test-obs-${name}`);
 
 /** What every observability process of a test file is configured with, here or in a child. */
 export function serviceVars(env: Env): Record<string, string> {
-  return {
-    NODE_ENV: 'test',
-    REDIS_URL: TEST_REDIS_URL,
-    DATABASE_URL: env.DATABASE_URL,
-    BULL_PREFIX: env.BULL_PREFIX,
-    JWT_SECRET: SECRET,
-    SERVICE_KEY,
-    INGEST_KEYS: `app1:${KEY_APP1},app2:${KEY_APP2}`,
-  };
+  return { ...storageVars(env), JWT_SECRET: SECRET, SERVICE_KEY, INGEST_KEYS: `app1:${KEY_APP1},app2:${KEY_APP2}` };
 }
 
 export function configFor(env: Env, extra: Record<string, string> = {}): ObservabilityConfig {

@@ -1,50 +1,33 @@
 import { randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
-import { createLogger, DEV_JWT_SECRET, signToken } from '@tessera/kit';
-import { call, freshSchema, TEST_REDIS_URL, TestSocket } from '@tessera/kit/testing';
-import { loadObservabilityConfig } from '../src/config';
-import { startObservabilityServer, type RunningObservability } from '../src/server';
+import { signToken } from '@tessera/kit';
+import { call, TestSocket } from '@tessera/kit/testing';
+import { operator as operatorOf, SECRET, SERVICE_KEY, startObservability, testEnv, type Env, type Instance } from './harness';
 
 /**
  * The live socket across two instances, as an operator's console uses it: what one instance
  * stores reaches a socket held on the other, scoped to the token's apps, and a subscription
  * resumes from a seq without a gap or a duplicate.
  */
-const SERVICE_KEY = 'live-test-service-key-0123456789';
-let a: RunningObservability;
-let b: RunningObservability;
-let drop: () => Promise<void>;
+let env: Env;
+let a: Instance;
+let b: Instance;
 let operator: string;
 
 beforeAll(async () => {
-  const schema = await freshSchema(resolve(__dirname, '../prisma/migrations'), 'obs_live');
-  drop = schema.drop;
-  const config = () =>
-    loadObservabilityConfig({
-      NODE_ENV: 'test',
-      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-      HOST: '127.0.0.1',
-      PORT: '0',
-      REDIS_URL: TEST_REDIS_URL,
-      DATABASE_URL: schema.url,
-      BULL_PREFIX: `test-obs-live-${randomBytes(4).toString('hex')}`,
-      JWT_SECRET: DEV_JWT_SECRET,
-      SERVICE_KEY,
-      WS_HEARTBEAT_MS: '200',
-      INGEST_WORKER: 'false',
-      RETENTION_DAYS: '0',
-    });
-  [a, b] = await Promise.all([startObservabilityServer(config(), createLogger('obs-a', process.env.TEST_LOG_LEVEL ?? 'silent')), startObservabilityServer(config(), createLogger('obs-b', process.env.TEST_LOG_LEVEL ?? 'silent'))]);
-  operator = await signToken(DEV_JWT_SECRET, { sub: 'ops', apps: ['app1'], roles: ['operator'] });
+  // Two instances on one database and Redis.
+  env = await testEnv('live');
+  const extra = { WS_HEARTBEAT_MS: '200', INGEST_WORKER: 'false', RETENTION_DAYS: '0' };
+  [a, b] = await Promise.all([startObservability(env, extra), startObservability(env, extra)]);
+  operator = await operatorOf(['app1'], 'ops');
 });
 afterAll(async () => {
-  await Promise.all([a?.shutdown.run(), b?.shutdown.run()]);
-  await drop?.();
+  await Promise.all([a?.close(), b?.close()]);
+  await env?.dropSchema();
 });
 
 const post = (events: unknown[]) => call(a.url, 'POST', '/events', { body: { events }, headers: { 'x-tessera-service-key': SERVICE_KEY } });
 const ev = (session: string, type: string, extra: Record<string, unknown> = {}) => ({ event_type: type, session_id: session, app_id: 'app1', ...extra });
-const liveOn = (inst: RunningObservability, tok = operator) => TestSocket.connect(`${inst.url.replace('http', 'ws')}/ws?access_token=${tok}`);
+const liveOn = (inst: Instance, tok = operator) => TestSocket.connect(`${inst.url.replace('http', 'ws')}/ws?access_token=${tok}`);
 
 it('an event stored on instance A reaches a socket on instance B, which outlives two heartbeats', async () => {
   const s = await liveOn(b);
@@ -97,7 +80,7 @@ it("shows only the token's apps, refuses a token without the operator role, and 
   expect(await s.waitFor((m) => m.type === 'session_deleted')).toMatchObject({ session_id: 'live-3' });
   await s.close();
 
-  const user = await signToken(DEV_JWT_SECRET, { sub: 'someone', apps: ['app1'] });
+  const user = await signToken(SECRET, { sub: 'someone', apps: ['app1'] });
   const refused = new TestSocket(`${b.url.replace('http', 'ws')}/ws?access_token=${user}`);
   expect(await refused.closed).toBe(1008);
   expect(refused.closeReason).toMatch(/operator/);
@@ -168,29 +151,16 @@ describe('a dashboard that never subscribes (document 001 §5)', () => {
 });
 
 describe('a slow socket', () => {
-  let c: RunningObservability;
+  let slowEnv: Env;
+  let c: Instance;
   beforeAll(async () => {
-    const schema = await freshSchema(resolve(__dirname, '../prisma/migrations'), 'obs_live_slow');
-    c = await startObservabilityServer(
-      loadObservabilityConfig({
-        NODE_ENV: 'test',
-        LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-        HOST: '127.0.0.1',
-        PORT: '0',
-        REDIS_URL: TEST_REDIS_URL,
-        DATABASE_URL: schema.url,
-        BULL_PREFIX: `test-obs-slow-${randomBytes(4).toString('hex')}`,
-        JWT_SECRET: DEV_JWT_SECRET,
-        SERVICE_KEY,
-        INGEST_WORKER: 'false',
-        RETENTION_DAYS: '0',
-        WS_BEHIND_BYTES: String(64 * 1024),
-      }),
-      createLogger('obs-c', process.env.TEST_LOG_LEVEL ?? 'silent'),
-    );
-    c.shutdown.add('schema', () => schema.drop());
+    slowEnv = await testEnv('live_slow');
+    c = await startObservability(slowEnv, { INGEST_WORKER: 'false', RETENTION_DAYS: '0', WS_BEHIND_BYTES: String(64 * 1024) });
   });
-  afterAll(() => c?.shutdown.run());
+  afterAll(async () => {
+    await c?.close();
+    await slowEnv?.dropSchema();
+  });
 
   it('misses events it never subscribed to, is told which once it catches up, and never holds up another socket', async () => {
     const session = `slow-${randomBytes(3).toString('hex')}`;

@@ -3,10 +3,9 @@
  * PostgreSQL schema, with its turn worker in the same process or in a child process.
  */
 import type { ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { createLogger, DEV_JWT_SECRET, signToken } from '@tessera/kit';
-import { call, freshSchema, spawnService, TEST_REDIS_URL, type Envelope } from '@tessera/kit/testing';
+import { call, schemaAndQueues, spawnService, storageVars, type Envelope, type SchemaAndQueues } from '@tessera/kit/testing';
 import { loadRuntimeConfig, type RuntimeConfig } from '../src/config';
 import type { RuntimeServices } from '../src/services';
 import { startRuntimeServer } from '../src/server';
@@ -17,25 +16,15 @@ export const MIGRATIONS = resolve(__dirname, '../prisma/migrations');
 export const SECRET = DEV_JWT_SECRET;
 export const SERVICE_KEY = 'test-service-key-0123456789';
 
-export interface Env {
-  DATABASE_URL: string;
-  BULL_PREFIX: string;
-  dropSchema: () => Promise<void>;
-}
+export type Env = SchemaAndQueues;
 
 /** A fresh schema and BullMQ prefix: what one test file owns. */
-export async function testEnv(name: string): Promise<Env> {
-  const { url, drop } = await freshSchema(MIGRATIONS, `rt_${name}`);
-  return { DATABASE_URL: url, BULL_PREFIX: `test-${name}-${randomBytes(4).toString('hex')}`, dropSchema: drop };
-}
+export const testEnv = (name: string): Promise<Env> => schemaAndQueues(MIGRATIONS, `rt_${name}`, `test-${name}`);
 
 /** What every runtime process of a test file is configured with, in this process or a child. */
 function runtimeVars(env: Env): Record<string, string> {
   return {
-    NODE_ENV: 'test',
-    REDIS_URL: TEST_REDIS_URL,
-    DATABASE_URL: env.DATABASE_URL,
-    BULL_PREFIX: env.BULL_PREFIX,
+    ...storageVars(env),
     JWT_SECRET: SECRET,
     SERVICE_KEY,
     OBSERVABILITY_EVENTS: 'false',

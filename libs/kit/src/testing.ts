@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
-import { createServer, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { createServer, request as httpRequest, type Agent, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -66,6 +66,24 @@ export async function freshSchema(migrationsDir: string, prefix = 't'): Promise<
   };
 }
 
+/** What one test file of a service with a database and queues owns: a fresh schema and a BullMQ prefix. */
+export interface SchemaAndQueues {
+  DATABASE_URL: string;
+  BULL_PREFIX: string;
+  dropSchema: () => Promise<void>;
+}
+
+/** A fresh schema with the service's migrations (`schemaPrefix_…`) and a BullMQ prefix (`bullPrefix-…`) of one test file. */
+export async function schemaAndQueues(migrationsDir: string, schemaPrefix: string, bullPrefix: string): Promise<SchemaAndQueues> {
+  const { url, drop } = await freshSchema(migrationsDir, schemaPrefix);
+  return { DATABASE_URL: url, BULL_PREFIX: `${bullPrefix}-${randomBytes(4).toString('hex')}`, dropSchema: drop };
+}
+
+/** What a service of a test file, in the test process or a child, is pointed at: test mode, the test Redis, its schema and queues. */
+export function storageVars(env: SchemaAndQueues): Record<string, string> {
+  return { NODE_ENV: 'test', REDIS_URL: TEST_REDIS_URL, DATABASE_URL: env.DATABASE_URL, BULL_PREFIX: env.BULL_PREFIX };
+}
+
 /** A Redis key prefix unique to one test file, so parallel test files never share keys. */
 export function testPrefix(name: string): string {
   return `test:${name}:${randomBytes(4).toString('hex')}`;
@@ -99,43 +117,50 @@ export interface CallOptions {
   raw?: string | Buffer;
   /** Added last, so they override the ones above. */
   headers?: Record<string, string>;
+  /** A pool to send it through (a benchmark's keep-alive load); a fresh connection by default. */
+  agent?: Agent;
+  /** Fails the call when the connection is idle this long. */
+  timeoutMs?: number;
 }
 
-/** One HTTP request on a fresh connection, so no pooled socket outlives the test. */
+/**
+ * A request to `path` on the server of `base`, on a fresh connection unless `agent` is given (so
+ * no pooled socket outlives a test), with `Authorization: Bearer <token>` when there is a token.
+ */
+export function openRequest(base: string, method: string, path: string, opts: { token?: string; headers?: OutgoingHttpHeaders; agent?: Agent } = {}): ClientRequest {
+  const u = new URL(base);
+  const headers = { ...(opts.token && { authorization: `Bearer ${opts.token}` }), ...opts.headers };
+  return httpRequest({ hostname: u.hostname, port: u.port, path, method, agent: opts.agent ?? false, headers });
+}
+
+/** A response read to its end: status, headers, text, the text as JSON (undefined when it is not), ms since `t0`. */
+export function readReply(res: IncomingMessage, t0: number): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      let json: any;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json, ms: performance.now() - t0 });
+    });
+    res.on('error', reject);
+  });
+}
+
+/** One HTTP request, on a fresh connection unless `opts.agent` is given. */
 export function call(base: string, method: string, path: string, opts: CallOptions = {}): Promise<Reply> {
   const t0 = performance.now();
   const payload = opts.raw ?? (opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body)));
+  const headers = { ...(opts.raw === undefined && payload && { 'content-type': 'application/json', 'content-length': String(payload.length) }), ...opts.headers };
   return new Promise((resolve, reject) => {
-    const u = new URL(base);
-    const req = httpRequest(
-      {
-        hostname: u.hostname,
-        port: u.port,
-        path,
-        method,
-        agent: false,
-        headers: {
-          ...(opts.raw === undefined && payload && { 'content-type': 'application/json', 'content-length': String(payload.length) }),
-          ...(opts.token && { authorization: `Bearer ${opts.token}` }),
-          ...opts.headers,
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let json: any;
-          try {
-            json = JSON.parse(text);
-          } catch {
-            json = undefined;
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json, ms: performance.now() - t0 });
-        });
-        res.on('error', reject);
-      },
-    );
+    const req = openRequest(base, method, path, { token: opts.token, headers, agent: opts.agent });
+    req.on('response', (res) => readReply(res, t0).then(resolve, reject));
+    if (opts.timeoutMs !== undefined) req.setTimeout(opts.timeoutMs, () => req.destroy(new Error(`${method} ${base}${path} timed out`)));
     req.on('error', reject);
     req.end(payload);
   });
