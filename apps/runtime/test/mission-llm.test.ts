@@ -6,19 +6,11 @@
 import type { ServerResponse } from 'node:http';
 import { startRuntime, testEnv, token, type Env, type RuntimeInstance } from './harness';
 import { createMission, Learner, missionUrl } from './mission-client';
-import { sendData, startSseServer, type SseServer } from './providers/sse-server';
+import { openAiChunk as chunk, sendData, startSseServer, type SseServer } from './providers/sse-server';
 
 let env: Env;
 let rt: RuntimeInstance;
 let model: SseServer;
-
-const chunk = (delta: Record<string, unknown>, finish_reason: string | null = null) => ({
-  id: 'chatcmpl-1',
-  object: 'chat.completion.chunk',
-  created: 1_700_000_000,
-  model: 'test-model',
-  choices: [{ index: 0, delta, finish_reason }],
-});
 
 function callTool(res: ServerResponse, id: string, args: Record<string, unknown>) {
   sendData(res, chunk({ tool_calls: [{ index: 0, id, type: 'function', function: { name: 'complete_checkpoint', arguments: JSON.stringify(args) } }] }));

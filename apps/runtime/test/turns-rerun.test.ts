@@ -14,7 +14,7 @@ import { until, type Envelope } from '@tessera/kit/testing';
 import { createRuntimeServices, type RuntimeServices } from '../src/services';
 import type { StoredEvent } from '../src/store/timeline';
 import { configFor, spawnWorker, testEnv, transcript, type Env } from './harness';
-import { pause, sendData, startSseServer, type SseServer } from './providers/sse-server';
+import { openAiChunk, pause, sendData, startSseServer, type SseServer } from './providers/sse-server';
 
 let env: Env;
 let s: RuntimeServices;
@@ -25,13 +25,7 @@ let extra: Record<string, string>;
 
 /** A model that streams "one" until its client goes away the first time, and a short different answer after. */
 async function startModel(): Promise<SseServer> {
-  const chunk = (delta: Record<string, unknown>, finish_reason: string | null = null) => ({
-    id: 'c',
-    object: 'chat.completion.chunk',
-    created: 1,
-    model: 'm',
-    choices: [{ index: 0, delta, finish_reason }],
-  });
+  const chunk = (delta: Record<string, unknown>, finish_reason: string | null = null) => openAiChunk(delta, finish_reason, 'm');
   let calls = 0;
   return startSseServer(async (_req, res: ServerResponse) => {
     const first = ++calls === 1;

@@ -1,7 +1,7 @@
 import { createAnthropicProvider } from '../../src/providers/anthropic';
 import { isAbortError } from '../../src/providers/errors';
 import type { ModelChunk, ModelRequest } from '../../src/providers/types';
-import { pause, sendEvent, startSseServer, type SseServer } from './sse-server';
+import { askedForName, pause, sendEvent, startSseServer, type SseServer } from './sse-server';
 
 const KEY = 'sk-ant-test-0123456789';
 
@@ -10,8 +10,7 @@ const request: ModelRequest = {
   system: 'You are terse.',
   messages: [
     { role: 'user', content: 'Ask me something.' },
-    { role: 'assistant', content: '', tool_calls: [{ id: 'call_prev', name: 'ask_user', args: { question: 'Name?' } }] },
-    { role: 'tool', tool_call_id: 'call_prev', tool_name: 'ask_user', content: '{"answer":"Ada"}' },
+    ...askedForName(''),
   ],
   tools: [{ name: 'ask_user', description: 'Ask the user', parameters: { type: 'object', properties: { question: { type: 'string' } } } }],
   maxTokens: 256,

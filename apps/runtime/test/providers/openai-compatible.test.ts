@@ -2,25 +2,16 @@ import type { ServerResponse } from 'node:http';
 import { isAbortError, ModelProviderError } from '../../src/providers/errors';
 import { createOpenAICompatibleProvider } from '../../src/providers/openai-compatible';
 import type { ModelChunk, ModelRequest } from '../../src/providers/types';
-import { pause, sendData, startSseServer, type SseServer } from './sse-server';
+import { askedForName, openAiChunk as chunk, pause, sendData, startSseServer, type SseServer } from './sse-server';
 
 const KEY = 'sk-test-0123456789abcdef';
-
-const chunk = (delta: Record<string, unknown>, finish_reason: string | null = null) => ({
-  id: 'chatcmpl-1',
-  object: 'chat.completion.chunk',
-  created: 1_700_000_000,
-  model: 'test-model',
-  choices: [{ index: 0, delta, finish_reason }],
-});
 
 const request: ModelRequest = {
   model: 'test-model',
   system: 'You are terse.',
   messages: [
     { role: 'user', content: 'What is my name?' },
-    { role: 'assistant', content: 'Let me ask.', tool_calls: [{ id: 'call_prev', name: 'ask_user', args: { question: 'Name?' } }] },
-    { role: 'tool', tool_call_id: 'call_prev', tool_name: 'ask_user', content: '{"answer":"Ada"}' },
+    ...askedForName('Let me ask.'),
     { role: 'user', content: 'Greet me, then ask something.' },
   ],
   tools: [

@@ -4,6 +4,7 @@
  */
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { ModelRequest } from '../../src/providers/types';
 
 export interface RecordedRequest {
   method: string;
@@ -74,5 +75,20 @@ export function sendEvent(res: ServerResponse, data: { type: string } & Record<s
   beginStream(res);
   res.write(`event: ${data.type}\ndata: ${JSON.stringify(data)}\n\n`);
 }
+
+/** One chunk of an OpenAI chat-completion stream, as `sendData` sends it. */
+export const openAiChunk = (delta: Record<string, unknown>, finish_reason: string | null = null, model = 'test-model') => ({
+  id: 'chatcmpl-1',
+  object: 'chat.completion.chunk',
+  created: 1_700_000_000,
+  model,
+  choices: [{ index: 0, delta, finish_reason }],
+});
+
+/** The two messages of an earlier ask_user round trip (the model asked a name, the user answered Ada): how each provider writes a tool call and its result. */
+export const askedForName = (assistantText: string): ModelRequest['messages'] => [
+  { role: 'assistant', content: assistantText, tool_calls: [{ id: 'call_prev', name: 'ask_user', args: { question: 'Name?' } }] },
+  { role: 'tool', tool_call_id: 'call_prev', tool_name: 'ask_user', content: '{"answer":"Ada"}' },
+];
 
 export const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
