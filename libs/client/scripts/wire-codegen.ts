@@ -10,7 +10,8 @@
  */
 import { ControlData, ServerEnvelope, TimelineData, WsErrorCode } from '@tessera/contracts';
 
-interface Def {
+/** What a zod 4 schema keeps in `_zod.def`, as far as the contracts' socket messages use it. */
+export interface Def {
   type: string;
   checks?: { _zod: { def: CheckDef } }[];
   shape?: Record<string, Schema>;
@@ -30,7 +31,7 @@ interface CheckDef {
   minimum?: number;
   maximum?: number;
 }
-type Schema = { _zod: { def: Def } };
+export type Schema = { _zod: { def: Def } };
 
 function checks(def: Def): string[] {
   return (def.checks ?? []).map(({ _zod: { def: c } }) => {

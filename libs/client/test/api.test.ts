@@ -1,16 +1,11 @@
 /** The HTTP routes of document 003 §3 through TesseraApi, against the real runtime. */
 import { TesseraApi, TesseraHttpError, type FetchLike } from '../src';
 import { hostFor, memoryStorage, replayAll, token } from './helpers';
-import { startRuntimeProcess, type RuntimeProcess } from './runtime-process';
+import { runtimeForThisFile, type RuntimeProcess } from './runtime-process';
 
 jest.setTimeout(60_000);
 let rt: RuntimeProcess;
-beforeAll(async () => {
-  rt = await startRuntimeProcess();
-});
-afterAll(async () => {
-  await rt?.stop();
-});
+runtimeForThisFile((started) => (rt = started));
 
 const FAST = { backoff: { initialMs: 5, maxMs: 20 } };
 

@@ -3,26 +3,15 @@
  * sent offline, a new client over the same storage, UI tools, socket commands. The 100 drops and
  * the runtime crash are in survival.test.ts.
  */
-import { ChatConnection, TesseraApi, UiToolRegistry, fallbackText, type ChatIds, type TimelineEvent } from '../src';
-import { completed, droppableSockets, hostFor, memoryStorage, record, replayAll, transcript, waitFor } from './helpers';
-import { startRuntimeProcess, type RuntimeProcess } from './runtime-process';
+import { ChatConnection, TesseraApi, UiToolRegistry, fallbackText, type TimelineEvent } from '../src';
+import { completed, droppableSockets, hostFor, memoryStorage, newChat, record, replayAll, transcript, waitFor } from './helpers';
+import { runtimeForThisFile, type RuntimeProcess } from './runtime-process';
 
 jest.setTimeout(120_000);
 let rt: RuntimeProcess;
-beforeAll(async () => {
-  rt = await startRuntimeProcess();
-});
-afterAll(async () => {
-  await rt?.stop();
-});
+runtimeForThisFile((started) => (rt = started));
 
 const FAST = { backoff: { initialMs: 10, maxMs: 200 } };
-
-async function newChat(user: string, workflowName = 'assistant'): Promise<ChatIds> {
-  const api = new TesseraApi(hostFor(rt, user, memoryStorage()));
-  const chat = await api.startChat({ appId: 'app1', userId: user, workflowName, forceNew: true });
-  return { appId: 'app1', userId: user, chatId: chat.chat_id, workflowName };
-}
 
 /** Indices applied by a client: each once, in order, from 1 with no gap. */
 function expectContiguous(tl: TimelineEvent[], from = 1) {
@@ -31,7 +20,7 @@ function expectContiguous(tl: TimelineEvent[], from = 1) {
 
 test('messages sent offline arrive once, in order, even when the connection is cut right after one is sent', async () => {
   const sockets = droppableSockets();
-  const ids = await newChat('offline-user');
+  const ids = await newChat(rt, 'offline-user');
   const r = record(new ChatConnection(hostFor(rt, ids.userId, memoryStorage(), sockets.ctor), ids, FAST));
   r.conn.connect();
   await waitFor(() => r.conn.status === 'live', 'live');
@@ -62,7 +51,7 @@ test('messages sent offline arrive once, in order, even when the connection is c
 
 test('a new client over the same storage resumes where the first left off: no event twice, none missed', async () => {
   const storage = memoryStorage();
-  const ids = await newChat('restart-user');
+  const ids = await newChat(rt, 'restart-user');
   const first = record(new ChatConnection(hostFor(rt, ids.userId, storage), ids, FAST));
   // Kill "the app" in the middle of the turn's stream (at its first assistant text), with a message still queued offline.
   first.conn.on((e) => {
@@ -100,7 +89,7 @@ test('a new client over the same storage resumes where the first left off: no ev
 });
 
 test('UI tools: a composer tool takes the next message as its answer; an unknown component falls back', async () => {
-  const ids = await newChat('tool-user', 'ask_user');
+  const ids = await newChat(rt, 'tool-user', 'ask_user');
   const r = record(new ChatConnection(hostFor(rt, ids.userId, memoryStorage()), ids, FAST));
   const registry = new UiToolRegistry<string>((call) => `fallback: ${fallbackText(call)}`).register('Known', () => 'known');
   r.conn.connect();
@@ -124,7 +113,7 @@ test('UI tools: a composer tool takes the next message as its answer; an unknown
 });
 
 test('socket commands: switch workflow, general mode, start chats; a refusal and a command while offline are errors', async () => {
-  const ids = await newChat('command-user');
+  const ids = await newChat(rt, 'command-user');
   const r = record(new ChatConnection(hostFor(rt, ids.userId, memoryStorage()), ids, FAST));
   await expect(r.conn.enterGeneralMode()).rejects.toMatchObject({ name: 'CommandFailed', code: 'NOT_CONNECTED' });
   r.conn.connect();

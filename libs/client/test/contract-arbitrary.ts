@@ -4,20 +4,7 @@
  * where nullable, absent where optional, extra keys an object strips).
  */
 import fc from 'fast-check';
-
-interface Def {
-  type: string;
-  checks?: { _zod: { def: { check: string; format?: string; value?: number; inclusive?: boolean; minimum?: number; maximum?: number } } }[];
-  shape?: Record<string, Schema>;
-  catchall?: Schema;
-  innerType?: Schema;
-  element?: Schema;
-  keyType?: Schema;
-  valueType?: Schema;
-  entries?: Record<string, string | number>;
-  values?: unknown[];
-}
-type Schema = { _zod: { def: Def } };
+import type { Schema } from '../scripts/wire-codegen';
 
 export function arbitraryOf(s: unknown): fc.Arbitrary<unknown> {
   const def = (s as Schema)._zod.def;

@@ -1,7 +1,7 @@
 /** Node hosts for the client core: a Map as storage, `ws` as the socket, tokens signed like the runtime expects. */
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
-import { ChatConnection, type ChatEvent, type ChatIds, type Host, type HostStorage, type SocketFactory, type TimelineEvent } from '../src';
+import { ChatConnection, TesseraApi, type ChatEvent, type ChatIds, type Host, type HostStorage, type SocketFactory, type TimelineEvent } from '../src';
 import { JWT_SECRET, type RuntimeProcess } from './runtime-process';
 
 export function memoryStorage(): HostStorage & { map: Map<string, string> } {
@@ -60,6 +60,13 @@ export function droppableSockets() {
 
 export function hostFor(rt: RuntimeProcess, user: string, storage: HostStorage, WS: SocketFactory = WebSocket as unknown as SocketFactory): Host {
   return { storage, getAccessToken: () => token(user), httpBaseUrl: rt.url, wsBaseUrl: rt.wsUrl, WebSocket: WS };
+}
+
+/** A new chat of `user` on the runtime, started as an app starts one. */
+export async function newChat(rt: RuntimeProcess, user: string, workflowName = 'assistant'): Promise<ChatIds> {
+  const api = new TesseraApi(hostFor(rt, user, memoryStorage()));
+  const chat = await api.startChat({ appId: 'app1', userId: user, workflowName, forceNew: true });
+  return { appId: 'app1', userId: user, chatId: chat.chat_id, workflowName };
 }
 
 /** A connection with a record of what it applied. */

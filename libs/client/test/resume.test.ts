@@ -5,18 +5,13 @@
  * client sends is recorded on its socket; the runtime answers a burst of more than 40 messages
  * with RATE_LIMITED.
  */
-import { ChatConnection, TesseraApi, type ChatIds, type TimelineEvent } from '../src';
-import { completed, droppableSockets, hostFor, memoryStorage, record, replayAll, waitFor } from './helpers';
-import { startRuntimeProcess, type RuntimeProcess } from './runtime-process';
+import { ChatConnection, type ChatIds, type TimelineEvent } from '../src';
+import { completed, droppableSockets, hostFor, memoryStorage, newChat, record, replayAll, waitFor } from './helpers';
+import { runtimeForThisFile, type RuntimeProcess } from './runtime-process';
 
 jest.setTimeout(120_000);
 let rt: RuntimeProcess;
-beforeAll(async () => {
-  rt = await startRuntimeProcess();
-});
-afterAll(async () => {
-  await rt?.stop();
-});
+runtimeForThisFile((started) => (rt = started));
 
 const FAST = { backoff: { initialMs: 10, maxMs: 200 } };
 /** Every connection a test opened, closed after it even when it fails midway. */
@@ -30,12 +25,6 @@ function connection(ids: ChatIds, WS: ReturnType<typeof droppableSockets>['ctor'
 /** Longer than the runtime's answer to a resume takes many times over: a loop would show. */
 const SETTLE_MS = 1500;
 
-async function newChat(user: string, workflowName: string): Promise<ChatIds> {
-  const api = new TesseraApi(hostFor(rt, user, memoryStorage()));
-  const chat = await api.startChat({ appId: 'app1', userId: user, workflowName, forceNew: true });
-  return { appId: 'app1', userId: user, chatId: chat.chat_id, workflowName };
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const errors = (r: ReturnType<typeof record>) => r.all.flatMap((e) => (e.kind === 'control' && e.event.type === 'chat.error' ? [e.event.data.error_code] : []));
 const boundaries = (r: ReturnType<typeof record>) => r.all.filter((e) => e.kind === 'control' && e.event.type === 'chat.resume_boundary').length;
@@ -46,7 +35,7 @@ test.each([
   ['a chat whose agent speaks first', 'greeter'],
 ])('%s: a fresh client sends exactly one client.resume, and no RATE_LIMITED follows', async (_, workflow) => {
   const sockets = droppableSockets();
-  const ids = await newChat(`fresh-${workflow}`, workflow);
+  const ids = await newChat(rt, `fresh-${workflow}`, workflow);
   const r = connection(ids, sockets.ctor);
   expect(r.conn.lastAppliedIndex).toBe(-1);
   r.conn.connect();
@@ -71,7 +60,7 @@ test.each([
 
 test('a drop mid-reply: one client.resume per socket, from the last applied index, and the timeline whole', async () => {
   const sockets = droppableSockets();
-  const ids = await newChat('dropped', 'storyteller');
+  const ids = await newChat(rt, 'dropped', 'storyteller');
   const r = connection(ids, sockets.ctor);
   let cut = false;
   let droppedAt = -1;
@@ -100,7 +89,7 @@ test('a drop mid-reply: one client.resume per socket, from the last applied inde
 
 test('a resume that reaches the runtime after it went live (a slow network) still ends whole, with a bounded number of resumes', async () => {
   const sockets = droppableSockets();
-  const ids = await newChat('slow-resume', 'storyteller');
+  const ids = await newChat(rt, 'slow-resume', 'storyteller');
   const r = connection(ids, sockets.ctor);
   r.conn.connect();
   await waitFor(() => r.conn.status === 'live', 'live');

@@ -121,6 +121,18 @@ class Child {
   }
 }
 
+/** The runtime of one test file: started before its tests (`use` receives it), stopped after them. */
+export function runtimeForThisFile(use: (rt: RuntimeProcess) => void): void {
+  let rt: RuntimeProcess | undefined;
+  beforeAll(async () => {
+    rt = await startRuntimeProcess();
+    use(rt);
+  });
+  afterAll(async () => {
+    await rt?.stop();
+  });
+}
+
 export async function startRuntimeProcess(): Promise<RuntimeProcess> {
   const schema = `client_${randomBytes(5).toString('hex')}`;
   const migrations = join(ROOT, 'apps/runtime/prisma/migrations');

@@ -5,18 +5,13 @@
  * runs as in production: an API process and a separate turn worker, which goes on writing the
  * turn the API died in. Real runtime, Redis and PostgreSQL.
  */
-import { ChatConnection, TesseraApi, type ChatIds, type TimelineEvent } from '../src';
-import { completed, droppableSockets, hostFor, memoryStorage, record, replayAll, transcript, waitFor } from './helpers';
-import { startRuntimeProcess, type RuntimeProcess } from './runtime-process';
+import { ChatConnection, type TimelineEvent } from '../src';
+import { completed, droppableSockets, hostFor, memoryStorage, newChat, record, replayAll, transcript, waitFor } from './helpers';
+import { runtimeForThisFile, type RuntimeProcess } from './runtime-process';
 
 jest.setTimeout(150_000);
 let rt: RuntimeProcess;
-beforeAll(async () => {
-  rt = await startRuntimeProcess();
-});
-afterAll(async () => {
-  await rt?.stop();
-});
+runtimeForThisFile((started) => (rt = started));
 
 const FAST = { backoff: { initialMs: 10, maxMs: 250 } };
 const DROPS = 100;
@@ -28,16 +23,10 @@ const CUT_TURN = 8;
 /** A word every 20 ms (libs/client/test/workflows): a reply streams for about 0.9 s. */
 const WORKFLOW = 'storyteller';
 
-async function newChat(user: string): Promise<ChatIds> {
-  const api = new TesseraApi(hostFor(rt, user, memoryStorage()));
-  const chat = await api.startChat({ appId: 'app1', userId: user, workflowName: WORKFLOW, forceNew: true });
-  return { appId: 'app1', userId: user, chatId: chat.chat_id, workflowName: WORKFLOW };
-}
-
 test(`a chat survives ${DROPS} random socket drops and API crashes between turns and mid-reply with the transcript of an undisturbed run`, async () => {
   const t0 = Date.now();
   const sockets = droppableSockets();
-  const ids = await newChat('survivor');
+  const ids = await newChat(rt, 'survivor', WORKFLOW);
   const r = record(new ChatConnection(hostFor(rt, ids.userId, memoryStorage(), sockets.ctor), ids, FAST));
   r.conn.connect();
 
@@ -126,7 +115,7 @@ test(`a chat survives ${DROPS} random socket drops and API crashes between turns
   expect(r.timeline).toEqual(await replayAll(rt, ids));
 
   // The same conversation without drops or crashes.
-  const calm = await newChat('calm-survivor');
+  const calm = await newChat(rt, 'calm-survivor', WORKFLOW);
   const u = record(new ChatConnection(hostFor(rt, calm.userId, memoryStorage()), calm, FAST));
   u.conn.connect();
   for (let i = 1; i <= turns; i++) {
