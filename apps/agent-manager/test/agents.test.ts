@@ -4,24 +4,15 @@
  */
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SERVICE_KEY, http, ISO, operator, serveProject, until, user, type Instance, type Served } from './harness';
+import { SERVICE_KEY, http, ISO, serveProjectForThisFile, until, type Changes, type Instance, type Project } from './harness';
 
-let served: Served;
-let project: Served['project'];
-let am: Instance;
-let bus: Served['bus'];
-let op: string;
-let usr: string;
-
-beforeAll(async () => {
-  [op, usr] = await Promise.all([operator(), user()]);
-  served = await serveProject('crud', {
-    // A project-wide MCP server definition, as the project's tools keep it.
-    prepare: (p) => writeFile(join(p.dir, '.mcp.json'), JSON.stringify({ mcpServers: { github: { command: 'npx', args: ['-y', '@modelcontextprotocol/server-github'] } } })),
-  });
-  ({ project, am, bus } = served);
-});
-afterAll(() => served?.close());
+let project: Project, am: Instance, bus: Changes, op: string, usr: string;
+serveProjectForThisFile(
+  'crud',
+  // A project-wide MCP server definition, as the project's tools keep it.
+  { prepare: (p) => writeFile(join(p.dir, '.mcp.json'), JSON.stringify({ mcpServers: { github: { command: 'npx', args: ['-y', '@modelcontextprotocol/server-github'] } } })) },
+  (s) => ({ project, am, bus, op, usr } = s),
+);
 
 const reviewer = { name: 'code-reviewer', description: 'Reviews code and suggests improvements', system_prompt: 'You are a code reviewer...', mcp_servers: ['github'], skills: ['pdf'] };
 

@@ -5,12 +5,9 @@
  */
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { appFolders, http, operator, serveProject, SERVICE_KEY, until, user, type Instance, type Served } from './harness';
+import { appFolders, http, operator, serveProjectForThisFile, SERVICE_KEY, until, user, type Changes, type Instance, type Project } from './harness';
 
-let served: Served;
-let project: Served['project'];
-let am: Instance;
-let bus: Served['bus'];
+let project: Project, am: Instance, bus: Changes;
 /** demo-app's operator and user; another app's; an operator of both; an operator of any app. */
 let opDemo: string, usrDemo: string, opOther: string, usrOther: string, opBoth: string, opAny: string;
 
@@ -27,10 +24,8 @@ beforeAll(async () => {
     operator('op-both', [DEMO, OTHER]),
     operator('op-any'),
   ]);
-  served = await serveProject('apps', { extra: { DEFAULT_APP_ID: DEMO } });
-  ({ project, am, bus } = served);
 });
-afterAll(() => served?.close());
+serveProjectForThisFile('apps', { extra: { DEFAULT_APP_ID: DEMO } }, (s) => ({ project, am, bus } = s));
 
 /** A 404 with its body, the agent's name replaced: what a caller learns. */
 const seen = async (r: Promise<{ status: number; body: any }>, name: string) => {

@@ -5,28 +5,21 @@
  */
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { http, operator, serveProject, until, user, type Instance, type Served } from './harness';
+import { http, serveProjectForThisFile, until, type Changes, type Instance, type Project } from './harness';
 
-let served: Served;
-let project: Served['project'];
-let am: Instance;
-let bus: Served['bus'];
-let op: string;
-let usr: string;
-
-beforeAll(async () => {
-  [op, usr] = await Promise.all([operator(), user()]);
-  served = await serveProject('files', {
+let project: Project, am: Instance, bus: Changes, op: string, usr: string;
+serveProjectForThisFile(
+  'files',
+  {
     // An agent the command-line tools made before the service ever ran: no status, no timestamps.
     prepare: async (p) => {
       await mkdir(join(p.agents, 'legacy'), { recursive: true });
       await writeFile(join(p.agents, 'legacy/agent.json'), JSON.stringify({ name: 'legacy', description: 'made by the CLI', model: 'opus' }));
       await writeFile(join(p.agents, 'legacy/agent.system-prompt.md'), 'You were made by hand.');
     },
-  });
-  ({ project, am, bus } = served);
-});
-afterAll(() => served?.close());
+  },
+  (s) => ({ project, am, bus, op, usr } = s),
+);
 
 const changesOf = (name: string) => bus.changes.filter((c) => c.name === name);
 

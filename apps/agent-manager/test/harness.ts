@@ -96,11 +96,15 @@ export async function listenChanges(): Promise<{ changes: agents.AgentChangeAnno
 
 export type Project = Awaited<ReturnType<typeof projectDir>>;
 
-/** What a test file of the API owns: its project directory, the agent manager on it, and the announcements it made. */
+export type Changes = Awaited<ReturnType<typeof listenChanges>>;
+
+/** What a test file of the API owns: its project directory, the agent manager on it, the announcements it made, an operator's and a user's token (`operator()`, `user()`). */
 export interface Served {
   project: Project;
   am: Instance;
-  bus: Awaited<ReturnType<typeof listenChanges>>;
+  bus: Changes;
+  op: string;
+  usr: string;
   close: () => Promise<void>;
 }
 
@@ -117,16 +121,31 @@ export async function serveProject(name: string, opts: { prepare?: (project: Pro
     await project.remove();
     throw e;
   });
+  const [op, usr] = await Promise.all([operator(), user()]);
   return {
     project,
     am,
     bus,
+    op,
+    usr,
     close: async () => {
       await bus.close();
       await am.close();
       await project.remove();
     },
   };
+}
+
+/** `serveProject` for the tests of one file: served before them (`use` receives it), closed after them. */
+export function serveProjectForThisFile(name: string, opts: Parameters<typeof serveProject>[1], use: (served: Served) => void): void {
+  let served: Served | undefined;
+  beforeAll(async () => {
+    served = await serveProject(name, opts);
+    use(served);
+  });
+  afterAll(async () => {
+    await served?.close();
+  });
 }
 
 export const uniq = (name: string) => `${name}-${Math.random().toString(36).slice(2, 8)}`;
