@@ -21,6 +21,7 @@ import WebSocket from 'ws';
 import { signToken } from '@tessera/kit';
 // The kit's test helpers (not part of its package entry).
 import { freshSchema, TEST_REDIS_URL } from '../../libs/kit/src/testing';
+import { typeTurns } from './lib/clients';
 import { agent, httpCall } from './lib/http';
 import { freePort, onCleanup, ROOT, runMain, spawnService } from './lib/proc';
 import { deleteKeys } from './lib/redis-keys';
@@ -82,26 +83,12 @@ async function wsLoad(path: string, sockets: string[]): Promise<Result> {
       (url) =>
         new Promise<void>((done) => {
           const ws = new WebSocket(url);
-          let turn = 0;
-          let sentAt = 0;
-          let first = true;
-          const send = () => {
-            sentAt = performance.now();
-            first = true;
-            ws.send(JSON.stringify({ type: 'user.input.submit', text: `turn ${turn}` }));
-          };
-          ws.on('message', (d) => {
-            const m = JSON.parse(d.toString());
-            if (m.type === 'chat_meta') return send();
-            if (m.index !== undefined) events++;
-            if (m.type === 'chat.text' && m.data.role === 'assistant' && first) {
-              first = false;
-              firstEvent.push(performance.now() - sentAt);
-            }
-            if (m.type === 'chat.run_complete') {
-              if (++turn < TURNS) send();
-              else ws.close();
-            }
+          const chat = typeTurns(ws, TURNS, {
+            meta: () => chat.send(),
+            message: (m) => void (m.index !== undefined && events++),
+            firstText: (ms) => void firstEvent.push(ms),
+            complete: () => undefined,
+            last: () => ws.close(),
           });
           ws.on('error', () => errors++);
           ws.on('close', () => done());

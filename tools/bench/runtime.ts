@@ -46,7 +46,7 @@ import { freshSchema, TEST_REDIS_URL } from '../../libs/kit/src/testing';
 import { Timeline, type NewEvent } from '../../apps/runtime/src/store/timeline';
 import { describePeer, measureLangGraph } from './langgraph';
 import { aguiConnection, aguiRun, type AguiEvent, type AguiMessage } from './lib/agui';
-import { FeedClient, type Envelope } from './lib/clients';
+import { FeedClient, typeTurns, type Envelope } from './lib/clients';
 import { cpuDelta, cpuPer, cpuReport, cpuSample, discoverServers, type CpuSample } from './lib/cpu';
 import { agent, httpCall, pooled } from './lib/http';
 import { cleanup, freePort, onCleanup, ROOT, rssOf, rssPeaks, runMain, sleep, spawnService, type Service } from './lib/proc';
@@ -219,33 +219,24 @@ async function turnLoad(urls: string[], turns: number, timeoutMs: number, pids: 
   await pooled(urls.length, 100, async (i) => {
     const ws = new WebSocket(urls[i], { perMessageDeflate: false });
     sockets.push(ws);
-    let turn = 0;
-    let sentAt = 0;
-    let first = true;
-    const send = () => {
-      sentAt = performance.now();
-      first = true;
-      ws.send(JSON.stringify({ type: 'user.input.submit', text: `turn ${turn}` }));
-    };
     let metaSeen!: () => void;
     const meta = new Promise<void>((r) => (metaSeen = r));
+    let send!: () => void;
     finished.push(
       new Promise<void>((fin) => {
-        ws.on('message', (d) => {
-          const m = JSON.parse(d.toString()) as Envelope;
-          if (m.type === 'chat_meta') return metaSeen();
-          if (m.index !== undefined) events++;
-          if (m.type === 'chat.error') errors++;
-          if (m.type === 'chat.text' && first && m.data.role === 'assistant') {
-            first = false;
-            firstText.push(performance.now() - sentAt);
-          } else if (m.type === 'chat.run_complete') {
-            complete.push(performance.now() - sentAt);
+        ({ send } = typeTurns(ws, turns, {
+          meta: () => metaSeen(),
+          message: (m) => {
+            if (m.index !== undefined) events++;
+            if (m.type === 'chat.error') errors++;
+          },
+          firstText: (ms) => void firstText.push(ms),
+          complete: (ms) => {
+            complete.push(ms);
             done++;
-            if (++turn < turns) send();
-            else fin();
-          }
-        });
+          },
+          last: () => fin(),
+        }));
         ws.on('error', () => errors++);
         ws.on('close', () => fin());
       }),

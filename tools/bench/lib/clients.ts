@@ -196,3 +196,45 @@ export class FeedClient {
     }
   }
 }
+
+export interface TurnTimes {
+  /** chat_meta came: the socket is ready for its first message. */
+  meta(): void;
+  /** Every other message, before it is timed. */
+  message(m: Envelope): void;
+  /** From sending a message to the turn's first assistant text. */
+  firstText(ms: number): void;
+  /** From sending a message to its turn's chat.run_complete. */
+  complete(ms: number): void;
+  /** The last of the turns is complete. */
+  last(): void;
+}
+
+/**
+ * A chat socket used as a person uses it: `turns` messages (`turn 0`, `turn 1`, …), each sent by
+ * `send` or, after the first, once the previous turn's chat.run_complete came; each turn timed.
+ */
+export function typeTurns(ws: WebSocket, turns: number, on: TurnTimes): { send: () => void } {
+  let turn = 0;
+  let sentAt = 0;
+  let first = true;
+  const send = () => {
+    sentAt = performance.now();
+    first = true;
+    ws.send(JSON.stringify({ type: 'user.input.submit', text: `turn ${turn}` }));
+  };
+  ws.on('message', (d) => {
+    const m = JSON.parse(d.toString()) as Envelope;
+    if (m.type === 'chat_meta') return on.meta();
+    on.message(m);
+    if (m.type === 'chat.text' && first && m.data.role === 'assistant') {
+      first = false;
+      on.firstText(performance.now() - sentAt);
+    } else if (m.type === 'chat.run_complete') {
+      on.complete(performance.now() - sentAt);
+      if (++turn < turns) send();
+      else on.last();
+    }
+  });
+  return { send };
+}
