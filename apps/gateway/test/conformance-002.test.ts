@@ -16,17 +16,16 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { transformSync } from 'esbuild';
 import { JSDOM, type DOMWindow } from 'jsdom';
 import pg from 'pg';
 import WebSocketImpl from 'ws';
 import { pgConnectionString } from '@tessera/kit';
 import { call } from '@tessera/kit/testing';
+import { documentCode, FIXTURES, lineConsole, socketsTo, type DocumentSocket } from './document-code';
 import { SECRET, token } from './support';
 import { spawnGateway, startRuntime, type HttpService, type RuntimeStack } from './stack';
 
 const SERVICE_KEY = 'conformance-002-service-key-0123456789';
-const FIXTURES = join(__dirname, 'fixtures/mission-ally-002');
 /** The runtime's socket heartbeat (WS_HEARTBEAT_MS): idle sockets are held past two of them. */
 const HEARTBEAT_MS = 300;
 
@@ -35,40 +34,12 @@ let gateway: HttpService;
 let missionId: string;
 let longMissionId: string;
 
-type Frame = { type: string; [k: string]: any };
-
 /**
- * The WebSocket the document's code is given: the `ws` package (the browser API: onopen,
- * onmessage with `event.data`, onclose with `event.code`/`reason`, readyState, OPEN), dialling
- * the document's localhost:8080 at this test's gateway, and recording every frame it delivers.
+ * The WebSocket the document's code is given (document-code.ts): it dials the document's
+ * localhost:8080 at this test's gateway and records every frame it delivers.
  */
-const sockets: Transport[] = [];
-class Transport extends WebSocketImpl {
-  readonly frames: Frame[] = [];
-  constructor(url: string) {
-    super(url.replace('ws://localhost:8080/', `ws://127.0.0.1:${gateway.port}/`));
-    sockets.push(this);
-    this.on('message', (d) => this.frames.push(JSON.parse(d.toString())));
-    this.on('error', () => undefined);
-  }
-}
-
-/** The document's code from a fixture, compiled as is (JSX too) and evaluated with `scope` as its globals. */
-function documentCode<T>(file: string, names: string[], scope: Record<string, unknown>): T {
-  const source = readFileSync(join(FIXTURES, file), 'utf8');
-  const { code } = transformSync(source, { loader: file.endsWith('.jsx') ? 'jsx' : 'js', format: 'cjs', jsx: 'automatic', target: 'es2022' });
-  const module = { exports: {} as Record<string, unknown> };
-  const keys = Object.keys(scope);
-  new Function('require', 'module', 'exports', ...keys, `${code}\nmodule.exports = { ${names.join(', ')} };`)(require, module, module.exports, ...keys.map((k) => scope[k]));
-  return module.exports as T;
-}
-
-/** A console for the document's code: its lines, in order. */
-function lineConsole() {
-  const lines: string[] = [];
-  const line = (prefix: string) => (...a: unknown[]) => lines.push(prefix + a.map((x) => (x instanceof Error ? `${x.name}` : String(x))).join(' '));
-  return { lines, console: { log: line(''), error: line('ERROR '), warn: line('WARN ') } };
-}
+const { WebSocket: Transport, made: sockets } = socketsTo(() => gateway.port);
+type Transport = DocumentSocket;
 
 async function until<T>(what: string, read: () => T, ms = 20_000): Promise<NonNullable<T>> {
   const end = Date.now() + ms;

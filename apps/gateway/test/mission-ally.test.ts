@@ -5,6 +5,7 @@
  */
 import { call } from '@tessera/kit/testing';
 import WebSocketImpl from 'ws';
+import { documentCode, lineConsole, socketsTo, type DocumentSocket } from './document-code';
 import { SECRET, startTestGateway, token, type TestGateway } from './support';
 import { startRuntime, type RuntimeStack } from './stack';
 
@@ -118,139 +119,17 @@ describe('refusals through the gateway', () => {
 });
 
 /**
- * Document 002's "Example 1: Basic Chat Flow", as written there; only adapted to run in Node: the
- * `ws` package stands in for the browser's WebSocket, the URL's host is this test's gateway, and
- * console output is captured. Its logic is unchanged.
+ * Document 002's "Example 1: Basic Chat Flow", the document's code itself (fixtures/mission-ally-002,
+ * run unchanged as conformance-002.test.ts runs it), against this test's gateway in-process.
  */
 describe("the document's MissionAllyClient", () => {
   test('walks a whole mission: messages, progress, completion, and the server closing with 1000', async () => {
-    const lines: string[] = [];
-    const console = {
-      log: (...a: unknown[]) => lines.push(a.map(String).join(' ')),
-      error: (...a: unknown[]) => lines.push(`ERROR ${a.map(String).join(' ')}`),
-      warn: (...a: unknown[]) => lines.push(`WARN ${a.map(String).join(' ')}`),
-    };
-    const WebSocket = WebSocketImpl;
-    const HOST = gw.url.replace('http://', '');
-
-    class MissionAllyClient {
-      [k: string]: any;
-      constructor(missionId: string, token: string) {
-        this.missionId = missionId;
-        this.token = token;
-        this.ws = null;
-      }
-
-      connect() {
-        const url = `ws://${HOST}/api/v1/mission-ally/ws?mission_id=${this.missionId}&token=${this.token}`;
-        this.ws = new WebSocket(url);
-
-        this.ws.onopen = () => {
-          console.log("Connected to Mission Ally");
-        };
-
-        this.ws.onmessage = (event: any) => {
-          const message = JSON.parse(event.data);
-          this.handleMessage(message);
-        };
-
-        this.ws.onerror = (error: any) => {
-          console.error("WebSocket error:", error);
-        };
-
-        this.ws.onclose = (event: any) => {
-          console.log("Connection closed", event.code, event.reason);
-        };
-      }
-
-      handleMessage(msg: any) {
-        switch (msg.type) {
-          case "connected":
-            console.log("Connected:", msg.message);
-            break;
-
-          case "historical_messages":
-            console.log("Loading", msg.messages.length, "historical messages");
-            msg.messages.forEach((m: any) => {
-              if (m.type === "user_message") {
-                this.displayUserMessage(m.message);
-              } else if (m.type === "agent_message") {
-                this.displayAgentMessage(m.message);
-              }
-            });
-            break;
-
-          case "agent_processing_start":
-            this.showTypingIndicator();
-            break;
-
-          case "agent_message":
-            this.displayAgentMessage(msg.message);
-            break;
-
-          case "agent_processing_end":
-            this.hideTypingIndicator();
-            break;
-
-          case "checkpoint_update":
-            this.updateProgress(msg.progress, msg.completed_checkpoints);
-            break;
-
-          case "session_closed":
-            this.showCompletion(msg.message);
-            break;
-
-          case "error":
-            this.showError(msg.message);
-            break;
-
-          case "pong":
-            // Connection alive
-            break;
-
-          default:
-            console.warn("Unknown message type:", msg.type);
-        }
-      }
-
-      sendMessage(text: string) {
-        if (this.ws && this.ws.readyState === WebSocket.OPEN) {
-          this.ws.send(JSON.stringify({
-            type: "user_message",
-            message: text
-          }));
-          this.displayUserMessage(text);
-        }
-      }
-
-      displayUserMessage(text: string) {
-        console.log("User:", text);
-      }
-
-      displayAgentMessage(text: string) {
-        console.log("Agent:", text);
-      }
-
-      showTypingIndicator() {
-        console.log("Agent is typing...");
-      }
-
-      hideTypingIndicator() {
-        console.log("Agent finished typing");
-      }
-
-      updateProgress(progress: any, checkpoints: any) {
-        console.log(`Progress: ${progress}%`, checkpoints);
-      }
-
-      showCompletion(message: string) {
-        console.log("Mission completed:", message);
-      }
-
-      showError(message: string) {
-        console.error("Error:", message);
-      }
-    }
+    const { lines, console } = lineConsole();
+    const { MissionAllyClient } = documentCode<{ MissionAllyClient: new (missionId: string, token: string) => { ws: DocumentSocket; connect(): void; sendMessage(text: string): void } }>(
+      'example-1-client.js',
+      ['MissionAllyClient'],
+      { WebSocket: socketsTo(() => Number(new URL(gw.url).port)).WebSocket, console },
+    );
 
     await enroll('doc-reader');
     const client = new MissionAllyClient(missionId, await token('doc-reader'));
