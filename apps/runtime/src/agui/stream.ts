@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import type { Response } from 'express';
-import { followTimeline } from '../bus/follow';
+import type { TimelineFollower } from '../bus/follow';
 import type { RuntimeServices } from '../services';
 import { isAfter, type Positioned, type RunTranslator } from './translate';
 
@@ -8,19 +8,23 @@ import { isAfter, type Positioned, type RunTranslator } from './translate';
 const HEARTBEAT_MS = 15_000;
 
 /**
- * One run's AG-UI events on one HTTP response, read from the chat's timeline (the log is the only
- * source; the live feed only says "read again"): what the stream sends is the same on every
- * instance and every reconnect, and a reconnect sends exactly what follows its Last-Event-ID.
+ * One run's AG-UI events on one HTTP response, made of the chat's timeline in index order as the
+ * follower (bus/follow.ts, subscribed by the route before the run's input) reads it: what the
+ * stream sends is the same on every instance and every reconnect, and a reconnect sends exactly
+ * what follows its Last-Event-ID.
  */
 export class AguiStream {
   private readonly closed = new AbortController();
+  private corked = false;
 
   constructor(
-    private readonly s: Pick<RuntimeServices, 'feed' | 'timeline' | 'logger'>,
+    private readonly s: Pick<RuntimeServices, 'logger'>,
     private readonly chatId: string,
+    private readonly follower: TimelineFollower,
     private readonly translator: RunTranslator,
     private readonly lastEvent: [number, number] | null,
     private readonly res: Response,
+    private readonly opts: { readLogFirst: boolean },
   ) {}
 
   async run(): Promise<void> {
@@ -36,7 +40,7 @@ export class AguiStream {
     try {
       await this.send(this.translator.start());
       if (!this.translator.done) {
-        for await (const e of followTimeline(this.s, this.chatId, this.translator.base, this.closed.signal)) {
+        for await (const e of this.follower.follow(this.translator.base, this.closed.signal, this.opts)) {
           await this.send(this.translator.map(e));
           if (this.translator.done || this.closed.signal.aborted) break;
         }
@@ -50,11 +54,24 @@ export class AguiStream {
     }
   }
 
-  /** The AG-UI events made of one timeline event, in one write (a run's end is five events). */
+  /**
+   * The AG-UI events made of one timeline event, in one write (a run's end is five events). The
+   * writes of one turn of the event loop (the events of one live batch or log page) leave in one
+   * system call: the response is corked at the first and uncorked once the batch is through, as the
+   * chat socket does for its frames (ws/chat-delivery.ts).
+   */
   private async send(events: Positioned[]): Promise<void> {
     let chunk = '';
     for (const p of events) if (isAfter(p.id, this.lastEvent)) chunk += `id: ${p.id}\ndata: ${JSON.stringify(p.event)}\n\n`;
     if (!chunk || this.closed.signal.aborted) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.res.cork();
+      setImmediate(() => {
+        this.corked = false;
+        this.res.uncork();
+      });
+    }
     if (!this.res.write(chunk)) await Promise.race([once(this.res, 'drain'), once(this.res, 'close')]);
   }
 }

@@ -1,6 +1,6 @@
 import type { StoredEvent } from '../store/timeline';
 import type { FeedListener } from './feed';
-import { followTimeline } from './follow';
+import { followTimeline, TimelineFollower } from './follow';
 
 /** A chat's log in memory and a feed that delivers what the test publishes; log reads are counted. */
 function chat() {
@@ -119,5 +119,37 @@ describe('followTimeline', () => {
     ac.abort();
     expect((await next).done).toBe(true);
     expect(c.subscribed).toBe(false);
+  });
+});
+
+describe('TimelineFollower, subscribed before the caller acts', () => {
+  it('with readLogFirst false, what the act causes comes live with no read of the log', async () => {
+    const c = chat();
+    c.append(); // before `after`: not the run's
+    const f = await TimelineFollower.subscribe(c.s, 'chat');
+    const it = f.follow(1, new AbortController().signal, { readLogFirst: false });
+    const next = it.next();
+    const [two, three] = [c.append(), c.append()];
+    c.publish(two, three);
+    expect((await next).value).toEqual(two);
+    expect(await indexOf(it)).toBe(3);
+    expect(c.reads).toBe(0);
+    await it.return(undefined);
+    await f.close();
+    expect(c.subscribed).toBe(false);
+  });
+
+  it('what was stored between `after` and the subscription shows as a gap at the first live event, and is read then', async () => {
+    const c = chat();
+    c.append(); // stored after the caller read `after` (0), before it subscribed: never published to it
+    const f = await TimelineFollower.subscribe(c.s, 'chat');
+    const it = f.follow(0, new AbortController().signal, { readLogFirst: false });
+    const next = it.next();
+    c.publish(c.append());
+    expect((await next).value?.index).toBe(1);
+    expect(await indexOf(it)).toBe(2);
+    expect(c.reads).toBe(1);
+    await it.return(undefined);
+    await f.close();
   });
 });

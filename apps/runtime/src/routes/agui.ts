@@ -3,6 +3,7 @@ import { AppId, ChatId, MultitaskStrategy, SafeJsonRecord, SafeText, WorkflowNam
 import { assertOwner, BadRequest, NotFound, type Principal } from '@tessera/kit';
 import { z } from 'zod';
 import { AguiStream } from '../agui/stream';
+import { TimelineFollower } from '../bus/follow';
 import { parseEventId, RunTranslator } from '../agui/translate';
 import type { RuntimeRoutes, RuntimeServices } from '../services';
 import { CHAT_COLUMNS, type ChatRow } from '../store/chats';
@@ -59,6 +60,11 @@ interface RunRecord {
   turnId: string | null;
 }
 
+/** A run as this request found or started it; `heardLive`: its input was made after the stream subscribed, so all it causes arrives live. */
+interface Run extends RunRecord {
+  heardLive: boolean;
+}
+
 export function aguiRoutesOf(routes: RuntimeRoutes, s: RuntimeServices): void {
   const runKey = (chatId: string, runId: string) => `${s.config.BULL_PREFIX}:agui:run:${chatId}:${runId}`;
 
@@ -72,18 +78,25 @@ export function aguiRoutesOf(routes: RuntimeRoutes, s: RuntimeServices): void {
     if (lastEventHeader !== undefined && !lastEvent) throw new BadRequest(`invalid Last-Event-ID "${lastEventHeader.slice(0, 64)}": expected an id this stream sent, such as 12:0`);
 
     const chat = await threadChat(s, principal, params.app_id, params.workflow_name, body.threadId);
-    const stored = await s.redis.get(runKey(chat.id, body.runId));
-    let run: RunRecord;
-    if (stored) run = JSON.parse(stored) as RunRecord;
-    else if (lastEvent) throw new NotFound(`no run "${body.runId}" on thread "${body.threadId}"`);
-    else {
-      run = await startRun(s, chat, workflow.initiator === 'agent' ? workflow : null, body, strategyOf(body.forwardedProps));
-      // The first post of a run id wins; a racing duplicate streams the same run.
-      const set = await s.redis.set(runKey(chat.id, body.runId), JSON.stringify(run), 'EX', RUN_TTL_S, 'NX');
-      if (set !== 'OK') run = JSON.parse((await s.redis.get(runKey(chat.id, body.runId))) as string) as RunRecord;
+    // Subscribed before the run's input is made: what the input causes is heard live, and a new
+    // run's stream starts without reading the log (AguiStream).
+    const follower = await TimelineFollower.subscribe(s, chat.id);
+    try {
+      const stored = await s.redis.get(runKey(chat.id, body.runId));
+      let run: Run;
+      if (stored) run = { ...(JSON.parse(stored) as RunRecord), heardLive: false };
+      else if (lastEvent) throw new NotFound(`no run "${body.runId}" on thread "${body.threadId}"`);
+      else {
+        run = await startRun(s, chat, workflow.initiator === 'agent' ? workflow : null, body, strategyOf(body.forwardedProps));
+        // The first post of a run id wins; a racing duplicate streams the same run.
+        const set = await s.redis.set(runKey(chat.id, body.runId), JSON.stringify({ base: run.base, turnId: run.turnId }), 'EX', RUN_TTL_S, 'NX');
+        if (set !== 'OK') run = { ...(JSON.parse((await s.redis.get(runKey(chat.id, body.runId))) as string) as RunRecord), heardLive: false };
+      }
+      const translator = new RunTranslator(body.threadId, body.runId, run.base, run.turnId, chat.workflowName);
+      await new AguiStream(s, chat.id, follower, translator, lastEvent, res, { readLogFirst: !run.heardLive }).run();
+    } finally {
+      await follower.close();
     }
-    const translator = new RunTranslator(body.threadId, body.runId, run.base, run.turnId, chat.workflowName);
-    await new AguiStream(s, chat.id, translator, lastEvent, res).run();
   });
 
   routes.route(stopRun, async ({ params, body }, req, res) => {
@@ -138,7 +151,7 @@ async function startRun(
   greeter: Parameters<RuntimeServices['chatInputs']['startGreetingOnce']>[1] | null,
   { messages, resume, runId }: RunInput,
   strategy: MultitaskStrategy | undefined,
-): Promise<RunRecord> {
+): Promise<Run> {
   // Where the log was when the chat was read (its row carries the last index): the run's events come after.
   const base = chat.lastIndex;
   if (resume?.length) {
@@ -151,17 +164,17 @@ async function startRun(
       const { input } = await s.chatInputs.respondToolCall(chat, id, storable(SafeJsonRecord, payload, `resume.${i}.payload`), () => undefined);
       turnId = input.id;
     }
-    return { base, turnId };
+    return { base, turnId, heardLive: false };
   }
   const last = messages.at(-1);
   if (last?.role === 'user') {
     const text = typeof last.content === 'string' ? last.content : last.content.flatMap((p) => (p.type === 'text' ? [p.text] : [])).join('\n');
     if (!text.trim()) throw new BadRequest('invalid body: messages: the last user message has no text');
     const at = `messages.${messages.length - 1}.content`;
-    const { input } = await s.chatInputs.submitMessage(chat, storable(SafeText.max(32_000), text, at), `agui:${runId}`, undefined, strategy);
-    return { base, turnId: input.id };
+    const { input, duplicate } = await s.chatInputs.submitMessage(chat, storable(SafeText.max(32_000), text, at), `agui:${runId}`, undefined, strategy);
+    return { base, turnId: input.id, heardLive: !duplicate };
   }
-  if (greeter && (await s.chatInputs.startGreetingOnce(chat, greeter))) return { base, turnId: null };
+  if (greeter && (await s.chatInputs.startGreetingOnce(chat, greeter))) return { base, turnId: null, heardLive: false };
   throw new BadRequest('invalid body: nothing to run: the last message is not a user message and there is no resume');
 }
 
