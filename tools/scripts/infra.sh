@@ -5,12 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 case "${1:-up}" in
   up)
-    ensure_deps
-    ensure_redis
-    ensure_postgres
-    ensure_sandbox
-    prisma_generate
-    prisma_migrate
+    ensure_stack
     say "Redis $(redact "$REDIS_URL") and PostgreSQL $(redact "$DATABASE_URL") ready"
     ;;
   stop)

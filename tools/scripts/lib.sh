@@ -331,6 +331,17 @@ prisma_migrate() {
   done
 }
 
+# What every entry (npm start, npm test, npm run infra) needs before a service runs: dependencies,
+# Redis and PostgreSQL up, the agent sandbox, the Prisma clients generated and migrations applied.
+ensure_stack() {
+  ensure_deps
+  ensure_redis
+  ensure_postgres
+  ensure_sandbox
+  prisma_generate
+  prisma_migrate
+}
+
 # Each service's tables live in a PostgreSQL schema named after it.
 app_database_url() { URL_IN="$DATABASE_URL" node -e "const u=new URL(process.env.URL_IN);u.searchParams.set('schema',process.argv[1].replace(/-/g,'_'));console.log(u.toString())" "$1"; }
 

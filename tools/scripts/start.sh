@@ -6,12 +6,7 @@
 # RUNTIME_PORT, BROKER_PORT, OBSERVABILITY_PORT, AGENT_MANAGER_PORT, DOCUMENTS_PORT and
 # GATEWAY_PORT move the services off 8000, 8001, 8765, 8767, 8766 and 8080.
 source "$(dirname "$0")/lib.sh"
-ensure_deps
-ensure_redis
-ensure_postgres
-ensure_sandbox
-prisma_generate
-prisma_migrate
+ensure_stack
 cd "$ROOT"
 # Document 002's example mission, with the development user enrolled (idempotent).
 node --import tsx apps/runtime/src/mission/seed-main.ts dev-user >/dev/null
