@@ -100,7 +100,8 @@ async function announcedVersion(version: number, source = 'api', app = 'app1') {
   await new Promise((r) => setTimeout(r, 50));
 }
 
-const words = (s: string) => s.split(/\s+/).filter(Boolean).length;
+/** The scripted provider's count (scripted.ts): reply priming, then per message 3 of framing and a token per 4 characters. */
+const promptTokens = (...messages: string[]) => 3 + messages.reduce((n, m) => n + 3 + Math.ceil(m.length / 4), 0);
 
 test('an edited system prompt, through the API or by hand in the files, reaches the next turn without a restart', async () => {
   const created = await http(amUrl, 'POST', '/agents', { name: BP, description: 'helps', system_prompt: 'You are version one.' }, op);
@@ -110,8 +111,8 @@ test('an edited system prompt, through the API or by hand in the files, reaches 
   const one = await turn(chat, 'hi');
   expect(one.reply.content).toBe('Done: hi');
   expect(systems.at(-1)).toBe('You are version one.');
-  // What the client sees: the prompt's words are in the usage the turn reports.
-  expect(one.usage.prompt_tokens).toBe(words('You are version one.') + words('hi'));
+  // What the client sees: the prompt is in the usage the turn reports.
+  expect(one.usage.prompt_tokens).toBe(promptTokens('You are version one.', 'hi'));
 
   expect((await http(amUrl, 'PATCH', `/agents/${BP}`, { system_prompt: 'You are version two, edited through the API.' }, op)).status).toBe(200);
   await announcedVersion(2);

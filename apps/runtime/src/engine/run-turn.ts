@@ -174,10 +174,8 @@ export async function runTurn(input: RunTurnInput): Promise<RunTurnResult> {
     if (messageId !== undefined)
       await emit('chat.text', { message_id: messageId, agent: agentName, role: 'assistant', delta: '', done: true, content: text });
     if (callUsage) {
-      usage.prompt_tokens += callUsage.prompt_tokens;
-      usage.completion_tokens += callUsage.completion_tokens;
-      usage.total_tokens += callUsage.total_tokens;
-      await emit('chat.usage_delta', { ...callUsage, agent: agentName, model: req.model });
+      addUsage(usage, callUsage);
+      await emit('chat.usage_delta', { ...callUsage, agent: agentName, model: req.model, provider: ref.provider });
     }
     if (signal.aborted || failure !== undefined) {
       // What the user saw stays in the conversation; tool calls of a cut-off reply are dropped.
@@ -298,6 +296,16 @@ export function pendingToolCalls(messages: readonly ConversationMessage[]): Awai
     } else return [];
   }
   return [];
+}
+
+const PARTS = ['cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens'] as const;
+
+/** A call's tokens added to the turn's: a part counts once some call reported it. */
+export function addUsage(total: Usage, call: Usage): void {
+  total.prompt_tokens += call.prompt_tokens;
+  total.completion_tokens += call.completion_tokens;
+  total.total_tokens += call.total_tokens;
+  for (const k of PARTS) if (call[k] !== undefined) total[k] = (total[k] ?? 0) + call[k];
 }
 
 /** Gives every unanswered call a result, so the conversation stays valid for any provider. */

@@ -3,7 +3,8 @@
  * `streamText` (tools without `execute`, so the SDK hands tool calls back instead of running them),
  * and its `fullStream` mapped back to our chunks.
  */
-import { jsonSchema, streamText, type LanguageModel, type ModelMessage as SdkMessage, type ToolSet } from 'ai';
+import type { Usage } from '@tessera/contracts';
+import { jsonSchema, streamText, type LanguageModel, type LanguageModelUsage, type ModelMessage as SdkMessage, type ProviderMetadata, type ToolSet } from 'ai';
 import { abortError, ModelProviderError, safeErrorMessage } from './errors';
 import type { ModelChunk, ModelMessage, ModelRequest, ToolSpec } from './types';
 
@@ -14,6 +15,29 @@ export interface SdkStreamOptions {
   maxRetries: number;
   /** Values removed from error messages. */
   secrets: readonly (string | undefined)[];
+  /** How the provider's usage reads as ours (default: OpenAI's reading, `usageOf`). */
+  usage?: (u: LanguageModelUsage, meta: ProviderMetadata | undefined) => Usage;
+}
+
+const count = (n: number | undefined): number | undefined => (typeof n === 'number' && Number.isFinite(n) && n >= 0 ? Math.round(n) : undefined);
+
+/**
+ * The AI SDK's usage of an OpenAI-style provider, whose input tokens include the cached ones
+ * (`prompt_tokens_details.cached_tokens`) and output tokens the reasoning ones. A part the
+ * provider did not report stays absent, never 0.
+ */
+export function usageOf(u: LanguageModelUsage): Usage {
+  const prompt = count(u.inputTokens) ?? 0;
+  const completion = count(u.outputTokens) ?? 0;
+  const cacheRead = count(u.cachedInputTokens);
+  const reasoning = count(u.reasoningTokens);
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: count(u.totalTokens) ?? prompt + completion,
+    ...(cacheRead !== undefined && { cache_read_tokens: cacheRead }),
+    ...(reasoning !== undefined && { reasoning_tokens: reasoning }),
+  };
 }
 
 export async function* streamWithSdk(
@@ -37,6 +61,9 @@ export async function* streamWithSdk(
   });
 
   let finished = false;
+  // The last step's provider metadata (streamText runs one step here: tools have no execute).
+  let meta: ProviderMetadata | undefined;
+  const readUsage = opts.usage ?? usageOf;
   try {
     for await (const part of result.fullStream) {
       switch (part.type) {
@@ -49,18 +76,13 @@ export async function* streamWithSdk(
           yield { type: 'tool-call', id: part.toolCallId, name: part.toolName, args };
           break;
         }
-        case 'finish': {
-          const u = part.totalUsage;
-          const prompt = u.inputTokens ?? 0;
-          const completion = u.outputTokens ?? 0;
-          finished = true;
-          yield {
-            type: 'finish',
-            reason: mapFinishReason(part.finishReason),
-            usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: u.totalTokens ?? prompt + completion },
-          };
+        case 'finish-step':
+          meta = part.providerMetadata;
           break;
-        }
+        case 'finish':
+          finished = true;
+          yield { type: 'finish', reason: mapFinishReason(part.finishReason), usage: readUsage(part.totalUsage, meta) };
+          break;
         case 'abort':
           throw abortError();
         case 'error':

@@ -54,20 +54,22 @@ async function* streamScripted(req: ModelRequest, signal: AbortSignal): AsyncGen
   }
 
   const calls = reply?.tool_calls ?? [];
+  let completion = tokensOf(text);
   for (let i = 0; i < calls.length; i++) {
     if (signal.aborted) throw abortError();
     // Unique in the conversation (every model call adds a message) and the same on a re-run.
     const args = renderDeep(calls[i].args ?? {}, lookup) as Record<string, unknown>;
     if (reply?.when === CHECKPOINT_WHEN && calls[i].tool === 'complete_checkpoint' && checkpoint) args.checkpoint_id = checkpoint;
+    completion += MESSAGE_OVERHEAD + tokensOf(calls[i].tool) + jsonTokens(args);
     yield { type: 'tool-call', id: `call_${messages.length}_${i + 1}`, name: calls[i].tool, args };
   }
 
   if (signal.aborted) throw abortError();
-  const prompt = promptWords(req);
+  const prompt = promptTokens(req);
   yield {
     type: 'finish',
     reason: calls.length > 0 ? 'tool-calls' : 'stop',
-    usage: { prompt_tokens: prompt, completion_tokens: words, total_tokens: prompt + words },
+    usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
   };
 }
 
@@ -155,24 +157,28 @@ function scopeOf(req: ModelRequest): TemplateLookup {
   };
 }
 
-function promptWords(req: ModelRequest): number {
-  let n = countWords(req.system);
-  for (const m of req.messages) n += countWords(m.content);
-  return n;
-}
+/**
+ * Usage as a model server would count it, without a tokenizer: about four characters a token
+ * (the rule of thumb of OpenAI's and Anthropic's tokenizers for English), a few tokens of framing
+ * per message (OpenAI's cookbook counts 3, and 3 more priming the reply), and the tools'
+ * definitions, which a real server bills as part of the prompt.
+ */
+const MESSAGE_OVERHEAD = 3;
+export const tokensOf = (s: string): number => Math.ceil(s.length / 4);
+const toolTokens = new WeakMap<object, number>();
+const jsonTokens = (v: unknown): number => tokensOf(JSON.stringify(v) ?? '');
 
-/** Whitespace-separated words, counted without allocating. */
-export function countWords(s: string): number {
-  let n = 0;
-  let inWord = false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    const space = c === 32 || (c >= 9 && c <= 13) || c === 160;
-    if (space) inWord = false;
-    else if (!inWord) {
-      inWord = true;
-      n++;
-    }
+export function promptTokens(req: ModelRequest): number {
+  let n = MESSAGE_OVERHEAD + (req.system ? MESSAGE_OVERHEAD + tokensOf(req.system) : 0);
+  for (const m of req.messages) {
+    n += MESSAGE_OVERHEAD + tokensOf(m.content);
+    if (m.role === 'assistant') for (const c of m.tool_calls ?? []) n += tokensOf(c.name) + jsonTokens(c.args);
+  }
+  if (req.tools.length > 0) {
+    // An agent's tool list is the same array call after call: measured once.
+    let t = toolTokens.get(req.tools);
+    if (t === undefined) toolTokens.set(req.tools, (t = jsonTokens(req.tools)));
+    n += t;
   }
   return n;
 }

@@ -97,9 +97,20 @@ function observed(chat: Pick<ChatRow, 'id' | 'appId' | 'userId' | 'workflowName'
     index: e.index,
     type: e.type,
     payload: data,
-    usage: isUsage
-      ? { prompt_tokens: Number(data.prompt_tokens) || 0, completion_tokens: Number(data.completion_tokens) || 0, total_tokens: Number(data.total_tokens) || 0 }
-      : null,
+    usage: isUsage ? usageOf(data) : null,
     timestamp: e.timestamp,
+  };
+}
+
+/** The tokens of a usage event's data; a part the provider did not report stays absent. */
+function usageOf(data: Record<string, unknown>): NonNullable<ObservedEvent['usage']> {
+  const part = (k: string) => (typeof data[k] === 'number' ? { [k]: data[k] as number } : {});
+  return {
+    prompt_tokens: Number(data.prompt_tokens) || 0,
+    completion_tokens: Number(data.completion_tokens) || 0,
+    total_tokens: Number(data.total_tokens) || 0,
+    ...part('cache_read_tokens'),
+    ...part('cache_write_tokens'),
+    ...part('reasoning_tokens'),
   };
 }

@@ -81,6 +81,30 @@ describe('anthropic provider against a local Messages API server', () => {
     });
   });
 
+  // Anthropic's input_tokens leave out what the prompt cache read and wrote: the prompt is all three.
+  it('reports prompt-cache writes and reads as parts of the prompt', async () => {
+    server = await startSseServer((_req, res) => {
+      sendEvent(res, {
+        ...messageStart,
+        message: { ...messageStart.message, model: 'claude-sonnet-4-20250514', usage: { input_tokens: 21, cache_creation_input_tokens: 1880, cache_read_input_tokens: 3200, output_tokens: 1 } },
+      });
+      sendEvent(res, { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } });
+      sendEvent(res, { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Done.' } });
+      sendEvent(res, { type: 'content_block_stop', index: 0 });
+      sendEvent(res, { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: 412 } });
+      sendEvent(res, { type: 'message_stop' });
+      res.end();
+    });
+    const provider = createAnthropicProvider({ apiKey: KEY, model: 'claude-sonnet-4-20250514', baseURL: server.url, maxRetries: 0 });
+    const chunks: ModelChunk[] = [];
+    for await (const c of provider.stream({ ...request, model: 'claude-sonnet-4-20250514', tools: [] }, new AbortController().signal)) chunks.push(c);
+    expect(chunks.at(-1)).toEqual({
+      type: 'finish',
+      reason: 'stop',
+      usage: { prompt_tokens: 21 + 1880 + 3200, completion_tokens: 412, total_tokens: 21 + 1880 + 3200 + 412, cache_read_tokens: 3200, cache_write_tokens: 1880 },
+    });
+  });
+
   it('stops promptly when aborted mid-stream', async () => {
     server = await startSseServer(async (_req, res) => {
       sendEvent(res, messageStart);

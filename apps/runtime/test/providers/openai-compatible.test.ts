@@ -112,6 +112,40 @@ describe('openai-compatible provider against a local chat-completions server', (
     expect(server.requests[0].body.tools).toBeUndefined();
   });
 
+  // OpenAI's usage chunk as it reports a cache hit and a reasoning model's thinking: the cached
+  // and reasoning tokens are parts of prompt_tokens and completion_tokens.
+  it.each([
+    {
+      what: 'cached prompt tokens',
+      model: 'gpt-4o',
+      usage: { prompt_tokens: 2006, completion_tokens: 300, total_tokens: 2306, prompt_tokens_details: { cached_tokens: 1920, audio_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0 } },
+      want: { prompt_tokens: 2006, completion_tokens: 300, total_tokens: 2306, cache_read_tokens: 1920, reasoning_tokens: 0 },
+    },
+    {
+      what: 'reasoning tokens of a reasoning model',
+      model: 'o3-mini',
+      usage: { prompt_tokens: 75, completion_tokens: 1186, total_tokens: 1261, prompt_tokens_details: { cached_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 1024 } },
+      want: { prompt_tokens: 75, completion_tokens: 1186, total_tokens: 1261, cache_read_tokens: 0, reasoning_tokens: 1024 },
+    },
+    {
+      what: 'no details (a server that reports only the totals)',
+      model: 'llama3.2',
+      usage: { prompt_tokens: 12, completion_tokens: 5, total_tokens: 17 },
+      want: { prompt_tokens: 12, completion_tokens: 5, total_tokens: 17 },
+    },
+  ])('reports $what as the server sent them', async ({ model, usage, want }) => {
+    server = await startSseServer((_req, res) => {
+      sendData(res, chunk({ role: 'assistant', content: 'Done' }, null, model));
+      sendData(res, chunk({}, 'stop', model));
+      sendData(res, { ...chunk({}, null, model), choices: [], usage });
+      sendData(res, '[DONE]');
+      res.end();
+    });
+    const provider = createOpenAICompatibleProvider({ baseURL: server.url, model, maxRetries: 0 });
+    const chunks = await collect(provider.stream({ ...request, model, tools: [] }, new AbortController().signal));
+    expect(chunks.at(-1)).toEqual({ type: 'finish', reason: 'stop', usage: want });
+  });
+
   it('stops promptly when aborted mid-stream and throws an AbortError', async () => {
     server = await startSseServer(async (_req, res) => {
       // A slow model: one word every 100 ms, for a long time.

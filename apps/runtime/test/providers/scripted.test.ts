@@ -34,8 +34,9 @@ describe('scripted provider', () => {
       { type: 'text-delta', text: 'said: ' },
       { type: 'text-delta', text: 'Hello ' },
       { type: 'text-delta', text: 'there' },
-      // prompt: "Be nice." (2) + "Hello there" (2); completion: 4 words
-      { type: 'finish', reason: 'stop', usage: { prompt_tokens: 4, completion_tokens: 4, total_tokens: 8 } },
+      // As a model server counts, about 4 characters a token and 3 of framing per message:
+      // prompt: reply priming 3 + "Be nice." (3 + 2) + "Hello there" (3 + 3) = 14; completion: "You said: Hello there" = 6
+      { type: 'finish', reason: 'stop', usage: { prompt_tokens: 14, completion_tokens: 6, total_tokens: 20 } },
     ]);
     expect(provider.deterministic).toBe(true);
   });
@@ -63,7 +64,8 @@ describe('scripted provider', () => {
     expect(first).toEqual([
       { type: 'text-delta', text: 'Asking.' },
       { type: 'tool-call', id: 'call_1_1', name: 'ask_user', args: { question: 'About "Hello there"?' } },
-      { type: 'finish', reason: 'tool-calls', usage: { prompt_tokens: 4, completion_tokens: 1, total_tokens: 5 } },
+      // completion: "Asking." (2) + the call: framing 3 + "ask_user" (2) + '{"question":"About \"Hello there\"?"}' (37 characters: 10)
+      { type: 'finish', reason: 'tool-calls', usage: { prompt_tokens: 14, completion_tokens: 17, total_tokens: 31 } },
     ]);
     const after = await run(
       req({

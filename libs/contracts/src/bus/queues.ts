@@ -29,8 +29,16 @@ export const ObservedEvent = z.object({
   index: z.number().int(),
   type: z.string(),
   payload: z.unknown(),
+  /** Of `chat.usage_delta` and `chat.usage_summary`: the data's tokens (the runtime's Usage). */
   usage: z
-    .object({ prompt_tokens: z.number().int(), completion_tokens: z.number().int(), total_tokens: z.number().int() })
+    .object({
+      prompt_tokens: z.number().int(),
+      completion_tokens: z.number().int(),
+      total_tokens: z.number().int(),
+      cache_read_tokens: z.number().int().optional(),
+      cache_write_tokens: z.number().int().optional(),
+      reasoning_tokens: z.number().int().optional(),
+    })
     .nullable(),
   timestamp: z.string(),
 });

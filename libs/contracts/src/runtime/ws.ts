@@ -59,10 +59,19 @@ export const CLIENT_MESSAGE_TYPES = ClientMessage.options.map((o) => o.shape.typ
  * timeline also carry `index`, the chat's increasing order, which `client.resume` counts from.
  * ---------------------------------------------------------------------------------------------- */
 
+/**
+ * Tokens of model calls as the provider reports them. `prompt_tokens` counts every input token,
+ * cached or not (OpenAI's reading; Anthropic's uncached `input_tokens` plus its cache reads and
+ * writes); `cache_read_tokens` and `cache_write_tokens` are parts of it, `reasoning_tokens` a part
+ * of `completion_tokens`. Each part is absent when the provider does not report it.
+ */
 export const Usage = z.object({
   prompt_tokens: z.number().int().min(0),
   completion_tokens: z.number().int().min(0),
   total_tokens: z.number().int().min(0),
+  cache_read_tokens: z.number().int().min(0).optional().describe('input tokens read from the provider’s prompt cache (part of prompt_tokens)'),
+  cache_write_tokens: z.number().int().min(0).optional().describe('input tokens written to the provider’s prompt cache (part of prompt_tokens)'),
+  reasoning_tokens: z.number().int().min(0).optional().describe('output tokens spent on reasoning (part of completion_tokens)'),
 });
 export type Usage = z.infer<typeof Usage>;
 
@@ -98,7 +107,7 @@ export const TimelineData = {
   }),
   'chat.tool_call_dismiss': z.object({ event_id: z.string(), tool_call_id: z.string(), reason: z.string() }),
   'chat.tool_response': z.object({ tool_call_id: z.string(), tool_name: z.string(), agent: z.string(), content: z.string() }),
-  'chat.usage_delta': Usage.extend({ agent: z.string(), model: z.string() }),
+  'chat.usage_delta': Usage.extend({ agent: z.string(), model: z.string(), provider: z.string().optional().describe('scripted, openai-compatible or anthropic') }),
   'chat.usage_summary': Usage.extend({ turns: z.number().int() }),
   'chat.run_complete': z.object({
     turn_id: z.string(),
