@@ -140,7 +140,7 @@ export function createRuntimeServices(config: RuntimeConfig, logger: Logger, rol
     missions: new MissionStore(db.pool),
     async close() {
       observe.flush();
-      await Promise.allSettled([turnQueue.close(), observabilityQueue?.close(), blueprints?.close()]);
+      await Promise.allSettled([turnQueue.close(), observabilityQueue?.close(), blueprints?.close(), documents?.close()]);
       await Promise.allSettled([redis.quit(), sub.quit()]);
       await db.close();
     },

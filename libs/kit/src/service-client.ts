@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
 import type { z } from 'zod';
 import { BadGateway } from './errors';
@@ -17,6 +18,13 @@ export interface ServiceCall {
   headers?: Record<string, string | undefined>;
   /** The whole call's budget: connect, headers and body (default: the client's). */
   timeoutMs?: number;
+}
+
+/** A streamed call's reply: its body is a stream the caller reads (or dumps) itself. */
+export interface ServiceStream {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Readable;
 }
 
 /** A network failure or a timeout (never an HTTP status): the other side is unreachable. */
@@ -57,6 +65,7 @@ export interface ServiceClientOptions {
 export class ServiceClient {
   private readonly base: string;
   private readonly agent: Agent;
+  private streams: Agent | undefined;
   private readonly timeoutMs: number;
 
   constructor(
@@ -109,7 +118,39 @@ export class ServiceClient {
     return parsed.data;
   }
 
+  /**
+   * A streamed call (an upload, a download): `body` is sent as it comes (chunked unless the headers
+   * give its content-length) and the reply's body is handed over unread, with no size limit and no
+   * whole-call budget (undici's between-chunks timeouts still hold). A `body` that fails aborts the
+   * request and its error is thrown; no reply at all is Unreachable.
+   */
+  async stream(method: string, path: string, call: { headers?: Record<string, string | undefined>; body?: AsyncIterable<Uint8Array> } = {}): Promise<ServiceStream> {
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(call.headers ?? {})) if (v !== undefined) headers[k] = v;
+    this.streams ??= new Agent({ connections: 64, keepAliveTimeout: 30_000 });
+    let bodyError: unknown = null;
+    const body = call.body && Readable.from(guarded(call.body, (e) => (bodyError = e)));
+    try {
+      const res = await request(this.base + path, { method: method as 'GET', headers, body, dispatcher: this.streams });
+      return { status: res.statusCode, headers: res.headers, body: res.body };
+    } catch (e) {
+      if (bodyError) throw bodyError;
+      const err = e as Error & { code?: string; cause?: { code?: string } };
+      throw new Unreachable(this.name, err.code ?? err.cause?.code ?? err.message);
+    }
+  }
+
   close(): Promise<void> {
-    return this.agent.close();
+    return Promise.all([this.agent.close(), this.streams?.close()]).then(() => undefined);
+  }
+}
+
+/** `source`, noting its error for the caller before undici sees it (undici wraps or replaces it). */
+async function* guarded(source: AsyncIterable<Uint8Array>, onError: (e: unknown) => void): AsyncGenerator<Uint8Array> {
+  try {
+    yield* source;
+  } catch (e) {
+    onError(e);
+    throw e;
   }
 }

@@ -1,7 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { json } from 'node:stream/consumers';
 import { z } from 'zod';
 import { HttpError, ServiceClient, UnexpectedStatus, Unreachable } from '../src';
+import { until } from '../src/testing';
 import { closeServer } from './support';
 
 const Thing = z.object({ id: z.string(), n: z.number() });
@@ -10,11 +12,14 @@ let server: Server;
 let base: string;
 /** What the stand-in service was sent last. */
 let seen: { method?: string; url?: string; headers?: Record<string, unknown>; body?: string } = {};
+/** Uploads the stand-in saw end early (the client aborted them). */
+let aborted = 0;
 
 beforeAll(async () => {
   server = createServer((req, res) => {
     let body = '';
     req.on('data', (c) => (body += c));
+    req.on('aborted', () => aborted++);
     req.on('end', () => {
       seen = { method: req.method, url: req.url, headers: req.headers, body };
       const json = (status: number, v: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(v));
@@ -24,6 +29,8 @@ beforeAll(async () => {
       if (req.url === '/api/refuse') return json(409, { error: { code: 'CONFLICT', message: 'no' } });
       if (req.url === '/api/big') return json(200, { id: 'x'.repeat(2_000), n: 1 });
       if (req.url === '/api/slow') return void setTimeout(() => json(200, { id: 's', n: 1 }), 2_000).unref();
+      if (req.url === '/api/upload') return json(201, { id: 'u', n: body.length });
+      if (req.url === '/api/download') return res.writeHead(200, { 'content-type': 'application/octet-stream' }).end('y'.repeat(5_000));
       res.writeHead(404).end();
     });
   });
@@ -72,5 +79,28 @@ describe('ServiceClient', () => {
     const down = new ServiceClient('http://127.0.0.1:1', 'down service');
     await expect(down.request('GET', '/')).rejects.toThrow('down service unreachable: ECONNREFUSED');
     await down.close();
+  });
+
+  it('streams: a body sent as it comes, a reply handed over unread past the JSON size limit, a failing body aborting the request with its own error', async () => {
+    const c = client();
+    async function* chunks() {
+      for (let i = 0; i < 3; i++) yield Buffer.from('x'.repeat(100));
+    }
+    const up = await c.stream('POST', '/upload', { headers: { 'content-type': 'application/octet-stream' }, body: chunks() });
+    expect([up.status, await json(up.body)]).toEqual([201, { id: 'u', n: 300 }]);
+    expect(seen.headers).toMatchObject({ 'transfer-encoding': 'chunked' });
+    const down = await c.stream('GET', '/download');
+    let got = 0;
+    for await (const b of down.body) got += (b as Buffer).length;
+    expect([down.status, got]).toEqual([200, 5_000]); // past maxReplyBytes (1,000), which binds JSON calls only
+    const before = aborted;
+    async function* failing() {
+      yield Buffer.from('partial');
+      await new Promise((r) => setTimeout(r, 50));
+      throw new Error('the client left');
+    }
+    await expect(c.stream('POST', '/upload', { body: failing() })).rejects.toThrow('the client left');
+    await until(() => aborted > before, 2_000, 'the upload aborted at the service');
+    await c.close();
   });
 });

@@ -1,10 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { documents } from '@tessera/contracts';
-import { BadGateway, SERVICE_KEY_HEADER, TooLarge, Unavailable } from '@tessera/kit';
+import { BadGateway, SERVICE_KEY_HEADER, ServiceClient, TooLarge, Unavailable, Unreachable, type ServiceReply } from '@tessera/kit';
 
 export type StoredDocument = documents.Document;
 
@@ -25,13 +22,18 @@ const extValue = (s: string) => `UTF-8''${encodeURIComponent(s).replace(/['()*!]
 /**
  * The runtime's client of the document server (DOCUMENTS_URL), as a Tessera service: the
  * service key stands for the runtime, which names the app and the user itself after checking
- * them. Uploads stream: nothing of a file is held here beyond the chunk in flight.
+ * them. JSON calls go through the kit's ServiceClient (undici); uploads and downloads stream
+ * through its `stream`: nothing of a file is held here beyond the chunk in flight.
  */
 export class DocumentClient {
+  private readonly api: ServiceClient;
+
   constructor(
-    private readonly base: string,
+    base: string,
     private readonly serviceKey: string,
-  ) {}
+  ) {
+    this.api = new ServiceClient(base, 'the document server', { timeoutMs: 30_000 });
+  }
 
   async upload(u: DocumentUpload): Promise<StoredDocument> {
     const boundary = `----tessera-runtime-${randomBytes(12).toString('hex')}`;
@@ -43,34 +45,19 @@ export class DocumentClient {
         `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename*=${extValue(u.filename)}\r\nContent-Type: application/octet-stream\r\n\r\n`,
     );
     const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
-    let sourceError: unknown = null;
     async function* multipart() {
       yield head;
-      try {
-        for await (const chunk of u.body) yield chunk as Buffer;
-      } catch (e) {
-        sourceError = e;
-        throw e;
-      }
+      for await (const chunk of u.body) yield chunk as Buffer;
       yield tail;
     }
-    const headers: Record<string, string> = { 'content-type': `multipart/form-data; boundary=${boundary}` };
-    if (u.size !== undefined) headers['content-length'] = String(head.length + u.size + tail.length);
-    const { req, response } = this.open('POST', '/documents', headers);
-    // A failing source (the client left, the size limit) destroys the request: the document
-    // server sees an aborted upload and keeps nothing.
-    const sent = pipeline(Readable.from(multipart()), req);
-    sent.catch(() => undefined);
-    let res: IncomingMessage;
-    try {
-      // The answer may come before the body is all sent (a 413): it is the answer that counts.
-      res = await Promise.race([response, sent.then(() => response)]);
-    } catch (e) {
-      req.destroy();
-      if (sourceError) throw sourceError;
-      throw e instanceof Unavailable ? e : new Unavailable('the document server is unavailable; try again', { error: (e as Error).message });
-    }
-    return documents.Document.parse(await this.json(res, 201));
+    const headers = {
+      'content-type': `multipart/form-data; boundary=${boundary}`,
+      'content-length': u.size === undefined ? undefined : String(head.length + u.size + tail.length),
+    };
+    // A failing source (the client left, the size limit) aborts the request, and its error is
+    // what is thrown: the document server sees an aborted upload and keeps nothing.
+    const reply = await this.call(() => this.api.stream('POST', '/documents', { headers: this.auth(headers), body: multipart() }));
+    return documents.Document.parse(await this.answer(reply, 201));
   }
 
   /** A chat's documents: every page of those holding `tag` in the app, newest first. */
@@ -79,9 +66,8 @@ export class DocumentClient {
     let cursor: string | null = null;
     do {
       const q = new URLSearchParams({ app_id: appId, tag, limit: '200', ...(cursor && { cursor }) });
-      const { req, response } = this.open('GET', `/documents?${q}`, {});
-      req.end();
-      const page = documents.DocumentsReply.parse(await this.json(await response, 200));
+      const reply = await this.call(() => this.api.request('GET', `/documents?${q}`, { headers: this.auth() }));
+      const page = documents.DocumentsReply.parse(this.answered(reply, 200));
       out.push(...page.documents);
       cursor = page.next_cursor;
     } while (cursor && out.length < max);
@@ -89,46 +75,45 @@ export class DocumentClient {
   }
 
   async metadata(id: string): Promise<StoredDocument | null> {
-    const { req, response } = this.open('GET', `/documents/${encodeURIComponent(id)}/metadata`, {});
-    req.end();
-    const res = await response;
-    if (res.statusCode === 404 || res.statusCode === 400) return res.resume(), null;
-    return documents.Document.parse(await this.json(res, 200));
+    const reply = await this.call(() => this.api.request('GET', `/documents/${encodeURIComponent(id)}/metadata`, { headers: this.auth() }));
+    if (reply.status === 404 || reply.status === 400) return null;
+    return documents.Document.parse(this.answered(reply, 200));
   }
 
   /** The document's bytes as the document server streams them. */
-  async read(id: string): Promise<IncomingMessage> {
-    const { req, response } = this.open('GET', `/documents/${encodeURIComponent(id)}`, {});
-    req.end();
-    const res = await response;
-    if (res.statusCode !== 200) await this.json(res, 200);
-    return res;
+  async read(id: string): Promise<Readable> {
+    const reply = await this.call(() => this.api.stream('GET', `/documents/${encodeURIComponent(id)}`, { headers: this.auth() }));
+    if (reply.status !== 200) await this.answer(reply, 200);
+    return reply.body;
   }
 
   async delete(id: string): Promise<void> {
-    const { req, response } = this.open('DELETE', `/documents/${encodeURIComponent(id)}`, {});
-    req.end();
-    const res = await response;
-    if (res.statusCode === 404) return void res.resume();
-    await this.json(res, 200);
+    const reply = await this.call(() => this.api.request('DELETE', `/documents/${encodeURIComponent(id)}`, { headers: this.auth() }));
+    if (reply.status !== 404) this.answered(reply, 200);
   }
 
-  private open(method: string, path: string, headers: Record<string, string>) {
-    const url = new URL(this.base + path);
-    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = send(url, { method, headers: { ...headers, [SERVICE_KEY_HEADER]: this.serviceKey } });
-    const response = new Promise<IncomingMessage>((resolve, reject) => {
-      req.once('response', resolve);
-      req.once('error', (e) => reject(new Unavailable('the document server is unavailable; try again', { error: e.message })));
-    });
-    response.catch(() => undefined);
-    return { req, response };
+  close(): Promise<void> {
+    return this.api.close();
   }
 
-  /** The reply's JSON when the status is the expected one; otherwise the error a runtime client should see. */
-  private async json(res: IncomingMessage, expected: number): Promise<unknown> {
+  private auth(headers: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+    return { ...headers, [SERVICE_KEY_HEADER]: this.serviceKey };
+  }
+
+  /** The call, with no answer at all (refused, reset, too slow) as the 503 a runtime client may retry. */
+  private async call<T>(send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (e) {
+      if (e instanceof Unreachable) throw new Unavailable('the document server is unavailable; try again', { error: e.reason });
+      throw e;
+    }
+  }
+
+  /** A streamed reply's JSON when its status is the expected one (see `answered`). */
+  private async answer(reply: { status: number; body: Readable }, expected: number): Promise<unknown> {
     const chunks: Buffer[] = [];
-    for await (const c of res) chunks.push(c as Buffer);
+    for await (const c of reply.body) chunks.push(c as Buffer);
     const text = Buffer.concat(chunks).toString('utf8');
     let body: unknown;
     try {
@@ -136,10 +121,15 @@ export class DocumentClient {
     } catch {
       body = undefined;
     }
-    if (res.statusCode === expected) return body;
-    const message = (body as { error?: { message?: string } } | undefined)?.error?.message ?? `status ${res.statusCode}`;
-    if (res.statusCode === 413) throw new TooLarge(message);
-    if ((res.statusCode ?? 500) >= 500) throw new Unavailable('the document server is unavailable; try again', { status: res.statusCode });
-    throw new BadGateway(`the document server refused the request: ${message}`, { status: res.statusCode });
+    return this.answered({ status: reply.status, headers: {}, body, text }, expected);
+  }
+
+  /** The reply's JSON when the status is the expected one; otherwise the error a runtime client should see. */
+  private answered(reply: ServiceReply, expected: number): unknown {
+    if (reply.status === expected) return reply.body;
+    const message = (reply.body as { error?: { message?: string } } | undefined)?.error?.message ?? `status ${reply.status}`;
+    if (reply.status === 413) throw new TooLarge(message);
+    if (reply.status >= 500) throw new Unavailable('the document server is unavailable; try again', { status: reply.status });
+    throw new BadGateway(`the document server refused the request: ${message}`, { status: reply.status });
   }
 }
