@@ -239,15 +239,21 @@ describe('sessions', () => {
 });
 
 describe('idle outside sessions', () => {
-  it('an outside session nobody reports on for SESSION_IDLE_MS is closed as finished, told to live sockets; a later event opens it again; a runtime chat is left alone', async () => {
-    const idle = await startObservability(env, { SESSION_IDLE_MS: '1500', SESSION_IDLE_SWEEP_MS: '200' });
+  it('an outside session nobody reports on for SESSION_IDLE_MS is closed as finished, told to live sockets; a later event opens it again; a runtime chat is left alone; idle counts from arrival, not the events’ own timestamps', async () => {
+    const idle = await startObservability(env, { SESSION_IDLE_MS: '3000', SESSION_IDLE_SWEEP_MS: '200' });
     try {
       const hook = sid('idle-hook');
       const chat = sid('idle-chat');
       await ingest(idle.url, { event_type: 'session_start', session_id: hook, agent_name: 'claude' });
       await ingest(idle.url, { event_type: 'message', session_id: chat, source: 'runtime' });
       expect((await http(idle.url, 'GET', `/sessions/${hook}`, { token: op1 })).body.status).toBe('running');
+      // An agent's backfill half the idle time later: events stamped days ago, arriving now, are news now.
+      await new Promise((r) => setTimeout(r, 1_500));
+      const backfill = sid('idle-backfill');
+      await ingest(idle.url, { event_type: 'session_start', session_id: backfill, timestamp: '2026-11-28T10:00:00.000Z' });
       await until(async () => (await http(idle.url, 'GET', `/sessions/${hook}`, { token: op1 })).body.status === 'finished', 10_000, 'the idle session closed');
+      expect((await http(idle.url, 'GET', `/sessions/${backfill}`, { token: op1 })).body.status).toBe('running');
+      await until(async () => (await http(idle.url, 'GET', `/sessions/${backfill}`, { token: op1 })).body.status === 'finished', 10_000, 'the backfilled session closed in its turn');
       await until(() => heard.some((h) => (h.message as { kind?: string; session?: { session_id?: string; status?: string } }).kind === 'session_updated' && (h.message as { session: { session_id: string; status: string } }).session.session_id === hook && (h.message as { session: { status: string } }).session.status === 'finished'), 5_000, 'session_updated on the live channel');
       expect((await http(idle.url, 'GET', `/sessions/${chat}`, { token: op1 })).body).toMatchObject({ source: 'runtime', status: 'running' });
       await ingest(idle.url, { event_type: 'session_start', session_id: hook });

@@ -6,12 +6,16 @@ import type { SessionRow } from './sessions';
  * caller's scope, run by one instance at a time; the sweeps decide when and how much.
  */
 
-/** Outside sessions (hooks, OpenTelemetry) running with no event for `idleMs` become `finished`; the rows as they now are. */
+/**
+ * Outside sessions (hooks, OpenTelemetry) running with no event received for `idleMs` become
+ * `finished`; the rows as they now are. Arrival (`modified_at`, set by every ingest) counts, not the
+ * events' own timestamps: a backfill of old events, or an agent whose clock is behind, is news now.
+ */
 export async function finishIdleSessions(pool: Pool, idleMs: number): Promise<SessionRow[]> {
   const r = await pool.query<SessionRow>(
     `UPDATE sessions SET status = 'finished', modified_at = now()
         WHERE status = 'running' AND source IN ('external', 'otel')
-          AND COALESCE(last_event_at, created_at) < now() - make_interval(secs => $1 / 1000.0)
+          AND modified_at < now() - make_interval(secs => $1 / 1000.0)
         RETURNING *`,
     [idleMs],
   );
