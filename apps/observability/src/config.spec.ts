@@ -32,4 +32,24 @@ describe('observability config', () => {
       expect((error as Error).message).not.toContain(bad.split(':').pop());
     }
   });
+
+  it('reads price overrides per model, and refuses a bad one naming the variable and what is wrong', () => {
+    expect(loadObservabilityConfig({}).PRICE_OVERRIDES).toEqual({});
+    const c = loadObservabilityConfig({ PRICE_OVERRIDES: '{"my-model": {"input": 0.5, "output": 1.5, "cache_read": 0.05}}' });
+    expect(c.PRICE_OVERRIDES).toEqual({ 'my-model': { input: 0.5, output: 1.5, cache_read: 0.05 } });
+    const refusal = (v: string) => {
+      try {
+        loadObservabilityConfig({ PRICE_OVERRIDES: v });
+      } catch (e) {
+        expect(e).toBeInstanceOf(ConfigError);
+        return (e as Error).message;
+      }
+      throw new Error(`${v} was taken`);
+    };
+    expect(refusal('{"m": {"input": 1')).toMatch(/PRICE_OVERRIDES: not JSON/);
+    expect(refusal('{"m": {"input": -1, "output": 1}}')).toMatch(/PRICE_OVERRIDES\.m\.input/);
+    expect(refusal('{"m": {"input": 1}}')).toMatch(/PRICE_OVERRIDES\.m\.output/);
+    expect(refusal('{"m": {"input": 1, "output": 1, "cached": 1}}')).toMatch(/PRICE_OVERRIDES\.m.*cached/);
+    expect(refusal('[1]')).toMatch(/PRICE_OVERRIDES/);
+  });
 });
