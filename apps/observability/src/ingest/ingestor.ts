@@ -234,6 +234,7 @@ export function storedOf(f: { seq: number; e: NormalizedEvent }, receivedAt: str
     timestamp: e.timestamp.toISOString(),
     received_at: receivedAt,
     agent_name: e.agentName,
+    model: e.model ?? null,
     tool_name: e.toolName,
     ...(e.toolInput !== undefined && e.toolInput !== null && { tool_input: e.toolInput }),
     ...(e.toolOutput !== undefined && e.toolOutput !== null && { tool_output: e.toolOutput }),

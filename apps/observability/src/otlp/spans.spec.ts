@@ -1,7 +1,7 @@
 import { JSON_LIMITS, jsonProblems } from '@tessera/contracts';
 import fc from 'fast-check';
 import type { OtlpTraceRequest } from './decode';
-import { spansToEvents } from './spans';
+import { spansToEvents, usageBelow } from './spans';
 
 const TRACE = '0af7651916cd43dd8448eb211c80319c';
 const ROOT = 'b7ad6b7169203331';
@@ -81,9 +81,20 @@ describe('spansToEvents', () => {
       ['execute_tool', TOOL, 'conv-42'],
     ]);
     const [agent, chat, tool] = events;
-    expect(agent).toMatchObject({ source: 'otel', agentName: 'Support', usage: null, status: 'finished', timestamp: new Date(T0), error: null });
-    expect(chat).toMatchObject({ usage: { input: 120, output: 30 }, role: 'assistant', content: [{ type: 'text', text: 'Let me look that up.' }] });
+    // The agent's span sums its chat's tokens: they count once, on the chat.
+    expect(agent).toMatchObject({ source: 'otel', agentName: 'Support', sessionName: 'Support', usage: null, status: 'finished', timestamp: new Date(T0), error: null });
+    expect(chat).toMatchObject({
+      usage: { input: 120, output: 30 },
+      model: 'gpt-4o-2024-08-06',
+      sessionName: null,
+      role: 'assistant',
+      content: [
+        { type: 'text', text: 'Let me look that up.' },
+        { type: 'tool_call', id: 'call_1', name: 'lookup' },
+      ],
+    });
     expect(chat.status).toBeUndefined();
+    expect(tool.model).toBeNull();
     expect(tool).toMatchObject({ toolName: 'lookup', toolInput: { order: 'A-17' }, toolOutput: { status: 'shipped' } });
     expect(chat.attributes).toEqual({
       trace_id: TRACE,
@@ -98,8 +109,56 @@ describe('spansToEvents', () => {
       'gen_ai.response.model': 'gpt-4o-2024-08-06',
       'gen_ai.usage.input_tokens': 120,
       'gen_ai.usage.output_tokens': 30,
-      'gen_ai.output.messages': expect.any(String),
+      'gen_ai.output.messages': [{ role: 'assistant', parts: [{ type: 'text', content: 'Let me look that up.' }, { type: 'tool_call', id: 'call_1', name: 'lookup' }] }],
     });
+  });
+
+  it("keeps every kind of message part a model call reports: text, reasoning, tool calls with their arguments, tool results", () => {
+    const output = [
+      { role: 'assistant', parts: [{ type: 'reasoning', content: 'The user wants an order.' }, { type: 'tool_call', id: 'c1', name: 'lookup', arguments: { order: 'A-17' } }, { type: 'tool_call', name: 'audit', arguments: '{"n":1}' }, { type: 'image', uri: 'x' }] },
+    ];
+    const input = [{ role: 'tool', parts: [{ type: 'tool_call_response', id: 'c0', response: { ok: true } }] }];
+    const [e] = spansToEvents(request([span(CHAT, 'chat', { 'gen_ai.operation.name': 'chat', 'gen_ai.output.messages': JSON.stringify(output), 'gen_ai.input.messages': JSON.stringify(input) })]), '*').events;
+    expect(e.content).toEqual([
+      { type: 'reasoning', text: 'The user wants an order.' },
+      { type: 'tool_call', id: 'c1', name: 'lookup', arguments: { order: 'A-17' } },
+      { type: 'tool_call', name: 'audit', arguments: { n: 1 } },
+    ]);
+    // The messages stay in the attributes too, as JSON rather than text.
+    expect(e.attributes).toMatchObject({ 'gen_ai.input.messages': input, 'gen_ai.output.messages': output });
+  });
+
+  it("counts an agent span's tokens only when no span below it reports any", () => {
+    const agentOnly = agentRun().map((s) => (s.spanId === CHAT ? { ...s, attributes: s.attributes.filter((a) => !a.key.startsWith('gen_ai.usage.')) } : s));
+    const { events, aggregateUsage } = spansToEvents(request(agentOnly), '*');
+    expect(events.map((e) => [e.eventType, e.usage])).toEqual([
+      ['invoke_agent', { input: 120, output: 30 }],
+      ['chat', null],
+      ['execute_tool', null],
+    ]);
+    // Provisional: a span below it sent in an earlier export may still report tokens.
+    expect(aggregateUsage).toEqual([events[0]]);
+
+    const links = [
+      { spanId: 'agent', parentSpanId: null, reportsUsage: true },
+      { spanId: 'inner', parentSpanId: 'agent', reportsUsage: false },
+      { spanId: 'chat', parentSpanId: 'inner', reportsUsage: true },
+      { spanId: 'loop-a', parentSpanId: 'loop-b', reportsUsage: false },
+      { spanId: 'loop-b', parentSpanId: 'loop-a', reportsUsage: false },
+    ];
+    expect(usageBelow('agent', links)).toBe(true); // a grandchild
+    expect(usageBelow('inner', links)).toBe(true);
+    expect(usageBelow('chat', links)).toBe(false);
+    expect(usageBelow('loop-a', links)).toBe(false); // a cycle ends
+  });
+
+  it('names the session after its agent, else after the root span of a trace without one', () => {
+    const [agent] = spansToEvents(request([span(ROOT, 'invoke_agent', { 'gen_ai.operation.name': 'invoke_agent' })]), '*').events;
+    expect(agent.sessionName).toBe('invoke_agent');
+    const plain = spansToEvents(request([span(ROOT, 'POST /support', {}), span(CHAT, 'chat', { 'gen_ai.operation.name': 'chat' })]), '*').events;
+    expect(plain.map((e) => e.sessionName)).toEqual(['POST /support', null]);
+    const withAgent = spansToEvents(request([span(ROOT, 'POST /support', {}), span(CHAT, 'agent', { 'gen_ai.operation.name': 'invoke_agent', 'gen_ai.agent.name': 'Support' })]), '*').events;
+    expect(withAgent.map((e) => e.sessionName)).toEqual([null, 'Support']);
   });
 
   it('groups a trace by the conversation id one of its spans carries, else by the resource, else by the trace', () => {
@@ -150,7 +209,7 @@ describe('spansToEvents', () => {
     expect(run({}, ['shop']).events[0].appId).toBe('shop');
     expect(run({ 'tessera.app_id': 'shop' }, ['shop']).events[0].appId).toBe('shop');
     const other = run({ 'tessera.app_id': 'bank' }, ['shop']);
-    expect(other).toEqual({ events: [], rejected: 1, reasons: ['tessera.app_id "bank" is not an app this key may write'] });
+    expect(other).toMatchObject({ events: [], rejected: 1, reasons: ['tessera.app_id "bank" is not an app this key may write'] });
   });
 
   it('rejects a span without usable ids or start time, keeps the rest, and says why', () => {
@@ -241,7 +300,7 @@ describe('spansToEvents', () => {
           expect(e.sessionId.length).toBeLessThanOrEqual(256);
           expect(e.eventId).toMatch(/^[0-9a-f]{16}$/);
           expect(Number.isNaN(e.timestamp.getTime())).toBe(false);
-          for (const field of [e.attributes, e.content, e.toolInput, e.toolOutput, e.error, e.agentName, e.toolName, e.userId]) expect(jsonProblems(field, JSON_LIMITS)).toEqual([]);
+          for (const field of [e.attributes, e.content, e.toolInput, e.toolOutput, e.error, e.agentName, e.toolName, e.userId, e.model, e.sessionName]) expect(jsonProblems(field, JSON_LIMITS)).toEqual([]);
         }
         expect(rejected).toBeGreaterThanOrEqual(0);
       }),

@@ -13,6 +13,13 @@ import { asArray, asObject, idHex, int64, jsonText, keyValues, LIMITS, nanosToMs
 
 export interface SpanEvents {
   events: NormalizedEvent[];
+  /**
+   * Events of agent spans whose tokens count because no span below them in this request reports
+   * any: a span below them stored by an earlier request may still (see `usageBelow`).
+   */
+  aggregateUsage: NormalizedEvent[];
+  /** Per trace id, the conversation a span of the request named for it. */
+  named: Map<string, string>;
   rejected: number;
   /** The first few distinct reasons, for the response's partialSuccess.errorMessage. */
   reasons: string[];
@@ -38,12 +45,21 @@ const OPENINFERENCE_OPERATIONS: Record<string, string> = { AGENT: 'invoke_agent'
 
 /**
  * Operations whose gen_ai.usage.* sums their children's (an agent invocation reports the tokens
- * of the chats it ran): counting them too would count every token twice.
+ * of the chats it ran): their tokens count only when no span below them reports any, else every
+ * token would count twice.
  */
-const AGGREGATE_OPERATIONS = new Set(['invoke_agent', 'invoke_workflow', 'create_agent']);
+export const AGGREGATE_OPERATIONS = new Set(['invoke_agent', 'invoke_workflow', 'create_agent']);
 
 /** Framework attributes kept next to the gen_ai.* ones: what names the model or call where gen_ai.* does not. */
-const KEPT_ATTRIBUTES = ['ai.model.id', 'ai.model.provider', 'ai.telemetry.functionId', 'openinference.span.kind', 'llm.model_name'];
+const KEPT_ATTRIBUTES = ['ai.model.id', 'ai.model.provider', 'ai.telemetry.functionId', 'openinference.span.kind', 'llm.model_name', 'llm.token_count.prompt', 'llm.token_count.completion'];
+
+/** Attributes whose token counts a span reports, in the order usageOf reads them. */
+const INPUT_TOKENS = ['gen_ai.usage.input_tokens', 'gen_ai.usage.prompt_tokens', 'llm.token_count.prompt'];
+const OUTPUT_TOKENS = ['gen_ai.usage.output_tokens', 'gen_ai.usage.completion_tokens', 'llm.token_count.completion'];
+export const TOKEN_ATTRIBUTES = [...INPUT_TOKENS, ...OUTPUT_TOKENS];
+
+/** Message attributes holding JSON as text: kept parsed, so their parts (tool calls among them) read as JSON. */
+const MESSAGE_ATTRIBUTES = new Set(['gen_ai.input.messages', 'gen_ai.output.messages', 'gen_ai.system_instructions']);
 
 /** Characters and values of attribute JSON one event keeps, all attributes together (JSON_LIMITS allows 10,000 values per field). */
 const ATTRIBUTE_BUDGET = { chars: 256 * 1024, values: 8_000 };
@@ -57,7 +73,7 @@ interface SpanInput {
 }
 
 export function spansToEvents(request: OtlpTraceRequest, scope: AppScope): SpanEvents {
-  const out: SpanEvents = { events: [], rejected: 0, reasons: [] };
+  const out: SpanEvents = { events: [], aggregateUsage: [], named: new Map(), rejected: 0, reasons: [] };
   const reject = (why: string) => {
     out.rejected++;
     if (out.reasons.length < 5 && !out.reasons.includes(why)) out.reasons.push(why);
@@ -84,22 +100,67 @@ export function spansToEvents(request: OtlpTraceRequest, scope: AppScope): SpanE
     if (id && i.traceId && !traceSessions.has(i.traceId)) traceSessions.set(i.traceId, id);
   }
 
+  out.named = traceSessions;
+  // Traces of which the request holds an agent span: that names their session, not the root span.
+  const agentTraces = new Set(inputs.filter((i) => i.traceId && AGGREGATE_OPERATIONS.has(operationOf(i.span, i.attrs) ?? '')).map((i) => i.traceId));
+
   const started: { event: NormalizedEvent; at: number; depth: number }[] = [];
   const parents = new Map(inputs.map((i) => [idHex(i.span.spanId, 8), idHex(i.span.parentSpanId, 8)]));
+  const links: SpanLink[] = [];
   for (const input of inputs) {
     try {
-      const event = toEvent(input, scope, traceSessions);
+      const event = toEvent(input, scope, traceSessions, agentTraces);
       if (typeof event === 'string') reject(event);
-      else started.push({ event, at: nanosToMs(input.span.startTimeUnixNano)!, depth: depthOf(event.eventId, parents) });
+      else {
+        started.push({ event, at: nanosToMs(input.span.startTimeUnixNano)!, depth: depthOf(event.eventId, parents) });
+        links.push({ spanId: event.eventId!, parentSpanId: parents.get(event.eventId) ?? null, reportsUsage: usageOf(input.attrs) !== null });
+      }
     } catch {
       // Every reader above is total; this keeps a bug in one span from failing the request.
       reject('a span could not be read');
     }
   }
+  for (const { event } of started) {
+    if (event.usage === null || !AGGREGATE_OPERATIONS.has(event.eventType)) continue;
+    if (usageBelow(event.eventId!, links)) event.usage = null;
+    else out.aggregateUsage.push(event);
+  }
   // In the order things started, which is what a timeline shows (exporters send spans as they
   // end); a parent before the child it started in the same instant (SDKs clock in milliseconds).
   out.events = started.sort((a, b) => a.at - b.at || a.depth - b.depth).map((s) => s.event);
   return out;
+}
+
+/** A span as the rule on agent spans' tokens sees it. */
+export interface SpanLink {
+  spanId: string;
+  parentSpanId: string | null;
+  reportsUsage: boolean;
+}
+
+/**
+ * Whether a span below `spanId` (a child, a child's child, …) reports tokens. Bounded: the ids
+ * are the client's, cycles included.
+ */
+export function usageBelow(spanId: string, links: SpanLink[]): boolean {
+  const children = new Map<string, SpanLink[]>();
+  for (const l of links) {
+    if (l.parentSpanId === null) continue;
+    const list = children.get(l.parentSpanId);
+    if (list) list.push(l);
+    else children.set(l.parentSpanId, [l]);
+  }
+  const seen = new Set([spanId]);
+  const stack = [spanId];
+  while (stack.length) {
+    for (const child of children.get(stack.pop()!) ?? []) {
+      if (seen.has(child.spanId)) continue;
+      if (child.reportsUsage) return true;
+      seen.add(child.spanId);
+      stack.push(child.spanId);
+    }
+  }
+  return false;
 }
 
 /** Ancestors of a span within the request (bounded: ids are the client's, cycles included). */
@@ -118,7 +179,7 @@ function conversationId({ attrs, resource }: SpanInput): string | null {
 }
 
 /** The event for one span, or why the span is rejected. */
-function toEvent(input: SpanInput, scope: AppScope, traceSessions: Map<string, string>): NormalizedEvent | string {
+function toEvent(input: SpanInput, scope: AppScope, traceSessions: Map<string, string>, agentTraces: Set<string | null>): NormalizedEvent | string {
   const { span, attrs, resource, traceId } = input;
   const spanId = idHex(span.spanId, 8);
   if (!traceId) return 'traceId must be 16 bytes, not all zero (32 hex characters)';
@@ -142,6 +203,11 @@ function toEvent(input: SpanInput, scope: AppScope, traceSessions: Map<string, s
   const tool = operation === 'execute_tool';
   const parentSpanId = idHex(span.parentSpanId, 8);
   const { role, content } = outputOf(attrs);
+  const agentName = str(attrs['gen_ai.agent.name'] ?? attrs['ai.telemetry.functionId'], 256);
+  const spanName = text(span.name, 512) || null;
+  // Named by its agent; a trace without an agent span by its root span.
+  const aggregate = operation !== null && AGGREGATE_OPERATIONS.has(operation);
+  const sessionName = aggregate ? (agentName ?? spanName) : parentSpanId === null && !agentTraces.has(traceId) ? spanName : null;
 
   return {
     sessionId,
@@ -151,10 +217,11 @@ function toEvent(input: SpanInput, scope: AppScope, traceSessions: Map<string, s
     source: 'otel',
     appId,
     userId: str(attrs['user.id'] ?? resource['user.id'] ?? attrs['enduser.id'] ?? attrs['ai.telemetry.metadata.userId'], 256),
-    agentName: str(attrs['gen_ai.agent.name'] ?? attrs['ai.telemetry.functionId'], 256),
+    agentName,
     workflow: null,
     projectDir: null,
-    sessionName: null,
+    sessionName,
+    model: str(attrs['gen_ai.response.model'] ?? attrs['gen_ai.request.model'] ?? attrs['ai.response.model'] ?? attrs['ai.model.id'] ?? attrs['llm.model_name'], 256),
     toolName: str(attrs['gen_ai.tool.name'] ?? attrs['ai.toolCall.name'] ?? attrs['tool.name'], 256),
     ...(tool && {
       toolInput: jsonText(attrs['gen_ai.tool.call.arguments'] ?? attrs['ai.toolCall.args'] ?? attrs['input.value']),
@@ -165,7 +232,7 @@ function toEvent(input: SpanInput, scope: AppScope, traceSessions: Map<string, s
     reason: null,
     role,
     content,
-    usage: operation !== null && AGGREGATE_OPERATIONS.has(operation) ? null : usageOf(attrs),
+    usage: usageOf(attrs),
     attributes: attributesOf(input, { traceId, spanId, parentSpanId, durationMs: end !== null && end >= start ? Math.round((end - start) * 1000) / 1000 : null }),
     // A trace's root span ends last: when it arrives, that run is over.
     ...(parentSpanId === null && { status: 'finished' as const }),
@@ -187,7 +254,7 @@ function operationOf(span: Record<string, unknown>, attrs: Record<string, Json>)
   return (typeof kind === 'string' && OPENINFERENCE_OPERATIONS[kind.toUpperCase()]) || null;
 }
 
-function usageOf(attrs: Record<string, Json>): NormalizedEvent['usage'] {
+export function usageOf(attrs: Record<string, Json>): NormalizedEvent['usage'] {
   const tokens = (...keys: string[]) => {
     for (const k of keys) {
       const n = typeof attrs[k] === 'string' ? int64(attrs[k]) : attrs[k];
@@ -195,8 +262,8 @@ function usageOf(attrs: Record<string, Json>): NormalizedEvent['usage'] {
     }
     return null;
   };
-  const input = tokens('gen_ai.usage.input_tokens', 'gen_ai.usage.prompt_tokens', 'llm.token_count.prompt');
-  const output = tokens('gen_ai.usage.output_tokens', 'gen_ai.usage.completion_tokens', 'llm.token_count.completion');
+  const input = tokens(...INPUT_TOKENS);
+  const output = tokens(...OUTPUT_TOKENS);
   return input === null && output === null ? null : { input: input ?? 0, output: output ?? 0 };
 }
 
@@ -218,7 +285,10 @@ function errorOf(span: Record<string, unknown>): string | null {
   return message ? message.slice(0, 16_000) : null;
 }
 
-/** What the model answered, as an event's text content: gen_ai.output.messages' text parts, or the Vercel AI SDK's ai.response.text. */
+/**
+ * What the model answered, as an event's content: gen_ai.output.messages' parts (text, the tool
+ * calls it asked for, tool results, reasoning), or the Vercel AI SDK's ai.response.text.
+ */
 function outputOf(attrs: Record<string, Json>): { role: string | null; content: Record<string, unknown>[] | null } {
   const messages = jsonText(attrs['gen_ai.output.messages']);
   if (Array.isArray(messages)) {
@@ -228,9 +298,8 @@ function outputOf(attrs: Record<string, Json>): { role: string | null; content: 
       const msg = asObject(m);
       role ??= str(msg?.role as Json, 64);
       for (const p of asArray(msg?.parts).slice(0, LIMITS.items)) {
-        const part = asObject(p);
-        const t = part?.type === 'text' && text(part.content);
-        if (t && content.length < 200) content.push({ type: 'text', text: t });
+        const part = partOf(asObject(p));
+        if (part && content.length < 200) content.push(part);
       }
     }
     if (content.length) return { role: role ?? 'assistant', content };
@@ -238,6 +307,28 @@ function outputOf(attrs: Record<string, Json>): { role: string | null; content: 
   const response = attrs['ai.response.text'];
   if (typeof response === 'string' && response) return { role: 'assistant', content: [{ type: 'text', text: response }] };
   return { role: null, content: null };
+}
+
+/**
+ * A message part of the GenAI conventions as content: text and reasoning as text, a tool call
+ * with its id, name and arguments, a tool's response with its id; other kinds are left out.
+ * The messages came through jsonText, so every value here is storable already.
+ */
+function partOf(part: Record<string, unknown> | null): Record<string, unknown> | null {
+  const id = str(part?.id as Json, 256);
+  switch (part?.type) {
+    case 'text':
+    case 'reasoning': {
+      const t = text(part.content);
+      return t ? { type: part.type, text: t } : null;
+    }
+    case 'tool_call':
+      return { type: 'tool_call', ...(id && { id }), name: str(part.name as Json, 256), ...(part.arguments !== undefined && { arguments: jsonText(part.arguments as Json) ?? null }) };
+    case 'tool_call_response':
+      return { type: 'tool_call_response', ...(id && { id }), ...(part.response !== undefined && { response: jsonText(part.response as Json) ?? null }) };
+    default:
+      return null;
+  }
 }
 
 function attributesOf(
@@ -255,8 +346,9 @@ function attributesOf(
   };
   const budget = { ...ATTRIBUTE_BUDGET };
   let dropped = 0;
-  for (const [k, v] of Object.entries(attrs)) {
+  for (const [k, raw] of Object.entries(attrs)) {
     if (!k.startsWith('gen_ai.') && !KEPT_ATTRIBUTES.includes(k)) continue;
+    const v = MESSAGE_ATTRIBUTES.has(k) ? (jsonText(raw) ?? null) : raw;
     const chars = JSON.stringify(v).length;
     const values = valueCount(v);
     if (chars > budget.chars || values > budget.values) {

@@ -21,6 +21,7 @@ interface EventRow {
   role: string | null;
   content: Record<string, unknown>[] | null;
   attributes: Record<string, unknown>;
+  model: string | null;
 }
 
 export function toStoredEvent(r: EventRow): StoredEvent {
@@ -32,6 +33,7 @@ export function toStoredEvent(r: EventRow): StoredEvent {
     timestamp: r.timestamp.toISOString(),
     received_at: r.received_at.toISOString(),
     agent_name: r.agent_name,
+    model: r.model,
     tool_name: r.tool_name,
     ...(r.tool_input !== null && r.tool_input !== undefined && { tool_input: r.tool_input }),
     ...(r.tool_output !== null && r.tool_output !== undefined && { tool_output: r.tool_output }),

@@ -52,8 +52,8 @@ JOIN unnest($3::text[], $4::text[], $5::text[]) AS k(a, s, id) ON e.app_id = k.a
  */
 const INSERT_SQL = `
 WITH ins AS (
-  INSERT INTO events (app_id, session_id, seq, event_id, event_type, timestamp, received_at, agent_name, tool_name, tool_input, tool_output, error, exit_code, reason, role, content, attributes)
-  SELECT x.a, x.s, x.seq, x.eid, x.t, x.ts, $14, x.agent, x.tool, d.v -> 'i', d.v -> 'o', x.err, x.code, x.reason, x.role, d.v -> 'c', COALESCE(d.v -> 'a', '{}'::jsonb)
+  INSERT INTO events (app_id, session_id, seq, event_id, event_type, timestamp, received_at, agent_name, tool_name, tool_input, tool_output, error, exit_code, reason, role, content, attributes, model)
+  SELECT x.a, x.s, x.seq, x.eid, x.t, x.ts, $14, x.agent, x.tool, d.v -> 'i', d.v -> 'o', x.err, x.code, x.reason, x.role, d.v -> 'c', COALESCE(d.v -> 'a', '{}'::jsonb), d.v ->> 'm'
   FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::int[], $11::text[], $12::text[])
     WITH ORDINALITY AS x(a, s, seq, eid, t, ts, agent, tool, err, code, reason, role, ord)
   CROSS JOIN LATERAL (SELECT $13::jsonb -> (x.ord::int - 1) AS v) d
@@ -116,6 +116,7 @@ function insertValues(fresh: Fresh[], rollups: Rollup[], receivedAt: Date): unkn
     if (e.toolInput !== undefined && e.toolInput !== null) d.i = e.toolInput;
     if (e.toolOutput !== undefined && e.toolOutput !== null) d.o = e.toolOutput;
     if (e.content !== null) d.c = e.content;
+    if (e.model) d.m = e.model;
     json[i] = d;
   }
   return [
