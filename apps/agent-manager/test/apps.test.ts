@@ -5,7 +5,7 @@
  */
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { appFolders, http, operator, serveProjectForThisFile, SERVICE_KEY, until, user, type Changes, type Instance, type Project } from './harness';
+import { announcementsFlushed, appFolders, http, operator, serveProjectForThisFile, SERVICE_KEY, until, user, type Changes, type Instance, type Project } from './harness';
 
 let project: Project, am: Instance, bus: Changes;
 /** demo-app's operator and user; another app's; an operator of both; an operator of any app. */
@@ -70,7 +70,7 @@ test("the finding: another app's operator cannot read, rewrite, deactivate, roll
   expect((await http(am.url, 'GET', '/agents', { token: usrDemo })).body.map((a: any) => a.name)).toEqual(['demo-helper']);
   expect(await readdir(join(project.dir, '.agent-orchestrator/apps'))).toEqual([DEMO]);
   const changes = await until(() => bus.changes.filter((c) => c.name === 'demo-helper').length >= 2 && bus.changes.filter((c) => c.name === 'demo-helper'), 5_000, 'announcements');
-  await new Promise((r) => setTimeout(r, 200));
+  await announcementsFlushed(bus, am.url, opAny);
   expect(bus.changes.filter((c) => c.name === 'demo-helper')).toHaveLength(2);
   expect(changes.map((c: any) => [c.app_id, c.kind, c.version])).toEqual([
     [DEMO, 'created', 1],

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import type { agents } from '@tessera/contracts';
 import { BusSubscriber, channelOf, createLogger, DEV_JWT_SECRET, signToken } from '@tessera/kit';
-import { call, closedPort, spawnService, TEST_REDIS_URL, type ServiceProcess } from '@tessera/kit/testing';
+import { call, closedPort, spawnService, TEST_REDIS_URL, until, type ServiceProcess } from '@tessera/kit/testing';
 import { loadAgentManagerConfig, type AgentManagerConfig } from '../src/config';
 import { startAgentManagerServer, type RunningAgentManager } from '../src/server';
 
@@ -92,6 +92,18 @@ export async function listenChanges(): Promise<{ changes: agents.AgentChangeAnno
   const changes: agents.AgentChangeAnnouncement[] = [];
   await new BusSubscriber(sub, createLogger('agent-changes-test', 'warn')).subscribe(channelOf('agentChanges'), { onMessage: (c) => void changes.push(c) });
   return { changes, close: async () => void (await sub.quit()) };
+}
+
+/**
+ * Everything `url`'s instance announced so far has reached `bus`: it creates an agent in an app of
+ * its own (`flush-app`, out of every test's way) and waits for that announcement. An instance
+ * publishes on one connection, in order, and Redis delivers in that order: what came before is here.
+ */
+export async function announcementsFlushed(bus: Changes, url: string, token: string): Promise<void> {
+  const name = uniq('flush');
+  const created = await http(url, 'POST', '/agents?app_id=flush-app', { token, body: { name, description: 'a marker', system_prompt: 'p' } });
+  if (created.status !== 201) throw new Error(`the marker agent was not created: ${created.status} ${JSON.stringify(created.body)}`);
+  await until(() => bus.changes.some((c) => c.name === name), 5_000, `the marker ${name} announced`);
 }
 
 export type Project = Awaited<ReturnType<typeof projectDir>>;

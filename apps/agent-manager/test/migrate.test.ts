@@ -5,7 +5,7 @@
  */
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { appFolders, http, listenChanges, operator, projectDir, spawnAgentManager, startAgentManager, until } from './harness';
+import { announcementsFlushed, appFolders, http, listenChanges, operator, projectDir, spawnAgentManager, startAgentManager, until } from './harness';
 
 let project: Awaited<ReturnType<typeof projectDir>>;
 const DEMO = 'demo-app';
@@ -72,7 +72,8 @@ test('two instances starting on the old layout move every agent into DEFAULT_APP
     expect(await readFile(join(old.agents, 'dup/agent.system-prompt.md'), 'utf8')).toBe('the old one');
     // The CLI's agent is recorded once (two instances looked), in demo-app; the moved ones are not news.
     await until(() => bus.changes.some((c) => c.name === 'cli-made'), 5_000, 'cli-made announced');
-    await new Promise((r) => setTimeout(r, 300));
+    // Both instances recorded at start, before they listened: once each has announced a marker, whatever they announced at start is here.
+    await Promise.all([announcementsFlushed(bus, a.url, op), announcementsFlushed(bus, b.url, op)]);
     const ours = bus.changes.filter((c) => ['cli-made', 'kept', 'gone', 'dup'].includes(c.name));
     expect(ours.map((c) => [c.app_id, c.name, c.kind, c.source, c.version])).toEqual([[DEMO, 'cli-made', 'created', 'files', 1]]);
   } finally {
