@@ -3,9 +3,11 @@ import { authSettings, BusPublisher, BusSubscriber, createAuth, createRedis, Met
 import type { ObservabilityConfig } from './config';
 import { createAccess, type Access, type ObservabilityAccess } from './domain/access';
 import { Ingestor } from './ingest/ingestor';
+import { TraceSessions } from './ingest/trace-sessions';
 import { createDb, type Db } from './store/db';
 import { EventStore } from './store/events';
 import { SessionStore } from './store/sessions';
+import { TraceIndex } from './store/traces';
 
 /** Operators read and change sessions (reads also the service key's); agents ingest with a key (domain/access.ts). */
 export type ObservabilityRoutes = DeclaredRoutes<ObservabilityAccess>;
@@ -27,6 +29,10 @@ export interface ObservabilityServices {
   sessions: SessionStore;
   events: EventStore;
   ingestor: Ingestor;
+  /** OpenTelemetry's trace → session index, and the merge of a trace's provisional session. */
+  traces: TraceIndex;
+  /** POST /v1/traces's way to the ingestor: spans of one trace, whatever batches they came in, into one session. */
+  traceSessions: TraceSessions;
   access: Access;
   /** The platform's tokens, for the operator routes and the live socket: built once per process. */
   auth: Auth;
@@ -39,6 +45,8 @@ export function createObservabilityServices(config: ObservabilityConfig, logger:
   const redis = createRedis(config.REDIS_URL, logger, `observability-${role}`);
   const sub = createRedis(config.REDIS_URL, logger, `observability-${role}-sub`, { maxRetriesPerRequest: null });
   const bus = new BusPublisher(redis);
+  const ingestor = new Ingestor(db.pool, bus, logger, metrics);
+  const traces = new TraceIndex(db.pool);
   return {
     config,
     logger,
@@ -49,7 +57,9 @@ export function createObservabilityServices(config: ObservabilityConfig, logger:
     subscriber: new BusSubscriber(sub, logger),
     sessions: new SessionStore(db.pool),
     events: new EventStore(db.pool),
-    ingestor: new Ingestor(db.pool, bus, logger, metrics),
+    ingestor,
+    traces,
+    traceSessions: new TraceSessions(traces, ingestor, bus, logger),
     access: createAccess(config),
     auth: createAuth(authSettings(config)),
     async close() {

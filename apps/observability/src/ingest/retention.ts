@@ -3,7 +3,7 @@ import { deleteSessionsUntouchedSince, deleteTombstonesBefore } from '../store/s
 import { LockedSweep } from './sweep';
 
 /**
- * Deletes sessions untouched for RETENTION_DAYS with their events, and tombstones as old, every
+ * Deletes sessions untouched for RETENTION_DAYS with their events, and tombstones and OpenTelemetry trace index entries as old, every
  * RETENTION_INTERVAL_MS. One instance at a time (a Redis lock), in batches of RETENTION_BATCH
  * sessions per transaction, so no lock is held long and ingest keeps running meanwhile.
  * Expired sessions get no tombstone: they are old, and an event that still arrives starts anew.
@@ -27,6 +27,7 @@ export class Retention extends LockedSweep {
       if (n < config.RETENTION_BATCH) break;
     }
     await deleteTombstonesBefore(db.pool, cutoff);
+    await this.s.traces.deleteBefore(cutoff);
     if (deleted > 0) logger.info('retention deleted old sessions', { sessions: deleted, older_than_days: config.RETENTION_DAYS });
     return deleted;
   }

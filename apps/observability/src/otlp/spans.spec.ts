@@ -101,6 +101,7 @@ describe('spansToEvents', () => {
       span_id: CHAT,
       parent_span_id: ROOT,
       span_name: 'chat gpt-4o',
+      start_time_unix_nano: String(BigInt(T0 + 10) * 1_000_000n),
       duration_ms: 250,
       'service.name': 'support-bot',
       'otel.scope.name': 'agent-sdk',

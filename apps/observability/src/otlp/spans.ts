@@ -233,7 +233,14 @@ function toEvent(input: SpanInput, scope: AppScope, traceSessions: Map<string, s
     role,
     content,
     usage: usageOf(attrs),
-    attributes: attributesOf(input, { traceId, spanId, parentSpanId, durationMs: end !== null && end >= start ? Math.round((end - start) * 1000) / 1000 : null }),
+    attributes: attributesOf(input, {
+      traceId,
+      spanId,
+      parentSpanId,
+      // The start in full (timestamp keeps milliseconds): spans begun in the same millisecond still read in the order they started.
+      startNanos: BigInt(typeof span.startTimeUnixNano === 'number' ? Math.floor(span.startTimeUnixNano) : (span.startTimeUnixNano as string)).toString(),
+      durationMs: end !== null && end >= start ? Math.round((end - start) * 1000) / 1000 : null,
+    }),
     // A trace's root span ends last: when it arrives, that run is over.
     ...(parentSpanId === null && { status: 'finished' as const }),
   };
@@ -333,13 +340,14 @@ function partOf(part: Record<string, unknown> | null): Record<string, unknown> |
 
 function attributesOf(
   { span, attrs, resource, scopeName }: SpanInput,
-  ids: { traceId: string; spanId: string; parentSpanId: string | null; durationMs: number | null },
+  ids: { traceId: string; spanId: string; parentSpanId: string | null; startNanos: string; durationMs: number | null },
 ): Record<string, unknown> {
   const out: Record<string, unknown> = {
     trace_id: ids.traceId,
     span_id: ids.spanId,
     ...(ids.parentSpanId && { parent_span_id: ids.parentSpanId }),
     span_name: text(span.name, 512) ?? '',
+    start_time_unix_nano: ids.startNanos,
     ...(ids.durationMs !== null && { duration_ms: ids.durationMs }),
     ...(typeof resource['service.name'] === 'string' && { 'service.name': resource['service.name'] }),
     ...(scopeName && { 'otel.scope.name': scopeName }),

@@ -101,8 +101,8 @@ export function eventRoutes(routes: ObservabilityRoutes, s: ObservabilityService
    * of them use the id and `app_id` does not choose).
    */
   for (const [path, summary] of [
-    ['/events/{session_id}', "A session's events in order, after a seq (operator token)"],
-    ['/sessions/{session_id}/events', "A session's events in order, after a seq (operator token); the same as GET /events/{session_id}"],
+    ['/events/{session_id}', "A session's events in seq order (or order=start: as they started), after a seq (operator token)"],
+    ['/sessions/{session_id}/events', "A session's events in seq order (or order=start: as they started), after a seq (operator token); the same as GET /events/{session_id}"],
   ] as const) {
     routes.route(
       {
@@ -123,7 +123,7 @@ export function eventRoutes(routes: ObservabilityRoutes, s: ObservabilityService
       },
       async ({ params: { session_id }, query: q }, req, res) => {
         const row = await locateOrThrow(s.sessions, req.sessionScope!, session_id, q.app_id);
-        const events = await s.events.after(keyOfRow(row), q.after, q.limit, q.event_type);
+        const events = await s.events.after(keyOfRow(row), q.after, q.limit, q.event_type, q.order);
         const reply: z.infer<typeof observability.EventsReply> = { events, next_after: events.length === q.limit ? events[events.length - 1].seq : null };
         res.json(reply);
       },

@@ -12,9 +12,6 @@ import type { ObservabilityRoutes, ObservabilityServices } from '../services';
  */
 export const OTLP_BODY_LIMIT = '8mb';
 
-/** Events handed to the ingestor at once: the size of a POST /events batch. */
-const INGEST_CHUNK = 1_000;
-
 const ExportTraceServiceRequest = z
   .object({ resourceSpans: z.array(z.record(z.string(), z.unknown())) })
   .describe('OTLP ExportTraceServiceRequest: application/x-protobuf (optionally gzip) or its OTLP/JSON form (application/json, hex ids)')
@@ -43,7 +40,7 @@ export function otlpRoutes(routes: ObservabilityRoutes, s: ObservabilityServices
       method: 'post',
       path: '/v1/traces',
       summary:
-        'OTLP/HTTP trace export: each span becomes an event; spans with gen_ai.conversation.id form that session, others the session otel:<trace id>. The resource attribute tessera.app_id names the app. Needs x-ingest-key or x-tessera-service-key.',
+        'OTLP/HTTP trace export: each span becomes an event; a trace goes to the session its gen_ai.conversation.id names, whichever span and export carries it (spans before it wait in otel:<trace id>, merged into it when it comes), else to otel:<trace id>. The resource attribute tessera.app_id names the app. Needs x-ingest-key or x-tessera-service-key.',
       tags: ['ingest'],
       access: 'ingest',
       body: ExportTraceServiceRequest,
@@ -58,14 +55,13 @@ export function otlpRoutes(routes: ObservabilityRoutes, s: ObservabilityServices
     },
     async (_input, req, res) => {
       const encoding = res.locals.encoding as OtlpEncoding;
-      const { events, rejected, reasons } = spansToEvents(decodeTraceRequest(encoding, req.body), req.sessionScope!);
+      const spans = spansToEvents(decodeTraceRequest(encoding, req.body), req.sessionScope!);
+      const { rejected, reasons } = spans;
       let dropped = 0;
-      for (let i = 0; i < events.length; i += INGEST_CHUNK) {
-        for (const result of await s.ingestor.accept(events.slice(i, i + INGEST_CHUNK))) {
-          if (result.status !== 'dropped') continue;
-          dropped++;
-          if (reasons.length < 5 && !reasons.includes(result.reason)) reasons.push(result.reason);
-        }
+      for (const result of await s.traceSessions.accept(spans)) {
+        if (result.status !== 'dropped') continue;
+        dropped++;
+        if (reasons.length < 5 && !reasons.includes(result.reason)) reasons.push(result.reason);
       }
       const reply = encodeTraceResponse(encoding, { rejectedSpans: rejected + dropped, errorMessage: reasons.join('; ') });
       if (Buffer.isBuffer(reply)) res.type(OTLP_MEDIA_TYPES.protobuf).send(reply);

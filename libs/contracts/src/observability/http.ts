@@ -167,11 +167,19 @@ export const SessionsCursor = z.union([
 ]);
 export const SessionsReply = z.object({ sessions: z.array(Session), next_cursor: z.string().nullable() }).meta({ id: 'ObservedSessionsReply' });
 
-/** `GET /events/{session_id}`: in order; `after` a seq (exclusive), as a live client resumes. */
+/**
+ * `GET /events/{session_id}`: in seq order (as stored; `after` a seq, exclusive, as a live client
+ * resumes), or with `order=start` in the order the events started (a trace's spans arrive as
+ * they end), `after` then naming the last event of the previous page.
+ */
 export const EventsQuery = SessionAppQuery.extend({
   after: QueryInt4().min(0).default(0).describe(`a seq: 0 to ${INT4_MAX}`),
   limit: QueryInt4().min(1).max(1000).default(200),
   event_type: Text(128).optional(),
+  order: z
+    .enum(['seq', 'start'])
+    .default('seq')
+    .describe('seq: as stored, what live clients resume from; start: as the events started (in the same instant a span before those it started, then seq); `after` is the seq of the last event read, in either order'),
 });
 export const EventsReply = z.object({ events: z.array(StoredEvent), next_after: z.number().int().nullable() }).meta({ id: 'ObservedEventsReply' });
 
