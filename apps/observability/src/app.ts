@@ -3,6 +3,7 @@ import { routeGuards } from './domain/access';
 import { eventRoutes } from './routes/events';
 import { otlpRoutes } from './routes/otlp';
 import { sessionRoutes } from './routes/sessions';
+import { usageRoutes } from './routes/usage';
 import type { ObservabilityServices } from './services';
 import { liveEndpoint } from './ws/live';
 
@@ -33,6 +34,7 @@ export function createObservabilityApp(s: ObservabilityServices, opts: { isShutt
       eventRoutes(routes, s);
       otlpRoutes(routes, s);
       sessionRoutes(routes, s);
+      usageRoutes(routes, s);
     },
     sockets: { attach: (server) => hub.attach(server, [liveEndpoint(s, hub)]), close: () => hub.close() },
   });

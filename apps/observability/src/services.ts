@@ -2,11 +2,13 @@ import type { Redis } from 'ioredis';
 import { authSettings, BusPublisher, BusSubscriber, createAuth, createRedis, Metrics, type Auth, type DeclaredRoutes, type Logger } from '@tessera/kit';
 import type { ObservabilityConfig } from './config';
 import { createAccess, type Access, type ObservabilityAccess } from './domain/access';
+import { createPricer } from './domain/pricing';
 import { Ingestor } from './ingest/ingestor';
 import { TraceSessions } from './ingest/trace-sessions';
 import { createDb, type Db } from './store/db';
 import { EventStore } from './store/events';
 import { SessionStore } from './store/sessions';
+import { UsageStore } from './store/usage';
 import { TraceIndex } from './store/traces';
 
 /** Operators read and change sessions (reads also the service key's); agents ingest with a key (domain/access.ts). */
@@ -29,6 +31,8 @@ export interface ObservabilityServices {
   sessions: SessionStore;
   events: EventStore;
   ingestor: Ingestor;
+  /** Model calls' tokens and cost per app, user, workflow, agent, model and hour (GET /usage). */
+  usage: UsageStore;
   /** OpenTelemetry's trace → session index, and the merge of a trace's provisional session. */
   traces: TraceIndex;
   /** POST /v1/traces's way to the ingestor: spans of one trace, whatever batches they came in, into one session. */
@@ -45,7 +49,7 @@ export function createObservabilityServices(config: ObservabilityConfig, logger:
   const redis = createRedis(config.REDIS_URL, logger, `observability-${role}`);
   const sub = createRedis(config.REDIS_URL, logger, `observability-${role}-sub`, { maxRetriesPerRequest: null });
   const bus = new BusPublisher(redis);
-  const ingestor = new Ingestor(db.pool, bus, logger, metrics);
+  const ingestor = new Ingestor(db.pool, bus, logger, metrics, createPricer(config.PRICE_OVERRIDES));
   const traces = new TraceIndex(db.pool);
   return {
     config,
@@ -58,6 +62,7 @@ export function createObservabilityServices(config: ObservabilityConfig, logger:
     sessions: new SessionStore(db.pool),
     events: new EventStore(db.pool),
     ingestor,
+    usage: new UsageStore(db.pool),
     traces,
     traceSessions: new TraceSessions(traces, ingestor, bus, logger),
     access: createAccess(config),

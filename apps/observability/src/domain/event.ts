@@ -1,4 +1,5 @@
 import type { observability } from '@tessera/contracts';
+import type { CallUsage } from './pricing';
 
 type SessionSource = observability.SessionSource;
 
@@ -32,8 +33,12 @@ export interface NormalizedEvent {
   reason: string | null;
   role: string | null;
   content: Record<string, unknown>[] | null;
-  /** Tokens this event reports (added to the session's rollup once, however often it is delivered). */
-  usage: { input: number; output: number } | null;
+  /**
+   * Tokens of the model call this event reports (added to the session's rollup and the usage
+   * rollups once, however often it is delivered); `input` counts every input token, the cache's
+   * reads and writes among them. The model, when the event names it here, prices the call.
+   */
+  usage: CallUsage | null;
   /** OpenTelemetry GenAI attributes (gen_ai.conversation.id, gen_ai.agent.name, gen_ai.operation.name, gen_ai.usage.*) and anything else worth keeping. */
   attributes: Record<string, unknown>;
   /** The producer's own order of the event in the session (a runtime chat's timeline index, 1, 2, …), when it has one. */

@@ -20,6 +20,7 @@ export function normalizeIncoming(e: observability.IncomingEvent, defaultApp: st
   if (e.usage) {
     attributes['gen_ai.usage.input_tokens'] = input;
     attributes['gen_ai.usage.output_tokens'] = output;
+    if (e.usage.model) attributes['gen_ai.request.model'] = e.usage.model;
   }
   return {
     sessionId: e.session_id,
@@ -41,7 +42,17 @@ export function normalizeIncoming(e: observability.IncomingEvent, defaultApp: st
     reason: e.reason ?? null,
     role: e.role ?? null,
     content: e.content ?? null,
-    usage: e.usage ? { input, output } : null,
+    usage: e.usage
+      ? {
+          input,
+          output,
+          ...(e.usage.cache_read_tokens !== undefined && { cacheRead: e.usage.cache_read_tokens }),
+          ...(e.usage.cache_write_tokens !== undefined && { cacheWrite: e.usage.cache_write_tokens }),
+          ...(e.usage.reasoning_tokens !== undefined && { reasoning: e.usage.reasoning_tokens }),
+          model: e.usage.model ?? null,
+          provider: e.usage.provider ?? null,
+        }
+      : null,
     attributes,
     status: STATUS_OF[e.event_type],
   };

@@ -1,5 +1,6 @@
 import type { ObservedEvent, observability } from '@tessera/contracts';
 import type { NormalizedEvent } from './event';
+import type { CallUsage } from './pricing';
 
 type Data = Record<string, unknown>;
 
@@ -34,7 +35,7 @@ export function normalizeRuntime(o: ObservedEvent): NormalizedEvent {
   // The user's own message is written as `agent: "user"`: it names no agent, so the session's agent
   // is the first one that answers (the session keeps the first agent name it is given).
   const agent = d.role === 'user' ? null : o.agent;
-  const usage = o.type === 'chat.usage_delta' && o.usage ? { input: o.usage.prompt_tokens, output: o.usage.completion_tokens } : null;
+  const usage = o.type === 'chat.usage_delta' && o.usage ? usageOf(o.usage, d) : null;
   const attributes: Data = {
     'gen_ai.conversation.id': o.session_id,
     'gen_ai.operation.name': operationOf(o.type),
@@ -44,7 +45,11 @@ export function normalizeRuntime(o: ObservedEvent): NormalizedEvent {
   if (usage) {
     attributes['gen_ai.usage.input_tokens'] = usage.input;
     attributes['gen_ai.usage.output_tokens'] = usage.output;
-    if (typeof d.model === 'string') attributes['gen_ai.request.model'] = d.model;
+    if (usage.cacheRead !== undefined) attributes['gen_ai.usage.cache_read.input_tokens'] = usage.cacheRead;
+    if (usage.cacheWrite !== undefined) attributes['gen_ai.usage.cache_creation.input_tokens'] = usage.cacheWrite;
+    if (usage.reasoning !== undefined) attributes['gen_ai.usage.reasoning.output_tokens'] = usage.reasoning;
+    if (usage.model) attributes['gen_ai.request.model'] = usage.model;
+    if (usage.provider) attributes['gen_ai.provider.name'] = usage.provider;
   }
   const toolName = str(d.tool_name);
   if (toolName) attributes['gen_ai.tool.name'] = toolName;
@@ -76,5 +81,18 @@ export function normalizeRuntime(o: ObservedEvent): NormalizedEvent {
     attributes: { ...attributes, 'tessera.payload': d },
     sourceIndex: o.index,
     status: statusOf(o.type, d),
+  };
+}
+
+/** A `chat.usage_delta`'s tokens with its model and provider (the runtime's names). */
+function usageOf(u: NonNullable<ObservedEvent['usage']>, d: Data): CallUsage {
+  return {
+    input: u.prompt_tokens,
+    output: u.completion_tokens,
+    ...(u.cache_read_tokens !== undefined && { cacheRead: u.cache_read_tokens }),
+    ...(u.cache_write_tokens !== undefined && { cacheWrite: u.cache_write_tokens }),
+    ...(u.reasoning_tokens !== undefined && { reasoning: u.reasoning_tokens }),
+    model: str(d.model),
+    provider: str(d.provider),
   };
 }

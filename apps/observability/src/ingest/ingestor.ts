@@ -3,9 +3,11 @@ import type { observability } from '@tessera/contracts';
 import type { BusPublisher, Logger, Metrics } from '@tessera/kit';
 import { publishLive } from '../bus/live';
 import type { NormalizedEvent } from '../domain/event';
+import { createPricer, type Pricer } from '../domain/pricing';
 import { nextStatus } from '../domain/session-status';
-import { appKey, deleteEmptySessions, deleteSessions, insertEvents, knownOf, upsertSessions, type Fresh, type Rollup } from '../store/ingest';
+import { appKey, deleteEmptySessions, deleteSessions, insertEvents, knownOf, upsertSessions, type Fresh, type Rollup, type UpsertedSession } from '../store/ingest';
 import { toSession, type SessionRow } from '../store/sessions';
+import { growUsage, type UsageGrowth } from '../store/usage';
 
 type StoredEvent = observability.StoredEvent;
 
@@ -37,6 +39,8 @@ export class Ingestor {
     private readonly bus: BusPublisher,
     private readonly logger: Logger,
     private readonly metrics?: Metrics,
+    /** Prices each model call once, as its event is first stored. */
+    private readonly pricer: Pricer = createPricer(),
   ) {}
 
   /**
@@ -118,6 +122,7 @@ export class Ingestor {
 
     const results = new Array<IngestResult>(events.length);
     const fresh: Fresh[] = [];
+    const usage = new Map<string, UsageGrowth>();
     const rollups: Rollup[] = [];
     const emptied: { app_id: string; id: string }[] = [];
     for (const key of keys) {
@@ -156,6 +161,7 @@ export class Ingestor {
         r.n++;
         r.input += e.usage?.input ?? 0;
         r.output += e.usage?.output ?? 0;
+        if (e.usage) this.meter(usage, e, row);
         if (e.error !== null) r.errors++;
         if (e.timestamp < r.firstAt) r.firstAt = e.timestamp;
         if (e.timestamp > r.lastAt) r.lastAt = e.timestamp;
@@ -176,10 +182,41 @@ export class Ingestor {
     const updated = await insertEvents(client, fresh, rollups, receivedAt);
     // Under the locks every id was checked; anything else means the rules above are wrong: undo.
     if (updated.inserted !== fresh.length) throw new Error(`ingest inserted ${updated.inserted} of ${fresh.length} events`);
+    // Only the events inserted, in the same transaction: a batch delivered twice counts once.
+    await growUsage(client, [...usage.values()]);
     await client.query('COMMIT');
     this.metrics?.events.inc({ kind: 'observability_ingested' }, fresh.length);
     this.announce(updated.sessions, fresh, receivedAt);
     return results;
+  }
+
+  /**
+   * A fresh event's model call added to its (app, user, workflow, agent, model, hour) rollup,
+   * priced here, once. What the event does not name, its session may: a call is the session's
+   * user's, in its workflow.
+   */
+  private meter(rows: Map<string, UsageGrowth>, e: NormalizedEvent, session: UpsertedSession): void {
+    const u = e.usage!;
+    const attr = (k: string) => (typeof e.attributes[k] === 'string' ? (e.attributes[k] as string) : null);
+    const model = (u.model ?? e.model ?? attr('gen_ai.response.model') ?? attr('gen_ai.request.model') ?? '').slice(0, 256);
+    const provider = u.provider ?? attr('gen_ai.provider.name') ?? attr('gen_ai.system');
+    const cost = this.pricer.costOf({ ...u, model, provider }, e.timestamp);
+    const hour = new Date(Math.floor(e.timestamp.getTime() / 3_600_000) * 3_600_000);
+    const key = [session.app_id, e.userId ?? session.user_id ?? '', e.workflow ?? session.workflow ?? '', e.agentName ?? session.agent_name ?? '', model];
+    const k = `${key.join('\u0000')}\u0000${hour.getTime()}`;
+    let g = rows.get(k);
+    if (!g) {
+      const [app, user, workflow, agent] = key;
+      rows.set(k, (g = { app, user, workflow, agent, model, hour, calls: 0, input: 0, output: 0, cacheRead: 0, cacheWrite: 0, reasoning: 0, cost: 0, unpriced: 0 }));
+    }
+    g.calls++;
+    g.input += u.input;
+    g.output += u.output;
+    g.cacheRead += u.cacheRead ?? 0;
+    g.cacheWrite += u.cacheWrite ?? 0;
+    g.reasoning += u.reasoning ?? 0;
+    if (cost === null) g.unpriced++;
+    else g.cost += cost;
   }
 
   /**

@@ -31,7 +31,7 @@ ON CONFLICT (app_id, id) DO UPDATE SET
   agent_name = COALESCE(s.agent_name, EXCLUDED.agent_name),
   project_dir = COALESCE(s.project_dir, EXCLUDED.project_dir),
   session_name = CASE WHEN s.session_name = '' THEN EXCLUDED.session_name ELSE s.session_name END
-RETURNING s.app_id, s.id, s.status, s.last_seq, s.source_index`;
+RETURNING s.app_id, s.id, s.status, s.last_seq, s.source_index, s.user_id, s.workflow, s.agent_name`;
 
 /**
  * Read after the upsert, so under the session rows' locks: a deletion that committed meanwhile
@@ -145,6 +145,10 @@ export interface UpsertedSession {
   status: observability.SessionStatus;
   last_seq: number;
   source_index: number;
+  /** The session's attribution, for the usage of events that do not name it. */
+  user_id: string | null;
+  workflow: string | null;
+  agent_name: string | null;
 }
 
 /** `cols`: app keys, ids, sources, user ids, workflows, agent names, project folders, session names, one session per index. */

@@ -61,7 +61,19 @@ export const IncomingEvent = z
     project_dir: Text(1_024).optional(),
     workflow: Text(128).optional(),
     source: SessionSource.optional(),
-    usage: z.object({ input_tokens: Int4().min(0), output_tokens: Int4().min(0) }).partial().optional(),
+    usage: z
+      .object({
+        input_tokens: Int4().min(0).describe('every input token, cached or not'),
+        output_tokens: Int4().min(0),
+        cache_read_tokens: Int4().min(0).describe('input tokens read from a prompt cache (part of input_tokens)'),
+        cache_write_tokens: Int4().min(0).describe('input tokens written to a prompt cache (part of input_tokens)'),
+        reasoning_tokens: Int4().min(0).describe('output tokens spent reasoning (part of output_tokens)'),
+        model: Text(256).describe('the model the call used, as its provider names it: priced by it'),
+        provider: Text(128).describe('openai, anthropic, …: helps find the price'),
+      })
+      .partial()
+      .optional()
+      .describe("a model call's tokens: an event with usage counts as one call in GET /usage"),
   })
   .meta({ id: 'IncomingEvent' });
 export type IncomingEvent = z.infer<typeof IncomingEvent>;

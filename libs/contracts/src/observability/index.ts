@@ -1,2 +1,3 @@
 export * from './http';
+export * from './usage';
 export * from './ws';

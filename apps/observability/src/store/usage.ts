@@ -1,0 +1,138 @@
+import type { Pool, PoolClient } from 'pg';
+import type { observability } from '@tessera/contracts';
+import type { AppScope } from '../domain/access';
+
+/*
+ * The usage rollups (table usage_hourly): grown inside the ingest transaction by the events it
+ * inserts (ingest/ingestor.ts), read by GET /usage. '' stands for a dimension a call did not name.
+ */
+
+/** One row's growth: the calls of one (app, user, workflow, agent, model, hour) in a batch. */
+export interface UsageGrowth {
+  app: string;
+  user: string;
+  workflow: string;
+  agent: string;
+  model: string;
+  hour: Date;
+  calls: number;
+  input: number;
+  output: number;
+  cacheRead: number;
+  cacheWrite: number;
+  reasoning: number;
+  /** USD of the priced calls. */
+  cost: number;
+  unpriced: number;
+}
+
+/** In key order, the lock order, so two batches growing the same rows never deadlock. */
+const GROW_SQL = `
+INSERT INTO usage_hourly AS u (app_id, user_id, workflow, agent, model, hour, calls, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, unpriced_calls)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::numeric[], $14::int8[])
+ORDER BY 1, 2, 3, 4, 5, 6
+ON CONFLICT (app_id, user_id, workflow, agent, model, hour) DO UPDATE SET
+  calls = u.calls + EXCLUDED.calls,
+  input_tokens = u.input_tokens + EXCLUDED.input_tokens,
+  output_tokens = u.output_tokens + EXCLUDED.output_tokens,
+  cache_read_tokens = u.cache_read_tokens + EXCLUDED.cache_read_tokens,
+  cache_write_tokens = u.cache_write_tokens + EXCLUDED.cache_write_tokens,
+  reasoning_tokens = u.reasoning_tokens + EXCLUDED.reasoning_tokens,
+  cost_usd = u.cost_usd + EXCLUDED.cost_usd,
+  unpriced_calls = u.unpriced_calls + EXCLUDED.unpriced_calls`;
+
+/** Grows the rollups by a batch's calls, one growth per key (a statement may touch a row once), on the batch's client. */
+export async function growUsage(client: PoolClient, rows: UsageGrowth[]): Promise<void> {
+  if (rows.length === 0) return;
+  const col = <K extends keyof UsageGrowth>(k: K) => rows.map((r) => r[k]);
+  await client.query({
+    name: 'obs-usage-grow',
+    text: GROW_SQL,
+    values: [col('app'), col('user'), col('workflow'), col('agent'), col('model'), col('hour'), col('calls'), col('input'), col('output'), col('cacheRead'), col('cacheWrite'), col('reasoning'), rows.map((r) => r.cost.toFixed(12)), col('unpriced')],
+  });
+}
+
+/** The SQL column of each dimension (a fixed list: nothing a caller sends becomes SQL). */
+const COLUMN: Record<observability.UsageDimension, string> = { app: 'app_id', user: 'user_id', workflow: 'workflow', agent: 'agent', model: 'model' };
+const FIELD: Record<observability.UsageDimension, 'app_id' | 'user_id' | 'workflow' | 'agent' | 'model'> = COLUMN as never;
+
+const SUMS = `sum(calls)::int8 AS calls, sum(input_tokens)::int8 AS input_tokens, sum(output_tokens)::int8 AS output_tokens,
+  sum(cache_read_tokens)::int8 AS cache_read_tokens, sum(cache_write_tokens)::int8 AS cache_write_tokens, sum(reasoning_tokens)::int8 AS reasoning_tokens,
+  sum(cost_usd)::float8 AS cost_usd, sum(unpriced_calls)::int8 AS unpriced_calls`;
+
+type Sums = Omit<observability.UsageRow, 'period_start' | 'app_id' | 'user_id' | 'workflow' | 'agent' | 'model'>;
+interface SumRow {
+  calls: string | null;
+  input_tokens: string | null;
+  output_tokens: string | null;
+  cache_read_tokens: string | null;
+  cache_write_tokens: string | null;
+  reasoning_tokens: string | null;
+  cost_usd: number | null;
+  unpriced_calls: string | null;
+}
+
+function sumsOf(r: SumRow): Sums {
+  const calls = Number(r.calls ?? 0);
+  const unpriced = Number(r.unpriced_calls ?? 0);
+  return {
+    calls,
+    input_tokens: Number(r.input_tokens ?? 0),
+    output_tokens: Number(r.output_tokens ?? 0),
+    cache_read_tokens: Number(r.cache_read_tokens ?? 0),
+    cache_write_tokens: Number(r.cache_write_tokens ?? 0),
+    reasoning_tokens: Number(r.reasoning_tokens ?? 0),
+    // No call priced: the cost is unknown, not 0.
+    cost_usd: calls > unpriced ? Number(r.cost_usd ?? 0) : null,
+    unpriced_calls: unpriced,
+  };
+}
+
+export interface UsageRange {
+  from: Date;
+  to: Date;
+  granularity: 'hour' | 'day';
+  groupBy: observability.UsageDimension[];
+  appId?: string;
+  limit: number;
+}
+
+export class UsageStore {
+  constructor(private readonly pool: Pool) {}
+
+  /** The rows of `range` in `scope` (`'*'`: every app, and calls of no app), period by period, and their total. */
+  async report(scope: AppScope, range: UsageRange): Promise<{ rows: observability.UsageRow[]; total: Sums; truncated: boolean }> {
+    const values: unknown[] = [range.from, range.to];
+    const where = ['hour >= $1', 'hour < $2'];
+    if (scope !== '*') {
+      values.push(scope);
+      where.push(`app_id = ANY($${values.length}::text[])`);
+    }
+    if (range.appId !== undefined) {
+      values.push(range.appId);
+      where.push(`app_id = $${values.length}`);
+    }
+    const period = range.granularity === 'hour' ? 'hour' : `date_trunc('day', hour, 'UTC')`;
+    const dims = range.groupBy.map((d) => COLUMN[d]);
+    const keys = ['period', ...dims];
+    values.push(range.limit + 1);
+    const [rows, total] = await Promise.all([
+      this.pool.query<SumRow & { period: Date } & Record<string, string>>(
+        `SELECT ${period} AS period${dims.map((c) => `, ${c}`).join('')}, ${SUMS} FROM usage_hourly WHERE ${where.join(' AND ')}
+         GROUP BY ${keys.join(', ')} ORDER BY ${keys.join(', ')} LIMIT $${values.length}`,
+        values,
+      ),
+      this.pool.query<SumRow>(`SELECT ${SUMS} FROM usage_hourly WHERE ${where.join(' AND ')}`, values.slice(0, -1)),
+    ]);
+    const truncated = rows.rows.length > range.limit;
+    return {
+      rows: rows.rows.slice(0, range.limit).map((r) => {
+        const row: observability.UsageRow = { period_start: r.period.toISOString(), ...sumsOf(r) };
+        for (const d of range.groupBy) row[FIELD[d]] = r[COLUMN[d]] === '' ? null : r[COLUMN[d]];
+        return row;
+      }),
+      total: sumsOf(total.rows[0]),
+      truncated,
+    };
+  }
+}

@@ -1,0 +1,209 @@
+/**
+ * GET /usage against real Redis, PostgreSQL and the runtime's queue: model calls from runtime
+ * chats (the queue) and outside agents (POST /events) priced once as they are stored, rolled up per
+ * app, user, workflow, agent, model and hour, counted once however often a batch is delivered, and
+ * shown to each app's operators only.
+ */
+import fc from 'fast-check';
+import { Queue, type ObservedEvent } from '@tessera/contracts';
+import { bullConnection, createLogger, TypedQueue } from '@tessera/kit';
+import { TEST_REDIS_URL } from '@tessera/kit/testing';
+import { asService, http, ingest, KEY_APP2, operator, sid, startObservability, testEnv, until, type Env, type Instance } from './harness';
+
+let env: Env;
+let obs: Instance;
+let queue: TypedQueue<typeof Queue.ObservabilityEvents>;
+let op1: string;
+let op2: string;
+
+beforeAll(async () => {
+  env = await testEnv('usage');
+  // A price for the scripted model, as a deployment would set one.
+  obs = await startObservability(env, { PRICE_OVERRIDES: JSON.stringify({ scripted: { input: 0.1, output: 0.4 } }) });
+  queue = new TypedQueue(Queue.ObservabilityEvents, bullConnection(TEST_REDIS_URL), createLogger('test', 'silent'), { prefix: env.BULL_PREFIX, defaultJobOptions: { removeOnComplete: true } });
+  [op1, op2] = await Promise.all([operator(['app1']), operator(['app2'], 'op-2')]);
+});
+afterAll(async () => {
+  await queue?.queue.obliterate({ force: true }).catch(() => undefined);
+  await queue?.close();
+  await obs?.close();
+  await env?.dropSchema();
+});
+
+const M = 1_000_000;
+const near = (got: number | null, want: number) => {
+  expect(got).not.toBeNull();
+  expect(Math.abs(got! - want) / want).toBeLessThan(0.01);
+};
+
+/** A `chat.usage_delta` (and the event types around it) as the runtime queues it. */
+function runtimeEvent(chat: string, index: number, at: string, type: string, data: Record<string, unknown>): ObservedEvent {
+  const isUsage = type === 'chat.usage_delta' || type === 'chat.usage_summary';
+  const usage = isUsage ? { prompt_tokens: data.prompt_tokens as number, completion_tokens: data.completion_tokens as number, total_tokens: data.total_tokens as number, ...pick(data, 'cache_read_tokens', 'cache_write_tokens', 'reasoning_tokens') } : null;
+  return { session_id: chat, app_id: 'app1', user_id: 'ada', workflow_name: 'assistant', agent: (data.agent as string) ?? null, index, type, payload: data, usage, timestamp: at };
+}
+const pick = (o: Record<string, unknown>, ...keys: string[]) => Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
+
+/** Waits until the queue has no job waiting or running: every job added before was processed. */
+const drained = () => until(async () => {
+  const c = await queue.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+  return Object.values(c).every((n) => n === 0);
+}, 10_000, 'the queue drained');
+
+const usage = (token: string, query: string) => http(obs.url, 'GET', `/usage?${query}`, { token });
+
+describe('GET /usage', () => {
+  it("prices each runtime model call once, per app, user, workflow, agent, model and hour; a redelivered job counts nothing twice", async () => {
+    const chat = sid('chat');
+    const gpt = { prompt_tokens: 2006, completion_tokens: 300, total_tokens: 2306, cache_read_tokens: 1920, reasoning_tokens: 0, agent: 'writer', model: 'gpt-4o', provider: 'openai-compatible' };
+    const claude = { prompt_tokens: 5101, completion_tokens: 412, total_tokens: 5513, cache_read_tokens: 3200, cache_write_tokens: 1880, agent: 'critic', model: 'claude-sonnet-4-20250514', provider: 'anthropic' };
+    const local = { prompt_tokens: 12, completion_tokens: 5, total_tokens: 17, agent: 'writer', model: 'llama3.2', provider: 'openai-compatible' };
+    const events = [
+      runtimeEvent(chat, 1, '2026-01-01T10:05:00Z', 'chat.text', { message_id: 'u', agent: 'user', role: 'user', delta: 'hi', done: true, content: 'hi' }),
+      runtimeEvent(chat, 2, '2026-01-01T10:06:00Z', 'chat.usage_delta', gpt),
+      runtimeEvent(chat, 3, '2026-01-01T10:07:00Z', 'chat.usage_delta', claude),
+      runtimeEvent(chat, 4, '2026-01-01T10:59:59Z', 'chat.usage_delta', local),
+      runtimeEvent(chat, 5, '2026-01-01T11:00:00Z', 'chat.usage_delta', gpt),
+      // The turn's total repeats its calls: not a call.
+      runtimeEvent(chat, 6, '2026-01-01T11:00:01Z', 'chat.usage_summary', { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2, turns: 1 }),
+    ];
+    await queue.add({ events });
+    await queue.add({ events: events.slice(1) });
+    await drained();
+
+    const q = 'group_by=app,user,workflow,agent,model&granularity=hour&from=2026-01-01T10:00:00Z&to=2026-01-01T12:00:00Z';
+    const r = await usage(op1, q);
+    expect(r.status).toBe(200);
+    const gptCost = ((2006 - 1920) * 2.5 + 1920 * 1.25 + 300 * 10) / M;
+    const claudeCost = (21 * 3 + 1880 * 3.75 + 3200 * 0.3 + 412 * 15) / M;
+    const dims = { app_id: 'app1', user_id: 'ada', workflow: 'assistant' };
+    expect(r.body).toMatchObject({ from: '2026-01-01T10:00:00.000Z', to: '2026-01-01T12:00:00.000Z', granularity: 'hour', group_by: ['app', 'user', 'workflow', 'agent', 'model'], truncated: false });
+    const rows = r.body.rows as Record<string, unknown>[];
+    expect(rows.map((x) => [x.period_start, x.agent, x.model, x.calls])).toEqual([
+      ['2026-01-01T10:00:00.000Z', 'critic', 'claude-sonnet-4-20250514', 1],
+      ['2026-01-01T10:00:00.000Z', 'writer', 'gpt-4o', 1],
+      ['2026-01-01T10:00:00.000Z', 'writer', 'llama3.2', 1],
+      ['2026-01-01T11:00:00.000Z', 'writer', 'gpt-4o', 1],
+    ]);
+    expect(rows[0]).toMatchObject({ ...dims, input_tokens: 5101, output_tokens: 412, cache_read_tokens: 3200, cache_write_tokens: 1880, reasoning_tokens: 0, unpriced_calls: 0 });
+    near(rows[0].cost_usd as number, claudeCost);
+    expect(rows[1]).toMatchObject({ ...dims, input_tokens: 2006, output_tokens: 300, cache_read_tokens: 1920, cache_write_tokens: 0, unpriced_calls: 0 });
+    near(rows[1].cost_usd as number, gptCost);
+    // A model with no known price: counted, its cost unknown, never 0.
+    expect(rows[2]).toMatchObject({ input_tokens: 12, output_tokens: 5, cost_usd: null, unpriced_calls: 1 });
+    expect(r.body.total).toMatchObject({ calls: 4, input_tokens: 2006 * 2 + 5101 + 12, unpriced_calls: 1 });
+    near(r.body.total.cost_usd, 2 * gptCost + claudeCost);
+
+    // By day and model: the two hours are one day.
+    const day = await usage(op1, 'group_by=model&from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z');
+    expect(day.body.rows.map((x: Record<string, unknown>) => [x.period_start, x.model, x.calls])).toEqual([
+      ['2026-01-01T00:00:00.000Z', 'claude-sonnet-4-20250514', 1],
+      ['2026-01-01T00:00:00.000Z', 'gpt-4o', 2],
+      ['2026-01-01T00:00:00.000Z', 'llama3.2', 1],
+    ]);
+    near(day.body.rows[1].cost_usd, 2 * gptCost);
+
+    // Another app's operator sees none of it, even naming the app.
+    for (const query of [q, `${q}&app_id=app1`]) {
+      const other = await usage(op2, query);
+      expect(other.status).toBe(200);
+      expect(other.body.rows).toEqual([]);
+      expect(other.body.total).toMatchObject({ calls: 0, cost_usd: null });
+    }
+  });
+
+  it("prices an outside agent's calls (POST /events), with the override for a model the table does not know; a retried batch counts once", async () => {
+    const s = sid('agent');
+    const batch = {
+      events: [
+        { event_type: 'session_start', session_id: s, event_id: 'e0', user_id: 'bob', workflow: 'triage', timestamp: '2026-02-01T09:00:00Z' },
+        { event_type: 'message', session_id: s, event_id: 'e1', agent_name: 'bot', timestamp: '2026-02-01T09:10:00Z', usage: { input_tokens: 1000, output_tokens: 200, model: 'scripted', provider: 'scripted' } },
+        { event_type: 'message', session_id: s, event_id: 'e2', agent_name: 'bot', timestamp: '2026-02-01T09:20:00Z', usage: { input_tokens: 1000, output_tokens: 200, cache_read_tokens: 600, model: 'gpt-4o-mini' } },
+        { event_type: 'message', session_id: s, event_id: 'e3', agent_name: 'bot', timestamp: '2026-02-01T09:30:00Z', usage: { input_tokens: 7, output_tokens: 3 } },
+      ],
+    };
+    expect((await ingest(obs.url, batch, KEY_APP2)).body).toMatchObject({ accepted: 4 });
+    expect((await ingest(obs.url, batch, KEY_APP2)).body).toMatchObject({ accepted: 0, duplicates: 4 });
+
+    const q = 'group_by=user,workflow,agent,model&from=2026-02-01T00:00:00Z&to=2026-02-02T00:00:00Z';
+    const r = await usage(op2, q);
+    expect(r.status).toBe(200);
+    // The session's user and workflow, from its first event, are its calls'.
+    expect(r.body.rows.map((x: Record<string, unknown>) => [x.user_id, x.workflow, x.agent, x.model, x.calls])).toEqual([
+      ['bob', 'triage', 'bot', null, 1],
+      ['bob', 'triage', 'bot', 'gpt-4o-mini', 1],
+      ['bob', 'triage', 'bot', 'scripted', 1],
+    ]);
+    const [none, mini, scripted] = r.body.rows;
+    expect(none).toMatchObject({ cost_usd: null, unpriced_calls: 1 });
+    // gpt-4o-mini: $0.15 input, $0.075 cached, $0.60 output per million.
+    near(mini.cost_usd, (400 * 0.15 + 600 * 0.075 + 200 * 0.6) / M);
+    // PRICE_OVERRIDES: scripted at $0.10 input, $0.40 output.
+    near(scripted.cost_usd, (1000 * 0.1 + 200 * 0.4) / M);
+    expect(r.body.total).toMatchObject({ calls: 3, unpriced_calls: 1 });
+
+    expect((await usage(op1, q)).body.total).toMatchObject({ calls: 0 });
+    // The service key reads every app.
+    const all = await http(obs.url, 'GET', `/usage?${q}`, { headers: { 'x-tessera-service-key': 'test-service-key-0123456789' } });
+    expect(all.body.total).toMatchObject({ calls: 3 });
+  });
+
+  it('answers 403 to a caller without the operator role, 401 without a token', async () => {
+    const { endUser } = await import('./harness');
+    expect((await usage(await endUser(['app1']), 'granularity=day')).status).toBe(403);
+    expect((await http(obs.url, 'GET', '/usage')).status).toBe(401);
+  });
+
+  it('answers a bad parameter with 400 naming it', async () => {
+    for (const [query, param] of [
+      ['group_by=app,color', 'group_by'],
+      ['granularity=week', 'granularity'],
+      ['from=yesterday', 'from'],
+      ['to=2026-13-01T00:00:00Z', 'to'],
+      ['from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z', 'to'],
+      ['from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z', 'from'],
+      ['from=9999-01-01T00:00:00Z', 'from'],
+      ['limit=0', 'limit'],
+      ['limit=10001', 'limit'],
+      ['app_id=%00', 'app_id'],
+    ] as const) {
+      const r = await usage(op1, query);
+      expect([query, r.status]).toEqual([query, 400]);
+      expect(r.body.error.message).toContain(param);
+      expect(r.body.error.details.issues.map((i: { path: string }) => i.path)).toContain(`query.${param}`);
+    }
+  });
+
+  it('takes any query without a 5xx: valid ones answer rows that add up to the total, the rest a 400 naming a parameter', async () => {
+    await asService(obs.url, { event_type: 'message', session_id: sid('p'), app_id: 'app1', timestamp: '2026-03-01T05:00:00Z', usage: { input_tokens: 10, output_tokens: 2, model: 'gpt-4o' } });
+    const time = fc.oneof(
+      fc.date({ min: new Date('2026-02-20T00:00:00Z'), max: new Date('2026-03-10T00:00:00Z'), noInvalidDate: true }).map((d) => d.toISOString()),
+      fc.constantFrom('2026-03-01', 'now', '2026-03-01T05:00:00+25:00', '0000-01-01T00:00:00Z', ''),
+    );
+    const dims = fc.array(fc.constantFrom('app', 'user', 'workflow', 'agent', 'model', 'App', 'cost', ' model ', ''), { maxLength: 6 }).map((a) => a.join(','));
+    const param = fc.record(
+      { group_by: dims, from: time, to: time, granularity: fc.constantFrom('hour', 'day', 'minute', ''), limit: fc.oneof(fc.integer({ min: -2, max: 20_000 }).map(String), fc.constantFrom('1e3', 'x', '')) },
+      { requiredKeys: [] },
+    );
+    await fc.assert(
+      fc.asyncProperty(param, async (p) => {
+        const r = await usage(op1, new URLSearchParams(p as Record<string, string>).toString());
+        if (r.status === 400) {
+          const named = r.body.error.details.issues.map((i: { path: string }) => i.path);
+          expect(named.some((n: string) => Object.keys(p).some((k) => n === `query.${k}`))).toBe(true);
+          return;
+        }
+        expect(r.status).toBe(200);
+        if (!r.body.truncated) {
+          const calls = r.body.rows.reduce((n: number, x: { calls: number }) => n + x.calls, 0);
+          expect(calls).toBe(r.body.total.calls);
+        }
+        for (const x of r.body.rows) {
+          expect(Date.parse(x.period_start)).toBeGreaterThanOrEqual(Date.parse(r.body.from) - 86_400_000);
+          expect(Date.parse(x.period_start)).toBeLessThan(Date.parse(r.body.to));
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
