@@ -137,7 +137,11 @@ describe('a session id is scoped by its app', () => {
     // Its stop marks it stopped and sends nothing: no runtime chat or bridge session is of no app.
     const before = controls.length;
     expect((await http(obs.url, 'POST', `/sessions/${id}/stop?app_id=`, { token: opAll })).body).toMatchObject({ app_id: null });
-    await new Promise((r) => setTimeout(r, 200));
+    // A stop that does send, after it: the service publishes its stops in order, so once this one is here any from the first would be too.
+    const marker = sid('noapp-marker');
+    await ingest(obs.url, { event_type: 'session_start', session_id: marker });
+    expect((await http(obs.url, 'POST', `/sessions/${marker}/stop?app_id=app1`, { token: opAll })).status).toBe(200);
+    await until(async () => controls.some((c) => c.session_id === marker), 2000, 'the marker stop');
     expect(controls.slice(before).some((c) => c.session_id === id)).toBe(false);
   });
 
@@ -156,10 +160,13 @@ describe('a session id is scoped by its app', () => {
     await ingest(obs.url, { event_type: 'message', session_id: id, event_id: 'from-app2' }, KEY_APP2);
     const second = await s.waitFor((m) => m.type === 'event' && m.event.seq === 2);
     expect(second).toMatchObject({ session_id: id, app_id: 'app2', event: { event_id: 'from-app2' } });
-    await new Promise((r) => setTimeout(r, 200));
+    // One more of app2's, after both: the live feed is one channel, in order, so app1's came through before it.
+    await ingest(obs.url, { event_type: 'message', session_id: id, event_id: 'marker-app2' }, KEY_APP2);
+    await s.waitFor((m) => m.type === 'event' && m.event.event_id === 'marker-app2');
     expect(s.messages.filter((m) => m.type === 'event').map((m) => [m.app_id, m.event.seq])).toEqual([
       ['app2', 1],
       ['app2', 2],
+      ['app2', 3],
     ]);
     // app1's operator: app2's session is as missing as one never used.
     const one = await liveOn(op1);

@@ -57,7 +57,11 @@ describe('queue ingest', () => {
       const r = await http(obs.url, 'GET', `/sessions/${chat}`, { token: op });
       return r.status === 200 && r.body.event_count === 8 && r.body;
     }, 10_000, 'the chat as a session');
-    await new Promise((r) => setTimeout(r, 300));
+    // Every job done (a job put back for its predecessor is delayed, not done): the redelivery too.
+    await until(async () => {
+      const counts = await queue.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
+      return Object.values(counts).every((n) => n === 0);
+    }, 10_000, 'every job done');
     const after = (await http(obs.url, 'GET', `/sessions/${chat}`, { token: op })).body;
     expect(after).toMatchObject({ ...s, session_id: chat, source: 'runtime', app_id: 'app1', user_id: 'u1', workflow: 'assistant', agent_name: 'helper', status: 'finished', event_count: 8 });
     // Tokens from usage_delta only: the summary repeats the turn's total.
@@ -80,8 +84,9 @@ describe('queue ingest', () => {
   it("a chat's later job that comes first waits for the earlier one, unseen meanwhile", async () => {
     const chat = sid('later');
     const events = turn(chat, 1);
-    await queue.add({ events: events.slice(4) });
-    await new Promise((r) => setTimeout(r, 500));
+    const later = await queue.add({ events: events.slice(4) });
+    // Taken and put back to wait: the worker has looked at it.
+    await until(async () => (await later.getState()) === 'delayed', 10_000, 'the later job put back');
     expect((await http(obs.url, 'GET', `/sessions/${chat}`, { token: op })).status).toBe(404);
     await queue.add({ events: events.slice(0, 4) });
     await until(async () => (await http(obs.url, 'GET', `/sessions/${chat}`, { token: op })).body.event_count === 8, 10_000, 'both jobs stored');
