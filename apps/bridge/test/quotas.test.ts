@@ -78,7 +78,8 @@ describe('a session nobody uses', () => {
     await until(() => !running(pid), 5_000, 'its agent server to stop');
     // Its place is free again, and the others run on.
     expect((await bootstrap(a.url, pair('unused-again'), { token })).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 1_000));
+    // A cleanup pass as if the clock were well past every session's unused timeout (not the idle one): the used ones stay.
+    await a.b.s.sessions.sweep(Date.now() + 10_000);
     expect(await a.b.s.store.get(watched.body.sessionId)).not.toBeNull();
     expect(await a.b.s.store.get(asked.body.sessionId)).not.toBeNull();
     expect(ws.messages.some((m) => m.type === 'session.closed')).toBe(false);
