@@ -21,6 +21,13 @@ function connect(url: string, opts: WebSocket.ClientOptions = {}): Promise<Opene
   });
 }
 
+/** Resolves once `list` holds more than `n` entries (the stand-in records what it saw as it sees it). */
+const moreThan = (list: unknown[], n: number) =>
+  new Promise<void>((resolve) => {
+    const check = () => (list.length > n ? resolve() : setTimeout(check, 5));
+    check();
+  });
+
 const closeOf = (ws: WebSocket) => new Promise<{ code: number; reason: string }>((r) => ws.once('close', (code, reason) => r({ code, reason: reason.toString() })));
 const nextMessage = (o: Opened, n: number) =>
   new Promise<void>((resolve) => {
@@ -85,10 +92,11 @@ describe('gateway WebSocket relay', () => {
     // The token reached the service as sent; the service key never does.
     expect(upgradeHeaders.at(-1)!.url).toContain(`access_token=${alice}`);
     const closed = closeOf(o.ws);
+    const before = upstreamCloses.length;
     o.ws.close(4002, 'client done');
     expect(await closed).toEqual({ code: 4002, reason: 'client done' });
-    await new Promise((r) => setTimeout(r, 50));
-    expect(upstreamCloses.at(-1)).toEqual({ code: 4002, reason: 'client done' });
+    await moreThan(upstreamCloses, before);
+    expect(upstreamCloses.slice(before)).toEqual([{ code: 4002, reason: 'client done' }]);
   });
 
   it('passes the service’s close code to the client', async () => {
@@ -145,7 +153,7 @@ describe('gateway WebSocket relay', () => {
     // Every message that arrived is whole, in order.
     const events = o.messages.slice(1).map((m) => JSON.parse(m));
     events.forEach((e, i) => expect(e.i).toBe(i));
-    await new Promise((r) => setTimeout(r, 50));
+    await moreThan(upstreamCloses, before);
     expect(upstreamCloses.slice(before)).toEqual([{ code: 1001, reason: 'gateway shutting down' }]);
     // What an operator sees: no relayed socket left open.
     const open = (await own.s.metrics.openSockets.get()).values.find((v) => v.labels.kind === 'proxied');
