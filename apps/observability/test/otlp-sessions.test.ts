@@ -7,6 +7,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { TestSocket } from '@tessera/kit/testing';
+import fc from 'fast-check';
 import { http, KEY_APP1, KEY_APP2, operator, ROOT, sid, startObservability, testEnv, type Env, type Instance } from './harness';
 
 let env: Env;
@@ -262,5 +263,75 @@ describe('the trace index', () => {
     expect((await exportJson(KEY_APP1, otlpSpan(traceId, randomBytes(8).toString('hex'), agentId, 'execute_tool x', t0 + 50, { 'gen_ai.operation.name': 'execute_tool' }))).status).toBe(200);
     expect((await get(`/sessions/${conv}`)).body).toMatchObject({ event_count: 3 });
     expect((await get(`/sessions/otel:${traceId}?app_id=app2`)).body).toMatchObject({ event_count: 1 });
+  });
+});
+
+describe('whatever batches a run is cut into', () => {
+  it('adds up to one session: every span once, the chats’ tokens once, no provisional session left (property)', async () => {
+    // A run as it ends: chats (with tokens) and tools below the agent, then the agent (which reports
+    // their sum, and the conversation id), then the request around it. Cut into consecutive
+    // exports; some exports sent again later (an exporter's retry); the conversation id maybe on
+    // some chats too.
+    const run = fc.record({
+      steps: fc.array(fc.record({ tokens: fc.option(fc.tuple(fc.integer({ min: 0, max: 500 }), fc.integer({ min: 0, max: 500 })), { nil: null }), tool: fc.boolean(), named: fc.boolean() }), { minLength: 1, maxLength: 5 }),
+      cuts: fc.array(fc.boolean(), { minLength: 12, maxLength: 12 }),
+      retries: fc.array(fc.nat(), { maxLength: 3 }),
+      rootAround: fc.boolean(),
+    });
+    await fc.assert(
+      fc.asyncProperty(run, async ({ steps, cuts, retries, rootAround }) => {
+        const traceId = randomBytes(16).toString('hex');
+        const conv = sid('prop');
+        const id = () => randomBytes(8).toString('hex');
+        const [rootId, agentId] = [id(), id()];
+        const t0 = Date.now();
+        const below: unknown[] = [];
+        let input = 0;
+        let output = 0;
+        let reported = false;
+        steps.forEach((s, i) => {
+          const at = t0 + 10 * (i + 1);
+          below.push(
+            otlpSpan(traceId, id(), agentId, 'chat', at, {
+              'gen_ai.operation.name': 'chat',
+              ...(s.named && { 'gen_ai.conversation.id': conv }),
+              ...(s.tokens && { 'gen_ai.usage.input_tokens': s.tokens[0], 'gen_ai.usage.output_tokens': s.tokens[1] }),
+            }),
+          );
+          if (s.tokens) [input, output, reported] = [input + s.tokens[0], output + s.tokens[1], true];
+          if (s.tool) below.push(otlpSpan(traceId, id(), agentId, 'execute_tool', at + 5, { 'gen_ai.operation.name': 'execute_tool' }));
+        });
+        const sum = { 'gen_ai.usage.input_tokens': 1000, 'gen_ai.usage.output_tokens': 100 };
+        const ended = [
+          ...below,
+          otlpSpan(traceId, agentId, rootAround ? rootId : null, 'invoke_agent', t0, { 'gen_ai.operation.name': 'invoke_agent', 'gen_ai.agent.name': 'Prop', 'gen_ai.conversation.id': conv, ...sum }),
+          ...(rootAround ? [otlpSpan(traceId, rootId, null, 'POST /run', t0, {})] : []),
+        ];
+        const batches: unknown[][] = [[]];
+        ended.forEach((span, i) => {
+          if (i > 0 && cuts[i % cuts.length]) batches.push([]);
+          batches[batches.length - 1].push(span);
+        });
+        const sent: unknown[][] = [];
+        for (const b of batches) {
+          sent.push(b);
+          expect((await exportJson(KEY_APP1, ...b)).status).toBe(200);
+          for (const r of retries) if (r % (batches.length + 1) === sent.length) expect((await exportJson(KEY_APP1, ...sent[r % sent.length])).status).toBe(200);
+        }
+
+        const session = await get(`/sessions/${conv}`);
+        expect(session.body).toMatchObject({
+          event_count: ended.length,
+          usage: reported ? { input_tokens: input, output_tokens: output } : { input_tokens: 1000, output_tokens: 100 },
+          status: 'finished',
+          session_name: 'Prop',
+        });
+        const events = (await get(`/events/${conv}?limit=1000`)).body.events as { seq: number; event_id: string }[];
+        expect(events.map((e) => e.seq)).toEqual(ended.map((_, i) => i + 1));
+        expect(new Set(events.map((e) => e.event_id)).size).toBe(ended.length);
+        expect((await get(`/sessions/otel:${traceId}`)).status).toBe(404);
+      }),
+      { numRuns: 25 },
+    );
   });
 });
