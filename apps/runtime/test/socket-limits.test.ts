@@ -66,8 +66,9 @@ it('a user has one budget of messages across all their sockets: past it, chat.er
     sa.send({ type: 'user.input.submit', text: `a${i}`, client_message_id: `a${i}` });
     sb.send({ type: 'user.input.submit', text: `b${i}`, client_message_id: `b${i}` });
   }
-  await Promise.all([sa.waitFor((m) => m.type === 'chat.error' || sa.messages.filter((x) => x.type === 'ack.input').length === 4), sb.waitType('chat.error')]);
-  await new Promise((r) => setTimeout(r, 300));
+  // Every message is answered, an ack or an error, in order on its socket: wait for all eight answers.
+  const answers = (s: TestSocket) => s.messages.filter((m) => m.type === 'ack.input' || (m.type === 'chat.error' && m.index === undefined)).length;
+  await Promise.all([sa.waitFor(() => answers(sa) >= 4), sb.waitFor(() => answers(sb) >= 4)]);
   const acks = [...sa.messages, ...sb.messages].filter((m) => m.type === 'ack.input').length;
   const limited = [...sa.messages, ...sb.messages].filter((m) => m.type === 'chat.error' && m.data.error_code === 'RATE_LIMITED');
   expect(acks).toBe(6);

@@ -5,9 +5,10 @@
 import { resolve } from 'node:path';
 import { Queue } from '@tessera/contracts';
 import { bullConnection, createLogger, Metrics, TypedQueue, type Logger } from '@tessera/kit';
+import { until } from '@tessera/kit/testing';
 import { createRuntimeServices, type RuntimeServices } from '../src/services';
 import type { StoredEvent } from '../src/store/timeline';
-import { OBSERVE_WINDOW_MS, observer } from '../src/turns/observe';
+import { observer } from '../src/turns/observe';
 import { TurnRunner } from '../src/turns/turn-runner';
 import { configFor, testEnv, type Env } from './harness';
 
@@ -49,7 +50,8 @@ test('a write of 2,500 events goes out in jobs of at most 1,000, every event onc
   const { logger, warnings } = recordingLogger();
   const observe = observer(queue, logger, { maxWaiting: 1_000 });
   expect(() => observe(chat, events(2_500))).not.toThrow();
-  await new Promise((r) => setTimeout(r, 300));
+  // Two full jobs went at once, the rest with the window's timer: the third job means nothing is left waiting to go.
+  await until(async () => (await queue.queue.getWaitingCount()) >= 3, 10_000, 'the third job');
   const jobs = await queuedEvents();
   expect(jobs.map((j) => j.length)).toEqual([1000, 1000, 500]);
   expect(jobs.flat()).toEqual(events(2_500).map((e) => e.index));
@@ -60,7 +62,8 @@ test("what many chats store within a window goes as one job; each chat's events 
   const { logger } = recordingLogger();
   const observe = observer(queue, logger, { maxWaiting: 1_000 });
   for (let turn = 0; turn < 5; turn++) for (let c = 0; c < 40; c++) observe({ ...chat, id: `chat-${c}` }, events(3, 1 + turn * 3));
-  await new Promise((r) => setTimeout(r, OBSERVE_WINDOW_MS + 300));
+  // The window's one send adds every job it makes in one go, on the connection read here: once one is seen, all are.
+  await until(async () => (await queue.queue.getWaitingCount()) >= 1, 10_000, 'the one job');
   const jobs = await queue.queue.getJobs(['waiting'], 0, -1, true);
   expect(jobs).toHaveLength(1);
   const sent = (jobs[0].data as { events: { session_id: string; index: number }[] }).events;
@@ -69,7 +72,7 @@ test("what many chats store within a window goes as one job; each chat's events 
   // flush() (shutdown) sends what waits at once.
   observe(chat, events(2));
   observe.flush();
-  await new Promise((r) => setTimeout(r, 100));
+  await until(async () => (await queue.queue.getWaitingCount()) >= 2, 10_000, 'the flushed job');
   expect(await queue.queue.getWaitingCount()).toBe(2);
 });
 
@@ -96,11 +99,14 @@ test('over OBSERVABILITY_QUEUE_MAX waiting jobs, batches are dropped, with one w
   const metrics = new Metrics('observe-test');
   const observe = observer(queue, logger, { maxWaiting: 3, metrics });
   observe(chat, events(1)); // looks the depth up (at most once a second); this one still goes
-  await new Promise((r) => setTimeout(r, 200));
+  // Its job is here: the depth it looked up first (on the same connection) is known.
+  await until(async () => (await queue.queue.getWaitingCount()) === 4, 10_000, 'the job that still goes');
   for (let i = 0; i < 10; i++) observe(chat, events(2));
   await new Promise((r) => setTimeout(r, 1_100));
   for (let i = 0; i < 10; i++) observe(chat, events(2));
-  await new Promise((r) => setTimeout(r, 200));
+  // The window's send dropped them (counted when dropped, and nothing is added after): the queue is final.
+  const droppedCount = async () => (await metrics.events.get()).values.find((v) => v.labels.kind === 'observability_dropped')?.value ?? 0;
+  await until(async () => (await droppedCount()) >= 40, 10_000, 'the second batch dropped');
   expect(await queue.queue.getWaitingCount()).toBe(4);
   expect(warnings).toEqual(['observability queue full: events dropped']);
   const dropped = (await metrics.events.get()).values.find((v) => v.labels.kind === 'observability_dropped');

@@ -31,8 +31,16 @@ test('the greeter speaks first when the first socket connects, and only once', a
   const again = await TestSocket.connect(wsUrl(rt.wsUrl, 'greeter', 'app1', body.chat_id, 'gina', tok));
   again.send({ type: 'client.resume', lastClientIndex: 0 });
   await again.waitType('chat.resume_boundary');
-  await new Promise((r) => setTimeout(r, 300));
-  expect(again.timeline().filter((e) => e.type === 'chat.run_complete')).toHaveLength(1);
+  // A message after it: handled once the socket has opened (a second greeting would have been
+  // queued then), and a chat's inputs are taken in order, so a greeting would end before its turn.
+  again.send({ type: 'user.input.submit', text: 'hello again' });
+  const answered = () => {
+    const tl = again.timeline();
+    const asked = tl.findIndex((e) => e.type === 'chat.text' && e.data.role === 'user');
+    return asked >= 0 && tl.slice(asked).some((e) => e.type === 'chat.run_complete');
+  };
+  await again.waitFor(answered, 15_000);
+  expect(again.timeline().filter((e) => e.type === 'chat.run_complete')).toHaveLength(2);
   await again.close();
 });
 
