@@ -1,4 +1,4 @@
-import type { Pool, PoolClient } from 'pg';
+import type { Pool, PoolClient, QueryResult } from 'pg';
 import type { observability } from '@tessera/contracts';
 import type { AppScope } from '../domain/access';
 
@@ -115,15 +115,25 @@ export class UsageStore {
     const period = range.granularity === 'hour' ? 'hour' : `date_trunc('day', hour, 'UTC')`;
     const dims = range.groupBy.map((d) => COLUMN[d]);
     const keys = ['period', ...dims];
-    values.push(range.limit + 1);
-    const [rows, total] = await Promise.all([
-      this.pool.query<SumRow & { period: Date } & Record<string, string>>(
+    // The rows and their total from one snapshot: a batch committed between two reads would make them disagree.
+    const client = await this.pool.connect();
+    let rows: QueryResult<SumRow & { period: Date } & Record<string, string>>;
+    let total: QueryResult<SumRow>;
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      total = await client.query<SumRow>(`SELECT ${SUMS} FROM usage_hourly WHERE ${where.join(' AND ')}`, values);
+      rows = await client.query<SumRow & { period: Date } & Record<string, string>>(
         `SELECT ${period} AS period${dims.map((c) => `, ${c}`).join('')}, ${SUMS} FROM usage_hourly WHERE ${where.join(' AND ')}
-         GROUP BY ${keys.join(', ')} ORDER BY ${keys.join(', ')} LIMIT $${values.length}`,
-        values,
-      ),
-      this.pool.query<SumRow>(`SELECT ${SUMS} FROM usage_hourly WHERE ${where.join(' AND ')}`, values.slice(0, -1)),
-    ]);
+         GROUP BY ${keys.join(', ')} ORDER BY ${keys.join(', ')} LIMIT $${values.length + 1}`,
+        [...values, range.limit + 1],
+      );
+      await client.query('COMMIT');
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      client.release();
+    }
     const truncated = rows.rows.length > range.limit;
     return {
       rows: rows.rows.slice(0, range.limit).map((r) => {
