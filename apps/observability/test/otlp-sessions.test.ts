@@ -266,6 +266,24 @@ describe('the trace index', () => {
   });
 });
 
+describe('the trace index and retention', () => {
+  it('forgets traces named more than RETENTION_DAYS ago: a late span of one starts a session of its trace; a recent trace still joins its conversation', async () => {
+    const [oldTrace, newTrace] = [randomBytes(16).toString('hex'), randomBytes(16).toString('hex')];
+    const [oldConv, newConv] = [sid('old-conv'), sid('new-conv')];
+    const agentSpan = (traceId: string, spanId: string, conv: string) => otlpSpan(traceId, spanId, null, 'invoke_agent', Date.now(), { 'gen_ai.operation.name': 'invoke_agent', 'gen_ai.conversation.id': conv });
+    const [oldAgent, newAgent] = [randomBytes(8).toString('hex'), randomBytes(8).toString('hex')];
+    expect((await exportJson(KEY_APP1, agentSpan(oldTrace, oldAgent, oldConv), agentSpan(newTrace, newAgent, newConv))).status).toBe(200);
+    await obs.o.s.db.pool.query("UPDATE otel_traces SET created_at = now() - interval '31 days' WHERE trace_id = $1", [oldTrace]);
+    await obs.o.retention.runOnce();
+
+    const late = (traceId: string, parent: string) => otlpSpan(traceId, randomBytes(8).toString('hex'), parent, 'execute_tool', Date.now(), { 'gen_ai.operation.name': 'execute_tool' });
+    expect((await exportJson(KEY_APP1, late(oldTrace, oldAgent), late(newTrace, newAgent))).status).toBe(200);
+    expect((await get(`/sessions/${newConv}`)).body).toMatchObject({ event_count: 2 });
+    expect((await get(`/sessions/${oldConv}`)).body).toMatchObject({ event_count: 1 });
+    expect((await get(`/sessions/otel:${oldTrace}`)).body).toMatchObject({ event_count: 1 });
+  });
+});
+
 describe('whatever batches a run is cut into', () => {
   it('adds up to one session: every span once, the chats’ tokens once, no provisional session left (property)', async () => {
     // A run as it ends: chats (with tokens) and tools below the agent, then the agent (which reports
