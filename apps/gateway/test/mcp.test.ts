@@ -3,7 +3,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { call } from '@tessera/kit/testing';
+import { call, TestSocket } from '@tessera/kit/testing';
 import { token, type TestGateway } from './support';
 import { startTwoInstanceStack, type TwoInstanceStack } from './stack';
 
@@ -135,22 +135,24 @@ test('a cancelled call stops the turn: the chat ends it as stopped, long before 
     },
   });
   await expect(pending).rejects.toThrow();
-  // Wait for the turn to end, then compare its log with a whole turn's.
-  const deadline = Date.now() + 10_000;
-  let after = await meta();
-  while (Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 300));
-    const now = await meta();
-    if (now.last_index === after.last_index && now.status !== 'in_progress') break;
-    after = now;
-  }
-  const cutTurn = after.last_index - before;
-  expect(after.status).toBe('stopped');
-  expect(cutTurn).toBeGreaterThan(5);
-  expect(cutTurn).toBeLessThan(wholeTurn / 2);
+  // The chat's log as a client of it sees it, replayed and then live: the cut turn ends with a stopped run_complete.
+  const socket = await TestSocket.connect(`${gw.url.replace('http', 'ws')}/ws/long/${APP}/${chatId}/alice?access_token=${alice}`);
+  socket.send({ type: 'client.resume', lastClientIndex: 0 });
+  const cut = await socket.waitFor((m) => m.type === 'chat.run_complete' && m.index! > before, 10_000);
+  expect(cut.data.status).toBe('stopped');
+  expect((await meta()).status).toBe('stopped');
   // The chat goes on: the next call is answered whole.
   const next = (await longClient.callTool({ name: 'long', arguments: { message: 'again', chat_id: chatId } })) as CallToolResult;
   expect(textOf(next)).toMatch(/^You asked: again\. .* The end\.$/s);
+  // Its turn's log follows the cut one's in the chat: nothing of the cut turn came after its end.
+  await socket.waitFor((m) => m.type === 'chat.run_complete' && m.index! > cut.index!, 10_000);
+  await socket.close();
+  const log = socket.timeline();
+  expect(log[log.findIndex((e) => e.index === cut.index) + 1]).toMatchObject({ index: cut.index! + 1, type: 'chat.text', data: { role: 'user', content: 'again' } });
+  // The cut turn's log against a whole turn's.
+  const cutTurn = cut.index! - before;
+  expect(cutTurn).toBeGreaterThan(5);
+  expect(cutTurn).toBeLessThan(wholeTurn / 2);
 }, 60_000);
 
 test('a cut stream resumes with Last-Event-ID: the client reconnects and gets every progress message and the answer once', async () => {
