@@ -266,6 +266,25 @@ describe('the trace index', () => {
   });
 });
 
+describe('a deleted conversation', () => {
+  it('stays deleted: the next run\'s spans that waited in otel:<trace id> go with it, and the exporter hears the spans were not stored', async () => {
+    const conv = sid('deleted-conv');
+    const named = (traceId: string, spanId: string) => otlpSpan(traceId, spanId, null, 'invoke_agent', Date.now(), { 'gen_ai.operation.name': 'invoke_agent', 'gen_ai.conversation.id': conv });
+    expect((await exportJson(KEY_APP1, named(randomBytes(16).toString('hex'), randomBytes(8).toString('hex')))).status).toBe(200);
+    expect((await http(obs.url, 'DELETE', `/sessions/${conv}`, { token: op })).status).toBe(200);
+
+    const traceId = randomBytes(16).toString('hex');
+    const agentId = randomBytes(8).toString('hex');
+    const chat = otlpSpan(traceId, randomBytes(8).toString('hex'), agentId, 'chat', Date.now(), { 'gen_ai.operation.name': 'chat', 'gen_ai.usage.input_tokens': 3 });
+    expect((await exportJson(KEY_APP1, chat)).status).toBe(200);
+    expect((await get(`/sessions/otel:${traceId}`)).status).toBe(200);
+    const r = await exportJson(KEY_APP1, named(traceId, agentId));
+    expect(r.body).toEqual({ partialSuccess: { rejectedSpans: '1', errorMessage: 'the session was deleted' } });
+    expect((await get(`/sessions/otel:${traceId}`)).status).toBe(404);
+    expect((await get(`/sessions/${conv}`)).status).toBe(404);
+  });
+});
+
 describe('the trace index and retention', () => {
   it('forgets traces named more than RETENTION_DAYS ago: a late span of one starts a session of its trace; a recent trace still joins its conversation', async () => {
     const [oldTrace, newTrace] = [randomBytes(16).toString('hex'), randomBytes(16).toString('hex')];

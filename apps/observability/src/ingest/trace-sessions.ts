@@ -104,10 +104,10 @@ export class TraceSessions {
 
   /** After the commit, best effort (a live socket that misses it resumes from the store). */
   private async announce({ into, from, events }: Merged): Promise<void> {
-    const appId = into.app_id === '' ? null : into.app_id;
+    const appId = from.app_id === '' ? null : from.app_id;
     try {
       await publishLive(this.bus, { kind: 'session_deleted', app_id: appId, session_id: from.id });
-      await publishLive(this.bus, {
+      if (into) await publishLive(this.bus, {
         kind: 'ingested',
         app_ids: [appId],
         sessions: [toSession(into)],

@@ -23,8 +23,8 @@ export const traceKey = (app: string, traceId: string) => `${app}\u0000${traceId
 export const provisionalSession = (traceId: string) => `otel:${traceId}`;
 
 export interface Merged {
-  /** The session the events moved into, as it now is. */
-  into: SessionRow;
+  /** The session the events moved into, as it now is; null when it was deleted, and the events with it. */
+  into: SessionRow | null;
   /** The provisional session, now gone. */
   from: { app_id: string; id: string };
   /** The events moved, with their seqs in `into`. */
@@ -88,8 +88,8 @@ export class TraceIndex {
   }
 
   /**
-   * Moves the provisional session of a trace into `into` (created if new, unless it was
-   * deleted): its events get the next seqs of `into` in the order they started, those `into`
+   * Moves the provisional session of a trace into `into` (created if new; when it was deleted,
+   * the provisional session is deleted too): its events get the next seqs of `into` in the order they started, those `into`
    * holds already (the same span id) are dropped, and its counts and tokens are added. One
    * transaction under both sessions' row locks, which every ingest of either takes too. Null
    * when there is nothing to move.
@@ -134,8 +134,16 @@ export class TraceIndex {
     const locked = await client.query<SessionRow>('SELECT * FROM sessions WHERE app_id = $1 AND id = ANY($2::text[]) ORDER BY app_id, id FOR UPDATE', [app, [from, into]]);
     const src = locked.rows.find((r) => r.id === from);
     const dst = locked.rows.find((r) => r.id === into);
-    if (!src || !dst) {
+    if (src && !dst) {
+      // The conversation was deleted: so are its trace's spans that waited for it.
+      await client.query('DELETE FROM events WHERE app_id = $1 AND session_id = $2', [app, from]);
+      await client.query('DELETE FROM sessions WHERE app_id = $1 AND id = $2', [app, from]);
       await client.query('COMMIT');
+      return { into: null, from: { app_id: app, id: from }, events: [] };
+    }
+    if (!src || !dst) {
+      // Merged or deleted meanwhile: nothing to move, no session to create.
+      await client.query('ROLLBACK');
       return null;
     }
 
