@@ -80,6 +80,7 @@ describe('gateway: observability routes', () => {
     ['GET', '/api/observability/sessions'],
     ['GET', '/api/observability/sessions/s1'],
     ['GET', '/api/observability/events/s1'],
+    ['GET', '/api/observability/usage'],
     ['PATCH', '/api/observability/sessions/s1/metadata'],
     ['DELETE', '/api/observability/sessions/s1'],
     ['POST', '/api/observability/sessions/s1/stop'],

@@ -130,7 +130,7 @@ beforeAll(async () => {
   fixtures.id = doc.id;
   fixtures.session_id = `obs-${id}`;
   await must(
-    call(p.url, 'POST', '/api/observability/events', { headers: { 'x-ingest-key': p.ingestKeys[p.appId] }, body: { event_type: 'pre_tool', session_id: fixtures.session_id, session_name: `session ${MARKER}`, agent_name: 'matrix', tool_name: 'search', tool_input: { query: MARKER } } }),
+    call(p.url, 'POST', '/api/observability/events', { headers: { 'x-ingest-key': p.ingestKeys[p.appId] }, body: { event_type: 'pre_tool', session_id: fixtures.session_id, session_name: `session ${MARKER}`, agent_name: 'matrix', tool_name: 'search', tool_input: { query: MARKER }, usage: { input_tokens: 10, output_tokens: 2, model: `model-${MARKER}` } } }),
     'observability session',
   );
   const mission = await must(op('POST', '/api/v1/mission-ally/missions', { app_id: p.appId, title: `mission ${MARKER}`, checkpoints: [{ id: 'first', title: `first ${MARKER}` }] }), 'mission');
@@ -224,10 +224,16 @@ function pathOf(o: Operation): string {
   });
 }
 
+/** Query parameters a route needs to show the fixtures' data at all (usage shows no names unless grouped by them). */
+const QUERY: Record<string, Record<string, string>> = {
+  'GET /api/observability/usage': { group_by: 'app,user,workflow,agent,model' },
+};
+
 /** A caller of app B names app A wherever a request can name an app: the header, and `?app_id=` where the route takes it. */
 async function send(o: Operation, c: Caller): Promise<Reply> {
   const foreign = c.name === 'otherOp' || c.name === 'otherUser';
-  const path = pathOf(o) + (foreign && o.namesApp ? `?app_id=${encodeURIComponent(p.appId)}` : '');
+  const query = new URLSearchParams({ ...QUERY[`${o.method} ${o.path}`], ...(foreign && o.namesApp && { app_id: p.appId }) }).toString();
+  const path = pathOf(o) + (query ? `?${query}` : '');
   const headers: Record<string, string> = foreign ? { 'x-tessera-app': p.appId } : {};
   if (o.multipart) {
     // The fixture chat, where the form names one.
@@ -276,6 +282,7 @@ test('the fixtures are real: each rightful caller reads its own data back, with 
   expect((await call(p.url, 'GET', `/api/documents/${fixtures.id}/metadata`, { token: owner })).text).toContain(MARKER);
   expect((await call(p.url, 'GET', `/api/v1/mission-ally/missions/${fixtures.mission_id}`, { token: operator })).text).toContain(MARKER);
   expect((await call(p.url, 'GET', `/api/observability/events/${fixtures.session_id}`, { token: operator })).text).toContain(MARKER);
+  expect((await call(p.url, 'GET', '/api/observability/usage?group_by=model', { token: operator })).text).toContain(MARKER);
   expect((await call(p.url, 'GET', `/api/bridge/session/${fixtures.sessionId}/info`, { token: owner })).text).toContain(MARKER);
 });
 
