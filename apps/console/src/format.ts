@@ -16,6 +16,14 @@ export function bytes(n: number): string {
   return `${(n / 1024 ** 3).toFixed(2)} GB`;
 }
 
+/** A span of time as an operator reads it: 850 ms, 4.2 s, 3 min 5 s. */
+export function duration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '–';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+}
+
 export const num = (n: number) => n.toLocaleString('en-US');
 
 /** Re-renders every `ms` (relative times stay true). */

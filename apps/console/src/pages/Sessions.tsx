@@ -1,15 +1,19 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { api, get, messageOf, qs } from '../api';
 import { ErrorNote } from '../ErrorBoundary';
+import { toConversation } from '../conversation';
 import { ago, num, useNow } from '../format';
 import type { LiveSessions } from '../live';
 import { navigate } from '../router';
 import type { Session, StoredEvent } from '../types';
+import { ConversationView } from './Conversation';
 
 const PAGE_SIZE = 50;
 /** Sessions read over HTTP per filter (pages of 500); beyond it the page says the list is cut. */
 const LOAD_CAP = 10_000;
 const TIMELINE_SHOWN = 500;
+/** Events a detail keeps (the conversation is read from them); beyond it the oldest go, and it says so. */
+const EVENTS_KEPT = 20_000;
 
 interface Filters {
   status: string;
@@ -82,6 +86,8 @@ export function SessionsPage({ live, path }: { live: LiveSessions; path: string 
   const pages = Math.max(1, Math.ceil(rows.length / PAGE_SIZE));
   const shown = rows.slice(page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
   const selected = path.startsWith('/sessions/') ? decodeURIComponent(path.slice('/sessions/'.length)) : null;
+  // With a session open the list narrows to what finds one again; the detail takes the rest.
+  const wide = !selected;
   const apps = useMemo(() => [...new Set([...live.sessions.values()].map((s) => s.app_id).filter(Boolean))].sort() as string[], [live, version]);
 
   const act = async (s: Session, action: 'stop' | 'delete') => {
@@ -100,95 +106,99 @@ export function SessionsPage({ live, path }: { live: LiveSessions; path: string 
   const set = (k: keyof Filters) => (e: { target: { value: string } }) => setTyped((f) => ({ ...f, [k]: e.target.value }));
 
   return (
-    <section className="sessions">
+    <section className={selected ? 'sessions split' : 'sessions'}>
       <h1>Sessions</h1>
-      <div className="filters">
-        <select aria-label="status" value={typed.status} onChange={set('status')}>
-          <option value="">any status</option>
-          <option value="running">running</option>
-          <option value="finished">finished</option>
-          <option value="stopped">stopped</option>
-        </select>
-        <select aria-label="source" value={typed.source} onChange={set('source')}>
-          <option value="">any source</option>
-          <option value="runtime">runtime</option>
-          <option value="bridge">bridge</option>
-          <option value="external">external</option>
-          <option value="otel">otel</option>
-        </select>
-        <select aria-label="app" value={typed.app_id} onChange={set('app_id')}>
-          <option value="">any app</option>
-          {apps.map((a) => (
-            <option key={a}>{a}</option>
-          ))}
-        </select>
-        <input aria-label="user" placeholder="user" value={typed.user_id} onChange={set('user_id')} />
-        <input aria-label="agent or workflow" placeholder="agent or workflow" value={typed.agent_name} onChange={set('agent_name')} />
-        <input aria-label="search" placeholder="name or id" value={typed.q} onChange={set('q')} />
-      </div>
-      <ErrorNote error={load.error ?? error} onDismiss={error ? () => setError(null) : undefined} />
-      <p className="muted count">
-        {num(rows.length)} session{rows.length === 1 ? '' : 's'}
-        {load.loading ? ` · loading (${num(load.loaded)} read)…` : ''}
-        {load.truncated ? ` · the newest ${num(LOAD_CAP)} only: narrow the filters` : ''}
-      </p>
-      <table className="list" data-testid="sessions-table">
-        <thead>
-          <tr>
-            <th>Session</th>
-            <th>Status</th>
-            <th>Agent / workflow</th>
-            <th>App</th>
-            <th>User</th>
-            <th className="num">Tokens in / out</th>
-            <th className="num">Events</th>
-            <th>Last activity</th>
-            <th />
-          </tr>
-        </thead>
-        <tbody>
-          {shown.map((s) => (
-            <tr key={s.session_id} className={selected === s.session_id ? 'selected' : ''} data-session={s.session_id} onClick={() => navigate(`/sessions/${encodeURIComponent(s.session_id)}`)}>
-              <td title={s.session_id}>
-                <span className="name">{s.session_name || s.session_id}</span>
-                <span className="muted small"> {s.source}</span>
-              </td>
-              <td>
-                <span className={`badge ${s.status}`}>{s.status}</span>
-              </td>
-              <td>{[s.workflow, s.agent_name].filter(Boolean).join(' · ') || '–'}</td>
-              <td>{s.app_id ?? '–'}</td>
-              <td>{s.user_id ?? '–'}</td>
-              <td className="num">
-                {num(s.usage.input_tokens)} / {num(s.usage.output_tokens)}
-              </td>
-              <td className="num">{num(s.event_count)}</td>
-              <td title={s.modified_at}>{ago(s.last_event_at ?? s.modified_at, now)}</td>
-              <td className="actions" onClick={(e) => e.stopPropagation()}>
-                {s.status === 'running' && <button onClick={() => void act(s, 'stop')}>Stop</button>}
-                <ConfirmButton label="Delete" onConfirm={() => void act(s, 'delete')} />
-              </td>
-            </tr>
-          ))}
-          {shown.length === 0 && !load.loading && (
+      <div className="sessions-list">
+        <div className="filters">
+          <select aria-label="status" value={typed.status} onChange={set('status')}>
+            <option value="">any status</option>
+            <option value="running">running</option>
+            <option value="finished">finished</option>
+            <option value="stopped">stopped</option>
+          </select>
+          <select aria-label="source" value={typed.source} onChange={set('source')}>
+            <option value="">any source</option>
+            <option value="runtime">runtime</option>
+            <option value="bridge">bridge</option>
+            <option value="external">external</option>
+            <option value="otel">otel</option>
+          </select>
+          <select aria-label="app" value={typed.app_id} onChange={set('app_id')}>
+            <option value="">any app</option>
+            {apps.map((a) => (
+              <option key={a}>{a}</option>
+            ))}
+          </select>
+          <input aria-label="user" placeholder="user" value={typed.user_id} onChange={set('user_id')} />
+          <input aria-label="agent or workflow" placeholder="agent or workflow" value={typed.agent_name} onChange={set('agent_name')} />
+          <input aria-label="search" placeholder="name or id" value={typed.q} onChange={set('q')} />
+        </div>
+        <ErrorNote error={load.error ?? error} onDismiss={error ? () => setError(null) : undefined} />
+        <p className="muted count">
+          {num(rows.length)} session{rows.length === 1 ? '' : 's'}
+          {load.loading ? ` · loading (${num(load.loaded)} read)…` : ''}
+          {load.truncated ? ` · the newest ${num(LOAD_CAP)} only: narrow the filters` : ''}
+        </p>
+        <table className="list" data-testid="sessions-table">
+          <thead>
             <tr>
-              <td colSpan={9} className="muted">
-                No sessions{filters === NO_FILTERS ? ' yet' : ' match these filters'}.
-              </td>
+              <th>Session</th>
+              <th>Status</th>
+              {wide && <th>Agent / workflow</th>}
+              {wide && <th>App</th>}
+              {wide && <th>User</th>}
+              {wide && <th className="num">Tokens in / out</th>}
+              {wide && <th className="num">Events</th>}
+              <th>Last activity</th>
+              <th />
             </tr>
-          )}
-        </tbody>
-      </table>
-      <div className="pager">
-        <button disabled={page === 0} onClick={() => setPage(page - 1)}>
-          ← Newer
-        </button>
-        <span>
-          page {page + 1} of {pages} ({rows.length ? `${num(page * PAGE_SIZE + 1)}–${num(Math.min(rows.length, (page + 1) * PAGE_SIZE))}` : '0'})
-        </span>
-        <button disabled={page >= pages - 1} onClick={() => setPage(page + 1)}>
-          Older →
-        </button>
+          </thead>
+          <tbody>
+            {shown.map((s) => (
+              <tr key={s.session_id} className={selected === s.session_id ? 'selected' : ''} data-session={s.session_id} onClick={() => navigate(`/sessions/${encodeURIComponent(s.session_id)}`)}>
+                <td title={s.session_id}>
+                  <span className="name">{s.session_name || s.session_id}</span>
+                  <span className="muted small"> {s.source}</span>
+                </td>
+                <td>
+                  <span className={`badge ${s.status}`}>{s.status}</span>
+                </td>
+                {wide && <td>{[s.workflow, s.agent_name].filter(Boolean).join(' · ') || '–'}</td>}
+                {wide && <td>{s.app_id ?? '–'}</td>}
+                {wide && <td>{s.user_id ?? '–'}</td>}
+                {wide && (
+                  <td className="num">
+                    {num(s.usage.input_tokens)} / {num(s.usage.output_tokens)}
+                  </td>
+                )}
+                {wide && <td className="num">{num(s.event_count)}</td>}
+                <td title={s.modified_at}>{ago(s.last_event_at ?? s.modified_at, now)}</td>
+                <td className="actions" onClick={(e) => e.stopPropagation()}>
+                  {s.status === 'running' && <button onClick={() => void act(s, 'stop')}>Stop</button>}
+                  <ConfirmButton label="Delete" onConfirm={() => void act(s, 'delete')} />
+                </td>
+              </tr>
+            ))}
+            {shown.length === 0 && !load.loading && (
+              <tr>
+                <td colSpan={wide ? 9 : 4} className="muted">
+                  No sessions{filters === NO_FILTERS ? ' yet' : ' match these filters'}.
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+        <div className="pager">
+          <button disabled={page === 0} onClick={() => setPage(page - 1)}>
+            ← Newer
+          </button>
+          <span>
+            page {page + 1} of {pages} ({rows.length ? `${num(page * PAGE_SIZE + 1)}–${num(Math.min(rows.length, (page + 1) * PAGE_SIZE))}` : '0'})
+          </span>
+          <button disabled={page >= pages - 1} onClick={() => setPage(page + 1)}>
+            Older →
+          </button>
+        </div>
       </div>
       {selected && <SessionDetail key={selected} live={live} id={selected} onAction={act} />}
     </section>
@@ -213,10 +223,13 @@ export function ConfirmButton({ label, onConfirm }: { label: string; onConfirm: 
 }
 
 function SessionDetail({ live, id, onAction }: { live: LiveSessions; id: string; onAction: (s: Session, a: 'stop' | 'delete') => Promise<void> }) {
-  const [events, setEvents] = useState<StoredEvent[]>([]);
+  const [{ events, dropped }, setLog] = useState<{ events: StoredEvent[]; dropped: number }>({ events: [], dropped: 0 });
+  const [view, setView] = useState<'conversation' | 'raw'>('conversation');
   const [error, setError] = useState<string | null>(null);
   const [fetched, setFetched] = useState<Session | null>(null);
-  const bottom = useRef<HTMLDivElement>(null);
+  const body = useRef<HTMLDivElement>(null);
+  /** Whether the reader is at the end: new events then keep it in view; scrolled up, they do not move it. */
+  const following = useRef(true);
   const session = live.sessions.get(id) ?? fetched;
   useEffect(() => {
     if (live.sessions.has(id)) return;
@@ -225,8 +238,22 @@ function SessionDetail({ live, id, onAction }: { live: LiveSessions; id: string;
       (e) => setError(messageOf(e)),
     );
   }, [live, id]);
-  useEffect(() => live.subscribe(id, (batch) => setEvents((prev) => [...prev, ...batch].slice(-TIMELINE_SHOWN * 2))), [live, id]);
-  useEffect(() => void bottom.current?.scrollIntoView({ block: 'nearest' }), [events.length]);
+  useEffect(
+    () =>
+      live.subscribe(id, (batch) =>
+        setLog((prev) => {
+          const all = [...prev.events, ...batch];
+          const cut = Math.max(0, all.length - EVENTS_KEPT);
+          return { events: cut ? all.slice(cut) : all, dropped: prev.dropped + cut };
+        }),
+      ),
+    [live, id],
+  );
+  const turns = useMemo(() => toConversation(events), [events]);
+  useEffect(() => {
+    const el = body.current;
+    if (el && following.current) el.scrollTop = el.scrollHeight;
+  }, [events, view]);
   const shown = events.slice(-TIMELINE_SHOWN);
   return (
     <div className="detail" data-testid="session-detail">
@@ -241,25 +268,42 @@ function SessionDetail({ live, id, onAction }: { live: LiveSessions; id: string;
       </div>
       <ErrorNote error={error && `Could not open the session: ${error}`} />
       {session && (
-        <p className="muted">
+        <p className="muted small">
           {session.session_id} · {session.source} · app {session.app_id ?? '–'} · user {session.user_id ?? '–'} · {num(session.event_count)} events · tokens{' '}
           {num(session.usage.input_tokens)} in / {num(session.usage.output_tokens)} out · {session.error_count} errors
         </p>
       )}
-      <ol className="timeline" data-testid="timeline">
-        {events.length > shown.length && <li className="muted">… {num(events.length - shown.length)} earlier events not shown</li>}
-        {shown.map((e) => (
-          <li key={e.seq} data-seq={e.seq} className={e.error ? 'has-error' : undefined}>
-            <span className="seq">#{e.seq}</span> <span className="time">{new Date(e.timestamp).toLocaleTimeString()}</span> <strong>{e.event_type}</strong>
-            {e.agent_name && <span className="muted"> · {e.agent_name}</span>}
-            {e.tool_name && <span> · tool {e.tool_name}</span>}
-            {summary(e) && <div className="event-text">{summary(e)}</div>}
-            {e.error && <div className="error-text">{e.error}</div>}
-          </li>
-        ))}
-        {events.length === 0 && <li className="muted">No events yet.</li>}
-      </ol>
-      <div ref={bottom} />
+      <div className="views" role="tablist">
+        <button role="tab" aria-selected={view === 'conversation'} className={view === 'conversation' ? 'on' : ''} onClick={() => setView('conversation')}>
+          Conversation
+        </button>
+        <button role="tab" aria-selected={view === 'raw'} className={view === 'raw' ? 'on' : ''} onClick={() => setView('raw')}>
+          Raw events
+        </button>
+        <span className="muted small">
+          {num(turns.length)} turn{turns.length === 1 ? '' : 's'} · {num(events.length)} events
+          {dropped > 0 && ` (the ${num(dropped)} oldest dropped)`}
+        </span>
+      </div>
+      <div className="detail-body" ref={body} onScroll={(e) => (following.current = e.currentTarget.scrollHeight - e.currentTarget.scrollTop - e.currentTarget.clientHeight < 40)}>
+        {view === 'conversation' ? (
+          <ConversationView turns={turns} live={session?.status === 'running'} />
+        ) : (
+          <ol className="timeline" data-testid="timeline">
+            {events.length > shown.length && <li className="muted">… {num(events.length - shown.length)} earlier events not shown</li>}
+            {shown.map((e) => (
+              <li key={e.seq} data-seq={e.seq} className={e.error ? 'has-error' : undefined}>
+                <span className="seq">#{e.seq}</span> <span className="time">{new Date(e.timestamp).toLocaleTimeString()}</span> <strong>{e.event_type}</strong>
+                {e.agent_name && <span className="muted"> · {e.agent_name}</span>}
+                {e.tool_name && <span> · tool {e.tool_name}</span>}
+                {summary(e) && <div className="event-text">{summary(e)}</div>}
+                {e.error && <div className="error-text">{e.error}</div>}
+              </li>
+            ))}
+            {events.length === 0 && <li className="muted">No events yet.</li>}
+          </ol>
+        )}
+      </div>
     </div>
   );
 }
