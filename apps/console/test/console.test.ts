@@ -179,10 +179,16 @@ it('shows a chat appear live, streams its timeline, and stops it', async () => {
   await row.click();
   const detail = page.getByTestId('session-detail');
   await detail.getByRole('heading', { name: chatId }).waitFor();
-  const timeline = page.getByTestId('timeline').locator('li[data-seq]');
-  const seen = await until(async () => (await timeline.count()) > 2 && timeline.count(), 20_000, 'timeline events');
-  // It keeps streaming while we watch.
-  await until(async () => (await timeline.count()) > seen, 20_000, 'more timeline events');
+  // The reply streams into one message of the conversation, still open, as the words arrive.
+  await detail.locator('.bubble.user .text').getByText('tell me a story', { exact: true }).waitFor();
+  const reply = detail.getByTestId('conversation').locator('.bubble.assistant[data-kind="message"] .text');
+  const replyText = async () => ((await reply.count()) ? ((await reply.first().textContent()) ?? '') : '');
+  const seen = await until(async () => (await replyText()).length > 20 && replyText(), 20_000, 'the reply to stream');
+  await detail.locator('.bubble.assistant .caret').waitFor();
+  // It keeps streaming while we watch: the same message grows, no new row per word.
+  await until(async () => (await replyText()).length > seen.length + 20, 20_000, 'the reply to grow');
+  expect(await reply.count()).toBe(1);
+  expect(await replyText()).toContain(seen);
   // What the page sent on its live socket (the one opened by the first test's reload): on
   // connecting, no events of sessions it does not show (the one message this adds); then the
   // session it opened, from its start. It received no event of the chat before it subscribed.
@@ -194,10 +200,12 @@ it('shows a chat appear live, streams its timeline, and stops it', async () => {
   const subscribedAt = feed.log.findIndex((m) => 'sent' in m && m.sent.type === 'subscribe');
   expect(feed.log.slice(0, subscribedAt).filter((m) => 'received' in m && m.received.type === 'event')).toEqual([]);
   expect(feed.log.slice(subscribedAt).some((m) => 'received' in m && m.received.type === 'event' && m.received.session_id === chatId)).toBe(true);
-  await shot('sessions');
 
   await detail.getByRole('button', { name: 'Stop' }).click();
-  await detail.locator('.badge.stopped').waitFor();
+  await detail.locator('.detail-head .badge.stopped').waitFor();
+  // The cut reply is closed where it stopped, and the turn says it was stopped.
+  await detail.locator('.bubble.assistant .caret').waitFor({ state: 'detached' });
+  await detail.locator('.turn-head .badge.stopped').waitFor();
   await row.locator('.badge.stopped').waitFor();
   const s = await api('GET', `/api/observability/sessions/${chatId}`);
   expect(s.json.status).toBe('stopped');
@@ -205,6 +213,137 @@ it('shows a chat appear live, streams its timeline, and stops it', async () => {
   await socket.waitFor((m) => m.type === 'chat.run_complete' || m.type === 'chat.run_stopped' || (m.type === 'chat.error' && /stop/i.test(JSON.stringify(m.data))), 15_000).catch(() => undefined);
   const texts = socket.messages.filter((m) => m.type === 'chat.text' && m.data.role === 'assistant');
   expect(texts.at(-1)?.data.content ?? '').not.toContain('The end.');
+});
+
+it('reads a session as a conversation beside the list: a streamed reply is one message, a tool call shows its arguments and answer, raw events are a click away', async () => {
+  // An outside agent's session, then more sessions than the window holds: it is far down the list.
+  const ingest = async (events: Record<string, unknown>[]) => {
+    const r = await call(stack.url, 'POST', '/api/observability/events', { headers: { 'x-ingest-key': stack.ingestKey }, body: { events } });
+    expect({ status: r.status, accepted: r.json?.accepted }).toEqual({ status: 200, accepted: events.length });
+  };
+  const outside = 'console-outside-agent';
+  const t = Date.now() - 60_000;
+  const at = (ms: number) => new Date(t + ms).toISOString();
+  await ingest([
+    { event_type: 'session_start', session_id: outside, session_name: 'outside agent fixing the build', agent_name: 'claude-code', timestamp: at(0) },
+    { event_type: 'message', session_id: outside, role: 'user', content: [{ type: 'text', text: 'fix the build' }], timestamp: at(100) },
+    { event_type: 'pre_tool', session_id: outside, tool_name: 'Bash', tool_input: { command: 'npm test' }, timestamp: at(200) },
+    { event_type: 'post_tool', session_id: outside, tool_name: 'Bash', tool_output: '3 failed', error: 'exit code 1', exit_code: 1, timestamp: at(1_400) },
+    { event_type: 'message', session_id: outside, role: 'assistant', agent_name: 'claude-code', content: [{ type: 'text', text: 'Three tests fail in the parser.' }], timestamp: at(1_500) },
+  ]);
+  await ingest(Array.from({ length: 40 }, (_, i) => ({ event_type: 'session_start', session_id: `console-filler-${i}`, session_name: `repository task ${i + 1}`, agent_name: 'claude-code' })));
+
+  // A runtime chat whose agent asks the user through a UI tool (fixtures: ask_name), answered, then replying.
+  const started = await api('POST', `/api/chats/${stack.appId}/ask_name/start`, { user_id: USER });
+  expect({ status: started.status, body: started.json }).toMatchObject({ status: 201 });
+  const chatId: string = started.json.chat_id;
+  const socket = await TestSocket.connect(`${stack.url.replace('http', 'ws')}${started.json.websocket_url}?access_token=${stack.token}`);
+  sockets.push(socket);
+  await socket.waitFor((m) => m.type === 'chat_meta');
+  socket.send({ type: 'user.input.submit', text: 'I need help with my order' });
+  const toolCall = await socket.waitFor((m) => m.type === 'chat.tool_call', 20_000);
+  socket.send({ type: 'tool_call_response', tool_call_id: toolCall.data.tool_call_id, response: { answer: 'Ada' } });
+  await socket.waitFor((m) => m.type === 'chat.run_complete' && m.data.status === 'completed', 20_000);
+  const replies = socket.messages.filter((m) => m.type === 'chat.text' && m.data.role === 'assistant' && m.data.done).map((m) => m.data.content as string);
+  expect(replies).toEqual(['Happy to help with your order. Before I look it up, one quick question for you.', 'Nice to meet you, Ada! I will remember that for the rest of our chat.']);
+  const recorded = await until(async () => {
+    const s = (await api('GET', `/api/observability/sessions/${chatId}`)).json;
+    return s.status === 'finished' && s.last_event_type === 'chat.run_complete' && s.event_count;
+  }, 20_000, 'the chat recorded to its end');
+  // Observability recorded each reply word by word: the first is many events.
+  const stored: { event_type: string; attributes: { 'tessera.payload'?: { message_id?: string; role?: string } } }[] = (await api('GET', `/api/observability/sessions/${chatId}/events?limit=1000`)).json.events;
+  expect(stored).toHaveLength(recorded);
+  const firstReplyId = stored.find((e) => e.event_type === 'chat.text' && e.attributes['tessera.payload']?.role === 'assistant')!.attributes['tessera.payload']!.message_id;
+  const firstReplyEvents = stored.filter((e) => e.event_type === 'chat.text' && e.attributes['tessera.payload']?.message_id === firstReplyId).length;
+  expect(firstReplyEvents).toBeGreaterThan(5);
+
+  const feed = liveFeeds.at(-1)!;
+  const sentBefore = sentOn(feed).length;
+  const requests: string[] = [];
+  const record = (r: { url: () => string; method: () => string; resourceType: () => string }) => {
+    const u = new URL(r.url());
+    if (u.pathname.startsWith('/api/') && r.resourceType() !== 'websocket') requests.push(`${r.method()} ${u.pathname}${u.search}`);
+  };
+  page.on('request', record);
+  try {
+    await nav('Sessions');
+    await page.locator(`tr[data-session="console-filler-0"]`).waitFor();
+    await page.locator(`tr[data-session="${chatId}"]`).click();
+    const detail = page.getByTestId('session-detail');
+    await detail.getByRole('heading', { name: chatId }).waitFor();
+    const conversation = detail.getByTestId('conversation');
+    const assistant = conversation.locator('.bubble.assistant[data-kind="message"] .text');
+    await assistant.getByText('Nice to meet you, Ada!', { exact: false }).waitFor();
+
+    // Beside the list, from its top: not below it.
+    const list = (await page.getByTestId('sessions-table').boundingBox())!;
+    const box = (await detail.boundingBox())!;
+    expect(box.x).toBeGreaterThanOrEqual(list.x + list.width);
+    expect(box.y).toBeGreaterThanOrEqual(0);
+    expect(box.y).toBeLessThanOrEqual(list.y);
+
+    // Two turns: the question (awaiting the user's answer), then the reply after it; each reply one message, whole.
+    await expect(conversation.locator('.turn-head .badge').allTextContents()).resolves.toEqual(['awaiting_input', 'completed']);
+    expect(await conversation.locator('.bubble.user .text').allTextContents()).toEqual(['I need help with my order']);
+    expect(await assistant.allTextContents()).toEqual(replies);
+    await conversation.locator('.turn').nth(1).getByText('continues after the answer to ask_user').waitFor();
+    // Where each turn's time went: the model call, then (first turn) the tool awaiting the user.
+    await expect(conversation.locator('.turn').nth(0).locator('[data-bar]').evaluateAll((bars) => bars.map((b) => b.getAttribute('data-bar')))).resolves.toEqual(['model', 'tool']);
+    await expect(conversation.locator('.turn').nth(1).locator('[data-bar]').evaluateAll((bars) => bars.map((b) => b.getAttribute('data-bar')))).resolves.toEqual(['model']);
+
+    // The tool call: a card that opens to its arguments and the user's answer.
+    const tool = conversation.locator('[data-kind="tool"]');
+    expect(await tool.count()).toBe(1);
+    await expect(tool.locator(':scope > summary').textContent()).resolves.toMatch(/^ask_user answered in \d/);
+    await tool.locator(':scope > summary').click();
+    const sections = tool.locator('.tool-section pre');
+    expect(JSON.parse((await sections.nth(0).textContent())!)).toEqual(toolCall.data.payload);
+    expect(toolCall.data.payload).toEqual({ question: 'What name should I call you?' });
+    expect(JSON.parse((await sections.nth(1).textContent())!)).toEqual({ answer: 'Ada' });
+    await shot('sessions');
+
+    // A message opens to the events it stands for: every streamed piece, as stored.
+    const first = conversation.locator('.bubble.assistant[data-kind="message"]').first();
+    await first.locator('.fields summary').click();
+    await expect(first.locator('.fields pre[data-seq]').count()).resolves.toBe(firstReplyEvents);
+    expect(JSON.parse((await first.locator('.fields pre[data-seq]').last().textContent())!)).toMatchObject({ session_id: chatId, event_type: 'chat.text', attributes: { 'tessera.payload': { done: true, content: replies[0] } } });
+
+    // The raw events, one click away: one row per stored event.
+    await detail.getByRole('tab', { name: 'Raw events' }).click();
+    await until(async () => (await detail.getByTestId('timeline').locator('li[data-seq]').count()) === recorded, 10_000, 'every event listed');
+    expect(await conversation.count()).toBe(0);
+    await detail.getByRole('tab', { name: 'Conversation' }).click();
+    await conversation.waitFor();
+
+    // A session far down a long list opens beside it too, in view: an outside agent's, read the same way.
+    const row = page.locator(`tr[data-session="${outside}"]`);
+    await row.scrollIntoViewIfNeeded();
+    expect(await page.evaluate(() => window.scrollY)).toBeGreaterThan(400);
+    await row.click();
+    await detail.getByRole('heading', { name: 'outside agent fixing the build' }).waitFor();
+    const far = (await detail.boundingBox())!;
+    expect(far.y).toBeGreaterThanOrEqual(0);
+    expect(far.y).toBeLessThan(100);
+    await assistant.getByText('Three tests fail in the parser.').waitFor();
+    await expect(conversation.locator('.bubble.user .text').allTextContents()).resolves.toEqual(['fix the build']);
+    await expect(assistant.allTextContents()).resolves.toEqual(['Three tests fail in the parser.']);
+    const bash = conversation.locator('[data-kind="tool"]');
+    await expect(bash.locator(':scope > summary').textContent()).resolves.toBe('Bash failed in 1.2 s');
+    await bash.locator(':scope > summary').click();
+    expect(JSON.parse((await bash.locator('.tool-section pre').nth(0).textContent())!)).toEqual({ command: 'npm test' });
+    await expect(bash.locator('.tool-section pre').nth(1).textContent()).resolves.toBe('3 failed');
+    await bash.locator('.conv-error').getByText('exit code 1').waitFor();
+    // The failed tool is the session's, not the page's: the page shows no error of its own.
+    expect(await page.locator('.error').count()).toBe(0);
+  } finally {
+    page.off('request', record);
+  }
+  // What the page sent: nothing over HTTP (the new sessions and every event came on its live socket), and each opened session's events asked for once, from its start.
+  expect(requests).toEqual([]);
+  expect(sentOn(feed).slice(sentBefore).filter((m) => m.type === 'subscribe')).toEqual([
+    { type: 'subscribe', session_id: chatId, after: 0 },
+    { type: 'subscribe', session_id: outside, after: 0 },
+  ]);
 });
 
 it('creates, edits (prompt in the editor) and deletes an agent', async () => {

@@ -21,6 +21,8 @@ export interface Stack {
   appId: string;
   /** An operator of `appId` (roles: operator), as `npm start` prints one. */
   token: string;
+  /** An ingest key of `appId`: outside agents post their events with it (`x-ingest-key`). */
+  ingestKey: string;
   /** Signs another token with this stack's secret. */
   sign: (claims: { sub: string; [k: string]: unknown }) => Promise<string>;
   processes: ServiceProcess[];
@@ -45,6 +47,7 @@ export async function startStack(opts: { workflows?: string } = {}): Promise<Sta
     url: p.url,
     appId: p.appId,
     token: p.token,
+    ingestKey: p.ingestKeys[p.appId],
     sign: p.sign,
     processes: p.processes,
     stop: async () => {
