@@ -70,6 +70,9 @@ function envFor(s: ServiceProcess): NodeJS.ProcessEnv {
   }
   // Outside agents and OpenTelemetry exporters of demo-app post through the gateway with this key.
   if (s.app === 'observability' && devIngestKey && !env.INGEST_KEYS) env.INGEST_KEYS = `demo-app:${devIngestKey}`;
+  // A demo price for the scripted model (gpt-4o-mini's list price, USD per million tokens), so that a
+  // fresh clone's chats have a cost; PRICE_OVERRIDES set by the user replaces it.
+  if (s.app === 'observability' && env.PRICE_OVERRIDES === undefined) env.PRICE_OVERRIDES = JSON.stringify({ scripted: { input: 0.15, output: 0.6, cache_read: 0.075 } });
   if (s.app === 'agent-manager') {
     env.RUNTIME_URL ||= runtimeUrl;
     env.OBSERVABILITY_URL ||= `http://127.0.0.1:${ports.observability}`;
@@ -247,6 +250,7 @@ async function main() {
     '  then open the returned websocket_url with ?access_token=$TOKEN and send {"type":"user.input.submit","text":"hi"}',
     `  curl -H "Authorization: Bearer $TOKEN" ${api}/api/chats/demo-app/agents    # the app's active agents; chat with one: "workflow_name":"agent.support-agent"`,
     `  curl -H "Authorization: Bearer $TOKEN" ${api}/api/observability/sessions    # every session, as an operator sees it`,
+    `  curl -H "Authorization: Bearer $TOKEN" "${api}/api/observability/usage?group_by=workflow,model"    # tokens and cost per day`,
     '  curl -X POST -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\',
     `       -d '{"scadaUrl":"https://scada.example.com","accessToken":"<the SCADA token>"}' ${api}/api/bridge/session/bootstrap    # an agent server of dev-user's (demo-app)`,
     `  Mission Ally (document 002): ws://localhost:${ports.gateway}/api/v1/mission-ally/ws?mission_id=p3BpROIATqthZT3ckEzd&token=$TOKEN`,

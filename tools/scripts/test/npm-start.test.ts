@@ -133,6 +133,12 @@ describe('npm start stopped by a signal to npm', () => {
       const seen = await fetch(`${gw}/sessions/${id}`, { headers: { authorization: `Bearer ${token}` } });
       expect([id, seen.status, await seen.json()]).toEqual([id, 200, expect.objectContaining({ session_id: id, app_id: 'demo-app' })]);
     }
+    // A call of the scripted model has a cost on a fresh clone: npm start gives it a demo price ($0.15/$0.60 per million).
+    const call = { event_type: 'message', session_id: hook, event_id: 'call-1', user_id: hook, usage: { input_tokens: 1000, output_tokens: 100, model: 'scripted' } };
+    expect((await fetch(`${gw}/events`, { method: 'POST', headers: { 'x-ingest-key': ingestKey!, 'content-type': 'application/json' }, body: JSON.stringify(call) })).status).toBe(200);
+    const usage = (await (await fetch(`${gw}/usage?group_by=user,model`, { headers: { authorization: `Bearer ${token}` } })).json()) as { rows: { user_id: string; model: string; cost_usd: number }[] };
+    const scripted = usage.rows.find((r) => r.user_id === hook && r.model === 'scripted');
+    expect(scripted?.cost_usd).toBeCloseTo((1000 * 0.15 + 100 * 0.6) / 1e6, 12);
     // Without the key, the 401 says what is needed.
     const refused = await fetch(`${gw}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"event_type":"x","session_id":"y"}' });
     expect([refused.status, ((await refused.json()) as { error: { message: string } }).error.message]).toEqual([401, expect.stringMatching(/x-ingest-key/)]);
