@@ -149,7 +149,7 @@ describe('GET /usage', () => {
     expect(all.body.total).toMatchObject({ calls: 3 });
   });
 
-  it("prices an OpenTelemetry chat span's gen_ai.usage.* by its gen_ai.response.model", async () => {
+  it("prices an OpenTelemetry chat span's gen_ai.usage.* (cache reads at their rate) by its gen_ai.response.model", async () => {
     const attr = (key: string, v: string | number) => ({ key, value: typeof v === 'number' ? { intValue: String(v) } : { stringValue: v } });
     const at = BigInt(Date.parse('2026-04-01T08:30:00Z')) * 1_000_000n;
     const span = {
@@ -159,15 +159,15 @@ describe('GET /usage', () => {
       kind: 3,
       startTimeUnixNano: String(at),
       endTimeUnixNano: String(at + 1_000_000_000n),
-      attributes: [attr('gen_ai.operation.name', 'chat'), attr('gen_ai.conversation.id', sid('otel')), attr('gen_ai.agent.name', 'support'), attr('gen_ai.request.model', 'gpt-4o'), attr('gen_ai.response.model', 'gpt-4o-2024-08-06'), attr('gen_ai.usage.input_tokens', 1000), attr('gen_ai.usage.output_tokens', 100)],
+      attributes: [attr('gen_ai.operation.name', 'chat'), attr('gen_ai.conversation.id', sid('otel')), attr('gen_ai.agent.name', 'support'), attr('gen_ai.request.model', 'gpt-4o'), attr('gen_ai.response.model', 'gpt-4o-2024-08-06'), attr('gen_ai.usage.input_tokens', 1000), attr('gen_ai.usage.output_tokens', 100), attr('gen_ai.usage.cache_read.input_tokens', 600), attr('gen_ai.usage.reasoning.output_tokens', 40)],
     };
     const body = { resourceSpans: [{ resource: { attributes: [attr('service.name', 'support-bot')] }, scopeSpans: [{ scope: { name: 'test' }, spans: [span] }] }] };
     const posted = await http(obs.url, 'POST', '/v1/traces', { body, headers: { 'x-ingest-key': KEY_APP1 } });
     expect(posted.status).toBe(200);
     const r = await usage(op1, 'group_by=agent,model&from=2026-04-01T00:00:00Z&to=2026-04-02T00:00:00Z');
-    expect(r.body.rows).toMatchObject([{ agent: 'support', model: 'gpt-4o-2024-08-06', calls: 1, input_tokens: 1000, output_tokens: 100, unpriced_calls: 0 }]);
-    // gpt-4o: $2.50 input, $10 output per million.
-    near(r.body.rows[0].cost_usd, (1000 * 2.5 + 100 * 10) / M);
+    expect(r.body.rows).toMatchObject([{ agent: 'support', model: 'gpt-4o-2024-08-06', calls: 1, input_tokens: 1000, output_tokens: 100, cache_read_tokens: 600, reasoning_tokens: 40, unpriced_calls: 0 }]);
+    // gpt-4o: $2.50 input, $1.25 cached input, $10 output per million.
+    near(r.body.rows[0].cost_usd, (400 * 2.5 + 600 * 1.25 + 100 * 10) / M);
   });
 
   it('answers 403 to a caller without the operator role, 401 without a token', async () => {

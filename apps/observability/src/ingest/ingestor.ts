@@ -200,7 +200,16 @@ export class Ingestor {
     const attr = (k: string) => (typeof e.attributes[k] === 'string' ? (e.attributes[k] as string) : null);
     const model = (u.model ?? e.model ?? attr('gen_ai.response.model') ?? attr('gen_ai.request.model') ?? '').slice(0, 256);
     const provider = u.provider ?? attr('gen_ai.provider.name') ?? attr('gen_ai.system');
-    const cost = this.pricer.costOf({ ...u, model, provider }, e.timestamp);
+    // OpenTelemetry reports the parts as attributes of their own (the runtime and POST /events in usage).
+    const count = (k: string) => {
+      const v = e.attributes[k];
+      const n = typeof v === 'string' && /^\d{1,15}$/.test(v) ? Number(v) : v;
+      return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+    };
+    const cacheRead = u.cacheRead ?? count('gen_ai.usage.cache_read.input_tokens');
+    const cacheWrite = u.cacheWrite ?? count('gen_ai.usage.cache_creation.input_tokens');
+    const reasoning = u.reasoning ?? count('gen_ai.usage.reasoning.output_tokens');
+    const cost = this.pricer.costOf({ ...u, cacheRead, cacheWrite, reasoning, model, provider }, e.timestamp);
     const hour = new Date(Math.floor(e.timestamp.getTime() / 3_600_000) * 3_600_000);
     const key = [session.app_id, e.userId ?? session.user_id ?? '', e.workflow ?? session.workflow ?? '', e.agentName ?? session.agent_name ?? '', model];
     const k = `${key.join('\u0000')}\u0000${hour.getTime()}`;
@@ -212,9 +221,9 @@ export class Ingestor {
     g.calls++;
     g.input += u.input;
     g.output += u.output;
-    g.cacheRead += u.cacheRead ?? 0;
-    g.cacheWrite += u.cacheWrite ?? 0;
-    g.reasoning += u.reasoning ?? 0;
+    g.cacheRead += cacheRead ?? 0;
+    g.cacheWrite += cacheWrite ?? 0;
+    g.reasoning += reasoning ?? 0;
     if (cost === null) g.unpriced++;
     else g.cost += cost;
   }
