@@ -231,6 +231,37 @@ it('reads a session as a conversation beside the list: a streamed reply is one m
     { event_type: 'post_tool', session_id: outside, tool_name: 'Bash', tool_output: '3 failed', error: 'exit code 1', exit_code: 1, timestamp: at(1_400) },
     { event_type: 'message', session_id: outside, role: 'assistant', agent_name: 'claude-code', content: [{ type: 'text', text: 'Three tests fail in the parser.' }], timestamp: at(1_500) },
   ]);
+  // An OpenTelemetry agent's trace (GenAI conventions): the agent span, a model call asking for a tool, the tool, the answer.
+  const otel = 'console-otel-conversation';
+  const ns = (ms: number) => String(BigInt(t + ms) * 1_000_000n);
+  const kv = (a: Record<string, string | number>) => Object.entries(a).map(([key, v]) => ({ key, value: typeof v === 'number' ? { intValue: String(v) } : { stringValue: v } }));
+  const messages = (role: string, parts: Record<string, unknown>[]) => JSON.stringify([{ role, parts }]);
+  const trace = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
+  const span = (spanId: string, parentSpanId: string | undefined, name: string, from: number, to: number, attributes: Record<string, string | number>) => ({
+    traceId: trace, spanId, ...(parentSpanId && { parentSpanId }), name, kind: 1, startTimeUnixNano: ns(from), endTimeUnixNano: ns(to), attributes: kv({ 'gen_ai.conversation.id': otel, ...attributes }), status: { code: 1 },
+  });
+  const traced = await call(stack.url, 'POST', '/api/observability/v1/traces', {
+    headers: { 'x-ingest-key': stack.ingestKey },
+    body: {
+      resourceSpans: [
+        {
+          resource: { attributes: kv({ 'service.name': 'weather-agent' }) },
+          scopeSpans: [
+            {
+              scope: { name: 'console-test' },
+              spans: [
+                span('00000000000000a1', undefined, 'invoke_agent Weather', 0, 2_000, { 'gen_ai.operation.name': 'invoke_agent', 'gen_ai.agent.name': 'Weather' }),
+                span('00000000000000c1', '00000000000000a1', 'chat gpt-4o', 100, 900, { 'gen_ai.operation.name': 'chat', 'gen_ai.request.model': 'gpt-4o', 'gen_ai.usage.input_tokens': 50, 'gen_ai.usage.output_tokens': 9, 'gen_ai.input.messages': messages('user', [{ type: 'text', content: 'What is the weather in Paris?' }]), 'gen_ai.output.messages': messages('assistant', [{ type: 'tool_call', id: 'call_1', name: 'get_weather', arguments: { city: 'Paris' } }]) }),
+                span('00000000000000e1', '00000000000000a1', 'execute_tool get_weather', 950, 1_250, { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'get_weather', 'gen_ai.tool.call.id': 'call_1', 'gen_ai.tool.call.arguments': JSON.stringify({ city: 'Paris' }), 'gen_ai.tool.call.result': JSON.stringify({ celsius: 21 }) }),
+                span('00000000000000c2', '00000000000000a1', 'chat gpt-4o', 1_300, 1_900, { 'gen_ai.operation.name': 'chat', 'gen_ai.request.model': 'gpt-4o', 'gen_ai.usage.input_tokens': 80, 'gen_ai.usage.output_tokens': 8, 'gen_ai.output.messages': messages('assistant', [{ type: 'text', content: 'It is 21 °C in Paris.' }]) }),
+              ],
+            },
+          ],
+        },
+      ],
+    },
+  });
+  expect({ status: traced.status, body: traced.json }).toMatchObject({ status: 200 });
   await ingest(Array.from({ length: 40 }, (_, i) => ({ event_type: 'session_start', session_id: `console-filler-${i}`, session_name: `repository task ${i + 1}`, agent_name: 'claude-code' })));
 
   // A runtime chat whose agent asks the user through a UI tool (fixtures: ask_name), answered, then replying.
@@ -333,6 +364,22 @@ it('reads a session as a conversation beside the list: a streamed reply is one m
     expect(JSON.parse((await bash.locator('.tool-section pre').nth(0).textContent())!)).toEqual({ command: 'npm test' });
     await expect(bash.locator('.tool-section pre').nth(1).textContent()).resolves.toBe('3 failed');
     await bash.locator('.conv-error').getByText('exit code 1').waitFor();
+    // An OpenTelemetry trace reads as a turn too: the prompt from the model call's input, the agent span above its calls, the answer.
+    await page.locator(`tr[data-session="${otel}"]`).click();
+    await detail.getByRole('heading', { name: 'Weather' }).waitFor();
+    await conversation.locator('[data-kind="model-output"] .text').getByText('It is 21 °C in Paris.').waitFor();
+    await expect(conversation.locator('[data-kind="prompt"] .text').allTextContents()).resolves.toEqual(['What is the weather in Paris?']);
+    await expect(conversation.locator('.turn-head .badge').allTextContents()).resolves.toEqual(['completed']);
+    await expect(conversation.locator('[data-bar]').evaluateAll((bars) => bars.map((b) => b.getAttribute('data-bar')))).resolves.toEqual(['model', 'tool', 'model']);
+    const weather = conversation.locator('[data-kind="tool"]');
+    await expect(weather.locator(':scope > summary').textContent()).resolves.toBe('get_weather answered in 300 ms');
+    await weather.locator(':scope > summary').click();
+    expect(JSON.parse((await weather.locator('.tool-section pre').nth(0).textContent())!)).toEqual({ city: 'Paris' });
+    expect(JSON.parse((await weather.locator('.tool-section pre').nth(1).textContent())!)).toEqual({ celsius: 21 });
+    // The calls sit under the agent span in the trace's tree.
+    const indent = (kind: string) => conversation.locator(`[data-kind="${kind}"]`).first().evaluate((el) => parseFloat(getComputedStyle(el).marginLeft));
+    expect(await indent('tool')).toBeGreaterThan(await indent('event'));
+
     // The failed tool is the session's, not the page's: the page shows no error of its own.
     expect(await page.locator('.error').count()).toBe(0);
   } finally {
@@ -343,6 +390,7 @@ it('reads a session as a conversation beside the list: a streamed reply is one m
   expect(sentOn(feed).slice(sentBefore).filter((m) => m.type === 'subscribe')).toEqual([
     { type: 'subscribe', session_id: chatId, after: 0 },
     { type: 'subscribe', session_id: outside, after: 0 },
+    { type: 'subscribe', session_id: otel, after: 0 },
   ]);
 });
 
