@@ -192,7 +192,8 @@ class ConversationBuilder {
   private runtime(e: StoredEvent, p: Data): void {
     const at = timeOf(e);
     const callId = str(p.tool_call_id);
-    const findTool = () => (callId && this.tools.get(callId)) || (str(p.event_id) && this.tools.get(str(p.event_id)!)) || undefined;
+    const eventId = str(p.event_id);
+    const findTool = () => (callId ? this.tools.get(callId) : undefined) ?? (eventId ? this.tools.get(eventId) : undefined);
     switch (e.event_type) {
       case 'chat.text': {
         const id = str(p.message_id);
@@ -223,7 +224,7 @@ class ConversationBuilder {
       case 'chat.tool_call': {
         const t = this.push<ToolItem>({ kind: 'tool', id: `tool:${e.seq}`, events: [e], at, depth: 0, name: str(p.tool_name) ?? e.tool_name ?? 'tool', callId, args: p.payload ?? e.tool_input, answer: undefined, outcome: 'pending', note: null, end: null });
         if (callId) this.tools.set(callId, t);
-        if (str(p.event_id)) this.tools.set(str(p.event_id)!, t);
+        if (eventId) this.tools.set(eventId, t);
         return;
       }
       case 'chat.tool_call_complete':

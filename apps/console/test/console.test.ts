@@ -162,7 +162,7 @@ it('says why the live feed is refused when the console is opened at an address n
   }
 });
 
-it('shows a chat appear live, streams its timeline, and stops it', async () => {
+it('shows a chat appear live, streams its reply into one message of the conversation, and stops it', async () => {
   const started = await api('POST', `/api/chats/${stack.appId}/slow/start`, { user_id: USER });
   expect({ status: started.status, body: started.json }).toMatchObject({ status: 201 });
   const chatId: string = started.json.chat_id;
@@ -336,6 +336,8 @@ it('reads a session as a conversation beside the list: a streamed reply is one m
     // A message opens to the events it stands for: every streamed piece, as stored.
     const first = conversation.locator('.bubble.assistant[data-kind="message"]').first();
     await first.locator('.fields summary').click();
+    // (The fields render once the details element says it opened.)
+    await first.locator('.fields pre[data-seq]').first().waitFor();
     await expect(first.locator('.fields pre[data-seq]').count()).resolves.toBe(firstReplyEvents);
     expect(JSON.parse((await first.locator('.fields pre[data-seq]').last().textContent())!)).toMatchObject({ session_id: chatId, event_type: 'chat.text', attributes: { 'tessera.payload': { done: true, content: replies[0] } } });
 
