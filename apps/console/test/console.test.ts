@@ -396,6 +396,29 @@ it('reads a session as a conversation beside the list: a streamed reply is one m
   ]);
 });
 
+it('shows a handoff between the agents of a turn, each agent’s message under its name', async () => {
+  // The repository's handoff workflow: triage hands a billing question to the specialist within the turn.
+  const started = await api('POST', `/api/chats/${stack.appId}/handoff/start`, { user_id: USER });
+  expect({ status: started.status, body: started.json }).toMatchObject({ status: 201 });
+  const chatId: string = started.json.chat_id;
+  const socket = await TestSocket.connect(`${stack.url.replace('http', 'ws')}${started.json.websocket_url}?access_token=${stack.token}`);
+  sockets.push(socket);
+  await socket.waitFor((m) => m.type === 'chat_meta');
+  socket.send({ type: 'user.input.submit', text: 'a question about my invoice' });
+  await socket.waitFor((m) => m.type === 'chat.run_complete', 20_000);
+  const said = socket.messages.filter((m) => m.type === 'chat.text' && m.data.role === 'assistant' && m.data.done).map((m) => [m.data.agent, m.data.content]);
+  expect(said.map(([agent]) => agent)).toEqual(['triage', 'specialist']);
+
+  await page.locator(`tr[data-session="${chatId}"]`).click();
+  const conversation = page.getByTestId('session-detail').getByTestId('conversation');
+  await conversation.locator('[data-kind="handoff"]').getByText('handed off from triage to specialist').waitFor();
+  const messages = conversation.locator('.bubble.assistant[data-kind="message"]');
+  await until(async () => (await messages.count()) === 2, 10_000, 'both agents’ messages');
+  expect(await messages.evaluateAll((els) => els.map((el) => [el.querySelector('.who')?.textContent, el.querySelector('.text')?.textContent]))).toEqual(said);
+  // In the order they happened: triage's message, its model call, the handoff, the specialist's message, its model call, the end.
+  await expect(conversation.locator('[data-kind]').evaluateAll((els) => els.map((el) => el.getAttribute('data-kind')))).resolves.toEqual(['message', 'message', 'model', 'handoff', 'message', 'model', 'event', 'end']);
+});
+
 it('creates, edits (prompt in the editor) and deletes an agent', async () => {
   await nav('Agents');
   await page.getByRole('button', { name: 'New agent' }).click();
