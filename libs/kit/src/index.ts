@@ -17,5 +17,6 @@ export * from './token';
 export * from './routes';
 export * from './backoff';
 export * from './lease';
+export * from './group-commit';
 export * from './multipart';
 export * from './service-client';

@@ -3,7 +3,7 @@ import { Queue } from '@tessera/contracts';
 import { backoff, bullConnection, createTypedWorker } from '@tessera/kit';
 import { normalizeRuntime } from '../domain/runtime-events';
 import type { ObservabilityServices } from '../services';
-import { GroupCommit } from './group-commit';
+import { ingestGroups } from './group-commit';
 
 /**
  * A job that starts past its chat's next index is put back for a while (100 ms, doubling to 1 s)
@@ -39,7 +39,7 @@ const MAX_ORDER_WAITS = (() => {
  * the chat's first events were never observed).
  */
 export async function startIngestWorker(s: ObservabilityServices) {
-  const groups = new GroupCommit(s.ingestor);
+  const groups = ingestGroups(s.ingestor);
   const worker = createTypedWorker(
     Queue.ObservabilityEvents,
     bullConnection(s.config.REDIS_URL),
@@ -47,7 +47,7 @@ export async function startIngestWorker(s: ObservabilityServices) {
     async (data, job, token) => {
       let results;
       try {
-        results = await groups.accept(data.events.map(normalizeRuntime), { inOrder: job.attemptsStarted <= MAX_ORDER_WAITS });
+        results = await groups.add({ events: data.events.map(normalizeRuntime), inOrder: job.attemptsStarted <= MAX_ORDER_WAITS });
       } catch (e) {
         // The runtime's jobs have a few attempts; an outage of the database must not use them up.
         if (!unreachable(e) || !token) throw e;

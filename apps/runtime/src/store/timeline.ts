@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import type { TimelineEvent } from '@tessera/contracts';
+import { GroupCommit, type Waiting } from '@tessera/kit';
 
 /** An event to append: `key` makes the append idempotent (a re-run turn makes the same keys). */
 export interface NewEvent {
@@ -81,12 +82,7 @@ const MAX_GROUP_EVENTS = 2000;
 
 type Row = { idx: number; key: string; type: string; data: string; ts: string };
 
-interface Pending {
-  chatId: string;
-  events: NewEvent[];
-  resolve: (stored: StoredEvent[]) => void;
-  reject: (e: unknown) => void;
-}
+type Pending = Waiting<{ chatId: string; events: NewEvent[] }, StoredEvent[]>;
 
 export function wireOf(type: string, dataJson: string, timestamp: string, index: number): string {
   return `{"type":${JSON.stringify(type)},"data":${dataJson},"timestamp":"${timestamp}","index":${index}}`;
@@ -104,22 +100,22 @@ export function wireOf(type: string, dataJson: string, timestamp: string, index:
  * once per connection.
  */
 export class Timeline {
-  private readonly queue: Pending[] = [];
-  private inFlight = 0;
-  private readonly maxInFlight: number;
+  private readonly commits: GroupCommit<{ chatId: string; events: NewEvent[] }, StoredEvent[]>;
 
   constructor(private readonly pool: Pool) {
     const max = (pool as { options?: { max?: number } }).options?.max ?? 10;
-    // Few statements in flight make big groups (one commit each, the cost that dominates); the rest of the pool stays free for reads (replays) and other writes.
-    this.maxInFlight = Math.min(4, Math.max(1, Math.floor(max / 4)));
+    this.commits = new GroupCommit({
+      // Few statements in flight make big groups (one commit each, the cost that dominates); the rest of the pool stays free for reads (replays) and other writes.
+      maxInFlight: Math.min(4, Math.max(1, Math.floor(max / 4))),
+      maxSize: MAX_GROUP_EVENTS,
+      sizeOf: (p) => p.events.length,
+      write: (group) => this.write(group),
+    });
   }
 
   append(chatId: string, events: NewEvent[]): Promise<StoredEvent[]> {
     if (events.length === 0) return Promise.resolve([]);
-    return new Promise((resolve, reject) => {
-      this.queue.push({ chatId, events, resolve, reject });
-      this.pump();
-    });
+    return this.commits.add({ chatId, events });
   }
 
   /** Events with index > after, in order, at most `limit`. */
@@ -154,23 +150,6 @@ export class Timeline {
   }
 
   /* ---------------------------------------------------------------- group commit */
-
-  private pump(): void {
-    while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
-      const group: Pending[] = [];
-      let n = 0;
-      while (this.queue.length > 0 && (group.length === 0 || n + this.queue[0].events.length <= MAX_GROUP_EVENTS)) {
-        const p = this.queue.shift()!;
-        group.push(p);
-        n += p.events.length;
-      }
-      this.inFlight++;
-      void this.write(group).finally(() => {
-        this.inFlight--;
-        this.pump();
-      });
-    }
-  }
 
   private async write(group: Pending[]): Promise<void> {
     if (group.length === 1 || group.every((p) => p.chatId === group[0].chatId)) {
