@@ -128,8 +128,10 @@ describe('whenReady', () => {
     await whenReady(sub);
     await sub.subscribe(channel);
     expect(await pub.publish(channel, 'hello')).toBe(1);
-    await new Promise((r) => setTimeout(r, 100));
-    expect(got).toEqual(['hello']);
+    // A second message on the same channel, waited for: the first came before it, once.
+    await pub.publish(channel, 'after');
+    await until(() => got.includes('after'), 5_000, 'the second message');
+    expect(got).toEqual(['hello', 'after']);
     await Promise.all([sub.quit(), pub.quit()]);
   });
 });
