@@ -49,17 +49,15 @@ export class LiveSessions {
 
   connect(): void {
     this.stopped = false;
-    const ws = (this.ws = new WebSocket(wsUrl('/api/observability/ws')));
+    // Narrowed from the start: only the events of the sessions it subscribes to (not every event of
+    // the token's apps, a dashboard's feed), so the socket carries nothing the console would drop.
+    const ws = (this.ws = new WebSocket(wsUrl('/api/observability/ws?events=subscribed')));
     ws.onopen = () => {
       this.attempt = 0;
       this.opened = true;
       this.originRefused = false;
       this.status = 'live';
       this.error = null;
-      // Observability sends a socket that never subscribes every event of the token's apps (a
-      // dashboard's feed); the console applies only the events of the sessions it subscribed to, so
-      // it says so first and the socket carries nothing it would drop.
-      this.send({ type: 'unsubscribe', all: true });
       for (const [id, sub] of this.subs) this.send({ type: 'subscribe', session_id: id, after: sub.lastSeq });
       this.changed();
     };

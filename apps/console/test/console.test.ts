@@ -25,6 +25,8 @@ const stopped = new Set<string>();
 
 /** One observability socket of a page, as the page saw it: what it sent (as sent) and what it received (type and session), in order. */
 interface LiveFeed {
+  /** The socket's URL as the page opened it (the token in it is not checked here). */
+  url: string;
   log: ({ sent: Record<string, unknown> } | { received: { type: string; session_id?: string } })[];
 }
 /** Records every observability socket a page opens (playwright's own view of the frames, not the page's counters). */
@@ -32,7 +34,7 @@ function recordLiveFeeds(p: Page): LiveFeed[] {
   const feeds: LiveFeed[] = [];
   p.on('websocket', (ws) => {
     if (!ws.url().includes('/api/observability/ws')) return;
-    const feed: LiveFeed = { log: [] };
+    const feed: LiveFeed = { url: ws.url(), log: [] };
     feeds.push(feed);
     ws.on('framesent', (f) => feed.log.push({ sent: JSON.parse(String(f.payload)) }));
     ws.on('framereceived', (f) => {
@@ -189,14 +191,12 @@ it('shows a chat appear live, streams its reply into one message of the conversa
   await until(async () => (await replyText()).length > seen.length + 20, 20_000, 'the reply to grow');
   expect(await reply.count()).toBe(1);
   expect(await replyText()).toContain(seen);
-  // What the page sent on its live socket (the one opened by the first test's reload): on
-  // connecting, no events of sessions it does not show (the one message this adds); then the
-  // session it opened, from its start. It received no event of the chat before it subscribed.
+  // What the page sent on its live socket (the one opened by the first test's reload): it opened
+  // narrowed (no events of sessions it does not show), then subscribed to the session it opened,
+  // from its start. It received no event of the chat before it subscribed.
   const feed = liveFeeds.at(-1)!;
-  expect(sentOn(feed)).toEqual([
-    { type: 'unsubscribe', all: true },
-    { type: 'subscribe', session_id: chatId, after: 0 },
-  ]);
+  expect(new URL(feed.url).searchParams.get('events')).toBe('subscribed');
+  expect(sentOn(feed)).toEqual([{ type: 'subscribe', session_id: chatId, after: 0 }]);
   const subscribedAt = feed.log.findIndex((m) => 'sent' in m && m.sent.type === 'subscribe');
   expect(feed.log.slice(0, subscribedAt).filter((m) => 'received' in m && m.received.type === 'event')).toEqual([]);
   expect(feed.log.slice(subscribedAt).some((m) => 'received' in m && m.received.type === 'event' && m.received.session_id === chatId)).toBe(true);
@@ -772,7 +772,7 @@ it('lets an operator of two apps choose the app it acts in: agents, documents an
     await expect(p.getByTestId('bridge-sessions').locator('thead th').allTextContents()).resolves.toEqual(['Session', 'App', 'User', 'Status', 'Agent', 'Events', 'Last activity']);
     expect(refused).toEqual([]);
     // Its live socket too carries only what it shows.
-    expect(sentOn(feeds[0])[0]).toEqual({ type: 'unsubscribe', all: true });
+    expect(new URL(feeds[0].url).searchParams.get('events')).toBe('subscribed');
   } finally {
     await context.close();
   }
@@ -885,7 +885,7 @@ it('received on its live socket no event of a session it did not open, all along
   expect((await api('GET', '/api/observability/sessions?source=bridge')).json.sessions.length).toBeGreaterThan(0);
   expect(liveFeeds.length).toBeGreaterThan(0);
   for (const feed of liveFeeds) {
-    expect(sentOn(feed)[0]).toEqual({ type: 'unsubscribe', all: true });
+    expect(new URL(feed.url).searchParams.get('events')).toBe('subscribed');
     expect(unsubscribedEvents(feed)).toEqual([]);
   }
 });

@@ -148,6 +148,21 @@ describe('a dashboard that never subscribes (document 001 §5)', () => {
     expect(s.messages.some((m) => m.type === 'event' && m.event.event_id === 'n2-c')).toBe(false);
     await s.close();
   });
+
+  it('?events=subscribed opens the socket narrowed: no event of a session it has not subscribed to, from its first frame; a bad value is refused naming it', async () => {
+    const s = await TestSocket.connect(`${b.url.replace('http', 'ws')}/ws?events=subscribed&access_token=${operator}`);
+    await s.waitType('init');
+    await post([ev('narrowed-other', 'session_start'), ev('narrowed-mine', 'session_start')]);
+    s.send({ type: 'subscribe', session_id: 'narrowed-mine' });
+    await s.waitFor((m) => m.type === 'subscribed' && m.session_id === 'narrowed-mine');
+    await post([ev('narrowed-other', 'message', { event_id: 'o-1' }), ev('narrowed-mine', 'message', { event_id: 'm-1' })]);
+    await s.waitFor((m) => m.type === 'event' && m.event.event_id === 'm-1');
+    expect(s.messages.filter((m) => m.type === 'event').map((m) => m.session_id)).toEqual(['narrowed-mine']); // its message; both session_starts came before any subscribe
+    expect(s.messages.some((m) => m.type === 'session_updated' && m.session.session_id === 'narrowed-other')).toBe(true);
+    await s.close();
+    const bad = new TestSocket(`${b.url.replace('http', 'ws')}/ws?events=some&access_token=${operator}`);
+    expect([await bad.closed, bad.closeReason]).toEqual([1008, expect.stringContaining('invalid events "some"')]);
+  });
 });
 
 describe('a slow socket', () => {

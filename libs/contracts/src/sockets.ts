@@ -136,7 +136,8 @@ export const observabilitySocket: SocketSpec = {
     HEARTBEAT,
   ].join('\n\n'),
   credentials: PLATFORM_TOKEN_PLACES,
-  closeCodes: { ...hubCloseCodes('64 KiB'), 1008: 'refused: no or a bad token, or not an operator; or too many messages too fast', 1011: 'delivery failed: reconnect and subscribe with `after`' },
+  query: observability.LiveQuery,
+  closeCodes: { ...hubCloseCodes('64 KiB'), 1008: 'refused: no or a bad token, or not an operator, or a bad `events`; or too many messages too fast', 1011: 'delivery failed: reconnect and subscribe with `after`' },
   receives: observability.ObsClientMessage.options.map((o) => ({
     name: typed(o),
     summary: OBS_SUMMARIES[typed(o)],

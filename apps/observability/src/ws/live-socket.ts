@@ -76,7 +76,10 @@ export class LiveSocket implements SocketHandler, LiveListener {
     private readonly d: LiveSocketDeps,
     private readonly ws: WebSocket,
     private readonly scope: AppScope,
-  ) {}
+    opts: { narrowed?: boolean } = {},
+  ) {
+    if (opts.narrowed) this.all = false;
+  }
 
   /** Listen first, then read the sessions: a change committed after the read is not missed. */
   async open(): Promise<void> {

@@ -15,6 +15,14 @@ import { Session, SessionAppId, SessionId, StoredEvent } from './http';
  * the app (`app_id`, null for none), and `subscribe` takes `app_id` when the id is a session of
  * several of the token's apps (else `AMBIGUOUS_SESSION`).
  */
+/** The live socket's URL query (besides the token): how it opens. */
+export const LiveQuery = z.object({
+  events: z
+    .enum(['all', 'subscribed'])
+    .optional()
+    .describe('`all` (default, document 001): every event of the token\'s apps until the first subscribe; `subscribed` (a Tessera addition): only the sessions subscribed to, from the first frame'),
+});
+
 export const ObsClientMessage = z.discriminatedUnion('type', [
   z
     .object({
