@@ -6,38 +6,25 @@
  * pending tool call and closes the turn.
  */
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import { call, closedPort, freshSchema, TestSocket, TEST_REDIS_URL } from '@tessera/kit/testing';
+import { call, TestSocket } from '@tessera/kit/testing';
 import { SECRET, startTestGateway, token, type TestGateway } from './support';
-import { ROOT, spawnHttpService, startRuntime, type HttpService, type RuntimeStack } from './stack';
+import { spawnObservability, startRuntime, type HttpService, type RuntimeStack } from './stack';
 
 const SERVICE_KEY = 'obs-stop-service-key-0123456789abcdef';
 let runtime: RuntimeStack;
 let obs: HttpService;
-let dropObs: () => Promise<void>;
 let gw: TestGateway;
 const sockets: TestSocket[] = [];
 
 beforeAll(async () => {
   const bull = `test-gw-obs-${randomBytes(4).toString('hex')}`;
-  const [schema, obsPort] = await Promise.all([freshSchema(join(ROOT, 'apps/observability/prisma/migrations'), 'gw_obs'), closedPort()]);
-  dropObs = schema.drop;
-  [runtime, obs] = await Promise.all([
-    startRuntime({ JWT_SECRET: SECRET, SERVICE_KEY, extra: { OBSERVABILITY_EVENTS: 'true', BULL_PREFIX: bull } }),
-    spawnHttpService(
-      'observability',
-      'apps/observability/src/main.ts',
-      { NODE_ENV: 'test', LOG_LEVEL: 'warn', REDIS_URL: TEST_REDIS_URL, DATABASE_URL: schema.url, BULL_PREFIX: bull, JWT_SECRET: SECRET, SERVICE_KEY, HOST: '127.0.0.1', PORT: String(obsPort), SHUTDOWN_TIMEOUT_MS: '3000' },
-      obsPort,
-    ),
-  ]);
+  [runtime, obs] = await Promise.all([startRuntime({ JWT_SECRET: SECRET, SERVICE_KEY, extra: { OBSERVABILITY_EVENTS: 'true', BULL_PREFIX: bull } }), spawnObservability('gw_obs', bull, SERVICE_KEY)]);
   gw = await startTestGateway({ RUNTIME_URL: runtime.url, BROKER_URL: 'off', OBSERVABILITY_URL: obs.url });
 }, 90_000);
 afterAll(async () => {
   for (const s of sockets) s.ws.terminate();
   await gw?.stop();
   await Promise.allSettled([runtime?.stop(), obs?.stop()]);
-  await dropObs?.();
 });
 
 async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, ms = 20_000): Promise<T> {

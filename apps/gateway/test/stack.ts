@@ -36,6 +36,13 @@ export async function spawnGateway(env: Record<string, string>): Promise<HttpSer
   return spawnHttpService('gateway', 'apps/gateway/src/main.ts', { ...off, RATE_LIMIT_PREFIX: testPrefix('gateway-rl'), ...env }, await closedPort());
 }
 
+/** Observability in its own process on a fresh schema, consuming the runtime's events on `bullPrefix`; `stop` also drops the schema. */
+export async function spawnObservability(name: string, bullPrefix: string, serviceKey: string): Promise<HttpService & { stop: () => Promise<void> }> {
+  const [schema, port] = await Promise.all([freshSchema(join(ROOT, 'apps/observability/prisma/migrations'), name), closedPort()]);
+  const obs = await spawnHttpService('observability', 'apps/observability/src/main.ts', { DATABASE_URL: schema.url, BULL_PREFIX: bullPrefix, SERVICE_KEY: serviceKey, SHUTDOWN_TIMEOUT_MS: '3000' }, port);
+  return { ...obs, stop: () => obs.stop().finally(() => schema.drop()) };
+}
+
 export interface RuntimeStack {
   url: string;
   port: number;

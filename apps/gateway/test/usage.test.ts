@@ -12,9 +12,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { call, closedPort, freshSchema, TestSocket, TEST_REDIS_URL, until } from '@tessera/kit/testing';
+import { call, TestSocket, until } from '@tessera/kit/testing';
 import { SECRET, startTestGateway, token, type TestGateway } from './support';
-import { ROOT, spawnHttpService, startRuntime, type HttpService, type RuntimeStack } from './stack';
+import { ROOT, spawnObservability, startRuntime, type HttpService, type RuntimeStack } from './stack';
 
 const SERVICE_KEY = 'usage-service-key-0123456789abcdef';
 const M = 1_000_000;
@@ -63,7 +63,6 @@ let model: Server;
 let workflows: string;
 let runtime: RuntimeStack;
 let obs: HttpService;
-let dropObs: () => Promise<void>;
 let gw: TestGateway;
 
 beforeAll(async () => {
@@ -76,27 +75,19 @@ beforeAll(async () => {
     writeFileSync(join(workflows, name, 'workflow.json'), JSON.stringify(workflow(name, provider, m)));
   }
   const bull = `test-gw-usage-${randomBytes(4).toString('hex')}`;
-  const [schema, obsPort] = await Promise.all([freshSchema(join(ROOT, 'apps/observability/prisma/migrations'), 'gw_usage'), closedPort()]);
-  dropObs = schema.drop;
   [runtime, obs] = await Promise.all([
     startRuntime({
       JWT_SECRET: SECRET,
       SERVICE_KEY,
       extra: { OBSERVABILITY_EVENTS: 'true', BULL_PREFIX: bull, WORKFLOWS_DIR: workflows, OPENAI_BASE_URL: modelUrl, OPENAI_API_KEY: 'sk-test-usage', ANTHROPIC_API_KEY: 'sk-ant-test-usage', ANTHROPIC_BASE_URL: modelUrl },
     }),
-    spawnHttpService(
-      'observability',
-      'apps/observability/src/main.ts',
-      { NODE_ENV: 'test', LOG_LEVEL: 'warn', REDIS_URL: TEST_REDIS_URL, DATABASE_URL: schema.url, BULL_PREFIX: bull, JWT_SECRET: SECRET, SERVICE_KEY, HOST: '127.0.0.1', PORT: String(obsPort), SHUTDOWN_TIMEOUT_MS: '3000' },
-      obsPort,
-    ),
+    spawnObservability('gw_usage', bull, SERVICE_KEY),
   ]);
   gw = await startTestGateway({ RUNTIME_URL: runtime.url, BROKER_URL: 'off', OBSERVABILITY_URL: obs.url });
 }, 90_000);
 afterAll(async () => {
   await gw?.stop();
   await Promise.allSettled([runtime?.stop(), obs?.stop()]);
-  await dropObs?.();
   await new Promise((r) => model?.close(r));
   if (workflows) rmSync(workflows, { recursive: true, force: true });
 });
