@@ -66,6 +66,24 @@ export function asService(base: string, body: unknown) {
   return http(base, 'POST', '/events', { body, headers: { 'x-tessera-service-key': SERVICE_KEY } });
 }
 
+/**
+ * One instance on a schema of its own for the tests of one file, with an operator token of app1
+ * and app2: started before them (`use` receives them), closed and dropped after them.
+ */
+export function observabilityForThisFile(name: string, use: (obs: Instance, op: string) => void): void {
+  let env: Env | undefined;
+  let obs: Instance | undefined;
+  beforeAll(async () => {
+    env = await testEnv(name);
+    obs = await startObservability(env);
+    use(obs, await operator(['app1', 'app2']));
+  });
+  afterAll(async () => {
+    await obs?.close();
+    await env?.dropSchema();
+  });
+}
+
 export const sid = (name: string) => `${name}-${randomBytes(4).toString('hex')}`;
 
 /** Shared with every service's tests (kit/testing). */

@@ -8,21 +8,11 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { TestSocket } from '@tessera/kit/testing';
 import fc from 'fast-check';
-import { http, KEY_APP1, KEY_APP2, operator, ROOT, sid, startObservability, testEnv, type Env, type Instance } from './harness';
+import { http, KEY_APP1, KEY_APP2, observabilityForThisFile, operator, ROOT, sid, type Instance } from './harness';
 
-let env: Env;
 let obs: Instance;
 let op: string;
-
-beforeAll(async () => {
-  env = await testEnv('otlp_sessions');
-  obs = await startObservability(env);
-  op = await operator(['app1', 'app2']);
-});
-afterAll(async () => {
-  await obs?.close();
-  await env?.dropSchema();
-});
+observabilityForThisFile('otlp_sessions', (o, token) => ([obs, op] = [o, token]));
 
 /**
  * An agent run through the real SDK (its own process: the exporters load node:http with a

@@ -2,21 +2,11 @@ import { execFile } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
-import { http, KEY_APP1, KEY_APP2, operator, ROOT, SERVICE_KEY, sid, startObservability, testEnv, type Env, type Instance } from './harness';
+import { http, KEY_APP1, KEY_APP2, observabilityForThisFile, ROOT, SERVICE_KEY, sid, type Instance } from './harness';
 
-let env: Env;
 let obs: Instance;
 let op: string;
-
-beforeAll(async () => {
-  env = await testEnv('otlp');
-  obs = await startObservability(env);
-  op = await operator(['app1', 'app2']);
-});
-afterAll(async () => {
-  await obs?.close();
-  await env?.dropSchema();
-});
+observabilityForThisFile('otlp', (o, token) => ([obs, op] = [o, token]));
 
 /**
  * An agent instrumented with OpenTelemetry, as its own process (the exporters load node:http
