@@ -4,6 +4,7 @@ import { ErrorBoundary, ErrorNote } from './ErrorBoundary';
 import { LiveSessions, useLive } from './live';
 import { AgentsPage } from './pages/Agents';
 import { BridgePage } from './pages/Bridge';
+import { DashboardPage } from './pages/Dashboard';
 import { DocumentsPage } from './pages/Documents';
 import { SessionsPage } from './pages/Sessions';
 import { navigate, usePath } from './router';
@@ -12,6 +13,7 @@ import { navigate, usePath } from './router';
 const PlaygroundPage = lazy(() => import('./pages/Playground').then((m) => ({ default: m.PlaygroundPage })));
 
 const PAGES = [
+  { path: '/dashboard', label: 'Dashboard' },
   { path: '/sessions', label: 'Sessions' },
   { path: '/agents', label: 'Agents' },
   { path: '/documents', label: 'Documents' },
@@ -76,7 +78,7 @@ function Shell({ op, apps, onChooseApp, onSignOut }: { op: Operator; apps: strin
   }, [live]);
   useLive(live);
   useEffect(() => {
-    if (path === '/' || path === '') navigate('/sessions');
+    if (path === '/' || path === '') navigate('/dashboard');
   }, [path]);
   const page = PAGES.find((p) => path === p.path || path.startsWith(p.path + '/'));
   return (
@@ -104,7 +106,7 @@ function Shell({ op, apps, onChooseApp, onSignOut }: { op: Operator; apps: strin
         <span className="who">
           {op.claims.sub} ·{' '}
           {apps ? (
-            <select aria-label="working app" title="the app that Agents, Documents and Playground act in" value={op.appId} onChange={(e) => onChooseApp(e.target.value)}>
+            <select aria-label="working app" title="the app that the Dashboard, Agents, Documents and Playground act in" value={op.appId} onChange={(e) => onChooseApp(e.target.value)}>
               {apps.map((a) => (
                 <option key={a}>{a}</option>
               ))}
@@ -121,6 +123,8 @@ function Shell({ op, apps, onChooseApp, onSignOut }: { op: Operator; apps: strin
         <ErrorNote error={live.status !== 'live' ? live.error : null} />
         <ErrorBoundary resetKey={path}>
           <Suspense fallback={<p className="muted">Loading…</p>}>
+            {/* Keyed by the app too: the chosen app's figures only, never the last app's for a moment. */}
+            {page?.path === '/dashboard' && <DashboardPage key={op.appId} op={op} live={live} />}
             {page?.path === '/sessions' && <SessionsPage live={live} path={path} />}
             {/* Keyed by the app: another app's page starts afresh (its list, no half-edited form of the last app). */}
             {page?.path === '/agents' && <AgentsPage key={op.appId} app={op.namedApp} />}

@@ -35,3 +35,17 @@ export function useNow(ms = 5000): number {
   }, [ms]);
   return now;
 }
+
+/** US dollars as an operator reads a bill: cents above a dollar, more digits for the small sums a few calls cost. */
+export function usd(v: number): string {
+  if (v === 0) return '$0';
+  if (v >= 1) return `$${v.toFixed(2)}`;
+  if (v >= 0.01) return `$${v.toFixed(4)}`;
+  if (v >= 0.000001) return `$${v.toFixed(6)}`;
+  return '< $0.000001';
+}
+
+/** A count in few characters (1.2k, 3.4M), for chart axes. */
+export function compact(n: number): string {
+  return Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 1 }).format(n);
+}

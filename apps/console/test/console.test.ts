@@ -8,6 +8,8 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { call, TestSocket, until } from '@tessera/kit/testing';
+import { num, usd } from '../src/format';
+import { MIN_GAP_MS, REFRESH_MS } from '../src/usage';
 import { ensureConsoleBuilt } from './build';
 import { CONTEXT_PLAN, startStack, type Stack } from './stack';
 
@@ -108,13 +110,14 @@ it('signs in with a token, and says why a token is refused', async () => {
 
   // The whole line `npm start` prints, as copied from the terminal (indented, with its line break).
   await signIn(`  export TOKEN=${stack.token}\n`);
-  await page.getByRole('heading', { name: 'Sessions' }).waitFor();
+  // The first page is the dashboard.
+  await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
   await page.getByText('● live').waitFor();
-  expect(page.url()).toBe(`${stack.url}/console/sessions`);
+  expect(page.url()).toBe(`${stack.url}/console/dashboard`);
   // The token is the tab's (sessionStorage): kept across a reload, not in localStorage, not seen by another tab.
   expect(await page.evaluate(() => [sessionStorage.getItem('tessera.console.token'), localStorage.getItem('tessera.console.token')])).toEqual([stack.token, null]);
   await page.reload();
-  await page.getByRole('heading', { name: 'Sessions' }).waitFor();
+  await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
   // Another tab of the same browser profile: not signed in (browser.newPage's context holds one page, so a context of two).
   const context = await browser.newContext();
   try {
@@ -122,7 +125,7 @@ it('signs in with a token, and says why a token is refused', async () => {
     await first.goto(`${stack.url}/console/`);
     await first.getByLabel('token').fill(stack.token);
     await first.getByRole('button', { name: 'Sign in' }).click();
-    await first.getByRole('heading', { name: 'Sessions' }).waitFor();
+    await first.getByRole('heading', { name: 'Dashboard' }).waitFor();
     const second = await context.newPage();
     await second.goto(`${stack.url}/console/`);
     await second.getByLabel('token').waitFor();
@@ -156,7 +159,7 @@ it('says why the live feed is refused when the console is opened at an address n
     await p.getByLabel('token').fill(stack.token);
     await p.getByRole('button', { name: 'Sign in' }).click();
     // Reads over HTTP work (same origin); the socket's upgrade is refused for its Origin.
-    await p.getByRole('heading', { name: 'Sessions' }).waitFor();
+    await p.getByRole('heading', { name: 'Dashboard' }).waitFor();
     await p.getByText(`most likely this address (${other}) is not in CORS_ORIGINS`, { exact: false }).waitFor();
     expect(await p.locator('.live-status').textContent()).not.toBe('● live');
   } finally {
@@ -174,6 +177,7 @@ it('shows a chat appear live, streams its reply into one message of the conversa
   socket.send({ type: 'user.input.submit', text: 'tell me a story' });
 
   // No reload: the row arrives over observability's socket.
+  await nav('Sessions');
   const row = page.locator(`tr[data-session="${chatId}"]`);
   await row.locator('.badge.running').waitFor();
   // The chat's events are recorded while the page has not opened it: its socket is not sent them.
@@ -647,6 +651,123 @@ it('starts playground chats through the broker, as apps do: the plan it adds sho
   for (const name of ['console-concierge', 'console-resting']) expect((await api('DELETE', `/api/agents/${name}?force=true`)).status).toBe(200);
 });
 
+it('shows the app’s tokens, cost and sessions over time on the dashboard, the chatting user among the top users, kept current without flooding the API', async () => {
+  // An outside agent's call of a model no price table knows: its tokens count, its cost is unknown.
+  const outside = await call(stack.url, 'POST', '/api/observability/events', {
+    headers: { 'x-ingest-key': stack.ingestKey },
+    body: { event_type: 'message', session_id: 'console-unpriced', user_id: 'outside-user', workflow: 'review', agent_name: 'local-reviewer', role: 'assistant', content: [{ type: 'text', text: 'looks fine' }], usage: { input_tokens: 120, output_tokens: 30, model: 'local-llama' } },
+  });
+  expect({ status: outside.status, accepted: outside.json?.accepted }).toEqual({ status: 200, accepted: 1 });
+  await until(async () => (await api('GET', '/api/observability/usage?group_by=model')).json.rows.some((r: { model: string }) => r.model === 'local-llama'), 20_000, 'the unpriced call counted');
+
+  const reads: string[] = [];
+  const refused: string[] = [];
+  const record = (r: { url: () => string; resourceType: () => string }) => {
+    const u = new URL(r.url());
+    if (u.pathname.startsWith('/api/') && r.resourceType() !== 'websocket') reads.push(`${u.pathname}${u.search}`);
+  };
+  const refusal = (r: { status: () => number; url: () => string }) => void (r.status() >= 400 && refused.push(`${r.status()} ${r.url()}`));
+  page.on('request', record);
+  page.on('response', refusal);
+  try {
+    await nav('Dashboard');
+    await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+    const totals = page.getByTestId('totals');
+    await totals.waitFor();
+    const usageRead = (granularity: string) => reads.findLast((r) => r.startsWith('/api/observability/usage?') && new URLSearchParams(r.split('?')[1]).get('granularity') === granularity && new URLSearchParams(r.split('?')[1]).get('group_by') !== 'user,workflow,agent');
+    /** The totals the page shows, against what the API answers for the range the page read (the page reads again on news: wait for them to agree). */
+    const totalsMatchApi = async (granularity: string) => {
+      const read = usageRead(granularity)!;
+      expect(new URLSearchParams(read.split('?')[1]).get('app_id')).toBe(stack.appId);
+      const { total } = (await api('GET', read)).json;
+      const want = [
+        num(total.calls),
+        num(total.input_tokens),
+        num(total.output_tokens),
+        num(total.cache_read_tokens),
+        num(total.cache_write_tokens),
+        total.cost_usd === null ? 'unknown' : usd(total.cost_usd),
+        total.unpriced_calls ? `${num(total.unpriced_calls)} unpriced` : 'none',
+      ];
+      await until(async () => JSON.stringify(await totals.locator('dd').allTextContents()) === JSON.stringify(want), 20_000, `the totals to be ${want.join(', ')}`).catch(async (e) => {
+        throw new Error(`${(e as Error).message}; the page shows ${(await totals.locator('dd').allTextContents()).join(', ')}`);
+      });
+      return total;
+    };
+
+    // The last 24 hours by hour: the chats of the tests before (the scripted model, priced as npm start prices it) and the unpriced call.
+    const day = await totalsMatchApi('hour');
+    expect(day.calls).toBeGreaterThan(1);
+    expect(day.cost_usd).toBeGreaterThan(0);
+    expect(day.unpriced_calls).toBe(1);
+    await expect(totals.locator('[data-total="unpriced_calls"] dd').textContent()).resolves.toBe('1 unpriced');
+    // The first reads: the chart's usage, the tables' usage and the sessions, each once, each of the operator's app.
+    expect(reads.slice(0, 3).map((r) => r.split('?')[0]).sort()).toEqual(['/api/observability/sessions', '/api/observability/usage', '/api/observability/usage']);
+
+    // The charts drew lines: a canvas with coloured pixels (the axes and grid are grey), the models named.
+    const tokensChart = page.locator('[data-chart="Tokens by model"]');
+    const coloured = (chart: typeof tokensChart) =>
+      chart.locator('canvas').evaluate((c: HTMLCanvasElement) => {
+        const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0 && Math.max(Math.abs(d[i] - d[i + 1]), Math.abs(d[i + 1] - d[i + 2])) > 40) n++;
+        return n;
+      });
+    expect(await coloured(tokensChart)).toBeGreaterThan(20);
+    expect(Number(await tokensChart.getAttribute('data-points'))).toBeGreaterThan(0);
+    await expect(tokensChart.locator('.u-legend').textContent()).resolves.toMatch(/scripted.*local-llama|local-llama.*scripted/);
+    expect(await coloured(page.locator('[data-chart="Cost by model"]'))).toBeGreaterThan(20);
+    // The unpriced model has no cost line: it is not drawn as $0.
+    await expect(page.locator('[data-chart="Cost by model"] .u-legend').textContent()).resolves.not.toContain('local-llama');
+    expect(await coloured(page.locator('[data-chart="Sessions"]'))).toBeGreaterThan(20);
+    expect(Number(await page.getByTestId('sessions-started').textContent())).toBeGreaterThan(0);
+
+    // The chatting user among the top users, with a cost; the outside user's calls unpriced.
+    const users = page.getByTestId('top-users');
+    const userRow = users.locator('tbody tr', { has: page.getByRole('cell', { name: USER, exact: true }) });
+    await expect(userRow.locator('td').last().textContent()).resolves.toMatch(/^\$\d/);
+    const outsideRow = users.locator('tbody tr', { has: page.getByRole('cell', { name: 'outside-user', exact: true }) });
+    await expect(outsideRow.locator('td').last().textContent()).resolves.toBe('unpriced');
+    await page.getByTestId('top-workflows').locator('tbody tr', { hasText: 'local-reviewer' }).getByRole('cell', { name: 'review', exact: true }).waitFor();
+    await shot('dashboard');
+
+    // Live: a chat runs while the page is open; its usage shows without a reload, read again a bounded number of times.
+    const before = reads.length;
+    const since = Date.now();
+    const started = await api('POST', `/api/chats/${stack.appId}/assistant/start`, { user_id: USER });
+    expect(started.status).toBe(201);
+    const socket = await TestSocket.connect(`${stack.url.replace('http', 'ws')}${started.json.websocket_url}?access_token=${stack.token}`);
+    sockets.push(socket);
+    await socket.waitFor((m) => m.type === 'chat_meta');
+    socket.send({ type: 'user.input.submit', text: 'what plan am I on?' });
+    await socket.waitFor((m) => m.type === 'chat.run_complete', 20_000);
+    const after = await until(async () => {
+      const { total } = (await api('GET', usageRead('hour')!)).json;
+      return total.calls > day.calls && total;
+    }, 20_000, 'the chat’s call counted');
+    await until(async () => (await totals.locator('[data-total="calls"] dd').textContent()) === num(after.calls), 20_000, 'the page to show the new call');
+    // Well within REFRESH_MS: the live socket's news brought it. At most one read of three calls per MIN_GAP_MS, and one more pending.
+    const elapsed = Date.now() - since;
+    expect(elapsed).toBeLessThan(REFRESH_MS);
+    const again = reads.length - before;
+    expect(again).toBeGreaterThanOrEqual(3);
+    expect(again).toBeLessThanOrEqual(3 * (2 + Math.floor(elapsed / MIN_GAP_MS)));
+
+    // The last 7 days by day, split by app: the same totals as the API's for that range, one line for the app.
+    await page.getByLabel('range').selectOption({ label: 'Last 7 days, by day' });
+    await page.getByLabel('split by').selectOption('app');
+    await page.locator('[data-chart="Tokens by app"] .u-legend').getByText(stack.appId).waitFor();
+    await until(async () => !!usageRead('day') && new URLSearchParams(usageRead('day')!.split('?')[1]).get('group_by') === 'app', 10_000, 'a read by day and app');
+    await totalsMatchApi('day');
+
+    expect(refused).toEqual([]);
+    expect(await page.locator('.error').count()).toBe(0);
+  } finally {
+    page.off('request', record);
+    page.off('response', refusal);
+  }
+});
+
 it('lets an operator of two apps choose the app it acts in: agents, documents and the playground of the chosen app, kept for the tab', async () => {
   const [appA, appB] = [stack.appId, `${stack.appId}-b`];
   const operatorOf = (...apps: string[]) => stack.sign({ sub: 'two-app-operator', apps, roles: ['operator'] });
@@ -685,7 +806,8 @@ it('lets an operator of two apps choose the app it acts in: agents, documents an
     await p.goto(`${stack.url}/console/`);
     await p.getByLabel('token').fill(both);
     await p.getByRole('button', { name: 'Sign in' }).click();
-    await p.getByRole('heading', { name: 'Sessions' }).waitFor();
+    await p.getByRole('heading', { name: 'Dashboard' }).waitFor();
+    await p.getByTestId('totals').waitFor();
     await p.getByText('● live').waitFor();
     // The chooser sits beside who is signed in, offering the token's apps, the first chosen.
     await expect(p.locator('header .who').getByLabel('working app').locator('option').allTextContents()).resolves.toEqual([appA, appB]);
@@ -731,14 +853,16 @@ it('lets an operator of two apps choose the app it acts in: agents, documents an
     await p.locator('tr[data-document="notes.txt"]').waitFor();
     expect((await documents()).sort()).toEqual(['notes.txt', 'other.txt']);
 
-    // No refusal, no error on the page, and no call but these: each agents call names its app, each document list its app.
+    // No refusal, no error on the page, and no call but these: the dashboard's reads name the first app, each agents call names its app, each document list its app.
     expect(refused).toEqual([]);
     expect(await p.locator('.error').count()).toBe(0);
+    const isDashboard = (r: string) => r.startsWith('GET /api/observability/usage?') || r.startsWith('GET /api/observability/sessions?app_id=');
+    const dashboardApps = requests.filter(isDashboard).map((r) => `${new URL(r.split(' ')[1], stack.url).pathname} ${new URL(r.split(' ')[1], stack.url).searchParams.get('app_id')}`);
+    expect(dashboardApps.sort()).toEqual([`/api/observability/sessions ${appA}`, `/api/observability/usage ${appA}`, `/api/observability/usage ${appA}`]);
     const q = (app: string) => `?app_id=${app}&limit=50`;
-    expect(requests.sort()).toEqual(
+    expect(requests.filter((r) => !isDashboard(r)).sort()).toEqual(
       [
         'GET /api/observability/sessions?limit=1',
-        'GET /api/observability/sessions?limit=500',
         `GET /api/agents [${appA}]`,
         `GET /api/agents [${appB}]`,
         `GET /api/agents [${appB}]`,

@@ -14,6 +14,8 @@ export const ROOT = REPO_ROOT;
 /** The stack's operator, and the plan the broker's context source gives them. */
 export const OPERATOR = 'console-operator';
 export const CONTEXT_PLAN = 'pro';
+/** The demo price `npm start` gives the scripted model (tools/scripts/start.ts), USD per million tokens: its chats have a cost. */
+export const SCRIPTED_PRICE = { scripted: { input: 0.15, output: 0.6, cache_read: 0.075 } };
 
 export interface Stack {
   /** The gateway's origin; the console is at `${url}/console/`. */
@@ -38,7 +40,7 @@ export async function startStack(opts: { workflows?: string } = {}): Promise<Sta
     workflows: [opts.workflows ?? join(__dirname, 'fixtures/workflows')],
     consoleDist: join(REPO_ROOT, 'apps/console/dist'),
     operator: OPERATOR,
-    env: { broker: { CONTEXT_FILE: contextFile } },
+    env: { broker: { CONTEXT_FILE: contextFile }, observability: { PRICE_OVERRIDES: JSON.stringify(SCRIPTED_PRICE) } },
   }).catch((e) => {
     rmSync(dir, { recursive: true, force: true });
     throw e;
