@@ -19,7 +19,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signToken } from '@tessera/kit';
-import { TEST_REDIS_URL } from '../../libs/kit/src/testing';
+import { TEST_REDIS_URL, entryOf } from '../../libs/kit/src/testing';
 import { agent, httpCall } from './lib/http';
 import { cleanup, cpuSecondsOf, freePort, onCleanup, runMain, spawnService } from './lib/proc';
 import { fmt, int, pct, table } from './lib/stats';
@@ -68,7 +68,7 @@ async function main() {
   onCleanup(() => rm(dir, { recursive: true, force: true }));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const svc = await spawnService('agent-manager', 'apps/agent-manager/src/main.ts', {
+  const svc = await spawnService('agent-manager', entryOf('agent-manager'), {
     NODE_ENV: 'test',
     PORT: String(port),
     HOST: '127.0.0.1',

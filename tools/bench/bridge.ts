@@ -19,7 +19,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { signToken } from '@tessera/kit';
-import { TEST_REDIS_URL } from '../../libs/kit/src/testing';
+import { TEST_REDIS_URL, entryOf } from '../../libs/kit/src/testing';
 import { agent, httpCall, pooled } from './lib/http';
 import { cleanup, freePort, onCleanup, rssOf, runMain, sleep, spawnService } from './lib/proc';
 import { fmt, int, pct, table } from './lib/stats';
@@ -117,8 +117,8 @@ async function main() {
     AUTH_ENABLED: 'true',
     CORS_ORIGINS: '*',
   });
-  const a = await spawnService('bridge-a', 'apps/bridge/src/main.ts', env(pa), { port: pa });
-  const b = await spawnService('bridge-b', 'apps/bridge/src/main.ts', env(pb), { port: pb });
+  const a = await spawnService('bridge-a', entryOf('bridge'), env(pa), { port: pa });
+  const b = await spawnService('bridge-b', entryOf('bridge'), env(pb), { port: pb });
   const A = `http://127.0.0.1:${pa}`;
   const B = `http://127.0.0.1:${pb}`;
   say(`bridge benchmark: two instances, ${COLD} cold starts, ${REUSE} reuses at ${CONCURRENCY} in flight, ${SOCKETS} sockets for ${SECONDS} s${QUICK ? ' (quick)' : ''}`);

@@ -27,7 +27,7 @@ import { signToken } from '@tessera/kit';
 // The sources: the package's exports name its build (dist/), which this benchmark does not need.
 import { ChatConnection, storageKey, type HostStorage, type SocketFactory } from '../../libs/client/src';
 import { clientSizes, sizeTable } from './client-size';
-import { freshSchema, TEST_REDIS_URL } from '../../libs/kit/src/testing';
+import { freshSchema, TEST_REDIS_URL, entryOf } from '../../libs/kit/src/testing';
 import { Redis } from 'ioredis';
 import { BusPublisher, BusSubscriber, createLogger, pgPool } from '@tessera/kit';
 import { ChatFeed } from '../../apps/runtime/src/bus/feed';
@@ -219,7 +219,7 @@ async function main(): Promise<void> {
   const port = await freePort();
   await spawnService(
     'runtime',
-    'apps/runtime/src/main.ts',
+    entryOf('runtime'),
     {
       NODE_ENV: 'production',
       LOG_LEVEL: 'warn',

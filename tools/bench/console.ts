@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { signToken } from '@tessera/kit';
 import { ensureConsoleBuilt } from '../../apps/console/test/build';
-import { freshSchema } from '../../libs/kit/src/testing';
+import { freshSchema, entryOf } from '../../libs/kit/src/testing';
 import { freePort, onCleanup, ROOT, runMain, sleep, spawnService } from './lib/proc';
 import { fmt, int, markdown, pct } from './lib/stats';
 
@@ -50,10 +50,10 @@ async function main() {
   say('building the console (when stale) and starting observability and the gateway…');
   const [built] = await Promise.all([
     ensureConsoleBuilt(),
-    spawnService('observability', 'apps/observability/src/main.ts', { ...common, PORT: String(obsPort), DATABASE_URL: schema.url, BULL_PREFIX: `bench-console-${id}`, INGEST_KEYS: `${appId}:${ingestKey}` }, { port: obsPort }),
+    spawnService('observability', entryOf('observability'), { ...common, PORT: String(obsPort), DATABASE_URL: schema.url, BULL_PREFIX: `bench-console-${id}`, INGEST_KEYS: `${appId}:${ingestKey}` }, { port: obsPort }),
     spawnService(
       'gateway',
-      'apps/gateway/src/main.ts',
+      entryOf('gateway'),
       { ...common, PORT: String(gwPort), OBSERVABILITY_URL: `http://127.0.0.1:${obsPort}`, RUNTIME_URL: 'off', BROKER_URL: 'off', AGENTS_URL: 'off', DOCUMENTS_URL: 'off', BRIDGE_URL: 'off', RATE_LIMIT_PER_MIN: '0' },
       { port: gwPort },
     ),

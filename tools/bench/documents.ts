@@ -23,7 +23,7 @@ import { request, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signToken } from '@tessera/kit';
-import { freshSchema } from '../../libs/kit/src/testing';
+import { freshSchema, entryOf } from '../../libs/kit/src/testing';
 import { cleanup, freePort, onCleanup, ROOT, rssOf, runMain, sleep, spawnService, stopChild } from './lib/proc';
 import { fmt, markdown } from './lib/stats';
 
@@ -94,7 +94,7 @@ async function main() {
   onCleanup(() => schema.drop());
   const blobDir = join(work, 'blobs');
   const port = await freePort();
-  const server = await spawnService('document-server', 'apps/document-server/src/main.ts', { NODE_ENV: 'production', LOG_LEVEL: 'warn', PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: schema.url, BLOB_DIR: blobDir, JWT_SECRET: SECRET, SERVICE_KEY: `bench-service-key-${randomBytes(8).toString('hex')}` }, { port });
+  const server = await spawnService('document-server', entryOf('document-server'), { NODE_ENV: 'production', LOG_LEVEL: 'warn', PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: schema.url, BLOB_DIR: blobDir, JWT_SECRET: SECRET, SERVICE_KEY: `bench-service-key-${randomBytes(8).toString('hex')}` }, { port });
   onCleanup(() => server.stop());
   const barePort = await freePort();
   const bare = spawn(process.execPath, ['-e', BARE], { env: { ...process.env, DIR: work, PORT: String(barePort) }, stdio: ['ignore', 'pipe', 'inherit'] });

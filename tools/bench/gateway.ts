@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { signToken } from '@tessera/kit';
 // The kit's test helpers (not part of its package entry).
-import { freshSchema, TEST_REDIS_URL } from '../../libs/kit/src/testing';
+import { freshSchema, TEST_REDIS_URL, entryOf } from '../../libs/kit/src/testing';
 import { typeTurns } from './lib/clients';
 import { agent, httpCall } from './lib/http';
 import { freePort, onCleanup, ROOT, runMain, spawnService } from './lib/proc';
@@ -122,12 +122,12 @@ async function main() {
   {
     process.stdout.write('starting runtime, worker, broker, gateway...\n');
     await Promise.all([
-      spawnService('runtime', 'apps/runtime/src/main.ts', { ...runtimeEnv, PORT: String(rtPort) }, { port: rtPort }),
-      spawnService('worker', 'apps/runtime/src/worker.ts', { ...runtimeEnv, LOG_LEVEL: 'info' }, { log: 'runtime worker ready' }),
-      spawnService('broker', 'apps/broker/src/main.ts', { ...common, PORT: String(brPort), RUNTIME_URL: rt, PUBLIC_WS_URL: `ws://127.0.0.1:${gwPort}`, APP_ID: APP }, { port: brPort }),
+      spawnService('runtime', entryOf('runtime'), { ...runtimeEnv, PORT: String(rtPort) }, { port: rtPort }),
+      spawnService('worker', entryOf('runtime-worker'), { ...runtimeEnv, LOG_LEVEL: 'info' }, { log: 'runtime worker ready' }),
+      spawnService('broker', entryOf('broker'), { ...common, PORT: String(brPort), RUNTIME_URL: rt, PUBLIC_WS_URL: `ws://127.0.0.1:${gwPort}`, APP_ID: APP }, { port: brPort }),
       spawnService(
         'gateway',
-        'apps/gateway/src/main.ts',
+        entryOf('gateway'),
         // The limit stays on (its Redis round trip is part of the cost) but out of reach.
         { ...common, PORT: String(gwPort), RUNTIME_URL: rt, BROKER_URL: `http://127.0.0.1:${brPort}`, RATE_LIMIT_PER_MIN: '1000000000', OBSERVABILITY_URL: 'off', AGENTS_URL: 'off', DOCUMENTS_URL: 'off', BRIDGE_URL: 'off' },
         { port: gwPort },

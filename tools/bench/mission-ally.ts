@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { signToken } from '@tessera/kit';
-import { freshSchema, TEST_REDIS_URL } from '../../libs/kit/src/testing';
+import { freshSchema, TEST_REDIS_URL, entryOf } from '../../libs/kit/src/testing';
 import { httpCall, pooled } from './lib/http';
 import { freePort, onCleanup, ROOT, runMain, spawnService } from './lib/proc';
 import { deleteKeys } from './lib/redis-keys';
@@ -100,8 +100,8 @@ runMain(
     };
     const port = await freePort();
     await Promise.all([
-      spawnService('runtime', 'apps/runtime/src/main.ts', { ...env, PORT: String(port) }, { port }),
-      spawnService('worker', 'apps/runtime/src/worker.ts', { ...env, LOG_LEVEL: 'info' }, { log: 'runtime worker ready' }),
+      spawnService('runtime', entryOf('runtime'), { ...env, PORT: String(port) }, { port }),
+      spawnService('worker', entryOf('runtime-worker'), { ...env, LOG_LEVEL: 'info' }, { log: 'runtime worker ready' }),
     ]);
     const base = `http://127.0.0.1:${port}`;
     const ws = `ws://127.0.0.1:${port}`;

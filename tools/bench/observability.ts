@@ -28,7 +28,7 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import { Queue, type ObservedEvent } from '@tessera/contracts';
 import { bullConnection, createLogger, pgConnectionString, signToken, TypedQueue } from '@tessera/kit';
-import { freshSchema, TEST_REDIS_URL } from '../../libs/kit/src/testing';
+import { freshSchema, TEST_REDIS_URL, entryOf } from '../../libs/kit/src/testing';
 import { cpuDelta, cpuReport, cpuSample, discoverServers, type CpuSample } from './lib/cpu';
 import { pooled } from './lib/http';
 import { cleanup, freePort, onCleanup, ROOT, rssOf, runMain, sleep, spawnService, type Service } from './lib/proc';
@@ -105,7 +105,7 @@ async function startInstances(n: number): Promise<Instance[]> {
       const port = await freePort();
       const env = { NODE_ENV: 'production', LOG_LEVEL: 'warn', REDIS_URL: TEST_REDIS_URL, DATABASE_URL: databaseUrl, BULL_PREFIX: PREFIX, JWT_SECRET: SECRET, SERVICE_KEY: `bench-service-key-${RUN}`, HOST: '127.0.0.1', PORT: String(port), RETENTION_DAYS: '0' };
       const name = `observability-${i + 1}`;
-      return { name, port, svc: await spawnService(name, 'apps/observability/src/main.ts', env, { port }) };
+      return { name, port, svc: await spawnService(name, entryOf('observability'), env, { port }) };
     }),
   );
 }

@@ -42,7 +42,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { pgPool, signToken } from '@tessera/kit';
 // The kit's test helpers (not part of its package entry).
-import { freshSchema, TEST_REDIS_URL } from '../../libs/kit/src/testing';
+import { freshSchema, TEST_REDIS_URL, entryOf } from '../../libs/kit/src/testing';
 import { Timeline, type NewEvent } from '../../apps/runtime/src/store/timeline';
 import { describePeer, measureLangGraph } from './langgraph';
 import { aguiConnection, aguiRun, type AguiEvent, type AguiMessage } from './lib/agui';
@@ -101,14 +101,14 @@ function nodeArgs(): string[] {
 
 async function startApi(name: string, extra: Record<string, string> = {}, args: string[] = nodeArgs()): Promise<Api> {
   const port = await freePort();
-  const svc = await spawnService(name, 'apps/runtime/src/main.ts', { ...baseEnv, ...extra, PORT: String(port) }, { port, nodeArgs: args });
+  const svc = await spawnService(name, entryOf('runtime'), { ...baseEnv, ...extra, PORT: String(port) }, { port, nodeArgs: args });
   return { name, port, svc };
 }
 
 async function startWorkers(n: number, extra: Record<string, string>): Promise<Service[]> {
   return Promise.all(
     Array.from({ length: n }, (_, i) =>
-      spawnService(`worker-${i + 1}`, 'apps/runtime/src/worker.ts', { ...baseEnv, ...extra, LOG_LEVEL: 'info' }, { log: 'runtime worker ready', nodeArgs: nodeArgs() }),
+      spawnService(`worker-${i + 1}`, entryOf('runtime-worker'), { ...baseEnv, ...extra, LOG_LEVEL: 'info' }, { log: 'runtime worker ready', nodeArgs: nodeArgs() }),
     ),
   );
 }

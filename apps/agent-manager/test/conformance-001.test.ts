@@ -9,7 +9,7 @@
  * agent manager and observability are processes started as `npm start` starts them (main.ts).
  */
 import { resolve } from 'node:path';
-import { closedPort, freshSchema, spawnService, testPrefix, TEST_REDIS_URL, type ServiceProcess } from '@tessera/kit/testing';
+import { closedPort, freshSchema, spawnService, testPrefix, TEST_REDIS_URL, type ServiceProcess, entryOf } from '@tessera/kit/testing';
 import { operator, projectDir, ROOT, SECRET, SERVICE_KEY, spawnAgentManager, user } from './harness';
 
 const APP = 'conformance-001';
@@ -35,7 +35,7 @@ beforeAll(async () => {
   const obsUrl = `http://127.0.0.1:${obsPort}`;
   gatewayUrl = `http://127.0.0.1:${gwPort}`;
   const common = { NODE_ENV: 'test', LOG_LEVEL: 'warn', REDIS_URL: TEST_REDIS_URL, JWT_SECRET: SECRET, SERVICE_KEY };
-  const obs = await start('observability', 'apps/observability/src/main.ts', obsPort, {
+  const obs = await start('observability', entryOf('observability'), obsPort, {
     ...common,
     DATABASE_URL: schema.url,
     BULL_PREFIX: `${prefix}-bull`,
@@ -46,7 +46,7 @@ beforeAll(async () => {
   const am = await spawnAgentManager(project.dir, { OBSERVABILITY_URL: obsUrl });
   processes.push(am);
   processes.push(
-    await start('gateway', 'apps/gateway/src/main.ts', gwPort, {
+    await start('gateway', entryOf('gateway'), gwPort, {
       ...common,
       AGENTS_URL: am.url,
       OBSERVABILITY_URL: obsUrl,

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import type { agents } from '@tessera/contracts';
 import { BusSubscriber, channelOf, createLogger, DEV_JWT_SECRET, signToken } from '@tessera/kit';
-import { call, closedPort, spawnService, TEST_REDIS_URL, until, type ServiceProcess } from '@tessera/kit/testing';
+import { call, closedPort, spawnService, TEST_REDIS_URL, until, type ServiceProcess, entryOf } from '@tessera/kit/testing';
 import { loadAgentManagerConfig, type AgentManagerConfig } from '../src/config';
 import { startAgentManagerServer, type RunningAgentManager } from '../src/server';
 
@@ -67,7 +67,7 @@ export async function spawnAgentManager(dir: string, extra: Record<string, strin
   const url = `http://127.0.0.1:${port}`;
   const p = await spawnService({
     name: 'agent-manager',
-    entry: resolve(ROOT, 'apps/agent-manager/src/main.ts'),
+    entry: resolve(ROOT, entryOf('agent-manager')),
     cwd: ROOT,
     env: { ...serviceVars(dir), LOG_LEVEL: 'warn', PORT: String(port), HOST: '127.0.0.1', ...extra },
     ready: { url: `${url}/health` },

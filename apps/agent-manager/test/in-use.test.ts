@@ -4,7 +4,7 @@
  * `agent_name`, the operator's token passed along.
  */
 import { resolve } from 'node:path';
-import { closedPort, freshSchema, spawnService, TEST_REDIS_URL, type ServiceProcess } from '@tessera/kit/testing';
+import { closedPort, freshSchema, spawnService, TEST_REDIS_URL, type ServiceProcess, entryOf } from '@tessera/kit/testing';
 import { http, operator, projectDir, ROOT, SECRET, SERVICE_KEY, startAgentManager, type Instance } from './harness';
 
 const INGEST_KEY = 'ingest-key-app1-0123456789';
@@ -24,7 +24,7 @@ beforeAll(async () => {
   obsUrl = `http://127.0.0.1:${port}`;
   obs = await spawnService({
     name: 'observability',
-    entry: resolve(ROOT, 'apps/observability/src/main.ts'),
+    entry: resolve(ROOT, entryOf('observability')),
     cwd: ROOT,
     env: { NODE_ENV: 'test', REDIS_URL: TEST_REDIS_URL, DATABASE_URL: schema.url, BULL_PREFIX: `test-am-${port}`, JWT_SECRET: SECRET, SERVICE_KEY, INGEST_KEYS: `app1:${INGEST_KEY},app2:${INGEST_KEY2}`, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', INGEST_WORKER: 'false' },
     ready: { url: `${obsUrl}/health` },

@@ -11,7 +11,7 @@
  */
 import { resolve } from 'node:path';
 import { signToken } from '@tessera/kit';
-import { call, closedPort, spawnService, TEST_REDIS_URL, TestSocket, testPrefix, type Envelope, type ServiceProcess } from '@tessera/kit/testing';
+import { call, closedPort, spawnService, TEST_REDIS_URL, TestSocket, testPrefix, type Envelope, type ServiceProcess, entryOf } from '@tessera/kit/testing';
 import { forget, ROOT, serviceVars, STAND_IN, until } from './harness';
 
 const BASE = 31900;
@@ -39,7 +39,7 @@ beforeAll(async () => {
   const bridgeUrl = `http://127.0.0.1:${bridgePort}`;
   const common = { NODE_ENV: 'test', LOG_LEVEL: 'warn', REDIS_URL: TEST_REDIS_URL, JWT_SECRET, WS_HEARTBEAT_MS: String(HEARTBEAT_MS) };
   [gateway, bridge] = await Promise.all([
-    start('gateway', 'apps/gateway/src/main.ts', gwPort, {
+    start('gateway', entryOf('gateway'), gwPort, {
       ...common,
       BRIDGE_URL: bridgeUrl,
       RUNTIME_URL: 'off',
@@ -50,7 +50,7 @@ beforeAll(async () => {
       RATE_LIMIT_PREFIX: `${prefix}:rl`,
       UPSTREAM_TIMEOUT_MS: String(UPSTREAM_TIMEOUT_MS),
     }),
-    start('bridge', 'apps/bridge/src/main.ts', bridgePort, {
+    start('bridge', entryOf('bridge'), bridgePort, {
       ...serviceVars(prefix, BASE, STAND_IN),
       ...common,
       // Document 004's two URLs: where the MCP callback reaches the bridge, and the proxied base of websocketUrl.

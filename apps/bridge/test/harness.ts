@@ -11,7 +11,7 @@ import { Transform } from 'node:stream';
 import { Redis } from 'ioredis';
 import winston from 'winston';
 import { createLogger, DEV_JWT_SECRET, signToken, type Logger } from '@tessera/kit';
-import { call, closedPort, spawnService, TEST_REDIS_URL, TestSocket, type ServiceProcess } from '@tessera/kit/testing';
+import { call, closedPort, spawnService, TEST_REDIS_URL, TestSocket, type ServiceProcess, entryOf } from '@tessera/kit/testing';
 import { loadBridgeConfig, type BridgeConfig } from '../src/config';
 import { startBridgeServer, type RunningBridge } from '../src/server';
 
@@ -88,7 +88,7 @@ export async function spawnBridge(prefix: string, basePort: number, extra: Recor
   const url = `http://127.0.0.1:${port}`;
   const p = await spawnService({
     name: 'bridge',
-    entry: resolve(ROOT, 'apps/bridge/src/main.ts'),
+    entry: resolve(ROOT, entryOf('bridge')),
     cwd: ROOT,
     env: { ...serviceVars(prefix, basePort, extra), LOG_LEVEL: 'info', PORT: String(port), HOST: '127.0.0.1' },
     ready: { url: `${url}/health` },

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { closedPort, freshSchema, spawnService, TEST_REDIS_URL } from '@tessera/kit/testing';
+import { closedPort, freshSchema, spawnService, TEST_REDIS_URL, entryOf } from '@tessera/kit/testing';
 
 const ROOT = resolve(__dirname, '../../..');
 
@@ -33,8 +33,8 @@ export async function startRuntime(env: { JWT_SECRET: string; SERVICE_KEY: strin
   };
   const url = `http://127.0.0.1:${port}`;
   const started = await Promise.allSettled([
-    spawnService({ name: 'runtime', entry: join(ROOT, 'apps/runtime/src/main.ts'), cwd: ROOT, env: { ...common, PORT: String(port) }, ready: { url: `${url}/health` } }),
-    spawnService({ name: 'runtime-worker', entry: join(ROOT, 'apps/runtime/src/worker.ts'), cwd: ROOT, env: { ...common, LOG_LEVEL: 'info' }, ready: { log: 'runtime worker ready' } }),
+    spawnService({ name: 'runtime', entry: join(ROOT, entryOf('runtime')), cwd: ROOT, env: { ...common, PORT: String(port) }, ready: { url: `${url}/health` } }),
+    spawnService({ name: 'runtime-worker', entry: join(ROOT, entryOf('runtime-worker')), cwd: ROOT, env: { ...common, LOG_LEVEL: 'info' }, ready: { log: 'runtime worker ready' } }),
   ]);
   const procs = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   if (procs.length < 2) {

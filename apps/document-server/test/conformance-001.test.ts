@@ -7,7 +7,7 @@
  * `npm start` starts them (their main.ts).
  */
 import { resolve } from 'node:path';
-import { closedPort, spawnService, testPrefix, TEST_REDIS_URL, type ServiceProcess } from '@tessera/kit/testing';
+import { closedPort, spawnService, testPrefix, TEST_REDIS_URL, type ServiceProcess, entryOf } from '@tessera/kit/testing';
 import { ROOT, SECRET, SERVICE_KEY, spawnDocuments, testEnv, token as signUser, type Env } from './harness';
 
 const APP = 'conformance-001';
@@ -26,7 +26,7 @@ beforeAll(async () => {
     spawnDocuments(env, docPort),
     spawnService({
       name: 'gateway',
-      entry: resolve(ROOT, 'apps/gateway/src/main.ts'),
+      entry: resolve(ROOT, entryOf('gateway')),
       cwd: ROOT,
       env: {
         NODE_ENV: 'test',

@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createLogger, DEV_JWT_SECRET, signToken } from '@tessera/kit';
-import { call, freshSchema, openRequest, readReply, spawnService, TEST_REDIS_URL, type ServiceProcess } from '@tessera/kit/testing';
+import { call, freshSchema, openRequest, readReply, spawnService, TEST_REDIS_URL, type ServiceProcess, entryOf } from '@tessera/kit/testing';
 import { loadDocumentServerConfig, type DocumentServerConfig } from '../src/config';
 import { startDocumentServer, type RunningDocumentServer } from '../src/server';
 
@@ -64,7 +64,7 @@ export async function spawnDocuments(env: Env, port: number, extra: Record<strin
   const url = `http://127.0.0.1:${port}`;
   const p = await spawnService({
     name: 'document-server',
-    entry: resolve(ROOT, 'apps/document-server/src/main.ts'),
+    entry: resolve(ROOT, entryOf('document-server')),
     cwd: ROOT,
     env: { ...serviceVars(env), LOG_LEVEL: 'warn', PORT: String(port), HOST: '127.0.0.1', ...extra },
     ready: { url: `${url}/health` },

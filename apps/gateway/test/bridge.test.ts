@@ -8,7 +8,7 @@
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { signToken } from '@tessera/kit';
-import { call, closedPort, TEST_REDIS_URL, testPrefix, TestSocket } from '@tessera/kit/testing';
+import { call, closedPort, TEST_REDIS_URL, testPrefix, TestSocket, entryOf } from '@tessera/kit/testing';
 import { ROOT, spawnHttpService, type HttpService } from './stack';
 import { SECRET, startTestGateway, type TestGateway } from './support';
 
@@ -24,7 +24,7 @@ beforeAll(async () => {
   gw = await startTestGateway({ BRIDGE_URL: `http://127.0.0.1:${port}`, WS_HEARTBEAT_MS: String(HEARTBEAT_MS) });
   bridge = await spawnHttpService(
     'bridge',
-    'apps/bridge/src/main.ts',
+    entryOf('bridge'),
     {
       BRIDGE_REDIS_PREFIX: prefix,
       OBSERVABILITY_URL: 'off',

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { closedPort, freshSchema, spawnService, TEST_REDIS_URL, testPrefix, type ServiceProcess } from '@tessera/kit/testing';
+import { closedPort, freshSchema, spawnService, TEST_REDIS_URL, testPrefix, type ServiceProcess, entryOf } from '@tessera/kit/testing';
 import { SECRET, startTestGateway, type TestGateway } from './support';
 
 export const ROOT = resolve(__dirname, '../../..');
@@ -33,13 +33,13 @@ export async function spawnHttpService(name: string, entry: string, env: Record<
 /** The gateway in its own process, as `npm start` runs it: every upstream off unless `env` names it, its own rate-limit keys. */
 export async function spawnGateway(env: Record<string, string>): Promise<HttpService> {
   const off = { RUNTIME_URL: 'off', BROKER_URL: 'off', OBSERVABILITY_URL: 'off', AGENTS_URL: 'off', DOCUMENTS_URL: 'off', BRIDGE_URL: 'off' };
-  return spawnHttpService('gateway', 'apps/gateway/src/main.ts', { ...off, RATE_LIMIT_PREFIX: testPrefix('gateway-rl'), ...env }, await closedPort());
+  return spawnHttpService('gateway', entryOf('gateway'), { ...off, RATE_LIMIT_PREFIX: testPrefix('gateway-rl'), ...env }, await closedPort());
 }
 
 /** Observability in its own process on a fresh schema, consuming the runtime's events on `bullPrefix`; `stop` also drops the schema. */
 export async function spawnObservability(name: string, bullPrefix: string, serviceKey: string): Promise<HttpService & { stop: () => Promise<void> }> {
   const [schema, port] = await Promise.all([freshSchema(join(ROOT, 'apps/observability/prisma/migrations'), name), closedPort()]);
-  const obs = await spawnHttpService('observability', 'apps/observability/src/main.ts', { DATABASE_URL: schema.url, BULL_PREFIX: bullPrefix, SERVICE_KEY: serviceKey, SHUTDOWN_TIMEOUT_MS: '3000' }, port);
+  const obs = await spawnHttpService('observability', entryOf('observability'), { DATABASE_URL: schema.url, BULL_PREFIX: bullPrefix, SERVICE_KEY: serviceKey, SHUTDOWN_TIMEOUT_MS: '3000' }, port);
   return { ...obs, stop: () => obs.stop().finally(() => schema.drop()) };
 }
 
@@ -86,8 +86,8 @@ export async function startRuntime(
     ...env.extra,
   };
   const started = await Promise.allSettled([
-    spawnHttpService('runtime', 'apps/runtime/src/main.ts', { ...common, PORT: String(port) }, port),
-    spawnService({ name: 'runtime-worker', entry: join(ROOT, 'apps/runtime/src/worker.ts'), cwd: ROOT, env: { ...common, LOG_LEVEL: 'info' }, ready: { log: 'runtime worker ready' } }),
+    spawnHttpService('runtime', entryOf('runtime'), { ...common, PORT: String(port) }, port),
+    spawnService({ name: 'runtime-worker', entry: join(ROOT, entryOf('runtime-worker')), cwd: ROOT, env: { ...common, LOG_LEVEL: 'info' }, ready: { log: 'runtime worker ready' } }),
   ]);
   if (started.some((s) => s.status === 'rejected')) {
     await Promise.all(started.map((s) => (s.status === 'fulfilled' ? s.value.stop() : undefined)));
@@ -106,7 +106,7 @@ export async function startRuntime(
     worker,
     anotherApi: async (wantMore) => {
       const p = wantMore ?? (await closedPort());
-      const instance = await spawnHttpService(`runtime-${more.length + 2}`, 'apps/runtime/src/main.ts', { ...common, PORT: String(p) }, p);
+      const instance = await spawnHttpService(`runtime-${more.length + 2}`, entryOf('runtime'), { ...common, PORT: String(p) }, p);
       more.push(instance);
       return instance;
     },
@@ -119,7 +119,7 @@ export async function startRuntime(
 }
 
 export async function startBrokerProcess(env: Record<string, string>, port: number): Promise<HttpService> {
-  return spawnHttpService('broker', 'apps/broker/src/main.ts', env, port);
+  return spawnHttpService('broker', entryOf('broker'), env, port);
 }
 
 /**

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import WebSocket from 'ws';
 import { signToken } from '@tessera/kit';
-import { closedPort, freshSchema, spawnService, TEST_REDIS_URL, type ServiceProcess } from '@tessera/kit/testing';
+import { closedPort, freshSchema, spawnService, TEST_REDIS_URL, type ServiceProcess, entryOf } from '@tessera/kit/testing';
 
 /**
  * Document 001's observability backend (§1, §4.1, §5) through the real gateway, both started as
@@ -120,12 +120,12 @@ describe('document 001 (observability) through the gateway, as a client written 
       spawnService({ name, entry: join(ROOT, entry), cwd: ROOT, env: { ...common, ...env, PORT: String(port) }, ready: { url: `http://127.0.0.1:${port}/health` }, timeoutMs: 60_000 });
     const at = (p: number) => `http://127.0.0.1:${p}`;
     processes.push(
-      await spawn('observability', 'apps/observability/src/main.ts', { DATABASE_URL: schema.url, BULL_PREFIX: `test-doc001-${id}`, INGEST_KEYS: `${appId}:${ingestKey}`, RETENTION_DAYS: '0' }, obsPort),
+      await spawn('observability', entryOf('observability'), { DATABASE_URL: schema.url, BULL_PREFIX: `test-doc001-${id}`, INGEST_KEYS: `${appId}:${ingestKey}`, RETENTION_DAYS: '0' }, obsPort),
     );
     processes.push(
       await spawn(
         'gateway',
-        'apps/gateway/src/main.ts',
+        entryOf('gateway'),
         { RUNTIME_URL: 'off', BROKER_URL: 'off', OBSERVABILITY_URL: at(obsPort), AGENTS_URL: 'off', DOCUMENTS_URL: 'off', BRIDGE_URL: 'off', RATE_LIMIT_PER_MIN: '0', RATE_LIMIT_PREFIX: `test:doc001-rl:${id}` },
         gwPort,
       ),

@@ -1,6 +1,6 @@
 /** The service as `npm start` runs it: `src/main.ts` in a process of its own. */
 import { resolve } from 'node:path';
-import { closedPort, spawnService, type ServiceProcess } from '@tessera/kit/testing';
+import { closedPort, spawnService, type ServiceProcess, entryOf } from '@tessera/kit/testing';
 import { http, ingest, operator, ROOT, serviceVars, sid, testEnv, type Env } from './harness';
 
 let env: Env;
@@ -13,7 +13,7 @@ beforeAll(async () => {
   url = `http://127.0.0.1:${port}`;
   proc = await spawnService({
     name: 'observability',
-    entry: resolve(ROOT, 'apps/observability/src/main.ts'),
+    entry: resolve(ROOT, entryOf('observability')),
     cwd: ROOT,
     env: { ...serviceVars(env), LOG_LEVEL: 'info', PORT: String(port), HOST: '127.0.0.1' },
     ready: { url: `${url}/ready` },

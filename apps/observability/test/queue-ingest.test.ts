@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { Queue, type ObservedEvent } from '@tessera/contracts';
 import { bullConnection, createLogger, TypedQueue } from '@tessera/kit';
-import { closedPort, spawnService, TEST_REDIS_URL, type ServiceProcess } from '@tessera/kit/testing';
+import { closedPort, spawnService, TEST_REDIS_URL, type ServiceProcess, entryOf } from '@tessera/kit/testing';
 import { http, operator, ROOT, serviceVars, sid, startObservability, testEnv, until, type Env, type Instance } from './harness';
 
 let env: Env;
@@ -130,7 +130,7 @@ describe('queue ingest', () => {
     const spawnWorker = (databaseUrl: string) =>
       spawnService({
         name: 'obs-worker',
-        entry: resolve(ROOT, 'apps/observability/src/worker.ts'),
+        entry: resolve(ROOT, entryOf('observability-worker')),
         cwd: ROOT,
         env: { ...serviceVars(env), BULL_PREFIX: prefix, DATABASE_URL: databaseUrl, LOG_LEVEL: 'info' },
         ready: { log: 'observability worker ready' },
@@ -172,7 +172,7 @@ describe('queue ingest', () => {
     }
     const workerEnv = { ...serviceVars(env), LOG_LEVEL: 'info', INGEST_CONCURRENCY: '4' };
     const spawnWorker = () =>
-      spawnService({ name: 'obs-worker', entry: resolve(ROOT, 'apps/observability/src/worker.ts'), cwd: ROOT, env: workerEnv, ready: { log: 'observability worker ready' }, timeoutMs: 20_000 });
+      spawnService({ name: 'obs-worker', entry: resolve(ROOT, entryOf('observability-worker')), cwd: ROOT, env: workerEnv, ready: { log: 'observability worker ready' }, timeoutMs: 20_000 });
     // The in-process instance's own worker stops taking jobs: the child process does the work.
     await obs.o.worker!.worker.pause(true);
     // Two worker processes share the queue; one of them is killed.

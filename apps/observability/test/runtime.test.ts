@@ -7,7 +7,7 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { signToken } from '@tessera/kit';
-import { closedPort, freshSchema, spawnService, TEST_REDIS_URL, TestSocket, type Envelope, type ServiceProcess } from '@tessera/kit/testing';
+import { closedPort, freshSchema, spawnService, TEST_REDIS_URL, TestSocket, type Envelope, type ServiceProcess, entryOf } from '@tessera/kit/testing';
 import { http, operator, ROOT, SECRET, SERVICE_KEY, startObservability, testEnv, until, type Env, type Instance } from './harness';
 
 let env: Env;
@@ -31,7 +31,7 @@ beforeAll(async () => {
   const port = await closedPort();
   const proc = await spawnService({
     name: 'runtime',
-    entry: join(ROOT, 'apps/runtime/src/main.ts'),
+    entry: join(ROOT, entryOf('runtime')),
     cwd: ROOT,
     env: {
       NODE_ENV: 'test',

@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { call, closedPort, freshSchema, spawnService, TestSocket, type ServiceProcess } from '@tessera/kit/testing';
+import { call, closedPort, freshSchema, spawnService, TestSocket, type ServiceProcess, entryOf } from '@tessera/kit/testing';
 import { chatTag } from '../src/attachments/chat-attachments';
 import { http, ROOT, SECRET, SERVICE_KEY, startRuntime, testEnv, token, wsUrl, type Env, type RuntimeInstance } from './harness';
 
@@ -28,7 +28,7 @@ beforeAll(async () => {
   const url = `http://127.0.0.1:${port}`;
   const p = await spawnService({
     name: 'document-server',
-    entry: resolve(ROOT, 'apps/document-server/src/main.ts'),
+    entry: resolve(ROOT, entryOf('document-server')),
     cwd: ROOT,
     env: { NODE_ENV: 'test', LOG_LEVEL: 'warn', PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: schema.url, BLOB_DIR: blobDir, JWT_SECRET: SECRET, SERVICE_KEY },
     ready: { url: `${url}/health` },

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { Channel } from '@tessera/contracts';
 import { signToken } from '@tessera/kit';
-import { closedPort, spawnService, TEST_REDIS_URL, type ServiceProcess } from '@tessera/kit/testing';
+import { closedPort, spawnService, TEST_REDIS_URL, type ServiceProcess, entryOf } from '@tessera/kit/testing';
 import type { ChatRow } from '../src/store/chats';
 import { http, ROOT, SECRET, SERVICE_KEY, startRuntime, testEnv, type Env, type RuntimeInstance } from './harness';
 
@@ -54,7 +54,7 @@ beforeAll(async () => {
   };
   am = await spawnService({
     name: 'agent-manager',
-    entry: resolve(ROOT, 'apps/agent-manager/src/main.ts'),
+    entry: resolve(ROOT, entryOf('agent-manager')),
     cwd: ROOT,
     env: { NODE_ENV: 'test', REDIS_URL: TEST_REDIS_URL, JWT_SECRET: SECRET, SERVICE_KEY, AGENT_MANAGER_PROJECT_DIR: join(tmp, 'project'), RUNTIME_URL: rt.url, OBSERVABILITY_URL: 'off', PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
     ready: { url: `${amUrl}/health` },

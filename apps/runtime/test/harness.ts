@@ -5,7 +5,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { createLogger, DEV_JWT_SECRET, signToken } from '@tessera/kit';
-import { call, schemaAndQueues, spawnService, storageVars, type Envelope, type SchemaAndQueues } from '@tessera/kit/testing';
+import { call, schemaAndQueues, spawnService, storageVars, type Envelope, type SchemaAndQueues, entryOf } from '@tessera/kit/testing';
 import { loadRuntimeConfig, type RuntimeConfig } from '../src/config';
 import type { RuntimeServices } from '../src/services';
 import { startRuntimeServer } from '../src/server';
@@ -56,7 +56,7 @@ export async function startRuntime(env: Env, opts: { worker?: boolean; extra?: R
 export async function spawnWorker(env: Env, extra: Record<string, string> = {}): Promise<ChildProcess> {
   const worker = await spawnService({
     name: 'worker',
-    entry: resolve(ROOT, 'apps/runtime/src/worker.ts'),
+    entry: resolve(ROOT, entryOf('runtime-worker')),
     cwd: ROOT,
     // 'info': the ready line is an info log.
     env: { ...runtimeVars(env), LOG_LEVEL: 'info', ...extra },

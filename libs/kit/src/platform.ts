@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { signToken } from './auth';
 import { closedPort, freshSchema, spawnService, TEST_REDIS_URL, type ServiceProcess } from './testing';
+import { entryOf } from './stack';
 
 export const REPO_ROOT = resolve(__dirname, '../../..');
 
@@ -96,20 +97,20 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
     ...opts.env?.runtime,
   };
   const started = await Promise.allSettled([
-    spawnHttp('runtime', 'apps/runtime/src/main.ts', runtimeEnv, rtPort),
-    spawnService({ name: 'runtime-worker', entry: join(REPO_ROOT, 'apps/runtime/src/worker.ts'), cwd: REPO_ROOT, env: { ...runtimeEnv, LOG_LEVEL: 'info' }, ready: { log: 'runtime worker ready' }, timeoutMs: 60_000 }),
+    spawnHttp('runtime', entryOf('runtime'), runtimeEnv, rtPort),
+    spawnService({ name: 'runtime-worker', entry: join(REPO_ROOT, entryOf('runtime-worker')), cwd: REPO_ROOT, env: { ...runtimeEnv, LOG_LEVEL: 'info' }, ready: { log: 'runtime worker ready' }, timeoutMs: 60_000 }),
     spawnHttp(
       'observability',
-      'apps/observability/src/main.ts',
+      entryOf('observability'),
       { ...common, DATABASE_URL: obsDb.url, BULL_PREFIX: bull, INGEST_KEYS: Object.entries(ingestKeys).map(([app, key]) => `${app}:${key}`).join(','), ...opts.env?.observability },
       obsPort,
     ),
-    spawnHttp('agent-manager', 'apps/agent-manager/src/main.ts', { ...common, AGENT_MANAGER_PROJECT_DIR: join(tmp, 'agents'), RUNTIME_URL: at(rtPort), OBSERVABILITY_URL: at(obsPort), ...opts.env?.agentManager }, amPort),
-    spawnHttp('document-server', 'apps/document-server/src/main.ts', { ...common, DATABASE_URL: docsDb.url, BLOB_DIR: join(tmp, 'blobs'), ...opts.env?.documents }, docPort),
-    spawnHttp('broker', 'apps/broker/src/main.ts', { ...common, RUNTIME_URL: at(rtPort), PUBLIC_WS_URL: url.replace(/^http/, 'ws'), APP_ID: appId, ...opts.env?.broker }, brokerPort),
+    spawnHttp('agent-manager', entryOf('agent-manager'), { ...common, AGENT_MANAGER_PROJECT_DIR: join(tmp, 'agents'), RUNTIME_URL: at(rtPort), OBSERVABILITY_URL: at(obsPort), ...opts.env?.agentManager }, amPort),
+    spawnHttp('document-server', entryOf('document-server'), { ...common, DATABASE_URL: docsDb.url, BLOB_DIR: join(tmp, 'blobs'), ...opts.env?.documents }, docPort),
+    spawnHttp('broker', entryOf('broker'), { ...common, RUNTIME_URL: at(rtPort), PUBLIC_WS_URL: url.replace(/^http/, 'ws'), APP_ID: appId, ...opts.env?.broker }, brokerPort),
     spawnHttp(
       'bridge',
-      'apps/bridge/src/main.ts',
+      entryOf('bridge'),
       {
         ...common,
         BRIDGE_REDIS_PREFIX: `test:platform-bridge:${id}`,
@@ -128,7 +129,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
     ),
     spawnHttp(
       'gateway',
-      'apps/gateway/src/main.ts',
+      entryOf('gateway'),
       {
         ...common,
         RUNTIME_URL: at(rtPort),

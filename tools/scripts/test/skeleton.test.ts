@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { SERVICES } from '../services';
@@ -15,6 +15,23 @@ it('npm start runs every service, each from its main.ts or worker.ts', () => {
   const services = readdirSync(join(ROOT, 'apps')).filter((n) => !NOT_SERVICES.includes(n) && !n.startsWith('.'));
   expect([...new Set(SERVICES.map((s) => s.app))].sort()).toEqual(services.sort());
   for (const s of SERVICES) expect(s.entry).toMatch(new RegExp(`^apps/${s.app}/src/(main|worker)\\.ts$`));
+});
+
+it('tests and benchmarks start services from the one stack definition (libs/kit/src/stack.ts), never an entry file they name themselves', () => {
+  for (const s of SERVICES) expect(existsSync(join(ROOT, s.entry))).toBe(true);
+  // libs/client's tests may not depend on the kit (module boundaries): its runtime process names its entries.
+  const dirs = [...readdirSync(join(ROOT, 'apps')).map((a) => `apps/${a}/test`), 'libs/kit/src', 'libs/kit/test', 'tools/bench'];
+  const named: string[] = [];
+  const walk = (dir: string) => {
+    if (!existsSync(join(ROOT, dir))) return;
+    for (const e of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
+      const rel = `${dir}/${e.name}`;
+      if (e.isDirectory()) walk(rel);
+      else if (/\.tsx?$/.test(e.name) && rel !== 'libs/kit/src/stack.ts' && /['"]apps\/[a-z-]+\/src\/(main|worker)\.ts['"]/.test(readFileSync(join(ROOT, rel), 'utf8'))) named.push(rel);
+    }
+  };
+  dirs.forEach(walk);
+  expect(named).toEqual([]);
 });
 
 describe('an app that leaves the skeleton', () => {
