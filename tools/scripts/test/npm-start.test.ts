@@ -105,6 +105,11 @@ describe('npm start stopped by a signal to npm', () => {
     let npmExited = false;
     npm.once('exit', () => (npmExited = true));
     const output = () => out;
+    // A request that finds no gateway says what npm start printed (a service that exited stops them all).
+    const request = (url: string, init?: RequestInit) =>
+      fetch(url, init).catch((e: Error & { cause?: { code?: string } }) => {
+        throw new Error(`${init?.method ?? 'GET'} ${url}: ${e.message} (${e.cause?.code ?? 'no code'}); npm start printed:\n${out.slice(-4_000)}`);
+      });
 
     // Eight services compile their TypeScript on start (tsx): allow a busy machine its time.
     await until('npm start ready', () => out.includes('Tessera is running.'), 120_000, output);
@@ -113,7 +118,7 @@ describe('npm start stopped by a signal to npm', () => {
     for (const port of Object.values(ports)) expect(await answers(port)).toBe(true);
     // The gateway routes to observability, and the printed token is an operator's.
     const token = /export TOKEN=(\S+)/.exec(out)?.[1];
-    const sessions = await fetch(`http://127.0.0.1:${ports.GATEWAY_PORT}/api/observability/sessions`, { headers: { authorization: `Bearer ${token}` } });
+    const sessions = await request(`http://127.0.0.1:${ports.GATEWAY_PORT}/api/observability/sessions`, { headers: { authorization: `Bearer ${token}` } });
     expect([sessions.status, await sessions.text()]).toEqual([200, expect.stringContaining('"sessions"')]);
     // The printed ingest key is demo-app's: an outside agent posts through the gateway with it
     // (POST /events and an OpenTelemetry exporter's OTLP/JSON), and the printed token sees the sessions.
@@ -122,25 +127,25 @@ describe('npm start stopped by a signal to npm', () => {
     expect(statSync(resolve(ROOT, '.data/secrets/demo-app.ingest-key')).mode & 0o777).toBe(0o600);
     const gw = `http://127.0.0.1:${ports.GATEWAY_PORT}/api/observability`;
     const hook = `hook-${mark}-${signal}`;
-    const posted = await fetch(`${gw}/events`, { method: 'POST', headers: { 'x-ingest-key': ingestKey!, 'content-type': 'application/json' }, body: JSON.stringify({ event_type: 'session_start', session_id: hook, session_name: 'from a hook' }) });
+    const posted = await request(`${gw}/events`, { method: 'POST', headers: { 'x-ingest-key': ingestKey!, 'content-type': 'application/json' }, body: JSON.stringify({ event_type: 'session_start', session_id: hook, session_name: 'from a hook' }) });
     expect([posted.status, await posted.json()]).toEqual([200, expect.objectContaining({ accepted: 1 })]);
     const traceId = randomBytes(16).toString('hex');
     const span = { traceId, spanId: randomBytes(8).toString('hex'), name: 'chat', kind: 3, startTimeUnixNano: String(Date.now() * 1e6), endTimeUnixNano: String(Date.now() * 1e6 + 1e6), attributes: [{ key: 'gen_ai.conversation.id', value: { stringValue: `otel-${hook}` } }, { key: 'gen_ai.operation.name', value: { stringValue: 'chat' } }] };
-    const exported = await fetch(`${gw}/v1/traces`, { method: 'POST', headers: { 'x-ingest-key': ingestKey!, 'content-type': 'application/json' }, body: JSON.stringify({ resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ scope: { name: 'test' }, spans: [span] }] }] }) });
+    const exported = await request(`${gw}/v1/traces`, { method: 'POST', headers: { 'x-ingest-key': ingestKey!, 'content-type': 'application/json' }, body: JSON.stringify({ resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ scope: { name: 'test' }, spans: [span] }] }] }) });
     expect(exported.status).toBe(200);
     expect(Number(((await exported.json()) as { partialSuccess?: { rejectedSpans?: string } }).partialSuccess?.rejectedSpans ?? 0)).toBe(0);
     for (const id of [hook, `otel-${hook}`]) {
-      const seen = await fetch(`${gw}/sessions/${id}`, { headers: { authorization: `Bearer ${token}` } });
+      const seen = await request(`${gw}/sessions/${id}`, { headers: { authorization: `Bearer ${token}` } });
       expect([id, seen.status, await seen.json()]).toEqual([id, 200, expect.objectContaining({ session_id: id, app_id: 'demo-app' })]);
     }
     // A call of the scripted model has a cost on a fresh clone: npm start gives it a demo price ($0.15/$0.60 per million).
     const call = { event_type: 'message', session_id: hook, event_id: 'call-1', user_id: hook, usage: { input_tokens: 1000, output_tokens: 100, model: 'scripted' } };
-    expect((await fetch(`${gw}/events`, { method: 'POST', headers: { 'x-ingest-key': ingestKey!, 'content-type': 'application/json' }, body: JSON.stringify(call) })).status).toBe(200);
-    const usage = (await (await fetch(`${gw}/usage?group_by=user,model`, { headers: { authorization: `Bearer ${token}` } })).json()) as { rows: { user_id: string; model: string; cost_usd: number }[] };
+    expect((await request(`${gw}/events`, { method: 'POST', headers: { 'x-ingest-key': ingestKey!, 'content-type': 'application/json' }, body: JSON.stringify(call) })).status).toBe(200);
+    const usage = (await (await request(`${gw}/usage?group_by=user,model`, { headers: { authorization: `Bearer ${token}` } })).json()) as { rows: { user_id: string; model: string; cost_usd: number }[] };
     const scripted = usage.rows.find((r) => r.user_id === hook && r.model === 'scripted');
     expect(scripted?.cost_usd).toBeCloseTo((1000 * 0.15 + 100 * 0.6) / 1e6, 12);
     // Without the key, the 401 says what is needed.
-    const refused = await fetch(`${gw}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"event_type":"x","session_id":"y"}' });
+    const refused = await request(`${gw}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"event_type":"x","session_id":"y"}' });
     expect([refused.status, ((await refused.json()) as { error: { message: string } }).error.message]).toEqual([401, expect.stringMatching(/x-ingest-key/)]);
 
     process.kill(npm.pid!, signal);
