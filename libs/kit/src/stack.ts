@@ -1,33 +1,13 @@
 /**
- * The platform's processes, in start order: the one stack definition that `npm start`
- * (tools/scripts/start.ts), every test that spawns a service and the benchmarks read. A new
- * service is added here, in docker/compose.yaml, in the gateway's routes and in CI.
+ * The stack definition as the tests and benchmarks read it: the processes `npm start` runs
+ * (tools/scripts/services.ts, the one list) and the ones a deployment may add.
  */
-export interface ServiceEntry {
-  name: string;
-  app: string;
-  /** The process's entry file, from the repository root. */
-  entry: string;
-  port?: number;
-  /** Environment variable of `npm start` that moves the service to another port. */
-  portVar?: string;
-}
+// Test-only code (exported through the kit's testing entry, never its package index): it reads
+// the repository's one list of processes, which npm start owns.
+// eslint-disable-next-line @nx/enforce-module-boundaries
+import { SERVICES, type ServiceEntry } from '../../../tools/scripts/services';
 
-export const SERVICES: ServiceEntry[] = [
-  { name: 'runtime', app: 'runtime', entry: 'apps/runtime/src/main.ts', port: 8000, portVar: 'RUNTIME_PORT' },
-  // The turn worker: a second process of the runtime, so sockets and turns scale apart.
-  { name: 'runtime-worker', app: 'runtime', entry: 'apps/runtime/src/worker.ts' },
-  { name: 'broker', app: 'broker', entry: 'apps/broker/src/main.ts', port: 8001, portVar: 'BROKER_PORT' },
-  // Sessions recorded, live and stoppable; consumes the runtime's observability-events queue.
-  { name: 'observability', app: 'observability', entry: 'apps/observability/src/main.ts', port: 8765, portVar: 'OBSERVABILITY_PORT' },
-  // Agent blueprints as files (.agent-orchestrator/apps/{app}/agents/) that workflows' agents run on.
-  { name: 'agent-manager', app: 'agent-manager', entry: 'apps/agent-manager/src/main.ts', port: 8767, portVar: 'AGENT_MANAGER_PORT' },
-  // Documents and chat attachments: metadata in PostgreSQL, blobs in .data/documents (or S3).
-  { name: 'document-server', app: 'document-server', entry: 'apps/document-server/src/main.ts', port: 8766, portVar: 'DOCUMENTS_PORT' },
-  // A real OpenCode agent server (`opencode serve`) per session, provisioned, reused and reaped (document 004).
-  { name: 'bridge', app: 'bridge', entry: 'apps/bridge/src/main.ts', port: 3000, portVar: 'BRIDGE_PORT' },
-  { name: 'gateway', app: 'gateway', entry: 'apps/gateway/src/main.ts', port: 8080, portVar: 'GATEWAY_PORT' },
-];
+export { SERVICES, type ServiceEntry };
 
 /** Processes a deployment may run that `npm start` does not (started by tests and benchmarks). */
 const EXTRA: ServiceEntry[] = [{ name: 'observability-worker', app: 'observability', entry: 'apps/observability/src/worker.ts' }];
@@ -35,6 +15,6 @@ const EXTRA: ServiceEntry[] = [{ name: 'observability-worker', app: 'observabili
 /** A process's entry file (from the repository root), by its name in the stack. */
 export function entryOf(name: string): string {
   const s = SERVICES.find((x) => x.name === name) ?? EXTRA.find((x) => x.name === name);
-  if (!s) throw new Error(`no process named "${name}" in the stack (libs/kit/src/stack.ts)`);
+  if (!s) throw new Error(`no process named "${name}" in the stack (tools/scripts/services.ts, or EXTRA here)`);
   return s.entry;
 }

@@ -17,7 +17,7 @@ it('npm start runs every service, each from its main.ts or worker.ts', () => {
   for (const s of SERVICES) expect(s.entry).toMatch(new RegExp(`^apps/${s.app}/src/(main|worker)\\.ts$`));
 });
 
-it('tests and benchmarks start services from the one stack definition (libs/kit/src/stack.ts), never an entry file they name themselves', () => {
+it('tests and benchmarks start services from the one stack definition (tools/scripts/services.ts, read through the kit’s entryOf), never an entry file they name themselves', () => {
   for (const s of SERVICES) expect(existsSync(join(ROOT, s.entry))).toBe(true);
   // libs/client's tests may not depend on the kit (module boundaries): its runtime process names its entries.
   const dirs = [...readdirSync(join(ROOT, 'apps')).map((a) => `apps/${a}/test`), 'libs/kit/src', 'libs/kit/test', 'tools/bench'];
