@@ -32,3 +32,9 @@ export const SERVICES: ServiceEntry[] = [
 
 /** `npm start`'s name for an entry. */
 export type ServiceProcess = ServiceEntry;
+
+/**
+ * The demo price `npm start` gives the scripted model when PRICE_OVERRIDES is unset (gpt-4o-mini's
+ * list price, USD per million tokens), so that a fresh clone's chats have a cost.
+ */
+export const DEMO_PRICE_OVERRIDES = { scripted: { input: 0.15, output: 0.6, cache_read: 0.075 } };

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEV_JWT_SECRET, signToken } from '@tessera/kit';
 import { seedAgents } from './seed-agents';
-import { SERVICES, type ServiceProcess } from './services';
+import { DEMO_PRICE_OVERRIDES, SERVICES, type ServiceProcess } from './services';
 
 const root = resolve(__dirname, '../..');
 const colors = [36, 35, 33, 32, 34, 31, 96, 95];
@@ -72,7 +72,7 @@ function envFor(s: ServiceProcess): NodeJS.ProcessEnv {
   if (s.app === 'observability' && devIngestKey && !env.INGEST_KEYS) env.INGEST_KEYS = `demo-app:${devIngestKey}`;
   // A demo price for the scripted model (gpt-4o-mini's list price, USD per million tokens), so that a
   // fresh clone's chats have a cost; PRICE_OVERRIDES set by the user replaces it.
-  if (s.app === 'observability' && env.PRICE_OVERRIDES === undefined) env.PRICE_OVERRIDES = JSON.stringify({ scripted: { input: 0.15, output: 0.6, cache_read: 0.075 } });
+  if (s.app === 'observability' && env.PRICE_OVERRIDES === undefined) env.PRICE_OVERRIDES = JSON.stringify(DEMO_PRICE_OVERRIDES);
   if (s.app === 'agent-manager') {
     env.RUNTIME_URL ||= runtimeUrl;
     env.OBSERVABILITY_URL ||= `http://127.0.0.1:${ports.observability}`;

@@ -8,14 +8,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, startPlatform } from '@tessera/kit/platform';
-import type { ServiceProcess } from '@tessera/kit/testing';
+import { DEMO_PRICE_OVERRIDES, type ServiceProcess } from '@tessera/kit/testing';
 
 export const ROOT = REPO_ROOT;
 /** The stack's operator, and the plan the broker's context source gives them. */
 export const OPERATOR = 'console-operator';
 export const CONTEXT_PLAN = 'pro';
-/** The demo price `npm start` gives the scripted model (tools/scripts/start.ts), USD per million tokens: its chats have a cost. */
-export const SCRIPTED_PRICE = { scripted: { input: 0.15, output: 0.6, cache_read: 0.075 } };
 
 export interface Stack {
   /** The gateway's origin; the console is at `${url}/console/`. */
@@ -40,7 +38,7 @@ export async function startStack(opts: { workflows?: string } = {}): Promise<Sta
     workflows: [opts.workflows ?? join(__dirname, 'fixtures/workflows')],
     consoleDist: join(REPO_ROOT, 'apps/console/dist'),
     operator: OPERATOR,
-    env: { broker: { CONTEXT_FILE: contextFile }, observability: { PRICE_OVERRIDES: JSON.stringify(SCRIPTED_PRICE) } },
+    env: { broker: { CONTEXT_FILE: contextFile }, observability: { PRICE_OVERRIDES: JSON.stringify(DEMO_PRICE_OVERRIDES) } },
   }).catch((e) => {
     rmSync(dir, { recursive: true, force: true });
     throw e;

@@ -5,9 +5,9 @@
 // Test-only code (exported through the kit's testing entry, never its package index): it reads
 // the repository's one list of processes, which npm start owns.
 // eslint-disable-next-line @nx/enforce-module-boundaries
-import { SERVICES, type ServiceEntry } from '../../../tools/scripts/services';
+import { DEMO_PRICE_OVERRIDES, SERVICES, type ServiceEntry } from '../../../tools/scripts/services';
 
-export { SERVICES, type ServiceEntry };
+export { DEMO_PRICE_OVERRIDES, SERVICES, type ServiceEntry };
 
 /** Processes a deployment may run that `npm start` does not (started by tests and benchmarks). */
 const EXTRA: ServiceEntry[] = [{ name: 'observability-worker', app: 'observability', entry: 'apps/observability/src/worker.ts' }];

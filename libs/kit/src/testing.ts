@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { pgConnectionString } from './db';
-export { entryOf, SERVICES } from './stack';
+export { DEMO_PRICE_OVERRIDES, entryOf, SERVICES } from './stack';
 
 /**
  * A URL of this checkout's Redis or PostgreSQL with its password, which `npm start` / `npm test` /
