@@ -834,6 +834,8 @@ it('lets an operator of two apps choose the app it acts in: agents, documents an
     await p.keyboard.type('You help in B.');
     await p.getByRole('button', { name: 'Create' }).click();
     await p.getByText('Agent “made-in-b” saved.').waitFor();
+    // The list is read again after the save: wait for that read, then compare.
+    await until(async () => (await agents()).includes('made-in-b'), 10_000, 'the list read again after the save');
     expect(await agents()).toEqual(['made-in-b', 'only-in-b']);
     expect((await call(stack.url, 'GET', '/api/agents/made-in-b', { token: tokenB })).status).toBe(200);
     expect((await call(stack.url, 'GET', '/api/agents/made-in-b', { token: tokenA })).status).toBe(404);
