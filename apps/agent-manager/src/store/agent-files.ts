@@ -39,8 +39,12 @@ export class UnreadableAgent extends HttpError {
 }
 
 const READ_ATTEMPTS = 40;
-/** A file that does not parse may be a hand edit caught mid-write: read again a few times before calling it broken. */
-const PARSE_ATTEMPTS = 4;
+/**
+ * A file that does not parse may be a hand edit caught mid-write (an editor that saves in place
+ * truncates, then writes; on a busy machine the two can be far apart): while some file changed
+ * less than this long ago, read again before calling the agent broken. An old broken file fails at once.
+ */
+const EDIT_SETTLE_MS = 1_000;
 
 /** What a settled read found, by folder, with the fingerprint it was found under. */
 export type ReadCache = Map<string, { key: string; agent: StoredAgent | null }>;
@@ -51,7 +55,8 @@ export type ReadCache = Map<string, { key: string; agent: StoredAgent | null }>;
  * an inode or a time), so a first look that matches needs no read, no lock look, no second look.
  */
 export async function readAgent(dir: string, name: string, locked: () => Promise<boolean>, cache?: ReadCache): Promise<StoredAgent | null> {
-  let unparsable = 0;
+  const started = Date.now();
+  let busy = 0;
   for (let attempt = 1; ; attempt++) {
     const before = await fingerprint(dir);
     const hit = cache?.get(dir);
@@ -64,19 +69,21 @@ export async function readAgent(dir: string, name: string, locked: () => Promise
         cache?.set(dir, { key: before.key, agent });
         return agent;
       } catch (e) {
-        if (!(e instanceof UnreadableAgent) || ++unparsable >= PARSE_ATTEMPTS) throw e;
+        const now = Date.now();
+        if (!(e instanceof UnreadableAgent) || now - before.newestChange > EDIT_SETTLE_MS || now - started > 2 * EDIT_SETTLE_MS) throw e;
       }
-    } else if (attempt >= READ_ATTEMPTS) {
+    } else if (++busy >= READ_ATTEMPTS) {
       throw new Unavailable(`agent "${name}" is being written without pause; try again`);
     }
     await new Promise((r) => setTimeout(r, Math.min(2 * attempt, 25)));
   }
 }
 
-async function fingerprint(dir: string): Promise<{ key: string; jsonMtime: number }> {
+async function fingerprint(dir: string): Promise<{ key: string; jsonMtime: number; newestChange: number }> {
   const stats = await Promise.all(ORDER.map((f) => stat(join(dir, f)).catch(absent)));
   const key = stats.map((s) => (s ? `${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}` : '-')).join('|');
-  return { key, jsonMtime: stats[0]?.mtimeMs ?? Date.now() };
+  const newestChange = Math.max(0, ...stats.map((s) => s?.ctimeMs ?? 0));
+  return { key, jsonMtime: stats[0]?.mtimeMs ?? Date.now(), newestChange };
 }
 
 function absent(e: NodeJS.ErrnoException): null {
