@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BaseEnv, checkBaseEnv, env, loadConfig, withSchema } from '@tessera/kit';
+import { BaseEnv, checkBaseEnv, env, loadConfig, PriceOverridesEnv, withSchema } from '@tessera/kit';
 
 /**
  * `app1:key1,app2:key2`: the key an outside agent of each app sends as `x-ingest-key`. Parsed
@@ -20,31 +20,6 @@ const IngestKeys = z
     }
     return keys;
   });
-
-/** USD per million tokens of one model; the cache prices default to the input price. */
-const ModelPrice = z.strictObject({
-  input: z.number().min(0),
-  output: z.number().min(0),
-  cache_read: z.number().min(0).optional(),
-  cache_write: z.number().min(0).optional(),
-});
-
-/**
- * `{"<model>": {"input": 2.5, "output": 10, "cache_read": 1.25}}`: prices that win over the price
- * table's (a model it does not know, a negotiated rate), keyed by the model id as calls report it.
- */
-const PriceOverrides = z
-  .string()
-  .default('{}')
-  .transform((s, ctx) => {
-    try {
-      return JSON.parse(s) as unknown;
-    } catch (e) {
-      ctx.addIssue({ code: 'custom', message: `not JSON (${(e as Error).message}); expected {"<model>": {"input": <USD per million>, "output": <USD per million>, "cache_read"?, "cache_write"?}}` });
-      return z.NEVER;
-    }
-  })
-  .pipe(z.record(z.string().min(1, 'a model id is needed'), ModelPrice));
 
 /** The observability service's environment. Local defaults make `npm start` work with no .env. */
 export const ObservabilityEnv = BaseEnv.extend({
@@ -90,7 +65,7 @@ export const ObservabilityEnv = BaseEnv.extend({
   WS_BEHIND_BYTES: z.coerce.number().int().min(1024).max(4 * 1024 * 1024 - 1, 'must be below 4 MB, where the socket is closed').default(1024 * 1024),
   DB_POOL_SIZE: env.int(10, 2),
   /** Per-model prices (USD per million tokens) that win over @pydantic/genai-prices' table. */
-  PRICE_OVERRIDES: PriceOverrides,
+  PRICE_OVERRIDES: PriceOverridesEnv,
 }).superRefine(checkBaseEnv);
 export type ObservabilityConfig = z.infer<typeof ObservabilityEnv>;
 

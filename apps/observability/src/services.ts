@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { authSettings, BusPublisher, BusSubscriber, createAuth, createRedis, Metrics, type Auth, type DeclaredRoutes, type Logger } from '@tessera/kit';
 import type { ObservabilityConfig } from './config';
 import { createAccess, type Access, type ObservabilityAccess } from './domain/access';
-import { createPricer } from './domain/pricing';
+import { createPricer } from '@tessera/kit';
 import { Ingestor } from './ingest/ingestor';
 import { TraceSessions } from './ingest/trace-sessions';
 import { createDb, type Db } from './store/db';

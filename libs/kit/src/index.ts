@@ -20,3 +20,4 @@ export * from './lease';
 export * from './group-commit';
 export * from './multipart';
 export * from './service-client';
+export * from './pricing';

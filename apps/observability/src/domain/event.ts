@@ -1,5 +1,5 @@
 import type { observability } from '@tessera/contracts';
-import type { CallUsage } from './pricing';
+import type { CallUsage } from '@tessera/kit';
 
 type SessionSource = observability.SessionSource;
 

@@ -1,6 +1,6 @@
 import type { ObservedEvent, observability } from '@tessera/contracts';
 import type { NormalizedEvent } from './event';
-import type { CallUsage } from './pricing';
+import type { CallUsage } from '@tessera/kit';
 
 type Data = Record<string, unknown>;
 

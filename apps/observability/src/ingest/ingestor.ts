@@ -3,7 +3,7 @@ import type { observability } from '@tessera/contracts';
 import type { BusPublisher, Logger, Metrics } from '@tessera/kit';
 import { publishLive } from '../bus/live';
 import type { NormalizedEvent } from '../domain/event';
-import { createPricer, type Pricer } from '../domain/pricing';
+import { createPricer, type Pricer } from '@tessera/kit';
 import { nextStatus } from '../domain/session-status';
 import { appKey, deleteEmptySessions, deleteSessions, insertEvents, knownOf, upsertSessions, type Fresh, type Rollup, type UpsertedSession } from '../store/ingest';
 import { toSession, type SessionRow } from '../store/sessions';

@@ -6,6 +6,7 @@
  * never as free.
  */
 import { calcPrice, findProvider, type Provider } from '@pydantic/genai-prices';
+import { z } from 'zod';
 
 /** USD per million tokens, as PRICE_OVERRIDES gives them; a cache price defaults to the input price. */
 export interface ModelPrice {
@@ -76,3 +77,28 @@ export function createPricer(overrides: PriceOverrides = {}): Pricer {
     },
   };
 }
+
+/** USD per million tokens of one model; the cache prices default to the input price. */
+const ModelPriceSchema = z.strictObject({
+  input: z.number().min(0),
+  output: z.number().min(0),
+  cache_read: z.number().min(0).optional(),
+  cache_write: z.number().min(0).optional(),
+});
+
+/**
+ * `{"<model>": {"input": 2.5, "output": 10, "cache_read": 1.25}}`: prices that win over the price
+ * table's (a model it does not know, a negotiated rate), keyed by the model id as calls report it.
+ */
+export const PriceOverridesEnv = z
+  .string()
+  .default('{}')
+  .transform((s, ctx) => {
+    try {
+      return JSON.parse(s) as unknown;
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: `not JSON (${(e as Error).message}); expected {"<model>": {"input": <USD per million>, "output": <USD per million>, "cache_read"?, "cache_write"?}}` });
+      return z.NEVER;
+    }
+  })
+  .pipe(z.record(z.string().min(1, 'a model id is needed'), ModelPriceSchema));
