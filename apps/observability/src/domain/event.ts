@@ -34,6 +34,11 @@ export interface NormalizedEvent {
   role: string | null;
   content: Record<string, unknown>[] | null;
   /**
+   * The text of a user's message this event carries (an OpenTelemetry span: its first user input
+   * message), if any: the first one a session stores becomes its title.
+   */
+  userText?: string | null;
+  /**
    * Tokens of the model call this event reports (added to the session's rollup and the usage
    * rollups once, however often it is delivered); `input` counts every input token, the cache's
    * reads and writes among them. The model, when the event names it here, prices the call.

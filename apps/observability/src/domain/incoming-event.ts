@@ -42,6 +42,7 @@ export function normalizeIncoming(e: observability.IncomingEvent, defaultApp: st
     reason: e.reason ?? null,
     role: e.role ?? null,
     content: e.content ?? null,
+    userText: e.role === 'user' ? textOf(e.content) : null,
     usage: e.usage
       ? {
           input,
@@ -56,4 +57,10 @@ export function normalizeIncoming(e: observability.IncomingEvent, defaultApp: st
     attributes,
     status: STATUS_OF[e.event_type],
   };
+}
+
+/** The text parts of a message's content, joined; null when it has none. */
+function textOf(content: observability.IncomingEvent['content']): string | null {
+  const parts = (content ?? []).flatMap((c) => (c.type === 'text' && typeof c.text === 'string' && c.text.trim() !== '' ? [c.text] : []));
+  return parts.length ? parts.join(' ') : null;
 }

@@ -77,6 +77,7 @@ export function normalizeRuntime(o: ObservedEvent): NormalizedEvent {
     reason: str(d.reason),
     role: str(d.role),
     content: text === null ? null : [{ type: 'text', text }],
+    userText: o.type === 'chat.text' && d.role === 'user' ? text : null,
     usage,
     attributes: { ...attributes, 'tessera.payload': d },
     sourceIndex: o.index,

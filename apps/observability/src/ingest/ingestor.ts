@@ -5,6 +5,7 @@ import { publishLive } from '../bus/live';
 import type { NormalizedEvent } from '../domain/event';
 import { createPricer, type Pricer } from '@tessera/kit';
 import { nextStatus } from '../domain/session-status';
+import { titleOf } from '../domain/session-title';
 import { appKey, deleteEmptySessions, deleteSessions, insertEvents, knownOf, upsertSessions, type Fresh, type Rollup, type UpsertedSession } from '../store/ingest';
 import { toSession, type SessionRow } from '../store/sessions';
 import { growUsage, type UsageGrowth } from '../store/usage';
@@ -155,13 +156,22 @@ export class Ingestor {
         seq++;
         results[i] = { status: 'accepted', seq };
         fresh.push({ at: i, seq, e });
-        r ??= { app: row.app_id, id: row.id, lastSeq: 0, n: 0, input: 0, output: 0, errors: 0, firstAt: e.timestamp, lastAt: e.timestamp, lastType: e.eventType, status: row.status, maxIndex: 0 };
+        r ??= { app: row.app_id, id: row.id, lastSeq: 0, n: 0, input: 0, output: 0, errors: 0, firstAt: e.timestamp, lastAt: e.timestamp, lastType: e.eventType, status: row.status, maxIndex: 0, title: null, model: null, cost: 0, priced: 0, unpriced: 0 };
         if (e.sourceIndex !== undefined && e.sourceIndex > r.maxIndex) r.maxIndex = e.sourceIndex;
         r.lastSeq = seq;
         r.n++;
         r.input += e.usage?.input ?? 0;
         r.output += e.usage?.output ?? 0;
-        if (e.usage) this.meter(usage, e, row);
+        r.title ??= titleOf(e.userText);
+        if (e.usage) {
+          const call = this.meter(usage, e, row);
+          if (call.model) r.model = call.model;
+          if (call.cost === null) r.unpriced++;
+          else {
+            r.cost += call.cost;
+            r.priced++;
+          }
+        } else if (e.model) r.model = e.model.slice(0, 256);
         if (e.error !== null) r.errors++;
         if (e.timestamp < r.firstAt) r.firstAt = e.timestamp;
         if (e.timestamp > r.lastAt) r.lastAt = e.timestamp;
@@ -193,9 +203,9 @@ export class Ingestor {
   /**
    * A fresh event's model call added to its (app, user, workflow, agent, model, hour) rollup,
    * priced here, once. What the event does not name, its session may: a call is the session's
-   * user's, in its workflow.
+   * user's, in its workflow. Its model and price, for the session's row.
    */
-  private meter(rows: Map<string, UsageGrowth>, e: NormalizedEvent, session: UpsertedSession): void {
+  private meter(rows: Map<string, UsageGrowth>, e: NormalizedEvent, session: UpsertedSession): { model: string; cost: number | null } {
     const u = e.usage!;
     const attr = (k: string) => (typeof e.attributes[k] === 'string' ? (e.attributes[k] as string) : null);
     const model = (u.model ?? e.model ?? attr('gen_ai.response.model') ?? attr('gen_ai.request.model') ?? '').slice(0, 256);
@@ -226,6 +236,7 @@ export class Ingestor {
     g.reasoning += reasoning ?? 0;
     if (cost === null) g.unpriced++;
     else g.cost += cost;
+    return { model, cost };
   }
 
   /**

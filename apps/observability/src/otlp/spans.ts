@@ -232,6 +232,7 @@ function toEvent(input: SpanInput, scope: AppScope, traceSessions: Map<string, s
     reason: null,
     role,
     content,
+    userText: firstUserText(attrs),
     usage: usageOf(attrs),
     attributes: attributesOf(input, {
       traceId,
@@ -314,6 +315,28 @@ function outputOf(attrs: Record<string, Json>): { role: string | null; content: 
   const response = attrs['ai.response.text'];
   if (typeof response === 'string' && response) return { role: 'assistant', content: [{ type: 'text', text: response }] };
   return { role: null, content: null };
+}
+
+/**
+ * The text of the first user message among the span's input messages (gen_ai.input.messages: a
+ * model call's input is the conversation so far, so its first user message is the session's).
+ */
+function firstUserText(attrs: Record<string, Json>): string | null {
+  const messages = jsonText(attrs['gen_ai.input.messages']);
+  if (!Array.isArray(messages)) return null;
+  for (const m of messages.slice(0, LIMITS.items)) {
+    const msg = asObject(m);
+    if (msg?.role !== 'user') continue;
+    const texts = asArray(msg.parts)
+      .slice(0, LIMITS.items)
+      .flatMap((p) => {
+        const part = asObject(p);
+        const t = part?.type === 'text' ? text(part.content) : null;
+        return t ? [t] : [];
+      });
+    if (texts.length) return texts.join(' ');
+  }
+  return null;
 }
 
 /**

@@ -48,7 +48,8 @@ JOIN unnest($3::text[], $4::text[], $5::text[]) AS k(a, s, id) ON e.app_id = k.a
 /**
  * The fresh events and the sessions' new rollups in one statement: the rows, their seqs and
  * the sessions' last_seq move together. Each event's JSON fields travel in one JSON array
- * ($13), parsed once by the database.
+ * ($13), parsed once by the database. The title is set once (the first user message stored);
+ * the cost stays NULL (unknown) until a priced call adds to it.
  */
 const INSERT_SQL = `
 WITH ins AS (
@@ -64,9 +65,12 @@ WITH ins AS (
     last_seq = u.last_seq, event_count = s.event_count + u.n,
     input_tokens = s.input_tokens + u.inp, output_tokens = s.output_tokens + u.outp, error_count = s.error_count + u.errs,
     first_event_at = LEAST(s.first_event_at, u.first_at), last_event_at = GREATEST(s.last_event_at, u.last_at),
-    last_event_type = u.last_type, status = u.status, modified_at = $14, source_index = GREATEST(s.source_index, u.max_index)
-  FROM unnest($15::text[], $16::text[], $17::int[], $18::int[], $19::int8[], $20::int8[], $21::int[], $22::timestamptz[], $23::timestamptz[], $24::text[], $25::text[], $26::int[])
-    AS u(app_id, id, last_seq, n, inp, outp, errs, first_at, last_at, last_type, status, max_index)
+    last_event_type = u.last_type, status = u.status, modified_at = $14, source_index = GREATEST(s.source_index, u.max_index),
+    title = COALESCE(s.title, u.title), model = COALESCE(u.model, s.model),
+    cost_usd = CASE WHEN u.priced > 0 THEN COALESCE(s.cost_usd, 0) + u.cost ELSE s.cost_usd END, unpriced_calls = s.unpriced_calls + u.unpriced
+  FROM unnest($15::text[], $16::text[], $17::int[], $18::int[], $19::int8[], $20::int8[], $21::int[], $22::timestamptz[], $23::timestamptz[], $24::text[], $25::text[], $26::int[],
+      $27::text[], $28::text[], $29::numeric[], $30::int[], $31::int[])
+    AS u(app_id, id, last_seq, n, inp, outp, errs, first_at, last_at, last_type, status, max_index, title, model, cost, priced, unpriced)
   WHERE s.app_id = u.app_id AND s.id = u.id
   RETURNING s.*
 )
@@ -92,6 +96,14 @@ export interface Rollup {
   lastType: string;
   status: observability.SessionStatus;
   maxIndex: number;
+  /** The first user message of the batch, as a title (kept only by a session without one). */
+  title: string | null;
+  /** The model of the batch's last model call. */
+  model: string | null;
+  /** USD of the batch's priced calls, how many there were, and how many had no known price. */
+  cost: number;
+  priced: number;
+  unpriced: number;
 }
 
 function insertValues(fresh: Fresh[], rollups: Rollup[], receivedAt: Date): unknown[] {
@@ -135,6 +147,11 @@ function insertValues(fresh: Fresh[], rollups: Rollup[], receivedAt: Date): unkn
     rollups.map((r) => r.lastType),
     rollups.map((r) => r.status),
     rollups.map((r) => r.maxIndex),
+    rollups.map((r) => r.title),
+    rollups.map((r) => r.model),
+    rollups.map((r) => r.cost.toFixed(12)),
+    rollups.map((r) => r.priced),
+    rollups.map((r) => r.unpriced),
   ];
 }
 

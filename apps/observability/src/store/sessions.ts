@@ -3,6 +3,7 @@ import { BadRequest } from '@tessera/kit';
 import { observability } from '@tessera/contracts';
 import type { z } from 'zod';
 import type { AppScope } from '../domain/access';
+import { displayTitle } from '../domain/session-title';
 
 type Session = observability.Session;
 type SessionStatus = observability.SessionStatus;
@@ -28,6 +29,12 @@ export interface SessionRow {
   first_event_at: Date | null;
   last_event_at: Date | null;
   last_event_type: string | null;
+  /** The first user message, as a title. */
+  title: string | null;
+  model: string | null;
+  /** numeric comes back as a string; null while no call was priced. */
+  cost_usd: string | null;
+  unpriced_calls: number;
   created_at: Date;
   modified_at: Date;
 }
@@ -38,6 +45,7 @@ export function toSession(r: SessionRow): Session {
   return {
     session_id: r.id,
     session_name: r.session_name,
+    title: displayTitle(r.session_name, r.title),
     status: r.status,
     created_at: r.created_at.toISOString(),
     modified_at: r.modified_at.toISOString(),
@@ -49,6 +57,9 @@ export function toSession(r: SessionRow): Session {
     source: r.source,
     event_count: r.event_count,
     usage: { input_tokens: input, output_tokens: output, total_tokens: input + output },
+    model: r.model,
+    cost_usd: r.cost_usd === null ? null : Number(r.cost_usd),
+    unpriced_calls: r.unpriced_calls,
     error_count: r.error_count,
     duration_ms: r.first_event_at && r.last_event_at ? r.last_event_at.getTime() - r.first_event_at.getTime() : 0,
     last_event_type: r.last_event_type,
@@ -87,6 +98,51 @@ function decodeCursor(c: string): { at: Date; app: string | null; id: string } {
   throw new BadRequest('invalid query: cursor: not a cursor from a previous page', { issues: [{ path: 'query.cursor', message: 'not a cursor from a previous page' }] });
 }
 
+/**
+ * The statement GET /sessions runs for a page (exported: a test EXPLAINs it): the scope and the
+ * filters, newest modified_at first, one more row than the page to know whether another follows.
+ */
+export function listQuery(scope: AppScope, q: SessionsQuery): { text: string; values: unknown[] } {
+  const params: unknown[] = [];
+  const where = [scopeClause(scope, params)];
+  const eq = (column: string, v: string | undefined) => {
+    if (v === undefined) return;
+    params.push(v);
+    where.push(`${column} = $${params.length}`);
+  };
+  eq('status', q.status);
+  eq('agent_name', q.agent_name);
+  eq('app_id', q.app_id);
+  eq('user_id', q.user_id);
+  eq('source', q.source);
+  if (q.q !== undefined) {
+    // Each column on its own (a match never spans two): the trigram index sessions_search_idx
+    // serves every arm (a BitmapOr), where a scan would read every row of the scope.
+    params.push(`%${q.q.replace(/[\\%_]/g, (m) => `\\${m}`)}%`);
+    const p = `$${params.length}`;
+    where.push(`(session_name ILIKE ${p} OR title ILIKE ${p} OR user_id ILIKE ${p} OR id ILIKE ${p})`);
+  }
+  if (q.from !== undefined) {
+    params.push(new Date(q.from));
+    where.push(`modified_at >= $${params.length}`);
+  }
+  if (q.to !== undefined) {
+    params.push(new Date(q.to));
+    where.push(`modified_at < $${params.length}`);
+  }
+  if (q.cursor !== undefined) {
+    const c = decodeCursor(q.cursor);
+    params.push(c.at, c.id);
+    if (c.app === null) where.push(`(modified_at, id) < ($${params.length - 1}, $${params.length})`);
+    else {
+      params.push(c.app);
+      where.push(`(modified_at, id, app_id) < ($${params.length - 2}, $${params.length - 1}, $${params.length})`);
+    }
+  }
+  params.push(q.limit + 1);
+  return { text: `SELECT * FROM sessions WHERE ${where.join(' AND ')} ORDER BY modified_at DESC, id DESC, app_id DESC LIMIT $${params.length}`, values: params };
+}
+
 export type StatusChange = { session: SessionRow } | { missing: true } | { conflict: SessionStatus };
 
 /** Where an id leads in a scope: its one session, none, or sessions of several apps (the caller must name one). */
@@ -102,41 +158,7 @@ export class SessionStore {
 
   /** A page of sessions; `lastSeqs[i]`: the last seq stored of `sessions[i]` (not part of the reply shape). */
   async list(scope: AppScope, q: SessionsQuery): Promise<{ sessions: Session[]; next_cursor: string | null; lastSeqs: number[] }> {
-    const params: unknown[] = [];
-    const where = [scopeClause(scope, params)];
-    const eq = (column: string, v: string | undefined) => {
-      if (v === undefined) return;
-      params.push(v);
-      where.push(`${column} = $${params.length}`);
-    };
-    eq('status', q.status);
-    eq('agent_name', q.agent_name);
-    eq('app_id', q.app_id);
-    eq('user_id', q.user_id);
-    eq('source', q.source);
-    if (q.q !== undefined) {
-      params.push(`%${q.q.replace(/[\\%_]/g, (m) => `\\${m}`)}%`);
-      where.push(`session_name ILIKE $${params.length}`);
-    }
-    if (q.from !== undefined) {
-      params.push(new Date(q.from));
-      where.push(`modified_at >= $${params.length}`);
-    }
-    if (q.to !== undefined) {
-      params.push(new Date(q.to));
-      where.push(`modified_at < $${params.length}`);
-    }
-    if (q.cursor !== undefined) {
-      const c = decodeCursor(q.cursor);
-      params.push(c.at, c.id);
-      if (c.app === null) where.push(`(modified_at, id) < ($${params.length - 1}, $${params.length})`);
-      else {
-        params.push(c.app);
-        where.push(`(modified_at, id, app_id) < ($${params.length - 2}, $${params.length - 1}, $${params.length})`);
-      }
-    }
-    params.push(q.limit + 1);
-    const r = await this.pool.query<SessionRow>(`SELECT * FROM sessions WHERE ${where.join(' AND ')} ORDER BY modified_at DESC, id DESC, app_id DESC LIMIT $${params.length}`, params);
+    const r = await this.pool.query<SessionRow>(listQuery(scope, q));
     const rows = r.rows.slice(0, q.limit);
     return { sessions: rows.map(toSession), next_cursor: r.rows.length > q.limit ? encodeCursor(rows[rows.length - 1]) : null, lastSeqs: rows.map((x) => x.last_seq) };
   }

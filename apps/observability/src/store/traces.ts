@@ -182,6 +182,9 @@ export class TraceIndex {
          last_event_type = COALESCE(s.last_event_type, $9),
          user_id = COALESCE(s.user_id, $10), agent_name = COALESCE(s.agent_name, $11),
          session_name = CASE WHEN s.session_name = '' THEN $12 ELSE s.session_name END,
+         title = COALESCE(s.title, $13), model = COALESCE(s.model, $14),
+         cost_usd = CASE WHEN $15::numeric IS NULL THEN s.cost_usd ELSE COALESCE(s.cost_usd, 0) + $15::numeric END,
+         unpriced_calls = s.unpriced_calls + $16,
          modified_at = now()
        WHERE s.app_id = $1 AND s.id = $2 RETURNING s.*`,
       [
@@ -197,6 +200,13 @@ export class TraceIndex {
         src.user_id,
         src.agent_name,
         src.session_name,
+        src.title,
+        src.model,
+        // The provisional session's priced calls, spans stored in both sessions (a race of two
+        // exports) among them: a call's price is not kept per event, so such a span's cost counts
+        // twice here, where its tokens do not.
+        src.cost_usd,
+        src.unpriced_calls,
       ],
     );
     await client.query('COMMIT');

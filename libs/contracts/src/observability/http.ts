@@ -94,10 +94,17 @@ export type IngestReply = z.infer<typeof IngestReply>;
 
 export const Usage = z.object({ input_tokens: z.number().int(), output_tokens: z.number().int(), total_tokens: z.number().int() });
 
+/** Characters of a session's title: a first message longer than this is cut at a word and ends with '…'. */
+export const TITLE_MAX = 120;
+
 export const Session = z
   .object({
     session_id: z.string(),
     session_name: z.string(),
+    title: z
+      .string()
+      .nullable()
+      .describe(`what a list shows: the session's name when it has one, else its first user message (a runtime chat's first user chat.text, an outside agent's first user message, an OpenTelemetry span's first user input message), cut to about ${TITLE_MAX} characters; null when there is neither`),
     status: SessionStatus,
     created_at: z.string(),
     modified_at: z.string(),
@@ -109,6 +116,13 @@ export const Session = z
     source: SessionSource,
     event_count: z.number().int(),
     usage: Usage,
+    model: z.string().nullable().describe('the model of the last model call of the session; null before one'),
+    cost_usd: z
+      .number()
+      .min(0)
+      .nullable()
+      .describe('US dollars of the priced model calls; null when no call had a known price (unknown, never 0 for it): see unpriced_calls'),
+    unpriced_calls: z.number().int().min(0).describe('model calls of a model with no known price: their tokens count in usage, not in cost_usd'),
     error_count: z.number().int(),
     /** From the first event to the last, in milliseconds. */
     duration_ms: z.number().int(),
@@ -163,7 +177,9 @@ export const SessionsQuery = z.object({
   app_id: Text(128).optional(),
   user_id: Text(256).optional(),
   source: SessionSource.optional(),
-  q: Text(256).optional().describe('Text in the session name (case-insensitive)'),
+  q: Text(256)
+    .optional()
+    .describe("Text anywhere in the session's name, title (its first user message), user id or id, case-insensitive (% and _ are text)"),
   from: IsoTimeInRange().optional().describe('modified_at at or after'),
   to: IsoTimeInRange().optional().describe('modified_at before'),
   limit: QueryInt4().min(1).max(500).default(50),
