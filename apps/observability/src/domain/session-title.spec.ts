@@ -51,5 +51,8 @@ describe('displayTitle', () => {
     expect(displayTitle('Nightly import', 'hello')).toBe('Nightly import');
     expect(displayTitle('', 'hello')).toBe('hello');
     expect(displayTitle('  ', null)).toBeNull();
+    // An OpenTelemetry session's name is its agent's: the user's words say more.
+    expect(displayTitle('invoke_agent Support', 'Where is order A-17?', 'otel')).toBe('Where is order A-17?');
+    expect(displayTitle('invoke_agent Support', null, 'otel')).toBe('invoke_agent Support');
   });
 });

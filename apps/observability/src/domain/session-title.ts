@@ -20,7 +20,12 @@ export function titleOf(text: string | null | undefined): string | null {
   return `${cut.trimEnd()}…`;
 }
 
-/** What a list shows for a session: its name when it has one, else the title its first user message gave it. */
-export function displayTitle(name: string, title: string | null): string | null {
+/**
+ * What a list shows for a session: its name when it has one, else the title its first user
+ * message gave it. An OpenTelemetry session's name is its agent's or root span's (no one chose
+ * it, and the agent has a column of its own): its first user message comes first.
+ */
+export function displayTitle(name: string, title: string | null, source?: string): string | null {
+  if (source === 'otel') return title ?? titleOf(name);
   return titleOf(name) ?? title;
 }

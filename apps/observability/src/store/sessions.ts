@@ -45,7 +45,7 @@ export function toSession(r: SessionRow): Session {
   return {
     session_id: r.id,
     session_name: r.session_name,
-    title: displayTitle(r.session_name, r.title),
+    title: displayTitle(r.session_name, r.title, r.source),
     status: r.status,
     created_at: r.created_at.toISOString(),
     modified_at: r.modified_at.toISOString(),

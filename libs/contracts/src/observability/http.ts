@@ -104,7 +104,7 @@ export const Session = z
     title: z
       .string()
       .nullable()
-      .describe(`what a list shows: the session's name when it has one, else its first user message (a runtime chat's first user chat.text, an outside agent's first user message, an OpenTelemetry span's first user input message), cut to about ${TITLE_MAX} characters; null when there is neither`),
+      .describe(`what a list shows: the session's name when it has one, else its first user message (a runtime chat's first user chat.text, an outside agent's first message of role user); an OpenTelemetry session's first user input message (gen_ai.input.messages), else its name (its agent's or root span's); cut to about ${TITLE_MAX} characters; null when there is nothing`),
     status: SessionStatus,
     created_at: z.string(),
     modified_at: z.string(),
