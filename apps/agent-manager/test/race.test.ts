@@ -36,13 +36,15 @@ test('two instances writing and a hand edit racing leave every agent whole, its 
   const ENOUGH = { writes: 80, reads: 80, handEdits: 20 };
   const cap = Date.now() + 60_000;
   let seq = 0;
-  const statuses = new Map<number, number>();
+  const refusals: string[] = [];
   const halves: string[] = [];
   let writes = 0;
   let reads = 0;
   let handEdits = 0;
   const racing = () => Date.now() < cap && (writes < ENOUGH.writes || reads < ENOUGH.reads || handEdits < ENOUGH.handEdits);
-  const count = (s: number) => statuses.set(s, (statuses.get(s) ?? 0) + 1);
+  const count = (r: { status: number; body: unknown }, what: string) => {
+    if (r.status !== 200) refusals.push(`${what}: ${r.status} ${JSON.stringify(r.body).slice(0, 200)}`);
+  };
   const check = (agent: any, where: string) => {
     if (tokenOf(agent.description) !== tokenOf(agent.system_prompt)) halves.push(`${where}: ${agent.description} / ${agent.system_prompt}`);
   };
@@ -51,7 +53,7 @@ test('two instances writing and a hand edit racing leave every agent whole, its 
     while (racing()) {
       const t = ++seq;
       const r = await http(url, 'PATCH', `/agents/${pick(NAMES)}`, { token: op, body: { description: `tok-${t}`, system_prompt: `prompt of tok-${t}` } });
-      count(r.status);
+      count(r, 'PATCH');
       if (r.status === 200) check(r.body, 'PATCH reply');
       writes++;
     }
@@ -60,7 +62,7 @@ test('two instances writing and a hand edit racing leave every agent whole, its 
     while (racing()) {
       const one = Math.random() < 0.8;
       const r = await http(url, 'GET', one ? `/agents/${pick(NAMES)}` : '/agents', { token: usr });
-      count(r.status);
+      count(r, 'GET');
       if (r.status === 200) for (const agent of one ? [r.body] : r.body) check(agent, 'GET');
       if (!one && r.status === 200 && r.body.length !== NAMES.length) halves.push(`list of ${r.body.length}`);
       reads++;
@@ -79,7 +81,7 @@ test('two instances writing and a hand edit racing leave every agent whole, its 
   await Promise.all([writer(a.url), writer(a.url), writer(b.url), writer(b.url), reader(a.url), reader(b.url), reader(b.url), handEditor()]);
 
   expect(halves).toEqual([]);
-  expect([...statuses.keys()].sort()).toEqual([200]);
+  expect(refusals).toEqual([]);
   expect(writes).toBeGreaterThanOrEqual(ENOUGH.writes);
   expect(reads).toBeGreaterThanOrEqual(ENOUGH.reads);
   expect(handEdits).toBeGreaterThanOrEqual(ENOUGH.handEdits);

@@ -38,7 +38,11 @@ export class UnreadableAgent extends HttpError {
   }
 }
 
-const READ_ATTEMPTS = 40;
+/**
+ * How long a read waits for writers (the lock held, or files moving under it) before answering 503:
+ * writes are short, but a busy machine with writers queued back to back can keep one waiting.
+ */
+const BUSY_READ_MS = 5_000;
 /**
  * A file that does not parse may be a hand edit caught mid-write (an editor that saves in place
  * truncates, then writes; on a busy machine the two can be far apart): while some file changed
@@ -56,7 +60,7 @@ export type ReadCache = Map<string, { key: string; agent: StoredAgent | null }>;
  */
 export async function readAgent(dir: string, name: string, locked: () => Promise<boolean>, cache?: ReadCache): Promise<StoredAgent | null> {
   const started = Date.now();
-  let busy = 0;
+  let busySince: number | null = null;
   for (let attempt = 1; ; attempt++) {
     const before = await fingerprint(dir);
     const hit = cache?.get(dir);
@@ -72,7 +76,7 @@ export async function readAgent(dir: string, name: string, locked: () => Promise
         const now = Date.now();
         if (!(e instanceof UnreadableAgent) || now - before.newestChange > EDIT_SETTLE_MS || now - started > 2 * EDIT_SETTLE_MS) throw e;
       }
-    } else if (++busy >= READ_ATTEMPTS) {
+    } else if (Date.now() - (busySince ??= Date.now()) > BUSY_READ_MS) {
       throw new Unavailable(`agent "${name}" is being written without pause; try again`);
     }
     await new Promise((r) => setTimeout(r, Math.min(2 * attempt, 25)));
