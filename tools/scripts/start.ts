@@ -71,8 +71,9 @@ function envFor(s: ServiceProcess): NodeJS.ProcessEnv {
   // Outside agents and OpenTelemetry exporters of demo-app post through the gateway with this key.
   if (s.app === 'observability' && devIngestKey && !env.INGEST_KEYS) env.INGEST_KEYS = `demo-app:${devIngestKey}`;
   // A demo price for the scripted model (gpt-4o-mini's list price, USD per million tokens), so that a
-  // fresh clone's chats have a cost; PRICE_OVERRIDES set by the user replaces it.
-  if (s.app === 'observability' && env.PRICE_OVERRIDES === undefined) env.PRICE_OVERRIDES = JSON.stringify(DEMO_PRICE_OVERRIDES);
+  // fresh clone's chats have a cost; PRICE_OVERRIDES set by the user replaces it. One price list
+  // for the costs observability shows and the cost budgets the runtime enforces.
+  if ((s.app === 'observability' || s.app === 'runtime') && env.PRICE_OVERRIDES === undefined) env.PRICE_OVERRIDES = JSON.stringify(DEMO_PRICE_OVERRIDES);
   if (s.app === 'agent-manager') {
     env.RUNTIME_URL ||= runtimeUrl;
     env.OBSERVABILITY_URL ||= `http://127.0.0.1:${ports.observability}`;

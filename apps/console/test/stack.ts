@@ -38,7 +38,7 @@ export async function startStack(opts: { workflows?: string } = {}): Promise<Sta
     workflows: [opts.workflows ?? join(__dirname, 'fixtures/workflows')],
     consoleDist: join(REPO_ROOT, 'apps/console/dist'),
     operator: OPERATOR,
-    env: { broker: { CONTEXT_FILE: contextFile }, observability: { PRICE_OVERRIDES: JSON.stringify(DEMO_PRICE_OVERRIDES) } },
+    env: { broker: { CONTEXT_FILE: contextFile }, observability: { PRICE_OVERRIDES: JSON.stringify(DEMO_PRICE_OVERRIDES) }, runtime: { PRICE_OVERRIDES: JSON.stringify(DEMO_PRICE_OVERRIDES) } },
   }).catch((e) => {
     rmSync(dir, { recursive: true, force: true });
     throw e;

@@ -136,6 +136,8 @@ beforeAll(async () => {
   const mission = await must(op('POST', '/api/v1/mission-ally/missions', { app_id: p.appId, title: `mission ${MARKER}`, checkpoints: [{ id: 'first', title: `first ${MARKER}` }] }), 'mission');
   fixtures.mission_id = mission.id;
   await must(op('POST', `/api/v1/mission-ally/missions/${mission.id}/enrollments`, { user_id: fixtures.user_id }), 'enrollment');
+  // A budget for a user whose id holds the marker: the budgets list of app A shows it.
+  await must(op('PUT', `/api/budgets/${p.appId}/users/budget-${MARKER}`, { tokens_per_day: 1_000_000_000 }), 'budget');
   const boot = await must(own('POST', '/api/bridge/session/bootstrap', { scadaUrl: `https://scada.example/${MARKER}`, accessToken: `scada-token-${MARKER}`, sessionInfo: { tenantId: MARKER } }), 'bridge session');
   fixtures.sessionId = boot.sessionId;
   fixtures.requestId = `req-${id}`;
@@ -192,6 +194,9 @@ function bodyFor(o: Operation, c: Caller): unknown {
     'POST /api/bridge/session/{sessionId}/events/request': { type: 'matrix', payload: { by: c.name }, timeoutMs: 1_000 },
     'POST /api/bridge/session/{sessionId}/events/request/{requestId}/response': { response: { by: c.name } },
     'POST /api/v1/mission-ally/missions/{mission_id}/enrollments/{user_id}': {},
+    // Limits far above anything the matrix spends: the routes after these still run turns.
+    'PUT /api/budgets/{app_id}': { tokens_per_day: 1_000_000_000 },
+    'PUT /api/budgets/{app_id}/users/{user_id}': { tokens_per_day: 1_000_000_000, turns_per_minute: 100_000 },
     // A new thread per caller; greeter's scripted reply streams in under a second.
     'POST /api/agui/{app_id}/{workflow_name}': { threadId: `agui-${c.name}-${id}`, runId: `run-${c.name}-${id}`, messages: [{ id: 'm1', role: 'user', content: 'hello' }] },
     // The fixture chat (the owner's) as the thread: only its owner may stop it.
@@ -284,6 +289,7 @@ test('the fixtures are real: each rightful caller reads its own data back, with 
   expect((await call(p.url, 'GET', `/api/observability/events/${fixtures.session_id}`, { token: operator })).text).toContain(MARKER);
   expect((await call(p.url, 'GET', '/api/observability/usage?group_by=model', { token: operator })).text).toContain(MARKER);
   expect((await call(p.url, 'GET', `/api/bridge/session/${fixtures.sessionId}/info`, { token: owner })).text).toContain(MARKER);
+  expect((await call(p.url, 'GET', '/api/budgets', { token: operator })).text).toContain(MARKER);
 });
 
 /** What a socket gave a caller in a short while: its frames, and how it closed (if it did). */

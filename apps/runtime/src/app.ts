@@ -4,6 +4,7 @@ import { canUseApp, openAccess, SERVICE_KEY_HEADER, readyWhen, serviceApp, servi
 import { missionEndpoint } from './mission/endpoint';
 import { a2aRoutes, a2aRoutesOf } from './routes/a2a';
 import { blueprintRoutes, blueprintsRoutes } from './routes/active-chats';
+import { budgetRoutes, budgetsRoutes } from './routes/budgets';
 import { aguiRoutes, aguiRoutesOf } from './routes/agui';
 import { chatRoutes, chatsRoutes } from './routes/chats';
 import { inputRoutes, inputsRoutes } from './routes/input';
@@ -29,6 +30,7 @@ export const openapi = serviceDocument(api, [
   ...sessionRoutes,
   ...inputRoutes,
   ...missionRoutes,
+  ...budgetRoutes,
   ...aguiRoutes,
   ...a2aRoutes,
   ...mcpRoutes,
@@ -87,6 +89,7 @@ export function createRuntimeApp(s: RuntimeServices, opts: { isShuttingDown?: ()
       sessionsRoutes(routes, s);
       inputsRoutes(routes, s);
       missionsRoutes(routes, { missions: s.missions, workflows: s.workflows });
+      budgetsRoutes(routes, s);
       aguiRoutesOf(routes, s);
       a2aRoutesOf(routes, s);
       mcpRoutesOf(routes, s);

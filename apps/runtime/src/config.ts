@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { BaseEnv, checkBaseEnv, env, loadConfig, withSchema } from '@tessera/kit';
+import { BaseEnv, checkBaseEnv, env, loadConfig, PriceOverridesEnv, withSchema } from '@tessera/kit';
 
 /** The runtime's environment. Local defaults make `npm start` work with no .env. */
 export const RuntimeEnv = BaseEnv.extend({
@@ -24,6 +24,8 @@ export const RuntimeEnv = BaseEnv.extend({
   WS_MESSAGE_BURST: env.int(40, 1),
   /** Messages that make work (input, tool answers, new chats) per user per minute, over all their sockets and the HTTP, AG-UI, A2A and MCP routes; 0: no limit. */
   WS_USER_MESSAGES_PER_MINUTE: env.int(120, 0),
+  /** Prices that win over the price table's, for cost budgets (observability takes the same variable for the costs it shows). */
+  PRICE_OVERRIDES: PriceOverridesEnv,
   /** Put every timeline event on the observability queue. */
   OBSERVABILITY_EVENTS: env.bool(true),
   /** Observability jobs that may wait (its consumer may not run yet); above it, events are dropped with a warning. */

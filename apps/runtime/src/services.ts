@@ -1,8 +1,9 @@
 import type { Redis } from 'ioredis';
 import { Queue } from '@tessera/contracts';
-import { authSettings, bullConnection, BusPublisher, BusSubscriber, createAuth, createRedis, Metrics, TypedQueue, type Auth, type DeclaredRoutes, type Logger } from '@tessera/kit';
+import { authSettings, bullConnection, BusPublisher, BusSubscriber, createAuth, createPricer, createRedis, Metrics, TypedQueue, type Auth, type DeclaredRoutes, type Logger } from '@tessera/kit';
 import { agentChatModel, Workflows } from './blueprints/agent-workflows';
 import { BlueprintSource } from './blueprints/blueprint-source';
+import { BudgetMeter } from './budgets/meter';
 import { ChatAttachments } from './attachments/chat-attachments';
 import { DocumentClient } from './attachments/document-client';
 import { ChatFeed } from './bus/feed';
@@ -12,6 +13,7 @@ import type { LoadedWorkflow, ProviderRegistry } from './engine/types';
 import { MissionStore } from './store/missions';
 import { createProviderRegistry } from './providers/registry';
 import { AttachmentStore } from './store/attachments';
+import { BudgetStore } from './store/budgets';
 import { ChatStore } from './store/chats';
 import { createDb, type Db } from './store/db';
 import { InputStore } from './store/inputs';
@@ -69,6 +71,10 @@ export interface RuntimeServices {
   blueprints: BlueprintSource | null;
   /** Mission Ally's missions, enrollments and progress (document 002). */
   missions: MissionStore;
+  /** Budgets as operators set them. */
+  budgetStore: BudgetStore;
+  /** Budgets enforced: spend per app and user, checked before each model call and each message that makes work. */
+  budgets: BudgetMeter;
   close(): Promise<void>;
 }
 
@@ -103,7 +109,9 @@ export function createRuntimeServices(config: RuntimeConfig, logger: Logger, rol
   const blueprints = config.AGENTS_URL ? new BlueprintSource(config.AGENTS_URL, config.SERVICE_KEY, config.BLUEPRINT_CACHE_MS, logger) : null;
   const starter = new ChatStarter(chats, workflows, blueprints?.lookup ?? null);
   const userLimit = new UserMessageLimit(redis, config.BULL_PREFIX, config.WS_USER_MESSAGES_PER_MINUTE);
-  const chatInputs = new ChatInputs({ chats, inputs, toolCalls, turnQueue, timeline, feed, observe, userLimit }, {
+  const budgetStore = new BudgetStore(db.pool);
+  const budgets = new BudgetMeter(redis, budgetStore, config.BULL_PREFIX, createPricer(config.PRICE_OVERRIDES), logger);
+  const chatInputs = new ChatInputs({ chats, inputs, toolCalls, turnQueue, timeline, feed, observe, userLimit, budgets }, {
     maxPending: config.MAX_PENDING_INPUTS,
     strategyOf: (chat) => workflows.get(chat.workflowName)?.multitask_strategy ?? 'enqueue',
   });
@@ -138,6 +146,8 @@ export function createRuntimeServices(config: RuntimeConfig, logger: Logger, rol
     attachmentRows,
     blueprints,
     missions: new MissionStore(db.pool),
+    budgetStore,
+    budgets,
     async close() {
       observe.flush();
       await Promise.allSettled([turnQueue.close(), observabilityQueue?.close(), blueprints?.close(), documents?.close()]);

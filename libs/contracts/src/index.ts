@@ -10,6 +10,7 @@ export * as agents from './agents';
 export * as documents from './documents';
 export * as mission from './mission';
 export * as bridge from './bridge';
+export * as budgets from './budgets';
 export * from './gateway';
 export * from './openapi';
 export * from './asyncapi';

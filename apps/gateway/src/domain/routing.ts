@@ -86,6 +86,7 @@ export const ROUTES: readonly Route[] = [
   { prefix: '/ws', service: 'runtime', upstreamPrefix: '/ws', websocket: true },
   { prefix: '/api/v1/mission-ally/ws', service: 'runtime', upstreamPrefix: '/api/v1/mission-ally/ws', websocket: true },
   { prefix: '/api/v1/mission-ally/missions', service: 'runtime', upstreamPrefix: '/api/v1/mission-ally/missions', websocket: false },
+  { prefix: '/api/budgets', service: 'runtime', upstreamPrefix: '/api/budgets', websocket: false },
   { prefix: '/api/agui', service: 'runtime', upstreamPrefix: '/api/agui', websocket: false },
   { prefix: '/api/a2a', service: 'runtime', upstreamPrefix: '/api/a2a', websocket: false },
   { prefix: '/api/mcp', service: 'runtime', upstreamPrefix: '/api/mcp', websocket: false },

@@ -34,6 +34,8 @@ export class RunTranslator {
   private step: string | null = null;
   private readonly interrupts: Interrupt[] = [];
   private agent: string | null = null;
+  /** The code of the run's last `chat.error` (BUDGET_EXCEEDED, MODEL_ERROR…): its RUN_ERROR carries it. */
+  private errorCode: string | null = null;
   done = false;
 
   constructor(
@@ -109,6 +111,9 @@ export class RunTranslator {
         out.push({ type: EventType.CUSTOM, name: d.kind, value: d.payload });
         break;
       }
+      case 'chat.error':
+        this.errorCode = data(e, 'chat.error').error_code ?? null;
+        break;
       case 'chat.run_complete': {
         const d = data(e, 'chat.run_complete');
         if (this.turnId !== null && d.turn_id !== this.turnId) break;
@@ -130,7 +135,7 @@ export class RunTranslator {
     const ids = { threadId: this.threadId, runId: this.runId };
     switch (status) {
       case 'failed':
-        return { type: EventType.RUN_ERROR, message: reason ?? 'the run failed', code: 'RUN_FAILED' };
+        return { type: EventType.RUN_ERROR, message: reason ?? 'the run failed', code: this.errorCode ?? 'RUN_FAILED' };
       case 'stopped':
       case 'interrupted': // a newer message of the thread cut it off
       case 'rolled_back':

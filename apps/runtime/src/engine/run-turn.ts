@@ -28,6 +28,8 @@ export const EngineErrorCode = {
   BlueprintUnavailable: 'BLUEPRINT_UNAVAILABLE',
   MaxTurnSteps: 'MAX_TURN_STEPS',
   ToolCallNotFound: 'TOOL_CALL_NOT_FOUND',
+  /** A budget of the app or the user is spent: the turn ends before its next model call. */
+  BudgetExceeded: 'BUDGET_EXCEEDED',
 } as const;
 
 /**
@@ -113,6 +115,9 @@ export async function runTurn(input: RunTurnInput): Promise<RunTurnResult> {
     }
 
     const ref = agent.def.model;
+    // Asked before each call, never during one: a turn that crosses a budget stops at its next call.
+    const admission = input.budget ? await input.budget.admit() : null;
+    if (admission && !admission.ok) return fail(EngineErrorCode.BudgetExceeded, admission.message);
     let req: ModelRequest;
     let stream: AsyncIterable<ModelChunk>;
     try {
@@ -129,6 +134,7 @@ export async function runTurn(input: RunTurnInput): Promise<RunTurnResult> {
       };
       stream = provider.stream(req, signal);
     } catch (e) {
+      await admission?.done(undefined, ref.model ?? '', ref.provider);
       return fail(EngineErrorCode.ModelError, safeErrorMessage(e));
     }
 
@@ -169,6 +175,7 @@ export async function runTurn(input: RunTurnInput): Promise<RunTurnResult> {
     } finally {
       // Stopped early (abort, or emit threw): let the provider close its request.
       if (!done) await it.return?.().catch(() => undefined);
+      await admission?.done(callUsage, req.model, ref.provider);
     }
 
     if (messageId !== undefined)

@@ -64,6 +64,13 @@ export interface RunTurnInput {
   history?: HistoryLimits;
   /** What features contribute to the turn (Mission Ally's checkpoint tool): tools the runtime answers itself. */
   extensions?: readonly TurnExtensionSource[];
+  /** Asked before every model call (budgets): the turn fails with BUDGET_EXCEEDED when refused, and reports each call's usage. */
+  budget?: ModelCallBudget;
+}
+
+/** Budgets as the engine sees them: a call is admitted, then reports what it used; or it is refused, saying why. */
+export interface ModelCallBudget {
+  admit(): Promise<{ ok: true; done(usage: Usage | undefined, model: string, provider: string): Promise<void> } | { ok: false; message: string }>;
 }
 
 export interface RunTurnResult {

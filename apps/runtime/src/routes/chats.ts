@@ -16,6 +16,9 @@ import type { RuntimeRoutes, RuntimeServices } from '../services';
 import { ownedChat, wsPath } from './access';
 import { agentChatRoutes, agentChatsRoutes } from './agent-chats';
 
+/** A start refused while a budget of the app or the user is spent (its chats stay readable). */
+export const budgetSpent = { 429: { description: 'BUDGET_EXCEEDED: a budget of the app or the user is spent (the message names it; Retry-After: seconds until it resets)' } } as const;
+
 const startChat = {
   method: 'post',
   path: '/api/chats/{app_id}/{workflow_name}/start',
@@ -27,7 +30,7 @@ const startChat = {
   params: StartChatParams,
   body: StartChatBody,
   examples: { start: { summary: 'Start (or rejoin) a chat', value: { user_id: 'user-123', client_request_id: 'req-7c1e', context: { locale: 'en-GB' } } } },
-  responses: { 200: { description: 'an existing chat, reused', schema: StartChatReply }, 201: { description: 'a new chat', schema: StartChatReply } },
+  responses: { 200: { description: 'an existing chat, reused', schema: StartChatReply }, 201: { description: 'a new chat', schema: StartChatReply }, ...budgetSpent },
 } as const satisfies RouteSpec;
 const backendStart = {
   method: 'post',
@@ -36,7 +39,7 @@ const backendStart = {
   summary: 'Start a chat from a trusted backend (document 000); initial_context is backend context only with the service key',
   tags: ['chats'],
   body: BackendStartBody,
-  responses: { 200: { description: 'an existing chat, reused', schema: BackendStartReply }, 201: { description: 'a new chat', schema: BackendStartReply } },
+  responses: { 200: { description: 'an existing chat, reused', schema: BackendStartReply }, 201: { description: 'a new chat', schema: BackendStartReply }, ...budgetSpent },
 } as const satisfies RouteSpec;
 const chatMeta = {
   method: 'get',
@@ -55,6 +58,7 @@ export function chatsRoutes(routes: RuntimeRoutes, s: RuntimeServices): void {
   agentChatsRoutes(routes, s);
   routes.route(startChat, async ({ params, body }, req, res) => {
     assertOwner(req.principal, body.user_id, params.app_id);
+    await s.chatInputs.checkBudget(params.app_id, body.user_id);
     const { chat, reused } = await s.starter.start({
       appId: params.app_id,
       userId: body.user_id,
@@ -75,6 +79,7 @@ export function chatsRoutes(routes: RuntimeRoutes, s: RuntimeServices): void {
 
   routes.route(backendStart, async ({ body }, req, res) => {
     assertOwner(req.principal, body.user_id, body.app_id);
+    await s.chatInputs.checkBudget(body.app_id, body.user_id);
     const trusted = isService(req.header(SERVICE_KEY_HEADER), s.config.SERVICE_KEY);
     const { chat, reused } = await s.starter.start({
       appId: body.app_id,

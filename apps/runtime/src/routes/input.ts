@@ -17,6 +17,7 @@ import { assertOwner, BadRequest, ClientGone, lastValues, NotFound, parseOr400, 
 import { z } from 'zod';
 import { relayUpload } from '../attachments/upload-relay';
 import type { RuntimeRoutes, RuntimeServices } from '../services';
+import { budgetSpent } from './chats';
 import type { ChatRow } from '../store/chats';
 import { InputRefused } from '../turns/chat-inputs';
 import { record } from '../turns/record';
@@ -30,7 +31,7 @@ const sendInput = {
   tags: ['input'],
   params: InputParams,
   body: InputBody,
-  responses: { 202: { description: 'accepted; the turn streams on the socket', schema: InputReply } },
+  responses: { 202: { description: 'accepted; the turn streams on the socket', schema: InputReply }, ...budgetSpent },
 } as const satisfies RouteSpec;
 const respondToolCall = {
   method: 'post',
@@ -39,7 +40,7 @@ const respondToolCall = {
   summary: 'Answer a UI tool call that awaits a response',
   tags: ['input'],
   body: ToolRespondBody,
-  responses: { 202: { description: 'accepted', schema: ToolRespondReply } },
+  responses: { 202: { description: 'accepted', schema: ToolRespondReply }, ...budgetSpent },
 } as const satisfies RouteSpec;
 const uploadAttachment = {
   method: 'post',

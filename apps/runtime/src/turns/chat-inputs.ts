@@ -8,6 +8,7 @@ import type { InputRow, InputStore } from '../store/inputs';
 import type { StoredEvent, Timeline } from '../store/timeline';
 import type { ToolCallStore } from '../store/tool-calls';
 import { record } from './record';
+import type { BudgetMeter } from '../budgets/meter';
 import type { UserMessageLimit } from './user-limit';
 
 /**
@@ -15,8 +16,8 @@ import type { UserMessageLimit } from './user-limit';
  * and the socket sends it as `chat.error` with the same code.
  */
 export class InputRefused extends HttpError {
-  constructor(code: (typeof WsErrorCode)[keyof typeof WsErrorCode], message: string, status: 400 | 404 | 409 | 429) {
-    super(status, code, message);
+  constructor(code: (typeof WsErrorCode)[keyof typeof WsErrorCode], message: string, status: 400 | 404 | 409 | 429, retryAfterS?: number) {
+    super(status, code, message, retryAfterS === undefined ? undefined : { retry_after_s: retryAfterS }, retryAfterS === undefined ? undefined : { 'Retry-After': String(retryAfterS) });
   }
 }
 
@@ -40,6 +41,7 @@ export interface ChatInputsDeps {
   feed: Pick<ChatFeed, 'publish' | 'publishControl'>;
   observe: (chat: ChatRow, stored: StoredEvent[]) => void;
   userLimit: UserMessageLimit;
+  budgets: BudgetMeter;
 }
 
 export class ChatInputs {
@@ -75,10 +77,22 @@ export class ChatInputs {
     return r;
   }
 
-  /** Every message that makes work counts against its user's budget (UserMessageLimit), whichever way it came. */
+  /**
+   * Every message that makes work, whichever way it came, is refused while a budget of its app or
+   * user is spent (BUDGET_EXCEEDED), and counts against its user's turn rate (RATE_LIMITED): the
+   * budget's turns_per_minute, else the deployment's. Both say when to try again (Retry-After).
+   */
   async takeFromBudget(chat: ChatRow): Promise<void> {
-    const retry = await this.d.userLimit.take(chat.appId, chat.userId);
-    if (retry !== null) throw new InputRefused(WsErrorCode.RateLimited, `too many messages from this user; try again in ${retry} s`, 429);
+    await this.checkBudget(chat.appId, chat.userId);
+    const applied = await this.d.budgets.applied(chat.appId, chat.userId);
+    const retry = await this.d.userLimit.take(chat.appId, chat.userId, applied.user?.limits.turns_per_minute ?? undefined);
+    if (retry !== null) throw new InputRefused(WsErrorCode.RateLimited, `too many messages from this user; try again in ${retry} s`, 429, retry);
+  }
+
+  /** A new chat's first check (its start makes no turn yet, the rate counts it where it starts). */
+  async checkBudget(appId: string, userId: string): Promise<void> {
+    const refusal = await this.d.budgets.check(appId, userId);
+    if (refusal) throw new InputRefused(WsErrorCode.BudgetExceeded, refusal.message, 429, refusal.retryAfterS);
   }
 
   /**

@@ -75,6 +75,7 @@ export class TurnAttempt {
       resolveBlueprint: this.d.resolveBlueprint && ((name: string) => this.d.resolveBlueprint!(name, chat.appId)),
       history: this.d.history,
       extensions: this.d.extensions,
+      budget: this.d.budgets && { admit: () => this.d.budgets!.admit(chat.appId, chat.userId) },
     });
     await writer.drain();
     // Cut off by a shutdown or a lost lease: what was said is stored and closed; the chat is

@@ -3,6 +3,7 @@ import type { TurnJob } from '@tessera/contracts';
 import type { Logger } from '@tessera/kit';
 import type { HistoryLimits } from '../engine/history';
 import type { LoadedWorkflow, ProviderRegistry, TurnExtensionSource } from '../engine/types';
+import type { BudgetMeter } from '../budgets/meter';
 import type { ChatFeed } from '../bus/feed';
 import type { ChatRow, ChatStore } from '../store/chats';
 import type { InputStore } from '../store/inputs';
@@ -30,6 +31,8 @@ export interface TurnRunnerDeps {
   history?: HistoryLimits;
   /** What features contribute to every turn (the worker passes Mission Ally's checkpoints). */
   extensions?: readonly TurnExtensionSource[];
+  /** Budgets, asked before each model call of a chat's app and user. */
+  budgets?: BudgetMeter;
 }
 
 /** How long a job whose chat is leased elsewhere waits before looking again. */

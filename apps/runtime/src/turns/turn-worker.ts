@@ -28,6 +28,7 @@ export async function startTurnWorker(s: RuntimeServices) {
     resolveBlueprint: s.blueprints?.resolve,
     history: { maxMessages: s.config.CONVERSATION_MAX_MESSAGES, maxChars: s.config.CONVERSATION_MAX_CHARS },
     extensions: [missionCheckpoints],
+    budgets: s.budgets,
   });
   // Before the first job: a blueprint edited from now on is read afresh by the next turn.
   await s.blueprints?.listen(s.subscriber);

@@ -9,17 +9,30 @@ import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
  * pass: the per-socket limit and the gateway's still hold.
  */
 export class UserMessageLimit {
-  private readonly limiter: RateLimiterRedis | null;
+  /** One limiter per rate: the deployment's, and each a budget sets (`turns_per_minute`). */
+  private readonly limiters = new Map<number, RateLimiterRedis>();
 
-  constructor(redis: Redis, prefix: string, perMinute: number) {
-    this.limiter = perMinute > 0 ? new RateLimiterRedis({ storeClient: redis, keyPrefix: `${prefix}:ws-user`, points: perMinute, duration: 60 }) : null;
-  }
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly perMinute: number,
+  ) {}
 
-  /** Counts one message; the seconds to wait when the user's budget is spent, else null. */
-  async take(appId: string, userId: string): Promise<number | null> {
-    if (!this.limiter) return null;
+  /**
+   * Counts one message; the seconds to wait when the user's rate is spent, else null. `perMinute`,
+   * a budget's turns_per_minute for the user, replaces the deployment's rate (0: no limit).
+   */
+  async take(appId: string, userId: string, perMinute = this.perMinute): Promise<number | null> {
+    if (perMinute <= 0) return null;
+    let limiter = this.limiters.get(perMinute);
+    if (!limiter) {
+      // Counted under a key of its own per rate: a rate changed by a budget starts afresh.
+      const keyPrefix = perMinute === this.perMinute ? `${this.prefix}:ws-user` : `${this.prefix}:ws-user:${perMinute}`;
+      limiter = new RateLimiterRedis({ storeClient: this.redis, keyPrefix, points: perMinute, duration: 60 });
+      this.limiters.set(perMinute, limiter);
+    }
     try {
-      await this.limiter.consume(`${appId}:${userId}`);
+      await limiter.consume(`${appId}:${userId}`);
       return null;
     } catch (e) {
       if (!(e instanceof RateLimiterRes)) return null;

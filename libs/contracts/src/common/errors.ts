@@ -22,6 +22,7 @@ export const ErrorCode = {
   TooLarge: 'PAYLOAD_TOO_LARGE',
   RateLimited: 'RATE_LIMITED',
   QuotaExceeded: 'QUOTA_EXCEEDED',
+  BudgetExceeded: 'BUDGET_EXCEEDED',
   Unavailable: 'SERVICE_UNAVAILABLE',
   BadGateway: 'BAD_GATEWAY',
   GatewayTimeout: 'GATEWAY_TIMEOUT',

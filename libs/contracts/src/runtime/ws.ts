@@ -176,6 +176,8 @@ export const WsErrorCode = {
   WorkflowNotFound: 'WORKFLOW_NOT_FOUND',
   ChatClosed: 'CHAT_CLOSED',
   RateLimited: 'RATE_LIMITED',
+  /** A budget of the app or the user is spent (budgets.BUDGET_EXCEEDED): the message names it and when it resets. */
+  BudgetExceeded: 'BUDGET_EXCEEDED',
   /** A message sent with multitask_strategy `reject` while a turn of the chat runs or waits. */
   ChatBusy: 'CHAT_BUSY',
   TurnFailed: 'TURN_FAILED',
