@@ -138,6 +138,7 @@ beforeAll(async () => {
   await must(op('POST', `/api/v1/mission-ally/missions/${mission.id}/enrollments`, { user_id: fixtures.user_id }), 'enrollment');
   // A budget for a user whose id holds the marker: the budgets list of app A shows it.
   await must(op('PUT', `/api/budgets/${p.appId}/users/budget-${MARKER}`, { tokens_per_day: 1_000_000_000 }), 'budget');
+  await must(op('PUT', `/api/budgets/${p.appId}`, { tokens_per_day: 1_000_000_000 }), "the app's budget");
   const boot = await must(own('POST', '/api/bridge/session/bootstrap', { scadaUrl: `https://scada.example/${MARKER}`, accessToken: `scada-token-${MARKER}`, sessionInfo: { tenantId: MARKER } }), 'bridge session');
   fixtures.sessionId = boot.sessionId;
   fixtures.requestId = `req-${id}`;

@@ -58,6 +58,8 @@ export const API_TAGS: Record<string, string> = {
     "A user's chats on the runtime (`/api/sessions/…`, document 003), and observability's agent sessions of an app with their events (`/api/observability/…`, document 001 §1): patch metadata, stop a running session, delete one; live on the WebSocket `/api/observability/ws` (see `/asyncapi.json`).",
   usage:
     "Tokens and cost of an app's model calls (observability), rolled up per app, user, workflow, agent, model and hour: each call priced once as it is stored (`@pydantic/genai-prices`, `PRICE_OVERRIDES`); an unknown model's calls are counted as unpriced, never as zero.",
+  budgets:
+    "Budgets (runtime): what an app, each of its users, or one user may spend on model calls (tokens and USD per UTC day and month) and a user's turns a minute, with what is spent and left; a spent budget ends a turn before its next model call (`BUDGET_EXCEEDED`) and refuses new work with 429 and `Retry-After`. Operators only.",
   ingest: "Telemetry ingest (document 001 §1): an app's agents post events and OTLP traces with one of the app's ingest keys (`x-ingest-key`), not a user token.",
   agents: "Agent blueprints (document 001 §2): create, read, update, delete, status and versions of an app's agents.",
   documents: "The document server (document 001 §3): upload, list, download, metadata, tags with counts, delete an app's documents.",
