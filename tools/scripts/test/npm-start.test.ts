@@ -4,6 +4,7 @@ import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
+import { DEV_JWT_SECRET, signToken } from '@tessera/kit';
 
 /**
  * The real `npm start`, on free ports and a Redis of its own (which it starts under .data/, as
@@ -144,6 +145,30 @@ describe('npm start stopped by a signal to npm', () => {
     const usage = (await (await request(`${gw}/usage?group_by=user,model`, { headers: { authorization: `Bearer ${token}` } })).json()) as { rows: { user_id: string; model: string; cost_usd: number }[] };
     const scripted = usage.rows.find((r) => r.user_id === hook && r.model === 'scripted');
     expect(scripted?.cost_usd).toBeCloseTo((1000 * 0.15 + 100 * 0.6) / 1e6, 12);
+    // Budgets end to end: the runtime prices the scripted model with the same demo price, and a
+    // user's spent budget refuses their next message (a user of this run only; removed after).
+    const api = `http://127.0.0.1:${ports.GATEWAY_PORT}`;
+    const spender = `budget-${mark}-${signal}`;
+    const asOperator = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const budgetPath = `${api}/api/budgets/demo-app/users/${spender}`;
+    expect((await request(budgetPath, { method: 'PUT', headers: asOperator, body: JSON.stringify({ tokens_per_day: 1 }) })).status).toBe(200);
+    try {
+      const asSpender = { authorization: `Bearer ${await signToken(process.env.JWT_SECRET || DEV_JWT_SECRET, { sub: spender, apps: ['demo-app'] }, { expiresIn: '10m' })}`, 'content-type': 'application/json' };
+      const chat = (await (await request(`${api}/api/chats/demo-app/assistant/start`, { method: 'POST', headers: asSpender, body: JSON.stringify({ user_id: spender }) })).json()) as { chat_id: string };
+      const say = (text: string) => request(`${api}/chat/demo-app/${chat.chat_id}/${spender}/input`, { method: 'POST', headers: asSpender, body: JSON.stringify({ message: text, workflow_name: 'assistant' }) });
+      expect((await say('hello')).status).toBe(202);
+      type Seen = { user: { spent: { day: { tokens: number; cost_usd: number } } } };
+      let spent = { tokens: 0, cost_usd: 0 };
+      await until('the turn counted against the budget', async () => {
+        spent = ((await (await request(budgetPath, { headers: asOperator })).json()) as Seen).user.spent.day;
+        return spent.tokens > 0;
+      }, 20_000, output);
+      expect(spent.cost_usd).toBeGreaterThan(0);
+      const refusedTurn = await say('again');
+      expect([refusedTurn.status, refusedTurn.headers.get('retry-after') !== null, ((await refusedTurn.json()) as { error: { code: string } }).error.code]).toEqual([429, true, 'BUDGET_EXCEEDED']);
+    } finally {
+      await request(budgetPath, { method: 'DELETE', headers: asOperator });
+    }
     // Without the key, the 401 says what is needed.
     const refused = await request(`${gw}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"event_type":"x","session_id":"y"}' });
     expect([refused.status, ((await refused.json()) as { error: { message: string } }).error.message]).toEqual([401, expect.stringMatching(/x-ingest-key/)]);
