@@ -11,6 +11,9 @@ export function navigate(path: string): void {
   listeners.forEach((l) => l());
 }
 
+/** The Sessions page with this session open beside the list. */
+export const sessionPath = (id: string) => `/sessions/${encodeURIComponent(id)}`;
+
 /** The path below /console, e.g. `/sessions/abc` (`/` for the console's root). */
 export function usePath(): string {
   return useSyncExternalStore(

@@ -11,7 +11,7 @@ import { call, TestSocket, until } from '@tessera/kit/testing';
 import { num, usd } from '../src/format';
 import { MIN_GAP_MS, REFRESH_MS } from '../src/usage';
 import { ensureConsoleBuilt } from './build';
-import { CONTEXT_PLAN, startStack, type Stack } from './stack';
+import { CONTEXT_PLAN, OPERATOR, startStack, type Stack } from './stack';
 
 const SHOTS = join(__dirname, '../screenshots');
 const USER = 'console-operator';
@@ -184,7 +184,8 @@ it('shows a chat appear live, streams its reply into one message of the conversa
   await until(async () => (await api('GET', `/api/observability/sessions/${chatId}`)).json.event_count >= 2, 20_000, 'events recorded');
   await row.click();
   const detail = page.getByTestId('session-detail');
-  await detail.getByRole('heading', { name: chatId }).waitFor();
+  // Titled by what the user asked.
+  await detail.getByRole('heading', { name: 'tell me a story', exact: true }).waitFor();
   // The reply streams into one message of the conversation, still open, as the words arrive.
   await detail.locator('.bubble.user .text').getByText('tell me a story', { exact: true }).waitFor();
   const reply = detail.getByTestId('conversation').locator('.bubble.assistant[data-kind="message"] .text');
@@ -305,7 +306,7 @@ it('reads a session as a conversation beside the list: a streamed reply is one m
     await page.locator(`tr[data-session="console-filler-0"]`).waitFor();
     await page.locator(`tr[data-session="${chatId}"]`).click();
     const detail = page.getByTestId('session-detail');
-    await detail.getByRole('heading', { name: chatId }).waitFor();
+    await detail.getByRole('heading', { name: 'I need help with my order', exact: true }).waitFor();
     const conversation = detail.getByTestId('conversation');
     const assistant = conversation.locator('.bubble.assistant[data-kind="message"] .text');
     await assistant.getByText('Nice to meet you, Ada!', { exact: false }).waitFor();
@@ -372,7 +373,8 @@ it('reads a session as a conversation beside the list: a streamed reply is one m
     await bash.locator('.conv-error').getByText('exit code 1').waitFor();
     // An OpenTelemetry trace reads as a turn too: the prompt from the model call's input, the agent span above its calls, the answer.
     await page.locator(`tr[data-session="${otel}"]`).click();
-    await detail.getByRole('heading', { name: 'Weather' }).waitFor();
+    // Titled by the user's question in the model call's input, not by the agent's span.
+    await detail.getByRole('heading', { name: 'What is the weather in Paris?', exact: true }).waitFor();
     await conversation.locator('[data-kind="model-output"] .text').getByText('It is 21 °C in Paris.').waitFor();
     await expect(conversation.locator('[data-kind="prompt"] .text').allTextContents()).resolves.toEqual(['What is the weather in Paris?']);
     await expect(conversation.locator('.turn-head .badge').allTextContents()).resolves.toEqual(['completed']);
@@ -768,6 +770,138 @@ it('shows the app’s tokens, cost and sessions over time on the dashboard, the 
   }
 });
 
+it('lists sessions by readable titles with model, tokens and cost, sorts, searches, narrows to days and groups them by user; a Playground chat links to its session', async () => {
+  type S = { session_id: string; title: string | null; user_id: string | null; model: string | null; cost_usd: number | null; unpriced_calls: number; usage: { total_tokens: number } };
+  const all = async (query = '') => (await api('GET', `/api/observability/sessions?limit=500${query}`)).json.sessions as S[];
+  const requests: string[] = [];
+  const record = (r: { url: () => string; resourceType: () => string }) => {
+    const u = new URL(r.url());
+    if (u.pathname === '/api/observability/sessions' && r.resourceType() !== 'websocket') requests.push(u.search);
+  };
+  page.on('request', record);
+  try {
+    // A Playground chat, asked a question: once it has an id, it links to its session.
+    const ask = 'Which invoices from March are still unpaid, and who owes the most?';
+    await nav('Playground');
+    await page.getByLabel('workflow').selectOption('assistant');
+    await page.getByTestId('chat-status').getByText('live', { exact: true }).waitFor();
+    await page.getByLabel('message').fill(ask);
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.locator('.msg.assistant:not(.streaming)').first().waitFor();
+    const link = page.getByRole('link', { name: 'Open session' });
+    const chatId = decodeURIComponent((await link.getAttribute('href'))!.split('/').pop()!);
+    expect(await page.getByText(`chat ${chatId}`).count()).toBe(1);
+    // Recorded, its call priced (the test stack prices the scripted model as npm start does).
+    const recorded = await until(async () => {
+      const s = (await api('GET', `/api/observability/sessions/${chatId}`)).json as S;
+      return s.cost_usd !== undefined && s.cost_usd !== null && s.usage.total_tokens > 0 && s;
+    }, 20_000, 'the chat recorded and priced');
+    expect(recorded).toMatchObject({ title: ask, user_id: USER, unpriced_calls: 0 });
+    expect(recorded.model).toBeTruthy();
+
+    await link.click();
+    expect(new URL(page.url()).pathname).toBe(`/console/sessions/${encodeURIComponent(chatId)}`);
+    const detail = page.getByTestId('session-detail');
+    await detail.getByRole('heading', { name: ask, exact: true }).waitFor();
+    await detail.locator('.bubble.user .text').getByText(ask, { exact: true }).waitFor();
+    await page.locator(`tr.selected[data-session="${chatId}"]`).waitFor();
+    await detail.getByRole('button', { name: 'Close' }).click();
+
+    // The wide list: what each session is, whose, on which model, for how many tokens and dollars.
+    const row = (id: string) => page.locator(`tr[data-session="${id}"]`);
+    const cell = (id: string, col: string) => row(id).locator(`[data-col="${col}"]`);
+    await expect(page.getByTestId('sessions-table').locator('thead th').allTextContents()).resolves.toEqual(['Title', 'User', 'Workflow / agent', 'Status', 'Started', 'Duration', 'Model', 'Tokens', 'Cost', '']);
+    await expect(cell(chatId, 'title').locator('.name').textContent()).resolves.toBe(ask);
+    await expect(cell(chatId, 'user').textContent()).resolves.toBe(USER);
+    await expect(cell(chatId, 'agent').textContent()).resolves.toMatch(/^assistant/);
+    await expect(cell(chatId, 'model').textContent()).resolves.toBe(recorded.model);
+    await until(async () => (await cell(chatId, 'tokens').textContent()) === num((await all()).find((s) => s.session_id === chatId)!.usage.total_tokens), 10_000, 'the tokens the API has');
+    const priced = (await all()).find((s) => s.session_id === chatId)!;
+    await expect(cell(chatId, 'cost').textContent()).resolves.toBe(usd(priced.cost_usd!));
+    // The outside agent's call of a model with no price (the dashboard's test): unknown, not $0.
+    await expect(cell('console-unpriced', 'cost').textContent()).resolves.toBe('unpriced');
+    await expect(cell('console-unpriced', 'model').textContent()).resolves.toBe('local-llama');
+    // A runtime chat without a name reads as its first message, not its id.
+    const chats = (await all(`&user_id=${USER}&source=runtime`)).filter((s) => s.title);
+    expect(chats.length).toBeGreaterThan(3);
+    for (const s of chats.slice(0, 5)) await expect(cell(s.session_id, 'title').locator('.name').textContent()).resolves.toBe(s.title);
+    await shot('sessions-list');
+
+    // Sorted by cost, dearest first, the unknown last.
+    await page.getByTestId('sessions-table').getByRole('button', { name: 'Cost' }).click();
+    await page.locator('th[aria-sort="descending"]').getByText('Cost').waitFor();
+    const cost = new Map((await all()).map((s) => [s.session_id, s.cost_usd]));
+    const order = await page.locator('tr[data-session]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-session')!));
+    const costs = order.map((id) => cost.get(id) ?? null);
+    expect(costs[0]).toBe(Math.max(...[...cost.values()].filter((c): c is number => c !== null)));
+    for (let i = 1; i < costs.length; i++) {
+      if (costs[i] === null) continue;
+      expect(costs[i - 1]).not.toBeNull();
+      expect(costs[i - 1]!).toBeGreaterThanOrEqual(costs[i]!);
+    }
+
+    // Search: by the words of a first message, by a user id; the same sessions the API finds.
+    const search = page.getByLabel('search');
+    const listed = () => page.locator('tr[data-session]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-session')!).sort());
+    await search.fill('still UNPAID');
+    await until(async () => JSON.stringify(await listed()) === JSON.stringify([chatId]), 10_000, 'the list narrowed to the chat');
+    expect((await all('&q=still%20UNPAID')).map((s) => s.session_id)).toEqual([chatId]);
+    await search.fill('outside-us');
+    await until(async () => JSON.stringify(await listed()) === JSON.stringify(['console-unpriced']), 10_000, 'the list narrowed to the user');
+    expect(requests.some((q) => new URLSearchParams(q).get('q') === 'outside-us')).toBe(true);
+    await search.fill('');
+
+    // Days: none active tomorrow; today's hold the chat. The server is asked for the range too.
+    const day = (d: Date) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+    const today = day(new Date());
+    await page.getByLabel('active from').fill(day(new Date(Date.now() + 86_400_000)));
+    await page.getByText('No sessions match these filters.').waitFor();
+    await page.getByLabel('active from').fill(today);
+    await page.getByLabel('active to').fill(today);
+    await row(chatId).waitFor();
+    const ranged = requests.map((q) => new URLSearchParams(q)).filter((p) => p.get('from') && p.get('to'));
+    expect(ranged.length).toBeGreaterThan(0);
+    expect(Date.parse(ranged.at(-1)!.get('to')!) - Date.parse(ranged.at(-1)!.get('from')!)).toBe(86_400_000);
+    await page.getByLabel('active from').fill('');
+    await page.getByLabel('active to').fill('');
+
+    // Grouped by user (sorted by user: the groups A to Z, those of no user last), each user's
+    // sessions under a row with their count, tokens and cost, as the API's sessions add up.
+    await page.getByTestId('sessions-table').getByRole('button', { name: 'User' }).click();
+    await page.getByLabel('group by user').check();
+    const group = (user: string) => page.locator(`tr.group[data-user="${user}"]`);
+    await group(USER).waitFor();
+    const mine = await all(`&user_id=${USER}`);
+    const figures = async (user: string) => Object.fromEntries(await group(user).locator('[data-figure]').evaluateAll((els) => els.map((el) => [el.getAttribute('data-figure'), el.textContent])));
+    await until(async () => (await figures(USER)).sessions === `${num(mine.length)} sessions`, 10_000, 'the user’s sessions counted');
+    const mineCost = mine.reduce((sum, s) => sum + (s.cost_usd ?? 0), 0);
+    const mineUnpriced = mine.reduce((sum, s) => sum + s.unpriced_calls, 0);
+    expect(await figures(USER)).toEqual({
+      sessions: `${num(mine.length)} sessions`,
+      tokens: `${num(mine.reduce((sum, s) => sum + s.usage.total_tokens, 0))} tokens`,
+      cost: mineUnpriced ? `${usd(mineCost)} + ${num(mineUnpriced)} unpriced` : usd(mineCost),
+    });
+    // Under its user's row: every row after it up to the next group is that user's.
+    const layout = await page.locator('[data-testid="sessions-table"] tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-user') ?? `s:${r.getAttribute('data-session')}`));
+    const at = layout.indexOf(USER);
+    const next = layout.findIndex((x, i) => i > at && !x.startsWith('s:'));
+    const under = layout.slice(at + 1, next === -1 ? undefined : next).map((x) => x.slice(2));
+    expect(under.length).toBeGreaterThan(0);
+    expect(under.every((id) => mine.some((s) => s.session_id === id))).toBe(true);
+    expect(layout.filter((x) => !x.startsWith('s:'))).toEqual([USER, 'outside-user', '']);
+    await shot('sessions-grouped');
+    // Searched, still grouped: the outside user's one unpriced session.
+    await search.fill('outside-us');
+    await until(async () => (await page.locator('tr.group').count()) === 1 && (await group('outside-user').count()) === 1, 10_000, 'one group');
+    expect(await figures('outside-user')).toEqual({ sessions: '1 session', tokens: '150 tokens', cost: 'unpriced' });
+    await search.fill('');
+    await page.getByLabel('group by user').uncheck();
+    expect(await page.locator('.error').count()).toBe(0);
+  } finally {
+    page.off('request', record);
+  }
+});
+
 it('lets an operator of two apps choose the app it acts in: agents, documents and the playground of the chosen app, kept for the tab', async () => {
   const [appA, appB] = [stack.appId, `${stack.appId}-b`];
   const operatorOf = (...apps: string[]) => stack.sign({ sub: 'two-app-operator', apps, roles: ['operator'] });
@@ -1003,6 +1137,82 @@ it('lists the agent servers of the operator’s app with their owners, live, and
   await bridge.stop();
   await page.getByText(/Could not read agent servers: .*bridge/).waitFor();
   await observed.waitFor();
+});
+
+it('sets budgets and shows what is spent and left; a spent budget stops the Playground with the reason, and removing it lets the user chat again', async () => {
+  const user = OPERATOR; // who the Playground chats as (the broker starts the operator's own chats)
+  const budgets = () => api('GET', `/api/budgets?app_id=${stack.appId}`);
+  const requests: string[] = [];
+  const record = (r: { method: () => string; url: () => string }) => {
+    const u = new URL(r.url());
+    if (u.pathname.startsWith('/api/budgets')) requests.push(`${r.method()} ${u.pathname}`);
+  };
+  const ask = async (text: string) => {
+    await nav('Playground');
+    await page.getByLabel('workflow').selectOption('slow');
+    await page.getByTestId('chat-status').getByText('live', { exact: true }).waitFor();
+    await page.getByLabel('message').fill(text);
+    await page.getByRole('button', { name: 'Send' }).click();
+  };
+  const answered = (text: string) => page.locator('.msg.assistant:not(.streaming) .text').getByText(`a message named ${text} travelled`).waitFor({ timeout: 30_000 });
+  // The user has spent something today, whatever ran before.
+  await ask('before any budget');
+  await answered('before any budget');
+  page.on('request', record);
+  try {
+    await nav('Budgets');
+    await page.getByRole('heading', { name: 'Budgets' }).waitFor();
+    // Each user: 100,000 tokens a day, 30 turns a minute.
+    await page.getByLabel('whose budget').selectOption('every');
+    await page.getByLabel('Tokens / day').fill('100000');
+    await page.getByLabel('Turns / minute').fill('30');
+    await page.getByRole('button', { name: 'Save budget' }).click();
+    await page.locator('tr[data-budget="*"]').getByText('Each user').waitFor();
+    // This user's own: 1 token a day, already spent by the chats of the tests before.
+    await page.getByLabel('whose budget').selectOption('user');
+    await page.getByLabel('user id').fill(user);
+    await page.getByLabel('Tokens / day').fill('1');
+    await page.getByLabel('Turns / minute').fill('');
+    await page.getByRole('button', { name: 'Save budget' }).click();
+    const row = page.locator(`tr[data-budget="${user}"]`);
+    await row.locator('.limit.spent').getByText('(spent)').waitFor();
+    const listed = (await budgets()).json.budgets as { user_id: string | null; limits: Record<string, number>; remaining: Record<string, number> | null; spent: { day: { tokens: number } } | null }[];
+    expect(listed.map((b) => [b.user_id, b.limits])).toEqual([
+      ['*', { tokens_per_day: 100_000, turns_per_minute: 30 }],
+      [user, { tokens_per_day: 1 }],
+    ]);
+    const mine = listed.find((b) => b.user_id === user)!;
+    expect(mine.remaining?.tokens_per_day).toBe(0);
+    // The page shows the service's figure, as it formats it.
+    await row.getByText(`${num(mine.spent!.day.tokens)} of 1`).waitFor();
+
+    // The lookup: which budget applies to the user, and what they spent.
+    await page.getByLabel('look up user').fill(user);
+    await page.getByRole('button', { name: 'Look up' }).click();
+    await page.getByTestId('user-budget').getByText('their own').waitFor();
+    await shot('budgets');
+
+    // In the Playground, the next message is refused with the budget's own words.
+    await ask('over the budget');
+    await page.getByText(/Your daily budget of 1 tokens is spent; it resets at/).waitFor();
+
+    // Removed: the every-user budget applies again, and the user's next message is answered.
+    await nav('Budgets');
+    await row.getByRole('button', { name: 'Remove' }).click();
+    await row.waitFor({ state: 'detached' });
+    expect((await api('GET', `/api/budgets/${stack.appId}/users/${user}`)).json).toMatchObject({ source: 'every_user' });
+    await page.locator('tr[data-budget="*"]').getByRole('button', { name: 'Remove' }).click();
+    await page.getByText(`No budgets: ${stack.appId} and its users may spend without limit.`).waitFor();
+    expect((await budgets()).json.budgets).toEqual([]);
+  } finally {
+    page.off('request', record);
+  }
+  await ask('after the budget');
+  await answered('after the budget');
+  // What the page sent: one read on opening, one after each change, the lookup; no polling burst.
+  expect(requests.filter((r) => r.startsWith('PUT'))).toEqual([`PUT /api/budgets/${stack.appId}/users/*`, `PUT /api/budgets/${stack.appId}/users/${user}`]);
+  expect(requests.filter((r) => r.startsWith('DELETE'))).toHaveLength(2);
+  expect(requests.filter((r) => r.startsWith('GET')).length).toBeLessThan(20);
 });
 
 it('received on its live socket no event of a session it did not open, all along', async () => {

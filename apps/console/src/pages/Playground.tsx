@@ -5,6 +5,7 @@ import { api, get, messageOf, storedToken } from '../api';
 import type { Operator } from '../App';
 import { ErrorNote } from '../ErrorBoundary';
 import { num } from '../format';
+import { BASE, navigate, sessionPath } from '../router';
 import type { AgentChatsReply, SessionReply, WorkflowsReply } from '../types';
 
 /** The console is served by the gateway: the chat goes to the same origin, as any web client's would. */
@@ -145,6 +146,18 @@ function LiveChat({ op, workflow, chatId }: { op: Operator; workflow: string; ch
         </span>
         {chat.processing && <span className="muted">agent working…</span>}
         <span className="muted small">chat {chat.chatId ?? 'starting…'}</span>
+        {chat.chatId && (
+          <a
+            href={BASE + sessionPath(chat.chatId)}
+            title="this chat as observability recorded it, beside the list of sessions"
+            onClick={(e) => {
+              e.preventDefault();
+              navigate(sessionPath(chat.chatId!));
+            }}
+          >
+            Open session
+          </a>
+        )}
         <button onClick={() => chat.drop()} disabled={!chat.chatId}>
           Drop connection
         </button>
