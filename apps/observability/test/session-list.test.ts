@@ -126,6 +126,29 @@ describe('titles', () => {
     expect(s).toMatchObject({ source: 'otel', title: 'Where is order A-17?', model: 'scripted', unpriced_calls: 0 });
     expect(s.cost_usd).toBeCloseTo((1000 * PRICE.input + 500 * PRICE.output) / M, 12);
   });
+
+  it('an OpenTelemetry trace exported before its conversation was named keeps its title, model and cost when it joins the conversation', async () => {
+    const conv = sid('otel-merge');
+    const traceId = randomBytes(16).toString('hex');
+    const agentSpanId = randomBytes(8).toString('hex');
+    const chat = otlpSpan(traceId, agentSpanId, 'chat scripted', {
+      'gen_ai.operation.name': 'chat',
+      'gen_ai.request.model': 'scripted',
+      'gen_ai.usage.input_tokens': 2000,
+      'gen_ai.usage.output_tokens': 100,
+      'gen_ai.input.messages': JSON.stringify([{ role: 'user', parts: [{ type: 'text', content: 'Book a table for two' }] }]),
+    });
+    const send = (...spans: unknown[]) => http(obs.url, 'POST', '/v1/traces', { headers: { 'x-ingest-key': KEY_APP1 }, body: { resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ scope: { name: 'test' }, spans }] }] } });
+    expect((await send(chat)).status).toBe(200);
+    // Stored in the trace's provisional session first.
+    expect(await session(`otel:${traceId}`)).toMatchObject({ title: 'Book a table for two', model: 'scripted' });
+    const agent = { ...otlpSpan(traceId, null, 'invoke_agent Concierge', { 'gen_ai.operation.name': 'invoke_agent', 'gen_ai.agent.name': 'Concierge', 'gen_ai.conversation.id': conv }), spanId: agentSpanId };
+    expect((await send(agent)).status).toBe(200);
+    const s = await session(conv);
+    expect(s).toMatchObject({ title: 'Book a table for two', model: 'scripted', unpriced_calls: 0, usage: { input_tokens: 2000, output_tokens: 100 } });
+    expect(s.cost_usd).toBeCloseTo((2000 * PRICE.input + 100 * PRICE.output) / M, 12);
+    expect((await get(`/sessions/${encodeURIComponent(`otel:${traceId}`)}?app_id=app1`)).status).toBe(404);
+  });
 });
 
 describe('model and cost', () => {
