@@ -4,6 +4,7 @@ import { ErrorBoundary, ErrorNote } from './ErrorBoundary';
 import { LiveSessions, useLive } from './live';
 import { AgentsPage } from './pages/Agents';
 import { BridgePage } from './pages/Bridge';
+import { BudgetsPage } from './pages/Budgets';
 import { DashboardPage } from './pages/Dashboard';
 import { DocumentsPage } from './pages/Documents';
 import { SessionsPage } from './pages/Sessions';
@@ -18,6 +19,7 @@ const PAGES = [
   { path: '/agents', label: 'Agents' },
   { path: '/documents', label: 'Documents' },
   { path: '/playground', label: 'Playground' },
+  { path: '/budgets', label: 'Budgets' },
   { path: '/bridge', label: 'Bridge' },
 ];
 
@@ -106,7 +108,7 @@ function Shell({ op, apps, onChooseApp, onSignOut }: { op: Operator; apps: strin
         <span className="who">
           {op.claims.sub} ·{' '}
           {apps ? (
-            <select aria-label="working app" title="the app that the Dashboard, Agents, Documents and Playground act in" value={op.appId} onChange={(e) => onChooseApp(e.target.value)}>
+            <select aria-label="working app" title="the app that the Dashboard, Agents, Documents, Playground and Budgets act in" value={op.appId} onChange={(e) => onChooseApp(e.target.value)}>
               {apps.map((a) => (
                 <option key={a}>{a}</option>
               ))}
@@ -130,6 +132,7 @@ function Shell({ op, apps, onChooseApp, onSignOut }: { op: Operator; apps: strin
             {page?.path === '/agents' && <AgentsPage key={op.appId} app={op.namedApp} />}
             {page?.path === '/documents' && <DocumentsPage key={op.appId} op={op} />}
             {page?.path === '/playground' && <PlaygroundPage op={op} />}
+            {page?.path === '/budgets' && <BudgetsPage key={op.appId} appId={op.appId} />}
             {page?.path === '/bridge' && <BridgePage showApp={apps !== null} />}
             {!page && path !== '/' && <p className="error">No page at {path}.</p>}
           </Suspense>

@@ -1,6 +1,6 @@
 /** The shapes the console reads, from the services' contracts (types only: nothing of zod is bundled for them). */
 import type { z } from 'zod';
-import type { AgentChatsReply as AgentChats, agents, bridge, CreateSessionReply, documents, observability, WorkflowSummary } from '@tessera/contracts';
+import type { AgentChatsReply as AgentChats, agents, bridge, budgets, CreateSessionReply, documents, observability, WorkflowSummary } from '@tessera/contracts';
 
 export type Session = observability.Session;
 export type StoredEvent = observability.StoredEvent;
@@ -15,3 +15,8 @@ export type WorkflowsReply = Record<string, Workflow>;
 export type AgentChatsReply = z.infer<typeof AgentChats>;
 /** The broker's `POST /api/mozaiks/session` reply. */
 export type SessionReply = z.infer<typeof CreateSessionReply>;
+/** The runtime's `/api/budgets`: limits, and what is spent and left of them. */
+export type Budget = budgets.Budget;
+export type BudgetLimits = budgets.Limits;
+export type BudgetsReply = budgets.BudgetsReply;
+export type UserBudgetReply = budgets.UserBudgetReply;

@@ -11,7 +11,7 @@ import { call, TestSocket, until } from '@tessera/kit/testing';
 import { num, usd } from '../src/format';
 import { MIN_GAP_MS, REFRESH_MS } from '../src/usage';
 import { ensureConsoleBuilt } from './build';
-import { CONTEXT_PLAN, startStack, type Stack } from './stack';
+import { CONTEXT_PLAN, OPERATOR, startStack, type Stack } from './stack';
 
 const SHOTS = join(__dirname, '../screenshots');
 const USER = 'console-operator';
@@ -1137,6 +1137,92 @@ it('lists the agent servers of the operator’s app with their owners, live, and
   await bridge.stop();
   await page.getByText(/Could not read agent servers: .*bridge/).waitFor();
   await observed.waitFor();
+});
+
+it('sets budgets and shows what is spent and left; a spent budget refuses a new Playground chat with the reason, and removing it lets the user chat again', async () => {
+  const user = OPERATOR; // who the Playground chats as (the broker starts the operator's own chats)
+  const budgets = () => api('GET', `/api/budgets?app_id=${stack.appId}`);
+  const requests: string[] = [];
+  const record = (r: { method: () => string; url: () => string }) => {
+    const u = new URL(r.url());
+    if (u.pathname.startsWith('/api/budgets')) requests.push(`${r.method()} ${u.pathname}`);
+  };
+  const ask = async (text: string) => {
+    await nav('Playground');
+    await page.getByLabel('workflow').selectOption('slow');
+    await page.getByTestId('chat-status').getByText('live', { exact: true }).waitFor();
+    await page.getByLabel('message').fill(text);
+    await page.getByRole('button', { name: 'Send' }).click();
+  };
+  const answered = (text: string) => page.locator('.msg.assistant:not(.streaming) .text').getByText(`You asked: ${text}.`).waitFor({ timeout: 30_000 });
+  // The user has spent something today, whatever ran before.
+  await ask('before any budget');
+  await answered('before any budget');
+  page.on('request', record);
+  try {
+    await nav('Budgets');
+    await page.getByRole('heading', { name: 'Budgets' }).waitFor();
+    // The app: a million tokens a day, $5 a month, with what its users spent so far shown against them.
+    await page.getByLabel('Tokens / day').fill('1000000');
+    await page.getByLabel('USD / month').fill('5');
+    await page.getByRole('button', { name: 'Save budget' }).click();
+    await page.locator('tr[data-budget="app"]').getByText(/left\)/).first().waitFor();
+    await page.getByLabel('Tokens / day').fill('');
+    await page.getByLabel('USD / month').fill('');
+    // Each user: 100,000 tokens a day, 30 turns a minute.
+    await page.getByLabel('whose budget').selectOption('every');
+    await page.getByLabel('Tokens / day').fill('100000');
+    await page.getByLabel('Turns / minute').fill('30');
+    await page.getByRole('button', { name: 'Save budget' }).click();
+    await page.locator('tr[data-budget="*"]').getByText('Each user').waitFor();
+    // This user's own: 1 token a day, already spent by the chats of the tests before.
+    await page.getByLabel('whose budget').selectOption('user');
+    await page.getByLabel('user id').fill(user);
+    await page.getByLabel('Tokens / day').fill('1');
+    await page.getByLabel('Turns / minute').fill('');
+    await page.getByRole('button', { name: 'Save budget' }).click();
+    const row = page.locator(`tr[data-budget="${user}"]`);
+    await row.locator('.limit.spent').getByText('(spent)').waitFor();
+    const listed = (await budgets()).json.budgets as { user_id: string | null; limits: Record<string, number>; remaining: Record<string, number> | null; spent: { day: { tokens: number } } | null }[];
+    expect(listed.map((b) => [b.user_id, b.limits])).toEqual([
+      [null, { tokens_per_day: 1_000_000, cost_usd_per_month: 5 }],
+      ['*', { tokens_per_day: 100_000, turns_per_minute: 30 }],
+      [user, { tokens_per_day: 1 }],
+    ]);
+    const mine = listed.find((b) => b.user_id === user)!;
+    expect(mine.remaining?.tokens_per_day).toBe(0);
+    // The page shows the service's figure, as it formats it.
+    await row.getByText(`${num(mine.spent!.day.tokens)} of 1`).waitFor();
+
+    // The lookup: which budget applies to the user, and what they spent.
+    await page.getByLabel('look up user').fill(user);
+    await page.getByRole('button', { name: 'Look up' }).click();
+    await page.getByTestId('user-budget').getByText('their own').waitFor();
+    await shot('budgets');
+
+    // In the Playground, a new chat is refused with the budget's own words.
+    await nav('Playground');
+    await page.getByLabel('workflow').selectOption('slow');
+    await page.getByText(/The chat could not start: Your daily budget of 1 tokens is spent; it resets at/).waitFor();
+
+    // Removed: the every-user budget applies again, and the user's next message is answered.
+    await nav('Budgets');
+    await row.getByRole('button', { name: 'Remove' }).click();
+    await row.waitFor({ state: 'detached' });
+    expect((await api('GET', `/api/budgets/${stack.appId}/users/${user}`)).json).toMatchObject({ source: 'every_user' });
+    await page.locator('tr[data-budget="*"]').getByRole('button', { name: 'Remove' }).click();
+    await page.locator('tr[data-budget="app"]').getByRole('button', { name: 'Remove' }).click();
+    await page.getByText(`No budgets: ${stack.appId} and its users may spend without limit.`).waitFor();
+    expect((await budgets()).json.budgets).toEqual([]);
+  } finally {
+    page.off('request', record);
+  }
+  await ask('after the budget');
+  await answered('after the budget');
+  // What the page sent: one read on opening, one after each change, the lookup; no polling burst.
+  expect(requests.filter((r) => r.startsWith('PUT'))).toEqual([`PUT /api/budgets/${stack.appId}`, `PUT /api/budgets/${stack.appId}/users/*`, `PUT /api/budgets/${stack.appId}/users/${user}`]);
+  expect(requests.filter((r) => r.startsWith('DELETE'))).toHaveLength(3);
+  expect(requests.filter((r) => r.startsWith('GET')).length).toBeLessThan(20);
 });
 
 it('received on its live socket no event of a session it did not open, all along', async () => {
