@@ -33,19 +33,24 @@ export function range(f: Pick<Filters, 'from' | 'to'>): { from?: string; to?: st
  * filter's text: they match it (in a name's first message the page does not see) whatever this says.
  */
 export function matches(s: Session, f: Filters, found?: ReadonlySet<string>): boolean {
-  if (f.status && s.status !== f.status) return false;
-  if (f.app_id && s.app_id !== f.app_id) return false;
-  if (f.user_id && s.user_id !== f.user_id) return false;
-  if (f.agent_name && s.agent_name !== f.agent_name && s.workflow !== f.agent_name) return false;
-  if (f.source && s.source !== f.source) return false;
+  return matcher(f, found)(s);
+}
+
+/** `matches` for one filter, its days and text read once: the test for every session of a list. */
+export function matcher(f: Filters, found?: ReadonlySet<string>): (s: Session) => boolean {
   const { from, to } = range(f);
-  if (from && s.modified_at < from) return false;
-  if (to && s.modified_at >= to) return false;
-  if (f.q && !found?.has(s.session_id)) {
-    const q = f.q.toLowerCase();
-    if (![s.session_name, s.title, s.user_id, s.session_id].some((v) => v?.toLowerCase().includes(q))) return false;
-  }
-  return true;
+  const q = f.q.toLowerCase();
+  return (s) => {
+    if (f.status && s.status !== f.status) return false;
+    if (f.app_id && s.app_id !== f.app_id) return false;
+    if (f.user_id && s.user_id !== f.user_id) return false;
+    if (f.agent_name && s.agent_name !== f.agent_name && s.workflow !== f.agent_name) return false;
+    if (f.source && s.source !== f.source) return false;
+    if (from && s.modified_at < from) return false;
+    if (to && s.modified_at >= to) return false;
+    if (q && !found?.has(s.session_id) && ![s.session_name, s.title, s.user_id, s.session_id].some((v) => v?.toLowerCase().includes(q))) return false;
+    return true;
+  };
 }
 
 export type SortKey = 'title' | 'user' | 'agent' | 'status' | 'started' | 'duration' | 'model' | 'tokens' | 'cost' | 'activity';

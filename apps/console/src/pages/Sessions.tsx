@@ -5,7 +5,7 @@ import { toConversation } from '../conversation';
 import { ago, duration, num, usd, useNow } from '../format';
 import type { LiveSessions } from '../live';
 import { navigate, sessionPath } from '../router';
-import { agentOf, byUser, DEFAULT_SORT, FIRST_DESC, matches, NO_FILTERS, range, sorted, type Filters, type Sort, type SortKey } from '../session-list';
+import { agentOf, byUser, DEFAULT_SORT, FIRST_DESC, matcher, NO_FILTERS, range, sorted, type Filters, type Sort, type SortKey } from '../session-list';
 import type { Session, StoredEvent } from '../types';
 import { ConversationView } from './Conversation';
 
@@ -87,7 +87,7 @@ export function SessionsPage({ live, path }: { live: LiveSessions; path: string 
   useEffect(() => setPage(0), [filters, sort, grouped]);
   const load = useLoadedSessions(live, filters);
   const version = live.version;
-  const rows = useMemo(() => sorted([...live.sessions.values()].filter((s) => matches(s, filters, load.found)), sort), [live, version, filters, load.found, sort]);
+  const rows = useMemo(() => sorted([...live.sessions.values()].filter(matcher(filters, load.found)), sort), [live, version, filters, load.found, sort]);
   const groups = useMemo(() => (grouped ? byUser(rows) : null), [grouped, rows]);
   // Grouped, the list is every row under its user (the groups in the order their first row comes).
   const ordered = groups ? groups.flatMap((g) => g.sessions) : rows;
