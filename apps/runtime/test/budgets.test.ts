@@ -3,7 +3,8 @@
  * token's apps), a spent budget refusing the next model call (chat.error BUDGET_EXCEEDED) and the
  * next HTTP start or input (429 with Retry-After), a change applying to the next call, a user's
  * turn rate, cost priced from PRICE_OVERRIDES, two worker processes overshooting by at most one
- * call each, and a new day starting afresh.
+ * call each, and a new day starting afresh. Also what observability's latency report reads:
+ * each turn's end says how long its user waited.
  */
 import type { ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
@@ -210,6 +211,18 @@ test('cost is priced from PRICE_OVERRIDES, within 1% of the hand computation, an
   const refused = await turn('gus', c.chatId, c.tok);
   expect(refused.status).toBe(429);
   expect(refused.body.error.message).toMatch(/^Your monthly budget of \$0\.00 is spent/);
+});
+
+test("a turn's end says how long its user waited for the first text and for the whole turn", async () => {
+  const c = await startChat('ida');
+  const sent = Date.now();
+  const t = await turn('ida', c.chatId, c.tok);
+  const waited = Date.now() - sent;
+  const end = t.events.find((e) => e.type === 'chat.run_complete')!.data;
+  // The metered reply streams 12 tokens 15 ms apart: the first comes well before the end.
+  expect(end.first_text_ms).toBeGreaterThanOrEqual(0);
+  expect(end.duration_ms - end.first_text_ms).toBeGreaterThanOrEqual(100);
+  expect(end.duration_ms).toBeLessThanOrEqual(waited);
 });
 
 test('concurrent turns on two workers cross an app budget by at most one model call per worker', async () => {

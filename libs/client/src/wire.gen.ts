@@ -68,6 +68,8 @@ export const TimelineData = {
     turn_id: z.string(),
     status: z.enum(['completed', 'awaiting_input', 'stopped', 'failed', 'interrupted', 'rolled_back']),
     reason: z.optional(z.string()),
+    first_text_ms: z.optional(z.int().check(z.gte(0))),
+    duration_ms: z.optional(z.int().check(z.gte(0))),
   }),
   'chat.custom_event': z.object({
     kind: z.string(),
@@ -152,6 +154,7 @@ export const WsErrorCode = {
   WorkflowNotFound: 'WORKFLOW_NOT_FOUND',
   ChatClosed: 'CHAT_CLOSED',
   RateLimited: 'RATE_LIMITED',
+  BudgetExceeded: 'BUDGET_EXCEEDED',
   ChatBusy: 'CHAT_BUSY',
   TurnFailed: 'TURN_FAILED',
   Internal: 'INTERNAL',

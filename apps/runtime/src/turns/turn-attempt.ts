@@ -26,6 +26,9 @@ export type Outcome = 'ran' | 'handed_back';
  * runs, and its end is saved in one statement (or a stop that came first is carried out).
  */
 export class TurnAttempt {
+  /** When the turn's first assistant text was emitted (for its first-text latency). */
+  private firstTextAt: number | null = null;
+
   constructor(
     private readonly d: TurnRunnerDeps,
     private readonly chat: ChatRow,
@@ -53,6 +56,7 @@ export class TurnAttempt {
 
     let artifact = null as Record<string, unknown> | null;
     const emit: Emit = async (type, data) => {
+      if (type === 'chat.text' && this.firstTextAt === null && (data as TimelineDataOf<'chat.text'>).role === 'assistant') this.firstTextAt = Date.now();
       if (type === 'chat.tool_call') {
         const tc = data as TimelineDataOf<'chat.tool_call'>;
         // Recorded before the event is visible, so an immediate answer finds it.
@@ -90,7 +94,7 @@ export class TurnAttempt {
     return this.save(
       { chat, input, turnId, writer },
       { state: result.state, usage: result.state.usage, status, lastArtifact: artifact },
-      { turn_id: input.id, status: runStatus, ...(result.error && { reason: result.error }) },
+      { turn_id: input.id, status: runStatus, ...(result.error && { reason: result.error }), ...this.timing() },
       result.status === 'stopped' ? reasonOf(signal) : 'stopped by request',
     );
   }
@@ -146,6 +150,13 @@ export class TurnAttempt {
     return this.save({ chat, input, turnId, writer }, { state, usage: after.usage, status: 'in_progress' }, { turn_id: input.id, status, reason: why.message }, 'stopped by request');
   }
 
+  /** The turn's latencies as its user saw them: from their input being accepted (a re-run counts from then too). */
+  private timing(): { first_text_ms?: number; duration_ms: number } {
+    const since = this.input.createdAt.getTime();
+    const now = Date.now();
+    return { duration_ms: Math.max(0, now - since), ...(this.firstTextAt !== null && { first_text_ms: Math.max(0, this.firstTextAt - since) }) };
+  }
+
   /** Observability never fails a turn. */
   private observe(chat: ChatRow, stored: StoredEvent[]): void {
     try {
@@ -184,7 +195,7 @@ export class TurnAttempt {
         await writer.emit('chat.tool_call_dismiss', { event_id: tc.eventId, tool_call_id: tc.toolCallId, reason: 'chat stopped' }, `${turnId}:dismiss:${tc.eventId}`);
     }
     const runStatus = status === 'in_progress' ? 'completed' : (status as 'awaiting_input' | 'stopped' | 'failed');
-    await writer.emit('chat.run_complete', { turn_id: input.id, status: runStatus, ...(reason && { reason }) }, `${turnId}:complete_run`);
+    await writer.emit('chat.run_complete', { turn_id: input.id, status: runStatus, ...(reason && { reason }), ...this.timing() }, `${turnId}:complete_run`);
     await writer.drain();
     await this.d.inputs.markDone(input.id);
   }

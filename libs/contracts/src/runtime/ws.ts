@@ -114,6 +114,10 @@ export const TimelineData = {
     /** `interrupted` / `rolled_back`: a newer message cut the turn off (multitask_strategy); the chat goes on. */
     status: z.enum(['completed', 'awaiting_input', 'stopped', 'failed', 'interrupted', 'rolled_back']),
     reason: z.string().optional(),
+    /** From the user's message (or answer) being accepted to the turn's first assistant text, when it had one. */
+    first_text_ms: z.number().int().nonnegative().optional(),
+    /** From the user's message (or answer) being accepted to the turn's end. */
+    duration_ms: z.number().int().nonnegative().optional(),
   }),
   'chat.custom_event': z.object({ kind: z.string(), payload: z.record(z.string(), z.unknown()) }),
   'chat.attachment_uploaded': z.object({
