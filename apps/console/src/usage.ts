@@ -130,3 +130,27 @@ export function sessionCounts(sessions: Session[], periods: number[], granularit
   }
   return out;
 }
+
+export type LatencyReply = observability.LatencyReply;
+
+/**
+ * `GET /latency`'s rows (one per period, no split) as four lines over the range's periods: time to
+ * first text and to the turn's end, p50 and p99; a period without turns is a gap, not a zero.
+ */
+export function latencyLines(rows: observability.LatencyRow[], periods: number[]): { label: string; values: (number | null)[] }[] {
+  const index = new Map(periods.map((p, i) => [p, i]));
+  const line = (label: string, pick: (r: observability.LatencyRow) => number | null) => {
+    const values: (number | null)[] = periods.map(() => null);
+    for (const r of rows) {
+      const i = index.get(Date.parse(r.period_start));
+      if (i !== undefined) values[i] = pick(r);
+    }
+    return { label, values };
+  };
+  return [
+    line('first text p50', (r) => r.first_text_ms.p50),
+    line('first text p99', (r) => r.first_text_ms.p99),
+    line('turn p50', (r) => r.turn_ms.p50),
+    line('turn p99', (r) => r.turn_ms.p99),
+  ];
+}

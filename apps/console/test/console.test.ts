@@ -8,7 +8,7 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { call, TestSocket, until } from '@tessera/kit/testing';
-import { num, usd } from '../src/format';
+import { duration, num, usd } from '../src/format';
 import { MIN_GAP_MS, REFRESH_MS } from '../src/usage';
 import { ensureConsoleBuilt } from './build';
 import { CONTEXT_PLAN, OPERATOR, startStack, type Stack } from './stack';
@@ -704,7 +704,17 @@ it('shows the app’s tokens, cost and sessions over time on the dashboard, the 
     expect(day.unpriced_calls).toBe(1);
     await expect(totals.locator('[data-total="unpriced_calls"] dd').textContent()).resolves.toBe('1 unpriced');
     // The first reads: the chart's usage, the tables' usage and the sessions, each once, each of the operator's app.
-    expect(reads.slice(0, 3).map((r) => r.split('?')[0]).sort()).toEqual(['/api/observability/sessions', '/api/observability/usage', '/api/observability/usage']);
+    expect(reads.slice(0, 4).map((r) => r.split('?')[0]).sort()).toEqual(['/api/observability/latency', '/api/observability/sessions', '/api/observability/usage', '/api/observability/usage']);
+
+    // Turn latency: the turns of the tests before, p50 and p99 of the time to first text and to the end, as the API reports them.
+    const latencyRead = reads.findLast((r) => r.startsWith('/api/observability/latency?'))!;
+    expect(new URLSearchParams(latencyRead.split('?')[1]).get('app_id')).toBe(stack.appId);
+    const latency = page.getByTestId('latency');
+    await until(async () => {
+      const { total } = (await api('GET', latencyRead)).json;
+      const pair = (p: { p50: number; p99: number }) => `${duration(p.p50)} · ${duration(p.p99)}`;
+      return total.turns > 0 && JSON.stringify(await latency.locator('dd').allTextContents()) === JSON.stringify([num(total.turns), pair(total.first_text_ms), pair(total.turn_ms)]);
+    }, 20_000, 'the latency the page shows to be the API’s');
 
     // The charts drew lines: a canvas with coloured pixels (the axes and grid are grey), the models named.
     const tokensChart = page.locator('[data-chart="Tokens by model"]');
@@ -722,6 +732,7 @@ it('shows the app’s tokens, cost and sessions over time on the dashboard, the 
     // The unpriced model has no cost line: it is not drawn as $0.
     await expect(page.locator('[data-chart="Cost by model"] .u-legend').textContent()).resolves.not.toContain('local-llama');
     expect(await coloured(page.locator('[data-chart="Sessions"]'))).toBeGreaterThan(20);
+    expect(await coloured(page.locator('[data-chart="Turn latency"]'))).toBeGreaterThan(20);
     expect(Number(await page.getByTestId('sessions-started').textContent())).toBeGreaterThan(0);
 
     // The chatting user among the top users, with a cost; the outside user's calls unpriced.

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { Queue, type ObservedEvent } from '@tessera/contracts';
 import { bullConnection, createLogger, TypedQueue } from '@tessera/kit';
 import { TEST_REDIS_URL } from '@tessera/kit/testing';
-import { asService, http, ingest, KEY_APP1, KEY_APP2, operator, sid, startObservability, testEnv, until, type Env, type Instance } from './harness';
+import { asService, endUser, http, ingest, KEY_APP1, KEY_APP2, operator, sid, startObservability, testEnv, until, type Env, type Instance } from './harness';
 
 let env: Env;
 let obs: Instance;
@@ -227,5 +227,65 @@ describe('GET /usage', () => {
       }),
       { numRuns: 60 },
     );
+  });
+});
+
+/** PostgreSQL's percentile_cont: linear interpolation between the two nearest ranks. */
+function percentile(values: number[], p: number): number | null {
+  if (!values.length) return null;
+  const s = [...values].sort((a, b) => a - b);
+  const at = p * (s.length - 1);
+  const lo = Math.floor(at);
+  return Math.round(s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (at - lo));
+}
+
+describe('GET /latency', () => {
+  it("reports the runtime's turns' first-text and turn latency, p50 and p99 per period, by workflow or app, in the operator's apps only", async () => {
+    // Two workflows' chats in app1 over two hours, and one chat of app2 that app1's operator must not count.
+    const turns: { app: string; workflow: string; at: string; ft?: number; d: number }[] = [];
+    for (let i = 0; i < 40; i++) turns.push({ app: 'app1', workflow: i % 4 ? 'assistant' : 'planner', at: `2026-02-01T${i < 25 ? '09' : '10'}:${String(i).padStart(2, '0')}:00Z`, ft: 100 + i * 13, d: 900 + ((i * 37) % 400) });
+    // A turn that answered no text (a tool call awaiting the user): a duration, no first text.
+    turns.push({ app: 'app1', workflow: 'assistant', at: '2026-02-01T10:50:00Z', d: 5000 });
+    turns.push({ app: 'app2', workflow: 'assistant', at: '2026-02-01T09:30:00Z', ft: 1, d: 1 });
+    // Each chat's events numbered from 1 without a gap, as the runtime's timeline is (a gap waits for what is missing).
+    const byChat = new Map<string, ObservedEvent[]>();
+    for (const t of turns) {
+      const chat = `lat-${t.app}-${t.workflow}`;
+      const index = (byChat.get(chat)?.length ?? 0) + 1;
+      const e = runtimeEvent(chat, index, t.at, 'chat.run_complete', { turn_id: `in-${index}`, status: 'completed', duration_ms: t.d, ...(t.ft !== undefined && { first_text_ms: t.ft }) });
+      byChat.set(chat, [...(byChat.get(chat) ?? []), { ...e, app_id: t.app, workflow_name: t.workflow }]);
+    }
+    for (const events of byChat.values()) await queue.add({ events });
+    // Delivered twice: a turn counts once.
+    for (const events of byChat.values()) await queue.add({ events });
+    await drained();
+
+    const q = 'granularity=hour&from=2026-02-01T09:00:00Z&to=2026-02-01T11:00:00Z';
+    const r = await http(obs.url, 'GET', `/latency?${q}&group_by=workflow`, { token: op1 });
+    expect(r.status).toBe(200);
+    const mine = turns.filter((t) => t.app === 'app1');
+    const expected = (ts: typeof turns) => ({
+      turns: ts.length,
+      first_text_ms: { p50: percentile(ts.flatMap((t) => (t.ft === undefined ? [] : [t.ft])), 0.5), p99: percentile(ts.flatMap((t) => (t.ft === undefined ? [] : [t.ft])), 0.99) },
+      turn_ms: { p50: percentile(ts.map((t) => t.d), 0.5), p99: percentile(ts.map((t) => t.d), 0.99) },
+    });
+    expect(r.body.total).toEqual(expected(mine));
+    const rows = [];
+    for (const hour of ['09', '10'])
+      for (const workflow of ['assistant', 'planner']) {
+        const ts = mine.filter((t) => t.at.slice(11, 13) === hour && t.workflow === workflow);
+        if (ts.length) rows.push({ period_start: `2026-02-01T${hour}:00:00.000Z`, workflow, ...expected(ts) });
+      }
+    expect(r.body.rows).toEqual(rows);
+
+    // By app: app2's operator sees its one turn; app1's none of it.
+    const other = await http(obs.url, 'GET', `/latency?${q}&group_by=app`, { token: op2 });
+    expect(other.body.rows).toEqual([{ period_start: '2026-02-01T09:00:00.000Z', app_id: 'app2', turns: 1, first_text_ms: { p50: 1, p99: 1 }, turn_ms: { p50: 1, p99: 1 } }]);
+    expect((await http(obs.url, 'GET', `/latency?${q}&app_id=app2`, { token: op1 })).body.total.turns).toBe(0);
+    // A period with no turn has no row; a range of none has nulls, not zeros.
+    const empty = await http(obs.url, 'GET', '/latency?from=2025-01-01T00:00:00Z&to=2025-01-02T00:00:00Z', { token: op1 });
+    expect(empty.body).toMatchObject({ rows: [], total: { turns: 0, first_text_ms: { p50: null, p99: null }, turn_ms: { p50: null, p99: null } } });
+    expect((await http(obs.url, 'GET', `/latency?${q}&group_by=user`, { token: op1 })).status).toBe(400);
+    expect((await http(obs.url, 'GET', `/latency?${q}`, { token: await endUser() })).status).toBe(403);
   });
 });

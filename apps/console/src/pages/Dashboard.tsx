@@ -3,10 +3,10 @@ import { get, messageOf, qs } from '../api';
 import type { Operator } from '../App';
 import { TimeChart } from '../Chart';
 import { ErrorNote } from '../ErrorBoundary';
-import { compact, num, usd } from '../format';
+import { compact, duration, num, usd } from '../format';
 import { useLive, type LiveSessions } from '../live';
 import type { Session } from '../types';
-import { MIN_GAP_MS, periodsOf, RANGES, REFRESH_MS, rangeOf, seriesOf, sessionCounts, topBy, type Range, type RangeKey, type Split, type UsageReply, type UsageTotal } from '../usage';
+import { latencyLines, MIN_GAP_MS, periodsOf, RANGES, REFRESH_MS, rangeOf, seriesOf, sessionCounts, topBy, type LatencyReply, type Range, type RangeKey, type Split, type UsageReply, type UsageTotal } from '../usage';
 
 /** Sessions read for the sessions chart: two pages of 500. */
 const SESSION_PAGES = 2;
@@ -16,6 +16,7 @@ interface Figures {
   range: Range;
   chart: UsageReply;
   tables: UsageReply;
+  latency: LatencyReply;
   sessions: Session[];
   /** More sessions were active in the range than were read. */
   sessionsCut: boolean;
@@ -35,13 +36,14 @@ async function read(range: Range, split: Split, app: string | null): Promise<Fig
     }
     return { sessions, cut: cursor !== null };
   })();
-  const [chart, tables, s] = await Promise.all([
+  const [chart, tables, latency, s] = await Promise.all([
     get<UsageReply>(`/api/observability/usage${qs({ group_by: split, granularity: range.granularity, ...base, limit: 10_000 })}`),
     // Users, workflows and agents over the whole range: by day, the fewest rows that cover it.
     get<UsageReply>(`/api/observability/usage${qs({ group_by: 'user,workflow,agent', granularity: 'day', ...base, limit: 10_000 })}`),
+    get<LatencyReply>(`/api/observability/latency${qs({ granularity: range.granularity, ...base })}`),
     sessionsRead,
   ]);
-  return { range, chart, tables, sessions: s.sessions, sessionsCut: s.cut, at: Date.now() };
+  return { range, chart, tables, latency, sessions: s.sessions, sessionsCut: s.cut, at: Date.now() };
 }
 
 /**
@@ -124,6 +126,7 @@ function useFigures(live: LiveSessions, rangeKey: RangeKey, split: Split, app: s
 const tokens = (v: number) => compact(v);
 const dollars = (v: number) => usd(v);
 const count = (v: number) => num(v);
+const ms = (v: number) => duration(v);
 
 export function DashboardPage({ op, live }: { op: Operator; live: LiveSessions }) {
   const [rangeKey, setRangeKey] = useState<RangeKey>('24h');
@@ -147,6 +150,7 @@ export function DashboardPage({ op, live }: { op: Operator; live: LiveSessions }
         : [],
     [counts],
   );
+  const latency = useMemo(() => (figures ? latencyLines(figures.latency.rows, periods) : []), [figures, periods]);
   const users = useMemo(() => (figures ? topBy(figures.tables.rows, (r) => r.user_id ?? '(no user)', TOP) : []), [figures]);
   const workflows = useMemo(() => (figures ? topBy(figures.tables.rows, (r) => `${r.workflow ?? '–'}\u0000${r.agent ?? '–'}`, TOP) : []), [figures]);
 
@@ -178,7 +182,9 @@ export function DashboardPage({ op, live }: { op: Operator; live: LiveSessions }
             <TimeChart title={`Tokens by ${split}`} x={series.x} lines={tokenLines} value={tokens} />
             <TimeChart title={`Cost by ${split}`} x={series.x} lines={costLines} value={dollars} />
             <TimeChart title="Sessions" x={series.x} lines={sessionLines} value={count} bars />
+            <TimeChart title="Turn latency" x={series.x} lines={latency} value={ms} />
           </div>
+          <Latency total={figures.latency.total} />
           <p className="small muted chart-note">
             Sessions: <strong data-testid="sessions-started">{num(counts.started.reduce((a, b) => a + b, 0))}</strong> started in the range,{' '}
             <strong>{num(counts.withErrors.reduce((a, b) => a + b, 0))}</strong> with errors (<strong data-testid="session-errors">{num(counts.errors.reduce((a, b) => a + b, 0))}</strong> errors recorded), from{' '}
@@ -219,6 +225,27 @@ function Totals({ total }: { total: UsageTotal }) {
       <div data-total="unpriced_calls" title="calls of a model with no known price: their cost is not in the total">
         <dt>Unpriced</dt>
         <dd>{total.unpriced_calls ? `${num(total.unpriced_calls)} unpriced` : 'none'}</dd>
+      </div>
+    </dl>
+  );
+}
+
+/** The range's turn latencies, as the runtime's turns' ends report them. */
+function Latency({ total }: { total: LatencyReply['total'] }) {
+  const pair = (p: { p50: number | null; p99: number | null }) => (p.p50 === null ? '–' : `${duration(p.p50)} · ${duration(p.p99 ?? p.p50)}`);
+  return (
+    <dl className="totals" data-testid="latency">
+      <div data-latency="turns">
+        <dt>Turns</dt>
+        <dd>{num(total.turns)}</dd>
+      </div>
+      <div data-latency="first_text" title="from the user's message being accepted to the first text of the answer">
+        <dt>First text p50 · p99</dt>
+        <dd>{pair(total.first_text_ms)}</dd>
+      </div>
+      <div data-latency="turn" title="from the user's message being accepted to the end of the turn">
+        <dt>Turn p50 · p99</dt>
+        <dd>{pair(total.turn_ms)}</dd>
       </div>
     </dl>
   );

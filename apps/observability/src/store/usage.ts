@@ -145,4 +145,60 @@ export class UsageStore {
       truncated,
     };
   }
+
+  /**
+   * Turn latencies of `range` in `scope`: p50 and p99 per period (and app or workflow), from the
+   * runtime's `chat.run_complete` events (`first_text_ms`, `duration_ms`; a value that is not a
+   * number, as an outside agent could post one, is left out).
+   */
+  async latency(scope: AppScope, range: Omit<UsageRange, 'groupBy' | 'limit'> & { groupBy?: observability.LatencyQuery['group_by'] }): Promise<{ rows: observability.LatencyRow[]; total: observability.LatencyReply['total'] }> {
+    const values: unknown[] = [range.from, range.to];
+    const where = [`e.event_type = 'chat.run_complete'`, 'e.timestamp >= $1', 'e.timestamp < $2'];
+    if (scope !== '*') {
+      values.push(scope);
+      where.push(`e.app_id = ANY($${values.length}::text[])`);
+    }
+    if (range.appId !== undefined) {
+      values.push(range.appId);
+      where.push(`e.app_id = $${values.length}`);
+    }
+    const number = (field: string) => `CASE WHEN jsonb_typeof(e.attributes -> 'tessera.payload' -> '${field}') = 'number' THEN (e.attributes -> 'tessera.payload' ->> '${field}')::float8 END`;
+    const turns = `SELECT e.app_id, e.session_id, e.timestamp, ${number('first_text_ms')} AS ft, ${number('duration_ms')} AS dur FROM events e WHERE ${where.join(' AND ')}`;
+    const PCT = `count(*)::int AS turns,
+      percentile_cont(0.5) WITHIN GROUP (ORDER BY ft) AS ft50, percentile_cont(0.99) WITHIN GROUP (ORDER BY ft) AS ft99,
+      percentile_cont(0.5) WITHIN GROUP (ORDER BY dur) AS d50, percentile_cont(0.99) WITHIN GROUP (ORDER BY dur) AS d99`;
+    const period = range.granularity === 'hour' ? `date_trunc('hour', t.timestamp, 'UTC')` : `date_trunc('day', t.timestamp, 'UTC')`;
+    // A turn's workflow is its session's (the chat's); an app of none is ''.
+    const dim = range.groupBy === 'workflow' ? 's.workflow' : range.groupBy === 'app' ? 't.app_id' : null;
+    const join = range.groupBy === 'workflow' ? 'LEFT JOIN sessions s ON s.app_id = t.app_id AND s.id = t.session_id' : '';
+    type Pct = { turns: number; ft50: number | null; ft99: number | null; d50: number | null; d99: number | null };
+    const client = await this.pool.connect();
+    let rows: QueryResult<Pct & { period: Date; dim: string | null }>;
+    let total: QueryResult<Pct>;
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      total = await client.query<Pct>(`SELECT ${PCT} FROM (${turns}) t WHERE t.dur IS NOT NULL`, values);
+      rows = await client.query<Pct & { period: Date; dim: string | null }>(
+        `SELECT ${period} AS period, ${dim ?? 'NULL::text'} AS dim, ${PCT} FROM (${turns}) t ${join} WHERE t.dur IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2`,
+        values,
+      );
+      await client.query('COMMIT');
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      client.release();
+    }
+    const ms = (v: number | null) => (v === null ? null : Math.round(v));
+    const latencies = (r: Pct) => ({ turns: r.turns, first_text_ms: { p50: ms(r.ft50), p99: ms(r.ft99) }, turn_ms: { p50: ms(r.d50), p99: ms(r.d99) } });
+    return {
+      rows: rows.rows.map((r) => ({
+        period_start: r.period.toISOString(),
+        ...(range.groupBy === 'app' && { app_id: r.dim === '' ? null : r.dim }),
+        ...(range.groupBy === 'workflow' && { workflow: r.dim }),
+        ...latencies(r),
+      })),
+      total: latencies(total.rows[0]),
+    };
+  }
 }

@@ -87,3 +87,42 @@ export const UsageReply = z
   })
   .meta({ id: 'UsageReply' });
 export type UsageReply = z.infer<typeof UsageReply>;
+
+/**
+ * `GET /latency`: how long the runtime's turns took, as their users saw them, per hour or day:
+ * from the message being accepted to the first text of the answer, and to the turn's end, as
+ * p50 and p99 (from each `chat.run_complete`'s `first_text_ms` and `duration_ms`). Turns are
+ * counted in the period they ended in.
+ */
+export const LATENCY_DIMENSIONS = ['app', 'workflow'] as const;
+export const LatencyQuery = z
+  .object({
+    group_by: z.enum(LATENCY_DIMENSIONS).optional().describe('one row per app or workflow and period (none: one row per period)'),
+    from: IsoTimeInRange().optional().describe('start, inclusive (rounded down to its hour); default: 7 days before `to`'),
+    to: IsoTimeInRange().optional().describe('end, exclusive (rounded up to the hour); default: now'),
+    granularity: UsageGranularity.default('day').describe('the period of a row: hour, or day (UTC)'),
+    app_id: SafeText.pipe(z.string().max(128)).optional().describe('only this app (one of yours; another answers nothing)'),
+  })
+  .superRefine((q, ctx) => {
+    if (q.from === undefined || q.to === undefined) return;
+    const from = Date.parse(q.from);
+    const to = Date.parse(q.to);
+    if (from >= to) ctx.addIssue({ code: 'custom', path: ['to'], message: 'must be after from' });
+    else if (to - from > USAGE_MAX_RANGE_DAYS * 86_400_000) ctx.addIssue({ code: 'custom', path: ['from'], message: `the range may cover at most ${USAGE_MAX_RANGE_DAYS} days` });
+  });
+export type LatencyQuery = z.infer<typeof LatencyQuery>;
+
+const Percentiles = z.object({ p50: z.number().nullable(), p99: z.number().nullable() }).describe('milliseconds; null when no turn had one');
+const Latencies = {
+  turns: z.number().int().describe('turns that ended in the period'),
+  first_text_ms: Percentiles,
+  turn_ms: Percentiles,
+};
+export const LatencyRow = z
+  .object({ period_start: z.string(), app_id: z.string().nullable().optional(), workflow: z.string().nullable().optional(), ...Latencies })
+  .meta({ id: 'LatencyRow' });
+export type LatencyRow = z.infer<typeof LatencyRow>;
+export const LatencyReply = z
+  .object({ from: z.string(), to: z.string(), granularity: UsageGranularity, group_by: z.enum(LATENCY_DIMENSIONS).nullable(), rows: z.array(LatencyRow), total: z.object(Latencies) })
+  .meta({ id: 'LatencyReply' });
+export type LatencyReply = z.infer<typeof LatencyReply>;
