@@ -1,4 +1,4 @@
-import type { Pool, PoolClient, QueryResult } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import type { observability } from '@tessera/contracts';
 import type { AppScope } from '../domain/access';
 
@@ -116,24 +116,16 @@ export class UsageStore {
     const dims = range.groupBy.map((d) => COLUMN[d]);
     const keys = ['period', ...dims];
     // The rows and their total from one snapshot: a batch committed between two reads would make them disagree.
-    const client = await this.pool.connect();
-    let rows: QueryResult<SumRow & { period: Date } & Record<string, string>>;
-    let total: QueryResult<SumRow>;
-    try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      total = await client.query<SumRow>(`SELECT ${SUMS} FROM usage_hourly WHERE ${where.join(' AND ')}`, values);
-      rows = await client.query<SumRow & { period: Date } & Record<string, string>>(
-        `SELECT ${period} AS period${dims.map((c) => `, ${c}`).join('')}, ${SUMS} FROM usage_hourly WHERE ${where.join(' AND ')}
-         GROUP BY ${keys.join(', ')} ORDER BY ${keys.join(', ')} LIMIT $${values.length + 1}`,
-        [...values, range.limit + 1],
-      );
-      await client.query('COMMIT');
-    } catch (e) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    } finally {
-      client.release();
-    }
+    const [total, rows] = await this.snapshot((client) =>
+      Promise.all([
+        client.query<SumRow>(`SELECT ${SUMS} FROM usage_hourly WHERE ${where.join(' AND ')}`, values),
+        client.query<SumRow & { period: Date } & Record<string, string>>(
+          `SELECT ${period} AS period${dims.map((c) => `, ${c}`).join('')}, ${SUMS} FROM usage_hourly WHERE ${where.join(' AND ')}
+           GROUP BY ${keys.join(', ')} ORDER BY ${keys.join(', ')} LIMIT $${values.length + 1}`,
+          [...values, range.limit + 1],
+        ),
+      ]),
+    );
     const truncated = rows.rows.length > range.limit;
     return {
       rows: rows.rows.slice(0, range.limit).map((r) => {
@@ -172,23 +164,15 @@ export class UsageStore {
     const dim = range.groupBy === 'workflow' ? 's.workflow' : range.groupBy === 'app' ? 't.app_id' : null;
     const join = range.groupBy === 'workflow' ? 'LEFT JOIN sessions s ON s.app_id = t.app_id AND s.id = t.session_id' : '';
     type Pct = { turns: number; ft50: number | null; ft99: number | null; d50: number | null; d99: number | null };
-    const client = await this.pool.connect();
-    let rows: QueryResult<Pct & { period: Date; dim: string | null }>;
-    let total: QueryResult<Pct>;
-    try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      total = await client.query<Pct>(`SELECT ${PCT} FROM (${turns}) t WHERE t.dur IS NOT NULL`, values);
-      rows = await client.query<Pct & { period: Date; dim: string | null }>(
-        `SELECT ${period} AS period, ${dim ?? 'NULL::text'} AS dim, ${PCT} FROM (${turns}) t ${join} WHERE t.dur IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2`,
-        values,
-      );
-      await client.query('COMMIT');
-    } catch (e) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    } finally {
-      client.release();
-    }
+    const [total, rows] = await this.snapshot((client) =>
+      Promise.all([
+        client.query<Pct>(`SELECT ${PCT} FROM (${turns}) t WHERE t.dur IS NOT NULL`, values),
+        client.query<Pct & { period: Date; dim: string | null }>(
+          `SELECT ${period} AS period, ${dim ?? 'NULL::text'} AS dim, ${PCT} FROM (${turns}) t ${join} WHERE t.dur IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2`,
+          values,
+        ),
+      ]),
+    );
     const ms = (v: number | null) => (v === null ? null : Math.round(v));
     const latencies = (r: Pct) => ({ turns: r.turns, first_text_ms: { p50: ms(r.ft50), p99: ms(r.ft99) }, turn_ms: { p50: ms(r.d50), p99: ms(r.d99) } });
     return {
@@ -200,5 +184,21 @@ export class UsageStore {
       })),
       total: latencies(total.rows[0]),
     };
+  }
+
+  /** Reads in one read-only snapshot, so that what they report agrees (a batch committed between them would not). */
+  private async snapshot<T>(read: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const out = await read(client);
+      await client.query('COMMIT');
+      return out;
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    } finally {
+      client.release();
+    }
   }
 }

@@ -32,6 +32,15 @@ const GroupBy = z
     return out;
   });
 
+/** `from` before `to`, at most USAGE_MAX_RANGE_DAYS apart (when both are given; the route checks its defaults). */
+function checkRange(q: { from?: string; to?: string }, ctx: z.RefinementCtx): void {
+  if (q.from === undefined || q.to === undefined) return;
+  const from = Date.parse(q.from);
+  const to = Date.parse(q.to);
+  if (from >= to) ctx.addIssue({ code: 'custom', path: ['to'], message: 'must be after from' });
+  else if (to - from > USAGE_MAX_RANGE_DAYS * 86_400_000) ctx.addIssue({ code: 'custom', path: ['from'], message: `the range may cover at most ${USAGE_MAX_RANGE_DAYS} days` });
+}
+
 export const UsageQuery = z
   .object({
     group_by: GroupBy.optional().describe(`comma-separated: ${USAGE_DIMENSIONS.join(', ')} (none: one row per period)`),
@@ -41,13 +50,7 @@ export const UsageQuery = z
     app_id: SafeText.pipe(z.string().max(128)).optional().describe('only this app (one of yours; another answers nothing)'),
     limit: QueryInt4().min(1).max(10_000).default(1000).describe('rows at most; `truncated` says when more matched'),
   })
-  .superRefine((q, ctx) => {
-    if (q.from === undefined || q.to === undefined) return;
-    const from = Date.parse(q.from);
-    const to = Date.parse(q.to);
-    if (from >= to) ctx.addIssue({ code: 'custom', path: ['to'], message: 'must be after from' });
-    else if (to - from > USAGE_MAX_RANGE_DAYS * 86_400_000) ctx.addIssue({ code: 'custom', path: ['from'], message: `the range may cover at most ${USAGE_MAX_RANGE_DAYS} days` });
-  });
+  .superRefine(checkRange);
 export type UsageQuery = z.infer<typeof UsageQuery>;
 
 const Tokens = {
@@ -103,13 +106,7 @@ export const LatencyQuery = z
     granularity: UsageGranularity.default('day').describe('the period of a row: hour, or day (UTC)'),
     app_id: SafeText.pipe(z.string().max(128)).optional().describe('only this app (one of yours; another answers nothing)'),
   })
-  .superRefine((q, ctx) => {
-    if (q.from === undefined || q.to === undefined) return;
-    const from = Date.parse(q.from);
-    const to = Date.parse(q.to);
-    if (from >= to) ctx.addIssue({ code: 'custom', path: ['to'], message: 'must be after from' });
-    else if (to - from > USAGE_MAX_RANGE_DAYS * 86_400_000) ctx.addIssue({ code: 'custom', path: ['from'], message: `the range may cover at most ${USAGE_MAX_RANGE_DAYS} days` });
-  });
+  .superRefine(checkRange);
 export type LatencyQuery = z.infer<typeof LatencyQuery>;
 
 const Percentiles = z.object({ p50: z.number().nullable(), p99: z.number().nullable() }).describe('milliseconds; null when no turn had one');
