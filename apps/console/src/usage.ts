@@ -53,8 +53,8 @@ export function periodsOf(r: Range): number[] {
   return out;
 }
 
-export type Split = 'model' | 'app';
-const keyOf = (split: Split) => (r: UsageRow) => (split === 'model' ? r.model : r.app_id) ?? '(none)';
+export type Split = 'model' | 'app' | 'workflow';
+const keyOf = (split: Split) => (r: UsageRow) => (split === 'model' ? r.model : split === 'app' ? r.app_id : r.workflow) ?? '(none)';
 
 export interface Series {
   /** Period starts, epoch ms. */

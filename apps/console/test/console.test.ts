@@ -759,12 +759,12 @@ it('shows the app’s tokens, cost and sessions over time on the dashboard, the 
       return total.calls > day.calls && total;
     }, 20_000, 'the chat’s call counted');
     await until(async () => (await totals.locator('[data-total="calls"] dd').textContent()) === num(after.calls), 20_000, 'the page to show the new call');
-    // Well within REFRESH_MS: the live socket's news brought it. At most one read of three calls per MIN_GAP_MS, and one more pending.
+    // Well within REFRESH_MS: the live socket's news brought it. At most one read of four calls (usage twice, latency, sessions) per MIN_GAP_MS, and one more pending.
     const elapsed = Date.now() - since;
     expect(elapsed).toBeLessThan(REFRESH_MS);
     const again = reads.length - before;
-    expect(again).toBeGreaterThanOrEqual(3);
-    expect(again).toBeLessThanOrEqual(3 * (2 + Math.floor(elapsed / MIN_GAP_MS)));
+    expect(again).toBeGreaterThanOrEqual(4);
+    expect(again).toBeLessThanOrEqual(4 * (2 + Math.floor(elapsed / MIN_GAP_MS)));
 
     // The last 7 days by day, split by app: the same totals as the API's for that range, one line for the app.
     await page.getByLabel('range').selectOption({ label: 'Last 7 days, by day' });
@@ -772,6 +772,9 @@ it('shows the app’s tokens, cost and sessions over time on the dashboard, the 
     await page.locator('[data-chart="Tokens by app"] .u-legend').getByText(stack.appId).waitFor();
     await until(async () => !!usageRead('day') && new URLSearchParams(usageRead('day')!.split('?')[1]).get('group_by') === 'app', 10_000, 'a read by day and app');
     await totalsMatchApi('day');
+    // By workflow: the workflows the chats of the tests before ran, one line each.
+    await page.getByLabel('split by').selectOption('workflow');
+    await page.locator('[data-chart="Tokens by workflow"] .u-legend').getByText('slow', { exact: true }).waitFor();
 
     expect(refused).toEqual([]);
     expect(await page.locator('.error').count()).toBe(0);
@@ -1006,9 +1009,9 @@ it('lets an operator of two apps choose the app it acts in: agents, documents an
     // No refusal, no error on the page, and no call but these: the dashboard's reads name the first app, each agents call names its app, each document list its app.
     expect(refused).toEqual([]);
     expect(await p.locator('.error').count()).toBe(0);
-    const isDashboard = (r: string) => r.startsWith('GET /api/observability/usage?') || r.startsWith('GET /api/observability/sessions?app_id=');
+    const isDashboard = (r: string) => r.startsWith('GET /api/observability/usage?') || r.startsWith('GET /api/observability/latency?') || r.startsWith('GET /api/observability/sessions?app_id=');
     const dashboardApps = requests.filter(isDashboard).map((r) => `${new URL(r.split(' ')[1], stack.url).pathname} ${new URL(r.split(' ')[1], stack.url).searchParams.get('app_id')}`);
-    expect(dashboardApps.sort()).toEqual([`/api/observability/sessions ${appA}`, `/api/observability/usage ${appA}`, `/api/observability/usage ${appA}`]);
+    expect(dashboardApps.sort()).toEqual([`/api/observability/latency ${appA}`, `/api/observability/sessions ${appA}`, `/api/observability/usage ${appA}`, `/api/observability/usage ${appA}`]);
     const q = (app: string) => `?app_id=${app}&limit=50`;
     expect(requests.filter((r) => !isDashboard(r)).sort()).toEqual(
       [

@@ -169,6 +169,7 @@ export function DashboardPage({ op, live }: { op: Operator; live: LiveSessions }
         <select aria-label="split by" value={split} onChange={(e) => setSplit(e.target.value as Split)}>
           <option value="model">by model</option>
           <option value="app">by app</option>
+          <option value="workflow">by workflow</option>
         </select>
         {figures && <span className="muted small" data-testid="updated">updated {new Date(figures.at).toLocaleTimeString()}</span>}
       </div>
