@@ -8,6 +8,9 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { budgets } from '@tessera/contracts';
 import { createLogger, createPricer } from '@tessera/kit';
 import { call, TestSocket, type Envelope } from '@tessera/kit/testing';
@@ -161,6 +164,24 @@ test('over AG-UI: the run ends with RUN_ERROR code BUDGET_EXCEEDED; a new run of
   expect(second.status).toBe(429);
   expect(Number(second.retryAfter)).toBeGreaterThan(0);
   expect(second.text).toContain('BUDGET_EXCEEDED');
+});
+
+test("over MCP: the tool call's turn fails with the budget's words; the next call is refused with BUDGET_EXCEEDED before any turn", async () => {
+  await put('app1/users/jay', { tokens_per_day: 10 });
+  const transport = new StreamableHTTPClientTransport(new URL(`${api.url}/api/mcp/app1`), { requestInit: { headers: { authorization: `Bearer ${await token('jay')}` } } });
+  const client = new Client({ name: 'budgets-test', version: '1.0.0' });
+  await client.connect(transport);
+  try {
+    const text = (r: CallToolResult) => r.content.flatMap((c) => (c.type === 'text' ? [c.text] : [])).join('');
+    const first = (await client.callTool({ name: 'two_calls', arguments: { message: 'hello' } })) as CallToolResult;
+    expect(first.isError).toBe(true);
+    expect(text(first)).toMatch(/Your daily budget of 10 tokens is spent; it resets at /);
+    const second = (await client.callTool({ name: 'two_calls', arguments: { message: 'again' } })) as CallToolResult;
+    expect(second.isError).toBe(true);
+    expect(text(second)).toMatch(/^BUDGET_EXCEEDED: Your daily budget of 10 tokens is spent/);
+  } finally {
+    await client.close();
+  }
 });
 
 test("the every-user budget counts each user apart; a user's own replaces it; the app's counts them all", async () => {

@@ -79,7 +79,9 @@ export function mcpServerFor(s: RuntimeServices, principal: Principal, appId: st
           // Stopped by this call's cancel on another instance: no answer, as for a cancel received here.
           if (outcome.status === 'stopped' && (await scope.cancelledElsewhere(extra.requestId))) scope.dropAnswer(extra.requestId);
           const structuredContent = { chat_id: chat.id, status: outcome.status, reply: outcome.reply };
-          const text = outcome.reply || (outcome.status === 'failed' ? `the turn failed: ${outcome.reason ?? 'no reason given'}` : `(no reply; the turn ended ${outcome.status})`);
+          // A failed turn says why, after what it said before failing (a spent budget stops a turn between calls).
+          const failed = outcome.status === 'failed' ? `the turn failed: ${outcome.reason ?? 'no reason given'}` : null;
+          const text = failed ? [outcome.reply, failed].filter(Boolean).join('\n\n') : outcome.reply || `(no reply; the turn ended ${outcome.status})`;
           return { content: [{ type: 'text', text }], structuredContent, isError: outcome.status === 'failed' };
         } finally {
           await scope.end(extra.requestId);
