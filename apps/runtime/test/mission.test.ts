@@ -220,3 +220,20 @@ describe('refusals: error then 1008', () => {
     await ok.close();
   });
 });
+
+test("a learner's spent budget: the tutor's turn ends with an error message in the budget's words, and the socket stays", async () => {
+  const op = await operatorToken();
+  expect((await http(rt.url, 'PUT', '/api/budgets/app1/users/bea', { tokens_per_day: 1 }, op)).status).toBe(200);
+  const id = await createMission(rt.url, ['bea']);
+  const l = Learner.open(missionUrl(rt.url, id, await token('bea')));
+  await l.until((m) => m.some((x) => x.type === 'historical_messages'));
+  // Nothing spent yet: the first turn runs and spends; the second is refused before any model call.
+  l.say('hello');
+  await l.ends(1);
+  l.say('and now?');
+  const [error] = (await l.until((m) => m.some((x) => x.type === 'error'))).filter((x) => x.type === 'error');
+  expect(error.message).toMatch(/^Your daily budget of 1 tokens is spent; it resets at /);
+  l.send({ type: 'ping' });
+  await l.until((m) => m.some((x) => x.type === 'pong'));
+  await l.close();
+});
