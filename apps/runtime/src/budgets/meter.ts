@@ -229,8 +229,8 @@ export class BudgetMeter {
   }
 
   /** Before a message makes work: a refusal when a budget of the app or the user is spent, else null. Takes nothing. */
-  async check(appId: string, userId: string): Promise<BudgetRefusal | null> {
-    const gates = this.gatesOf(await this.applied(appId, userId), userId);
+  async check(appId: string, userId: string, applied?: AppliedLimits): Promise<BudgetRefusal | null> {
+    const gates = this.gatesOf(applied ?? (await this.applied(appId, userId)), userId);
     if (!gates.length) return null;
     const at = this.now();
     const pipeline = this.redis.pipeline();

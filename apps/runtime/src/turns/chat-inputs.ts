@@ -8,7 +8,7 @@ import type { InputRow, InputStore } from '../store/inputs';
 import type { StoredEvent, Timeline } from '../store/timeline';
 import type { ToolCallStore } from '../store/tool-calls';
 import { record } from './record';
-import type { BudgetMeter } from '../budgets/meter';
+import type { AppliedLimits, BudgetMeter } from '../budgets/meter';
 import type { UserMessageLimit } from './user-limit';
 
 /**
@@ -83,15 +83,15 @@ export class ChatInputs {
    * budget's turns_per_minute, else the deployment's. Both say when to try again (Retry-After).
    */
   async takeFromBudget(chat: ChatRow): Promise<void> {
-    await this.checkBudget(chat.appId, chat.userId);
     const applied = await this.d.budgets.applied(chat.appId, chat.userId);
+    await this.checkBudget(chat.appId, chat.userId, applied);
     const retry = await this.d.userLimit.take(chat.appId, chat.userId, applied.user?.limits.turns_per_minute ?? undefined);
     if (retry !== null) throw new InputRefused(WsErrorCode.RateLimited, `too many messages from this user; try again in ${retry} s`, 429, retry);
   }
 
   /** A new chat's first check (its start makes no turn yet, the rate counts it where it starts). */
-  async checkBudget(appId: string, userId: string): Promise<void> {
-    const refusal = await this.d.budgets.check(appId, userId);
+  async checkBudget(appId: string, userId: string, applied?: AppliedLimits): Promise<void> {
+    const refusal = await this.d.budgets.check(appId, userId, applied);
     if (refusal) throw new InputRefused(WsErrorCode.BudgetExceeded, refusal.message, 429, refusal.retryAfterS);
   }
 
