@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import fc from 'fast-check';
 import { budgets } from '@tessera/contracts';
 import { createLogger, createPricer } from '@tessera/kit';
 import { call, TestSocket, type Envelope } from '@tessera/kit/testing';
@@ -95,6 +96,37 @@ test('only an operator sets budgets, within the apps of the token; fields are ch
   expect(listed.body.budgets.map((b: budgets.Budget) => b.user_id)).toContain('alice-api');
   expect((await http(api.url, 'DELETE', '/api/budgets/app1/users/alice-api', undefined, op)).status).toBe(204);
   expect((await http(api.url, 'DELETE', '/api/budgets/app1/users/alice-api', undefined, op)).status).toBe(404);
+});
+
+test('any body and any user id: a budget is stored as sent (and reads back so), or refused with a 400 naming the field; never a 5xx', async () => {
+  const limit = fc.oneof(fc.constant(undefined), fc.constant(null), fc.integer({ min: -5, max: 2_000_000 }), fc.double({ noNaN: false }), fc.string({ maxLength: 4 }), fc.boolean());
+  const body = fc.oneof(
+    fc.record({ tokens_per_day: limit, tokens_per_month: limit, cost_usd_per_day: limit, cost_usd_per_month: limit, turns_per_minute: limit }, { requiredKeys: [] }),
+    fc.dictionary(fc.string({ maxLength: 12 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 }),
+    fc.jsonValue({ maxDepth: 2 }),
+  );
+  const user = fc.oneof(fc.constantFrom('prop-user', '*', 'auth0|abc', 'a b', '../x', '%2e%2e', 'ü', ''), fc.string({ maxLength: 20 }));
+  await fc.assert(
+    fc.asyncProperty(body, user, async (b, u) => {
+      const path = `/api/budgets/app1/users/${encodeURIComponent(u)}`;
+      const r = await http(api.url, 'PUT', path, b, op);
+      expect(r.status).toBeLessThan(500);
+      const parsed = budgets.Limits.safeParse(b);
+      const goodUser = budgets.UserBudgetParams.shape.user_id.safeParse(u).success;
+      if (r.status === 200) {
+        expect(parsed.success && goodUser).toBe(true);
+        const sent = Object.fromEntries(Object.entries(parsed.data!).filter(([, v]) => v !== null && v !== undefined));
+        expect(r.body.limits).toEqual(sent);
+        expect((await http(api.url, 'GET', path, undefined, op)).body.user.limits).toEqual(sent);
+      } else if (u !== '' && !u.includes('/')) {
+        // A 404 is a path the router has no route for (an empty or slashed id); anything else names what is wrong.
+        expect(r.status).toBe(400);
+        expect(JSON.stringify(r.body)).toMatch(/body|user_id/);
+      }
+    }),
+    { numRuns: 150 },
+  );
+  await http(api.url, 'DELETE', '/api/budgets/app1/users/*', undefined, op);
 });
 
 test("a user's spent budget ends the turn at its next model call, refuses the next start and input with 429 and Retry-After; raising it lets the next call run", async () => {
