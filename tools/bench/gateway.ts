@@ -1,8 +1,10 @@
 /**
  * Gateway overhead: the same loads straight to the runtime and through the gateway, in one run.
  *
- *   npx tsx tools/bench/gateway.ts
+ *   npx tsx tools/bench/gateway.ts [--cpu-prof]
  *
+ * --cpu-prof writes the gateway process's CPU profile to tmp/bench-prof/ (summarise it with
+ * profile-summary.ts).
  * Starts real processes: the runtime (HTTP+WS and its turn worker, scripted provider), the broker
  * and the gateway, on a fresh PostgreSQL schema and BullMQ prefix; needs Redis and PostgreSQL
  * (`npm run infra`). Loads:
@@ -13,6 +15,7 @@
  *     sockets straight to the runtime vs relayed by the gateway
  * Knobs (env): BENCH_CONCURRENCY (32), BENCH_REQUESTS (2000), BENCH_CHATS (40), BENCH_TURNS (3).
  */
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +30,8 @@ import { freePort, onCleanup, ROOT, runMain, spawnService } from './lib/proc';
 import { deleteKeys } from './lib/redis-keys';
 import { pct } from './lib/stats';
 
+const CPU_PROF = process.argv.includes('--cpu-prof');
+const PROF_DIR = join(ROOT, 'tmp/bench-prof');
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 2000);
 const CHATS = Number(process.env.BENCH_CHATS ?? 40);
@@ -99,6 +104,47 @@ async function wsLoad(path: string, sockets: string[]): Promise<Result> {
   return { load: 'ws events', path, rate: events / secs, unit: 'events/s', p50: pct(firstEvent, 50), p99: pct(firstEvent, 99), latency: 'input→first text', errors };
 }
 
+/**
+ * nginx in front of the runtime, as a deployment would put it: one worker process, a keep-alive
+ * upstream, no access log. Null (and said) when nginx cannot be had.
+ */
+async function startNginx(rtPort: number): Promise<string | null> {
+  try {
+    execFileSync('bash', ['-c', 'source tools/scripts/lib.sh && ensure_nginx'], { cwd: ROOT, stdio: 'inherit' });
+  } catch {
+    process.stdout.write('no nginx: its row is left out\n');
+    return null;
+  }
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-bench-nginx-'));
+  onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `${t}_temp_path ${dir}/${t};`).join(' ');
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `worker_processes 1; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off; ${temp}
+  upstream runtime { server 127.0.0.1:${rtPort}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${port};
+    location / { proxy_pass http://runtime; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; }
+  }
+}
+`,
+  );
+  const child = spawn('/usr/sbin/nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore' });
+  onCleanup(() => child.kill('SIGTERM'));
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    const ok = await httpCall(`${url}/health`, 'GET').then((r) => r.status === 200, () => false);
+    if (ok) return url;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  process.stdout.write('nginx did not answer: its row is left out\n');
+  return null;
+}
+
 async function main() {
   const [rtPort, brPort, gwPort] = await Promise.all([freePort(), freePort(), freePort()]);
   const schema = await freshSchema(join(ROOT, 'apps/runtime/prisma/migrations'), 'bench');
@@ -130,7 +176,7 @@ async function main() {
         entryOf('gateway'),
         // The limit stays on (its Redis round trip is part of the cost) but out of reach.
         { ...common, PORT: String(gwPort), RUNTIME_URL: rt, BROKER_URL: `http://127.0.0.1:${brPort}`, RATE_LIMIT_PER_MIN: '1000000000', OBSERVABILITY_URL: 'off', AGENTS_URL: 'off', DOCUMENTS_URL: 'off', BRIDGE_URL: 'off' },
-        { port: gwPort },
+        { port: gwPort, nodeArgs: CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF_DIR}`] : [] },
       ),
     ]);
     const users = await Promise.all(Array.from({ length: 100 }, (_, i) => signToken(SECRET, { sub: `bench-${i}`, apps: [APP], tier: 'pro' }, { expiresIn: '2h' })));
@@ -139,7 +185,8 @@ async function main() {
     const run = randomBytes(3).toString('hex');
 
     process.stdout.write('GET /api/workflows...\n');
-    for (const [path, base] of [['runtime', rt], ['gateway → runtime', gw]] as const) {
+    const nginx = await startNginx(rtPort);
+    for (const [path, base] of [['runtime', rt], ['gateway → runtime', gw], ...(nginx ? [['nginx → runtime', nginx] as const] : [])] as const) {
       results.push(await httpLoad('GET /api/workflows', path, REQUESTS * 2, async (i) => (await httpCall(`${base}/api/workflows`, 'GET', undefined, auth(i))).status === 200));
     }
 
@@ -194,16 +241,18 @@ function print(results: Result[]) {
   // Overhead: how much slower the gateway path is than the direct one, as a ratio.
   const pairs: [string, string, string][] = [
     ['GET /api/workflows', 'runtime', 'gateway → runtime'],
+    ['GET /api/workflows', 'runtime', 'nginx → runtime'],
+    ['GET /api/workflows', 'nginx → runtime', 'gateway → runtime'],
     ['session create', 'runtime (POST /api/chat/start)', 'gateway → runtime (same call)'],
     ['session create', 'runtime (POST /api/chat/start)', 'gateway → broker → runtime'],
     ['ws events', 'runtime', 'gateway → runtime'],
   ];
-  out.push('gateway overhead (direct ÷ gateway throughput; gateway ÷ direct p50):');
+  out.push("each path against another (throughput ×: the other's ÷ its own; p50 and p99 ×: its own ÷ the other's):");
   for (const [load, a, b] of pairs) {
     const x = results.find((r) => r.load === load && r.path === a);
     const y = results.find((r) => r.load === load && r.path === b);
     if (!x || !y) continue;
-    out.push(`  ${load.padEnd(20)} ${b.padEnd(30)} throughput ×${f(x.rate / y.rate, 2)}  p50 ×${f(y.p50 / x.p50, 2)}  p99 ×${f(y.p99 / x.p99, 2)}`);
+    out.push(`  ${load.padEnd(20)} ${`${b} against ${a}`.padEnd(50)} throughput ×${f(x.rate / y.rate, 2)}  p50 ×${f(y.p50 / x.p50, 2)}  p99 ×${f(y.p99 / x.p99, 2)}`);
   }
   process.stdout.write(out.join('\n') + '\n');
 }

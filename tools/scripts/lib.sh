@@ -72,6 +72,15 @@ ensure_chromium() {
   [ -x "$CHROMIUM_PATH" ] || die "Chromium installed, but not at $CHROMIUM_PATH"
 }
 
+# The gateway benchmark's peer: nginx in front of the same runtime (tools/bench/gateway.ts).
+ensure_nginx() {
+  command -v nginx >/dev/null 2>&1 && return 0
+  [ -x /usr/sbin/nginx ] && return 0
+  can_install || { say "nginx is missing (Debian/Ubuntu: apt-get install nginx): the gateway benchmark runs without its peer"; return 1; }
+  say "installing nginx (apt-get) as the gateway benchmark's peer"
+  apt_install nginx
+}
+
 # The bridge runs agent servers (user-controlled code) in a bubblewrap sandbox, as the system user
 # AGENT_SANDBOX_USER (tessera-agent) when it can switch to it (running as root).
 ensure_sandbox() {
