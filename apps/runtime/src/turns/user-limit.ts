@@ -8,6 +8,8 @@ import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
  * SocketHub bounds a single socket; this bounds the user. When Redis does not answer, messages
  * pass: the per-socket limit and the gateway's still hold.
  */
+const MAX_RATES = 1_000;
+
 export class UserMessageLimit {
   /** One limiter per rate: the deployment's, and each a budget sets (`turns_per_minute`). */
   private readonly limiters = new Map<number, RateLimiterRedis>();
@@ -26,6 +28,8 @@ export class UserMessageLimit {
     if (perMinute <= 0) return null;
     let limiter = this.limiters.get(perMinute);
     if (!limiter) {
+      // Budgets may set any rate: the limiters of rates seen are few, but never more than this.
+      if (this.limiters.size >= MAX_RATES) this.limiters.clear();
       // Counted under a key of its own per rate: a rate changed by a budget starts afresh.
       const keyPrefix = perMinute === this.perMinute ? `${this.prefix}:ws-user` : `${this.prefix}:ws-user:${perMinute}`;
       limiter = new RateLimiterRedis({ storeClient: this.redis, keyPrefix, points: perMinute, duration: 60 });
