@@ -311,6 +311,8 @@ export class BudgetMeter {
     const k = `${appId}\u0000${subject}`;
     let f = this.inFlight.get(k);
     if (!f) {
+      // Budgets of users long gone: idle entries are dropped once there are many.
+      if (this.inFlight.size >= MAX_CACHED_USERS) for (const [key, idle] of this.inFlight) if (!idle.count && !idle.asking && !idle.waiters.size) this.inFlight.delete(key);
       f = { count: 0, asking: 0, waiters: new Set() };
       this.inFlight.set(k, f);
     }
