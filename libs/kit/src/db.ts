@@ -57,6 +57,26 @@ export interface SqlDb {
   close(): Promise<void>;
 }
 
+/**
+ * Runs `fn` in one transaction on one connection of `pool`: committed when it resolves, rolled
+ * back when it throws. `begin` opens it (e.g. `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`
+ * for reads that must see one snapshot).
+ */
+export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+  const c = await pool.connect();
+  try {
+    await c.query(begin);
+    const out = await fn(c);
+    await c.query('COMMIT');
+    return out;
+  } catch (e) {
+    await c.query('ROLLBACK').catch(() => undefined);
+    throw e;
+  } finally {
+    c.release();
+  }
+}
+
 export function createSqlDb(databaseUrl: string, poolSize = 10): SqlDb {
   const pool = pgPool(databaseUrl, poolSize);
   pool.on('error', () => {
@@ -64,20 +84,7 @@ export function createSqlDb(databaseUrl: string, poolSize = 10): SqlDb {
   });
   return {
     pool,
-    async tx(fn) {
-      const c = await pool.connect();
-      try {
-        await c.query('BEGIN');
-        const out = await fn(c);
-        await c.query('COMMIT');
-        return out;
-      } catch (e) {
-        await c.query('ROLLBACK').catch(() => undefined);
-        throw e;
-      } finally {
-        c.release();
-      }
-    },
+    tx: (fn) => inTransaction(pool, fn),
     async close() {
       await pool.end().catch(() => undefined);
     },

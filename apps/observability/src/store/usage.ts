@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { inTransaction } from '@tessera/kit';
 import type { observability } from '@tessera/contracts';
 import type { AppScope } from '../domain/access';
 
@@ -97,6 +98,9 @@ export interface UsageRange {
   limit: number;
 }
 
+/** The reads of one report see one snapshot, so that rows and total agree (a batch committed between them would not). */
+const SNAPSHOT = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY';
+
 export class UsageStore {
   constructor(private readonly pool: Pool) {}
 
@@ -116,7 +120,7 @@ export class UsageStore {
     const dims = range.groupBy.map((d) => COLUMN[d]);
     const keys = ['period', ...dims];
     // The rows and their total from one snapshot: a batch committed between two reads would make them disagree.
-    const [total, rows] = await this.snapshot((client) =>
+    const [total, rows] = await inTransaction(this.pool, (client) =>
       Promise.all([
         client.query<SumRow>(`SELECT ${SUMS} FROM usage_hourly WHERE ${where.join(' AND ')}`, values),
         client.query<SumRow & { period: Date } & Record<string, string>>(
@@ -125,6 +129,7 @@ export class UsageStore {
           [...values, range.limit + 1],
         ),
       ]),
+      SNAPSHOT,
     );
     const truncated = rows.rows.length > range.limit;
     return {
@@ -164,7 +169,7 @@ export class UsageStore {
     const dim = range.groupBy === 'workflow' ? 's.workflow' : range.groupBy === 'app' ? 't.app_id' : null;
     const join = range.groupBy === 'workflow' ? 'LEFT JOIN sessions s ON s.app_id = t.app_id AND s.id = t.session_id' : '';
     type Pct = { turns: number; ft50: number | null; ft99: number | null; d50: number | null; d99: number | null };
-    const [total, rows] = await this.snapshot((client) =>
+    const [total, rows] = await inTransaction(this.pool, (client) =>
       Promise.all([
         client.query<Pct>(`SELECT ${PCT} FROM (${turns}) t WHERE t.dur IS NOT NULL`, values),
         client.query<Pct & { period: Date; dim: string | null }>(
@@ -172,6 +177,7 @@ export class UsageStore {
           values,
         ),
       ]),
+      SNAPSHOT,
     );
     const ms = (v: number | null) => (v === null ? null : Math.round(v));
     const latencies = (r: Pct) => ({ turns: r.turns, first_text_ms: { p50: ms(r.ft50), p99: ms(r.ft99) }, turn_ms: { p50: ms(r.d50), p99: ms(r.d99) } });
@@ -184,21 +190,5 @@ export class UsageStore {
       })),
       total: latencies(total.rows[0]),
     };
-  }
-
-  /** Reads in one read-only snapshot, so that what they report agrees (a batch committed between them would not). */
-  private async snapshot<T>(read: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const out = await read(client);
-      await client.query('COMMIT');
-      return out;
-    } catch (e) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw e;
-    } finally {
-      client.release();
-    }
   }
 }
