@@ -107,12 +107,12 @@ export function missionsRoutes(routes: RuntimeRoutes, d: MissionRouteDeps): void
   });
 }
 
-/** Missions and budgets need an operator token (claim OPERATOR_CLAIM holding OPERATOR_ROLE); with auth disabled, the stand-in may do anything. */
+/** The operator API (missions, budgets) needs an operator token (claim OPERATOR_CLAIM holding OPERATOR_ROLE); with auth disabled, the stand-in may do anything. */
 export function operatorOnly(operatorClaim: string, operatorRole: string): RequestHandler {
   return (req, _res, next) => {
     const p = req.principal;
     if (!p || p.anonymous) return next();
-    if (!hasRole(p, operatorClaim, operatorRole)) return next(new Forbidden(`${req.path.startsWith('/api/budgets') ? 'budgets' : 'missions'} need an operator token (claim "${operatorClaim}" holding "${operatorRole}")`));
+    if (!hasRole(p, operatorClaim, operatorRole)) return next(new Forbidden(`an operator token is required (claim "${operatorClaim}" holding "${operatorRole}")`));
     next();
   };
 }
