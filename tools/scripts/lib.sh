@@ -33,8 +33,37 @@ secret() {
 REDIS_URL_GIVEN="${REDIS_URL:-}"
 [ -n "${REDIS_URL:-}" ] || REDIS_URL="redis://:$(secret redis)@127.0.0.1:6379"
 [ -n "${DATABASE_URL:-}" ] || DATABASE_URL="postgresql://tessera:$(secret postgres)@127.0.0.1:5432/tessera"
-url_with_password() { URL_IN="$1" PW="$2" node -e "const u=new URL(process.env.URL_IN);u.password=process.env.PW;console.log(u.toString())"; }
-url_with_password_file() { URL_IN="$1" PW_FILE="$2" node -e "const u=new URL(process.env.URL_IN);u.password=require('fs').readFileSync(process.env.PW_FILE,'utf8').trim();console.log(u.toString())"; }
+# A Redis Cluster or Sentinel URL names several servers, which `new URL` refuses:
+#   redis+cluster://[:password@]host:port[,host:port...]            (rediss+cluster:// for TLS)
+#   redis+sentinel://[:password@]host:port[,host:port...]/<master-name>
+# url_part and redis_dir are for one-server URLs only; these URLs go through multi_url_part.
+multi_url() { case "$1" in redis+cluster://*|rediss+cluster://*|redis+sentinel://*|rediss+sentinel://*) return 0;; *) return 1;; esac; }
+# node -e "$MULTI_URL_JS" part <scheme|username|password|hosts|name> | with-password (PW) | redact; URL_IN in the environment.
+# hosts: host:port ..., space-separated; name: the path without its slash (a Sentinel's master name).
+MULTI_URL_JS='
+const m=/^([^:\/?#]+):\/\/(?:([^\/?#]*)@)?([^\/?#]*)(.*)$/.exec(process.env.URL_IN||"");
+if(!m){console.error("not a URL of the form scheme://[user:password@]host:port[,host:port...]");process.exit(1);}
+const [,scheme,userinfo,hosts,rest]=m;const i=userinfo===undefined?-1:userinfo.indexOf(":");
+const user=userinfo===undefined?"":i<0?userinfo:userinfo.slice(0,i);const pass=i<0?"":userinfo.slice(i+1);
+const build=(p)=>scheme+"://"+(user||p?user+(p?":"+p:"")+"@":"")+hosts+rest;
+const [op,key]=process.argv.slice(1);
+if(op==="redact")console.log(build(pass?"***":""));
+else if(op==="with-password")console.log(build(encodeURIComponent(process.env.PW)));
+else if(key==="scheme")console.log(scheme);
+else if(key==="username")console.log(decodeURIComponent(user));
+else if(key==="password")console.log(decodeURIComponent(pass));
+else if(key==="hosts")console.log(hosts.split(",").filter(Boolean).join(" "));
+else if(key==="name")console.log(decodeURIComponent(rest.replace(/[?#].*$/,"").replace(/^\//,"")));
+else process.exit(2);'
+multi_url_part() { URL_IN="$1" node -e "$MULTI_URL_JS" part "$2"; }
+url_with_password() {
+  if multi_url "$1"; then URL_IN="$1" PW="$2" node -e "$MULTI_URL_JS" with-password; return; fi
+  URL_IN="$1" PW="$2" node -e "const u=new URL(process.env.URL_IN);u.password=process.env.PW;console.log(u.toString())"
+}
+url_with_password_file() {
+  local pw; pw=$(cat "$2"); pw="${pw#"${pw%%[![:space:]]*}"}"; pw="${pw%"${pw##*[![:space:]]}"}"
+  url_with_password "$1" "$pw"
+}
 if [ -n "${REDIS_PASSWORD_FILE:-}" ]; then REDIS_URL=$(url_with_password_file "$REDIS_URL" "$REDIS_PASSWORD_FILE"); fi
 if [ -n "${DATABASE_PASSWORD_FILE:-}" ]; then DATABASE_URL=$(url_with_password_file "$DATABASE_URL" "$DATABASE_PASSWORD_FILE"); fi
 export REDIS_URL DATABASE_URL
@@ -102,7 +131,10 @@ ensure_sandbox() {
 # command line, where `ps` would show its password.
 url_part() { URL_IN="$1" node -e "const u=new URL(process.env.URL_IN);const k=process.argv[1];console.log(k==='port'?(u.port||process.argv[2]):k==='username'||k==='password'?decodeURIComponent(u[k]):u[k])" "$2" "${3:-}"; }
 # The URL as it may be printed: its password masked.
-redact() { URL_IN="$1" node -e "const u=new URL(process.env.URL_IN);if(u.password)u.password='***';console.log(u.toString())"; }
+redact() {
+  if multi_url "$1"; then URL_IN="$1" node -e "$MULTI_URL_JS" redact; return; fi
+  URL_IN="$1" node -e "const u=new URL(process.env.URL_IN);if(u.password)u.password='***';console.log(u.toString())"
+}
 
 # down | open (asks for no password) | ok (takes REDIS_URL's) | refused: tools/scripts/redis-auth.mjs.
 redis_state() { node "$ROOT/tools/scripts/redis-auth.mjs" state; }
@@ -110,6 +142,7 @@ redis_state() { node "$ROOT/tools/scripts/redis-auth.mjs" state; }
 redis_up() { [ "$(redis_state)" != down ]; }
 
 ensure_redis() {
+  if multi_url "$REDIS_URL"; then ensure_redis_multi; return; fi
   local state pid port; port=$(url_part "$REDIS_URL" port 6379)
   state=$(redis_state)
   [ "$state" = ok ] && return 0
@@ -139,10 +172,7 @@ ensure_redis() {
     node "$ROOT/tools/scripts/redis-auth.mjs" set-password && [ "$(redis_state)" = ok ] || die "could not set a password on redis-server $pid"
     return 0
   fi
-  if ! command -v redis-server >/dev/null 2>&1; then
-    can_install || die "Redis is missing. Install it (Debian/Ubuntu: sudo apt-get install -y redis-server) or set REDIS_URL."
-    say "installing redis-server with apt-get"; apt_install redis-server
-  fi
+  ensure_redis_server
   local dir; dir=$(redis_dir)
   (umask 077 && mkdir -p "$dir") && chmod 700 "$dir"
   # The settings, password included, in a file only this user reads, not on the command line.
@@ -167,6 +197,234 @@ CONF
   die "redis-server did not start; see $dir/redis.log"
 }
 
+ensure_redis_server() {
+  command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 && return 0
+  can_install || die "Redis is missing. Install it (Debian/Ubuntu: sudo apt-get install -y redis-server) or set REDIS_URL."
+  say "installing redis-server with apt-get"; apt_install redis-server
+}
+
+# REDIS_URL names a Redis Cluster or Sentinel. A redis+cluster:// URL whose servers are all ports
+# 127.0.0.1 (or localhost) of one cluster of this checkout (base..base+5, base = its first port) is
+# that cluster, started when it is not running, unless a Redis this checkout did not start answers
+# there; any other is the user's, and only has to answer.
+ensure_redis_multi() {
+  local scheme hosts h port base="" ours=1
+  scheme=$(multi_url_part "$REDIS_URL" scheme); hosts=$(multi_url_part "$REDIS_URL" hosts)
+  [ -n "$hosts" ] || die "REDIS_URL $(redact "$REDIS_URL") names no server"
+  for h in $hosts; do
+    case "$h" in 127.0.0.1:*|localhost:*) port=${h##*:} ;; *) ours=0; break ;; esac
+    case "$port" in ''|*[!0-9]*) ours=0; break ;; esac
+    [ -n "$base" ] || base=$port
+    { [ "$port" -ge "$base" ] && [ "$port" -le $((base + 5)) ]; } || ours=0
+  done
+  if [ "$scheme" = redis+cluster ] && [ "$ours" = 1 ] && { [ -n "$(redis_cluster_pids "$base")" ] || [ "$(redis_state)" = down ]; }; then
+    local pw; pw=$(multi_url_part "$REDIS_URL" password)
+    ensure_redis_cluster "$base" "$pw"
+    # This checkout's cluster always asks for a password: the URL's, or the generated one added to it.
+    if [ -z "$pw" ]; then REDIS_URL=$(url_with_password "$REDIS_URL" "$(secret redis)"); export REDIS_URL; fi
+    return 0
+  fi
+  case "$scheme" in
+    rediss+*)
+      # TLS: redis-auth.mjs speaks plain TCP; a server that accepts the connection is enough here.
+      for h in $hosts; do port_open "$(host_of "$h")" "$(port_of "$h" 6379)" && return 0; done ;;
+    *) [ "$(redis_state)" != down ] && return 0 ;;
+  esac
+  die "no server of $(redact "$REDIS_URL") answers"
+}
+host_of() { local h="$1"; case "$h" in \[*) h=${h#\[}; echo "${h%%]*}" ;; *) echo "${h%%:*}" ;; esac; }
+port_of() { local h="$1"; h=${h##*]}; case "$h" in *:*) echo "${h##*:}" ;; *) echo "$2" ;; esac; }
+
+# A local Redis Cluster of this checkout: 3 primaries and 3 replicas on 127.0.0.1, ports base..base+5
+# (7101..7106 by default; the cluster bus on each port + 10000), each node with its files under
+# .data/redis-cluster-<base>/<port>/ and the generated Redis password (or the one given), required
+# of clients and between nodes. Idempotent: a running healthy cluster is left as it is; stopped
+# nodes start (a cluster created before finds itself again through its nodes.conf); fresh nodes
+# are made into a cluster (redis-cli --cluster create). Exports REDIS_CLUSTER_URL (three seeds).
+#   ensure_redis_cluster [base_port [password]]
+REDIS_CLUSTER_BASE=7101
+redis_cluster_ports() { local b=${1:-$REDIS_CLUSTER_BASE}; seq "$b" $((b + 5)); }
+redis_cluster_dir() { echo "$DATA/redis-cluster-${1:-$REDIS_CLUSTER_BASE}"; }
+redis_cluster_check_base() {
+  case "$1" in ''|*[!0-9]*) die "not a port: $1" ;; esac
+  { [ "$1" -ge 1024 ] && [ "$1" -le 55530 ]; } || die "a cluster's base port is 1024..55530 (its nodes take base..base+5, their bus ports 10000 more): $1"
+}
+# The URL of the cluster at base: password URL-encoded, the first three nodes as seeds.
+redis_cluster_url() {
+  local b=${1:-$REDIS_CLUSTER_BASE} pw="${2:-}"
+  [ -n "$pw" ] || pw=$(secret redis)
+  PW="$pw" node -e "console.log('redis+cluster://:'+encodeURIComponent(process.env.PW)+'@'+process.argv.slice(1).map((p)=>'127.0.0.1:'+p).join(','))" "$b" $((b + 1)) $((b + 2))
+}
+# Pid of this checkout's node on port $2 of the cluster at base $1, when it runs.
+redis_cluster_node_pid() {
+  local f pid; f="$(redis_cluster_dir "$1")/$2/redis.pid"
+  [ -f "$f" ] && pid=$(cat "$f") && [ "$(ps -o comm= -p "$pid" 2>/dev/null)" = redis-server ] && echo "$pid"
+}
+# "port pid" of each running node of the cluster at base (none: no output).
+redis_cluster_nodes() {
+  local p pid
+  for p in $(redis_cluster_ports "${1:-}"); do pid=$(redis_cluster_node_pid "${1:-$REDIS_CLUSTER_BASE}" "$p") && echo "$p $pid"; done
+  return 0
+}
+redis_cluster_pids() { redis_cluster_nodes "${1:-}" | cut -d' ' -f2; }
+# Base ports of this checkout's clusters that have a node running.
+redis_cluster_bases() {
+  local d b
+  for d in "$DATA"/redis-cluster-*; do
+    [ -d "$d" ] || continue; b=${d##*/redis-cluster-}
+    case "$b" in ''|*[!0-9]*) continue ;; esac
+    [ -n "$(redis_cluster_pids "$b")" ] && echo "$b"
+  done
+  return 0
+}
+# redis-cli on one node, the password in REDISCLI_AUTH (never on the command line, where `ps`
+# shows it), bounded in time (a stopped node must not hang the caller).
+redis_cluster_cli() { local port=$1; shift; REDISCLI_AUTH="${RC_PW:-$(secret redis)}" timeout 5 redis-cli -h 127.0.0.1 -p "$port" "$@" 2>/dev/null; }
+redis_cluster_info() { redis_cluster_cli "$1" cluster info | tr -d '\r' | sed -n "s/^$2://p"; }
+# Every node answers with cluster_state:ok, every replica has synced with its primary and every
+# primary has a replica (a replica that never synced refuses to fail over), and, with "check",
+# redis-cli --cluster check agrees.
+redis_cluster_healthy() {
+  local p repl
+  for p in $(redis_cluster_ports "$1"); do
+    [ "$(redis_cluster_info "$p" cluster_state)" = ok ] || return 1
+    repl=$(redis_cluster_cli "$p" info replication | tr -d '\r') || return 1
+    case "$repl" in
+      *role:slave*) case "$repl" in *master_link_status:up*) ;; *) return 1 ;; esac ;;
+      *role:master*) case "$repl" in *connected_slaves:0*) return 1 ;; esac ;;
+      *) return 1 ;;
+    esac
+  done
+  [ "${2:-}" = check ] || return 0
+  local out; out=$(REDISCLI_AUTH="$RC_PW" timeout 10 redis-cli --cluster check "127.0.0.1:$1" 2>&1) || return 1
+  case "$out" in *"[ERR]"*) return 1 ;; *"All 16384 slots covered"*) return 0 ;; *) return 1 ;; esac
+}
+
+ensure_redis_cluster() {
+  local base=${1:-$REDIS_CLUSTER_BASE} pw="${2:-}"
+  redis_cluster_check_base "$base"
+  [ -n "$pw" ] || pw=$(secret redis)
+  ensure_redis_server
+  local dir; dir=$(redis_cluster_dir "$base")
+  (umask 077 && mkdir -p "$dir") && chmod 700 "$dir"
+  # One start at a time (npm start beside npm test): a second waits, then finds the cluster up.
+  ( flock -w 60 9 || die "another start of the Redis Cluster in $dir holds its lock"
+    RC_PW="$pw" redis_cluster_up "$base" "$dir"
+  ) 9>"$dir/.lock" || exit 1
+  REDIS_CLUSTER_URL=$(redis_cluster_url "$base" "$pw"); export REDIS_CLUSTER_URL
+}
+
+redis_cluster_up() {
+  local base=$1 dir=$2 p pid started=0
+  redis_cluster_healthy "$base" && return 0
+  local conf_pw=${RC_PW//\\/\\\\}; conf_pw=${conf_pw//\"/\\\"}
+  for p in $(redis_cluster_ports "$base"); do
+    redis_cluster_node_pid "$base" "$p" >/dev/null && continue
+    port_open 127.0.0.1 "$p" && die "port $p is taken by a process that is not this checkout's Redis Cluster node (the cluster at $base takes $base..$((base + 5)))"
+    (umask 077 && mkdir -p "$dir/$p")
+    (umask 077 && cat >"$dir/$p/redis.conf" <<CONF
+# Written by tools/scripts/lib.sh at every start of this node (Redis Cluster at base port $base).
+port $p
+bind 127.0.0.1
+daemonize yes
+dir "$dir/$p"
+appendonly yes
+appendfsync everysec
+save ""
+logfile "$dir/$p/redis.log"
+pidfile "$dir/$p/redis.pid"
+requirepass "$conf_pw"
+masterauth "$conf_pw"
+cluster-enabled yes
+cluster-config-file nodes.conf
+cluster-node-timeout 2000
+CONF
+    )
+    # Without the lock's descriptor: a daemon holding it would keep every later start waiting.
+    redis-server "$dir/$p/redis.conf" 9>&- || die "redis-server did not start on port $p; see $dir/$p/redis.log"
+    started=$((started + 1))
+  done
+  [ "$started" = 0 ] || say "started $started Redis Cluster node(s) on ports $base..$((base + 5)) (password required)"
+  # Every node up and taking the password.
+  local reply ready
+  for _ in $(seq 1 100); do
+    ready=1
+    for p in $(redis_cluster_ports "$base"); do
+      reply=$(redis_cluster_cli "$p" ping) || reply=""
+      case "$reply" in
+        PONG) ;;
+        *WRONGPASS*|*NOAUTH*|*"invalid password"*) die "the Redis Cluster node on port $p refuses the password: stop the cluster (bash tools/scripts/redis-cluster.sh stop $base) and run again" ;;
+        *) ready=0 ;;
+      esac
+    done
+    [ "$ready" = 1 ] && break
+    sleep 0.1
+  done
+  [ "$ready" = 1 ] || die "Redis Cluster nodes on $base..$((base + 5)) do not answer; see $dir/<port>/redis.log"
+  # Fresh nodes (each knows only itself, no slot assigned): make them a cluster.
+  local fresh=1
+  for p in $(redis_cluster_ports "$base"); do
+    { [ "$(redis_cluster_info "$p" cluster_known_nodes)" = 1 ] && [ "$(redis_cluster_info "$p" cluster_slots_assigned)" = 0 ]; } || fresh=0
+  done
+  if [ "$fresh" = 1 ]; then
+    say "creating the Redis Cluster on ports $base..$((base + 5)) (3 primaries, 3 replicas)"
+    local nodes=(); for p in $(redis_cluster_ports "$base"); do nodes+=("127.0.0.1:$p"); done
+    REDISCLI_AUTH="$RC_PW" redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 \
+      || die "redis-cli --cluster create failed; see $dir/create.log"
+  fi
+  for _ in $(seq 1 100); do
+    redis_cluster_healthy "$base" check && return 0
+    sleep 0.2
+  done
+  die "the Redis Cluster on ports $base..$((base + 5)) is not healthy after 20 s (redis-cli --cluster check 127.0.0.1:$base with REDISCLI_AUTH; logs in $dir/<port>/redis.log). \
+bash tools/scripts/redis-cluster.sh reset $base removes it, to be created anew."
+}
+
+# Stop the nodes of this checkout's cluster at base (SIGTERM, each writes its AOF and nodes.conf).
+redis_cluster_stop() {
+  local base=${1:-$REDIS_CLUSTER_BASE} pids pid alive
+  pids=$(redis_cluster_pids "$base")
+  [ -n "$pids" ] || { say "no Redis Cluster node of this checkout runs on ports $base..$((base + 5))"; return 0; }
+  say "stopping the Redis Cluster on ports $base..$((base + 5)) (pids $(echo $pids))"
+  kill $pids 2>/dev/null || true
+  for _ in $(seq 1 100); do
+    alive=""
+    for pid in $pids; do kill -0 "$pid" 2>/dev/null && alive="$alive $pid"; done
+    [ -n "$alive" ] || return 0
+    sleep 0.1
+  done
+  die "Redis Cluster nodes did not stop:$alive"
+}
+
+# The primary that serves a slot (or a key's slot) in the cluster at base, as its nodes see it now:
+# "port pid" (pid empty when the node is not this checkout's). A primary marked failing does not count.
+#   redis_cluster_primary <slot|key> [base_port [password]]
+redis_cluster_primary() {
+  local what=$1 base=${2:-$REDIS_CLUSTER_BASE} RC_PW="${3:-}" slot="" p nodes="" port
+  [ -n "$RC_PW" ] || RC_PW=$(secret redis)
+  for p in $(redis_cluster_ports "$base"); do
+    nodes=$(redis_cluster_cli "$p" cluster nodes | tr -d '\r') || nodes=""
+    case "$nodes" in *master*) break ;; *) nodes="" ;; esac
+  done
+  [ -n "$nodes" ] || die "no node of the Redis Cluster at $base answers"
+  case "$what" in
+    ''|*[!0-9]*) slot=$(redis_cluster_cli "$p" cluster keyslot "$what") || slot="" ;;
+    *) slot=$what ;;
+  esac
+  case "$slot" in ''|*[!0-9]*) die "not a slot: $what" ;; esac
+  # CLUSTER NODES: <id> <ip:port@bus> <flags> <primary> <ping> <pong> <epoch> <link> <slot ranges...>
+  port=$(printf '%s\n' "$nodes" | awk -v s="$slot" '
+    $3 ~ /master/ && $3 !~ /fail/ {
+      for (i = 9; i <= NF; i++) {
+        if ($i ~ /^\[/) continue
+        n = split($i, r, "-"); lo = r[1] + 0; hi = (n > 1 ? r[2] : r[1]) + 0
+        if (s + 0 >= lo && s + 0 <= hi) { split($2, a, "@"); sub(/.*:/, "", a[1]); print a[1]; exit }
+      }
+    }')
+  [ -n "$port" ] || die "no live primary serves slot $slot in the Redis Cluster at $base (a failover under way?)"
+  echo "$port $(redis_cluster_node_pid "$base" "$port" || true)"
+}
+
 # The files (and pid) of the Redis this checkout starts, one directory per port: a second Redis
 # (a test's, say) never takes over the first one's pid file.
 redis_dir() { local port; port=$(url_part "$REDIS_URL" port 6379); if [ "$port" = 6379 ]; then echo "$DATA/redis"; else echo "$DATA/redis-$port"; fi; }
@@ -174,12 +432,21 @@ redis_dir() { local port; port=$(url_part "$REDIS_URL" port 6379); if [ "$port" 
 # Pid of the Redis this checkout started for REDIS_URL, when it still runs (and is a Redis:
 # a stale pid file may name a process that reused the number).
 redis_own_pid() {
+  multi_url "$REDIS_URL" && return 1
   local f pid; f="$(redis_dir)/redis.pid"
   [ -f "$f" ] && pid=$(cat "$f") && [ "$(ps -o comm= -p "$pid" 2>/dev/null)" = redis-server ] && echo "$pid"
 }
 
 redis_stop() {
   local pid
+  if multi_url "$REDIS_URL"; then
+    local h; h=$(multi_url_part "$REDIS_URL" hosts); h=${h%% *}
+    case "$(multi_url_part "$REDIS_URL" scheme):$h" in
+      redis+cluster:127.0.0.1:*|redis+cluster:localhost:*) redis_cluster_stop "${h##*:}" ;;
+      *) say "$(redact "$REDIS_URL") is not this checkout's: left running" ;;
+    esac
+    return 0
+  fi
   pid=$(redis_own_pid) || { say "no redis-server of this checkout runs for $(redact "$REDIS_URL")"; return 0; }
   say "stopping redis-server (pid $pid)"
   kill "$pid"
@@ -376,7 +643,7 @@ pg_stop() {
 # What `npm start` says when it stops: the servers of this checkout it leaves running.
 infra_note() {
   local names=() where=" under .data/" pg
-  redis_own_pid >/dev/null && names+=(Redis)
+  { redis_own_pid >/dev/null || [ -n "$(redis_cluster_bases)" ]; } && names+=(Redis)
   pg=$(pg_own_dirs)
   if [ -n "$pg" ]; then names+=(PostgreSQL); case "$pg" in "$DATA"/*) ;; *) where="";; esac; fi
   case ${#names[@]} in

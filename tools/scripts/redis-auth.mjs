@@ -8,19 +8,39 @@
 // password; ok = PING answers NOAUTH, AUTH with the URL's password is accepted, PING answers PONG;
 // refused = a password is required and the URL's is missing or wrong.
 // set-password: on a Redis that asks for no password; exit status 0 once it requires the URL's.
+// A redis+cluster:// or redis+sentinel:// URL (several host:port, comma-separated, which `new URL`
+// refuses) is asked at each of its servers in turn: state is the first one's that answers.
 import net from 'node:net';
 
-const url = new URL(process.env.REDIS_URL ?? '');
-const user = decodeURIComponent(url.username);
-const pass = decodeURIComponent(url.password);
+const raw = process.env.REDIS_URL ?? '';
+const multi = /^rediss?\+(cluster|sentinel):\/\/(?:([^/?#]*)@)?([^/?#]*)/.exec(raw);
+let user, pass, servers;
+if (multi) {
+  const [, kind, userinfo = '', hosts] = multi;
+  const i = userinfo.indexOf(':');
+  user = decodeURIComponent(i < 0 ? userinfo : userinfo.slice(0, i));
+  pass = decodeURIComponent(i < 0 ? '' : userinfo.slice(i + 1));
+  servers = hosts
+    .split(',')
+    .filter(Boolean)
+    .map((h) => {
+      const [, v6, name, port] = /^(?:\[(.*)\]|([^:]*))(?::(\d+))?$/.exec(h) ?? [];
+      return { host: v6 ?? name ?? h, port: Number(port || (kind === 'sentinel' ? 26379 : 6379)) };
+    });
+} else {
+  const url = new URL(raw);
+  user = decodeURIComponent(url.username);
+  pass = decodeURIComponent(url.password);
+  servers = [{ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 6379) }];
+}
 
 /** A RESP array of bulk strings: any byte of a password goes through as is. */
 const encode = (args) => `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
 
 /** One connection; send() resolves with the next reply line (every reply used here is one line), null once closed. */
-function connect() {
+function connect({ host, port } = servers[0]) {
   return new Promise((resolve) => {
-    const s = net.connect(Number(url.port || 6379), url.hostname.replace(/^\[|\]$/g, ''));
+    const s = net.connect(port, host);
     const lines = [];
     const waiters = [];
     let buf = '';
@@ -54,7 +74,15 @@ function connect() {
 }
 
 async function state() {
-  const c = await connect();
+  for (const server of servers) {
+    const st = await stateOf(server);
+    if (st !== 'down') return st;
+  }
+  return 'down';
+}
+
+async function stateOf(server) {
+  const c = await connect(server);
   if (!c) return 'down';
   const pong = await c.send('PING');
   if (pong === '+PONG') return 'open';
@@ -65,7 +93,7 @@ async function state() {
 }
 
 async function setPassword() {
-  if (!pass) return false;
+  if (!pass || multi) return false;
   const c = await connect();
   return !!c && (await c.send('CONFIG', 'SET', 'requirepass', pass)) === '+OK';
 }

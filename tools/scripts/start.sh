@@ -5,7 +5,24 @@
 # `npm run infra -- stop` stops the ones this checkout started.
 # RUNTIME_PORT, BROKER_PORT, OBSERVABILITY_PORT, AGENT_MANAGER_PORT, DOCUMENTS_PORT and
 # GATEWAY_PORT move the services off 8000, 8001, 8765, 8767, 8766 and 8080.
+# npm start -- --redis-cluster[=BASE_PORT]: every service on this checkout's Redis Cluster (3
+# primaries, 3 replicas on 127.0.0.1:7101..7106, or BASE_PORT..+5; started, or created, when needed),
+# instead of the one Redis or REDIS_URL.
 source "$(dirname "$0")/lib.sh"
+cluster_base=""
+for arg in "$@"; do
+  case "$arg" in
+    --redis-cluster) cluster_base=$REDIS_CLUSTER_BASE ;;
+    --redis-cluster=*) cluster_base=${arg#*=} ;;
+    *) die "usage: npm start [-- --redis-cluster[=BASE_PORT]]" ;;
+  esac
+done
+if [ -n "$cluster_base" ]; then
+  [ -z "$REDIS_URL_GIVEN" ] || say "--redis-cluster: REDIS_URL ($(redact "$REDIS_URL_GIVEN")) is not used"
+  ensure_redis_cluster "$cluster_base"
+  REDIS_URL=$REDIS_CLUSTER_URL; export REDIS_URL
+  say "services use the Redis Cluster on 127.0.0.1:$cluster_base..$((cluster_base + 5)) ($(redact "$REDIS_URL"))"
+fi
 ensure_stack
 cd "$ROOT"
 # Document 002's example mission, with the development user enrolled (idempotent).
