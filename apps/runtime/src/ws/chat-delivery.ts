@@ -112,6 +112,7 @@ export class ChatDelivery implements FeedListener {
     this.started = true;
     if (this.graceTimer) clearTimeout(this.graceTimer);
     this.serial(async () => {
+      this.live = false; // again: a task queued before this one may have gone live since
       const total = await this.d.timeline.lastIndex(this.chatId);
       const plan = this.cursor.planResume(lastClientIndex, total);
       const replayed = await this.replay(plan.after, plan.upTo, plan.skip);
@@ -131,6 +132,9 @@ export class ChatDelivery implements FeedListener {
   private catchUp(): void {
     this.live = false;
     this.serial(async () => {
+      // Again when it runs: a catch-up queued behind another (a resync, then a gap) would otherwise
+      // read the log while the first one's goLive() sends live events, and send those twice.
+      this.live = false;
       await this.replay(this.cursor.cursor);
       this.goLive();
     });
