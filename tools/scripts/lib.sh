@@ -338,6 +338,9 @@ masterauth "$conf_pw"
 cluster-enabled yes
 cluster-config-file nodes.conf
 cluster-node-timeout 2000
+# A replica's first copy at once (Redis waits 5 s for more replicas by default): a new cluster is
+# ready to fail over sooner.
+repl-diskless-sync-delay 0
 CONF
     )
     # Without the lock's descriptor: a daemon holding it would keep every later start waiting.

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tessera/kit';
 import { authSettings, BusPublisher, createAuth, createRedis, Metrics, type DeclaredRoutes, type Logger } from '@tessera/kit';
 import { announcer } from './bus/changes';
 import type { AgentManagerConfig } from './config';
@@ -10,12 +10,12 @@ import { ProjectLayout } from './store/layout';
 /** Reads are a user's of the app (or the service key's, for the app it names); changes are an operator's. */
 export type AgentManagerRoutes = DeclaredRoutes<'user' | 'operator'>;
 
-/** The agent manager's composition root: every app's files, their locks and history, Redis for announcements, with one close(). */
+/** The agent manager's composition root: every app's files, their locks and history, RedisClient for announcements, with one close(). */
 export interface AgentManagerServices {
   config: AgentManagerConfig;
   logger: Logger;
   metrics: Metrics;
-  redis: Redis;
+  redis: RedisClient;
   layout: ProjectLayout;
   /** Each app's agents: `stores.of(app)`. */
   stores: AgentStores;

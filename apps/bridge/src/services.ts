@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tessera/kit';
 import { authSettings, BusPublisher, BusSubscriber, createAuth, createRedis, Metrics, type Logger } from '@tessera/kit';
 import { Reaper } from './agents/reaper';
 import type { Sandbox } from './agents/sandbox';
@@ -12,12 +12,12 @@ import { ObservabilityRelay } from './relay/observability';
 import { keysOf, type Keys } from './store/keys';
 import { SessionStore } from './store/sessions';
 
-/** The bridge's composition root: Redis (commands and subscriptions), the agent servers, sessions, with one close(). */
+/** The bridge's composition root: RedisClient (commands and subscriptions), the agent servers, sessions, with one close(). */
 export interface BridgeServices {
   config: BridgeConfig;
   logger: Logger;
   metrics: Metrics;
-  redis: Redis;
+  redis: RedisClient;
   /** The channels this instance follows (its bus, operators' stops), on a connection of their own. */
   subscriber: BusSubscriber;
   keys: Keys;

@@ -86,14 +86,14 @@ describe('observability', () => {
 
     const redis = new Redis(TEST_REDIS_URL);
     // A stop naming another app is another app's session of the same id: this one stays.
-    await redis.publish(Channel.sessionControl.name(), JSON.stringify({ action: 'stop', session_id: s.id, app_id: 'other-app', reason: 'not this one' }));
+    await redis.spublish(Channel.sessionControl.name(), JSON.stringify({ action: 'stop', session_id: s.id, app_id: 'other-app', reason: 'not this one' }));
     // Then a stop that applies, to the other session: stops are looked up in the order they came,
     // so once that one is closed, the first was decided (and a close of this one begun) before it.
-    await redis.publish(Channel.sessionControl.name(), JSON.stringify({ action: 'stop', session_id: other.id, app_id: 'test-app', reason: 'the marker' }));
+    await redis.spublish(Channel.sessionControl.name(), JSON.stringify({ action: 'stop', session_id: other.id, app_id: 'test-app', reason: 'the marker' }));
     await until(async () => (await a.b.s.store.get(other.id)) === null, 5_000, 'the other session stopped');
     expect(await a.b.s.store.get(s.id)).not.toBeNull();
     expect(ws.messages.some((m) => m.type === 'session.closed')).toBe(false);
-    await redis.publish(Channel.sessionControl.name(), JSON.stringify({ action: 'stop', session_id: s.id, app_id: 'test-app', reason: 'stopped by an operator' }));
+    await redis.spublish(Channel.sessionControl.name(), JSON.stringify({ action: 'stop', session_id: s.id, app_id: 'test-app', reason: 'stopped by an operator' }));
     await redis.quit();
     expect((await ws.waitType('session.closed')).payload).toEqual({ reason: 'stopped' });
     const events = () => received.flatMap((r) => r.body.events).filter((e) => e.session_id === s.id);

@@ -8,10 +8,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
-import { Redis } from 'ioredis';
 import winston from 'winston';
 import { createLogger, DEV_JWT_SECRET, signToken, type Logger } from '@tessera/kit';
-import { call, closedPort, spawnService, TEST_REDIS_URL, TestSocket, type ServiceProcess, entryOf } from '@tessera/kit/testing';
+import { call, closedPort, deleteTestKeys, spawnService, TEST_REDIS_URL, TestSocket, type ServiceProcess, entryOf } from '@tessera/kit/testing';
 import { loadBridgeConfig, type BridgeConfig } from '../src/config';
 import { startBridgeServer, type RunningBridge } from '../src/server';
 
@@ -138,10 +137,7 @@ export async function removeWorkRoot(prefix: string): Promise<void> {
 
 /** What a test file leaves: its Redis keys and its agent servers' work root. */
 export async function forget(prefix: string): Promise<void> {
-  const redis = new Redis(TEST_REDIS_URL);
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length) await redis.del(...keys);
-  await redis.quit();
+  await deleteTestKeys(`{${prefix}}:*`);
   await removeWorkRoot(prefix);
 }
 

@@ -13,11 +13,11 @@ const redis = new Redis(TEST_REDIS_URL);
 
 /** Every agent server the registry knows of, with its pid. */
 async function registered(): Promise<{ pid: number; sessionId: string }[]> {
-  return Object.values(await redis.hgetall(`${prefix}:procs`)).map((j) => JSON.parse(j) as { pid: number; sessionId: string });
+  return Object.values(await redis.hgetall(`{${prefix}}:procs`)).map((j) => JSON.parse(j) as { pid: number; sessionId: string });
 }
 
 afterAll(async () => {
-  const keys = await redis.keys(`${prefix}:*`);
+  const keys = await redis.keys(`{${prefix}}:*`);
   if (keys.length) await redis.del(...keys);
   await redis.quit();
   await removeWorkRoot(prefix);

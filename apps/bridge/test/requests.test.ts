@@ -3,8 +3,7 @@
  * fan-out, 503 without a subscriber, resolved from the other instance, 504, long poll, cancelled
  * when the session closes.
  */
-import { Redis } from 'ioredis';
-import { TEST_REDIS_URL, testPrefix } from '@tessera/kit/testing';
+import { deleteTestKeys, testPrefix } from '@tessera/kit/testing';
 import { bootstrap, http, pair, removeWorkRoot, socketOf, STAND_IN, startBridge, type Instance } from './harness';
 
 const BASE = 31200;
@@ -18,10 +17,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await Promise.all([a.close(), b.close()]);
-  const r = new Redis(TEST_REDIS_URL);
-  const keys = await r.keys(`${prefix}:*`);
-  if (keys.length) await r.del(...keys);
-  await r.quit();
+  await deleteTestKeys(`{${prefix}}:*`);
   await removeWorkRoot(prefix);
 });
 

@@ -1,15 +1,15 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tessera/kit';
 import { authSettings, createAuth, createRedis, Metrics, type Auth, type Logger } from '@tessera/kit';
 import type { BrokerConfig } from './config';
 import { contextSourceFrom, type ContextSource } from './upstream/context-source';
 import { RuntimeClient } from './upstream/runtime-client';
 
-/** The broker's composition root: Redis, the runtime it starts chats on, the app backend it asks for context, with one close(). */
+/** The broker's composition root: RedisClient, the runtime it starts chats on, the app backend it asks for context, with one close(). */
 export interface BrokerServices {
   config: BrokerConfig;
   logger: Logger;
   metrics: Metrics;
-  redis: Redis;
+  redis: RedisClient;
   /** The platform's tokens: every route is a signed-in user's. */
   auth: Auth;
   runtime: RuntimeClient;

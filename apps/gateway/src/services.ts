@@ -1,15 +1,15 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tessera/kit';
 import { authSettings, createAuth, createRedis, Metrics, type Auth, type Logger } from '@tessera/kit';
 import type { GatewayConfig } from './config';
 import { createUpstreams, destroyUpstreams, type Upstreams } from './proxy/upstreams';
 
-/** The gateway's composition root: Redis (the shared rate limit), the token verifier, the pools to each service, with one close(). */
+/** The gateway's composition root: RedisClient (the shared rate limit), the token verifier, the pools to each service, with one close(). */
 export interface GatewayServices {
   config: GatewayConfig;
   logger: Logger;
   metrics: Metrics;
   /** Commands fail fast when Redis is away: the rate limiter then lets the request through (fail open). */
-  redis: Redis;
+  redis: RedisClient;
   auth: Auth;
   /** Each service's instances and their keep-alive connections. */
   upstreams: Upstreams;

@@ -6,9 +6,8 @@
  * (its stand-in agent server in the bubblewrap sandbox) behind a real gateway.
  */
 import { resolve } from 'node:path';
-import { Redis } from 'ioredis';
 import { signToken } from '@tessera/kit';
-import { call, closedPort, TEST_REDIS_URL, testPrefix, TestSocket, entryOf } from '@tessera/kit/testing';
+import { call, closedPort, deleteTestKeys, testPrefix, TestSocket, entryOf } from '@tessera/kit/testing';
 import { ROOT, spawnHttpService, type HttpService } from './stack';
 import { SECRET, startTestGateway, type TestGateway } from './support';
 
@@ -43,10 +42,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await bridge?.stop();
   await gw?.stop();
-  const redis = new Redis(TEST_REDIS_URL);
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length) await redis.del(...keys);
-  await redis.quit();
+  await deleteTestKeys(`{${prefix}}:*`);
 });
 
 it('bootstrap → the websocketUrl as handed out → info, events and a request answered over it, with the platform token alone', async () => {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tessera/kit';
 import { authSettings, BusPublisher, BusSubscriber, createAuth, createRedis, Metrics, type Auth, type DeclaredRoutes, type Logger } from '@tessera/kit';
 import type { ObservabilityConfig } from './config';
 import { createAccess, type Access, type ObservabilityAccess } from './domain/access';
@@ -23,7 +23,7 @@ export interface ObservabilityServices {
   logger: Logger;
   metrics: Metrics;
   db: Db;
-  redis: Redis;
+  redis: RedisClient;
   /** Publishes on the contracts' channels (live changes: bus/live.ts; operators' stops: bus/control.ts). */
   bus: BusPublisher;
   /** The channels this process follows, on a connection of its own (a subscribed one can do nothing else). */

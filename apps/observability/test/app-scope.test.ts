@@ -5,9 +5,8 @@
  * 500; on the live socket an error frame, the socket left open).
  */
 import { Channel, SessionControl } from '@tessera/contracts';
-import { createLogger, createRedis } from '@tessera/kit';
+import { createLogger, createRedis , type RedisClient } from '@tessera/kit';
 import { TEST_REDIS_URL, TestSocket } from '@tessera/kit/testing';
-import type { Redis } from 'ioredis';
 import { asService, http, ingest, KEY_APP2, operator, sid, startObservability, testEnv, until, type Env, type Instance } from './harness';
 
 let env: Env;
@@ -16,7 +15,7 @@ let op1: string;
 let op2: string;
 let opBoth: string;
 let opAll: string;
-let sub: Redis;
+let sub: RedisClient;
 const controls: SessionControl[] = [];
 
 beforeAll(async () => {
@@ -24,10 +23,10 @@ beforeAll(async () => {
   obs = await startObservability(env);
   [op1, op2, opBoth, opAll] = await Promise.all([operator(['app1']), operator(['app2'], 'op-2'), operator(['app1', 'app2'], 'op-both'), operator('*', 'op-all')]);
   sub = createRedis(TEST_REDIS_URL, createLogger('test', 'silent'), 'test-sub', { maxRetriesPerRequest: null });
-  sub.on('message', (channel: string, message: string) => {
+  sub.on('smessage', (channel: string, message: string) => {
     if (channel === Channel.sessionControl.name()) controls.push(JSON.parse(message));
   });
-  await sub.subscribe(Channel.sessionControl.name());
+  await sub.ssubscribe(Channel.sessionControl.name());
 });
 afterAll(async () => {
   await sub?.quit();

@@ -1,14 +1,13 @@
 import { Channel, SessionControl } from '@tessera/contracts';
-import { createLogger, createRedis } from '@tessera/kit';
+import { createLogger, createRedis , type RedisClient } from '@tessera/kit';
 import { TEST_REDIS_URL } from '@tessera/kit/testing';
-import type { Redis } from 'ioredis';
 import { Retention } from '../src/ingest/retention';
 import { asService, endUser, http, ingest, KEY_APP2, operator, SERVICE_KEY, sid, startObservability, testEnv, until, type Env, type Instance } from './harness';
 
 let env: Env;
 let obs: Instance;
 let op1: string;
-let sub: Redis;
+let sub: RedisClient;
 const heard: { channel: string; message: unknown }[] = [];
 
 beforeAll(async () => {
@@ -16,8 +15,8 @@ beforeAll(async () => {
   obs = await startObservability(env);
   op1 = await operator(['app1']);
   sub = createRedis(TEST_REDIS_URL, createLogger('test', 'silent'), 'test-sub', { maxRetriesPerRequest: null });
-  sub.on('message', (channel: string, message: string) => heard.push({ channel, message: JSON.parse(message) }));
-  await sub.subscribe(Channel.sessionControl.name(), Channel.observabilityLive.name());
+  sub.on('smessage', (channel: string, message: string) => heard.push({ channel, message: JSON.parse(message) }));
+  await Promise.all([sub.ssubscribe(Channel.sessionControl.name()), sub.ssubscribe(Channel.observabilityLive.name())]);
 });
 afterAll(async () => {
   await sub?.quit();

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tessera/kit';
 import { Queue } from '@tessera/contracts';
 import { authSettings, bullConnection, BusPublisher, BusSubscriber, createAuth, createPricer, createRedis, Metrics, TypedQueue, type Auth, type DeclaredRoutes, type Logger } from '@tessera/kit';
 import { agentChatModel, Workflows } from './blueprints/agent-workflows';
@@ -38,9 +38,9 @@ export interface RuntimeServices {
   logger: Logger;
   metrics: Metrics;
   db: Db;
-  redis: Redis;
+  redis: RedisClient;
   /** A connection of its own for one blocking read (a resumed MCP stream's XREAD); its user disconnects it. */
-  blockingConnection(name: string): Redis;
+  blockingConnection(name: string): RedisClient;
   /** The platform's tokens, for routes and sockets: built once per process. */
   auth: Auth;
   /** The channels this process follows (chats' events, stops, agent changes), on a connection of their own. */

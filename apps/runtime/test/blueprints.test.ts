@@ -9,9 +9,8 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Redis } from 'ioredis';
 import { Channel } from '@tessera/contracts';
-import { signToken } from '@tessera/kit';
+import { createLogger, createRedis, signToken, type RedisClient } from '@tessera/kit';
 import { closedPort, spawnService, TEST_REDIS_URL, type ServiceProcess, entryOf } from '@tessera/kit/testing';
 import type { ChatRow } from '../src/store/chats';
 import { http, ROOT, SECRET, SERVICE_KEY, startRuntime, testEnv, type Env, type RuntimeInstance } from './harness';
@@ -26,7 +25,7 @@ let tmp: string;
 /** app1's operator (the chats of these tests are app1's), and app2's, who has a blueprint of the same name. */
 let op: string;
 let op2: string;
-let bus: Redis;
+let bus: RedisClient;
 const announced: { app_id?: string; name: string; version: number; source: string }[] = [];
 /** The system prompt of every model call, as the provider received it. */
 const systems: string[] = [];
@@ -62,9 +61,9 @@ beforeAll(async () => {
   });
   op = await signToken(SECRET, { sub: 'op-1', roles: ['operator'], apps: ['app1'] }, { expiresIn: '1h' });
   op2 = await signToken(SECRET, { sub: 'op-2', roles: ['operator'], apps: ['app2'] }, { expiresIn: '1h' });
-  bus = new Redis(TEST_REDIS_URL);
-  bus.on('message', (_c, m: string) => announced.push(JSON.parse(m)));
-  await bus.subscribe(Channel.agentChanges.name());
+  bus = createRedis(TEST_REDIS_URL, createLogger('blueprints-test', 'silent'), 'blueprints-test-bus', { maxRetriesPerRequest: null });
+  bus.on('smessage', (_c: string, m: string) => announced.push(JSON.parse(m)));
+  await bus.ssubscribe(Channel.agentChanges.name());
 }, 60_000);
 afterAll(async () => {
   await bus?.quit();

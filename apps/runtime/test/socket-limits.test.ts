@@ -26,7 +26,7 @@ async function chatOf(user: string, tok: string) {
 }
 
 const subscribers = async (chatId: string) => {
-  const [, n] = (await redis.pubsub('NUMSUB', Channel.chatEvents.name(chatId))) as [string, number];
+  const [, n] = (await redis.pubsub('SHARDNUMSUB', Channel.chatEvents.name(chatId))) as [string, number];
   return Number(n);
 };
 

@@ -1,12 +1,16 @@
-import type { Redis } from 'ioredis';
 import { Channel, type ChannelKey, type ChannelMessage } from '@tessera/contracts';
 import { errorSummary, type Logger } from './logger';
-import { whenReady } from './redis';
+import { isCluster, whenReady, type RedisClient } from './redis';
 
 /**
  * Redis pub/sub typed by the contracts' channel map (`Channel`), validated at both ends as the
  * `TypedQueue` is: a publisher cannot send what the contract does not allow, and a subscriber's
  * handler receives only messages that match it.
+ *
+ * Sharded pub/sub (SPUBLISH / SSUBSCRIBE, Redis 7): on a Redis Cluster a channel's messages stay on
+ * the shard that owns its slot, so one chat's events never cross the cluster bus to every node; on
+ * a single Redis it is plain pub/sub. There are no sharded patterns, so there are no pattern
+ * subscriptions.
  */
 
 /** One concrete channel of the map: which schema (`key`) and its Redis name. */
@@ -15,10 +19,7 @@ export interface ChannelAddress<K extends ChannelKey = ChannelKey> {
   readonly name: string;
 }
 
-/**
- * `channelOf('chatEvents', chatId)`. For `BusSubscriber.subscribePattern`, an id may be a glob
- * (`channelOf('chatEvents', '*')`): the name is then a PSUBSCRIBE pattern.
- */
+/** `channelOf('chatEvents', chatId)`. */
 export function channelOf<K extends ChannelKey>(key: K, ...ids: Parameters<(typeof Channel)[K]['name']>): ChannelAddress<K> {
   return { key, name: (Channel[key].name as (...ids: string[]) => string)(...ids) };
 }
@@ -38,7 +39,7 @@ export class BusPublisher {
    * that acts on the answer finds the message already sent.
    */
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly opts: { perTick?: boolean } = {},
   ) {}
 
@@ -51,7 +52,7 @@ export class BusPublisher {
       return Promise.reject(e);
     }
     // Its reply resolves it (a number of receivers nobody needs): no further hop, so replies keep the order of the commands.
-    if (!this.opts.perTick) return this.redis.publish(to.name, wire) as Promise<unknown> as Promise<void>;
+    if (!this.opts.perTick) return this.redis.spublish(to.name, wire) as Promise<unknown> as Promise<void>;
     return new Promise<void>((resolve, reject) => {
       this.outbox.push({ name: to.name, wire, resolve, reject });
       if (this.outbox.length === 1) setImmediate(this.flush);
@@ -61,13 +62,13 @@ export class BusPublisher {
   private readonly flush = (): void => {
     const out = this.outbox;
     this.outbox = [];
-    if (out.length === 1) {
-      const o = out[0];
-      this.redis.publish(o.name, o.wire).then(() => o.resolve(), o.reject);
+    // A cluster's pipeline must stay on one node: there each publish goes on its own.
+    if (out.length === 1 || isCluster(this.redis)) {
+      for (const o of out) this.redis.spublish(o.name, o.wire).then(() => o.resolve(), o.reject);
       return;
     }
     const pipeline = this.redis.pipeline();
-    for (const o of out) pipeline.publish(o.name, o.wire);
+    for (const o of out) pipeline.spublish(o.name, o.wire);
     pipeline.exec().then(
       (results) => out.forEach((o, i) => (results?.[i]?.[0] ? o.reject(results[i][0]) : o.resolve())),
       (err: unknown) => out.forEach((o) => o.reject(err)),
@@ -76,7 +77,7 @@ export class BusPublisher {
 }
 
 export interface BusSubscription<K extends ChannelKey> {
-  /** A message that matched the channel's schema; `channel` is the concrete name (a pattern's match). */
+  /** A message that matched the channel's schema, and the channel it came on. */
   onMessage(message: ChannelMessage<K>, channel: string): void;
   /**
    * The connection to Redis was lost and is back, subscribed again: messages published meanwhile
@@ -85,7 +86,7 @@ export interface BusSubscription<K extends ChannelKey> {
   onResync?(): void;
 }
 
-type Entry = { key: ChannelKey; pattern: boolean; subs: Set<BusSubscription<never>>; confirmed: Promise<unknown> };
+type Entry = { key: ChannelKey; subs: Set<BusSubscription<never>>; confirmed: Promise<unknown> };
 
 /**
  * The one owner of a subscriber connection (ioredis: a subscribed connection does nothing else).
@@ -96,49 +97,42 @@ type Entry = { key: ChannelKey; pattern: boolean; subs: Set<BusSubscription<neve
  */
 export class BusSubscriber {
   private readonly channels = new Map<string, Entry>();
-  private readonly patterns = new Map<string, Entry>();
   private wasDown = false;
   /** Messages dropped as invalid, by channel key. */
   readonly dropped: Partial<Record<ChannelKey, number>> = {};
 
   constructor(
-    private readonly sub: Redis,
+    private readonly sub: RedisClient,
     private readonly logger: Logger,
   ) {
-    sub.on('message', (channel: string, raw: string) => this.deliver(this.channels.get(channel), channel, raw));
-    sub.on('pmessage', (pattern: string, channel: string, raw: string) => this.deliver(this.patterns.get(pattern), channel, raw));
+    sub.on('smessage', (channel: string, raw: string) => this.deliver(this.channels.get(channel), channel, raw));
     sub.on('close', () => (this.wasDown = true));
-    sub.on('ready', () => {
-      if (!this.wasDown) return;
-      this.wasDown = false;
-      void this.resubscribe();
-    });
+    sub.on('ready', () => this.back());
+    if (isCluster(sub)) {
+      // One shard's subscriber connection lost (its primary died, say): the client makes a new
+      // one once the slots say where that shard now is, and then reports its subscribers ready.
+      sub.on('-node', () => (this.wasDown = true));
+      sub.on('subscribersReady', () => this.back());
+    }
+  }
+
+  private back(): void {
+    if (!this.wasDown) return;
+    this.wasDown = false;
+    void this.resubscribe();
   }
 
   /**
    * Resolves once Redis confirmed the subscription: from then on nothing published is missed. The
    * returned function ends this subscription (the channel's last one unsubscribes from Redis).
    */
-  subscribe<K extends ChannelKey>(to: ChannelAddress<K>, subscription: BusSubscription<K>): Promise<() => Promise<void>> {
-    return this.add(this.channels, false, to, subscription);
-  }
-
-  /** Every channel whose name matches `to.name` as a glob (`channelOf('chatEvents', '*')`). */
-  subscribePattern<K extends ChannelKey>(to: ChannelAddress<K>, subscription: BusSubscription<K>): Promise<() => Promise<void>> {
-    return this.add(this.patterns, true, to, subscription);
-  }
-
-  /** Channels and patterns subscribed now. */
-  get size(): number {
-    return this.channels.size + this.patterns.size;
-  }
-
-  private async add<K extends ChannelKey>(map: Map<string, Entry>, pattern: boolean, to: ChannelAddress<K>, subscription: BusSubscription<K>): Promise<() => Promise<void>> {
+  async subscribe<K extends ChannelKey>(to: ChannelAddress<K>, subscription: BusSubscription<K>): Promise<() => Promise<void>> {
+    const map = this.channels;
     const s = subscription as BusSubscription<never>;
     let entry = map.get(to.name);
     if (!entry) {
-      const confirmed = whenReady(this.sub).then(() => (pattern ? this.sub.psubscribe(to.name) : this.sub.subscribe(to.name)));
-      entry = { key: to.key, pattern, subs: new Set(), confirmed };
+      const confirmed = whenReady(this.sub).then(() => this.sub.ssubscribe(to.name));
+      entry = { key: to.key, subs: new Set(), confirmed };
       map.set(to.name, entry);
     }
     const e = entry;
@@ -152,11 +146,16 @@ export class BusSubscriber {
     return () => this.remove(map, to.name, e, s);
   }
 
+  /** Channels subscribed now. */
+  get size(): number {
+    return this.channels.size;
+  }
+
   private async remove(map: Map<string, Entry>, name: string, entry: Entry, s: BusSubscription<never>): Promise<void> {
     entry.subs.delete(s);
     if (entry.subs.size > 0 || map.get(name) !== entry) return;
     map.delete(name);
-    await (entry.pattern ? this.sub.punsubscribe(name) : this.sub.unsubscribe(name)).catch(() => undefined);
+    await this.sub.sunsubscribe(name).catch(() => undefined);
   }
 
   private deliver(entry: Entry | undefined, channel: string, raw: string): void {
@@ -189,15 +188,15 @@ export class BusSubscriber {
    * when Redis has confirmed, so a consumer's re-read cannot miss what is published right after.
    */
   private async resubscribe(): Promise<void> {
-    const channels = [...this.channels.keys()];
-    const patterns = [...this.patterns.keys()];
     try {
-      await Promise.all([channels.length ? this.sub.subscribe(...channels) : null, patterns.length ? this.sub.psubscribe(...patterns) : null]);
+      // One channel a command: on a cluster one SSUBSCRIBE takes only channels of one slot.
+      await Promise.all([...this.channels.keys()].map((name) => this.sub.ssubscribe(name)));
     } catch (e) {
       // The connection went down again: its next `ready` comes back here.
+      this.wasDown = true;
       return void this.logger.warn('bus resubscribe failed', { error: errorSummary(e) });
     }
-    for (const entry of [...this.channels.values(), ...this.patterns.values()]) {
+    for (const entry of this.channels.values()) {
       for (const s of entry.subs) {
         try {
           s.onResync?.();

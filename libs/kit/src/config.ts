@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { parseRedisUrl, redisUrlWithPassword } from './redis';
 
 /**
  * Service configuration from the environment: one zod schema per service, read once in main.ts.
@@ -51,12 +52,16 @@ function withPasswordFiles<T>(config: T, env: Record<string, string | undefined>
       problems.push({ variable: fileVar, reason: 'is empty' });
       continue;
     }
-    const u = new URL(url);
-    u.password = password;
-    c[urlVar] = u.toString();
+    c[urlVar] = urlVar === 'REDIS_URL' ? redisUrlWithPassword(url, password) : withPassword(url, password);
   }
   if (problems.length) throw new ConfigError(problems);
   return config;
+}
+
+function withPassword(url: string, password: string): string {
+  const u = new URL(url);
+  u.password = password;
+  return u.toString();
 }
 
 /** Reusable env field types. */
@@ -87,7 +92,17 @@ export const BaseEnv = z.object({
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'debug', 'silent']).default('info'),
   /** Listen address: this machine only unless set (containers set 0.0.0.0). */
   HOST: z.string().default('127.0.0.1'),
-  REDIS_URL: env.url('redis://127.0.0.1:6379'),
+  /** One Redis, a cluster or a Sentinel group: the forms are in `parseRedisUrl`. */
+  REDIS_URL: z
+    .string()
+    .default('redis://127.0.0.1:6379')
+    .superRefine((v, ctx) => {
+      try {
+        parseRedisUrl(v);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message.replace(/^REDIS_URL:? ?/, '') });
+      }
+    }),
   /** A file holding REDIS_URL's password (e.g. /run/secrets/redis_password); DATABASE_PASSWORD_FILE the same for DATABASE_URL. */
   REDIS_PASSWORD_FILE: z.string().optional(),
   DATABASE_PASSWORD_FILE: z.string().optional(),

@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { pgConnectionString } from './db';
+import { createLogger } from './logger';
+import { createRedis, isCluster } from './redis';
 export { DEMO_PRICE_OVERRIDES, entryOf, SERVICES } from './stack';
 
 /**
@@ -380,5 +382,22 @@ export async function until<T>(fn: () => Promise<T | undefined | null | false> |
     if (v) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/**
+ * Deletes the keys matching `pattern` (what a test file left under its own prefix) on the test
+ * Redis, or on every primary when it is a cluster (KEYS answers for one node only).
+ */
+export async function deleteTestKeys(pattern: string): Promise<void> {
+  const redis = createRedis(TEST_REDIS_URL, createLogger('test-keys', 'silent'), 'test-keys');
+  try {
+    for (const node of isCluster(redis) ? redis.nodes('master') : [redis]) {
+      const keys = await node.keys(pattern);
+      // One key a command: on a cluster, keys of one node may still be in different slots.
+      if (keys.length) await keys.reduce((p, k) => p.unlink(k), node.pipeline()).exec();
+    }
+  } finally {
+    await redis.quit();
   }
 }

@@ -1,9 +1,8 @@
-import type { Redis } from 'ioredis';
-import { createLogger, createRedis, RedisLeases } from '../src';
+import { createLogger, createRedis, RedisLeases , type RedisClient } from '../src';
 import { TEST_REDIS_URL, testPrefix } from '../src/testing';
 
 const prefix = testPrefix('kit-lease');
-let redis: Redis;
+let redis: RedisClient;
 let n = 0;
 const key = () => `${prefix}:${++n}`;
 

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import type { Job, Worker } from 'bullmq';
 import { ZodError } from 'zod';
 import { Queue, QueueJobs, type QueueJobData } from '@tessera/contracts';
-import { bullConnection, createLogger, createRedis, createTypedWorker, TypedQueue } from '../src';
+import { bullConnection, bullQueueName, createLogger, createRedis, createTypedWorker, TypedQueue } from '../src';
 import { TEST_REDIS_URL, testPrefix } from '../src/testing';
 import { until } from './support';
 
@@ -64,8 +64,8 @@ describe('a BullMQ job round trip typed by the contracts', () => {
   it('the job lives under the test prefix', async () => {
     const redis = createRedis(TEST_REDIS_URL, logger, 'queues-test-inspect');
     try {
-      expect(await redis.exists(`${prefix}:${Queue.ObservabilityEvents}:${received[0].id}`)).toBe(1);
-      expect(await redis.exists(`bull:${Queue.ObservabilityEvents}:${received[0].id}`)).toBe(0);
+      expect(await redis.exists(`${prefix}:${bullQueueName(Queue.ObservabilityEvents)}:${received[0].id}`)).toBe(1);
+      expect(await redis.exists(`bull:${bullQueueName(Queue.ObservabilityEvents)}:${received[0].id}`)).toBe(0);
     } finally {
       await redis.quit();
     }

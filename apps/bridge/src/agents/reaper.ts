@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tessera/kit';
 import type { Logger } from '@tessera/kit';
 import type { BridgeConfig } from '../config';
 import type { Keys } from '../store/keys';
@@ -20,7 +20,7 @@ export class Reaper {
 
   constructor(
     private readonly config: BridgeConfig,
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly k: Keys,
     private readonly host: string,
     private readonly logger: Logger,

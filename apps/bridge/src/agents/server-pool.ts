@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tessera/kit';
 import { Unavailable, type Logger } from '@tessera/kit';
 import type { BridgeConfig } from '../config';
 import type { Keys } from '../store/keys';
@@ -45,7 +45,7 @@ export class ServerPool {
 
   constructor(
     private readonly config: BridgeConfig,
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly k: Keys,
     private readonly logger: Logger,
     private readonly sandbox: Sandbox,
@@ -131,7 +131,7 @@ export class ServerPool {
       await this.redis.hset(this.k.procs, this.field(proc.pid), JSON.stringify(entry));
     } catch (e) {
       await proc.stop();
-      throw new Unavailable('cannot record the agent server (Redis); try again', { error: (e as Error).message });
+      throw new Unavailable('cannot record the agent server (RedisClient); try again', { error: (e as Error).message });
     }
     const server: RunningServer = { sessionId, port, proc };
     this.servers.set(sessionId, server);

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tessera/kit';
 import type { bridge } from '@tessera/contracts';
 import { Unavailable, type Logger } from '@tessera/kit';
 import { AgentLauncher } from '../agents/agent-launcher';
@@ -22,7 +22,7 @@ import { newNonce, newPassword, normalizeScadaUrl, reuseKeyOf } from './tokens';
 /** What the sessions are built from (services.ts). */
 export interface SessionDeps {
   config: BridgeConfig;
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   store: SessionStore;
   pool: ServerPool;
@@ -178,7 +178,7 @@ export class BridgeSessions {
       await store.create(rec);
     } catch (e) {
       await pool.stop(id);
-      throw new Unavailable('cannot record the session (Redis); try again', { error: (e as Error).message });
+      throw new Unavailable('cannot record the session (RedisClient); try again', { error: (e as Error).message });
     }
     this.events.follow(rec, agent.client);
     logger.info('agent server started', { session_id: id, app_id: owner.appId, port, pid: proc.pid, key: reuseKey.slice(0, 12), ms: Date.now() - t0 });

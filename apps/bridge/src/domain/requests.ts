@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tessera/kit';
 import { bridge } from '@tessera/contracts';
 import { Conflict, NotFound } from '@tessera/kit';
 import { envelope, type SessionBus } from '../bus/session-bus';
@@ -28,7 +28,7 @@ export class RequestBroker {
   private readonly waiters = new Map<string, Set<() => void>>();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly k: Keys,
     private readonly bus: SessionBus,
   ) {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tessera/kit';
 import { RedisLeases, Unavailable } from '@tessera/kit';
 import type { Keys } from './keys';
 
@@ -7,7 +7,7 @@ const POLL_MS = 50;
 /** One bootstrap of a reuse key at a time across every instance: the kit's Redis lease on it. */
 export class BootstrapLock {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly k: Keys,
   ) {}
 

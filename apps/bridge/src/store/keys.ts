@@ -1,5 +1,12 @@
-/** Every Redis key of one bridge deployment, under its prefix (its channel is the contracts' `Channel.bridgeSessions`). */
-export function keysOf(prefix: string) {
+/**
+ * Every Redis key of one bridge deployment, under its prefix (its channel is the contracts'
+ * `Channel.bridgeSessions`). The prefix is a hash tag (`{tessera:bridge}:s:…`): the scripts and
+ * transactions that keep a session, its reuse key and its quotas in step touch several of these at
+ * once, which a Redis Cluster allows only within one slot. A bridge's state is small (one record a
+ * running agent server), so one slot holds it all.
+ */
+export function keysOf(deployment: string) {
+  const prefix = deployment.includes('{') ? deployment : `{${deployment}}`;
   return {
     session: (id: string) => `${prefix}:s:${id}`,
     reuse: (reuseKey: string) => `${prefix}:reuse:${reuseKey}`,

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tessera/kit';
 import type { bridge } from '@tessera/contracts';
 import type { Keys } from './keys';
 
@@ -102,7 +102,7 @@ export class SessionStore {
   private readonly used = new Set<string>();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly k: Keys,
   ) {}
 

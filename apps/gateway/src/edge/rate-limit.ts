@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tessera/kit';
 import { RateLimiterRedis, RateLimiterRes, RLWrapperTimeouts } from 'rate-limiter-flexible';
 import type { Logger } from '@tessera/kit';
 
@@ -31,7 +31,7 @@ export class RateLimiter {
   private lastWarn = 0;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly opts: RateLimitOptions,
     private readonly logger: Logger,
   ) {

@@ -12,7 +12,7 @@
  * call uses beyond the largest seen before). A worker with calls in flight waits for one of them
  * instead. A hold whose worker died expires (HOLD_MS).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tessera/kit';
 import { budgets, type Usage } from '@tessera/contracts';
 import type { Logger, Pricer } from '@tessera/kit';
 import { APP_WIDE, type BudgetRow, type BudgetStore } from '../store/budgets';
@@ -173,7 +173,7 @@ export class BudgetMeter {
   private tickets = 0;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly store: BudgetStore,
     private readonly prefix: string,
     private readonly pricer: Pricer,
@@ -375,7 +375,7 @@ function exceeded(l: budgets.Limits, window: Window, tokens: number, nano: numbe
 const limitOf = (v: number | null | undefined) => (v == null ? -1 : v);
 const nanoUsd = (v: number | null | undefined) => (v == null ? -1 : Math.round(v * NANO));
 
-type RedisWithBudgets = Redis & {
+type RedisWithBudgets = RedisClient & {
   tesseraBudgetAdmit(numKeys: number, ...args: (string | number)[]): Promise<unknown>;
   tesseraBudgetRecord(numKeys: number, ...args: (string | number)[]): Promise<unknown>;
 };

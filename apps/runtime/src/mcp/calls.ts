@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tessera/kit';
 import type { RequestId } from '@modelcontextprotocol/sdk/types.js';
 import type { ChatFeed } from '../bus/feed';
 import { MCP_IDLE_MS } from './sessions';
@@ -20,7 +20,7 @@ export class McpCalls {
   private readonly here = new Map<string, (reason: string) => void>();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly feed: Pick<ChatFeed, 'publishControl'>,
     private readonly prefix: string,
   ) {}

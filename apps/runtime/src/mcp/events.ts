@@ -1,11 +1,11 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tessera/kit';
 import type { EventStore } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isJSONRPCErrorResponse, isJSONRPCResultResponse, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { MCP_IDLE_MS } from './sessions';
 
 /** Messages kept per stream for a reconnect: enough for a long turn's progress, bounded all the same. */
 const MAX_EVENTS = 5_000;
-/** The SDK's stream ids are UUIDs; an event id is `<stream id>_<Redis stream entry id>`. */
+/** The SDK's stream ids are UUIDs; an event id is `<stream id>_<RedisClient stream entry id>`. */
 const EVENT_ID = /^([0-9a-f-]{36})_(\d{1,20}-\d{1,20})$/;
 
 /** A stream's log entry: the message sent (none for the SDK's priming event), and whether the stream ended with it. */
@@ -37,7 +37,7 @@ export class PostStreamLog implements EventStore {
   private ended = false;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keyPrefix: string,
     requestIds: RequestId[],
   ) {
@@ -87,7 +87,7 @@ export class PostStreamLog implements EventStore {
 }
 
 /** Whether the stream an event id names was logged in this session (and has not expired). */
-export async function streamExists(redis: Redis, keyPrefix: string, streamId: string): Promise<boolean> {
+export async function streamExists(redis: RedisClient, keyPrefix: string, streamId: string): Promise<boolean> {
   return (await redis.exists(`${keyPrefix}:${streamId}`)) === 1;
 }
 
@@ -96,7 +96,7 @@ export async function streamExists(redis: Redis, keyPrefix: string, streamId: st
  * log's expiry, or `signal`. `reader` is a connection of its own: XREAD blocks it, and an abort
  * disconnects it.
  */
-export async function* followStream(reader: Redis, keyPrefix: string, streamId: string, after: string, signal: AbortSignal): AsyncGenerator<StreamEntry | 'idle', void, undefined> {
+export async function* followStream(reader: RedisClient, keyPrefix: string, streamId: string, after: string, signal: AbortSignal): AsyncGenerator<StreamEntry | 'idle', void, undefined> {
   const key = `${keyPrefix}:${streamId}`;
   const stop = () => reader.disconnect();
   signal.addEventListener('abort', stop, { once: true });

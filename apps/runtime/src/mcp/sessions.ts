@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tessera/kit';
 import { z } from 'zod';
 
 /** A session nobody used for this long is gone (its record and its resumable events expire). */
@@ -25,18 +25,22 @@ export type McpSessionRecord = z.infer<typeof McpSessionRecord>;
  */
 export class McpSessions {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly idleMs = MCP_IDLE_MS,
     private readonly perUser = MCP_SESSIONS_PER_USER,
   ) {}
 
-  private key(id: string): string {
-    return `${this.prefix}:mcp:session:${id}`;
+  /**
+   * A session's record, under its user's hash tag: the transactions below change it with the
+   * user's set, which a Redis Cluster allows only within one slot. Another user's id names no key.
+   */
+  private key(id: string, sub: string): string {
+    return `${this.prefix}:mcp:{${sub}}:session:${id}`;
   }
 
   private userKey(sub: string): string {
-    return `${this.prefix}:mcp:user:${sub}`;
+    return `${this.prefix}:mcp:{${sub}}:sessions`;
   }
 
   /** A new session; the user's least recently used ones beyond the bound end. */
@@ -46,7 +50,7 @@ export class McpSessions {
     const users = this.userKey(record.sub);
     await this.redis
       .multi()
-      .set(this.key(id), JSON.stringify({ ...record, created_at: now }), 'PX', this.idleMs)
+      .set(this.key(id, record.sub), JSON.stringify({ ...record, created_at: now }), 'PX', this.idleMs)
       .zremrangebyscore(users, '-inf', now - this.idleMs)
       .zadd(users, now, id)
       .pexpire(users, this.idleMs)
@@ -55,7 +59,7 @@ export class McpSessions {
     if (extra > 0) {
       const oldest = await this.redis.zrange(users, 0, extra - 1);
       const evicted = oldest.filter((o) => o !== id);
-      if (evicted.length > 0) await this.redis.multi().zrem(users, ...evicted).del(...evicted.map((e) => this.key(e))).exec();
+      if (evicted.length > 0) await this.redis.multi().zrem(users, ...evicted).del(...evicted.map((e) => this.key(e, record.sub))).exec();
     }
     return id;
   }
@@ -63,14 +67,14 @@ export class McpSessions {
   /** The session, if it exists and is this user's in this app (its idle clock starts again); otherwise null. */
   async use(id: string, sub: string, appId: string): Promise<McpSessionRecord | null> {
     if (!/^[0-9a-f-]{36}$/.test(id)) return null;
-    const raw = await this.redis.get(this.key(id));
+    const raw = await this.redis.get(this.key(id, sub));
     const parsed = raw === null ? undefined : McpSessionRecord.safeParse(JSON.parse(raw));
     if (!parsed?.success || parsed.data.sub !== sub || parsed.data.app_id !== appId) return null;
-    await this.redis.multi().pexpire(this.key(id), this.idleMs).zadd(this.userKey(sub), Date.now(), id).pexpire(this.userKey(sub), this.idleMs).exec();
+    await this.redis.multi().pexpire(this.key(id, sub), this.idleMs).zadd(this.userKey(sub), Date.now(), id).pexpire(this.userKey(sub), this.idleMs).exec();
     return parsed.data;
   }
 
   async end(id: string, sub: string): Promise<void> {
-    await this.redis.multi().del(this.key(id)).zrem(this.userKey(sub), id).exec();
+    await this.redis.multi().del(this.key(id, sub)).zrem(this.userKey(sub), id).exec();
   }
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@tessera/kit';
 import { RedisLeases } from '@tessera/kit';
 
 export interface HeldLease {
@@ -16,7 +16,7 @@ export class ChatLease {
   private readonly leases: RedisLeases;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly prefix = 'tessera',
     ttlMs = 5_000,
   ) {
