@@ -34,6 +34,9 @@ function localRedisUrl(): string {
 const channelOf = (chat: string) => `${process.env.BARE_CHANNEL_PREFIX ?? 'bare'}:chat:${chat}:events`;
 const WORDS = 'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty'.split(' ');
 
+// The ceiling is measured on one Redis (plain SUBSCRIBE, no kit): a cluster URL is refused rather
+// than misread as a host name.
+if (!/^rediss?:\/\//.test(REDIS_URL)) throw new Error('bare-ws-server: REDIS_URL must name one Redis (redis://host:port); the bare ceiling does not run on a cluster');
 const sub = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
 const byChannel = new Map<string, Set<WebSocket>>();
 

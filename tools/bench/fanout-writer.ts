@@ -6,14 +6,20 @@
  *   own class: group commit into the PostgreSQL `Timeline`, then publish on the `ChatFeed`), so
  *   every event is stored, indexed and published exactly as a turn's events are.
  * - `raw` mode publishes the same envelopes straight to Redis pub/sub (pipelined), for the bare
- *   ws server: the ceiling with no storage at all.
+ *   ws server: the ceiling with no storage at all. Its channels (`bare…:chat:…`) are the bare
+ *   server's, heard by plain SUBSCRIBE: PUBLISH. The platform's own channels (`tessera:chat:…`) are
+ *   heard by SSUBSCRIBE only, so a raw publish there is an SPUBLISH, as the platform's bus sends.
+ *
+ * `redisUrl` may name one Redis or a Redis Cluster (`redis+cluster://…`): clients are the kit's
+ * `createRedis`, as a worker's are. On a cluster nothing is pipelined across slots (ioredis refuses
+ * a pipeline whose keys are on different slots): each publish goes on its own.
  *
  * Each event carries `sent_at` (ms since the epoch, sub-ms precision) so clients measure latency.
  * The load is open loop: events are emitted at the target rate whatever the system does.
  */
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { BusPublisher, BusSubscriber, createLogger, pgPool } from '@tessera/kit';
+import type { ChainableCommander } from 'ioredis';
+import { BusPublisher, BusSubscriber, createLogger, createRedis, isCluster, pgPool } from '@tessera/kit';
 import { ChatFeed } from '../../apps/runtime/src/bus/feed';
 import type { StoredEvent } from '../../apps/runtime/src/store/timeline';
 import { Timeline } from '../../apps/runtime/src/store/timeline';
@@ -58,14 +64,14 @@ function init(c: Extract<WriterCommand, { cmd: 'init' }>): void {
   // Size the padding once so that the wire envelope is about eventBytes long.
   const sample = `{"type":"chat.text","data":${JSON.stringify({ ...dataOf(), delta: '' })},"timestamp":"2026-01-01T00:00:00.000Z","index":12345}`;
   padding = 'x'.repeat(Math.max(0, c.eventBytes - sample.length));
+  const logger = createLogger('bench-writer', 'warn');
   if (c.mode === 'tessera') {
-    const logger = createLogger('bench-writer', 'warn');
     const pool = pgPool(c.databaseUrl, c.poolSize);
     pool.on('error', () => undefined);
     const timeline = new Timeline(pool);
     if (process.env.BENCH_INFLIGHT) (timeline as unknown as { maxInFlight: number }).maxInFlight = Number(process.env.BENCH_INFLIGHT);
-    const pub = new Redis(c.redisUrl);
-    const sub = new Redis(c.redisUrl, { maxRetriesPerRequest: null });
+    const pub = createRedis(c.redisUrl, logger, 'bench-writer-pub');
+    const sub = createRedis(c.redisUrl, logger, 'bench-writer-sub', { maxRetriesPerRequest: null });
     const feed = new ChatFeed(new BusPublisher(pub, { perTick: true }), new BusSubscriber(sub, logger));
     const run = randomBytes(4).toString('hex');
     const onStored = (chat: string) => (events: StoredEvent[]) => {
@@ -93,25 +99,37 @@ function init(c: Extract<WriterCommand, { cmd: 'init' }>): void {
       await pool.end();
     };
   } else {
-    const pub = new Redis(c.redisUrl);
+    const pub = createRedis(c.redisUrl, logger, 'bench-writer-raw');
     const prefix = c.channelPrefix ?? 'bare';
+    const sharded = prefix === 'tessera';
     const channels = chats.map((chat) => `${prefix}:chat:${chat}:events`);
     const next = chats.map(() => 0);
-    let pipe = pub.pipeline();
+    // One Redis: pipelines of 256. A cluster: each publish on its own, awaited together at a flush.
+    const cluster = isCluster(pub);
+    let pipe: ChainableCommander | null = cluster ? null : pub.pipeline();
+    let sentAlone: Promise<unknown>[] = [];
     let queued = 0;
     emitOne = (i) => {
       const index = ++next[i];
       const wire = `{"type":"chat.text","data":${JSON.stringify(dataOf())},"timestamp":"${new Date().toISOString()}","index":${index}}`;
-      pipe.publish(channels[i], wire);
+      if (pipe) {
+        if (sharded) pipe.spublish(channels[i], wire);
+        else pipe.publish(channels[i], wire);
+      } else sentAlone.push((sharded ? pub.spublish(channels[i], wire) : pub.publish(channels[i], wire)).catch(() => void failures++));
       lastIndex[chats[i]] = index;
       stored++;
-      if (++queued >= 256) flushPipe();
+      if (++queued >= 256) void flushPipe();
     };
-    const flushPipe = () => {
+    const flushPipe = (): Promise<void> => {
       if (!queued) return Promise.resolve();
+      queued = 0;
+      if (!pipe) {
+        const out = sentAlone;
+        sentAlone = [];
+        return Promise.all(out).then(() => undefined);
+      }
       const p = pipe;
       pipe = pub.pipeline();
-      queued = 0;
       return p.exec().then(
         () => undefined,
         () => void failures++,

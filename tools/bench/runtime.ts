@@ -14,6 +14,9 @@
  *            baseline: reading the same 10,000 events from PostgreSQL in the benchmark process
  *   fanout   1,000 clients, one chat each, on two API instances; a writer process appends ~200 B
  *            events the way a worker does (EventWriter → Timeline → ChatFeed) at rising rates
+ *   fanout-cluster  the same load with every process (APIs, writer) on a throwaway Redis Cluster
+ *            (3 primaries + 3 replicas on 127.0.0.1:7131..7136, `tools/scripts/redis-cluster.sh`,
+ *            reset before and after); printed beside the single-Redis fanout of the same run
  *   churn    the same while 10% of the clients are dropped every 3 s and reconnect (half to the
  *            other instance) and resume; baseline: the same rates without churn
  *   ceiling  the same clients on two bare ws servers relaying Redis pub/sub, rising rates
@@ -31,9 +34,11 @@
  *
  * Knobs (env): BENCH_WORKERS (worker processes, 1), BENCH_WORKER_CONCURRENCY (runtime default),
  * BENCH_DB_POOL_SIZE (runtime default), BENCH_TURN_LOADS ("100x5,1000x3": chats x turns), BENCH_STEP_MS (fan-out step length), BENCH_ENV ("K=V,…" added
- * to every runtime process's environment, for experiments), BENCH_AGUI=0 (no AG-UI run beside the socket's).
+ * to every runtime process's environment, for experiments), BENCH_AGUI=0 (no AG-UI run beside the socket's),
+ * BENCH_CLUSTER=0 (no fanout-cluster in the default list).
  * --cpu-prof writes CPU profiles of the API and worker processes to tmp/bench-prof/.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -47,9 +52,10 @@ import { Timeline, type NewEvent } from '../../apps/runtime/src/store/timeline';
 import { describePeer, measureLangGraph } from './langgraph';
 import { aguiConnection, aguiRun, type AguiEvent, type AguiMessage } from './lib/agui';
 import { FeedClient, typeTurns, type Envelope } from './lib/clients';
-import { cpuDelta, cpuPer, cpuReport, cpuSample, discoverServers, type CpuSample } from './lib/cpu';
+import { addRedisServers, cpuDelta, cpuPer, cpuReport, cpuSample, discoverServers, type CpuSample } from './lib/cpu';
 import { agent, httpCall, pooled } from './lib/http';
 import { cleanup, freePort, onCleanup, ROOT, rssOf, rssPeaks, runMain, sleep, spawnService, type Service } from './lib/proc';
+import { benchRedis, memoryPoller } from './lib/redis';
 import { deleteKeys } from './lib/redis-keys';
 import { fmt, int, markdown, pct, table } from './lib/stats';
 import type { WriterCommand, WriterReply } from './fanout-writer';
@@ -57,8 +63,9 @@ import type { WriterCommand, WriterReply } from './fanout-writer';
 const argv = process.argv.slice(2);
 const QUICK = argv.includes('--quick');
 const CPU_PROF = argv.includes('--cpu-prof');
-const DEFAULT_SCENARIOS = ['turns', 'openloop', 'resume', 'fanout', 'churn', 'ceiling', 'memory'];
-const KNOWN = [...DEFAULT_SCENARIOS, 'sweep', 'agui'];
+// fanout-cluster starts a throwaway Redis Cluster (redis-server, ports 7131..7136): BENCH_CLUSTER=0 leaves it out.
+const DEFAULT_SCENARIOS = ['turns', 'openloop', 'resume', 'fanout', 'fanout-cluster', 'churn', 'ceiling', 'memory'].filter((s) => s !== 'fanout-cluster' || process.env.BENCH_CLUSTER !== '0');
+const KNOWN = ['turns', 'openloop', 'resume', 'fanout', 'fanout-cluster', 'churn', 'ceiling', 'memory', 'sweep', 'agui'];
 const named = argv.filter((a) => !a.startsWith('--'));
 for (const n of named) if (!KNOWN.includes(n)) throw new Error(`unknown scenario "${n}"; known: ${KNOWN.join(', ')}`);
 const SCENARIOS = named.length ? KNOWN.filter((s) => named.includes(s)) : DEFAULT_SCENARIOS;
@@ -142,16 +149,16 @@ interface Chat {
   urls: string[];
 }
 
-/** Start `n` chats over HTTP (`POST /api/chats/app1/bench/start`), users `{tag}-{i}`. */
-async function startChats(tag: string, n: number): Promise<Chat[]> {
+/** Start `n` chats over HTTP (`POST /api/chats/app1/bench/start`), users `{tag}-{i}`, on these two instances. */
+async function startChats(tag: string, n: number, on: Api[] = apis): Promise<Chat[]> {
   return pooled(n, 32, async (i) => {
     const user = `${tag}-${i}`;
     const tok = await tokenOf(user);
-    const api = apis[i % 2];
+    const api = on[i % 2];
     const r = await httpCall(`http://127.0.0.1:${api.port}/api/chats/${APP}/${WORKFLOW}/start`, 'POST', { user_id: user, client_request_id: `${RUN}-${tag}-${i}` }, { authorization: `Bearer ${tok}` });
     if (r.status !== 201 && r.status !== 200) throw new Error(`chat start failed: ${r.status} ${JSON.stringify(r.json)}`);
     const path = `${r.json.websocket_url}?access_token=${encodeURIComponent(tok)}`;
-    return { id: r.json.chat_id as string, user, urls: apis.slice(0, 2).map((a) => `ws://127.0.0.1:${a.port}${path}`) };
+    return { id: r.json.chat_id as string, user, urls: on.slice(0, 2).map((a) => `ws://127.0.0.1:${a.port}${path}`) };
   });
 }
 
@@ -760,6 +767,8 @@ interface StepResult {
   undelivered: number;
   drops: number;
   cpu: string;
+  /** % of one core by process during the step (as `cpu` prints it). */
+  cpuBy: Map<string, number>;
   /** Per client: (from, to] expected in this step. */
   ranges: [number, number][];
 }
@@ -824,7 +833,9 @@ async function rateSteps(
     const windowSecs = (performance.now() - t0) / 1000;
     const inWindow = received - r0;
     const flushed = await writer.ask<'flush'>({ cmd: 'flush' });
-    const cpu = cpuReport(c0, cpuSample({ ...pids, writer: writer.pid }));
+    const c1 = cpuSample({ ...pids, writer: writer.pid });
+    const cpu = cpuReport(c0, c1);
+    const cpuBy = new Map([...cpuDelta(c0, c1)].map(([n, v]) => [n, (v / ((c1.at - c0.at) / 1000)) * 100]));
     lastIndex = flushed.lastIndex;
     await Promise.all(reconnects);
     // Give delivery time to catch up with everything stored.
@@ -846,6 +857,7 @@ async function rateSteps(
       undelivered,
       drops,
       cpu,
+      cpuBy,
       ranges: clients.map((_, i) => [from[i], to[i]]),
     });
     from = to;
@@ -895,14 +907,14 @@ async function theFanoutChats(): Promise<Chat[]> {
 let fanoutResults: StepResult[] | null = null;
 let ceilingResults: StepResult[] | null = null;
 
-async function withTesseraWriter<T>(fn: (w: Writer, chats: Chat[]) => Promise<T>): Promise<T> {
-  const chats = await theFanoutChats();
+async function withTesseraWriter<T>(fn: (w: Writer, chats: Chat[]) => Promise<T>, on?: { chats: Chat[]; redisUrl: string }): Promise<T> {
+  const chats = on?.chats ?? (await theFanoutChats());
   const writer = await Writer.start({
     cmd: 'init',
     mode: 'tessera',
     chats: chats.map((c) => c.id),
     databaseUrl,
-    redisUrl: TEST_REDIS_URL,
+    redisUrl: on?.redisUrl ?? TEST_REDIS_URL,
     poolSize: Number(workerSettings.pool ?? 10),
     eventBytes: EVENT_BYTES,
   });
@@ -939,11 +951,156 @@ async function scenarioFanout(): Promise<void> {
     const clients = await openClients(chats, sink);
     // Warm-up: a short low-rate step, not counted.
     await rateSteps('warm-up', clients, writer, [2_000], apiPids(), { stepMs: 1_000 });
-    fanoutResults = await rateSteps('tessera', clients, writer, rates, apiPids());
+    const redis = await benchRedis(TEST_REDIS_URL, 'bench-memory');
+    try {
+      const mem = memoryPoller(redis);
+      fanoutResults = await rateSteps('tessera', clients, writer, rates, apiPids());
+      fanoutRedis = { label: 'single Redis', cpuLabel: 'redis', results: fanoutResults, mem: await mem.stop() };
+    } finally {
+      redis.disconnect();
+    }
     await Promise.all(clients.map((c) => c.close()));
   });
   say(table(STEP_HEAD, stepRows(fanoutResults!)));
+  say(`  Redis used_memory: ${memLine(fanoutRedis!.mem)} (shared with whatever else uses this Redis)`);
   say(`  PostgreSQL: ${await vacuumNote()}`);
+}
+
+/* The fan-out on a throwaway Redis Cluster, beside the single Redis's of the same run. */
+
+const CLUSTER_BASE = 7131;
+
+interface FanoutRun {
+  label: string;
+  /** The name the Redis servers' CPU is reported under. */
+  cpuLabel: string;
+  results: StepResult[];
+  /** used_memory (bytes; a cluster's primaries summed) before the rate steps and the highest seen during them. */
+  mem: { before: number; peak: number; last: number };
+}
+let fanoutRedis: FanoutRun | null = null;
+
+const mib = (b: number) => fmt(b / 1024 / 1024, 1);
+function memLine(m: FanoutRun['mem']): string {
+  return `${mib(m.before)} MiB before, peak ${mib(m.peak)} MiB during the load (+${mib(m.peak - m.before)})`;
+}
+
+/**
+ * `tools/scripts/redis-cluster.sh <cmd> 7131`: its last stdout line (`up`: the REDIS_URL, which
+ * holds the password). In a process group of its own, stopped whole (redis-cli included) after 2 min.
+ */
+function clusterScript(cmd: 'up' | 'reset'): Promise<string> {
+  return new Promise((res, rej) => {
+    const child = spawn('bash', [join(ROOT, 'tools/scripts/redis-cluster.sh'), cmd, String(CLUSTER_BASE)], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4_000)));
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, 120_000);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      rej(e);
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) return res(stdout.trim().split('\n').pop() ?? '');
+      rej(new Error(`redis-cluster.sh ${cmd} ${CLUSTER_BASE} failed (${code ?? signal}): ${stderr.trim().split('\n').slice(-5).join(' | ')}`));
+    });
+  });
+}
+
+/** % of one core of the APIs together, the writer, PostgreSQL and the Redis server(s) in a step. */
+function cpuParts(r: StepResult, redisLabel: string): string {
+  let apisPct = 0;
+  for (const [n, v] of r.cpuBy) if (n.startsWith('api')) apisPct += v;
+  const p = (n: string) => fmt(r.cpuBy.get(n) ?? NaN, 0);
+  return `APIs ${fmt(apisPct, 0)} / writer ${p('writer')} / PG ${p('postgres')} / Redis ${p(redisLabel)}`;
+}
+
+async function scenarioFanoutCluster(): Promise<void> {
+  const rates = QUICK ? [5_000, 20_000] : [5_000, 10_000, 20_000, 30_000, 40_000];
+  const n = QUICK ? 500 : 1000;
+  let reset: Promise<unknown> | null = null;
+  const resetOnce = () => (reset ??= clusterScript('reset'));
+  onCleanup(resetOnce);
+  await clusterScript('reset');
+  const t0 = performance.now();
+  const url = await clusterScript('up');
+  if (!url.startsWith('redis+cluster://')) throw new Error('redis-cluster.sh up printed no redis+cluster:// URL');
+  const prefix = `benchc-${RUN}`;
+  const on: Api[] = [];
+  let run: FanoutRun | null = null;
+  try {
+    await addRedisServers(url, 'redis-cluster').catch((e: Error) => notes.push(`fanout-cluster: the cluster's Redis servers not identified (${e.message}); their CPU is not counted`));
+    on.push(...(await Promise.all(['api-ca', 'api-cb'].map((name) => startApi(name, { REDIS_URL: url, BULL_PREFIX: prefix })))));
+    say(`\n## fanout-cluster — the same load on a Redis Cluster (3 primaries + 3 replicas, 127.0.0.1:${CLUSTER_BASE}..${CLUSTER_BASE + 5}, up in ${fmt((performance.now() - t0) / 1000)} s): ${n} clients on 2 API instances and the writer all on the cluster, ${STEP_MS / 1000} s per rate`);
+    const chats = await startChats(`fc-${RUN}`, n, on);
+    const pids = Object.fromEntries(on.map((a) => [a.name, a.svc.pid]));
+    await withTesseraWriter(
+      async (writer) => {
+        const clients = await openClients(chats, sink);
+        await rateSteps('warm-up', clients, writer, [2_000], pids, { stepMs: 1_000 });
+        const redis = await benchRedis(url, 'bench-memory');
+        try {
+          const mem = memoryPoller(redis);
+          const results = await rateSteps('tessera on cluster', clients, writer, rates, pids);
+          run = { label: 'Redis Cluster, 3 primaries', cpuLabel: 'redis-cluster', results, mem: await mem.stop() };
+        } finally {
+          redis.disconnect();
+        }
+        await Promise.all(clients.map((c) => c.close()));
+      },
+      { chats, redisUrl: url },
+    );
+  } finally {
+    await Promise.all(on.map((a) => a.svc.stop()));
+    // What the runtime left on the cluster (BullMQ keys under its prefix), then the cluster itself.
+    await deleteKeys(url, `${prefix}:`).catch((e: Error) => notes.push(`fanout-cluster: keys not deleted (${e.message})`));
+    await resetOnce();
+  }
+  const cluster = run as FanoutRun | null;
+  if (!cluster) return;
+  say(table(STEP_HEAD, stepRows(cluster.results)));
+  say(`  Redis used_memory (summed over the 3 primaries): ${memLine(cluster.mem)}`);
+  const runs = [fanoutRedis, cluster].filter((r): r is FanoutRun => !!r);
+  // CPU at the highest rate that every run reached.
+  const cpuRate = Math.max(0, ...rates.filter((r) => runs.every((x) => x.results.some((s) => s.target === r))));
+  const head = ['Redis', ...rates.map((r) => `${int(r / 1000)}k p50/p99 ms`), 'max ev/s', 'lost', 'dup', `CPU % at ${int(cpuRate / 1000)}k (APIs / writer / PG / Redis)`, 'Redis used_memory MiB (peak, +Δ)'];
+  const rowOf = (x: FanoutRun) => [
+    x.label,
+    ...rates.map((r) => {
+      const s = x.results.find((y) => y.target === r);
+      return s ? `${fmt(s.p50)} / ${fmt(s.p99)}` : '-';
+    }),
+    int(maxDelivered(x.results)),
+    int(sum(x.results, (r) => r.lost)),
+    int(sum(x.results, (r) => r.duplicates)),
+    (() => {
+      const s = x.results.find((y) => y.target === cpuRate);
+      return s ? cpuParts(s, x.cpuLabel) : '-';
+    })(),
+    `${mib(x.mem.peak)} (+${mib(x.mem.peak - x.mem.before)})`,
+  ];
+  say(`\n  fan-out, same run: single Redis vs Redis Cluster\n${table(head, runs.map(rowOf))}`);
+  const figures = (x: FanoutRun) => {
+    const best = sustained(x.results);
+    return `${best ? `${int(best.delivered)} ev/s at p99 ${fmt(best.p99)} ms (highest kept up with p99 < 50 ms)` : 'no rate kept up with p99 < 50 ms'}; max ${int(maxDelivered(x.results))} ev/s; lost ${sum(x.results, (r) => r.lost)}, dup ${sum(x.results, (r) => r.duplicates)}; Redis ${mib(x.mem.peak)} MiB peak`;
+  };
+  const top = cluster.results.find((r) => r.delivered === maxDelivered(cluster.results));
+  summary.push({
+    scenario: `fanout on a Redis Cluster (3 primaries + 3 replicas): ${n} clients, 2 instances`,
+    tessera: figures(cluster),
+    baseline: fanoutRedis ? `single Redis, same run: ${figures(fanoutRedis)}` : 'fanout (single Redis) not run',
+    target: '≥ 20k ev/s at p99 < 50 ms',
+    peer: '—',
+    limit: top ? `CPU at the ${int(top.target)} ev/s step: ${top.cpu}` : undefined,
+  });
 }
 
 async function scenarioChurn(): Promise<void> {
@@ -1266,6 +1423,7 @@ async function main(): Promise<void> {
     agui: scenarioAgui,
     resume: scenarioResume,
     fanout: scenarioFanout,
+    'fanout-cluster': scenarioFanoutCluster,
     churn: scenarioChurn,
     ceiling: scenarioCeiling,
     memory: scenarioMemory,
@@ -1282,7 +1440,7 @@ async function main(): Promise<void> {
     if (s === 'ceiling' || (s === 'fanout' && !SCENARIOS.includes('ceiling'))) fanoutSummary();
   }
   // Keep the summary in scenario order: fanout/ceiling rows go after churn when both ran.
-  const order = ['turns:', 'turns over AG-UI', 'turns, open', 'resume', 'fanout', 'ceiling', 'churn', 'memory'];
+  const order = ['turns:', 'turns over AG-UI', 'turns, open', 'resume', 'fanout:', 'fanout on', 'ceiling', 'churn', 'memory'];
   summary.sort((x, y) => order.findIndex((o) => x.scenario.startsWith(o)) - order.findIndex((o) => y.scenario.startsWith(o)));
   say(`\n## summary (${QUICK ? 'quick; ' : ''}${fmt((performance.now() - t0) / 1000, 0)} s; 2 API instances, ${workerSettings.workers} worker process(es), ${describeWorkers(workerSettings)}; this machine: ${cpus().length} cores)\n`);
   say(markdown(['scenario', 'Tessera', 'baseline (same run)', 'target', 'peer (same run where measured)'], summary.map((r) => [r.scenario, r.tessera, r.baseline, r.target, r.peer])));

@@ -6,20 +6,24 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import pg from 'pg';
-import { Redis } from 'ioredis';
 import { pgConnectionString } from '@tessera/kit';
 import { cpuSecondsOf } from './proc';
+import { benchRedis, serverPids } from './redis';
 
 export type CpuSample = { at: number; by: Map<string, number>; external: Map<number, [string, number]> };
 
 const EXTERNAL: Record<string, string> = { postgres: 'postgres', 'redis-server': 'redis' };
 
-/** The servers the benchmark uses (others of the same name on the machine are not counted). */
-const servers = { postmaster: 0, redis: 0 };
+/**
+ * The servers the benchmark uses (others of the same name on the machine are not counted): the
+ * PostgreSQL postmaster, and each Redis server's pid with the name its CPU is reported under.
+ */
+const servers = { postmaster: 0, redis: new Map<number, string>() };
 
 /**
- * Find the PostgreSQL postmaster (parent of a backend of ours) and the Redis server (its
- * process_id) behind these URLs; until then every process of those names counts.
+ * Find the PostgreSQL postmaster (parent of a backend of ours) and the Redis server(s) (their
+ * process_id; every node of a cluster) behind these URLs; until then every process of those names
+ * counts.
  */
 export async function discoverServers(databaseUrl: string, redisUrl: string): Promise<void> {
   const c = new pg.Client({ connectionString: pgConnectionString(databaseUrl) });
@@ -30,9 +34,17 @@ export async function discoverServers(databaseUrl: string, redisUrl: string): Pr
   } finally {
     await c.end();
   }
-  const r = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  await addRedisServers(redisUrl, 'redis');
+}
+
+/**
+ * Count the Redis server(s) behind `redisUrl` (every node of a cluster: primaries and replicas)
+ * under `label` from now on, e.g. a throwaway cluster beside the single Redis.
+ */
+export async function addRedisServers(redisUrl: string, label: string): Promise<void> {
+  const r = await benchRedis(redisUrl, 'bench-cpu');
   try {
-    servers.redis = Number(/process_id:(\d+)/.exec(await r.info('server'))?.[1] ?? 0);
+    for (const pid of await serverPids(r)) servers.redis.set(pid, label);
   } finally {
     r.disconnect();
   }
@@ -59,10 +71,14 @@ function externalCpu(): Map<number, [string, number]> {
     } catch {
       continue;
     }
-    const name = EXTERNAL[comm];
+    let name = EXTERNAL[comm];
     if (!name) continue;
     if (name === 'postgres' && servers.postmaster && pid !== servers.postmaster && ppidOf(pid) !== servers.postmaster) continue;
-    if (name === 'redis' && servers.redis && pid !== servers.redis) continue;
+    if (name === 'redis' && servers.redis.size) {
+      const label = servers.redis.get(pid);
+      if (!label) continue;
+      name = label;
+    }
     const s = cpuSecondsOf(pid);
     if (Number.isFinite(s)) out.set(pid, [name, s]);
   }
@@ -122,7 +138,7 @@ export function cpuDelta(a: CpuSample, b: CpuSample): Map<string, number> {
   for (const name of new Set(Object.values(EXTERNAL))) out.set(name, 0);
   for (const [pid, [name, v]] of b.external) {
     const before = a.external.get(pid);
-    out.set(name, out.get(name)! + Math.max(0, v - (before?.[1] ?? 0)));
+    out.set(name, (out.get(name) ?? 0) + Math.max(0, v - (before?.[1] ?? 0)));
   }
   return out;
 }
