@@ -37,6 +37,10 @@ export const RuntimeEnv = BaseEnv.extend({
   DB_POOL_SIZE: env.int(10, 1),
   /** Inputs a chat may have waiting for a turn; one more is refused with RATE_LIMITED (429). */
   MAX_PENDING_INPUTS: env.int(20, 1),
+  /** How often one worker looks for inputs that wait with no job in the queue (Redis lost it: a failover); 0: never. */
+  INPUT_SWEEP_MS: env.int(30_000, 0),
+  /** An input that old, not done and with no job, is queued again. */
+  INPUT_REQUEUE_AFTER_MS: env.int(60_000, 1_000),
   OPENAI_BASE_URL: z.url().optional(),
   OPENAI_API_KEY: z.string().optional(),
   OPENAI_MODEL: z.string().default('gpt-4o-mini'),

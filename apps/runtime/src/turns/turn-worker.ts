@@ -2,6 +2,7 @@ import { Queue } from '@tessera/contracts';
 import { bullConnection, createTypedWorker } from '@tessera/kit';
 import type { RuntimeServices } from '../services';
 import { missionCheckpoints } from '../engine/checkpoints';
+import { InputSweep } from './input-sweep';
 import { TurnRunner } from './turn-runner';
 
 /**
@@ -64,12 +65,18 @@ export async function startTurnWorker(s: RuntimeServices) {
     maxStalledCount: 5,
   });
   await worker.waitUntilReady();
+  const sweep = new InputSweep(
+    { inputs: s.inputs, turnQueue: s.turnQueue, redis: s.redis, logger: s.logger, prefix: s.config.BULL_PREFIX },
+    { intervalMs: s.config.INPUT_SWEEP_MS, requeueAfterMs: s.config.INPUT_REQUEUE_AFTER_MS },
+  ).start();
   return {
     runner,
     worker,
+    sweep,
     /** Running turns are handed back to the queue for another worker; chats are left as they are. */
     async close() {
       clearInterval(backlog);
+      await sweep.close();
       runner.abortAll();
       await worker.close();
     },
