@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # npm test: dependencies, Redis and PostgreSQL, generated Prisma clients, then every project's
 # type check, lint and tests (real Redis and PostgreSQL; each test file owns its keys and schema),
-# then the scripts' own test (the real `npm start`, stopped by a signal) and `npm run chat`'s when no
-# project is chosen.
+# then the scripts' own test (the real `npm start`, stopped by a signal), `npm run chat`'s and the
+# Redis Cluster pass when no project is chosen.
 source "$(dirname "$0")/lib.sh"
 ensure_stack
 ensure_chromium
@@ -18,4 +18,9 @@ if [ $# -eq 0 ]; then
   node_modules/.bin/eslint tools/scripts tools/chat
   node_modules/.bin/jest -c tools/scripts/jest.config.js
   node_modules/.bin/jest -c tools/chat/jest.config.js
+  # Again on a Redis Cluster (3 primaries, 3 replicas, on ports 7111-7116): the tests whose Redis
+  # use a cluster changes (tools/scripts/cluster.jest.config.js says which), with REDIS_URL naming it.
+  cluster_url=$(bash tools/scripts/redis-cluster.sh up 7111 | tail -1)
+  REDIS_URL="$cluster_url" node_modules/.bin/jest -c tools/scripts/cluster.jest.config.js -i
+  bash tools/scripts/redis-cluster.sh stop 7111
 fi

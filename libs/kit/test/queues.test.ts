@@ -123,13 +123,13 @@ describe('whenReady', () => {
     const pub = createRedis(TEST_REDIS_URL, log, 'when-ready-pub');
     const channel = `test:when-ready:${Date.now()}`;
     const got: string[] = [];
-    sub.on('message', (_c: string, m: string) => got.push(m));
+    sub.on('smessage', (_c: string, m: string) => got.push(m));
     await new Promise((r) => sub.once('connect', r)); // the ready check is in flight now
     await whenReady(sub);
-    await sub.subscribe(channel);
-    expect(await pub.publish(channel, 'hello')).toBe(1);
+    await sub.ssubscribe(channel);
+    expect(await pub.spublish(channel, 'hello')).toBe(1);
     // A second message on the same channel, waited for: the first came before it, once.
-    await pub.publish(channel, 'after');
+    await pub.spublish(channel, 'after');
     await until(() => got.includes('after'), 5_000, 'the second message');
     expect(got).toEqual(['hello', 'after']);
     await Promise.all([sub.quit(), pub.quit()]);
