@@ -10,8 +10,8 @@ import type { ChildProcess } from 'node:child_process';
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { TestSocket, type Envelope } from '@tessera/kit/testing';
-import { http, ROOT, spawnWorker, startRuntime, testEnv, token, transcript, wsUrl, type Env, type RuntimeInstance } from './harness';
+import { ROOT, spawnWorker, startRuntime, testEnv, type Env, type RuntimeInstance } from './harness';
+import { followChat, newSlowChat, problemsOf, referenceTranscript } from './streaming-chats';
 
 const run = promisify(execFile);
 /** Ports of this file's cluster: apart from `npm start`'s (7101) and other tests'. */
@@ -46,57 +46,11 @@ afterAll(async () => {
   await cluster('reset').catch(() => undefined);
 }, 60_000);
 
-async function newChat(user: string) {
-  const tok = await token(user);
-  const r = await http(api.url, 'POST', '/api/chats/app1/slow/start', { user_id: user }, tok);
-  expect(r.status).toBe(201);
-  return { user, tok, chatId: r.body.chat_id as string };
-}
-
-/**
- * One user's chat: sends its message once, and if its socket drops, reconnects and resumes from
- * the last index it holds, as the client library does. Done at the turn's `chat.run_complete`.
- */
-async function follow(chat: { user: string; tok: string; chatId: string }, started: () => void) {
-  const applied = new Map<number, Envelope>();
-  let received = 0;
-  let sent = false;
-  const deadline = Date.now() + 90_000;
-  while (Date.now() < deadline) {
-    const c = await TestSocket.connect(wsUrl(api.wsUrl, 'slow', 'app1', chat.chatId, chat.user, chat.tok));
-    const last = applied.size ? Math.max(...applied.keys()) : 0;
-    c.send({ type: 'client.resume', chat_id: chat.chatId, lastClientIndex: last });
-    await c.waitType('chat.resume_boundary');
-    if (!sent) {
-      c.send({ type: 'user.input.submit', text: 'alpha', client_message_id: `${chat.user}-1` });
-      sent = true;
-    }
-    await c.waitFor((m) => m.type === 'chat.text', 60_000).then(started, () => undefined);
-    const ended = await c.waitFor((m) => m.type === 'chat.run_complete', Math.max(1, deadline - Date.now())).then(
-      () => true,
-      () => false,
-    );
-    await c.close();
-    const dbg = c.messages.map((m) => `${m.type}${m.index !== undefined ? '#' + m.index : ''}`);
-    if (new Set(c.timeline().map((e) => e.index)).size !== c.timeline().length && !(globalThis as any).dumped) { (globalThis as any).dumped = true; console.log('DUP ' + chat.user + ' ' + dbg.join(' ')); }
-    for (const e of c.timeline()) {
-      received++;
-      applied.set(e.index!, e);
-    }
-    if (ended) break;
-  }
-  return { applied, received };
-}
-
 test(`a primary killed while ${CHATS} chats stream: every turn completes, each client holds the stored timeline once, transcripts as undisturbed`, async () => {
-  const reference = await (async () => {
-    const chat = await newChat('reference');
-    const { applied } = await follow(chat, () => undefined);
-    return transcript([...applied.values()]);
-  })();
+  const reference = await referenceTranscript(api);
   expect(reference).toHaveLength(3); // user, the reply, run_complete
 
-  const chats = await Promise.all(Array.from({ length: CHATS }, (_, i) => newChat(`streamer-${i}`)));
+  const chats = await Promise.all(Array.from({ length: CHATS }, (_, i) => newSlowChat(api, `streamer-${i}`)));
   let streaming = 0;
   let killedAt: number | null = null;
   const primary = (await cluster('primary', '{runtime-turns}')).split(' ');
@@ -108,32 +62,13 @@ test(`a primary killed while ${CHATS} chats stream: every turn completes, each c
     killedAt = Date.now();
     process.kill(pid, 'SIGKILL');
   };
-  const results = await Promise.all(chats.map((c) => follow(c, kill)));
+  const results = await Promise.all(chats.map((c) => followChat(api, c, kill)));
   expect(killedAt).not.toBeNull();
 
-  const problems: string[] = [];
-  let endedAfterKill = 0;
-  for (const [i, { applied, received }] of results.entries()) {
-    const chat = chats[i];
-    const stored = await api.s.timeline.after(chat.chatId, 0, 10_000);
-    const indexes = [...applied.keys()].sort((a, b) => a - b);
-    if (received !== applied.size) problems.push(`${chat.user}: ${received - applied.size} events twice`);
-    if (indexes.join() !== stored.map((e) => e.index).join()) problems.push(`${chat.user}: holds ${indexes.length} of ${stored.length} stored events`);
-    const lines = transcript([...applied.values()]);
-    const end = [...applied.values()].find((e) => e.type === 'chat.run_complete');
-    if (end?.data.status !== 'completed') problems.push(`${chat.user}: the turn ended ${end?.data.status ?? 'never'}`);
-    if (end && Date.parse(end.timestamp!) > killedAt!) endedAfterKill++;
-    // Retried: what each cut-off attempt streamed stays, closed as it was cut off, then the reply whole.
-    const [user, ...replies] = lines.slice(0, -1);
-    const reply = reference[1].replace('assistant:narrator: ', '');
-    const cut = replies.slice(0, -1).map((l) => l.replace('assistant:narrator: ', ''));
-    const asUndisturbed = [user, replies[replies.length - 1], lines[lines.length - 1]].join('\n') === reference.join('\n');
-    if (!asUndisturbed || !cut.every((c) => c.length < reply.length && reply.startsWith(c))) problems.push(`${chat.user}: transcript ${JSON.stringify(lines)}`);
-    if (cut.length > 1) problems.push(`${chat.user}: run ${cut.length + 1} times`);
-  }
+  const { problems, endedAt } = await problemsOf(api, chats, results, reference);
   expect(problems).toEqual([]);
   // The kill came mid-load: most turns ended after it, and the queue's slots moved to the replica.
-  expect(endedAfterKill).toBeGreaterThan(CHATS / 2);
+  expect(endedAt.filter((t) => t > killedAt!).length).toBeGreaterThan(CHATS / 2);
   const [promoted] = (await cluster('primary', '{runtime-turns}')).split(' ').map(Number);
   expect(promoted).not.toBe(port);
 }, 240_000);
