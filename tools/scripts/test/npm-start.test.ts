@@ -4,6 +4,7 @@ import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
+import WebSocket from 'ws';
 import { DEV_JWT_SECRET, signToken } from '@tessera/kit';
 
 /**
@@ -194,4 +195,61 @@ describe('npm start stopped by a signal to npm', () => {
     redis.disconnect();
     if (CAN_START_REDIS) expect(out).toMatch(/keeps? running( under \.data\/)?; `npm run infra -- stop` stops/);
   }, 180_000);
+});
+
+describe('npm start -- --redis-cluster', () => {
+  const mark = randomBytes(6).toString('hex');
+  // The cluster this test starts (and removes): apart from the default 7101 and the other tests'.
+  const base = 7141;
+  const clusterScript = resolve(ROOT, 'tools/scripts/redis-cluster.sh');
+
+  afterAll(async () => {
+    for (const p of marked(mark)) process.kill(Number(p.split(' ')[0]), 'SIGKILL');
+    execFileSync('bash', [clusterScript, 'reset', String(base)], { cwd: ROOT, stdio: 'ignore' });
+  }, 60_000);
+
+  // Only where npm start can start redis-server nodes of its own.
+  (CAN_START_REDIS ? it : it.skip)('runs the whole platform on a local Redis Cluster: a chat turn streams through the gateway, and a signal stops every service', async () => {
+    execFileSync('bash', [clusterScript, 'reset', String(base)], { cwd: ROOT, stdio: 'ignore' });
+    const ports = { RUNTIME_PORT: await freePort(), BROKER_PORT: await freePort(), OBSERVABILITY_PORT: await freePort(), AGENT_MANAGER_PORT: await freePort(), DOCUMENTS_PORT: await freePort(), BRIDGE_PORT: await freePort(), GATEWAY_PORT: await freePort() };
+    const env: NodeJS.ProcessEnv = { ...process.env, ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])), TESSERA_TEST_MARK: mark, TESSERA_NO_INSTALL: '1', NODE_ENV: 'development', LOG_LEVEL: 'warn' };
+    delete env.REDIS_URL;
+    const npm: ChildProcess = spawn('npm', ['start', '--', `--redis-cluster=${base}`], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    npm.stdout!.on('data', (d) => (out += d));
+    npm.stderr!.on('data', (d) => (out += d));
+    let npmExited = false;
+    npm.once('exit', () => (npmExited = true));
+    const output = () => out;
+    await until('npm start ready', () => out.includes('Tessera is running.'), 180_000, output);
+    // Every service process was given the cluster's URL.
+    for (const p of marked(mark).filter((x) => /apps\/(runtime|observability|gateway)\/src\//.test(x))) {
+      expect(readFileSync(`/proc/${p.split(' ')[0]}/environ`, 'utf8')).toContain(`REDIS_URL=redis+cluster://`);
+    }
+    // A user's turn through the gateway, over the socket URL the start hands out.
+    const user = `cluster-${mark}`;
+    const tok = await signToken(process.env.JWT_SECRET || DEV_JWT_SECRET, { sub: user, apps: ['demo-app'] }, { expiresIn: '10m' });
+    const started = await fetch(`http://127.0.0.1:${ports.GATEWAY_PORT}/api/chats/demo-app/assistant/start`, { method: 'POST', headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' }, body: JSON.stringify({ user_id: user }) });
+    expect(started.status).toBe(201);
+    const { websocket_url } = (await started.json()) as { websocket_url: string };
+    // A path, relative to the API it came from (the gateway).
+    const ws = new WebSocket(new URL(websocket_url, `ws://127.0.0.1:${ports.GATEWAY_PORT}`), { headers: { authorization: `Bearer ${tok}` } });
+    const types: string[] = [];
+    const ended = new Promise<{ status: string }>((done, fail) => {
+      ws.on('message', (raw) => {
+        const m = JSON.parse(String(raw)) as { type: string; data: { status: string } };
+        types.push(m.type);
+        if (m.type === 'chat_meta') ws.send(JSON.stringify({ type: 'user.input.submit', text: 'hello over a cluster' }));
+        if (m.type === 'chat.run_complete') done(m.data);
+      });
+      ws.on('error', fail);
+    });
+    expect(await ended).toMatchObject({ status: 'completed' });
+    expect(types).toContain('chat.text');
+    ws.close();
+
+    process.kill(npm.pid!, 'SIGTERM');
+    await until('npm exited', () => npmExited, 15_000, output);
+    await until('every process of npm start gone', () => marked(mark).length === 0, 15_000, () => `${out}\nstill running:\n${marked(mark).join('\n')}`);
+  }, 240_000);
 });
