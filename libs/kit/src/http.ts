@@ -175,14 +175,20 @@ export function toErrorResponse(err: unknown): { status: number; body: ErrorBody
 }
 
 // Prisma's "cannot reach the database" codes; PostgreSQL's connection class 08, shutdown 57P0x,
-// too many connections 53300; socket errors of pg and ioredis.
-const UNREACHABLE = /^(P1001|P1002|P1008|P1017|08[0-9A-Z]{3}|57P0[1-3]|53300|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE)$/;
+// too many connections 53300; socket and name errors of pg and ioredis.
+const UNREACHABLE = /^(P1001|P1002|P1008|P1017|08[0-9A-Z]{3}|57P0[1-3]|53300|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN)$/;
+// pg's own words for a connection that went away, which carry no code.
+const UNREACHABLE_MESSAGE = /Connection terminated|timeout exceeded when trying to connect/;
 
-/** PostgreSQL or Redis out of reach is a 503 the client may retry; any other storage error is ours (500). */
-function isStorageUnreachable(err: unknown): boolean {
+/**
+ * PostgreSQL or Redis out of reach: a 503 the client may retry, a job a worker puts back rather
+ * than fails. Any other storage error is ours (500).
+ */
+export function isStorageUnreachable(err: unknown): boolean {
   if (!err || typeof err !== 'object') return false;
-  const e = err as { name?: string; code?: unknown; errorCode?: unknown; cause?: { code?: unknown } };
+  const e = err as { name?: string; message?: unknown; code?: unknown; errorCode?: unknown; cause?: { code?: unknown } };
   if (e.name === 'PrismaClientInitializationError') return true;
+  if (typeof e.message === 'string' && UNREACHABLE_MESSAGE.test(e.message)) return true;
   return [e.code, e.errorCode, e.cause?.code].some((c) => typeof c === 'string' && UNREACHABLE.test(c));
 }
 

@@ -1,6 +1,6 @@
 import { DelayedError } from 'bullmq';
 import { Queue } from '@tessera/contracts';
-import { backoff, bullConnection, createTypedWorker } from '@tessera/kit';
+import { backoff, bullConnection, createTypedWorker, isStorageUnreachable } from '@tessera/kit';
 import { normalizeRuntime } from '../domain/runtime-events';
 import type { ObservabilityServices } from '../services';
 import { ingestGroups } from './group-commit';
@@ -18,9 +18,6 @@ const putBack = backoff({ baseMs: 100, maxMs: 1_000 });
 const orderDelay = (n: number) => putBack(n - 1);
 /** While PostgreSQL is out of reach, a job is put back this long, without using up its attempts. */
 const UNREACHABLE_DELAY_MS = 2_000;
-// pg's socket errors, PostgreSQL's connection class 08, shutdown 57P0x, too many connections 53300.
-const UNREACHABLE = /^(08[0-9A-Z]{3}|57P0[1-3]|53300|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN)$/;
-const unreachable = (e: unknown) => UNREACHABLE.test(String((e as { code?: unknown }).code)) || /Connection terminated|timeout exceeded when trying to connect/.test((e as Error).message ?? '');
 const MAX_ORDER_WAITS = (() => {
   let n = 0;
   for (let waited = 0; waited < ORDER_WAIT_MS; waited += orderDelay(++n));
@@ -50,7 +47,7 @@ export async function startIngestWorker(s: ObservabilityServices) {
         results = await groups.add({ events: data.events.map(normalizeRuntime), inOrder: job.attemptsStarted <= MAX_ORDER_WAITS });
       } catch (e) {
         // The runtime's jobs have a few attempts; an outage of the database must not use them up.
-        if (!unreachable(e) || !token) throw e;
+        if (!isStorageUnreachable(e) || !token) throw e;
         s.logger.warn('database out of reach; job put back', { job_id: job.id, error: (e as Error).message });
         await job.moveToDelayed(Date.now() + UNREACHABLE_DELAY_MS, token);
         throw new DelayedError();
