@@ -35,7 +35,8 @@ beforeAll(async () => {
   redisUrl = await cluster('up');
   expect(redisUrl).toMatch(/^redis\+cluster:\/\//);
   env = await testEnv('failover');
-  extra = { WORKFLOWS_DIR: resolve(__dirname, 'fixtures/workflows'), REDIS_URL: redisUrl };
+  // A job the promotion lost is queued again within seconds (30 s and 60 s by default), inside the clients' patience.
+  extra = { WORKFLOWS_DIR: resolve(__dirname, 'fixtures/workflows'), REDIS_URL: redisUrl, INPUT_SWEEP_MS: '1000', INPUT_REQUEUE_AFTER_MS: '5000' };
   api = await startRuntime(env, { worker: false, extra });
   workers.push(await spawnWorker(env, extra), await spawnWorker(env, extra));
 }, 120_000);

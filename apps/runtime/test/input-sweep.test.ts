@@ -53,7 +53,7 @@ test('an acknowledged input whose job vanished from Redis is queued again by the
   await socket.close();
 }, 40_000);
 
-test('an input whose job still exists (waiting, delayed or running) is not queued again; a young one is not looked at', async () => {
+test('an input whose job waits is not queued again; a lost one is, once; none younger than INPUT_REQUEUE_AFTER_MS is looked at', async () => {
   worker?.kill('SIGKILL');
   await new Promise((r) => worker!.once('exit', r));
   worker = null;

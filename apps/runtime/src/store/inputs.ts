@@ -181,13 +181,17 @@ export class InputStore {
     });
   }
 
-  /** Inputs not done (waiting, or taken by a turn) created before `before`, oldest first, with their chat's app. */
-  async openBefore(before: Date, limit: number): Promise<{ id: string; chatId: string; appId: string }[]> {
+  /**
+   * Inputs not done (waiting, or taken by a turn) created between `after` and `before` and taken
+   * fewer than `maxAttempts` times, oldest first, with their chat's app.
+   */
+  async openBetween(after: Date, before: Date, maxAttempts: number, limit: number): Promise<{ id: string; chatId: string; appId: string }[]> {
     const r = await this.pool.query<{ id: string; chat_id: string; app_id: string }>({
-      name: 'inputs-open-before',
+      name: 'inputs-open-between',
       text: `SELECT i.id, i.chat_id, c.app_id FROM chat_inputs i JOIN chats c ON c.id = i.chat_id
-             WHERE i.status IN ('pending', 'processing') AND i.created_at < $1 ORDER BY i.created_at LIMIT $2`,
-      values: [before, limit],
+             WHERE i.status IN ('pending', 'processing') AND i.created_at > $1 AND i.created_at < $2 AND i.attempt < $3
+             ORDER BY i.created_at LIMIT $4`,
+      values: [after, before, maxAttempts, limit],
     });
     return r.rows.map((row) => ({ id: row.id, chatId: row.chat_id, appId: row.app_id }));
   }

@@ -4,15 +4,23 @@ import type { InputStore } from '../store/inputs';
 
 /** Open inputs looked at in one pass, oldest first. */
 const PER_PASS = 500;
+/** Older than this, an open input is left as it is (its chat has long moved on, or it is a poison input). */
+const MAX_AGE_MS = 24 * 3600_000;
+/**
+ * An input taken this many times (BullMQ's attempts of its job) failed each time for a reason of
+ * its own: it is not queued again, or it would fail again for ever.
+ */
+const MAX_ATTEMPTS = 5;
 
 /**
  * Inputs are durable in PostgreSQL; their BullMQ jobs live in Redis, which can lose its last
  * writes: a primary that dies before its replica copied them (Redis Cluster, Sentinel), or a
  * restart under `appendfsync everysec`. An input acknowledged that way waits for a job that will
- * never come. Every INPUT_SWEEP_MS one worker (a Redis lease) reads the inputs not done and older
- * than INPUT_REQUEUE_AFTER_MS, and queues again (same job id) those whose job Redis no longer
- * knows. A job that exists, waiting, delayed or running, is left alone; a turn that runs the
- * input twice cannot happen: a turn takes its input under the chat's lease.
+ * never come. Every INPUT_SWEEP_MS each worker tries for a Redis lease, and the one that gets it
+ * reads the inputs not done, older than INPUT_REQUEUE_AFTER_MS and younger than a day, and queues
+ * again (same job id) those whose job Redis no longer knows, or whose job completed without
+ * taking them. A job that is waiting, delayed or running is left alone, and one that failed all
+ * its attempts too. A turn never runs an input twice: it takes its input under the chat's lease.
  */
 export class InputSweep {
   private timer: NodeJS.Timeout | null = null;
@@ -43,8 +51,12 @@ export class InputSweep {
     if (!lease) return [];
     try {
       const requeued: string[] = [];
-      for (const input of await this.d.inputs.openBefore(new Date(now - this.opts.requeueAfterMs), PER_PASS)) {
-        if ((await this.d.turnQueue.queue.getJobState(input.id)) !== 'unknown') continue;
+      for (const input of await this.d.inputs.openBetween(new Date(now - MAX_AGE_MS), new Date(now - this.opts.requeueAfterMs), MAX_ATTEMPTS, PER_PASS)) {
+        const state = await this.d.turnQueue.queue.getJobState(input.id);
+        // A job that is waiting, delayed or running will take the input; a failed one used its
+        // attempts. A completed one left the input to a job that then did not take it either.
+        if (state !== 'unknown' && state !== 'completed') continue;
+        if (state === 'completed') await this.d.turnQueue.queue.remove(input.id);
         await this.d.turnQueue.add({ chat_id: input.chatId, app_id: input.appId, input_id: input.id }, { jobId: input.id });
         requeued.push(input.id);
       }
