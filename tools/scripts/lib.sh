@@ -47,7 +47,7 @@ const [,scheme,userinfo,hosts,rest]=m;const i=userinfo===undefined?-1:userinfo.i
 const user=userinfo===undefined?"":i<0?userinfo:userinfo.slice(0,i);const pass=i<0?"":userinfo.slice(i+1);
 const build=(p)=>scheme+"://"+(user||p?user+(p?":"+p:"")+"@":"")+hosts+rest;
 const [op,key]=process.argv.slice(1);
-if(op==="redact")console.log(build(pass?"***":""));
+if(op==="redact")console.log(build(pass?"***":"").replace(/([?&]sentinelPassword=)[^&#]*/g,"$1***"));
 else if(op==="with-password")console.log(build(encodeURIComponent(process.env.PW)));
 else if(key==="scheme")console.log(scheme);
 else if(key==="username")console.log(decodeURIComponent(user));

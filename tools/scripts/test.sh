@@ -21,6 +21,7 @@ if [ $# -eq 0 ]; then
   # Again on a Redis Cluster (3 primaries, 3 replicas, on ports 7111-7116): the tests whose Redis
   # use a cluster changes (tools/scripts/cluster.jest.config.js says which), with REDIS_URL naming it.
   cluster_url=$(bash tools/scripts/redis-cluster.sh up 7111 | tail -1)
+  # Stopped however the pass ends (a failing test exits here at once).
+  trap 'bash tools/scripts/redis-cluster.sh stop 7111 >/dev/null 2>&1' EXIT
   REDIS_URL="$cluster_url" node_modules/.bin/jest -c tools/scripts/cluster.jest.config.js -i
-  bash tools/scripts/redis-cluster.sh stop 7111
 fi
