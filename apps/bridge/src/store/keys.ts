@@ -6,7 +6,8 @@
  * running agent server), so one slot holds it all.
  */
 export function keysOf(deployment: string) {
-  const prefix = deployment.includes('{') ? deployment : `{${deployment}}`;
+  // A prefix that has a hash tag of its own (a non-empty `{…}`) keeps it.
+  const prefix = /\{[^}]+\}/.test(deployment) ? deployment : `{${deployment}}`;
   return {
     session: (id: string) => `${prefix}:s:${id}`,
     reuse: (reuseKey: string) => `${prefix}:reuse:${reuseKey}`,
