@@ -62,6 +62,17 @@ async function until(what: string, check: () => boolean | Promise<boolean>, ms: 
   }
 }
 
+/** `npm start` with these arguments, in its own process group as a process manager starts it (a signal reaches npm alone), its output collected. */
+function startNpm(args: string[], env: NodeJS.ProcessEnv) {
+  const npm: ChildProcess = spawn('npm', ['start', ...args], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  npm.stdout!.on('data', (d) => (out += d));
+  npm.stderr!.on('data', (d) => (out += d));
+  let exited = false;
+  npm.once('exit', () => (exited = true));
+  return { npm, output: () => out, exited: () => exited };
+}
+
 describe('npm start stopped by a signal to npm', () => {
   const mark = randomBytes(6).toString('hex');
   let redisUrl: string;
@@ -99,32 +110,25 @@ describe('npm start stopped by a signal to npm', () => {
       NODE_ENV: 'development',
       LOG_LEVEL: 'warn',
     };
-    // Its own process group, as a process manager starts it: the signal reaches npm alone.
-    const npm: ChildProcess = spawn('npm', ['start'], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    npm.stdout!.on('data', (d) => (out += d));
-    npm.stderr!.on('data', (d) => (out += d));
-    let npmExited = false;
-    npm.once('exit', () => (npmExited = true));
-    const output = () => out;
+    const { npm, output, exited } = startNpm([], env);
     // A request that finds no gateway says what npm start printed (a service that exited stops them all).
     const request = (url: string, init?: RequestInit) =>
       fetch(url, init).catch((e: Error & { cause?: { code?: string } }) => {
-        throw new Error(`${init?.method ?? 'GET'} ${url}: ${e.message} (${e.cause?.code ?? 'no code'}); npm start printed:\n${out.slice(-4_000)}`);
+        throw new Error(`${init?.method ?? 'GET'} ${url}: ${e.message} (${e.cause?.code ?? 'no code'}); npm start printed:\n${output().slice(-4_000)}`);
       });
 
     // Eight services compile their TypeScript on start (tsx): allow a busy machine its time.
-    await until('npm start ready', () => out.includes('Tessera is running.'), 120_000, output);
+    await until('npm start ready', () => output().includes('Tessera is running.'), 120_000, output);
     const services = marked(mark).filter((p) => /apps\/(runtime|broker|observability|agent-manager|document-server|bridge|gateway)\/src\//.test(p));
     expect(services).toHaveLength(8); // runtime, runtime-worker, broker, observability, agent-manager, document-server, bridge, gateway
     for (const port of Object.values(ports)) expect(await answers(port)).toBe(true);
     // The gateway routes to observability, and the printed token is an operator's.
-    const token = /export TOKEN=(\S+)/.exec(out)?.[1];
+    const token = /export TOKEN=(\S+)/.exec(output())?.[1];
     const sessions = await request(`http://127.0.0.1:${ports.GATEWAY_PORT}/api/observability/sessions`, { headers: { authorization: `Bearer ${token}` } });
     expect([sessions.status, await sessions.text()]).toEqual([200, expect.stringContaining('"sessions"')]);
     // The printed ingest key is demo-app's: an outside agent posts through the gateway with it
     // (POST /events and an OpenTelemetry exporter's OTLP/JSON), and the printed token sees the sessions.
-    const ingestKey = /export INGEST_KEY=(\S+)/.exec(out)?.[1];
+    const ingestKey = /export INGEST_KEY=(\S+)/.exec(output())?.[1];
     expect(ingestKey).toBe(readFileSync(resolve(ROOT, '.data/secrets/demo-app.ingest-key'), 'utf8').trim());
     expect(statSync(resolve(ROOT, '.data/secrets/demo-app.ingest-key')).mode & 0o777).toBe(0o600);
     const gw = `http://127.0.0.1:${ports.GATEWAY_PORT}/api/observability`;
@@ -175,8 +179,8 @@ describe('npm start stopped by a signal to npm', () => {
     expect([refused.status, ((await refused.json()) as { error: { message: string } }).error.message]).toEqual([401, expect.stringMatching(/x-ingest-key/)]);
 
     process.kill(npm.pid!, signal);
-    await until('npm exited', () => npmExited, 15_000, output);
-    await until('every process of npm start gone', () => marked(mark).length === 0, 15_000, () => `${out}\nstill running:\n${marked(mark).join('\n')}`);
+    await until('npm exited', exited, 15_000, output);
+    await until('every process of npm start gone', () => marked(mark).length === 0, 15_000, () => `${output()}\nstill running:\n${marked(mark).join('\n')}`);
     for (const port of Object.values(ports)) expect(await answers(port)).toBe(false);
 
     // The Redis npm start started for a URL without a password asks for the one it generated into .data/secrets/.
@@ -193,7 +197,7 @@ describe('npm start stopped by a signal to npm', () => {
     await redis.connect();
     expect(await redis.ping()).toBe('PONG');
     redis.disconnect();
-    if (CAN_START_REDIS) expect(out).toMatch(/keeps? running( under \.data\/)?; `npm run infra -- stop` stops/);
+    if (CAN_START_REDIS) expect(output()).toMatch(/keeps? running( under \.data\/)?; `npm run infra -- stop` stops/);
   }, 180_000);
 });
 
@@ -214,14 +218,8 @@ describe('npm start -- --redis-cluster', () => {
     const ports = { RUNTIME_PORT: await freePort(), BROKER_PORT: await freePort(), OBSERVABILITY_PORT: await freePort(), AGENT_MANAGER_PORT: await freePort(), DOCUMENTS_PORT: await freePort(), BRIDGE_PORT: await freePort(), GATEWAY_PORT: await freePort() };
     const env: NodeJS.ProcessEnv = { ...process.env, ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])), TESSERA_TEST_MARK: mark, TESSERA_NO_INSTALL: '1', NODE_ENV: 'development', LOG_LEVEL: 'warn' };
     delete env.REDIS_URL;
-    const npm: ChildProcess = spawn('npm', ['start', '--', `--redis-cluster=${base}`], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    npm.stdout!.on('data', (d) => (out += d));
-    npm.stderr!.on('data', (d) => (out += d));
-    let npmExited = false;
-    npm.once('exit', () => (npmExited = true));
-    const output = () => out;
-    await until('npm start ready', () => out.includes('Tessera is running.'), 180_000, output);
+    const { npm, output, exited } = startNpm(['--', `--redis-cluster=${base}`], env);
+    await until('npm start ready', () => output().includes('Tessera is running.'), 180_000, output);
     // Every service process was given the cluster's URL.
     for (const p of marked(mark).filter((x) => /apps\/(runtime|observability|gateway)\/src\//.test(x))) {
       expect(readFileSync(`/proc/${p.split(' ')[0]}/environ`, 'utf8')).toContain(`REDIS_URL=redis+cluster://`);
@@ -249,7 +247,7 @@ describe('npm start -- --redis-cluster', () => {
     ws.close();
 
     process.kill(npm.pid!, 'SIGTERM');
-    await until('npm exited', () => npmExited, 15_000, output);
-    await until('every process of npm start gone', () => marked(mark).length === 0, 15_000, () => `${out}\nstill running:\n${marked(mark).join('\n')}`);
+    await until('npm exited', exited, 15_000, output);
+    await until('every process of npm start gone', () => marked(mark).length === 0, 15_000, () => `${output()}\nstill running:\n${marked(mark).join('\n')}`);
   }, 240_000);
 });
