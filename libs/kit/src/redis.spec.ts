@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { parseRedisUrl, redactRedisUrl, redisUrlWithPassword } from './redis';
+import { redactText } from './logger';
+import { parseRedisUrl, redisUrlWithPassword } from './redis';
 
 describe('parseRedisUrl: what REDIS_URL names', () => {
   it('a single Redis is its URL, as ioredis takes it', () => {
@@ -50,14 +51,14 @@ describe('parseRedisUrl: what REDIS_URL names', () => {
     expect(() => parseRedisUrl(url)).toThrow(message);
   });
 
-  it('any list of nodes and any password read back as written; the password never shows in the error or the redacted URL', () => {
+  it('any list of nodes and any password read back as written; the password never shows in the error or the URL as logs redact it', () => {
     const host = fc.oneof(fc.ipV4(), fc.domain());
     const node = fc.record({ host, port: fc.integer({ min: 1, max: 65535 }) });
     fc.assert(
       fc.property(fc.array(node, { minLength: 1, maxLength: 6 }), fc.string({ minLength: 1, maxLength: 30 }), (nodes, password) => {
         const url = `redis+cluster://:${encodeURIComponent(password)}@${nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
         expect(parseRedisUrl(url)).toEqual({ kind: 'cluster', nodes, username: undefined, password, tls: false });
-        expect(redactRedisUrl(url)).not.toContain(`:${encodeURIComponent(password)}@`);
+        expect(redactText(url)).not.toContain(`:${encodeURIComponent(password)}@`);
       }),
     );
   });

@@ -76,11 +76,6 @@ export function redisUrlWithPassword(url: string, password: string): string {
   return url.replace(/^([a-z+]+:\/\/)(?:([^:@/?#]*)(?::[^@/?#]*)?@)?/, (_m, scheme: string, user?: string) => `${scheme}${user ?? ''}:${enc}@`);
 }
 
-/** The URL as it may be logged: its passwords masked. */
-export function redactRedisUrl(url: string): string {
-  return url.replace(/(\/\/[^:@/]*:)[^@/]*@/, '$1***@').replace(/(sentinelPassword=)[^&#]*/, '$1***');
-}
-
 /**
  * What every connection to a cluster is told: commands to a slot whose primary just died wait for
  * the promotion of its replica (a node timeout of a few seconds) rather than fail at once; sharded
@@ -163,6 +158,11 @@ export function isCluster(client: RedisClient): client is Cluster {
   return client instanceof Cluster;
 }
 
+/** The servers that hold keys: the client itself, or each primary of a cluster (known once it is ready). */
+export function primaries(client: RedisClient): Redis[] {
+  return isCluster(client) ? client.nodes('master') : [client];
+}
+
 /**
  * Resolves once the client is ready. A SUBSCRIBE sent while ioredis is still in its ready check
  * (status `connect`, right after start or a reconnect) is lost when the check completes: the
@@ -218,7 +218,7 @@ function useBull(connection: ConnectionOptions): () => Promise<void> {
 }
 
 /**
- * The name BullMQ keys a queue under: in braces, so that every key of one queue (`bull:{name}:…`)
+ * The name BullMQ keys a queue under: in braces, so that every key of one queue (`<prefix>:{name}:…`)
  * hashes to one Redis Cluster slot, as BullMQ's scripts need, while different queues spread over
  * the cluster. The same on a single Redis, so one key layout is tested everywhere.
  */

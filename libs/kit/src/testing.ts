@@ -13,7 +13,7 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import { pgConnectionString } from './db';
 import { createLogger } from './logger';
-import { createRedis, isCluster } from './redis';
+import { createRedis, primaries, whenReady } from './redis';
 export { DEMO_PRICE_OVERRIDES, entryOf, SERVICES } from './stack';
 
 /**
@@ -386,18 +386,31 @@ export async function until<T>(fn: () => Promise<T | undefined | null | false> |
 }
 
 /**
- * Deletes the keys matching `pattern` (what a test file left under its own prefix) on the test
- * Redis, or on every primary when it is a cluster (KEYS answers for one node only).
+ * Deletes the keys matching `pattern` on the Redis of `url`, or on every primary of a cluster
+ * (SCAN answers for one node only); how many. One key a command: on a cluster, keys of one node may
+ * still be in different slots.
  */
-export async function deleteTestKeys(pattern: string): Promise<void> {
-  const redis = createRedis(TEST_REDIS_URL, createLogger('test-keys', 'silent'), 'test-keys');
+export async function deleteKeys(url: string, pattern: string): Promise<number> {
+  const redis = createRedis(url, createLogger('test-keys', 'silent'), 'test-keys', { maxRetriesPerRequest: 1 });
+  let n = 0;
   try {
-    for (const node of isCluster(redis) ? redis.nodes('master') : [redis]) {
-      const keys = await node.keys(pattern);
-      // One key a command: on a cluster, keys of one node may still be in different slots.
-      if (keys.length) await keys.reduce((p, k) => p.unlink(k), node.pipeline()).exec();
+    await whenReady(redis);
+    for (const node of primaries(redis)) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        if (!keys.length) continue;
+        for (const [err, x] of (await keys.reduce((p, k) => p.unlink(k), node.pipeline()).exec()) ?? []) if (!err) n += Number(x);
+      } while (cursor !== '0');
     }
   } finally {
-    await redis.quit();
+    await redis.quit().catch(() => redis.disconnect());
   }
+  return n;
+}
+
+/** What a test file left under its own prefix, on the test Redis (or cluster). */
+export async function deleteTestKeys(pattern: string): Promise<void> {
+  await deleteKeys(TEST_REDIS_URL, pattern);
 }

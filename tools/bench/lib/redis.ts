@@ -3,7 +3,7 @@
  * (`REDIS_URL=redis+cluster://…`): built by the kit's `createRedis`, as the services build theirs.
  * What is per server (SCAN, INFO) goes to every primary of a cluster.
  */
-import { createLogger, createRedis, isCluster, whenReady, type RedisClient } from '@tessera/kit';
+import { createLogger, createRedis, isCluster, primaries, whenReady, type RedisClient } from '@tessera/kit';
 import type { Redis, RedisOptions } from 'ioredis';
 
 const logger = createLogger('bench-redis', 'error');
@@ -20,11 +20,6 @@ export async function benchRedis(url: string, name: string, extra: RedisOptions 
     throw e;
   }
   return client;
-}
-
-/** The servers that hold keys: the client itself, or each primary of a cluster. */
-export function primaries(client: RedisClient): Redis[] {
-  return isCluster(client) ? client.nodes('master') : [client];
 }
 
 /** Every server: the client itself, or each node (primaries and replicas) of a cluster. */
