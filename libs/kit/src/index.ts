@@ -17,6 +17,7 @@ export * from './token';
 export * from './routes';
 export * from './backoff';
 export * from './lease';
+export * from './locked-sweep';
 export * from './group-commit';
 export * from './multipart';
 export * from './service-client';

@@ -1,8 +1,8 @@
 import { publishLive } from '../bus/live';
+import { LockedSweep } from '@tessera/kit';
 import type { ObservabilityServices } from '../services';
 import { toSession } from '../store/sessions';
 import { finishIdleSessions } from '../store/sweeps';
-import { LockedSweep } from './sweep';
 
 /**
  * Closes outside sessions nobody reports on: an agent's hook or an OpenTelemetry exporter may never
@@ -11,9 +11,9 @@ import { LockedSweep } from './sweep';
  * an event that arrives later starts it again. Runtime chats and bridge sessions are left alone:
  * their services report their ends, and a chat waiting for its user is rightly running.
  */
-export class IdleSessions extends LockedSweep {
-  constructor(s: ObservabilityServices) {
-    super(s, 'idle-sessions', s.config.SESSION_IDLE_SWEEP_MS);
+export class IdleSessions extends LockedSweep<number> {
+  constructor(protected readonly s: ObservabilityServices) {
+    super(s.redis, s.logger, { name: 'idle-sessions', lockKey: `${s.config.BULL_PREFIX}:observability:idle-sessions`, intervalMs: s.config.SESSION_IDLE_SWEEP_MS, idle: 0, atStart: true });
   }
 
   protected get enabled(): boolean {

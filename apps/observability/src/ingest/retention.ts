@@ -1,6 +1,6 @@
+import { LockedSweep } from '@tessera/kit';
 import type { ObservabilityServices } from '../services';
 import { deleteSessionsUntouchedSince, deleteTombstonesBefore } from '../store/sweeps';
-import { LockedSweep } from './sweep';
 
 /**
  * Deletes sessions untouched for RETENTION_DAYS with their events, and tombstones and OpenTelemetry trace index entries as old, every
@@ -8,9 +8,9 @@ import { LockedSweep } from './sweep';
  * sessions per transaction, so no lock is held long and ingest keeps running meanwhile.
  * Expired sessions get no tombstone: they are old, and an event that still arrives starts anew.
  */
-export class Retention extends LockedSweep {
-  constructor(s: ObservabilityServices) {
-    super(s, 'retention', s.config.RETENTION_INTERVAL_MS);
+export class Retention extends LockedSweep<number> {
+  constructor(protected readonly s: ObservabilityServices) {
+    super(s.redis, s.logger, { name: 'retention', lockKey: `${s.config.BULL_PREFIX}:observability:retention`, intervalMs: s.config.RETENTION_INTERVAL_MS, idle: 0, atStart: true });
   }
 
   protected get enabled(): boolean {

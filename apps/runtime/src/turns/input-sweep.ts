@@ -1,4 +1,4 @@
-import { RedisLeases, type Logger, type RedisClient, type TypedQueue } from '@tessera/kit';
+import { LockedSweep, type Logger, type RedisClient, type TypedQueue } from '@tessera/kit';
 import type { Queue } from '@tessera/contracts';
 import type { InputStore } from '../store/inputs';
 
@@ -22,53 +22,32 @@ const MAX_ATTEMPTS = 5;
  * taking them. A job that is waiting, delayed or running is left alone, and one that failed all
  * its attempts too. A turn never runs an input twice: it takes its input under the chat's lease.
  */
-export class InputSweep {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<unknown> | null = null;
-  private readonly leases: RedisLeases;
-
+export class InputSweep extends LockedSweep<string[]> {
   constructor(
     private readonly d: { inputs: InputStore; turnQueue: TypedQueue<typeof Queue.RuntimeTurns>; redis: RedisClient; logger: Logger; prefix: string },
     private readonly opts: { intervalMs: number; requeueAfterMs: number },
   ) {
-    this.leases = new RedisLeases(d.redis, { ttlMs: Math.max(30_000, opts.intervalMs) });
+    // Not at start: a worker's start reads nothing more than it did.
+    super(d.redis, d.logger, { name: 'input sweep', lockKey: `${d.prefix}:runtime:input-sweep`, intervalMs: opts.intervalMs, idle: [], atStart: false });
   }
 
-  start(): this {
-    if (this.opts.intervalMs <= 0) return this;
-    this.timer = setInterval(() => {
-      this.running ??= this.runOnce()
-        .catch((e: Error) => this.d.logger.warn('input sweep failed', { error: e.message }))
-        .finally(() => (this.running = null));
-    }, this.opts.intervalMs);
-    this.timer.unref();
-    return this;
+  protected get enabled(): boolean {
+    return true;
   }
 
-  /** One pass, if no other worker is making one: the inputs queued again. */
-  async runOnce(now = Date.now()): Promise<string[]> {
-    const lease = await this.leases.acquire(`${this.d.prefix}:runtime:input-sweep`);
-    if (!lease) return [];
-    try {
-      const requeued: string[] = [];
-      for (const input of await this.d.inputs.openBetween(new Date(now - MAX_AGE_MS), new Date(now - this.opts.requeueAfterMs), MAX_ATTEMPTS, PER_PASS)) {
-        const state = await this.d.turnQueue.queue.getJobState(input.id);
-        // A job that is waiting, delayed or running will take the input; a failed one used its
-        // attempts. A completed one left the input to a job that then did not take it either.
-        if (state !== 'unknown' && state !== 'completed') continue;
-        if (state === 'completed') await this.d.turnQueue.queue.remove(input.id);
-        await this.d.turnQueue.add({ chat_id: input.chatId, app_id: input.appId, input_id: input.id }, { jobId: input.id });
-        requeued.push(input.id);
-      }
-      if (requeued.length) this.d.logger.warn('inputs with no job queued again (Redis lost their jobs)', { inputs: requeued.length });
-      return requeued;
-    } finally {
-      await lease.release();
+  /** The inputs queued again. */
+  protected async pass(now: number): Promise<string[]> {
+    const requeued: string[] = [];
+    for (const input of await this.d.inputs.openBetween(new Date(now - MAX_AGE_MS), new Date(now - this.opts.requeueAfterMs), MAX_ATTEMPTS, PER_PASS)) {
+      const state = await this.d.turnQueue.queue.getJobState(input.id);
+      // A job that is waiting, delayed or running will take the input; a failed one used its
+      // attempts. A completed one left the input to a job that then did not take it either.
+      if (state !== 'unknown' && state !== 'completed') continue;
+      if (state === 'completed') await this.d.turnQueue.queue.remove(input.id);
+      await this.d.turnQueue.add({ chat_id: input.chatId, app_id: input.appId, input_id: input.id }, { jobId: input.id });
+      requeued.push(input.id);
     }
-  }
-
-  async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    await this.running;
+    if (requeued.length) this.d.logger.warn('inputs with no job queued again (Redis lost their jobs)', { inputs: requeued.length });
+    return requeued;
   }
 }
