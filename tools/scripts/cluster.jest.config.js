@@ -1,7 +1,7 @@
 // The tests that `npm test` runs a second time on a Redis Cluster (3 primaries, 3 replicas, started
 // by tools/scripts/test.sh with tools/scripts/redis-cluster.sh): REDIS_URL names the cluster, and
 // each file runs as its project runs it. They are the ones whose Redis use a cluster changes: BullMQ
-// under hash-tagged queue names, leases, Lua scripts over several keys (budgets, the bridge's
+// under hash-tagged queue names, leases, Lua scripts over several keys (the bridge's
 // quotas), sharded pub/sub across instances and processes, reconnects and resumes under churn.
 const path = require('node:path');
 
