@@ -63,11 +63,12 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * answers), resumes after the last index it holds, and follows until the turn's end, reconnecting
  * whenever its socket closes. Returns what it applied by index and how many events it received.
  */
-async function follow(chat: StreamingChat, first: number, onText: () => void, deadline: number) {
+async function follow(chat: StreamingChat, first: number, onText: () => void, onResumed: () => void, deadline: number) {
   const applied = new Map<number, Envelope>();
   let received = 0;
   let reconnects = 0;
   let streaming = false;
+  let resumed = false;
   for (let n = first; Date.now() < deadline; n++) {
     const url = wsUrl(`ws://127.0.0.1:${ports[n % 2]}`, 'long', 'app1', chat.chatId, chat.user, chat.tok);
     const s = await TestSocket.connect(url).catch(() => null);
@@ -82,6 +83,7 @@ async function follow(chat: StreamingChat, first: number, onText: () => void, de
       const late = setTimeout(() => settle(false), deadline - Date.now());
       const done = (v: boolean) => (clearTimeout(late), settle(v));
       const seen = (m: Envelope) => {
+        if (m.type === 'chat.resume_boundary' && !resumed) (resumed = true), onResumed();
         if (!streaming && m.type === 'chat.text' && m.data.role === 'assistant') (streaming = true), onText();
         if (m.type === 'chat.run_complete') done(true);
       };
@@ -115,8 +117,13 @@ test(`both API instances restarted while ${CHATS * SOCKETS_PER_CHAT} clients fol
     })();
   };
   const deadline = Date.now() + 120_000;
-  const following = Promise.all(chats.flatMap((chat) => Array.from({ length: SOCKETS_PER_CHAT }, (_, j) => follow(chat, j, onText, deadline))));
-  // Every chat's message, sent at once while its clients connect (the input's own acknowledgement across a restart is another test's).
+  let resumed = 0;
+  let allResumed!: () => void;
+  const ready = new Promise<void>((r) => (allResumed = r));
+  const onResumed = () => ++resumed === CHATS * SOCKETS_PER_CHAT && allResumed();
+  const following = Promise.all(chats.flatMap((chat) => Array.from({ length: SOCKETS_PER_CHAT }, (_, j) => follow(chat, j, onText, onResumed, deadline))));
+  // Every client is connected and up to date; then every chat's message, at once (the input's own acknowledgement across a restart is another test's).
+  await ready;
   await Promise.all(
     chats.map(async (chat) => {
       const s = await TestSocket.connect(wsUrl(admin.wsUrl, 'long', 'app1', chat.chatId, chat.user, chat.tok));

@@ -157,5 +157,6 @@ export const WsErrorCode = {
   BudgetExceeded: 'BUDGET_EXCEEDED',
   ChatBusy: 'CHAT_BUSY',
   TurnFailed: 'TURN_FAILED',
+  Unavailable: 'UNAVAILABLE',
   Internal: 'INTERNAL',
 } as const;

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { CloseCode } from '@tessera/contracts';
 import { BadRequest, Forbidden, HttpError, NotFound, Unavailable } from './errors';
-import { toErrorResponse } from './http';
+import { isStorageUnreachable, toErrorResponse } from './http';
 import { errorSummary, type Logger } from './logger';
 import type { Metrics } from './metrics';
 
@@ -174,6 +174,7 @@ export class SocketHub {
           } catch (err) {
             // A refusal of the client's message (a 4xx) is the client's mistake, not the service's.
             if (err instanceof HttpError && err.status < 500) log.info('socket message refused', { code: err.code, error: errorSummary(err) });
+            else if (isStorageUnreachable(err)) log.warn('socket message failed: storage unreachable', { error: errorSummary(err) });
             else log.error('socket message failed', { error: errorSummary(err) });
             if (handler.onError) safely(() => handler!.onError!(err), log);
             else ws.close(CloseCode.InternalError, 'the message could not be processed');
@@ -211,6 +212,11 @@ export class SocketHub {
       },
       (err) => {
         if (err instanceof SocketRefusal) return ws.close(err.code, truncateReason(err.message));
+        // PostgreSQL or Redis out of reach: 1013, as for any server that cannot take a session now; the client comes back.
+        if (isStorageUnreachable(err)) {
+          log.warn('socket open failed: storage unreachable', { error: errorSummary(err) });
+          return ws.close(CloseCode.TryAgainLater, 'storage unavailable; try again');
+        }
         log.error('socket open failed', { error: errorSummary(err) });
         ws.close(CloseCode.InternalError, 'could not open the session; try again');
       },

@@ -1,6 +1,6 @@
 import type { RawData, WebSocket } from 'ws';
 import { ClientMessage, CLIENT_MESSAGE_TYPES, WsErrorCode, type ChatStatus } from '@tessera/contracts';
-import { HttpError, zodIssues, type Logger, type SocketHandler } from '@tessera/kit';
+import { HttpError, isStorageUnreachable, zodIssues, type Logger, type SocketHandler } from '@tessera/kit';
 import type { LoadedWorkflow } from '../engine/types';
 import type { ChatRow, ChatStore } from '../store/chats';
 import type { ToolCallStore } from '../store/tool-calls';
@@ -72,9 +72,10 @@ export class ChatSocket implements SocketHandler {
     this.error(WsErrorCode.RateLimited, 'too many messages; slow down and send again');
   }
 
-  /** A client's mistake (a kit HttpError below 500) is sent with its code; anything else is INTERNAL. */
+  /** A client's mistake (a kit HttpError below 500) is sent with its code; storage out of reach is UNAVAILABLE; anything else is INTERNAL. */
   onError(err: unknown): void {
     if (err instanceof HttpError && err.status < 500) return this.error(err.code, err.message);
+    if (isStorageUnreachable(err)) return this.error(WsErrorCode.Unavailable, 'storage unavailable; try again');
     this.error(WsErrorCode.Internal, 'the message could not be processed; try again');
   }
 

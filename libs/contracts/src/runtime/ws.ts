@@ -185,6 +185,8 @@ export const WsErrorCode = {
   /** A message sent with multitask_strategy `reject` while a turn of the chat runs or waits. */
   ChatBusy: 'CHAT_BUSY',
   TurnFailed: 'TURN_FAILED',
+  /** PostgreSQL or Redis out of reach: nothing of the message was taken; send it again (the same `client_message_id` is never stored twice). */
+  Unavailable: 'UNAVAILABLE',
   Internal: 'INTERNAL',
 } as const;
 
