@@ -30,7 +30,7 @@ export interface ChatConnectionOptions {
 }
 
 /** Codes after which an action is worth sending again; any other refusal is final. */
-const RETRYABLE = new Set<string>([WsErrorCode.RateLimited, WsErrorCode.Internal]);
+const RETRYABLE = new Set<string>([WsErrorCode.RateLimited, WsErrorCode.Unavailable, WsErrorCode.Internal]);
 const OPEN = 1;
 const CLOSED = 3;
 /** The socket's `client.resume` in `inFlight`: an indexless chat.error before the boundary refuses it. */
