@@ -13,9 +13,7 @@ module.exports = {
   testTimeout: 60_000,
   projects: [
     only('libs/kit', ['test/queues.test.ts', 'test/lease.test.ts']),
-    // Not budgets.test.ts: on a cluster its two-worker overshoot bound failed once in four runs (one
-    // call more than the bound allows); it runs on the single Redis until that is understood.
-    only('apps/runtime', ['test/resilience.test.ts', 'test/fanout.test.ts', 'test/turns-inputs.test.ts']),
+    only('apps/runtime', ['test/resilience.test.ts', 'test/fanout.test.ts', 'test/turns-inputs.test.ts', 'test/budgets.test.ts']),
     only('apps/observability', ['test/queue-ingest.test.ts', 'test/runtime.test.ts']),
     only('apps/bridge', ['test/requests.test.ts']),
     only('libs/client', ['test/survival.test.ts']),

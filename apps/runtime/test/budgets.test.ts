@@ -316,6 +316,40 @@ test('concurrent turns on two workers cross an app budget by at most one model c
   expect(outcomes.filter((o) => o !== 'ran').length).toBeGreaterThan(0);
 }, 60_000);
 
+test('a call admitted before any call of the budget had ended counts, once one has, as much as the largest', async () => {
+  // Two meters on one Redis are two workers. B's first call starts before anything is known of the
+  // budget's calls; A's first ends (30 tokens). What A may start next at once must leave room for
+  // B's call: 195 - 30 spent - 30 held for B = 4 calls of 30, not 5.
+  const logger = createLogger('budgets-test', 'silent');
+  const meter = () => new BudgetMeter(api.s.redis, api.s.budgetStore, `${env.BULL_PREFIX}:holds`, createPricer({}), logger);
+  const [a, b] = [meter(), meter()];
+  await api.s.budgetStore.put('holds-app', '', { tokens_per_day: 195 });
+  await a.changed('holds-app');
+  const usage = { prompt_tokens: 20, completion_tokens: 10, total_tokens: 30 };
+  const b1 = await b.admit('holds-app', 'u');
+  const a1 = await a.admit('holds-app', 'u');
+  if (!b1.ok || !a1.ok) throw new Error('the first calls of each worker are admitted');
+  await a1.done(usage, 'm', 'scripted');
+
+  const asked = Array.from({ length: 8 }, () => a.admit('holds-app', 'u'));
+  const settled = new Set<number>();
+  asked.forEach((p, i) => void p.then(() => settled.add(i)));
+  await new Promise((r) => setTimeout(r, 300));
+  expect(settled.size).toBe(4);
+  // Everything ends: the spend stays within one call per worker past the limit.
+  await b1.done(usage, 'm', 'scripted');
+  const tickets = await Promise.all(
+    asked.map(async (p) => {
+      const t = await p;
+      if (t.ok) await t.done(usage, 'm', 'scripted');
+      return t.ok;
+    }),
+  );
+  const spent = (await a.spent('holds-app', 'app')).day.tokens;
+  expect(spent).toBe(30 * (2 + tickets.filter(Boolean).length));
+  expect(spent).toBeLessThanOrEqual(195 + 2 * 30);
+});
+
 test('a new UTC day starts afresh; the month goes on counting', async () => {
   let now = Date.UTC(2031, 0, 14, 23, 59, 0);
   const meter = new BudgetMeter(api.s.redis, api.s.budgetStore, `${env.BULL_PREFIX}:clock`, createPricer({}), createLogger('budgets-test', 'silent'), () => now);

@@ -86,14 +86,16 @@ for g = 1, gates do
   local k = (g - 1) * 4
   local a = 4 + (g - 1) * 5
   redis.call('ZREMRANGEBYSCORE', KEYS[k + 3], '-inf', now)
-  local heldT, heldN = 0, 0
+  local heldT, heldN, unknown = 0, 0, 0
   for _, m in ipairs(redis.call('ZRANGE', KEYS[k + 3], 0, -1)) do
     local t, n = string.match(m, '|(%d+)|(%d+)$')
-    heldT = heldT + tonumber(t); heldN = heldN + tonumber(n)
+    if t then heldT = heldT + tonumber(t); heldN = heldN + tonumber(n) else unknown = unknown + 1 end
   end
   local largest = redis.call('HMGET', KEYS[k + 4], 'tokens', 'nano')
   local estT, estN = tonumber(largest[1]), tonumber(largest[2])
   local fits = estT ~= nil
+  -- A call admitted before any had ended holds what the largest since is: it will spend about as much.
+  if fits then heldT = heldT + unknown * estT; heldN = heldN + unknown * (estN or 0) end
   local windows = {'day', 'month'}
   for w = 1, 2 do
     local spent = redis.call('HMGET', KEYS[k + w], 'tokens', 'nano')
@@ -105,15 +107,16 @@ for g = 1, gates do
     if fits and lN >= 0 and sN + heldN + estN > lN then fits = false end
   end
   if not fits and tonumber(ARGV[a + 5]) > 0 then wait = true end
-  holds[g] = {estT or 0, estN or 0}
+  -- '?': no call of this budget has ended yet, so the hold is counted at the largest once one has.
+  holds[g] = estT and (estT .. '|' .. (estN or 0)) or '?|?'
 end
 if wait then return {'wait'} end
 for g = 1, gates do
   local k = (g - 1) * 4
-  redis.call('ZADD', KEYS[k + 3], expiry, member .. '|' .. holds[g][1] .. '|' .. holds[g][2])
+  redis.call('ZADD', KEYS[k + 3], expiry, member .. '|' .. holds[g])
   redis.call('PEXPIRE', KEYS[k + 3], ${HOLD_MS})
 end
-return {'ok', tostring(holds[1][1]), tostring(holds[1][2])}
+return {'ok'}
 `;
 
 /**
