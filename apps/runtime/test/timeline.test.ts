@@ -130,6 +130,7 @@ describe('the end of a turn, in one statement', () => {
     await a.timeline.append(chat.id, [{ key: `${input.id}:user`, type: 'chat.print', data: { agent: 'user', content: 'hi' } }]);
     const ended = await b.turnEnd.finish(chat.id, input.id, outcome, closing(input.id));
     expect(ended.status).toBe('in_progress');
+    expect(ended.morePending).toBe(false);
     expect(ended.stored!.map((e) => [e.index, e.type])).toEqual([
       [2, 'chat.usage_summary'],
       [3, 'chat.run_complete'],
@@ -137,8 +138,9 @@ describe('the end of a turn, in one statement', () => {
     expect((await a.timeline.after(chat.id, 0, 100)).map((e) => e.wire)).toEqual([(await a.timeline.after(chat.id, 0, 1))[0].wire, ...ended.stored!.map((e) => e.wire)]);
     expect((await a.inputs.get(input.id))!.status).toBe('done');
     expect((await a.chats.get(chat.id))!.state).toMatchObject({ turns: 1 });
-    // The same end again (a re-run's) stores nothing twice.
-    expect((await b.turnEnd.finish(chat.id, input.id, outcome, closing(input.id))).stored).toEqual([]);
+    // The same end again (a re-run's) stores nothing twice; it says that a message came meanwhile.
+    await a.chatInputs.submitMessage(chat, 'and then');
+    expect(await b.turnEnd.finish(chat.id, input.id, outcome, closing(input.id))).toMatchObject({ stored: [], morePending: true });
     expect(await a.timeline.lastIndex(chat.id)).toBe(3);
   });
 
@@ -148,7 +150,7 @@ describe('the end of a turn, in one statement', () => {
     await a.inputs.take(chat.id);
     expect(await a.chats.requestStop(chat.id, 'operator stop')).toBe(true);
     const ended = await a.turnEnd.finish(chat.id, input.id, outcome, closing(input.id));
-    expect(ended).toEqual({ status: 'stopped', stopReason: 'operator stop', stored: null });
+    expect(ended).toEqual({ status: 'stopped', stopReason: 'operator stop', stored: null, morePending: false });
     expect(await a.timeline.lastIndex(chat.id)).toBe(0);
     expect((await a.chats.get(chat.id))!.status).toBe('stopped');
     expect((await a.inputs.get(input.id))!.status).toBe('cancelled');

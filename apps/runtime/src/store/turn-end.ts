@@ -8,6 +8,9 @@ import { LAST_INDEX_SQL, toStored, TS, UNIQUE_VIOLATION, type NewEvent, type Sto
  * out: the chat becomes stopped and the request is cleared), the turn's closing
  * events appended to its timeline, and its input marked done. A crash leaves all of it or none.
  *
+ * It also says whether another input of the chat waits (as of the statement's snapshot), which
+ * the worker would otherwise ask in a statement of its own before it lets the chat go.
+ *
  * When the chat turned out stopped (or is gone), only the save happens: no event is stored and the
  * input is left as it is, for the caller to carry out the stop (dismissals come before the closing
  * `chat.run_complete`).
@@ -34,7 +37,9 @@ saved AS (
   UPDATE chat_inputs SET status = 'done', done_at = now()
   WHERE id = $6 AND status IN ('pending', 'processing') AND EXISTS (SELECT 1 FROM saved WHERE saved.status <> 'stopped')
 )
-SELECT saved.status, saved.stop_reason AS "stopReason", (SELECT coalesce(json_agg(a ORDER BY a.idx), '[]') FROM appended a) AS events FROM saved`;
+SELECT saved.status, saved.stop_reason AS "stopReason", (SELECT coalesce(json_agg(a ORDER BY a.idx), '[]') FROM appended a) AS events,
+  EXISTS (SELECT 1 FROM chat_inputs WHERE chat_id = $1 AND id <> $6 AND status IN ('pending', 'processing')) AS "morePending"
+FROM saved`;
 
 const MAX_RETRIES = 8;
 
@@ -52,6 +57,8 @@ export interface TurnEnded {
   stopReason: string | null;
   /** The closing events as stored, ready to publish; null when the chat is stopped or gone. */
   stored: StoredEvent[] | null;
+  /** Another input of the chat was pending or processing when the turn ended. */
+  morePending: boolean;
 }
 
 export class TurnEnd {
@@ -71,14 +78,14 @@ export class TurnEnd {
     ];
     for (let attempt = 0; ; attempt++) {
       try {
-        const r = await this.pool.query<{ status: ChatStatus; stopReason: string | null; events: { idx: number; type: string; data: string; ts: string }[] }>({
+        const r = await this.pool.query<{ status: ChatStatus; stopReason: string | null; events: { idx: number; type: string; data: string; ts: string }[]; morePending: boolean }>({
           name: 'turn-end',
           text: END_SQL,
           values,
         });
         const row = r.rows[0];
-        if (!row) return { status: outcome.status, stopReason: null, stored: null };
-        return { status: row.status, stopReason: row.stopReason, stored: row.status === 'stopped' ? null : row.events.map(toStored) };
+        if (!row) return { status: outcome.status, stopReason: null, stored: null, morePending: true };
+        return { status: row.status, stopReason: row.stopReason, stored: row.status === 'stopped' ? null : row.events.map(toStored), morePending: row.morePending };
       } catch (e) {
         // Another writer of the chat took the next index: the retry reads past it.
         if ((e as { code?: string }).code === UNIQUE_VIOLATION && attempt < MAX_RETRIES) continue;

@@ -18,7 +18,11 @@ export class Superseded extends Error {
   }
 }
 
-export type Outcome = 'ran' | 'handed_back';
+/**
+ * How a turn ended for its scheduler: `ran`, `ran_idle` (ran, and its end found no other input of
+ * the chat waiting, so the scheduler need not look), or `handed_back` (cut off for another worker).
+ */
+export type Outcome = 'ran' | 'ran_idle' | 'handed_back';
 
 /**
  * One attempt at one turn, once the scheduler (TurnRunner) holds the chat's lease and took its
@@ -121,7 +125,7 @@ export class TurnAttempt {
         await this.d.feed.publish(t.chat.id, ended.stored);
         this.observe(t.chat, ended.stored);
       }
-      return 'ran';
+      return ended.morePending ? 'ran' : 'ran_idle';
     }
     await t.writer.emit('chat.usage_summary', usageSummary);
     const reason = ended.status === 'stopped' ? (ended.stopReason ?? stopReason) : runComplete.reason;

@@ -128,7 +128,9 @@ export class TurnRunner {
       // for it. One look after the release answers both, instead of one before and one after.
       // Not while other chats wait: every input has a job of its own, which runs it in its turn.
       if (bullJob && this.backlogged()) return;
-      if (!(await this.d.inputs.hasPending(job.chat_id))) return;
+      // The turn's end said no input waited. One that came between that and the release, if its
+      // job found the lease still held, looks again within RECHECK_MS.
+      if (outcome === 'ran_idle' || !(await this.d.inputs.hasPending(job.chat_id))) return;
       if (this.closing) return handBack(bullJob, token);
     }
   }
