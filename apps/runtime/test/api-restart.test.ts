@@ -83,8 +83,14 @@ async function follow(chat: StreamingChat, first: number, onText: () => void, on
       const late = setTimeout(() => settle(false), deadline - Date.now());
       const done = (v: boolean) => (clearTimeout(late), settle(v));
       const seen = (m: Envelope) => {
-        if (m.type === 'chat.resume_boundary' && !resumed) (resumed = true), onResumed();
-        if (!streaming && m.type === 'chat.text' && m.data.role === 'assistant') (streaming = true), onText();
+        if (m.type === 'chat.resume_boundary' && !resumed) {
+          resumed = true;
+          onResumed();
+        }
+        if (!streaming && m.type === 'chat.text' && m.data.role === 'assistant') {
+          streaming = true;
+          onText();
+        }
         if (m.type === 'chat.run_complete') done(true);
       };
       s.messages.forEach(seen);

@@ -9,7 +9,7 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import { resolve } from 'node:path';
 import { TestSocket } from '@tessera/kit/testing';
 import { http, spawnWorker, startRuntime, testEnv, transcript, wsUrl, type Env, type RuntimeInstance } from './harness';
-import { newSlowChat, referenceTranscript } from './streaming-chats';
+import { newSlowChat, referenceTranscript, type StreamingChat } from './streaming-chats';
 
 /** A TCP relay to PostgreSQL that the test can take down (every connection cut, the port closed) and bring back on the same port. */
 async function pgRelay(target: URL) {
@@ -46,6 +46,24 @@ async function pgRelay(target: URL) {
   };
 }
 
+/** The turn completed as a re-run: the user's message, the reply cut off where the outage came, the reply whole, the end. */
+async function expectReRun(c: TestSocket, reference: string[]): Promise<void> {
+  const end = await c.waitType('chat.run_complete', 30_000);
+  expect(end.data.status).toBe('completed');
+  const [user, partial, ...rest] = transcript(c.timeline());
+  expect([user, ...rest]).toEqual(reference);
+  expect(reference[1].startsWith(partial)).toBe(true);
+}
+
+/** A socket on the chat whose message's reply has begun to stream. */
+async function streaming(instance: RuntimeInstance, chat: StreamingChat): Promise<TestSocket> {
+  const c = await TestSocket.connect(wsUrl(instance.wsUrl, 'slow', 'app1', chat.chatId, chat.user, chat.tok));
+  await c.waitType('chat_meta');
+  c.send({ type: 'user.input.submit', text: 'alpha', client_message_id: 'm-1' });
+  await c.waitFor((m) => m.type === 'chat.text' && m.data.role === 'assistant', 20_000);
+  return c;
+}
+
 const extra = { WORKFLOWS_DIR: resolve(__dirname, 'fixtures/workflows') };
 let env: Env;
 let api: RuntimeInstance;
@@ -72,20 +90,12 @@ afterAll(async () => {
 test('PostgreSQL away from the worker for 12 s mid-turn: the turn runs again once it is back, and completes', async () => {
   const reference = await referenceTranscript(api);
   const chat = await newSlowChat(api, 'outage');
-  const c = await TestSocket.connect(wsUrl(api.wsUrl, 'slow', 'app1', chat.chatId, chat.user, chat.tok));
-  await c.waitType('chat_meta');
-  c.send({ type: 'user.input.submit', text: 'alpha' });
-  await c.waitFor((m) => m.type === 'chat.text' && m.data.role === 'assistant', 20_000);
+  const c = await streaming(api, chat);
   await relay.down();
   await new Promise((r) => setTimeout(r, 12_000));
   await relay.up();
 
-  const end = await c.waitType('chat.run_complete', 30_000);
-  expect(end.data.status).toBe('completed');
-  // A re-run: the user's message, the reply cut off where the outage came, the reply whole, the end.
-  const [user, partial, ...rest] = transcript(c.timeline());
-  expect([user, ...rest]).toEqual(reference);
-  expect(reference[1].startsWith(partial)).toBe(true);
+  await expectReRun(c, reference);
   const job = await api.s.turnQueue.queue.getJob((await api.s.db.prisma.chatInput.findFirstOrThrow({ where: { chatId: chat.chatId } })).id);
   expect(await job!.getState()).toBe('completed');
   await c.close();
@@ -94,10 +104,7 @@ test('PostgreSQL away from the worker for 12 s mid-turn: the turn runs again onc
 test('PostgreSQL away from the API instance and the worker for 30 s: sockets stay open, messages get a clear "try again", and afterwards the turn completes and a message is taken', async () => {
   const reference = await referenceTranscript(api);
   const chat = await newSlowChat(api, 'outage-all');
-  const c = await TestSocket.connect(wsUrl(cut.wsUrl, 'slow', 'app1', chat.chatId, chat.user, chat.tok));
-  await c.waitType('chat_meta');
-  c.send({ type: 'user.input.submit', text: 'alpha', client_message_id: 'm-1' });
-  await c.waitFor((m) => m.type === 'chat.text' && m.data.role === 'assistant', 20_000);
+  const c = await streaming(cut, chat);
   await relay.down();
   const downAt = Date.now();
 
@@ -118,11 +125,7 @@ test('PostgreSQL away from the API instance and the worker for 30 s: sockets sta
   expect(c.closeCode).toBeNull();
   await relay.up();
 
-  const end = await c.waitType('chat.run_complete', 30_000);
-  expect(end.data.status).toBe('completed');
-  const [user, partial, ...rest] = transcript(c.timeline());
-  expect([user, ...rest]).toEqual(reference);
-  expect(reference[1].startsWith(partial)).toBe(true);
+  await expectReRun(c, reference);
   // The message the outage refused, sent again, is taken once and answered.
   const again = c.messages.length;
   c.send({ type: 'user.input.submit', text: 'beta', client_message_id: 'm-2' });
