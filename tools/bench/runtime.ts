@@ -17,6 +17,8 @@
  *   fanout-cluster  the same load with every process (APIs, writer) on a throwaway Redis Cluster
  *            (3 primaries + 3 replicas on 127.0.0.1:7131..7136, `tools/scripts/redis-cluster.sh`,
  *            reset before and after); printed beside the single-Redis fanout of the same run
+ *   fanout-tail  (only when named) the same load with the writer in `tail` mode: a prototype of
+ *            issue 23's hot tail (Redis indexes, streams and publishes; PostgreSQL behind, batched)
  *   churn    the same while 10% of the clients are dropped every 3 s and reconnect (half to the
  *            other instance) and resume; baseline: the same rates without churn
  *   ceiling  the same clients on two bare ws servers relaying Redis pub/sub, rising rates
@@ -65,7 +67,7 @@ const QUICK = argv.includes('--quick');
 const CPU_PROF = argv.includes('--cpu-prof');
 // fanout-cluster starts a throwaway Redis Cluster (redis-server, ports 7131..7136): BENCH_CLUSTER=0 leaves it out.
 const DEFAULT_SCENARIOS = ['turns', 'openloop', 'resume', 'fanout', 'fanout-cluster', 'churn', 'ceiling', 'memory'].filter((s) => s !== 'fanout-cluster' || process.env.BENCH_CLUSTER !== '0');
-const KNOWN = ['turns', 'openloop', 'resume', 'fanout', 'fanout-cluster', 'churn', 'ceiling', 'memory', 'sweep', 'agui'];
+const KNOWN = ['turns', 'openloop', 'resume', 'fanout', 'fanout-cluster', 'fanout-tail', 'churn', 'ceiling', 'memory', 'sweep', 'agui'];
 const named = argv.filter((a) => !a.startsWith('--'));
 for (const n of named) if (!KNOWN.includes(n)) throw new Error(`unknown scenario "${n}"; known: ${KNOWN.join(', ')}`);
 const SCENARIOS = named.length ? KNOWN.filter((s) => named.includes(s)) : DEFAULT_SCENARIOS;
@@ -907,11 +909,11 @@ async function theFanoutChats(): Promise<Chat[]> {
 let fanoutResults: StepResult[] | null = null;
 let ceilingResults: StepResult[] | null = null;
 
-async function withTesseraWriter<T>(fn: (w: Writer, chats: Chat[]) => Promise<T>, on?: { chats: Chat[]; redisUrl: string }): Promise<T> {
+async function withTesseraWriter<T>(fn: (w: Writer, chats: Chat[]) => Promise<T>, on?: { chats: Chat[]; redisUrl: string }, mode: 'tessera' | 'tail' = 'tessera'): Promise<T> {
   const chats = on?.chats ?? (await theFanoutChats());
   const writer = await Writer.start({
     cmd: 'init',
-    mode: 'tessera',
+    mode,
     chats: chats.map((c) => c.id),
     databaseUrl,
     redisUrl: on?.redisUrl ?? TEST_REDIS_URL,
@@ -964,6 +966,44 @@ async function scenarioFanout(): Promise<void> {
   say(table(STEP_HEAD, stepRows(fanoutResults!)));
   say(`  Redis used_memory: ${memLine(fanoutRedis!.mem)} (shared with whatever else uses this Redis)`);
   say(`  PostgreSQL: ${await vacuumNote()}`);
+}
+
+/**
+ * fanout-tail (only when named): the fan-out load with the writer in `tail` mode, a prototype of
+ * issue 23's hot tail (fanout-writer.ts): indexes and order from Redis, the events published at
+ * once, PostgreSQL written behind in batches. The API instances are the runtime's, unchanged.
+ * Printed beside the fanout of the same run when that ran first.
+ */
+async function scenarioFanoutTail(): Promise<void> {
+  const rates = QUICK ? [5_000, 20_000] : [5_000, 10_000, 20_000, 30_000, 40_000];
+  let results: StepResult[] = [];
+  let memory: FanoutRun['mem'] | null = null;
+  await withTesseraWriter(
+    async (writer, chats) => {
+      say(`\n## fanout-tail — the fanout load with the hot tail's prototype: ${chats.length} clients on 2 API instances; the writer indexes, streams and publishes in Redis (one script per chat and tick), PostgreSQL written behind in batches, ${STEP_MS / 1000} s per rate`);
+      const clients = await openClients(chats, sink);
+      await rateSteps('warm-up', clients, writer, [2_000], apiPids(), { stepMs: 1_000 });
+      const redis = await benchRedis(TEST_REDIS_URL, 'bench-memory');
+      try {
+        const mem = memoryPoller(redis);
+        results = await rateSteps('tail', clients, writer, rates, apiPids());
+        memory = await mem.stop();
+      } finally {
+        redis.disconnect();
+      }
+      await Promise.all(clients.map((c) => c.close()));
+    },
+    undefined,
+    'tail',
+  );
+  say(table(STEP_HEAD, stepRows(results)));
+  if (memory) say(`  Redis used_memory: ${memLine(memory)} (the streams are trimmed as PostgreSQL takes them)`);
+  const line = (rs: StepResult[]) => {
+    const best = sustained(rs);
+    return `${best ? `${int(best.delivered)} ev/s at p99 ${fmt(best.p99)} ms kept up` : 'no rate kept up with p99 < 50 ms'}, max ${int(maxDelivered(rs))} ev/s, lost ${sum(rs, (r) => r.lost)}, dup ${sum(rs, (r) => r.duplicates)}`;
+  };
+  say(`  tail prototype: ${line(results)}`);
+  if (fanoutResults) say(`  fanout (PostgreSQL first), same run: ${line(fanoutResults)}`);
 }
 
 /* The fan-out on a throwaway Redis Cluster, beside the single Redis's of the same run. */
@@ -1424,6 +1464,7 @@ async function main(): Promise<void> {
     resume: scenarioResume,
     fanout: scenarioFanout,
     'fanout-cluster': scenarioFanoutCluster,
+    'fanout-tail': scenarioFanoutTail,
     churn: scenarioChurn,
     ceiling: scenarioCeiling,
     memory: scenarioMemory,
