@@ -26,7 +26,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ChainableCommander } from 'ioredis';
 import { BusPublisher, BusSubscriber, channelOf, createLogger, createRedis, isCluster, pgPool } from '@tessera/kit';
-import { deleteKeys } from '../../libs/kit/src/testing';
+import { deleteKeys } from './lib/redis-keys';
 import { ChatFeed } from '../../apps/runtime/src/bus/feed';
 import type { StoredEvent } from '../../apps/runtime/src/store/timeline';
 import { Timeline } from '../../apps/runtime/src/store/timeline';
