@@ -185,7 +185,7 @@ export const WsErrorCode = {
   /** A message sent with multitask_strategy `reject` while a turn of the chat runs or waits. */
   ChatBusy: 'CHAT_BUSY',
   TurnFailed: 'TURN_FAILED',
-  /** PostgreSQL or Redis out of reach: nothing of the message was taken; send it again (the same `client_message_id` is never stored twice). */
+  /** PostgreSQL or Redis out of reach: send the message again with the same `client_message_id` (stored before the failure, it is not stored twice, and its turn is queued then). */
   Unavailable: 'UNAVAILABLE',
   Internal: 'INTERNAL',
 } as const;
