@@ -108,7 +108,7 @@ async function initTail(c: Extract<WriterCommand, { cmd: 'init' }>, logger: Retu
   const queued: Record<string, unknown>[][] = chats.map(() => []);
   const dirty = new Set<number>();
   type Row = { chat: number; index: number; data: Record<string, unknown>; ts: string };
-  let unflushed: Row[] = [];
+  const unflushed: Row[] = [];
   const appends = new Set<Promise<unknown>>();
   let flushing: Promise<void> | null = null;
   const writeBatch = async (rows: Row[]) => {
