@@ -1,8 +1,9 @@
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
-import { Queue as BullQueue, Worker, type ConnectionOptions, type JobsOptions, type Processor, type WorkerOptions, type QueueOptions } from 'bullmq';
+import { Queue as BullQueue, DelayedError, Worker, type ConnectionOptions, type JobsOptions, type Processor, type WorkerOptions, type QueueOptions } from 'bullmq';
 import { QueueJobs, type QueueJobData, type QueueJobName, type QueueName } from '@tessera/contracts';
 import type { Logger } from './logger';
 import { backoff } from './backoff';
+import { isStorageUnreachable } from './http';
 
 /** Reconnects to Redis: about 200 ms doubling to 5 s (ioredis counts from 1), spread so that a fleet does not reconnect at once. */
 const reconnectDelay = backoff({ baseMs: 100, maxMs: 5_000, jitter: true });
@@ -273,7 +274,15 @@ export class TypedQueue<Q extends QueueName> {
   }
 }
 
-/** A BullMQ worker whose processor receives the contract-typed, validated payload. */
+/** While PostgreSQL or Redis is out of reach, a job is put back this long, its attempts untouched. */
+const UNREACHABLE_DELAY_MS = 2_000;
+
+/**
+ * A BullMQ worker whose processor receives the contract-typed, validated payload. A job that fails
+ * because storage is out of reach (the kit's `isStorageUnreachable`) is not the job's fault: it goes
+ * back to the queue for a try 2 s later without using up an attempt, so an outage longer than the
+ * job's retries does not fail it for good.
+ */
 export function createTypedWorker<Q extends QueueName>(
   name: Q,
   connection: ConnectionOptions,
@@ -286,7 +295,14 @@ export function createTypedWorker<Q extends QueueName>(
     bullQueueName(name),
     async (job, token) => {
       const data = spec.data.parse(job.data) as QueueJobData<Q>;
-      return processor(data, job, token);
+      try {
+        return await processor(data, job, token);
+      } catch (e) {
+        if (!isStorageUnreachable(e) || !token) throw e;
+        logger.warn('database out of reach; job put back', { queue: name, job_id: job.id, error: (e as Error).message });
+        await job.moveToDelayed(Date.now() + UNREACHABLE_DELAY_MS, token);
+        throw new DelayedError();
+      }
     },
     { connection, ...opts },
   );

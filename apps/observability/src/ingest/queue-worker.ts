@@ -1,6 +1,6 @@
 import { DelayedError } from 'bullmq';
 import { Queue } from '@tessera/contracts';
-import { backoff, bullConnection, createTypedWorker, isStorageUnreachable } from '@tessera/kit';
+import { backoff, bullConnection, createTypedWorker } from '@tessera/kit';
 import { normalizeRuntime } from '../domain/runtime-events';
 import type { ObservabilityServices } from '../services';
 import { ingestGroups } from './group-commit';
@@ -16,8 +16,6 @@ const ORDER_WAIT_MS = 30_000;
 const putBack = backoff({ baseMs: 100, maxMs: 1_000 });
 /** The delay after the job's `n`th attempt (BullMQ counts from 1). */
 const orderDelay = (n: number) => putBack(n - 1);
-/** While PostgreSQL is out of reach, a job is put back this long, without using up its attempts. */
-const UNREACHABLE_DELAY_MS = 2_000;
 const MAX_ORDER_WAITS = (() => {
   let n = 0;
   for (let waited = 0; waited < ORDER_WAIT_MS; waited += orderDelay(++n));
@@ -42,16 +40,8 @@ export async function startIngestWorker(s: ObservabilityServices) {
     bullConnection(s.config.REDIS_URL),
     s.logger,
     async (data, job, token) => {
-      let results;
-      try {
-        results = await groups.add({ events: data.events.map(normalizeRuntime), inOrder: job.attemptsStarted <= MAX_ORDER_WAITS });
-      } catch (e) {
-        // The runtime's jobs have a few attempts; an outage of the database must not use them up.
-        if (!isStorageUnreachable(e) || !token) throw e;
-        s.logger.warn('database out of reach; job put back', { job_id: job.id, error: (e as Error).message });
-        await job.moveToDelayed(Date.now() + UNREACHABLE_DELAY_MS, token);
-        throw new DelayedError();
-      }
+      // An outage of the database does not use up the job's attempts (createTypedWorker puts it back).
+      const results = await groups.add({ events: data.events.map(normalizeRuntime), inOrder: job.attemptsStarted <= MAX_ORDER_WAITS });
       let accepted = 0;
       let early = false;
       for (const r of results) {

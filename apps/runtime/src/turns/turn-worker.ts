@@ -1,36 +1,18 @@
 import { Queue } from '@tessera/contracts';
-import { DelayedError, type Job } from 'bullmq';
-import { bullConnection, createTypedWorker, isStorageUnreachable } from '@tessera/kit';
+import { bullConnection, createTypedWorker } from '@tessera/kit';
 import type { RuntimeServices } from '../services';
 import { missionCheckpoints } from '../engine/checkpoints';
 import { InputSweep } from './input-sweep';
 import { TurnRunner } from './turn-runner';
 
-/**
- * The turn worker (worker.ts runs it as its own process; EMBEDDED_WORKER runs it in main.ts), so that sockets and workers scale
- * apart. BullMQ's stalled-job check gives a dead worker's turn to another within seconds.
- */
-/** While PostgreSQL (or Redis) is out of reach, a turn's job is put back this long, its attempts untouched. */
-const UNREACHABLE_DELAY_MS = 2_000;
-
-/**
- * A turn that failed because storage was out of reach is not the turn's fault: its job goes back
- * to the queue for a later try without using up an attempt, so an outage longer than BullMQ's
- * retries (about 8 s) does not leave the input open with its job failed. The next try is a new
- * attempt, as after a crashed worker (the cut-off reply closed, then the whole).
- */
-function putBackIfUnreachable(job: Job, token: string | undefined) {
-  return async (e: unknown): Promise<never> => {
-    if (!isStorageUnreachable(e) || !token) throw e;
-    await job.moveToDelayed(Date.now() + UNREACHABLE_DELAY_MS, token);
-    throw new DelayedError();
-  };
-}
-
 /** How often a worker looks whether jobs wait for it, and how long a wait makes a backlog. */
 const BACKLOG_CHECK_MS = 100;
 const BACKLOG_MS = 100;
 
+/**
+ * The turn worker (worker.ts runs it as its own process; EMBEDDED_WORKER runs it in main.ts), so that sockets and workers scale
+ * apart. BullMQ's stalled-job check gives a dead worker's turn to another within seconds.
+ */
 export async function startTurnWorker(s: RuntimeServices) {
   const runner = new TurnRunner({
     chats: s.chats,
@@ -75,7 +57,7 @@ export async function startTurnWorker(s: RuntimeServices) {
   }, BACKLOG_CHECK_MS);
   backlog.unref();
   runner.setBacklogged(() => backlogged);
-  const worker = createTypedWorker(Queue.RuntimeTurns, bullConnection(s.config.REDIS_URL), s.logger, (data, job, token) => runner.process(data, job, token).catch(putBackIfUnreachable(job, token)), {
+  const worker = createTypedWorker(Queue.RuntimeTurns, bullConnection(s.config.REDIS_URL), s.logger, (data, job, token) => runner.process(data, job, token), {
     prefix: s.config.BULL_PREFIX,
     concurrency: s.config.WORKER_CONCURRENCY,
     lockDuration: 5_000,
