@@ -23,4 +23,6 @@ module.exports = {
   },
   testMatch: ['**/?(*.)+(spec|test).ts'],
   testTimeout: 30000,
+  // The default report, and each failure appended to $TESSERA_TEST_FAILURES (tools/scripts/test.sh prints them last).
+  reporters: ['default', path.join(root, 'tools/scripts/failure-reporter.js')],
 };

@@ -11,6 +11,7 @@ const only = (project, files) => ({ ...require(path.join(root, project, 'jest.co
 module.exports = {
   // A global option (a project's own is not read when several run together): the longest any of them sets.
   testTimeout: 60_000,
+  reporters: require(path.join(root, 'jest.preset.js')).reporters,
   projects: [
     only('libs/kit', ['test/queues.test.ts', 'test/lease.test.ts']),
     only('apps/runtime', ['test/resilience.test.ts', 'test/fanout.test.ts', 'test/turns-inputs.test.ts', 'test/budgets.test.ts']),

@@ -8,6 +8,20 @@ ensure_stack
 ensure_chromium
 cd "$ROOT"
 export NX_DAEMON=false NX_NO_CLOUD=true NX_TUI=false
+# Every failed test, appended by jest's failure reporter (tools/scripts/failure-reporter.js) and
+# printed once more at the end, however the run ends: the streamed log interleaves two projects.
+export TESSERA_TEST_FAILURES="$DATA/test-failures.txt"
+: >"$TESSERA_TEST_FAILURES"
+cluster_port=""
+on_exit() {
+  if [ -n "$cluster_port" ]; then bash tools/scripts/redis-cluster.sh stop "$cluster_port" >/dev/null 2>&1 || true; fi
+  if [ -s "$TESSERA_TEST_FAILURES" ]; then
+    echo
+    echo "==== failed tests ($TESSERA_TEST_FAILURES) ===="
+    cat "$TESSERA_TEST_FAILURES"
+  fi
+}
+trap on_exit EXIT
 # Two projects at a time: a type check is one core's work, and most test time is waiting on real
 # processes, sockets and timers; each project's tests still run one file at a time.
 node_modules/.bin/nx run-many -t typecheck lint --parallel=2 --outputStyle=stream "$@"
@@ -20,8 +34,8 @@ if [ $# -eq 0 ]; then
   node_modules/.bin/jest -c tools/chat/jest.config.js
   # Again on a Redis Cluster (3 primaries, 3 replicas, on ports 7111-7116): the tests whose Redis
   # use a cluster changes (tools/scripts/cluster.jest.config.js says which), with REDIS_URL naming it.
-  cluster_url=$(bash tools/scripts/redis-cluster.sh up 7111 | tail -1)
   # Stopped however the pass ends (a failing test exits here at once).
-  trap 'bash tools/scripts/redis-cluster.sh stop 7111 >/dev/null 2>&1' EXIT
+  cluster_port=7111
+  cluster_url=$(bash tools/scripts/redis-cluster.sh up "$cluster_port" | tail -1)
   REDIS_URL="$cluster_url" node_modules/.bin/jest -c tools/scripts/cluster.jest.config.js -i
 fi
