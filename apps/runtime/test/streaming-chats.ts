@@ -73,12 +73,13 @@ export async function problemsOf(
     const end = [...applied.values()].find((e) => e.type === 'chat.run_complete');
     if (end?.data.status !== 'completed') problems.push(`${chat.user}: the turn ended ${end?.data.status ?? 'never'}`);
     if (end) endedAt.push(Date.parse(end.timestamp!));
-    // Re-run: what each cut-off attempt streamed stays, closed as it was cut off, then the reply whole.
+    // Re-run: what each cut-off attempt streamed stays, closed as it was cut off, then the reply
+    // whole. An attempt cut off after its last word (before its end was saved) streamed it all.
     const [user, ...replies] = lines.slice(0, -1);
     const reply = reference[1].replace('assistant:narrator: ', '');
     const cut = replies.slice(0, -1).map((l) => l.replace('assistant:narrator: ', ''));
     const asUndisturbed = [user, replies[replies.length - 1], lines[lines.length - 1]].join('\n') === reference.join('\n');
-    if (!asUndisturbed || !cut.every((c) => c.length < reply.length && reply.startsWith(c))) problems.push(`${chat.user}: transcript ${JSON.stringify(lines)}`);
+    if (!asUndisturbed || !cut.every((c) => reply.startsWith(c))) problems.push(`${chat.user}: transcript ${JSON.stringify(lines)}`);
     if (cut.length > 1) problems.push(`${chat.user}: run ${cut.length + 1} times`);
   }
   return { problems, endedAt };

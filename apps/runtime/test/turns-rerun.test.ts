@@ -48,7 +48,7 @@ beforeAll(async () => {
   env = await testEnv('rerun');
   model = await startModel();
   workflowsDir = mkdtempSync(join(tmpdir(), 'tessera-rerun-'));
-  cpSync(resolve(__dirname, 'fixtures/workflows/slow'), join(workflowsDir, 'slow'), { recursive: true });
+  for (const name of ['slow', 'long']) cpSync(resolve(__dirname, 'fixtures/workflows', name), join(workflowsDir, name), { recursive: true });
   mkdirSync(join(workflowsDir, 'live'));
   writeFileSync(
     join(workflowsDir, 'live', 'workflow.json'),
@@ -152,4 +152,29 @@ test('a worker killed mid-reply, a model that answers differently the second tim
   // The conversation the next turn builds on holds the answer that was completed, once.
   const state = (await s.chats.get(chat.id))!.state as { messages: { role: string; content: string }[] };
   expect(state.messages.map((m) => `${m.role}: ${m.content}`)).toEqual(['user: write', 'assistant: A different answer.']);
+}, 60_000);
+
+test('a turn cut off by a lost lease, whose input a newer message cancels before it runs again, is ended by its job: the reply closed, then chat.run_complete (interrupted)', async () => {
+  for (const w of workers.splice(0)) w.kill('SIGKILL');
+  await worker();
+  const { chat } = await s.starter.start({ appId: 'app1', userId: 'u3', workflowName: 'long', backendContext: null, uiContext: null });
+  const { input } = await s.chatInputs.submitMessage(chat, 'alpha');
+  await until(async () => (await s.timeline.lastIndex(chat.id)) >= 6, 20_000, 'the reply to stream');
+  // Another holder takes the chat's lease (as after a pause longer than its TTL): the worker's
+  // next renewal fails, its turn is handed back, and the job waits for the lease.
+  await s.redis.set(s.lease.key(chat.id), 'another-holder', 'PX', 30_000);
+  await until(async () => (await s.turnQueue.queue.getJobState(input.id)) === 'delayed', 10_000, 'the turn to be handed back');
+  // A newer message supersedes the input meanwhile (what ChatInputs does for `interrupt`).
+  expect(await s.inputs.supersede(chat.id, input.seq + 1n)).toEqual({ running: true, dropped: [] });
+  await s.redis.del(s.lease.key(chat.id));
+
+  await until(async () => (await s.timeline.after(chat.id, 0, 10_000)).some((e) => e.type === 'chat.run_complete'), 20_000, 'the cut-off turn to end');
+  const events = await s.timeline.after(chat.id, 0, 10_000);
+  expect(events.filter((e) => e.type === 'chat.run_complete').map((e) => [e.data.turn_id, e.data.status])).toEqual([[input.id, 'interrupted']]);
+  expect(expectEveryMessageClosed(events)).toBe(1);
+  const lines = transcript(envelopes(events));
+  expect(lines[0]).toBe('user:user: alpha');
+  expect(lines[1]).toMatch(/^assistant:narrator: Once upon a time/);
+  expect(lines.slice(2)).toEqual(['chat.run_complete']);
+  expect((await s.inputs.get(input.id))!.status).toBe('cancelled');
 }, 60_000);

@@ -144,6 +144,15 @@ export class Timeline {
     return r.rows.map((m) => ({ messageId: m.message_id, agent: m.agent, content: m.content }));
   }
 
+  /** Whether the chat's timeline holds a `chat.run_complete` of the turn (read on rare paths only: no index serves it). */
+  async hasRunComplete(chatId: string, turnId: string): Promise<boolean> {
+    const r = await this.pool.query({
+      text: `SELECT 1 FROM chat_events WHERE chat_id = $1 AND type = 'chat.run_complete' AND data->>'turn_id' = $2 LIMIT 1`,
+      values: [chatId, turnId],
+    });
+    return (r.rowCount ?? 0) > 0;
+  }
+
   async lastIndex(chatId: string): Promise<number> {
     const r = await this.pool.query<{ last_index: number }>({ name: 'timeline-last-index', text: `SELECT ${LAST_INDEX_SQL('$1')} AS last_index`, values: [chatId] });
     return r.rows[0]?.last_index ?? 0;

@@ -183,12 +183,8 @@ export class TurnAttempt {
     }
   }
 
-  /** A re-run: messages an earlier attempt left open are closed with what they said; its awaiting tool calls are dismissed. */
-  private async closeEarlierAttempts(chatId: string, inputId: string, writer: EventWriter): Promise<void> {
-    for (const m of await this.d.timeline.openMessages(chatId, `${inputId}:`))
-      await writer.emit('chat.text', { message_id: m.messageId, agent: m.agent, role: 'assistant', delta: '', done: true, content: m.content }, `${inputId}:close:${m.messageId}`);
-    for (const tc of await this.d.toolCalls.dismissAwaitingFrom(chatId, `${inputId}:`))
-      await writer.emit('chat.tool_call_dismiss', { event_id: tc.eventId, tool_call_id: tc.toolCallId, reason: 'interrupted' }, `${inputId}:dismiss:${tc.eventId}`);
+  private closeEarlierAttempts(chatId: string, inputId: string, writer: EventWriter): Promise<void> {
+    return closeAttempts(this.d, chatId, inputId, writer);
   }
 
   private async finish(chat: ChatRow, input: InputRow, writer: EventWriter, status: ChatStatus, turnId: string, reason?: string, statusSet = false): Promise<void> {
@@ -203,6 +199,33 @@ export class TurnAttempt {
     await writer.drain();
     await this.d.inputs.markDone(input.id);
   }
+}
+
+/** A re-run: messages earlier attempts left open are closed with what they said; their awaiting tool calls are dismissed. */
+async function closeAttempts(d: TurnRunnerDeps, chatId: string, inputId: string, writer: EventWriter): Promise<void> {
+  for (const m of await d.timeline.openMessages(chatId, `${inputId}:`))
+    await writer.emit('chat.text', { message_id: m.messageId, agent: m.agent, role: 'assistant', delta: '', done: true, content: m.content }, `${inputId}:close:${m.messageId}`);
+  for (const tc of await d.toolCalls.dismissAwaitingFrom(chatId, `${inputId}:`))
+    await writer.emit('chat.tool_call_dismiss', { event_id: tc.eventId, tool_call_id: tc.toolCallId, reason: 'interrupted' }, `${inputId}:dismiss:${tc.eventId}`);
+}
+
+/**
+ * A turn cut off by a lost lease or a shutdown goes back to its job to run again; if a newer
+ * message or a stop cancelled its input meanwhile, nothing runs it again. Its job (taken up again,
+ * holding the chat's lease, so no turn of the chat runs) ends it on the timeline as its own end
+ * would have: what it left open is closed, then `chat.run_complete` (interrupted). Nothing is done
+ * for an input that was not taken, or whose turn ended (a run_complete names it).
+ */
+export async function endCutOff(d: TurnRunnerDeps, inputId: string): Promise<void> {
+  const input = await d.inputs.get(inputId);
+  if (!input || input.status !== 'cancelled' || input.attempt === 0) return;
+  if (await d.timeline.hasRunComplete(input.chatId, input.id)) return;
+  const chat = await d.chats.get(input.chatId);
+  if (!chat) return;
+  const writer = new EventWriter(chat.id, `${input.id}:cut`, d.timeline, d.feed, (stored) => d.observe(chat, stored));
+  await closeAttempts(d, chat.id, input.id, writer);
+  await writer.emit('chat.run_complete', { turn_id: input.id, status: 'interrupted', reason: 'cut off, then cancelled before it could run again' }, `${input.id}:cut:complete_run`);
+  await writer.drain();
 }
 
 function reasonOf(signal: AbortSignal): string {

@@ -12,7 +12,7 @@ import type { ToolCallStore } from '../store/tool-calls';
 import type { TurnEnd } from '../store/turn-end';
 import type { ChatLease, HeldLease } from './chat-lease';
 import { carryOutStop } from './stop';
-import { HandBack, Superseded, TurnAttempt, type Outcome } from './turn-attempt';
+import { endCutOff, HandBack, Superseded, TurnAttempt, type Outcome } from './turn-attempt';
 
 export interface TurnRunnerDeps {
   chats: ChatStore;
@@ -119,6 +119,7 @@ export class TurnRunner {
       let outcome: Outcome = 'ran';
       try {
         if (lease.lost.aborted) throw new Error('chat lease lost');
+        if (first && again) await endCutOff(this.d, job.input_id);
         outcome = await this.runNext(job.chat_id, lease);
       } finally {
         await lease.release();
@@ -135,10 +136,14 @@ export class TurnRunner {
     }
   }
 
-  /** The input is gone, done or cancelled: its job has nothing to do. */
+  /**
+   * The job has nothing left to do: its input is gone or done, or was cancelled before any turn
+   * took it. One cancelled after a turn took it is not settled here: that turn may have been cut
+   * off (handed back) and never ended; endCutOff looks, under the chat's lease.
+   */
   private async inputSettled(inputId: string): Promise<boolean> {
     const input = await this.d.inputs.get(inputId);
-    return !input || input.status === 'done' || input.status === 'cancelled';
+    return !input || input.status === 'done' || (input.status === 'cancelled' && input.attempt === 0);
   }
 
   /** Takes the chat's next input (if any) and runs its turn. */
