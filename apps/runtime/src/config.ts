@@ -34,6 +34,16 @@ export const RuntimeEnv = BaseEnv.extend({
   CONVERSATION_MAX_MESSAGES: env.int(200, 2),
   /** …and about this many characters (roughly 4 a token). */
   CONVERSATION_MAX_CHARS: env.int(400_000, 1_000),
+  /**
+   * `on`: a turn's events are indexed, stored and delivered from a tail in Redis (streams), and
+   * written to PostgreSQL behind, in batches, by one worker's flusher (store/tail.ts); `off`: each
+   * batch is committed to PostgreSQL before it is delivered. See docs/architecture.md.
+   */
+  EVENT_TAIL: z.enum(['on', 'off']).default('off'),
+  /** With the tail: flushed events a chat's stream keeps for resumes (and keys it remembers, so a re-run's events are not stored twice)… */
+  EVENT_TAIL_KEEP: env.int(1_000, 1),
+  /** …and events a chat may hold unflushed (PostgreSQL away) before its appends are refused as storage being away. */
+  EVENT_TAIL_MAX_UNFLUSHED: env.int(100_000, 1),
   DB_POOL_SIZE: env.int(10, 1),
   /** Inputs a chat may have waiting for a turn; one more is refused with RATE_LIMITED (429). */
   MAX_PENDING_INPUTS: env.int(20, 1),

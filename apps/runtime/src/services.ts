@@ -17,6 +17,7 @@ import { BudgetStore } from './store/budgets';
 import { ChatStore } from './store/chats';
 import { createDb, type Db } from './store/db';
 import { InputStore } from './store/inputs';
+import { EventTail } from './store/tail';
 import { Timeline } from './store/timeline';
 import { TurnEnd } from './store/turn-end';
 import { ToolCallStore } from './store/tool-calls';
@@ -25,6 +26,9 @@ import { ChatLease } from './turns/chat-lease';
 import { UserMessageLimit } from './turns/user-limit';
 import { ChatStarter } from './turns/chat-starter';
 import { observer, type Observer } from './turns/observe';
+
+/** A chat's tail whose every event PostgreSQL holds is dropped from Redis after this long without an append. */
+const TAIL_IDLE_TTL_MS = 24 * 3600_000;
 
 /** The runtime's route declarations: discovery is public, the chat API a user's or an owner's, missions an operator's, one internal route a service's. */
 export type RuntimeRoutes = DeclaredRoutes<'public' | 'user' | 'owner' | 'operator' | 'service'>;
@@ -101,10 +105,14 @@ export function createRuntimeServices(config: RuntimeConfig, logger: Logger, rol
     : null;
   const observe = observer(observabilityQueue, logger, { maxWaiting: config.OBSERVABILITY_QUEUE_MAX, metrics });
   metrics.watchQueue(Queue.RuntimeTurns, () => turnQueue.depth());
-  const chats = new ChatStore(db.prisma, db.pool);
+  const tail =
+    config.EVENT_TAIL === 'on'
+      ? new EventTail(redis, db.pool, { prefix: config.BULL_PREFIX, keep: config.EVENT_TAIL_KEEP, maxUnflushed: config.EVENT_TAIL_MAX_UNFLUSHED, idleTtlMs: TAIL_IDLE_TTL_MS })
+      : undefined;
+  const chats = new ChatStore(db.prisma, db.pool, tail);
   const inputs = new InputStore(db.prisma, db.pool);
   const toolCalls = new ToolCallStore(db.prisma);
-  const timeline = new Timeline(db.pool);
+  const timeline = new Timeline(db.pool, tail);
   const lease = new ChatLease(redis, config.BULL_PREFIX);
   const blueprints = config.AGENTS_URL ? new BlueprintSource(config.AGENTS_URL, config.SERVICE_KEY, config.BLUEPRINT_CACHE_MS, logger) : null;
   const starter = new ChatStarter(chats, workflows, blueprints?.lookup ?? null);
@@ -131,7 +139,7 @@ export function createRuntimeServices(config: RuntimeConfig, logger: Logger, rol
     inputs,
     toolCalls,
     timeline,
-    turnEnd: new TurnEnd(db.pool),
+    turnEnd: new TurnEnd(db.pool, tail),
     lease,
     turnQueue,
     observabilityQueue,

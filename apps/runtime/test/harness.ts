@@ -30,6 +30,8 @@ function runtimeVars(env: Env): Record<string, string> {
     OBSERVABILITY_EVENTS: 'false',
     // Attachments in PostgreSQL: these tests run no document server (attachments*.test.ts do).
     DOCUMENTS_URL: 'off',
+    // The timeline's tail in Redis, when the run asks for it (npm test's tail pass sets EVENT_TAIL=on).
+    ...(process.env.EVENT_TAIL && { EVENT_TAIL: process.env.EVENT_TAIL }),
   };
 }
 

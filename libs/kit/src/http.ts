@@ -186,8 +186,9 @@ const UNREACHABLE_MESSAGE = /Connection terminated|timeout exceeded when trying 
  */
 export function isStorageUnreachable(err: unknown): boolean {
   if (!err || typeof err !== 'object') return false;
-  const e = err as { name?: string; message?: unknown; code?: unknown; errorCode?: unknown; cause?: { code?: unknown } };
-  if (e.name === 'PrismaClientInitializationError') return true;
+  const e = err as { name?: string; message?: unknown; code?: unknown; errorCode?: unknown; cause?: { code?: unknown }; storageUnreachable?: unknown };
+  // A service's own error for storage that is behind or away (the runtime's timeline tail when full).
+  if (e.storageUnreachable === true || e.name === 'PrismaClientInitializationError') return true;
   if (typeof e.message === 'string' && UNREACHABLE_MESSAGE.test(e.message)) return true;
   return [e.code, e.errorCode, e.cause?.code].some((c) => typeof c === 'string' && UNREACHABLE.test(c));
 }

@@ -66,6 +66,8 @@ export class MissionSocket implements SocketHandler {
     const state = await this.delivery.subscribe(async () => {
       const row = await this.d.chats.get(this.chat.id);
       if (!row) throw new Error('chat vanished while its socket opened');
+      // The history is read from PostgreSQL: what the chat's tail holds goes there first.
+      await this.d.timeline.tail?.flushChat(row.id);
       return { lastIndex: row.lastIndex, ...(await conversationHistory(this.d.db.pool, row.id, row.lastIndex)) };
     });
     this.mapper = new TimelineMapper({ inTurn: state.inTurn, completedCount: this.completedCount, pending: state.pending });

@@ -3,6 +3,7 @@ import type { Pool } from 'pg';
 import type { ChatSession, ChatStatus } from '@tessera/contracts';
 import { Prisma, type PrismaClient } from '../../prisma/generated/client';
 import { cacheSeedOf } from '../domain/context';
+import type { EventTail } from './tail';
 import { LAST_INDEX_SQL } from './timeline';
 
 /** A chat row with its timeline's highest index (`lastIndex`, read from chat_events: no column keeps it). */
@@ -30,7 +31,18 @@ export class ChatStore {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly pool: Pool,
+    /** EVENT_TAIL=on: a chat's last index is its tail's when it has one (PostgreSQL may be behind). */
+    private readonly tail?: EventTail,
   ) {}
+
+  /** The row with its last index from the chat's tail, when there is one. */
+  private async current(row: ChatRow | undefined): Promise<ChatRow | null> {
+    if (!row) return null;
+    if (!this.tail) return row;
+    const top = await this.tail.top(row.id);
+    if (top !== null && top > row.lastIndex) row.lastIndex = top;
+    return row;
+  }
 
   /**
    * The same (app, user, workflow, client_request_id) gives the same chat, also under concurrent
@@ -73,12 +85,12 @@ export class ChatStore {
       text: `SELECT ${CHAT_COLUMNS} FROM chats WHERE app_id = $1 AND user_id = $2 AND workflow_name = $3 AND client_request_id = $4`,
       values: [appId, userId, workflowName, clientRequestId],
     });
-    return (r.rows[0] as ChatRow | undefined) ?? null;
+    return this.current(r.rows[0] as ChatRow | undefined);
   }
 
   async get(id: string): Promise<ChatRow | null> {
     const r = await this.pool.query({ name: 'chats-get', text: `SELECT ${CHAT_COLUMNS} FROM chats WHERE id = $1`, values: [id] });
-    return (r.rows[0] as ChatRow | undefined) ?? null;
+    return this.current(r.rows[0] as ChatRow | undefined);
   }
 
   async listForUser(appId: string, userId: string, limit = 100): Promise<ChatSession[]> {
@@ -87,7 +99,7 @@ export class ChatStore {
       text: `SELECT ${CHAT_COLUMNS} FROM chats WHERE app_id = $1 AND user_id = $2 ORDER BY updated_at DESC LIMIT $3`,
       values: [appId, userId, limit],
     });
-    return (r.rows as ChatRow[]).map(toSession);
+    return (await Promise.all((r.rows as ChatRow[]).map((row) => this.current(row)))).map((row) => toSession(row!));
   }
 
   /** The most recently updated chat that is still in progress. */
@@ -97,7 +109,7 @@ export class ChatStore {
       text: `SELECT ${CHAT_COLUMNS} FROM chats WHERE app_id = $1 AND user_id = $2 AND status = ANY($3::text[]) ORDER BY updated_at DESC LIMIT 1`,
       values: [appId, userId, OPEN_STATUSES],
     });
-    return (r.rows[0] as ChatRow | undefined) ?? null;
+    return this.current(r.rows[0] as ChatRow | undefined);
   }
 
   async setStatus(id: string, status: ChatStatus): Promise<void> {

@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import type { TimelineEvent } from '@tessera/contracts';
 import { GroupCommit, type Waiting } from '@tessera/kit';
+import type { EventTail } from './tail';
 
 /** An event to append: `key` makes the append idempotent (a re-run turn makes the same keys). */
 export interface NewEvent {
@@ -102,7 +103,14 @@ export function wireOf(type: string, dataJson: string, timestamp: string, index:
 export class Timeline {
   private readonly commits: GroupCommit<{ chatId: string; events: NewEvent[] }, StoredEvent[]>;
 
-  constructor(private readonly pool: Pool) {
+  /**
+   * With `tail` (EVENT_TAIL=on), appends go to the chat's tail in Redis (store/tail.ts) and reads
+   * take the tail's events from there, anything older from PostgreSQL.
+   */
+  constructor(
+    private readonly pool: Pool,
+    readonly tail?: EventTail,
+  ) {
     const max = (pool as { options?: { max?: number } }).options?.max ?? 10;
     this.commits = new GroupCommit({
       // Few statements in flight make big groups (one commit each, the cost that dominates); the rest of the pool stays free for reads (replays) and other writes.
@@ -115,11 +123,22 @@ export class Timeline {
 
   append(chatId: string, events: NewEvent[]): Promise<StoredEvent[]> {
     if (events.length === 0) return Promise.resolve([]);
+    if (this.tail) return this.tail.append(chatId, events);
     return this.commits.add({ chatId, events });
   }
 
   /** Events with index > after, in order, at most `limit`. */
   async after(chatId: string, after: number, limit = 1000, upTo?: number): Promise<StoredEvent[]> {
+    if (!this.tail) return this.stored(chatId, after, limit, upTo);
+    // The tail first: whatever it no longer holds (trimmed once flushed) is in PostgreSQL.
+    const { first, events } = await this.tail.range(chatId, after, limit, upTo);
+    if (first === null || first <= after + 1) return first === null ? this.stored(chatId, after, limit, upTo) : events;
+    const older = await this.stored(chatId, after, limit, Math.min(first - 1, upTo ?? Infinity));
+    return older.length >= limit ? older : older.concat(events.slice(0, limit - older.length));
+  }
+
+  /** Events with index > after (≤ upTo) from PostgreSQL. */
+  private async stored(chatId: string, after: number, limit: number, upTo?: number): Promise<StoredEvent[]> {
     const r = await this.pool.query<Row>(
       upTo === undefined
         ? { name: 'timeline-after', text: AFTER_SQL, values: [chatId, after, limit] }
@@ -135,6 +154,7 @@ export class Timeline {
    * (a worker died mid-message), with what they said so far. Read on a re-run only.
    */
   async openMessages(chatId: string, keyPrefix: string): Promise<{ messageId: string; agent: string; content: string }[]> {
+    await this.tail?.flushChat(chatId);
     const r = await this.pool.query<{ message_id: string; agent: string; content: string }>({
       text: `SELECT data->>'message_id' AS message_id, min(data->>'agent') AS agent, string_agg(data->>'delta', '' ORDER BY idx) AS content
              FROM chat_events WHERE chat_id = $1 AND type = 'chat.text' AND left(key, length($2)) = $2
@@ -154,6 +174,8 @@ export class Timeline {
   }
 
   async lastIndex(chatId: string): Promise<number> {
+    const top = await this.tail?.top(chatId);
+    if (top != null) return top;
     const r = await this.pool.query<{ last_index: number }>({ name: 'timeline-last-index', text: `SELECT ${LAST_INDEX_SQL('$1')} AS last_index`, values: [chatId] });
     return r.rows[0]?.last_index ?? 0;
   }

@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import type { ChatStatus } from '@tessera/contracts';
+import type { EventTail } from './tail';
 import { LAST_INDEX_SQL, toStored, TS, UNIQUE_VIOLATION, type NewEvent, type StoredEvent } from './timeline';
 
 /**
@@ -62,9 +63,23 @@ export interface TurnEnded {
 }
 
 export class TurnEnd {
-  constructor(private readonly pool: Pool) {}
+  /**
+   * With `tail` (EVENT_TAIL=on) the statement saves the end without the closing events, which then
+   * go to the chat's tail: a worker that dies between the two leaves the turn done without its
+   * closing events on the timeline (the next turn's events follow it as usual).
+   */
+  constructor(
+    private readonly pool: Pool,
+    private readonly tail?: EventTail,
+  ) {}
 
   async finish(chatId: string, inputId: string, outcome: TurnOutcome, events: NewEvent[]): Promise<TurnEnded> {
+    if (!this.tail) return this.save(chatId, inputId, outcome, events);
+    const ended = await this.save(chatId, inputId, outcome, []);
+    return ended.stored ? { ...ended, stored: await this.tail.append(chatId, events) } : ended;
+  }
+
+  private async save(chatId: string, inputId: string, outcome: TurnOutcome, events: NewEvent[]): Promise<TurnEnded> {
     const values = [
       chatId,
       JSON.stringify(outcome.state),

@@ -2,6 +2,7 @@ import { Queue } from '@tessera/contracts';
 import { bullConnection, createTypedWorker } from '@tessera/kit';
 import type { RuntimeServices } from '../services';
 import { missionCheckpoints } from '../engine/checkpoints';
+import { TailFlusher } from '../store/tail-flusher';
 import { InputSweep } from './input-sweep';
 import { TurnRunner } from './turn-runner';
 
@@ -65,6 +66,8 @@ export async function startTurnWorker(s: RuntimeServices) {
     maxStalledCount: 5,
   });
   await worker.waitUntilReady();
+  // With the timeline's tail, one worker at a time writes the chats' tails to PostgreSQL.
+  const flusher = s.timeline.tail ? new TailFlusher(s.timeline.tail, s.redis, s.logger, `${s.config.BULL_PREFIX}:tail:flusher`).start() : null;
   const sweep = new InputSweep(
     { inputs: s.inputs, turnQueue: s.turnQueue, redis: s.redis, logger: s.logger, prefix: s.config.BULL_PREFIX },
     { intervalMs: s.config.INPUT_SWEEP_MS, requeueAfterMs: s.config.INPUT_REQUEUE_AFTER_MS },
@@ -73,12 +76,14 @@ export async function startTurnWorker(s: RuntimeServices) {
     runner,
     worker,
     sweep,
+    flusher,
     /** Running turns are handed back to the queue for another worker; chats are left as they are. */
     async close() {
       clearInterval(backlog);
       await sweep.close();
       runner.abortAll();
       await worker.close();
+      await flusher?.close();
     },
   };
 }

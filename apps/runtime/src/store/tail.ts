@@ -1,0 +1,299 @@
+import type { Pool } from 'pg';
+import type { RedisClient } from '@tessera/kit';
+import { wireOf, type NewEvent, type StoredEvent } from './timeline';
+
+/**
+ * The hot tail of every chat's timeline, in Redis (EVENT_TAIL=on): events are indexed, stored in
+ * the chat's stream and delivered at once; PostgreSQL gets them behind, in batches
+ * (TailFlusher), and stays the durable log that everything older is read from.
+ *
+ * Per chat, under one hash tag (one slot of a cluster):
+ * - `…:log`: a stream whose entry ids are the events' indexes (`<index>-0`); fields k (key),
+ *   t (type), d (data, JSON), ts (timestamp, ISO).
+ * - `…:keys`: a sorted set of the keys of the events in the stream, scored by index: an event
+ *   whose key is there is not appended again (a re-run makes the same keys).
+ * - `…:flushed`: the highest index PostgreSQL holds from this stream.
+ * The stream keeps its newest `keep` events once they are flushed (resume reads them from Redis)
+ * and never drops one that is not; when PostgreSQL is away and more than `maxUnflushed` wait, an
+ * append is refused (TailFull) as a PostgreSQL append would be. A flushed, idle chat's keys expire.
+ *
+ * A chat whose stream is gone (never written, expired, or lost with Redis) starts again from
+ * PostgreSQL's highest index: the append asks for it (one statement), and skips keys already
+ * stored there.
+ */
+export interface TailOptions {
+  /** Key prefix (`<prefix>:tail:{<chat>}:…`). */
+  prefix: string;
+  /** Flushed events kept in each chat's stream for resumes. */
+  keep: number;
+  /** Unflushed events a chat may hold before appends are refused. */
+  maxUnflushed: number;
+  /** A flushed chat's keys expire after this long without an append. */
+  idleTtlMs: number;
+}
+
+/** The chat holds `maxUnflushed` events PostgreSQL has not taken yet (PostgreSQL is away or behind). */
+export class TailFull extends Error {
+  readonly code = 'TAIL_FULL';
+  /** Handled as storage out of reach (the kit's isStorageUnreachable): a 503, a job put back. */
+  readonly storageUnreachable = true;
+  constructor(chatId: string) {
+    super(`the timeline of chat ${chatId} waits for storage`);
+  }
+}
+
+/** KEYS: log, keys, flushed. ARGV: base ('' = unknown), maxUnflushed, timestamp, then key, type, data per event. */
+const APPEND = `
+local last
+local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #top == 0 then
+  if ARGV[1] == '' then return -1 end
+  last = tonumber(ARGV[1])
+  redis.call('SET', KEYS[3], last)
+else
+  last = tonumber(string.match(top[1][1], '^(%d+)'))
+  local flushed = redis.call('GET', KEYS[3])
+  if flushed and last - tonumber(flushed) >= tonumber(ARGV[2]) then return -2 end
+end
+local out = {}
+for i = 4, #ARGV, 3 do
+  if not redis.call('ZSCORE', KEYS[2], ARGV[i]) then
+    last = last + 1
+    redis.call('XADD', KEYS[1], last .. '-0', 'k', ARGV[i], 't', ARGV[i + 1], 'd', ARGV[i + 2], 'ts', ARGV[3])
+    redis.call('ZADD', KEYS[2], last, ARGV[i])
+    out[#out + 1] = (i - 4) / 3
+    out[#out + 1] = last
+  end
+end
+if #out > 0 then
+  redis.call('PERSIST', KEYS[1])
+  redis.call('PERSIST', KEYS[2])
+  redis.call('PERSIST', KEYS[3])
+end
+return out`;
+
+/** KEYS: log. ARGV: start, end, count. The stream's first index (or false) and the entries asked for. */
+const RANGE = `
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+if #first == 0 then return false end
+return { first[1][1], redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[2], 'COUNT', ARGV[3]) }`;
+
+/**
+ * KEYS: log, keys, flushed. ARGV: flushed up to, keep, idle TTL ms. Records what PostgreSQL holds,
+ * trims the stream to its newest `keep` events and what is not flushed, and lets a chat whose every
+ * event is flushed expire when idle. Returns the stream's last index (0 when empty).
+ */
+const FLUSHED = `
+local upto = tonumber(ARGV[1])
+local cur = tonumber(redis.call('GET', KEYS[3]) or '0')
+if upto > cur then redis.call('SET', KEYS[3], upto) else upto = cur end
+local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #top == 0 then return 0 end
+local last = tonumber(string.match(top[1][1], '^(%d+)'))
+local minid = math.min(upto + 1, last - tonumber(ARGV[2]) + 1)
+if minid > 1 then
+  redis.call('XTRIM', KEYS[1], 'MINID', minid .. '-0')
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. minid)
+end
+if upto >= last then
+  for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
+end
+return last`;
+
+/** KEYS: dirty. ARGV: chat, score read before its flush. Unmarks the chat unless it was appended to since. */
+const UNMARK = `
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('ZREM', KEYS[1], ARGV[1]) end
+return 0`;
+
+type Entry = [id: string, fields: string[]];
+
+type TailCommands = {
+  tailAppend(log: string, keys: string, flushed: string, ...argv: string[]): Promise<number | number[]>;
+  tailRange(log: string, start: string, end: string, count: number): Promise<[string, Entry[]] | null>;
+  tailFlushed(log: string, keys: string, flushed: string, upto: number, keep: number, ttlMs: number): Promise<number>;
+  tailUnmark(dirty: string, chatId: string, score: string): Promise<number>;
+};
+
+const BASE_SQL = `SELECT coalesce((SELECT idx FROM chat_events WHERE chat_id = $1 ORDER BY idx DESC LIMIT 1), 0) AS top,
+  coalesce((SELECT array_agg(key) FROM chat_events WHERE chat_id = $1 AND key = ANY($2::text[])), '{}') AS stored`;
+
+/**
+ * The flusher's statement: events with the indexes the tail gave them, in one statement for many
+ * chats. An event already stored at its index (a flush repeated after a crash) is skipped; one
+ * whose key was stored at another index (a re-run's event appended again after its key left the
+ * tail's window: it was delivered, so it is kept) is stored under its key with `#<index>` added.
+ */
+const FLUSH_SQL = `
+INSERT INTO chat_events (chat_id, idx, key, type, data, created_at)
+SELECT x.c, x.i,
+  CASE WHEN EXISTS (SELECT 1 FROM chat_events e WHERE e.chat_id = x.c AND e.key = x.k AND e.idx <> x.i) THEN x.k || '#' || x.i ELSE x.k END,
+  x.t, ($6::jsonb) -> (x.ord::int - 1), x.ts::timestamptz
+FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS x(c, i, k, t, ts, ord)
+ON CONFLICT DO NOTHING`;
+
+export class EventTail {
+  private readonly cmd: TailCommands;
+  private readonly dirtyKey: string;
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly pool: Pool,
+    readonly o: TailOptions,
+  ) {
+    redis.defineCommand('tailAppend', { numberOfKeys: 3, lua: APPEND });
+    redis.defineCommand('tailRange', { numberOfKeys: 1, lua: RANGE });
+    redis.defineCommand('tailFlushed', { numberOfKeys: 3, lua: FLUSHED });
+    redis.defineCommand('tailUnmark', { numberOfKeys: 1, lua: UNMARK });
+    this.cmd = redis as unknown as TailCommands;
+    // Not under a chat's hash tag: on a cluster it is a key of its own, marked after each append.
+    this.dirtyKey = `${o.prefix}:tail:dirty`;
+  }
+
+  keysOf(chatId: string): [log: string, keys: string, flushed: string] {
+    const base = `${this.o.prefix}:tail:{${chatId}}`;
+    return [`${base}:log`, `${base}:keys`, `${base}:flushed`];
+  }
+
+  /**
+   * Indexes and stores the events (keys already in the tail, or in PostgreSQL when the tail starts
+   * afresh, are skipped) and marks the chat for the flusher. Resolves with what was stored.
+   */
+  async append(chatId: string, events: NewEvent[]): Promise<StoredEvent[]> {
+    if (events.length === 0) return [];
+    const keys = this.keysOf(chatId);
+    const timestamp = new Date().toISOString();
+    const data = events.map((e) => JSON.stringify(e.data));
+    const argv = (list: number[]) => list.flatMap((i) => [events[i].key, events[i].type, data[i]]);
+    let offered = events.map((_, i) => i);
+    let r = await this.cmd.tailAppend(...keys, '', String(this.o.maxUnflushed), timestamp, ...argv(offered));
+    if (r === -1) {
+      // No stream: it starts after PostgreSQL's highest index, without what PostgreSQL holds.
+      const base = await this.pool.query<{ top: number; stored: string[] }>({ name: 'tail-base', text: BASE_SQL, values: [chatId, events.map((e) => e.key)] });
+      const stored = new Set(base.rows[0].stored);
+      offered = offered.filter((i) => !stored.has(events[i].key));
+      if (offered.length === 0) return [];
+      r = await this.cmd.tailAppend(...keys, String(base.rows[0].top), String(this.o.maxUnflushed), timestamp, ...argv(offered));
+    }
+    if (r === -2) throw new TailFull(chatId);
+    const placed = r as number[];
+    const out = new Array<StoredEvent>(placed.length / 2);
+    for (let j = 0; j < placed.length; j += 2) {
+      const i = offered[placed[j]];
+      out[j / 2] = storedOf(placed[j + 1], events[i].type, data[i], timestamp);
+    }
+    if (out.length) await this.redis.zincrby(this.dirtyKey, 1, chatId);
+    return out;
+  }
+
+  /**
+   * Events with index > after (≤ upTo), at most `limit`, from the tail; `first` is the tail's
+   * oldest index (null: the chat has no tail, PostgreSQL holds all of it).
+   */
+  async range(chatId: string, after: number, limit: number, upTo?: number): Promise<{ first: number | null; events: StoredEvent[] }> {
+    const r = await this.cmd.tailRange(this.keysOf(chatId)[0], `${after + 1}-0`, upTo === undefined ? '+' : `${upTo}-0`, limit);
+    if (!r) return { first: null, events: [] };
+    return { first: indexOf(r[0]), events: r[1].map(entryToStored) };
+  }
+
+  /** The chat's highest index in the tail, or null when it has no tail. */
+  async top(chatId: string): Promise<number | null> {
+    const r = (await this.redis.xrevrange(this.keysOf(chatId)[0], '+', '-', 'COUNT', 1)) as Entry[];
+    return r.length ? indexOf(r[0][0]) : null;
+  }
+
+  /** Chats with events PostgreSQL may not hold yet, with the mark each had (at most `n`). */
+  async dirty(n: number): Promise<{ chatId: string; mark: string }[]> {
+    const r = await this.redis.zrange(this.dirtyKey, 0, n - 1, 'WITHSCORES');
+    const out: { chatId: string; mark: string }[] = [];
+    for (let i = 0; i < r.length; i += 2) out.push({ chatId: r[i], mark: r[i + 1] });
+    return out;
+  }
+
+  /**
+   * Writes the chat's unflushed events to PostgreSQL (at most `max`) and records them as flushed.
+   * Safe to run twice at once or again after a crash (a stored index is skipped). Returns how many
+   * were written and whether the chat has none left.
+   */
+  async flush(chats: string[], max: number): Promise<Map<string, { written: number; done: boolean }>> {
+    const found = await Promise.all(
+      chats.map(async (chatId) => {
+        const [log, , flushed] = this.keysOf(chatId);
+        const from = Number((await this.redis.get(flushed)) ?? 0) + 1;
+        return { chatId, from, entries: (await this.redis.xrange(log, `${from}-0`, '+', 'COUNT', max)) as Entry[] };
+      }),
+    );
+    const c: string[] = [];
+    const i: number[] = [];
+    const k: string[] = [];
+    const t: string[] = [];
+    const ts: string[] = [];
+    const d: string[] = [];
+    for (const f of found) {
+      for (const [id, fields] of f.entries) {
+        const e = fieldsOf(fields);
+        c.push(f.chatId);
+        i.push(indexOf(id));
+        k.push(e.k);
+        t.push(e.t);
+        ts.push(e.ts);
+        d.push(e.d);
+      }
+    }
+    if (c.length) await this.pool.query({ name: 'tail-flush', text: FLUSH_SQL, values: [c, i, k, t, ts, `[${d.join(',')}]`] });
+    const out = new Map<string, { written: number; done: boolean }>();
+    await Promise.all(
+      found.map(async (f) => {
+        const upto = f.entries.length ? indexOf(f.entries[f.entries.length - 1][0]) : f.from - 1;
+        const last = await this.cmd.tailFlushed(...this.keysOf(f.chatId), upto, this.o.keep, this.o.idleTtlMs);
+        out.set(f.chatId, { written: f.entries.length, done: f.entries.length < max && upto >= last });
+      }),
+    );
+    return out;
+  }
+
+  /** Takes the chat off the flusher's list unless it was appended to after `mark` was read. */
+  unmark(chatId: string, mark: string): Promise<number> {
+    return this.cmd.tailUnmark(this.dirtyKey, chatId, mark);
+  }
+
+  /** Writes everything the chat's tail holds to PostgreSQL now (before a read made there). */
+  async flushChat(chatId: string): Promise<void> {
+    for (;;) {
+      const r = (await this.flush([chatId], 1000)).get(chatId);
+      if (!r || r.done || r.written === 0) return;
+    }
+  }
+
+  /** Forgets the chat's tail (the chat is deleted). */
+  async forget(chatId: string): Promise<void> {
+    await this.redis.del(...this.keysOf(chatId));
+    await this.redis.zrem(this.dirtyKey, chatId);
+  }
+}
+
+function indexOf(id: string): number {
+  return Number(id.slice(0, id.indexOf('-')));
+}
+
+function fieldsOf(fields: string[]): { k: string; t: string; d: string; ts: string } {
+  const e = { k: '', t: '', d: 'null', ts: '' };
+  for (let j = 0; j < fields.length; j += 2) e[fields[j] as keyof typeof e] = fields[j + 1];
+  return e;
+}
+
+function entryToStored([id, fields]: Entry): StoredEvent {
+  const e = fieldsOf(fields);
+  return storedOf(indexOf(id), e.t, e.d, e.ts);
+}
+
+function storedOf(index: number, type: string, data: string, timestamp: string): StoredEvent {
+  return {
+    index,
+    type,
+    get data() {
+      return JSON.parse(data) as Record<string, unknown>;
+    },
+    timestamp,
+    wire: wireOf(type, data, timestamp, index),
+  };
+}
