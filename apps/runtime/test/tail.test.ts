@@ -1,0 +1,108 @@
+/**
+ * The timeline's tail in Redis (EVENT_TAIL=on), on real Redis and PostgreSQL: indexes and keys
+ * as the PostgreSQL-first timeline gives them, the flusher's writes (same index, type, data and
+ * timestamp; repeatable), trimming to what resumes need, reads across the trimmed boundary, a
+ * chat whose tail is gone starting again from PostgreSQL, and appends refused while PostgreSQL
+ * is too far behind.
+ */
+import { createLogger } from '@tessera/kit';
+import { createRuntimeServices, type RuntimeServices } from '../src/services';
+import { TailFull } from '../src/store/tail';
+import { configFor, testEnv, type Env } from './harness';
+
+let env: Env;
+let s: RuntimeServices;
+const logger = createLogger('tail-test', 'silent');
+
+beforeAll(async () => {
+  env = await testEnv('tail');
+  s = createRuntimeServices(configFor(env, { EVENT_TAIL: 'on', EVENT_TAIL_KEEP: '5', EVENT_TAIL_MAX_UNFLUSHED: '50' }), logger, 'api');
+});
+afterAll(async () => {
+  await s?.close();
+  await env?.dropSchema();
+});
+
+let n = 0;
+async function newChat() {
+  const { chat } = await s.starter.start({ appId: 'app1', userId: `u${++n}`, workflowName: 'assistant', backendContext: null, uiContext: null });
+  return chat;
+}
+const events = (prefix: string, count: number) => Array.from({ length: count }, (_, i) => ({ key: `${prefix}:${i}`, type: 'chat.print', data: { agent: 'a', content: `${prefix}${i}` } }));
+const tail = () => s.timeline.tail!;
+const stored = async (chatId: string) =>
+  (await s.db.pool.query<{ idx: number; key: string; data: { content: string }; ts: string }>(`SELECT idx, key, data, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ts FROM chat_events WHERE chat_id = $1 ORDER BY idx`, [chatId])).rows;
+
+test('appends are indexed 1..N in order, a key appended again is skipped, and nothing reaches PostgreSQL before a flush', async () => {
+  const chat = await newChat();
+  const first = await s.timeline.append(chat.id, events('x', 3));
+  expect(first.map((e) => e.index)).toEqual([1, 2, 3]);
+  expect(JSON.parse(first[2].wire)).toMatchObject({ type: 'chat.print', index: 3, data: { content: 'x2' } });
+  const again = await s.timeline.append(chat.id, [...events('x', 3), ...events('y', 2)]);
+  expect(again.map((e) => [e.index, (e.data as { content: string }).content])).toEqual([
+    [4, 'y0'],
+    [5, 'y1'],
+  ]);
+  expect(await s.timeline.lastIndex(chat.id)).toBe(5);
+  expect((await s.chats.get(chat.id))!.lastIndex).toBe(5);
+  expect(await stored(chat.id)).toEqual([]);
+  expect((await s.timeline.after(chat.id, 2, 100)).map((e) => e.index)).toEqual([3, 4, 5]);
+});
+
+test('a flush stores every event with its index, data and timestamp; repeating it changes nothing; the stream keeps the newest `keep`', async () => {
+  const chat = await newChat();
+  const sent = await s.timeline.append(chat.id, events('z', 12));
+  await tail().flushChat(chat.id);
+  const rows = await stored(chat.id);
+  expect(rows.map((r) => [r.idx, r.key, r.data.content, r.ts])).toEqual(sent.map((e, i) => [e.index, `z:${i}`, `z${i}`, e.timestamp]));
+  // Flushed again from the start (a flusher that died before it recorded its progress).
+  await s.redis.del(tail().keysOf(chat.id)[2]);
+  await tail().flushChat(chat.id);
+  expect(await stored(chat.id)).toEqual(rows);
+  // Trimmed to the newest 5 (EVENT_TAIL_KEEP); reads before them come from PostgreSQL, whole (the
+  // same envelopes; PostgreSQL's jsonb spaces and orders an event's data its own way).
+  expect((await tail().range(chat.id, 0, 100)).first).toBe(8);
+  expect((await s.timeline.after(chat.id, 0, 100)).map((e) => JSON.parse(e.wire))).toEqual(sent.map((e) => JSON.parse(e.wire)));
+  expect((await s.timeline.after(chat.id, 3, 4)).map((e) => e.index)).toEqual([4, 5, 6, 7]);
+  expect((await s.timeline.after(chat.id, 6, 3)).map((e) => e.index)).toEqual([7, 8, 9]);
+  expect((await s.timeline.after(chat.id, 2, 100, 9)).map((e) => e.index)).toEqual([3, 4, 5, 6, 7, 8, 9]);
+  // A key of a trimmed event, appended again, is still skipped only while the tail remembers it;
+  // one it forgot is stored (delivered once) under its key with its index added, never lost.
+  const late = await s.timeline.append(chat.id, events('z', 1));
+  expect(late.map((e) => e.index)).toEqual([13]);
+  await tail().flushChat(chat.id);
+  expect((await stored(chat.id)).slice(-1).map((r) => [r.idx, r.key])).toEqual([[13, 'z:0#13']]);
+});
+
+test('the flusher marks: a chat appended to after its mark was read stays marked', async () => {
+  const chat = await newChat();
+  await s.timeline.append(chat.id, events('m', 2));
+  const mark = (await tail().dirty(10_000)).find((d) => d.chatId === chat.id)!;
+  await s.timeline.append(chat.id, events('n', 1));
+  await tail().flush([chat.id], 100);
+  expect(await tail().unmark(chat.id, mark.mark)).toBe(0);
+  const now = (await tail().dirty(10_000)).find((d) => d.chatId === chat.id)!;
+  await tail().flush([chat.id], 100);
+  expect(await tail().unmark(chat.id, now.mark)).toBe(1);
+  expect((await stored(chat.id)).map((r) => r.idx)).toEqual([1, 2, 3]);
+});
+
+test('a chat whose tail is gone starts again after PostgreSQL’s highest index, skipping keys PostgreSQL holds', async () => {
+  const chat = await newChat();
+  await s.timeline.append(chat.id, events('p', 4));
+  await tail().flushChat(chat.id);
+  await s.redis.del(...tail().keysOf(chat.id));
+  const next = await s.timeline.append(chat.id, [...events('p', 4), ...events('q', 2)]);
+  expect(next.map((e) => e.index)).toEqual([5, 6]);
+  expect((await s.timeline.after(chat.id, 0, 100)).map((e) => (e.data as { content: string }).content)).toEqual(['p0', 'p1', 'p2', 'p3', 'q0', 'q1']);
+});
+
+test('past EVENT_TAIL_MAX_UNFLUSHED events waiting for PostgreSQL, appends are refused as storage out of reach; a flush lets them in again', async () => {
+  const chat = await newChat();
+  await s.timeline.append(chat.id, events('w', 1));
+  await tail().flushChat(chat.id);
+  await s.timeline.append(chat.id, events('f', 50));
+  await expect(s.timeline.append(chat.id, events('g', 1))).rejects.toBeInstanceOf(TailFull);
+  await tail().flushChat(chat.id);
+  expect((await s.timeline.append(chat.id, events('g', 1))).map((e) => e.index)).toEqual([52]);
+});
