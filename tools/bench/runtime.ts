@@ -17,8 +17,8 @@
  *   fanout-cluster  the same load with every process (APIs, writer) on a throwaway Redis Cluster
  *            (3 primaries + 3 replicas on 127.0.0.1:7131..7136, `tools/scripts/redis-cluster.sh`,
  *            reset before and after); printed beside the single-Redis fanout of the same run
- *   fanout-tail  (only when named) the same load with the writer in `tail` mode: a prototype of
- *            issue 23's hot tail (Redis indexes, streams and publishes; PostgreSQL behind, batched)
+ *   fanout-tail  (only when named) the same load with the timeline's tail on (EVENT_TAIL=on): Redis
+ *            indexes, stores and delivers; PostgreSQL written behind in batches
  *   churn    the same while 10% of the clients are dropped every 3 s and reconnect (half to the
  *            other instance) and resume; baseline: the same rates without churn
  *   ceiling  the same clients on two bare ws servers relaying Redis pub/sub, rising rates
@@ -909,7 +909,7 @@ async function theFanoutChats(): Promise<Chat[]> {
 let fanoutResults: StepResult[] | null = null;
 let ceilingResults: StepResult[] | null = null;
 
-async function withTesseraWriter<T>(fn: (w: Writer, chats: Chat[]) => Promise<T>, on?: { chats: Chat[]; redisUrl: string }, mode: 'tessera' | 'tail' = 'tessera'): Promise<T> {
+async function withTesseraWriter<T>(fn: (w: Writer, chats: Chat[]) => Promise<T>, on?: { chats: Chat[]; redisUrl: string; tailPrefix?: string }, mode: 'tessera' | 'tail' = 'tessera'): Promise<T> {
   const chats = on?.chats ?? (await theFanoutChats());
   const writer = await Writer.start({
     cmd: 'init',
@@ -919,6 +919,7 @@ async function withTesseraWriter<T>(fn: (w: Writer, chats: Chat[]) => Promise<T>
     redisUrl: on?.redisUrl ?? TEST_REDIS_URL,
     poolSize: Number(workerSettings.pool ?? 10),
     eventBytes: EVENT_BYTES,
+    tailPrefix: on?.tailPrefix,
   });
   try {
     return await fn(writer, chats);
@@ -969,40 +970,49 @@ async function scenarioFanout(): Promise<void> {
 }
 
 /**
- * fanout-tail (only when named): the fan-out load with the writer in `tail` mode, a prototype of
- * issue 23's hot tail (fanout-writer.ts): indexes and order from Redis, the events published at
- * once, PostgreSQL written behind in batches. The API instances are the runtime's, unchanged.
- * Printed beside the fanout of the same run when that ran first.
+ * fanout-tail (only when named): the fan-out load with the timeline's tail on (EVENT_TAIL=on): two
+ * API instances of their own with it, and the writer in `tail` mode (fanout-writer.ts: the
+ * runtime's EventTail, then publish; its TailFlusher writes PostgreSQL behind). Printed beside the
+ * fanout of the same run when that ran first.
  */
 async function scenarioFanoutTail(): Promise<void> {
   const rates = QUICK ? [5_000, 20_000] : [5_000, 10_000, 20_000, 30_000, 40_000];
+  const n = QUICK ? 500 : 1000;
+  const prefix = `bencht-${RUN}`;
+  const on = await Promise.all(['api-ta', 'api-tb'].map((name) => startApi(name, { BULL_PREFIX: prefix, EVENT_TAIL: 'on' })));
   let results: StepResult[] = [];
   let memory: FanoutRun['mem'] | null = null;
-  await withTesseraWriter(
-    async (writer, chats) => {
-      say(`\n## fanout-tail — the fanout load with the hot tail's prototype: ${chats.length} clients on 2 API instances; the writer indexes, streams and publishes in Redis (one script per chat and tick), PostgreSQL written behind in batches, ${STEP_MS / 1000} s per rate`);
-      const clients = await openClients(chats, sink);
-      await rateSteps('warm-up', clients, writer, [2_000], apiPids(), { stepMs: 1_000 });
-      const redis = await benchRedis(TEST_REDIS_URL, 'bench-memory');
-      try {
-        const mem = memoryPoller(redis);
-        results = await rateSteps('tail', clients, writer, rates, apiPids());
-        memory = await mem.stop();
-      } finally {
-        redis.disconnect();
-      }
-      await Promise.all(clients.map((c) => c.close()));
-    },
-    undefined,
-    'tail',
-  );
+  try {
+    const chats = await startChats(`ft-${RUN}`, n, on);
+    const pids = Object.fromEntries(on.map((a) => [a.name, a.svc.pid]));
+    await withTesseraWriter(
+      async (writer) => {
+        say(`\n## fanout-tail — the fanout load with the timeline's tail (EVENT_TAIL=on): ${chats.length} clients on 2 API instances; each batch indexed and stored in the chat's Redis stream, then published; PostgreSQL written behind by the flusher, ${STEP_MS / 1000} s per rate`);
+        const clients = await openClients(chats, sink);
+        await rateSteps('warm-up', clients, writer, [2_000], pids, { stepMs: 1_000 });
+        const redis = await benchRedis(TEST_REDIS_URL, 'bench-memory');
+        try {
+          const mem = memoryPoller(redis);
+          results = await rateSteps('tail', clients, writer, rates, pids);
+          memory = await mem.stop();
+        } finally {
+          redis.disconnect();
+        }
+        await Promise.all(clients.map((c) => c.close()));
+      },
+      { chats, redisUrl: TEST_REDIS_URL, tailPrefix: prefix },
+      'tail',
+    );
+  } finally {
+    await Promise.all(on.map((a) => a.svc.stop()));
+  }
   say(table(STEP_HEAD, stepRows(results)));
   if (memory) say(`  Redis used_memory: ${memLine(memory)} (the streams are trimmed as PostgreSQL takes them)`);
   const line = (rs: StepResult[]) => {
     const best = sustained(rs);
     return `${best ? `${int(best.delivered)} ev/s at p99 ${fmt(best.p99)} ms kept up` : 'no rate kept up with p99 < 50 ms'}, max ${int(maxDelivered(rs))} ev/s, lost ${sum(rs, (r) => r.lost)}, dup ${sum(rs, (r) => r.duplicates)}`;
   };
-  say(`  tail prototype: ${line(results)}`);
+  say(`  tail: ${line(results)}`);
   if (fanoutResults) say(`  fanout (PostgreSQL first), same run: ${line(fanoutResults)}`);
 }
 
