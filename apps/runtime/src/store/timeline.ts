@@ -166,6 +166,7 @@ export class Timeline {
 
   /** Whether the chat's timeline holds a `chat.run_complete` of the turn (read on rare paths only: no index serves it). */
   async hasRunComplete(chatId: string, turnId: string): Promise<boolean> {
+    await this.tail?.flushChat(chatId);
     const r = await this.pool.query({
       text: `SELECT 1 FROM chat_events WHERE chat_id = $1 AND type = 'chat.run_complete' AND data->>'turn_id' = $2 LIMIT 1`,
       values: [chatId, turnId],
