@@ -6,6 +6,7 @@
  * is too far behind.
  */
 import { createLogger } from '@tessera/kit';
+import { until } from '@tessera/kit/testing';
 import { createRuntimeServices, type RuntimeServices } from '../src/services';
 import { TailFull } from '../src/store/tail';
 import { configFor, testEnv, type Env } from './harness';
@@ -105,4 +106,18 @@ test('past EVENT_TAIL_MAX_UNFLUSHED events waiting for PostgreSQL, appends are r
   await expect(s.timeline.append(chat.id, events('g', 1))).rejects.toBeInstanceOf(TailFull);
   await tail().flushChat(chat.id);
   expect((await s.timeline.append(chat.id, events('g', 1))).map((e) => e.index)).toEqual([52]);
+});
+
+test('what an append stores it publishes on the chat’s channel in the same script, as the bus’s schema has it', async () => {
+  const chat = await newChat();
+  const heard: { index: number; type: string; wire: string }[] = [];
+  const unsubscribe = await s.feed.subscribe(chat.id, { onEvents: (e) => heard.push(...e), onResync: () => undefined });
+  try {
+    const sent = [...(await s.timeline.record(chat.id, events('h', 2), s.feed)), ...(await s.timeline.record(chat.id, [...events('h', 2), { key: 'q', type: 'chat.print', data: { agent: 'a', content: 'quote " and / slash \u00e9' } }], s.feed))];
+    await until(async () => heard.length >= 3, 5_000, 'the published events');
+    expect(heard).toEqual(sent.map((e) => ({ index: e.index, type: e.type, wire: e.wire })));
+    expect(JSON.parse(heard[2].wire).data.content).toBe('quote " and / slash \u00e9');
+  } finally {
+    await unsubscribe();
+  }
 });

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import type { RedisClient } from '@tessera/kit';
+import { channelOf, isCluster, type RedisClient } from '@tessera/kit';
 import { wireOf, type NewEvent, type StoredEvent } from './timeline';
 
 /**
@@ -42,7 +42,12 @@ export class TailFull extends Error {
   }
 }
 
-/** KEYS: log, keys, flushed. ARGV: base ('' = unknown), maxUnflushed, timestamp, then key, type, data per event. */
+/**
+ * KEYS: log, keys, flushed, the chat's channel, and (one Redis only) the flusher's marks. ARGV:
+ * base ('' = unknown), maxUnflushed, timestamp, chat id, then key, type, data per event. Publishes
+ * what it stored on the channel (ChatEventBatch) and marks the chat for the flusher, so that the
+ * live path is this one round trip. Returns position and index of each event stored.
+ */
 const APPEND = `
 local last
 local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
@@ -56,19 +61,24 @@ else
   if flushed and last - tonumber(flushed) >= tonumber(ARGV[2]) then return -2 end
 end
 local out = {}
-for i = 4, #ARGV, 3 do
+local wires = {}
+for i = 5, #ARGV, 3 do
   if not redis.call('ZSCORE', KEYS[2], ARGV[i]) then
     last = last + 1
     redis.call('XADD', KEYS[1], last .. '-0', 'k', ARGV[i], 't', ARGV[i + 1], 'd', ARGV[i + 2], 'ts', ARGV[3])
     redis.call('ZADD', KEYS[2], last, ARGV[i])
-    out[#out + 1] = (i - 4) / 3
+    out[#out + 1] = (i - 5) / 3
     out[#out + 1] = last
+    local wire = '{"type":' .. cjson.encode(ARGV[i + 1]) .. ',"data":' .. ARGV[i + 2] .. ',"timestamp":"' .. ARGV[3] .. '","index":' .. last .. '}'
+    wires[#wires + 1] = '{"index":' .. last .. ',"type":' .. cjson.encode(ARGV[i + 1]) .. ',"wire":' .. cjson.encode(wire) .. '}'
   end
 end
 if #out > 0 then
   redis.call('PERSIST', KEYS[1])
   redis.call('PERSIST', KEYS[2])
   redis.call('PERSIST', KEYS[3])
+  redis.call('SPUBLISH', KEYS[4], '{"chat_id":' .. cjson.encode(ARGV[4]) .. ',"events":[' .. table.concat(wires, ',') .. ']}')
+  if KEYS[5] then redis.call('ZINCRBY', KEYS[5], 1, ARGV[4]) end
 end
 return out`;
 
@@ -108,7 +118,7 @@ return 0`;
 type Entry = [id: string, fields: string[]];
 
 type TailCommands = {
-  tailAppend(log: string, keys: string, flushed: string, ...argv: string[]): Promise<number | number[]>;
+  tailAppend(numberOfKeys: number, ...keysAndArgv: string[]): Promise<number | number[]>;
   tailRange(log: string, start: string, end: string, count: number): Promise<[string, Entry[]] | null>;
   tailFlushed(log: string, keys: string, flushed: string, upto: number, keep: number, ttlMs: number): Promise<number>;
   tailUnmark(dirty: string, chatId: string, score: string): Promise<number>;
@@ -140,14 +150,18 @@ export class EventTail {
     private readonly pool: Pool,
     readonly o: TailOptions,
   ) {
-    redis.defineCommand('tailAppend', { numberOfKeys: 3, lua: APPEND });
+    // Keys given per call: the flusher's marks are in the script on one Redis only (on a cluster they are on another slot).
+    redis.defineCommand('tailAppend', { lua: APPEND });
     redis.defineCommand('tailRange', { numberOfKeys: 1, lua: RANGE });
     redis.defineCommand('tailFlushed', { numberOfKeys: 3, lua: FLUSHED });
     redis.defineCommand('tailUnmark', { numberOfKeys: 1, lua: UNMARK });
     this.cmd = redis as unknown as TailCommands;
     // Not under a chat's hash tag: on a cluster it is a key of its own, marked after each append.
     this.dirtyKey = `${o.prefix}:tail:dirty`;
+    this.marksInScript = !isCluster(redis);
   }
+
+  private readonly marksInScript: boolean;
 
   keysOf(chatId: string): [log: string, keys: string, flushed: string] {
     const base = `${this.o.prefix}:tail:{${chatId}}`;
@@ -156,23 +170,24 @@ export class EventTail {
 
   /**
    * Indexes and stores the events (keys already in the tail, or in PostgreSQL when the tail starts
-   * afresh, are skipped) and marks the chat for the flusher. Resolves with what was stored.
+   * afresh, are skipped), publishes them on the chat's channel and marks the chat for the flusher.
+   * Resolves with what was stored (and published).
    */
   async append(chatId: string, events: NewEvent[]): Promise<StoredEvent[]> {
     if (events.length === 0) return [];
-    const keys = this.keysOf(chatId);
+    const keys = [...this.keysOf(chatId), channelOf('chatEvents', chatId).name, ...(this.marksInScript ? [this.dirtyKey] : [])];
     const timestamp = new Date().toISOString();
     const data = events.map((e) => JSON.stringify(e.data));
     const argv = (list: number[]) => list.flatMap((i) => [events[i].key, events[i].type, data[i]]);
     let offered = events.map((_, i) => i);
-    let r = await this.cmd.tailAppend(...keys, '', String(this.o.maxUnflushed), timestamp, ...argv(offered));
+    let r = await this.cmd.tailAppend(keys.length, ...keys, '', String(this.o.maxUnflushed), timestamp, chatId, ...argv(offered));
     if (r === -1) {
       // No stream: it starts after PostgreSQL's highest index, without what PostgreSQL holds.
       const base = await this.pool.query<{ top: number; stored: string[] }>({ name: 'tail-base', text: BASE_SQL, values: [chatId, events.map((e) => e.key)] });
       const stored = new Set(base.rows[0].stored);
       offered = offered.filter((i) => !stored.has(events[i].key));
       if (offered.length === 0) return [];
-      r = await this.cmd.tailAppend(...keys, String(base.rows[0].top), String(this.o.maxUnflushed), timestamp, ...argv(offered));
+      r = await this.cmd.tailAppend(keys.length, ...keys, String(base.rows[0].top), String(this.o.maxUnflushed), timestamp, chatId, ...argv(offered));
     }
     if (r === -2) throw new TailFull(chatId);
     const placed = r as number[];
@@ -181,7 +196,7 @@ export class EventTail {
       const i = offered[placed[j]];
       out[j / 2] = storedOf(placed[j + 1], events[i].type, data[i], timestamp);
     }
-    if (out.length) await this.redis.zincrby(this.dirtyKey, 1, chatId);
+    if (out.length && !this.marksInScript) await this.redis.zincrby(this.dirtyKey, 1, chatId);
     return out;
   }
 

@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import type { TimelineEvent } from '@tessera/contracts';
 import { GroupCommit, type Waiting } from '@tessera/kit';
+import type { ChatFeed } from '../bus/feed';
 import type { EventTail } from './tail';
 
 /** An event to append: `key` makes the append idempotent (a re-run turn makes the same keys). */
@@ -121,10 +122,21 @@ export class Timeline {
     });
   }
 
+  /** Stores the events (keys already stored are skipped); `record` also publishes them. */
   append(chatId: string, events: NewEvent[]): Promise<StoredEvent[]> {
     if (events.length === 0) return Promise.resolve([]);
     if (this.tail) return this.tail.append(chatId, events);
     return this.commits.add({ chatId, events });
+  }
+
+  /**
+   * Stores the events, then publishes what was stored on the chat's feed: a client that resumes
+   * from the log never misses an event a live socket saw. The tail does both in one script.
+   */
+  async record(chatId: string, events: NewEvent[], feed: Pick<ChatFeed, 'publish'>): Promise<StoredEvent[]> {
+    const stored = await this.append(chatId, events);
+    if (!this.tail) await feed.publish(chatId, stored);
+    return stored;
   }
 
   /** Events with index > after, in order, at most `limit`. */

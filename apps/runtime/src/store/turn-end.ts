@@ -60,6 +60,8 @@ export interface TurnEnded {
   stored: StoredEvent[] | null;
   /** Another input of the chat was pending or processing when the turn ended. */
   morePending: boolean;
+  /** The closing events were published as they were stored (the timeline's tail): not to publish again. */
+  published?: boolean;
 }
 
 export class TurnEnd {
@@ -76,7 +78,7 @@ export class TurnEnd {
   async finish(chatId: string, inputId: string, outcome: TurnOutcome, events: NewEvent[]): Promise<TurnEnded> {
     if (!this.tail) return this.save(chatId, inputId, outcome, events);
     const ended = await this.save(chatId, inputId, outcome, []);
-    return ended.stored ? { ...ended, stored: await this.tail.append(chatId, events) } : ended;
+    return ended.stored ? { ...ended, stored: await this.tail.append(chatId, events), published: true } : ended;
   }
 
   private async save(chatId: string, inputId: string, outcome: TurnOutcome, events: NewEvent[]): Promise<TurnEnded> {

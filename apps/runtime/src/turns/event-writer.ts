@@ -65,11 +65,8 @@ export class EventWriter {
       while (this.buffer.length) {
         const batch = this.buffer;
         this.buffer = [];
-        const stored = await this.timeline.append(this.chatId, batch);
-        if (stored.length) {
-          await this.feed.publish(this.chatId, stored);
-          this.onStored?.(stored);
-        }
+        const stored = await this.timeline.record(this.chatId, batch, this.feed);
+        if (stored.length) this.onStored?.(stored);
       }
     } catch (e) {
       this.failure = e as Error;

@@ -2,7 +2,7 @@ import type { ChatFeed } from '../bus/feed';
 import type { NewEvent, StoredEvent, Timeline } from '../store/timeline';
 
 export interface RecordDeps {
-  timeline: Pick<Timeline, 'append'>;
+  timeline: Pick<Timeline, 'record'>;
   feed: Pick<ChatFeed, 'publish'>;
 }
 
@@ -14,7 +14,5 @@ export interface RecordDeps {
  * and its end in one statement (TurnEnd).
  */
 export async function record(d: RecordDeps, chatId: string, events: NewEvent[]): Promise<StoredEvent[]> {
-  const stored = await d.timeline.append(chatId, events);
-  await d.feed.publish(chatId, stored);
-  return stored;
+  return d.timeline.record(chatId, events, d.feed);
 }

@@ -122,7 +122,7 @@ export class TurnAttempt {
     ]);
     if (ended.stored) {
       if (ended.stored.length) {
-        await this.d.feed.publish(t.chat.id, ended.stored);
+        if (!ended.published) await this.d.feed.publish(t.chat.id, ended.stored);
         this.observe(t.chat, ended.stored);
       }
       return ended.morePending ? 'ran' : 'ran_idle';

@@ -116,7 +116,8 @@ export type BridgeSessionMessage = z.infer<typeof BridgeSessionMessage>;
  * `BusPublisher` and `BusSubscriber` validate with these at both ends.
  */
 export const Channel = {
-  chatEvents: { name: (chatId: string) => `tessera:chat:${chatId}:events`, schema: ChatEventBatch },
+  // The chat id is a hash tag: on a Redis Cluster the channel is on the slot of the chat's timeline tail, whose script publishes on it.
+  chatEvents: { name: (chatId: string) => `tessera:chat:{${chatId}}:events`, schema: ChatEventBatch },
   sessionControl: { name: () => 'tessera:control:sessions', schema: SessionControl },
   observabilityLive: { name: () => 'tessera:observability:live', schema: ObservabilityLive },
   agentChanges: { name: () => 'tessera:agents:changes', schema: AgentChangeAnnouncement },
