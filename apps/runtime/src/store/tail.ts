@@ -11,7 +11,8 @@ import { wireOf, type NewEvent, type StoredEvent } from './timeline';
  * - `…:log`: a stream whose entry ids are the events' indexes (`<index>-0`); fields k (key),
  *   t (type), d (data, JSON), ts (timestamp, ISO).
  * - `…:keys`: a sorted set of the keys of the events in the stream, scored by index: an event
- *   whose key is there is not appended again (a re-run makes the same keys).
+ *   whose key is there is not appended again (a re-run makes the same keys). Keys made fresh for
+ *   one event (NewEvent.fresh: a turn's own sequence) are neither looked up nor kept.
  * - `…:flushed`: the highest index PostgreSQL holds from this stream.
  * The stream keeps its newest `keep` events once they are flushed (resume reads them from Redis)
  * and never drops one that is not; when PostgreSQL is away and more than `maxUnflushed` wait, an
@@ -44,7 +45,8 @@ export class TailFull extends Error {
 
 /**
  * KEYS: log, keys, flushed, the chat's channel, and (one Redis only) the flusher's marks. ARGV:
- * base ('' = unknown), maxUnflushed, timestamp, chat id, then key, type, data per event. Publishes
+ * base ('' = unknown), maxUnflushed, timestamp, chat id, then key, type, data, fresh ('1': its key
+ * is new by construction, not looked up nor remembered) per event. Publishes
  * what it stored on the channel (ChatEventBatch) and marks the chat for the flusher, so that the
  * live path is this one round trip. Returns position and index of each event stored.
  */
@@ -62,12 +64,13 @@ else
 end
 local out = {}
 local wires = {}
-for i = 5, #ARGV, 3 do
-  if not redis.call('ZSCORE', KEYS[2], ARGV[i]) then
+for i = 5, #ARGV, 4 do
+  local fresh = ARGV[i + 3] == '1'
+  if fresh or not redis.call('ZSCORE', KEYS[2], ARGV[i]) then
     last = last + 1
     redis.call('XADD', KEYS[1], last .. '-0', 'k', ARGV[i], 't', ARGV[i + 1], 'd', ARGV[i + 2], 'ts', ARGV[3])
-    redis.call('ZADD', KEYS[2], last, ARGV[i])
-    out[#out + 1] = (i - 5) / 3
+    if not fresh then redis.call('ZADD', KEYS[2], last, ARGV[i]) end
+    out[#out + 1] = (i - 5) / 4
     out[#out + 1] = last
     local wire = '{"type":' .. cjson.encode(ARGV[i + 1]) .. ',"data":' .. ARGV[i + 2] .. ',"timestamp":"' .. ARGV[3] .. '","index":' .. last .. '}'
     wires[#wires + 1] = '{"index":' .. last .. ',"type":' .. cjson.encode(ARGV[i + 1]) .. ',"wire":' .. cjson.encode(wire) .. '}'
@@ -178,7 +181,7 @@ export class EventTail {
     const keys = [...this.keysOf(chatId), channelOf('chatEvents', chatId).name, ...(this.marksInScript ? [this.dirtyKey] : [])];
     const timestamp = new Date().toISOString();
     const data = events.map((e) => JSON.stringify(e.data));
-    const argv = (list: number[]) => list.flatMap((i) => [events[i].key, events[i].type, data[i]]);
+    const argv = (list: number[]) => list.flatMap((i) => [events[i].key, events[i].type, data[i], events[i].fresh ? '1' : '0']);
     let offered = events.map((_, i) => i);
     let r = await this.cmd.tailAppend(keys.length, ...keys, '', String(this.o.maxUnflushed), timestamp, chatId, ...argv(offered));
     if (r === -1) {

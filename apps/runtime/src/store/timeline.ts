@@ -9,6 +9,11 @@ export interface NewEvent {
   key: string;
   type: string;
   data: Record<string, unknown>;
+  /**
+   * The key was made for this event alone (an EventWriter's own sequence, under a turn id of its
+   * attempt): nothing appends it again, so the timeline's tail does not look it up or remember it.
+   */
+  fresh?: boolean;
 }
 
 /** A stored event ready to send: the wire envelope is built once, from the stored JSON text. */

@@ -39,7 +39,7 @@ export class EventWriter {
   emit = async <T extends TimelineType>(type: T, data: TimelineDataOf<T>, key?: string): Promise<void> => {
     if (this.failure) throw this.failure;
     if (type === 'chat.text' && key === undefined && this.coalesce(data as TimelineDataOf<'chat.text'>)) return;
-    this.buffer.push({ key: key ?? `${this.keyPrefix}:${this.seq++}`, type, data: data as Record<string, unknown>, coalescable: key === undefined });
+    this.buffer.push({ key: key ?? `${this.keyPrefix}:${this.seq++}`, type, data: data as Record<string, unknown>, coalescable: key === undefined, fresh: key === undefined });
     this.flushing ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.loop());
     if (this.buffer.length >= MAX_BUFFERED) await this.flushing;
   };
