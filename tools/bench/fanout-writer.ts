@@ -22,7 +22,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ChainableCommander } from 'ioredis';
-import { BusPublisher, BusSubscriber, channelOf, createLogger, createRedis, isCluster, pgPool } from '@tessera/kit';
+import { BusPublisher, BusSubscriber, createLogger, createRedis, isCluster, pgPool } from '@tessera/kit';
 import { deleteKeys } from './lib/redis-keys';
 import { ChatFeed } from '../../apps/runtime/src/bus/feed';
 import { EventTail } from '../../apps/runtime/src/store/tail';
