@@ -107,7 +107,7 @@ export function createRuntimeServices(config: RuntimeConfig, logger: Logger, rol
   metrics.watchQueue(Queue.RuntimeTurns, () => turnQueue.depth());
   const tail =
     config.EVENT_TAIL === 'on'
-      ? new EventTail(redis, db.pool, { prefix: config.BULL_PREFIX, keep: config.EVENT_TAIL_KEEP, maxUnflushed: config.EVENT_TAIL_MAX_UNFLUSHED, idleTtlMs: TAIL_IDLE_TTL_MS })
+      ? new EventTail(redis, db.pool, { prefix: config.BULL_PREFIX, keep: config.EVENT_TAIL_KEEP, maxUnflushed: config.EVENT_TAIL_MAX_UNFLUSHED, idleTtlMs: TAIL_IDLE_TTL_MS }, logger)
       : undefined;
   const chats = new ChatStore(db.prisma, db.pool, tail);
   const inputs = new InputStore(db.prisma, db.pool);
@@ -158,6 +158,8 @@ export function createRuntimeServices(config: RuntimeConfig, logger: Logger, rol
     budgets,
     async close() {
       observe.flush();
+      // What this process appended to the tails goes to PostgreSQL before the pool closes.
+      await tail?.close();
       await Promise.allSettled([turnQueue.close(), observabilityQueue?.close(), blueprints?.close(), documents?.close()]);
       await Promise.allSettled([redis.quit(), sub.quit()]);
       await db.close();

@@ -2,22 +2,25 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isStorageUnreachable, RedisLeases, type Logger, type RedisClient } from '@tessera/kit';
 import type { EventTail } from './tail';
 
-/** Chats looked at in one round, and events written per chat in one statement. */
-const CHATS_PER_ROUND = 200;
+/** Marked chats looked at in one round, and events written per chat in one statement. */
+const CHATS_PER_ROUND = 1000;
 const EVENTS_PER_CHAT = 500;
-/** A round that found little to write waits this long, so that the next one writes a batch. */
-const IDLE_MS = 5;
-/** How long a failed round waits before the next (PostgreSQL away: the tail holds the events). */
+/** Between rounds: a chat is written from its tail only when no append marked it for a whole round. */
+const ROUND_MS = 1_000;
+/** How long a failed round waits before the next (PostgreSQL away: the tails hold the events). */
 const FAILED_MS = 500;
-/** How often a worker that does not flush asks for the flusher's lease. */
+/** How often a worker that does not sweep asks for the lease. */
 const CLAIM_MS = 1_000;
 
 /**
- * Writes the chats' tails to PostgreSQL (EVENT_TAIL=on). Every worker runs one; the one holding
- * the Redis lease `<prefix>:tail:flusher` flushes, in rounds: the chats marked since their last
- * flush, up to EVENTS_PER_CHAT events each, in one statement, then each chat's flushed mark and
- * its stream trimmed. A worker that dies frees the lease within its TTL and another takes over; a
- * round cut off by the death is written again (an index PostgreSQL holds is skipped).
+ * The tails' sweeper (EVENT_TAIL=on). Every process writes what it appends to PostgreSQL behind
+ * itself, from memory (EventTail's write-behind), and takes the chat off the marks once all of it
+ * is there. A chat still marked after a whole round without an append was left behind: its writer
+ * died, PostgreSQL was away, or (on a Redis Cluster, where the marks are on another slot) its
+ * write-behind cannot take the mark off itself. Every worker runs a sweeper; the one holding the
+ * Redis lease `<prefix>:tail:flusher` writes such chats from their tails, up to EVENTS_PER_CHAT
+ * events each in one statement, then records, trims and unmarks them. A sweep cut off by a death
+ * is done again (an index PostgreSQL holds is skipped).
  */
 export class TailFlusher {
   private readonly leases: RedisLeases;
@@ -26,6 +29,8 @@ export class TailFlusher {
   private lastWarn = 0;
   /** Events written since start (tests and metrics). */
   written = 0;
+  /** Each marked chat's mark at the last round. */
+  private seen = new Map<string, string>();
 
   constructor(
     private readonly tail: EventTail,
@@ -58,7 +63,7 @@ export class TailFlusher {
         while (!this.stopped && !lease.lost.aborted) {
           const written = await this.round().catch((e: Error) => this.failed(e));
           if (written < 0) await sleep(FAILED_MS);
-          else if (written < EVENTS_PER_CHAT) await sleep(IDLE_MS);
+          else await sleep(ROUND_MS);
         }
       } finally {
         await lease.release();
@@ -66,9 +71,11 @@ export class TailFlusher {
     }
   }
 
-  /** One round: the events written (-1 when it failed). */
-  async round(): Promise<number> {
-    const marked = await this.tail.dirty(CHATS_PER_ROUND);
+  /** One round: the events written (-1 when it failed). `all`: every marked chat, idle or not (tests). */
+  async round(all = false): Promise<number> {
+    const now = await this.tail.dirty(CHATS_PER_ROUND);
+    const marked = all ? now : now.filter((m) => this.seen.get(m.chatId) === m.mark);
+    this.seen = new Map(now.map((m) => [m.chatId, m.mark]));
     if (marked.length === 0) return 0;
     const results = await this.tail.flush(
       marked.map((m) => m.chatId),

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { channelOf, isCluster, type RedisClient } from '@tessera/kit';
+import { channelOf, isCluster, isStorageUnreachable, type Logger, type RedisClient } from '@tessera/kit';
 import { wireOf, type NewEvent, type StoredEvent } from './timeline';
 
 /**
@@ -92,9 +92,11 @@ if #first == 0 then return false end
 return { first[1][1], redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[2], 'COUNT', ARGV[3]) }`;
 
 /**
- * KEYS: log, keys, flushed. ARGV: flushed up to, keep, idle TTL ms. Records what PostgreSQL holds,
- * trims the stream to its newest `keep` events and what is not flushed, and lets a chat whose every
- * event is flushed expire when idle. Returns the stream's last index (0 when empty).
+ * KEYS: log, keys, flushed, and (one Redis only) the flusher's marks. ARGV: flushed up to, keep,
+ * idle TTL ms, chat id. Records what PostgreSQL holds, trims the stream to its newest `keep` events
+ * and what is not flushed, and lets a chat whose every event is flushed expire when idle (and
+ * takes it off the marks: an append after this script marks it again). Returns the stream's last
+ * index (0 when empty).
  */
 const FLUSHED = `
 local upto = tonumber(ARGV[1])
@@ -110,6 +112,7 @@ if minid > 1 then
 end
 if upto >= last then
   for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
+  if KEYS[4] then redis.call('ZREM', KEYS[4], ARGV[4]) end
 end
 return last`;
 
@@ -120,10 +123,20 @@ return 0`;
 
 type Entry = [id: string, fields: string[]];
 
+/** A row the write-behind inserts: chat, index, key, type, timestamp, data (JSON). */
+type FlushRow = { c: string; i: number; k: string; t: string; ts: string; d: string };
+
+/** The write-behind's batches: small and frequent (the prototype's measure: 500 rows every 5 ms kept the live path's p99 lowest). */
+const WRITE_ROWS = 500;
+const WRITE_EVERY_MS = 5;
+/** How often the tails hear what PostgreSQL holds (trim, unmark); and the wait after a failed write. */
+const REPORT_EVERY_MS = 200;
+const FAILED_RETRY_MS = 500;
+
 type TailCommands = {
   tailAppend(numberOfKeys: number, ...keysAndArgv: string[]): Promise<number | number[]>;
   tailRange(log: string, start: string, end: string, count: number): Promise<[string, Entry[]] | null>;
-  tailFlushed(log: string, keys: string, flushed: string, upto: number, keep: number, ttlMs: number): Promise<number>;
+  tailFlushed(numberOfKeys: number, ...keysAndArgv: (string | number)[]): Promise<number>;
   tailUnmark(dirty: string, chatId: string, score: string): Promise<number>;
 };
 
@@ -152,11 +165,12 @@ export class EventTail {
     private readonly redis: RedisClient,
     private readonly pool: Pool,
     readonly o: TailOptions,
+    private readonly logger?: Logger,
   ) {
     // Keys given per call: the flusher's marks are in the script on one Redis only (on a cluster they are on another slot).
     redis.defineCommand('tailAppend', { lua: APPEND });
     redis.defineCommand('tailRange', { numberOfKeys: 1, lua: RANGE });
-    redis.defineCommand('tailFlushed', { numberOfKeys: 3, lua: FLUSHED });
+    redis.defineCommand('tailFlushed', { lua: FLUSHED });
     redis.defineCommand('tailUnmark', { numberOfKeys: 1, lua: UNMARK });
     this.cmd = redis as unknown as TailCommands;
     // Not under a chat's hash tag: on a cluster it is a key of its own, marked after each append.
@@ -165,6 +179,99 @@ export class EventTail {
   }
 
   private readonly marksInScript: boolean;
+  /** What this process appended and PostgreSQL does not hold yet (written behind, in order). */
+  private behind: FlushRow[] = [];
+  private writing: Promise<void> | null = null;
+  private writeTimer: NodeJS.Timeout | null = null;
+  /** Chats written behind since their tails were last told, with the highest index written. */
+  private reported = new Map<string, number>();
+  private reportTimer: NodeJS.Timeout | null = null;
+  private lastWarn = 0;
+  private closed = false;
+
+  /** The flushed mark of a chat's tail moved to `upto` (trim; its flusher mark taken off when nothing waits, with `unmark` and one Redis). */
+  private flushed(chatId: string, upto: number, unmark: boolean): Promise<number> {
+    const keys: string[] = [...this.keysOf(chatId), ...(unmark && this.marksInScript ? [this.dirtyKey] : [])];
+    return this.cmd.tailFlushed(keys.length, ...keys, upto, this.o.keep, this.o.idleTtlMs, chatId);
+  }
+
+  /**
+   * Write-behind: what this process appended goes to PostgreSQL from memory, in batches of up to
+   * WRITE_ROWS every WRITE_EVERY_MS (no Redis read), and the tails hear what PostgreSQL holds every
+   * REPORT_EVERY_MS (one script per chat: mark, trim, unmark). What a process that dies leaves
+   * behind is in its chats' tails, marked: the TailFlusher writes it from there.
+   */
+  private behindAppend(chatId: string, stored: StoredEvent[], keys: string[], types: string[], data: string[], timestamp: string): void {
+    for (let j = 0; j < stored.length; j++) this.behind.push({ c: chatId, i: stored[j].index, k: keys[j], t: types[j], ts: timestamp, d: data[j] });
+    if (this.behind.length >= WRITE_ROWS) void this.writeBehind();
+    else this.writeTimer ??= setTimeout(() => void this.writeBehind(), WRITE_EVERY_MS);
+  }
+
+  private writeBehind(): Promise<void> {
+    if (this.writeTimer) clearTimeout(this.writeTimer);
+    this.writeTimer = null;
+    if (this.writing || this.behind.length === 0) return this.writing ?? Promise.resolve();
+    const rows = this.behind.splice(0, WRITE_ROWS * 4);
+    this.writing = this.insert(rows).then(
+      () => {
+        for (const r of rows) if (r.i > (this.reported.get(r.c) ?? 0)) this.reported.set(r.c, r.i);
+        this.reportTimer ??= setTimeout(() => void this.report(), REPORT_EVERY_MS);
+      },
+      (e: Error) => {
+        // PostgreSQL away: the rows wait (in order) for the next try; appends stop at maxUnflushed.
+        this.behind = rows.concat(this.behind);
+        if (Date.now() - this.lastWarn > 10_000) {
+          this.lastWarn = Date.now();
+          this.logger?.warn(isStorageUnreachable(e) ? 'timeline tail waits for the database' : 'timeline tail write failed', { error: e.message, waiting: this.behind.length });
+        }
+      },
+    ).finally(() => {
+      this.writing = null;
+      if (this.behind.length && !this.closed) this.writeTimer ??= setTimeout(() => void this.writeBehind(), this.lastFailed() ? FAILED_RETRY_MS : WRITE_EVERY_MS);
+    });
+    return this.writing;
+  }
+
+  private lastFailedAt = 0;
+  private lastFailed(): boolean {
+    return Date.now() - this.lastFailedAt < FAILED_RETRY_MS;
+  }
+
+  private insert(rows: FlushRow[]): Promise<unknown> {
+    return this.pool
+      .query({
+        name: 'tail-flush',
+        text: FLUSH_SQL,
+        values: [rows.map((r) => r.c), rows.map((r) => r.i), rows.map((r) => r.k), rows.map((r) => r.t), rows.map((r) => r.ts), `[${rows.map((r) => r.d).join(',')}]`],
+      })
+      .catch((e: Error) => {
+        this.lastFailedAt = Date.now();
+        throw e;
+      });
+  }
+
+  private async report(): Promise<void> {
+    this.reportTimer = null;
+    const done = this.reported;
+    this.reported = new Map();
+    await Promise.all([...done].map(([chatId, upto]) => this.flushed(chatId, upto, true).catch(() => undefined)));
+  }
+
+  /** Writes what this process holds behind, and tells the tails (shutdown, or before a read from PostgreSQL). */
+  async drainBehind(): Promise<void> {
+    while (this.behind.length || this.writing) {
+      await this.writeBehind();
+      if (this.lastFailed()) break;
+    }
+    if (this.reportTimer) clearTimeout(this.reportTimer);
+    await this.report();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.drainBehind().catch(() => undefined);
+    if (this.writeTimer) clearTimeout(this.writeTimer);
+  }
 
   keysOf(chatId: string): [log: string, keys: string, flushed: string] {
     const base = `${this.o.prefix}:tail:{${chatId}}`;
@@ -200,6 +307,10 @@ export class EventTail {
       out[j / 2] = storedOf(placed[j + 1], events[i].type, data[i], timestamp);
     }
     if (out.length && !this.marksInScript) await this.redis.zincrby(this.dirtyKey, 1, chatId);
+    if (out.length) {
+      const picked = placed.filter((_, j) => j % 2 === 0).map((p) => offered[p]);
+      this.behindAppend(chatId, out, picked.map((i) => events[i].key), picked.map((i) => events[i].type), picked.map((i) => data[i]), timestamp);
+    }
     return out;
   }
 
@@ -262,7 +373,7 @@ export class EventTail {
     await Promise.all(
       found.map(async (f) => {
         const upto = f.entries.length ? indexOf(f.entries[f.entries.length - 1][0]) : f.from - 1;
-        const last = await this.cmd.tailFlushed(...this.keysOf(f.chatId), upto, this.o.keep, this.o.idleTtlMs);
+        const last = await this.flushed(f.chatId, upto, false);
         out.set(f.chatId, { written: f.entries.length, done: f.entries.length < max && upto >= last });
       }),
     );
@@ -276,6 +387,7 @@ export class EventTail {
 
   /** Writes everything the chat's tail holds to PostgreSQL now (before a read made there). */
   async flushChat(chatId: string): Promise<void> {
+    await this.drainBehind();
     for (;;) {
       const r = (await this.flush([chatId], 1000)).get(chatId);
       if (!r || r.done || r.written === 0) return;
