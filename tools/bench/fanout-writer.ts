@@ -109,8 +109,10 @@ async function init(c: Extract<WriterCommand, { cmd: 'init' }>): Promise<void> {
     closeAll = async () => {
       await drainAll();
       await flusher?.close();
+      await tail?.close();
       if (tailRedis) {
-        await deleteKeys(c.redisUrl, `${tailPrefix}:tail:`).catch(() => undefined);
+        // The tails' keys, and anything else under the prefix (the API instances of fanout-tail use it alone).
+        await deleteKeys(c.redisUrl, `${tailPrefix}:`).catch(() => undefined);
         tailRedis.disconnect();
       }
       pub.disconnect();

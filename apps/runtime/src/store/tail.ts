@@ -45,10 +45,12 @@ export class TailFull extends Error {
 
 /**
  * KEYS: log, keys, flushed, the chat's channel, and (one Redis only) the flusher's marks. ARGV:
- * base ('' = unknown), maxUnflushed, timestamp, chat id, then key, type, data, fresh ('1': its key
- * is new by construction, not looked up nor remembered) per event. Publishes
- * what it stored on the channel (ChatEventBatch) and marks the chat for the flusher, so that the
- * live path is this one round trip. Returns position and index of each event stored.
+ * base ('' = unknown), maxUnflushed, timestamp, chat id, the chat id as JSON, then per event: key,
+ * type, data (JSON), fresh ('1': its key is new by construction, neither looked up nor kept), the
+ * type as JSON, and its wire envelope up to the index, as a JSON string without its closing quote
+ * (the script adds the index and `}"`: no JSON is encoded here). Publishes what it stored on the
+ * channel (ChatEventBatch) and marks the chat for the flusher, so that the live path is this one
+ * round trip. Returns position and index of each event stored.
  */
 const APPEND = `
 local last
@@ -63,24 +65,23 @@ else
   if flushed and last - tonumber(flushed) >= tonumber(ARGV[2]) then return -2 end
 end
 local out = {}
-local wires = {}
-for i = 5, #ARGV, 4 do
+local entries = {}
+for i = 6, #ARGV, 6 do
   local fresh = ARGV[i + 3] == '1'
   if fresh or not redis.call('ZSCORE', KEYS[2], ARGV[i]) then
     last = last + 1
     redis.call('XADD', KEYS[1], last .. '-0', 'k', ARGV[i], 't', ARGV[i + 1], 'd', ARGV[i + 2], 'ts', ARGV[3])
     if not fresh then redis.call('ZADD', KEYS[2], last, ARGV[i]) end
-    out[#out + 1] = (i - 5) / 4
+    out[#out + 1] = (i - 6) / 6
     out[#out + 1] = last
-    local wire = '{"type":' .. cjson.encode(ARGV[i + 1]) .. ',"data":' .. ARGV[i + 2] .. ',"timestamp":"' .. ARGV[3] .. '","index":' .. last .. '}'
-    wires[#wires + 1] = '{"index":' .. last .. ',"type":' .. cjson.encode(ARGV[i + 1]) .. ',"wire":' .. cjson.encode(wire) .. '}'
+    entries[#entries + 1] = '{"index":' .. last .. ',"type":' .. ARGV[i + 4] .. ',"wire":' .. ARGV[i + 5] .. last .. '}"}'
   end
 end
 if #out > 0 then
-  redis.call('PERSIST', KEYS[1])
-  redis.call('PERSIST', KEYS[2])
-  redis.call('PERSIST', KEYS[3])
-  redis.call('SPUBLISH', KEYS[4], '{"chat_id":' .. cjson.encode(ARGV[4]) .. ',"events":[' .. table.concat(wires, ',') .. ']}')
+  if redis.call('PTTL', KEYS[1]) >= 0 then
+    for k = 1, 3 do redis.call('PERSIST', KEYS[k]) end
+  end
+  redis.call('SPUBLISH', KEYS[4], '{"chat_id":' .. ARGV[5] .. ',"events":[' .. table.concat(entries, ',') .. ']}')
   if KEYS[5] then redis.call('ZINCRBY', KEYS[5], 1, ARGV[4]) end
 end
 return out`;
@@ -130,7 +131,7 @@ type FlushRow = { c: string; i: number; k: string; t: string; ts: string; d: str
 const WRITE_ROWS = 500;
 const WRITE_EVERY_MS = 5;
 /** How often the tails hear what PostgreSQL holds (trim, unmark); and the wait after a failed write. */
-const REPORT_EVERY_MS = 200;
+const REPORT_EVERY_MS = 1_000;
 const FAILED_RETRY_MS = 500;
 
 type TailCommands = {
@@ -288,16 +289,22 @@ export class EventTail {
     const keys = [...this.keysOf(chatId), channelOf('chatEvents', chatId).name, ...(this.marksInScript ? [this.dirtyKey] : [])];
     const timestamp = new Date().toISOString();
     const data = events.map((e) => JSON.stringify(e.data));
-    const argv = (list: number[]) => list.flatMap((i) => [events[i].key, events[i].type, data[i], events[i].fresh ? '1' : '0']);
+    const argv = (list: number[]) =>
+      list.flatMap((i) => {
+        const type = JSON.stringify(events[i].type);
+        const head = JSON.stringify(`{"type":${type},"data":${data[i]},"timestamp":"${timestamp}","index":`).slice(0, -1);
+        return [events[i].key, events[i].type, data[i], events[i].fresh ? '1' : '0', type, head];
+      });
+    const chat = JSON.stringify(chatId);
     let offered = events.map((_, i) => i);
-    let r = await this.cmd.tailAppend(keys.length, ...keys, '', String(this.o.maxUnflushed), timestamp, chatId, ...argv(offered));
+    let r = await this.cmd.tailAppend(keys.length, ...keys, '', String(this.o.maxUnflushed), timestamp, chatId, chat, ...argv(offered));
     if (r === -1) {
       // No stream: it starts after PostgreSQL's highest index, without what PostgreSQL holds.
       const base = await this.pool.query<{ top: number; stored: string[] }>({ name: 'tail-base', text: BASE_SQL, values: [chatId, events.map((e) => e.key)] });
       const stored = new Set(base.rows[0].stored);
       offered = offered.filter((i) => !stored.has(events[i].key));
       if (offered.length === 0) return [];
-      r = await this.cmd.tailAppend(keys.length, ...keys, String(base.rows[0].top), String(this.o.maxUnflushed), timestamp, chatId, ...argv(offered));
+      r = await this.cmd.tailAppend(keys.length, ...keys, String(base.rows[0].top), String(this.o.maxUnflushed), timestamp, chatId, chat, ...argv(offered));
     }
     if (r === -2) throw new TailFull(chatId);
     const placed = r as number[];

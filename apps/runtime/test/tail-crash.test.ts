@@ -1,0 +1,55 @@
+/**
+ * The timeline's tail (EVENT_TAIL=on) when a writer dies: a worker is `kill -9`ed while chats
+ * stream, with what it appended still in its write-behind (not yet in PostgreSQL). Its turns run
+ * again on the other worker; its events are in the tails, and the other worker's sweeper writes
+ * them to PostgreSQL. Each client ends with the stored timeline once, and PostgreSQL ends with
+ * exactly what the clients hold, index for index.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+import { until } from '@tessera/kit/testing';
+import { spawnWorker, startRuntime, testEnv, type Env, type RuntimeInstance } from './harness';
+import { followChat, newSlowChat, problemsOf, referenceTranscript } from './streaming-chats';
+
+const CHATS = 40;
+const TAIL = { EVENT_TAIL: 'on', WORKFLOWS_DIR: resolve(__dirname, 'fixtures/workflows') };
+
+let env: Env;
+let api: RuntimeInstance;
+const workers: ChildProcess[] = [];
+
+beforeAll(async () => {
+  env = await testEnv('tailcrash');
+  api = await startRuntime(env, { worker: false, extra: TAIL });
+  workers.push(await spawnWorker(env, TAIL), await spawnWorker(env, TAIL));
+}, 60_000);
+afterAll(async () => {
+  for (const w of workers) w.kill('SIGKILL');
+  await api?.close();
+  await env?.dropSchema();
+}, 60_000);
+
+test(`a worker killed (kill -9) with events in its write-behind while ${CHATS} chats stream: the sweeper writes them from the tails; clients and PostgreSQL end with the same timelines`, async () => {
+  const reference = await referenceTranscript(api);
+  const chats = await Promise.all(Array.from({ length: CHATS }, (_, i) => newSlowChat(api, `tail-${i}`)));
+  let streaming = 0;
+  let killed = false;
+  const kill = () => {
+    if (killed || ++streaming < CHATS / 2) return;
+    killed = true;
+    workers[0].kill('SIGKILL');
+  };
+  const results = await Promise.all(chats.map((c) => followChat(api, c, kill)));
+  expect(killed).toBe(true);
+  const { problems } = await problemsOf(api, chats, results, reference);
+  expect(problems).toEqual([]);
+
+  // PostgreSQL alone (not the tails): every event each client holds, at its index, within a few sweeps.
+  const inPostgres = async (chatId: string) =>
+    (await api.s.db.pool.query<{ idx: number; type: string }>('SELECT idx, type FROM chat_events WHERE chat_id = $1 ORDER BY idx', [chatId])).rows.map((r) => `${r.idx}:${r.type}`).join();
+  const held = results.map(({ applied }) => [...applied.values()].sort((a, b) => a.index! - b.index!).map((e) => `${e.index}:${e.type}`).join());
+  await until(async () => (await Promise.all(chats.map((c) => inPostgres(c.chatId)))).every((rows, i) => rows === held[i]), 20_000, 'PostgreSQL to hold what the clients hold');
+  // And the chats leave the flusher's marks: nothing of theirs waits anymore.
+  const ours = new Set(chats.map((c) => c.chatId));
+  await until(async () => !(await api.s.timeline.tail!.dirty(1_000)).some((d) => ours.has(d.chatId)), 10_000, 'the marks to be taken off');
+}, 180_000);
