@@ -44,47 +44,70 @@ export class TailFull extends Error {
 }
 
 /**
- * KEYS: log, keys, flushed, the chat's channel, and (one Redis only) the flusher's marks. ARGV:
- * base ('' = unknown), maxUnflushed, timestamp, chat id, the chat id as JSON, then per event: key,
- * type, data (JSON), fresh ('1': its key is new by construction, neither looked up nor kept), the
- * type as JSON, and its wire envelope up to the index, as a JSON string without its closing quote
- * (the script adds the index and `}"`: no JSON is encoded here). Publishes what it stored on the
- * channel (ChatEventBatch) and marks the chat for the flusher, so that the live path is this one
- * round trip. Returns position and index of each event stored.
+ * Appends to one or more chats (one Redis: the appends of one event-loop tick, all chats in one
+ * call). KEYS: per chat its log, keys, flushed and channel, then (when ARGV[1] is '1') the
+ * flusher's marks. ARGV: marks, maxUnflushed, timestamp, then per chat: base ('' = unknown), chat
+ * id, chat id as JSON, number of events, then per event: key, type, data (JSON), fresh ('1': its
+ * key is new by construction, neither looked up nor kept), type as JSON, and its wire envelope up
+ * to the index as a JSON string without its closing quote (the script adds the index and `}"`: no
+ * JSON is encoded here). Each chat's events are indexed, stored in its stream, published on its
+ * channel (ChatEventBatch) and the chat marked for the flusher: the live path is this one round
+ * trip. Returns per chat {0, position, index, …}, or {-1} (no stream: the base is needed) or {-2}
+ * (too much unflushed).
  */
 const APPEND = `
-local last
-local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-if #top == 0 then
-  if ARGV[1] == '' then return -1 end
-  last = tonumber(ARGV[1])
-  redis.call('SET', KEYS[3], last)
-else
-  last = tonumber(string.match(top[1][1], '^(%d+)'))
-  local flushed = redis.call('GET', KEYS[3])
-  if flushed and last - tonumber(flushed) >= tonumber(ARGV[2]) then return -2 end
-end
-local out = {}
-local entries = {}
-for i = 6, #ARGV, 6 do
-  local fresh = ARGV[i + 3] == '1'
-  if fresh or not redis.call('ZSCORE', KEYS[2], ARGV[i]) then
-    last = last + 1
-    redis.call('XADD', KEYS[1], last .. '-0', 'k', ARGV[i], 't', ARGV[i + 1], 'd', ARGV[i + 2], 'ts', ARGV[3])
-    if not fresh then redis.call('ZADD', KEYS[2], last, ARGV[i]) end
-    out[#out + 1] = (i - 6) / 6
-    out[#out + 1] = last
-    entries[#entries + 1] = '{"index":' .. last .. ',"type":' .. ARGV[i + 4] .. ',"wire":' .. ARGV[i + 5] .. last .. '}"}'
+local marks = ARGV[1] == '1'
+local maxUnflushed = tonumber(ARGV[2])
+local ts = ARGV[3]
+local results = {}
+local a = 4
+local k = 0
+while a <= #ARGV do
+  local base, chatId, chatJson, n = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
+  a = a + 4
+  local log, keys, flushedKey, channel = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
+  k = k + 4
+  local res
+  local last
+  local top = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)
+  if #top == 0 then
+    if base == '' then res = {-1} else
+      last = tonumber(base)
+      redis.call('SET', flushedKey, last)
+    end
+  else
+    last = tonumber(string.match(top[1][1], '^(%d+)'))
+    local flushed = redis.call('GET', flushedKey)
+    if flushed and last - tonumber(flushed) >= maxUnflushed then res = {-2} end
   end
-end
-if #out > 0 then
-  if redis.call('PTTL', KEYS[1]) >= 0 then
-    for k = 1, 3 do redis.call('PERSIST', KEYS[k]) end
+  if not res then
+    res = {0}
+    local entries = {}
+    for i = a, a + (n - 1) * 6, 6 do
+      local fresh = ARGV[i + 3] == '1'
+      if fresh or not redis.call('ZSCORE', keys, ARGV[i]) then
+        last = last + 1
+        redis.call('XADD', log, last .. '-0', 'k', ARGV[i], 't', ARGV[i + 1], 'd', ARGV[i + 2], 'ts', ts)
+        if not fresh then redis.call('ZADD', keys, last, ARGV[i]) end
+        res[#res + 1] = (i - a) / 6
+        res[#res + 1] = last
+        entries[#entries + 1] = '{"index":' .. last .. ',"type":' .. ARGV[i + 4] .. ',"wire":' .. ARGV[i + 5] .. last .. '}"}'
+      end
+    end
+    if #entries > 0 then
+      if redis.call('PTTL', log) >= 0 then
+        redis.call('PERSIST', log)
+        redis.call('PERSIST', keys)
+        redis.call('PERSIST', flushedKey)
+      end
+      redis.call('SPUBLISH', channel, '{"chat_id":' .. chatJson .. ',"events":[' .. table.concat(entries, ',') .. ']}')
+      if marks then redis.call('ZINCRBY', KEYS[#KEYS], 1, chatId) end
+    end
   end
-  redis.call('SPUBLISH', KEYS[4], '{"chat_id":' .. ARGV[5] .. ',"events":[' .. table.concat(entries, ',') .. ']}')
-  if KEYS[5] then redis.call('ZINCRBY', KEYS[5], 1, ARGV[4]) end
+  a = a + n * 6
+  results[#results + 1] = res
 end
-return out`;
+return results`;
 
 /** KEYS: log. ARGV: start, end, count. The stream's first index (or false) and the entries asked for. */
 const RANGE = `
@@ -124,6 +147,12 @@ return 0`;
 
 type Entry = [id: string, fields: string[]];
 
+/** An append waiting for its tick's script call. */
+type Append = { chatId: string; events: NewEvent[]; data: string[]; resolve: (stored: StoredEvent[]) => void; reject: (e: unknown) => void };
+
+/** Chats in one append call at most (one Redis: the appends of one tick). */
+const GROUP_CHATS = 100;
+
 /** A row the write-behind inserts: chat, index, key, type, timestamp, data (JSON). */
 type FlushRow = { c: string; i: number; k: string; t: string; ts: string; d: string };
 
@@ -135,7 +164,7 @@ const REPORT_EVERY_MS = 1_000;
 const FAILED_RETRY_MS = 500;
 
 type TailCommands = {
-  tailAppend(numberOfKeys: number, ...keysAndArgv: string[]): Promise<number | number[]>;
+  tailAppend(numberOfKeys: number, ...keysAndArgv: string[]): Promise<number[][]>;
   tailRange(log: string, start: string, end: string, count: number): Promise<[string, Entry[]] | null>;
   tailFlushed(numberOfKeys: number, ...keysAndArgv: (string | number)[]): Promise<number>;
   tailUnmark(dirty: string, chatId: string, score: string): Promise<number>;
@@ -282,42 +311,103 @@ export class EventTail {
   /**
    * Indexes and stores the events (keys already in the tail, or in PostgreSQL when the tail starts
    * afresh, are skipped), publishes them on the chat's channel and marks the chat for the flusher.
-   * Resolves with what was stored (and published).
+   * Resolves with what was stored (and published). On one Redis the appends of one event-loop tick
+   * go in one script call (like PostgreSQL's group commit: one call's overhead for many chats).
    */
-  async append(chatId: string, events: NewEvent[]): Promise<StoredEvent[]> {
-    if (events.length === 0) return [];
-    const keys = [...this.keysOf(chatId), channelOf('chatEvents', chatId).name, ...(this.marksInScript ? [this.dirtyKey] : [])];
+  append(chatId: string, events: NewEvent[]): Promise<StoredEvent[]> {
+    if (events.length === 0) return Promise.resolve([]);
+    return new Promise<StoredEvent[]>((resolve, reject) => {
+      const a: Append = { chatId, events, data: events.map((e) => JSON.stringify(e.data)), resolve, reject };
+      if (!this.marksInScript) return void this.appendAlone(a);
+      this.queued.push(a);
+      if (this.queued.length === 1) setImmediate(this.appendQueued);
+    });
+  }
+
+  private queued: Append[] = [];
+
+  private readonly appendQueued = (): void => {
+    const group = this.queued;
+    this.queued = [];
+    for (let i = 0; i < group.length; i += GROUP_CHATS) void this.appendGroup(group.slice(i, i + GROUP_CHATS));
+  };
+
+  /** One call for the group; a chat whose stream must start from PostgreSQL goes again alone. */
+  private async appendGroup(group: Append[]): Promise<void> {
     const timestamp = new Date().toISOString();
-    const data = events.map((e) => JSON.stringify(e.data));
-    const argv = (list: number[]) =>
-      list.flatMap((i) => {
-        const type = JSON.stringify(events[i].type);
-        const head = JSON.stringify(`{"type":${type},"data":${data[i]},"timestamp":"${timestamp}","index":`).slice(0, -1);
-        return [events[i].key, events[i].type, data[i], events[i].fresh ? '1' : '0', type, head];
+    let results: number[][];
+    try {
+      results = await this.call(group, timestamp, group.map(() => ''));
+    } catch (e) {
+      for (const a of group) a.reject(e);
+      return;
+    }
+    group.forEach((a, j) => {
+      if (results[j][0] === -1) return void this.appendAlone(a);
+      this.settle(a, results[j], timestamp, a.events.map((_, i) => i));
+    });
+  }
+
+  /** One chat's append on its own (a cluster, or a stream that starts from PostgreSQL's highest index). */
+  private async appendAlone(a: Append): Promise<void> {
+    try {
+      const timestamp = new Date().toISOString();
+      let offered = a.events.map((_, i) => i);
+      let [r] = await this.call([a], timestamp, ['']);
+      if (r[0] === -1) {
+        // No stream: it starts after PostgreSQL's highest index, without what PostgreSQL holds.
+        const base = await this.pool.query<{ top: number; stored: string[] }>({ name: 'tail-base', text: BASE_SQL, values: [a.chatId, a.events.map((e) => e.key)] });
+        const stored = new Set(base.rows[0].stored);
+        offered = offered.filter((i) => !stored.has(a.events[i].key));
+        if (offered.length === 0) return a.resolve([]);
+        [r] = await this.call([{ ...a, events: offered.map((i) => a.events[i]), data: offered.map((i) => a.data[i]) }], timestamp, [String(base.rows[0].top)]);
+      }
+      const out = this.settle(a, r, timestamp, offered);
+      if (out.length && !this.marksInScript) await this.redis.zincrby(this.dirtyKey, 1, a.chatId);
+    } catch (e) {
+      a.reject(e);
+    }
+  }
+
+  private call(group: Append[], timestamp: string, bases: string[]): Promise<number[][]> {
+    const keys: string[] = [];
+    const argv: string[] = [this.marksInScript ? '1' : '0', String(this.o.maxUnflushed), timestamp];
+    group.forEach((a, j) => {
+      keys.push(...this.keysOf(a.chatId), channelOf('chatEvents', a.chatId).name);
+      argv.push(bases[j], a.chatId, JSON.stringify(a.chatId), String(a.events.length));
+      a.events.forEach((e, i) => {
+        const type = JSON.stringify(e.type);
+        const head = JSON.stringify(`{"type":${type},"data":${a.data[i]},"timestamp":"${timestamp}","index":`).slice(0, -1);
+        argv.push(e.key, e.type, a.data[i], e.fresh ? '1' : '0', type, head);
       });
-    const chat = JSON.stringify(chatId);
-    let offered = events.map((_, i) => i);
-    let r = await this.cmd.tailAppend(keys.length, ...keys, '', String(this.o.maxUnflushed), timestamp, chatId, chat, ...argv(offered));
-    if (r === -1) {
-      // No stream: it starts after PostgreSQL's highest index, without what PostgreSQL holds.
-      const base = await this.pool.query<{ top: number; stored: string[] }>({ name: 'tail-base', text: BASE_SQL, values: [chatId, events.map((e) => e.key)] });
-      const stored = new Set(base.rows[0].stored);
-      offered = offered.filter((i) => !stored.has(events[i].key));
-      if (offered.length === 0) return [];
-      r = await this.cmd.tailAppend(keys.length, ...keys, String(base.rows[0].top), String(this.o.maxUnflushed), timestamp, chatId, chat, ...argv(offered));
+    });
+    if (this.marksInScript) keys.push(this.dirtyKey);
+    return this.cmd.tailAppend(keys.length, ...keys, ...argv);
+  }
+
+  /** Resolves the append with what the script stored (`offered`: the events it was given, by position in `a.events`). */
+  private settle(a: Append, r: number[], timestamp: string, offered: number[]): StoredEvent[] {
+    if (r[0] === -2) {
+      a.reject(new TailFull(a.chatId));
+      return [];
     }
-    if (r === -2) throw new TailFull(chatId);
-    const placed = r as number[];
-    const out = new Array<StoredEvent>(placed.length / 2);
-    for (let j = 0; j < placed.length; j += 2) {
-      const i = offered[placed[j]];
-      out[j / 2] = storedOf(placed[j + 1], events[i].type, data[i], timestamp);
+    const out: StoredEvent[] = [];
+    const picked: number[] = [];
+    for (let j = 1; j < r.length; j += 2) {
+      const i = offered[r[j]];
+      picked.push(i);
+      out.push(storedOf(r[j + 1], a.events[i].type, a.data[i], timestamp));
     }
-    if (out.length && !this.marksInScript) await this.redis.zincrby(this.dirtyKey, 1, chatId);
-    if (out.length) {
-      const picked = placed.filter((_, j) => j % 2 === 0).map((p) => offered[p]);
-      this.behindAppend(chatId, out, picked.map((i) => events[i].key), picked.map((i) => events[i].type), picked.map((i) => data[i]), timestamp);
-    }
+    if (out.length)
+      this.behindAppend(
+        a.chatId,
+        out,
+        picked.map((i) => a.events[i].key),
+        picked.map((i) => a.events[i].type),
+        picked.map((i) => a.data[i]),
+        timestamp,
+      );
+    a.resolve(out);
     return out;
   }
 
