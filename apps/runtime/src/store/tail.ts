@@ -234,7 +234,7 @@ export class EventTail {
   private behindAppend(chatId: string, stored: StoredEvent[], keys: string[], types: string[], data: string[], timestamp: string): void {
     for (let j = 0; j < stored.length; j++) this.behind.push({ c: chatId, i: stored[j].index, k: keys[j], t: types[j], ts: timestamp, d: data[j] });
     if (this.behind.length >= WRITE_ROWS) void this.writeBehind();
-    else this.writeTimer ??= setTimeout(() => void this.writeBehind(), WRITE_EVERY_MS);
+    else this.writeTimer ??= later(() => void this.writeBehind(), WRITE_EVERY_MS);
   }
 
   private writeBehind(): Promise<void> {
@@ -245,7 +245,7 @@ export class EventTail {
     this.writing = this.insert(rows).then(
       () => {
         for (const r of rows) if (r.i > (this.reported.get(r.c) ?? 0)) this.reported.set(r.c, r.i);
-        this.reportTimer ??= setTimeout(() => void this.report(), REPORT_EVERY_MS);
+        this.reportSoon();
       },
       (e: Error) => {
         // PostgreSQL away: the rows wait (in order) for the next try; appends stop at maxUnflushed.
@@ -257,7 +257,7 @@ export class EventTail {
       },
     ).finally(() => {
       this.writing = null;
-      if (this.behind.length && !this.closed) this.writeTimer ??= setTimeout(() => void this.writeBehind(), this.lastFailed() ? FAILED_RETRY_MS : WRITE_EVERY_MS);
+      if (this.behind.length && !this.closed) this.writeTimer ??= later(() => void this.writeBehind(), this.lastFailed() ? FAILED_RETRY_MS : WRITE_EVERY_MS);
     });
     return this.writing;
   }
@@ -280,12 +280,37 @@ export class EventTail {
       });
   }
 
-  private async report(): Promise<void> {
-    this.reportTimer = null;
-    const done = this.reported;
-    this.reported = new Map();
-    await Promise.all([...done].map(([chatId, upto]) => this.flushed(chatId, upto, true).catch(() => undefined)));
+  /**
+   * Tells the tails of the chats written behind what PostgreSQL holds: each at most once a second
+   * (after each batch, and on a timer for chats gone quiet), so that the scripts are spread over
+   * time rather than sent for every chat at once; `all` (a drain): every chat now.
+   */
+  private async report(all = false): Promise<void> {
+    const now = Date.now();
+    const due: [string, number][] = [];
+    for (const [chatId, upto] of this.reported) {
+      if (!all && (this.toldAt.get(chatId) ?? 0) > now - REPORT_EVERY_MS) continue;
+      due.push([chatId, upto]);
+      this.reported.delete(chatId);
+      this.toldAt.set(chatId, now);
+    }
+    if (this.toldAt.size > 4 * (this.reported.size + due.length) + 1000)
+      for (const [chatId, at] of this.toldAt) if (at <= now - REPORT_EVERY_MS) this.toldAt.delete(chatId);
+    await Promise.all(due.map(([chatId, upto]) => this.flushed(chatId, upto, true).catch(() => undefined)));
   }
+
+  /** Reports what a batch wrote (the chats due), and arms the timer for those not due yet. */
+  private reportSoon(): void {
+    void this.report();
+    if (this.reported.size && !this.closed)
+      this.reportTimer ??= later(() => {
+        this.reportTimer = null;
+        this.reportSoon();
+      }, REPORT_EVERY_MS);
+  }
+
+  /** When each chat's tail was last told (kept for a second). */
+  private toldAt = new Map<string, number>();
 
   /** Writes what this process holds behind, and tells the tails (shutdown, or before a read from PostgreSQL). */
   async drainBehind(): Promise<void> {
@@ -294,7 +319,8 @@ export class EventTail {
       if (this.lastFailed()) break;
     }
     if (this.reportTimer) clearTimeout(this.reportTimer);
-    await this.report();
+    this.reportTimer = null;
+    await this.report(true);
   }
 
   async close(): Promise<void> {
@@ -496,6 +522,11 @@ export class EventTail {
     await this.redis.del(...this.keysOf(chatId));
     await this.redis.zrem(this.dirtyKey, chatId);
   }
+}
+
+/** A timer that does not keep the process alive (close() drains what it would have done). */
+function later(fn: () => void, ms: number): NodeJS.Timeout {
+  return setTimeout(fn, ms).unref();
 }
 
 function indexOf(id: string): number {
