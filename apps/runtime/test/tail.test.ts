@@ -126,3 +126,28 @@ test('what an append stores it publishes on the chat’s channel in the same scr
     await unsubscribe();
   }
 });
+
+test('closing events held by a process that died after saving its turn’s end are appended once when recovered; those of a turn whose end was not saved are dropped', async () => {
+  const chat = await newChat();
+  const closing = (inputId: string) => [{ key: `${inputId}:complete_run`, type: 'chat.run_complete', data: { turn_id: inputId, status: 'completed' } }];
+  const added = async () => {
+    const r = await s.inputs.add(chat.id, { kind: 'message', text: 'x' });
+    if (!r.input) throw new Error('input refused');
+    return r.input;
+  };
+  const saved = await added();
+  await s.inputs.markDone(saved.id);
+  await tail().holdClosing(chat.id, saved.id, closing(saved.id));
+  await tail().recoverClosing(chat.id);
+  await tail().recoverClosing(chat.id);
+  // Its holder was only slow: its own append after the recovery stores nothing again.
+  await s.timeline.append(chat.id, closing(saved.id));
+  const ends = async () => (await s.timeline.after(chat.id, 0, 100)).filter((e) => e.type === 'chat.run_complete').map((e) => (e.data as { turn_id: string }).turn_id);
+  expect(await ends()).toEqual([saved.id]);
+
+  const running = await added();
+  await tail().holdClosing(chat.id, running.id, closing(running.id));
+  await tail().recoverClosing(chat.id);
+  expect(await ends()).toEqual([saved.id]);
+  expect(await s.redis.exists(`${tail().o.prefix}:tail:{${chat.id}}:closing`)).toBe(0);
+});

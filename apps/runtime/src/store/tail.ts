@@ -150,6 +150,9 @@ type Entry = [id: string, fields: string[]];
 /** An append waiting for its tick's script call. */
 type Append = { chatId: string; events: NewEvent[]; data: string[]; resolve: (stored: StoredEvent[]) => void; reject: (e: unknown) => void };
 
+/** How long held closing events are kept for recovery (a turn's end is saved within seconds, or the process died). */
+const CLOSING_TTL_MS = 24 * 3600_000;
+
 /** Chats in one append call at most (one Redis: the appends of one tick). */
 const GROUP_CHATS = 100;
 
@@ -469,6 +472,7 @@ export class EventTail {
   async flush(chats: string[], max: number): Promise<Map<string, { written: number; done: boolean }>> {
     const found = await Promise.all(
       chats.map(async (chatId) => {
+        await this.recoverClosing(chatId);
         const [log, , flushed] = this.keysOf(chatId);
         const from = Number((await this.redis.get(flushed)) ?? 0) + 1;
         return { chatId, from, entries: (await this.redis.xrange(log, `${from}-0`, '+', 'COUNT', max)) as Entry[] };
@@ -517,9 +521,43 @@ export class EventTail {
     }
   }
 
+  /**
+   * A turn's closing events, held in the chat's tail while the turn's end is saved in PostgreSQL
+   * (TurnEnd): if the process dies before it appends them, they are not lost with it. The chat is
+   * marked, so that the sweeper looks at it once it is quiet.
+   */
+  async holdClosing(chatId: string, inputId: string, events: NewEvent[]): Promise<void> {
+    await Promise.all([this.redis.set(this.closingKeyOf(chatId), JSON.stringify({ input_id: inputId, events }), 'PX', CLOSING_TTL_MS), this.redis.zincrby(this.dirtyKey, 1, chatId)]);
+  }
+
+  releaseClosing(chatId: string): Promise<unknown> {
+    return this.redis.del(this.closingKeyOf(chatId));
+  }
+
+  /**
+   * Closing events a process held and did not append (it died between saving its turn's end and
+   * appending them): appended now if the turn's end was saved (its input is done, or cancelled by
+   * a newer message), dropped if not (the input runs again and ends itself). Their keys make a
+   * second append of them (the holder was only slow) store nothing. Called under the chat's lease
+   * before a turn, and by the sweeper.
+   */
+  async recoverClosing(chatId: string): Promise<void> {
+    const held = await this.redis.get(this.closingKeyOf(chatId));
+    if (!held) return;
+    const { input_id: inputId, events } = JSON.parse(held) as { input_id: string; events: NewEvent[] };
+    const r = await this.pool.query<{ status: string }>({ name: 'tail-closing-input', text: 'SELECT status FROM chat_inputs WHERE id = $1', values: [inputId] });
+    const status = r.rows[0]?.status;
+    if (status === 'done' || status === 'cancelled') await this.append(chatId, events);
+    await this.releaseClosing(chatId);
+  }
+
+  private closingKeyOf(chatId: string): string {
+    return `${this.o.prefix}:tail:{${chatId}}:closing`;
+  }
+
   /** Forgets the chat's tail (the chat is deleted). */
   async forget(chatId: string): Promise<void> {
-    await this.redis.del(...this.keysOf(chatId));
+    await this.redis.del(...this.keysOf(chatId), this.closingKeyOf(chatId));
     await this.redis.zrem(this.dirtyKey, chatId);
   }
 }

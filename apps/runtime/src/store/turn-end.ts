@@ -67,8 +67,9 @@ export interface TurnEnded {
 export class TurnEnd {
   /**
    * With `tail` (EVENT_TAIL=on) the statement saves the end without the closing events, which then
-   * go to the chat's tail: a worker that dies between the two leaves the turn done without its
-   * closing events on the timeline (the next turn's events follow it as usual).
+   * go to the chat's tail. They are held in the tail first (EventTail.holdClosing): a worker that
+   * dies between the statement and the append leaves them there, and the chat's next lease holder
+   * or the tails' sweeper appends them once the input reads done (recoverClosing).
    */
   constructor(
     private readonly pool: Pool,
@@ -77,8 +78,16 @@ export class TurnEnd {
 
   async finish(chatId: string, inputId: string, outcome: TurnOutcome, events: NewEvent[]): Promise<TurnEnded> {
     if (!this.tail) return this.save(chatId, inputId, outcome, events);
+    await this.tail.holdClosing(chatId, inputId, events);
     const ended = await this.save(chatId, inputId, outcome, []);
-    return ended.stored ? { ...ended, stored: await this.tail.append(chatId, events), published: true } : ended;
+    if (!ended.stored) {
+      // A stop came first: the caller carries it out, and the held events are not the turn's end.
+      await this.tail.releaseClosing(chatId);
+      return ended;
+    }
+    const stored = await this.tail.append(chatId, events);
+    await this.tail.releaseClosing(chatId);
+    return { ...ended, stored, published: true };
   }
 
   private async save(chatId: string, inputId: string, outcome: TurnOutcome, events: NewEvent[]): Promise<TurnEnded> {
