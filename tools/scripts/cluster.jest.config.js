@@ -14,7 +14,7 @@ module.exports = {
   reporters: require(path.join(root, 'jest.preset.js')).reporters,
   projects: [
     only('libs/kit', ['test/queues.test.ts', 'test/lease.test.ts']),
-    only('apps/runtime', ['test/resilience.test.ts', 'test/fanout.test.ts', 'test/turns-inputs.test.ts', 'test/budgets.test.ts']),
+    only('apps/runtime', ['test/resilience.test.ts', 'test/fanout.test.ts', 'test/turns-inputs.test.ts', 'test/budgets.test.ts', 'test/tail-crash.test.ts']),
     only('apps/observability', ['test/queue-ingest.test.ts', 'test/runtime.test.ts']),
     only('apps/bridge', ['test/requests.test.ts']),
     only('libs/client', ['test/survival.test.ts']),

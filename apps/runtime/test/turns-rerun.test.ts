@@ -78,6 +78,10 @@ async function worker(): Promise<ChildProcess> {
 }
 
 
+/** The turn is over as its client sees it: its input done and its chat.run_complete on the timeline (with the timeline's tail, appended just after the input's save). */
+const finished = async (inputId: string, chatId: string) =>
+  (await s.inputs.get(inputId))!.status === 'done' && (await s.timeline.after(chatId, 0, 10_000)).some((e) => e.type === 'chat.run_complete');
+
 const envelopes = (events: StoredEvent[]) => events.map((e) => ({ type: e.type, data: e.data, index: e.index }) as Envelope);
 
 /** Every assistant message ends with exactly one closing event, and its content is what its deltas said. */
@@ -110,7 +114,7 @@ test('SIGTERM on a worker mid-turn hands the turn to another worker: the chat is
     expect((await s.chats.get(chat.id))!.status).toBe('in_progress');
 
     await worker();
-    await until(async () => (await s.inputs.get(input.id))!.status === 'done', 30_000, 'the second worker to finish the turn');
+    await until(async () => await finished(input.id, chat.id), 30_000, 'the second worker to finish the turn');
     const events = await s.timeline.after(chat.id, 0, 10_000);
     const completes = events.filter((e) => e.type === 'chat.run_complete');
     expect(completes.map((e) => e.data.status)).toEqual(['completed']);
@@ -140,7 +144,7 @@ test('a worker killed mid-reply, a model that answers differently the second tim
   a.kill('SIGKILL');
   await new Promise((r) => a.once('exit', r));
   await worker();
-  await until(async () => (await s.inputs.get(input.id))!.status === 'done', 30_000, 'the re-run to finish');
+  await until(async () => await finished(input.id, chat.id), 30_000, 'the re-run to finish');
 
   const events = await s.timeline.after(chat.id, 0, 10_000);
   expect(expectEveryMessageClosed(events)).toBe(2);
