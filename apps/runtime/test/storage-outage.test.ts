@@ -5,46 +5,11 @@
  * job failed for good and the chat waited for ever.
  */
 import type { ChildProcess } from 'node:child_process';
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { TestSocket } from '@tessera/kit/testing';
 import { http, spawnWorker, startRuntime, testEnv, transcript, wsUrl, type Env, type RuntimeInstance } from './harness';
+import { pgRelay } from './pg-relay';
 import { newSlowChat, referenceTranscript, type StreamingChat } from './streaming-chats';
-
-/** A TCP relay to PostgreSQL that the test can take down (every connection cut, the port closed) and bring back on the same port. */
-async function pgRelay(target: URL) {
-  const sockets = new Set<Socket>();
-  let server: Server | null = null;
-  let port = 0;
-  const listen = async () => {
-    server = createServer((client) => {
-      const upstream = connect(Number(target.port || 5432), target.hostname);
-      for (const s of [client, upstream]) {
-        sockets.add(s);
-        s.on('error', () => undefined);
-        s.on('close', () => sockets.delete(s));
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((r) => server!.listen(port, '127.0.0.1', () => r()));
-    port = (server!.address() as AddressInfo).port;
-  };
-  await listen();
-  const url = new URL(target.href);
-  url.hostname = '127.0.0.1';
-  url.port = String(port);
-  return {
-    url: url.href,
-    down: async () => {
-      const s = server!;
-      server = null;
-      const closed = new Promise<void>((r) => s.close(() => r()));
-      for (const sock of sockets) sock.destroy();
-      await closed;
-    },
-    up: listen,
-  };
-}
 
 /** The turn completed as a re-run: the user's message, the reply cut off where the outage came, the reply whole, the end. */
 async function expectReRun(c: TestSocket, reference: string[]): Promise<void> {
