@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import express, { type RequestHandler } from 'express';
@@ -7,16 +6,16 @@ import { CloseCode, GatewayReadyReply } from '@tessera/contracts';
 import {
   BadRequest,
   cors,
-  errorSummary,
+  errorReply,
   NotFound,
   refuseUpgrade,
   REQUEST_ID_HEADER,
   requestId,
+  requestIdOf,
   securityHeaders,
   readyWhen,
   serviceApp,
   serviceDocument,
-  toErrorResponse,
   Unavailable,
   type Logger,
   type ServiceApi,
@@ -246,12 +245,6 @@ const badPath = () => new BadRequest('path contains dot segments or encoded sepa
 /** The kit's security headers (helmet's middleware, which only sets and removes response headers), on node's objects. */
 const setSecurityHeaders = securityHeaders() as unknown as (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
 
-/** The kit's request id: the client's X-Request-Id when it is a sane token, else a new one. */
-function requestIdOf(req: IncomingMessage): string {
-  const incoming = req.headers[REQUEST_ID_HEADER];
-  return typeof incoming === 'string' && /^[A-Za-z0-9._:-]{1,128}$/.test(incoming) ? incoming : randomUUID();
-}
-
 /** The access log for requests express serves; `enabled` is false when nobody reads it (winston runs its formats before it filters by level). */
 function accessLog(logger: Logger, enabled: boolean): RequestHandler {
   return (req, res, next) => {
@@ -280,15 +273,11 @@ function logWhenClosed(logger: Logger, req: IncomingMessage, res: ServerResponse
   });
 }
 
-/**
- * The kit's answer to an error (its express errorHandler), for a request express never saw: the
- * status, headers and body of toErrorResponse, the same log line for a 5xx, and a reply already
- * under way cut off rather than continued with another.
- */
+/** The kit's answer to an error (errorReply, as its express errorHandler sends it), for a request express never saw. */
 function replyError(logger: Logger, req: IncomingMessage, res: ServerResponse, id: string, err: unknown): void {
-  const { status, body, headers } = toErrorResponse(err);
-  if (status >= 500) logger.error('request failed', { request_id: id, method: req.method, url: req.url, status, err: errorSummary(err) });
-  if (res.headersSent) return void res.destroy();
+  const reply = errorReply(logger, err, res, { request_id: id, method: req.method, url: req.url });
+  if (!reply) return;
+  const { status, body, headers } = reply;
   const json = JSON.stringify(body);
   res.writeHead(status, { ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(json) });
   res.end(req.method === 'HEAD' ? undefined : json);

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import corsMiddleware from 'cors';
 import express, { type ErrorRequestHandler, type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import helmet from 'helmet';
@@ -73,10 +74,15 @@ export function finalizeHttpApp(app: Express, logger: Logger, openapi?: Record<s
   return app;
 }
 
+/** The request's id: the client's X-Request-Id when it is a sane token, else a new one. */
+export function requestIdOf(req: IncomingMessage): string {
+  const incoming = req.headers[REQUEST_ID_HEADER];
+  return typeof incoming === 'string' && /^[A-Za-z0-9._:-]{1,128}$/.test(incoming) ? incoming : randomUUID();
+}
+
 export function requestId(): RequestHandler {
   return (req, res, next) => {
-    const incoming = req.header(REQUEST_ID_HEADER);
-    req.id = incoming && /^[A-Za-z0-9._:-]{1,128}$/.test(incoming) ? incoming : randomUUID();
+    req.id = requestIdOf(req);
     res.setHeader(REQUEST_ID_HEADER, req.id);
     next();
   };
@@ -144,16 +150,27 @@ export function errorBody(code: string, message: string, details?: unknown): Err
 /** Maps any thrown value to the error shape; a client's mistake is a 4xx, never a 500. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const { status, body, headers } = toErrorResponse(err);
-    // One bounded line: a database error's message can carry kilobytes of query and source.
-    if (status >= 500) logger.error('request failed', { request_id: req.id, method: req.method, url: req.originalUrl, status, err: errorSummary(err) });
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    for (const [k, v] of Object.entries(headers ?? {})) res.setHeader(k, v);
-    res.status(status).json(body);
+    const reply = errorReply(logger, err, res, { request_id: req.id, method: req.method, url: req.originalUrl });
+    if (!reply) return;
+    for (const [k, v] of Object.entries(reply.headers ?? {})) res.setHeader(k, v);
+    res.status(reply.status).json(reply.body);
   };
+}
+
+/**
+ * What an error answers (toErrorResponse), with a 5xx logged in one bounded line (a database
+ * error's message can carry kilobytes of query and source). Null when a reply was already under
+ * way: it is cut off rather than continued with another. errorHandler sends it through express;
+ * a request express never saw (the gateway's proxy path) sends it on node's own response.
+ */
+export function errorReply(logger: Logger, err: unknown, res: ServerResponse, request: { request_id: string; method?: string; url?: string }): ReturnType<typeof toErrorResponse> | null {
+  const reply = toErrorResponse(err);
+  if (reply.status >= 500) logger.error('request failed', { ...request, status: reply.status, err: errorSummary(err) });
+  if (res.headersSent) {
+    res.destroy();
+    return null;
+  }
+  return reply;
 }
 
 export function toErrorResponse(err: unknown): { status: number; body: ErrorBody; headers?: Record<string, string> } {
