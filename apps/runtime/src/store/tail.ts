@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { channelOf, isCluster, isStorageUnreachable, type Logger, type RedisClient } from '@tessera/kit';
-import { wireOf, type NewEvent, type StoredEvent } from './timeline';
+import { toStored, type NewEvent, type StoredEvent } from './timeline';
 
 /**
  * The hot tail of every chat's timeline, in Redis (EVENT_TAIL=on): events are indexed, stored in
@@ -14,6 +14,7 @@ import { wireOf, type NewEvent, type StoredEvent } from './timeline';
  *   whose key is there is not appended again (a re-run makes the same keys). Keys made fresh for
  *   one event (NewEvent.fresh: a turn's own sequence) are neither looked up nor kept.
  * - `…:flushed`: the highest index PostgreSQL holds from this stream.
+ * - `…:closing`: a turn's closing events while its end is saved (holdClosing, recoverClosing).
  * The stream keeps its newest `keep` events once they are flushed (resume reads them from Redis)
  * and never drops one that is not; when PostgreSQL is away and more than `maxUnflushed` wait, an
  * append is refused (TailFull) as a PostgreSQL append would be. A flushed, idle chat's keys expire.
@@ -271,16 +272,10 @@ export class EventTail {
   }
 
   private insert(rows: FlushRow[]): Promise<unknown> {
-    return this.pool
-      .query({
-        name: 'tail-flush',
-        text: FLUSH_SQL,
-        values: [rows.map((r) => r.c), rows.map((r) => r.i), rows.map((r) => r.k), rows.map((r) => r.t), rows.map((r) => r.ts), `[${rows.map((r) => r.d).join(',')}]`],
-      })
-      .catch((e: Error) => {
-        this.lastFailedAt = Date.now();
-        throw e;
-      });
+    return insertRows(this.pool, rows).catch((e: Error) => {
+      this.lastFailedAt = Date.now();
+      throw e;
+    });
   }
 
   /**
@@ -425,7 +420,7 @@ export class EventTail {
     for (let j = 1; j < r.length; j += 2) {
       const i = offered[r[j]];
       picked.push(i);
-      out.push(storedOf(r[j + 1], a.events[i].type, a.data[i], timestamp));
+      out.push(toStored({ idx: r[j + 1], type: a.events[i].type, data: a.data[i], ts: timestamp }));
     }
     if (out.length)
       this.behindAppend(
@@ -478,24 +473,14 @@ export class EventTail {
         return { chatId, from, entries: (await this.redis.xrange(log, `${from}-0`, '+', 'COUNT', max)) as Entry[] };
       }),
     );
-    const c: string[] = [];
-    const i: number[] = [];
-    const k: string[] = [];
-    const t: string[] = [];
-    const ts: string[] = [];
-    const d: string[] = [];
+    const rows: FlushRow[] = [];
     for (const f of found) {
       for (const [id, fields] of f.entries) {
         const e = fieldsOf(fields);
-        c.push(f.chatId);
-        i.push(indexOf(id));
-        k.push(e.k);
-        t.push(e.t);
-        ts.push(e.ts);
-        d.push(e.d);
+        rows.push({ c: f.chatId, i: indexOf(id), k: e.k, t: e.t, ts: e.ts, d: e.d });
       }
     }
-    if (c.length) await this.pool.query({ name: 'tail-flush', text: FLUSH_SQL, values: [c, i, k, t, ts, `[${d.join(',')}]`] });
+    if (rows.length) await insertRows(this.pool, rows);
     const out = new Map<string, { written: number; done: boolean }>();
     await Promise.all(
       found.map(async (f) => {
@@ -555,11 +540,6 @@ export class EventTail {
     return `${this.o.prefix}:tail:{${chatId}}:closing`;
   }
 
-  /** Forgets the chat's tail (the chat is deleted). */
-  async forget(chatId: string): Promise<void> {
-    await this.redis.del(...this.keysOf(chatId), this.closingKeyOf(chatId));
-    await this.redis.zrem(this.dirtyKey, chatId);
-  }
 }
 
 /** A timer that does not keep the process alive (close() drains what it would have done). */
@@ -579,17 +559,14 @@ function fieldsOf(fields: string[]): { k: string; t: string; d: string; ts: stri
 
 function entryToStored([id, fields]: Entry): StoredEvent {
   const e = fieldsOf(fields);
-  return storedOf(indexOf(id), e.t, e.d, e.ts);
+  return toStored({ idx: indexOf(id), type: e.t, data: e.d, ts: e.ts });
 }
 
-function storedOf(index: number, type: string, data: string, timestamp: string): StoredEvent {
-  return {
-    index,
-    type,
-    get data() {
-      return JSON.parse(data) as Record<string, unknown>;
-    },
-    timestamp,
-    wire: wireOf(type, data, timestamp, index),
-  };
+/** The write-behind's and the sweeper's statement (FLUSH_SQL) for these rows. */
+function insertRows(pool: Pool, rows: FlushRow[]): Promise<unknown> {
+  return pool.query({
+    name: 'tail-flush',
+    text: FLUSH_SQL,
+    values: [rows.map((r) => r.c), rows.map((r) => r.i), rows.map((r) => r.k), rows.map((r) => r.t), rows.map((r) => r.ts), `[${rows.map((r) => r.d).join(',')}]`],
+  });
 }

@@ -120,8 +120,9 @@ export class TurnRunner {
       try {
         if (lease.lost.aborted) throw new Error('chat lease lost');
         if (first && again) await endCutOff(this.d, job.input_id);
-        // The timeline's tail: closing events a dead worker held for the chat's last turn go out first.
-        await this.d.timeline.tail?.recoverClosing(job.chat_id);
+        // The timeline's tail: closing events a dead worker held for the chat's last turn go out
+        // first (on the job's first lease: later ones follow turns this process ended itself).
+        if (first) await this.d.timeline.tail?.recoverClosing(job.chat_id);
         outcome = await this.runNext(job.chat_id, lease);
       } finally {
         await lease.release();
