@@ -128,7 +128,7 @@ describe('the end of a turn, in one statement', () => {
     const { input } = await a.chatInputs.submitMessage(chat, 'hi');
     expect((await a.inputs.take(chat.id))!.input.id).toBe(input.id);
     await a.timeline.append(chat.id, [{ key: `${input.id}:user`, type: 'chat.print', data: { agent: 'user', content: 'hi' } }]);
-    const ended = await b.turnEnd.finish(chat.id, input.id, outcome, closing(input.id));
+    const ended = await b.turnEnd.finish(chat.id, input.id, outcome, closing(input.id), b.feed);
     expect(ended.status).toBe('in_progress');
     expect(ended.morePending).toBe(false);
     expect(ended.stored!.map((e) => [e.index, e.type])).toEqual([
@@ -140,7 +140,7 @@ describe('the end of a turn, in one statement', () => {
     expect((await a.chats.get(chat.id))!.state).toMatchObject({ turns: 1 });
     // The same end again (a re-run's) stores nothing twice; it says that a message came meanwhile.
     await a.chatInputs.submitMessage(chat, 'and then');
-    expect(await b.turnEnd.finish(chat.id, input.id, outcome, closing(input.id))).toMatchObject({ stored: [], morePending: true });
+    expect(await b.turnEnd.finish(chat.id, input.id, outcome, closing(input.id), b.feed)).toMatchObject({ stored: [], morePending: true });
     expect(await a.timeline.lastIndex(chat.id)).toBe(3);
   });
 
@@ -149,7 +149,7 @@ describe('the end of a turn, in one statement', () => {
     const { input } = await a.chatInputs.submitMessage(chat, 'hi');
     await a.inputs.take(chat.id);
     expect(await a.chats.requestStop(chat.id, 'operator stop')).toBe(true);
-    const ended = await a.turnEnd.finish(chat.id, input.id, outcome, closing(input.id));
+    const ended = await a.turnEnd.finish(chat.id, input.id, outcome, closing(input.id), a.feed);
     expect(ended).toEqual({ status: 'stopped', stopReason: 'operator stop', stored: null, morePending: false });
     expect(await a.timeline.lastIndex(chat.id)).toBe(0);
     expect((await a.chats.get(chat.id))!.status).toBe('stopped');

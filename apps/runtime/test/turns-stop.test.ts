@@ -126,7 +126,7 @@ test('a cancelled input is never revived by a turn that takes it', async () => {
 test('a turn that saves after its chat was stopped leaves it stopped', async () => {
   const chat = await newChat();
   expect(await s.chats.transition(chat.id, ['created'], 'stopped')).toBe(true);
-  await s.turnEnd.finish(chat.id, 'no-input', { state: { current_agent: 'narrator', messages: [], turns: 1, usage: {} }, usage: {}, status: 'in_progress' }, []);
+  await s.turnEnd.finish(chat.id, 'no-input', { state: { current_agent: 'narrator', messages: [], turns: 1, usage: {} }, usage: {}, status: 'in_progress' }, [], s.feed);
   expect((await s.chats.get(chat.id))!.status).toBe('stopped');
 });
 

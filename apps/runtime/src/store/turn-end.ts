@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import type { ChatStatus } from '@tessera/contracts';
+import type { ChatFeed } from '../bus/feed';
 import type { EventTail } from './tail';
 import { LAST_INDEX_SQL, toStored, TS, UNIQUE_VIOLATION, type NewEvent, type StoredEvent } from './timeline';
 
@@ -56,12 +57,10 @@ export interface TurnEnded {
   status: ChatStatus;
   /** The stop request carried out by this save, if any. */
   stopReason: string | null;
-  /** The closing events as stored, ready to publish; null when the chat is stopped or gone. */
+  /** The closing events as stored and published; null when the chat is stopped or gone. */
   stored: StoredEvent[] | null;
   /** Another input of the chat was pending or processing when the turn ended. */
   morePending: boolean;
-  /** The closing events were published as they were stored (the timeline's tail): not to publish again. */
-  published?: boolean;
 }
 
 export class TurnEnd {
@@ -76,8 +75,13 @@ export class TurnEnd {
     private readonly tail?: EventTail,
   ) {}
 
-  async finish(chatId: string, inputId: string, outcome: TurnOutcome, events: NewEvent[]): Promise<TurnEnded> {
-    if (!this.tail) return this.save(chatId, inputId, outcome, events);
+  /** Saves the end, then publishes its closing events on the chat's feed (the tail's append script publishes them itself). */
+  async finish(chatId: string, inputId: string, outcome: TurnOutcome, events: NewEvent[], feed: Pick<ChatFeed, 'publish'>): Promise<TurnEnded> {
+    if (!this.tail) {
+      const ended = await this.save(chatId, inputId, outcome, events);
+      if (ended.stored?.length) await feed.publish(chatId, ended.stored);
+      return ended;
+    }
     await this.tail.holdClosing(chatId, inputId, events);
     const ended = await this.save(chatId, inputId, outcome, []);
     if (!ended.stored) {
@@ -87,7 +91,7 @@ export class TurnEnd {
     }
     const stored = await this.tail.append(chatId, events);
     await this.tail.releaseClosing(chatId);
-    return { ...ended, stored, published: true };
+    return { ...ended, stored };
   }
 
   private async save(chatId: string, inputId: string, outcome: TurnOutcome, events: NewEvent[]): Promise<TurnEnded> {

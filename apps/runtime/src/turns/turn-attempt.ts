@@ -55,7 +55,7 @@ export class TurnAttempt {
     }
 
     await this.openTurn(turnInput, input.id, writer);
-    if (attempt > 1) await this.closeEarlierAttempts(chat.id, input.id, writer);
+    if (attempt > 1) await closeAttempts(this.d, chat.id, input.id, writer);
     if (chat.status !== 'in_progress') await this.d.chats.setStatus(chat.id, 'in_progress');
 
     let artifact = null as Record<string, unknown> | null;
@@ -119,12 +119,9 @@ export class TurnAttempt {
     const ended = await this.d.turnEnd.finish(t.chat.id, t.input.id, outcome, [
       { key: `${t.turnId}:usage_summary`, type: 'chat.usage_summary', data: usageSummary },
       { key: `${t.turnId}:complete_run`, type: 'chat.run_complete', data: runComplete },
-    ]);
+    ], this.d.feed);
     if (ended.stored) {
-      if (ended.stored.length) {
-        if (!ended.published) await this.d.feed.publish(t.chat.id, ended.stored);
-        this.observe(t.chat, ended.stored);
-      }
+      if (ended.stored.length) this.observe(t.chat, ended.stored);
       return ended.morePending ? 'ran' : 'ran_idle';
     }
     await t.writer.emit('chat.usage_summary', usageSummary);
@@ -181,10 +178,6 @@ export class TurnAttempt {
         `${inputId}:complete`,
       );
     }
-  }
-
-  private closeEarlierAttempts(chatId: string, inputId: string, writer: EventWriter): Promise<void> {
-    return closeAttempts(this.d, chatId, inputId, writer);
   }
 
   private async finish(chat: ChatRow, input: InputRow, writer: EventWriter, status: ChatStatus, turnId: string, reason?: string, statusSet = false): Promise<void> {
