@@ -27,8 +27,6 @@ export class TailFlusher {
   private stopped = false;
   private loop: Promise<void> | null = null;
   private lastWarn = 0;
-  /** Events written since start (tests and metrics). */
-  written = 0;
   /** Each marked chat's mark at the last round. */
   private seen = new Map<string, string>();
 
@@ -71,10 +69,10 @@ export class TailFlusher {
     }
   }
 
-  /** One round: the events written (-1 when it failed). `all`: every marked chat, idle or not (tests). */
-  async round(all = false): Promise<number> {
+  /** One round: the events written. */
+  private async round(): Promise<number> {
     const now = await this.tail.dirty(CHATS_PER_ROUND);
-    const marked = all ? now : now.filter((m) => this.seen.get(m.chatId) === m.mark);
+    const marked = now.filter((m) => this.seen.get(m.chatId) === m.mark);
     this.seen = new Map(now.map((m) => [m.chatId, m.mark]));
     if (marked.length === 0) return 0;
     const results = await this.tail.flush(
@@ -89,7 +87,6 @@ export class TailFlusher {
         if (r?.done) await this.tail.unmark(m.chatId, m.mark);
       }),
     );
-    this.written += written;
     return written;
   }
 

@@ -66,7 +66,7 @@ export async function startTurnWorker(s: RuntimeServices) {
     maxStalledCount: 5,
   });
   await worker.waitUntilReady();
-  // With the timeline's tail, one worker at a time writes the chats' tails to PostgreSQL.
+  // With the timeline's tail, one worker at a time writes to PostgreSQL what writers left in the tails (its sweeper).
   const flusher = s.timeline.tail ? new TailFlusher(s.timeline.tail, s.redis, s.logger, `${s.config.BULL_PREFIX}:tail:flusher`).start() : null;
   const sweep = new InputSweep(
     { inputs: s.inputs, turnQueue: s.turnQueue, redis: s.redis, logger: s.logger, prefix: s.config.BULL_PREFIX },
