@@ -97,21 +97,24 @@ export class ChatInputs {
 
   /**
    * The chat's earlier inputs give way to the one of `seq`. Made durable first (an input cancelled
-   * here never runs again, even when the control message is lost); then the running turn is cut
-   * off by its worker, and each waiting input that will never run ends on the timeline as its own
-   * `chat.run_complete`, so that clients stop showing it as queued.
+   * here never runs again, even when the control message is lost); then each waiting input that
+   * will never run ends on the timeline as its own `chat.run_complete`, so that clients stop
+   * showing it as queued; then the running turn is cut off by its worker. In that order, the
+   * waiting inputs' ends come before the new message's turn, which cannot start while the running
+   * turn holds the chat (it had, when the cut-off went first and the new turn was quick).
    */
   private async supersede(chat: ChatRow, seq: bigint, rollback: boolean): Promise<void> {
     const { running, dropped } = await this.d.inputs.supersede(chat.id, seq);
+    if (dropped.length) {
+      const status = rollback ? ('rolled_back' as const) : ('interrupted' as const);
+      const stored = await record(
+        this.d,
+        chat.id,
+        dropped.map((id) => ({ key: `${id}:complete_run`, type: 'chat.run_complete', data: { turn_id: id, status, reason: 'dropped: a newer message superseded it' } })),
+      );
+      this.d.observe(chat, stored);
+    }
     if (running) await this.d.feed.publishControl({ action: 'interrupt', session_id: chat.id, app_id: chat.appId, before_seq: seq.toString(), rollback });
-    if (!dropped.length) return;
-    const status = rollback ? ('rolled_back' as const) : ('interrupted' as const);
-    const stored = await record(
-      this.d,
-      chat.id,
-      dropped.map((id) => ({ key: `${id}:complete_run`, type: 'chat.run_complete', data: { turn_id: id, status, reason: 'dropped: a newer message superseded it' } })),
-    );
-    this.d.observe(chat, stored);
   }
 
   /** Answer a UI tool call that awaits a response; `id` is its event_id or tool_call_id. */
