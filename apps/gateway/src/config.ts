@@ -20,7 +20,7 @@ import { BaseEnv, checkBaseEnv, env, loadConfig } from '@tessera/kit';
  *   DOCUMENTS_BODY_LIMIT        512mb   body limit of the document server's upload (POST /api/documents)
  *   OBSERVABILITY_BODY_LIMIT    8mb     body limit of observability's ingest (POST /events, OTLP POST /v1/traces)
  *   RATE_LIMIT_PER_MIN          600     requests per client per window (0 disables), counted in Redis
- *   RATE_LIMIT_WINDOW_MS        60000   window length, counted in whole seconds (fixed windows, rate-limiter-flexible)
+ *   RATE_LIMIT_WINDOW_MS        60000   window length (fixed windows; a client's first request starts one)
  *   RATE_LIMIT_PREFIX           tessera:gateway:rl   Redis key prefix of the counters (one key per client)
  *   UPSTREAM_CONNECT_TIMEOUT_MS 2000    a service that does not accept the connection within this is 503
  *   UPSTREAM_TIMEOUT_MS         60000   a service that sends no response headers within this is 504

@@ -1,7 +1,10 @@
 import express from 'express';
+import fc from 'fast-check';
 import { Redis } from 'ioredis';
+import winston from 'winston';
 import WebSocket from 'ws';
 import { call, testPrefix, TEST_REDIS_URL, type Reply } from '@tessera/kit/testing';
+import { RateLimiter } from '../src/edge/rate-limit';
 import { startStandIn, startTestGateway, token, type StandIn, type TestGateway } from './support';
 
 describe('gateway rate limit shared through Redis', () => {
@@ -55,6 +58,26 @@ describe('gateway rate limit shared through Redis', () => {
     expect(anon.status).toBe(200);
   });
 
+  it('spends a busy client\'s whole budget across both instances, taken from Redis in allotments', async () => {
+    // A larger budget than the other tests': each instance takes several points at a time.
+    const env = { RUNTIME_URL: upstream.url, RATE_LIMIT_PER_MIN: '200', RATE_LIMIT_WINDOW_MS: '3600000', RATE_LIMIT_PREFIX: `${prefix}-big` };
+    const [c, d] = [await startTestGateway(env), await startTestGateway(env)];
+    try {
+      const dan = await token('dan');
+      const statuses: number[] = [];
+      for (let round = 0; round < 30; round++) {
+        const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => call(i % 2 ? d.url : c.url, 'GET', '/api/chats/ping', { token: dan })));
+        statuses.push(...replies.map((r) => r.status));
+      }
+      expect(statuses.filter((s) => s === 200)).toHaveLength(200);
+      expect(statuses.filter((s) => s === 429)).toHaveLength(100);
+      expect(Number(await redis.get(`${prefix}-big:user:dan`))).toBe(200);
+    } finally {
+      await c.stop();
+      await d.stop();
+    }
+  });
+
   it('counts WebSocket upgrades and refused tokens too', async () => {
     const carol = await token('carol');
     for (let i = 0; i < 10; i++) expect((await call(a.url, 'GET', '/api/chats/ping', { token: carol })).status).toBe(200);
@@ -77,5 +100,49 @@ describe('gateway rate limit shared through Redis', () => {
     const codes = ip.map((r) => r.status);
     expect(codes).toContain(429);
     expect(codes.filter((c) => c === 401).length).toBeLessThanOrEqual(10);
+  });
+});
+
+describe('rate limit allotments: two limiters on one Redis, as two gateway instances', () => {
+  const redis = new Redis(TEST_REDIS_URL);
+  const base = testPrefix('gateway-rl-prop');
+  const logger = winston.createLogger({ silent: true });
+  afterAll(async () => {
+    const keys = await redis.keys(`${base}*`);
+    if (keys.length) await redis.del(...keys);
+    await redis.quit();
+  });
+
+  it('never lets a client past its limit, refuses only once every point is handed out, and leaves few unspent', async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 80 }), fc.array(fc.record({ instance: fc.nat(1), burst: fc.integer({ min: 1, max: 12 }) }), { maxLength: 40 }), async (limit, steps) => {
+        const prefix = `${base}:${run++}`;
+        const limiters = [0, 1].map(() => new RateLimiter(redis, { limit, windowMs: 3_600_000, prefix }, logger));
+        const handedOut = async () => Number((await redis.get(`${prefix}:user:p`)) ?? 0);
+        let allowed = 0;
+        let refused = false;
+        for (const { instance, burst } of steps) {
+          const verdicts = await Promise.all(Array.from({ length: burst }, () => limiters[instance].take('user:p')));
+          for (const v of verdicts) {
+            expect(v.limit).toBe(limit);
+            if (v.allowed) {
+              allowed++;
+              expect(v.remaining).toBeGreaterThanOrEqual(0);
+              expect(v.remaining).toBeLessThan(limit);
+            } else {
+              refused = true;
+              expect(v.retryAfterS).toBeGreaterThanOrEqual(1);
+            }
+          }
+          if (verdicts.some((v) => !v.allowed)) expect(await handedOut()).toBe(limit);
+        }
+        expect(allowed).toBeLessThanOrEqual(await handedOut());
+        expect(await handedOut()).toBeLessThanOrEqual(limit);
+        // What the other instance still holds once a client is refused: at most its last allotment.
+        if (refused) expect(limit - allowed).toBeLessThanOrEqual(Math.max(1, Math.floor(limit / 8)));
+      }),
+      { numRuns: 60 },
+    );
   });
 });
