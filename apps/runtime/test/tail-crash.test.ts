@@ -3,15 +3,17 @@
  * - a worker is `kill -9`ed while chats stream, with what it appended still in its write-behind
  *   (not yet in PostgreSQL). Its turns run again on the other worker; its events are in the tails,
  *   and the other worker's sweeper writes them to PostgreSQL;
- * - PostgreSQL is out of a worker's reach for 10 s mid-reply: the reply keeps streaming from the
- *   tail, the turn's end waits for PostgreSQL (its job put back), and the write-behind catches up.
+ * - PostgreSQL is out of reach of a worker and an API instance for 30 s while chats stream: the
+ *   replies keep streaming from the tails, what needs PostgreSQL (a new message, a new chat) is
+ *   refused clearly, the turns' ends wait for PostgreSQL (their jobs put back), and the
+ *   write-behind catches up.
  * Each client ends with the stored timeline once, and PostgreSQL ends with exactly what the
  * clients hold, index for index.
  */
 import type { ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { TestSocket, until } from '@tessera/kit/testing';
-import { spawnWorker, startRuntime, testEnv, token, transcript, wsUrl, type Env, type RuntimeInstance } from './harness';
+import { http, spawnWorker, startRuntime, testEnv, token, transcript, wsUrl, type Env, type RuntimeInstance } from './harness';
 import { pgRelay } from './pg-relay';
 import { followChat, newSlowChat, problemsOf, referenceTranscript } from './streaming-chats';
 
@@ -60,33 +62,64 @@ test(`a worker killed (kill -9) with events in its write-behind while ${CHATS} c
   await until(async () => !(await api.s.timeline.tail!.dirty(1_000)).some((d) => ours.has(d.chatId)), 10_000, 'the marks to be taken off');
 }, 180_000);
 
-test('PostgreSQL away from the worker for 10 s mid-reply: the reply keeps streaming from the tail, the turn ends once PostgreSQL is back, and PostgreSQL catches up', async () => {
+const OUTAGE_CHATS = 8;
+const OUTAGE_MS = 30_000;
+
+test(`PostgreSQL away for ${OUTAGE_MS / 1000} s from a worker and an API instance while ${OUTAGE_CHATS} chats stream: replies keep streaming from the tails, a new message is refused as UNAVAILABLE, a new chat gets a 503, and once PostgreSQL is back every turn ends and PostgreSQL holds what the clients hold`, async () => {
   for (const w of workers.splice(0)) w.kill('SIGKILL');
   const relay = await pgRelay(new URL(env.DATABASE_URL));
   workers.push(await spawnWorker(env, { ...TAIL, DATABASE_URL: relay.url }));
+  // The clients' API instance reaches PostgreSQL through the relay too; chats are made on `api`.
+  const away = await startRuntime({ ...env, DATABASE_URL: relay.url }, { worker: false, extra: TAIL });
+  const sockets: TestSocket[] = [];
   try {
-    const { chat_id: chatId } = (await fetch(`${api.url}/api/chats/app1/long/start`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${await token('outage')}` }, body: '{"user_id":"outage"}' }).then((r) => r.json())) as { chat_id: string };
-    const c = await TestSocket.connect(wsUrl(api.wsUrl, 'long', 'app1', chatId, 'outage', await token('outage')));
-    await c.waitType('chat_meta');
-    c.send({ type: 'user.input.submit', text: 'alpha', client_message_id: 'm-1' });
-    await c.waitFor((m) => m.type === 'chat.text' && m.data.role === 'assistant', 20_000);
+    const tok = await token('outage');
+    const chatIds = await Promise.all(
+      Array.from({ length: OUTAGE_CHATS }, async () => ((await http(api.url, 'POST', '/api/chats/app1/long/start', { user_id: 'outage' }, tok)).body as { chat_id: string }).chat_id),
+    );
+    for (const chatId of chatIds) {
+      const c = await TestSocket.connect(wsUrl(away.wsUrl, 'long', 'app1', chatId, 'outage', tok));
+      await c.waitType('chat_meta');
+      c.send({ type: 'user.input.submit', text: 'alpha', client_message_id: 'm-1' });
+      sockets.push(c);
+    }
+    await Promise.all(sockets.map((c) => c.waitFor((m) => m.type === 'chat.text' && m.data.role === 'assistant', 20_000)));
     await relay.down();
     const downAt = Date.now();
-    await new Promise((r) => setTimeout(r, 10_000));
-    // Events went on arriving while PostgreSQL was away: the reply streamed from the tail.
-    const during = c.timeline().filter((e) => Date.parse(e.timestamp!) > downAt + 500);
-    expect(during.filter((e) => e.type === 'chat.text').length).toBeGreaterThan(5);
+
+    // What needs PostgreSQL is refused in the protocol's own words, and nothing is half-written.
+    const before = sockets[0].messages.length;
+    sockets[0].send({ type: 'user.input.submit', text: 'beta', client_message_id: 'm-2' });
+    const refused = await sockets[0].waitType('chat.error', 10_000, before);
+    expect(refused.data).toEqual({ error_code: 'UNAVAILABLE', message: 'storage unavailable; try again' });
+    const start = await http(away.url, 'POST', '/api/chats/app1/long/start', { user_id: 'outage' }, tok);
+    expect(start.status).toBe(503);
+
+    await new Promise((r) => setTimeout(r, OUTAGE_MS - (Date.now() - downAt)));
+    // Every reply went on streaming while PostgreSQL was away: from the tail, through Redis.
+    for (const c of sockets) expect(c.timeline().filter((e) => e.type === 'chat.text' && Date.parse(e.timestamp!) > downAt + 500).length).toBeGreaterThan(5);
     await relay.up();
 
-    await c.waitType('chat.run_complete', 60_000);
-    const lines = transcript(c.timeline());
-    expect(lines[0]).toBe('user:user: alpha');
-    expect(lines[lines.length - 1]).toBe('chat.run_complete');
-    const held = c.timeline().map((e) => `${e.index}:${e.type}`).join();
-    expect(new Set(c.timeline().map((e) => e.index)).size).toBe(c.timeline().length);
-    await until(async () => (await inPostgres(chatId)) === held, 20_000, 'PostgreSQL to catch up with what the client holds');
-    await c.close();
+    // The refused message, sent again as a client does, is taken and answered.
+    sockets[0].send({ type: 'user.input.submit', text: 'beta', client_message_id: 'm-2' });
+    await Promise.all(sockets.map((c) => c.waitType('chat.run_complete', 60_000)));
+    await sockets[0].waitFor((m) => m.type === 'chat.run_complete' && m.data.status === 'completed' && m.index! > sockets[0].timeline().find((e) => e.type === 'chat.run_complete')!.index!, 60_000);
+    for (const [i, c] of sockets.entries()) {
+      const lines = transcript(c.timeline());
+      expect(lines[0]).toBe('user:user: alpha');
+      expect(lines[lines.length - 1]).toBe('chat.run_complete');
+      if (i === 0) expect(lines).toContain('user:user: beta');
+      expect(new Set(c.timeline().map((e) => e.index)).size).toBe(c.timeline().length);
+    }
+    // PostgreSQL alone, index for index, holds what each client holds.
+    await until(
+      async () => (await Promise.all(chatIds.map((id) => inPostgres(id)))).every((rows, i) => rows === sockets[i].timeline().map((e) => `${e.index}:${e.type}`).join()),
+      20_000,
+      'PostgreSQL to catch up with what the clients hold',
+    );
   } finally {
+    await Promise.all(sockets.map((c) => c.close()));
     await relay.down().catch(() => undefined);
+    await away.close();
   }
-}, 120_000);
+}, 150_000);
