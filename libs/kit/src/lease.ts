@@ -5,6 +5,11 @@ import type { RedisClient } from './redis';
 const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
+type RedisWithLeases = RedisClient & {
+  tesseraLeaseRenew(key: string, token: string, ttlMs: string): Promise<number>;
+  tesseraLeaseRelease(key: string, token: string): Promise<number>;
+};
+
 /** A lease this process holds. */
 export interface Lease {
   readonly key: string;
@@ -22,14 +27,20 @@ export interface LeaseOptions {
 /**
  * Leases on Redis keys, one holder at a time across every process: SET NX PX with a random token,
  * renewed every third of the TTL while held, and released or renewed only by the token's holder
- * (Lua). A holder that dies frees its keys within `ttlMs`. One Redis, not Redlock's quorum: every
- * service already depends on that one Redis being there.
+ * (Lua, sent by SHA once Redis knows the script). A holder that dies frees its keys within
+ * `ttlMs`. One Redis, not Redlock's quorum: every service already depends on that one Redis being there.
  */
 export class RedisLeases {
+  private readonly redis: RedisWithLeases;
+
   constructor(
-    private readonly redis: RedisClient,
+    redis: RedisClient,
     private readonly opts: LeaseOptions,
-  ) {}
+  ) {
+    redis.defineCommand('tesseraLeaseRenew', { numberOfKeys: 1, lua: RENEW });
+    redis.defineCommand('tesseraLeaseRelease', { numberOfKeys: 1, lua: RELEASE });
+    this.redis = redis as RedisWithLeases;
+  }
 
   async isHeld(key: string): Promise<boolean> {
     return (await this.redis.exists(key)) === 1;
@@ -42,7 +53,7 @@ export class RedisLeases {
     if ((await this.redis.set(key, token, 'PX', ttlMs, 'NX')) !== 'OK') return null;
     const lost = new AbortController();
     const timer = setInterval(() => {
-      this.redis.eval(RENEW, 1, key, token, String(ttlMs)).then(
+      this.redis.tesseraLeaseRenew(key, token, String(ttlMs)).then(
         (r) => {
           if (r !== 1) {
             clearInterval(timer);
@@ -58,7 +69,7 @@ export class RedisLeases {
       lost: lost.signal,
       release: async () => {
         clearInterval(timer);
-        await this.redis.eval(RELEASE, 1, key, token).catch(() => undefined);
+        await this.redis.tesseraLeaseRelease(key, token).catch(() => undefined);
       },
     };
   }
