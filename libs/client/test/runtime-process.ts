@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { get } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
@@ -42,6 +42,42 @@ export interface RuntimeProcess {
    */
   restart(signal?: NodeJS.Signals, whileDown?: () => unknown): Promise<void>;
   stop(): Promise<void>;
+  /** With `{ databaseRelay: true }`: takes PostgreSQL out of the API process's reach (every connection cut, the port closed) and brings it back. */
+  database?: { down(): Promise<void>; up(): Promise<void> };
+}
+
+export interface RuntimeOptions {
+  /** The API process reaches PostgreSQL through a TCP relay in this process, which the test can take down (the worker reaches it straight). */
+  databaseRelay?: boolean;
+}
+
+/** A TCP relay to `target` that can be taken down (connections cut, port closed) and brought back on the same port. */
+async function tcpRelay(target: URL) {
+  const sockets = new Set<Socket>();
+  let server: Server | null = null;
+  let port = 0;
+  const up = async () => {
+    const s = createServer((client) => {
+      const upstream = connect(Number(target.port || 5432), target.hostname);
+      for (const end of [client, upstream]) {
+        sockets.add(end);
+        end.on('error', () => undefined);
+        end.on('close', () => sockets.delete(end));
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((r) => s.listen(port, '127.0.0.1', () => r()));
+    port = (s.address() as AddressInfo).port;
+    server = s;
+  };
+  const down = async () => {
+    const s = server;
+    server = null;
+    for (const end of sockets) end.destroy();
+    if (s) await new Promise<void>((r) => s.close(() => r()));
+  };
+  await up();
+  return { port, up, down };
 }
 
 async function freePort(): Promise<number> {
@@ -122,10 +158,10 @@ class Child {
 }
 
 /** The runtime of one test file: started before its tests (`use` receives it), stopped after them. */
-export function runtimeForThisFile(use: (rt: RuntimeProcess) => void): void {
+export function runtimeForThisFile(use: (rt: RuntimeProcess) => void, opts: RuntimeOptions = {}): void {
   let rt: RuntimeProcess | undefined;
   beforeAll(async () => {
-    rt = await startRuntimeProcess();
+    rt = await startRuntimeProcess(opts);
     use(rt);
   });
   afterAll(async () => {
@@ -133,7 +169,7 @@ export function runtimeForThisFile(use: (rt: RuntimeProcess) => void): void {
   });
 }
 
-export async function startRuntimeProcess(): Promise<RuntimeProcess> {
+export async function startRuntimeProcess(opts: RuntimeOptions = {}): Promise<RuntimeProcess> {
   const schema = `client_${randomBytes(5).toString('hex')}`;
   const migrations = join(ROOT, 'apps/runtime/prisma/migrations');
   await withPg(async (c) => {
@@ -150,6 +186,12 @@ export async function startRuntimeProcess(): Promise<RuntimeProcess> {
 
   const dbUrl = new URL(DATABASE_URL);
   dbUrl.searchParams.set('schema', schema);
+  const relay = opts.databaseRelay ? await tcpRelay(dbUrl) : null;
+  const apiDbUrl = new URL(dbUrl.href);
+  if (relay) {
+    apiDbUrl.hostname = '127.0.0.1';
+    apiDbUrl.port = String(relay.port);
+  }
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const common = {
@@ -169,12 +211,13 @@ export async function startRuntimeProcess(): Promise<RuntimeProcess> {
     SHUTDOWN_TIMEOUT_MS: '3000',
   };
   // EMBEDDED_WORKER=false (as `npm start` runs it): turns run in the worker process only.
-  const api = new Child('runtime', 'apps/runtime/src/main.ts', { ...common, EMBEDDED_WORKER: 'false', PORT: String(port), HOST: '127.0.0.1' }, () => healthy(`${url}/health`));
+  const api = new Child('runtime', 'apps/runtime/src/main.ts', { ...common, DATABASE_URL: apiDbUrl.toString(), EMBEDDED_WORKER: 'false', PORT: String(port), HOST: '127.0.0.1' }, () => healthy(`${url}/health`));
   // Info level: its "ready" line is how the test knows it consumes the queue (it serves no HTTP).
   const worker: Child = new Child('runtime-worker', 'apps/runtime/src/worker.ts', { ...common, LOG_LEVEL: 'info' }, async () => worker.logged('runtime worker ready'));
 
   const cleanUp = async () => {
     await Promise.all([api.kill('SIGTERM'), worker.kill('SIGTERM')]);
+    await relay?.down();
     await withPg((c) => c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
     rmSync(workflows, { recursive: true, force: true });
   };
@@ -189,5 +232,5 @@ export async function startRuntimeProcess(): Promise<RuntimeProcess> {
     await whileDown?.();
     await api.start();
   };
-  return { url, wsUrl: url.replace('http', 'ws'), restart, stop: cleanUp };
+  return { url, wsUrl: url.replace('http', 'ws'), restart, stop: cleanUp, ...(relay && { database: { up: relay.up, down: relay.down } }) };
 }
