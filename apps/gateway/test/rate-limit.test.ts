@@ -145,4 +145,15 @@ describe('rate limit allotments: two limiters on one Redis, as two gateway insta
       { numRuns: 60 },
     );
   });
+
+  it('keeps at most maxClients clients in memory under a flood of new ones, and still limits each', async () => {
+    const limiter = new RateLimiter(redis, { limit: 2, windowMs: 3_600_000, prefix: `${base}:flood`, maxClients: 100 }, logger);
+    for (let i = 0; i < 350; i++) {
+      expect((await limiter.take(`ip:10.0.${i >> 8}.${i & 255}`)).allowed).toBe(true);
+      expect(limiter.clients).toBeLessThanOrEqual(100);
+    }
+    // The first client spent one of its 2 points and was forgotten since: Redis still counts it.
+    expect((await limiter.take('ip:10.0.0.0')).allowed).toBe(true);
+    expect((await limiter.take('ip:10.0.0.0')).allowed).toBe(false);
+  });
 });

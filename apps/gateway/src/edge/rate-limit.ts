@@ -16,6 +16,8 @@ export interface RateLimitOptions {
   prefix: string;
   /** A Redis that does not answer within this lets the request through (fail open). */
   timeoutMs?: number;
+  /** Clients whose allotments an instance keeps in memory (default 100,000); past it the oldest are forgotten. */
+  maxClients?: number;
 }
 
 /** The most points an instance takes for one client at once. */
@@ -106,7 +108,7 @@ export class RateLimiter {
       if (a?.exhausted) return { allowed: false, limit, remaining: 0, retryAfterS: Math.max(1, Math.ceil((a.until - now) / 1000)) };
       if (!a) {
         a = { left: 0, used: 0, until: 0, exhausted: false, want: 1, takenAt: 0 };
-        this.allotments.set(client, a);
+        this.remember(client, a);
       }
       a.taking ??= this.refill(client, a).finally(() => (a.taking = undefined));
       try {
@@ -129,6 +131,28 @@ export class RateLimiter {
       Object.assign(a, { left: a.left + points, used, until: at + ttl, exhausted: points === 0, want, takenAt: at });
     });
     await withTimeout(granted, this.opts.timeoutMs ?? 250);
+  }
+
+  /** Clients held in memory now. */
+  get clients(): number {
+    return this.allotments.size;
+  }
+
+  /**
+   * Past maxClients (a flood of addresses, say) the oldest tenth is forgotten. Forgetting is safe:
+   * points held are never spent (fewer requests pass, never more), and a client refused from
+   * memory is refused by Redis on its next request.
+   */
+  private remember(client: string, a: Allotment): void {
+    const max = this.opts.maxClients ?? 100_000;
+    if (this.allotments.size >= max) {
+      let drop = Math.ceil(max / 10);
+      for (const [old, held] of this.allotments) {
+        if (drop-- <= 0) break;
+        if (!held.taking) this.allotments.delete(old);
+      }
+    }
+    this.allotments.set(client, a);
   }
 
   /** Forgets windows that ended, at most once a window. */
