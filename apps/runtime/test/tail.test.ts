@@ -2,14 +2,16 @@
  * The timeline's tail in Redis (EVENT_TAIL=on), on real Redis and PostgreSQL: indexes and keys
  * as the PostgreSQL-first timeline gives them, the flusher's writes (same index, type, data and
  * timestamp; repeatable), trimming to what resumes need, reads across the trimmed boundary, a
- * chat whose tail is gone starting again from PostgreSQL, and appends refused while PostgreSQL
- * is too far behind.
+ * chat whose tail is gone starting again from PostgreSQL, appends refused while PostgreSQL
+ * is too far behind, and the sweeper writing what a dead writer left in a tail.
  */
-import { createLogger } from '@tessera/kit';
+import { createLogger, pgPool } from '@tessera/kit';
 import { until } from '@tessera/kit/testing';
 import { createRuntimeServices, type RuntimeServices } from '../src/services';
-import { TailFull } from '../src/store/tail';
+import { EventTail, TailFull } from '../src/store/tail';
+import { TailFlusher } from '../src/store/tail-flusher';
 import { configFor, testEnv, type Env } from './harness';
+import { pgRelay } from './pg-relay';
 
 let env: Env;
 let s: RuntimeServices;
@@ -151,3 +153,35 @@ test('closing events held by a process that died after saving its turn’s end a
   expect(await ends()).toEqual([saved.id]);
   expect(await s.redis.exists(`${tail().o.prefix}:tail:{${chat.id}}:closing`)).toBe(0);
 });
+
+test('a writer that died with 1,400 events of a chat only in its tail: the sweeper writes them all to PostgreSQL, round after round without waiting, and unmarks the chat', async () => {
+  const chat = await newChat();
+  const o = { ...tail().o, maxUnflushed: 10_000 };
+  // The writer reaches PostgreSQL through a relay: it stores the chat's first event, then loses
+  // PostgreSQL and appends 1,400 more (its write-behind holds them in memory), then dies.
+  const relay = await pgRelay(new URL(env.DATABASE_URL));
+  const writerPool = pgPool(relay.url, 2);
+  const writer = new EventTail(s.redis, writerPool, o, logger);
+  const sweeper = new TailFlusher(new EventTail(s.redis, s.db.pool, o, logger), s.redis, logger, `${o.prefix}:tail:flusher:${chat.id}`, { eventsPerChat: 100, roundMs: 1_000 });
+  try {
+    await writer.append(chat.id, events('first', 1));
+    await until(async () => (await stored(chat.id)).length === 1, 5_000, 'the first event written behind');
+    await relay.down();
+    for (let i = 0; i < 14; i++) await writer.append(chat.id, events(`lost${i}`, 100));
+    await writer.close();
+    expect(await stored(chat.id)).toHaveLength(1);
+
+    // 14 statements of 100 events: one round's wait for the mark to settle, then back to back
+    // (waiting a round between them would take 14 s).
+    sweeper.start();
+    await until(async () => (await stored(chat.id)).length === 1_401, 8_000, 'the sweeper to write every event');
+    const rows = await stored(chat.id);
+    expect(rows.map((r) => r.idx)).toEqual(Array.from({ length: 1_401 }, (_, i) => i + 1));
+    expect(rows[1_400].key).toBe('lost13:99');
+    await until(async () => !(await tail().dirty(10_000)).some((d) => d.chatId === chat.id), 5_000, 'the chat to be unmarked');
+  } finally {
+    await sweeper.close();
+    await relay.down().catch(() => undefined);
+    await writerPool.end().catch(() => undefined);
+  }
+}, 30_000);

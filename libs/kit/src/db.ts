@@ -28,10 +28,11 @@ export function prismaAdapter(databaseUrl: string, max = 10): PrismaPg {
   return new PrismaPg({ connectionString: pgConnectionString(databaseUrl), max }, { schema: schemaOf(databaseUrl) });
 }
 
-/** A plain pg pool on the service's schema, for hot-path SQL that Prisma would slow down. */
 /**
- * Idle connections are kept for minutes, not pg's default 10 s: a closed one is reopened on the
- * next burst, and every prepared statement is parsed and planned again on it. With the default,
+ * A plain pg pool on the service's schema, for hot-path SQL that Prisma would slow down. An idle
+ * connection's error (PostgreSQL restarted, the network cut) is not the process's end: it
+ * surfaces on the pool's next query, as a storage error the service answers with a 503.
+ * Idle connections are kept for minutes, not pg's default 10 s: a closed one is reopened on the next burst, and every prepared statement is parsed and planned again on it. With the default,
  * every pool that went quiet for 10 s reopened all its connections at once under the next load (a
  * 0.6–0.9 s stall of every chat in the open-loop turn benchmark). `allowExitOnIdle`: an idle pool
  * never keeps a process (a script, a test) alive.
@@ -40,13 +41,15 @@ const IDLE_CONNECTION_MS = 300_000;
 
 export function pgPool(databaseUrl: string, max = 10): pg.Pool {
   const schema = schemaOf(databaseUrl);
-  return new pg.Pool({
+  const pool = new pg.Pool({
     connectionString: pgConnectionString(databaseUrl),
     max,
     idleTimeoutMillis: IDLE_CONNECTION_MS,
     allowExitOnIdle: true,
     options: `-c search_path="${schema}"`,
   });
+  pool.on('error', () => undefined);
+  return pool;
 }
 
 /** A service's database when every statement is plain SQL: the pool, transactions, one close. */
@@ -79,9 +82,6 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => 
 
 export function createSqlDb(databaseUrl: string, poolSize = 10): SqlDb {
   const pool = pgPool(databaseUrl, poolSize);
-  pool.on('error', () => {
-    /* an idle client's error surfaces on its next query */
-  });
   return {
     pool,
     tx: (fn) => inTransaction(pool, fn),

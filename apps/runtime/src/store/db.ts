@@ -17,9 +17,6 @@ export interface Db {
 export function createDb(databaseUrl: string, poolSize = 10): Db {
   const prisma = new PrismaClient({ adapter: prismaAdapter(databaseUrl, poolSize) });
   const pool = pgPool(databaseUrl, poolSize);
-  pool.on('error', () => {
-    /* idle client errors surface on the next query */
-  });
   return {
     prisma,
     pool,

@@ -2,11 +2,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isStorageUnreachable, RedisLeases, type Logger, type RedisClient } from '@tessera/kit';
 import type { EventTail } from './tail';
 
-/** Marked chats looked at in one round, and events written per chat in one statement. */
+/** Marked chats looked at in one round. */
 const CHATS_PER_ROUND = 1000;
-const EVENTS_PER_CHAT = 500;
-/** Between rounds: a chat is written from its tail only when no append marked it for a whole round. */
-const ROUND_MS = 1_000;
+
+export interface TailFlusherOptions {
+  /** The sweeper's lease: a worker that dies hands the sweep on within this. */
+  ttlMs?: number;
+  /** Events written per chat in one statement (500). */
+  eventsPerChat?: number;
+  /** Between rounds (1 s): a chat is written from its tail only when no append marked it for a whole round. */
+  roundMs?: number;
+}
 /** How long a failed round waits before the next (PostgreSQL away: the tails hold the events). */
 const FAILED_MS = 500;
 /** How often a worker that does not sweep asks for the lease. */
@@ -18,9 +24,10 @@ const CLAIM_MS = 1_000;
  * is there. A chat still marked after a whole round without an append was left behind: its writer
  * died, PostgreSQL was away, or (on a Redis Cluster, where the marks are on another slot) its
  * write-behind cannot take the mark off itself. Every worker runs a sweeper; the one holding the
- * Redis lease `<prefix>:tail:flusher` writes such chats from their tails, up to EVENTS_PER_CHAT
- * events each in one statement, then records, trims and unmarks them. A sweep cut off by a death
- * is done again (an index PostgreSQL holds is skipped).
+ * Redis lease `<prefix>:tail:flusher` writes such chats from their tails, up to `eventsPerChat`
+ * events each in one statement, then records, trims and unmarks them; a chat with more left (a
+ * long outage) goes on in the next round at once, without the wait. A sweep cut off by a death is
+ * done again (an index PostgreSQL holds is skipped).
  */
 export class TailFlusher {
   private readonly leases: RedisLeases;
@@ -30,14 +37,19 @@ export class TailFlusher {
   /** Each marked chat's mark at the last round. */
   private seen = new Map<string, string>();
 
+  private readonly eventsPerChat: number;
+  private readonly roundMs: number;
+
   constructor(
     private readonly tail: EventTail,
     redis: RedisClient,
     private readonly logger: Logger,
     private readonly lockKey: string,
-    ttlMs = 5_000,
+    opts: TailFlusherOptions = {},
   ) {
-    this.leases = new RedisLeases(redis, { ttlMs });
+    this.leases = new RedisLeases(redis, { ttlMs: opts.ttlMs ?? 5_000 });
+    this.eventsPerChat = opts.eventsPerChat ?? 500;
+    this.roundMs = opts.roundMs ?? 1_000;
   }
 
   start(): this {
@@ -59,9 +71,9 @@ export class TailFlusher {
       }
       try {
         while (!this.stopped && !lease.lost.aborted) {
-          const written = await this.round().catch((e: Error) => this.failed(e));
-          if (written < 0) await sleep(FAILED_MS);
-          else await sleep(ROUND_MS);
+          const r = await this.round().catch((e: Error) => this.failed(e));
+          if (r === 'failed') await sleep(FAILED_MS);
+          else if (r === 'swept') await sleep(this.roundMs);
         }
       } finally {
         await lease.release();
@@ -69,33 +81,34 @@ export class TailFlusher {
     }
   }
 
-  /** One round: the events written. */
-  private async round(): Promise<number> {
+  /** One round: 'more' when a chat written has more left in its tail. */
+  private async round(): Promise<'swept' | 'more'> {
     const now = await this.tail.dirty(CHATS_PER_ROUND);
     const marked = now.filter((m) => this.seen.get(m.chatId) === m.mark);
     this.seen = new Map(now.map((m) => [m.chatId, m.mark]));
-    if (marked.length === 0) return 0;
+    if (marked.length === 0) return 'swept';
     const results = await this.tail.flush(
       marked.map((m) => m.chatId),
-      EVENTS_PER_CHAT,
+      this.eventsPerChat,
     );
-    let written = 0;
+    let more = false;
     await Promise.all(
       marked.map(async (m) => {
         const r = results.get(m.chatId);
-        written += r?.written ?? 0;
         if (r?.done) await this.tail.unmark(m.chatId, m.mark);
+        // Only after progress: a chat that wrote nothing waits for the next round like the rest.
+        else if (r?.written) more = true;
       }),
     );
-    return written;
+    return more ? 'more' : 'swept';
   }
 
-  private failed(e: Error): number {
+  private failed(e: Error): 'failed' {
     const now = Date.now();
     if (now - this.lastWarn > 10_000) {
       this.lastWarn = now;
       this.logger.warn(isStorageUnreachable(e) ? 'timeline tail waits for the database' : 'timeline tail flush failed', { error: e.message });
     }
-    return -1;
+    return 'failed';
   }
 }
