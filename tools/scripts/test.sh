@@ -33,8 +33,9 @@ if [ $# -eq 0 ]; then
   node_modules/.bin/jest -c tools/scripts/jest.config.js
   node_modules/.bin/jest -c tools/chat/jest.config.js
   # Again with the timeline's tail on (EVENT_TAIL=on; tail*.test.ts set it themselves): the runtime
-  # tests of crashed and stopped workers, re-runs, stops, races on one chat and fan-out.
-  EVENT_TAIL=on node_modules/.bin/jest -c apps/runtime/jest.config.js -i apps/runtime/test/resilience.test.ts apps/runtime/test/turns-rerun.test.ts apps/runtime/test/turns-stop.test.ts apps/runtime/test/timeline.test.ts apps/runtime/test/fanout.test.ts
+  # tests of crashed and stopped workers, a Redis killed mid-burst (with `appendfsync always`, the
+  # tail's setting), re-runs, stops, races on one chat and fan-out.
+  EVENT_TAIL=on node_modules/.bin/jest -c apps/runtime/jest.config.js -i apps/runtime/test/resilience.test.ts apps/runtime/test/redis-crash.test.ts apps/runtime/test/turns-rerun.test.ts apps/runtime/test/turns-stop.test.ts apps/runtime/test/timeline.test.ts apps/runtime/test/fanout.test.ts
   # Again on a Redis Cluster (3 primaries, 3 replicas, on ports 7111-7116): the tests whose Redis
   # use a cluster changes (tools/scripts/cluster.jest.config.js says which), with REDIS_URL naming it.
   # Stopped however the pass ends (a failing test exits here at once).

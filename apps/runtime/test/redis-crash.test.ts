@@ -3,6 +3,9 @@
  * start` writes it) is `kill -9`ed while 100 chats stream on two workers, then started again on its
  * files. Every turn completes, each client holds exactly the stored timeline (each index once) and
  * its transcript is an undisturbed run's, or a re-run's (the cut-off reply closed, then the whole).
+ * With the timeline's tail on (npm test's tail pass sets EVENT_TAIL=on), events are delivered from
+ * Redis before PostgreSQL has them, so this Redis runs with `appendfsync always`, the setting
+ * docs/architecture.md gives for the tail: what a client saw survives the kill.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -10,12 +13,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createLogger, createRedis } from '@tessera/kit';
+import { until } from '@tessera/kit/testing';
 import { spawnWorker, startRuntime, testEnv, type Env, type RuntimeInstance } from './harness';
 import { followChat, newSlowChat, problemsOf, referenceTranscript } from './streaming-chats';
 
 const PORT = 6411;
 const CHATS = 100;
 const PASSWORD = randomBytes(12).toString('hex');
+const APPENDFSYNC = process.env.EVENT_TAIL === 'on' ? 'always' : 'everysec';
 const REDIS_URL = `redis://:${PASSWORD}@127.0.0.1:${PORT}`;
 
 let dir: string;
@@ -28,7 +33,7 @@ const workers: ChildProcess[] = [];
 async function startRedis(): Promise<void> {
   redis = spawn(
     'redis-server',
-    ['--port', String(PORT), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--requirepass', PASSWORD],
+    ['--port', String(PORT), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', APPENDFSYNC, '--save', '', '--requirepass', PASSWORD],
     { stdio: 'ignore' },
   );
   const probe = createRedis(REDIS_URL, createLogger('probe', 'silent'), 'probe', { maxRetriesPerRequest: null });
@@ -83,4 +88,11 @@ test(`Redis killed (kill -9) and restarted while ${CHATS} chats stream: every tu
   const { problems, endedAt } = await problemsOf(api, chats, results, reference);
   expect(problems).toEqual([]);
   expect(endedAt.filter((t) => t > killedAt!).length).toBeGreaterThan(CHATS / 2);
+  if (process.env.EVENT_TAIL === 'on') {
+    // PostgreSQL alone, written behind from the tails, ends with exactly what each client holds.
+    const held = results.map(({ applied }) => [...applied.values()].sort((a, b) => a.index! - b.index!).map((e) => `${e.index}:${e.type}`).join());
+    const inPostgres = async (chatId: string) =>
+      (await api.s.db.pool.query<{ idx: number; type: string }>('SELECT idx, type FROM chat_events WHERE chat_id = $1 ORDER BY idx', [chatId])).rows.map((r) => `${r.idx}:${r.type}`).join();
+    await until(async () => (await Promise.all(chats.map((c) => inPostgres(c.chatId)))).every((rows, i) => rows === held[i]), 20_000, 'PostgreSQL to hold what the clients hold');
+  }
 }, 240_000);

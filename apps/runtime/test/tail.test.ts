@@ -185,3 +185,35 @@ test('a writer that died with 1,400 events of a chat only in its tail: the sweep
     await writerPool.end().catch(() => undefined);
   }
 }, 30_000);
+
+test('an append sent twice (as ioredis sends a command again when the connection drops before its answer) stores and publishes once, and answers the same', async () => {
+  const chat = await newChat();
+  const redis = s.redis as unknown as { tailAppend: (...args: string[]) => Promise<number[][]> };
+  const send = redis.tailAppend;
+  const answers: number[][][] = [];
+  const heard: number[] = [];
+  const unsubscribe = await s.feed.subscribe(chat.id, { onEvents: (e) => heard.push(...e.map((x) => x.index)), onResync: () => undefined });
+  // The first answer is lost on the way; the command runs again and its answer is the one heard.
+  redis.tailAppend = async (...args) => {
+    answers.push(await send.apply(s.redis, args));
+    answers.push(await send.apply(s.redis, args));
+    return answers[answers.length - 1];
+  };
+  try {
+    await s.timeline.append(chat.id, events('base', 1));
+    // A turn's own events: fresh keys, not looked up, so only the call's token stops a second store.
+    const fresh = events('f', 3).map((e) => ({ ...e, fresh: true }));
+    const stored = await s.timeline.append(chat.id, fresh);
+    expect(stored.map((e) => e.index)).toEqual([2, 3, 4]);
+    expect(answers[answers.length - 1]).toEqual(answers[answers.length - 2]);
+  } finally {
+    redis.tailAppend = send;
+  }
+  expect(await s.timeline.lastIndex(chat.id)).toBe(4);
+  await until(async () => heard.length >= 4, 5_000, 'the published events');
+  await new Promise((r) => setTimeout(r, 100));
+  await unsubscribe();
+  expect(heard).toEqual([1, 2, 3, 4]);
+  await tail().flushChat(chat.id);
+  expect((await stored(chat.id)).map((r) => r.key)).toEqual(['base:0', 'f:0', 'f:1', 'f:2']);
+});

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import { channelOf, isCluster, isStorageUnreachable, type Logger, type RedisClient } from '@tessera/kit';
 import { toStored, type NewEvent, type StoredEvent } from './timeline';
@@ -15,6 +16,7 @@ import { toStored, type NewEvent, type StoredEvent } from './timeline';
  *   one event (NewEvent.fresh: a turn's own sequence) are neither looked up nor kept.
  * - `…:flushed`: the highest index PostgreSQL holds from this stream.
  * - `…:closing`: a turn's closing events while its end is saved (holdClosing, recoverClosing).
+ * - `…:append`: the last append's token and answer, so that an append sent twice stores once.
  * The stream keeps its newest `keep` events once they are flushed (resume reads them from Redis)
  * and never drops one that is not; when PostgreSQL is away and more than `maxUnflushed` wait, an
  * append is refused (TailFull) as a PostgreSQL append would be. A flushed, idle chat's keys expire.
@@ -44,17 +46,26 @@ export class TailFull extends Error {
   }
 }
 
+/** How long a chat's last append answers a call sent again (ioredis resends within its reconnect attempts: seconds). */
+const LAST_APPEND_TTL_MS = 300_000;
+
 /**
  * Appends to one or more chats (one Redis: the appends of one event-loop tick, all chats in one
- * call). KEYS: per chat its log, keys, flushed and channel, then (when ARGV[1] is '1') the
- * flusher's marks. ARGV: marks, maxUnflushed, timestamp, then per chat: base ('' = unknown), chat
- * id, chat id as JSON, number of events, then per event: key, type, data (JSON), fresh ('1': its
+ * call). KEYS: per chat its log, keys, flushed, channel and last-append key, then (when ARGV[1] is
+ * '1') the flusher's marks. ARGV: marks, maxUnflushed, timestamp, then per chat: base ('' =
+ * unknown), chat id, chat id as JSON, number of events, the append's token, then per event: key,
+ * type, data (JSON), fresh ('1': its
  * key is new by construction, neither looked up nor kept), type as JSON, and its wire envelope up
  * to the index as a JSON string without its closing quote (the script adds the index and `}"`: no
  * JSON is encoded here). Each chat's events are indexed, stored in its stream, published on its
  * channel (ChatEventBatch) and the chat marked for the flusher: the live path is this one round
  * trip. Returns per chat {0, position, index, …}, or {-1} (no stream: the base is needed) or {-2}
  * (too much unflushed).
+ *
+ * A call run twice answers the second time what it answered the first, and stores nothing again:
+ * ioredis sends a command again when its connection drops before the answer (a Redis killed right
+ * after it ran the script and wrote its AOF), and fresh keys are not looked up. The chat's
+ * last-append key holds the last append's token and answer for LAST_APPEND_TTL_MS.
  */
 const APPEND = `
 local marks = ARGV[1] == '1'
@@ -64,22 +75,28 @@ local results = {}
 local a = 4
 local k = 0
 while a <= #ARGV do
-  local base, chatId, chatJson, n = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
-  a = a + 4
-  local log, keys, flushedKey, channel = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
-  k = k + 4
+  local base, chatId, chatJson, n, token = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3]), ARGV[a + 4]
+  a = a + 5
+  local log, keys, flushedKey, channel, lastKey = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5]
+  k = k + 5
   local res
   local last
-  local top = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)
-  if #top == 0 then
-    if base == '' then res = {-1} else
-      last = tonumber(base)
-      redis.call('SET', flushedKey, last)
-    end
+  local prev = redis.call('GET', lastKey)
+  if prev and string.sub(prev, 1, #token + 1) == token .. '|' then
+    -- This very append, sent again: what it stored the first time.
+    res = cjson.decode(string.sub(prev, #token + 2))
   else
-    last = tonumber(string.match(top[1][1], '^(%d+)'))
-    local flushed = redis.call('GET', flushedKey)
-    if flushed and last - tonumber(flushed) >= maxUnflushed then res = {-2} end
+    local top = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)
+    if #top == 0 then
+      if base == '' then res = {-1} else
+        last = tonumber(base)
+        redis.call('SET', flushedKey, last)
+      end
+    else
+      last = tonumber(string.match(top[1][1], '^(%d+)'))
+      local flushed = redis.call('GET', flushedKey)
+      if flushed and last - tonumber(flushed) >= maxUnflushed then res = {-2} end
+    end
   end
   if not res then
     res = {0}
@@ -104,6 +121,7 @@ while a <= #ARGV do
       redis.call('SPUBLISH', channel, '{"chat_id":' .. chatJson .. ',"events":[' .. table.concat(entries, ',') .. ']}')
       if marks then redis.call('ZINCRBY', KEYS[#KEYS], 1, chatId) end
     end
+    redis.call('SET', lastKey, token .. '|' .. cjson.encode(res), 'PX', ${LAST_APPEND_TTL_MS})
   end
   a = a + n * 6
   results[#results + 1] = res
@@ -213,6 +231,9 @@ export class EventTail {
   }
 
   private readonly marksInScript: boolean;
+  /** This tail's appends' tokens: its own id and a count of its script calls. */
+  private readonly token = randomUUID();
+  private calls = 0;
   /** What this process appended and PostgreSQL does not hold yet (written behind, in order). */
   private behind: FlushRow[] = [];
   private writing: Promise<void> | null = null;
@@ -397,8 +418,8 @@ export class EventTail {
     const keys: string[] = [];
     const argv: string[] = [this.marksInScript ? '1' : '0', String(this.o.maxUnflushed), timestamp];
     group.forEach((a, j) => {
-      keys.push(...this.keysOf(a.chatId), channelOf('chatEvents', a.chatId).name);
-      argv.push(bases[j], a.chatId, JSON.stringify(a.chatId), String(a.events.length));
+      keys.push(...this.keysOf(a.chatId), channelOf('chatEvents', a.chatId).name, `${this.o.prefix}:tail:{${a.chatId}}:append`);
+      argv.push(bases[j], a.chatId, JSON.stringify(a.chatId), String(a.events.length), `${this.token}:${this.calls++}`);
       a.events.forEach((e, i) => {
         const type = JSON.stringify(e.type);
         const head = JSON.stringify(`{"type":${type},"data":${a.data[i]},"timestamp":"${timestamp}","index":`).slice(0, -1);
