@@ -50,7 +50,10 @@ export class RedisLeases {
   async acquire(key: string): Promise<Lease | null> {
     const { ttlMs } = this.opts;
     const token = randomUUID();
-    if ((await this.redis.set(key, token, 'PX', ttlMs, 'NX')) !== 'OK') return null;
+    // SET NX GET (Redis 7): nil when this call set the key, else the holder's token. Our own token
+    // is a SET that ioredis sent again after its connection dropped before the answer: ours.
+    const holder = (await this.redis.call('SET', key, token, 'PX', String(ttlMs), 'NX', 'GET')) as string | null;
+    if (holder !== null && holder !== token) return null;
     const lost = new AbortController();
     const timer = setInterval(() => {
       this.redis.tesseraLeaseRenew(key, token, String(ttlMs)).then(
