@@ -1,53 +1,16 @@
-import { createServer, connect, type Server, type Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import express from 'express';
 import { Redis } from 'ioredis';
 import winston from 'winston';
 import { whenReady } from '@tessera/kit';
-import { call, testPrefix, TEST_REDIS_URL } from '@tessera/kit/testing';
+import { call, tcpRelay, testPrefix, TEST_REDIS_URL, type TcpRelay } from '@tessera/kit/testing';
 import { startGatewayServer, type RunningGateway } from '../src/server';
 import { gatewayConfig, startStandIn, token, type StandIn } from './support';
-
-/**
- * A TCP relay in front of the real Redis that the test can freeze (commands go unanswered while
- * the connection stays up) or take away (connections dropped, port closed).
- */
-async function startRelay(target: URL) {
-  const sockets = new Set<Socket>();
-  let frozen = false;
-  const server: Server = createServer((client) => {
-    const upstream = connect(Number(target.port || 6379), target.hostname);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('error', () => undefined);
-      s.on('close', () => sockets.delete(s));
-    }
-    client.on('data', (d) => frozen || upstream.write(d));
-    upstream.on('data', (d) => frozen || client.write(d));
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  // The target's user and password (the generated one, .data/secrets) reach Redis through the relay.
-  const url = new URL(target.href);
-  url.hostname = '127.0.0.1';
-  url.port = String((server.address() as AddressInfo).port);
-  return {
-    url: url.href,
-    freeze: () => (frozen = true),
-    takeAway: async () => {
-      for (const s of sockets) s.destroy();
-      if (!server.listening) return;
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
 
 describe('gateway rate limit when Redis is away', () => {
   let upstream: StandIn;
   let gw: RunningGateway;
-  let relay: Awaited<ReturnType<typeof startRelay>>;
+  let relay: TcpRelay;
   const logged: string[] = [];
   // The gateway's warnings but its Redis connection's own (lost, restored: the kit's, once per change).
   const warnings = () => logged.filter((line) => !String(JSON.parse(line).message).startsWith('redis connection'));
@@ -57,7 +20,7 @@ describe('gateway rate limit when Redis is away', () => {
     const app = express();
     app.get('/api/chats/ping', (_req, res) => res.json({ pong: true }));
     upstream = await startStandIn(app);
-    relay = await startRelay(new URL(TEST_REDIS_URL));
+    relay = await tcpRelay(new URL(TEST_REDIS_URL));
     const logger = winston.createLogger({
       level: 'warn',
       format: winston.format.json(),
@@ -71,7 +34,7 @@ describe('gateway rate limit when Redis is away', () => {
 
   afterAll(async () => {
     await gw.shutdown.run();
-    await relay.takeAway(); // when the test failed before it did
+    await relay.down(); // when the test failed before it did
     const direct = new Redis(TEST_REDIS_URL);
     const keys = await direct.keys(`${prefix}*`);
     if (keys.length) await direct.del(...keys);
@@ -92,7 +55,7 @@ describe('gateway rate limit when Redis is away', () => {
     for (const r of hung) expect(r.ms).toBeLessThan(2_000);
 
     // Redis gone: requests pass at once.
-    await relay.takeAway();
+    await relay.down();
     const gone = await Promise.all([ping('fay'), ping('fay'), ping('fay')]);
     expect(gone.map((r) => r.status)).toEqual([200, 200, 200]);
 

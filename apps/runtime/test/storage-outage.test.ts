@@ -6,9 +6,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
-import { TestSocket } from '@tessera/kit/testing';
+import { tcpRelay, TestSocket } from '@tessera/kit/testing';
 import { http, spawnWorker, startRuntime, testEnv, transcript, wsUrl, type Env, type RuntimeInstance } from './harness';
-import { pgRelay } from './pg-relay';
 import { newSlowChat, referenceTranscript, type StreamingChat } from './streaming-chats';
 
 /** The turn completed as a re-run: the user's message, the reply cut off where the outage came, the reply whole, the end. */
@@ -33,13 +32,13 @@ const extra = { WORKFLOWS_DIR: resolve(__dirname, 'fixtures/workflows') };
 let env: Env;
 let api: RuntimeInstance;
 let worker: ChildProcess;
-let relay: Awaited<ReturnType<typeof pgRelay>>;
+let relay: Awaited<ReturnType<typeof tcpRelay>>;
 /** An API instance whose PostgreSQL is the relay's too, with a heartbeat every 2 s. */
 let cut: RuntimeInstance;
 
 beforeAll(async () => {
   env = await testEnv('pgout');
-  relay = await pgRelay(new URL(env.DATABASE_URL));
+  relay = await tcpRelay(new URL(env.DATABASE_URL));
   api = await startRuntime(env, { worker: false, extra });
   worker = await spawnWorker(env, { ...extra, DATABASE_URL: relay.url });
   cut = await startRuntime(env, { worker: false, extra: { ...extra, DATABASE_URL: relay.url, WS_HEARTBEAT_MS: '2000' } });

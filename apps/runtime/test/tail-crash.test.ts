@@ -12,9 +12,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
-import { TestSocket, until } from '@tessera/kit/testing';
+import { tcpRelay, TestSocket, until } from '@tessera/kit/testing';
 import { http, spawnWorker, startRuntime, testEnv, token, transcript, wsUrl, type Env, type RuntimeInstance } from './harness';
-import { pgRelay } from './pg-relay';
 import { followChat, newSlowChat, problemsOf, referenceTranscript } from './streaming-chats';
 
 const CHATS = 40;
@@ -67,7 +66,7 @@ const OUTAGE_MS = 30_000;
 
 test(`PostgreSQL away for ${OUTAGE_MS / 1000} s from a worker and an API instance while ${OUTAGE_CHATS} chats stream: replies keep streaming from the tails, a new message is refused as UNAVAILABLE, a new chat gets a 503, and once PostgreSQL is back every turn ends and PostgreSQL holds what the clients hold`, async () => {
   for (const w of workers.splice(0)) w.kill('SIGKILL');
-  const relay = await pgRelay(new URL(env.DATABASE_URL));
+  const relay = await tcpRelay(new URL(env.DATABASE_URL));
   workers.push(await spawnWorker(env, { ...TAIL, DATABASE_URL: relay.url }));
   // The clients' API instance reaches PostgreSQL through the relay too; chats are made on `api`.
   const away = await startRuntime({ ...env, DATABASE_URL: relay.url }, { worker: false, extra: TAIL });

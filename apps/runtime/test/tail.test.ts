@@ -6,12 +6,11 @@
  * is too far behind, and the sweeper writing what a dead writer left in a tail.
  */
 import { createLogger, pgPool } from '@tessera/kit';
-import { until } from '@tessera/kit/testing';
+import { tcpRelay, until } from '@tessera/kit/testing';
 import { createRuntimeServices, type RuntimeServices } from '../src/services';
 import { EventTail, TailFull } from '../src/store/tail';
 import { TailFlusher } from '../src/store/tail-flusher';
 import { configFor, testEnv, type Env } from './harness';
-import { pgRelay } from './pg-relay';
 
 let env: Env;
 let s: RuntimeServices;
@@ -159,7 +158,7 @@ test('a writer that died with 1,400 events of a chat only in its tail: the sweep
   const o = { ...tail().o, maxUnflushed: 10_000 };
   // The writer reaches PostgreSQL through a relay: it stores the chat's first event, then loses
   // PostgreSQL and appends 1,400 more (its write-behind holds them in memory), then dies.
-  const relay = await pgRelay(new URL(env.DATABASE_URL));
+  const relay = await tcpRelay(new URL(env.DATABASE_URL));
   const writerPool = pgPool(relay.url, 2);
   const writer = new EventTail(s.redis, writerPool, o, logger);
   const sweeper = new TailFlusher(new EventTail(s.redis, s.db.pool, o, logger), s.redis, logger, `${o.prefix}:tail:flusher:${chat.id}`, { eventsPerChat: 100, roundMs: 1_000 });

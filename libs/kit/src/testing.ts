@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { createServer, request as httpRequest, type Agent, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import WebSocket from 'ws';
@@ -413,4 +413,69 @@ export async function deleteKeys(url: string, pattern: string): Promise<number> 
 /** What a test file left under its own prefix, on the test Redis (or cluster). */
 export async function deleteTestKeys(pattern: string): Promise<void> {
   await deleteKeys(TEST_REDIS_URL, pattern);
+}
+
+/** A TCP relay to a Redis or PostgreSQL that a test can break in the ways a network does. */
+export interface TcpRelay {
+  /** The target's URL (user, password, path, query kept) with the relay's host and port. */
+  url: string;
+  /** Every connection cut and the port closed: connects are refused. */
+  down(): Promise<void>;
+  /** Listening again, on the same port. */
+  up(): Promise<void>;
+  /** Connections stay up, and nothing more passes either way (a server that hangs). */
+  freeze(): void;
+  /** The next client write containing `marker` reaches the target, and its answer cuts the connection instead of passing (the command ran; its caller never heard). */
+  cutAfter(marker: string): void;
+}
+
+/** A relay in this process between a client under test and `target` (its default port: Redis's, else PostgreSQL's by protocol). */
+export async function tcpRelay(target: URL): Promise<TcpRelay> {
+  const sockets = new Set<Socket>();
+  const port = Number(target.port) || (target.protocol.startsWith('redis') ? 6379 : 5432);
+  let server: Server | null = null;
+  let listenPort = 0;
+  let frozen = false;
+  let cutMarker: string | null = null;
+  const up = async () => {
+    const s = createTcpServer((client) => {
+      const upstream = connect(port, target.hostname);
+      for (const end of [client, upstream]) {
+        sockets.add(end);
+        end.on('error', () => undefined);
+        end.on('close', () => sockets.delete(end));
+      }
+      let cutting = false;
+      client.on('data', (d) => {
+        if (frozen) return;
+        if (cutMarker !== null && d.includes(cutMarker)) [cutMarker, cutting] = [null, true];
+        upstream.write(d);
+      });
+      upstream.on('data', (d) => {
+        if (cutting) client.destroy();
+        else if (!frozen) client.write(d);
+      });
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((r) => s.listen(listenPort, '127.0.0.1', () => r()));
+    listenPort = (s.address() as AddressInfo).port;
+    server = s;
+  };
+  await up();
+  const url = new URL(target.href);
+  url.hostname = '127.0.0.1';
+  url.port = String(listenPort);
+  return {
+    url: url.href,
+    up,
+    down: async () => {
+      const s = server;
+      server = null;
+      for (const end of sockets) end.destroy();
+      if (s) await new Promise<void>((r) => s.close(() => r()));
+    },
+    freeze: () => void (frozen = true),
+    cutAfter: (marker) => void (cutMarker = marker),
+  };
 }

@@ -1,6 +1,5 @@
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { createLogger, createRedis, RedisLeases, type RedisClient } from '../src';
-import { TEST_REDIS_URL, testPrefix } from '../src/testing';
+import { tcpRelay, TEST_REDIS_URL, testPrefix } from '../src/testing';
 
 const prefix = testPrefix('kit-lease');
 let redis: RedisClient;
@@ -67,47 +66,25 @@ describe('RedisLeases', () => {
   });
 
   it('is its holder\'s when the SET that took it is sent again after a dropped connection (ioredis resends a command whose answer was lost)', async () => {
-    // A relay to Redis that, once armed, lets the next command through and cuts the client's
-    // connection instead of passing on the answer: the SET ran, its caller never heard.
-    let cutNext = false;
-    const sockets = new Set<Socket>();
-    const relay = createServer((client) => {
-      const upstream = connect(Number(target.port || 6379), target.hostname);
-      for (const s of [client, upstream]) {
-        sockets.add(s);
-        s.on('error', () => undefined);
-        s.on('close', () => sockets.delete(s));
-      }
-      let cutting = false;
-      client.on('data', (d) => {
-        if (cutNext && d.toString().includes('SET')) [cutNext, cutting] = [false, true];
-        upstream.write(d);
-      });
-      upstream.on('data', (d) => (cutting ? client.destroy() : client.write(d)));
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-    });
-    const target = new URL(TEST_REDIS_URL);
-    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', () => r()));
-    const via = new URL(TEST_REDIS_URL);
-    via.hostname = '127.0.0.1';
-    via.port = String((relay.address() as AddressInfo).port);
-    const cut = createRedis(via.href, createLogger('lease-test', 'silent'), 'lease-cut');
+    // The SET runs in Redis, and the connection is cut before its answer gets back.
+    const relay = await tcpRelay(new URL(TEST_REDIS_URL));
+    const cut = createRedis(relay.url, createLogger('lease-test', 'silent'), 'lease-cut');
     try {
       await cut.ping();
       const leases = new RedisLeases(cut, { ttlMs: 5_000 });
       const k = key();
-      cutNext = true;
+      relay.cutAfter('SET');
+      let cuts = 0;
+      cut.on('reconnecting', () => cuts++);
       const held = await leases.acquire(k);
-      expect(cutNext).toBe(false); // the cut happened
+      expect(cuts).toBeGreaterThan(0);
       expect(held).not.toBeNull();
       expect(await new RedisLeases(redis, { ttlMs: 5_000 }).acquire(k)).toBeNull();
       await held!.release();
       expect(await leases.isHeld(k)).toBe(false);
     } finally {
       cut.disconnect();
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => relay.close(() => r()));
+      await relay.down();
     }
   });
 });
