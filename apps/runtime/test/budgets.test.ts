@@ -13,10 +13,12 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import fc from 'fast-check';
 import { budgets } from '@tessera/contracts';
-import { createLogger, createPricer } from '@tessera/kit';
-import { call, TestSocket, type Envelope } from '@tessera/kit/testing';
+import { createLogger, createPricer, createRedis } from '@tessera/kit';
+import { call, tcpRelay, TestSocket, TEST_REDIS_URL, type Envelope } from '@tessera/kit/testing';
 import { BudgetMeter } from '../src/budgets/meter';
 import { http, spawnWorker, startRuntime, testEnv, token, wsUrl, type Env, type RuntimeInstance } from './harness';
+
+const ONE_REDIS = /^rediss?:\/\//.test(TEST_REDIS_URL);
 
 /** USD per million tokens of the fixtures' model. */
 const PRICE = { input: 2, output: 8 };
@@ -348,6 +350,32 @@ test('a call admitted before any call of the budget had ended counts, once one h
   const spent = (await a.spent('holds-app', 'app')).day.tokens;
   expect(spent).toBe(30 * (2 + tickets.filter(Boolean).length));
   expect(spent).toBeLessThanOrEqual(195 + 2 * 30);
+});
+
+// A relay stands in front of one Redis: a cluster's clients reach its nodes at the addresses the cluster gives.
+(ONE_REDIS ? test : test.skip)('a call\'s spend sent again after a dropped connection (ioredis resends a command whose answer was lost) is counted once', async () => {
+  const relay = await tcpRelay(new URL(TEST_REDIS_URL));
+  const redis = createRedis(relay.url, createLogger('budgets-test', 'silent'), 'budgets-cut');
+  try {
+    const meter = new BudgetMeter(redis, api.s.budgetStore, `${env.BULL_PREFIX}:resend`, createPricer({}), createLogger('budgets-test', 'silent'));
+    await api.s.budgetStore.put('resend-app', '', { tokens_per_day: 1_000 });
+    await meter.changed('resend-app');
+    let cuts = 0;
+    redis.on('reconnecting', () => cuts++);
+    for (const tokens of [30, 12]) {
+      const t = await meter.admit('resend-app', 'u');
+      if (!t.ok) throw new Error(t.message);
+      // The record runs in Redis; its answer is cut off, and ioredis sends it again.
+      relay.cutAfter('recorded:');
+      await t.done({ prompt_tokens: tokens, completion_tokens: 0, total_tokens: tokens }, 'm', 'scripted');
+    }
+    expect(cuts).toBeGreaterThanOrEqual(2);
+    expect((await meter.spent('resend-app', 'app')).day.tokens).toBe(42);
+    expect((await meter.spent('resend-app', { user: 'u' })).day.tokens).toBe(42);
+  } finally {
+    redis.disconnect();
+    await relay.down();
+  }
 });
 
 test('a new UTC day starts afresh; the month goes on counting', async () => {

@@ -1,6 +1,8 @@
 import { createLogger, createRedis, RedisLeases, type RedisClient } from '../src';
 import { tcpRelay, TEST_REDIS_URL, testPrefix } from '../src/testing';
 
+const ONE_REDIS = /^rediss?:\/\//.test(TEST_REDIS_URL);
+
 const prefix = testPrefix('kit-lease');
 let redis: RedisClient;
 let n = 0;
@@ -65,7 +67,8 @@ describe('RedisLeases', () => {
     expect(await redis.get(k)).toBe('someone-else');
   });
 
-  it('is its holder\'s when the SET that took it is sent again after a dropped connection (ioredis resends a command whose answer was lost)', async () => {
+  // A relay stands in front of one Redis: a cluster's clients reach its nodes at the addresses the cluster gives.
+  (ONE_REDIS ? it : it.skip)('is its holder\'s when the SET that took it is sent again after a dropped connection (ioredis resends a command whose answer was lost)', async () => {
     // The SET runs in Redis, and the connection is cut before its answer gets back.
     const relay = await tcpRelay(new URL(TEST_REDIS_URL));
     const cut = createRedis(relay.url, createLogger('lease-test', 'silent'), 'lease-cut');

@@ -119,11 +119,17 @@ end
 return {'ok'}
 `;
 
+/** How long a call's record is remembered, so that the same record sent again counts nothing (ioredis resends within seconds). */
+const RECORDED_TTL_MS = 60_000;
+
 /**
- * KEYS, per subject: spend of the day, of the month, holds, largest call. ARGV: tokens, nano-USD,
- * day counter TTL, month counter TTL, the hold member (or '' when nothing was held), subjects.
+ * KEYS, per subject: spend of the day, of the month, holds, largest call; then the call's
+ * recorded-mark. ARGV: tokens, nano-USD, day counter TTL, month counter TTL, the hold member (or ''
+ * when nothing was held), subjects. A record sent again (ioredis sends a command again when its
+ * connection drops before the answer) finds the call's mark and counts nothing twice.
  */
 const RECORD = `
+if not redis.call('SET', KEYS[#KEYS], 1, 'NX', 'PX', ${RECORDED_TTL_MS}) then return 0 end
 local tokens, nano, dayTtl, monthTtl, member, subjects = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
 for s = 1, subjects do
   local k = (s - 1) * 4
@@ -262,7 +268,7 @@ export class BudgetMeter {
     const gates = this.gatesOf(await this.applied(appId, userId), userId);
     const subjects = ['app', `u:${userId}`];
     if (!gates.length) return this.ticket(appId, subjects, '', []);
-    const member = `${process.pid}:${++this.tickets}:${Math.random().toString(36).slice(2, 8)}`;
+    const member = this.recordId();
     const local = gates.map((g) => this.flight(appId, g.subject));
     for (;;) {
       const at = this.now();
@@ -335,7 +341,7 @@ export class BudgetMeter {
           if (tokens > 0 || cost > 0 || member) {
             const at = this.now();
             const w = windowsAt(at);
-            const keys = subjects.flatMap((s) => this.gateKeys(appId, s, at));
+            const keys = [...subjects.flatMap((s) => this.gateKeys(appId, s, at)), this.key(appId, `recorded:${member || this.recordId()}`)];
             await (this.redis as RedisWithBudgets).tesseraBudgetRecord(keys.length, ...keys, tokens, Math.round(cost * NANO), w.day.ttlS, w.month.ttlS, member, subjects.length);
           }
         } catch (e) {
@@ -347,6 +353,11 @@ export class BudgetMeter {
         }
       },
     };
+  }
+
+  /** A call recorded without a hold: an id of its own (the hold member's form). */
+  private recordId(): string {
+    return `${process.pid}:${++this.tickets}:${Math.random().toString(36).slice(2, 8)}`;
   }
 
   private costOf(u: Usage, model: string, provider: string): number {
