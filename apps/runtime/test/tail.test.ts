@@ -150,7 +150,7 @@ test('closing events held by a process that died after saving its turn’s end a
   await tail().holdClosing(chat.id, running.id, closing(running.id));
   await tail().recoverClosing(chat.id);
   expect(await ends()).toEqual([saved.id]);
-  expect(await s.redis.exists(`${tail().o.prefix}:tail:{${chat.id}}:closing`)).toBe(0);
+  expect(await s.redis.exists(tail().keyOf(chat.id, 'closing'))).toBe(0);
 });
 
 test('a writer that died with 1,400 events of a chat only in its tail: the sweeper writes them all to PostgreSQL, round after round without waiting, and unmarks the chat', async () => {

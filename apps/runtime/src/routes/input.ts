@@ -20,7 +20,6 @@ import type { RuntimeRoutes, RuntimeServices } from '../services';
 import { budgetSpent } from './chats';
 import type { ChatRow } from '../store/chats';
 import { InputRefused } from '../turns/chat-inputs';
-import { record } from '../turns/record';
 import { ownedChat } from './access';
 
 const sendInput = {
@@ -87,9 +86,11 @@ export function inputsRoutes(routes: RuntimeRoutes, s: RuntimeServices): void {
 
   /** Announces a stored attachment on the chat's timeline and answers with it (both storage paths). */
   async function uploaded(res: Response, chat: ChatRow, userId: string, reply: z.infer<typeof UploadReply>) {
-    const stored = await record(s, chat.id, [
-      { key: `attachment:${reply.attachment_id}`, type: 'chat.attachment_uploaded', data: { ...reply, chat_id: undefined, uploaded_by: userId } },
-    ]);
+    const stored = await s.timeline.record(
+      chat.id,
+      [{ key: `attachment:${reply.attachment_id}`, type: 'chat.attachment_uploaded', data: { ...reply, chat_id: undefined, uploaded_by: userId } }],
+      s.feed,
+    );
     s.observe(chat, stored);
     res.status(201).json(reply);
   }

@@ -349,8 +349,12 @@ export class EventTail {
   }
 
   keysOf(chatId: string): [log: string, keys: string, flushed: string] {
-    const base = `${this.o.prefix}:tail:{${chatId}}`;
-    return [`${base}:log`, `${base}:keys`, `${base}:flushed`];
+    return [this.keyOf(chatId, 'log'), this.keyOf(chatId, 'keys'), this.keyOf(chatId, 'flushed')];
+  }
+
+  /** One of a chat's tail keys, all under the chat's hash tag (one slot of a cluster). */
+  keyOf(chatId: string, name: 'log' | 'keys' | 'flushed' | 'closing' | 'append'): string {
+    return `${this.o.prefix}:tail:{${chatId}}:${name}`;
   }
 
   /**
@@ -418,7 +422,7 @@ export class EventTail {
     const keys: string[] = [];
     const argv: string[] = [this.marksInScript ? '1' : '0', String(this.o.maxUnflushed), timestamp];
     group.forEach((a, j) => {
-      keys.push(...this.keysOf(a.chatId), channelOf('chatEvents', a.chatId).name, `${this.o.prefix}:tail:{${a.chatId}}:append`);
+      keys.push(...this.keysOf(a.chatId), channelOf('chatEvents', a.chatId).name, this.keyOf(a.chatId, 'append'));
       argv.push(bases[j], a.chatId, JSON.stringify(a.chatId), String(a.events.length), `${this.token}:${this.calls++}`);
       a.events.forEach((e, i) => {
         const type = JSON.stringify(e.type);
@@ -533,11 +537,11 @@ export class EventTail {
    * marked, so that the sweeper looks at it once it is quiet.
    */
   async holdClosing(chatId: string, inputId: string, events: NewEvent[]): Promise<void> {
-    await Promise.all([this.redis.set(this.closingKeyOf(chatId), JSON.stringify({ input_id: inputId, events }), 'PX', CLOSING_TTL_MS), this.redis.zincrby(this.dirtyKey, 1, chatId)]);
+    await Promise.all([this.redis.set(this.keyOf(chatId, 'closing'), JSON.stringify({ input_id: inputId, events }), 'PX', CLOSING_TTL_MS), this.redis.zincrby(this.dirtyKey, 1, chatId)]);
   }
 
   releaseClosing(chatId: string): Promise<unknown> {
-    return this.redis.del(this.closingKeyOf(chatId));
+    return this.redis.del(this.keyOf(chatId, 'closing'));
   }
 
   /**
@@ -548,7 +552,7 @@ export class EventTail {
    * before a turn, and by the sweeper.
    */
   async recoverClosing(chatId: string): Promise<void> {
-    const held = await this.redis.get(this.closingKeyOf(chatId));
+    const held = await this.redis.get(this.keyOf(chatId, 'closing'));
     if (!held) return;
     const { input_id: inputId, events } = JSON.parse(held) as { input_id: string; events: NewEvent[] };
     const r = await this.pool.query<{ status: string }>({ name: 'tail-closing-input', text: 'SELECT status FROM chat_inputs WHERE id = $1', values: [inputId] });
@@ -556,11 +560,6 @@ export class EventTail {
     if (status === 'done' || status === 'cancelled') await this.append(chatId, events);
     await this.releaseClosing(chatId);
   }
-
-  private closingKeyOf(chatId: string): string {
-    return `${this.o.prefix}:tail:{${chatId}}:closing`;
-  }
-
 }
 
 /** A timer that does not keep the process alive (close() drains what it would have done). */

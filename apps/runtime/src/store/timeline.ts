@@ -135,8 +135,11 @@ export class Timeline {
   }
 
   /**
-   * Stores the events, then publishes what was stored on the chat's feed: a client that resumes
-   * from the log never misses an event a live socket saw. The tail does both in one script.
+   * Puts events on the chat's timeline, then publishes what was stored on its feed (events already
+   * stored under their keys are neither stored nor published again). Stored first, so a client
+   * that resumes from the log never misses an event a live socket saw; resolves once published.
+   * The tail does both in one script. A turn's own events take this path in batches
+   * (EventWriter), and its end in one statement (TurnEnd).
    */
   async record(chatId: string, events: NewEvent[], feed: Pick<ChatFeed, 'publish'>): Promise<StoredEvent[]> {
     const stored = await this.append(chatId, events);

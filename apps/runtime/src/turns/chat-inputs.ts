@@ -7,7 +7,6 @@ import type { ChatRow, ChatStore } from '../store/chats';
 import type { InputRow, InputStore } from '../store/inputs';
 import type { StoredEvent, Timeline } from '../store/timeline';
 import type { ToolCallStore } from '../store/tool-calls';
-import { record } from './record';
 import type { AppliedLimits, BudgetMeter } from '../budgets/meter';
 import type { UserMessageLimit } from './user-limit';
 
@@ -107,10 +106,10 @@ export class ChatInputs {
     const { running, dropped } = await this.d.inputs.supersede(chat.id, seq);
     if (dropped.length) {
       const status = rollback ? ('rolled_back' as const) : ('interrupted' as const);
-      const stored = await record(
-        this.d,
+      const stored = await this.d.timeline.record(
         chat.id,
         dropped.map((id) => ({ key: `${id}:complete_run`, type: 'chat.run_complete', data: { turn_id: id, status, reason: 'dropped: a newer message superseded it' } })),
+        this.d.feed,
       );
       this.d.observe(chat, stored);
     }

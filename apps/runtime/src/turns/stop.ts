@@ -4,7 +4,6 @@ import type { RuntimeServices } from '../services';
 import type { ChatRow } from '../store/chats';
 import type { NewEvent, StoredEvent, Timeline } from '../store/timeline';
 import type { ToolCallStore } from '../store/tool-calls';
-import { record } from './record';
 
 /** How long a stop waits for the chat's lease (a running turn ends within a second of its abort; a dead worker's lease expires in 5 s). */
 const STOP_WAIT_MS = 15_000;
@@ -65,7 +64,7 @@ export async function carryOutStop(d: StopDeps, chatId: string): Promise<boolean
     data: { event_id: tc.eventId, tool_call_id: tc.toolCallId, reason: 'chat stopped' },
   }));
   events.push({ key: `${stopId}:run_complete`, type: 'chat.run_complete', data: { turn_id: stopId, status: 'stopped', reason } });
-  const stored = await record(d, chatId, events);
+  const stored = await d.timeline.record(chatId, events, d.feed);
   d.observe(chat, stored);
   return true;
 }
