@@ -79,7 +79,7 @@ async function init(c: Extract<WriterCommand, { cmd: 'init' }>): Promise<void> {
     const tailRedis = c.mode === 'tail' ? createRedis(c.redisUrl, logger, 'bench-writer-tail') : null;
     // Under the API instances' BULL_PREFIX: they read the same tails (a resume, a gap).
     const tailPrefix = c.tailPrefix ?? `bench-tail-${run}`;
-    const tail = tailRedis ? new EventTail(tailRedis, pool, { prefix: tailPrefix, keep: 1_000, maxUnflushed: 100_000, idleTtlMs: 3600_000 }) : undefined;
+    const tail = tailRedis ? new EventTail(tailRedis, pool, { prefix: tailPrefix, keep: 1_000, maxUnflushed: 100_000, maxBehind: 1_000_000, idleTtlMs: 3600_000 }) : undefined;
     const flusher = tail && tailRedis ? new TailFlusher(tail, tailRedis, logger, `${tailPrefix}:tail:flusher`).start() : null;
     const timeline = new Timeline(pool, tail);
     if (process.env.BENCH_INFLIGHT) (timeline as unknown as { maxInFlight: number }).maxInFlight = Number(process.env.BENCH_INFLIGHT);

@@ -26,6 +26,8 @@
  *   sweep    (only when named) the turn load of 100 chats over worker settings
  *   agui     (only when named) the turn loads over AG-UI alone: with --cpu-prof, a profile of the
  *            adapter without the socket run's samples in it
+ *   floor    (only when named) one authenticated HTTP request reading a row, 20,000 times: with
+ *            --cpu-prof, a profile of an API instance's cost per request
  *
  * Processes, as deployed: two API instances (`apps/runtime/src/main.ts`) and turn worker(s)
  * (`apps/runtime/src/worker.ts`), TypeScript loaded by tsx in each node process (the sources the
@@ -67,7 +69,7 @@ const QUICK = argv.includes('--quick');
 const CPU_PROF = argv.includes('--cpu-prof');
 // fanout-cluster starts a throwaway Redis Cluster (redis-server, ports 7131..7136): BENCH_CLUSTER=0 leaves it out.
 const DEFAULT_SCENARIOS = ['turns', 'openloop', 'resume', 'fanout', 'fanout-cluster', 'churn', 'ceiling', 'memory'].filter((s) => s !== 'fanout-cluster' || process.env.BENCH_CLUSTER !== '0');
-const KNOWN = ['turns', 'openloop', 'resume', 'fanout', 'fanout-cluster', 'fanout-tail', 'churn', 'ceiling', 'memory', 'sweep', 'agui'];
+const KNOWN = ['turns', 'openloop', 'resume', 'fanout', 'fanout-cluster', 'fanout-tail', 'churn', 'ceiling', 'memory', 'sweep', 'agui', 'floor'];
 const named = argv.filter((a) => !a.startsWith('--'));
 for (const n of named) if (!KNOWN.includes(n)) throw new Error(`unknown scenario "${n}"; known: ${KNOWN.join(', ')}`);
 const SCENARIOS = named.length ? KNOWN.filter((s) => named.includes(s)) : DEFAULT_SCENARIOS;
@@ -430,14 +432,13 @@ const rssLine = (rss: Record<string, number>) => Object.entries(rss).map(([n, v]
  * statement, a 404), 2,000 times, 10 in flight over keep-alive connections. A protocol that makes
  * a request per turn pays at least this on top of a socket turn.
  */
-async function requestFloor(pids: Record<string, number>): Promise<{ cpuMs: number; cpu: string }> {
+async function requestFloor(pids: Record<string, number>, n = 2000): Promise<{ cpuMs: number; cpu: string }> {
   const token = await tokenOf(`floor-${RUN}`);
   const call = (i: number) =>
     httpCall(`http://127.0.0.1:${apis[i % 2].port}/api/agui/${APP}/${WORKFLOW}/stop`, 'POST', { threadId: `none-${RUN}` }, { authorization: `Bearer ${token}` }).then((r) => {
       if (r.status !== 404) throw new Error(`stopping a thread that does not exist: ${r.status} ${JSON.stringify(r.json)}`);
     });
   await pooled(200, 10, call);
-  const n = 2000;
   const c0 = cpuSample(pids);
   await pooled(n, 10, call);
   const c1 = cpuSample(pids);
@@ -681,6 +682,13 @@ async function scenarioAgui(): Promise<void> {
     rows.push(turnRow('tessera over AG-UI (SSE)', a));
   }
   say(table(TURN_HEAD, rows));
+}
+
+/** The request floor alone, long enough for a profile of it (no workers, no turns). */
+async function scenarioFloor(): Promise<void> {
+  const n = QUICK ? 2000 : 20_000;
+  const floor = await requestFloor(pidsOf(), n);
+  say(`\n## floor — one authenticated HTTP request reading a row (POST …/stop of no thread, 404), ${n} times, 10 in flight\n  CPU ms per request: ${floor.cpu}`);
 }
 
 function describeWorkers(s: { concurrency?: string; pool?: string }): string {
@@ -1472,6 +1480,7 @@ async function main(): Promise<void> {
     openloop: scenarioOpenLoop,
     sweep: scenarioSweep,
     agui: scenarioAgui,
+    floor: scenarioFloor,
     resume: scenarioResume,
     fanout: scenarioFanout,
     'fanout-cluster': scenarioFanoutCluster,

@@ -42,8 +42,12 @@ export const RuntimeEnv = BaseEnv.extend({
   EVENT_TAIL: z.enum(['on', 'off']).default('off'),
   /** With the tail: flushed events a chat's stream keeps for resumes (and keys it remembers, so a re-run's events are not stored twice)… */
   EVENT_TAIL_KEEP: env.int(1_000, 1),
-  /** …and events a chat may hold unflushed (PostgreSQL away) before its appends are refused as storage being away. */
+  /** …and events a chat may hold unflushed (PostgreSQL away) before its appends are refused as storage being away… */
   EVENT_TAIL_MAX_UNFLUSHED: env.int(100_000, 1),
+  /** …and events one runtime process may hold unwritten over all its chats (bounds Redis and the process in total). */
+  EVENT_TAIL_MAX_BEHIND: env.int(200_000, 1),
+  /** A chat's tail whose every event PostgreSQL holds leaves Redis after this long without an append (a resume then reads PostgreSQL). */
+  EVENT_TAIL_IDLE_MS: env.int(3600_000, 1000),
   DB_POOL_SIZE: env.int(10, 1),
   /** Inputs a chat may have waiting for a turn; one more is refused with RATE_LIMITED (429). */
   MAX_PENDING_INPUTS: env.int(20, 1),

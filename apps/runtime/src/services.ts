@@ -27,8 +27,6 @@ import { UserMessageLimit } from './turns/user-limit';
 import { ChatStarter } from './turns/chat-starter';
 import { observer, type Observer } from './turns/observe';
 
-/** A chat's tail whose every event PostgreSQL holds is dropped from Redis after this long without an append. */
-const TAIL_IDLE_TTL_MS = 24 * 3600_000;
 
 /** The runtime's route declarations: discovery is public, the chat API a user's or an owner's, missions an operator's, one internal route a service's. */
 export type RuntimeRoutes = DeclaredRoutes<'public' | 'user' | 'owner' | 'operator' | 'service'>;
@@ -107,7 +105,7 @@ export function createRuntimeServices(config: RuntimeConfig, logger: Logger, rol
   metrics.watchQueue(Queue.RuntimeTurns, () => turnQueue.depth());
   const tail =
     config.EVENT_TAIL === 'on'
-      ? new EventTail(redis, db.pool, { prefix: config.BULL_PREFIX, keep: config.EVENT_TAIL_KEEP, maxUnflushed: config.EVENT_TAIL_MAX_UNFLUSHED, idleTtlMs: TAIL_IDLE_TTL_MS }, logger)
+      ? new EventTail(redis, db.pool, { prefix: config.BULL_PREFIX, keep: config.EVENT_TAIL_KEEP, maxUnflushed: config.EVENT_TAIL_MAX_UNFLUSHED, maxBehind: config.EVENT_TAIL_MAX_BEHIND, idleTtlMs: config.EVENT_TAIL_IDLE_MS }, logger)
       : undefined;
   const chats = new ChatStore(db.prisma, db.pool, tail);
   const inputs = new InputStore(db.prisma, db.pool);

@@ -114,6 +114,35 @@ test('past EVENT_TAIL_MAX_UNFLUSHED events waiting for PostgreSQL, appends are r
   expect((await s.timeline.append(chat.id, events('g', 1))).map((e) => e.index)).toEqual([52]);
 });
 
+test('past EVENT_TAIL_MAX_BEHIND events a process could not write, over all its chats, its appends are refused as storage out of reach; once PostgreSQL is back they are let in', async () => {
+  const [a, b, c] = [await newChat(), await newChat(), await newChat()];
+  // A process that reaches PostgreSQL through a relay, allowed 120 events unwritten in all.
+  const relay = await tcpRelay(new URL(env.DATABASE_URL));
+  const pool = pgPool(relay.url, 2);
+  const writer = new EventTail(s.redis, pool, { ...tail().o, maxUnflushed: 10_000, maxBehind: 120 }, logger);
+  try {
+    for (const chat of [a, b, c]) await writer.append(chat.id, events('first', 1));
+    await until(async () => (await Promise.all([a, b, c].map(async (chat) => (await stored(chat.id)).length))).every((n) => n === 1), 5_000, 'the first events written behind');
+    await relay.down();
+    for (let i = 0; i < 4; i++) await writer.append(a.id, events(`a${i}`, 25));
+    await writer.append(b.id, events('b', 20));
+    // Each chat is far from its own limit; the process is at its own.
+    const refused = writer.append(b.id, events('c', 1));
+    await expect(refused).rejects.toBeInstanceOf(TailFull);
+    await expect(refused).rejects.toMatchObject({ storageUnreachable: true, message: expect.stringContaining('this process holds') });
+    await expect(writer.append(c.id, events('d', 1))).rejects.toBeInstanceOf(TailFull);
+    expect(await stored(a.id)).toHaveLength(1);
+
+    await relay.up();
+    await until(async () => (await stored(a.id)).length === 101 && (await stored(b.id)).length === 21, 10_000, 'the write-behind to catch up');
+    expect((await writer.append(b.id, events('c', 1))).map((e) => e.index)).toEqual([22]);
+  } finally {
+    await writer.close();
+    await relay.down().catch(() => undefined);
+    await pool.end().catch(() => undefined);
+  }
+}, 30_000);
+
 test('what an append stores it publishes on the chat’s channel in the same script, as the bus’s schema has it', async () => {
   const chat = await newChat();
   const heard: { index: number; type: string; wire: string }[] = [];

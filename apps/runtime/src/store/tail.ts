@@ -18,8 +18,9 @@ import { toStored, type NewEvent, type StoredEvent } from './timeline';
  * - `…:closing`: a turn's closing events while its end is saved (holdClosing, recoverClosing).
  * - `…:append`: the last append's token and answer, so that an append sent twice stores once.
  * The stream keeps its newest `keep` events once they are flushed (resume reads them from Redis)
- * and never drops one that is not; when PostgreSQL is away and more than `maxUnflushed` wait, an
- * append is refused (TailFull) as a PostgreSQL append would be. A flushed, idle chat's keys expire.
+ * and never drops one that is not; when PostgreSQL is away and more than `maxUnflushed` wait in a
+ * chat, or more than `maxBehind` in this process's write-behind (all its chats), an append is
+ * refused (TailFull) as a PostgreSQL append would be. A flushed, idle chat's keys expire.
  *
  * A chat whose stream is gone (never written, expired, or lost with Redis) starts again from
  * PostgreSQL's highest index: the append asks for it (one statement), and skips keys already
@@ -32,17 +33,23 @@ export interface TailOptions {
   keep: number;
   /** Unflushed events a chat may hold before appends are refused. */
   maxUnflushed: number;
+  /**
+   * Events this process may have appended that PostgreSQL does not hold yet, over all its chats,
+   * before its appends are refused: with `maxUnflushed`, what bounds Redis (and this process's
+   * memory) in total while PostgreSQL is away.
+   */
+  maxBehind: number;
   /** A flushed chat's keys expire after this long without an append. */
   idleTtlMs: number;
 }
 
-/** The chat holds `maxUnflushed` events PostgreSQL has not taken yet (PostgreSQL is away or behind). */
+/** The chat holds `maxUnflushed` events PostgreSQL has not taken yet, or this process `maxBehind` (PostgreSQL is away or behind). */
 export class TailFull extends Error {
   readonly code = 'TAIL_FULL';
   /** Handled as storage out of reach (the kit's isStorageUnreachable): a 503, a job put back. */
   readonly storageUnreachable = true;
-  constructor(chatId: string) {
-    super(`the timeline of chat ${chatId} waits for storage`);
+  constructor(chatId: string, why: 'chat' | 'process') {
+    super(`the timeline of chat ${chatId} waits for storage (${why === 'chat' ? 'the chat holds' : 'this process holds'} too many events it has not written)`);
   }
 }
 
@@ -234,8 +241,10 @@ export class EventTail {
   /** This tail's appends' tokens: its own id and a count of its script calls. */
   private readonly token = randomUUID();
   private calls = 0;
-  /** What this process appended and PostgreSQL does not hold yet (written behind, in order). */
+  /** What this process appended and PostgreSQL does not hold yet (written behind, in order), but for the rows being written. */
   private behind: FlushRow[] = [];
+  /** Rows of the write in flight (out of `behind` until it succeeds or fails). */
+  private writingRows = 0;
   private writing: Promise<void> | null = null;
   private writeTimer: NodeJS.Timeout | null = null;
   /** Chats written behind since their tails were last told, with the highest index written. */
@@ -267,6 +276,7 @@ export class EventTail {
     this.writeTimer = null;
     if (this.writing || this.behind.length === 0) return this.writing ?? Promise.resolve();
     const rows = this.behind.splice(0, WRITE_ROWS * 4);
+    this.writingRows = rows.length;
     this.writing = this.insert(rows).then(
       () => {
         for (const r of rows) if (r.i > (this.reported.get(r.c) ?? 0)) this.reported.set(r.c, r.i);
@@ -282,6 +292,7 @@ export class EventTail {
       },
     ).finally(() => {
       this.writing = null;
+      this.writingRows = 0;
       if (this.behind.length && !this.closed) this.writeTimer ??= later(() => void this.writeBehind(), this.lastFailed() ? FAILED_RETRY_MS : WRITE_EVERY_MS);
     });
     return this.writing;
@@ -365,6 +376,8 @@ export class EventTail {
    */
   append(chatId: string, events: NewEvent[]): Promise<StoredEvent[]> {
     if (events.length === 0) return Promise.resolve([]);
+    // PostgreSQL away or behind: what this process holds unwritten stays bounded, whatever the chats.
+    if (this.behind.length + this.writingRows >= this.o.maxBehind) return Promise.reject(new TailFull(chatId, 'process'));
     return new Promise<StoredEvent[]>((resolve, reject) => {
       const a: Append = { chatId, events, data: events.map((e) => JSON.stringify(e.data)), resolve, reject };
       if (!this.marksInScript) return void this.appendAlone(a);
@@ -437,7 +450,7 @@ export class EventTail {
   /** Resolves the append with what the script stored (`offered`: the events it was given, by position in `a.events`). */
   private settle(a: Append, r: number[], timestamp: string, offered: number[]): StoredEvent[] {
     if (r[0] === -2) {
-      a.reject(new TailFull(a.chatId));
+      a.reject(new TailFull(a.chatId, 'chat'));
       return [];
     }
     const out: StoredEvent[] = [];
