@@ -781,6 +781,8 @@ interface StepResult {
   cpuBy: Map<string, number>;
   /** Per client: (from, to] expected in this step. */
   ranges: [number, number][];
+  /** Redis used_memory's peak during the step, bytes (when the run polls it). */
+  redisPeak?: number;
 }
 
 /** Clients for `chats`, half homed on each of the two `urls(chat)` instances; all opened. */
@@ -802,7 +804,7 @@ async function rateSteps(
   writer: Writer,
   rates: number[],
   pids: Record<string, number>,
-  opts: { churn?: boolean; stepMs?: number } = {},
+  opts: { churn?: boolean; stepMs?: number; memory?: { step(): Promise<number> } } = {},
 ): Promise<StepResult[]> {
   const stepMs = opts.stepMs ?? STEP_MS;
   let latencies: number[] = [];
@@ -816,6 +818,7 @@ async function rateSteps(
   const results: StepResult[] = [];
   let from = clients.map((c) => c.last);
   let lastIndex: Record<string, number> = {};
+  await opts.memory?.step();
   for (const rate of rates) {
     latencies = [];
     const dup0 = sum(clients, (c) => c.duplicates);
@@ -842,6 +845,7 @@ async function rateSteps(
     if (churnTimer) clearInterval(churnTimer);
     const windowSecs = (performance.now() - t0) / 1000;
     const inWindow = received - r0;
+    const redisPeak = await opts.memory?.step();
     const flushed = await writer.ask<'flush'>({ cmd: 'flush' });
     const c1 = cpuSample({ ...pids, writer: writer.pid });
     const cpu = cpuReport(c0, c1);
@@ -869,10 +873,11 @@ async function rateSteps(
       cpu,
       cpuBy,
       ranges: clients.map((_, i) => [from[i], to[i]]),
+      redisPeak,
     });
     from = to;
     const r = results[results.length - 1];
-    say(`  ${label} ${int(rate)} ev/s: delivered ${int(r.delivered)} ev/s, p50 ${fmt(r.p50)} ms, p99 ${fmt(r.p99)} ms${opts.churn ? `, ${drops} drops` : ''}; cpu ${cpu}`);
+    say(`  ${label} ${int(rate)} ev/s: delivered ${int(r.delivered)} ev/s, p50 ${fmt(r.p50)} ms, p99 ${fmt(r.p99)} ms${opts.churn ? `, ${drops} drops` : ''}; cpu ${cpu}${redisPeak === undefined ? '' : `; Redis used_memory peak ${mib(redisPeak)} MiB`}`);
     if (r.delivered < rate * 0.8 || r.p99 > 2_000 || undelivered > 0) break;
   }
   // Lost: what each client never applied, counted once every step is over (late arrivals count).
@@ -897,9 +902,21 @@ function shuffle<T>(xs: T[]): void {
   }
 }
 
-const STEP_HEAD = ['target ev/s', 'sent ev/s', 'delivered ev/s', 'p50 ms', 'p99 ms', 'max ms', 'lost', 'duplicated', 'out of order', 'drops'];
+const STEP_HEAD = ['target ev/s', 'sent ev/s', 'delivered ev/s', 'p50 ms', 'p99 ms', 'max ms', 'lost', 'duplicated', 'out of order', 'drops', 'Redis used_memory peak MiB'];
 function stepRows(rs: StepResult[]): string[][] {
-  return rs.map((r) => [int(r.target), int(r.sentRate), int(r.delivered), fmt(r.p50), fmt(r.p99), fmt(r.max, 0), int(r.lost), int(r.duplicates), int(r.outOfOrder), int(r.drops)]);
+  return rs.map((r) => [
+    int(r.target),
+    int(r.sentRate),
+    int(r.delivered),
+    fmt(r.p50),
+    fmt(r.p99),
+    fmt(r.max, 0),
+    int(r.lost),
+    int(r.duplicates),
+    int(r.outOfOrder),
+    int(r.drops),
+    r.redisPeak === undefined || !Number.isFinite(r.redisPeak) ? '–' : mib(r.redisPeak),
+  ]);
 }
 
 /** Highest delivered rate of a step that kept up (≥ 95% of its target) with p99 under `p99Ms`. */
@@ -965,7 +982,7 @@ async function scenarioFanout(): Promise<void> {
     const redis = await benchRedis(TEST_REDIS_URL, 'bench-memory');
     try {
       const mem = memoryPoller(redis);
-      fanoutResults = await rateSteps('tessera', clients, writer, rates, apiPids());
+      fanoutResults = await rateSteps('tessera', clients, writer, rates, apiPids(), { memory: mem });
       fanoutRedis = { label: 'single Redis', cpuLabel: 'redis', results: fanoutResults, mem: await mem.stop() };
     } finally {
       redis.disconnect();
@@ -1001,7 +1018,7 @@ async function scenarioFanoutTail(): Promise<void> {
         const redis = await benchRedis(TEST_REDIS_URL, 'bench-memory');
         try {
           const mem = memoryPoller(redis);
-          results = await rateSteps('tail', clients, writer, rates, pids);
+          results = await rateSteps('tail', clients, writer, rates, pids, { memory: mem });
           memory = await mem.stop();
         } finally {
           redis.disconnect();
@@ -1107,7 +1124,7 @@ async function scenarioFanoutCluster(): Promise<void> {
         const redis = await benchRedis(url, 'bench-memory');
         try {
           const mem = memoryPoller(redis);
-          const results = await rateSteps('tessera on cluster', clients, writer, rates, pids);
+          const results = await rateSteps('tessera on cluster', clients, writer, rates, pids, { memory: mem });
           run = { label: 'Redis Cluster, 3 primaries', cpuLabel: 'redis-cluster', results, mem: await mem.stop() };
         } finally {
           redis.disconnect();

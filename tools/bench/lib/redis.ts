@@ -43,14 +43,19 @@ export async function serverPids(client: RedisClient): Promise<number[]> {
  * Samples `used_memory` (summed over a cluster's primaries) every `everyMs` until stopped: the value
  * before and the highest seen.
  */
-export function memoryPoller(client: RedisClient, everyMs = 500): { before: Promise<number>; stop(): Promise<{ before: number; peak: number; last: number }> } {
+export function memoryPoller(
+  client: RedisClient,
+  everyMs = 500,
+): { before: Promise<number>; step(): Promise<number>; stop(): Promise<{ before: number; peak: number; last: number }> } {
   const before = usedMemory(client).catch(() => NaN);
   let peak = NaN;
   let last = NaN;
+  let stepPeak = NaN;
   const take = (m: number) => {
     if (Number.isFinite(m)) {
       last = m;
       peak = Number.isFinite(peak) ? Math.max(peak, m) : m;
+      stepPeak = Number.isFinite(stepPeak) ? Math.max(stepPeak, m) : m;
     }
   };
   void before.then(take);
@@ -60,6 +65,13 @@ export function memoryPoller(client: RedisClient, everyMs = 500): { before: Prom
   }, everyMs);
   return {
     before,
+    /** The peak since the last step() (or the start), read now too; the next step starts from here. */
+    async step() {
+      take(await usedMemory(client).catch(() => NaN));
+      const p = stepPeak;
+      stepPeak = NaN;
+      return p;
+    },
     async stop() {
       clearInterval(timer);
       await pending;
