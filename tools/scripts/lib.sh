@@ -141,7 +141,22 @@ redis_state() { node "$ROOT/tools/scripts/redis-auth.mjs" state; }
 # Something answers PING on REDIS_URL's port, with or without a password.
 redis_up() { [ "$(redis_state)" != down ]; }
 
+# AOF fsync for this checkout's Redis: `always` when the timeline's tail is on (EVENT_TAIL=on: an
+# event is delivered once Redis has it, so only `always` keeps every delivered event through a
+# Redis crash), else `everysec` (PostgreSQL holds every delivered event). docs/architecture.md.
+redis_fsync() {
+  if [ "${EVENT_TAIL:-off}" = on ]; then echo always; else echo everysec; fi
+}
+
 ensure_redis() {
+  ensure_redis_up || return
+  # A Redis this checkout started earlier, without the tail: fsync every write from now on.
+  if [ "$(redis_fsync)" = always ] && ! multi_url "$REDIS_URL" && redis_own_pid >/dev/null; then
+    node "$ROOT/tools/scripts/redis-auth.mjs" set-fsync always || die "could not set appendfsync always on this checkout's Redis"
+  fi
+}
+
+ensure_redis_up() {
   if multi_url "$REDIS_URL"; then ensure_redis_multi; return; fi
   local state pid port; port=$(url_part "$REDIS_URL" port 6379)
   state=$(redis_state)
@@ -184,7 +199,7 @@ bind 127.0.0.1
 daemonize yes
 dir "$dir"
 appendonly yes
-appendfsync everysec
+appendfsync $(redis_fsync)
 save ""
 logfile "$dir/redis.log"
 pidfile "$dir/redis.pid"
@@ -329,7 +344,7 @@ bind 127.0.0.1
 daemonize yes
 dir "$dir/$p"
 appendonly yes
-appendfsync everysec
+appendfsync $(redis_fsync)
 save ""
 logfile "$dir/$p/redis.log"
 pidfile "$dir/$p/redis.pid"

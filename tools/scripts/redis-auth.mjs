@@ -3,6 +3,7 @@
 //
 //   node tools/scripts/redis-auth.mjs state          prints down | open | ok | refused
 //   node tools/scripts/redis-auth.mjs set-password   CONFIG SET requirepass <the URL's password>
+//   node tools/scripts/redis-auth.mjs set-fsync always|everysec   CONFIG SET appendfsync, live
 //
 // state: down = nothing answers (or not a Redis ready to serve); open = PING answers without any
 // password; ok = PING answers NOAUTH, AUTH with the URL's password is accepted, PING answers PONG;
@@ -98,13 +99,24 @@ async function setPassword() {
   return !!c && (await c.send('CONFIG', 'SET', 'requirepass', pass)) === '+OK';
 }
 
+/** appendfsync on the running Redis (one server), authenticated with the URL's password when it has one. */
+async function setFsync(value) {
+  if (multi || !['always', 'everysec'].includes(value)) return false;
+  const c = await connect();
+  if (!c) return false;
+  if (pass && (await c.send('AUTH', ...(user ? [user, pass] : [pass]))) !== '+OK') return false;
+  return (await c.send('CONFIG', 'SET', 'appendfsync', value)) === '+OK';
+}
+
 const what = process.argv[2];
 if (what === 'state') {
   console.log(await state());
   process.exit(0);
 } else if (what === 'set-password') {
   process.exit((await setPassword()) ? 0 : 1);
+} else if (what === 'set-fsync') {
+  process.exit((await setFsync(process.argv[3])) ? 0 : 1);
 } else {
-  console.error('usage: node redis-auth.mjs state|set-password (REDIS_URL in the environment)');
+  console.error('usage: node redis-auth.mjs state|set-password|set-fsync always|everysec (REDIS_URL in the environment)');
   process.exit(2);
 }
