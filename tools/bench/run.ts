@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: the runtime benchmark, then the gateway's, observability's, the agent
- * manager's and the document server's, one after the other (each starts and stops its own processes). Arguments go to runtime.ts (e.g.
+ * `npm run bench`: the runtime benchmark, then the gateway's, a service's HTTP stack layer by
+ * layer, observability's, the agent manager's and the document server's, and the rest, one after the other (each starts and stops its own processes). Arguments go to runtime.ts (e.g.
  * `npm run bench -- --quick`); `--quick` also shortens observability's.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -34,6 +34,7 @@ void (async () => {
   const codes: number[] = [];
   codes.push(await run('runtime.ts', process.argv.slice(2)));
   if (!interrupted) codes.push(await run('gateway.ts', []));
+  if (!interrupted) codes.push(await run('http-stack.ts', []));
   if (!interrupted) codes.push(await run('observability.ts', process.argv.includes('--quick') ? ['--quick'] : []));
   if (!interrupted) codes.push(await run('agent-manager.ts', []));
   if (!interrupted) codes.push(await run('documents.ts', []));
