@@ -27,7 +27,6 @@ import { UserMessageLimit } from './turns/user-limit';
 import { ChatStarter } from './turns/chat-starter';
 import { observer, type Observer } from './turns/observe';
 
-
 /** The runtime's route declarations: discovery is public, the chat API a user's or an owner's, missions an operator's, one internal route a service's. */
 export type RuntimeRoutes = DeclaredRoutes<'public' | 'user' | 'owner' | 'operator' | 'service'>;
 

@@ -12,22 +12,22 @@ import { GracefulShutdown } from './shutdown';
  * with `Object.setPrototypeOf` as it comes in; on an object node made, that changes its hidden
  * class on every request, and node's own HTTP code (writeHead, setHeader, the parser's callbacks)
  * then runs on slow paths. On an object that already has them, it changes nothing.
- * `tools/bench/http-stack.ts`: an express route 138 → 45 µs of CPU a request (node's `http`
- * alone: 31), a service built as every Tessera service is 219 → 108.
+ * `tools/bench/http-stack.ts`: an express route 136 → 47 µs of CPU a request (node's `http`
+ * alone: 29), a service built as every Tessera service is 195 → 95.
  */
 export function expressServerOptions(app: Pick<Express, 'request' | 'response'>): ServerOptions {
   // Node's constructors are functions (not classes) and are called on the new object, as a
   // subclass's would be; were they ever classes, the server keeps node's own (and express's cost).
   if ([IncomingMessage, ServerResponse].some((c) => Function.prototype.toString.call(c).startsWith('class'))) return {};
-  const Request = function (this: IncomingMessage, ...args: unknown[]) {
+  const AppRequest = function (this: IncomingMessage, ...args: unknown[]) {
     (IncomingMessage as unknown as (...a: unknown[]) => void).apply(this, args);
   };
-  Request.prototype = app.request;
-  const Response = function (this: ServerResponse, ...args: unknown[]) {
+  AppRequest.prototype = app.request;
+  const AppResponse = function (this: ServerResponse, ...args: unknown[]) {
     (ServerResponse as unknown as (...a: unknown[]) => void).apply(this, args);
   };
-  Response.prototype = app.response;
-  return { IncomingMessage: Request as unknown as typeof IncomingMessage, ServerResponse: Response as unknown as typeof ServerResponse };
+  AppResponse.prototype = app.response;
+  return { IncomingMessage: AppRequest as unknown as typeof IncomingMessage, ServerResponse: AppResponse as unknown as typeof ServerResponse };
 }
 
 /** Start an HTTP server for an express app; resolves once it listens (port 0 picks a free one). */

@@ -125,6 +125,29 @@ describe('the one error shape', () => {
   });
 });
 
+describe('the server listen() makes', () => {
+  it("gives each request and response the app's prototypes before express sees them, and express works on them as usual", async () => {
+    const app = createHttpApp({ logger });
+    app.post('/echo/:name', (req, res) => void res.status(202).json({ name: req.params.name, q: req.query.q, body: req.body as unknown, ip: req.ip }));
+    finalizeHttpApp(app, logger);
+    const s = await serve(app);
+    // Listened to before express: what node made, as node made it.
+    const seen: boolean[] = [];
+    s.server.prependListener('request', (req, res) => seen.push(Object.getPrototypeOf(req) === app.request && Object.getPrototypeOf(res) === app.response));
+    try {
+      for (let i = 0; i < 3; i++) {
+        const r = await fetch(`${s.url}/echo/n${i}?q=${i}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ i }) });
+        expect(r.status).toBe(202);
+        expect(r.headers.get('etag')).toBeNull();
+        expect(await r.json()).toEqual({ name: `n${i}`, q: String(i), body: { i }, ip: '127.0.0.1' });
+      }
+      expect(seen).toEqual([true, true, true]);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe('request ids', () => {
   it('echoes a well-formed x-request-id', async () => {
     const { res } = await call('/nope', { headers: { 'x-request-id': 'client-req.42:a_b' } });
