@@ -33,8 +33,11 @@ describe('gateway rate limit when Redis is away', () => {
   });
 
   afterAll(async () => {
+    // Redis back first: a client left reconnecting to a relay that is down keeps jest waiting.
+    await relay.up();
+    await whenReady(gw.s.redis);
     await gw.shutdown.run();
-    await relay.down(); // when the test failed before it did
+    await relay.down();
     const direct = new Redis(TEST_REDIS_URL);
     const keys = await direct.keys(`${prefix}*`);
     if (keys.length) await direct.del(...keys);

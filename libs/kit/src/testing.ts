@@ -421,7 +421,7 @@ export interface TcpRelay {
   url: string;
   /** Every connection cut and the port closed: connects are refused. */
   down(): Promise<void>;
-  /** Listening again, on the same port. */
+  /** Listening again, on the same port, passing traffic (a freeze ends). */
   up(): Promise<void>;
   /** Connections stay up, and nothing more passes either way (a server that hangs). */
   freeze(): void;
@@ -438,6 +438,8 @@ export async function tcpRelay(target: URL): Promise<TcpRelay> {
   let frozen = false;
   let cutMarker: string | null = null;
   const up = async () => {
+    frozen = false;
+    if (server) return;
     const s = createTcpServer((client) => {
       const upstream = connect(port, target.hostname);
       for (const end of [client, upstream]) {
