@@ -15,7 +15,8 @@
  *   - ws: WebSocket events: chats each running turns of a 200-word reply streamed with no delay,
  *     sockets straight to the runtime vs relayed by the gateway
  * The proxy load also reads the CPU time per request of the process answering on each path (the
- * runtime, the gateway, nginx's master and worker), from /proc around the timed part.
+ * runtime, the gateway, nginx's master and worker), from /proc around the timed part; the direct
+ * session creations, the runtime's per chat started.
  * Knobs (env): BENCH_CONCURRENCY (32), BENCH_REQUESTS (2000), BENCH_CHATS (40), BENCH_TURNS (3).
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -232,7 +233,7 @@ async function main() {
         await httpLoad('session create', 'runtime (POST /api/chat/start)', REQUESTS, async (i) => {
           const r = await httpCall(`${rt}/api/chat/start`, 'POST', startBody(i, 'd'), { ...auth(i), 'x-tessera-service-key': SERVICE_KEY });
           return r.status === 201;
-        }),
+        }, () => cpuSecondsOf(runtime.pid)),
       );
       results.push(
         await httpLoad('session create', 'gateway → runtime (same call)', REQUESTS, async (i) => {

@@ -57,21 +57,18 @@ export class ChatStore {
     }
     const id = randomUUID();
     try {
-      const chat = await this.prisma.chat.create({
-        data: {
-          id,
-          appId: s.appId,
-          userId: s.userId,
-          workflowName: s.workflowName,
-          clientRequestId: key,
-          cacheSeed: cacheSeedOf(id),
-          context: s.context as Prisma.InputJsonValue,
-          state: s.state as Prisma.InputJsonValue,
-        },
+      // A prepared statement, as the turn's reads and writes are: Prisma's create cost about 3 ms
+      // of the API instance's CPU per chat (its query compiler), several times the statement's.
+      const r = await this.pool.query({
+        name: 'chats-start',
+        text: `INSERT INTO chats (id, app_id, user_id, workflow_name, client_request_id, cache_seed, context, state)
+          VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb) RETURNING ${CHAT_COLUMNS}`,
+        values: [id, s.appId, s.userId, s.workflowName, key, cacheSeedOf(id), JSON.stringify(s.context), JSON.stringify(s.state)],
       });
-      return { chat: { ...chat, lastIndex: 0 }, reused: false };
+      return { chat: r.rows[0] as ChatRow, reused: false };
     } catch (e) {
-      if (key && e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002') {
+      // 23505: the unique (app, user, workflow, client_request_id) index; a concurrent start won.
+      if (key && (e as { code?: string }).code === '23505') {
         const found = await this.byRequest(s.appId, s.userId, s.workflowName, key);
         if (found) return { chat: found, reused: true };
       }
