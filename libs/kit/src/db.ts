@@ -32,7 +32,8 @@ export function prismaAdapter(databaseUrl: string, max = 10): PrismaPg {
  * A plain pg pool on the service's schema, for hot-path SQL that Prisma would slow down. An idle
  * connection's error (PostgreSQL restarted, the network cut) is not the process's end: it
  * surfaces on the pool's next query, as a storage error the service answers with a 503.
- * Idle connections are kept for minutes, not pg's default 10 s: a closed one is reopened on the next burst, and every prepared statement is parsed and planned again on it. With the default,
+ * Idle connections are kept for minutes, not pg's default 10 s: a closed one is reopened on the
+ * next burst, and every prepared statement is parsed and planned again on it. With the default,
  * every pool that went quiet for 10 s reopened all its connections at once under the next load (a
  * 0.6–0.9 s stall of every chat in the open-loop turn benchmark). `allowExitOnIdle`: an idle pool
  * never keeps a process (a script, a test) alive.
