@@ -35,6 +35,20 @@ const tail = () => s.timeline.tail!;
 const stored = async (chatId: string) =>
   (await s.db.pool.query<{ idx: number; key: string; data: { content: string }; ts: string }>(`SELECT idx, key, data, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS ts FROM chat_events WHERE chat_id = $1 ORDER BY idx`, [chatId])).rows;
 
+/** Another process's tail, reaching PostgreSQL through a relay the test can take down; `close` ends the writer's pool and relay. */
+async function relayedWriter(o: EventTail['o']) {
+  const relay = await tcpRelay(new URL(env.DATABASE_URL));
+  const pool = pgPool(relay.url, 2);
+  return {
+    relay,
+    writer: new EventTail(s.redis, pool, o, logger),
+    close: async () => {
+      await relay.down().catch(() => undefined);
+      await pool.end().catch(() => undefined);
+    },
+  };
+}
+
 test('appends are indexed 1..N in order, and a key appended again is skipped', async () => {
   const chat = await newChat();
   const first = await s.timeline.append(chat.id, events('x', 3));
@@ -117,9 +131,7 @@ test('past EVENT_TAIL_MAX_UNFLUSHED events waiting for PostgreSQL, appends are r
 test('past EVENT_TAIL_MAX_BEHIND events a process could not write, over all its chats, its appends are refused as storage out of reach; once PostgreSQL is back they are let in', async () => {
   const [a, b, c] = [await newChat(), await newChat(), await newChat()];
   // A process that reaches PostgreSQL through a relay, allowed 120 events unwritten in all.
-  const relay = await tcpRelay(new URL(env.DATABASE_URL));
-  const pool = pgPool(relay.url, 2);
-  const writer = new EventTail(s.redis, pool, { ...tail().o, maxUnflushed: 10_000, maxBehind: 120 }, logger);
+  const { relay, writer, close } = await relayedWriter({ ...tail().o, maxUnflushed: 10_000, maxBehind: 120 });
   try {
     for (const chat of [a, b, c]) await writer.append(chat.id, events('first', 1));
     await until(async () => (await Promise.all([a, b, c].map(async (chat) => (await stored(chat.id)).length))).every((n) => n === 1), 5_000, 'the first events written behind');
@@ -138,8 +150,7 @@ test('past EVENT_TAIL_MAX_BEHIND events a process could not write, over all its 
     expect((await writer.append(b.id, events('c', 1))).map((e) => e.index)).toEqual([22]);
   } finally {
     await writer.close();
-    await relay.down().catch(() => undefined);
-    await pool.end().catch(() => undefined);
+    await close();
   }
 }, 30_000);
 
@@ -187,9 +198,7 @@ test('a writer that died with 1,400 events of a chat only in its tail: the sweep
   const o = { ...tail().o, maxUnflushed: 10_000 };
   // The writer reaches PostgreSQL through a relay: it stores the chat's first event, then loses
   // PostgreSQL and appends 1,400 more (its write-behind holds them in memory), then dies.
-  const relay = await tcpRelay(new URL(env.DATABASE_URL));
-  const writerPool = pgPool(relay.url, 2);
-  const writer = new EventTail(s.redis, writerPool, o, logger);
+  const { relay, writer, close } = await relayedWriter(o);
   const sweeper = new TailFlusher(new EventTail(s.redis, s.db.pool, o, logger), s.redis, logger, `${o.prefix}:tail:flusher:${chat.id}`, { eventsPerChat: 100, roundMs: 1_000 });
   try {
     await writer.append(chat.id, events('first', 1));
@@ -209,8 +218,7 @@ test('a writer that died with 1,400 events of a chat only in its tail: the sweep
     await until(async () => !(await tail().dirty(10_000)).some((d) => d.chatId === chat.id), 5_000, 'the chat to be unmarked');
   } finally {
     await sweeper.close();
-    await relay.down().catch(() => undefined);
-    await writerPool.end().catch(() => undefined);
+    await close();
   }
 }, 30_000);
 

@@ -4,7 +4,7 @@ import type { ChatSession, ChatStatus } from '@tessera/contracts';
 import { Prisma, type PrismaClient } from '../../prisma/generated/client';
 import { cacheSeedOf } from '../domain/context';
 import type { EventTail } from './tail';
-import { LAST_INDEX_SQL } from './timeline';
+import { LAST_INDEX_SQL, UNIQUE_VIOLATION } from './timeline';
 
 /** A chat row with its timeline's highest index (`lastIndex`, read from chat_events: no column keeps it). */
 export type ChatRow = Prisma.ChatGetPayload<object> & { lastIndex: number };
@@ -68,8 +68,8 @@ export class ChatStore {
       });
       return { chat: r.rows[0] as ChatRow, reused: false };
     } catch (e) {
-      // 23505: the unique (app, user, workflow, client_request_id) index; a concurrent start won.
-      if (key && (e as { code?: string }).code === '23505') {
+      // The unique (app, user, workflow, client_request_id) index: a concurrent start won.
+      if (key && (e as { code?: string }).code === UNIQUE_VIOLATION) {
         const found = await this.byRequest(s.appId, s.userId, s.workflowName, key);
         if (found) return { chat: found, reused: true };
       }
