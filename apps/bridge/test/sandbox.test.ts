@@ -166,20 +166,37 @@ describe('the real opencode serve', () => {
   });
 });
 
-/** OpenCode's PTY API: create a terminal running `command`, read what it prints over its socket until it is done. */
+/**
+ * OpenCode's PTY API: create a terminal running `command`, read what it prints over its socket until
+ * it is done. The terminal stays open well past the command (a socket can attach only while it runs,
+ * and on a loaded machine attaching has taken seconds); it is removed at the end.
+ */
 async function pty(url: string, auth: { username: string; password: string }, command: string): Promise<string> {
-  const created = await fetch(`${url}/pty`, { method: 'POST', headers: { authorization: basic(auth), 'content-type': 'application/json' }, body: JSON.stringify({ command: '/bin/sh', args: ['-c', `${command}; echo END-OF-COMMAND; sleep 5`] }) });
+  const created = await fetch(`${url}/pty`, { method: 'POST', headers: { authorization: basic(auth), 'content-type': 'application/json' }, body: JSON.stringify({ command: '/bin/sh', args: ['-c', `${command}; echo END-OF-COMMAND; sleep 120`] }) });
   expect(created.status).toBe(200);
   const { id } = (await created.json()) as { id: string };
   const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/pty/${id}/connect`, { headers: { authorization: basic(auth) } });
   let out = '';
+  let ended = '';
   // The first message is the terminal's cursor (a NUL, then {"cursor":0}); the rest is what it printed.
   ws.on('message', (d) => {
     const text = d.toString();
     if (!/^\0?\{"cursor":\d+\}$/.test(text)) out += text;
   });
-  await until(() => out.includes('END-OF-COMMAND'), 10_000, 'the command to finish in the terminal');
-  ws.terminate();
-  await fetch(`${url}/pty/${id}`, { method: 'DELETE', headers: { authorization: basic(auth) } });
+  ws.on('error', (err) => {
+    ended ||= `socket error: ${err.message}`;
+  });
+  ws.on('close', (code, reason) => {
+    ended ||= `socket closed: ${code} ${reason.toString()}`;
+  });
+  try {
+    await until(() => out.includes('END-OF-COMMAND') || ended, 30_000, 'the command to finish in the terminal').catch((err: Error) => {
+      throw new Error(`${err.message}; it printed: ${JSON.stringify(out)}`);
+    });
+    if (!out.includes('END-OF-COMMAND')) throw new Error(`the terminal ended before the command did (${ended}); it printed: ${JSON.stringify(out)}`);
+  } finally {
+    ws.terminate();
+    await fetch(`${url}/pty/${id}`, { method: 'DELETE', headers: { authorization: basic(auth) } });
+  }
   return out;
 }
