@@ -126,9 +126,10 @@ describe('the end of a turn, in one statement', () => {
   test('saves the state, stores the closing events after the turn’s own and marks the input done', async () => {
     const chat = await newChat();
     const { input } = await a.chatInputs.submitMessage(chat, 'hi');
-    expect((await a.inputs.take(chat.id))!.input.id).toBe(input.id);
+    const taken = (await a.inputs.take(chat.id))!.input;
+    expect(taken.id).toBe(input.id);
     await a.timeline.append(chat.id, [{ key: `${input.id}:user`, type: 'chat.print', data: { agent: 'user', content: 'hi' } }]);
-    const ended = await b.turnEnd.finish(chat.id, input.id, outcome, closing(input.id), b.feed);
+    const ended = await b.turnEnd.finish(chat.id, taken, outcome, closing(input.id), b.feed);
     expect(ended.status).toBe('in_progress');
     expect(ended.morePending).toBe(false);
     expect(ended.stored!.map((e) => [e.index, e.type])).toEqual([
@@ -140,19 +141,36 @@ describe('the end of a turn, in one statement', () => {
     expect((await a.chats.get(chat.id))!.state).toMatchObject({ turns: 1 });
     // The same end again (a re-run's) stores nothing twice; it says that a message came meanwhile.
     await a.chatInputs.submitMessage(chat, 'and then');
-    expect(await b.turnEnd.finish(chat.id, input.id, outcome, closing(input.id), b.feed)).toMatchObject({ stored: [], morePending: true });
+    expect(await b.turnEnd.finish(chat.id, taken, outcome, closing(input.id), b.feed)).toMatchObject({ stored: [], morePending: true });
     expect(await a.timeline.lastIndex(chat.id)).toBe(3);
   });
 
   test('a stop requested meanwhile wins: the chat is stopped, no event is stored, the input is left to the stop', async () => {
     const chat = await newChat();
     const { input } = await a.chatInputs.submitMessage(chat, 'hi');
-    await a.inputs.take(chat.id);
+    const taken = (await a.inputs.take(chat.id))!.input;
     expect(await a.chats.requestStop(chat.id, 'operator stop')).toBe(true);
-    const ended = await a.turnEnd.finish(chat.id, input.id, outcome, closing(input.id), a.feed);
+    const ended = await a.turnEnd.finish(chat.id, taken, outcome, closing(input.id), a.feed);
     expect(ended).toEqual({ status: 'stopped', stopReason: 'operator stop', stored: null, morePending: false });
     expect(await a.timeline.lastIndex(chat.id)).toBe(0);
     expect((await a.chats.get(chat.id))!.status).toBe('stopped');
     expect((await a.inputs.get(input.id))!.status).toBe('cancelled');
+  });
+
+  test('an attempt whose input was taken again since (its lease lost, the input run elsewhere) writes nothing: the attempt that holds it ends the turn', async () => {
+    const chat = await newChat();
+    await a.chatInputs.submitMessage(chat, 'hi');
+    const first = (await a.inputs.take(chat.id))!.input;
+    const second = (await b.inputs.take(chat.id))!.input;
+    expect([first.attempt, second.attempt]).toEqual([1, 2]);
+    const stale = await a.turnEnd.finish(chat.id, first, { ...outcome, state: { ...outcome.state, turns: 7 } }, closing(first.id), a.feed);
+    expect(stale).toMatchObject({ stored: null, superseded: true });
+    expect(await a.timeline.lastIndex(chat.id)).toBe(0);
+    expect((await a.inputs.get(first.id))!.status).toBe('processing');
+    expect((await a.chats.get(chat.id))!.state).not.toMatchObject({ turns: 7 });
+    const ended = await b.turnEnd.finish(chat.id, second, outcome, closing(`${second.id}:a2`), b.feed);
+    expect(ended.superseded).toBeUndefined();
+    expect(ended.stored!.map((e) => e.type)).toEqual(['chat.usage_summary', 'chat.run_complete']);
+    expect((await a.inputs.get(first.id))!.status).toBe('done');
   });
 });

@@ -125,8 +125,10 @@ test('a cancelled input is never revived by a turn that takes it', async () => {
 
 test('a turn that saves after its chat was stopped leaves it stopped', async () => {
   const chat = await newChat();
+  await s.chatInputs.submitMessage(chat, 'hello');
+  const taken = (await s.inputs.take(chat.id))!.input;
   expect(await s.chats.transition(chat.id, ['created'], 'stopped')).toBe(true);
-  await s.turnEnd.finish(chat.id, 'no-input', { state: { current_agent: 'narrator', messages: [], turns: 1, usage: {} }, usage: {}, status: 'in_progress' }, [], s.feed);
+  await s.turnEnd.finish(chat.id, taken, { state: { current_agent: 'narrator', messages: [], turns: 1, usage: {} }, usage: {}, status: 'in_progress' }, [], s.feed);
   expect((await s.chats.get(chat.id))!.status).toBe('stopped');
 });
 

@@ -16,14 +16,19 @@ import { LAST_INDEX_SQL, toStored, TS, UNIQUE_VIOLATION, type NewEvent, type Sto
  * When the chat turned out stopped (or is gone), only the save happens: no event is stored and the
  * input is left as it is, for the caller to carry out the stop (dismissals come before the closing
  * `chat.run_complete`).
+ *
+ * Only the attempt that holds the input saves anything: one whose input another attempt took since
+ * (its chat's lease was lost, and the input run again elsewhere) writes nothing and is told so.
+ * The chat's row is locked before the input's, as everywhere else.
  */
 const END_SQL = `
 WITH old AS (SELECT id, status, stop_reason FROM chats WHERE id = $1 FOR UPDATE),
+held AS (SELECT id FROM chat_inputs WHERE id = $6 AND attempt = $10 AND EXISTS (SELECT 1 FROM old) FOR UPDATE),
 saved AS (
   UPDATE chats c SET state = $2, usage = $3,
     status = CASE WHEN old.status = 'stopped' OR old.stop_reason IS NOT NULL THEN 'stopped' ELSE $4 END,
     stop_reason = NULL, last_artifact = COALESCE($5, c.last_artifact), updated_at = now()
-  FROM old WHERE c.id = old.id RETURNING c.status, old.stop_reason
+  FROM old WHERE c.id = old.id AND EXISTS (SELECT 1 FROM held) RETURNING c.status, old.stop_reason
 ), incoming AS (
   SELECT k, t, ord FROM unnest($7::text[], $8::text[]) WITH ORDINALITY AS x(k, t, ord)
 ), fresh AS (
@@ -39,9 +44,10 @@ saved AS (
   UPDATE chat_inputs SET status = 'done', done_at = now()
   WHERE id = $6 AND status IN ('pending', 'processing') AND EXISTS (SELECT 1 FROM saved WHERE saved.status <> 'stopped')
 )
-SELECT saved.status, saved.stop_reason AS "stopReason", (SELECT coalesce(json_agg(a ORDER BY a.idx), '[]') FROM appended a) AS events,
+SELECT EXISTS (SELECT 1 FROM old) AS found, EXISTS (SELECT 1 FROM held) AS held, saved.status, saved.stop_reason AS "stopReason",
+  (SELECT coalesce(json_agg(a ORDER BY a.idx), '[]') FROM appended a) AS events,
   EXISTS (SELECT 1 FROM chat_inputs WHERE chat_id = $1 AND id <> $6 AND status IN ('pending', 'processing')) AS "morePending"
-FROM saved`;
+FROM (SELECT 1) one LEFT JOIN saved ON true`;
 
 const MAX_RETRIES = 8;
 
@@ -61,6 +67,8 @@ export interface TurnEnded {
   stored: StoredEvent[] | null;
   /** Another input of the chat was pending or processing when the turn ended. */
   morePending: boolean;
+  /** Another attempt took the input since this one did: nothing was written. */
+  superseded?: true;
 }
 
 export class TurnEnd {
@@ -76,14 +84,14 @@ export class TurnEnd {
   ) {}
 
   /** Saves the end, then publishes its closing events on the chat's feed (the tail's append script publishes them itself). */
-  async finish(chatId: string, inputId: string, outcome: TurnOutcome, events: NewEvent[], feed: Pick<ChatFeed, 'publish'>): Promise<TurnEnded> {
+  async finish(chatId: string, input: { id: string; attempt: number }, outcome: TurnOutcome, events: NewEvent[], feed: Pick<ChatFeed, 'publish'>): Promise<TurnEnded> {
     if (!this.tail) {
-      const ended = await this.save(chatId, inputId, outcome, events);
+      const ended = await this.save(chatId, input, outcome, events);
       if (ended.stored?.length) await feed.publish(chatId, ended.stored);
       return ended;
     }
-    await this.tail.holdClosing(chatId, inputId, events);
-    const ended = await this.save(chatId, inputId, outcome, []);
+    await this.tail.holdClosing(chatId, input.id, events);
+    const ended = await this.save(chatId, input, outcome, []);
     if (!ended.stored) {
       // A stop came first: the caller carries it out, and the held events are not the turn's end.
       await this.tail.releaseClosing(chatId);
@@ -94,27 +102,26 @@ export class TurnEnd {
     return { ...ended, stored };
   }
 
-  private async save(chatId: string, inputId: string, outcome: TurnOutcome, events: NewEvent[]): Promise<TurnEnded> {
+  private async save(chatId: string, input: { id: string; attempt: number }, outcome: TurnOutcome, events: NewEvent[]): Promise<TurnEnded> {
     const values = [
       chatId,
       JSON.stringify(outcome.state),
       JSON.stringify(outcome.usage),
       outcome.status,
       outcome.lastArtifact ? JSON.stringify(outcome.lastArtifact) : null,
-      inputId,
+      input.id,
       events.map((e) => e.key),
       events.map((e) => e.type),
       JSON.stringify(events.map((e) => e.data)),
+      input.attempt,
     ];
     for (let attempt = 0; ; attempt++) {
       try {
-        const r = await this.pool.query<{ status: ChatStatus; stopReason: string | null; events: { idx: number; type: string; data: string; ts: string }[]; morePending: boolean }>({
-          name: 'turn-end',
-          text: END_SQL,
-          values,
-        });
+        type Row = { found: boolean; held: boolean; status: ChatStatus | null; stopReason: string | null; events: { idx: number; type: string; data: string; ts: string }[]; morePending: boolean };
+        const r = await this.pool.query<Row>({ name: 'turn-end', text: END_SQL, values });
         const row = r.rows[0];
-        if (!row) return { status: outcome.status, stopReason: null, stored: null, morePending: true };
+        if (row.found && !row.held) return { status: outcome.status, stopReason: null, stored: null, morePending: true, superseded: true };
+        if (row.status === null) return { status: outcome.status, stopReason: null, stored: null, morePending: true };
         return { status: row.status, stopReason: row.stopReason, stored: row.status === 'stopped' ? null : row.events.map(toStored), morePending: row.morePending };
       } catch (e) {
         // Another writer of the chat took the next index: the retry reads past it.

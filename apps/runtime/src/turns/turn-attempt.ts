@@ -116,10 +116,12 @@ export class TurnAttempt {
   ): Promise<Outcome> {
     const state = outcome.state as ConversationState;
     const usageSummary = { ...state.usage, turns: state.turns };
-    const ended = await this.d.turnEnd.finish(t.chat.id, t.input.id, outcome, [
+    const ended = await this.d.turnEnd.finish(t.chat.id, { id: t.input.id, attempt: this.attempt }, outcome, [
       { key: `${t.turnId}:usage_summary`, type: 'chat.usage_summary', data: usageSummary },
       { key: `${t.turnId}:complete_run`, type: 'chat.run_complete', data: runComplete },
     ], this.d.feed);
+    // Its lease was lost and another attempt runs the input now: that one ends the turn.
+    if (ended.superseded) return 'handed_back';
     if (ended.stored) {
       if (ended.stored.length) this.observe(t.chat, ended.stored);
       return ended.morePending ? 'ran' : 'ran_idle';
