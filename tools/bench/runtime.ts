@@ -434,10 +434,15 @@ const rssLine = (rss: Record<string, number>) => Object.entries(rss).map(([n, v]
  */
 async function requestFloor(pids: Record<string, number>, n = 2000): Promise<{ cpuMs: number; cpu: string }> {
   const token = await tokenOf(`floor-${RUN}`);
-  const call = (i: number) =>
+  return requestCost(pids, n, (i) =>
     httpCall(`http://127.0.0.1:${apis[i % 2].port}/api/agui/${APP}/${WORKFLOW}/stop`, 'POST', { threadId: `none-${RUN}` }, { authorization: `Bearer ${token}` }).then((r) => {
       if (r.status !== 404) throw new Error(`stopping a thread that does not exist: ${r.status} ${JSON.stringify(r.json)}`);
-    });
+    }),
+  );
+}
+
+/** What `call` costs the processes, in CPU ms a call: `n` calls, 10 in flight, after 200 untimed. */
+async function requestCost(pids: Record<string, number>, n: number, call: (i: number) => Promise<void>): Promise<{ cpuMs: number; cpu: string }> {
   await pooled(200, 10, call);
   const c0 = cpuSample(pids);
   await pooled(n, 10, call);
@@ -689,6 +694,17 @@ async function scenarioFloor(): Promise<void> {
   const n = QUICK ? 2000 : 20_000;
   const floor = await requestFloor(pidsOf(), n);
   say(`\n## floor — one authenticated HTTP request reading a row (POST …/stop of no thread, 404), ${n} times, 10 in flight\n  CPU ms per request: ${floor.cpu}`);
+  // The same request's parts: an authenticated GET that reads nothing, and a route that stops at its body's validation.
+  const token = await tokenOf(`floor-${RUN}`);
+  const expect = (status: number) => (r: { status: number; json: unknown }) => {
+    if (r.status !== status) throw new Error(`expected ${status}, got ${r.status} ${JSON.stringify(r.json)}`);
+  };
+  const get = await requestCost(pidsOf(), n, (i) => httpCall(`http://127.0.0.1:${apis[i % 2].port}/api/workflows`, 'GET', undefined, { authorization: `Bearer ${token}` }).then(expect(200)));
+  say(`  GET /api/workflows (authenticated, no statement), CPU ms per request: ${get.cpu}`);
+  const invalid = await requestCost(pidsOf(), n, (i) =>
+    httpCall(`http://127.0.0.1:${apis[i % 2].port}/api/agui/${APP}/${WORKFLOW}/stop`, 'POST', { threadId: 7 }, { authorization: `Bearer ${token}` }).then(expect(400)),
+  );
+  say(`  the same POST with an invalid body (400, no statement), CPU ms per request: ${invalid.cpu}`);
 }
 
 function describeWorkers(s: { concurrency?: string; pool?: string }): string {

@@ -148,5 +148,6 @@ export function cpuPer(a: CpuSample, b: CpuSample, units: number): string {
   const rows = [...cpuDelta(a, b)].filter(([n]) => n !== '(machine)' && n !== 'bench');
   rows.sort((x, y) => y[1] - x[1]);
   const total = rows.reduce((s, [, v]) => s + v, 0);
-  return `${rows.map(([n, v]) => `${n} ${((v / units) * 1000).toFixed(1)}`).join(', ')} (total ${((total / units) * 1000).toFixed(1)} ms)`;
+  const ms = (v: number) => ((v / units) * 1000).toFixed((v / units) * 1000 < 1 ? 2 : 1);
+  return `${rows.map(([n, v]) => `${n} ${ms(v)}`).join(', ')} (total ${ms(total)} ms)`;
 }
