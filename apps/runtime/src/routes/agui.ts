@@ -54,6 +54,39 @@ const stopRun = {
 export const aguiRoutes: RouteSpec[] = [runAgent, stopRun];
 
 const RUN_TTL_S = 7 * 24 * 3600;
+/** What the database can store of a message and of an interrupt's id (made once: a schema costs more to build than to check). */
+const MessageText = SafeText.max(32_000);
+const InterruptId = SafeText.min(1).max(256);
+
+/**
+ * The chats this instance found for threads lately, by (user, app, workflow, thread id): a
+ * frontend posts every run of a thread, and a thread's chat is the same chat for good. A hit saves
+ * the run a read of the chat's row (its whole state with it), as a chat socket reads its row once
+ * for all the messages it sends. What a run needs fresh comes from its input's insert: where the
+ * log was (the run's base). Entries live THREAD_TTL_MS: a chat whose workflow a socket switched
+ * meanwhile is seen switched within that.
+ */
+const THREAD_TTL_MS = 60_000;
+const THREADS_MAX = 10_000;
+
+class ThreadCache {
+  private readonly rows = new Map<string, { chat: ChatRow; at: number }>();
+
+  get(key: string): ChatRow | null {
+    const hit = this.rows.get(key);
+    if (!hit) return null;
+    this.rows.delete(key);
+    if (Date.now() - hit.at > THREAD_TTL_MS) return null;
+    this.rows.set(key, hit); // most recently used last
+    return hit.chat;
+  }
+
+  set(key: string, chat: ChatRow): void {
+    this.rows.delete(key);
+    this.rows.set(key, { chat, at: Date.now() });
+    if (this.rows.size > THREADS_MAX) this.rows.delete(this.rows.keys().next().value as string);
+  }
+}
 
 interface RunRecord {
   base: number;
@@ -67,6 +100,7 @@ interface Run extends RunRecord {
 
 export function aguiRoutesOf(routes: RuntimeRoutes, s: RuntimeServices): void {
   const runKey = (chatId: string, runId: string) => `${s.config.BULL_PREFIX}:agui:run:${chatId}:${runId}`;
+  const threads = new ThreadCache();
 
   routes.route(runAgent, async ({ params, body }, req, res) => {
     const principal = req.principal as Principal;
@@ -77,12 +111,20 @@ export function aguiRoutesOf(routes: RuntimeRoutes, s: RuntimeServices): void {
     const lastEvent = lastEventHeader === undefined ? null : parseEventId(lastEventHeader);
     if (lastEventHeader !== undefined && !lastEvent) throw new BadRequest(`invalid Last-Event-ID "${lastEventHeader.slice(0, 64)}": expected an id this stream sent, such as 12:0`);
 
-    const chat = await threadChat(s, principal, params.app_id, params.workflow_name, body.threadId);
+    // A new message (the common case): the thread's chat as this instance found it lately, and no
+    // look for a run of that id first (a re-post of the run finds its input a duplicate).
+    const newMessage = !lastEvent && !body.resume?.length && body.messages.at(-1)?.role === 'user';
+    const threadKey = [principal.sub, params.app_id, params.workflow_name, body.threadId].join('\n');
+    let chat = newMessage ? threads.get(threadKey) : null;
+    if (!chat) {
+      chat = await threadChat(s, principal, params.app_id, params.workflow_name, body.threadId);
+      threads.set(threadKey, chat);
+    }
     // Subscribed before the run's input is made: what the input causes is heard live, and a new
     // run's stream starts without reading the log (AguiStream).
     const follower = await TimelineFollower.subscribe(s, chat.id);
     try {
-      const stored = await s.redis.get(runKey(chat.id, body.runId));
+      const stored = newMessage ? null : await s.redis.get(runKey(chat.id, body.runId));
       let run: Run;
       if (stored) run = { ...(JSON.parse(stored) as RunRecord), heardLive: false };
       else if (lastEvent) throw new NotFound(`no run "${body.runId}" on thread "${body.threadId}"`);
@@ -157,7 +199,7 @@ async function startRun(
   if (resume?.length) {
     let turnId: string | null = null;
     for (const [i, r] of resume.entries()) {
-      const id = storable(SafeText.min(1).max(256), r.interruptId, `resume.${i}.interruptId`);
+      const id = storable(InterruptId, r.interruptId, `resume.${i}.interruptId`);
       const payload = r.status === 'cancelled' ? { cancelled: true } : r.payload;
       if (payload === null || typeof payload !== 'object' || Array.isArray(payload))
         throw new BadRequest(`invalid body: resume.${i}.payload: a resolved interrupt's answer must be a JSON object`);
@@ -171,8 +213,12 @@ async function startRun(
     const text = typeof last.content === 'string' ? last.content : last.content.flatMap((p) => (p.type === 'text' ? [p.text] : [])).join('\n');
     if (!text.trim()) throw new BadRequest('invalid body: messages: the last user message has no text');
     const at = `messages.${messages.length - 1}.content`;
-    const { input, duplicate } = await s.chatInputs.submitMessage(chat, storable(SafeText.max(32_000), text, at), `agui:${runId}`, undefined, strategy);
-    return { base, turnId: input.id, heardLive: !duplicate };
+    const { input, duplicate, lastIndex } = await s.chatInputs.submitMessage(chat, storable(MessageText, text, at), `agui:${runId}`, undefined, strategy);
+    // Where the log was when the input was made (the chat's row may be one this instance read
+    // runs ago); with the timeline's tail, its newest index may not be in PostgreSQL yet.
+    if (duplicate || lastIndex === undefined) return { base, turnId: input.id, heardLive: false };
+    const top = (await s.timeline.tail?.top(chat.id)) ?? null;
+    return { base: Math.max(lastIndex, top ?? 0), turnId: input.id, heardLive: true };
   }
   if (greeter && (await s.chatInputs.startGreetingOnce(chat, greeter))) return { base, turnId: null, heardLive: false };
   throw new BadRequest('invalid body: nothing to run: the last message is not a user message and there is no resume');

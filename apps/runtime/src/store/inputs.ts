@@ -3,6 +3,7 @@ import type { Pool } from 'pg';
 import { Prisma, type PrismaClient } from '../../prisma/generated/client';
 import type { TurnInput } from '../engine/types';
 import { CHAT_COLUMNS, type ChatRow } from './chats';
+import { LAST_INDEX_SQL } from './timeline';
 
 export type InputRow = Prisma.ChatInputGetPayload<object>;
 export type InputKind = TurnInput['kind'];
@@ -37,7 +38,7 @@ WITH room AS (
 )
 INSERT INTO chat_inputs (id, chat_id, kind, payload, client_message_id)
 SELECT $1::text, $2::text, $3::text, $4::jsonb, $5::text WHERE (SELECT ok FROM room)
-ON CONFLICT (chat_id, client_message_id) DO NOTHING RETURNING ${COLUMNS}`;
+ON CONFLICT (chat_id, client_message_id) DO NOTHING RETURNING ${COLUMNS}, ${LAST_INDEX_SQL('$2')} AS "lastIndex"`;
 
 /** See InputStore.take: the status is checked again by the update, so a cancelled input is never revived. */
 const TAKE_SQL = `
@@ -68,14 +69,15 @@ export class InputStore {
    * before the input can be taken. With `maxPending`, an input that would make more than that many
    * pending inputs is not added (`refused: 'full'`, nothing merged); with `onlyIfIdle`, one that
    * would wait behind another input or a running turn is not added (`refused: 'busy'`). A duplicate
-   * still answers.
+   * still answers. A new input comes with the chat's last stored index as of its insert
+   * (`lastIndex`): everything its turn says comes after it.
    */
   async add(
     chatId: string,
     input: TurnInput,
     clientMessageId?: string,
     opts: { uiContext?: Record<string, unknown>; maxPending?: number; onlyIfIdle?: boolean } = {},
-  ): Promise<{ input: InputRow; duplicate: boolean; refused?: false } | { input: null; duplicate: false; refused: 'full' | 'busy' }> {
+  ): Promise<{ input: InputRow; duplicate: boolean; lastIndex?: number; refused?: false } | { input: null; duplicate: false; refused: 'full' | 'busy' }> {
     const r = await this.pool.query({
       name: 'inputs-add',
       text: ADD_SQL,
@@ -90,7 +92,10 @@ export class InputStore {
         opts.onlyIfIdle ?? false,
       ],
     });
-    if (r.rows[0]) return { input: toRow(r.rows[0]), duplicate: false };
+    if (r.rows[0]) {
+      const { lastIndex, ...row } = r.rows[0] as Record<string, unknown>;
+      return { input: toRow(row), duplicate: false, lastIndex: Number(lastIndex) };
+    }
     if (clientMessageId !== undefined) {
       const first = await this.pool.query({
         name: 'inputs-by-client-id',

@@ -60,7 +60,7 @@ export class ChatInputs {
     clientMessageId?: string,
     context?: Record<string, unknown>,
     strategy?: MultitaskStrategy,
-  ): Promise<{ input: InputRow; duplicate: boolean }> {
+  ): Promise<{ input: InputRow; duplicate: boolean; lastIndex?: number }> {
     await this.takeFromBudget(chat);
     const rule = strategy ?? this.opts.strategyOf?.(chat) ?? 'enqueue';
     const uiContext = context && Object.keys(context).length ? mergeContext(undefined, context) : undefined;
