@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { EventType, HttpAgent, type BaseEvent, type HttpAgentFetchFn, type Message, type RunFinishedEvent } from '@ag-ui/client';
+import { EventType, HttpAgent, type BaseEvent, type HttpAgentFetchFn, type Message, type RunFinishedEvent, type TextMessageContentEvent, type CustomEvent } from '@ag-ui/client';
 import { call } from '@tessera/kit/testing';
 import { token, type TestGateway } from './support';
 import { startTwoInstanceStack, type HttpService, type RuntimeStack, type TwoInstanceStack } from './stack';
@@ -183,6 +183,31 @@ test('a stop: the run finishes with the cancelled outcome, mid-reply (the stream
   expect(text).not.toContain('The end.');
   // Another user cannot stop it (nor learn that it exists).
   expect((await call(gw.url, 'POST', `${runPath('long')}/stop`, { token: bob, body: { threadId } })).status).toBe(404);
+}, 30_000);
+
+test('a message sent while a run streams waits its turn (enqueue), and each run carries only its own turn: the first its handoff, the second the specialist’s answer alone', async () => {
+  const threadId = uid('thread');
+  const { agent, events } = agentFor('slow_handoff', alice, threadId);
+  const first = { id: 'u1', role: 'user' as const, content: 'my invoice is wrong' };
+  agent.addMessage(first);
+  let second: ReturnType<typeof rawRun> | undefined;
+  const body = { threadId, runId: uid('run'), state: {}, tools: [], context: [], forwardedProps: {}, messages: [first, { id: 'u2', role: 'user', content: 'and my refund' }] };
+  await agent.runAgent({ runId: uid('run') }, {
+    // Sent while the first run's reply streams, before its handoff.
+    onTextMessageContentEvent: () => {
+      second ??= rawRun(gw.url, 'slow_handoff', alice, body);
+    },
+  });
+  expect(finished(events)?.outcome).toEqual({ type: 'success' });
+  // Its handoff (a CUSTOM event) came after the second message was sent.
+  expect(events.filter((e) => e.type === EventType.CUSTOM).map((e) => (e as CustomEvent).name)).toEqual(['handoff']);
+  const next = await second!;
+  expect(next.status).toBe(200);
+  const types = next.events.map((e) => e.event.type);
+  expect([types[0], types.at(-1)]).toEqual([EventType.RUN_STARTED, EventType.RUN_FINISHED]);
+  expect(types).not.toContain(EventType.CUSTOM);
+  const text = next.events.flatMap((e) => (e.event.type === EventType.TEXT_MESSAGE_CONTENT ? [(e.event as TextMessageContentEvent).delta] : [])).join('');
+  expect(text).toBe('Billing specialist here. About "and my refund": nothing is due.');
 }, 30_000);
 
 test('a connection cut 20 times mid-run, reconnecting with Last-Event-ID to either instance: the same messages as an undisturbed run, no event twice or missing', async () => {

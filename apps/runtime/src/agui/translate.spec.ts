@@ -5,10 +5,14 @@ import { isAfter, parseEventId, RunTranslator } from './translate';
 let index = 10;
 const ev = (type: string, data: Record<string, unknown>): TimelineEvent => ({ index: ++index, type, data, timestamp: '2026-01-01T00:00:00.000Z' });
 const text = (id: string, delta: string, done = false, agent = 'host') => ev('chat.text', { message_id: id, agent, role: 'assistant', delta, done });
+/** The user's message that opens a turn (keyed by the turn's input id). */
+const opening = (turn = 'turn-1') => ev('chat.text', { message_id: `${turn}:user`, agent: 'user', role: 'user', delta: 'hi', done: true });
 
-function run(events: TimelineEvent[], turnId: string | null = 'turn-1') {
-  const t = new RunTranslator('thread', 'run', 10, turnId, 'wf');
-  return { t, out: [...t.start(), ...events.flatMap((e) => t.map(e))] };
+/** A run of turn `turnId` over `events` (its opening message first, unless `opened: false`). */
+function run(events: TimelineEvent[], turnId: string | null = 'turn-1', opts: { opened?: boolean; answers?: string[] } = {}) {
+  const t = new RunTranslator('thread', 'run', 10, turnId, 'wf', opts.answers);
+  const all = turnId !== null && opts.opened !== false ? [opening(turnId), ...events] : events;
+  return { t, out: [...t.start(), ...all.flatMap((e) => t.map(e))] };
 }
 
 beforeEach(() => (index = 10));
@@ -16,7 +20,6 @@ beforeEach(() => (index = 10));
 describe('RunTranslator', () => {
   it('makes events the official schema accepts, with increasing ids', () => {
     const { out, t } = run([
-      ev('chat.text', { message_id: 'u', agent: 'user', role: 'user', delta: 'hi', done: true }),
       text('turn-1:m1', 'Hel'),
       text('turn-1:m1', 'lo', true),
       ev('chat.tool_call', { event_id: 'turn-1:tc1', tool_call_id: 'c1', tool_name: 'ask_user', component: 'C', agent: 'host', payload: { question: 'Name?' }, awaiting_response: true, interaction_type: 'input_request', display: 'inline' }),
@@ -56,17 +59,35 @@ describe('RunTranslator', () => {
   });
 
   it('carries its own turn only: what another turn says after the base (the end of an earlier reply, one cut off) passes by', () => {
-    const { out } = run([
-      text('earlier:m1', 'tail of an earlier reply', true),
-      ev('chat.tool_call', { event_id: 'earlier:tc1', tool_call_id: 'c0', tool_name: 'ask_user', component: 'C', agent: 'host', payload: {}, awaiting_response: true, interaction_type: 'input_request', display: 'inline' }),
-      ev('chat.run_complete', { turn_id: 'earlier', status: 'interrupted' }),
-      text('turn-1:m1', 'mine', true),
-      ev('chat.run_complete', { turn_id: 'turn-1', status: 'completed' }),
-    ]);
+    const { out } = run(
+      [
+        text('earlier:m1', 'tail of an earlier reply', true),
+        ev('chat.tool_call', { event_id: 'earlier:tc1', tool_call_id: 'c0', tool_name: 'ask_user', component: 'C', agent: 'host', payload: {}, awaiting_response: true, interaction_type: 'input_request', display: 'inline' }),
+        ev('chat.custom_event', { kind: 'handoff', payload: { from: 'host', to: 'specialist' } }),
+        ev('chat.tool_call_complete', { event_id: 'older:tc9', tool_call_id: 'c9', tool_name: 'ask_user', response: { answer: 'x' } }),
+        ev('chat.error', { error_code: 'MODEL_ERROR', message: 'earlier failed' }),
+        ev('chat.run_complete', { turn_id: 'earlier', status: 'interrupted' }),
+        opening(),
+        text('turn-1:m1', 'mine', true),
+        ev('chat.custom_event', { kind: 'handoff', payload: { from: 'host', to: 'specialist' } }),
+        ev('chat.run_complete', { turn_id: 'turn-1', status: 'completed' }),
+      ],
+      'turn-1',
+      { opened: false },
+    );
     const texts = out.flatMap((p) => (p.event.type === 'TEXT_MESSAGE_CONTENT' ? [(p.event as { delta: string }).delta] : []));
     expect(texts).toEqual(['mine']);
-    expect(out.some((p) => p.event.type === 'TOOL_CALL_START')).toBe(false);
+    expect(out.map((p) => p.event.type).filter((t) => t.startsWith('TOOL_CALL') || t === 'CUSTOM')).toEqual(['CUSTOM']);
     expect(out.at(-1)?.event).toMatchObject({ type: 'RUN_FINISHED', outcome: { type: 'success' } });
+  });
+
+  it('a run that resumes opens at the answer to one of its interrupts', () => {
+    const answer = ev('chat.tool_call_complete', { event_id: 'turn-0:tc1', tool_call_id: 'c1', tool_name: 'ask_user', response: { answer: 'Ada' } });
+    const { out } = run([ev('chat.custom_event', { kind: 'handoff', payload: {} }), answer, text('turn-2:m1', 'Nice', true), ev('chat.run_complete', { turn_id: 'turn-2', status: 'completed' })], 'turn-2', {
+      opened: false,
+      answers: ['turn-0:tc1'],
+    });
+    expect(out.map((p) => p.event.type)).toEqual(['RUN_STARTED', 'TOOL_CALL_RESULT', 'STEP_STARTED', 'TEXT_MESSAGE_START', 'TEXT_MESSAGE_CONTENT', 'TEXT_MESSAGE_END', 'STEP_FINISHED', 'STATE_SNAPSHOT', 'RUN_FINISHED']);
   });
 
   it('a turn a newer message cut off (interrupted, rolled back) finishes cancelled', () => {

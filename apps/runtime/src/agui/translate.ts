@@ -22,11 +22,13 @@ export function isAfter(id: string, last: [number, number] | null): boolean {
 const data = <T extends TimelineType>(e: TimelineEvent, _t: T) => e.data as TimelineDataOf<T>;
 
 /**
- * One AG-UI run made of a chat's timeline: the events after `base` (the chat's last index when
- * the run began) up to the `chat.run_complete` of the run's turn. A pure state machine over the
- * timeline, so the same events always make the same AG-UI events with the same ids: a reconnect
- * (on any instance) reads the run's events again from `base` and sends those after its
- * Last-Event-ID.
+ * One AG-UI run made of a chat's timeline: from its turn's opening event (the user's message, or
+ * the answer to one of the interrupts it resumes) after `base` (the chat's last index when the run
+ * began) up to the `chat.run_complete` of the run's turn. What comes between `base` and that
+ * opening is another turn's: a message sent while an earlier run streams waits for that run's
+ * turn to end. A pure state machine over the timeline, so the same events always make the same
+ * AG-UI events with the same ids: a reconnect (on any instance) reads the run's events again from
+ * `base` and sends those after its Last-Event-ID.
  */
 export class RunTranslator {
   /** Text messages started and not yet ended. */
@@ -37,6 +39,8 @@ export class RunTranslator {
   /** The code of the run's last `chat.error` (BUDGET_EXCEEDED, MODEL_ERROR…): its RUN_ERROR carries it. */
   private errorCode: string | null = null;
   done = false;
+  /** The run's turn has opened: what follows is the run's (a greeting, with no input to open it, is from `base` on). */
+  private opened: boolean;
 
   constructor(
     private readonly threadId: string,
@@ -45,7 +49,11 @@ export class RunTranslator {
     /** The turn (input id) whose run_complete ends the run; null: the first run_complete after base. */
     private readonly turnId: string | null,
     private readonly workflowName: string,
-  ) {}
+    /** The interrupts (tool call event ids) the run's `resume` answers: their completion opens it. */
+    private readonly answers: readonly string[] = [],
+  ) {
+    this.opened = turnId === null;
+  }
 
   start(): Positioned[] {
     return [{ id: `${this.base}:0`, event: { type: EventType.RUN_STARTED, threadId: this.threadId, runId: this.runId } }];
@@ -53,6 +61,10 @@ export class RunTranslator {
 
   map(e: TimelineEvent): Positioned[] {
     if (this.done || e.index <= this.base) return [];
+    if (!this.opened) {
+      if (!this.opens(e)) return [];
+      this.opened = true;
+    }
     const out: Event[] = [];
     switch (e.type) {
       case 'chat.text': {
@@ -146,6 +158,15 @@ export class RunTranslator {
       default:
         return { type: EventType.RUN_FINISHED, ...ids, outcome: { type: 'success' } };
     }
+  }
+
+  /** The run's own first event: its user message (keyed by its input's id), or an answer it resumes with. */
+  private opens(e: TimelineEvent): boolean {
+    if (e.type === 'chat.text') {
+      const d = data(e, 'chat.text');
+      return d.role === 'user' && d.message_id === `${this.turnId}:user`;
+    }
+    return e.type === 'chat.tool_call_complete' && this.answers.includes(data(e, 'chat.tool_call_complete').event_id);
   }
 
   /**

@@ -134,7 +134,8 @@ export function aguiRoutesOf(routes: RuntimeRoutes, s: RuntimeServices): void {
         const set = await s.redis.set(runKey(chat.id, body.runId), JSON.stringify({ base: run.base, turnId: run.turnId }), 'EX', RUN_TTL_S, 'NX');
         if (set !== 'OK') run = { ...(JSON.parse((await s.redis.get(runKey(chat.id, body.runId))) as string) as RunRecord), heardLive: false };
       }
-      const translator = new RunTranslator(body.threadId, body.runId, run.base, run.turnId, chat.workflowName);
+      const answers = (body.resume ?? []).map((r) => r.interruptId);
+      const translator = new RunTranslator(body.threadId, body.runId, run.base, run.turnId, chat.workflowName, answers);
       await new AguiStream(s, chat.id, follower, translator, lastEvent, res, { readLogFirst: !run.heardLive }).run();
     } finally {
       await follower.close();
