@@ -81,9 +81,10 @@ class ThreadCache {
     return hit.chat;
   }
 
+  /** Kept without its conversation state, context and artifact (a new message's run needs none of them). */
   set(key: string, chat: ChatRow): void {
     this.rows.delete(key);
-    this.rows.set(key, { chat, at: Date.now() });
+    this.rows.set(key, { chat: { ...chat, state: {}, context: {}, lastArtifact: null }, at: Date.now() });
     if (this.rows.size > THREADS_MAX) this.rows.delete(this.rows.keys().next().value as string);
   }
 }
