@@ -215,12 +215,13 @@ async function startRun(
     const text = typeof last.content === 'string' ? last.content : last.content.flatMap((p) => (p.type === 'text' ? [p.text] : [])).join('\n');
     if (!text.trim()) throw new BadRequest('invalid body: messages: the last user message has no text');
     const at = `messages.${messages.length - 1}.content`;
+    // The run's base is where the log was when its input was made (the chat's row may be one this
+    // instance read runs ago). With the timeline's tail the newest index may be in Redis alone: it
+    // is read before the input exists, so nothing of the run's own turn can be in it yet.
+    const top = (await s.timeline.tail?.top(chat.id)) ?? 0;
     const { input, duplicate, lastIndex } = await s.chatInputs.submitMessage(chat, storable(MessageText, text, at), `agui:${runId}`, undefined, strategy);
-    // Where the log was when the input was made (the chat's row may be one this instance read
-    // runs ago); with the timeline's tail, its newest index may not be in PostgreSQL yet.
     if (duplicate || lastIndex === undefined) return { base, turnId: input.id, heardLive: false };
-    const top = (await s.timeline.tail?.top(chat.id)) ?? null;
-    return { base: Math.max(lastIndex, top ?? 0), turnId: input.id, heardLive: true };
+    return { base: Math.max(lastIndex, top), turnId: input.id, heardLive: true };
   }
   if (greeter && (await s.chatInputs.startGreetingOnce(chat, greeter))) return { base, turnId: null, heardLive: false };
   throw new BadRequest('invalid body: nothing to run: the last message is not a user message and there is no resume');
