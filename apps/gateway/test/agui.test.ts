@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { EventType, HttpAgent, type BaseEvent, type HttpAgentFetchFn, type Message, type RunFinishedEvent, type TextMessageContentEvent, type CustomEvent } from '@ag-ui/client';
-import { call } from '@tessera/kit/testing';
+import { call, deleteTestKeys } from '@tessera/kit/testing';
 import { token, type TestGateway } from './support';
 import { startTwoInstanceStack, type HttpService, type RuntimeStack, type TwoInstanceStack } from './stack';
 
@@ -208,6 +208,16 @@ test('a message sent while a run streams waits its turn (enqueue), and each run 
   expect(types).not.toContain(EventType.CUSTOM);
   const text = next.events.flatMap((e) => (e.event.type === EventType.TEXT_MESSAGE_CONTENT ? [(e.event as TextMessageContentEvent).delta] : [])).join('');
   expect(text).toBe('Billing specialist here. About "and my refund": nothing is due.');
+}, 30_000);
+
+test('a run posted again without Last-Event-ID after its run record is gone (expired, or lost with Redis), to the other instance: the same run again, whole', async () => {
+  const runId = uid('run');
+  const body = { threadId: uid('thread'), runId, state: {}, tools: [], context: [], forwardedProps: {}, messages: [{ id: 'u1', role: 'user', content: 'I build dashboards' }] };
+  const first = await rawRun(runtime.url, 'assistant', alice, body);
+  expect(first.events.at(-1)?.event.type).toBe(EventType.RUN_FINISHED);
+  await deleteTestKeys(`*:agui:run:*:${runId}`);
+  const again = await rawRun(second.url, 'assistant', alice, body);
+  expect(again.events).toEqual(first.events);
 }, 30_000);
 
 test('a connection cut 20 times mid-run, reconnecting with Last-Event-ID to either instance: the same messages as an undisturbed run, no event twice or missing', async () => {

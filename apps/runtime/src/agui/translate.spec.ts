@@ -90,6 +90,12 @@ describe('RunTranslator', () => {
     expect(out.map((p) => p.event.type)).toEqual(['RUN_STARTED', 'TOOL_CALL_RESULT', 'STEP_STARTED', 'TEXT_MESSAGE_START', 'TEXT_MESSAGE_CONTENT', 'TEXT_MESSAGE_END', 'STEP_FINISHED', 'STATE_SNAPSHOT', 'RUN_FINISHED']);
   });
 
+  it('finishes at its turn’s end even when it began reading past its opening', () => {
+    const { t, out } = run([text('turn-1:m1', 'late', true), ev('chat.run_complete', { turn_id: 'turn-1', status: 'completed' })], 'turn-1', { opened: false });
+    expect(t.done).toBe(true);
+    expect(out.map((p) => p.event.type)).toEqual(['RUN_STARTED', 'STATE_SNAPSHOT', 'RUN_FINISHED']);
+  });
+
   it('a turn a newer message cut off (interrupted, rolled back) finishes cancelled', () => {
     for (const status of ['interrupted', 'rolled_back'])
       expect(run([text('turn-1:m1', 'x'), ev('chat.run_complete', { turn_id: 'turn-1', status })]).out.at(-1)?.event).toMatchObject({ type: 'RUN_FINISHED', outcome: { type: 'cancelled' } });

@@ -160,12 +160,16 @@ export class RunTranslator {
     }
   }
 
-  /** The run's own first event: its user message (keyed by its input's id), or an answer it resumes with. */
+  /**
+   * The run's own first event: its user message (keyed by its input's id), or an answer it resumes
+   * with. Its turn's end counts too: a run that began reading past its opening still finishes.
+   */
   private opens(e: TimelineEvent): boolean {
     if (e.type === 'chat.text') {
       const d = data(e, 'chat.text');
       return d.role === 'user' && d.message_id === `${this.turnId}:user`;
     }
+    if (e.type === 'chat.run_complete') return data(e, 'chat.run_complete').turn_id === this.turnId;
     return e.type === 'chat.tool_call_complete' && this.answers.includes(data(e, 'chat.tool_call_complete').event_id);
   }
 

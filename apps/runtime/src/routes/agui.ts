@@ -220,7 +220,8 @@ async function startRun(
     // is read before the input exists, so nothing of the run's own turn can be in it yet.
     const top = (await s.timeline.tail?.top(chat.id)) ?? 0;
     const { input, duplicate, lastIndex } = await s.chatInputs.submitMessage(chat, storable(MessageText, text, at), `agui:${runId}`, undefined, strategy);
-    if (duplicate || lastIndex === undefined) return { base, turnId: input.id, heardLive: false };
+    // A run posted again: from just before its turn's opening, wherever the log is now.
+    if (duplicate || lastIndex === undefined) return { base: await s.timeline.indexBefore(chat.id, `${input.id}:user`), turnId: input.id, heardLive: false };
     return { base: Math.max(lastIndex, top), turnId: input.id, heardLive: true };
   }
   if (greeter && (await s.chatInputs.startGreetingOnce(chat, greeter))) return { base, turnId: null, heardLive: false };

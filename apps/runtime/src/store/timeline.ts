@@ -194,6 +194,22 @@ export class Timeline {
     return (r.rowCount ?? 0) > 0;
   }
 
+  /**
+   * Where to read a turn from when it may have begun already: just before its opening event (keyed
+   * `key`) if that is stored, else the log's end as of the same snapshot, which the opening, still
+   * to come, will follow. With the tail, PostgreSQL's part of the log: what the tail holds past it
+   * comes after.
+   */
+  async indexBefore(chatId: string, key: string): Promise<number> {
+    const r = await this.pool.query<{ opened: string | null; last: string }>({
+      name: 'timeline-index-before',
+      text: `SELECT (SELECT idx FROM chat_events WHERE chat_id = $1 AND key = $2) AS opened, ${LAST_INDEX_SQL('$1')} AS last`,
+      values: [chatId, key],
+    });
+    const { opened, last } = r.rows[0];
+    return opened !== null ? Number(opened) - 1 : Number(last);
+  }
+
   async lastIndex(chatId: string): Promise<number> {
     const top = await this.tail?.top(chatId);
     if (top != null) return top;
