@@ -1,6 +1,7 @@
 import { RunAgentInputSchema } from '@ag-ui/core/schemas';
 import { AppId, ChatId, MultitaskStrategy, SafeJsonRecord, SafeText, WorkflowName, type RouteSpec } from '@tessera/contracts';
 import { assertOwner, BadRequest, NotFound, type Principal } from '@tessera/kit';
+import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import { AguiStream } from '../agui/stream';
 import { TimelineFollower } from '../bus/follow';
@@ -69,25 +70,8 @@ const InterruptId = SafeText.min(1).max(256);
 const THREAD_TTL_MS = 60_000;
 const THREADS_MAX = 10_000;
 
-class ThreadCache {
-  private readonly rows = new Map<string, { chat: ChatRow; at: number }>();
-
-  get(key: string): ChatRow | null {
-    const hit = this.rows.get(key);
-    if (!hit) return null;
-    this.rows.delete(key);
-    if (Date.now() - hit.at > THREAD_TTL_MS) return null;
-    this.rows.set(key, hit); // most recently used last
-    return hit.chat;
-  }
-
-  /** Kept without its conversation state, context and artifact (a new message's run needs none of them). */
-  set(key: string, chat: ChatRow): void {
-    this.rows.delete(key);
-    this.rows.set(key, { chat: { ...chat, state: {}, context: {}, lastArtifact: null }, at: Date.now() });
-    if (this.rows.size > THREADS_MAX) this.rows.delete(this.rows.keys().next().value as string);
-  }
-}
+/** A thread's chat as the cache keeps it: without its conversation state, context and artifact (a new message's run needs none of them). */
+const identityOf = (chat: ChatRow): ChatRow => ({ ...chat, state: {}, context: {}, lastArtifact: null });
 
 interface RunRecord {
   base: number;
@@ -101,7 +85,7 @@ interface Run extends RunRecord {
 
 export function aguiRoutesOf(routes: RuntimeRoutes, s: RuntimeServices): void {
   const runKey = (chatId: string, runId: string) => `${s.config.BULL_PREFIX}:agui:run:${chatId}:${runId}`;
-  const threads = new ThreadCache();
+  const threads = new LRUCache<string, ChatRow>({ max: THREADS_MAX, ttl: THREAD_TTL_MS });
 
   routes.route(runAgent, async ({ params, body }, req, res) => {
     const principal = req.principal as Principal;
@@ -116,10 +100,10 @@ export function aguiRoutesOf(routes: RuntimeRoutes, s: RuntimeServices): void {
     // look for a run of that id first (a re-post of the run finds its input a duplicate).
     const newMessage = !lastEvent && !body.resume?.length && body.messages.at(-1)?.role === 'user';
     const threadKey = [principal.sub, params.app_id, params.workflow_name, body.threadId].join('\n');
-    let chat = newMessage ? threads.get(threadKey) : null;
+    let chat = newMessage ? threads.get(threadKey) : undefined;
     if (!chat) {
       chat = await threadChat(s, principal, params.app_id, params.workflow_name, body.threadId);
-      threads.set(threadKey, chat);
+      threads.set(threadKey, identityOf(chat));
     }
     // Subscribed before the run's input is made: what the input causes is heard live, and a new
     // run's stream starts without reading the log (AguiStream).
