@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { EventType, HttpAgent, type BaseEvent, type HttpAgentFetchFn, type Message, type RunFinishedEvent, type TextMessageContentEvent, type CustomEvent } from '@ag-ui/client';
-import { call, deleteTestKeys } from '@tessera/kit/testing';
+import { call } from '@tessera/kit/testing';
 import { token, type TestGateway } from './support';
 import { startTwoInstanceStack, type HttpService, type RuntimeStack, type TwoInstanceStack } from './stack';
 
@@ -54,6 +54,29 @@ async function rawRun(base: string, workflow: string, who: string, body: unknown
     .filter((b) => /^data: /m.test(b))
     .map((b) => ({ id: /^id: (.*)$/m.exec(b)?.[1], event: JSON.parse(/^data: (.*)$/m.exec(b)?.[1] as string) as BaseEvent }));
   return { status: res.status, type: res.headers.get('content-type'), text, events };
+}
+
+/** Posts a run and hangs up after its first event (RUN_STARTED): that event's SSE id. */
+async function firstEventId(base: string, workflow: string, who: string, body: unknown): Promise<string> {
+  const abort = new AbortController();
+  const res = await fetch(`${base}${runPath(workflow)}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${who}`, 'content-type': 'application/json', accept: 'text/event-stream' },
+    body: JSON.stringify(body),
+    signal: abort.signal,
+  });
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  const dec = new TextDecoder();
+  let text = '';
+  while (!text.includes('\n\n')) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += dec.decode(value, { stream: true });
+  }
+  abort.abort();
+  const id = /^id: (.*)$/m.exec(text)?.[1];
+  expect(JSON.parse(/^data: (.*)$/m.exec(text)?.[1] ?? 'null')).toMatchObject({ type: EventType.RUN_STARTED });
+  return id as string;
 }
 
 /**
@@ -210,14 +233,39 @@ test('a message sent while a run streams waits its turn (enqueue), and each run 
   expect(text).toBe('Billing specialist here. About "and my refund": nothing is due.');
 }, 30_000);
 
-test('a run posted again without Last-Event-ID after its run record is gone (expired, or lost with Redis), to the other instance: the same run again, whole', async () => {
+test('a run posted again without Last-Event-ID, to the other instance: the same run again, whole (found by its input: no run record)', async () => {
   const runId = uid('run');
   const body = { threadId: uid('thread'), runId, state: {}, tools: [], context: [], forwardedProps: {}, messages: [{ id: 'u1', role: 'user', content: 'I build dashboards' }] };
   const first = await rawRun(runtime.url, 'assistant', alice, body);
   expect(first.events.at(-1)?.event.type).toBe(EventType.RUN_FINISHED);
-  await deleteTestKeys(`*:agui:run:*:${runId}`);
   const again = await rawRun(second.url, 'assistant', alice, body);
   expect(again.events).toEqual(first.events);
+}, 30_000);
+
+test('a run waiting its turn, cut after its RUN_STARTED and posted again with that Last-Event-ID to the other instance: the rest of its own turn, RUN_STARTED not again', async () => {
+  const threadId = uid('thread');
+  const { agent } = agentFor('slow_handoff', alice, threadId);
+  const first = { id: 'u1', role: 'user' as const, content: 'my invoice is wrong' };
+  agent.addMessage(first);
+  const body = { threadId, runId: uid('run'), state: {}, tools: [], context: [], forwardedProps: {}, messages: [first, { id: 'u2', role: 'user', content: 'and my refund' }] };
+  let cut: Promise<string> | undefined;
+  await agent.runAgent({ runId: uid('run') }, {
+    onTextMessageContentEvent: () => {
+      cut ??= firstEventId(runtime.url, 'slow_handoff', alice, body);
+    },
+  });
+  const started = await cut!;
+  const rest = await rawRun(second.url, 'slow_handoff', alice, body, started);
+  expect(rest.status).toBe(200);
+  const types = rest.events.map((e) => e.event.type);
+  expect(types).not.toContain(EventType.RUN_STARTED);
+  expect(types).not.toContain(EventType.CUSTOM);
+  expect(types.at(-1)).toBe(EventType.RUN_FINISHED);
+  const text = rest.events.flatMap((e) => (e.event.type === EventType.TEXT_MESSAGE_CONTENT ? [(e.event as TextMessageContentEvent).delta] : [])).join('');
+  expect(text).toBe('Billing specialist here. About "and my refund": nothing is due.');
+  // A run id this thread never had is a 404 on reconnect, and starts nothing.
+  const none = await rawRun(second.url, 'slow_handoff', alice, { ...body, runId: uid('run') }, started);
+  expect(none.status).toBe(404);
 }, 30_000);
 
 test('a connection cut 20 times mid-run, reconnecting with Last-Event-ID to either instance: the same messages as an undisturbed run, no event twice or missing', async () => {

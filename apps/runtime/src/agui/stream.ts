@@ -33,12 +33,14 @@ export class AguiStream {
     res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
     res.setHeader('Cache-Control', 'no-cache, no-transform');
     res.setHeader('X-Accel-Buffering', 'no');
-    res.flushHeaders();
     res.on('close', () => this.closed.abort());
     const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
     heartbeat.unref();
     try {
-      await this.send(this.translator.start());
+      // A new stream's headers leave with its RUN_STARTED, in one write. A reconnect's client holds
+      // an event after RUN_STARTED (the first of every stream): it gets the headers alone, at once.
+      if (this.lastEvent) res.flushHeaders();
+      else await this.send(this.translator.start());
       if (!this.translator.done) {
         for await (const e of this.follower.follow(this.translator.base, this.closed.signal, this.opts)) {
           await this.send(this.translator.map(e));

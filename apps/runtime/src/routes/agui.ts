@@ -96,28 +96,36 @@ export function aguiRoutesOf(routes: RuntimeRoutes, s: RuntimeServices): void {
     const lastEvent = lastEventHeader === undefined ? null : parseEventId(lastEventHeader);
     if (lastEventHeader !== undefined && !lastEvent) throw new BadRequest(`invalid Last-Event-ID "${lastEventHeader.slice(0, 64)}": expected an id this stream sent, such as 12:0`);
 
-    // A new message (the common case): the thread's chat as this instance found it lately, and no
-    // look for a run of that id first (a re-post of the run finds its input a duplicate).
-    const newMessage = !lastEvent && !body.resume?.length && body.messages.at(-1)?.role === 'user';
+    // A run of a user message (the common case) is found again by its input (its client message
+    // id is the run id): no run record. A new one uses the thread's chat as this instance found it
+    // lately; a re-post of it finds its input a duplicate.
+    const messageRun = !body.resume?.length && body.messages.at(-1)?.role === 'user';
     const threadKey = [principal.sub, params.app_id, params.workflow_name, body.threadId].join('\n');
-    let chat = newMessage ? threads.get(threadKey) : undefined;
+    let chat = messageRun && !lastEvent ? threads.get(threadKey) : undefined;
     if (!chat) {
-      chat = await threadChat(s, principal, params.app_id, params.workflow_name, body.threadId);
+      // A reconnect never starts a chat: a thread it does not find has no such run.
+      const found = lastEvent ? await findThread(s, principal, params.app_id, params.workflow_name, body.threadId) : await threadChat(s, principal, params.app_id, params.workflow_name, body.threadId);
+      if (!found) throw new NotFound(`no run "${body.runId}" on thread "${body.threadId}"`);
+      chat = found;
       threads.set(threadKey, identityOf(chat));
     }
     // Subscribed before the run's input is made: what the input causes is heard live, and a new
     // run's stream starts without reading the log (AguiStream).
     const follower = await TimelineFollower.subscribe(s, chat.id);
     try {
-      const stored = newMessage ? null : await s.redis.get(runKey(chat.id, body.runId));
       let run: Run;
-      if (stored) run = { ...(JSON.parse(stored) as RunRecord), heardLive: false };
-      else if (lastEvent) throw new NotFound(`no run "${body.runId}" on thread "${body.threadId}"`);
+      if (messageRun) run = lastEvent ? await messageRunOf(s, chat, body) : await startRun(s, chat, null, body, strategyOf(body.forwardedProps));
       else {
-        run = await startRun(s, chat, workflow.initiator === 'agent' ? workflow : null, body, strategyOf(body.forwardedProps));
-        // The first post of a run id wins; a racing duplicate streams the same run.
-        const set = await s.redis.set(runKey(chat.id, body.runId), JSON.stringify({ base: run.base, turnId: run.turnId }), 'EX', RUN_TTL_S, 'NX');
-        if (set !== 'OK') run = { ...(JSON.parse((await s.redis.get(runKey(chat.id, body.runId))) as string) as RunRecord), heardLive: false };
+        // A resume or a greeting: the run record names its base and turn, on any instance.
+        const stored = await s.redis.get(runKey(chat.id, body.runId));
+        if (stored) run = { ...(JSON.parse(stored) as RunRecord), heardLive: false };
+        else if (lastEvent) throw new NotFound(`no run "${body.runId}" on thread "${body.threadId}"`);
+        else {
+          run = await startRun(s, chat, workflow.initiator === 'agent' ? workflow : null, body, strategyOf(body.forwardedProps));
+          // The first post of a run id wins; a racing duplicate streams the same run.
+          const set = await s.redis.set(runKey(chat.id, body.runId), JSON.stringify({ base: run.base, turnId: run.turnId }), 'EX', RUN_TTL_S, 'NX');
+          if (set !== 'OK') run = { ...(JSON.parse((await s.redis.get(runKey(chat.id, body.runId))) as string) as RunRecord), heardLive: false };
+        }
       }
       const answers = (body.resume ?? []).map((r) => r.interruptId);
       const translator = new RunTranslator(body.threadId, body.runId, run.base, run.turnId, chat.workflowName, answers);
@@ -170,6 +178,18 @@ async function threadChat(s: RuntimeServices, p: Principal, appId: string, workf
     clientRequestId: `agui:${threadId}`,
   });
   return chat;
+}
+
+/**
+ * A user message's run posted again with Last-Event-ID: its input (client message id `agui:<runId>`)
+ * names its turn, and the log where that turn opens (or its end so far, while it waits its turn) is
+ * where to read from. Its RUN_STARTED is not sent again (the client holds an event after it), so
+ * this base needs to be only at or before the turn's opening, not the first post's.
+ */
+async function messageRunOf(s: RuntimeServices, chat: ChatRow, { threadId, runId }: RunInput): Promise<Run> {
+  const input = await s.inputs.byClientId(chat.id, `agui:${runId}`);
+  if (!input) throw new NotFound(`no run "${runId}" on thread "${threadId}"`);
+  return { base: await s.timeline.indexBefore(chat.id, `${input.id}:user`), turnId: input.id, heardLive: false };
 }
 
 /** What the run's input asks for: answers to interrupts, a user message, or (a new chat of an agent that speaks first) the greeting. */

@@ -96,15 +96,19 @@ export class InputStore {
       const { lastIndex, ...row } = r.rows[0] as Record<string, unknown>;
       return { input: toRow(row), duplicate: false, lastIndex: Number(lastIndex) };
     }
-    if (clientMessageId !== undefined) {
-      const first = await this.pool.query({
-        name: 'inputs-by-client-id',
-        text: `SELECT ${COLUMNS} FROM chat_inputs WHERE chat_id = $1 AND client_message_id = $2`,
-        values: [chatId, clientMessageId],
-      });
-      if (first.rows[0]) return { input: toRow(first.rows[0]), duplicate: true };
-    }
+    const first = clientMessageId === undefined ? null : await this.byClientId(chatId, clientMessageId);
+    if (first) return { input: first, duplicate: true };
     return { input: null, duplicate: false, refused: opts.onlyIfIdle && (await this.hasPending(chatId)) ? 'busy' : 'full' };
+  }
+
+  /** The chat's input a client sent with this client_message_id, if any. */
+  async byClientId(chatId: string, clientMessageId: string): Promise<InputRow | null> {
+    const r = await this.pool.query({
+      name: 'inputs-by-client-id',
+      text: `SELECT ${COLUMNS} FROM chat_inputs WHERE chat_id = $1 AND client_message_id = $2`,
+      values: [chatId, clientMessageId],
+    });
+    return r.rows[0] ? toRow(r.rows[0]) : null;
   }
 
   /**
