@@ -24,6 +24,8 @@ export const RuntimeEnv = BaseEnv.extend({
   WS_MESSAGE_BURST: env.int(40, 1),
   /** Messages that make work (input, tool answers, new chats) per user per minute, over all their sockets and the HTTP, AG-UI, A2A and MCP routes; 0: no limit. */
   WS_USER_MESSAGES_PER_MINUTE: env.int(120, 0),
+  /** How long a quiet chat's channel stays subscribed on an instance after its last listener left (ChatFeed); 0: unsubscribe at once. */
+  CHAT_LINGER_MS: env.int(30_000, 0),
   /** Prices that win over the price table's, for cost budgets (observability takes the same variable for the costs it shows). */
   PRICE_OVERRIDES: PriceOverridesEnv,
   /** Put every timeline event on the observability queue. */

@@ -91,7 +91,7 @@ export function createRuntimeServices(config: RuntimeConfig, logger: Logger, rol
   const redis = createRedis(config.REDIS_URL, logger, `runtime-${role}`);
   const sub = createRedis(config.REDIS_URL, logger, `runtime-${role}-sub`, { maxRetriesPerRequest: null });
   const subscriber = new BusSubscriber(sub, logger);
-  const feed = new ChatFeed(new BusPublisher(redis, { perTick: true }), subscriber);
+  const feed = new ChatFeed(new BusPublisher(redis, { perTick: true }), subscriber, config.CHAT_LINGER_MS);
   const connection = bullConnection(config.REDIS_URL);
   const turnQueue = new TypedQueue(Queue.RuntimeTurns, connection, logger, { prefix: config.BULL_PREFIX });
   const observabilityQueue = config.OBSERVABILITY_EVENTS

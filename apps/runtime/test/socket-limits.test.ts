@@ -10,7 +10,8 @@ let redis: Redis;
 
 beforeAll(async () => {
   env = await testEnv('limits');
-  rt = await startRuntime(env, { extra: { WS_USER_MESSAGES_PER_MINUTE: '6' } });
+  // A quiet chat's channel lingers subscribed CHAT_LINGER_MS after its last socket: short here, to see it end.
+  rt = await startRuntime(env, { extra: { WS_USER_MESSAGES_PER_MINUTE: '6', CHAT_LINGER_MS: '300' } });
   redis = new Redis(TEST_REDIS_URL);
 });
 afterAll(async () => {
@@ -30,7 +31,7 @@ const subscribers = async (chatId: string) => {
   return Number(n);
 };
 
-it('sockets that close while they are being opened leave no Redis subscription behind', async () => {
+it('sockets that close while they are being opened leave no Redis subscription behind (once the chat’s linger is over)', async () => {
   const tok = await token('leaky');
   const chat = await chatOf('leaky', tok);
   const url = wsUrl(rt.wsUrl, 'assistant', 'app1', chat, 'leaky', tok);

@@ -86,7 +86,27 @@ export interface BusSubscription<K extends ChannelKey> {
   onResync?(): void;
 }
 
-type Entry = { key: ChannelKey; subs: Set<BusSubscription<never>>; confirmed: Promise<unknown> };
+type Entry = {
+  key: ChannelKey;
+  subs: Set<BusSubscription<never>>;
+  confirmed: Promise<unknown>;
+  /** How long the channel stays subscribed once its last subscription ended (the longest any asked for). */
+  lingerMs: number;
+  /** While it lingers: the timer that unsubscribes it. */
+  idle?: NodeJS.Timeout;
+};
+
+/** Channels one subscriber keeps subscribed with no subscription left, at most: past that, the last to end unsubscribes at once. */
+const MAX_LINGERING = 10_000;
+
+export interface SubscribeOptions {
+  /**
+   * Keep the channel subscribed this long after its last subscription ends: a subscription that
+   * comes meanwhile (the next request of a protocol that makes one per run, a socket back after a
+   * drop) starts without a round trip to Redis. Messages meanwhile are dropped unread.
+   */
+  lingerMs?: number;
+}
 
 /**
  * The one owner of a subscriber connection (ioredis: a subscribed connection does nothing else).
@@ -97,6 +117,7 @@ type Entry = { key: ChannelKey; subs: Set<BusSubscription<never>>; confirmed: Pr
  */
 export class BusSubscriber {
   private readonly channels = new Map<string, Entry>();
+  private lingering = 0;
   private wasDown = false;
   /** Messages dropped as invalid, by channel key. */
   readonly dropped: Partial<Record<ChannelKey, number>> = {};
@@ -126,21 +147,28 @@ export class BusSubscriber {
    * Resolves once Redis confirmed the subscription: from then on nothing published is missed. The
    * returned function ends this subscription (the channel's last one unsubscribes from Redis).
    */
-  async subscribe<K extends ChannelKey>(to: ChannelAddress<K>, subscription: BusSubscription<K>): Promise<() => Promise<void>> {
+  async subscribe<K extends ChannelKey>(to: ChannelAddress<K>, subscription: BusSubscription<K>, opts: SubscribeOptions = {}): Promise<() => Promise<void>> {
     const map = this.channels;
     const s = subscription as BusSubscription<never>;
     let entry = map.get(to.name);
     if (!entry) {
       const confirmed = whenReady(this.sub).then(() => this.sub.ssubscribe(to.name));
-      entry = { key: to.key, subs: new Set(), confirmed };
+      entry = { key: to.key, subs: new Set(), confirmed, lingerMs: 0 };
       map.set(to.name, entry);
+    } else if (entry.idle) {
+      clearTimeout(entry.idle);
+      entry.idle = undefined;
+      this.lingering--;
     }
     const e = entry;
+    e.lingerMs = Math.max(e.lingerMs, opts.lingerMs ?? 0);
     e.subs.add(s);
     try {
       await e.confirmed;
     } catch (err) {
-      this.remove(map, to.name, e, s);
+      // Not confirmed: nothing to linger for (a subscription that comes next tries again).
+      e.lingerMs = 0;
+      void this.remove(map, to.name, e, s);
       throw err;
     }
     return () => this.remove(map, to.name, e, s);
@@ -153,13 +181,35 @@ export class BusSubscriber {
 
   private async remove(map: Map<string, Entry>, name: string, entry: Entry, s: BusSubscription<never>): Promise<void> {
     entry.subs.delete(s);
-    if (entry.subs.size > 0 || map.get(name) !== entry) return;
+    if (entry.subs.size > 0 || map.get(name) !== entry || entry.idle) return;
+    if (entry.lingerMs > 0 && this.lingering < MAX_LINGERING) {
+      this.lingering++;
+      entry.idle = setTimeout(() => this.endLinger(name, entry), entry.lingerMs);
+      entry.idle.unref();
+      entry.lingerMs = 0;
+      return;
+    }
     map.delete(name);
     await this.sub.sunsubscribe(name).catch(() => undefined);
   }
 
+  private endLinger(name: string, entry: Entry): void {
+    clearTimeout(entry.idle);
+    entry.idle = undefined;
+    this.lingering--;
+    if (entry.subs.size > 0 || this.channels.get(name) !== entry) return;
+    this.channels.delete(name);
+    void this.sub.sunsubscribe(name).catch(() => undefined);
+  }
+
   private deliver(entry: Entry | undefined, channel: string, raw: string): void {
     if (!entry) return;
+    if (entry.subs.size === 0) {
+      // It lingers, and the channel is busy without us (a socket moved to another instance): it
+      // is not kept for a subscription that may come, and this message is not parsed for nobody.
+      if (entry.idle) this.endLinger(channel, entry);
+      return;
+    }
     let json: unknown;
     try {
       json = JSON.parse(raw);

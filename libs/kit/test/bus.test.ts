@@ -140,6 +140,43 @@ describe('a typed bus over the contracts’ channel map', () => {
     expect(bus.size).toBe(0);
   });
 
+  it('a channel asked to linger stays subscribed after its last subscription, for the next one, until its time is up or a message comes for nobody', async () => {
+    const conn = subscriberConnection('linger');
+    let ssubscribes = 0;
+    const ssubscribe = conn.ssubscribe.bind(conn);
+    conn.ssubscribe = ((...args: Parameters<typeof ssubscribe>) => (ssubscribes++, ssubscribe(...args))) as typeof conn.ssubscribe;
+    const bus = new BusSubscriber(conn, silent);
+    const to = channelOf('chatEvents', `${prefix}-linger`);
+    const numsub = async () => ((await pub.pubsub('SHARDNUMSUB', to.name)) as [string, number])[1];
+
+    // Ended and taken again within the linger: one SSUBSCRIBE for both, and the second hears what follows.
+    await (await bus.subscribe(to, inbox<'chatEvents'>().subscription, { lingerMs: 400 }))();
+    expect(await numsub()).toBe(1);
+    const next = inbox<'chatEvents'>();
+    const end = await bus.subscribe(to, next.subscription, { lingerMs: 400 });
+    await publisher.publish(to, batch('c', 1));
+    expect((await next.count(1)).map((g) => g.message)).toEqual([batch('c', 1)]);
+    expect(ssubscribes).toBe(1);
+
+    // Ended again: unsubscribed once the linger is over.
+    await end();
+    expect(bus.size).toBe(1);
+    await until(async () => (await numsub()) === 0, 5_000, 'the linger to end');
+    expect(bus.size).toBe(0);
+
+    // A message while it lingers (the channel is busy elsewhere) ends the linger at once.
+    await (await bus.subscribe(to, inbox<'chatEvents'>().subscription, { lingerMs: 60_000 }))();
+    expect(await numsub()).toBe(1);
+    await publisher.publish(to, batch('c', 2));
+    await until(async () => (await numsub()) === 0, 5_000, 'the message to end the linger');
+    expect(bus.size).toBe(0);
+    expect(ssubscribes).toBe(2);
+
+    // Without lingerMs, the last subscription to end unsubscribes at once (as before).
+    await (await bus.subscribe(to, inbox<'chatEvents'>().subscription))();
+    expect(await numsub()).toBe(0);
+  });
+
   it('after its connection is killed it subscribes again, then calls the resync hook; nothing after that is missed', async () => {
     const conn = subscriberConnection('killed');
     const id = await conn.client('ID'); // before subscribing: a subscribed connection cannot ask

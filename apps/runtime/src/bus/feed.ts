@@ -4,6 +4,7 @@ import type { StoredEvent } from '../store/timeline';
 
 export type LiveEvent = ChatEventBatch['events'][number];
 
+
 export interface FeedListener {
   /** Events of the chat, in index order within a batch. */
   onEvents(events: LiveEvent[]): void;
@@ -22,6 +23,8 @@ export class ChatFeed {
   constructor(
     private readonly publisher: BusPublisher,
     private readonly subscriber: BusSubscriber,
+    /** How long a quiet chat's channel stays subscribed after its last listener (CHAT_LINGER_MS). */
+    private readonly lingerMs = 0,
   ) {}
 
   publish(chatId: string, events: StoredEvent[]): Promise<void> {
@@ -29,9 +32,15 @@ export class ChatFeed {
     return this.publisher.publish(channelOf('chatEvents', chatId), { chat_id: chatId, events: events.map((e) => ({ index: e.index, type: e.type, wire: e.wire })) });
   }
 
-  /** Resolves once Redis confirmed the subscription: from then on nothing published is missed. */
+  /**
+   * Resolves once Redis confirmed the subscription: from then on nothing published is missed. The
+   * chat's channel stays subscribed `lingerMs` after its last listener leaves, while the chat is
+   * quiet: the next run of a protocol that makes a request per run (AG-UI's runs of one thread,
+   * a frontend tool's result posted right after its run) or a socket back after a drop starts
+   * without a round trip to Redis (SSUBSCRIBE, then SUNSUBSCRIBE, per run otherwise).
+   */
   subscribe(chatId: string, listener: FeedListener): Promise<() => Promise<void>> {
-    return this.subscriber.subscribe(channelOf('chatEvents', chatId), { onMessage: (batch) => listener.onEvents(batch.events), onResync: () => listener.onResync() });
+    return this.subscriber.subscribe(channelOf('chatEvents', chatId), { onMessage: (batch) => listener.onEvents(batch.events), onResync: () => listener.onResync() }, { lingerMs: this.lingerMs });
   }
 
   publishControl(m: SessionControl): Promise<void> {
