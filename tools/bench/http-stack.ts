@@ -20,6 +20,9 @@
  *     routes), on a plain `http.createServer(app)`
  *   - kit: the same as every service serves it (the kit's `listen`)
  *   - kit, route first: the same with the route declared first (what the router's walk costs)
+ *   - kit, POST of a JSON body: the kit's route as a POST of a 1.6 KB body (an AG-UI RunAgentInput
+ *     of five messages) that zod validates, answered with the same JSON: what a request that
+ *     carries a body adds (the body parser, its depth check, its schema)
  * Knobs (env): BENCH_REQUESTS (20000), BENCH_MODES (comma-separated names from MODES).
  * --cpu-prof writes each server's CPU profile to tmp/bench-prof/.
  */
@@ -32,7 +35,7 @@ import { cpuSecondsOf, freePort, ROOT } from './lib/proc';
 
 const SECRET = 'http-stack-bench-secret-0123456789abcdef';
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 20_000);
-const ALL = ['node', 'express', 'express-proto', 'kit-plain', 'kit', 'kit-first'] as const;
+const ALL = ['node', 'express', 'express-proto', 'kit-plain', 'kit', 'kit-first', 'kit-post'] as const;
 type Mode = (typeof ALL)[number];
 const LABEL: Record<Mode, string> = {
   node: "node's http",
@@ -41,10 +44,30 @@ const LABEL: Record<Mode, string> = {
   'kit-plain': "kit, node's objects",
   kit: 'kit (as services serve)',
   'kit-first': 'kit, route first',
+  'kit-post': 'kit, POST of a JSON body',
 };
 const MODES = (process.env.BENCH_MODES?.split(',') ?? ALL) as Mode[];
 for (const m of MODES) if (!ALL.includes(m)) throw new Error(`unknown server "${m}" (${ALL.join(', ')})`);
 const ROUTES = 60;
+/** The POST's body: a RunAgentInput as a frontend sends its fifth run. */
+const POSTED = JSON.stringify({
+  threadId: 'thread-1',
+  runId: 'run-5',
+  state: {},
+  tools: [],
+  context: [],
+  forwardedProps: {},
+  messages: Array.from({ length: 9 }, (_, i) => ({ id: `m${i}`, role: i % 2 ? 'assistant' : 'user', content: 'Once upon a time a quick brown fox jumped over the lazy dog, twenty words or so.' })),
+});
+const Posted = z.object({
+  threadId: z.string().max(128),
+  runId: z.string().max(128),
+  state: z.unknown(),
+  tools: z.array(z.unknown()),
+  context: z.array(z.unknown()),
+  forwardedProps: z.unknown(),
+  messages: z.array(z.object({ id: z.string(), role: z.enum(['user', 'assistant', 'system', 'tool']), content: z.string() })),
+});
 const reply = (sub: string, appId: string) => ({ app_id: appId, user: sub, workflows: [{ name: 'assistant', description: 'a helpful assistant' }] });
 
 async function serve(mode: Mode, port: number): Promise<void> {
@@ -75,7 +98,8 @@ async function serve(mode: Mode, port: number): Promise<void> {
     const logger = createLogger('http-stack', 'warn');
     const metrics = new Metrics('http-stack');
     const target = {
-      method: 'get',
+      method: mode === 'kit-post' ? 'post' : 'get',
+      ...(mode === 'kit-post' && { body: Posted }),
       path: '/api/things/{app_id}/{name}',
       access: 'user',
       summary: 'the measured route',
@@ -118,13 +142,15 @@ async function start(mode: Mode): Promise<{ child: ChildProcess; port: number }>
   return { child, port };
 }
 
-function get(port: number, token: string): Promise<number> {
+function get(port: number, token: string, post: boolean): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/api/things/app1/assistant', agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
+    const headers = { authorization: `Bearer ${token}`, ...(post && { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(POSTED)) }) };
+    const req = http.request({ host: '127.0.0.1', port, method: post ? 'POST' : 'GET', path: '/api/things/app1/assistant', agent, headers }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
     });
     req.on('error', reject);
+    req.end(post ? POSTED : undefined);
   });
 }
 
@@ -132,7 +158,7 @@ async function measure(mode: Mode, token: string): Promise<{ mode: Mode; cpuUs: 
   const { child, port } = await start(mode);
   try {
     const call = async () => {
-      const status = await get(port, token);
+      const status = await get(port, token, mode === 'kit-post');
       if (status !== 200) throw new Error(`${mode}: status ${status}`);
     };
     await pooled(2_000, 10, call);
@@ -150,7 +176,7 @@ async function measure(mode: Mode, token: string): Promise<{ mode: Mode; cpuUs: 
 
 async function main(): Promise<void> {
   const token = await signToken(SECRET, { sub: 'bench-user', apps: ['app1'] });
-  console.log(`http-stack: ${REQUESTS} authenticated GETs per server, 10 in flight, keep-alive`);
+  console.log(`http-stack: ${REQUESTS} authenticated requests per server (GETs; the POST's body ${Buffer.byteLength(POSTED)} B), 10 in flight, keep-alive`);
   const rows: { mode: Mode; cpuUs: number; rate: number }[] = [];
   // Twice, alternating, so that a busy moment does not fall on one server only.
   for (let round = 0; round < 2; round++) for (const mode of MODES) rows.push(await measure(mode, token));

@@ -56,7 +56,7 @@ import { Timeline, type NewEvent } from '../../apps/runtime/src/store/timeline';
 import { describePeer, measureLangGraph } from './langgraph';
 import { aguiConnection, aguiRun, type AguiEvent, type AguiMessage } from './lib/agui';
 import { FeedClient, typeTurns, type Envelope } from './lib/clients';
-import { addRedisServers, cpuDelta, cpuPer, cpuReport, cpuSample, discoverServers, type CpuSample } from './lib/cpu';
+import { addRedisServers, cpuDelta, cpuPer, cpuPerOf, cpuReport, cpuSample, cpuSum, discoverServers, type CpuSample } from './lib/cpu';
 import { agent, httpCall, pooled } from './lib/http';
 import { cleanup, freePort, onCleanup, ROOT, rssOf, rssPeaks, runMain, sleep, spawnService, type Service } from './lib/proc';
 import { benchRedis, memoryPoller } from './lib/redis';
@@ -202,14 +202,20 @@ interface TurnStats {
   cpuPerTurn: string;
   /** CPU ms per turn, every measured process together (the benchmark's own excluded). */
   cpuMsPerTurn: number;
+  /** CPU seconds by process over the load (cpuDelta). */
+  cpuBy: Map<string, number>;
   /** Peak RSS during the load by process, bytes. */
   rss: Record<string, number>;
 }
 
 /** CPU ms per unit of work of every process but the benchmark's own, together. */
 function cpuMsPer(a: CpuSample, b: CpuSample, units: number): number {
+  return cpuMsOf(cpuDelta(a, b), units);
+}
+
+function cpuMsOf(delta: Map<string, number>, units: number): number {
   let total = 0;
-  for (const [name, v] of cpuDelta(a, b)) if (name !== '(machine)' && name !== 'bench') total += v;
+  for (const [name, v] of delta) if (name !== '(machine)' && name !== 'bench') total += v;
   return (total / units) * 1000;
 }
 
@@ -276,7 +282,7 @@ async function turnLoad(urls: string[], turns: number, timeoutMs: number, pids: 
         }),
     ),
   );
-  return { chats: urls.length, turnsWanted: urls.length * turns, turns: done, secs, firstText, complete, events: events - eventsBefore, errors, timedOut, cpu, cpuPerTurn, cpuMsPerTurn: cpuMsPer(c0, c1, Math.max(1, done)), rss };
+  return { chats: urls.length, turnsWanted: urls.length * turns, turns: done, secs, firstText, complete, events: events - eventsBefore, errors, timedOut, cpu, cpuPerTurn, cpuMsPerTurn: cpuMsPer(c0, c1, Math.max(1, done)), cpuBy: cpuDelta(c0, c1), rss };
 }
 
 /** An AG-UI thread as a frontend keeps it: its own thread id, the conversation so far, its API instance and connection. */
@@ -412,6 +418,7 @@ async function aguiLoad(threads: AguiThread[], turns: number, timeoutMs: number,
     cpu: cpuReport(c0, c1),
     cpuPerTurn: cpuPer(c0, c1, Math.max(1, done)),
     cpuMsPerTurn: cpuMsPer(c0, c1, Math.max(1, done)),
+    cpuBy: cpuDelta(c0, c1),
     rss,
   };
 }
@@ -420,6 +427,35 @@ async function aguiLoad(threads: AguiThread[], turns: number, timeoutMs: number,
 function costOf(socket: number, agui: number): string {
   const p = (agui / socket - 1) * 100;
   return `${p >= 0 ? '+' : '−'}${fmt(Math.abs(p), 1)}%`;
+}
+
+/**
+ * Two runs of the same load as one: turns, time, latencies and CPU added up (CPU per turn is the
+ * pair's), peak RSS the higher. The AG-UI comparison runs socket, AG-UI, AG-UI, socket and merges
+ * each protocol's two: whatever drifts over the four (tables growing, autovacuum, the machine's
+ * other load) weighs on both alike instead of on whichever ran second.
+ */
+function merged(x: TurnStats, y: TurnStats): TurnStats {
+  const cpuBy = cpuSum(x.cpuBy, y.cpuBy);
+  const turns = x.turns + y.turns;
+  const rss = { ...x.rss };
+  for (const [n, v] of Object.entries(y.rss)) rss[n] = Math.max(rss[n] ?? 0, v);
+  return {
+    chats: x.chats,
+    turnsWanted: x.turnsWanted + y.turnsWanted,
+    turns,
+    secs: x.secs + y.secs,
+    firstText: [...x.firstText, ...y.firstText],
+    complete: [...x.complete, ...y.complete],
+    events: x.events + y.events,
+    errors: x.errors + y.errors,
+    timedOut: x.timedOut || y.timedOut,
+    cpu: `${x.cpu}; then ${y.cpu}`,
+    cpuPerTurn: cpuPerOf(cpuBy, Math.max(1, turns)),
+    cpuMsPerTurn: cpuMsOf(cpuBy, Math.max(1, turns)),
+    cpuBy,
+    rss,
+  };
 }
 
 const mb = (bytes: number) => fmt(bytes / 1024 / 1024, 0);
@@ -522,25 +558,42 @@ async function scenarioTurns(): Promise<void> {
   const peerRuns = loads.find((l) => l.chats === 100)?.turns;
   const peer = peerRuns && process.env.BENCH_LANGGRAPH !== '0' ? await measureLangGraph({ threads: 100, runs: peerRuns, say }) : undefined;
   if (peer) say(`  ${describePeer(peer)}${peer.skipped ? '' : `\n    cpu: ${peer.cpu}`}`);
-  // Warm-up (JIT, pools, BullMQ scripts) on chats of its own; not counted.
-  const warm = await startChats(`warm-${RUN}`, 50);
-  await turnLoad(warm.map((c, i) => c.urls[i % 2]), 2, 30_000, pidsOf());
+  // Warm-up (JIT, pools, BullMQ scripts) on chats of its own; not counted. 400 turns each: after
+  // 100, a socket turn still cost the worker and the API instances half as much again in the
+  // second of two identical runs as in the first.
+  const warm = await startChats(`warm-${RUN}`, 100);
+  await turnLoad(warm.map((c, i) => c.urls[i % 2]), 4, 30_000, pidsOf());
   const withAgui = process.env.BENCH_AGUI !== '0';
-  if (withAgui) await aguiLoad(await openAguiThreads('agui-warm', 50), 2, 30_000, pidsOf());
+  if (withAgui) await aguiLoad(await openAguiThreads('agui-warm', 100), 4, 30_000, pidsOf());
   const bare = await bareServers(2);
   const rows: string[][] = [];
   const results: { load: (typeof loads)[number]; t: TurnStats; b: TurnStats; a?: TurnStats }[] = [];
   try {
     for (const load of loads) {
-      const chats = await startChats(`t${load.chats}-${RUN}`, load.chats);
-      const t = await turnLoad(chats.map((c, i) => c.urls[i % 2]), load.turns, 60_000, pidsOf());
-      say(`  tessera ${load.chats} chats: cpu ${t.cpu}\n    CPU ms per turn: ${t.cpuPerTurn}\n    peak RSS: ${rssLine(t.rss)}`);
-      // AG-UI beside it: the same workflow, chats and turns, on chats of its own.
+      // With AG-UI beside it (the same workflow and turns, on chats of its own): socket, AG-UI,
+      // AG-UI, socket, each protocol's two runs merged (merged()).
+      const socketRun = async (n: number, part: string) => {
+        const chats = await startChats(`t${load.chats}-${n}-${RUN}`, load.chats);
+        const r = await turnLoad(chats.map((c, i) => c.urls[i % 2]), load.turns, 60_000, pidsOf());
+        say(`  tessera ${load.chats} chats${part}: cpu ${r.cpu}\n    CPU ms per turn: ${r.cpuPerTurn}\n    peak RSS: ${rssLine(r.rss)}`);
+        return r;
+      };
+      const aguiRun = async (n: number, part: string) => {
+        const r = await aguiLoad(await openAguiThreads(`a${load.chats}-${n}`, load.chats), load.turns, 60_000, pidsOf());
+        say(`  AG-UI ${load.chats} chats${part}: cpu ${r.cpu}\n    CPU ms per turn: ${r.cpuPerTurn}\n    peak RSS: ${rssLine(r.rss)}`);
+        return r;
+      };
+      let t: TurnStats;
       let a: TurnStats | undefined;
       if (withAgui) {
-        a = await aguiLoad(await openAguiThreads(`a${load.chats}`, load.chats), load.turns, 60_000, pidsOf());
-        say(`  AG-UI ${load.chats} chats: cpu ${a.cpu}\n    CPU ms per turn: ${a.cpuPerTurn}\n    peak RSS: ${rssLine(a.rss)}`);
-      }
+        const t1 = await socketRun(1, ' (1 of 2)');
+        const a1 = await aguiRun(1, ' (1 of 2)');
+        const a2 = await aguiRun(2, ' (2 of 2)');
+        const t2 = await socketRun(2, ' (2 of 2)');
+        say(`    AG-UI costs ${costOf(t1.cpuMsPerTurn, a1.cpuMsPerTurn)} and ${costOf(t2.cpuMsPerTurn, a2.cpuMsPerTurn)} CPU per turn, each AG-UI run beside its nearer socket run`);
+        t = merged(t1, t2);
+        a = merged(a1, a2);
+      } else t = await socketRun(1, '');
       const bpids = Object.fromEntries(bare.map((b) => [b.name, b.svc.pid]));
       const b = await turnLoad(
         Array.from({ length: load.chats }, (_, i) => `ws://127.0.0.1:${bare[i % 2].port}/ws/${WORKFLOW}/${APP}/bare-${i}/u${i}`),
@@ -1499,7 +1552,7 @@ async function main(): Promise<void> {
     WORKFLOWS_DIR: WORKFLOWS,
     ...(workerSettings.pool && { DB_POOL_SIZE: workerSettings.pool }),
     // Experiments: BENCH_ENV="K=V,K=V" is added to every runtime process's environment.
-    ...Object.fromEntries((process.env.BENCH_ENV ?? '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string])),
+    ...Object.fromEntries((process.env.BENCH_ENV ?? '').split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
   };
   say(`runtime benchmark${QUICK ? ' (quick)' : ''}: ${SCENARIOS.join(', ')}; schema ${schema.schema}, BullMQ prefix bench-${RUN}`);
   const needWorkers = ['turns', 'openloop', 'sweep', 'agui'].some((s) => SCENARIOS.includes(s));

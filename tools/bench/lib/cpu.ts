@@ -145,7 +145,19 @@ export function cpuDelta(a: CpuSample, b: CpuSample): Map<string, number> {
 
 /** "worker-1 7.1, postgres 3.0, …" ms of CPU per unit of work (e.g. per turn), busiest first. */
 export function cpuPer(a: CpuSample, b: CpuSample, units: number): string {
-  const rows = [...cpuDelta(a, b)].filter(([n]) => n !== '(machine)' && n !== 'bench');
+  return cpuPerOf(cpuDelta(a, b), units);
+}
+
+/** cpuDelta of several intervals, summed per process (one measurement taken in parts). */
+export function cpuSum(...deltas: Map<string, number>[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const d of deltas) for (const [name, v] of d) out.set(name, (out.get(name) ?? 0) + v);
+  return out;
+}
+
+/** cpuPer of a cpuDelta (or a cpuSum of several). */
+export function cpuPerOf(delta: Map<string, number>, units: number): string {
+  const rows = [...delta].filter(([n]) => n !== '(machine)' && n !== 'bench');
   rows.sort((x, y) => y[1] - x[1]);
   const total = rows.reduce((s, [, v]) => s + v, 0);
   const ms = (v: number) => ((v / units) * 1000).toFixed((v / units) * 1000 < 1 ? 2 : 1);
