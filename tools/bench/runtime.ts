@@ -37,7 +37,8 @@
  * tools/bench/workflows. Needs Redis and PostgreSQL (`npm run infra`); talks to 127.0.0.1 only.
  *
  * Knobs (env): BENCH_WORKERS (worker processes, 1), BENCH_WORKER_CONCURRENCY (runtime default),
- * BENCH_DB_POOL_SIZE (runtime default), BENCH_TURN_LOADS ("100x5,1000x3": chats x turns), BENCH_STEP_MS (fan-out step length), BENCH_ENV ("K=V,…" added
+ * BENCH_DB_POOL_SIZE (runtime default), BENCH_TURN_LOADS ("100x5,1000x3": chats x turns), BENCH_WARM_ROUNDS
+ * (5, 2 with --quick: rounds of 100 × 10 turns on each protocol before the turn loads), BENCH_STEP_MS (fan-out step length), BENCH_ENV ("K=V,…" added
  * to every runtime process's environment, for experiments), BENCH_AGUI=0 (no AG-UI run beside the socket's),
  * BENCH_CLUSTER=0 (no fanout-cluster in the default list).
  * --cpu-prof writes CPU profiles of the API and worker processes to tmp/bench-prof/.
@@ -106,8 +107,9 @@ const apis: Api[] = [];
 let workers: Service[] = [];
 let databaseUrl = '';
 
+/** Node's flags for the runtime's processes: --cpu-prof's, and BENCH_NODE_ARGS (space-separated, V8's own too: `--trace-deopt`). */
 function nodeArgs(): string[] {
-  return CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF_DIR}`] : [];
+  return [...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF_DIR}`] : []), ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)];
 }
 
 async function startApi(name: string, extra: Record<string, string> = {}, args: string[] = nodeArgs()): Promise<Api> {
@@ -558,13 +560,8 @@ async function scenarioTurns(): Promise<void> {
   const peerRuns = loads.find((l) => l.chats === 100)?.turns;
   const peer = peerRuns && process.env.BENCH_LANGGRAPH !== '0' ? await measureLangGraph({ threads: 100, runs: peerRuns, say }) : undefined;
   if (peer) say(`  ${describePeer(peer)}${peer.skipped ? '' : `\n    cpu: ${peer.cpu}`}`);
-  // Warm-up (JIT, pools, BullMQ scripts) on chats of its own; not counted. 400 turns each: after
-  // 100, a socket turn still cost the worker and the API instances half as much again in the
-  // second of two identical runs as in the first.
-  const warm = await startChats(`warm-${RUN}`, 100);
-  await turnLoad(warm.map((c, i) => c.urls[i % 2]), 4, 30_000, pidsOf());
   const withAgui = process.env.BENCH_AGUI !== '0';
-  if (withAgui) await aguiLoad(await openAguiThreads('agui-warm', 100), 4, 30_000, pidsOf());
+  await warmUp(withAgui);
   const bare = await bareServers(2);
   const rows: string[][] = [];
   const results: { load: (typeof loads)[number]; t: TurnStats; b: TurnStats; a?: TurnStats }[] = [];
@@ -729,10 +726,30 @@ async function scenarioOpenLoop(): Promise<void> {
   say(table(['path', 'turns/s offered', 'answered', 'first text p50 ms', 'p99 ms', 'max ms'], rows));
 }
 
+/**
+ * Warm-up (JIT, pools, BullMQ scripts) on chats of their own, not counted: rounds of 100 chats ×
+ * 10 turns, on the socket and (withAgui) over AG-UI, BENCH_WARM_ROUNDS of them (5). V8 optimizes a
+ * function once it has run enough, and a request runs many functions once each: with 2 rounds its
+ * optimizing compiler still took a fifth of the API instances' CPU during the measured AG-UI runs
+ * (perf; 250 functions compiled for the first time after second 5, V8's code log), and the socket's
+ * CPU per turn fell by a third over the four measured runs. Each round's CPU per turn is printed.
+ */
+async function warmUp(withAgui: boolean): Promise<void> {
+  const rounds = Number(process.env.BENCH_WARM_ROUNDS ?? (QUICK ? 2 : 5));
+  const seen: string[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const chats = await startChats(`warm${r}-${RUN}`, 100);
+    const t = await turnLoad(chats.map((c, i) => c.urls[i % 2]), 10, 60_000, pidsOf());
+    const a = withAgui ? await aguiLoad(await openAguiThreads(`agui-warm${r}`, 100), 10, 60_000, pidsOf()) : undefined;
+    seen.push(`${fmt(t.cpuMsPerTurn, 2)}${a ? ` / ${fmt(a.cpuMsPerTurn, 2)}` : ''}`);
+  }
+  say(`  warm-up: ${rounds} rounds of 100 chats × 10 turns; CPU ms per turn, socket${withAgui ? ' / AG-UI' : ''}: ${seen.join(', ')}`);
+}
+
 /** The turn loads over AG-UI alone (no socket run, no baseline): for profiling the adapter. */
 async function scenarioAgui(): Promise<void> {
   say(`\n## AG-UI alone — ${workers.length} worker process(es), ${describeWorkers(workerSettings)}`);
-  await aguiLoad(await openAguiThreads('agui-warm', 50), 2, 30_000, pidsOf());
+  await warmUp(true);
   const rows: string[][] = [];
   for (const load of turnLoads()) {
     const a = await aguiLoad(await openAguiThreads(`ao${load.chats}`, load.chats), load.turns, 60_000, pidsOf());
