@@ -302,6 +302,25 @@ test('a connection cut 20 times mid-run, reconnecting with Last-Event-ID to eith
   expect(rest.events.map((e) => e.id)).toEqual(seen.ids.slice(k + 1));
 }, 60_000);
 
+test('to another user, a chat of alice’s looks like a thread that does not exist: the same 404 and message on a reconnect and on a stop', async () => {
+  const started = await call(gw.url, 'POST', `/api/chats/${APP}/greeter/start`, { token: alice, body: { user_id: 'alice' } });
+  const chatId = (started.json as { chat_id: string }).chat_id;
+  const missing = uid('thread');
+  const runId = uid('run');
+  const body = (threadId: string) => ({ threadId, runId, state: {}, tools: [], context: [], forwardedProps: {}, messages: [{ id: 'u1', role: 'user', content: 'hello' }] });
+  const same = (a: { status: number; text: string }, b: { status: number; text: string }) => {
+    expect(a.status).toBe(404);
+    expect([b.status, b.text.replace(missing, chatId)]).toEqual([a.status, a.text]);
+  };
+  const reconnect = (threadId: string) => rawRun(gw.url, 'greeter', bob, body(threadId), '3:0');
+  const stop = async (threadId: string) => {
+    const r = await call(gw.url, 'POST', `${runPath('greeter')}/stop`, { token: bob, body: { threadId } });
+    return { status: r.status, text: JSON.stringify((r.json as { error: { message: string } }).error.message) };
+  };
+  same(await reconnect(chatId), await reconnect(missing));
+  same(await stop(chatId), await stop(missing));
+}, 30_000);
+
 test('tenancy and bad input: another user’s thread is a 404, another app a 403, a malformed Last-Event-ID a 400 naming it', async () => {
   const threadId = uid('thread');
   const body = { threadId, runId: uid('run'), messages: [{ id: 'u1', role: 'user', content: 'hello' }] };

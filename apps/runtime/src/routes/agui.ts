@@ -104,7 +104,7 @@ export function aguiRoutesOf(routes: RuntimeRoutes, s: RuntimeServices): void {
     let chat = messageRun && !lastEvent ? threads.get(threadKey) : undefined;
     if (!chat) {
       // A reconnect never starts a chat: a thread it does not find has no such run.
-      const found = lastEvent ? await findThread(s, principal, params.app_id, params.workflow_name, body.threadId) : await threadChat(s, principal, params.app_id, params.workflow_name, body.threadId);
+      const found = lastEvent ? await ownThread(s, principal, params.app_id, params.workflow_name, body.threadId) : await threadChat(s, principal, params.app_id, params.workflow_name, body.threadId);
       if (!found) throw new NotFound(`no run "${body.runId}" on thread "${body.threadId}"`);
       chat = found;
       threads.set(threadKey, identityOf(chat));
@@ -137,7 +137,7 @@ export function aguiRoutesOf(routes: RuntimeRoutes, s: RuntimeServices): void {
 
   routes.route(stopRun, async ({ params, body }, req, res) => {
     const principal = req.principal as Principal;
-    const chat = await findThread(s, principal, params.app_id, params.workflow_name, body.threadId);
+    const chat = await ownThread(s, principal, params.app_id, params.workflow_name, body.threadId);
     if (!chat) throw new NotFound(`no thread "${body.threadId}"`);
     await s.feed.publishControl({ action: 'stop', session_id: chat.id, app_id: chat.appId, requested_by: principal.sub });
     res.status(202).json({ accepted: true, threadId: body.threadId });
@@ -163,6 +163,14 @@ async function findThread(s: RuntimeServices, p: Principal, appId: string, workf
     return chat;
   }
   return r.rows[0] ?? null;
+}
+
+/** findThread for a caller that only reads a thread: another user's or app's chat is null, as a thread that does not exist is (the same 404). */
+function ownThread(...args: Parameters<typeof findThread>): Promise<ChatRow | null> {
+  return findThread(...args).catch((err: unknown) => {
+    if (err instanceof NotFound) return null;
+    throw err;
+  });
 }
 
 /** The chat a thread id names; a new thread id starts one for the caller. */
