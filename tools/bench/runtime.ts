@@ -569,13 +569,13 @@ async function scenarioTurns(): Promise<void> {
     for (const load of loads) {
       // With AG-UI beside it (the same workflow and turns, on chats of its own): socket, AG-UI,
       // AG-UI, socket, each protocol's two runs merged (merged()).
-      const socketRun = async (n: number, part: string) => {
+      const overSocket = async (n: number, part: string) => {
         const chats = await startChats(`t${load.chats}-${n}-${RUN}`, load.chats);
         const r = await turnLoad(chats.map((c, i) => c.urls[i % 2]), load.turns, 60_000, pidsOf());
         say(`  tessera ${load.chats} chats${part}: cpu ${r.cpu}\n    CPU ms per turn: ${r.cpuPerTurn}\n    peak RSS: ${rssLine(r.rss)}`);
         return r;
       };
-      const aguiRun = async (n: number, part: string) => {
+      const overAgui = async (n: number, part: string) => {
         const r = await aguiLoad(await openAguiThreads(`a${load.chats}-${n}`, load.chats), load.turns, 60_000, pidsOf());
         say(`  AG-UI ${load.chats} chats${part}: cpu ${r.cpu}\n    CPU ms per turn: ${r.cpuPerTurn}\n    peak RSS: ${rssLine(r.rss)}`);
         return r;
@@ -583,14 +583,14 @@ async function scenarioTurns(): Promise<void> {
       let t: TurnStats;
       let a: TurnStats | undefined;
       if (withAgui) {
-        const t1 = await socketRun(1, ' (1 of 2)');
-        const a1 = await aguiRun(1, ' (1 of 2)');
-        const a2 = await aguiRun(2, ' (2 of 2)');
-        const t2 = await socketRun(2, ' (2 of 2)');
+        const t1 = await overSocket(1, ' (1 of 2)');
+        const a1 = await overAgui(1, ' (1 of 2)');
+        const a2 = await overAgui(2, ' (2 of 2)');
+        const t2 = await overSocket(2, ' (2 of 2)');
         say(`    AG-UI costs ${costOf(t1.cpuMsPerTurn, a1.cpuMsPerTurn)} and ${costOf(t2.cpuMsPerTurn, a2.cpuMsPerTurn)} CPU per turn, each AG-UI run beside its nearer socket run`);
         t = merged(t1, t2);
         a = merged(a1, a2);
-      } else t = await socketRun(1, '');
+      } else t = await overSocket(1, '');
       const bpids = Object.fromEntries(bare.map((b) => [b.name, b.svc.pid]));
       const b = await turnLoad(
         Array.from({ length: load.chats }, (_, i) => `ws://127.0.0.1:${bare[i % 2].port}/ws/${WORKFLOW}/${APP}/bare-${i}/u${i}`),
@@ -732,7 +732,7 @@ async function scenarioOpenLoop(): Promise<void> {
  * function once it has run enough, and a request runs many functions once each: with 2 rounds its
  * optimizing compiler still took a fifth of the API instances' CPU during the measured AG-UI runs
  * (perf; 250 functions compiled for the first time after second 5, V8's code log), and the socket's
- * CPU per turn fell by a third over the four measured runs. Each round's CPU per turn is printed.
+ * CPU per turn fell by up to a third over the four measured runs. Each round's CPU per turn is printed.
  */
 async function warmUp(withAgui: boolean): Promise<void> {
   const rounds = Number(process.env.BENCH_WARM_ROUNDS ?? (QUICK ? 2 : 5));

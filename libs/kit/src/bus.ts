@@ -189,17 +189,19 @@ export class BusSubscriber {
       entry.lingerMs = 0;
       return;
     }
-    map.delete(name);
-    await this.sub.sunsubscribe(name).catch(() => undefined);
+    await this.unsubscribe(name);
   }
 
   private endLinger(name: string, entry: Entry): void {
     clearTimeout(entry.idle);
     entry.idle = undefined;
     this.lingering--;
-    if (entry.subs.size > 0 || this.channels.get(name) !== entry) return;
+    if (entry.subs.size === 0 && this.channels.get(name) === entry) void this.unsubscribe(name);
+  }
+
+  private async unsubscribe(name: string): Promise<void> {
     this.channels.delete(name);
-    void this.sub.sunsubscribe(name).catch(() => undefined);
+    await this.sub.sunsubscribe(name).catch(() => undefined);
   }
 
   private deliver(entry: Entry | undefined, channel: string, raw: string): void {

@@ -4,7 +4,6 @@ import type { StoredEvent } from '../store/timeline';
 
 export type LiveEvent = ChatEventBatch['events'][number];
 
-
 export interface FeedListener {
   /** Events of the chat, in index order within a batch. */
   onEvents(events: LiveEvent[]): void;
