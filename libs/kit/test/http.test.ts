@@ -1,9 +1,9 @@
 import pg from 'pg';
 import { z } from 'zod';
 import { ErrorBody, ErrorCode, UserId } from '@tessera/contracts';
-import { BODY_DEPTH, Conflict, createHttpApp, finalizeHttpApp, parseOr400, pgConnectionString, TooManyRequests } from '../src';
+import { BODY_DEPTH, closeSignal, Conflict, createHttpApp, finalizeHttpApp, parseOr400, pgConnectionString, RESPONSE_CLOSED, TooManyRequests } from '../src';
 import { closedPort, TEST_DATABASE_URL } from '../src/testing';
-import { capturedLogger, serve } from './support';
+import { capturedLogger, serve, until } from './support';
 
 const ALLOWED = 'https://app.example';
 const INTERNAL_DETAIL = 'relation "runtime.chats" does not exist (/srv/tessera/internal/store.ts)';
@@ -142,6 +142,40 @@ describe('the server listen() makes', () => {
         expect(await r.json()).toEqual({ name: `n${i}`, q: String(i), body: { i }, ip: '127.0.0.1' });
       }
       expect(seen).toEqual([true, true, true]);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('closeSignal', () => {
+  it("aborts when a response ends and when its client leaves mid-stream, with the one reason, no DOMException", async () => {
+    const app = createHttpApp({ logger });
+    const signals: AbortSignal[] = [];
+    app.get('/done', (_req, res) => {
+      signals.push(closeSignal(res));
+      res.json({ ok: true });
+    });
+    app.get('/stream', (_req, res) => {
+      const signal = closeSignal(res);
+      signals.push(signal);
+      res.status(200).setHeader('content-type', 'text/event-stream');
+      res.write('data: 1\n\n');
+      // Streams until the client goes; the signal is how it learns.
+      signal.addEventListener('abort', () => res.end());
+    });
+    finalizeHttpApp(app, logger);
+    const s = await serve(app);
+    try {
+      expect(await (await fetch(`${s.url}/done`)).json()).toEqual({ ok: true });
+      const cut = new AbortController();
+      const r = await fetch(`${s.url}/stream`, { signal: cut.signal });
+      const reader = r.body!.getReader();
+      expect(new TextDecoder().decode((await reader.read()).value)).toBe('data: 1\n\n');
+      expect(signals[1].aborted).toBe(false);
+      cut.abort();
+      await until(() => signals.every((x) => x.aborted));
+      expect(signals.map((x) => x.reason)).toEqual([RESPONSE_CLOSED, RESPONSE_CLOSED]);
     } finally {
       await s.close();
     }

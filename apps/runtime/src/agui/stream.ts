@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import type { Response } from 'express';
+import { closeSignal } from '@tessera/kit';
 import type { TimelineFollower } from '../bus/follow';
 import type { RuntimeServices } from '../services';
 import { isAfter, type Positioned, type RunTranslator } from './translate';
@@ -14,7 +15,7 @@ const HEARTBEAT_MS = 15_000;
  * what follows its Last-Event-ID.
  */
 export class AguiStream {
-  private readonly closed = new AbortController();
+  private readonly closed: AbortSignal;
   private corked = false;
 
   constructor(
@@ -25,7 +26,9 @@ export class AguiStream {
     private readonly lastEvent: [number, number] | null,
     private readonly res: Response,
     private readonly opts: { readLogFirst: boolean },
-  ) {}
+  ) {
+    this.closed = closeSignal(res);
+  }
 
   async run(): Promise<void> {
     const { res } = this;
@@ -33,7 +36,6 @@ export class AguiStream {
     res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
     res.setHeader('Cache-Control', 'no-cache, no-transform');
     res.setHeader('X-Accel-Buffering', 'no');
-    res.on('close', () => this.closed.abort());
     const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
     heartbeat.unref();
     try {
@@ -42,9 +44,9 @@ export class AguiStream {
       if (this.lastEvent) res.flushHeaders();
       else await this.send(this.translator.start());
       if (!this.translator.done) {
-        for await (const e of this.follower.follow(this.translator.base, this.closed.signal, this.opts)) {
+        for await (const e of this.follower.follow(this.translator.base, this.closed, this.opts)) {
           await this.send(this.translator.map(e));
-          if (this.translator.done || this.closed.signal.aborted) break;
+          if (this.translator.done || this.closed.aborted) break;
         }
       }
     } catch (err) {
@@ -65,7 +67,7 @@ export class AguiStream {
   private async send(events: Positioned[]): Promise<void> {
     let chunk = '';
     for (const p of events) if (isAfter(p.id, this.lastEvent)) chunk += `id: ${p.id}\ndata: ${JSON.stringify(p.event)}\n\n`;
-    if (!chunk || this.closed.signal.aborted) return;
+    if (!chunk || this.closed.aborted) return;
     if (!this.corked) {
       this.corked = true;
       this.res.cork();

@@ -2,7 +2,7 @@ import { AgentCard, type AgentSkill } from '@a2a-js/sdk';
 import { defaultServerCallContextBuilder, JsonRpcTransportHandler, validateVersion, type User } from '@a2a-js/sdk/server';
 import { SSE_HEADERS, formatSSEErrorEvent, formatSSEEvent } from '@a2a-js/sdk';
 import { AppId, WorkflowName, type RouteSpec } from '@tessera/contracts';
-import { assertOwner, NotFound, type Principal } from '@tessera/kit';
+import { assertOwner, closeSignal, NotFound, type Principal } from '@tessera/kit';
 import type { Request } from 'express';
 import { z } from 'zod';
 import { ChatTaskHandler } from '../a2a/handler';
@@ -131,9 +131,8 @@ export function a2aRoutesOf(routes: RuntimeRoutes, s: RuntimeServices): void {
   routes.route(rpc, async ({ params }, req, res) => {
     const agentCard = workflowCard(req, params.app_id, params.workflow_name);
     const principal = req.principal as Principal;
-    const gone = new AbortController();
-    res.on('close', () => gone.abort());
-    const handler = new ChatTaskHandler(s, principal, params.app_id, params.workflow_name, agentCard, gone.signal);
+    const gone = closeSignal(res);
+    const handler = new ChatTaskHandler(s, principal, params.app_id, params.workflow_name, agentCard, gone);
     const transport = new JsonRpcTransportHandler(handler);
     const user: User = { isAuthenticated: true, userName: principal.sub };
     const context = defaultServerCallContextBuilder({ extensions: undefined, user, headers: req.headers, requestedVersion: req.header('a2a-version') || undefined });

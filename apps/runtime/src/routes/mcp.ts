@@ -10,7 +10,7 @@ import {
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
 import { AppId, ErrorCode, type RouteSpec } from '@tessera/contracts';
-import { assertOwner, BadRequest, Forbidden, HttpError, NotFound, Unavailable, type Principal } from '@tessera/kit';
+import { assertOwner, BadRequest, closeSignal, Forbidden, HttpError, NotFound, Unavailable, type Principal } from '@tessera/kit';
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import { McpCalls } from '../mcp/calls';
@@ -216,13 +216,12 @@ export function mcpRoutesOf(routes: RuntimeRoutes, s: RuntimeServices): void {
     if (!at || !(await streamExists(s.redis, keyPrefix, at.streamId))) throw new BadRequest('Last-Event-ID names no event of this session (or its stream expired)');
     if (resuming >= MAX_RESUMING) throw new Unavailable('too many resumed MCP streams on this instance; try again later');
     resuming++;
-    const closed = new AbortController();
-    res.on('close', () => closed.abort());
+    const closed = closeSignal(res);
     const reader = s.blockingConnection('runtime-mcp-resume');
     try {
       res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no', 'mcp-session-id': sessionId });
       res.flushHeaders();
-      for await (const e of followStream(reader, keyPrefix, at.streamId, at.entry, closed.signal)) {
+      for await (const e of followStream(reader, keyPrefix, at.streamId, at.entry, closed)) {
         const frame = e === 'idle' ? ': keepalive\n\n' : e.message ? `event: message\nid: ${at.streamId}_${e.id}\ndata: ${JSON.stringify(e.message)}\n\n` : null;
         if (frame && !res.write(frame)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
       }
