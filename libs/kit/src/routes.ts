@@ -59,12 +59,17 @@ export function declareRoutes<A extends Access>(guards: Guards<A>): DeclaredRout
         if (spec.body && !spec.bodyMediaType && req.body === undefined) {
           throw new BadRequest('invalid body: a JSON body is required (Content-Type: application/json)', { issues: [{ path: 'body', message: 'required' }] }, ErrorCode.ValidationFailed);
         }
-        const input = {
-          params: spec.params ? parseOr400(spec.params, req.params, 'path') : undefined,
-          query: spec.query ? parseOr400(spec.query, req.query, 'query') : undefined,
-          body: spec.body && !spec.bodyMediaType ? parseOr400(spec.body, req.body, 'body') : undefined,
-        } as RouteInput<typeof spec>;
-        await handle(input, req, res);
+        // The input is not a local of this frame: a streaming handler (AG-UI's, whose body is the
+        // whole thread) can let it go while it streams.
+        await handle(
+          {
+            params: spec.params ? parseOr400(spec.params, req.params, 'path') : undefined,
+            query: spec.query ? parseOr400(spec.query, req.query, 'query') : undefined,
+            body: spec.body && !spec.bodyMediaType ? parseOr400(spec.body, req.body, 'body') : undefined,
+          } as RouteInput<typeof spec>,
+          req,
+          res,
+        );
       };
       router[spec.method](expressPath(spec.path), ...[guard].flat(), ...(opts.before ?? []), run);
     },

@@ -1,6 +1,7 @@
 import { RunAgentInputSchema } from '@ag-ui/core/schemas';
 import { AppId, ChatId, MultitaskStrategy, SafeJsonRecord, SafeText, WorkflowName, type RouteSpec } from '@tessera/contracts';
-import { assertOwner, BadRequest, NotFound, type Principal } from '@tessera/kit';
+import type { Request, Response } from 'express';
+import { assertOwner, BadRequest, NotFound, type Principal, type RouteInput } from '@tessera/kit';
 import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import { AguiStream } from '../agui/stream';
@@ -87,7 +88,21 @@ export function aguiRoutesOf(routes: RuntimeRoutes, s: RuntimeServices): void {
   const runKey = (chatId: string, runId: string) => `${s.config.BULL_PREFIX}:agui:run:${chatId}:${runId}`;
   const threads = new LRUCache<string, ChatRow>({ max: THREADS_MAX, ttl: THREAD_TTL_MS });
 
-  routes.route(runAgent, async ({ params, body }, req, res) => {
+  routes.route(runAgent, (input, req, res) => {
+    // AG-UI posts the whole thread on every run: it is let go once the run is found or started,
+    // not held (twice: as parsed and as checked) while the run streams.
+    req.body = undefined;
+    return openRun(input, req, res).then(async ({ follower, stream }) => {
+      try {
+        await stream.run();
+      } finally {
+        await follower.close();
+      }
+    });
+  });
+
+  /** The run a post names (found, or started by its input), its follower subscribed, its stream ready to send. */
+  async function openRun({ params, body }: RouteInput<typeof runAgent>, req: Request, res: Response): Promise<{ follower: TimelineFollower; stream: AguiStream }> {
     const principal = req.principal as Principal;
     assertOwner(principal, principal.sub, params.app_id);
     const workflow = s.workflows.get(params.workflow_name);
@@ -129,11 +144,12 @@ export function aguiRoutesOf(routes: RuntimeRoutes, s: RuntimeServices): void {
       }
       const answers = (body.resume ?? []).map((r) => r.interruptId);
       const translator = new RunTranslator(body.threadId, body.runId, run.base, run.turnId, chat.workflowName, answers);
-      await new AguiStream(s, chat.id, follower, translator, lastEvent, res, { readLogFirst: !run.heardLive }).run();
-    } finally {
+      return { follower, stream: new AguiStream(s, chat.id, follower, translator, lastEvent, res, { readLogFirst: !run.heardLive }) };
+    } catch (err) {
       await follower.close();
+      throw err;
     }
-  });
+  }
 
   routes.route(stopRun, async ({ params, body }, req, res) => {
     const principal = req.principal as Principal;
