@@ -40,6 +40,7 @@
  * BENCH_DB_POOL_SIZE (runtime default), BENCH_TURN_LOADS ("100x5,1000x3": chats x turns), BENCH_WARM_ROUNDS
  * (5, 2 with --quick: rounds of 100 × 10 turns on each protocol before the turn loads), BENCH_STEP_MS (fan-out step length), BENCH_ENV ("K=V,…" added
  * to every runtime process's environment, for experiments), BENCH_AGUI=0 (no AG-UI run beside the socket's),
+ * BENCH_AGUI_CYCLES (2, 1 with --quick: times each turn load runs socket, AG-UI, AG-UI, socket),
  * BENCH_CLUSTER=0 (no fanout-cluster in the default list).
  * --cpu-prof writes CPU profiles of the API and worker processes to tmp/bench-prof/.
  */
@@ -84,6 +85,8 @@ const MIGRATIONS = join(ROOT, 'apps/runtime/prisma/migrations');
 const WORKFLOWS = join(ROOT, 'tools/bench/workflows');
 const PROF_DIR = join(ROOT, 'tmp/bench-prof');
 const EVENT_BYTES = 200;
+/** How many times the turn loads run socket, AG-UI, AG-UI, socket (BENCH_AGUI_CYCLES). */
+const AGUI_CYCLES = Math.max(1, Number(process.env.BENCH_AGUI_CYCLES ?? (QUICK ? 1 : 2)));
 const STEP_MS = Number(process.env.BENCH_STEP_MS ?? (QUICK ? 2_000 : 3_000));
 
 const workerSettings = {
@@ -437,27 +440,34 @@ function costOf(socket: number, agui: number): string {
  * each protocol's two: whatever drifts over the four (tables growing, autovacuum, the machine's
  * other load) weighs on both alike instead of on whichever ran second.
  */
-function merged(x: TurnStats, y: TurnStats): TurnStats {
-  const cpuBy = cpuSum(x.cpuBy, y.cpuBy);
-  const turns = x.turns + y.turns;
-  const rss = { ...x.rss };
-  for (const [n, v] of Object.entries(y.rss)) rss[n] = Math.max(rss[n] ?? 0, v);
+function merged(...runs: TurnStats[]): TurnStats {
+  const cpuBy = cpuSum(...runs.map((r) => r.cpuBy));
+  const turns = runs.reduce((n, r) => n + r.turns, 0);
+  const rss: Record<string, number> = {};
+  for (const r of runs) for (const [n, v] of Object.entries(r.rss)) rss[n] = Math.max(rss[n] ?? 0, v);
   return {
-    chats: x.chats,
-    turnsWanted: x.turnsWanted + y.turnsWanted,
+    chats: runs[0].chats,
+    turnsWanted: runs.reduce((n, r) => n + r.turnsWanted, 0),
     turns,
-    secs: x.secs + y.secs,
-    firstText: [...x.firstText, ...y.firstText],
-    complete: [...x.complete, ...y.complete],
-    events: x.events + y.events,
-    errors: x.errors + y.errors,
-    timedOut: x.timedOut || y.timedOut,
-    cpu: `${x.cpu}; then ${y.cpu}`,
+    secs: runs.reduce((n, r) => n + r.secs, 0),
+    firstText: runs.flatMap((r) => r.firstText),
+    complete: runs.flatMap((r) => r.complete),
+    events: runs.reduce((n, r) => n + r.events, 0),
+    errors: runs.reduce((n, r) => n + r.errors, 0),
+    timedOut: runs.some((r) => r.timedOut),
+    cpu: runs.map((r) => r.cpu).join('; then '),
     cpuPerTurn: cpuPerOf(cpuBy, Math.max(1, turns)),
     cpuMsPerTurn: cpuMsOf(cpuBy, Math.max(1, turns)),
     cpuBy,
     rss,
   };
+}
+
+/** CPU ms per turn of the API instances alone: where a protocol adapter runs (the worker, PostgreSQL and Redis do the same turns either way). */
+function apiMsPerTurn(s: TurnStats): number {
+  let total = 0;
+  for (const [name, v] of s.cpuBy) if (name.startsWith('api-')) total += v;
+  return (total / Math.max(1, s.turns)) * 1000;
 }
 
 const mb = (bytes: number) => fmt(bytes / 1024 / 1024, 0);
@@ -499,6 +509,8 @@ function aguiRows(load: { chats: number; turns: number }, t: TurnStats, a: TurnS
     [l, 'turn p50 ms (→ run_complete / RUN_FINISHED)', fmt(pct(t.complete, 50)), fmt(pct(a.complete, 50)), costOf(pct(t.complete, 50), pct(a.complete, 50))],
     [l, 'turn p99 ms', fmt(pct(t.complete, 99)), fmt(pct(a.complete, 99)), costOf(pct(t.complete, 99), pct(a.complete, 99))],
     [l, 'CPU ms per turn (APIs, worker, PostgreSQL, Redis)', fmt(t.cpuMsPerTurn, 1), fmt(a.cpuMsPerTurn, 1), costOf(t.cpuMsPerTurn, a.cpuMsPerTurn)],
+    // The adapter runs in the API instances: what it adds there, as a share of the socket's whole turn.
+    [l, 'CPU ms per turn of the 2 API instances (where the adapter runs)', fmt(apiMsPerTurn(t), 2), fmt(apiMsPerTurn(a), 2), `${fmt(apiMsPerTurn(a) - apiMsPerTurn(t), 2)} ms: ${costOf(t.cpuMsPerTurn, t.cpuMsPerTurn + apiMsPerTurn(a) - apiMsPerTurn(t))} of the socket's turn`],
     ...(floorMs === undefined
       ? []
       : [[l, 'floor: the socket turn + 1 authenticated request reading a row (CPU ms)', fmt(t.cpuMsPerTurn, 1), fmt(t.cpuMsPerTurn + floorMs, 1), costOf(t.cpuMsPerTurn, t.cpuMsPerTurn + floorMs)]]),
@@ -566,30 +578,41 @@ async function scenarioTurns(): Promise<void> {
   const rows: string[][] = [];
   const results: { load: (typeof loads)[number]; t: TurnStats; b: TurnStats; a?: TurnStats }[] = [];
   try {
-    for (const load of loads) {
+    for (const [li, load] of loads.entries()) {
       // With AG-UI beside it (the same workflow and turns, on chats of its own): socket, AG-UI,
-      // AG-UI, socket, each protocol's two runs merged (merged()).
+      // AG-UI, socket, AGUI_CYCLES times, each protocol's runs merged (merged()): a drift (the
+      // processes still getting cheaper, PostgreSQL's swings) falls on both alike.
       const overSocket = async (n: number, part: string) => {
-        const chats = await startChats(`t${load.chats}-${n}-${RUN}`, load.chats);
+        const chats = await startChats(`t${load.chats}-${li}-${n}-${RUN}`, load.chats);
         const r = await turnLoad(chats.map((c, i) => c.urls[i % 2]), load.turns, 60_000, pidsOf());
         say(`  tessera ${load.chats} chats${part}: cpu ${r.cpu}\n    CPU ms per turn: ${r.cpuPerTurn}\n    peak RSS: ${rssLine(r.rss)}`);
         return r;
       };
       const overAgui = async (n: number, part: string) => {
-        const r = await aguiLoad(await openAguiThreads(`a${load.chats}-${n}`, load.chats), load.turns, 60_000, pidsOf());
+        const r = await aguiLoad(await openAguiThreads(`a${load.chats}-${li}-${n}`, load.chats), load.turns, 60_000, pidsOf());
         say(`  AG-UI ${load.chats} chats${part}: cpu ${r.cpu}\n    CPU ms per turn: ${r.cpuPerTurn}\n    peak RSS: ${rssLine(r.rss)}`);
         return r;
       };
       let t: TurnStats;
       let a: TurnStats | undefined;
       if (withAgui) {
-        const t1 = await overSocket(1, ' (1 of 2)');
-        const a1 = await overAgui(1, ' (1 of 2)');
-        const a2 = await overAgui(2, ' (2 of 2)');
-        const t2 = await overSocket(2, ' (2 of 2)');
-        say(`    AG-UI costs ${costOf(t1.cpuMsPerTurn, a1.cpuMsPerTurn)} and ${costOf(t2.cpuMsPerTurn, a2.cpuMsPerTurn)} CPU per turn, each AG-UI run beside its nearer socket run`);
-        t = merged(t1, t2);
-        a = merged(a1, a2);
+        const sockets: TurnStats[] = [];
+        const aguis: TurnStats[] = [];
+        for (let c = 1; c <= AGUI_CYCLES; c++) {
+          const of = ` (cycle ${c} of ${AGUI_CYCLES}`;
+          const t1 = await overSocket(sockets.length + 1, `${of}, 1 of 2)`);
+          const a1 = await overAgui(aguis.length + 1, `${of}, 1 of 2)`);
+          const a2 = await overAgui(aguis.length + 2, `${of}, 2 of 2)`);
+          const t2 = await overSocket(sockets.length + 2, `${of}, 2 of 2)`);
+          say(
+            `    AG-UI costs ${costOf(t1.cpuMsPerTurn, a1.cpuMsPerTurn)} and ${costOf(t2.cpuMsPerTurn, a2.cpuMsPerTurn)} CPU per turn, each AG-UI run beside its nearer socket run; ` +
+              `the API instances ${fmt(apiMsPerTurn(merged(a1, a2)) - apiMsPerTurn(merged(t1, t2)), 2)} ms more a turn`,
+          );
+          sockets.push(t1, t2);
+          aguis.push(a1, a2);
+        }
+        t = merged(...sockets);
+        a = merged(...aguis);
       } else t = await overSocket(1, '');
       const bpids = Object.fromEntries(bare.map((b) => [b.name, b.svc.pid]));
       const b = await turnLoad(
