@@ -6,7 +6,6 @@ import { CloseCode, GatewayReadyReply } from '@tessera/contracts';
 import {
   BadRequest,
   cors,
-  errorReply,
   NotFound,
   refuseUpgrade,
   REQUEST_ID_HEADER,
@@ -14,6 +13,7 @@ import {
   requestIdOf,
   securityHeaders,
   readyWhen,
+  sendError,
   serviceApp,
   serviceDocument,
   Unavailable,
@@ -154,7 +154,7 @@ export function createGatewayApp(s: GatewayServices, opts: { isShuttingDown?: ()
     const id = requestIdOf(req);
     res.setHeader(REQUEST_ID_HEADER, id);
     setSecurityHeaders(req, res, () => undefined);
-    const ex: Exchange = { id, fail: (err) => replyError(logger, req, res, id, err) };
+    const ex: Exchange = { id, fail: (err) => sendError(logger, req, res, id, err) };
     if (accessLogged) logWhenClosed(logger, req, res, { id, url: req.url! }, () => ex.upstream);
     if (!m.ok) return ex.fail(badPath());
     proxy(req, res, m.match, ex).catch(ex.fail);
@@ -273,12 +273,3 @@ function logWhenClosed(logger: Logger, req: IncomingMessage, res: ServerResponse
   });
 }
 
-/** The kit's answer to an error (errorReply, as its express errorHandler sends it), for a request express never saw. */
-function replyError(logger: Logger, req: IncomingMessage, res: ServerResponse, id: string, err: unknown): void {
-  const reply = errorReply(logger, err, res, { request_id: id, method: req.method, url: req.url });
-  if (!reply) return;
-  const { status, body, headers } = reply;
-  const json = JSON.stringify(body);
-  res.writeHead(status, { ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(json) });
-  res.end(req.method === 'HEAD' ? undefined : json);
-}

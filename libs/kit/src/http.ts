@@ -55,14 +55,17 @@ export function createHttpApp(opts: HttpAppOptions): Express {
 export const BODY_DEPTH = JSON_LIMITS.depth * 2;
 
 export function jsonDepthLimit(depth = BODY_DEPTH): RequestHandler {
-  return (req, _res, next) => {
-    if (req.body === null || typeof req.body !== 'object') return next();
-    const [p] = jsonProblems(req.body, { depth, values: Number.POSITIVE_INFINITY, text: false }, 1);
-    if (!p) return next();
-    // The first segments name the field; the whole path would be `depth` segments long.
-    const path = ['body', ...p.path.slice(0, 2).map(String)].join('.');
-    next(new BadRequest(`invalid body: ${path}: ${p.message}`, { issues: [{ path, message: p.message }] }, ErrorCode.ValidationFailed));
-  };
+  return (req, _res, next) => next(jsonBodyProblem(req.body, depth) ?? undefined);
+}
+
+/** A parsed JSON body nested deeper than `depth`: the 400 naming where, or null. */
+export function jsonBodyProblem(body: unknown, depth = BODY_DEPTH): BadRequest | null {
+  if (body === null || typeof body !== 'object') return null;
+  const [p] = jsonProblems(body, { depth, values: Number.POSITIVE_INFINITY, text: false }, 1);
+  if (!p) return null;
+  // The first segments name the field; the whole path would be `depth` segments long.
+  const path = ['body', ...p.path.slice(0, 2).map(String)].join('.');
+  return new BadRequest(`invalid body: ${path}: ${p.message}`, { issues: [{ path, message: p.message }] }, ErrorCode.ValidationFailed);
 }
 
 /**

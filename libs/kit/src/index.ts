@@ -15,6 +15,7 @@ export * from './service-app';
 export * from './run-main';
 export * from './token';
 export * from './routes';
+export * from './direct';
 export * from './backoff';
 export * from './lease';
 export * from './locked-sweep';

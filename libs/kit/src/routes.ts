@@ -1,6 +1,7 @@
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import type { z } from 'zod';
 import { ErrorCode, type Access, type RouteSpec } from '@tessera/contracts';
+import { directRoute, type DirectRoute } from './direct';
 import { BadRequest, parseOr400 } from './errors';
 
 /**
@@ -26,12 +27,15 @@ export interface DeclaredRoutes<A extends Access> {
   readonly router: Router;
   /** What was declared, in order: the service's OpenAPI routes. */
   readonly specs: RouteSpec[];
+  /** The routes declared `direct`, as the kit's direct lane serves them (direct.ts). */
+  readonly direct: DirectRoute[];
   /**
    * Declares a route once: its OpenAPI entry, its access rule (the guard runs first), its input
    * parsed with the contract schemas, then the handler. Extra middleware (a multipart parser)
-   * goes in `before`, after the guard.
+   * goes in `before`, after the guard. `direct`: served on node's objects before express when the
+   * request is a plain one (direct.ts): for a route a protocol calls once per run.
    */
-  route<S extends RouteSpec & { access: A }>(spec: S, handle: RouteHandler<S>, opts?: { before?: RequestHandler[] }): void;
+  route<S extends RouteSpec & { access: A }>(spec: S, handle: RouteHandler<S>, opts?: { before?: RequestHandler[]; direct?: boolean }): void;
 }
 
 /** `/agents/{name}` → `/agents/:name`. */
@@ -47,9 +51,11 @@ export function expressPath(openApiPath: string): string {
 export function declareRoutes<A extends Access>(guards: Guards<A>): DeclaredRoutes<A> {
   const router = Router();
   const specs: RouteSpec[] = [];
+  const direct: DirectRoute[] = [];
   return {
     router,
     specs,
+    direct,
     route(spec, handle, opts = {}) {
       const guard = guards[spec.access as A];
       if (!guard) throw new Error(`route ${spec.method.toUpperCase()} ${spec.path}: this service offers no "${spec.access}" access`);
@@ -71,7 +77,9 @@ export function declareRoutes<A extends Access>(guards: Guards<A>): DeclaredRout
           res,
         );
       };
-      router[spec.method](expressPath(spec.path), ...[guard].flat(), ...(opts.before ?? []), run);
+      const chain = [...[guard].flat(), ...(opts.before ?? []), run];
+      router[spec.method](expressPath(spec.path), ...chain);
+      if (opts.direct) direct.push(directRoute(spec.method, expressPath(spec.path), !!spec.body && !spec.bodyMediaType, chain));
     },
   };
 }

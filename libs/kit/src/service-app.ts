@@ -3,6 +3,7 @@ import type { Express, RequestHandler, Router } from 'express';
 import type { z } from 'zod';
 import { buildOpenApi, HealthReply, type Access, type RouteSpec } from '@tessera/contracts';
 import { healthRouter, type HealthOptions } from './health';
+import { directLane } from './direct';
 import { createHttpApp, finalizeHttpApp } from './http';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
@@ -102,10 +103,17 @@ export function serviceApp<A extends Access>(o: ServiceAppOptions<A>): ServiceAp
   app.use(routes.router);
   for (const r of o.edge?.undeclared ?? []) app.use(r);
   finalizeHttpApp(app, logger, o.edge ? undefined : openapi);
+  // The routes declared `direct` run what runs before them in express too (beforeRoutes).
+  const direct = routes.direct.map((r) => ({ ...r, chain: [...(o.beforeRoutes ?? []), ...r.chain] }));
   return {
     app,
     openapi,
-    attach: (server) => o.sockets?.attach(server),
+    attach: (server) => {
+      // The server was made with the app as its request handler: the direct lane goes in its place
+      // and hands it every request that is not a plain one to a direct route.
+      if (direct.length && !o.edge) server.off('request', app).on('request', directLane(app, { routes: direct, logger, metrics, bodyLimit: o.bodyLimit ?? config.BODY_LIMIT ?? '1mb' }));
+      o.sockets?.attach(server);
+    },
     closeSockets: async () => void (await o.sockets?.close()),
   };
 }

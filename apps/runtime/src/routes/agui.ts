@@ -99,7 +99,8 @@ export function aguiRoutesOf(routes: RuntimeRoutes, s: RuntimeServices): void {
         await follower.close();
       }
     });
-  });
+    // A run is an HTTP request: served on node's objects, without express's work per request.
+  }, { direct: true });
 
   /** The run a post names (found, or started by its input), its follower subscribed, its stream ready to send. */
   async function openRun({ params, body }: RouteInput<typeof runAgent>, req: Request, res: Response): Promise<{ follower: TimelineFollower; stream: AguiStream }> {
