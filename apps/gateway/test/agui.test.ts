@@ -321,21 +321,33 @@ test('to another user, a chat of alice’s looks like a thread that does not exi
   same(await stop(chatId), await stop(missing));
 }, 30_000);
 
-test('tenancy and bad input: another user’s thread is a 404, another app a 403, a malformed Last-Event-ID a 400 naming it', async () => {
+test('tenancy and bad input: another user’s chat id is an unused thread id to bob (his own chat, hers untouched), another app a 403, a malformed Last-Event-ID a 400 naming it', async () => {
   const threadId = uid('thread');
   const body = { threadId, runId: uid('run'), messages: [{ id: 'u1', role: 'user', content: 'hello' }] };
   const mine = await rawRun(gw.url, 'greeter', alice, body);
   expect(mine.status).toBe(200);
   expect(mine.type).toMatch(/^text\/event-stream/);
-  // A chat of alice's (started the document 003 way) is a thread by its id; to bob it is a 404, as no chat at all would be.
+  // A chat of alice's (started the document 003 way) is a thread by its id. To bob its id is one
+  // like any he never used: his run starts a chat of his own for it, and hers is untouched.
   const started = await call(gw.url, 'POST', `/api/chats/${APP}/greeter/start`, { token: alice, body: { user_id: 'alice' } });
   const chatId = (started.json as { chat_id: string }).chat_id;
   const hers = await rawRun(gw.url, 'greeter', alice, { ...body, threadId: chatId, runId: uid('run') });
   expect(hers.status).toBe(200);
   expect(hers.events[0].event).toMatchObject({ type: EventType.RUN_STARTED, threadId: chatId });
-  const bobs = await rawRun(gw.url, 'greeter', bob, { ...body, threadId: chatId, runId: uid('run') });
-  expect(bobs.status).toBe(404);
-  expect(bobs.text).not.toContain('RUN_STARTED');
+  const meta = async () => (await call(gw.url, 'GET', `/api/chats/meta/${APP}/greeter/${chatId}`, { token: alice })).json as { last_index: number };
+  const before = await meta();
+  const sent = { ...body, threadId: chatId, runId: uid('run'), messages: [{ id: 'u1', role: 'user', content: 'bob was here' }] };
+  const [bobs, unused] = [await rawRun(gw.url, 'greeter', bob, sent), await rawRun(gw.url, 'greeter', bob, { ...sent, threadId: uid('thread') })];
+  expect([bobs.status, unused.status]).toEqual([200, 200]);
+  const shape = (r: typeof bobs) => r.events.map((e) => e.event.type);
+  expect(shape(bobs)).toEqual(shape(unused));
+  expect(bobs.events[0].event).toMatchObject({ type: EventType.RUN_STARTED, threadId: chatId });
+  expect(bobs.events.at(-1)?.event.type).toBe(EventType.RUN_FINISHED);
+  expect(await meta()).toEqual(before);
+  // His next run on that id is his chat again; hers still answers her.
+  const again = await rawRun(gw.url, 'greeter', bob, { ...sent, runId: uid('run'), messages: [...sent.messages, { id: 'u2', role: 'user', content: 'again' }] });
+  expect(again.events.at(-1)?.event.type).toBe(EventType.RUN_FINISHED);
+  expect(await meta()).toEqual(before);
   const otherApp = await fetch(`${gw.url}/api/agui/other-app/greeter`, { method: 'POST', headers: { authorization: `Bearer ${alice}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
   expect(otherApp.status).toBe(403);
   const bad = await rawRun(gw.url, 'greeter', alice, body, 'not-an-id');

@@ -25,7 +25,7 @@ const runAgent = {
   access: 'user',
   summary: 'Run a workflow as an AG-UI agent: RunAgentInput in, AG-UI events out (SSE)',
   description:
-    "AG-UI (docs.ag-ui.com) over a Tessera chat: `threadId` is the chat (a new id starts a chat for the token's user in the path's app; another user's or app's chat is a 404). " +
+    "AG-UI (docs.ag-ui.com) over a Tessera chat: `threadId` is the chat (a new id starts a chat for the token's user in the path's app; so does the id of another user's or app's chat, which stays theirs: to a caller it is an unused id). " +
     "The last `messages` entry, when it is the user's, is the run's message; `resume` answers the interrupts (UI tools awaiting an answer) the previous run finished with. " +
     "`forwardedProps.multitask_strategy` (enqueue, reject, interrupt, rollback; default: the workflow's) says what the message does while the thread's previous run still runs: `reject` is a 409 CHAT_BUSY, `interrupt`/`rollback` finish that run with the cancelled outcome. " +
     'Every SSE event has an `id`; posting the same body again with `Last-Event-ID` continues exactly after it, on any instance. Stop a run with `POST /api/chats/{app_id}/{chat_id}/stop`: it finishes with the `cancelled` outcome.',
@@ -162,9 +162,11 @@ export function aguiRoutesOf(routes: RuntimeRoutes, s: RuntimeServices): void {
 }
 
 /**
- * The chat a thread id names, if there is one: the caller's chat of that id (another user's or
- * app's is a 404), or the caller's chat started for that thread id. One statement reads both
- * (every run starts here: a frontend's own thread id is the common case, found in one read).
+ * The chat a thread id names, if there is one: the caller's chat of that id, or the caller's chat
+ * started for that thread id. A chat of that id that is another user's or another app's is not
+ * there for the caller: the id is then the caller's own thread id like any other (a new one starts
+ * a chat), so what another tenant sees of an id is what it sees of an unused one. One statement
+ * reads both (every run starts here: a frontend's own thread id is the common case, found in one read).
  */
 async function findThread(s: RuntimeServices, p: Principal, appId: string, workflowName: string, threadId: string): Promise<ChatRow | null> {
   assertOwner(p, p.sub, appId);
@@ -173,16 +175,17 @@ async function findThread(s: RuntimeServices, p: Principal, appId: string, workf
     text: `SELECT ${CHAT_COLUMNS} FROM chats WHERE id = $1 OR (app_id = $2 AND user_id = $3 AND workflow_name = $4 AND client_request_id = $5)`,
     values: [threadId, appId, p.sub, workflowName, `agui:${threadId}`],
   });
-  if (r.rows.some((c) => c.id === threadId)) {
-    // A chat of that id: the chat access rule decides (it reads the row again; rare for a frontend).
+  const byId = r.rows.find((c) => c.id === threadId);
+  if (byId && byId.appId === appId && (p.anonymous || byId.userId === p.sub)) {
+    // A chat of the caller's of that id: the chat access rule decides (it reads the row again; rare for a frontend).
     const chat = await ownedChat(s.chats, p, threadId, appId);
     if (chat.workflowName !== workflowName) throw new BadRequest(`chat "${chat.id}" runs workflow "${chat.workflowName}", not "${workflowName}"`);
     return chat;
   }
-  return r.rows[0] ?? null;
+  return r.rows.find((c) => c !== byId) ?? null;
 }
 
-/** findThread for a caller that only reads a thread: another user's or app's chat is null, as a thread that does not exist is (the same 404). */
+/** findThread for a caller that only reads a thread (a reconnect, a stop): a thread of someone else's is one that does not exist. */
 function ownThread(...args: Parameters<typeof findThread>): Promise<ChatRow | null> {
   return findThread(...args).catch((err: unknown) => {
     if (err instanceof NotFound) return null;
