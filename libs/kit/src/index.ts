@@ -16,6 +16,7 @@ export * from './run-main';
 export * from './token';
 export * from './routes';
 export * from './direct';
+export * from './sse';
 export * from './backoff';
 export * from './lease';
 export * from './locked-sweep';

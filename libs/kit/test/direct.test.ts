@@ -87,6 +87,10 @@ it('serves a plain request direct, with the guard, the beforeRoutes, the parsed 
   const viaExpress = await post({ body: JSON.stringify({ text: 'hi' }) }, 'https://app.example');
   expect(viaExpress.json.lane).toBe('express');
   expect(viaExpress.headers.get('access-control-allow-origin')).toBe('https://app.example');
+  // The same headers but CORS's and what differs by request.
+  const lasting = (h: Headers) => [...h.entries()].filter(([k]) => !/^(date|x-request-id|content-length|vary|access-control-.*)$/.test(k));
+  expect(lasting(direct.headers)).toEqual(lasting(viaExpress.headers));
+  expect(lasting(direct.headers).length).toBeGreaterThan(8);
   // A route not declared direct, and a compressed or non-JSON body, go through express.
   expect((await fetch(`${url}/api/plain/x`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.json())) as unknown).toEqual({ id: 'x', lane: 'express' });
   expect((await post({ body: JSON.stringify({ text: 'hi' }), headers: { 'content-type': 'application/json; charset=latin1' } })).status).toBe(415);

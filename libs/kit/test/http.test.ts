@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { z } from 'zod';
 import { ErrorBody, ErrorCode, UserId } from '@tessera/contracts';
-import { BODY_DEPTH, closeSignal, Conflict, createHttpApp, finalizeHttpApp, parseOr400, pgConnectionString, RESPONSE_CLOSED, TooManyRequests } from '../src';
+import { BODY_DEPTH, closeSignal, Conflict, createHttpApp, finalizeHttpApp, parseOr400, pgConnectionString, RESPONSE_CLOSED, sseKeepAlive, TooManyRequests } from '../src';
 import { closedPort, TEST_DATABASE_URL } from '../src/testing';
 import { capturedLogger, serve, until } from './support';
 
@@ -176,6 +176,49 @@ describe('closeSignal', () => {
       cut.abort();
       await until(() => signals.every((x) => x.aborted));
       expect(signals.map((x) => x.reason)).toEqual([RESPONSE_CLOSED, RESPONSE_CLOSED]);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('sseKeepAlive', () => {
+  it('sends every open stream a comment line each interval, and none once released', async () => {
+    const app = createHttpApp({ logger });
+    const releases: (() => void)[] = [];
+    app.get('/events', (_req, res) => {
+      res.status(200).setHeader('content-type', 'text/event-stream');
+      res.flushHeaders();
+      releases.push(sseKeepAlive(res, 40));
+    });
+    finalizeHttpApp(app, logger);
+    const s = await serve(app);
+    const read = async () => {
+      const cut = new AbortController();
+      const r = await fetch(`${s.url}/events`, { signal: cut.signal });
+      const reader = r.body!.getReader();
+      let text = '';
+      return {
+        cut,
+        next: async () => {
+          text += new TextDecoder().decode((await reader.read()).value);
+          return text;
+        },
+      };
+    };
+    try {
+      const [a, b] = [await read(), await read()];
+      expect(await a.next()).toBe(': keep-alive\n\n');
+      expect(await b.next()).toMatch(/^(: keep-alive\n\n)+$/);
+      releases[0]();
+      const quiet = a.next();
+      const woke = await Promise.race([quiet.then(() => 'wrote'), new Promise((r) => setTimeout(() => r('quiet'), 200))]);
+      expect(woke).toBe('quiet');
+      expect(await b.next()).toMatch(/^(: keep-alive\n\n){2,}$/);
+      releases[1]();
+      a.cut.abort();
+      b.cut.abort();
+      await quiet.catch(() => undefined);
     } finally {
       await s.close();
     }

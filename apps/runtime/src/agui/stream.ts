@@ -1,12 +1,9 @@
 import { once } from 'node:events';
 import type { Response } from 'express';
-import { closeSignal } from '@tessera/kit';
+import { closeSignal, sseKeepAlive } from '@tessera/kit';
 import type { TimelineFollower } from '../bus/follow';
 import type { RuntimeServices } from '../services';
 import { isAfter, type Positioned, type RunTranslator } from './translate';
-
-/** A comment line this often keeps proxies from closing a quiet stream. */
-const HEARTBEAT_MS = 15_000;
 
 /**
  * One run's AG-UI events on one HTTP response, made of the chat's timeline in index order as the
@@ -36,8 +33,7 @@ export class AguiStream {
     res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
     res.setHeader('Cache-Control', 'no-cache, no-transform');
     res.setHeader('X-Accel-Buffering', 'no');
-    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
-    heartbeat.unref();
+    const release = sseKeepAlive(res);
     try {
       // A new stream's headers leave with its RUN_STARTED, in one write. A reconnect's client holds
       // an event after RUN_STARTED (the first of every stream): it gets the headers alone, at once.
@@ -53,7 +49,7 @@ export class AguiStream {
       // The client reconnects with its Last-Event-ID and loses nothing.
       this.s.logger.error('agui stream failed', { chat_id: this.chatId, error: (err as Error).message.slice(0, 300) });
     } finally {
-      clearInterval(heartbeat);
+      release();
       res.end();
     }
   }

@@ -2,7 +2,7 @@ import { AgentCard, type AgentSkill } from '@a2a-js/sdk';
 import { defaultServerCallContextBuilder, JsonRpcTransportHandler, validateVersion, type User } from '@a2a-js/sdk/server';
 import { SSE_HEADERS, formatSSEErrorEvent, formatSSEEvent } from '@a2a-js/sdk';
 import { AppId, WorkflowName, type RouteSpec } from '@tessera/contracts';
-import { assertOwner, closeSignal, NotFound, type Principal } from '@tessera/kit';
+import { assertOwner, closeSignal, NotFound, sseKeepAlive, type Principal } from '@tessera/kit';
 import type { Request } from 'express';
 import { z } from 'zod';
 import { ChatTaskHandler } from '../a2a/handler';
@@ -166,14 +166,13 @@ export function a2aRoutesOf(routes: RuntimeRoutes, s: RuntimeServices): void {
       closed = true;
       void iterator.return(undefined);
     });
-    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
-    heartbeat.unref();
+    const release = sseKeepAlive(res);
     try {
       for (let r = first; !r.done && !closed; r = await iterator.next()) res.write(formatSSEEvent(r.value as never));
     } catch (e) {
       if (!closed) res.write(formatSSEErrorEvent(failure(e) as never));
     } finally {
-      clearInterval(heartbeat);
+      release();
       res.end();
     }
   });
