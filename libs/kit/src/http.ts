@@ -222,8 +222,8 @@ export const RESPONSE_CLOSED = new Error('the response closed');
 /**
  * Aborts when the response closes, at its end or when the client goes: what a streaming route
  * stops its work by. The abort's reason is RESPONSE_CLOSED, made once (a reasonless abort built a
- * DOMException per response: a tenth of what an AG-UI run costs its instance beyond the socket's
- * turn, tools/bench/runtime.ts agui --cpu-prof).
+ * DOMException per response: about a twentieth of what an AG-UI run cost its instance beyond a
+ * socket turn, tools/bench/runtime.ts agui --cpu-prof).
  */
 export function closeSignal(res: ServerResponse): AbortSignal {
   const closed = new AbortController();

@@ -88,19 +88,23 @@ export function aguiRoutesOf(routes: RuntimeRoutes, s: RuntimeServices): void {
   const runKey = (chatId: string, runId: string) => `${s.config.BULL_PREFIX}:agui:run:${chatId}:${runId}`;
   const threads = new LRUCache<string, ChatRow>({ max: THREADS_MAX, ttl: THREAD_TTL_MS });
 
-  routes.route(runAgent, (input, req, res) => {
-    // AG-UI posts the whole thread on every run: it is let go once the run is found or started,
-    // not held (twice: as parsed and as checked) while the run streams.
-    req.body = undefined;
-    return openRun(input, req, res).then(async ({ follower, stream }) => {
-      try {
-        await stream.run();
-      } finally {
-        await follower.close();
-      }
-    });
-    // A run is an HTTP request: served on node's objects, without express's work per request.
-  }, { direct: true });
+  // A run is an HTTP request: served direct, on node's objects, without express's work per request.
+  routes.route(
+    runAgent,
+    (input, req, res) => {
+      // AG-UI posts the whole thread on every run: it is let go once the run is found or started,
+      // not held (twice: as parsed and as checked) while the run streams.
+      req.body = undefined;
+      return openRun(input, req, res).then(async ({ follower, stream }) => {
+        try {
+          await stream.run();
+        } finally {
+          await follower.close();
+        }
+      });
+    },
+    { direct: true },
+  );
 
   /** The run a post names (found, or started by its input), its follower subscribed, its stream ready to send. */
   async function openRun({ params, body }: RouteInput<typeof runAgent>, req: Request, res: Response): Promise<{ follower: TimelineFollower; stream: AguiStream }> {
