@@ -5,6 +5,7 @@ import getRawBody from 'raw-body';
 import { errorReply, jsonBodyProblem, REQUEST_ID_HEADER, requestIdOf, securityHeaders } from './http';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
+import type { DeclaredDirect } from './routes';
 
 /**
  * A route served "direct": on node's request and response, before express, by the same steps
@@ -15,24 +16,17 @@ import type { Metrics } from './metrics';
  * express's work per request (its router's walk, its middleware chain, the body parser's checks):
  * a protocol that makes an HTTP request per run (AG-UI) pays it on every turn.
  */
-export interface DirectRoute {
-  method: string;
-  /** The route's path as express declares it (`/api/agui/:app_id/:workflow_name`): its metrics label. */
-  path: string;
+interface DirectRoute extends DeclaredDirect {
   matches: MatchFunction<Record<string, string>>;
-  /** Whether the route reads a JSON body. */
-  json: boolean;
-  /** The guard(s), any `before`, then the route's runner: the handlers express would call. */
-  chain: RequestHandler[];
 }
 
-export function directRoute(method: string, path: string, json: boolean, chain: RequestHandler[]): DirectRoute {
+function directRoute(r: DeclaredDirect): DirectRoute {
   // As express's router matches: case-insensitive, a trailing slash allowed, segments decoded.
-  return { method: method.toUpperCase(), path, matches: match<Record<string, string>>(path, { decode: decodeURIComponent, sensitive: false, trailing: true }), json, chain };
+  return { ...r, method: r.method.toUpperCase(), matches: match<Record<string, string>>(r.path, { decode: decodeURIComponent, sensitive: false, trailing: true }) };
 }
 
 export interface DirectLaneOptions {
-  routes: DirectRoute[];
+  routes: DeclaredDirect[];
   logger: Logger;
   metrics: Metrics;
   /** The JSON body limit (the express app's). */
@@ -47,6 +41,7 @@ const PLAIN_JSON = /^application\/json\s*(;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
  * `expressServerOptions`), so a guard or handler written for express works on them unchanged.
  */
 export function directLane(app: (req: IncomingMessage, res: ServerResponse) => void, o: DirectLaneOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const routes = o.routes.map(directRoute);
   const headers = securityHeaderList();
   const setSecurityHeaders = (_req: IncomingMessage, res: ServerResponse) => {
     for (const [name, value] of headers) res.setHeader(name, value);
@@ -54,7 +49,7 @@ export function directLane(app: (req: IncomingMessage, res: ServerResponse) => v
   const find = (req: IncomingMessage): { route: DirectRoute; params: Record<string, string> } | null => {
     if (req.headers.origin !== undefined) return null;
     const path = (req.url ?? '/').split('?', 1)[0];
-    for (const route of o.routes) {
+    for (const route of routes) {
       if (route.method !== req.method) continue;
       const m = route.matches(path);
       if (!m) continue;

@@ -1,7 +1,6 @@
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import type { z } from 'zod';
 import { ErrorCode, type Access, type RouteSpec } from '@tessera/contracts';
-import { directRoute, type DirectRoute } from './direct';
 import { BadRequest, parseOr400 } from './errors';
 
 /**
@@ -27,8 +26,8 @@ export interface DeclaredRoutes<A extends Access> {
   readonly router: Router;
   /** What was declared, in order: the service's OpenAPI routes. */
   readonly specs: RouteSpec[];
-  /** The routes declared `direct`, as the kit's direct lane serves them (direct.ts). */
-  readonly direct: DirectRoute[];
+  /** The routes declared `direct`, for the kit's direct lane (direct.ts). */
+  readonly direct: DeclaredDirect[];
   /**
    * Declares a route once: its OpenAPI entry, its access rule (the guard runs first), its input
    * parsed with the contract schemas, then the handler. Extra middleware (a multipart parser)
@@ -36,6 +35,17 @@ export interface DeclaredRoutes<A extends Access> {
    * request is a plain one (direct.ts): for a route a protocol calls once per run.
    */
   route<S extends RouteSpec & { access: A }>(spec: S, handle: RouteHandler<S>, opts?: { before?: RequestHandler[]; direct?: boolean }): void;
+}
+
+/** A route declared `direct`: what the direct lane (direct.ts) needs to serve it as express would. */
+export interface DeclaredDirect {
+  method: string;
+  /** The path as express declares it (`/api/agui/:app_id/:workflow_name`). */
+  path: string;
+  /** Whether the route reads a JSON body. */
+  json: boolean;
+  /** The guard(s), any `before`, then the route's runner: the handlers express calls. */
+  chain: RequestHandler[];
 }
 
 /** `/agents/{name}` → `/agents/:name`. */
@@ -51,7 +61,7 @@ export function expressPath(openApiPath: string): string {
 export function declareRoutes<A extends Access>(guards: Guards<A>): DeclaredRoutes<A> {
   const router = Router();
   const specs: RouteSpec[] = [];
-  const direct: DirectRoute[] = [];
+  const direct: DeclaredDirect[] = [];
   return {
     router,
     specs,
@@ -79,7 +89,7 @@ export function declareRoutes<A extends Access>(guards: Guards<A>): DeclaredRout
       };
       const chain = [...[guard].flat(), ...(opts.before ?? []), run];
       router[spec.method](expressPath(spec.path), ...chain);
-      if (opts.direct) direct.push(directRoute(spec.method, expressPath(spec.path), !!spec.body && !spec.bodyMediaType, chain));
+      if (opts.direct) direct.push({ method: spec.method, path: expressPath(spec.path), json: !!spec.body && !spec.bodyMediaType, chain });
     },
   };
 }
