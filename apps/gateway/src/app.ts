@@ -242,7 +242,7 @@ interface Exchange {
 
 const badPath = () => new BadRequest('path contains dot segments or encoded separators');
 
-/** The kit's security headers (helmet's middleware, which only sets and removes response headers), on node's objects. */
+/** The kit's security headers (it only sets and removes response headers), on node's objects. */
 const setSecurityHeaders = securityHeaders() as unknown as (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
 
 /** The access log for requests express serves; `enabled` is false when nobody reads it (winston runs its formats before it filters by level). */

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Request, RequestHandler, Response } from 'express';
 import { match, type MatchFunction } from 'path-to-regexp';
 import getRawBody from 'raw-body';
-import { errorReply, jsonBodyProblem, REQUEST_ID_HEADER, requestIdOf, securityHeaders } from './http';
+import { accessLog, errorReply, jsonBodyProblem, requestId, securityHeaders } from './http';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 import type { DeclaredDirect } from './routes';
@@ -42,10 +42,8 @@ const PLAIN_JSON = /^application\/json\s*(;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
  */
 export function directLane(app: (req: IncomingMessage, res: ServerResponse) => void, o: DirectLaneOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const routes = o.routes.map(directRoute);
-  const headers = securityHeaderList();
-  const setSecurityHeaders = (_req: IncomingMessage, res: ServerResponse) => {
-    for (const [name, value] of headers) res.setHeader(name, value);
-  };
+  // What the express app's own middleware does first (createHttpApp), synchronous each.
+  const first = [requestId(), securityHeaders(), accessLog(o.logger)];
   const find = (req: IncomingMessage): { route: DirectRoute; params: Record<string, string> } | null => {
     if (req.headers.origin !== undefined) return null;
     const path = (req.url ?? '/').split('?', 1)[0];
@@ -66,19 +64,8 @@ export function directLane(app: (req: IncomingMessage, res: ServerResponse) => v
       found = null; // a path express decodes its own way (a malformed escape): express answers it
     }
     if (!found) return app(req, res);
-    void serve(found.route, found.params, req as Request, res as Response, o, setSecurityHeaders);
+    void serve(found.route, found.params, req as Request, res as Response, o, first);
   };
-}
-
-/**
- * The headers the kit's securityHeaders() (helmet) sets, taken once: they do not depend on the
- * request, and helmet's chain of a dozen middlewares cost a direct request more than the headers.
- */
-function securityHeaderList(): [string, string][] {
-  const set: [string, string][] = [];
-  const res = { setHeader: (name: string, value: unknown) => set.push([name, String(value)]), removeHeader: () => undefined };
-  (securityHeaders() as unknown as (req: unknown, res: unknown, next: () => void) => void)({ headers: {} }, res, () => undefined);
-  return set;
 }
 
 /** A JSON body the lane reads as express.json() would, and nothing it would treat otherwise. */
@@ -94,20 +81,14 @@ async function serve(
   req: Request,
   res: Response,
   o: DirectLaneOptions,
-  setSecurityHeaders: (req: IncomingMessage, res: ServerResponse) => void,
+  first: RequestHandler[],
 ): Promise<void> {
-  req.id = requestIdOf(req);
-  res.setHeader(REQUEST_ID_HEADER, req.id);
-  setSecurityHeaders(req, res);
+  // What express's app sets before its middleware runs.
+  req.originalUrl = req.url;
   (req as { res?: Response }).res = res;
   (res as { req?: Request }).req = req;
-  const end = o.metrics.httpDuration.startTimer();
-  const logged = o.logger.isLevelEnabled('http');
-  const start = logged ? process.hrtime.bigint() : 0n;
-  res.once('finish', () => {
-    end({ method: req.method, route: route.path, status: String(res.statusCode) });
-    if (logged) o.logger.http('request', { request_id: req.id, method: req.method, url: req.url, status: res.statusCode, ms: Math.round(Number(process.hrtime.bigint() - start) / 1e5) / 10 });
-  });
+  for (const step of first) step(req, res, () => undefined);
+  o.metrics.timeHttp(req, res, () => route.path);
   try {
     req.params = params;
     // A request without a body keeps `req.body` undefined, as express.json() leaves it.

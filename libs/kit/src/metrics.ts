@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestHandler, Router } from 'express';
 import express from 'express';
 
@@ -48,14 +49,16 @@ export class Metrics {
 
   httpMiddleware(): RequestHandler {
     return (req, res, next) => {
-      const end = this.httpDuration.startTimer();
-      res.on('finish', () => {
-        // Route templates keep label cardinality bounded; unmatched paths share one label.
-        const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
-        end({ method: req.method, route, status: String(res.statusCode) });
-      });
+      // Route templates keep label cardinality bounded; unmatched paths share one label.
+      this.timeHttp(req, res, () => (req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched'));
       next();
     };
+  }
+
+  /** Times one request until its response finishes, labelled with its route template (asked then). */
+  timeHttp(req: IncomingMessage, res: ServerResponse, route: () => string): void {
+    const end = this.httpDuration.startTimer();
+    res.on('finish', () => end({ method: req.method, route: route(), status: String(res.statusCode) }));
   }
 
   router(): Router {
