@@ -7,10 +7,14 @@ import type { ChatRow, ChatStore } from '../store/chats';
  */
 export async function ownedChat(chats: ChatStore, p: Principal | undefined, chatId: string, appId?: string): Promise<ChatRow> {
   const chat = await chats.get(chatId);
-  if (!chat || (appId !== undefined && chat.appId !== appId)) throw new NotFound(`no chat "${chatId}"`);
-  if (!p?.anonymous && p?.sub !== chat.userId) throw new NotFound(`no chat "${chatId}"`);
+  if (!chat || !isOwnChat(p, chat, appId)) throw new NotFound(`no chat "${chatId}"`);
   assertOwner(p, chat.userId, chat.appId);
   return chat;
+}
+
+/** Whether the chat is the principal's (in `appId`, when given): anything else is reported as not there. */
+export function isOwnChat(p: Principal | undefined, chat: Pick<ChatRow, 'appId' | 'userId'>, appId?: string): boolean {
+  return (appId === undefined || chat.appId === appId) && (!!p?.anonymous || p?.sub === chat.userId);
 }
 
 export function wsPath(workflowName: string, appId: string, chatId: string, userId: string): string {

@@ -9,7 +9,7 @@ import { TimelineFollower } from '../bus/follow';
 import { parseEventId, RunTranslator } from '../agui/translate';
 import type { RuntimeRoutes, RuntimeServices } from '../services';
 import { CHAT_COLUMNS, type ChatRow } from '../store/chats';
-import { ownedChat } from './access';
+import { isOwnChat, ownedChat } from './access';
 
 export const AGUI_PATH = '/api/agui/{app_id}/{workflow_name}';
 
@@ -180,7 +180,7 @@ async function findThread(s: RuntimeServices, p: Principal, appId: string, workf
     values: [threadId, appId, p.sub, workflowName, `agui:${threadId}`],
   });
   const byId = r.rows.find((c) => c.id === threadId);
-  if (byId && byId.appId === appId && (p.anonymous || byId.userId === p.sub)) {
+  if (byId && isOwnChat(p, byId, appId)) {
     // A chat of the caller's of that id: the chat access rule decides (it reads the row again; rare for a frontend).
     const chat = await ownedChat(s.chats, p, threadId, appId);
     if (chat.workflowName !== workflowName) throw new BadRequest(`chat "${chat.id}" runs workflow "${chat.workflowName}", not "${workflowName}"`);
@@ -189,7 +189,7 @@ async function findThread(s: RuntimeServices, p: Principal, appId: string, workf
   return r.rows.find((c) => c !== byId) ?? null;
 }
 
-/** findThread for a caller that only reads a thread (a reconnect, a stop): a thread of someone else's is one that does not exist. */
+/** findThread for a caller that only reads a thread (a reconnect, a stop): a chat gone between findThread's two reads is one that does not exist. */
 function ownThread(...args: Parameters<typeof findThread>): Promise<ChatRow | null> {
   return findThread(...args).catch((err: unknown) => {
     if (err instanceof NotFound) return null;
