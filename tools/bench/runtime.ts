@@ -752,10 +752,11 @@ async function scenarioOpenLoop(): Promise<void> {
 /**
  * Warm-up (JIT, pools, BullMQ scripts) on chats of their own, not counted: rounds of 100 chats ×
  * 10 turns, on the socket and (withAgui) over AG-UI, BENCH_WARM_ROUNDS of them (5). V8 optimizes a
- * function once it has run enough, and a request runs many functions once each: with 2 rounds its
- * optimizing compiler still took a fifth of the API instances' CPU during the measured AG-UI runs
- * (perf; 250 functions compiled for the first time after second 5, V8's code log), and the socket's
- * CPU per turn fell by up to a third over the four measured runs. Each round's CPU per turn is printed.
+ * function once it has run enough, and a request runs many functions once each: after a warm-up of
+ * 100 (and of 400) turns its optimizing compiler still took about a fifth of the API instances' CPU
+ * during the measured AG-UI runs (perf; 259 functions of one instance compiled for the first time
+ * after second 5, V8's code log), and the socket's CPU per turn fell by up to a third over the four
+ * measured runs. Each round's CPU per turn is printed.
  */
 async function warmUp(withAgui: boolean): Promise<void> {
   const rounds = Number(process.env.BENCH_WARM_ROUNDS ?? (QUICK ? 2 : 5));
@@ -774,8 +775,8 @@ async function scenarioAgui(): Promise<void> {
   say(`\n## AG-UI alone — ${workers.length} worker process(es), ${describeWorkers(workerSettings)}`);
   await warmUp(true);
   const rows: string[][] = [];
-  for (const load of turnLoads()) {
-    const a = await aguiLoad(await openAguiThreads(`ao${load.chats}`, load.chats), load.turns, 60_000, pidsOf());
+  for (const [li, load] of turnLoads().entries()) {
+    const a = await aguiLoad(await openAguiThreads(`ao${load.chats}-${li}`, load.chats), load.turns, 60_000, pidsOf());
     say(`  AG-UI ${load.chats} chats: cpu ${a.cpu}\n    CPU ms per turn: ${a.cpuPerTurn}\n    peak RSS: ${rssLine(a.rss)}`);
     rows.push(turnRow('tessera over AG-UI (SSE)', a));
   }
