@@ -11,6 +11,7 @@ import { startTwoInstanceStack, type HttpService, type RuntimeStack, type TwoIns
  */
 
 const SERVICE_KEY = 'agui-service-key-0123456789abcdef';
+const KEEP_ALIVE_MS = 400;
 const APP = 'demo-app';
 
 let stack: TwoInstanceStack;
@@ -134,8 +135,9 @@ function cuttingFetch(bases: string[], every: number, cuts: number, seen: { ids:
 }
 
 beforeAll(async () => {
-  // Two API instances behind the gateway: a reconnect may land on either.
-  stack = await startTwoInstanceStack('agui', SERVICE_KEY);
+  // Two API instances behind the gateway: a reconnect may land on either. Keep-alive comments every
+  // KEEP_ALIVE_MS, so that every test's streams carry some and the quiet run's test is short.
+  stack = await startTwoInstanceStack('agui', SERVICE_KEY, { runtime: { SSE_KEEP_ALIVE_MS: String(KEEP_ALIVE_MS) } });
   ({ runtime, second, gw } = stack);
   [alice, bob] = await Promise.all([token('alice', { apps: [APP] }), token('bob', { apps: [APP] })]);
 }, 90_000);
@@ -161,6 +163,50 @@ test('a streamed run: HttpAgent assembles the agent’s reply from RUN_STARTED �
   agent.addMessage({ id: 'u2', role: 'user', content: 'and reports' });
   const second = await agent.runAgent({ runId: uid('run') });
   expect(readable(second.newMessages)).toEqual([{ role: 'assistant', content: 'Noted: "and reports". A teammate agent can take it from here.', toolCalls: undefined }]);
+}, 30_000);
+
+test('a quiet run: a keep-alive comment through the gateway every SSE_KEEP_ALIVE_MS, two or more in every quiet gap, and HttpAgent reads the run whole', async () => {
+  // "quiet" says three words 1.2 s apart: each gap is three keep-alive intervals without an event.
+  const res = await fetch(`${gw.url}${runPath('quiet')}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${alice}`, 'content-type': 'application/json', accept: 'text/event-stream' },
+    body: JSON.stringify({ threadId: uid('thread'), runId: uid('run'), state: {}, messages: [{ id: 'u1', role: 'user', content: 'take your time' }], tools: [], context: [], forwardedProps: {} }),
+  });
+  expect(res.status).toBe(200);
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  const events: BaseEvent[] = [];
+  // Comments seen between one text delta and the next.
+  const quietGaps: number[] = [];
+  let comments = 0;
+  let buf = '';
+  for (let r = await reader.read(); !r.done; r = await reader.read()) {
+    buf += decoder.decode(r.value, { stream: true });
+    for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
+      const block = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      if (block.startsWith(':')) {
+        comments++;
+        continue;
+      }
+      const event = JSON.parse(/^data: (.*)$/m.exec(block)?.[1] as string) as BaseEvent;
+      if (event.type === EventType.TEXT_MESSAGE_CONTENT) {
+        if (events.some((e) => e.type === EventType.TEXT_MESSAGE_CONTENT)) quietGaps.push(comments);
+        comments = 0;
+      }
+      events.push(event);
+    }
+  }
+  expect(events.filter((e) => e.type === EventType.TEXT_MESSAGE_CONTENT).map((e) => (e as TextMessageContentEvent).delta)).toEqual(['Let ', 'me ', 'think.']);
+  expect(finished(events)?.outcome).toEqual({ type: 'success' });
+  expect(quietGaps).toHaveLength(2);
+  for (const n of quietGaps) expect(n).toBeGreaterThanOrEqual(2);
+
+  // The official client skips the comments and assembles the same reply.
+  const { agent } = agentFor('quiet', alice);
+  agent.addMessage({ id: 'u1', role: 'user', content: 'take your time' });
+  const { newMessages } = await agent.runAgent({ runId: uid('run') });
+  expect(readable(newMessages)).toEqual([{ role: 'assistant', content: 'Let me think.', toolCalls: undefined }]);
 }, 30_000);
 
 test('a UI tool awaiting an answer is an interrupt; the next run’s resume answers it', async () => {

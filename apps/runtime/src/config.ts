@@ -19,6 +19,8 @@ export const RuntimeEnv = BaseEnv.extend({
   UPLOAD_MAX_BYTES: env.int(10 * 1024 * 1024, 1),
   WS_MAX_PAYLOAD: env.int(256 * 1024, 1024),
   WS_HEARTBEAT_MS: env.int(30_000, 50),
+  /** How often an open event stream (AG-UI, A2A) gets an SSE comment line, so that a proxy does not close it while the agent is quiet. */
+  SSE_KEEP_ALIVE_MS: env.int(15_000, 50),
   /** Messages a chat socket may send per second, with bursts up to WS_MESSAGE_BURST; past it: chat.error RATE_LIMITED. */
   WS_MESSAGES_PER_SECOND: env.int(20, 1),
   WS_MESSAGE_BURST: env.int(40, 1),

@@ -16,7 +16,7 @@ export class AguiStream {
   private corked = false;
 
   constructor(
-    private readonly s: Pick<RuntimeServices, 'logger'>,
+    private readonly s: Pick<RuntimeServices, 'logger' | 'config'>,
     private readonly chatId: string,
     private readonly follower: TimelineFollower,
     private readonly translator: RunTranslator,
@@ -33,7 +33,7 @@ export class AguiStream {
     res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
     res.setHeader('Cache-Control', 'no-cache, no-transform');
     res.setHeader('X-Accel-Buffering', 'no');
-    const release = sseKeepAlive(res);
+    const release = sseKeepAlive(res, this.s.config.SSE_KEEP_ALIVE_MS);
     try {
       // A new stream's headers leave with its RUN_STARTED, in one write. A reconnect's client holds
       // an event after RUN_STARTED (the first of every stream): it gets the headers alone, at once.

@@ -166,7 +166,7 @@ export function a2aRoutesOf(routes: RuntimeRoutes, s: RuntimeServices): void {
       closed = true;
       void iterator.return(undefined);
     });
-    const release = sseKeepAlive(res);
+    const release = sseKeepAlive(res, s.config.SSE_KEEP_ALIVE_MS);
     try {
       for (let r = first; !r.done && !closed; r = await iterator.next()) res.write(formatSSEEvent(r.value as never));
     } catch (e) {
