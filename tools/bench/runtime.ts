@@ -47,8 +47,8 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { pgPool, signToken } from '@tessera/kit';
@@ -88,6 +88,35 @@ const EVENT_BYTES = 200;
 /** How many times the turn loads run socket, AG-UI, AG-UI, socket (BENCH_AGUI_CYCLES). */
 const AGUI_CYCLES = Math.max(1, Number(process.env.BENCH_AGUI_CYCLES ?? (QUICK ? 1 : 2)));
 const STEP_MS = Number(process.env.BENCH_STEP_MS ?? (QUICK ? 2_000 : 3_000));
+/**
+ * BENCH_TURN_PACE: the turn loads' turns a second over all their chats (0: each chat's next turn as
+ * soon as its last one is done, the machine saturated). Paced, chat i of n sends its turn k at
+ * (k·n + i) / pace seconds from the start, or when its turn k − 1 is done if that is later: both
+ * protocols get the same offered load, below what the machine can do, and their CPU per turn is
+ * not the CPU of processes fighting over two cores.
+ */
+const PACE = Number(process.env.BENCH_TURN_PACE ?? 0);
+/** BENCH_TOKEN_DELAY_MS: the bench workflow's pause between words (0: none), as a model streams; a run's stream then lives as long as a model's would. */
+const TOKEN_DELAY_MS = Number(process.env.BENCH_TOKEN_DELAY_MS ?? 0);
+
+/** The workflows the runtime loads: the bench's own, its words BENCH_TOKEN_DELAY_MS apart when set (a copy, removed at the end). */
+function workflowsDir(): string {
+  if (!TOKEN_DELAY_MS) return WORKFLOWS;
+  const dir = mkdtempSync(join(tmpdir(), 'bench-workflows-'));
+  onCleanup(() => rmSync(dir, { recursive: true, force: true }));
+  cpSync(WORKFLOWS, dir, { recursive: true });
+  const file = join(dir, WORKFLOW, 'workflow.json');
+  const w = JSON.parse(readFileSync(file, 'utf8')) as { agents: { model: { token_delay_ms?: number } }[] };
+  for (const a of w.agents) a.model.token_delay_ms = TOKEN_DELAY_MS;
+  writeFileSync(file, JSON.stringify(w));
+  return dir;
+}
+
+/** When a paced load's chat `chat` of `chats` may send its turn `turn` (performance.now()), from the load's start; undefined when not paced. */
+function dueOf(chats: number, start: () => number): ((chat: number, turn: number) => number) | undefined {
+  if (!PACE) return undefined;
+  return (chat, turn) => start() + ((turn * chats + chat) / PACE) * 1000;
+}
 
 const workerSettings = {
   workers: Number(process.env.BENCH_WORKERS ?? 1),
@@ -238,6 +267,8 @@ async function turnLoad(urls: string[], turns: number, timeoutMs: number, pids: 
   const sockets: WebSocket[] = [];
   const go: (() => void)[] = [];
   const finished: Promise<void>[] = [];
+  let t0 = 0;
+  const due = dueOf(urls.length, () => t0);
   await pooled(urls.length, 100, async (i) => {
     const ws = new WebSocket(urls[i], { perMessageDeflate: false });
     sockets.push(ws);
@@ -258,7 +289,7 @@ async function turnLoad(urls: string[], turns: number, timeoutMs: number, pids: 
             done++;
           },
           last: () => fin(),
-        }));
+        }, due && ((turn) => due(i, turn))));
         ws.on('error', () => errors++);
         ws.on('close', () => fin());
       }),
@@ -268,7 +299,7 @@ async function turnLoad(urls: string[], turns: number, timeoutMs: number, pids: 
   });
   const peaks = rssPeaks(pids);
   const c0 = cpuSample(pids);
-  const t0 = performance.now();
+  t0 = performance.now();
   const eventsBefore = events;
   for (const send of go) send();
   const timedOut = await Promise.race([Promise.all(finished).then(() => false), sleep(timeoutMs).then(() => true)]);
@@ -374,8 +405,12 @@ async function aguiLoad(threads: AguiThread[], turns: number, timeoutMs: number,
   const peaks = rssPeaks(pids);
   const c0 = cpuSample(pids);
   const t0 = performance.now();
-  const runs = threads.map(async (thread) => {
+  const due = dueOf(threads.length, () => t0);
+  const runs = threads.map(async (thread, i) => {
     for (let turn = 0; turn < turns && !stop.signal.aborted; turn++) {
+      const wait = due ? due(i, turn) - performance.now() : 0;
+      if (wait > 0) await sleep(wait);
+      if (stop.signal.aborted) return;
       const sentAt = performance.now();
       let first = true;
       try {
@@ -565,7 +600,7 @@ function turnLoads(): { chats: number; turns: number }[] {
 
 async function scenarioTurns(): Promise<void> {
   const loads = turnLoads();
-  say(`\n## turns — ${workers.length} worker process(es), ${describeWorkers(workerSettings)}`);
+  say(`\n## turns — ${workers.length} worker process(es), ${describeWorkers(workerSettings)}${PACE ? `; paced: ${PACE} turns/s` : ''}${TOKEN_DELAY_MS ? `; ${TOKEN_DELAY_MS} ms between words` : ''}`);
   // The peer, measured right before Tessera on the same machine: LangGraph's in-memory dev server,
   // 100 threads × the 100-chat load's turns over its HTTP + SSE API (tools/bench/langgraph.ts).
   // BENCH_LANGGRAPH=0 leaves it out.
@@ -1590,7 +1625,7 @@ async function main(): Promise<void> {
     AUTH_ENABLED: 'true',
     SERVICE_KEY,
     HOST: '127.0.0.1',
-    WORKFLOWS_DIR: WORKFLOWS,
+    WORKFLOWS_DIR: workflowsDir(),
     ...(workerSettings.pool && { DB_POOL_SIZE: workerSettings.pool }),
     // Experiments: BENCH_ENV="K=V,K=V" is added to every runtime process's environment.
     ...Object.fromEntries((process.env.BENCH_ENV ?? '').split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),

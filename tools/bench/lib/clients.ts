@@ -212,16 +212,23 @@ export interface TurnTimes {
 
 /**
  * A chat socket used as a person uses it: `turns` messages (`turn 0`, `turn 1`, …), each sent by
- * `send` or, after the first, once the previous turn's chat.run_complete came; each turn timed.
+ * `send` or, after the first, once the previous turn's chat.run_complete came, and not before
+ * `dueAt(turn)` when given; each turn timed from its sending.
  */
-export function typeTurns(ws: WebSocket, turns: number, on: TurnTimes): { send: () => void } {
+export function typeTurns(ws: WebSocket, turns: number, on: TurnTimes, dueAt?: (turn: number) => number): { send: () => void } {
   let turn = 0;
   let sentAt = 0;
   let first = true;
-  const send = () => {
+  const sendNow = () => {
     sentAt = performance.now();
     first = true;
     ws.send(JSON.stringify({ type: 'user.input.submit', text: `turn ${turn}` }));
+  };
+  // Paced (dueAt: the earliest performance.now() for a turn): a turn whose time has not come waits for it.
+  const send = () => {
+    const wait = dueAt ? dueAt(turn) - performance.now() : 0;
+    if (wait > 0) setTimeout(sendNow, wait);
+    else sendNow();
   };
   ws.on('message', (d) => {
     const m = JSON.parse(d.toString()) as Envelope;
