@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { BaseEnv, checkBaseEnv, env, loadConfig, PriceOverridesEnv, withSchema } from '@tessera/kit';
+import { BaseEnv, checkBaseEnv, env, loadConfig, PriceOverridesEnv, SSE_KEEP_ALIVE_MS, withSchema } from '@tessera/kit';
 
 /** The runtime's environment. Local defaults make `npm start` work with no .env. */
 export const RuntimeEnv = BaseEnv.extend({
@@ -20,7 +20,7 @@ export const RuntimeEnv = BaseEnv.extend({
   WS_MAX_PAYLOAD: env.int(256 * 1024, 1024),
   WS_HEARTBEAT_MS: env.int(30_000, 50),
   /** How often an open event stream (AG-UI, A2A) gets an SSE comment line, so that a proxy does not close it while the agent is quiet. */
-  SSE_KEEP_ALIVE_MS: env.int(15_000, 50),
+  SSE_KEEP_ALIVE_MS: env.int(SSE_KEEP_ALIVE_MS, 50),
   /** Messages a chat socket may send per second, with bursts up to WS_MESSAGE_BURST; past it: chat.error RATE_LIMITED. */
   WS_MESSAGES_PER_SECOND: env.int(20, 1),
   WS_MESSAGE_BURST: env.int(40, 1),
